@@ -1,0 +1,50 @@
+"""The only place where the error taxonomy meets gRPC status codes, in both directions."""
+
+from __future__ import annotations
+
+import grpc
+
+from ctrd import errdefs
+
+REASON_KEY = "ctrd-reason"
+
+_TO_STATUS: dict[type[errdefs.CtrdError], grpc.StatusCode] = {
+    errdefs.NotFound: grpc.StatusCode.NOT_FOUND,
+    errdefs.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    errdefs.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errdefs.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errdefs.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errdefs.Internal: grpc.StatusCode.INTERNAL,
+}
+_FROM_STATUS: dict[grpc.StatusCode, type[errdefs.CtrdError]] = {v: k for k, v in _TO_STATUS.items()}
+
+
+def to_status(exc: BaseException) -> tuple[grpc.StatusCode, str, tuple[tuple[str, str], ...]]:
+    """Map an exception to (status code, details, trailing metadata)."""
+    if isinstance(exc, errdefs.CtrdError):
+        meta = ((REASON_KEY, exc.reason),) if exc.reason else ()
+        return _TO_STATUS.get(type(exc), grpc.StatusCode.INTERNAL), exc.message, meta
+    return grpc.StatusCode.INTERNAL, f"internal error: {exc}", ()
+
+
+def to_native(err: grpc.RpcError) -> errdefs.CtrdError:
+    """Map a client-side RpcError (sync or aio) back to the taxonomy."""
+    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+    details = (err.details() if hasattr(err, "details") else None) or str(code)
+    reason = ""
+    trailing = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None
+    for key, value in trailing or ():
+        if key == REASON_KEY:
+            reason = value if isinstance(value, str) else value.decode()
+    cls = _FROM_STATUS.get(code)
+    if cls is None:
+        cls = errdefs.Unavailable if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) else errdefs.Internal
+    return cls(details, reason=reason)
+
+
+async def abort_with(context: grpc.aio.ServicerContext, exc: BaseException) -> None:  # type: ignore[type-arg]
+    """Abort an aio RPC with the status that matches `exc` (used by the server interceptor)."""
+    code, details, meta = to_status(exc)
+    if meta:
+        context.set_trailing_metadata(meta)
+    await context.abort(code, details)

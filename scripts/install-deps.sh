@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install everything ctrd and its tests need on a fresh Debian 12 machine (run as root):
+# Debian packages (apt-get update first, only when something is missing) and the Python package
+# itself, editable, with its dev extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pkgs=(busybox-static runc iproute2 procps psmisc)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".[dev${CTRD_EXTRAS:+,$CTRD_EXTRAS}]"

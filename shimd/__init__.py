@@ -1,0 +1,1 @@
+"""ctrd-shim: one asyncio process per container that owns its processes, stdio and exit status."""
