@@ -54,16 +54,18 @@ def _veths() -> frozenset[str]:
 
 
 def _cgroups() -> frozenset[str]:
+    """Container cgroups: any directory below a `ctrd*` directory of a controller (v1) or of the
+    unified hierarchy (v2). Empty `ctrd*` parents themselves are shared and not counted."""
     out = set()
-    if CGROUP_ROOT.exists():
-        for ctrl in CGROUP_ROOT.iterdir():
-            for cand in (ctrl, ctrl / "ctrd"):
-                try:
-                    for d in cand.iterdir():
-                        if d.is_dir() and ("ctrd" in d.name or cand.name == "ctrd"):
-                            out.add(str(d))
-                except OSError:
-                    continue
+    roots = [CGROUP_ROOT, *(p for p in CGROUP_ROOT.iterdir() if p.is_dir())] if CGROUP_ROOT.exists() else []
+    for ctrl in roots:
+        try:
+            parents = [d for d in ctrl.iterdir() if d.is_dir() and d.name.startswith("ctrd")]
+        except OSError:
+            continue
+        for parent in parents:
+            for dirpath, dirnames, _ in os.walk(parent):
+                out.update(os.path.join(dirpath, d) for d in dirnames)
     return frozenset(out)
 
 
