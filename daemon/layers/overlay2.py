@@ -1,0 +1,268 @@
+"""docker's overlay2 layout under <root>/overlay2.
+
+    <cache-id>/diff     the layer's content (the upperdir for a container's read-write layer)
+    <cache-id>/link     its 26-character short name
+    <cache-id>/lower    `l/<short>:l/<short>:...` of its parents, nearest first (absent for a base layer)
+    <cache-id>/work     overlay workdir (layers with a parent)
+    <cache-id>/merged   the mount point, only while mounted
+    l/<short>           symlink to ../<cache-id>/diff, so that 125+ lowers fit in a page of mount data
+
+A container gets `<id>-init` (parent: the image's top layer; the placeholders of initlayer.py) and
+`<id>` (parent: `-init`). Every layer is built in a `.staging-*` directory and renamed into place,
+so a crash leaves either a whole layer or a staging directory that the next start removes.
+`<id>-init` is created first and removed last: its presence is what marks a container's layers.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import secrets
+import shutil
+import threading
+from pathlib import Path
+
+from ctrd import errdefs
+from daemon.atomic import fsync_dir, write_atomic
+from daemon.layers import initlayer, mounts
+
+MAX_DEPTH = 128  # docker's overlay2 maxDepth (lowers of one mount)
+INIT_SUFFIX = "-init"
+STAGING_PREFIX = ".staging-"
+_CONTAINER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_SHORT = re.compile(r"^[A-Z2-7]{26}$")
+
+
+def new_short_id() -> str:
+    # docker's overlayutils.GenerateID: 17 random bytes, upper-case base32, 26 characters.
+    return base64.b32encode(secrets.token_bytes(17)).decode()[:26]
+
+
+def _check_container_id(container_id: str) -> None:
+    if not _CONTAINER_ID.match(container_id) or container_id.endswith(INIT_SUFFIX):
+        raise errdefs.InvalidArgument(f"invalid container id for layers: {container_id!r}")
+
+
+class LayerStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.links = self.root / "l"
+        self.root.mkdir(mode=0o710, parents=True, exist_ok=True)
+        self.links.mkdir(mode=0o700, exist_ok=True)
+        # Serialises mount/unmount so "already mounted?" checks and the mount itself do not race.
+        self._mount_lock = threading.Lock()
+        self._remove_leftovers()
+
+    # ---------------------------------------------------------------- generic layers
+    def new_staging(self) -> Path:
+        """A fresh staging directory with an empty `diff/` to fill; commit() or discard() it."""
+        staging = self.root / f"{STAGING_PREFIX}{secrets.token_hex(8)}"
+        staging.mkdir(mode=0o700)
+        (staging / "diff").mkdir(mode=0o755)
+        return staging
+
+    def discard(self, staging: Path) -> None:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    def commit(self, staging: Path, parent: str | None, cache_id: str | None = None) -> str:
+        """Turn a filled staging directory into layer `cache_id` (random when None) on `parent`."""
+        cache_id = cache_id or secrets.token_hex(32)
+        lower = self._lower_for_child(parent)
+        if len(lower) >= MAX_DEPTH:
+            raise errdefs.InvalidArgument(f"max depth exceeded: layer {cache_id} would have {len(lower) + 1} layers")
+        short = new_short_id()
+        write_atomic(staging / "link", short.encode())
+        if lower:
+            write_atomic(staging / "lower", ":".join(f"l/{s}" for s in lower).encode())
+            (staging / "work").mkdir(mode=0o700, exist_ok=True)
+        final = self.root / cache_id
+        if final.exists():
+            raise errdefs.AlreadyExists(f"layer already exists: {cache_id}")
+        # The link dangles until the rename; a crash in between leaves a dangling link that start-up removes.
+        os.symlink(f"../{cache_id}/diff", self.links / short)
+        try:
+            os.rename(staging, final)
+        except OSError:
+            os.unlink(self.links / short)
+            raise
+        if parent is not None:
+            (self.root / parent / "committed").touch()
+        fsync_dir(self.links)
+        fsync_dir(self.root)
+        return cache_id
+
+    def remove_layer(self, cache_id: str) -> None:
+        """Delete a layer directory and its `l/` link; a missing layer is fine."""
+        path = self.root / cache_id
+        if not cache_id or "/" in cache_id or cache_id in ("l", ".", ".."):
+            raise errdefs.InvalidArgument(f"invalid layer id: {cache_id!r}")
+        if not path.is_dir():
+            return
+        busy = [m for m in mounts.mount_points() if m == str(path) or m.startswith(f"{path}/")]
+        if busy:
+            raise errdefs.FailedPrecondition(f"layer {cache_id} is mounted: {busy[0]}")
+        short = self._short(cache_id)
+        # Rename first so the layer disappears atomically; the slow rmtree works on the staging name.
+        doomed = self.root / f"{STAGING_PREFIX}rm-{secrets.token_hex(8)}"
+        os.rename(path, doomed)
+        if short:
+            try:
+                os.unlink(self.links / short)
+            except FileNotFoundError:
+                pass
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def layer_ids(self) -> set[str]:
+        """Every layer directory (image and container layers)."""
+        return {
+            e.name
+            for e in os.scandir(self.root)
+            if e.is_dir(follow_symlinks=False) and e.name != "l" and not e.name.startswith(STAGING_PREFIX)
+        }
+
+    def exists(self, cache_id: str) -> bool:
+        return bool(cache_id) and "/" not in cache_id and (self.root / cache_id / "diff").is_dir()
+
+    def diff_dir(self, cache_id: str) -> Path:
+        return self.root / cache_id / "diff"
+
+    def parents(self, cache_id: str) -> list[str]:
+        """Cache ids of the layer's parents, nearest first (resolved through the `l/` links)."""
+        try:
+            raw = (self.root / cache_id / "lower").read_text().strip()
+        except FileNotFoundError:
+            return []
+        out = []
+        for item in raw.split(":") if raw else []:
+            target = os.readlink(self.root / item)  # "../<cache-id>/diff"
+            out.append(target.split("/")[1])
+        return out
+
+    def size(self, cache_id: str) -> int:
+        total = 0
+        for dirpath, _dirs, files in os.walk(self.diff_dir(cache_id)):
+            for name in files:
+                try:
+                    st = os.lstat(os.path.join(dirpath, name))
+                except OSError:
+                    continue
+                total += st.st_size
+        return total
+
+    # ---------------------------------------------------------------- container layers
+    def create_container_layers(self, container_id: str, image_top_layer: str | None) -> None:
+        _check_container_id(container_id)
+        init_id = container_id + INIT_SUFFIX
+        if (self.root / init_id / "link").is_file() and (self.root / container_id / "link").is_file():
+            return
+        if image_top_layer is not None and not self.exists(image_top_layer):
+            raise errdefs.NotFound(f"no such layer: {image_top_layer}")
+        self.remove_container_layers(container_id)  # a half-created pair from an earlier crash
+        staging = self.new_staging()
+        try:
+            initlayer.populate(staging / "diff")
+            self.commit(staging, image_top_layer, init_id)
+        except BaseException:
+            self.discard(staging)
+            raise
+        staging = self.new_staging()
+        try:
+            self.commit(staging, init_id, container_id)
+        except BaseException:
+            self.discard(staging)
+            raise
+
+    def mount(self, container_id: str) -> Path:
+        _check_container_id(container_id)
+        layer = self.root / container_id
+        if not (layer / "link").is_file():
+            raise errdefs.NotFound(f"no such container layer: {container_id}")
+        merged = layer / "merged"
+        with self._mount_lock:
+            if mounts.is_mount_point(merged):
+                return merged
+            merged.mkdir(mode=0o700, exist_ok=True)
+            lower = (layer / "lower").read_text().strip().split(":")
+            index = "index=off," if Path("/sys/module/overlay/parameters/index").exists() else ""
+            opts = (
+                f"{index}lowerdir={':'.join(str(self.root / x) for x in lower)},"
+                f"upperdir={layer}/diff,workdir={layer}/work"
+            )
+            if mounts.overlay_options_fit(opts):
+                mounts.mount_overlay(merged, opts)
+            else:
+                rel = f"{index}lowerdir={':'.join(lower)},upperdir={container_id}/diff,workdir={container_id}/work"
+                mounts.mount_overlay(merged, rel, cwd=self.root)
+        return merged
+
+    def unmount(self, container_id: str) -> None:
+        _check_container_id(container_id)
+        merged = self.root / container_id / "merged"
+        with self._mount_lock:
+            if mounts.is_mount_point(merged):
+                mounts.unmount(merged)
+            try:
+                merged.rmdir()  # docker's Put removes merged too; leaves diff link lower work
+            except OSError:
+                pass
+
+    def is_mounted(self, container_id: str) -> bool:
+        _check_container_id(container_id)
+        return mounts.is_mount_point(self.root / container_id / "merged")
+
+    def remove_container_layers(self, container_id: str) -> None:
+        _check_container_id(container_id)
+        self.unmount(container_id)
+        self.remove_layer(container_id)
+        self.remove_layer(container_id + INIT_SUFFIX)
+
+    def graph_data(self, container_id: str) -> dict[str, str]:
+        _check_container_id(container_id)
+        layer = self.root / container_id
+        if not (layer / "link").is_file():
+            raise errdefs.NotFound(f"no such container layer: {container_id}")
+        return {
+            "LowerDir": ":".join(str(self.diff_dir(p)) for p in self.parents(container_id)),
+            "MergedDir": str(layer / "merged"),
+            "UpperDir": str(layer / "diff"),
+            "WorkDir": str(layer / "work"),
+        }
+
+    def container_layer_ids(self) -> set[str]:
+        return {
+            e.name[: -len(INIT_SUFFIX)]
+            for e in os.scandir(self.root)
+            if e.name.endswith(INIT_SUFFIX) and e.is_dir(follow_symlinks=False)
+        }
+
+    # ---------------------------------------------------------------- internals
+    def _short(self, cache_id: str) -> str:
+        try:
+            short = (self.root / cache_id / "link").read_text().strip()
+        except FileNotFoundError:
+            return ""
+        return short if _SHORT.match(short) else ""
+
+    def _lower_for_child(self, parent: str | None) -> list[str]:
+        if parent is None:
+            return []
+        short = self._short(parent)
+        if not short:
+            raise errdefs.NotFound(f"no such layer: {parent}")
+        try:
+            rest = (self.root / parent / "lower").read_text().strip()
+        except FileNotFoundError:
+            rest = ""
+        return [short] + [x.removeprefix("l/") for x in rest.split(":") if x]
+
+    def _remove_leftovers(self) -> None:
+        for entry in os.scandir(self.root):
+            if entry.name.startswith(STAGING_PREFIX):
+                shutil.rmtree(entry.path, ignore_errors=True)
+        for entry in os.scandir(self.links):
+            if entry.is_symlink() and not os.path.exists(entry.path):
+                os.unlink(entry.path)
+
+
+__all__ = ["INIT_SUFFIX", "MAX_DEPTH", "LayerStore", "new_short_id"]
