@@ -1,0 +1,1 @@
+"""Container networking: per-container netns, bridge + IPAM, resolution files, port plans."""

@@ -1,0 +1,229 @@
+"""NetworkManager: a configured network namespace per container (start step 3 of the flow).
+
+The daemon calls setup() before the container's process exists; the namespace is persisted as an
+nsfs bind mount at <exec-root>/netns/<12-hex-id> so that the runtime joins it by path, and
+teardown() removes it at stop. All netlink and namespace work happens in the single-threaded
+helper process (daemon.network.helper); this class keeps the state (IPAM, bridge) and the order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import secrets
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ctrd import errdefs
+from daemon.network.addressing import gateway_of, mac_for, parse_subnet, pick_default_subnet
+from daemon.network.client import HelperClient, NetOpsClient
+from daemon.network.ipam import Ipam
+from daemon.network.portmap import PortPicker, pick_free_port, resolve_ports
+from daemon.network.settings import NetworkSettings, PortMapping
+
+__all__ = ["NetworkManager", "NetworkSettings", "PortMapping"]
+
+MODES = ("none", "host", "bridge")
+
+
+def veth_name() -> str:
+    return "veth" + secrets.token_hex(4)[:7]  # 11 chars; IFNAMSIZ allows 15
+
+
+class NetworkManager:
+    def __init__(
+        self,
+        root: Path,
+        exec_root: Path,
+        bridge: str = "ctrd0",
+        subnet: str | None = None,
+        nat: bool = False,
+        *,
+        mtu: int = 1500,
+        ops: NetOpsClient | None = None,
+        port_picker: PortPicker = pick_free_port,
+    ) -> None:
+        if not 0 < len(bridge) <= 15 or "/" in bridge or " " in bridge:
+            raise errdefs.InvalidArgument(f"invalid bridge name {bridge!r}")
+        self.root = Path(root)
+        self.exec_root = Path(exec_root)
+        self.bridge = bridge
+        self._subnet_arg = parse_subnet(subnet) if subnet else None
+        self.nat = nat
+        self.mtu = mtu
+        self.netns_dir = self.exec_root / "netns"
+        self.state_path = self.root / "network" / f"{bridge}.json"
+        self._ops: NetOpsClient = ops if ops is not None else HelperClient()
+        self._picker = port_picker
+        self._lock = asyncio.Lock()
+        self._ipam: Ipam | None = None
+        self._bridge_ready = False
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.netns_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
+        self._ipam = Ipam.load(self.state_path)
+        if self._ipam is not None and self._subnet_arg is not None and self._ipam.subnet != self._subnet_arg:
+            if self._ipam.leases:
+                raise errdefs.FailedPrecondition(
+                    f"bridge {self.bridge} has containers on {self._ipam.subnet}; cannot switch to {self._subnet_arg}"
+                )
+            self._ipam = None  # nothing uses the old subnet: the new one replaces it lazily
+        await self._ops.start()
+
+    async def close(self, *, remove_bridge: bool = False) -> None:
+        """Stop the helper. Container networks stay: live containers keep using them."""
+        try:
+            if remove_bridge:
+                async with self._lock:
+                    info = await self._ops.call("bridge_info", name=self.bridge)
+                    if info is not None and not info["ports"]:
+                        await self._ops.call("link_delete", name=self.bridge)
+                    self._bridge_ready = False
+        finally:
+            await self._ops.close()
+
+    @property
+    def subnet(self) -> ipaddress.IPv4Network | None:
+        return self._ipam.subnet if self._ipam is not None else self._subnet_arg
+
+    def leases(self) -> dict[str, str]:
+        return self._ipam.leases if self._ipam is not None else {}
+
+    # -- bridge --------------------------------------------------------------------------------
+
+    async def _ensure_bridge(self) -> Ipam:
+        """Create or validate the bridge on first use; caller holds self._lock."""
+        if self._bridge_ready and self._ipam is not None:
+            return self._ipam
+        net = self._subnet_arg or (self._ipam.subnet if self._ipam is not None else None)
+        if net is None:
+            info = await self._ops.call("bridge_info", name=self.bridge)
+            if info is not None and info["addresses"]:
+                net = ipaddress.IPv4Interface(info["addresses"][0]).network  # an existing bridge's subnet
+            else:
+                net = pick_default_subnet(await self._ops.call("routed_networks"))
+        gw = gateway_of(net)
+        await self._ops.call("bridge_ensure", name=self.bridge, gateway=str(gw), prefixlen=net.prefixlen, mtu=self.mtu)
+        if self.nat:
+            await self._ops.call("nat_enable", subnet=str(net), bridge=self.bridge)
+        if self._ipam is None or self._ipam.subnet != net:
+            self._ipam = Ipam(self.state_path, self.bridge, net)
+            self._ipam.save()
+        self._bridge_ready = True
+        return self._ipam
+
+    # -- per container -------------------------------------------------------------------------
+
+    def sandbox_path(self, container_id: str) -> str:
+        return str(self.netns_dir / container_id[:12])
+
+    async def setup(
+        self,
+        container_id: str,
+        mode: str,
+        *,
+        hostname: str,
+        ports: Sequence[PortMapping] = (),
+        publish_all_exposed: Sequence[str] = (),
+        shared_netns: str | None = None,
+    ) -> NetworkSettings:
+        """Build the container's network; on any failure undo everything and raise."""
+        if len(container_id) < 12:
+            raise errdefs.InvalidArgument(f"invalid container id {container_id!r}")
+        if mode == "host":
+            return NetworkSettings(mode="host")
+        if mode.startswith("container:"):
+            return await self._setup_shared(container_id, mode, ports, publish_all_exposed, shared_netns)
+        if mode not in MODES:
+            raise errdefs.InvalidArgument(f"invalid network mode {mode!r}: want none, host, bridge or container:<name|id>")
+        resolved = resolve_ports(ports, publish_all_exposed, picker=self._picker) if mode == "bridge" else []
+        path = self.sandbox_path(container_id)
+        await self._ops.call("sandbox_create", path=path)
+        if mode == "none":
+            return NetworkSettings(mode="none", sandbox_key=path)
+        veth = ""
+        leased = False
+        try:
+            async with self._lock:
+                ipam = await self._ensure_bridge()
+                ip = ipam.allocate(container_id)
+                leased = True
+            mac = mac_for(str(ip))
+            for _ in range(3):
+                veth = veth_name()
+                try:
+                    await self._ops.call(
+                        "veth_attach", netns=path, host_name=veth, bridge=self.bridge, ip=str(ip),
+                        prefixlen=ipam.subnet.prefixlen, gateway=str(ipam.gateway), mac=mac, mtu=self.mtu,
+                    )
+                    break
+                except errdefs.AlreadyExists:
+                    veth = ""  # a name clash: not ours, do not delete it
+            else:
+                raise errdefs.Internal(f"cannot find a free veth name for container {container_id}")
+        except BaseException:
+            await self._undo(container_id, path, veth, leased)
+            raise
+        return NetworkSettings(
+            mode="bridge", sandbox_key=path, ip_address=str(ip), ip_prefix_len=ipam.subnet.prefixlen,
+            gateway=str(ipam.gateway), mac_address=mac, bridge=self.bridge, veth_host=veth, ports=resolved,
+        )
+
+    async def _setup_shared(
+        self, container_id: str, mode: str, ports: Sequence[PortMapping], expose: Sequence[str], shared: str | None
+    ) -> NetworkSettings:
+        if ports or expose:
+            raise errdefs.InvalidArgument(f"container {container_id}: port publishing conflicts with network mode {mode}")
+        if not shared:
+            raise errdefs.InvalidArgument(f"network mode {mode} needs the other container's network namespace (is it running?)")
+        info: dict[str, Any] = await self._ops.call("netns_info", netns=shared)
+        return NetworkSettings(
+            mode=mode, sandbox_key=shared, ip_address=info["ip"], ip_prefix_len=int(info["prefixlen"]),
+            gateway=info["gateway"], mac_address=info["mac"],
+        )
+
+    async def _undo(self, container_id: str, path: str, veth: str, leased: bool) -> None:
+        """Best-effort rollback of a failed setup; the original error is what the caller sees."""
+        steps: list[tuple[str, dict[str, Any]]] = []
+        if veth:
+            steps.append(("link_delete", {"name": veth}))
+        steps.append(("sandbox_delete", {"path": path}))
+        for op, args in steps:
+            try:
+                await asyncio.shield(self._ops.call(op, **args))
+            except (errdefs.CtrdError, asyncio.CancelledError):
+                pass
+        if leased:
+            async with self._lock:
+                if self._ipam is not None:
+                    self._ipam.release(container_id)
+
+    async def teardown(self, container_id: str, settings: NetworkSettings) -> None:
+        """Delete the veth, release the lease, unmount and remove the netns file. Idempotent."""
+        if settings.veth_host:
+            await self._ops.call("link_delete", name=settings.veth_host)
+        if settings.mode == "bridge":
+            async with self._lock:
+                if self._ipam is not None:
+                    self._ipam.release(container_id)
+        if settings.owns_netns:
+            await self._ops.call("sandbox_delete", path=settings.sandbox_key)
+
+    # -- recovery ------------------------------------------------------------------------------
+
+    async def recover(self, live: Mapping[str, NetworkSettings]) -> None:
+        """After a daemon restart: leases = the live containers' addresses; leftovers go."""
+        async with self._lock:
+            if self._ipam is not None:
+                self._ipam.reset({cid: s.ip_address for cid, s in live.items() if s.mode == "bridge" and s.ip_address})
+            keep_veths = {s.veth_host for s in live.values() if s.veth_host}
+            for name in await self._ops.call("bridge_ports", bridge=self.bridge):
+                if name.startswith("veth") and name not in keep_veths:
+                    await self._ops.call("link_delete", name=name)
+            keep_ns = {s.sandbox_key for s in live.values() if s.sandbox_key}
+            for path in await self._ops.call("list_sandboxes", directory=str(self.netns_dir)):
+                if path not in keep_ns:
+                    await self._ops.call("sandbox_delete", path=path)
