@@ -1,0 +1,82 @@
+"""The seam between the shim and an OCI runtime.
+
+Two implementations behind one Protocol, chosen per container by `CreateRequest.runtime`:
+- `InProcessBackend` ("" = default): calls the `runtime` library in the shim's own process; the
+  library forks the container init as a child of the shim.
+- `BinaryBackend` (a path or name such as "runc" or "ctrd-runtime"): drives that binary with runc's
+  command line, children reaped by the shim's reaper (`shimd/runc.py`).
+
+Both report failures as `ctrd.errdefs` errors and both leave the container's init a child of the
+shim (directly, or reparented to it as child subreaper), so the one reaper sees every exit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Stdio:
+    stdin: int
+    stdout: int
+    stderr: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExecSpec:
+    args: list[str]
+    env: list[str]
+    cwd: str
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatsRecord:
+    memory_usage: int = 0
+    memory_limit: int = 0
+    cpu_usage_ns: int = 0
+    pids_current: int = 0
+    pids_limit: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BackendConfig:
+    """What `ctrd-shim delete` needs to find the container again after the shim died."""
+
+    container_id: str
+    bundle: Path
+    runtime: str  # "" = in-process library
+    runtime_root: Path
+
+
+class Backend(Protocol):
+    config: BackendConfig
+
+    async def create(self, stdio: Stdio) -> int:
+        """Set the container up, its init blocked before execve; returns the init pid."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def kill(self, sig: int, all_procs: bool = False) -> None: ...
+
+    async def pause(self) -> None: ...
+
+    async def resume(self) -> None: ...
+
+    async def delete(self) -> None:
+        """Force: kill what is left, remove the runtime's state and the cgroups."""
+        ...
+
+    async def stats(self) -> StatsRecord: ...
+
+    async def pids(self) -> list[int]: ...
+
+    async def exec(self, spec: ExecSpec, stdio: Stdio) -> int:
+        """Run a process in the container to its end; returns its exit status (128+signal)."""
+        ...
+
+    def oom_killed(self) -> bool: ...

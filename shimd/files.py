@@ -1,0 +1,59 @@
+"""Atomic state files in the shim's state dir (a kill -9 at any instant leaves parseable files)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+EXIT_FILE = "exit.json"
+RUNTIME_FILE = "runtime.json"
+PID_FILE = "shim.pid"
+SOCKET_FILE = "shim.sock"
+UNKNOWN_EXIT = 255
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def write_json(path: Path, obj: dict[str, Any]) -> None:
+    write_atomic(path, json.dumps(obj, sort_keys=True).encode())
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def remove_tree(path: Path) -> None:
+    """rm -r that never descends into a mount point (a rootfs mount belongs to the daemon)."""
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+        return
+    if os.path.ismount(path):
+        return
+    for child in path.iterdir():
+        remove_tree(child)
+    try:
+        path.rmdir()
+    except OSError:
+        pass

@@ -1,0 +1,130 @@
+"""Fork a detached shim: used by the pre-warmed launcher process and by `ctrd-shim start`.
+
+The caller must be single-threaded with no running event loop (the launcher and the CLI are).
+fork -> setsid -> fork again (so the shim is nobody's child: kill -9 of the launcher or of the
+daemon leaves it alone, and it is reparented to init) -> name the process "ctrd-shim", become
+child subreaper, point stdio at /dev/null and shim.log, close inherited fds, serve. The parent
+learns the outcome from a pipe: "ok <pid>" once the socket listens, or "error <why>".
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import select
+import socket
+import sys
+from pathlib import Path
+
+from ctrd import errdefs
+from shimd import files
+from shimd.handle import ShimHandle
+
+PR_SET_NAME = 15
+PR_SET_CHILD_SUBREAPER = 36
+READY_TIMEOUT = 10.0
+SUN_PATH_MAX = 107
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def state_dir_for(exec_root: Path, container_id: str) -> Path:
+    if not _ID.match(container_id):
+        raise errdefs.InvalidArgument(f"id: {container_id!r} is not a valid container id")
+    return exec_root / "shims" / container_id
+
+
+def _alive(sock: Path) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(1.0)
+    try:
+        s.connect(str(sock))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def prepare(exec_root: Path, container_id: str) -> Path:
+    state = state_dir_for(exec_root, container_id)
+    sock = state / files.SOCKET_FILE
+    if len(str(sock).encode()) > SUN_PATH_MAX:
+        raise errdefs.InvalidArgument(f"exec root: socket path {sock} is longer than {SUN_PATH_MAX} bytes")
+    (exec_root / "shims").mkdir(mode=0o700, parents=True, exist_ok=True)
+    state.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(state, 0o700)
+    if sock.exists() and _alive(sock):
+        raise errdefs.AlreadyExists(f"a shim for container {container_id} is already running")
+    for name in (files.SOCKET_FILE, files.PID_FILE, files.EXIT_FILE, files.RUNTIME_FILE):
+        (state / name).unlink(missing_ok=True)
+    return state
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _become_shim(state: Path, ready_w: int) -> None:
+    libc = _libc()
+    libc.prctl(PR_SET_NAME, b"ctrd-shim", 0, 0, 0)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+    os.chdir("/")
+    null = os.open(os.devnull, os.O_RDWR)
+    log = os.open(state / "shim.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.closerange(3, ready_w)
+    os.closerange(ready_w + 1, os.sysconf("SC_OPEN_MAX"))
+    os.set_inheritable(ready_w, False)
+
+
+def fork_shim(exec_root: Path, container_id: str) -> ShimHandle:
+    state = prepare(exec_root, container_id)
+    r, w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # intermediate: new session, fork the shim, leave
+        code = 0
+        try:
+            os.close(r)
+            os.setsid()
+            if os.fork() == 0:
+                code = 1
+                try:
+                    _become_shim(state, w)
+                    from shimd.shim import serve
+
+                    code = serve(container_id, state, w)
+                except BaseException as exc:
+                    try:
+                        os.write(w, f"error {exc}\n".encode())
+                    except OSError:
+                        pass
+        finally:
+            os._exit(code)
+    os.close(w)
+    try:
+        os.waitpid(pid, 0)
+        msg = _read_ready(r)
+    finally:
+        os.close(r)
+    if not msg.startswith("ok "):
+        raise errdefs.Internal(f"shim for container {container_id} failed to start: {msg or 'no answer'}")
+    return ShimHandle(f"unix://{state / files.SOCKET_FILE}", int(msg.split()[1]), state)
+
+
+def _read_ready(fd: int) -> str:
+    data = b""
+    while not data.endswith(b"\n"):
+        ready, _, _ = select.select([fd], [], [], READY_TIMEOUT)
+        if not ready:
+            break
+        chunk = os.read(fd, 512)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace").strip()

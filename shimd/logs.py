@@ -1,0 +1,147 @@
+"""Container stdout/stderr -> docker's json-file log, with docker's line splitting and rotation.
+
+Format (moby jsonfilelog): one JSON object per line, `{"log":"...","stream":"stdout","time":"..."}`,
+time in RFC3339Nano (UTC, trailing zeros of the fraction trimmed). A line is emitted with its
+trailing "\\n"; a line longer than 16 KiB is cut into 16 KiB partial entries that carry no "\\n",
+the last piece carries it (docker's copier buffer). Rotation: before a write, when the current file
+is at or above max-size, log -> log.1 -> ... -> log.<max-file - 1> (the oldest falls off).
+
+Back-pressure: the pump reads the pipe only from the loop's reader callback and writes to the
+file synchronously inside it, so while a write is in progress nothing more is read and a
+container that writes faster than the disk blocks on its full pipe instead of losing lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+MAX_LINE = 16 * 1024
+READ_SIZE = 64 * 1024
+
+
+def rfc3339nano(ns: int) -> str:
+    secs, frac = divmod(ns, 1_000_000_000)
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+    if frac:
+        return f"{base}.{frac:09d}".rstrip("0") + "Z"
+    return base + "Z"
+
+
+def format_entry(log: bytes, stream: str, ns: int) -> bytes:
+    text = log.decode("utf-8", errors="replace")
+    entry = {"log": text, "stream": stream, "time": rfc3339nano(ns)}
+    return json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+class LineSplitter:
+    """Cuts a byte stream into docker log messages: whole lines, or partial 16 KiB chunks."""
+
+    def __init__(self, max_line: int = MAX_LINE) -> None:
+        self._max = max_line
+        self._buf = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buf += data
+        out: list[bytes] = []
+        while True:
+            nl = self._buf.find(b"\n", 0, self._max + 1)
+            if nl != -1 and nl < self._max:
+                out.append(self._buf[: nl + 1])
+                self._buf = self._buf[nl + 1 :]
+            elif len(self._buf) >= self._max:
+                out.append(self._buf[: self._max])
+                self._buf = self._buf[self._max :]
+            else:
+                return out
+
+    def flush(self) -> list[bytes]:
+        rest, self._buf = self._buf, b""
+        return [rest] if rest else []
+
+
+class JsonFileWriter:
+    """One log file shared by the stdout and stderr pumps of a container."""
+
+    def __init__(self, path: Path, max_size: int = 0, max_file: int = 1) -> None:
+        self.path = path
+        self.max_size = max_size
+        self.max_file = max(1, max_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = self._open()
+        self._size = os.fstat(self._fd).st_size
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+
+    def write(self, stream: str, message: bytes, ns: int | None = None) -> None:
+        if self._fd < 0:
+            return
+        if self.max_size > 0 and self._size >= self.max_size:
+            self._rotate()
+        data = format_entry(message, stream, time.time_ns() if ns is None else ns)
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        self._size += len(data)
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        if self.max_file > 1:
+            for i in range(self.max_file - 1, 0, -1):
+                src = self.path if i == 1 else self.path.with_name(f"{self.path.name}.{i - 1}")
+                if src.exists():
+                    os.replace(src, self.path.with_name(f"{self.path.name}.{i}"))
+        else:
+            self.path.unlink(missing_ok=True)
+        self._fd = self._open()
+        self._size = 0
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class LogPump:
+    """Copies one pipe (the read end of a container's stdout or stderr) into the writer."""
+
+    def __init__(self, fd: int, stream: str, writer: JsonFileWriter | None) -> None:
+        self.fd = fd
+        self.stream = stream
+        self.writer = writer
+        self._split = LineSplitter()
+        self._loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[None] = self._loop.create_future()
+        os.set_blocking(fd, False)
+        self._loop.add_reader(fd, self._on_readable)
+
+    def _emit(self, messages: list[bytes]) -> None:
+        if self.writer is not None:
+            for msg in messages:
+                self.writer.write(self.stream, msg)
+
+    def _on_readable(self) -> None:
+        try:
+            data = os.read(self.fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self._emit(self._split.feed(data))
+        else:
+            self.close()
+
+    def close(self) -> None:
+        """Stop reading; what was buffered is written as a final partial line."""
+        if self.done.done():
+            return
+        self._loop.remove_reader(self.fd)
+        os.close(self.fd)
+        self._emit(self._split.flush())
+        self.done.set_result(None)

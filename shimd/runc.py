@@ -1,0 +1,176 @@
+"""BinaryBackend: drive an OCI runtime binary (runc, ctrd-runtime) with runc's command line.
+
+`<rt> --root R --log F --log-format json <verb> ...`; on failure the last error line of that
+JSON log is the message. Every invocation is a child of the shim reaped by the one reaper.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ctrd import errdefs
+from shimd import spawn
+from shimd.backend import BackendConfig, ExecSpec, StatsRecord, Stdio
+from shimd.reaper import Reaper
+
+_seq = itertools.count(1)
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def classify(message: str, verb: str) -> errdefs.CtrdError:
+    low = message.lower()
+    text = f"{verb}: {message}" if message else f"{verb} failed"
+    if "executable file not found" in low or ("no such file or directory" in low and "exec" in low):
+        return errdefs.FailedPrecondition(text, reason=errdefs.REASON_EXEC_NOT_FOUND)
+    if "permission denied" in low and "exec" in low:
+        return errdefs.FailedPrecondition(text, reason=errdefs.REASON_EXEC_NOT_INVOKABLE)
+    if "does not exist" in low or "not found" in low:
+        return errdefs.NotFound(text)
+    if "not running" in low or "not paused" in low or "cannot" in low or "is already" in low:
+        return errdefs.FailedPrecondition(text)
+    return errdefs.Internal(text)
+
+
+def last_error(log: Path) -> str:
+    msg = ""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and rec.get("level") in ("error", "fatal"):
+            msg = str(rec.get("msg", ""))
+    return msg
+
+
+class BinaryBackend:
+    def __init__(self, config: BackendConfig, reaper: Reaper, state_dir: Path) -> None:
+        self.config = config
+        self._reaper = reaper
+        self._state_dir = state_dir
+        self._id = config.container_id
+
+    def _argv(self, log: Path, *args: str) -> list[str]:
+        return [self.config.runtime, "--root", str(self.config.runtime_root), "--log", str(log),
+                "--log-format", "json", *args]
+
+    async def _run(self, verb: str, *args: str, stdio: Stdio | None = None) -> spawn.Result:
+        log = self._state_dir / f"runtime-{os.getpid()}-{next(_seq)}.log"
+        argv = self._argv(log, *args)
+        try:
+            if stdio is None:
+                res = await spawn.run(self._reaper, argv)
+            else:
+                pid = spawn.spawn(argv, stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr)
+                ex = await self._reaper.wait_fresh(pid)
+                res = spawn.Result(ex.status, b"", b"")
+            if res.status != 0:
+                msg = last_error(log) or res.stderr.decode(errors="replace").strip()
+                raise classify(msg, f"{self.config.runtime} {verb} {self._id}")
+            return res
+        except FileNotFoundError as exc:
+            raise errdefs.InvalidArgument(f"runtime binary {self.config.runtime!r} not found") from exc
+        finally:
+            log.unlink(missing_ok=True)
+
+    async def create(self, stdio: Stdio) -> int:
+        pidfile = self._state_dir / "init.pid"
+        pidfile.unlink(missing_ok=True)
+        await self._run("create", "create", "--bundle", str(self.config.bundle), "--pid-file", str(pidfile),
+                        self._id, stdio=stdio)
+        try:
+            return int(pidfile.read_text().strip())
+        except (OSError, ValueError) as exc:
+            raise errdefs.Internal(f"runtime wrote no pid file {pidfile}") from exc
+
+    async def start(self) -> None:
+        await self._run("start", "start", self._id)
+
+    async def kill(self, sig: int, all_procs: bool = False) -> None:
+        await self._run("kill", "kill", *(["--all"] if all_procs else []), self._id, str(sig))
+
+    async def pause(self) -> None:
+        await self._run("pause", "pause", self._id)
+
+    async def resume(self) -> None:
+        await self._run("resume", "resume", self._id)
+
+    async def delete(self) -> None:
+        await self._run("delete", "delete", "--force", self._id)
+
+    async def state(self) -> dict[str, Any]:
+        res = await self._run("state", "state", self._id)
+        out: dict[str, Any] = json.loads(res.stdout)
+        return out
+
+    async def pids(self) -> list[int]:
+        res = await self._run("ps", "ps", "--format", "json", self._id)
+        return [int(p) for p in json.loads(res.stdout or b"[]") or []]
+
+    async def stats(self) -> StatsRecord:
+        res = await self._run("events", "events", "--stats", self._id)
+        data = json.loads(res.stdout).get("data", {})
+        mem = data.get("memory", {}).get("usage", {})
+        pids = data.get("pids", {})
+        return StatsRecord(
+            memory_usage=int(mem.get("usage", 0)), memory_limit=int(mem.get("limit", 0)),
+            cpu_usage_ns=int(data.get("cpu", {}).get("usage", {}).get("total", 0)),
+            pids_current=int(pids.get("current", 0)), pids_limit=int(pids.get("limit", 0)),
+        )
+
+    def _process_json(self, spec: ExecSpec) -> dict[str, Any]:
+        try:
+            config = json.loads((self.config.bundle / "config.json").read_text())
+            proc: dict[str, Any] = dict(config.get("process") or {})
+        except (OSError, ValueError):
+            proc = {}
+        proc["terminal"] = False
+        proc["args"] = list(spec.args)
+        proc["env"] = list(spec.env) or list(proc.get("env") or [DEFAULT_PATH])
+        proc["cwd"] = spec.cwd or proc.get("cwd") or "/"
+        proc["user"] = {"uid": spec.uid, "gid": spec.gid}
+        proc.pop("consoleSize", None)
+        return proc
+
+    async def exec(self, spec: ExecSpec, stdio: Stdio) -> int:
+        """`<rt> exec` in the foreground: the binary waits for the process and exits with its status.
+        The process JSON goes through a pipe (fd 3), so nothing is left on disk."""
+        if not spec.args:
+            raise errdefs.InvalidArgument("exec: args must not be empty")
+        log = self._state_dir / f"runtime-{os.getpid()}-{next(_seq)}.log"
+        argv = self._argv(log, "exec", "--process", "/proc/self/fd/3", self._id)
+        r, w = os.pipe2(os.O_CLOEXEC)
+        try:
+            os.write(w, json.dumps(self._process_json(spec)).encode())
+            os.close(w)
+            w = -1
+            pid = spawn.spawn(argv, stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr, extra={3: r})
+        except FileNotFoundError as exc:
+            raise errdefs.InvalidArgument(f"runtime binary {self.config.runtime!r} not found") from exc
+        finally:
+            os.close(r)
+            if w >= 0:
+                os.close(w)
+            for fd in (stdio.stdin, stdio.stdout, stdio.stderr):
+                os.close(fd)
+        try:
+            ex = await self._reaper.wait_fresh(pid)
+            msg = last_error(log)
+            if ex.status == 255 and msg:
+                err = classify(msg, f"{self.config.runtime} exec {self._id}")
+                if err.reason:
+                    raise err
+            return ex.status
+        finally:
+            log.unlink(missing_ok=True)
+
+    def oom_killed(self) -> bool:
+        return False

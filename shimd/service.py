@@ -1,0 +1,95 @@
+"""The shim API servicer: request message in, one Task call, response message out."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from google.protobuf.message import Message
+
+from ctrd.shim.v1 import shim_pb2
+from shimd.task import Task
+
+VERSION = "ctrd-shim/1"
+
+Handler = Callable[[Any], Awaitable[Message]]
+
+
+class ShimService:
+    def __init__(self, task: Task, on_shutdown: Callable[[], None]) -> None:
+        self.task = task
+        self._on_shutdown = on_shutdown
+        self.methods: dict[str, tuple[type[Message], Handler]] = {
+            "Connect": (shim_pb2.ConnectRequest, self.connect),
+            "Create": (shim_pb2.CreateRequest, self.create),
+            "Start": (shim_pb2.StartRequest, self.start),
+            "State": (shim_pb2.StateRequest, self.state),
+            "Kill": (shim_pb2.KillRequest, self.kill),
+            "Stop": (shim_pb2.StopRequest, self.stop),
+            "Wait": (shim_pb2.WaitRequest, self.wait),
+            "Pause": (shim_pb2.PauseRequest, self.pause),
+            "Resume": (shim_pb2.ResumeRequest, self.resume),
+            "Exec": (shim_pb2.ExecRequest, self.exec),
+            "Stats": (shim_pb2.StatsRequest, self.stats),
+            "Pids": (shim_pb2.PidsRequest, self.pids),
+            "Delete": (shim_pb2.DeleteRequest, self.delete),
+            "Shutdown": (shim_pb2.ShutdownRequest, self.shutdown),
+        }
+
+    async def connect(self, req: shim_pb2.ConnectRequest) -> shim_pb2.ConnectResponse:
+        return shim_pb2.ConnectResponse(shim_pid=os.getpid(), task_pid=self.task.pid, version=VERSION)
+
+    async def create(self, req: shim_pb2.CreateRequest) -> shim_pb2.CreateResponse:
+        return shim_pb2.CreateResponse(pid=await self.task.create(req))
+
+    async def start(self, req: shim_pb2.StartRequest) -> shim_pb2.StartResponse:
+        return shim_pb2.StartResponse(pid=await self.task.start())
+
+    async def state(self, req: shim_pb2.StateRequest) -> shim_pb2.StateResponse:
+        t = self.task
+        ex = t.exit
+        return shim_pb2.StateResponse(
+            id=t.id, bundle=t.bundle, pid=t.pid, status=t.status.to_proto(),  # type: ignore[arg-type]
+            exit_status=ex.status if ex else 0, exited_at=ex.at if ex else 0.0,
+            oom_killed=ex.oom_killed if ex else False,
+        )
+
+    async def kill(self, req: shim_pb2.KillRequest) -> shim_pb2.KillResponse:
+        await self.task.kill(req.signal, req.all)
+        return shim_pb2.KillResponse()
+
+    async def stop(self, req: shim_pb2.StopRequest) -> shim_pb2.StopResponse:
+        ex, killed = await self.task.stop(req.signal, req.timeout_ms)
+        return shim_pb2.StopResponse(exit_status=ex.status, exited_at=ex.at, killed=killed)
+
+    async def wait(self, req: shim_pb2.WaitRequest) -> shim_pb2.WaitResponse:
+        ex = await self.task.wait()
+        return shim_pb2.WaitResponse(exit_status=ex.status, exited_at=ex.at, oom_killed=ex.oom_killed)
+
+    async def pause(self, req: shim_pb2.PauseRequest) -> shim_pb2.PauseResponse:
+        await self.task.pause()
+        return shim_pb2.PauseResponse()
+
+    async def resume(self, req: shim_pb2.ResumeRequest) -> shim_pb2.ResumeResponse:
+        await self.task.resume()
+        return shim_pb2.ResumeResponse()
+
+    async def exec(self, req: shim_pb2.ExecRequest) -> shim_pb2.ExecResponse:
+        status, out, err = await self.task.exec(req)
+        return shim_pb2.ExecResponse(exit_status=status, stdout=out, stderr=err)
+
+    async def stats(self, req: shim_pb2.StatsRequest) -> shim_pb2.StatsResponse:
+        return await self.task.stats()
+
+    async def pids(self, req: shim_pb2.PidsRequest) -> shim_pb2.PidsResponse:
+        return shim_pb2.PidsResponse(pids=await self.task.pids())
+
+    async def delete(self, req: shim_pb2.DeleteRequest) -> shim_pb2.DeleteResponse:
+        ex = await self.task.delete()
+        return shim_pb2.DeleteResponse(pid=self.task.pid, exit_status=ex.status, exited_at=ex.at)
+
+    async def shutdown(self, req: shim_pb2.ShutdownRequest) -> shim_pb2.ShutdownResponse:
+        await self.task.shutdown()
+        self._on_shutdown()
+        return shim_pb2.ShutdownResponse()

@@ -1,0 +1,61 @@
+"""The shim process itself: one event loop, one reaper, one socket, one container.
+
+`serve` runs in the (grand)child forked by `shimd.fork`; it returns the process exit code once
+Shutdown (or SIGTERM) has cleaned up and the socket is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from pathlib import Path
+
+from shimd import files
+from shimd.reaper import Reaper
+from shimd.server import Server
+from shimd.service import ShimService
+from shimd.task import Task
+
+QUIESCE_TIMEOUT = 2.0
+
+
+async def _serve(container_id: str, state_dir: Path, ready_fd: int) -> int:
+    loop = asyncio.get_running_loop()
+    reaper = Reaper()
+    reaper.install(loop)
+    task = Task(container_id, state_dir, reaper)
+    stopping = asyncio.Event()
+    server = Server(ShimService(task, stopping.set))
+    sock = state_dir / files.SOCKET_FILE
+    sock.unlink(missing_ok=True)
+    try:
+        srv = await asyncio.start_unix_server(server.handle_connection, path=str(sock))
+        os.chmod(sock, 0o600)
+        files.write_atomic(state_dir / files.PID_FILE, str(os.getpid()).encode())
+    except OSError as exc:
+        os.write(ready_fd, f"error {exc}\n".encode())
+        os.close(ready_fd)
+        return 1
+    os.write(ready_fd, f"ok {os.getpid()}\n".encode())
+    os.close(ready_fd)
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    await stopping.wait()
+    # SIGTERM without a Shutdown call: clean up the container the same way Shutdown does
+    await task.shutdown()
+    srv.close()
+    await server.quiesce(QUIESCE_TIMEOUT)
+    reaper.uninstall()
+    for name in (files.SOCKET_FILE, files.PID_FILE, files.EXIT_FILE, files.RUNTIME_FILE, "shim.log", "init.pid"):
+        (state_dir / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        files.remove_tree(state_dir / "runtime")
+        state_dir.rmdir()
+    return 0
+
+
+def serve(container_id: str, state_dir: Path, ready_fd: int) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s ctrd-shim[%(process)d] %(message)s")
+    return asyncio.run(_serve(container_id, state_dir, ready_fd))

@@ -1,0 +1,266 @@
+"""The shim's one container: lifecycle, stdio -> log, exit status, stop escalation, execs.
+
+Concurrency (one thread, one loop): `_lock` serialises the lifecycle verbs that talk to the
+runtime (create, start, pause, resume, delete); kill, stop, wait, state and exec do not take it,
+so a long Stop or Wait never blocks a State. `_exited` is set once, after the init's exit is
+recorded and its log pipes are drained (so a Wait that returns sees the whole log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ctrd import errdefs
+from ctrd.shim.v1 import shim_pb2
+from shimd import files, spawn
+from shimd.backend import Backend, BackendConfig, ExecSpec, Stdio
+from shimd.logs import JsonFileWriter, LogPump
+from shimd.reaper import Reaper
+from shimd.state import Status, check, transition
+
+EXEC_OUTPUT_CAP = 1024 * 1024
+LOG_DRAIN_TIMEOUT = 2.0
+KILL_WAIT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ExitInfo:
+    status: int
+    at: float
+    oom_killed: bool
+
+
+def make_backend(config: BackendConfig, reaper: Reaper, state_dir: Path) -> Backend:
+    if config.runtime:
+        from shimd.runc import BinaryBackend
+
+        return BinaryBackend(config, reaper, state_dir)
+    from shimd.inprocess import InProcessBackend
+
+    return InProcessBackend(config, reaper, state_dir)
+
+
+class Task:
+    def __init__(self, container_id: str, state_dir: Path, reaper: Reaper) -> None:
+        self.id = container_id
+        self.state_dir = state_dir
+        self.reaper = reaper
+        self.status = Status.NONE
+        self.bundle = ""
+        self.pid = 0
+        self.exit: ExitInfo | None = None
+        self.backend: Backend | None = None
+        self._lock = asyncio.Lock()
+        self._exited = asyncio.Event()
+        self._writer: JsonFileWriter | None = None
+        self._pumps: list[LogPump] = []
+        self._relays: Any = None
+        self._watch: asyncio.Task[None] | None = None
+
+    def _move(self, verb: str) -> None:
+        self.status = transition(self.status, verb, self.id)
+
+    def _backend(self) -> Backend:
+        assert self.backend is not None
+        return self.backend
+
+    # -- create / start -------------------------------------------------------------------------
+
+    async def create(self, req: shim_pb2.CreateRequest) -> int:
+        async with self._lock:
+            if self.status is not Status.NONE:
+                raise errdefs.AlreadyExists(f"container {self.id} already exists in this shim")
+            if req.id and req.id != self.id:
+                raise errdefs.InvalidArgument(f"id: this shim serves {self.id}, not {req.id}")
+            bundle = Path(req.bundle)
+            if not req.bundle or not (bundle / "config.json").is_file():
+                raise errdefs.InvalidArgument(f"bundle: no config.json in {req.bundle!r}")
+            root = Path(req.runtime_root) if req.runtime_root else self.state_dir / "runtime"
+            config = BackendConfig(self.id, bundle, req.runtime, root)
+            backend = make_backend(config, self.reaper, self.state_dir)
+            if req.log_path:
+                self._writer = JsonFileWriter(Path(req.log_path), req.log_max_size, req.log_max_file)
+            relays = None
+            if req.ports:
+                from shimd import ports  # written by the network side; imported only when used
+
+                relays = await ports.start_relays(list(req.ports))
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            self._pumps = [LogPump(out_r, "stdout", self._writer), LogPump(err_r, "stderr", self._writer)]
+            try:
+                pid = await backend.create(Stdio(devnull, out_w, err_w))
+            except BaseException:
+                await self._close_io(relays)
+                raise
+            finally:
+                for fd in (out_w, err_w, devnull):
+                    os.close(fd)
+            self.backend, self.bundle, self.pid, self._relays = backend, req.bundle, pid, relays
+            files.write_json(self.state_dir / files.RUNTIME_FILE, {
+                "id": self.id, "bundle": req.bundle, "runtime": req.runtime,
+                "runtime_root": str(root), "pid": pid, "log_path": req.log_path,
+            })
+            self._watch = asyncio.create_task(self._watch_init(pid))
+            self._move("create")
+            return pid
+
+    async def start(self) -> int:
+        async with self._lock:
+            check(self.status, "start", self.id)
+            await self._backend().start()
+            if self.status is Status.CREATED:
+                self._move("start")
+            return self.pid
+
+    # -- exit -----------------------------------------------------------------------------------
+
+    async def _watch_init(self, pid: int) -> None:
+        ex = await self.reaper.wait(pid)
+        oom = False
+        with contextlib.suppress(Exception):
+            oom = self._backend().oom_killed()
+        info = ExitInfo(ex.status, ex.at, oom)
+        self.exit = info
+        with contextlib.suppress(OSError):
+            files.write_json(self.state_dir / files.EXIT_FILE, {
+                "pid": pid, "exit_status": info.status, "exited_at": info.at, "oom_killed": info.oom_killed,
+            })
+        if self.status is not Status.DELETED:
+            self.status = Status.STOPPED
+        # The pipes end when the last holder of their write ends is gone; a leftover daemonized
+        # process could hold them forever, so the drain is bounded.
+        if self._pumps:
+            done = [p.done for p in self._pumps]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*done), LOG_DRAIN_TIMEOUT)
+        for p in self._pumps:
+            p.close()
+        self._exited.set()
+
+    async def wait(self) -> ExitInfo:
+        if self.status is Status.NONE:
+            check(self.status, "wait", self.id)
+        await self._exited.wait()
+        assert self.exit is not None
+        return self.exit
+
+    # -- signals --------------------------------------------------------------------------------
+
+    async def kill(self, sig: int, all_procs: bool) -> None:
+        check(self.status, "kill", self.id)
+        await self._backend().kill(sig, all_procs)
+
+    async def stop(self, sig: int, timeout_ms: int) -> tuple[ExitInfo, bool]:
+        check(self.status, "stop", self.id)
+        if self.exit is not None:
+            return await self.wait(), False
+        backend = self._backend()
+        with contextlib.suppress(errdefs.NotFound, errdefs.FailedPrecondition):
+            await backend.kill(sig or signal.SIGTERM)
+            if self.status is Status.PAUSED:
+                # A frozen process cannot act on the signal: thaw it, as docker stop does.
+                await self.resume()
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.wait()), timeout_ms / 1000), False
+        except TimeoutError:
+            pass
+        with contextlib.suppress(errdefs.NotFound, errdefs.FailedPrecondition):
+            await backend.kill(signal.SIGKILL, True)
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.wait()), KILL_WAIT), True
+        except TimeoutError:
+            raise errdefs.Internal(f"container {self.id} did not exit {KILL_WAIT:.0f}s after SIGKILL")
+
+    # -- pause / resume -------------------------------------------------------------------------
+
+    async def pause(self) -> None:
+        async with self._lock:
+            check(self.status, "pause", self.id)
+            await self._backend().pause()
+            self._move("pause")
+
+    async def resume(self) -> None:
+        async with self._lock:
+            check(self.status, "resume", self.id)
+            await self._backend().resume()
+            self._move("resume")
+
+    # -- exec, stats, pids ----------------------------------------------------------------------
+
+    async def exec(self, req: shim_pb2.ExecRequest) -> tuple[int, bytes, bytes]:
+        check(self.status, "exec", self.id)
+        if not req.args:
+            raise errdefs.InvalidArgument("args: must not be empty")
+        spec = ExecSpec(list(req.args), list(req.env), req.cwd, req.uid, req.gid)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        reads = asyncio.gather(spawn.read_all(out_r, EXEC_OUTPUT_CAP), spawn.read_all(err_r, EXEC_OUTPUT_CAP))
+        try:
+            # exec owns (and closes) the three fds it is given
+            status = await self._backend().exec(spec, Stdio(devnull, out_w, err_w))
+        except BaseException:
+            reads.cancel()
+            raise
+        try:
+            out, err = await asyncio.wait_for(reads, LOG_DRAIN_TIMEOUT)
+        except TimeoutError:
+            out, err = b"", b""
+        return status, out, err
+
+    async def stats(self) -> shim_pb2.StatsResponse:
+        check(self.status, "kill", self.id)
+        s = await self._backend().stats()
+        return shim_pb2.StatsResponse(memory_usage=s.memory_usage, memory_limit=s.memory_limit,
+                                      cpu_usage_ns=s.cpu_usage_ns, pids_current=s.pids_current,
+                                      pids_limit=s.pids_limit)
+
+    async def pids(self) -> list[int]:
+        if self.status in (Status.NONE, Status.DELETED, Status.STOPPED):
+            return []
+        return await self._backend().pids()
+
+    # -- delete / shutdown ----------------------------------------------------------------------
+
+    async def delete(self) -> ExitInfo:
+        async with self._lock:
+            check(self.status, "delete", self.id)
+            backend = self._backend()
+            await backend.delete()
+            if self.exit is None:  # a created, never started container: delete killed its init
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self.wait()), KILL_WAIT)
+            await self._close_io(self._relays)
+            self._relays = None
+            self._move("delete")
+            return self.exit or ExitInfo(files.UNKNOWN_EXIT, time.time(), False)
+
+    async def shutdown(self) -> None:
+        """Leave nothing behind: a container still here is killed and deleted first."""
+        if self.status in (Status.RUNNING, Status.PAUSED):
+            with contextlib.suppress(errdefs.CtrdError):
+                await self.stop(signal.SIGKILL, 0)
+        if self.status in (Status.CREATED, Status.STOPPED):
+            with contextlib.suppress(errdefs.CtrdError):
+                await self.delete()
+        await self._close_io(self._relays)
+        if self._watch is not None and not self._watch.done():
+            self._watch.cancel()
+
+    async def _close_io(self, relays: Any) -> None:
+        for p in self._pumps:
+            p.close()
+        if self._writer is not None:
+            self._writer.close()
+        if relays is not None:
+            with contextlib.suppress(Exception):
+                await relays.close()
