@@ -1,0 +1,420 @@
+"""The image store: docker's image/overlay2/{imagedb,layerdb,repositories.json} over the layer store.
+
+    imagedb/content/sha256/<hex>   the image config; <hex> = sha256 of these bytes = the image id
+    layerdb/sha256/<chain>/        one per stored layer (layerdb.py), shared by every image using it
+    repositories.json              {"Repositories": {name: {"name:tag": id}}}
+
+Commit order: layer dirs → layerdb entries → config → tags, each step atomic; start-up garbage
+collection removes what a crash left between steps. All methods are synchronous and thread-safe
+(one lock around the indexes; extraction itself runs outside it, so imports run concurrently).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+from ctrd import errdefs
+from daemon.atomic import write_atomic, write_json_atomic
+from daemon.images import archive, busybox, reference
+from daemon.images.archive import HOST_ARCH, LayerSource
+from daemon.images.blobs import sha256_bytes
+from daemon.images.config import ImageConfig, apply_changes
+from daemon.images.ingest import stage_layer, verify
+from daemon.images.layerdb import LayerDB, LayerRecord
+from daemon.images.records import MAX_LAYERS, Image, ParsedConfig, parse_config
+from daemon.layers.overlay2 import INIT_SUFFIX, LayerStore
+
+__all__ = ["Image", "ImageConfig", "ImageStore"]
+_CHUNK = 1 << 20
+Progress = Callable[[int], None] | None
+_Sources = list[LayerSource]
+_Strs = list[str]  # the class defines list(); annotations inside it cannot say list[...]
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class ImageStore:
+    def __init__(self, root: Path, layers: LayerStore) -> None:
+        self.root = Path(root)
+        self.layers = layers
+        self.meta = self.root / "image" / "overlay2"
+        self.content = self.meta / "imagedb" / "content" / "sha256"
+        self.content.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (self.meta / "imagedb" / "metadata" / "sha256").mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.tmp_dir = self.meta / "tmp"  # spool files for archives (also used by the gRPC servicer)
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+        self.tmp_dir.mkdir(mode=0o700)
+        self.repos_file = self.meta / "repositories.json"
+        self.layerdb = LayerDB(self.meta / "layerdb")
+        self._lock = threading.RLock()
+        self._busybox_lock = threading.Lock()
+        self._pending: Counter[str] = Counter()  # chain ids an import in flight relies on
+        self._images: dict[str, ParsedConfig] = {}
+        self._tags: dict[str, str] = {}
+        self._load()
+        self.gc()
+
+    # ---------------------------------------------------------------- loading
+    def _load(self) -> None:
+        for entry in os.scandir(self.content):
+            image_id = f"sha256:{entry.name}"
+            try:
+                data = Path(entry.path).read_bytes()
+                if sha256_bytes(data) != image_id:
+                    raise ValueError("digest")
+                parsed = parse_config(data)
+            except (OSError, ValueError, errdefs.CtrdError):
+                os.unlink(entry.path)  # a torn or corrupt config is not an image
+                continue
+            if parsed.chain_ids and self.layerdb.get(parsed.chain_ids[-1]) is None:
+                os.unlink(entry.path)  # its layers never made it: not an image either
+                continue
+            self._images[image_id] = parsed
+        try:
+            repos = json.loads(self.repos_file.read_bytes()).get("Repositories", {})
+        except (OSError, ValueError, AttributeError):
+            repos = {}
+        for tags in repos.values() if isinstance(repos, dict) else ():
+            for tag, image_id in tags.items() if isinstance(tags, dict) else ():
+                if image_id in self._images:
+                    self._tags[tag] = image_id
+
+    def _save_tags(self) -> None:
+        repos: dict[str, dict[str, str]] = {}
+        for tag, image_id in sorted(self._tags.items()):
+            repos.setdefault(tag.rpartition(":")[0], {})[tag] = image_id
+        write_json_atomic(self.repos_file, {"Repositories": repos}, 0o600)
+
+    # ---------------------------------------------------------------- queries
+    def _resolve(self, ref: str) -> tuple[str, bool]:
+        """(image id, whether `ref` named a tag). Caller holds the lock."""
+        if not isinstance(ref, str) or not ref:
+            raise errdefs.InvalidArgument("image reference must not be empty")
+        if not ref.startswith("sha256:"):
+            try:
+                tag = reference.normalize(ref)
+            except errdefs.InvalidArgument:
+                tag = ""
+            if tag in self._tags:
+                return self._tags[tag], True
+        if reference.looks_like_id(ref):
+            prefix = ref if ref.startswith("sha256:") else f"sha256:{ref}"
+            hits = [i for i in self._images if i.startswith(prefix)]
+            if len(hits) == 1:
+                return hits[0], False
+            if len(hits) > 1:
+                raise errdefs.InvalidArgument(f"ambiguous image id prefix: {ref}")
+        raise errdefs.NotFound(f"no such image: {ref}")
+
+    def _image(self, image_id: str) -> Image:
+        parsed = self._images[image_id]
+        chain = self.layerdb.chain(parsed.chain_ids[-1]) if parsed.chain_ids else []
+        return Image(
+            id=image_id,
+            repo_tags=sorted(t for t, i in self._tags.items() if i == image_id),
+            config=parsed.config,
+            top_layer=chain[0].cache_id if chain else None,
+            created=parsed.created,
+            size=sum(r.size for r in chain),
+            diff_ids=list(parsed.diff_ids),
+            architecture=parsed.architecture,
+            os=parsed.os,
+            comment=parsed.comment,
+        )
+
+    def get(self, ref: str) -> Image:
+        with self._lock:
+            return self._image(self._resolve(ref)[0])
+
+    def ensure(self, ref: str) -> Image:
+        """get(), but build `busybox:latest` from the host's static busybox when it is absent."""
+        try:
+            return self.get(ref)
+        except errdefs.NotFound:
+            if reference.looks_like_id(ref) or reference.normalize(ref) != busybox.REFERENCE:
+                raise
+        with self._busybox_lock:  # concurrent first runs build it once
+            try:
+                return self.get(ref)
+            except errdefs.NotFound:
+                pass
+            data, cfg, created = busybox.build()
+            self._import_stream(data, [busybox.REFERENCE], cfg, created, "built from the host's busybox", None)
+        return self.get(ref)
+
+    def list(self) -> list[Image]:
+        with self._lock:
+            images = [self._image(i) for i in self._images]
+        return sorted(images, key=lambda im: (im.created, im.id), reverse=True)
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        with self._lock:
+            image = self._image(self._resolve(ref)[0])
+            raw = self._images[image.id].raw
+        graph: dict[str, str] = {}
+        if image.top_layer:
+            top = self.layers.root / image.top_layer
+            lowers = [str(self.layers.diff_dir(p)) for p in self.layers.parents(image.top_layer)]
+            graph = {"MergedDir": f"{top}/merged", "UpperDir": f"{top}/diff", "WorkDir": f"{top}/work"}
+            if lowers:
+                graph["LowerDir"] = ":".join(lowers)
+        return {
+            "Id": image.id,
+            "RepoTags": image.repo_tags,
+            "RepoDigests": [],
+            "Parent": "",
+            "Comment": image.comment,
+            "Created": image.created,
+            "DockerVersion": "",
+            "Author": raw.get("author") or "",
+            "Config": {"Hostname": "", "Domainname": "", **image.config.to_docker()},
+            "Architecture": image.architecture,
+            "Os": image.os,
+            "Size": image.size,
+            "GraphDriver": {"Name": "overlay2", "Data": graph},
+            "RootFS": {"Type": "layers", "Layers": image.diff_ids},
+            "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+        }
+
+    # ---------------------------------------------------------------- import / load
+    def import_archive(
+        self,
+        fileobj: BinaryIO,
+        reference: str = "",
+        changes: Sequence[str] = (),
+        progress: Progress = None,
+    ) -> Image:
+        """`docker import`: a rootfs tarball (plain or compressed) as a one-layer image."""
+        tags = [_normalize_tag(reference)] if reference else []
+        cfg = apply_changes(ImageConfig(), list(changes))  # bad --change fails before any byte is read
+        image_id = self._import_stream(fileobj, tags, cfg, _now(), "Imported from -", progress)
+        return self.get(image_id)
+
+    def _import_stream(
+        self, src: BinaryIO, tags: _Strs, cfg: ImageConfig, created: str, comment: str, progress: Progress
+    ) -> str:
+        staged = stage_layer(self.layers, src, "import", progress)
+        chain = staged.diff_id
+        with self._lock:
+            self._pending[chain] += 1
+        try:
+            self._commit_layer(staged, chain, "", None)
+            config = {
+                "architecture": HOST_ARCH,
+                "comment": comment,
+                "config": {k: v for k, v in cfg.to_docker().items() if v},
+                "created": created,
+                "history": [{"created": created, "comment": comment}],
+                "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": [staged.diff_id]},
+            }
+            return self._commit_image(json.dumps(config, separators=(",", ":")).encode(), tags)
+        finally:
+            self._release([chain])
+
+    def load_archive(self, fileobj: BinaryIO, progress: Progress = None) -> _Strs:
+        """`docker load`: docker-save or OCI layout archive (optionally compressed)."""
+        with tempfile.TemporaryFile(dir=self.tmp_dir) as spool:
+            self._spool(fileobj, spool, progress)
+            try:
+                tf = tarfile.open(fileobj=spool, mode="r:")  # noqa: SIM115 (closed by the with below)
+            except (tarfile.TarError, OSError, EOFError) as e:
+                raise errdefs.InvalidArgument(f"invalid archive: {e}") from None
+            with tf:
+                try:
+                    sources = archive.read_images(tf)
+                    lines: _Strs = []
+                    for src in sources:
+                        image_id = self._load_image(src.config, src.layers, src.tags)
+                        lines += [f"Loaded image: {t}" for t in src.tags] or [f"Loaded image ID: {image_id}"]
+                except (tarfile.TarError, EOFError) as e:
+                    raise errdefs.InvalidArgument(f"invalid archive: {e}") from None
+        return lines
+
+    def _spool(self, src: BinaryIO, spool: BinaryIO, progress: Progress) -> None:
+        """Copy the archive to a seekable temp file, decompressing a gzip'd archive on the way."""
+        head = src.read(2)
+        count = len(head)
+        if head == b"\x1f\x8b":
+            raw = _Prefixed(head, src)
+            try:
+                with gzip.GzipFile(fileobj=cast(Any, raw), mode="rb") as gz:
+                    while chunk := gz.read(_CHUNK):
+                        spool.write(chunk)
+                        if progress:
+                            progress(raw.count)
+            except (OSError, EOFError) as e:
+                raise errdefs.InvalidArgument(f"invalid archive: {e}") from None
+        else:
+            spool.write(head)
+            while chunk := src.read(_CHUNK):
+                spool.write(chunk)
+                count += len(chunk)
+                if progress:
+                    progress(count)
+        spool.flush()
+        spool.seek(0)
+
+    def _load_image(self, config: bytes, sources: _Sources, tags: _Strs) -> str:
+        parsed = parse_config(config)
+        if len(sources) != len(parsed.diff_ids):
+            raise errdefs.InvalidArgument(
+                f"invalid archive: manifest has {len(sources)} layers, config has {len(parsed.diff_ids)}"
+            )
+        if len(sources) > MAX_LAYERS:
+            raise errdefs.InvalidArgument(f"image has {len(sources)} layers, more than the maximum of {MAX_LAYERS}")
+        with self._lock:
+            for c in parsed.chain_ids:
+                self._pending[c] += 1
+        try:
+            parent_cache: str | None = None
+            for i, src in enumerate(sources):
+                chain = parsed.chain_ids[i]
+                with self._lock:
+                    rec = self.layerdb.get(chain)
+                if rec is None:
+                    staged = stage_layer(self.layers, src.open(), f"layer {src.name}")
+                    try:
+                        verify(staged, f"layer {src.name}", src.digest, src.size, parsed.diff_ids[i])
+                    except BaseException:
+                        self.layers.discard(staged.path)
+                        raise
+                    rec = self._commit_layer(staged, chain, parsed.chain_ids[i - 1] if i else "", parent_cache)
+                parent_cache = rec.cache_id
+            return self._commit_image(config, tags)
+        finally:
+            self._release(parsed.chain_ids)
+
+    def _commit_layer(self, staged: Any, chain: str, parent_chain: str, parent_cache: str | None) -> LayerRecord:
+        with self._lock:
+            rec = self.layerdb.get(chain)
+            if rec is not None:  # a concurrent import stored the same layer first
+                self.layers.discard(staged.path)
+                return rec
+            try:
+                cache = self.layers.commit(staged.path, parent_cache)
+            except BaseException:
+                self.layers.discard(staged.path)
+                raise
+            rec = LayerRecord(chain, staged.diff_id, cache, parent_chain, staged.size)
+            self.layerdb.add(rec)
+            return rec
+
+    def _commit_image(self, config: bytes, tags: _Strs) -> str:
+        parsed = parse_config(config)
+        image_id = sha256_bytes(config)
+        with self._lock:
+            if image_id not in self._images:
+                write_atomic(self.content / image_id.removeprefix("sha256:"), config, 0o600)
+                self._images[image_id] = parsed
+            if tags:
+                for t in tags:
+                    self._tags[t] = image_id
+                self._save_tags()
+        return image_id
+
+    def _release(self, chains: _Strs) -> None:
+        with self._lock:
+            for c in chains:
+                self._pending[c] -= 1
+                if self._pending[c] <= 0:
+                    del self._pending[c]
+            self._gc_locked()  # after a failure this removes the layers it had committed
+
+    # ---------------------------------------------------------------- remove / gc
+    def remove(
+        self, ref: str, force: bool = False, in_use: Callable[[str], bool] = lambda image_id: False
+    ) -> tuple[_Strs, _Strs]:
+        with self._lock:
+            image_id, by_tag = self._resolve(ref)
+            tags = sorted(t for t, i in self._tags.items() if i == image_id)
+        if by_tag and len(tags) > 1:  # other names keep the image alive
+            tag = reference.normalize(ref)
+            with self._lock:
+                self._tags.pop(tag, None)
+                self._save_tags()
+            return [tag], []
+        short = image_id.removeprefix("sha256:")[:12]
+        if not by_tag and len(tags) > 1 and not force:
+            raise errdefs.FailedPrecondition(
+                f"conflict: unable to delete {short} (must be forced) - image is referenced in multiple repositories"
+            )
+        used = in_use(image_id)  # outside our lock: the caller's callback may take its own locks
+        if used and not force:
+            raise errdefs.FailedPrecondition(f"conflict: unable to remove image {ref} (must force) - image {short} is used by a container")
+        with self._lock:
+            if image_id not in self._images:
+                raise errdefs.NotFound(f"no such image: {ref}")
+            tags = sorted(t for t, i in self._tags.items() if i == image_id)
+            for t in tags:
+                del self._tags[t]
+            self._save_tags()
+            if used:  # forced while a container uses it: untag, keep it (dangling) for that container
+                return tags, []
+            del self._images[image_id]
+            try:
+                os.unlink(self.content / image_id.removeprefix("sha256:"))
+            except FileNotFoundError:
+                pass
+            removed = self._gc_locked()
+        return tags, [image_id, *removed]
+
+    def gc(self) -> _Strs:
+        """Remove layers no image needs and layer dirs nothing knows. Returns removed chain ids."""
+        with self._lock:
+            return self._gc_locked()
+
+    def _gc_locked(self) -> _Strs:
+        wanted: set[str] = set(self._pending)
+        for parsed in self._images.values():
+            wanted.update(parsed.chain_ids)
+        removed: _Strs = []
+        # Top layers first: a parent must outlive its children's `lower` links.
+        for rec in sorted(self.layerdb.records.values(), key=lambda r: -len(self.layerdb.chain(r.chain_id))):
+            if rec.chain_id not in wanted:
+                self.layers.remove_layer(rec.cache_id)
+                self.layerdb.remove(rec.chain_id)
+                removed.append(rec.chain_id)
+        dirs = self.layers.layer_ids()  # before listing containers: see overlay2.py on ordering
+        containers = self.layers.container_layer_ids()
+        known = {r.cache_id for r in self.layerdb.records.values()}
+        for d in dirs:
+            owner = d.removesuffix(INIT_SUFFIX)
+            if d not in known and owner not in containers and len(d) == 64:
+                self.layers.remove_layer(d)  # a layer dir from an import that crashed before layerdb
+        return removed
+
+
+def _normalize_tag(ref: str) -> str:
+    return reference.normalize(ref)
+
+
+class _Prefixed:
+    """A reader that first returns `head`, then the rest of `src` (counting bytes read)."""
+
+    def __init__(self, head: bytes, src: BinaryIO) -> None:
+        self.head = head
+        self.src = src
+        self.count = len(head)
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            cut = len(self.head) if n < 0 else n
+            data, self.head = self.head[:cut], self.head[cut:]
+            return data
+        data = self.src.read(n)
+        self.count += len(data)
+        return data
