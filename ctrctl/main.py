@@ -1,12 +1,58 @@
-"""`ctrctl`: entry point."""
+"""`ctrctl`: entry point. Parses the command line, then imports only the verb's module."""
 
 from __future__ import annotations
 
-import argparse
+import importlib
+import os
+import sys
+
+from ctrctl.errors import CliError
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="ctrctl", description="docker-shaped client for ctrd")
-    p.add_argument("-a", "--address", default="/run/ctrd/ctrd.sock")
-    p.parse_args(argv)
-    return 0
+    from ctrctl.parser import build
+
+    parser = build()
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(argv)
+        if not args.handler:
+            parser.print_help()
+            return 0
+        module, _, func = args.handler.partition(":")
+        handler = getattr(importlib.import_module(module), func)
+        code: int = handler(args)
+        sys.stdout.flush()
+        return code
+    except CliError as exc:
+        _flush_quietly()
+        print(exc.line, file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `ctrctl logs x | head`: the reader left; exit quietly like a killed-by-SIGPIPE tool.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except Exception as exc:
+        from ctrd import errdefs
+
+        if debug:
+            raise
+        if isinstance(exc, errdefs.CtrdError):
+            print(f"Error: {exc.message}", file=sys.stderr)
+        else:
+            print(f"Error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _flush_quietly() -> None:
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

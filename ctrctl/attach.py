@@ -1,0 +1,173 @@
+"""Foreground containers (`run` without -d, `start -a`): stream output, forward signals, wait.
+
+Order matters so no output is lost: the Logs stream (follow, stdout+stderr) is opened before
+Start, Start is sent, then Wait. A pump thread copies each log entry to our stdout or stderr as it
+comes; the main thread waits on a Wait future in short slices so SIGINT/SIGTERM handlers run and
+are forwarded to the container with Kill. Three SIGINTs detach (the container keeps running).
+
+`--rm` on a foreground run is done by the client: the spec is sent without auto_remove, and the
+client removes the container after Wait has returned its exit code. With the daemon removing it,
+Wait could race the removal and lose the exit code; the cost is that a client killed with
+SIGKILL leaves the container behind (a detached `run -d --rm` uses the daemon's auto_remove).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
+
+import grpc
+
+from ctrctl.client import Client, daemon_error
+from ctrctl.errors import EXIT_DAEMON, CliError
+from ctrd import errdefs
+from ctrd.v1 import container_pb2
+
+_FORCE_DETACH_AFTER = 3
+
+
+class _Pump(threading.Thread):
+    """Copies log entries to stdout/stderr. Re-follows if the daemon ends a stream early (for
+    example because the container was not running yet), skipping the entries already printed."""
+
+    def __init__(self, client: Client, cid: str) -> None:
+        super().__init__(name="ctrctl-logs", daemon=True)
+        self.client = client
+        self.cid = cid
+        self.exited = threading.Event()
+        self.stopping = threading.Event()
+        self.printed = 0
+        self.error: errdefs.CtrdError | None = None
+        self.call: Any = self._open()
+
+    def _open(self) -> Any:
+        req = container_pb2.LogsRequest(id=self.cid, follow=True, tail=-1, stdout=True, stderr=True)
+        return self.client.containers.Logs(req)
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                skip = self.printed
+                for resp in self.call:
+                    if skip:
+                        skip -= 1
+                        continue
+                    out = sys.stderr if resp.stream == "stderr" else sys.stdout
+                    out.buffer.write(resp.data)
+                    out.flush()
+                    self.printed += 1
+                if self.exited.is_set() or self.stopping.is_set():
+                    return
+                time.sleep(0.05)
+                self.call = self._open()
+        except grpc.RpcError as err:
+            if err.code() != grpc.StatusCode.CANCELLED:
+                self.error = errgrpc_native(err)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.call.cancel()
+
+
+def errgrpc_native(err: grpc.RpcError) -> errdefs.CtrdError:
+    from ctrd import errgrpc
+
+    return errgrpc.to_native(err)
+
+
+class _Signals:
+    """Collects SIGINT/SIGTERM in the main thread; the wait loop forwards them."""
+
+    def __init__(self) -> None:
+        self.pending: list[signal.Signals] = []
+        self.interrupts = 0
+        self.saved: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        sig = signal.Signals(signum)
+        if sig == signal.SIGINT:
+            self.interrupts += 1
+        self.pending.append(sig)
+
+    def drain(self) -> Iterator[signal.Signals]:
+        while self.pending:
+            yield self.pending.pop(0)
+
+
+def attach(client: Client, cid: str, *, start: bool, remove: bool, default_exit: int = EXIT_DAEMON,
+           name: str = "") -> int:
+    """Stream, start (optionally), forward signals, wait; returns the container's exit code."""
+    stubs = client.containers
+    pump = _Pump(client, cid)
+    try:
+        with _Signals() as sigs:
+            pump.start()
+            if start:
+                try:
+                    client.call(stubs.Start, container_pb2.StartRequest(id=cid))
+                except errdefs.CtrdError as exc:
+                    pump.stop()
+                    if remove:
+                        _remove_quietly(client, cid)
+                    raise daemon_error(exc, default_exit, container=name if not remove else "")
+            code = _wait(client, cid, sigs, pump)
+    except BaseException:
+        pump.stop()
+        raise
+    pump.exited.set()
+    pump.join(timeout=5.0)
+    if pump.is_alive():
+        pump.stop()
+        pump.join(timeout=1.0)
+    if pump.error is not None:
+        print(f"Error: logs: {pump.error.message}", file=sys.stderr)
+    if remove:
+        _remove_quietly(client, cid)
+    return code
+
+
+def _wait(client: Client, cid: str, sigs: _Signals, pump: _Pump) -> int:
+    future = client.containers.Wait.future(container_pb2.WaitRequest(id=cid))
+    while True:
+        try:
+            resp = future.result(timeout=0.1)
+            break
+        except grpc.FutureTimeoutError:
+            pass
+        except grpc.RpcError as err:
+            exc = client.native(err)
+            raise daemon_error(exc, 1, container=cid)
+        for sig in sigs.drain():
+            if sigs.interrupts >= _FORCE_DETACH_AFTER:
+                future.cancel()
+                raise CliError(f"detached from {cid[:12]}: the container keeps running", 130)
+            try:
+                client.call(client.containers.Kill, container_pb2.KillRequest(id=cid, signal=sig.name))
+            except errdefs.CtrdError:
+                pass  # already exited: Wait returns next
+    if resp.error:
+        print(f"Error: {resp.error}", file=sys.stderr)
+    return int(resp.exit_code)
+
+
+def _remove_quietly(client: Client, cid: str) -> None:
+    try:
+        client.call(client.containers.Remove, container_pb2.RemoveRequest(id=cid, force=True))
+    except errdefs.NotFound:
+        pass
+    except errdefs.CtrdError as exc:
+        print(f"Error: removing {cid[:12]}: {exc.message}", file=sys.stderr)

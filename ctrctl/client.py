@@ -1,0 +1,108 @@
+"""The connection to ctrd: a sync gRPC channel over the unix socket, and error translation.
+
+Imported only by verbs that talk to the daemon (it pulls in grpc and the generated stubs).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from ctrctl.errors import CliError, Unreachable, exit_code_for
+from ctrd import errdefs, errgrpc
+from ctrd.v1 import container_pb2_grpc, image_pb2_grpc, system_pb2_grpc
+
+T = TypeVar("T")
+
+_MAX_MESSAGE = 64 << 20
+
+
+def socket_path(address: str) -> str:
+    return address.removeprefix("unix://")
+
+
+def reachable(path: str) -> bool:
+    """Whether something accepts connections on the socket (tells "daemon down" from a daemon error)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(2.0)
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+class Client:
+    def __init__(self, address: str) -> None:
+        self.address = socket_path(address)
+        self._channel: grpc.Channel | None = None
+        # The generated .pyi types the stubs for grpc.aio only; these are sync stubs, hence Any.
+        self._containers: Any = None
+        self._images: Any = None
+        self._system: Any = None
+
+    @property
+    def channel(self) -> grpc.Channel:
+        if self._channel is None:
+            self._channel = grpc.insecure_channel(
+                "unix://" + self.address,
+                options=[
+                    ("grpc.enable_http_proxy", 0),
+                    ("grpc.max_receive_message_length", _MAX_MESSAGE),
+                    ("grpc.max_send_message_length", _MAX_MESSAGE),
+                ],
+            )
+        return self._channel
+
+    @property
+    def containers(self) -> Any:
+        if self._containers is None:
+            self._containers = container_pb2_grpc.ContainerServiceStub(self.channel)  # type: ignore[arg-type]
+        return self._containers
+
+    @property
+    def images(self) -> Any:
+        if self._images is None:
+            self._images = image_pb2_grpc.ImageServiceStub(self.channel)  # type: ignore[arg-type]
+        return self._images
+
+    @property
+    def system(self) -> Any:
+        if self._system is None:
+            self._system = system_pb2_grpc.SystemServiceStub(self.channel)  # type: ignore[arg-type]
+        return self._system
+
+    def native(self, err: grpc.RpcError) -> errdefs.CtrdError:
+        """Map an RpcError to the taxonomy; a dead socket becomes Unreachable (exit 1)."""
+        native = errgrpc.to_native(err)
+        if isinstance(native, errdefs.Unavailable) and not reachable(self.address):
+            raise Unreachable(self.address)
+        return native
+
+    def call(self, method: Callable[..., T], request: Any, **kwargs: Any) -> T:
+        """A unary call; raises CtrdError (or Unreachable) instead of grpc.RpcError."""
+        try:
+            return method(request, **kwargs)
+        except grpc.RpcError as err:
+            raise self.native(err)
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+
+
+def daemon_error(exc: errdefs.CtrdError, default_exit: int, *, container: str = "", image: str = "") -> CliError:
+    """One stderr line for a daemon error, with docker's wording for missing objects."""
+    if isinstance(exc, errdefs.NotFound) and container:
+        line = f"Error: No such container: {container}"
+    elif isinstance(exc, errdefs.NotFound) and image:
+        line = f"Error: No such image: {image}"
+    else:
+        line = f"Error: {exc.message}"
+    return CliError(line, exit_code_for(exc.reason, default_exit))

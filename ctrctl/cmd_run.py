@@ -1,0 +1,79 @@
+"""`run`, `create`, `start`: the verbs that bring a container up (exit 125/126/127 like docker)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from ctrctl.errors import EXIT_DAEMON, EXIT_FAILURE, UsageError
+from ctrctl.spec import build_spec
+
+if TYPE_CHECKING:
+    from ctrctl.client import Client
+
+
+def _create(args: argparse.Namespace, *, detach: bool) -> tuple[Client, str]:
+    from ctrctl.client import Client, daemon_error
+    from ctrd import errdefs
+    from ctrd.v1 import container_pb2
+
+    spec = build_spec(args, detach=detach)  # validates every flag before any connection
+    client = Client(args.address)
+    try:
+        resp = client.call(client.containers.Create, container_pb2.CreateRequest(spec=spec))
+    except errdefs.CtrdError as exc:
+        raise daemon_error(exc, EXIT_DAEMON)
+    for warning in resp.warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    return client, resp.id
+
+
+def create(args: argparse.Namespace) -> int:
+    _, cid = _create(args, detach=True)
+    print(cid)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from ctrctl.attach import _remove_quietly, attach
+    from ctrctl.client import daemon_error
+    from ctrd import errdefs
+    from ctrd.v1 import container_pb2
+
+    client, cid = _create(args, detach=args.detach)
+    if not args.detach:
+        return attach(client, cid, start=True, remove=args.rm)
+    try:
+        client.call(client.containers.Start, container_pb2.StartRequest(id=cid))
+    except errdefs.CtrdError as exc:
+        if args.rm:
+            # auto_remove acts on exit; a container that never started is removed here.
+            _remove_quietly(client, cid)
+        raise daemon_error(exc, EXIT_DAEMON)
+    print(cid)
+    return 0
+
+
+def start(args: argparse.Namespace) -> int:
+    from ctrctl.attach import attach
+    from ctrctl.client import Client, daemon_error
+    from ctrd import errdefs
+    from ctrd.v1 import container_pb2
+
+    client = Client(args.address)
+    if args.attach:
+        if len(args.containers) > 1:
+            raise UsageError("you cannot start and attach multiple containers at once")
+        return attach(client, args.containers[0], start=True, remove=False, default_exit=EXIT_FAILURE,
+                      name=args.containers[0])
+    failed = False
+    for name in args.containers:
+        try:
+            client.call(client.containers.Start, container_pb2.StartRequest(id=name))
+            print(name)
+        except errdefs.CtrdError as exc:
+            err = daemon_error(exc, EXIT_FAILURE, container=name)
+            print(err.line, file=sys.stderr)
+            failed = True
+    return EXIT_FAILURE if failed else 0

@@ -1,0 +1,177 @@
+"""The whole command line as argparse parsers (argparse only: `ctrctl --help` stays cheap).
+
+Every verb records `handler="module:function"`; main imports that module only when the verb runs,
+so grpc and the generated stubs are loaded by the verbs that talk to the daemon and by nothing else.
+Flag values are kept as strings here and validated in ctrctl.flags with docker's wording.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import NoReturn
+
+from ctrctl.errors import UsageError
+
+DEFAULT_ADDRESS = "/run/ctrd/ctrd.sock"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and docker's exit code 125."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _verb(sub: argparse._SubParsersAction, name: str, handler: str, help_: str,  # type: ignore[type-arg]
+          aliases: tuple[str, ...] = (), add_help: bool = True) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help_, description=help_, aliases=list(aliases),
+                                                add_help=add_help)
+    p.set_defaults(handler=handler)
+    return p
+
+
+def _container_flags(p: argparse.ArgumentParser, run: bool) -> None:
+    # -h is --hostname (docker), so help is --help only.
+    p.add_argument("--help", action="help", help="show this help message and exit")
+    if run:
+        p.add_argument("-d", "--detach", action="store_true", help="run in the background, print the id")
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("--name", help="assign a name to the container")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="KEY[=VALUE]", help="set an environment variable")
+    p.add_argument("--env-file", action="append", default=[], metavar="FILE", help="read environment variables from a file")
+    p.add_argument("-w", "--workdir", default="", help="working directory inside the container")
+    p.add_argument("-u", "--user", default="", help="user: uid[:gid] or name[:group]")
+    p.add_argument("-h", "--hostname", default="", help="container host name")
+    p.add_argument("--entrypoint", default=None, help="override the image's entrypoint")
+    p.add_argument("--network", "--net", default="", help="bridge (default), none, host, container:<name|id>")
+    p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOST:]PORT[/PROTO]",
+                   help="publish a container port on the host")
+    p.add_argument("-P", "--publish-all", action="store_true", help="publish every exposed port on a random port")
+    p.add_argument("-v", "--volume", action="append", default=[], metavar="SRC:DST[:ro]", help="bind mount a host path")
+    p.add_argument("--mount", action="append", default=[], metavar="type=bind|tmpfs,...", help="attach a mount")
+    p.add_argument("--tmpfs", action="append", default=[], metavar="PATH[:OPTS]", help="mount a tmpfs")
+    p.add_argument("--read-only", action="store_true", help="mount the root filesystem read-only")
+    p.add_argument("-m", "--memory", default=None, help="memory limit (e.g. 512m)")
+    p.add_argument("--cpus", default=None, help="number of CPUs (e.g. 1.5)")
+    p.add_argument("--pids-limit", default=None, help="pids limit (-1 unlimited)")
+    p.add_argument("--cap-add", action="append", default=[], help="add a Linux capability")
+    p.add_argument("--cap-drop", action="append", default=[], help="drop a Linux capability")
+    p.add_argument("--stop-signal", default="", help="signal to stop the container (default SIGTERM)")
+    p.add_argument("--stop-timeout", default=None, help="seconds to wait before killing on stop")
+    p.add_argument("--restart", default="", help="no, always, unless-stopped, on-failure[:N]")
+    p.add_argument("--add-host", action="append", default=[], metavar="HOST:IP", help="add a line to /etc/hosts")
+    p.add_argument("--dns", action="append", default=[], help="set a DNS server")
+    p.add_argument("-l", "--label", action="append", default=[], metavar="KEY=VALUE", help="set a label")
+    p.add_argument("--log-opt", action="append", default=[], metavar="max-size=..|max-file=..", help="log options")
+    p.add_argument("image", help="image reference")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
+
+
+def _containers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    c = "ctrctl.cmd_container"
+    _container_flags(_verb(sub, "run", "ctrctl.cmd_run:run", "create and start a container", add_help=False), True)
+    _container_flags(_verb(sub, "create", "ctrctl.cmd_run:create", "create a container", add_help=False), False)
+    p = _verb(sub, "start", "ctrctl.cmd_run:start", "start stopped containers")
+    p.add_argument("-a", "--attach", action="store_true", help="attach stdout/stderr and wait for the exit code")
+    p.add_argument("containers", nargs="+")
+    for name, aliases, help_ in (("stop", (), "stop containers"), ("restart", (), "restart containers")):
+        p = _verb(sub, name, f"{c}:{name}", help_, aliases)
+        p.add_argument("-t", "--time", "--timeout", dest="time", default=None, help="seconds to wait before killing")
+        if name == "stop":
+            p.add_argument("-s", "--signal", default="", help="signal to send first")
+        p.add_argument("containers", nargs="+")
+    p = _verb(sub, "kill", f"{c}:kill", "kill containers")
+    p.add_argument("-s", "--signal", default="", help="signal (default SIGKILL)")
+    p.add_argument("containers", nargs="+")
+    p = _verb(sub, "rm", f"{c}:rm", "remove containers")
+    p.add_argument("-f", "--force", action="store_true", help="kill a running container first")
+    p.add_argument("containers", nargs="+")
+    for name, help_ in (("pause", "pause containers"), ("unpause", "unpause containers"),
+                        ("wait", "wait for containers to exit, print exit codes")):
+        p = _verb(sub, name, f"{c}:{name}", help_)
+        p.add_argument("containers", nargs="+")
+    p = _verb(sub, "ps", "ctrctl.cmd_ps:ps", "list containers")
+    p.add_argument("-a", "--all", action="store_true", help="show all containers (default: running)")
+    p.add_argument("-q", "--quiet", action="store_true", help="only ids")
+    p.add_argument("--no-trunc", action="store_true", help="do not truncate ids and commands")
+    p.add_argument("-f", "--filter", action="append", default=[], help="name=, status=, label=, id=")
+    p.add_argument("--format", default="", help="table, json, or a {{.Field}} template")
+    p = _verb(sub, "inspect", "ctrctl.cmd_container:inspect", "low-level information as JSON")
+    p.add_argument("--type", choices=("container", "image"), default=None)
+    p.add_argument("-f", "--format", default="", help="json or a {{.Path}} template")
+    p.add_argument("names", nargs="+")
+    p = _verb(sub, "logs", "ctrctl.cmd_container:logs", "print a container's logs")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("-n", "--tail", default="all", help="number of lines from the end, or all")
+    p.add_argument("--since", default="", help="duration (10m), RFC3339 or unix time")
+    p.add_argument("--until", default="", help="duration (10m), RFC3339 or unix time")
+    p.add_argument("-t", "--timestamps", action="store_true")
+    p.add_argument("container")
+    p = _verb(sub, "top", "ctrctl.cmd_container:top", "processes of a container")
+    p.add_argument("container")
+    p = _verb(sub, "stats", "ctrctl.cmd_stats:stats", "resource usage of containers")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("--no-stream", action="store_true", help="print one table and exit")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("containers", nargs="*")
+
+
+def _images(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    m = "ctrctl.cmd_image"
+
+    def ls(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-a", "--all", action="store_true")
+        p.add_argument("-q", "--quiet", action="store_true")
+        p.add_argument("--no-trunc", action="store_true")
+        p.add_argument("--format", default="", help="table, json, or a {{.Field}} template")
+
+    def rm(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-f", "--force", action="store_true")
+        p.add_argument("images", nargs="+")
+
+    img = _verb(sub, "image", f"{m}:usage", "manage images")
+    isub = img.add_subparsers(title="commands", metavar="COMMAND")
+    p = _verb(isub, "import", f"{m}:import_", "import a root filesystem tarball as an image")
+    p.add_argument("-c", "--change", action="append", default=[], help="Dockerfile instruction (ENV, CMD, ...)")
+    p.add_argument("-m", "--message", default="")
+    p.add_argument("file", help="tarball path, or - for stdin")
+    p.add_argument("reference", nargs="?", default="")
+    p = _verb(isub, "load", f"{m}:load", "load an image archive (docker save / OCI layout tar)")
+    p.add_argument("-i", "--input", default="-", help="archive path (default stdin)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    ls(_verb(isub, "ls", f"{m}:ls", "list images", ("list",)))
+    rm(_verb(isub, "rm", f"{m}:rm", "remove images", ("remove",)))
+    p = _verb(isub, "inspect", f"{m}:inspect", "image details as JSON")
+    p.add_argument("-f", "--format", default="")
+    p.add_argument("images", nargs="+")
+    ls(_verb(sub, "images", f"{m}:ls", "list images"))
+    rm(_verb(sub, "rmi", f"{m}:rm", "remove images"))
+
+
+def _system(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    m = "ctrctl.cmd_system"
+    p = _verb(sub, "events", f"{m}:events", "stream daemon events")
+    p.add_argument("--since", default="")
+    p.add_argument("--until", default="")
+    p.add_argument("-f", "--filter", action="append", default=[], help="container=, event=, type=")
+    p.add_argument("--format", default="")
+    p = _verb(sub, "info", f"{m}:info", "system-wide information")
+    p.add_argument("-f", "--format", default="")
+    p = _verb(sub, "version", f"{m}:version", "client and server versions")
+    p.add_argument("-f", "--format", default="")
+    p = _verb(sub, "completion", "ctrctl.completion:completion", "print a shell completion script")
+    p.add_argument("shell", choices=("bash", "zsh"))
+
+
+def build() -> Parser:
+    p = Parser(prog="ctrctl", description="A docker-shaped command line for ctrd.")
+    p.add_argument("-a", "--address", default=os.environ.get("CTRD_ADDRESS") or DEFAULT_ADDRESS,
+                   help=f"daemon socket (env CTRD_ADDRESS, default {DEFAULT_ADDRESS})")
+    p.add_argument("--debug", action="store_true", help="print tracebacks and gRPC details")
+    p.set_defaults(handler="")
+    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+    _containers(sub)
+    _images(sub)
+    _system(sub)
+    return p

@@ -1,0 +1,133 @@
+"""`ps` rows: ContainerSummary -> docker's fields, filters and output shapes (no gRPC imports)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ctrctl.errors import UsageError
+from ctrctl.format import ago, ellipsis, go_time, quote, short_id, tabulate, template_rows
+
+STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+FILTER_KEYS = ("id", "name", "status", "label")
+HEADERS = {
+    "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+    "RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES",
+    "State": "STATE", "Labels": "LABELS",
+}
+TABLE = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names")
+
+
+class PortLike(Protocol):
+    ip: str
+    public_port: int
+    private_port: int
+    type: str
+
+
+class SummaryLike(Protocol):
+    """The fields of ctrd.v1.ContainerSummary that ps reads."""
+
+    id: str
+    image: str
+    command: str
+    created: int
+    state: str
+    status: str
+
+    @property
+    def names(self) -> Sequence[str]: ...
+    @property
+    def ports(self) -> Sequence[PortLike]: ...
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    values: dict[str, list[str]]
+
+    def for_daemon(self) -> dict[str, str]:
+        """Keys with a single value go to the daemon; several values per key are ORed client-side."""
+        return {k: v[0] for k, v in self.values.items() if len(v) == 1}
+
+    def match(self, c: SummaryLike) -> bool:
+        return all(any(_match_one(key, value, c) for value in values) for key, values in self.values.items())
+
+
+def parse_filters(raw: Iterable[str]) -> Filters:
+    values: dict[str, list[str]] = {}
+    for item in raw:
+        key, eq, value = item.partition("=")
+        if not eq or key not in FILTER_KEYS:
+            raise UsageError(f"invalid filter '{item}' (name=, id=, status=, label=)")
+        if key == "status" and value not in STATES:
+            raise UsageError(f"invalid filter 'status={value}' ({', '.join(STATES)})")
+        values.setdefault(key, []).append(value)
+    return Filters(values)
+
+
+def _match_one(key: str, value: str, c: SummaryLike) -> bool:
+    if key == "id":
+        return c.id.startswith(value)
+    if key == "status":
+        return c.state == value
+    if key == "label":
+        k, eq, v = value.partition("=")
+        return k in c.labels and (not eq or c.labels[k] == v)
+    names = [n.removeprefix("/") for n in c.names]
+    try:
+        pattern = re.compile(value)
+    except re.error:
+        return any(value in n for n in names)
+    return any(pattern.search(n) for n in names)
+
+
+def ports_text(ports: Iterable[PortLike]) -> str:
+    """docker's PORTS column: "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 443/tcp"."""
+    out: list[str] = []
+    for p in ports:
+        proto = p.type or "tcp"
+        if p.public_port:
+            ip = p.ip or "0.0.0.0"
+            ip = f"[{ip}]" if ":" in ip else ip
+            text = f"{ip}:{p.public_port}->{p.private_port}/{proto}"
+        else:
+            text = f"{p.private_port}/{proto}"
+        if text not in out:
+            out.append(text)
+    return ", ".join(out)
+
+
+def row(c: SummaryLike, *, trunc: bool = True, now: float | None = None) -> dict[str, str]:
+    return {
+        "ID": short_id(c.id) if trunc else c.id,
+        "Image": c.image,
+        "Command": quote(ellipsis(c.command, 20) if trunc else c.command),
+        "CreatedAt": go_time(c.created),
+        "RunningFor": ago(c.created, now),
+        "Status": c.status,
+        "State": c.state,
+        "Ports": ports_text(c.ports),
+        "Names": ",".join(n.removeprefix("/") for n in c.names),
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(c.labels.items())),
+    }
+
+
+def render(containers: Sequence[SummaryLike], *, fmt: str, quiet: bool, trunc: bool,
+           now: float | None = None) -> str:
+    ordered = sorted(containers, key=lambda c: c.created, reverse=True)
+    if quiet:
+        return "".join((short_id(c.id) if trunc else c.id) + "\n" for c in ordered)
+    rows = [row(c, trunc=trunc, now=now) for c in ordered]
+    if fmt == "json":
+        return "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows)
+    if fmt in ("", "table"):
+        table: list[Sequence[str]] = [[HEADERS[k] for k in TABLE]]
+        table += [[r[k] for k in TABLE] for r in rows]
+        return tabulate(table)
+    objs: list[dict[str, Any]] = list(rows)
+    return template_rows(fmt, objs, HEADERS)
