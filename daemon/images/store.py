@@ -203,6 +203,12 @@ class ImageStore:
         image_id = self._import_stream(fileobj, tags, cfg, _now(), "Imported from -", progress)
         return self.get(image_id)
 
+    def validate_import(self, reference: str = "", changes: Sequence[str] = ()) -> None:
+        """Raise InvalidArgument for a bad name or --change, before any archive byte is read."""
+        if reference:
+            _normalize_tag(reference)
+        apply_changes(ImageConfig(), list(changes))
+
     def _import_stream(
         self, src: BinaryIO, tags: _Strs, cfg: ImageConfig, created: str, comment: str, progress: Progress
     ) -> str:

@@ -1,0 +1,1 @@
+"""gRPC servicers: thin adapters from the public API to the domain modules."""
