@@ -12,9 +12,12 @@ shim (directly, or reparented to it as child subreaper), so the one reaper sees 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,24 @@ class ExecSpec:
     cwd: str
     uid: int
     gid: int
+
+
+def exec_process(bundle: Path, spec: ExecSpec) -> dict[str, Any]:
+    """The OCI process object of an exec: the container's own process (capabilities, rlimits,
+    no_new_privileges, env) with the exec's args, and its env/cwd/user where given. Like docker
+    exec, an exec'd process gets no more privilege than the container's init."""
+    try:
+        config = json.loads((bundle / "config.json").read_text())
+        proc: dict[str, Any] = dict(config.get("process") or {})
+    except (OSError, ValueError):
+        proc = {}
+    proc["terminal"] = False
+    proc["args"] = list(spec.args)
+    proc["env"] = list(spec.env) or list(proc.get("env") or [DEFAULT_PATH])
+    proc["cwd"] = spec.cwd or proc.get("cwd") or "/"
+    proc["user"] = {"uid": spec.uid, "gid": spec.gid}
+    proc.pop("consoleSize", None)
+    return proc
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +97,8 @@ class Backend(Protocol):
     async def pids(self) -> list[int]: ...
 
     async def exec(self, spec: ExecSpec, stdio: Stdio) -> int:
-        """Run a process in the container to its end; returns its exit status (128+signal)."""
+        """Run a process in the container to its end; returns its exit status (128+signal).
+        Takes ownership of the three stdio fds: they are closed once the process holds them."""
         ...
 
     def oom_killed(self) -> bool: ...

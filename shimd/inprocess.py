@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ctrd import errdefs
-from shimd.backend import BackendConfig, ExecSpec, StatsRecord, Stdio
+from shimd.backend import BackendConfig, ExecSpec, StatsRecord, Stdio, exec_process
 from shimd.reaper import Reaper
 
 T = TypeVar("T")
@@ -87,8 +87,8 @@ class InProcessBackend:
 
     async def exec(self, spec: ExecSpec, stdio: Stdio) -> int:
         mod = _runtime()
-        proc = mod.ProcessSpec(args=spec.args, env=spec.env, cwd=spec.cwd, uid=spec.uid, gid=spec.gid)
         try:
+            proc = self._call("exec", mod.ProcessSpec.from_oci, exec_process(self.config.bundle, spec))
             pid = int(self._call("exec", self._c.exec, proc, mod.Stdio(stdio.stdin, stdio.stdout, stdio.stderr)))
             exited = self._reaper.wait_fresh(pid)
         finally:

@@ -14,11 +14,10 @@ from typing import Any
 
 from ctrd import errdefs
 from shimd import spawn
-from shimd.backend import BackendConfig, ExecSpec, StatsRecord, Stdio
+from shimd.backend import BackendConfig, ExecSpec, StatsRecord, Stdio, exec_process
 from shimd.reaper import Reaper
 
 _seq = itertools.count(1)
-DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def classify(message: str, verb: str) -> errdefs.CtrdError:
@@ -126,20 +125,6 @@ class BinaryBackend:
             pids_current=int(pids.get("current", 0)), pids_limit=int(pids.get("limit", 0)),
         )
 
-    def _process_json(self, spec: ExecSpec) -> dict[str, Any]:
-        try:
-            config = json.loads((self.config.bundle / "config.json").read_text())
-            proc: dict[str, Any] = dict(config.get("process") or {})
-        except (OSError, ValueError):
-            proc = {}
-        proc["terminal"] = False
-        proc["args"] = list(spec.args)
-        proc["env"] = list(spec.env) or list(proc.get("env") or [DEFAULT_PATH])
-        proc["cwd"] = spec.cwd or proc.get("cwd") or "/"
-        proc["user"] = {"uid": spec.uid, "gid": spec.gid}
-        proc.pop("consoleSize", None)
-        return proc
-
     async def exec(self, spec: ExecSpec, stdio: Stdio) -> int:
         """`<rt> exec` in the foreground: the binary waits for the process and exits with its status.
         The process JSON goes through a pipe (fd 3), so nothing is left on disk."""
@@ -149,7 +134,7 @@ class BinaryBackend:
         argv = self._argv(log, "exec", "--process", "/proc/self/fd/3", self._id)
         r, w = os.pipe2(os.O_CLOEXEC)
         try:
-            os.write(w, json.dumps(self._process_json(spec)).encode())
+            os.write(w, json.dumps(exec_process(self.config.bundle, spec)).encode())
             os.close(w)
             w = -1
             pid = spawn.spawn(argv, stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr, extra={3: r})

@@ -1,0 +1,117 @@
+"""json-file logs: docker's format, 16 KiB splitting, rotation, and a pump that loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+from shimd.logs import MAX_LINE, JsonFileWriter, LineSplitter, LogPump, format_entry, rfc3339nano
+
+
+def entries(path: Path) -> list[dict[str, str]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_rfc3339nano_trims_trailing_zeros_like_go() -> None:
+    assert rfc3339nano(0) == "1970-01-01T00:00:00Z"
+    assert rfc3339nano(1_500_000_000) == "1970-01-01T00:00:01.5Z"
+    assert rfc3339nano(1_000_000_123) == "1970-01-01T00:00:01.000000123Z"
+
+
+def test_entry_format() -> None:
+    line = format_entry(b"hi \xff\n", "stderr", 1_000_000_000)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert json.loads(line) == {"log": "hi \ufffd\n", "stream": "stderr", "time": "1970-01-01T00:00:01Z"}
+    assert list(json.loads(line)) == ["log", "stream", "time"]
+
+
+def test_splitter_whole_lines_across_feeds() -> None:
+    s = LineSplitter()
+    assert s.feed(b"a\nb") == [b"a\n"]
+    assert s.feed(b"c\nd\n") == [b"bc\n", b"d\n"]
+    assert s.flush() == []
+
+
+def test_splitter_cuts_long_lines_in_16k_partials() -> None:
+    s = LineSplitter()
+    out = s.feed(b"x" * (2 * MAX_LINE + 10) + b"\n")
+    assert [len(m) for m in out] == [MAX_LINE, MAX_LINE, 11]
+    assert not out[0].endswith(b"\n") and out[-1].endswith(b"\n")
+    assert b"".join(out) == b"x" * (2 * MAX_LINE + 10) + b"\n"
+
+
+def test_splitter_line_of_just_under_16k_stays_whole() -> None:
+    s = LineSplitter()
+    assert s.feed(b"y" * (MAX_LINE - 1) + b"\n") == [b"y" * (MAX_LINE - 1) + b"\n"]
+
+
+def test_splitter_flush_returns_unterminated_tail() -> None:
+    s = LineSplitter()
+    assert s.feed(b"tail") == []
+    assert s.flush() == [b"tail"]
+
+
+def test_rotation_keeps_max_file_files(tmp_path: Path) -> None:
+    log = tmp_path / "c-json.log"
+    w = JsonFileWriter(log, max_size=200, max_file=3)
+    for i in range(40):
+        w.write("stdout", f"line {i:03d}\n".encode())
+    w.close()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["c-json.log", "c-json.log.1", "c-json.log.2"]
+    # newest lines in the live file, older ones in .1 then .2, and nothing out of order
+    newest, older, oldest = (entries(tmp_path / n) for n in ("c-json.log", "c-json.log.1", "c-json.log.2"))
+    seq = [e["log"] for e in oldest + older + newest]
+    assert seq == sorted(seq) and seq[-1] == "line 039\n"
+    for n in ("c-json.log.1", "c-json.log.2"):
+        size = (tmp_path / n).stat().st_size
+        assert 200 <= size < 200 + 100  # rotated once at or past max-size, by at most one entry
+
+
+def test_max_file_one_truncates(tmp_path: Path) -> None:
+    log = tmp_path / "l.log"
+    w = JsonFileWriter(log, max_size=100, max_file=1)
+    for i in range(20):
+        w.write("stdout", f"{i}\n".encode())
+    w.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["l.log"]
+    assert entries(log)[-1]["log"] == "19\n"
+
+
+def test_no_rotation_without_max_size(tmp_path: Path) -> None:
+    w = JsonFileWriter(tmp_path / "l.log")
+    for _ in range(100):
+        w.write("stdout", b"z" * 100 + b"\n")
+    w.close()
+    assert len(entries(tmp_path / "l.log")) == 100
+
+
+def test_pump_copies_a_fast_writer_without_loss(tmp_path: Path) -> None:
+    """8 MB through a 64 KiB pipe: the writer blocks on the full pipe, nothing is dropped."""
+    lines = [f"{i:07d} ".encode() + b"p" * 100 + b"\n" for i in range(80_000)]
+
+    async def go() -> None:
+        r, w = os.pipe2(os.O_CLOEXEC)
+        writer = JsonFileWriter(tmp_path / "c.log")
+        pump = LogPump(r, "stdout", writer)
+        pid = os.fork()
+        if pid == 0:  # a producer much faster than the pump
+            try:
+                os.close(r)
+                data = b"".join(lines)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(w, view):]
+            finally:
+                os._exit(0)
+        os.close(w)
+        await asyncio.wait_for(pump.done, 60)
+        os.waitpid(pid, 0)
+        writer.close()
+
+    asyncio.run(go())
+    got = entries(tmp_path / "c.log")
+    assert [e["log"].encode() for e in got] == lines
+    assert {e["stream"] for e in got} == {"stdout"}
