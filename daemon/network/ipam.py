@@ -31,6 +31,7 @@ class Ipam:
         self.gateway = gateway_of(subnet)
         self._leases: dict[str, ipaddress.IPv4Address] = {}
         self._used: set[ipaddress.IPv4Address] = set()
+        self.dirty = False  # a release not yet on disk
         for cid, ip in (leases or {}).items():
             self._take(cid, ipaddress.IPv4Address(ip))
 
@@ -60,8 +61,13 @@ class Ipam:
         }
 
     def save(self) -> None:
+        self.write(self.to_dict())
+        self.dirty = False
+
+    def write(self, snapshot: dict[str, Any]) -> None:
+        """Write a to_dict() snapshot (thread-safe: touches no state of self)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.path, self.to_dict(), mode=0o600)
+        write_json_atomic(self.path, snapshot, mode=0o600)
 
     # -- leases ------------------------------------------------------------------------------
 
@@ -81,8 +87,9 @@ class Ipam:
         self._leases[cid] = ip
         self._used.add(ip)
 
-    def allocate(self, container_id: str) -> ipaddress.IPv4Address:
-        """The container's address (its existing lease, or the lowest free one), persisted."""
+    def allocate(self, container_id: str, *, sync: bool = True) -> ipaddress.IPv4Address:
+        """The container's address (its existing lease, or the lowest free one), persisted unless
+        sync=False (then the caller must save before it hands the address out)."""
         have = self._leases.get(container_id)
         if have is not None:
             return have
@@ -95,6 +102,9 @@ class Ipam:
         else:
             raise errdefs.FailedPrecondition(f"no free address left in subnet {self.subnet} of bridge {self.bridge}")
         self._take(container_id, ip)
+        if not sync:
+            self.dirty = True
+            return ip
         try:
             self.save()
         except BaseException:
@@ -103,13 +113,19 @@ class Ipam:
             raise
         return ip
 
-    def release(self, container_id: str) -> bool:
-        """Forget the container's lease (no-op if it has none); True if there was one."""
+    def release(self, container_id: str, *, sync: bool = True) -> bool:
+        """Forget the container's lease (no-op if it has none); True if there was one.
+
+        sync=False leaves the file behind until the next save: safe, because a stale lease on
+        disk only over-reserves, and the manager's recover() resets the leases after a restart
+        (the hot stop path then costs no fsync)."""
         ip = self._leases.pop(container_id, None)
         if ip is None:
             return False
         self._used.discard(ip)
-        self.save()
+        self.dirty = True
+        if sync:
+            self.save()
         return True
 
     def reset(self, live: Mapping[str, str]) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from daemon.network.settings import NetworkSettings, PortMapping
 __all__ = ["NetworkManager", "NetworkSettings", "PortMapping"]
 
 MODES = ("none", "host", "bridge")
+REAP_INTERVAL = 0.5  # seconds between checks that torn-down veths are gone
+REAP_GRACE = 2.0  # a veth still there after this is deleted explicitly
 
 
 def veth_name() -> str:
@@ -59,6 +62,9 @@ class NetworkManager:
         self._lock = asyncio.Lock()
         self._ipam: Ipam | None = None
         self._bridge_ready = False
+        self._dying: dict[str, float] = {}  # veth name -> when its netns was released
+        self._reaper: asyncio.Task[None] | None = None
+        self._save_lock = asyncio.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -76,6 +82,12 @@ class NetworkManager:
     async def close(self, *, remove_bridge: bool = False) -> None:
         """Stop the helper. Container networks stay: live containers keep using them."""
         try:
+            if self._reaper is not None:
+                self._reaper.cancel()
+            if self._dying:
+                await self.settle()
+            if self._ipam is not None and self._ipam.dirty:
+                self._ipam.save()
             if remove_bridge:
                 async with self._lock:
                     info = await self._ops.call("bridge_info", name=self.bridge)
@@ -141,36 +153,64 @@ class NetworkManager:
             raise errdefs.InvalidArgument(f"invalid network mode {mode!r}: want none, host, bridge or container:<name|id>")
         resolved = resolve_ports(ports, publish_all_exposed, picker=self._picker) if mode == "bridge" else []
         path = self.sandbox_path(container_id)
-        await self._ops.call("sandbox_create", path=path)
         if mode == "none":
+            await self._ops.call("sandbox_create", path=path)
             return NetworkSettings(mode="none", sandbox_key=path)
-        veth = ""
-        leased = False
+        async with self._lock:
+            ipam = await self._ensure_bridge()
+            ip = ipam.allocate(container_id, sync=False)
+        mac = mac_for(str(ip))
+        # The lease reaches the disk while the helper builds the network: both finish before the
+        # address is handed out, and a crash in between leaves only what recover() removes.
+        saving = asyncio.ensure_future(self._persist())
         try:
-            async with self._lock:
-                ipam = await self._ensure_bridge()
-                ip = ipam.allocate(container_id)
-                leased = True
-            mac = mac_for(str(ip))
-            for _ in range(3):
-                veth = veth_name()
-                try:
-                    await self._ops.call(
-                        "veth_attach", netns=path, host_name=veth, bridge=self.bridge, ip=str(ip),
-                        prefixlen=ipam.subnet.prefixlen, gateway=str(ipam.gateway), mac=mac, mtu=self.mtu,
-                    )
-                    break
-                except errdefs.AlreadyExists:
-                    veth = ""  # a name clash: not ours, do not delete it
-            else:
-                raise errdefs.Internal(f"cannot find a free veth name for container {container_id}")
+            veth = await self._build_bridged(container_id, path, ip, ipam, mac)
         except BaseException:
-            await self._undo(container_id, path, veth, leased)
+            await asyncio.gather(saving, return_exceptions=True)
+            async with self._lock:
+                ipam.release(container_id, sync=False)
+            raise
+        try:
+            await saving
+        except BaseException:
+            await self.teardown(container_id, NetworkSettings(mode="bridge", sandbox_key=path, ip_address=str(ip)))
             raise
         return NetworkSettings(
             mode="bridge", sandbox_key=path, ip_address=str(ip), ip_prefix_len=ipam.subnet.prefixlen,
             gateway=str(ipam.gateway), mac_address=mac, bridge=self.bridge, veth_host=veth, ports=resolved,
         )
+
+    async def _persist(self) -> None:
+        """Write the newest IPAM state off the event loop; snapshots are taken in order."""
+        async with self._save_lock:
+            if self._ipam is None or not self._ipam.dirty:
+                return
+            self._ipam.dirty = False
+            snap = self._ipam.to_dict()
+            try:
+                await asyncio.to_thread(self._ipam.write, snap)
+            except BaseException:
+                self._ipam.dirty = True
+                raise
+
+    async def _build_bridged(
+        self, container_id: str, path: str, ip: ipaddress.IPv4Address, ipam: Ipam, mac: str
+    ) -> str:
+        """netns + veth in one helper request; returns the host-side veth name."""
+        for _ in range(3):
+            veth = veth_name()
+            cfg = {
+                "host_name": veth, "bridge": self.bridge, "ip": str(ip), "prefixlen": ipam.subnet.prefixlen,
+                "gateway": str(ipam.gateway), "mac": mac, "mtu": self.mtu,
+            }
+            try:
+                # the helper undoes its own half-built state (veth, mount, file) on failure
+                await self._ops.call("sandbox_create", path=path, veth=cfg)
+                return veth
+            except errdefs.AlreadyExists as e:
+                if not e.message.startswith("link "):
+                    raise  # the netns file exists: the container is set up already
+        raise errdefs.Internal(f"cannot find a free veth name for container {container_id}")
 
     async def _setup_shared(
         self, container_id: str, mode: str, ports: Sequence[PortMapping], expose: Sequence[str], shared: str | None
@@ -185,32 +225,59 @@ class NetworkManager:
             gateway=info["gateway"], mac_address=info["mac"],
         )
 
-    async def _undo(self, container_id: str, path: str, veth: str, leased: bool) -> None:
-        """Best-effort rollback of a failed setup; the original error is what the caller sees."""
-        steps: list[tuple[str, dict[str, Any]]] = []
-        if veth:
-            steps.append(("link_delete", {"name": veth}))
-        steps.append(("sandbox_delete", {"path": path}))
-        for op, args in steps:
-            try:
-                await asyncio.shield(self._ops.call(op, **args))
-            except (errdefs.CtrdError, asyncio.CancelledError):
-                pass
-        if leased:
-            async with self._lock:
-                if self._ipam is not None:
-                    self._ipam.release(container_id)
-
     async def teardown(self, container_id: str, settings: NetworkSettings) -> None:
-        """Delete the veth, release the lease, unmount and remove the netns file. Idempotent."""
-        if settings.veth_host:
-            await self._ops.call("link_delete", name=settings.veth_host)
-        if settings.mode == "bridge":
-            async with self._lock:
-                if self._ipam is not None:
-                    self._ipam.release(container_id)
+        """Unmount and remove the netns file, release the lease, see the veth go. Idempotent.
+
+        Deleting a veth costs the kernel an RCU grace period (15-35 ms here). Unmounting the
+        namespace instead lets the kernel's netns cleanup take the pair down in the background,
+        batched across containers; the reaper deletes any veth that outlives it (a process still
+        holding the namespace), and settle() waits for them."""
         if settings.owns_netns:
             await self._ops.call("sandbox_delete", path=settings.sandbox_key)
+        if settings.veth_host:
+            if settings.owns_netns:
+                self._dying.setdefault(settings.veth_host, time.monotonic())
+                self._kick_reaper()
+            else:
+                await self._ops.call("link_delete", name=settings.veth_host)
+        if settings.mode == "bridge":
+            async with self._lock:
+                if self._ipam is not None and self._ipam.lease_of(container_id) == settings.ip_address:
+                    self._ipam.release(container_id, sync=False)
+
+    def _kick_reaper(self) -> None:
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.get_running_loop().create_task(self._reap_loop())
+
+    async def _reap_loop(self) -> None:
+        while self._dying:
+            await asyncio.sleep(REAP_INTERVAL)
+            try:
+                await self._reap_once(force_after=REAP_GRACE)
+            except errdefs.CtrdError:
+                pass  # the helper restarts on the next call; try again next round
+
+    async def _reap_once(self, force_after: float) -> None:
+        names = list(self._dying)
+        if not names:
+            return
+        alive = set(await self._ops.call("links_present", names=names))
+        now = time.monotonic()
+        for name in names:
+            if name not in alive:
+                self._dying.pop(name, None)
+            elif now - self._dying.get(name, now) >= force_after:
+                await self._ops.call("link_delete", name=name)
+                self._dying.pop(name, None)
+
+    async def settle(self, timeout: float = REAP_GRACE) -> None:
+        """Wait until every torn-down veth is gone (deleting stragglers after `timeout`)."""
+        deadline = time.monotonic() + timeout
+        while self._dying and time.monotonic() < deadline:
+            await self._reap_once(force_after=timeout)
+            if self._dying:
+                await asyncio.sleep(0.01)
+        await self._reap_once(force_after=0)
 
     # -- recovery ------------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ class NetOps:
     def __init__(self) -> None:
         self.host_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         self.ipr = IPRoute()
+        self._bridges: dict[str, int] = {}
 
     def close(self) -> None:
         self.ipr.close()
@@ -74,8 +75,10 @@ class NetOps:
         finally:
             ipr.close()
 
-    def sandbox_create(self, path: str) -> None:
-        """A new netns with lo up, persisted as an nsfs bind mount on `path`."""
+    def sandbox_create(self, path: str, veth: dict[str, Any] | None = None) -> None:
+        """A new netns with lo up, persisted as an nsfs bind mount on `path`; with `veth`
+        (host_name, bridge, ip, prefixlen, gateway, mac, mtu) also its bridge link. One request
+        on purpose: one netlink socket into the namespace serves every step (fast path)."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True, mode=0o711)
         try:
@@ -84,22 +87,69 @@ class NetOps:
             raise errdefs.AlreadyExists(f"network namespace file {path} already exists")
         os.close(fd)
         mounted = False
+        nsfd = -1
+        ipr: Any = None
+        created_veth = ""
         try:
             syscalls.unshare(syscalls.CLONE_NEWNET)
             try:
                 syscalls.bind_mount("/proc/thread-self/ns/net", path)
                 mounted = True
-                with IPRoute() as ipr:
-                    ipr.link("set", index=1, state="up")  # lo is always index 1 in a new netns
+                nsfd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+                ipr = IPRoute()  # bound to the new namespace for its whole life
             finally:
                 self._back_home()
+            ipr.link("set", index=1, state="up")  # lo is always index 1 in a new netns
+            if veth is not None:
+                created_veth = self._veth_into(ipr, nsfd, **veth)
         except BaseException as e:
+            if created_veth:
+                self.link_delete(created_veth)
             if mounted:
                 syscalls.umount_detach(path)
             p.unlink(missing_ok=True)
-            if isinstance(e, OSError | NetlinkError):
+            if isinstance(e, OSError | NetlinkError | IndexError):
                 raise errdefs.Internal(f"cannot create network namespace {path}: {e}")
             raise
+        finally:
+            if ipr is not None:
+                ipr.close()
+            if nsfd >= 0:
+                os.close(nsfd)
+
+    def _veth_into(
+        self, ipr: Any, nsfd: int, host_name: str, bridge: str, ip: str, prefixlen: int, gateway: str, mac: str,
+        mtu: int = 1500,
+    ) -> str:
+        """A veth pair created in one request: `host_name` up on the bridge, its peer born inside
+        the netns as eth0 with its MAC (no move or rename step); then the address and
+        the default route through `ipr`, a socket in that netns. Returns the created name."""
+        for attempt in (0, 1):
+            try:
+                self.ipr.link(
+                    "add", ifname=host_name, kind="veth", mtu=mtu, master=self._bridge_index(bridge, fresh=attempt > 0),
+                    state="up", peer={"ifname": CONTAINER_IFNAME, "net_ns_fd": nsfd, "address": mac, "mtu": mtu},
+                )
+                break
+            except NetlinkError as e:
+                if _nlerr(e) == errno.EEXIST:
+                    raise errdefs.AlreadyExists(f"link {host_name} already exists")
+                if _nlerr(e) == errno.ENODEV and attempt == 0:
+                    continue  # the cached bridge index is stale
+                raise errdefs.Internal(f"cannot create veth {host_name}: {e}")
+        try:
+            eth = self._index(CONTAINER_IFNAME, ipr)
+            if eth is None:
+                raise errdefs.Internal(f"{CONTAINER_IFNAME} did not appear in the container's namespace")
+            ipr.addr("add", index=eth, address=ip, prefixlen=prefixlen)
+            ipr.link("set", index=eth, state="up")  # pyroute2 drops the peer's flags at creation
+            ipr.route("add", dst="0.0.0.0/0", gateway=gateway, oif=eth)
+        except BaseException as e:
+            self.link_delete(host_name)
+            if isinstance(e, NetlinkError | OSError | IndexError):
+                raise errdefs.Internal(f"cannot configure veth {host_name} ({ip}/{prefixlen}): {e}")
+            raise
+        return host_name
 
     def sandbox_delete(self, path: str) -> None:
         """Unmount and remove a netns file; fine if either is already gone."""
@@ -121,12 +171,12 @@ class NetOps:
         """eth0's address, MAC and the default gateway inside a netns (container:<x> mode)."""
         out: dict[str, Any] = {"ip": "", "prefixlen": 0, "mac": "", "gateway": ""}
         with self._ns_ipr(netns) as ipr:
-            idx = ipr.link_lookup(ifname=CONTAINER_IFNAME)
-            if not idx:
+            idx = self._index(CONTAINER_IFNAME, ipr)
+            if idx is None:
                 return out
-            for link in ipr.get_links(idx[0]):
+            for link in ipr.get_links(idx):
                 out["mac"] = link.get_attr("IFLA_ADDRESS") or ""
-            for a in ipr.get_addr(index=idx[0], family=2):
+            for a in ipr.get_addr(index=idx, family=2):
                 out["ip"], out["prefixlen"] = a.get_attr("IFA_ADDRESS"), a["prefixlen"]
                 break
             for r in ipr.get_routes(family=2, dst_len=0, table=254):
@@ -138,12 +188,29 @@ class NetOps:
 
     # -- links ---------------------------------------------------------------------------------
 
-    def _index(self, ifname: str) -> int | None:
-        found = self.ipr.link_lookup(ifname=ifname)
-        return int(found[0]) if found else None
+    def _index(self, ifname: str, ipr: Any = None) -> int | None:
+        """A by-name RTM_GETLINK (the kernel looks it up; link_lookup would dump every link)."""
+        try:
+            return int((ipr or self.ipr).link("get", ifname=ifname)[0]["index"])
+        except NetlinkError as e:
+            if _nlerr(e) in (errno.ENODEV, errno.ENOENT):
+                return None
+            raise
+
+    def _bridge_index(self, bridge: str, fresh: bool = False) -> int:
+        """Cached: ifindexes are not reused within a netns until they wrap, and a deleted bridge
+        fails the veth request with ENODEV, which refreshes the cache."""
+        idx = None if fresh else self._bridges.get(bridge)
+        if idx is None:
+            idx = self._index(bridge)
+            if idx is None:
+                raise errdefs.NotFound(f"bridge {bridge} does not exist")
+            self._bridges[bridge] = idx
+        return idx
 
     def link_delete(self, name: str) -> bool:
         """Delete a link by name; False if it did not exist (idempotent teardown)."""
+        self._bridges.pop(name, None)
         try:
             self.ipr.link("del", ifname=name)
         except NetlinkError as e:
@@ -166,16 +233,18 @@ class NetOps:
 
     def bridge_ensure(self, name: str, gateway: str, prefixlen: int, mtu: int = 1500) -> dict[str, Any]:
         """Create the bridge if missing, give it the gateway address, bring it up."""
-        info = self.bridge_info(name)
-        created = info is None
-        if created:
+        found = self.bridge_info(name)
+        created = found is None
+        if found is None:
             try:
                 self.ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
             except NetlinkError as e:
                 raise errdefs.Internal(f"cannot create bridge {name}: {e}")
-            info = self.bridge_info(name)
-            assert info is not None
-        elif info["kind"] != "bridge":
+            found = self.bridge_info(name)
+            if found is None:
+                raise errdefs.Internal(f"bridge {name} vanished right after it was created")
+        info = found
+        if info["kind"] != "bridge":
             raise errdefs.FailedPrecondition(f"link {name} exists and is a {info['kind'] or 'non-bridge'} link, not a bridge")
         want = f"{gateway}/{prefixlen}"
         try:
@@ -186,6 +255,7 @@ class NetOps:
             if created:
                 self.link_delete(name)
             raise errdefs.Internal(f"cannot configure bridge {name} with {want}: {e}")
+        self._bridges[name] = info["index"]
         return {"created": created}
 
     def bridge_ports(self, bridge: str) -> list[str]:
@@ -205,40 +275,12 @@ class NetOps:
                 nets.add(str(iface.network))
         return sorted(nets)
 
-    def veth_attach(
-        self, netns: str, host_name: str, bridge: str, ip: str, prefixlen: int, gateway: str, mac: str, mtu: int = 1500
-    ) -> None:
-        """A veth pair: `host_name` on the bridge, its peer created directly inside the netns as
-        eth0 (no rename or move step), with the address, MAC and default route set."""
-        br = self._index(bridge)
-        if br is None:
-            raise errdefs.NotFound(f"bridge {bridge} does not exist")
-        nsfd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            try:
-                self.ipr.link(
-                    "add", ifname=host_name, kind="veth", mtu=mtu,
-                    peer={"ifname": CONTAINER_IFNAME, "net_ns_fd": nsfd, "address": mac, "mtu": mtu},
-                )
-            except NetlinkError as e:
-                if _nlerr(e) == errno.EEXIST:
-                    raise errdefs.AlreadyExists(f"link {host_name} already exists")
-                raise errdefs.Internal(f"cannot create veth {host_name}: {e}")
-        finally:
-            os.close(nsfd)
-        try:
-            idx = self._index(host_name)
-            self.ipr.link("set", index=idx, master=br, state="up")
-            with self._ns_ipr(netns) as ipr:
-                eth = ipr.link_lookup(ifname=CONTAINER_IFNAME)[0]
-                ipr.addr("add", index=eth, address=ip, prefixlen=prefixlen)
-                ipr.link("set", index=eth, state="up")
-                ipr.route("add", dst="0.0.0.0/0", gateway=gateway, oif=eth)
-        except BaseException as e:
-            self.link_delete(host_name)  # takes the peer in the netns with it
-            if isinstance(e, NetlinkError | OSError | IndexError):
-                raise errdefs.Internal(f"cannot configure veth {host_name} ({ip}/{prefixlen}): {e}")
-            raise
+    def links_present(self, names: list[str]) -> list[str]:
+        """Which of these host links still exist (the manager's veth reaper asks)."""
+        if len(names) > 8:
+            have = {lk.get_attr("IFLA_IFNAME") for lk in self.ipr.get_links()}
+            return [n for n in names if n in have]
+        return [n for n in names if self._index(n) is not None]
 
     # -- outbound NAT (opt-in; never used by the tests) ------------------------------------------
 
