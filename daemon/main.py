@@ -1,18 +1,66 @@
-"""`ctrd`: the daemon's command line."""
+"""`ctrd`: the daemon's command line (flags over an optional TOML config file over defaults)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from ctrd.errdefs import CtrdError
+from daemon import config
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ctrd", description="ctrd container engine daemon")
-    p.add_argument("--root", default="/var/lib/ctrd", help="persistent state (default /var/lib/ctrd)")
-    p.add_argument("--exec-root", default="/run/ctrd", help="runtime state (default /run/ctrd)")
-    p.add_argument("--address", default="/run/ctrd/ctrd.sock", help="gRPC unix socket")
+    p.add_argument("--config", type=Path, help="TOML config file (keys are the flag names)")
+    p.add_argument("--root", help="persistent state (default /var/lib/ctrd)")
+    p.add_argument("--exec-root", help="runtime state (default /run/ctrd)")
+    p.add_argument("--address", help="gRPC unix socket (default /run/ctrd/ctrd.sock)")
+    p.add_argument("--live-restore", action="store_true", default=None,
+                   help="leave containers running when the daemon exits")
+    p.add_argument("--shutdown-timeout", type=float, help="seconds to wait for containers at shutdown (default 15)")
+    p.add_argument("--bridge", help="bridge device for the default network (default ctrd0)")
+    p.add_argument("--subnet", help="subnet of the bridge network (default 10.88.0.0/16)")
+    p.add_argument("--cgroup-parent", help="parent cgroup of the containers (default ctrd)")
+    p.add_argument("--runtime", help='OCI runtime binary (runc, ctrd-runtime); "" = in-process (default)')
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default info")
     return p
 
 
+def load(argv: list[str] | None = None) -> config.Config:
+    args = build_parser().parse_args(argv)
+    values: dict[str, Any] = config.load_toml(args.config) if args.config else {}
+    for key, value in vars(args).items():
+        if key != "config" and value is not None:
+            values[key] = value
+    return config.build(values)
+
+
 def main(argv: list[str] | None = None) -> int:
-    build_parser().parse_args(argv)
+    try:
+        cfg = load(argv)
+    except CtrdError as exc:
+        print(f"ctrd: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=getattr(logging, cfg.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("grpc").setLevel(logging.WARNING)  # its debug output is per poll
+    from daemon.server import serve
+
+    try:
+        asyncio.run(serve(cfg))
+    except CtrdError as exc:
+        print(f"ctrd: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

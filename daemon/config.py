@@ -1,0 +1,68 @@
+"""The daemon's configuration: command-line flags over an optional TOML file over defaults."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from ctrd.errdefs import InvalidArgument
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    root: Path = Path("/var/lib/ctrd")
+    exec_root: Path = Path("/run/ctrd")
+    address: Path = Path("/run/ctrd/ctrd.sock")
+    live_restore: bool = False
+    shutdown_timeout: float = 15.0  # docker's default; the real budget is max(this, stop timeout + 5)
+    bridge: str = "ctrd0"
+    subnet: str = "10.88.0.0/16"
+    cgroup_parent: str = "ctrd"
+    runtime: str = ""  # "" = the shim's in-process runtime library; else an OCI runtime binary
+    log_level: str = "info"
+    stop_timeout: int = 10  # docker's default stop timeout (linux)
+
+    @property
+    def pid_file(self) -> Path:
+        return self.exec_root / "ctrd.pid"
+
+    @property
+    def runtime_root(self) -> Path:
+        return self.exec_root / "runtime"
+
+
+_PATHS = {"root", "exec_root", "address"}
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML config file; keys use the flag names (dashes or underscores)."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidArgument(f"config: cannot read {path}: {exc}")
+    known = {f.name for f in fields(Config)}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            raise InvalidArgument(f"config: unknown key {key!r} in {path}")
+        out[name] = value
+    return out
+
+
+def build(values: dict[str, Any]) -> Config:
+    """A Config from already-merged values (unset keys keep their defaults)."""
+    kwargs: dict[str, Any] = {}
+    for f in fields(Config):
+        if values.get(f.name) is None:
+            continue
+        v = values[f.name]
+        kwargs[f.name] = Path(v) if f.name in _PATHS else v
+    cfg = Config(**kwargs)
+    if len(str(cfg.address).encode()) >= 108:
+        raise InvalidArgument(f"address: socket path longer than 107 bytes: {cfg.address}")
+    if not cfg.cgroup_parent.strip("/") or ".." in cfg.cgroup_parent.split("/"):
+        raise InvalidArgument(f"cgroup_parent: invalid cgroup parent {cfg.cgroup_parent!r}")
+    return cfg

@@ -1,0 +1,313 @@
+"""The container service's domain API: create, start, stop, kill, remove, pause, resume, inspect,
+list, wait, logs, top, stats, exec. No gRPC in here: the servicer is a thin adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ctrd import errdefs
+from ctrd.errdefs import CtrdError, InvalidArgument
+from ctrd.v1 import container_pb2
+from daemon.config import Config
+from daemon.containers import validate, view
+from daemon.containers.bundle import resolve_user
+from daemon.containers.record import Container
+from daemon.containers.runner import Runner
+from daemon.containers.signals import parse_signal
+from daemon.containers.state import Action, Status, is_alive, refusal, transition
+from daemon.containers.store import ContainerStore
+from daemon.events import Exchange
+from daemon.logs import LogEntry, LogQuery, read_logs
+from daemon.seams import ExecResult, Images, Layers, Network, Shims, Stats
+
+log = logging.getLogger(__name__)
+
+KILL_WAIT = 10.0  # after SIGKILL, how long kill waits for the exit to be recorded
+
+
+class ContainerManager:
+    def __init__(
+        self,
+        cfg: Config,
+        images: Images,
+        layers: Layers,
+        shims: Shims,
+        network: Network,
+        events: Exchange | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.images = images
+        self.layers = layers
+        self.events = events or Exchange()
+        self.store = ContainerStore(cfg.root)
+        self.runner = Runner(cfg, self.store, layers, shims, network, self.events)
+        self.runner.on_auto_remove = self._auto_remove
+        self.ncpu = os.cpu_count() or 1
+
+    # ------------------------------------------------------------------ create
+
+    async def create(self, spec: container_pb2.ContainerSpec) -> tuple[str, list[str]]:
+        if not spec.image:
+            raise InvalidArgument("image: an image is required")
+        cid = secrets.token_hex(32)
+        while self.store.id_taken(cid):
+            cid = secrets.token_hex(32)
+        if spec.name:
+            name = validate.check_name(spec.name)
+        else:
+            name = validate.random_name()
+            while True:
+                try:
+                    self.store.reserve_name(name)
+                    self.store.release_name(name)
+                    break
+                except errdefs.AlreadyExists:
+                    name = f"{validate.random_name()}_{secrets.token_hex(2)}"
+        self.store.reserve_name(name)
+        created_layers = False
+        try:
+            try:
+                image = await asyncio.to_thread(self.images.ensure, spec.image)
+            except errdefs.NotFound as exc:
+                raise InvalidArgument(f"image: no such image: {spec.image}") from exc
+            named = container_pb2.ContainerSpec()
+            named.CopyFrom(spec)
+            named.name = name
+            norm = validate.normalize(named, spec.image, image.config, cid, self.ncpu)
+            host = norm.host_config
+            if host.network_mode.startswith("container:"):
+                other = self.store.get(host.network_mode.split(":", 1)[1])
+                host = dataclasses.replace(host, network_mode=f"container:{other.id}")
+            c = Container(
+                id=cid, name=name, created=time.time(), path=norm.path, args=norm.args, image_id=image.id,
+                config=norm.config, host_config=host,
+                log_path=str(self.store.container_dir(cid) / f"{cid}-json.log"),
+            )
+            created_layers = True
+            await asyncio.to_thread(self.layers.create_container_layers, cid, image.top_layer)
+            await asyncio.to_thread(self.store.write_new, c)
+        except BaseException:
+            self.store.release_name(name)
+            if created_layers:
+                await asyncio.to_thread(_quiet, self.layers.remove_container_layers, cid)
+                await asyncio.to_thread(self.store.delete, cid)
+            raise
+        self.store.release_name(name)
+        self.store.add(c)
+        self.runner.emit(c, "create")
+        return cid, list(norm.warnings)
+
+    # ------------------------------------------------------------------ lifecycle verbs
+
+    async def start(self, ref: str) -> None:
+        c = self.store.get(ref)
+        async with c.lock:
+            if c.status is Status.RESTARTING:
+                self.runner.cancel_restart(c)
+            c.has_been_manually_stopped = False
+            await self.runner.start_locked(c)
+
+    def _stop_timeout(self, c: Container, timeout: int | None) -> int:
+        if timeout is None:
+            timeout = c.config.stop_timeout if c.config.stop_timeout is not None else self.cfg.stop_timeout
+        if not -1 <= timeout <= validate.MAX_STOP_TIMEOUT:
+            raise InvalidArgument(f"timeout: must be between -1 and {validate.MAX_STOP_TIMEOUT} seconds")
+        return timeout
+
+    async def stop(self, ref: str, timeout: int | None = None, sig: str = "") -> None:
+        c = self.store.get(ref)
+        t = self._stop_timeout(c, timeout)
+        num = parse_signal(sig or c.config.stop_signal or "SIGTERM", "signal")
+        async with c.lock:
+            await self.runner.stop_locked(c, num, t)
+        await self.runner.after_exit(c)
+
+    async def restart(self, ref: str, timeout: int | None = None) -> None:
+        c = self.store.get(ref)
+        t = self._stop_timeout(c, timeout)
+        async with c.lock:
+            await self.runner.stop_locked(c, parse_signal(c.config.stop_signal or "SIGTERM"), t)
+            c.has_been_manually_stopped = False
+            await self.runner.start_locked(c)
+        self.runner.emit(c, "restart")
+
+    async def kill(self, ref: str, sig: str = "") -> None:
+        c = self.store.get(ref)
+        num = parse_signal(sig or "SIGKILL", "signal")
+        async with c.lock:
+            seq = c.exit_seq
+            await self.runner.kill_locked(c, num)
+        if num == signal.SIGKILL:
+            # docker's kill returns once the container is gone, so `kill; rm` just works
+            await self._wait_exit(c, seq, KILL_WAIT)
+
+    async def remove(self, ref: str, force: bool = False) -> None:
+        c = self.store.get(ref)
+        async with c.lock:
+            await self._remove_locked(c, force)
+
+    async def _remove_locked(self, c: Container, force: bool) -> None:
+        if c.removed:
+            return
+        if is_alive(c.status):
+            if not force:
+                raise refusal(c.id, c.status, Action.REMOVE)
+            await self.runner.stop_locked(c, signal.SIGKILL, 10)
+        if c.status is Status.RESTARTING:
+            self.runner.cancel_restart(c)
+        c.set_state(status=transition(c.id, c.status, Action.REMOVE))
+        await self.runner.save(c)
+        try:
+            await self.runner.release_resources(c)
+            await asyncio.to_thread(self.layers.remove_container_layers, c.id)
+            await asyncio.to_thread(self.store.delete, c.id)
+        except (CtrdError, OSError) as exc:
+            c.set_state(status=transition(c.id, c.status, Action.DIE), error=str(exc))
+            await asyncio.to_thread(_quiet, self.store.save, c)
+            raise errdefs.Internal(f"container {c.id}: removal failed: {exc}") from exc
+        c.removed = True
+        self.store.discard(c)
+        self.runner.emit(c, "destroy")
+        await c.notify()
+
+    async def _auto_remove(self, c: Container) -> None:
+        async with c.lock:
+            if c.removed or is_alive(c.status) or c.status is Status.RESTARTING:
+                return
+            try:
+                await self._remove_locked(c, force=False)
+            except CtrdError as exc:
+                log.error("container %s: auto-remove failed: %s", c.id, exc)
+
+    async def pause(self, ref: str) -> None:
+        c = self.store.get(ref)
+        async with c.lock:
+            target = transition(c.id, c.status, Action.PAUSE)
+            await self._shim(c).pause()
+            c.set_state(status=target)
+            await self.runner.save(c)
+            self.runner.emit(c, "pause")
+
+    async def resume(self, ref: str) -> None:
+        c = self.store.get(ref)
+        async with c.lock:
+            target = transition(c.id, c.status, Action.RESUME)
+            await self._shim(c).resume()
+            c.set_state(status=target)
+            await self.runner.save(c)
+            self.runner.emit(c, "unpause")
+
+    def _shim(self, c: Container) -> Any:
+        shim = self.runner.tasks.get(c.id)
+        if shim is None:
+            raise errdefs.FailedPrecondition(f"container {c.id} is not running")
+        return shim
+
+    # ------------------------------------------------------------------ queries
+
+    def get(self, ref: str) -> Container:
+        return self.store.get(ref)
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        c = self.store.get(ref)
+        try:
+            graph = self.layers.graph_data(c.id)
+        except CtrdError:
+            graph = {}
+        return view.inspect(c, graph, str(self.store.container_dir(c.id)))
+
+    def list_containers(self, all_: bool = False, filters: Mapping[str, str] | None = None) -> list[Container]:
+        out = []
+        for c in self.store.all():
+            hidden = c.status not in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)
+            if not all_ and hidden and not (filters and "status" in filters):
+                continue
+            if filters and not view.matches(c, filters):
+                continue
+            out.append(c)
+        return out
+
+    async def _wait_exit(self, c: Container, seq: int, timeout: float | None) -> bool:
+        async with c.changed:
+            try:
+                await asyncio.wait_for(c.changed.wait_for(lambda: c.exit_seq > seq or c.removed), timeout)
+                return True
+            except TimeoutError:
+                return False
+
+    async def wait(self, ref: str) -> tuple[int, str]:
+        c = self.store.get(ref)
+        if c.status in (Status.EXITED, Status.DEAD):
+            return c.state.exit_code, c.state.error
+        await self._wait_exit(c, c.exit_seq, None)
+        return c.state.exit_code, c.state.error
+
+    def logs(self, ref: str, q: LogQuery) -> AsyncIterator[LogEntry]:
+        c = self.store.get(ref)
+
+        def running() -> bool:
+            return not c.removed and c.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)
+
+        return read_logs(Path(c.log_path), q, running)
+
+    async def top(self, ref: str) -> tuple[list[str], list[list[str]]]:
+        c = self.store.get(ref)
+        pids = set(await self._shim(c).pids())
+        out = await asyncio.to_thread(
+            subprocess.run, ["ps", "-eo", "uid,pid,ppid,c,stime,tty,time,cmd"], capture_output=True, text=True, check=False
+        )
+        lines = out.stdout.splitlines()
+        titles = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+        rows = []
+        for line in lines[1:]:
+            parts = line.split(None, 7)
+            if len(parts) == 8 and parts[1].isdigit() and int(parts[1]) in pids:
+                rows.append(parts)
+        return titles, rows
+
+    async def stats(self, ref: str) -> tuple[Container, Stats]:
+        c = self.store.get(ref)
+        if not is_alive(c.status):
+            return c, Stats()
+        return c, await self._shim(c).stats()
+
+    async def exec(self, ref: str, args: Sequence[str], env: Sequence[str], user: str, cwd: str) -> ExecResult:
+        c = self.store.get(ref)
+        if not args:
+            raise InvalidArgument("args: no command specified")
+        shim = self._shim(c)
+        if c.status is Status.PAUSED:
+            raise errdefs.FailedPrecondition(f"container {c.id} is paused, unpause the container before exec")
+        rootfs = self.layers.graph_data(c.id).get("MergedDir", "")
+        uid, gid, _ = await asyncio.to_thread(resolve_user, Path(rootfs), user or c.config.user)
+        full_env = list(c.config.env) + list(env)
+        result: ExecResult = await shim.exec(list(args), full_env, cwd or c.config.working_dir or "/", uid, gid)
+        self.runner.emit(c, "exec_die", exitCode=str(result.exit_code))
+        return result
+
+    def counts(self) -> dict[str, int]:
+        cs = list(self.store)
+        return {
+            "Containers": len(cs),
+            "ContainersRunning": sum(c.status is Status.RUNNING for c in cs),
+            "ContainersPaused": sum(c.status is Status.PAUSED for c in cs),
+            "ContainersStopped": sum(not is_alive(c.status) for c in cs),
+        }
+
+
+def _quiet(fn: Any, *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception as exc:  # cleanup after a failure: never mask the original error
+        log.warning("cleanup %s%s: %s", getattr(fn, "__name__", fn), args, exc)

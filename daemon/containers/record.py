@@ -1,0 +1,301 @@
+"""The container record: what `<root>/containers/<id>/config.v2.json` and `hostconfig.json` hold.
+
+The JSON uses docker's key names so that the files read like docker's and inspect is a merge of
+the two. Config and HostConfig never change after create; State, RestartCount and the network
+settings change with the lifecycle and are rewritten (atomically) on every transition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from daemon.containers.state import Status
+from daemon.timefmt import ZERO_TIME, parse_rfc3339, rfc3339
+
+
+@dataclass(frozen=True, slots=True)
+class PortBinding:
+    container_port: int
+    protocol: str = "tcp"
+    host_ip: str = ""
+    host_port: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MountSpec:
+    type: str  # bind | tmpfs
+    target: str
+    source: str = ""
+    read_only: bool = False
+    options: str = ""  # tmpfs options, e.g. "size=65536k,mode=1777"
+
+
+@dataclass(frozen=True, slots=True)
+class RestartPolicy:
+    name: str = "no"  # no | always | on-failure | unless-stopped
+    maximum_retry_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """docker's Config: how to run the process (image defaults already merged in)."""
+
+    hostname: str
+    image: str
+    env: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    working_dir: str = ""
+    user: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+    stop_signal: str = "SIGTERM"
+    stop_timeout: int | None = None
+    exposed_ports: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HostConfig:
+    """docker's HostConfig: what the host provides (network, mounts, limits, policies)."""
+
+    network_mode: str = "bridge"
+    port_bindings: tuple[PortBinding, ...] = ()
+    publish_all: bool = False
+    mounts: tuple[MountSpec, ...] = ()
+    memory: int = 0
+    nano_cpus: int = 0
+    pids_limit: int = 0
+    restart_policy: RestartPolicy = RestartPolicy()
+    auto_remove: bool = False
+    read_only_rootfs: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    extra_hosts: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    log_max_size: int = 0
+    log_max_file: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    status: Status = Status.CREATED
+    pid: int = 0
+    exit_code: int = 0
+    error: str = ""
+    oom_killed: bool = False
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "Status": self.status.value,
+            "Running": self.status in (Status.RUNNING, Status.PAUSED),
+            "Paused": self.status is Status.PAUSED,
+            "Restarting": self.status is Status.RESTARTING,
+            "OOMKilled": self.oom_killed,
+            "Dead": self.status is Status.DEAD,
+            "Pid": self.pid,
+            "ExitCode": self.exit_code,
+            "Error": self.error,
+            "StartedAt": rfc3339(self.started_at),
+            "FinishedAt": rfc3339(self.finished_at),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> State:
+        return cls(
+            status=Status(d.get("Status", "created")),
+            pid=int(d.get("Pid", 0)),
+            exit_code=int(d.get("ExitCode", 0)),
+            error=str(d.get("Error", "")),
+            oom_killed=bool(d.get("OOMKilled", False)),
+            started_at=parse_rfc3339(d.get("StartedAt", ZERO_TIME)),
+            finished_at=parse_rfc3339(d.get("FinishedAt", ZERO_TIME)),
+        )
+
+
+@dataclass(slots=True, eq=False)
+class Container:
+    """One container: the persisted record plus the daemon's in-memory handles.
+
+    Every field below `lock` is runtime-only. Mutations of the record happen while holding
+    `lock` (the per-container serialization of lifecycle operations), and each is followed by a
+    save of config.v2.json.
+    """
+
+    id: str
+    name: str
+    created: float
+    path: str
+    args: tuple[str, ...]
+    image_id: str
+    config: Config
+    host_config: HostConfig
+    state: State = State()
+    restart_count: int = 0
+    has_been_started_before: bool = False
+    has_been_manually_stopped: bool = False
+    network: dict[str, Any] = field(default_factory=dict)  # NetworkSettings (network manager's dict)
+    shim_pid: int = 0
+    log_path: str = ""
+    # runtime only
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition, repr=False)
+    generation: int = 0  # bumped by every start: a watcher acts only on its own generation
+    exit_seq: int = 0  # bumped by every recorded exit: Wait returns on the next one
+    removed: bool = False
+
+    @property
+    def status(self) -> Status:
+        return self.state.status
+
+    def set_state(self, **changes: Any) -> None:
+        self.state = dataclasses.replace(self.state, **changes)
+
+    async def notify(self) -> None:
+        """Wake everyone waiting for a state change (Wait, Kill, follow-mode logs)."""
+        async with self.changed:
+            self.changed.notify_all()
+
+
+# ---------------------------------------------------------------------------------- JSON codec
+
+
+def config_to_json(c: Config) -> dict[str, Any]:
+    return {
+        "Hostname": c.hostname,
+        "Env": list(c.env),
+        "Cmd": list(c.cmd),
+        "Entrypoint": list(c.entrypoint) if c.entrypoint else None,
+        "WorkingDir": c.working_dir,
+        "User": c.user,
+        "Image": c.image,
+        "Labels": dict(c.labels),
+        "StopSignal": c.stop_signal,
+        "StopTimeout": c.stop_timeout,
+        "ExposedPorts": {p: {} for p in c.exposed_ports},
+    }
+
+
+def config_from_json(d: dict[str, Any]) -> Config:
+    return Config(
+        hostname=d.get("Hostname", ""),
+        image=d.get("Image", ""),
+        env=tuple(d.get("Env") or ()),
+        cmd=tuple(d.get("Cmd") or ()),
+        entrypoint=tuple(d.get("Entrypoint") or ()),
+        working_dir=d.get("WorkingDir", ""),
+        user=d.get("User", ""),
+        labels=tuple(sorted((d.get("Labels") or {}).items())),
+        stop_signal=d.get("StopSignal", "SIGTERM"),
+        stop_timeout=d.get("StopTimeout"),
+        exposed_ports=tuple(d.get("ExposedPorts") or {}),
+    )
+
+
+def port_key(p: PortBinding) -> str:
+    return f"{p.container_port}/{p.protocol}"
+
+
+def host_config_to_json(h: HostConfig) -> dict[str, Any]:
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for p in h.port_bindings:
+        bindings.setdefault(port_key(p), []).append(
+            {"HostIp": p.host_ip, "HostPort": str(p.host_port) if p.host_port else ""}
+        )
+    binds = [
+        f"{m.source}:{m.target}" + (":ro" if m.read_only else "") for m in h.mounts if m.type == "bind"
+    ]
+    return {
+        "NetworkMode": h.network_mode,
+        "PortBindings": bindings,
+        "PublishAllPorts": h.publish_all,
+        "Binds": binds or None,
+        "Mounts": [dataclasses.asdict(m) for m in h.mounts],
+        "Memory": h.memory,
+        "NanoCpus": h.nano_cpus,
+        "PidsLimit": h.pids_limit or None,
+        "RestartPolicy": {"Name": h.restart_policy.name, "MaximumRetryCount": h.restart_policy.maximum_retry_count},
+        "AutoRemove": h.auto_remove,
+        "ReadonlyRootfs": h.read_only_rootfs,
+        "CapAdd": list(h.cap_add) or None,
+        "CapDrop": list(h.cap_drop) or None,
+        "ExtraHosts": list(h.extra_hosts) or None,
+        "Dns": list(h.dns),
+        "LogConfig": {
+            "Type": "json-file",
+            "Config": ({"max-size": str(h.log_max_size), "max-file": str(h.log_max_file)} if h.log_max_size else {}),
+        },
+    }
+
+
+def host_config_from_json(d: dict[str, Any]) -> HostConfig:
+    ports: list[PortBinding] = []
+    for key, entries in (d.get("PortBindings") or {}).items():
+        num, _, proto = key.partition("/")
+        for e in entries or [{}]:
+            hp = e.get("HostPort") or "0"
+            ports.append(PortBinding(int(num), proto or "tcp", e.get("HostIp", ""), int(hp)))
+    rp = d.get("RestartPolicy") or {}
+    log_cfg = (d.get("LogConfig") or {}).get("Config") or {}
+    return HostConfig(
+        network_mode=d.get("NetworkMode", "bridge"),
+        port_bindings=tuple(ports),
+        publish_all=bool(d.get("PublishAllPorts", False)),
+        mounts=tuple(MountSpec(**m) for m in d.get("Mounts") or ()),
+        memory=int(d.get("Memory") or 0),
+        nano_cpus=int(d.get("NanoCpus") or 0),
+        pids_limit=int(d.get("PidsLimit") or 0),
+        restart_policy=RestartPolicy(rp.get("Name", "no") or "no", int(rp.get("MaximumRetryCount", 0))),
+        auto_remove=bool(d.get("AutoRemove", False)),
+        read_only_rootfs=bool(d.get("ReadonlyRootfs", False)),
+        cap_add=tuple(d.get("CapAdd") or ()),
+        cap_drop=tuple(d.get("CapDrop") or ()),
+        extra_hosts=tuple(d.get("ExtraHosts") or ()),
+        dns=tuple(d.get("Dns") or ()),
+        log_max_size=int(log_cfg.get("max-size", 0)),
+        log_max_file=int(log_cfg.get("max-file", 1)),
+    )
+
+
+def to_json(c: Container) -> dict[str, Any]:
+    """config.v2.json (everything except HostConfig)."""
+    return {
+        "ID": c.id,
+        "Created": rfc3339(c.created),
+        "Path": c.path,
+        "Args": list(c.args),
+        "Config": config_to_json(c.config),
+        "State": c.state.to_json(),
+        "Image": c.image_id,
+        "NetworkSettings": c.network,
+        "LogPath": c.log_path,
+        "Name": "/" + c.name,
+        "Driver": "overlay2",
+        "RestartCount": c.restart_count,
+        "HasBeenStartedBefore": c.has_been_started_before,
+        "HasBeenManuallyStopped": c.has_been_manually_stopped,
+        "ShimPid": c.shim_pid,
+    }
+
+
+def from_json(d: dict[str, Any], host: dict[str, Any]) -> Container:
+    return Container(
+        id=d["ID"],
+        name=str(d["Name"]).lstrip("/"),
+        created=parse_rfc3339(d.get("Created", ZERO_TIME)),
+        path=d.get("Path", ""),
+        args=tuple(d.get("Args") or ()),
+        image_id=d.get("Image", ""),
+        config=config_from_json(d.get("Config") or {}),
+        host_config=host_config_from_json(host),
+        state=State.from_json(d.get("State") or {}),
+        restart_count=int(d.get("RestartCount", 0)),
+        has_been_started_before=bool(d.get("HasBeenStartedBefore", False)),
+        has_been_manually_stopped=bool(d.get("HasBeenManuallyStopped", False)),
+        network=dict(d.get("NetworkSettings") or {}),
+        shim_pid=int(d.get("ShimPid", 0)),
+        log_path=d.get("LogPath", ""),
+    )

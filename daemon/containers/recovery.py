@@ -1,0 +1,116 @@
+"""Start-up recovery from `<root>/containers/` (the source document: the folder is the database).
+
+1. load every record (a directory without config.v2.json is a create that crashed: removed);
+2. remove layer directories that belong to no record (crash between layer creation and record);
+3. for each container recorded running or paused: reconnect to its shim (same pid, the log goes
+   on); when the shim is gone or reports an exit, record the exit (255 when unknown) and clean up
+   mounts, netns and cgroup through `ctrd-shim delete`;
+4. a container recorded as anything else must not hold a shim, a mount or a netns: a crash inside
+   start or stop can leave them, so they are cleaned too;
+5. finish removals a crash interrupted; apply restart policies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from ctrd.errdefs import CtrdError
+from daemon.containers.manager import ContainerManager
+from daemon.containers.record import Container
+from daemon.containers.restart import should_restart
+from daemon.containers.state import Status, is_alive
+from daemon.seams import Exit, ShimTask
+
+log = logging.getLogger(__name__)
+
+
+async def _probe(m: ContainerManager, c: Container) -> tuple[ShimTask | None, Exit | None]:
+    """(connected shim, None) when the container still runs; (shim or None, exit) when it ended."""
+    shims = m.runner.shims
+    try:
+        shim = await shims.reconnect(c.id)
+    except CtrdError:
+        return None, None
+    try:
+        st = await shim.state()
+    except CtrdError:
+        await shim.close()
+        return None, None
+    if st.status in ("running", "paused", "created"):
+        if st.status == "created":
+            # the daemon died between the runtime's create and start: nobody asked for this process
+            return shim, Exit(137, time.time())
+        return shim, None
+    return shim, st.exit
+
+
+async def recover(m: ContainerManager) -> None:
+    loaded, garbage = await asyncio.to_thread(m.store.load_all)
+    for cid in garbage:
+        log.info("container %s: removed a half-created container directory", cid)
+    for c in loaded:
+        m.store.add(c)
+    known = {c.id for c in loaded}
+    for lid in list(await asyncio.to_thread(lambda: list(m.layers.container_layer_ids()))):
+        if lid not in known:
+            log.info("container %s: removing orphaned layers", lid)
+            try:
+                await asyncio.to_thread(m.layers.remove_container_layers, lid)
+            except (CtrdError, OSError) as exc:
+                log.warning("container %s: orphaned layers: %s", lid, exc)
+
+    live: dict[str, dict[str, Any]] = {}
+    ended: list[tuple[Container, ShimTask | None, Exit | None]] = []
+    for c in loaded:
+        if is_alive(c.status):
+            shim, ex = await _probe(m, c)
+            if shim is not None and ex is None:
+                st = await shim.state()
+                m.runner.tasks[c.id] = shim
+                c.generation += 1
+                status = Status.PAUSED if st.status == "paused" else Status.RUNNING
+                if status is not c.status or (st.pid and st.pid != c.state.pid):
+                    c.set_state(status=status, pid=st.pid or c.state.pid)
+                    await asyncio.to_thread(m.store.save, c)
+                live[c.id] = c.network
+                continue
+            ended.append((c, shim, ex))
+        elif m.runner.shims.state_dir(c.id).exists():
+            ended.append((c, None, None))  # crash inside start/stop: a shim may still hold a process
+    await m.runner.network.recover(live)
+    for c, shim, ex in ended:
+        async with c.lock:
+            if shim is None and not is_alive(c.status):
+                await m.runner.collect_dead(c.id)
+                await m.runner.release_resources(c)
+                c.network = {}
+                continue
+            if ex is None:
+                ex = await m.runner.collect_dead(c.id)
+            if is_alive(c.status):
+                await m.runner.finish_locked(c, shim, ex)
+    for c in loaded:
+        if c.id in live:
+            m.runner.arm_watcher(c, m.runner.tasks[c.id])
+    for c in loaded:
+        if c.status is Status.REMOVING:
+            try:
+                await m.remove(c.id, force=True)
+            except CtrdError as exc:
+                log.error("container %s: finishing an interrupted removal: %s", c.id, exc)
+        elif c.status is Status.RESTARTING:
+            c.set_state(status=Status.EXITED)
+            await asyncio.to_thread(m.store.save, c)
+    for c in loaded:
+        if c.removed or c.status is not Status.EXITED:
+            continue
+        policy = c.host_config.restart_policy
+        if c.has_been_started_before and should_restart(
+            policy, c.state.exit_code, c.restart_count, c.has_been_manually_stopped
+        ):
+            m.runner.schedule_restart(c)
+        elif c.host_config.auto_remove:
+            await m.remove(c.id)

@@ -1,0 +1,366 @@
+"""Start, exit handling, stop and restart: the running half of the lifecycle.
+
+Locking: every method named `*_locked` must be called with `c.lock` held. The watcher of a
+running container takes the lock only after its shim reported the exit, so a Stop that holds the
+lock handles the exit itself and the watcher, arriving later, finds its generation already
+finished. No lock is global: containers proceed independently.
+
+Start follows the source document's order: state check → rootfs mount → network (netns persisted)
+→ hostname/hosts/resolv.conf → OCI bundle → shim → runtime create → start. Each step pushes its
+undo; a failure runs the undos in reverse and leaves the container as it was (or `exited` with 127
+or 126 when the command could not be executed, like docker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from ctrd import errdefs
+from ctrd.errdefs import CtrdError
+from daemon.config import Config
+from daemon.containers import bundle
+from daemon.containers.record import Container
+from daemon.containers.restart import Backoff, should_restart
+from daemon.containers.signals import parse_signal
+from daemon.containers.state import Action, Status, is_alive, transition
+from daemon.containers.store import ContainerStore
+from daemon.events import Exchange
+from daemon.seams import Exit, Layers, NetRequest, Network, ShimCreate, Shims, ShimTask
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_EXIT = 255
+EXEC_CODES = {errdefs.REASON_EXEC_NOT_FOUND: 127, errdefs.REASON_EXEC_NOT_INVOKABLE: 126}
+Undo = Callable[[], Awaitable[None]]
+
+
+class Runner:
+    def __init__(
+        self, cfg: Config, store: ContainerStore, layers: Layers, shims: Shims, network: Network, events: Exchange
+    ) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.layers = layers
+        self.shims = shims
+        self.network = network
+        self.events = events
+        self.tasks: dict[str, ShimTask] = {}  # container id -> its connected shim (alive containers)
+        self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._restarts: dict[str, asyncio.Task[None]] = {}
+        self._backoff: dict[str, Backoff] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self.closing = False
+        self.on_auto_remove: Callable[[Container], Awaitable[None]] | None = None
+
+    # ------------------------------------------------------------------ helpers
+
+    async def save(self, c: Container) -> None:
+        await asyncio.to_thread(self.store.save, c)
+        await c.notify()
+
+    def emit(self, c: Container, action: str, **attrs: str) -> None:
+        self.events.publish("container", action, c.id, name=c.name, image=c.config.image, **attrs)
+
+    def spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def container_dir(self, c: Container) -> Path:
+        return self.store.container_dir(c.id)
+
+    # ------------------------------------------------------------------ start
+
+    async def start_locked(self, c: Container) -> None:
+        transition(c.id, c.status, Action.START)  # refuses running/paused/removing with docker's words
+        undo: list[Undo] = []
+        shim: ShimTask | None = None
+        try:
+            rootfs = await asyncio.to_thread(self.layers.mount, c.id)
+            undo.append(lambda: asyncio.to_thread(self.layers.unmount, c.id))
+            net = await self.network.setup(c.id, self.container_dir(c), self._net_request(c))
+
+            async def _teardown() -> None:
+                await self.network.teardown(c.id, net.settings)
+
+            undo.append(_teardown)
+            sandbox = str(net.settings.get("sandbox_key", ""))
+            spec = await asyncio.to_thread(
+                bundle.build_spec, c, rootfs, net.files, sandbox, self.cfg.cgroup_parent
+            )
+            bundle_dir = self.shims.state_dir(c.id)
+            await asyncio.to_thread(bundle.write_bundle, bundle_dir, spec)
+            shim = await self.shims.launch(c.id)
+            undo.append(self._dispose_shim(shim))
+            await shim.create(
+                ShimCreate(
+                    bundle=str(bundle_dir),
+                    log_path=c.log_path,
+                    runtime=self.cfg.runtime,
+                    runtime_root=str(self.cfg.runtime_root) if self.cfg.runtime else "",
+                    log_max_size=c.host_config.log_max_size,
+                    log_max_file=c.host_config.log_max_file,
+                    ports=net.forwards,
+                )
+            )
+            pid = await shim.start()
+        except BaseException as exc:
+            for step in reversed(undo):
+                try:
+                    await step()
+                except Exception as e:  # best effort: report the original error
+                    log.warning("container %s: undo after failed start: %s", c.id, e)
+            if isinstance(exc, CtrdError) and exc.reason in EXEC_CODES:
+                await self._record_exit(c, Exit(EXEC_CODES[exc.reason], time.time()), error=exc.message)
+            elif isinstance(exc, CtrdError):
+                c.set_state(error=exc.message)
+                await self.save(c)
+            raise
+        c.generation += 1
+        c.set_state(
+            status=transition(c.id, c.status, Action.START), pid=pid, exit_code=0, error="",
+            oom_killed=False, started_at=time.time(), finished_at=0.0,
+        )
+        c.network = dict(net.settings)
+        c.has_been_started_before = True
+        c.shim_pid = shim.shim_pid
+        self.tasks[c.id] = shim
+        await self.save(c)
+        self.emit(c, "start")
+        self.arm_watcher(c, shim)
+
+    def _dispose_shim(self, shim: ShimTask) -> Undo:
+        async def dispose() -> None:
+            for call in (shim.delete, shim.shutdown):
+                try:
+                    await call()
+                except CtrdError:
+                    pass
+            await shim.close()
+
+        return dispose
+
+    def _net_request(self, c: Container) -> NetRequest:
+        mode = c.host_config.network_mode
+        shared = ""
+        if mode.startswith("container:"):
+            other = self.store.get(mode.split(":", 1)[1])
+            if not is_alive(other.status):
+                raise errdefs.FailedPrecondition(f"network_mode: container {other.id} is not running")
+            shared = str(other.network.get("sandbox_key", ""))
+        ports = tuple(
+            {"protocol": p.protocol, "host_ip": p.host_ip, "host_port": p.host_port, "container_port": p.container_port}
+            for p in c.host_config.port_bindings
+        )
+        exposed = c.config.exposed_ports if c.host_config.publish_all else ()
+        return NetRequest(mode, c.config.hostname, ports, tuple(exposed), shared, c.host_config.extra_hosts, c.host_config.dns)
+
+    # ------------------------------------------------------------------ exit
+
+    def arm_watcher(self, c: Container, shim: ShimTask) -> None:
+        old = self._watchers.pop(c.id, None)
+        if old is not None and not old.done():
+            old.cancel()
+        self._watchers[c.id] = self.spawn(self._watch(c, shim, c.generation))
+
+    async def _watch(self, c: Container, shim: ShimTask, gen: int) -> None:
+        ex: Exit | None
+        try:
+            ex = await shim.wait()
+        except CtrdError as exc:
+            if self.closing:
+                return
+            log.warning("container %s: lost its shim (%s)", c.id, exc)
+            ex = None
+        if self.closing:
+            return
+        async with c.lock:
+            if c.generation != gen or not is_alive(c.status):
+                return  # a stop or remove already handled this exit
+            if ex is None:
+                ex = await self.collect_dead(c.id)
+            await self.finish_locked(c, shim, ex)
+        await self.after_exit(c)
+
+    async def collect_dead(self, cid: str) -> Exit:
+        """The shim is gone: `ctrd-shim delete` reports what it can (255 when unknown)."""
+        try:
+            return await self.shims.cleanup_dead(cid)
+        except CtrdError as exc:
+            log.warning("container %s: shim cleanup failed: %s", cid, exc)
+            return Exit(UNKNOWN_EXIT, time.time())
+
+    async def finish_locked(self, c: Container, shim: ShimTask | None, ex: Exit) -> None:
+        """Stop's steps 2 and 3 after the process is gone: collect, destroy network, unmount."""
+        self.tasks.pop(c.id, None)
+        if shim is not None:
+            try:
+                deleted = await shim.delete()
+                if ex.status == UNKNOWN_EXIT and deleted.exited_at:
+                    ex = deleted
+            except CtrdError as exc:
+                log.info("container %s: shim delete: %s", c.id, exc)
+            try:
+                await shim.close()
+            except CtrdError:
+                pass
+        await self.release_resources(c)
+        await self._record_exit(c, ex)
+
+    async def release_resources(self, c: Container) -> None:
+        if c.network:
+            try:
+                await self.network.teardown(c.id, c.network)
+            except CtrdError as exc:
+                log.warning("container %s: network teardown: %s", c.id, exc)
+        try:
+            if await asyncio.to_thread(self.layers.is_mounted, c.id):
+                await asyncio.to_thread(self.layers.unmount, c.id)
+        except CtrdError as exc:
+            log.warning("container %s: unmount: %s", c.id, exc)
+
+    async def _record_exit(self, c: Container, ex: Exit, error: str = "") -> None:
+        c.set_state(
+            status=transition(c.id, c.status, Action.EXIT), pid=0, exit_code=ex.status,
+            oom_killed=ex.oom_killed, finished_at=ex.exited_at or time.time(), error=error,
+        )
+        c.network = {}
+        c.shim_pid = 0
+        c.exit_seq += 1
+        await self.save(c)
+        if ex.oom_killed:
+            self.emit(c, "oom")
+        self.emit(c, "die", exitCode=str(ex.status))
+
+    async def after_exit(self, c: Container) -> None:
+        """Restart policy or AutoRemove, outside the container lock."""
+        if self.closing or c.removed:
+            return
+        policy = c.host_config.restart_policy
+        if should_restart(policy, c.state.exit_code, c.restart_count, c.has_been_manually_stopped):
+            self.schedule_restart(c)
+        elif c.host_config.auto_remove and self.on_auto_remove is not None:
+            await self.on_auto_remove(c)
+
+    # ------------------------------------------------------------------ restart policy
+
+    def schedule_restart(self, c: Container) -> None:
+        backoff = self._backoff.setdefault(c.id, Backoff())
+        uptime = max(0.0, c.state.finished_at - c.state.started_at) if c.state.started_at else 0.0
+        delay = backoff.next(uptime)
+        self._restarts[c.id] = self.spawn(self._restart_later(c, c.generation, delay))
+
+    async def _restart_later(self, c: Container, gen: int, delay: float) -> None:
+        async with c.lock:
+            if c.generation != gen or c.status is not Status.EXITED or c.has_been_manually_stopped:
+                return
+            c.set_state(status=transition(c.id, c.status, Action.RESTART_WAIT))
+            await self.save(c)
+        await asyncio.sleep(delay)
+        async with c.lock:
+            if c.generation != gen or c.state.status is not Status.RESTARTING or self.closing:
+                return
+            c.restart_count += 1
+            try:
+                await self.start_locked(c)
+            except CtrdError as exc:
+                log.warning("container %s: restart failed: %s", c.id, exc)
+                if c.state.status is Status.RESTARTING:
+                    c.set_state(status=transition(c.id, c.status, Action.EXIT), error=exc.message)
+                    c.exit_seq += 1
+                    await self.save(c)
+                return
+        self.emit(c, "restart")
+
+    def cancel_restart(self, c: Container) -> None:
+        task = self._restarts.pop(c.id, None)
+        if task is not None and not task.done():
+            task.cancel()
+
+    # ------------------------------------------------------------------ stop / kill
+
+    async def stop_locked(self, c: Container, sig: int, timeout: int, *, manual: bool = True) -> None:
+        """Stop step 1 through the shim (signal, then SIGKILL at the timeout), then 2 and 3."""
+        if c.status is Status.RESTARTING:
+            self.cancel_restart(c)
+            c.has_been_manually_stopped = manual or c.has_been_manually_stopped
+            c.set_state(status=transition(c.id, c.status, Action.CANCEL_RESTART))
+            await self.save(c)
+            return
+        if not is_alive(c.status):
+            return  # docker: 304 not modified
+        if manual:
+            c.has_been_manually_stopped = True
+            await self.save(c)
+        shim = self.tasks.get(c.id)
+        ex: Exit | None = None
+        if shim is not None:
+            try:
+                if c.status is Status.PAUSED:
+                    await shim.resume()  # a frozen process cannot act on the signal
+                    c.set_state(status=transition(c.id, c.status, Action.RESUME))
+                self.emit(c, "kill", signal=str(sig))
+                ms = 0xFFFFFFFF if timeout < 0 else timeout * 1000
+                ex = await shim.stop(sig, ms)
+            except errdefs.Unavailable:
+                shim = None
+        if ex is None:
+            ex = await self.collect_dead(c.id)
+        await self.finish_locked(c, shim, ex)
+        self.emit(c, "stop")
+
+    async def kill_locked(self, c: Container, sig: int) -> None:
+        if not is_alive(c.status):
+            raise errdefs.FailedPrecondition(f"container {c.id} is not running")
+        c.has_been_manually_stopped = True
+        await self.save(c)
+        shim = self.tasks.get(c.id)
+        if shim is None:
+            raise errdefs.Unavailable(f"container {c.id}: shim is not connected")
+        await shim.kill(sig, all_=sig == signal.SIGKILL)
+        self.emit(c, "kill", signal=str(sig))
+        if c.status is Status.PAUSED and sig == signal.SIGKILL:
+            try:
+                await shim.resume()
+                c.set_state(status=transition(c.id, c.status, Action.RESUME))
+            except CtrdError:
+                pass
+
+    # ------------------------------------------------------------------ shutdown
+
+    async def shutdown(self, live_restore: bool) -> None:
+        """Default: stop every container (signal, timeout, KILL) and record it; live-restore: leave them."""
+        for t in list(self._restarts.values()):
+            t.cancel()
+        if not live_restore:
+            alive = [c for c in self.store if is_alive(c.status)]
+
+            async def stop_one(c: Container) -> None:
+                async with c.lock:
+                    timeout = c.config.stop_timeout if c.config.stop_timeout is not None else self.cfg.stop_timeout
+                    try:
+                        sig = bundle_signal(c.config.stop_signal)
+                        await self.stop_locked(c, sig, timeout, manual=False)
+                    except CtrdError as exc:
+                        log.error("container %s: stop at shutdown: %s", c.id, exc)
+
+            await asyncio.gather(*(stop_one(c) for c in alive))
+        self.closing = True
+        for t in list(self._background):
+            t.cancel()
+        for shim in list(self.tasks.values()):
+            try:
+                await shim.close()
+            except CtrdError:
+                pass
+        self.tasks.clear()
+
+
+def bundle_signal(name: str) -> int:
+    return parse_signal(name or "SIGTERM", "stop_signal")

@@ -1,0 +1,139 @@
+"""The container "database": `<root>/containers/<id>/`, decoupled from the layers.
+
+Create writes hostconfig.json first and config.v2.json last, so config.v2.json is the commit
+point: a directory without it was left by a crash inside create and is garbage. Every write is
+atomic (temp file, fsync, rename, fsync dir), so a kill -9 at any instant leaves parseable files.
+The in-memory index (ids and names) is only touched from the event loop thread, without awaits in
+between, so it needs no lock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from ctrd.errdefs import AlreadyExists, InvalidArgument, NotFound
+from daemon.atomic import write_json_atomic
+from daemon.containers import record
+from daemon.containers.record import Container
+
+log = logging.getLogger(__name__)
+
+CONFIG = "config.v2.json"
+HOSTCONFIG = "hostconfig.json"
+_ID_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ContainerStore:
+    def __init__(self, root: Path) -> None:
+        self.dir = Path(root) / "containers"
+        self._by_id: dict[str, Container] = {}
+        self._names: dict[str, str] = {}  # name -> id (reserved names map to "")
+
+    # ------------------------------------------------------------------ index
+
+    def reserve_name(self, name: str) -> None:
+        """Claim `name` before the slow part of create (the name is unique from here on)."""
+        if name in self._names:
+            owner = self._names[name]
+            raise AlreadyExists(
+                f'the container name "/{name}" is already in use by container "{owner}"'
+                if owner
+                else f'the container name "/{name}" is already in use'
+            )
+        self._names[name] = ""
+
+    def release_name(self, name: str) -> None:
+        if self._names.get(name) == "":
+            del self._names[name]
+
+    def add(self, c: Container) -> None:
+        self._by_id[c.id] = c
+        self._names[c.name] = c.id
+
+    def discard(self, c: Container) -> None:
+        self._by_id.pop(c.id, None)
+        if self._names.get(c.name) == c.id:
+            del self._names[c.name]
+
+    def all(self) -> list[Container]:
+        return sorted(self._by_id.values(), key=lambda c: c.created, reverse=True)
+
+    def __iter__(self) -> Iterator[Container]:
+        return iter(list(self._by_id.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def get(self, ref: str) -> Container:
+        """Resolve a full id, a name (with or without "/") or a unique id prefix."""
+        if not ref:
+            raise InvalidArgument("id: container id or name is required")
+        c = self._by_id.get(ref)
+        if c is not None:
+            return c
+        cid = self._names.get(ref.lstrip("/"))
+        if cid:
+            return self._by_id[cid]
+        if re.fullmatch(r"[0-9a-f]{1,63}", ref):
+            matches = [c for i, c in self._by_id.items() if i.startswith(ref)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise InvalidArgument(f"id: multiple containers found with provided prefix: {ref}")
+        raise NotFound(f"no such container: {ref}")
+
+    def id_taken(self, cid: str) -> bool:
+        return cid in self._by_id or (self.dir / cid).exists()
+
+    # ------------------------------------------------------------------ disk (sync: call in a thread)
+
+    def container_dir(self, cid: str) -> Path:
+        return self.dir / cid
+
+    def write_new(self, c: Container) -> None:
+        d = self.container_dir(c.id)
+        d.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(d / HOSTCONFIG, record.host_config_to_json(c.host_config))
+        write_json_atomic(d / CONFIG, record.to_json(c))  # the commit point
+
+    def save(self, c: Container) -> None:
+        write_json_atomic(self.container_dir(c.id) / CONFIG, record.to_json(c))
+
+    def delete(self, cid: str) -> None:
+        """Remove config.v2.json first (the record disappears atomically), then the rest."""
+        d = self.container_dir(cid)
+        try:
+            (d / CONFIG).unlink()
+        except FileNotFoundError:
+            pass
+        shutil.rmtree(d, ignore_errors=True)
+
+    def load_all(self) -> tuple[list[Container], list[str]]:
+        """Read every record; returns (containers, garbage dirs removed)."""
+        loaded: list[Container] = []
+        garbage: list[str] = []
+        if not self.dir.exists():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            return loaded, garbage
+        for d in sorted(self.dir.iterdir()):
+            if not d.is_dir() or not _ID_RE.match(d.name):
+                continue
+            cfg = d / CONFIG
+            if not cfg.exists():
+                # create crashed before its commit point
+                shutil.rmtree(d, ignore_errors=True)
+                garbage.append(d.name)
+                continue
+            try:
+                data = json.loads(cfg.read_text())
+                host_path = d / HOSTCONFIG
+                host = json.loads(host_path.read_text()) if host_path.exists() else {}
+                loaded.append(record.from_json(data, host))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.error("container %s: unreadable record, skipped: %s", d.name, exc)
+        return loaded, garbage

@@ -1,0 +1,178 @@
+"""The daemon process: lock the root, recover, serve the API on a unix socket, shut down cleanly.
+
+Start-up: take an exclusive lock on `<root>/ctrd.lock` (a second daemon on the same root is
+refused), write `<exec-root>/ctrd.pid`, start the shim launcher and the network helper, recover
+containers from `<root>/containers/`, then listen. SIGTERM/SIGINT: end event streams, stop
+accepting calls, stop every container (or, with --live-restore, leave them running), clean up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import IO
+
+import grpc.aio
+
+from ctrd import errdefs
+from ctrd.v1 import container_pb2_grpc, image_pb2_grpc, system_pb2_grpc
+from daemon.config import Config
+from daemon.containers.manager import ContainerManager
+from daemon.containers.recovery import recover
+from daemon.containers.state import is_alive
+from daemon.interceptor import ErrorInterceptor
+from daemon.seams import Images, Layers, Network, Shims
+from daemon.services.containers import ContainerServicer
+from daemon.services.system import SystemServicer
+
+log = logging.getLogger(__name__)
+MAX_MESSAGE = 64 * 1024 * 1024
+
+
+class RootLock:
+    """flock on <root>/ctrd.lock, held for the daemon's life (released by the kernel on death)."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / "ctrd.lock"
+        self._f: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o710)
+        f = open(self.path, "a+")  # noqa: SIM115 (held open for the daemon's whole life)
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            owner = f.read().strip() or "unknown"
+            f.close()
+            raise errdefs.FailedPrecondition(
+                f"another ctrd (pid {owner}) is already running with root {self.path.parent}"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        self._f = f
+
+    def release(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+class Daemon:
+    def __init__(self, cfg: Config, images: Images, layers: Layers, shims: Shims, network: Network,
+                 image_servicer: object | None = None, image_count: object | None = None) -> None:
+        self.cfg = cfg
+        self.shims = shims
+        self.network = network
+        self.manager = ContainerManager(cfg, images, layers, shims, network)
+        self.image_servicer = image_servicer
+        self._image_count = image_count
+        self.server: grpc.aio.Server | None = None
+        self.lock = RootLock(cfg.root)
+        self.stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        cfg = self.cfg
+        self.lock.acquire()
+        cfg.exec_root.mkdir(parents=True, exist_ok=True, mode=0o711)
+        cfg.address.parent.mkdir(parents=True, exist_ok=True)
+        cfg.pid_file.write_text(f"{os.getpid()}\n")
+        await self.shims.start()
+        await self.network.start()
+        t0 = time.monotonic()
+        await recover(self.manager)
+        log.info("recovered %d containers in %.3f s", len(self.manager.store), time.monotonic() - t0)
+        self.server = grpc.aio.server(
+            interceptors=[ErrorInterceptor()],
+            options=[("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)],
+        )
+        container_pb2_grpc.add_ContainerServiceServicer_to_server(ContainerServicer(self.manager), self.server)
+        count = self._image_count if callable(self._image_count) else (lambda: 0)
+        system_pb2_grpc.add_SystemServiceServicer_to_server(SystemServicer(self.manager, count), self.server)
+        if self.image_servicer is not None:
+            image_pb2_grpc.add_ImageServiceServicer_to_server(self.image_servicer, self.server)  # type: ignore[arg-type]
+        with contextlib.suppress(FileNotFoundError):
+            cfg.address.unlink()  # stale socket of a dead daemon (we hold the root lock)
+        old_umask = os.umask(0o117)
+        try:
+            if self.server.add_insecure_port(f"unix:{cfg.address}") == 0:
+                raise errdefs.Unavailable(f"address: cannot listen on {cfg.address}")
+        finally:
+            os.umask(old_umask)
+        await self.server.start()
+        os.chmod(cfg.address, 0o660)
+        log.info("ctrd listening on %s (root %s, exec-root %s)", cfg.address, cfg.root, cfg.exec_root)
+
+    def shutdown_budget(self) -> float:
+        budget = self.cfg.shutdown_timeout
+        for c in self.manager.store:
+            if is_alive(c.status):
+                t = c.config.stop_timeout if c.config.stop_timeout is not None else self.cfg.stop_timeout
+                if t < 0:
+                    return -1.0
+                budget = max(budget, t + 5)
+        return budget
+
+    async def stop(self) -> None:
+        self.manager.events.close()
+        if self.server is not None:
+            await self.server.stop(1.0)
+        budget = self.shutdown_budget()
+        try:
+            await asyncio.wait_for(self.manager.runner.shutdown(self.cfg.live_restore), None if budget < 0 else budget)
+        except TimeoutError:
+            log.error("force shutdown: containers did not stop within %.0f s", budget)
+        for closer in (self.network.close, self.shims.close):
+            try:
+                await closer()
+            except Exception as exc:  # shutting down: report and keep going
+                log.warning("shutdown: %s", exc)
+        with contextlib.suppress(FileNotFoundError):
+            self.cfg.address.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            self.cfg.pid_file.unlink()
+        self.lock.release()
+
+
+def build_daemon(cfg: Config) -> Daemon:
+    from daemon.adapters import RealNetwork, RealShims
+    from daemon.images.store import ImageStore
+    from daemon.layers.overlay2 import LayerStore
+    from daemon.services.images import ImageServicer
+
+    layers = LayerStore(cfg.root / "overlay2")
+    images = ImageStore(cfg.root, layers)
+    shims = RealShims(cfg.exec_root)
+    network = RealNetwork(cfg.root, cfg.exec_root, cfg.bridge, cfg.subnet)
+    d = Daemon(cfg, images, layers, shims, network)
+
+    def in_use(image_id: str) -> bool:
+        return any(c.image_id == image_id for c in d.manager.store)
+
+    d.image_servicer = ImageServicer(images, in_use)
+    d._image_count = lambda: len(images.list())
+    return d
+
+
+async def serve(cfg: Config) -> None:
+    d = build_daemon(cfg)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, d.stopping.set)
+    started = False
+    try:
+        await d.start()
+        started = True
+        await d.stopping.wait()
+        log.info("shutting down (live-restore: %s)", cfg.live_restore)
+    finally:
+        if started or d.lock._f is not None:
+            await d.stop()
