@@ -1,12 +1,361 @@
-"""`ctrd-runtime`: a runc-compatible command line."""
+"""`ctrd-runtime`: a runc-compatible command line over the runtime library.
+
+    ctrd-runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND ...
+
+Errors: one line on stderr (and, with --log-format json, a runc-style
+{"level":"error","msg":...,"time":...} line in --log), exit status 1 (255 for `exec`, like runc).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from runtime import caps, defaults, errors
+from runtime import spec as spec_mod
+from runtime import state as state_mod
+from runtime.container import Container, Status, Stdio
+from runtime.spec import ProcessSpec
+
+DEFAULT_ROOT = "/run/ctrd-runtime"
+_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+              signal.SIGWINCH)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="ctrd-runtime", description="runc-compatible OCI runtime")
-    p.add_argument("--root", default="/run/ctrd-runtime")
-    p.parse_args(argv)
+class _Log:
+    def __init__(self, path: str | None, fmt: str) -> None:
+        self.path = path
+        self.fmt = fmt
+
+    def error(self, msg: str) -> None:
+        print(f"ctrd-runtime: {msg}", file=sys.stderr)
+        if not self.path:
+            return
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        line = json.dumps({"level": "error", "msg": msg, "time": now}) if self.fmt == "json" \
+            else f'time="{now}" level=error msg="{msg}"'
+        try:
+            with open(self.path, "a") as f:
+                f.write(line + "\n")
+        except OSError:
+            pass
+
+
+def _write_pid_file(path: str | None, pid: int) -> None:
+    if not path:
+        return
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+def _parse_signal(text: str) -> int:
+    t = text.upper()
+    if t.isdigit():
+        return int(t)
+    name = t if t.startswith("SIG") else "SIG" + t
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise errors.RuntimeErr(f"unknown signal {text!r}")
+
+
+def _state_json(c: Container) -> dict[str, Any]:
+    st = c.state()
+    status = c.status()
+    return {
+        "ociVersion": "1.0.2",
+        "id": c.id,
+        "pid": 0 if status is Status.STOPPED else c.pid,
+        "status": status.value,
+        "bundle": c.bundle,
+        "rootfs": c.rootfs,
+        "created": st.created,
+        "owner": st.owner,
+        "annotations": st.annotations,
+    }
+
+
+def _console(console_socket: str | None, terminal: bool) -> tuple[Stdio, int]:
+    """With process.terminal, make a pty and hand its master to --console-socket (as runc does)."""
+    if not terminal:
+        return Stdio(0, 1, 2), -1
+    if not console_socket:
+        raise errors.SpecError("process.terminal", "needs --console-socket")
+    master, slave = os.openpty()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(console_socket)
+        socket.send_fds(s, [b"/dev/ptmx"], [master])
+    os.close(master)
+    return Stdio(slave, slave, slave), slave
+
+
+def _wait_forwarding(pid: int) -> int:
+    """Wait for our child `pid`, forwarding terminating signals to it; return a shell-style code."""
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for sig in _FORWARDED:
+        signal.signal(sig, forward)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+def cmd_create(a: argparse.Namespace) -> int:
+    spec = spec_mod.load(a.bundle)
+    stdio, slave = _console(a.console_socket, spec.process.terminal)
+    c = Container._create(a.bundle, a.id, stdio, state_dir=a.root, fifo=True)
+    if slave >= 0:
+        os.close(slave)
+    _write_pid_file(a.pid_file, c.pid)
     return 0
+
+
+def cmd_start(a: argparse.Namespace) -> int:
+    Container.load(a.id, state_dir=a.root).start()
+    return 0
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    spec = spec_mod.load(a.bundle)
+    stdio, slave = _console(a.console_socket, spec.process.terminal)
+    c = Container.create(a.bundle, a.id, stdio, state_dir=a.root)
+    if slave >= 0:
+        os.close(slave)
+    _write_pid_file(a.pid_file, c.pid)
+    try:
+        c.start()
+    except errors.RuntimeErr:
+        c.delete()
+        raise
+    if a.detach:
+        return 0
+    code = _wait_forwarding(c.pid)
+    if not a.keep:
+        c.delete()
+    return code
+
+
+def cmd_state(a: argparse.Namespace) -> int:
+    print(json.dumps(_state_json(Container.load(a.id, state_dir=a.root)), indent=2))
+    return 0
+
+
+def cmd_kill(a: argparse.Namespace) -> int:
+    Container.load(a.id, state_dir=a.root).kill(_parse_signal(a.signal), all=a.all)
+    return 0
+
+
+def cmd_delete(a: argparse.Namespace) -> int:
+    try:
+        c = Container.load(a.id, state_dir=a.root)
+    except errors.ContainerNotFound:
+        if a.force:
+            return 0
+        raise
+    st = c.status()
+    if st in (Status.RUNNING, Status.PAUSED) and not a.force:
+        raise errors.IncorrectStatus(f"cannot delete container {a.id} that is {st.value}: use --force")
+    c.delete()
+    return 0
+
+
+def cmd_list(a: argparse.Namespace) -> int:
+    rows = []
+    for cid in state_mod.list_ids(a.root):
+        try:
+            rows.append(_state_json(Container.load(cid, state_dir=a.root)))
+        except errors.RuntimeErr:
+            continue
+    if a.quiet:
+        print("\n".join(r["id"] for r in rows))
+    elif a.format == "json":
+        print(json.dumps(rows))
+    else:
+        print(f"{'ID':<20}{'PID':<10}{'STATUS':<10}{'BUNDLE':<40}{'CREATED':<32}OWNER")
+        for r in rows:
+            print(f"{r['id']:<20}{r['pid']:<10}{r['status']:<10}{r['bundle']:<40}{r['created']:<32}{r['owner']}")
+    return 0
+
+
+def cmd_pause(a: argparse.Namespace) -> int:
+    Container.load(a.id, state_dir=a.root).pause()
+    return 0
+
+
+def cmd_resume(a: argparse.Namespace) -> int:
+    Container.load(a.id, state_dir=a.root).resume()
+    return 0
+
+
+def cmd_exec(a: argparse.Namespace) -> int:
+    c = Container.load(a.id, state_dir=a.root)
+    if a.process:
+        try:
+            with open(a.process) as f:
+                raw = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise errors.SpecError("process", f"cannot read {a.process}: {exc}")
+        process = ProcessSpec.from_oci(raw)
+    else:
+        base = spec_mod.load(c.bundle).process
+        obj: dict[str, Any] = {
+            "args": a.argv, "env": list(base.env) + list(a.env), "cwd": a.cwd or base.cwd,
+            "user": {"uid": base.uid, "gid": base.gid, "additionalGids": list(base.additional_gids)},
+            "noNewPrivileges": base.no_new_privileges or a.no_new_privs, "terminal": a.tty,
+        }
+        if a.user:
+            uid, _, gid = a.user.partition(":")
+            obj["user"] = {"uid": int(uid), "gid": int(gid or 0)}
+        if base.capabilities is not None:
+            b = base.capabilities
+            obj["capabilities"] = {"bounding": list(b.bounding), "effective": list(b.effective),
+                                   "permitted": list(b.permitted), "inheritable": list(b.inheritable),
+                                   "ambient": list(b.ambient)}
+        process = ProcessSpec.from_oci(obj)
+    stdio, slave = _console(a.console_socket, process.terminal)
+    pid = c.exec(process, stdio)
+    if slave >= 0:
+        os.close(slave)
+    _write_pid_file(a.pid_file, pid)
+    if a.detach:
+        return 0
+    return _wait_forwarding(pid)
+
+
+def cmd_ps(a: argparse.Namespace) -> int:
+    pids = Container.load(a.id, state_dir=a.root).pids()
+    if a.format == "json":
+        print(json.dumps(pids))
+    else:
+        print("PID")
+        for p in pids:
+            print(p)
+    return 0
+
+
+def cmd_features(a: argparse.Namespace) -> int:
+    print(json.dumps({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": defaults.OCI_VERSION,
+        "hooks": [],
+        "mountOptions": sorted([*spec_mod._FLAGS, *spec_mod.PROPAGATION]),
+        "linux": {
+            "namespaces": sorted(spec_mod.NAMESPACE_FLAGS),
+            "capabilities": list(caps.NAMES[: caps.LAST_CAP + 1]),
+            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
+            "seccomp": {"enabled": False},
+            "apparmor": {"enabled": False},
+            "selinux": {"enabled": False},
+        },
+    }, indent=2))
+    return 0
+
+
+def cmd_spec(a: argparse.Namespace) -> int:
+    path = os.path.join(a.bundle, "config.json")
+    if os.path.exists(path):
+        raise errors.RuntimeErr(f"{path} exists: remove it first")
+    with open(path, "w") as f:
+        json.dump(defaults.default_spec(["sh"]), f, indent=2)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ctrd-runtime", description="runc-compatible OCI runtime")
+    p.add_argument("--root", default=DEFAULT_ROOT)
+    p.add_argument("--log", default=None)
+    p.add_argument("--log-format", default="text", choices=("text", "json"))
+    p.add_argument("--debug", action="store_true")
+    p.add_argument("--systemd-cgroup", action="store_true", help="accepted for runc compatibility; ignored")
+    p.add_argument("--rootless", default=None, help="accepted for runc compatibility; ignored")
+    p.add_argument("--criu", default=None, help=argparse.SUPPRESS)
+    sub = p.add_subparsers(dest="verb", required=True)
+
+    def cmd(name: str, fn: Callable[[argparse.Namespace], int], with_id: bool = True) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name)
+        sp.set_defaults(fn=fn)
+        if with_id:
+            sp.add_argument("id")
+        return sp
+
+    for name, fn in (("create", cmd_create), ("run", cmd_run)):
+        sp = cmd(name, fn)
+        sp.add_argument("--bundle", "-b", default=".")
+        sp.add_argument("--pid-file", default=None)
+        sp.add_argument("--console-socket", default=None)
+        sp.add_argument("--no-pivot", action="store_true")
+        sp.add_argument("--no-new-keyring", action="store_true")
+        sp.add_argument("--preserve-fds", type=int, default=0)
+        if name == "run":
+            sp.add_argument("--detach", "-d", action="store_true")
+            sp.add_argument("--keep", action="store_true")
+    cmd("start", cmd_start)
+    cmd("state", cmd_state)
+    sp = cmd("kill", cmd_kill)
+    sp.add_argument("signal", nargs="?", default="SIGTERM")
+    sp.add_argument("--all", "-a", action="store_true")
+    sp = cmd("delete", cmd_delete)
+    sp.add_argument("--force", "-f", action="store_true")
+    sp = cmd("list", cmd_list, with_id=False)
+    sp.add_argument("--format", "-f", default="table", choices=("table", "json"))
+    sp.add_argument("--quiet", "-q", action="store_true")
+    cmd("pause", cmd_pause)
+    cmd("resume", cmd_resume)
+    sp = cmd("exec", cmd_exec)
+    sp.add_argument("--process", "-p", default=None)
+    sp.add_argument("--detach", "-d", action="store_true")
+    sp.add_argument("--pid-file", default=None)
+    sp.add_argument("--console-socket", default=None)
+    sp.add_argument("--tty", "-t", action="store_true")
+    sp.add_argument("--cwd", default=None)
+    sp.add_argument("--env", "-e", action="append", default=[])
+    sp.add_argument("--user", "-u", default=None)
+    sp.add_argument("--no-new-privs", action="store_true")
+    sp.add_argument("--preserve-fds", type=int, default=0)
+    sp.add_argument("argv", nargs=argparse.REMAINDER)
+    sp = cmd("ps", cmd_ps)
+    sp.add_argument("--format", "-f", default="table", choices=("table", "json"))
+    sp.add_argument("ps_args", nargs=argparse.REMAINDER)
+    cmd("features", cmd_features, with_id=False)
+    sp = cmd("spec", cmd_spec, with_id=False)
+    sp.add_argument("--bundle", "-b", default=".")
+    sp.add_argument("--rootless", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    log = _Log(args.log, args.log_format)
+    try:
+        code: int = args.fn(args)
+        return code
+    except errors.RuntimeErr as exc:
+        log.error(exc.message)
+        return 255 if args.verb == "exec" else 1
+    except OSError as exc:
+        log.error(f"{(exc.strerror or str(exc)).lower()}" + (f": {exc.filename}" if exc.filename else ""))
+        return 255 if args.verb == "exec" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

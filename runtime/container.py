@@ -1,0 +1,442 @@
+"""The runtime library: one `Container` with the same verbs as runc's command line.
+
+Used in-process by the shim (a single-threaded subreaper): `create` forks the container's init as
+a direct child of the caller, fully set up and blocked just before execve; `start` releases it.
+The caller reaps; this module only ever waits for a child whose setup failed.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import pwd
+import select
+import shutil
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from runtime import cgroups, state, sync
+from runtime import spec as spec_mod
+from runtime import syscalls as sc
+from runtime.cgroups import Cgroup, Stats
+from runtime.errors import (
+    ContainerExists,
+    ContainerNotFound,
+    IncorrectStatus,
+    RuntimeErr,
+    SetupError,
+    SpecError,
+)
+from runtime.init import ChildConfig, child_main, needs_placed
+from runtime.spec import ProcessSpec, Spec
+from runtime.syscalls import Syscalls
+
+__all__ = ["Container", "ProcessSpec", "Stats", "Status", "Stdio"]
+
+SETUP_TIMEOUT = 60.0
+# Namespaces an exec'd process joins with setns, mount last (it resets root and cwd).
+_EXEC_NS = (("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET),
+            ("cgroup", sc.CLONE_NEWCGROUP), ("mnt", sc.CLONE_NEWNS))
+
+
+class Status(enum.Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class Stdio:
+    """File descriptors in the caller, dup2'd onto 0/1/2 in the container."""
+
+    stdin: int
+    stdout: int
+    stderr: int
+
+
+def _fork(s: Syscalls, new_flags: int, pid_fd: int, cfg: ChildConfig) -> int:
+    """Fork the child into a new (or joined) pid namespace without moving the caller: unshare
+    only changes the namespace of the caller's future children, and we switch it straight back."""
+    own: list[tuple[int, int]] = []
+    try:
+        if new_flags or pid_fd >= 0:
+            own.append((os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC), sc.CLONE_NEWPID))
+            if new_flags & sc.CLONE_NEWTIME:
+                own.append((os.open("/proc/self/ns/time", os.O_RDONLY | os.O_CLOEXEC), sc.CLONE_NEWTIME))
+            if new_flags:
+                s.unshare(new_flags)
+            if pid_fd >= 0:
+                s.setns(pid_fd, sc.CLONE_NEWPID)
+        pid = os.fork()
+        if pid == 0:
+            child_main(cfg)
+        return pid
+    finally:
+        for fd, nstype in own:
+            s.setns(fd, nstype)
+            os.close(fd)
+
+
+def _place(cg: Cgroup, pid: int, sock: socket.socket, cfg: ChildConfig) -> None:
+    """Move the forked child into the container's cgroup while it sets itself up."""
+    cg.add(pid)
+    if needs_placed(cfg):
+        sync.send(sock, sync.Packet(sync.Msg.PLACED))
+
+
+def _reap_failed(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _open_ns(path: str, field: str) -> int:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise SpecError(field, f"{path}: {(exc.strerror or '').lower()}")
+
+
+class Container:
+    def __init__(self, st: state.State, cgroup: Cgroup, state_dir: str | None,
+                 sock: socket.socket | None = None, syscalls: Syscalls | None = None) -> None:
+        self.id = st.id
+        self.bundle = st.bundle
+        self.rootfs = st.rootfs
+        self.created = st.created
+        self.cgroup = cgroup
+        self._st = st
+        self._state_dir = state_dir
+        self._sock = sock
+        self._started = st.started
+        self._s = syscalls or sc.linux()
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, bundle: str | os.PathLike[str], container_id: str, stdio: Stdio, *,
+               state_dir: str | None = None) -> Container:
+        """Validate the bundle and fork the init, set up and blocked before execve."""
+        return cls._create(bundle, container_id, stdio, state_dir=state_dir, fifo=False)
+
+    @classmethod
+    def _create(cls, bundle: str | os.PathLike[str], container_id: str, stdio: Stdio, *,
+                state_dir: str | None, fifo: bool) -> Container:
+        state.check_id(container_id)
+        spec = spec_mod.load(os.fspath(bundle))
+        s = sc.linux()
+        undo: list[Callable[[], None]] = []
+        close: list[int] = []
+        pid = 0
+        parent_sock: socket.socket | None = None
+        try:
+            sdir = None
+            if state_dir:
+                os.makedirs(state_dir, 0o711, exist_ok=True)
+                sdir = state.container_dir(state_dir, container_id)
+                try:
+                    os.mkdir(sdir, 0o711)
+                except FileExistsError:
+                    raise ContainerExists(f"container {container_id} already exists")
+                undo.append(lambda: shutil.rmtree(sdir, ignore_errors=True))
+            join, pid_fd, unshare_flags, parent_flags = cls._namespaces(spec, close)
+            cgroups_path = spec.cgroups_path or f"/ctrd-runtime/{container_id}"
+            cg = cgroups.for_path(cgroups_path)
+            cg.create(spec.resources)
+            undo.append(cg.destroy)
+            fifo_fd = -1
+            if fifo and sdir:
+                fifo_path = os.path.join(sdir, state.FIFO)
+                os.mkfifo(fifo_path, 0o622)
+                os.chmod(fifo_path, 0o622)
+                fifo_fd = os.open(fifo_path, os.O_PATH | os.O_CLOEXEC)
+                close.append(fifo_fd)
+            parent_sock, child_sock = sync.pair()
+            close.append(child_sock.detach())
+            cfg = ChildConfig(
+                process=spec.process,
+                stdio=(stdio.stdin, stdio.stdout, stdio.stderr),
+                sock_fd=close[-1],
+                spec=spec,
+                join=tuple(join),
+                unshare_flags=unshare_flags,
+                cgroup_sources=tuple(cg.paths.items()),
+                fifo_fd=fifo_fd,
+            )
+            pid = _fork(s, parent_flags, pid_fd, cfg)
+            for fd in close:
+                os.close(fd)
+            close.clear()
+            parent_sock.settimeout(SETUP_TIMEOUT)
+            _place(cg, pid, parent_sock, cfg)
+            try:
+                pkt = sync.recv(parent_sock)
+            except TimeoutError:
+                raise SetupError(f"container {container_id}: init did not finish setup in {SETUP_TIMEOUT:.0f}s")
+            if pkt is None:
+                raise SetupError(f"container {container_id}: init exited during setup")
+            if pkt.type is sync.Msg.ERROR:
+                raise pkt.error()
+            st = state.State(
+                id=container_id, pid=pid, start_time=state.proc_start_time(pid), bundle=spec.bundle,
+                rootfs=spec.root, created=_now(), owner=_owner(), cgroup_kind=cg.kind,
+                cgroups_path=cgroups_path, cgroup_root=getattr(cg, "root", ""),
+                annotations=dict(spec.annotations),
+            )
+            if state_dir:
+                state.save(state_dir, st)
+            if fifo:
+                parent_sock.close()
+                parent_sock = None
+            return cls(st, cg, state_dir, parent_sock, s)
+        except BaseException:
+            for fd in close:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            if parent_sock is not None:
+                parent_sock.close()
+            if pid:
+                _reap_failed(pid)
+            for fn in reversed(undo):
+                try:
+                    fn()
+                except RuntimeErr:
+                    pass
+            raise
+
+    @staticmethod
+    def _namespaces(spec: Spec, close: list[int]) -> tuple[list[tuple[int, int]], int, int, int]:
+        join: list[tuple[int, int]] = []
+        pid_fd = -1
+        unshare_flags = parent_flags = 0
+        for i, ns in enumerate(spec.namespaces):
+            if ns.path:
+                fd = _open_ns(ns.path, f"linux.namespaces[{i}].path")
+                close.append(fd)
+                if ns.type == "pid":
+                    pid_fd = fd
+                else:
+                    join.append((fd, ns.flag))
+            elif ns.type in ("pid", "time"):
+                parent_flags |= ns.flag
+            else:
+                unshare_flags |= ns.flag
+        if not spec.namespace("mount"):
+            raise SpecError("linux.namespaces", "a new mount namespace is required")
+        return join, pid_fd, unshare_flags, parent_flags
+
+    @classmethod
+    def load(cls, container_id: str, *, state_dir: str | None = None, bundle: str | None = None,
+             pid: int | None = None) -> Container:
+        """Attach to an existing container, from its state file or from its bundle and init pid."""
+        state.check_id(container_id)
+        if state_dir and os.path.exists(os.path.join(state.container_dir(state_dir, container_id), state.STATE_FILE)):
+            st = state.load(state_dir, container_id)
+            if not os.path.exists(os.path.join(state.container_dir(state_dir, container_id), state.FIFO)):
+                st = _replace_started(st)
+            cg = cgroups.from_state(st.cgroup_kind, st.cgroups_path, st.cgroup_root)
+            return cls(st, cg, state_dir)
+        if bundle is None:
+            raise ContainerNotFound(f"container {container_id} does not exist")
+        spec = spec_mod.load(bundle)
+        cgroups_path = spec.cgroups_path or f"/ctrd-runtime/{container_id}"
+        cg = cgroups.for_path(cgroups_path)
+        start = state.proc_start_time(pid) if pid else -1
+        st = state.State(id=container_id, pid=pid or 0, start_time=start, bundle=spec.bundle, rootfs=spec.root,
+                         created="", owner=_owner(), cgroup_kind=cg.kind, cgroups_path=cgroups_path,
+                         started=True)
+        return cls(st, cg, None)
+
+    # -- verbs --------------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int:
+        return self._st.pid
+
+    def start(self) -> None:
+        """Release the init into execve; raise ExecError if execve fails."""
+        if self.status() is not Status.CREATED:
+            raise IncorrectStatus(f"container {self.id} is {self.status().value}, not created")
+        if self._sock is not None:
+            sock, self._sock = self._sock, None
+            try:
+                sync.send(sock, sync.Packet(sync.Msg.GO))
+                pkt = sync.recv(sock)
+            finally:
+                sock.close()
+            if pkt is not None and pkt.type is sync.Msg.ERROR:
+                raise pkt.error()
+        else:
+            self._open_fifo()
+        self._started = True
+        if self._state_dir:
+            self._st = _replace_started(self._st)
+            state.save(self._state_dir, self._st)
+
+    def _open_fifo(self) -> None:
+        if not self._state_dir:
+            raise IncorrectStatus(f"container {self.id} cannot be started: no exec fifo")
+        path = os.path.join(state.container_dir(self._state_dir, self.id), state.FIFO)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise IncorrectStatus(f"container {self.id} has already been started")
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            deadline = time.monotonic() + SETUP_TIMEOUT
+            while True:
+                if poller.poll(50) and os.read(fd, 1):
+                    break
+                if state.proc_start_time(self.pid) < 0 or time.monotonic() > deadline:
+                    raise SetupError(f"container {self.id}: init is gone before start")
+        finally:
+            os.close(fd)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+    def status(self) -> Status:
+        now = state.proc_start_time(self.pid) if self.pid else -1
+        if now < 0 or (self._st.start_time > 0 and now != self._st.start_time):
+            return Status.STOPPED
+        if self.cgroup.frozen():
+            return Status.PAUSED
+        if not self._started:
+            return Status.CREATED
+        return Status.RUNNING
+
+    def kill(self, sig: int, all: bool = False) -> None:
+        if all:
+            self.cgroup.kill_all(sig)
+            return
+        if self.status() is Status.STOPPED:
+            raise IncorrectStatus(f"container {self.id} is not running")
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            raise IncorrectStatus(f"container {self.id} is not running")
+
+    def pause(self) -> None:
+        st = self.status()
+        if st not in (Status.RUNNING, Status.CREATED):
+            raise IncorrectStatus(f"container {self.id} is {st.value}, not running")
+        self.cgroup.freeze()
+
+    def resume(self) -> None:
+        if self.status() is not Status.PAUSED:
+            raise IncorrectStatus(f"container {self.id} is not paused")
+        self.cgroup.thaw()
+
+    def stats(self) -> Stats:
+        return self.cgroup.stats()
+
+    def pids(self) -> list[int]:
+        return self.cgroup.pids()
+
+    def oom_killed(self) -> bool:
+        return self.cgroup.stats().oom_kills > 0
+
+    def exec(self, process: ProcessSpec, stdio: Stdio) -> int:
+        """Start a new process inside the container's namespaces and cgroup; return its host pid."""
+        st = self.status()
+        if st not in (Status.CREATED, Status.RUNNING):
+            raise IncorrectStatus(f"container {self.id} is {st.value}, not running")
+        close: list[int] = []
+        pid = 0
+        parent_sock: socket.socket | None = None
+        try:
+            join: list[tuple[int, int]] = []
+            for name, flag in _EXEC_NS:
+                theirs = f"/proc/{self.pid}/ns/{name}"
+                if os.stat(theirs).st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
+                    fd = os.open(theirs, os.O_RDONLY | os.O_CLOEXEC)
+                    close.append(fd)
+                    join.append((fd, flag))
+            pid_fd = -1
+            if os.stat(f"/proc/{self.pid}/ns/pid").st_ino != os.stat("/proc/self/ns/pid").st_ino:
+                pid_fd = os.open(f"/proc/{self.pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+                close.append(pid_fd)
+            parent_sock, child_sock = sync.pair()
+            close.append(child_sock.detach())
+            cfg = ChildConfig(process=process, stdio=(stdio.stdin, stdio.stdout, stdio.stderr),
+                              sock_fd=close[-1], spec=None, join=tuple(join))
+            pid = _fork(self._s, 0, pid_fd, cfg)
+            for fd in close:
+                os.close(fd)
+            close.clear()
+            parent_sock.settimeout(SETUP_TIMEOUT)
+            _place(self.cgroup, pid, parent_sock, cfg)
+            pkt = sync.recv(parent_sock)
+            if pkt is not None and pkt.type is sync.Msg.READY:
+                sync.send(parent_sock, sync.Packet(sync.Msg.GO))
+                pkt = sync.recv(parent_sock)
+            if pkt is None:
+                return pid
+            if pkt.type is sync.Msg.ERROR:
+                raise pkt.error()
+            raise SetupError(f"container {self.id}: exec: unexpected {pkt.type.value} from the child")
+        except FileNotFoundError:
+            if pid:
+                _reap_failed(pid)
+            raise IncorrectStatus(f"container {self.id} is not running")
+        except BaseException:
+            if pid:
+                _reap_failed(pid)
+            raise
+        finally:
+            for fd in close:
+                os.close(fd)
+            if parent_sock is not None:
+                parent_sock.close()
+
+    def delete(self) -> None:
+        """Kill whatever is left in the cgroup, remove the cgroup and the state; idempotent."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self.pid and state.proc_start_time(self.pid) == self._st.start_time > 0:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.cgroup.destroy()
+        if self._state_dir:
+            shutil.rmtree(state.container_dir(self._state_dir, self.id), ignore_errors=True)
+
+    def state(self) -> state.State:
+        return self._st
+
+
+def _replace_started(st: state.State) -> state.State:
+    return replace(st, started=True)
+
+
+_OWNER: str | None = None
+
+
+def _owner() -> str:
+    global _OWNER
+    if _OWNER is None:
+        try:
+            _OWNER = pwd.getpwuid(os.geteuid()).pw_name
+        except KeyError:
+            _OWNER = str(os.geteuid())
+    return _OWNER

@@ -1,0 +1,234 @@
+"""The child side: turn a freshly forked process into the container's init (or an exec'd process).
+
+Setup order of a container's init (each step raises; any failure is sent to the parent as an
+ERROR packet and the child exits without ever running the user's command):
+
+  0. (parent) validate config.json, create the cgroup leaf and write its limits, open namespace
+     files to join; unshare(CLONE_NEWPID) + fork + setns back to its own pid namespace, so the
+     child is pid 1 of a new pid namespace and a direct child of the caller
+  1. non-dumpable (PR_SET_DUMPABLE 0: no ptrace, no /proc/<pid>/exe or fd access from inside)
+     until execve; imports disabled (sys.meta_path emptied: no container file is ever loaded as
+     code); signal dispositions reset to default
+  2. stdio dup2'd onto 0/1/2
+  3. cgroup placement: the parent writes the child's pid to each cgroup.procs right after fork,
+     in parallel with the child's setup (a v1 migration may wait for an RCU grace period); the
+     parent finishes it before it reads READY, so nothing of the user's ever runs outside the cgroup
+  4. namespaces: setns into those given by `path` (e.g. the daemon's persisted netns), then
+     unshare the new ones (mount, uts, ipc, network); a new cgroup namespace is unshared only
+     after the parent reports PLACED, so that it is rooted at the container's cgroup
+  5. rootfs propagation (rprivate by default) on /, then bind the rootfs onto itself
+  6. spec mounts in order (destinations resolved inside the rootfs; /proc, /sys never symlinks)
+  7. /dev: standard nodes null zero full random urandom tty, spec devices, and the links
+     fd stdin stdout stderr ptmx (devpts and shm are spec mounts)
+  8. the cwd is created inside the rootfs if missing
+  9. pivot_root(".", ".") and detach the old root: the host filesystem is gone
+ 10. hostname
+ 11. sysctls (before read-only paths: they live in /proc/sys)
+ 12. read-only paths, then masked paths (a verified /dev/null bind, or a ro tmpfs for dirs),
+     then the root remounted read-only if root.readonly
+ 13. oom_score_adj, rlimits, umask
+ 14. capability bounding set; user and groups (setgroups, setresgid, setresuid, keeping caps);
+     effective/permitted/inheritable exactly as specified; ambient; then no_new_privs
+ 15. chdir to the cwd, checked to be inside the container; argv[0] looked up in the
+     container's PATH (a missing command fails here, at create, like runc)
+ 16. every fd except 0/1/2 closed (the setup socket and exec fifo are close-on-exec)
+ 17. READY to the parent; block until GO (library) or until the exec fifo is opened (CLI start)
+ 18. execve; if it fails the error goes back to the parent (or to stderr in CLI mode)
+
+An exec'd process runs 1-3, joins every namespace of the init with setns (mount last; the
+cgroup namespace after PLACED), then 13-16, READY, waits for GO (sent once it is placed in the
+cgroup) and 18.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import sys
+from dataclasses import dataclass
+from typing import NoReturn
+
+from runtime import creds, rootfs
+from runtime import syscalls as sc
+from runtime.errors import CgroupError, ExecError, RuntimeErr, SpecError
+from runtime.spec import ProcessSpec, Spec
+from runtime.sync import Msg, Packet, recv, send, send_error
+from runtime.syscalls import Syscalls
+
+_ = json  # the error path must not import anything: keep json loaded
+
+
+@dataclass(frozen=True, slots=True)
+class ChildConfig:
+    process: ProcessSpec
+    stdio: tuple[int, int, int]
+    sock_fd: int
+    spec: Spec | None  # None: an exec into an existing container
+    join: tuple[tuple[int, int], ...] = ()  # (fd, CLONE_NEW*) to setns, in order
+    unshare_flags: int = 0
+    cgroup_sources: tuple[tuple[str, str], ...] = ()
+    fifo_fd: int = -1  # CLI mode: wait on the exec fifo instead of GO
+
+
+def describe(exc: BaseException) -> tuple[str, str, str]:
+    """(kind, message, reason) for the ERROR packet."""
+    if isinstance(exc, ExecError):
+        return "exec", exc.message, exc.reason
+    if isinstance(exc, CgroupError):
+        return "cgroup", exc.message, exc.reason
+    if isinstance(exc, SpecError):
+        return "spec", exc.message, exc.reason
+    if isinstance(exc, RuntimeErr):
+        return "setup", exc.message, exc.reason
+    if isinstance(exc, OSError):
+        text = (exc.strerror or str(exc)).lower()
+        where = f" {exc.filename}" if exc.filename else ""
+        return "setup", f"container setup{where}: {text}", ""
+    return "setup", f"container setup: {exc!r}", ""
+
+
+def _isolate_interpreter() -> None:
+    # No import may run from here on: after pivot_root, sys.path points into the container.
+    sys.meta_path.clear()
+    sys.path_hooks.clear()
+    sys.path_importer_cache.clear()
+    sys.path.clear()
+    try:
+        signal.set_wakeup_fd(-1)
+    except ValueError:
+        pass
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            if signal.getsignal(sig) is not signal.SIG_DFL:
+                signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError, TypeError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def _stdio(fds: tuple[int, int, int]) -> None:
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in fds]
+    for target, fd in enumerate(high):
+        os.dup2(fd, target, inheritable=True)
+    for fd in high:
+        os.close(fd)
+
+
+def _close_fds(keep: set[int]) -> None:
+    lo = 3
+    for fd in sorted(k for k in keep if k >= 3):
+        if fd > lo:
+            os.closerange(lo, fd)
+        lo = fd + 1
+    os.closerange(lo, 1 << 20)
+
+
+def setup_rootfs(s: Syscalls, spec: Spec, sources: tuple[tuple[str, str], ...]) -> None:
+    """Steps 5-12."""
+    rootfs.prepare_root(s, spec)
+    rootfs.mount_all(s, spec, sources)
+    cwd = rootfs.resolve_in_root(spec.root, spec.process.cwd)
+    if not os.path.lexists(cwd):
+        rootfs._mkdir_all(s, spec.root, cwd)
+    rootfs.pivot(s, spec.root)
+    if spec.hostname:
+        s.sethostname(spec.hostname)
+    for key, value in spec.sysctl:
+        s.write_file("/proc/sys/" + key.replace(".", "/"), value.encode())
+    for p in spec.readonly_paths:
+        rootfs.readonly_path(s, p)
+    if spec.masked_paths:
+        rootfs.verify_dev_null()
+        for p in spec.masked_paths:
+            rootfs.mask_path(s, p)
+    if spec.root_readonly:
+        rootfs.readonly_root(s)
+
+
+def needs_placed(cfg: ChildConfig) -> bool:
+    """Whether the child waits for PLACED (it enters a cgroup namespace)."""
+    return bool(cfg.unshare_flags & sc.CLONE_NEWCGROUP) or any(t == sc.CLONE_NEWCGROUP for _, t in cfg.join)
+
+
+def _await_placed(sock: socket.socket | None) -> None:
+    if sock is None:
+        return
+    pkt = recv(sock)
+    if pkt is None or pkt.type is not Msg.PLACED:
+        os._exit(1)  # the parent failed or went away
+
+
+def setup(cfg: ChildConfig, s: Syscalls, sock: socket.socket | None = None) -> tuple[str, list[str], dict[str, str]]:
+    """Steps 4-15; returns what to execve. Separate from the fork so tests can drive it with a fake."""
+    for fd, nstype in cfg.join:
+        if nstype == sc.CLONE_NEWCGROUP:
+            _await_placed(sock)
+        s.setns(fd, nstype)
+        os.close(fd)
+    if cfg.unshare_flags & ~sc.CLONE_NEWCGROUP:
+        s.unshare(cfg.unshare_flags & ~sc.CLONE_NEWCGROUP)
+    if cfg.unshare_flags & sc.CLONE_NEWCGROUP:
+        _await_placed(sock)
+        s.unshare(sc.CLONE_NEWCGROUP)
+    if cfg.spec is not None:
+        setup_rootfs(s, cfg.spec, cfg.cgroup_sources)
+    p = cfg.process
+    creds.limits(s, p)
+    env = creds.environ(p, creds.home_of(p.uid))
+    creds.identity(s, p)
+    creds.enter_cwd(s, p.cwd)
+    path = creds.lookup(p.args[0], env)
+    return path, list(p.args), env
+
+
+def _wait_start(sock: socket.socket, fifo_fd: int) -> None:
+    if fifo_fd >= 0:
+        # Blocks until `start` opens the fifo for reading (runc's exec fifo).
+        fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        os.close(fifo_fd)
+        os.write(fd, b"0")
+        os.close(fd)
+        return
+    pkt = recv(sock)
+    if pkt is None or pkt.type is not Msg.GO:
+        os._exit(1)  # the parent went away (or aborted): never run the command
+
+
+def child_main(cfg: ChildConfig, s: Syscalls | None = None) -> NoReturn:
+    """Entry point right after fork; never returns."""
+    code = 1
+    sock = None
+    try:
+        s = s or sc.linux()
+        s.prctl(sc.PR_SET_DUMPABLE, 0)
+        _isolate_interpreter()
+        sock = socket.socket(fileno=cfg.sock_fd)
+        _stdio(cfg.stdio)
+        path, argv, env = setup(cfg, s, sock)
+        _close_fds({cfg.sock_fd, cfg.fifo_fd})
+        send(sock, Packet(Msg.READY))
+        _wait_start(sock, cfg.fifo_fd)
+        try:
+            os.execve(path, argv, env)
+        except OSError as exc:
+            err = creds.exec_error(argv[0], exc.errno or 0)
+            code = 127 if err.reason == "exec-not-found" else 126
+            raise err from None
+    except BaseException as exc:
+        kind, message, reason = describe(exc)
+        try:
+            if sock is None:
+                raise OSError
+            send_error(sock, kind, message, reason)
+        except OSError:
+            try:
+                os.write(2, f"ctrd-runtime: {message}\n".encode())
+            except OSError:
+                pass
+    finally:
+        os._exit(code)

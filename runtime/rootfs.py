@@ -1,0 +1,219 @@
+"""Building the container's filesystem view inside its new mount namespace.
+
+Every destination is resolved inside the rootfs (symlinks are followed as if the rootfs were
+`/`, never out of it). Runs in the child only; all kernel calls go through `Syscalls`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Sequence
+
+from runtime import syscalls as sc
+from runtime.errors import SetupError
+from runtime.spec import Device, Mount, Spec
+from runtime.syscalls import Syscalls
+
+DEFAULT_DEVICES: tuple[tuple[str, int, int], ...] = (
+    ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0),
+)
+DEV_LINKS: tuple[tuple[str, str], ...] = (
+    ("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr"), ("pts/ptmx", "/dev/ptmx"),
+)
+_KEEP_FLAGS = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC  # statvfs ST_* share these bit values
+_MAX_LINKS = 40
+
+
+def resolve_in_root(root: str, path: str) -> str:
+    """The host path of `path` as seen from inside `root`: symlinks are resolved against root and
+    `..` never climbs above it (a userspace securejoin; the last component need not exist)."""
+    parts = [p for p in path.split("/") if p and p != "."]
+    resolved: list[str] = []
+    links = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = root + "/" + "/".join([*resolved, part])
+        try:
+            st = os.lstat(candidate)
+        except OSError:
+            resolved.append(part)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            links += 1
+            if links > _MAX_LINKS:
+                raise SetupError(f"too many levels of symbolic links in {path}")
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p and p != "."] + parts
+            continue
+        resolved.append(part)
+    return root + ("/" + "/".join(resolved) if resolved else "")
+
+
+def _mkdir_all(s: Syscalls, root: str, host_path: str, mode: int = 0o755) -> None:
+    rel = host_path[len(root):].strip("/")
+    cur = root
+    for part in rel.split("/") if rel else []:
+        cur = f"{cur}/{part}"
+        if not os.path.lexists(cur):
+            s.mkdir(cur, mode)
+        elif not os.path.isdir(cur):
+            raise SetupError(f"mount destination {cur[len(root):]} is not a directory")
+
+
+def _ensure_target(s: Syscalls, root: str, target: str, is_dir: bool) -> None:
+    if is_dir:
+        _mkdir_all(s, root, target)
+        return
+    _mkdir_all(s, root, os.path.dirname(target))
+    if not os.path.lexists(target):
+        s.touch(target)
+
+
+def _kept_flags(path: str) -> int:
+    try:
+        return os.statvfs(path).f_flag & _KEEP_FLAGS
+    except OSError:
+        return 0
+
+
+def prepare_root(s: Syscalls, spec: Spec) -> None:
+    """Propagation, then make the rootfs a mount point (pivot_root needs one)."""
+    s.mount("", "/", "", spec.rootfs_propagation, "")
+    s.mount(spec.root, spec.root, "bind", sc.MS_BIND | sc.MS_REC, "")
+
+
+def mount_all(s: Syscalls, spec: Spec, cgroup_sources: Sequence[tuple[str, str]]) -> None:
+    dev_is_tmpfs = False
+    for m in spec.mounts:
+        if m.type == "cgroup" or m.type == "cgroup2":
+            _mount_cgroup(s, spec.root, m, cgroup_sources)
+            continue
+        mount_one(s, spec.root, m)
+        if m.destination == "/dev" and m.type == "tmpfs":
+            dev_is_tmpfs = True
+    if dev_is_tmpfs:
+        make_devices(s, spec.root, spec.devices)
+
+
+def mount_one(s: Syscalls, root: str, m: Mount) -> None:
+    if m.destination in ("/proc", "/sys"):
+        raw = root + m.destination
+        if os.path.islink(raw):
+            raise SetupError(f"{m.destination} must be mounted on an ordinary directory, not a symlink")
+    target = resolve_in_root(root, m.destination)
+    if m.is_bind:
+        try:
+            src_is_dir = os.path.isdir(m.source)
+        except OSError:
+            src_is_dir = False
+        if not os.path.exists(m.source):
+            raise SetupError(f"bind mount source {m.source} does not exist")
+        _ensure_target(s, root, target, src_is_dir)
+        s.mount(m.source, target, "bind", sc.MS_BIND | (m.flags & sc.MS_REC), "")
+        extra = m.flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
+        if extra:
+            s.mount("", target, "", sc.MS_BIND | sc.MS_REMOUNT | extra | _kept_flags(target), "")
+    else:
+        _mkdir_all(s, root, target)
+        try:
+            s.mount(m.source or m.type, target, m.type, m.flags & ~sc.MS_REMOUNT, m.data)
+        except OSError as exc:
+            if m.type == "sysfs" and exc.errno in (errno.EPERM, errno.EBUSY):
+                # No private network namespace: bind the host's /sys read-only instead (as runc does).
+                s.mount("/sys", target, "bind", sc.MS_BIND | sc.MS_REC, "")
+                s.mount("", target, "", sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _KEEP_FLAGS, "")
+            else:
+                raise
+    for p in m.propagation:
+        s.mount("", target, "", p, "")
+
+
+def _mount_cgroup(s: Syscalls, root: str, m: Mount, sources: Sequence[tuple[str, str]]) -> None:
+    """Show the container its own cgroup directories, read-only unless asked otherwise.
+
+    v1: a tmpfs with one bind mount per managed controller; v2: the leaf directory itself."""
+    target = resolve_in_root(root, m.destination)
+    _mkdir_all(s, root, target)
+    ro = m.flags & sc.MS_RDONLY
+    flags = (m.flags & _KEEP_FLAGS) | ro
+    if len(sources) == 1 and sources[0][0] == "":
+        s.mount(sources[0][1], target, "bind", sc.MS_BIND, "")
+        s.mount("", target, "", sc.MS_BIND | sc.MS_REMOUNT | flags, "")
+        return
+    s.mount("tmpfs", target, "tmpfs", m.flags & _KEEP_FLAGS, "mode=755")
+    for name, host in sources:
+        sub = f"{target}/{name}"
+        s.mkdir(sub, 0o755)
+        s.mount(host, sub, "bind", sc.MS_BIND, "")
+        s.mount("", sub, "", sc.MS_BIND | sc.MS_REMOUNT | flags, "")
+    if ro:
+        s.mount("", target, "", sc.MS_REMOUNT | flags, "mode=755")
+
+
+def make_devices(s: Syscalls, root: str, devices: Sequence[Device]) -> None:
+    for path, major, minor in DEFAULT_DEVICES:
+        target = root + path
+        if not os.path.lexists(target):
+            s.mknod(target, stat.S_IFCHR | 0o666, os.makedev(major, minor))
+            s.chmod(target, 0o666)
+    for d in devices:
+        target = resolve_in_root(root, d.path)
+        _mkdir_all(s, root, os.path.dirname(target))
+        kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[d.type]
+        if os.path.lexists(target):
+            continue
+        s.mknod(target, kind | (d.file_mode & 0o7777), os.makedev(d.major, d.minor))
+        s.chmod(target, d.file_mode & 0o7777)
+        s.chown(target, d.uid, d.gid)
+    for src, link in DEV_LINKS:
+        target = root + link
+        if not os.path.lexists(target):
+            s.symlink(src, target)
+
+
+def pivot(s: Syscalls, root: str) -> None:
+    """pivot_root(".", ".") then detach the old root stacked on top (runc's trick: no put_old dir)."""
+    s.chdir(root)
+    s.pivot_root(".", ".")
+    s.mount("", ".", "", sc.MS_SLAVE | sc.MS_REC, "")
+    s.umount2(".", sc.MNT_DETACH)
+    s.chdir("/")
+
+
+def readonly_path(s: Syscalls, path: str) -> None:
+    if not os.path.lexists(path):
+        return
+    s.mount(path, path, "bind", sc.MS_BIND | sc.MS_REC, "")
+    s.mount("", path, "", sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC | _kept_flags(path), "")
+
+
+def mask_path(s: Syscalls, path: str) -> None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        s.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY, "")
+    else:
+        s.mount("/dev/null", path, "bind", sc.MS_BIND, "")
+
+
+def verify_dev_null() -> None:
+    """Masks bind /dev/null: it must be the real 1:3 char device, not a planted file or symlink."""
+    st = os.lstat("/dev/null")
+    if not stat.S_ISCHR(st.st_mode) or os.major(st.st_rdev) != 1 or os.minor(st.st_rdev) != 3:
+        raise SetupError("/dev/null in the container is not the null device")
+
+
+def readonly_root(s: Syscalls) -> None:
+    s.mount("", "/", "", sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _kept_flags("/"), "")

@@ -1,0 +1,97 @@
+"""The parent <-> child setup protocol (the idea of runc's libcontainer/sync.go).
+
+One SOCK_SEQPACKET socketpair, one small JSON object per packet, each with a `type`:
+
+    parent (Container.create)                 child (runtime.init)
+    [write pid to cgroup.procs] ............ [namespaces, rootfs, pivot_root, ..., resolve argv[0]]
+    (placement runs in parallel: a cgroup v1 migration can cost an RCU grace period)
+    PLACED {}  -->                            (only awaited if the child unshares a cgroup namespace)
+                          <-- READY {}        (or ERROR {kind, message, reason}: the child then exits)
+    start():   GO {}      -->
+                                              execve(argv)
+                          <-- EOF             (the socket is close-on-exec: EOF means execve succeeded)
+                          <-- ERROR {...}     (execve failed: the command never ran)
+
+In CLI mode (`ctrd-runtime create`) the creating process exits after READY; the child then waits
+on the exec fifo instead of GO (like runc), and reports an execve failure on its stderr.
+Packets are bounded (MAX_PACKET); an over-long or malformed packet is a protocol error.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import socket
+from dataclasses import dataclass
+
+from runtime.errors import RuntimeErr, SetupError, from_kind
+
+MAX_PACKET = 65536
+
+
+class Msg(enum.Enum):
+    READY = "ready"
+    GO = "go"
+    PLACED = "placed"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    type: Msg
+    kind: str = ""
+    message: str = ""
+    reason: str = ""
+
+    def error(self) -> RuntimeErr:
+        return from_kind(self.kind, self.message, self.reason)
+
+
+def pair() -> tuple[socket.socket, socket.socket]:
+    """(parent end, child end); both close-on-exec."""
+    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+
+def send(sock: socket.socket, pkt: Packet) -> None:
+    body = {"type": pkt.type.value}
+    if pkt.type is Msg.ERROR:
+        body.update(kind=pkt.kind, message=pkt.message[:4096], reason=pkt.reason)
+    sock.send(json.dumps(body).encode(), socket.MSG_NOSIGNAL)
+
+
+def send_error(sock: socket.socket, kind: str, message: str, reason: str = "") -> None:
+    send(sock, Packet(Msg.ERROR, kind, message, reason))
+
+
+def recv(sock: socket.socket) -> Packet | None:
+    """The next packet, or None at EOF (the peer closed or exec'd)."""
+    try:
+        raw = sock.recv(MAX_PACKET + 1)
+    except ConnectionResetError:
+        return None
+    if not raw:
+        return None
+    if len(raw) > MAX_PACKET:
+        raise SetupError("setup protocol: packet too long")
+    try:
+        body = json.loads(raw)
+        kind = Msg(body["type"])
+    except (ValueError, KeyError, TypeError):
+        raise SetupError("setup protocol: malformed packet")
+    if kind is Msg.ERROR:
+        return Packet(kind, str(body.get("kind", "")), str(body.get("message", "")), str(body.get("reason", "")))
+    return Packet(kind)
+
+
+def close_quietly(*socks: socket.socket | int | None) -> None:
+    for s in socks:
+        if s is None:
+            continue
+        try:
+            if isinstance(s, int):
+                os.close(s)
+            else:
+                s.close()
+        except OSError:
+            pass
