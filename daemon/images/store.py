@@ -91,6 +91,8 @@ class ImageStore:
             for tag, image_id in tags.items() if isinstance(tags, dict) else ():
                 if image_id in self._images:
                     self._tags[tag] = image_id
+        if not self.repos_file.exists():
+            self._save_tags()
 
     def _save_tags(self) -> None:
         repos: dict[str, dict[str, str]] = {}

@@ -71,11 +71,11 @@ class _Extractor:
                     os.mkdir(comp, 0o755, dir_fd=fd)
                     nxt = os.open(comp, _DIR_FLAGS, dir_fd=fd)
                 except OSError as e:
-                    if e.errno == errno.ELOOP:
+                    if e.errno not in (errno.ELOOP, errno.ENOTDIR):
+                        raise
+                    if e.errno == errno.ELOOP or stat.S_ISLNK(os.lstat(comp, dir_fd=fd).st_mode):
                         raise self.bad(name, "path goes through a symlink") from None
-                    if e.errno == errno.ENOTDIR:
-                        raise self.bad(name, "parent is not a directory") from None
-                    raise
+                    raise self.bad(name, "parent is not a directory") from None
                 os.close(fd)
                 fd = nxt
         except BaseException:
