@@ -111,9 +111,8 @@ def _cases(canary: Path) -> dict[str, Callable[[], bytes]]:
 
 
 def _rewrite(archive: bytes, name: str, data: bytes | None) -> bytes:
-    src = tarfile.open(fileobj=io.BytesIO(archive))
     out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as dst:
+    with tarfile.open(fileobj=io.BytesIO(archive)) as src, tarfile.open(fileobj=out, mode="w") as dst:
         for m in src.getmembers():
             if m.name == name:
                 if data is None:
