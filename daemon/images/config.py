@@ -37,11 +37,11 @@ class ImageConfig:
         }
 
 
-def _str_list(obj: dict[str, Any], key: str) -> list[str]:
+def _str_list(obj: dict[str, Any], key: str, shell_ok: bool = False) -> list[str]:
     value = obj.get(key)
     if value is None:
         return []
-    if isinstance(value, str):  # tolerated: some tools write Cmd as a plain string
+    if isinstance(value, str) and shell_ok:  # tolerated: some tools write Cmd as a plain string
         return ["/bin/sh", "-c", value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise errdefs.InvalidArgument(f"image config: {key} must be a list of strings")
@@ -49,7 +49,9 @@ def _str_list(obj: dict[str, Any], key: str) -> list[str]:
 
 
 def _str(obj: dict[str, Any], key: str) -> str:
-    value = obj.get(key) or ""
+    value = obj.get(key)
+    if value is None:
+        return ""
     if not isinstance(value, str):
         raise errdefs.InvalidArgument(f"image config: {key} must be a string")
     return value
@@ -80,8 +82,8 @@ def from_docker(cfg: object) -> ImageConfig:
         raise errdefs.InvalidArgument("image config: Labels must map strings to strings")
     return ImageConfig(
         env=_str_list(cfg, "Env"),
-        cmd=_str_list(cfg, "Cmd"),
-        entrypoint=_str_list(cfg, "Entrypoint"),
+        cmd=_str_list(cfg, "Cmd", shell_ok=True),
+        entrypoint=_str_list(cfg, "Entrypoint", shell_ok=True),
         working_dir=_str(cfg, "WorkingDir"),
         user=_str(cfg, "User"),
         stop_signal=_str(cfg, "StopSignal"),
@@ -108,7 +110,7 @@ def _pairs(arg: str, what: str) -> list[tuple[str, str]]:
         words = shlex.split(arg)
     except ValueError as e:
         raise errdefs.InvalidArgument(f"invalid change: {what} {arg!r}: {e}") from None
-    if len(words) >= 1 and "=" not in words[0]:  # legacy "ENV KEY value with spaces"
+    if len(words) >= 2 and "=" not in words[0]:  # legacy "ENV KEY value with spaces"
         return [(words[0], " ".join(words[1:]))]
     out = []
     for w in words:
@@ -158,7 +160,11 @@ def apply_changes(base: ImageConfig, changes: list[str] | tuple[str, ...]) -> Im
             vols = _exec_form(arg) if arg.startswith("[") else arg.split()
             if vols[:2] == ["/bin/sh", "-c"]:
                 raise errdefs.InvalidArgument(f"invalid change: VOLUME {arg!r}")
-            cfg = replace(cfg, volumes=[*cfg.volumes, *(_check_volume(v) for v in vols if v not in cfg.volumes)])
+            try:
+                added = [_check_volume(v) for v in vols if v not in cfg.volumes]
+            except errdefs.InvalidArgument as e:
+                raise errdefs.InvalidArgument(f"invalid change: VOLUME {arg!r}: {e}") from None
+            cfg = replace(cfg, volumes=[*cfg.volumes, *added])
         else:
             raise errdefs.InvalidArgument(f"invalid change: {instr} is not supported (in {change!r})")
     return cfg
