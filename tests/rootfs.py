@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 BUSYBOX = "/bin/busybox"
 _APPLETS: list[str] | None = None
@@ -39,3 +42,28 @@ def make_busybox_rootfs(dest: Path) -> Path:
     )
     (dest / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\nuser:x:1000:\n")
     return dest
+
+
+def write_bundle(
+    bundle: Path,
+    args: list[str],
+    rootfs: Path,
+    *,
+    cgroups_path: str = "",
+    hostname: str = "ctr",
+    mutate: Callable[[dict[str, Any]], None] | None = None,
+) -> Path:
+    """Write <bundle>/config.json with docker's defaults (runtime.defaults) for `args` on `rootfs`
+    (an absolute path, so many bundles can share one read-only-used rootfs). Returns the bundle."""
+    from runtime.defaults import default_spec
+
+    bundle = Path(bundle)
+    bundle.mkdir(parents=True, exist_ok=True)
+    spec = default_spec(args, rootfs=str(rootfs))
+    spec["hostname"] = hostname
+    if cgroups_path:
+        spec["linux"]["cgroupsPath"] = cgroups_path
+    if mutate is not None:
+        mutate(spec)
+    (bundle / "config.json").write_text(json.dumps(spec))
+    return bundle
