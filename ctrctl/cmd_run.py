@@ -14,11 +14,11 @@ if TYPE_CHECKING:
 
 
 def _create(args: argparse.Namespace, *, detach: bool) -> tuple[Client, str]:
+    spec = build_spec(args, detach=detach)  # validates every flag before grpc is even imported
     from ctrctl.client import Client, daemon_error
     from ctrd import errdefs
     from ctrd.v1 import container_pb2
 
-    spec = build_spec(args, detach=detach)  # validates every flag before any connection
     client = Client(args.address)
     try:
         resp = client.call(client.containers.Create, container_pb2.CreateRequest(spec=spec))
@@ -36,12 +36,12 @@ def create(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    client, cid = _create(args, detach=args.detach)
     from ctrctl.attach import _remove_quietly, attach
     from ctrctl.client import daemon_error
     from ctrd import errdefs
     from ctrd.v1 import container_pb2
 
-    client, cid = _create(args, detach=args.detach)
     if not args.detach:
         return attach(client, cid, start=True, remove=args.rm)
     try:

@@ -141,7 +141,7 @@ def template_rows(template: str, objs: Iterable[Mapping[str, Any]], headers: Map
     objs = list(objs)
     if template.startswith("table"):
         body = template[len("table"):].strip() or "\t".join("{{." + k + "}}" for k in headers)
-        header = _FIELD.sub(lambda m: headers.get(m.group(2), m.group(2).upper()), body.replace("\\t", "\t"))
+        header = _FIELD.sub(lambda m: headers.get(m.group(2), m.group(2).split(".")[-1].upper()), body.replace("\\t", "\t"))
         rows = [header.split("\t")] + [render_template(body, o).split("\t") for o in objs]
         return tabulate(rows)
     return "".join(render_template(template, o) + "\n" for o in objs)

@@ -226,7 +226,7 @@ class _Containers(container_pb2_grpc.ContainerServiceServicer):
     @_wire
     def Create(self, req: container_pb2.CreateRequest, ctx: Any) -> container_pb2.CreateResponse:
         f, spec = self.fake, req.spec
-        if not any(spec.image in (tags + [i, i[7:19]]) or spec.image + ":latest" in tags
+        if not any(spec.image in ([*tags, i, i[7:19]]) or spec.image + ":latest" in tags
                    for i, tags in f.images.items()):
             raise errdefs.NotFound(f"no such image: {spec.image}")
         if spec.network_mode not in ("", "bridge", "none", "host"):
