@@ -85,6 +85,7 @@ async def recover(m: ContainerManager) -> None:
         async with c.lock:
             if shim is None and not is_alive(c.status):
                 await m.runner.collect_dead(c.id)
+                await m.runner.drop_state_dir(c.id)
                 await m.runner.release_resources(c)
                 c.network = {}
                 continue

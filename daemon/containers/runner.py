@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -97,7 +98,7 @@ class Runner:
             bundle_dir = self.shims.state_dir(c.id)
             await asyncio.to_thread(bundle.write_bundle, bundle_dir, spec)
             shim = await self.shims.launch(c.id)
-            undo.append(self._dispose_shim(shim))
+            undo.append(self._dispose_shim(c, shim))
             await shim.create(
                 ShimCreate(
                     bundle=str(bundle_dir),
@@ -135,7 +136,7 @@ class Runner:
         self.emit(c, "start")
         self.arm_watcher(c, shim)
 
-    def _dispose_shim(self, shim: ShimTask) -> Undo:
+    def _dispose_shim(self, c: Container, shim: ShimTask) -> Undo:
         async def dispose() -> None:
             for call in (shim.delete, shim.shutdown):
                 try:
@@ -143,6 +144,7 @@ class Runner:
                 except CtrdError:
                     pass
             await shim.close()
+            await self.drop_state_dir(c.id)
 
         return dispose
 
@@ -204,14 +206,20 @@ class Runner:
                 deleted = await shim.delete()
                 if ex.status == UNKNOWN_EXIT and deleted.exited_at:
                     ex = deleted
+                await shim.shutdown()  # the exit is collected: the shim may go
             except CtrdError as exc:
                 log.info("container %s: shim delete: %s", c.id, exc)
             try:
                 await shim.close()
             except CtrdError:
                 pass
+        await self.drop_state_dir(c.id)
         await self.release_resources(c)
         await self._record_exit(c, ex)
+
+    async def drop_state_dir(self, cid: str) -> None:
+        """The shim's state dir (bundle, socket, exit file) once its exit has been collected."""
+        await asyncio.to_thread(shutil.rmtree, self.shims.state_dir(cid), True)
 
     async def release_resources(self, c: Container) -> None:
         if c.network:
