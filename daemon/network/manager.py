@@ -242,7 +242,8 @@ class NetworkManager:
                 await self._ops.call("link_delete", name=settings.veth_host)
         if settings.mode == "bridge":
             async with self._lock:
-                if self._ipam is not None and self._ipam.lease_of(container_id) == settings.ip_address:
+                lease = self._ipam.lease_of(container_id) if self._ipam is not None else None
+                if self._ipam is not None and lease is not None and settings.ip_address in ("", lease):
                     self._ipam.release(container_id, sync=False)
 
     def _kick_reaper(self) -> None:
@@ -284,6 +285,12 @@ class NetworkManager:
     async def recover(self, live: Mapping[str, NetworkSettings]) -> None:
         """After a daemon restart: leases = the live containers' addresses; leftovers go."""
         async with self._lock:
+            bridged = [s for s in live.values() if s.mode == "bridge" and s.ip_address and s.ip_prefix_len]
+            if self._ipam is None and bridged:
+                # The state file is gone but containers are running: rebuild it from them rather
+                # than hand their addresses out again.
+                net = ipaddress.IPv4Interface(f"{bridged[0].ip_address}/{bridged[0].ip_prefix_len}").network
+                self._ipam = Ipam(self.state_path, self.bridge, net)
             if self._ipam is not None:
                 self._ipam.reset({cid: s.ip_address for cid, s in live.items() if s.mode == "bridge" and s.ip_address})
             keep_veths = {s.veth_host for s in live.values() if s.veth_host}
