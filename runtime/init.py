@@ -9,7 +9,8 @@ ERROR packet and the child exits without ever running the user's command):
   1. non-dumpable (PR_SET_DUMPABLE 0: no ptrace, no /proc/<pid>/exe or fd access from inside)
      until execve; imports disabled (sys.meta_path emptied: no container file is ever loaded as
      code); signal dispositions reset to default
-  2. stdio dup2'd onto 0/1/2
+  2. stdio dup2'd onto 0/1/2; every other inherited fd closed except the setup socket, the exec
+     fifo and the namespace files to join
   3. cgroup placement: the parent writes the child's pid to each cgroup.procs right after fork,
      in parallel with the child's setup (a v1 migration may wait for an RCU grace period); the
      parent finishes it before it reads READY, so nothing of the user's ever runs outside the cgroup
@@ -31,7 +32,7 @@ ERROR packet and the child exits without ever running the user's command):
      effective/permitted/inheritable exactly as specified; ambient; then no_new_privs
  15. chdir to the cwd, checked to be inside the container; argv[0] looked up in the
      container's PATH (a missing command fails here, at create, like runc)
- 16. every fd except 0/1/2 closed (the setup socket and exec fifo are close-on-exec)
+ 16. (fds: only 0/1/2 survive execve; the setup socket and exec fifo are close-on-exec)
  17. READY to the parent; block until GO (library) or until the exec fifo is opened (CLI start)
  18. execve; if it fails the error goes back to the parent (or to stderr in CLI mode)
 
@@ -209,8 +210,10 @@ def child_main(cfg: ChildConfig, s: Syscalls | None = None) -> NoReturn:
         _isolate_interpreter()
         sock = socket.socket(fileno=cfg.sock_fd)
         _stdio(cfg.stdio)
+        # Everything inherited from the caller goes now, before any path is resolved: a leaked
+        # host directory fd would let cwd=/proc/self/fd/N escape (CVE-2024-21626).
+        _close_fds({cfg.sock_fd, cfg.fifo_fd, *(fd for fd, _ in cfg.join)})
         path, argv, env = setup(cfg, s, sock)
-        _close_fds({cfg.sock_fd, cfg.fifo_fd})
         send(sock, Packet(Msg.READY))
         _wait_start(sock, cfg.fifo_fd)
         try:
