@@ -80,7 +80,7 @@ def test_readonly_paths_refuse_writes(run: Runner) -> None:
 
 
 def test_mount_and_remount_proc_fail(run: Runner) -> None:
-    code, out = run("mkdir -p /mnt; mount -t tmpfs none /mnt && echo MOUNTED; "
+    _code, out = run("mkdir -p /mnt; mount -t tmpfs none /mnt && echo MOUNTED; "
                     "mount -t proc proc /mnt && echo PROC; exit 0")
     assert "MOUNTED" not in out and "PROC" not in out
 
@@ -97,7 +97,7 @@ def test_non_root_user_has_no_effective_capabilities(run: Runner) -> None:
     def user(s: dict[str, Any]) -> None:
         s["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [1000, 65534]}
 
-    code, out = run("grep -E '^Cap(Eff|Prm)' /proc/self/status; id -u; id -G; chown 0 /tmp || echo DENIED",
+    _code, out = run("grep -E '^Cap(Eff|Prm)' /proc/self/status; id -u; id -G; chown 0 /tmp || echo DENIED",
                     mutate=user)
     lines = out.splitlines()
     assert lines[0].split()[1] == "0000000000000000"
@@ -119,7 +119,7 @@ def test_only_stdio_fds_reach_the_command(run: Runner) -> None:
     keep = os.open("/", os.O_RDONLY)  # a host directory fd the caller happens to hold
     os.set_inheritable(keep, True)
     try:
-        code, out = run("ls /proc/self/fd")
+        _code, out = run("ls /proc/self/fd")
     finally:
         os.close(keep)
     assert sorted(out.split()) == ["0", "1", "2", "3"]  # 3 is ls's own directory fd
@@ -135,7 +135,7 @@ def test_cwd_through_a_leaked_fd_is_refused(run: Runner, n: int) -> None:
 
     try:
         try:
-            code, out = run("pwd; ls /", mutate=cwd)
+            _code, out = run("pwd; ls /", mutate=cwd)
         except errors.RuntimeErr:
             return
     finally:
