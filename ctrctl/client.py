@@ -13,7 +13,6 @@ import grpc
 
 from ctrctl.errors import CliError, Unreachable, exit_code_for
 from ctrd import errdefs, errgrpc
-from ctrd.v1 import container_pb2_grpc, image_pb2_grpc, system_pb2_grpc
 
 T = TypeVar("T")
 
@@ -62,18 +61,24 @@ class Client:
     @property
     def containers(self) -> Any:
         if self._containers is None:
+            from ctrd.v1 import container_pb2_grpc  # each service's stubs only when used: start-up time
+
             self._containers = container_pb2_grpc.ContainerServiceStub(self.channel)  # type: ignore[arg-type]
         return self._containers
 
     @property
     def images(self) -> Any:
         if self._images is None:
+            from ctrd.v1 import image_pb2_grpc
+
             self._images = image_pb2_grpc.ImageServiceStub(self.channel)  # type: ignore[arg-type]
         return self._images
 
     @property
     def system(self) -> Any:
         if self._system is None:
+            from ctrd.v1 import system_pb2_grpc
+
             self._system = system_pb2_grpc.SystemServiceStub(self.channel)  # type: ignore[arg-type]
         return self._system
 
