@@ -234,22 +234,33 @@ class ImageStore:
             self._release([chain])
 
     def load_archive(self, fileobj: BinaryIO, progress: Progress = None) -> _Strs:
-        """`docker load`: docker-save or OCI layout archive (optionally compressed)."""
+        """`docker load`: docker-save or OCI layout archive (optionally gzip-compressed)."""
+        if _seekable(fileobj):
+            start = fileobj.tell()
+            head = fileobj.read(2)
+            fileobj.seek(start)
+            if head != b"\x1f\x8b":  # a plain archive in a real file: read it in place
+                lines = self._load_tar(fileobj)
+                if progress:
+                    progress(fileobj.tell() - start)
+                return lines
         with tempfile.TemporaryFile(dir=self.tmp_dir) as spool:
             self._spool(fileobj, spool, progress)
+            return self._load_tar(spool)
+
+    def _load_tar(self, fileobj: BinaryIO) -> _Strs:
+        try:
+            tf = tarfile.open(fileobj=fileobj, mode="r:")  # noqa: SIM115 (closed by the with below)
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise errdefs.InvalidArgument(f"invalid archive: {e}") from None
+        with tf:
             try:
-                tf = tarfile.open(fileobj=spool, mode="r:")  # noqa: SIM115 (closed by the with below)
-            except (tarfile.TarError, OSError, EOFError) as e:
+                lines: _Strs = []
+                for src in archive.read_images(tf):
+                    image_id = self._load_image(src.config, src.layers, src.tags)
+                    lines += [f"Loaded image: {t}" for t in src.tags] or [f"Loaded image ID: {image_id}"]
+            except (tarfile.TarError, EOFError) as e:
                 raise errdefs.InvalidArgument(f"invalid archive: {e}") from None
-            with tf:
-                try:
-                    sources = archive.read_images(tf)
-                    lines: _Strs = []
-                    for src in sources:
-                        image_id = self._load_image(src.config, src.layers, src.tags)
-                        lines += [f"Loaded image: {t}" for t in src.tags] or [f"Loaded image ID: {image_id}"]
-                except (tarfile.TarError, EOFError) as e:
-                    raise errdefs.InvalidArgument(f"invalid archive: {e}") from None
         return lines
 
     def _spool(self, src: BinaryIO, spool: BinaryIO, progress: Progress) -> None:
@@ -389,21 +400,52 @@ class ImageStore:
         wanted: set[str] = set(self._pending)
         for parsed in self._images.values():
             wanted.update(parsed.chain_ids)
+        dirs = self.layers.layer_ids()  # before listing containers: see overlay2.py on ordering
+        containers = self.layers.container_layer_ids()
+        # Layers under a container's -init stay whatever the images say (an `rm -f` must not pull
+        # the floor from under a container); a later gc() collects them.
+        pinned: set[str] = set()
+        for cid in containers:
+            try:
+                pinned.update(self.layers.parents(cid + INIT_SUFFIX))
+            except OSError:
+                continue
         removed: _Strs = []
         # Top layers first: a parent must outlive its children's `lower` links.
         for rec in sorted(self.layerdb.records.values(), key=lambda r: -len(self.layerdb.chain(r.chain_id))):
-            if rec.chain_id not in wanted:
+            if rec.chain_id in wanted or rec.cache_id in pinned:
+                continue
+            try:
                 self.layers.remove_layer(rec.cache_id)
-                self.layerdb.remove(rec.chain_id)
-                removed.append(rec.chain_id)
-        dirs = self.layers.layer_ids()  # before listing containers: see overlay2.py on ordering
-        containers = self.layers.container_layer_ids()
+            except errdefs.CtrdError:
+                continue  # mounted somewhere: keep its record, try again next time
+            self.layerdb.remove(rec.chain_id)
+            removed.append(rec.chain_id)
         known = {r.cache_id for r in self.layerdb.records.values()}
         for d in dirs:
             owner = d.removesuffix(INIT_SUFFIX)
-            if d not in known and owner not in containers and len(d) == 64:
-                self.layers.remove_layer(d)  # a layer dir from an import that crashed before layerdb
+            if d not in known and d not in pinned and owner not in containers and len(d) == 64:
+                try:
+                    self.layers.remove_layer(d)  # a layer dir from an import that crashed before layerdb
+                except errdefs.CtrdError:
+                    continue
         return removed
+
+    def tag(self, ref: str, new_ref: str) -> str:
+        """`docker tag`: point `new_ref` at the image `ref` names; returns the normalised tag."""
+        tag = _normalize_tag(new_ref)
+        with self._lock:
+            image_id, _ = self._resolve(ref)
+            self._tags[tag] = image_id
+            self._save_tags()
+        return tag
+
+
+def _seekable(f: BinaryIO) -> bool:
+    try:
+        return bool(f.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _normalize_tag(ref: str) -> str:

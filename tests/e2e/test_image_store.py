@@ -197,3 +197,47 @@ def test_crash_leftovers_are_collected_on_start(env: tuple[Path, LayerStore, Ima
     assert layers2.container_layer_ids() == {"ctr"}  # container layers are not the store's to collect
     assert [i.repo_tags for i in store2.list()] == [["keep:1"]]
     layers2.remove_container_layers("ctr")
+
+
+def test_layers_under_a_container_survive_image_removal(env: tuple[Path, LayerStore, ImageStore]) -> None:
+    root, layers, store = env
+    store.load_archive(io.BytesIO(fx.docker_save([fx.layer(fx.file("base")), fx.layer(fx.file("top"))], tags=["pin:1"])))
+    image = store.get("pin:1")
+    assert store.tag("pin:1", "other/name:2") == "other/name:2"
+    assert store.get("other/name:2").id == image.id
+    merged = _run_in(layers, image.top_layer, "pinned")
+    try:
+        # the caller forgot to say the image is in use: the container's layers are still kept
+        store.remove(image.id, force=True)
+        with pytest.raises(errdefs.NotFound):
+            store.get(image.id)
+        assert (merged / "base").exists() and (merged / "top").exists()
+        assert image.top_layer in layers.layer_ids()
+    finally:
+        layers.remove_container_layers("pinned")
+    store.gc()
+    assert layers.layer_ids() == set() and os.listdir(root / "image/overlay2/layerdb/sha256") == []
+    with pytest.raises(errdefs.InvalidArgument):
+        store.tag("nope", "Bad Name")
+
+
+def test_load_from_a_plain_file_and_from_a_pipe(env: tuple[Path, LayerStore, ImageStore], short_tmp: Path) -> None:
+    _root, _layers, store = env
+    data = fx.docker_save([fx.layer(fx.file("p"))], tags=["piped:1"])
+    path = short_tmp / "a.tar"
+    path.write_bytes(gzip.compress(data))
+    r, w = os.pipe()
+
+    def feed() -> None:
+        with open(w, "wb") as out:
+            out.write(path.read_bytes())
+
+    t = threading.Thread(target=feed)
+    t.start()
+    with open(r, "rb") as pipe:
+        assert store.load_archive(pipe) == ["Loaded image: piped:1"]
+    t.join()
+    path.write_bytes(fx.docker_save([fx.layer(fx.file("p"))], tags=["file:1"]))
+    with open(path, "rb") as f:
+        assert store.load_archive(f) == ["Loaded image: file:1"]
+    assert store.get("file:1").id == store.get("piped:1").id
