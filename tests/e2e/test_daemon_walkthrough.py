@@ -52,7 +52,7 @@ def test_create_start_pause_stop_rm_as_the_document_shows(ctrd: DaemonProc) -> N
     merged = str(ctrd.root / "overlay2" / cid / "merged")
     overlay = [m for m in _mounts() if m[0] == merged]
     assert overlay and overlay[0][1] == "overlay"
-    opts = Path(f"/proc/self/mountinfo").read_text()
+    opts = Path("/proc/self/mountinfo").read_text()
     lower_line = next(line for line in opts.splitlines() if f" {merged} " in line)
     lowerdir = lower_line.split("lowerdir=")[1].split(",")[0]
     assert all("/overlay2/l/" in part for part in lowerdir.split(":"))

@@ -1,0 +1,88 @@
+"""Recovery from <root>/containers/ after the daemon dies or restarts."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.daemon_fixtures import DaemonProc, ctrd  # noqa: F401
+
+pytestmark = pytest.mark.root
+
+TICKER = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done"
+
+
+def _ticks(d: DaemonProc, cid: str) -> int:
+    return len([e for e in d.c.logs(cid) if e.data.startswith(b"tick")])
+
+
+def test_kill9_daemon_keeps_containers_and_records_exits(ctrd: DaemonProc) -> None:  # noqa: F811
+    c = ctrd.c
+    runner = c.run("busybox", ["sh", "-c", TICKER], name="runner")
+    paused = c.run("busybox", ["sleep", "300"], network_mode="none", name="paused")
+    c.pause(paused)
+    quitter = c.run("busybox", ["sh", "-c", "sleep 1; exit 3"], network_mode="none", name="quitter")
+    pid = c.inspect(runner)["State"]["Pid"]
+    time.sleep(0.3)
+    before = _ticks(ctrd, runner)
+
+    ctrd.kill9()
+    time.sleep(1.5)  # quitter exits while the daemon is down; runner keeps logging
+    ctrd.start()
+    c = ctrd.c
+
+    info = c.inspect(runner)
+    assert info["State"]["Status"] == "running" and info["State"]["Pid"] == pid
+    assert _ticks(ctrd, runner) > before + 5  # the shim kept logging while ctrd was away
+    assert c.inspect(paused)["State"]["Status"] == "paused"
+    q = c.inspect(quitter)
+    assert q["State"]["Status"] == "exited" and q["State"]["ExitCode"] == 3
+    assert q["State"]["FinishedAt"] != "0001-01-01T00:00:00Z"
+    assert c.wait(quitter, timeout=5) == 3
+
+    # everything still works on the recovered containers
+    c.resume(paused)
+    c.stop(paused, timeout=1)
+    c.stop(runner, timeout=1)
+    assert c.inspect(runner)["State"]["ExitCode"] == 137
+    c.remove(runner)
+
+
+def test_sigterm_stops_containers_unless_live_restore(ctrd: DaemonProc) -> None:  # noqa: F811
+    c = ctrd.c
+    cid = c.run("busybox", ["sh", "-c", "trap 'exit 5' TERM; while true; do sleep 0.1; done"], network_mode="none")
+    time.sleep(0.3)
+    assert ctrd.stop() == 0
+    assert ctrd.mounts() == [] and ctrd.shim_pids() == []
+    ctrd.start()
+    info = ctrd.c.inspect(cid)
+    assert info["State"]["Status"] == "exited" and info["State"]["ExitCode"] == 5
+
+    ctrd.stop()
+    ctrd.extra.append("--live-restore")
+    ctrd.start()
+    ctrd.c.start(cid)
+    pid = ctrd.c.inspect(cid)["State"]["Pid"]
+    assert ctrd.stop() == 0
+    assert ctrd.shim_pids(), "with --live-restore the container keeps running"
+    ctrd.start()
+    info = ctrd.c.inspect(cid)
+    assert info["State"]["Status"] == "running" and info["State"]["Pid"] == pid
+    ctrd.c.stop(cid, timeout=5)
+    assert ctrd.c.inspect(cid)["State"]["ExitCode"] == 5
+
+
+def test_killed_shim_marks_the_container_exited(ctrd: DaemonProc) -> None:  # noqa: F811
+    import os
+    import signal
+
+    c = ctrd.c
+    cid = c.run("busybox", ["sleep", "300"], network_mode="none")
+    (shim_pid,) = ctrd.shim_pids()
+    os.kill(shim_pid, signal.SIGKILL)
+    info = c.wait_status(cid, "exited", timeout=20)
+    assert info["State"]["Status"] == "exited"
+    assert ctrd.mounts() == []
+    c.start(cid)  # it can be started again
+    assert c.inspect(cid)["State"]["Running"]
