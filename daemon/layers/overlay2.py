@@ -105,7 +105,10 @@ class LayerStore:
         short = self._short(cache_id)
         # Rename first so the layer disappears atomically; the slow rmtree works on the staging name.
         doomed = self.root / f"{STAGING_PREFIX}rm-{secrets.token_hex(8)}"
-        os.rename(path, doomed)
+        try:
+            os.rename(path, doomed)
+        except FileNotFoundError:
+            return  # removed concurrently
         if short:
             try:
                 os.unlink(self.links / short)

@@ -173,7 +173,9 @@ class _Extractor:
                 src = tf.extractfile(m)
                 if src is not None:
                     while chunk := src.read(_CHUNK):
-                        os.write(fd, chunk)
+                        view = memoryview(chunk)
+                        while view:
+                            view = view[os.write(fd, view) :]
                 self.owner(fd, m)
                 os.fchmod(fd, mode)  # after chown: chown clears setuid bits
                 self.xattrs(fd, m)
