@@ -119,11 +119,20 @@ def prewarm() -> None:
         importlib.import_module(mod)
     with contextlib.suppress(ImportError):
         importlib.import_module("runtime.container")
+    from shimd.warmup import warm_up
+
+    warm_up()
     gc.collect()
     gc.freeze()
 
 
 def serve_launcher(exec_root: Path) -> int:
+    import logging
+    import signal
+
+    # shims are this process's children until it exits: let the kernel reap those that end
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s ctrd-shim[%(process)d] %(message)s")
     prewarm()
     out = sys.stdout
     out.write('{"ready": true}\n')

@@ -24,9 +24,9 @@ def classify(message: str, verb: str) -> errdefs.CtrdError:
     low = message.lower()
     text = f"{verb}: {message}" if message else f"{verb} failed"
     if "executable file not found" in low or ("no such file or directory" in low and "exec" in low):
-        return errdefs.FailedPrecondition(text, reason=errdefs.REASON_EXEC_NOT_FOUND)
+        return errdefs.InvalidArgument(text, reason=errdefs.REASON_EXEC_NOT_FOUND)
     if "permission denied" in low and "exec" in low:
-        return errdefs.FailedPrecondition(text, reason=errdefs.REASON_EXEC_NOT_INVOKABLE)
+        return errdefs.InvalidArgument(text, reason=errdefs.REASON_EXEC_NOT_INVOKABLE)
     if "does not exist" in low or "not found" in low:
         return errdefs.NotFound(text)
     if "not running" in low or "not paused" in low or "cannot" in low or "is already" in low:

@@ -57,5 +57,6 @@ async def _serve(container_id: str, state_dir: Path, ready_fd: int) -> int:
 
 
 def serve(container_id: str, state_dir: Path, ready_fd: int) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s ctrd-shim[%(process)d] %(message)s")
+    if not logging.getLogger().handlers:  # the launcher configured it before forking
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s ctrd-shim[%(process)d] %(message)s")
     return asyncio.run(_serve(container_id, state_dir, ready_fd))

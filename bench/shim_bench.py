@@ -1,0 +1,219 @@
+"""Shim benchmark (standalone, not a test): launch latency and per-shim memory.
+
+    python bench/shim_bench.py [-n 100] [--runtime runc|""] [--no-containerd]
+
+Starts N busybox containers (`sleep`), each under its own ctrd-shim forked by the pre-warmed
+launcher, and reports shim launch latency (p50/p90) plus per-shim PSS/USS/RSS and threads with all
+N running. When Debian's containerd is installed, runs the same N containers with a private
+containerd (`ctr run -d --rootfs`) and reports containerd-shim-runc-v2 the same way. Everything it
+starts is torn down (shims by pid, containers, cgroups, the private containerd).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ctrd.shim.v1 import shim_pb2
+from shimd.client import ShimClient
+from shimd.launcher import ShimLauncher
+
+CG_PARENT = "ctrd-shimbench"
+
+
+def pct(xs: list[float], p: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
+
+
+def mem(pid: int) -> dict[str, int]:
+    fields: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        k, _, v = line.partition(":")
+        fields[k.strip()] = int(v.split()[0])
+    threads = next(int(x.split()[1]) for x in Path(f"/proc/{pid}/status").read_text().splitlines()
+                   if x.startswith("Threads:"))
+    return {"pss": fields["Pss"], "uss": fields["Private_Clean"] + fields["Private_Dirty"],
+            "rss": fields["Rss"], "threads": threads}
+
+
+def summary(name: str, pids: list[int]) -> dict[str, float]:
+    ms = [mem(p) for p in pids]
+    out = {k: statistics.mean(m[k] for m in ms) for k in ("pss", "uss", "rss", "threads")}
+    print(f"{name:<26} n={len(pids):<4} PSS {out['pss'] / 1024:6.2f} MB  USS {out['uss'] / 1024:6.2f} MB  "
+          f"RSS {out['rss'] / 1024:6.2f} MB  threads {out['threads']:.1f}   (mean per process)")
+    return out
+
+
+def make_rootfs(dest: Path) -> Path:
+    for d in ("bin", "proc", "dev", "sys", "tmp", "etc"):
+        (dest / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy2("/bin/busybox", dest / "bin/busybox")
+    for app in ("sh", "sleep", "true"):
+        os.symlink("busybox", dest / "bin" / app)
+    return dest
+
+
+def config(rootfs: Path, cid: str) -> dict[str, object]:
+    return {
+        "ociVersion": "1.0.2",
+        "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": ["sleep", "100000"], "cwd": "/",
+                    "env": ["PATH=/bin"], "noNewPrivileges": True},
+        "root": {"path": str(rootfs), "readonly": True},
+        "hostname": "bench",
+        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                   {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}],
+        "linux": {"cgroupsPath": f"/{CG_PARENT}/{cid}",
+                  "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount", "network")]},
+    }
+
+
+def wait_gone(pid: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.02)
+
+
+async def bench_ctrd(n: int, runtime: str, tmp: Path, rootfs: Path) -> dict[str, object]:
+    launcher = ShimLauncher(tmp / "er")
+    await launcher.start()
+    launch_ms: list[float] = []
+    create_ms: list[float] = []
+    shims: list[tuple[str, int, ShimClient]] = []
+    try:
+        for i in range(n):
+            cid = f"sb{os.getpid()}x{i}"
+            bundle = tmp / "b" / cid
+            bundle.mkdir(parents=True)
+            (bundle / "config.json").write_text(json.dumps(config(rootfs, cid)))
+            t0 = time.perf_counter()
+            h = await launcher.launch(cid)
+            c = await ShimClient.connect(h.address)
+            await c.connect()  # the shim answers
+            launch_ms.append((time.perf_counter() - t0) * 1000)
+            shims.append((cid, h.pid, c))
+            t1 = time.perf_counter()
+            await c.create(shim_pb2.CreateRequest(id=cid, bundle=str(bundle), runtime=runtime,
+                                                  log_path=str(tmp / "logs" / f"{cid}-json.log")))
+            await c.start()
+            create_ms.append((time.perf_counter() - t1) * 1000)
+        await asyncio.sleep(1.0)
+        print(f"ctrd-shim launch (fork from launcher, to first answer): p50 {pct(launch_ms, 50):.1f} ms, "
+              f"p90 {pct(launch_ms, 90):.1f} ms;  create+start ({runtime or 'in-process'}): "
+              f"p50 {pct(create_ms, 50):.1f} ms")
+        mem_out = summary(f"ctrd-shim ({runtime or 'in-process'})", [p for _, p, _ in shims])
+        return {"launch_p50_ms": pct(launch_ms, 50), "launch_p90_ms": pct(launch_ms, 90),
+                "create_start_p50_ms": pct(create_ms, 50), **mem_out}
+    finally:
+        for _, pid, c in shims:
+            with contextlib.suppress(Exception):
+                await c.shutdown()
+            await c.close()
+            wait_gone(pid)
+        await launcher.close()
+        for d in Path("/sys/fs/cgroup").glob(f"*/{CG_PARENT}/*"):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+
+
+def bench_containerd(n: int, tmp: Path, rootfs: Path) -> dict[str, object] | None:
+    if not shutil.which("containerd") or not shutil.which("ctr"):
+        print("containerd not installed: no comparison")
+        return None
+    d = tmp / "containerd"
+    d.mkdir()
+    addr = str(d / "c.sock")
+    (d / "config.toml").write_text("\n".join([
+        "version = 2", f'root = "{d / "root"}"', f'state = "{d / "state"}"',
+        'disabled_plugins = ["io.containerd.grpc.v1.cri"]', "[grpc]", f'  address = "{addr}"',
+        "[ttrpc]", f'  address = "{addr}.ttrpc"', "[debug]", '  address = ""', "[metrics]", '  address = ""', ""]))
+    log = open(d / "log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(["containerd", "--config", str(d / "config.toml")], stdout=log, stderr=log,
+                            start_new_session=True)
+    ctr = ["ctr", "-a", addr, "-n", "shimbench"]
+    ids: list[str] = []
+    try:
+        for _ in range(200):
+            if subprocess.run([*ctr, "version"], capture_output=True, check=False).returncode == 0:
+                break
+            time.sleep(0.1)
+        run_ms: list[float] = []
+        for i in range(n):
+            cid = f"cb{os.getpid()}x{i}"
+            t0 = time.perf_counter()
+            subprocess.run([*ctr, "run", "-d", "--rootfs", str(rootfs), cid, "sleep", "100000"],
+                           check=True, capture_output=True)
+            run_ms.append((time.perf_counter() - t0) * 1000)
+            ids.append(cid)
+        time.sleep(1.0)
+        shims = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+                 and _comm(p) == "containerd-shim" and _is_ours(p, d)]
+        print(f"ctr run -d: p50 {pct(run_ms, 50):.1f} ms")
+        out = summary("containerd-shim-runc-v2", shims)
+        return {"ctr_run_p50_ms": pct(run_ms, 50), **out}
+    finally:
+        for cid in ids:
+            subprocess.run([*ctr, "task", "kill", "-s", "SIGKILL", cid], capture_output=True, check=False)
+        for cid in ids:
+            subprocess.run([*ctr, "task", "delete", "-f", cid], capture_output=True, check=False)
+            subprocess.run([*ctr, "container", "delete", cid], capture_output=True, check=False)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        for m in reversed(Path("/proc/self/mountinfo").read_text().splitlines()):
+            target = m.split()[4]
+            if target.startswith(str(d)):
+                subprocess.run(["umount", "-l", target], check=False)
+
+
+def _comm(p: Path) -> str:
+    try:
+        return (p / "comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _is_ours(p: Path, d: Path) -> bool:
+    try:
+        return str(d) in (p / "cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=int, default=100, help="running containers (default 100)")
+    ap.add_argument("--runtime", default="runc", help='"" = in-process runtime library, else an OCI binary')
+    ap.add_argument("--no-containerd", action="store_true")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="ctrdb-", dir="/tmp"))
+    try:
+        rootfs = make_rootfs(tmp / "rootfs")
+        results = {"ctrd": asyncio.run(bench_ctrd(args.n, args.runtime, tmp, rootfs))}
+        if not args.no_containerd:
+            results["containerd"] = bench_containerd(args.n, tmp, rootfs)
+        print(json.dumps(results, indent=1))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
