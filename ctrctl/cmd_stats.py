@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -36,15 +37,24 @@ def cpu_percent(prev: Any, cur: Any) -> float:
     return float(cpu / system * (cur.online_cpus or 1) * 100.0)
 
 
+def host_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 0
+
+
 def stats_row(series: _Series, trunc: bool) -> list[str]:
     if not series.samples:
         return ["--", series.name, "--", "-- / --", "--", "--"]
     cur = series.samples[-1]
     cpu = cpu_percent(series.samples[-2], cur) if len(series.samples) > 1 else 0.0
-    mem_pct = cur.memory_usage / cur.memory_limit * 100 if cur.memory_limit else 0.0
+    # No limit: docker shows the host's memory (the daemon is on this host: unix socket).
+    limit = cur.memory_limit or host_memory()
+    mem_pct = cur.memory_usage / limit * 100 if limit else 0.0
     ident = short_id(cur.id) if trunc else cur.id
     return [ident, cur.name.removeprefix("/") or series.name, f"{cpu:.2f}%",
-            f"{bytes_size(cur.memory_usage)} / {bytes_size(cur.memory_limit)}", f"{mem_pct:.2f}%",
+            f"{bytes_size(cur.memory_usage)} / {bytes_size(limit)}", f"{mem_pct:.2f}%",
             str(cur.pids_current)]
 
 
