@@ -69,6 +69,9 @@ class ImageStore:
 
     # ---------------------------------------------------------------- loading
     def _load(self) -> None:
+        for rec in list(self.layerdb.records.values()):
+            if not self.layers.exists(rec.cache_id):
+                self.layerdb.remove(rec.chain_id)  # its directory is gone: the layer is not usable
         for entry in os.scandir(self.content):
             image_id = f"sha256:{entry.name}"
             try:
@@ -79,7 +82,7 @@ class ImageStore:
             except (OSError, ValueError, errdefs.CtrdError):
                 os.unlink(entry.path)  # a torn or corrupt config is not an image
                 continue
-            if parsed.chain_ids and self.layerdb.get(parsed.chain_ids[-1]) is None:
+            if any(self.layerdb.get(c) is None for c in parsed.chain_ids):
                 os.unlink(entry.path)  # its layers never made it: not an image either
                 continue
             self._images[image_id] = parsed

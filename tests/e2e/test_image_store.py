@@ -241,3 +241,16 @@ def test_load_from_a_plain_file_and_from_a_pipe(env: tuple[Path, LayerStore, Ima
     with open(path, "rb") as f:
         assert store.load_archive(f) == ["Loaded image: file:1"]
     assert store.get("file:1").id == store.get("piped:1").id
+
+
+def test_image_whose_layer_dir_vanished_is_dropped_on_start(env: tuple[Path, LayerStore, ImageStore]) -> None:
+    root, layers, store = env
+    store.load_archive(io.BytesIO(fx.docker_save([fx.layer(fx.file("a")), fx.layer(fx.file("b"))], tags=["broken:1"])))
+    store.load_archive(io.BytesIO(fx.docker_save([fx.layer(fx.file("c"))], tags=["fine:1"])))
+    top = store.get("broken:1").top_layer
+    base = layers.parents(top or "")[0]
+    layers.remove_layer(base)
+    layers2, store2 = _stores(root)
+    assert [i.repo_tags for i in store2.list()] == [["fine:1"]]
+    assert top not in layers2.layer_ids()
+    assert len(os.listdir(root / "image/overlay2/layerdb/sha256")) == 1
