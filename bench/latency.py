@@ -1,0 +1,154 @@
+"""Latency of run → exit → removed for `true`, every engine on the same busybox rootfs."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.context import Context, run_ok, time_ms
+from bench.ctrd_daemon import CtrdClient
+from bench.dockerapi import DockerAPI
+from bench.rootfs import CONTAINERD_REF, IMAGE_REF, build_bundle
+from bench.stats import summarize
+
+LABELS: dict[str, str] = {
+    "floor": "floor: unshare -pmuin --fork chroot ROOTFS /bin/true",
+    "runc": "runc run (bundle)",
+    "ctrd_runtime": "ctrd-runtime run (bundle)",
+    "ctr": "containerd: ctr run --rm",
+    "docker_cli_none": "docker run --rm --network none",
+    "docker_cli_bridge": "docker run --rm (bridge)",
+    "docker_api_none": "docker Engine API create+start+wait+rm, none",
+    "docker_api_bridge": "docker Engine API create+start+wait+rm, bridge",
+    "ctrd_api_none": "ctrd gRPC API create+start+wait+rm, none",
+    "ctrd_api_bridge": "ctrd gRPC API create+start+wait+rm, bridge",
+    "ctrctl_none": "ctrctl run --rm --network none",
+    "ctrctl_bridge": "ctrctl run --rm (bridge)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    key: str
+    run: Callable[[], None] | None
+    skip: str = ""
+    close: Callable[[], None] | None = None
+
+
+def _api_case(key: str, run_rm: Callable[[], int]) -> Callable[[], None]:
+    def run() -> None:
+        code = run_rm()
+        if code != 0:
+            raise RuntimeError(f"{key}: container exited {code}, expected 0")
+    return run
+
+
+def cases(ctx: Context) -> list[Case]:
+    out: list[Case] = []
+    rootfs = str(ctx.rootfs)
+    if ctx.has("unshare"):
+        out.append(Case("floor", lambda: run_ok(["unshare", "-pmuin", "--fork", "chroot", rootfs, "/bin/true"])))
+    else:
+        out.append(Case("floor", None, "unshare/chroot not installed"))
+
+    bundle = ctx.work / "bundle"
+    state = ctx.work / "runc-state"
+    if ctx.has("runc"):
+        runc = ctx.path("runc", "runc")
+        build_bundle(runc, ctx.rootfs, bundle, ["/bin/true"])
+        out.append(Case("runc", lambda: run_ok([runc, "--root", str(state), "run", "--bundle", str(bundle),
+                                                ctx.next_id("bench-runc")])))
+    else:
+        out.append(Case("runc", None, "runc not installed (apt-get install runc)"))
+    out.append(_ctrd_runtime_case(ctx, bundle))
+
+    if ctx.containerd is not None:
+        ctr = ctx.containerd.ctr
+        out.append(Case("ctr", lambda: run_ok(ctr("run", "--rm", CONTAINERD_REF, ctx.next_id("bench-ctr"),
+                                                  "true"))))
+    else:
+        out.append(Case("ctr", None, "containerd not running (apt-get install containerd)"))
+
+    out.extend(_docker_cases(ctx))
+    out.extend(_ctrd_cases(ctx))
+    return out
+
+
+def _ctrd_runtime_case(ctx: Context, bundle: Path) -> Case:
+    import shutil
+
+    binary = shutil.which("ctrd-runtime")
+    if binary is None or not (bundle / "config.json").exists():
+        return Case("ctrd_runtime", None, "ctrd-runtime or the bundle is missing")
+    state = ctx.work / "rt-state"
+    argv = [binary, "--root", str(state), "run", "--bundle", str(bundle)]
+    probe = subprocess.run([*argv, "bench-rt-probe"], capture_output=True, text=True, timeout=60, check=False)
+    if probe.returncode != 0:
+        last = (probe.stderr.strip().splitlines() or [""])[-1]
+        return Case("ctrd_runtime", None, f"ctrd-runtime run is not working yet (exit {probe.returncode}: {last})")
+    return Case("ctrd_runtime", lambda: run_ok([*argv, ctx.next_id("bench-rt")]))
+
+
+def _docker_cases(ctx: Context) -> list[Case]:
+    if ctx.dockerd is None:
+        reason = "dockerd not running" + ("" if ctx.has("docker") else " (apt-get install docker.io)")
+        return [Case(k, None, reason) for k in
+                ("docker_cli_none", "docker_cli_bridge", "docker_api_none", "docker_api_bridge")]
+    d = ctx.dockerd
+    api = DockerAPI(d.socket)
+    return [
+        Case("docker_cli_none", lambda: run_ok(d.docker("run", "--rm", "--network", "none", IMAGE_REF, "true"),
+                                               env=d.env)),
+        Case("docker_cli_bridge", lambda: run_ok(d.docker("run", "--rm", IMAGE_REF, "true"), env=d.env)),
+        Case("docker_api_none", _api_case("docker_api_none", lambda: api.run_rm(IMAGE_REF, ["true"], "none"))),
+        Case("docker_api_bridge", _api_case("docker_api_bridge",
+                                            lambda: api.run_rm(IMAGE_REF, ["true"], "bridge")), close=api.close),
+    ]
+
+
+def _ctrd_cases(ctx: Context) -> list[Case]:
+    keys = ("ctrd_api_none", "ctrd_api_bridge", "ctrctl_none", "ctrctl_bridge")
+    if ctx.ctrd is None:
+        return [Case(k, None, f"ctrd daemon not available: {ctx.ctrd_skip}") for k in keys]
+    import shutil
+
+    address = ctx.ctrd.address
+    client = CtrdClient(address)
+    ctrctl = shutil.which("ctrctl") or "ctrctl"
+    out = [
+        Case("ctrd_api_none", _api_case("ctrd_api_none", lambda: client.run_rm(IMAGE_REF, ["true"], "none"))),
+        Case("ctrd_api_bridge", _api_case("ctrd_api_bridge",
+                                          lambda: client.run_rm(IMAGE_REF, ["true"], "bridge")), close=client.close),
+    ]
+    for mode in ("none", "bridge"):
+        argv = [ctrctl, "-a", address, "run", "--rm", "--network", mode, IMAGE_REF, "true"]
+        out.append(Case(f"ctrctl_{mode}", lambda argv=argv: run_ok(argv)))  # type: ignore[misc]
+    return out
+
+
+def measure(ctx: Context) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for case in cases(ctx):
+        label = LABELS[case.key]
+        if case.run is None:
+            print(f"  {label:<52} skipped: {case.skip}", flush=True)
+            results[case.key] = {"label": label, "skipped": case.skip}
+            continue
+        try:
+            for _ in range(ctx.warmup):
+                case.run()
+            samples = [time_ms(case.run) for _ in range(ctx.runs)]
+        except Exception as exc:  # a broken peer must not stop the other measurements
+            print(f"  {label:<52} failed: {exc}", flush=True)
+            results[case.key] = {"label": label, "skipped": f"failed: {exc}"}
+            continue
+        finally:
+            if case.close is not None:
+                case.close()
+        s = summarize(samples)
+        print(f"  {label:<52} p50 {s.p50:8.1f} ms   p90 {s.p90:8.1f} ms   (n={s.n})", flush=True)
+        results[case.key] = {"label": label, "summary": s.as_dict(), "samples_ms": [round(x, 3) for x in samples]}
+    return results

@@ -1,0 +1,54 @@
+"""The machine a run was measured on (cpu model, cores, kernel, memory, date)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+from pathlib import Path
+
+
+def cpu_model(cpuinfo: str) -> str:
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            return value.strip()
+    return platform.processor() or "unknown"
+
+
+def mem_total_kb(meminfo: str) -> int:
+    for line in meminfo.splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cgroup_layout() -> str:
+    if Path("/sys/fs/cgroup/cgroup.controllers").exists():
+        return "v2"
+    if Path("/sys/fs/cgroup/unified").exists():
+        return "v1 hybrid"
+    return "v1"
+
+
+def describe_machine() -> dict[str, object]:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    meminfo = Path("/proc/meminfo").read_text()
+    os_release = {}
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            k, _, v = line.partition("=")
+            os_release[k] = v.strip('"')
+    except OSError:
+        pass
+    return {
+        "cpu_model": cpu_model(cpuinfo),
+        "cores": os.cpu_count() or 0,
+        "mem_total_mb": mem_total_kb(meminfo) // 1024,
+        "kernel": platform.release(),
+        "os": os_release.get("PRETTY_NAME", platform.system()),
+        "python": platform.python_version(),
+        "cgroups": cgroup_layout(),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "loadavg_at_start": os.getloadavg()[0],
+    }

@@ -1,0 +1,258 @@
+"""`python -m bench.run`: ctrd side by side with runc, containerd and docker, in one run.
+
+Checks which peers are installed (never installs anything), builds one busybox rootfs, starts
+containerd, dockerd and ctrd in a private mount+network namespace with temp dirs, measures, stops them
+by pid and removes everything it made. Writes bench/results/latest.{json,md,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import chart, fleet, latency, report, stoplat
+from bench.context import Context, run_ok
+from bench.ctrd_daemon import CTRD_CGROUP_PARENT, Ctrd, CtrdClient, CtrdUnavailable
+from bench.daemons import (
+    CONTAINERD_NS,
+    DOCKER_CGROUP_PARENT,
+    Containerd,
+    Dockerd,
+    kill_cgroup_tree,
+    remove_cgroup_tree,
+)
+from bench.machine import describe_machine
+from bench.peers import SystemProbe, describe, detect, install_hint
+from bench.rootfs import IMAGE_REF, build_oci_archive, build_rootfs, build_tarball
+from bench.sandbox import Sandbox
+
+SECTIONS = ("latency", "fleet", "stop")
+ALIASES = {"density": "fleet", "concurrency": "fleet", "recovery": "fleet"}
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0] if __doc__ else "")
+    p.add_argument("--quick", action="store_true", help="fewer runs (10 after 2 warm-up), N=20, 3 stops")
+    p.add_argument("--only", action="append", default=[], metavar="SECTION",
+                   help="latency | fleet (= density, concurrency, recovery) | stop; repeatable. "
+                        "Other sections of an existing latest.json are kept")
+    p.add_argument("--runs", type=int, help="latency runs per row after warm-up (default 30)")
+    p.add_argument("--warmup", type=int, help="warm-up runs per latency row (default 5)")
+    p.add_argument("-n", type=int, help="containers for density/concurrency/recovery (default 100)")
+    p.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
+    p.add_argument("--stop-runs", type=int, help="stop latency samples per engine (default 10)")
+    p.add_argument("--no-docker", action="store_true", help="do not start dockerd even when installed")
+    p.add_argument("--no-containerd", action="store_true", help="do not start containerd even when installed")
+    p.add_argument("--no-ctrd", action="store_true", help="measure the peers only")
+    p.add_argument("--out", type=Path, default=RESULTS, help="results directory (default bench/results)")
+    return p.parse_args(argv)
+
+
+def chosen_sections(only: list[str]) -> list[str]:
+    if not only:
+        return list(SECTIONS)
+    picked: list[str] = []
+    for item in ",".join(only).split(","):
+        name = ALIASES.get(item.strip(), item.strip())
+        if name not in SECTIONS:
+            raise SystemExit(f"unknown section {item!r}: choose from {', '.join(SECTIONS)}, {', '.join(ALIASES)}")
+        if name not in picked:
+            picked.append(name)
+    return picked
+
+
+def start_peers(ctx: Context, args: argparse.Namespace) -> None:
+    if ctx.has("containerd") and not args.no_containerd:
+        c = Containerd(ctx.sandbox, ctx.work / "ctd", ctx.path("containerd", "containerd"), ctx.path("containerd", "ctr"))
+        try:
+            c.start()
+            ctx.containerd = c
+            run_ok(c.ctr("images", "import", str(ctx.oci_archive)))
+        except Exception as exc:
+            ctx.note(f"containerd could not be used: {exc}")
+    if ctx.has("docker") and not args.no_docker:
+        d = Dockerd(ctx.sandbox, ctx.work / "dk", ctx.path("docker", "dockerd"), ctx.path("docker", "docker"))
+        try:
+            d.start(live_restore=True)
+            ctx.dockerd = d
+            run_ok(d.docker("import", "-c", "ENV PATH=/bin", "-c", 'CMD ["sh"]', str(ctx.tarball), IMAGE_REF),
+                   env=d.env)
+        except Exception as exc:
+            ctx.note(f"dockerd could not be used here: {exc}")
+    if args.no_ctrd:
+        ctx.ctrd_skip = "--no-ctrd given"
+        return
+    binary = shutil.which("ctrd")
+    if binary is None:
+        ctx.ctrd_skip = "no ctrd on PATH (pip install -e .)"
+        return
+    k = Ctrd(ctx.sandbox, ctx.work / "ctrd", binary)
+    try:
+        k.start(live_restore=True)
+        ctx.ctrd = k
+        client = CtrdClient(k.address)
+        try:
+            client.import_image(ctx.tarball, IMAGE_REF, ["ENV PATH=/bin", 'CMD ["sh"]'])
+        finally:
+            client.close()
+    except CtrdUnavailable as exc:
+        ctx.ctrd_skip = str(exc)
+    except Exception as exc:
+        ctx.ctrd_skip = f"image import failed: {exc}"
+        k.stop()
+        ctx.ctrd = None
+    if ctx.ctrd is None:
+        print(f"  ctrd daemon not available: {ctx.ctrd_skip}", flush=True)
+
+
+def teardown(ctx: Context) -> None:
+    """Stop every daemon by pid, kill leftovers in the sandbox, drop cgroups and temp dirs."""
+    for name, stop in (("ctrd", ctx.ctrd and _stop_ctrd(ctx)), ("dockerd", ctx.dockerd and ctx.dockerd.stop),
+                       ("containerd", ctx.containerd and ctx.containerd.stop)):
+        if stop:
+            try:
+                stop()
+            except Exception as exc:
+                ctx.note(f"stopping {name}: {exc}")
+    left = ctx.sandbox.kill_members()
+    if left:
+        ctx.note(f"teardown had to SIGKILL {len(left)} leftover process(es) in the sandbox")
+    ctx.sandbox.stop()
+    for name in (CONTAINERD_NS, DOCKER_CGROUP_PARENT, CTRD_CGROUP_PARENT):
+        killed = kill_cgroup_tree(name)
+        if killed:
+            ctx.note(f"teardown had to SIGKILL {len(killed)} container process(es) left in cgroup {name}")
+        stuck = remove_cgroup_tree(name)
+        if stuck:
+            ctx.note(f"cgroups left behind: {', '.join(stuck[:5])}")
+    prefix = str(ctx.work) + "/"
+    with open("/proc/self/mountinfo") as f:
+        if any(line.split()[4].startswith(prefix) for line in f):
+            ctx.note(f"mounts left under {ctx.work}: work dir kept")
+            return
+    shutil.rmtree(ctx.work, ignore_errors=True)
+
+
+def _stop_ctrd(ctx: Context) -> Callable[[], None]:
+    def stop() -> None:
+        assert ctx.ctrd is not None
+        try:
+            ctx.ctrd.remove_all()
+        finally:
+            ctx.ctrd.stop()
+    return stop
+
+
+def _guard(ctx: Context, what: str, fn: Callable[[Context], dict[str, Any]]) -> dict[str, Any]:
+    print(f"  {what} ...", flush=True)
+    try:
+        result = fn(ctx)
+    except Exception as exc:  # one engine failing must not lose the others' figures
+        ctx.note(f"{what} failed: {exc}")
+        return {"skipped": f"failed: {exc}"}
+    print(f"  {what}: {json.dumps({k: v for k, v in result.items() if k != 'samples_ms'})}", flush=True)
+    return result
+
+
+def measure(ctx: Context, sections: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    ctrd_skip = {"skipped": f"ctrd daemon not available: {ctx.ctrd_skip}"}
+    if "latency" in sections:
+        print("latency (run → exit → removed, `true`):", flush=True)
+        out["latency"] = latency.measure(ctx)
+    if "fleet" in sections:
+        print(f"fleet ({ctx.n} sleeping containers, {ctx.clients} clients):", flush=True)
+        out["fleet"] = {
+            "ctrd": _guard(ctx, "ctrd fleet", fleet.ctrd_fleet) if ctx.ctrd else ctrd_skip,
+            "containerd": _guard(ctx, "containerd fleet", fleet.containerd_fleet) if ctx.containerd
+            else {"skipped": "containerd not running"},
+            "docker": _guard(ctx, "docker fleet", fleet.docker_fleet) if ctx.dockerd
+            else {"skipped": "dockerd not running"},
+        }
+    if "stop" in sections:
+        print("stop latency (TERM-handling container):", flush=True)
+        out["stop"] = {
+            "ctrd": _guard(ctx, "ctrd stop", stoplat.ctrd_stop) if ctx.ctrd else ctrd_skip,
+            "docker": _guard(ctx, "docker stop", stoplat.docker_stop) if ctx.dockerd
+            else {"skipped": "dockerd not running"},
+            "containerd (ctr task kill -s TERM, CLI)": _guard(ctx, "containerd stop", stoplat.containerd_stop)
+            if ctx.containerd else {"skipped": "containerd not running"},
+        }
+    return out
+
+
+def assemble(previous: dict[str, Any], measured: dict[str, Any], ctx: Context, sections: list[str],
+             config: dict[str, Any], machine: dict[str, Any], hint: str | None) -> dict[str, Any]:
+    rep: dict[str, Any] = dict(previous)
+    dates = dict(previous.get("section_dates", {}))
+    for name in sections:
+        rep[name] = measured[name]
+        dates[name] = machine["date"]
+    rep["section_dates"] = dates
+    rep["machine"] = machine
+    rep["config"] = config
+    rep["peers"] = {name: {"present": p.present, "version": p.version, "paths": p.paths}
+                    for name, p in ctx.peers.items()}
+    rep["install_hint"] = hint
+    rep["notes"] = ctx.notes
+    rep["ratios"] = report.compute_ratios(rep)
+    rep["targets"] = report.evaluate_targets(rep)
+    return rep
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sections = chosen_sections(args.only)
+    if os.geteuid() != 0:
+        print("the bench needs root (namespaces, cgroups, daemons)", file=sys.stderr)
+        return 2
+    peers = detect(SystemProbe())
+    print("peers:")
+    print("\n".join(describe(peers)))
+    hint = install_hint(peers)
+    if hint:
+        print(f"missing peers are skipped; to measure them too: {hint}")
+    machine = describe_machine()
+    q = args.quick
+    work = Path(tempfile.mkdtemp(prefix="ctrb-", dir="/tmp"))
+    ctx = Context(work=work, rootfs=work / "rootfs", tarball=work / "rootfs.tar", oci_archive=work / "oci.tar",
+                  sandbox=Sandbox(work / "ns"), peers=peers,
+                  runs=args.runs or (10 if q else 30), warmup=args.warmup if args.warmup is not None else (2 if q else 5),
+                  n=args.n or (20 if q else 100), clients=args.clients,
+                  stop_runs=args.stop_runs or (3 if q else 10))
+    if ctx.n < 100 and "fleet" in sections:
+        ctx.note(f"N={ctx.n} (quick run): the targets are stated for N=100")
+    config = {"runs": ctx.runs, "warmup": ctx.warmup, "n": ctx.n, "clients": ctx.clients,
+              "stop_runs": ctx.stop_runs, "quick": q, "sections": sections}
+    try:
+        build_rootfs(ctx.rootfs)
+        build_tarball(ctx.rootfs, ctx.tarball)
+        build_oci_archive(ctx.tarball, ctx.oci_archive)
+        ctx.sandbox.start()
+        start_peers(ctx, args)
+        measured = measure(ctx, sections)
+    finally:
+        teardown(ctx)
+    machine["loadavg_at_end"] = os.getloadavg()[0]
+    args.out.mkdir(parents=True, exist_ok=True)
+    latest = args.out / "latest.json"
+    previous = json.loads(latest.read_text()) if args.only and latest.exists() else {}
+    rep = assemble(previous, measured, ctx, sections, config, machine, hint)
+    latest.write_text(json.dumps(rep, indent=1) + "\n")
+    (args.out / "latest.md").write_text(report.render_markdown(rep))
+    png = chart.render_latency_png(rep, args.out / "latency.png")
+    print(f"wrote {latest}, latest.md" + (", latency.png" if png else " (no matplotlib: no chart)"))
+    print(report.render_markdown(rep))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Summary statistics of timing samples (pure: no I/O, unit-tested)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100) with linear interpolation between closest ranks.
+
+    Same definition as numpy's default ("linear"), so figures can be checked with numpy.
+    """
+    if not samples:
+        raise ValueError("percentile of an empty sample")
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"percentile q must be within 0..100, got {q}")
+    ordered = sorted(samples)
+    if len(ordered) == 1:
+        return ordered[0]
+    pos = (len(ordered) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = math.ceil(pos)
+    if lo == hi:
+        return ordered[lo]
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Latency summary in milliseconds."""
+
+    n: int
+    p50: float
+    p90: float
+    mean: float
+    min: float
+    max: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"n": self.n, "p50": self.p50, "p90": self.p90, "mean": self.mean,
+                "min": self.min, "max": self.max}
+
+
+def summarize(samples_ms: Sequence[float]) -> Summary:
+    if not samples_ms:
+        raise ValueError("summary of an empty sample")
+    return Summary(
+        n=len(samples_ms),
+        p50=percentile(samples_ms, 50),
+        p90=percentile(samples_ms, 90),
+        mean=sum(samples_ms) / len(samples_ms),
+        min=min(samples_ms),
+        max=max(samples_ms),
+    )
+
+
+def ratio(ours: float, theirs: float) -> float | None:
+    """ours / theirs, or None when the peer figure is zero (no meaningful ratio)."""
+    if theirs == 0:
+        return None
+    return ours / theirs
