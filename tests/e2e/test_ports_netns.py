@@ -1,0 +1,94 @@
+"""Published ports into a real bridge namespace: the shim's relay in front of busybox httpd (root)."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import ipaddress
+import secrets
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from ctrd import errdefs
+from ctrd.shim.v1 import shim_pb2
+from daemon.network.manager import NetworkManager, PortMapping
+from daemon.network.portmap import forwards
+from shimd.ports import start_relays
+
+pytestmark = pytest.mark.root
+
+
+def _subnet() -> str:
+    routed = []
+    with open("/proc/net/route") as f:
+        for line in list(f)[1:]:
+            p = line.split()
+            dst, mask = (ipaddress.IPv4Address(bytes.fromhex(x)[::-1]) for x in (p[1], p[7]))
+            if int(mask):
+                routed.append(ipaddress.IPv4Network(f"{dst}/{mask}", strict=False))
+    for _ in range(100):
+        net = ipaddress.IPv4Network(f"10.250.{secrets.randbelow(256)}.0/24")
+        if not any(net.overlaps(r) for r in routed):
+            return str(net)
+    raise RuntimeError("no free test subnet")
+
+
+def _get(port: int, path: str = "/") -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def test_httpd_in_a_bridge_namespace_answers_through_a_published_port(short_tmp: Path) -> None:
+    www = short_tmp / "www"
+    www.mkdir()
+    (www / "index.html").write_text("hello from the container\n")
+    bridge = "ctrdt" + secrets.token_hex(2)
+
+    async def main() -> None:
+        nm = NetworkManager(short_tmp / "root", short_tmp / "run", bridge=bridge, subnet=_subnet())
+        await nm.start()
+        httpd: subprocess.Popen[bytes] | None = None
+        try:
+            s = await nm.setup("a" * 64, "bridge", hostname="a", ports=[PortMapping("tcp", "127.0.0.1", 0, 80)])
+            httpd = subprocess.Popen(
+                ["nsenter", f"--net={s.sandbox_key}", "/bin/busybox", "httpd", "-f", "-p", "80", "-h", str(www)]
+            )
+            relays = await start_relays(forwards(s))
+            try:
+                hport = s.ports[0].host_port
+                assert relays.bound[0].host_port == hport
+                deadline = time.monotonic() + 10
+                while True:
+                    status, body = await asyncio.to_thread(_get, hport)
+                    if status == 200 or time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(0.05)
+                assert (status, body) == (200, b"hello from the container\n")
+                results = await asyncio.gather(*(asyncio.to_thread(_get, hport) for _ in range(10)))
+                assert all(r == (200, b"hello from the container\n") for r in results)
+                # the same host port cannot be published twice: clear error, nothing bound
+                dup = shim_pb2.PortForward(
+                    protocol="tcp", host_ip="127.0.0.1", host_port=hport, container_ip=s.ip_address, container_port=80
+                )
+                with pytest.raises(errdefs.FailedPrecondition, match=f"host port 127.0.0.1:{hport}/tcp is already in use"):
+                    await start_relays([dup])
+            finally:
+                await relays.close()
+                httpd.kill()  # the container stops before its network goes (the stop order)
+                httpd.wait()
+            await nm.teardown("a" * 64, s)
+        finally:
+            if httpd is not None and httpd.poll() is None:
+                httpd.kill()
+                httpd.wait()
+            await nm.close(remove_bridge=True)
+
+    asyncio.run(main())
