@@ -3,6 +3,7 @@ real daemon), next to `docker ps` / `docker run --rm` when a docker daemon answe
 
     python bench/ctrctl_bench.py                      # against an in-process fake daemon
     python bench/ctrctl_bench.py --address /run/ctrd/ctrd.sock   # against a running ctrd
+    python bench/ctrctl_bench.py --start-ctrd         # start a private ctrd (root; tests/daemon_fixtures)
 
 Standalone: run from the repository root. The console script is called directly (not through a
 pyenv shim, which adds its own ~50 ms of bash).
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def ctrctl_path() -> str:
@@ -46,18 +48,26 @@ def hyperfine(commands: dict[str, str], runs: int) -> dict[str, dict[str, float]
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--address", help="a running ctrd's socket (default: start a fake daemon)")
+    p.add_argument("--start-ctrd", action="store_true", help="start a private real ctrd for the run (root)")
     p.add_argument("--runs", type=int, default=30)
     p.add_argument("--json", help="write the results here")
     args = p.parse_args()
 
     ctl = ctrctl_path()
-    fake = None
+    fake: Any = None
+    real: Any = None
     address = args.address
-    if address is None:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    tmp = tempfile.mkdtemp(prefix="ctrdt-", dir="/tmp")
+    if args.start_ctrd:
+        from tests.daemon_fixtures import start_daemon
+
+        real = start_daemon(Path(tmp))
+        address = real.address
+        subprocess.run([ctl, "-a", address, "run", "--rm", "busybox", "true"], check=True)  # builds busybox
+    elif address is None:
         from tests.integration.ctrctl_fake import FakeDaemon
 
-        tmp = tempfile.mkdtemp(prefix="ctrctl-bench-", dir="/tmp")
         address = f"{tmp}/ctrd.sock"
         fake = FakeDaemon(address).start()
     commands = {
@@ -66,7 +76,7 @@ def main() -> int:
         "ctrctl ps": f"{ctl} -a {address} ps",
         "ctrctl ps -a": f"{ctl} -a {address} ps -a",
     }
-    if args.address:
+    if args.address or real is not None:
         commands["ctrctl run --rm busybox true"] = f"{ctl} -a {address} run --rm busybox true"
     if docker_ready():
         commands["docker ps"] = "docker ps"
@@ -76,8 +86,14 @@ def main() -> int:
     finally:
         if fake is not None:
             fake.stop()
-            shutil.rmtree(Path(address).parent, ignore_errors=True)
-    print(f"daemon: {'ctrd at ' + address if args.address else 'in-process fake (tests/integration/ctrctl_fake.py)'}")
+        if real is not None:
+            from tests.daemon_fixtures import teardown
+
+            left = teardown(real)
+            if left:
+                print("ctrd left behind:", left, file=sys.stderr)
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"daemon: {'in-process fake (tests/integration/ctrctl_fake.py)' if fake else 'ctrd at ' + address}")
     print(f"{'command':34} {'mean ms':>9} {'± sd':>7} {'min':>7} {'max':>7}")
     for name, r in results.items():
         print(f"{name:34} {r['mean']:9.1f} {r['stddev']:7.1f} {r['min']:7.1f} {r['max']:7.1f}")
