@@ -254,3 +254,40 @@ def test_image_whose_layer_dir_vanished_is_dropped_on_start(env: tuple[Path, Lay
     assert [i.repo_tags for i in store2.list()] == [["fine:1"]]
     assert top not in layers2.layer_ids()
     assert len(os.listdir(root / "image/overlay2/layerdb/sha256")) == 1
+
+
+def test_oci_multi_platform_index_loads_the_host_platform(env: tuple[Path, LayerStore, ImageStore]) -> None:
+    _root, _layers, store = env
+    import tarfile
+
+    from daemon.images.archive import HOST_ARCH
+
+    other_arch = "s390x" if HOST_ARCH != "s390x" else "arm64"
+    host = fx.oci_archive([fx.layer(fx.file("host"))], ref="multi:1")
+    other = fx.oci_archive([fx.layer(fx.file("other"))], ref="multi:1")
+    files: dict[str, bytes] = {}
+    manifests = []
+    for arch, data in ((other_arch, other), (HOST_ARCH, host)):
+        with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+            for m in tf.getmembers():
+                f = tf.extractfile(m)
+                files[m.name] = f.read() if f else b""
+            desc = json.loads(files["index.json"])["manifests"][0]
+        desc.pop("annotations")
+        desc["platform"] = {"os": "linux", "architecture": arch}
+        manifests.append(desc)
+    inner = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests}).encode()
+    files["blobs/sha256/" + fx.sha(inner)[7:]] = inner
+    files["index.json"] = json.dumps({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.index.v1+json", "digest": fx.sha(inner), "size": len(inner),
+        "annotations": {"io.containerd.image.name": "docker.io/library/multi:1"}}]}).encode()  # fmt: skip
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as out:
+        for name, data in files.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            out.addfile(ti, io.BytesIO(data))
+    assert store.load_archive(io.BytesIO(buf.getvalue())) == ["Loaded image: multi:1"]
+    image = store.get("multi:1")
+    assert len(store.list()) == 1
+    assert (store.layers.diff_dir(image.top_layer or "") / "host").exists()

@@ -154,3 +154,35 @@ def test_leftovers_are_cleaned_on_start(short_tmp: Path) -> None:
     LayerStore(root)
     assert not staging.exists()
     assert not (root / "l" / ("A" * 26)).is_symlink()
+
+
+def test_concurrent_containers_on_one_image(short_tmp: Path) -> None:
+    import threading
+
+    store = LayerStore(short_tmp / "overlay2")
+    (top,) = _image_layers(store, 1)
+    errors: list[BaseException] = []
+
+    def life(n: int) -> None:
+        cid = f"par{n}"
+        try:
+            for _ in range(3):
+                store.create_container_layers(cid, top)
+                merged = store.mount(cid)
+                (merged / "mine").write_text(cid)
+                assert (merged / "f0").read_text() == "0"
+                store.unmount(cid)
+                assert (store.diff_dir(cid) / "mine").read_text() == cid
+                store.remove_container_layers(cid)
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=life, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert store.layer_ids() == {top} and store.container_layer_ids() == set()
+    assert len(os.listdir(short_tmp / "overlay2" / "l")) == 1
+    assert not _mounts_mentioning(str(short_tmp))
