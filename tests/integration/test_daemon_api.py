@@ -1,0 +1,285 @@
+"""The daemon's gRPC API over a real grpc.aio unix socket, with fake images, layers, shims, network."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+import pytest
+
+from ctrd import errdefs, errgrpc
+from ctrd.v1 import container_pb2 as pb
+from ctrd.v1 import container_pb2_grpc, system_pb2, system_pb2_grpc
+from daemon.config import Config
+from daemon.server import Daemon
+from tests.daemon_fakes import FakeImages, FakeLayers, FakeNetwork, FakeShims
+
+INSPECT_KEYS = {"Id", "Name", "Created", "Path", "Args", "State", "Image", "RestartCount", "Driver", "GraphDriver",
+                "Mounts", "Config", "HostConfig", "NetworkSettings"}
+STATE_KEYS = {"Status", "Running", "Paused", "Restarting", "OOMKilled", "Dead", "Pid", "ExitCode", "Error",
+              "StartedAt", "FinishedAt"}
+
+
+class Env:
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.cfg = Config(root=base / "root", exec_root=base / "run", address=base / "run" / "api.sock",
+                          cgroup_parent="ctrdt-int", stop_timeout=1)
+        self.images = FakeImages()
+        self.layers = FakeLayers(base / "layers")
+        self.shims = FakeShims(self.cfg.exec_root)
+        self.network = FakeNetwork(self.cfg.exec_root)
+        self.daemon: Daemon | None = None
+        self.channel: grpc.aio.Channel | None = None
+
+    async def start(self) -> None:
+        self.daemon = Daemon(self.cfg, self.images, self.layers, self.shims, self.network)
+        await self.daemon.start()
+        self.channel = grpc.aio.insecure_channel(f"unix:{self.cfg.address}")
+        self.api = container_pb2_grpc.ContainerServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self.sys = system_pb2_grpc.SystemServiceStub(self.channel)  # type: ignore[no-untyped-call]
+
+    async def stop(self, live_restore: bool = False) -> None:
+        assert self.daemon is not None and self.channel is not None
+        await self.channel.close()
+        object.__setattr__(self.cfg, "live_restore", live_restore)
+        await self.daemon.stop()
+        self.daemon = None
+
+    async def call(self, method: str, req: Any) -> Any:
+        try:
+            return await getattr(self.api, method)(req, timeout=20)
+        except grpc.aio.AioRpcError as exc:
+            raise errgrpc.to_native(exc) from None
+
+    async def create(self, *cmd: str, **kw: Any) -> str:
+        spec = pb.ContainerSpec(image="busybox", cmd=list(cmd), cmd_set=bool(cmd), network_mode="none", **kw)
+        return str((await self.call("Create", pb.CreateRequest(spec=spec))).id)
+
+    async def inspect(self, ref: str) -> dict[str, Any]:
+        out: dict[str, Any] = json.loads((await self.call("Inspect", pb.InspectRequest(id=ref))).json)
+        return out
+
+    async def until(self, ref: str, pred: Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> dict[str, Any]:
+        for _ in range(int(timeout / 0.02)):
+            info = await self.inspect(ref)
+            if pred(info):
+                return info
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"condition not reached: {info['State']}")
+
+
+def run(base: Path, body: Callable[[Env], Awaitable[None]]) -> None:
+    async def main() -> None:
+        env = Env(base)
+        await env.start()
+        try:
+            await body(env)
+        finally:
+            if env.daemon is not None:
+                await env.stop()
+
+    asyncio.run(main())
+
+
+def test_lifecycle_inspect_list_events(short_tmp: Path) -> None:
+    async def body(env: Env) -> None:
+        events: list[Any] = []
+
+        async def watch() -> None:
+            async for ev in env.sys.Events(system_pb2.EventsRequest()):
+                events.append(ev)
+
+        watcher = asyncio.create_task(watch())
+        await asyncio.sleep(0.1)
+        cid = await env.create("sleep", "100", name="web", labels={"tier": "front"})
+        info = await env.inspect("web")
+        assert set(info) >= INSPECT_KEYS and set(info["State"]) == STATE_KEYS
+        assert info["Id"] == cid and info["Name"] == "/web" and info["State"]["Status"] == "created"
+        assert info["Path"] == "sleep" and info["Args"] == ["100"] and info["Driver"] == "overlay2"
+        assert set(info["GraphDriver"]["Data"]) == {"LowerDir", "UpperDir", "WorkDir", "MergedDir"}
+        assert {"Hostname", "Env", "Cmd", "Entrypoint", "WorkingDir", "User", "Image", "Labels", "StopSignal",
+                "StopTimeout"} <= set(info["Config"])
+        assert {"NetworkMode", "PortBindings", "Binds", "Memory", "NanoCpus", "PidsLimit", "RestartPolicy",
+                "AutoRemove", "ReadonlyRootfs", "CapAdd", "CapDrop"} <= set(info["HostConfig"])
+        assert {"SandboxKey", "IPAddress", "Gateway", "MacAddress", "Ports"} <= set(info["NetworkSettings"])
+        assert (env.cfg.root / "containers" / cid / "config.v2.json").exists()
+        assert env.layers.mounted == set()
+
+        assert (await env.call("List", pb.ListRequest())).containers == []
+        await env.call("Start", pb.StartRequest(id=cid[:8]))
+        info = await env.inspect(cid)
+        assert info["State"]["Running"] and info["State"]["Pid"] > 0
+        assert env.layers.mounted == {cid} and cid in env.network.active
+        spec = env.shims.created[-1][2]
+        assert spec["process"]["args"] == ["sleep", "100"] and spec["linux"]["cgroupsPath"] == f"/ctrdt-int/{cid}"
+        listed = (await env.call("List", pb.ListRequest(filters={"label": "tier=front"}))).containers
+        assert [c.id for c in listed] == [cid] and listed[0].state == "running"
+        assert listed[0].status.startswith("Up ")
+
+        await env.call("Pause", pb.PauseRequest(id="web"))
+        assert (await env.inspect(cid))["State"]["Status"] == "paused"
+        await env.call("Resume", pb.ResumeRequest(id="web"))
+        await env.call("Stop", pb.StopRequest(id="web"))
+        info = await env.inspect(cid)
+        assert info["State"]["Status"] == "exited" and info["State"]["ExitCode"] == 143
+        assert env.layers.mounted == set() and env.network.active == {}
+        assert not env.shims.state_dir(cid).exists() and env.shims.shims[cid].gone
+        assert (await env.call("Wait", pb.WaitRequest(id=cid))).exit_code == 143
+        await env.call("Remove", pb.RemoveRequest(id=cid))
+        assert not (env.cfg.root / "containers" / cid).exists() and cid not in env.layers.layers
+        await asyncio.sleep(0.1)
+        watcher.cancel()
+        actions = [e.action for e in events if e.id == cid]
+        assert actions == ["create", "start", "pause", "unpause", "kill", "die", "stop", "destroy"]
+        die = next(e for e in events if e.action == "die")
+        assert die.attributes["exitCode"] == "143" and die.attributes["name"] == "web"
+
+    run(short_tmp, body)
+
+
+def test_errors_cross_the_wire_with_codes_and_reasons(short_tmp: Path) -> None:
+    async def body(env: Env) -> None:
+        with pytest.raises(grpc.aio.AioRpcError) as raw:
+            await env.api.Inspect(pb.InspectRequest(id="nope"))
+        assert raw.value.code() == grpc.StatusCode.NOT_FOUND and "no such container: nope" in str(raw.value.details())
+        with pytest.raises(errdefs.InvalidArgument, match="name"):
+            await env.create("true", name="bad name")
+        with pytest.raises(errdefs.InvalidArgument, match="image"):
+            await env.call("Create", pb.CreateRequest(spec=pb.ContainerSpec(image="missing")))
+        cid = await env.create("sleep", "1")
+        with pytest.raises(errdefs.AlreadyExists):
+            await env.create("true", name=(await env.inspect(cid))["Name"][1:])
+        await env.call("Start", pb.StartRequest(id=cid))
+        with pytest.raises(errdefs.FailedPrecondition, match="is already running"):
+            await env.call("Start", pb.StartRequest(id=cid))
+        with pytest.raises(errdefs.FailedPrecondition, match="cannot remove running container"):
+            await env.call("Remove", pb.RemoveRequest(id=cid))
+        with pytest.raises(errdefs.InvalidArgument, match="timeout"):
+            await env.call("Stop", pb.StopRequest(id=cid, timeout=-5))
+        await env.call("Remove", pb.RemoveRequest(id=cid, force=True))
+        # the exec error's reason travels in trailing metadata; the container ends exited 127
+        bad = await env.create("nosuchcmd")
+        with pytest.raises(errdefs.InvalidArgument) as exc:
+            await env.call("Start", pb.StartRequest(id=bad))
+        assert exc.value.reason == errdefs.REASON_EXEC_NOT_FOUND
+        info = await env.inspect(bad)
+        assert info["State"]["Status"] == "exited" and info["State"]["ExitCode"] == 127 and info["State"]["Error"]
+        assert env.layers.mounted == set() and env.network.active == {}
+        # a failing network undoes the mount and leaves the container as it was
+        env.network.fail_setup = True
+        other = await env.create("sleep", "1")
+        with pytest.raises(errdefs.Internal, match="network"):
+            await env.call("Start", pb.StartRequest(id=other))
+        assert (await env.inspect(other))["State"]["Status"] == "created" and env.layers.mounted == set()
+
+    run(short_tmp, body)
+
+
+def test_restart_policies_and_auto_remove(short_tmp: Path) -> None:
+    async def body(env: Env) -> None:
+        onf = await env.create("exit", "1", restart_policy=pb.RestartPolicy(name="on-failure", maximum_retry_count=2))
+        await env.call("Start", pb.StartRequest(id=onf))
+        info = await env.until(onf, lambda i: i["RestartCount"] == 2 and i["State"]["Status"] == "exited")
+        assert info["State"]["ExitCode"] == 1
+        await asyncio.sleep(0.5)
+        assert (await env.inspect(onf))["RestartCount"] == 2  # no third restart
+
+        always = await env.create("exit", "0", restart_policy=pb.RestartPolicy(name="always"))
+        await env.call("Start", pb.StartRequest(id=always))
+        await env.until(always, lambda i: i["RestartCount"] >= 2)
+        await env.call("Stop", pb.StopRequest(id=always))  # an explicit stop is never undone
+        count = (await env.inspect(always))["RestartCount"]
+        await asyncio.sleep(0.6)
+        info = await env.inspect(always)
+        assert info["State"]["Status"] == "exited" and info["RestartCount"] == count
+
+        rm = await env.create("exit", "4", auto_remove=True)
+        await env.call("Start", pb.StartRequest(id=rm))
+        assert (await env.call("Wait", pb.WaitRequest(id=rm))).exit_code == 4
+        for _ in range(100):
+            if rm not in env.layers.layers:
+                break
+            await asyncio.sleep(0.02)
+        with pytest.raises(errdefs.NotFound):
+            await env.inspect(rm)
+
+    run(short_tmp, body)
+
+
+def test_killed_shim_and_concurrent_operations(short_tmp: Path) -> None:
+    async def body(env: Env) -> None:
+        cid = await env.create("sleep", "100")
+        await env.call("Start", pb.StartRequest(id=cid))
+        env.shims.kill_shim(cid)
+        info = await env.until(cid, lambda i: i["State"]["Status"] == "exited")
+        assert info["State"]["ExitCode"] == 255 and cid in env.shims.cleanups
+        assert env.layers.mounted == set() and env.network.active == {}
+        await env.call("Start", pb.StartRequest(id=cid))  # it can be started again
+
+        async def attempt(method: str, req: Any) -> str:
+            try:
+                await env.call(method, req)
+                return "ok"
+            except errdefs.CtrdError as exc:
+                return type(exc).__name__
+
+        ops = [attempt("Stop", pb.StopRequest(id=cid)) if i % 2 else attempt("Start", pb.StartRequest(id=cid))
+               for i in range(20)]
+        results = await asyncio.gather(*ops)
+        assert set(results) <= {"ok", "FailedPrecondition"}
+        info = await env.inspect(cid)
+        running = info["State"]["Status"] == "running"
+        assert env.layers.mounted == ({cid} if running else set())
+        assert (cid in env.network.active) == running
+
+        many = [await env.create("sleep", "100") for _ in range(10)]
+        await asyncio.gather(*(env.call("Start", pb.StartRequest(id=c)) for c in many))
+        await asyncio.gather(*(env.call("Remove", pb.RemoveRequest(id=c, force=True)) for c in many))
+        assert env.layers.layers == {cid}
+
+    run(short_tmp, body)
+
+
+def test_recovery_reattaches_live_and_collects_dead(short_tmp: Path) -> None:
+    async def body(env: Env) -> None:
+        live = await env.create("sleep", "100")
+        dead = await env.create("sleep", "100")
+        policy = await env.create("sleep", "100", restart_policy=pb.RestartPolicy(name="always"))
+        for c in (live, dead, policy):
+            await env.call("Start", pb.StartRequest(id=c))
+        pid = (await env.inspect(live))["State"]["Pid"]
+        await env.stop(live_restore=True)
+        env.shims.kill_shim(dead)
+        env.shims.kill_shim(policy)
+        await env.start()
+        info = await env.inspect(live)
+        assert info["State"]["Status"] == "running" and info["State"]["Pid"] == pid
+        assert env.network.recovered is not None and live in env.network.recovered
+        d = await env.inspect(dead)
+        assert d["State"]["Status"] == "exited" and d["State"]["ExitCode"] == 255
+        await env.until(policy, lambda i: i["State"]["Status"] == "running" and i["RestartCount"] == 1)
+        await env.call("Stop", pb.StopRequest(id=live))
+        assert (await env.inspect(live))["State"]["Status"] == "exited"
+
+    run(short_tmp, body)
+
+
+def test_logs_stream(short_tmp: Path) -> None:
+    async def body(env: Env) -> None:
+        cid = await env.create("exit", "0")
+        log = Path((await env.inspect(cid))["LogPath"])
+        log.write_text('{"log":"hi\\n","stream":"stdout","time":"2026-01-01T00:00:00.000000001Z"}\n'
+                       '{"log":"oops\\n","stream":"stderr","time":"2026-01-01T00:00:01.000000001Z"}\n')
+        got: AsyncIterator[Any] = env.api.Logs(pb.LogsRequest(id=cid, tail=-1))
+        items = [(m.stream, m.data) async for m in got]
+        assert items == [("stdout", b"hi\n"), ("stderr", b"oops\n")]
+        got = env.api.Logs(pb.LogsRequest(id=cid, tail=1, stdout=True))
+        assert [m.data async for m in got] == [b"hi\n"]
+
+    run(short_tmp, body)
