@@ -63,19 +63,28 @@ class HelperClient:
 
     async def call(self, op: str, **args: Any) -> Any:
         async with self._lock:
-            await self._spawn()
-            assert self._proc is not None and self._proc.stdin is not None
+            exchange = asyncio.ensure_future(self._exchange(op, args))
             try:
-                self._proc.stdin.write(wire.encode({"op": op, "args": args}))
-                await self._proc.stdin.drain()
-                reply = await asyncio.wait_for(self._read(), _CALL_TIMEOUT)
-            except (ConnectionError, TimeoutError, errdefs.Unavailable, asyncio.CancelledError) as e:
-                # The reply stream is out of step (or the helper is gone): start over next time.
-                await self._kill()
-                if isinstance(e, asyncio.CancelledError):
-                    raise
-                raise errdefs.Unavailable(f"network helper failed during {op}: {e or type(e).__name__}")
+                reply = await asyncio.shield(exchange)
+            except asyncio.CancelledError:
+                # A cancelled caller must not leave the reply stream out of step or kill the helper
+                # halfway through an operation: let this one finish (its result is dropped).
+                with contextlib.suppress(BaseException):
+                    await exchange
+                raise
         return wire.unwrap(reply)
+
+    async def _exchange(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        await self._spawn()
+        assert self._proc is not None and self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(wire.encode({"op": op, "args": args}))
+            await self._proc.stdin.drain()
+            return await asyncio.wait_for(self._read(), _CALL_TIMEOUT)
+        except (ConnectionError, TimeoutError, errdefs.Unavailable) as e:
+            # The helper is gone or hung: the stream is out of step, start a fresh one next time.
+            await self._kill()
+            raise errdefs.Unavailable(f"network helper failed during {op}: {e or type(e).__name__}")
 
     async def _kill(self) -> None:
         proc, self._proc = self._proc, None

@@ -9,6 +9,7 @@ helper process (daemon.network.helper); this class keeps the state (IPAM, bridge
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import secrets
 import time
@@ -154,7 +155,11 @@ class NetworkManager:
         resolved = resolve_ports(ports, publish_all_exposed, picker=self._picker) if mode == "bridge" else []
         path = self.sandbox_path(container_id)
         if mode == "none":
-            await self._ops.call("sandbox_create", path=path)
+            try:
+                await self._ops.call("sandbox_create", path=path)
+            except asyncio.CancelledError:
+                await self._undo_cancelled(path)
+                raise
             return NetworkSettings(mode="none", sandbox_key=path)
         async with self._lock:
             ipam = await self._ensure_bridge()
@@ -165,8 +170,10 @@ class NetworkManager:
         saving = asyncio.ensure_future(self._persist())
         try:
             veth = await self._build_bridged(container_id, path, ip, ipam, mac)
-        except BaseException:
+        except BaseException as e:
             await asyncio.gather(saving, return_exceptions=True)
+            if isinstance(e, asyncio.CancelledError):
+                await self._undo_cancelled(path)
             async with self._lock:
                 ipam.release(container_id, sync=False)
             raise
@@ -179,6 +186,12 @@ class NetworkManager:
             mode="bridge", sandbox_key=path, ip_address=str(ip), ip_prefix_len=ipam.subnet.prefixlen,
             gateway=str(ipam.gateway), mac_address=mac, bridge=self.bridge, veth_host=veth, ports=resolved,
         )
+
+    async def _undo_cancelled(self, path: str) -> None:
+        """A cancelled setup: the helper finished the request anyway (see HelperClient.call), so
+        the namespace may exist; remove it (its veth goes with it)."""
+        with contextlib.suppress(errdefs.CtrdError, asyncio.CancelledError):
+            await asyncio.shield(self._ops.call("sandbox_delete", path=path))
 
     async def _persist(self) -> None:
         """Write the newest IPAM state off the event loop; snapshots are taken in order."""

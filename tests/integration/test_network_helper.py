@@ -64,3 +64,24 @@ def test_close_ends_the_helper(tmp_path: Path) -> None:
 
     pid = asyncio.run(main())
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+def test_a_cancelled_call_keeps_the_helper_and_the_stream_in_step(tmp_path: Path) -> None:
+    async def main() -> None:
+        client = HelperClient()
+        await client.start()
+        try:
+            pid = client.pid
+            (tmp_path / "x").touch()
+            for _ in range(5):
+                task = asyncio.ensure_future(client.call("routed_networks"))
+                await asyncio.sleep(0)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                assert await client.call("list_sandboxes", directory=str(tmp_path)) == [str(tmp_path / "x")]
+            assert client.pid == pid
+        finally:
+            await client.close()
+
+    asyncio.run(main())

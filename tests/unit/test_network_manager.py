@@ -374,3 +374,54 @@ def test_veth_that_outlives_its_netns_is_deleted_by_settle(tmp_path: Path, monke
         await nm.close()
 
     run(main())
+
+
+def test_cancelled_setup_removes_what_the_helper_built(tmp_path: Path) -> None:
+    async def main() -> None:
+        fake = FakeOps()
+        gate = asyncio.Event()
+        plain = fake.call
+
+        async def slow(op: str, **a: Any) -> Any:
+            if op == "sandbox_create":
+                await gate.wait()
+            return await plain(op, **a)
+
+        fake.call = slow  # type: ignore[method-assign]
+        nm = make(tmp_path, fake)
+        await nm.start()
+        for mode in ("bridge", "none"):
+            task = asyncio.ensure_future(nm.setup(CID, mode, hostname="h"))
+            await asyncio.sleep(0.01)
+            task.cancel()
+            gate.set()  # the helper finishes the request anyway
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert fake.sandboxes == set() and nm.leases() == {}
+            gate.clear()
+        await nm.close()
+
+    run(main())
+
+
+def test_nat_is_opt_in(tmp_path: Path) -> None:
+    async def main() -> None:
+        for nat in (False, True):
+            fake = FakeOps()
+            fake_nat: list[dict[str, Any]] = []
+            plain = fake.call
+
+            async def call(op: str, _fake_nat: list[dict[str, Any]] = fake_nat, _plain: Any = plain, **a: Any) -> Any:
+                if op == "nat_enable":
+                    _fake_nat.append(a)
+                    return None
+                return await _plain(op, **a)
+
+            fake.call = call  # type: ignore[method-assign]
+            nm = make(tmp_path / str(nat), fake, nat=nat)
+            await nm.start()
+            await nm.setup(CID, "bridge", hostname="h")
+            assert fake_nat == ([{"subnet": "10.250.0.0/24", "bridge": "ctrdt0"}] if nat else [])
+            await nm.close()
+
+    run(main())
