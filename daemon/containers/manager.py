@@ -19,6 +19,7 @@ from typing import Any
 from ctrd import errdefs
 from ctrd.errdefs import CtrdError, InvalidArgument
 from ctrd.v1 import container_pb2
+from daemon import faults
 from daemon.config import Config
 from daemon.containers import validate, view
 from daemon.containers.bundle import resolve_user
@@ -85,6 +86,7 @@ class ContainerManager:
             named.CopyFrom(spec)
             named.name = name
             norm = validate.normalize(named, spec.image, image.config, cid, self.ncpu)
+            faults.point("create.validated")
             host = norm.host_config
             if host.network_mode.startswith("container:"):
                 other = self.store.get(host.network_mode.split(":", 1)[1])
@@ -96,7 +98,9 @@ class ContainerManager:
             )
             created_layers = True
             await asyncio.to_thread(self.layers.create_container_layers, cid, image.top_layer)
+            faults.point("create.after_layers")
             await asyncio.to_thread(self.store.write_new, c)
+            faults.point("create.after_record")
         except BaseException:
             self.store.release_name(name)
             if created_layers:
@@ -171,7 +175,9 @@ class ContainerManager:
         try:
             await self.runner.release_resources(c)
             await asyncio.to_thread(self.layers.remove_container_layers, c.id)
+            faults.point("rm.after_layers_removed")
             await asyncio.to_thread(self.store.delete, c.id)
+            faults.point("rm.after_record_removed")
         except (CtrdError, OSError) as exc:
             c.set_state(status=transition(c.id, c.status, Action.DIE), error=str(exc))
             await asyncio.to_thread(_quiet, self.store.save, c)

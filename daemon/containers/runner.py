@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ctrd import errdefs
 from ctrd.errdefs import CtrdError
+from daemon import faults
 from daemon.config import Config
 from daemon.containers import bundle
 from daemon.containers.record import Container
@@ -85,20 +86,24 @@ class Runner:
         try:
             rootfs = await asyncio.to_thread(self.layers.mount, c.id)
             undo.append(lambda: asyncio.to_thread(self.layers.unmount, c.id))
+            faults.point("start.after_mount")
             net = await self.network.setup(c.id, self.container_dir(c), self._net_request(c))
 
             async def _teardown() -> None:
                 await self.network.teardown(c.id, net.settings)
 
             undo.append(_teardown)
+            faults.point("start.after_network")
             sandbox = str(net.settings.get("sandbox_key", ""))
             spec = await asyncio.to_thread(
                 bundle.build_spec, c, rootfs, net.files, sandbox, self.cfg.cgroup_parent
             )
             bundle_dir = self.shims.state_dir(c.id)
             await asyncio.to_thread(bundle.write_bundle, bundle_dir, spec)
+            faults.point("start.after_bundle")
             shim = await self.shims.launch(c.id)
             undo.append(self._dispose_shim(c, shim))
+            faults.point("start.after_shim_launch")
             await shim.create(
                 ShimCreate(
                     bundle=str(bundle_dir),
@@ -110,6 +115,7 @@ class Runner:
                     ports=net.forwards,
                 )
             )
+            faults.point("start.after_shim_create")
             pid = await shim.start()
         except BaseException as exc:
             for step in reversed(undo):
@@ -133,6 +139,7 @@ class Runner:
         c.shim_pid = shim.shim_pid
         self.tasks[c.id] = shim
         await self.save(c)
+        faults.point("start.after_record")
         self.emit(c, "start")
         self.arm_watcher(c, shim)
 
@@ -225,11 +232,13 @@ class Runner:
         if c.network:
             try:
                 await self.network.teardown(c.id, c.network)
+                faults.point("stop.after_network_teardown")
             except CtrdError as exc:
                 log.warning("container %s: network teardown: %s", c.id, exc)
         try:
             if await asyncio.to_thread(self.layers.is_mounted, c.id):
                 await asyncio.to_thread(self.layers.unmount, c.id)
+                faults.point("stop.after_unmount")
         except CtrdError as exc:
             log.warning("container %s: unmount: %s", c.id, exc)
 
@@ -315,7 +324,9 @@ class Runner:
                     c.set_state(status=transition(c.id, c.status, Action.RESUME))
                 self.emit(c, "kill", signal=str(sig))
                 ms = 0xFFFFFFFF if timeout < 0 else timeout * 1000
+                faults.point("stop.after_signal")  # armed with a delay: fires while the shim waits
                 ex = await shim.stop(sig, ms)
+                faults.point("stop.after_exit")
             except errdefs.Unavailable:
                 shim = None
         if ex is None:
