@@ -56,8 +56,8 @@ def test_httpd_in_a_bridge_namespace_answers_through_a_published_port(short_tmp:
         nm = NetworkManager(short_tmp / "root", short_tmp / "run", bridge=bridge, subnet=_subnet())
         await nm.start()
         httpd: subprocess.Popen[bytes] | None = None
+        s = await nm.setup("a" * 64, "bridge", hostname="a", ports=[PortMapping("tcp", "127.0.0.1", 0, 80)])
         try:
-            s = await nm.setup("a" * 64, "bridge", hostname="a", ports=[PortMapping("tcp", "127.0.0.1", 0, 80)])
             httpd = subprocess.Popen(
                 ["nsenter", f"--net={s.sandbox_key}", "/bin/busybox", "httpd", "-f", "-p", "80", "-h", str(www)]
             )
@@ -66,11 +66,14 @@ def test_httpd_in_a_bridge_namespace_answers_through_a_published_port(short_tmp:
                 hport = s.ports[0].host_port
                 assert relays.bound[0].host_port == hport
                 deadline = time.monotonic() + 10
-                while True:
-                    status, body = await asyncio.to_thread(_get, hport)
-                    if status == 200 or time.monotonic() > deadline:
+                while True:  # httpd may not listen yet: the relay then closes the connection
+                    try:
+                        status, body = await asyncio.to_thread(_get, hport)
                         break
-                    await asyncio.sleep(0.05)
+                    except (ConnectionError, http.client.HTTPException):
+                        if time.monotonic() > deadline:
+                            raise
+                        await asyncio.sleep(0.05)
                 assert (status, body) == (200, b"hello from the container\n")
                 results = await asyncio.gather(*(asyncio.to_thread(_get, hport) for _ in range(10)))
                 assert all(r == (200, b"hello from the container\n") for r in results)
@@ -84,11 +87,11 @@ def test_httpd_in_a_bridge_namespace_answers_through_a_published_port(short_tmp:
                 await relays.close()
                 httpd.kill()  # the container stops before its network goes (the stop order)
                 httpd.wait()
-            await nm.teardown("a" * 64, s)
         finally:
             if httpd is not None and httpd.poll() is None:
                 httpd.kill()
                 httpd.wait()
+            await nm.teardown("a" * 64, s)
             await nm.close(remove_bridge=True)
 
     asyncio.run(main())
