@@ -56,7 +56,8 @@ class Runner:
         self._restarts: dict[str, asyncio.Task[None]] = {}
         self._backoff: dict[str, Backoff] = {}
         self._background: set[asyncio.Task[None]] = set()
-        self.closing = False
+        self.closing = False  # the daemon is going away: watchers stop acting
+        self.shutting_down = False  # no restart policy or auto-remove from here on
         self.on_auto_remove: Callable[[Container], Awaitable[None]] | None = None
 
     # ------------------------------------------------------------------ helpers
@@ -257,7 +258,7 @@ class Runner:
 
     async def after_exit(self, c: Container) -> None:
         """Restart policy or AutoRemove, outside the container lock."""
-        if self.closing or c.removed:
+        if self.closing or self.shutting_down or c.removed:
             return
         policy = c.host_config.restart_policy
         if should_restart(policy, c.state.exit_code, c.restart_count, c.has_been_manually_stopped):
@@ -355,6 +356,7 @@ class Runner:
 
     async def shutdown(self, live_restore: bool) -> None:
         """Default: stop every container (signal, timeout, KILL) and record it; live-restore: leave them."""
+        self.shutting_down = True
         for t in list(self._restarts.values()):
             t.cancel()
         if not live_restore:

@@ -1,0 +1,45 @@
+"""ctrd's flags, its TOML config file, and their precedence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ctrd.errdefs import InvalidArgument
+from daemon.config import Config
+from daemon.main import load
+
+
+def test_defaults_are_dockers_shape() -> None:
+    cfg = load([])
+    assert cfg == Config()
+    assert str(cfg.root) == "/var/lib/ctrd" and str(cfg.exec_root) == "/run/ctrd"
+    assert str(cfg.address) == "/run/ctrd/ctrd.sock" and cfg.pid_file == Path("/run/ctrd/ctrd.pid")
+    assert cfg.live_restore is False and cfg.stop_timeout == 10 and cfg.runtime == ""
+
+
+def test_toml_then_flags_win(tmp_path: Path) -> None:
+    conf = tmp_path / "ctrd.toml"
+    conf.write_text('root = "/tmp/a"\nexec-root = "/tmp/b"\nlive-restore = true\nbridge = "br0"\nshutdown_timeout = 3\n')
+    cfg = load(["--config", str(conf), "--bridge", "br1", "--cgroup-parent", "ctrdt-x", "--runtime", "runc"])
+    assert cfg.root == Path("/tmp/a") and cfg.exec_root == Path("/tmp/b") and cfg.live_restore is True
+    assert cfg.bridge == "br1" and cfg.cgroup_parent == "ctrdt-x" and cfg.runtime == "runc"
+    assert cfg.shutdown_timeout == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "field"),
+    [
+        ('nonsense = 1\n', [], "config"),
+        ('root = [\n', [], "config"),
+        ("", ["--address", "/tmp/" + "x" * 120], "address"),
+        ("", ["--cgroup-parent", "../escape"], "cgroup_parent"),
+    ],
+)
+def test_bad_config(tmp_path: Path, text: str, args: list[str], field: str) -> None:
+    conf = tmp_path / "c.toml"
+    conf.write_text(text)
+    with pytest.raises(InvalidArgument) as exc:
+        load(["--config", str(conf), *args])
+    assert exc.value.message.startswith(field + ":")
