@@ -37,6 +37,9 @@ def _container_flags(p: argparse.ArgumentParser, run: bool) -> None:
     if run:
         p.add_argument("-d", "--detach", action="store_true", help="run in the background, print the id")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    # Accepted only to say clearly that there is no stdin/tty attach (docker habits: `run -it`).
+    p.add_argument("-i", "--interactive", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("-t", "--tty", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--name", help="assign a name to the container")
     p.add_argument("-e", "--env", action="append", default=[], metavar="KEY[=VALUE]", help="set an environment variable")
     p.add_argument("--env-file", action="append", default=[], metavar="FILE", help="read environment variables from a file")

@@ -17,6 +17,8 @@ from ctrd.v1 import container_pb2
 def build_spec(args: argparse.Namespace, environ: dict[str, str] | os._Environ[str] | None = None,
                *, detach: bool = True) -> container_pb2.ContainerSpec:
     """The spec for `run`/`create`. `detach=False` (foreground run) leaves --rm to the client."""
+    if args.interactive or args.tty:
+        raise UsageError("-i/--interactive and -t/--tty are not supported: ctrd streams output only (no stdin, no tty)")
     if args.rm and args.restart and args.restart != "no":
         raise UsageError("conflicting options: cannot specify both --restart and --rm")
     if not args.image:

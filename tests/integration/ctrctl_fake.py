@@ -367,6 +367,16 @@ class _Images(image_pb2_grpc.ImageServiceServicer):
         return image_pb2.ImportResponse(id=ident)
 
     @_wire
+    def Load(self, reqs: Iterator[image_pb2.LoadRequest], ctx: Any) -> image_pb2.LoadResponse:
+        size = sum(len(r.chunk) for r in reqs)
+        if size == 0:
+            raise errdefs.InvalidArgument("archive: empty input")
+        ident = "sha256:" + secrets.token_hex(32)
+        self.fake.images[ident] = ["loaded:latest"]
+        self.fake.record("LoadBytes", size)
+        return image_pb2.LoadResponse(loaded=["Loaded image: loaded:latest"])
+
+    @_wire
     def List(self, req: image_pb2.ImageListRequest, ctx: Any) -> image_pb2.ImageListResponse:
         return image_pb2.ImageListResponse(images=[
             image_pb2.ImageSummary(id=i, repo_tags=t, created=int(time.time()) - 3600, size=4_260_000)

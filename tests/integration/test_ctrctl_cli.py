@@ -31,8 +31,9 @@ def fake(short_tmp: Path) -> Iterator[FakeDaemon]:
 
 def ctl(sock: str, *args: str, timeout: float = 30, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "CTRD_ADDRESS"}
-    return subprocess.run([*CTRCTL, "-a", sock, *args], capture_output=True, text=True, timeout=timeout,
-                          env=env, input=stdin.decode() if stdin is not None else None)
+    r = subprocess.run([*CTRCTL, "-a", sock, *args], capture_output=True, timeout=timeout, env=env,
+                       input=stdin if stdin is not None else b"")
+    return subprocess.CompletedProcess(r.args, r.returncode, r.stdout.decode(), r.stderr.decode())
 
 
 def test_run_streams_output_and_exits_with_the_container_code(fake: FakeDaemon) -> None:
@@ -232,3 +233,57 @@ def test_version_prints_client_then_unreachable(short_tmp: Path) -> None:
     assert r.returncode == 1
     assert r.stdout.startswith("Client:\n")
     assert "Cannot connect to ctrd at" in r.stderr
+
+
+def test_image_import_and_load_from_stdin(fake: FakeDaemon) -> None:
+    data = os.urandom(1 << 20 | 77)
+    r = ctl(fake.socket_path, "image", "import", "-", "piped:2", stdin=data)
+    assert r.returncode == 0, r.stderr
+    assert ("ImportBytes", len(data)) in fake.calls
+    r = ctl(fake.socket_path, "image", "load", stdin=data)
+    assert (r.returncode, r.stdout) == (0, "Loaded image: loaded:latest\n")
+    assert ("LoadBytes", len(data)) in fake.calls
+    r = ctl(fake.socket_path, "image", "load", stdin=b"")
+    assert (r.returncode, r.stderr) == (1, "Error: archive: empty input\n")
+
+
+def test_address_from_environment_and_default(fake: FakeDaemon) -> None:
+    env = {**os.environ, "CTRD_ADDRESS": fake.socket_path}
+    r = subprocess.run([*CTRCTL, "ps", "-q"], capture_output=True, text=True, env=env, timeout=30)
+    assert (r.returncode, r.stdout) == (0, "")
+    assert fake.methods() == ["List"]
+
+
+@pytest.mark.parametrize("verb", [["logs", "-f", "tail"], ["events"]])
+def test_following_verbs_end_on_sigint(fake: FakeDaemon, verb: list[str]) -> None:
+    r = ctl(fake.socket_path, "run", "-d", "--name", "tail", "busybox", "sh", "-c",
+            "echo first; exec sleep 30")
+    assert r.returncode == 0, r.stderr
+    p = subprocess.Popen([*CTRCTL, "-a", fake.socket_path, *verb], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        assert p.stdout is not None
+        if verb[0] == "logs":
+            assert p.stdout.readline() == "first\n"
+        else:
+            deadline = time.monotonic() + 10
+            while "Events" not in fake.methods() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert ctl(fake.socket_path, "kill", "tail").returncode == 0
+            assert " container kill " in p.stdout.readline()
+        p.send_signal(signal.SIGINT)
+        p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130
+
+
+def test_no_arguments_and_group_help() -> None:
+    r = subprocess.run([*CTRCTL], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "run" in r.stdout
+    r = subprocess.run([*CTRCTL, "image"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "import" in r.stdout and "load" in r.stdout
+    r = subprocess.run([*CTRCTL, "run", "-it", "busybox", "sh"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 125 and "--tty" in r.stderr
