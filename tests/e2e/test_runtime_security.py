@@ -61,12 +61,12 @@ def run(rootfs: Path, short_tmp: Path) -> Runner:
 
 
 def test_masked_paths_read_empty_and_cannot_be_unmounted(run: Runner) -> None:
-    code, out = run("cat /proc/kcore 2>/dev/null | wc -c; cat /proc/timer_list 2>/dev/null | wc -c; "
-                    "ls /sys/firmware | wc -l; "
+    code, out = run("cat /proc/keys 2>/dev/null | wc -c; cat /proc/timer_list 2>/dev/null | wc -c; "
+                    "ls /sys/firmware | wc -l; cat /proc/kcore 2>/dev/null | wc -c; "
                     "umount /proc/kcore && echo UNMOUNTED; exit 0")
     assert code == 0
     lines = out.split()
-    assert lines[:3] == ["0", "0", "0"]
+    assert lines[:4] == ["0", "0", "0", "0"]
     assert "UNMOUNTED" not in out
 
 
