@@ -116,9 +116,8 @@ class Ipam:
     def release(self, container_id: str, *, sync: bool = True) -> bool:
         """Forget the container's lease (no-op if it has none); True if there was one.
 
-        sync=False leaves the file behind until the next save: safe, because a stale lease on
-        disk only over-reserves, and the manager's recover() resets the leases after a restart
-        (the hot stop path then costs no fsync)."""
+        sync=False leaves the file to the caller (the manager writes it off the event loop); a
+        stale lease on disk only over-reserves, and recover() resets the leases after a restart."""
         ip = self._leases.pop(container_id, None)
         if ip is None:
             return False

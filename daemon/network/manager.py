@@ -258,6 +258,7 @@ class NetworkManager:
                 lease = self._ipam.lease_of(container_id) if self._ipam is not None else None
                 if self._ipam is not None and lease is not None and settings.ip_address in ("", lease):
                     self._ipam.release(container_id, sync=False)
+            await self._persist()  # off the event loop; stop returns with the lease gone on disk
 
     def _kick_reaper(self) -> None:
         if self._reaper is None or self._reaper.done():
