@@ -172,7 +172,10 @@ class ImageStore:
         graph: dict[str, str] = {}
         if image.top_layer:
             top = self.layers.root / image.top_layer
-            lowers = [str(self.layers.diff_dir(p)) for p in self.layers.parents(image.top_layer)]
+            try:
+                lowers = [str(self.layers.diff_dir(p)) for p in self.layers.parents(image.top_layer)]
+            except OSError:  # removed concurrently (rmi racing inspect)
+                raise errdefs.NotFound(f"no such image: {ref}") from None
             graph = {"MergedDir": f"{top}/merged", "UpperDir": f"{top}/diff", "WorkDir": f"{top}/work"}
             if lowers:
                 graph["LowerDir"] = ":".join(lowers)
