@@ -8,6 +8,7 @@ The caller reaps; this module only ever waits for a child whose setup failed.
 from __future__ import annotations
 
 import enum
+import fcntl
 import os
 import pwd
 import select
@@ -89,6 +90,17 @@ def _place(cg: Cgroup, pid: int, sock: socket.socket, cfg: ChildConfig) -> None:
         sync.send(sock, sync.Packet(sync.Msg.PLACED))
 
 
+def _above_stdio(fd: int) -> int:
+    """The child dup2s its stdio onto 0/1/2: an fd it still needs must not sit there (a caller
+    that closed its own stdio gets low numbers from the kernel). A duplicate is also closed by
+    `close` cleanup paths, so the original is closed here when it is moved."""
+    if fd > 2:
+        return fd
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    os.close(fd)
+    return high
+
+
 def _reap_failed(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
@@ -106,7 +118,7 @@ def _now() -> str:
 
 def _open_ns(path: str, field: str) -> int:
     try:
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        return _above_stdio(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
     except OSError as exc:
         raise SpecError(field, f"{path}: {(exc.strerror or '').lower()}")
 
@@ -130,7 +142,12 @@ class Container:
     @classmethod
     def create(cls, bundle: str | os.PathLike[str], container_id: str, stdio: Stdio, *,
                state_dir: str | None = None) -> Container:
-        """Validate the bundle and fork the init, set up and blocked before execve."""
+        """Validate the bundle and fork the init, set up and blocked before execve.
+
+        The init is a direct child of the caller (the caller reaps it). With `state_dir`, the
+        state is persisted in <state_dir>/<id>/state.json for `load`; without, nothing is
+        written (the shim's fast path) and the cgroup leaf alone marks the id as taken.
+        Raises RuntimeErr (ExecError if argv[0] cannot be executed) and leaves nothing behind."""
         return cls._create(bundle, container_id, stdio, state_dir=state_dir, fifo=False)
 
     @classmethod
@@ -163,10 +180,10 @@ class Container:
                 fifo_path = os.path.join(sdir, state.FIFO)
                 os.mkfifo(fifo_path, 0o622)
                 os.chmod(fifo_path, 0o622)
-                fifo_fd = os.open(fifo_path, os.O_PATH | os.O_CLOEXEC)
+                fifo_fd = _above_stdio(os.open(fifo_path, os.O_PATH | os.O_CLOEXEC))
                 close.append(fifo_fd)
             parent_sock, child_sock = sync.pair()
-            close.append(child_sock.detach())
+            close.append(_above_stdio(child_sock.detach()))
             cfg = ChildConfig(
                 process=spec.process,
                 stdio=(stdio.stdin, stdio.stdout, stdio.stderr),
@@ -278,6 +295,8 @@ class Container:
             try:
                 sync.send(sock, sync.Packet(sync.Msg.GO))
                 pkt = sync.recv(sock)
+            except OSError as exc:
+                raise SetupError(f"container {self.id}: init is gone before start") from exc
             finally:
                 sock.close()
             if pkt is not None and pkt.type is sync.Msg.ERROR:
@@ -367,7 +386,7 @@ class Container:
             for name, flag in _EXEC_NS:
                 theirs = f"/proc/{self.pid}/ns/{name}"
                 if os.stat(theirs).st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
-                    fd = os.open(theirs, os.O_RDONLY | os.O_CLOEXEC)
+                    fd = _above_stdio(os.open(theirs, os.O_RDONLY | os.O_CLOEXEC))
                     close.append(fd)
                     join.append((fd, flag))
             pid_fd = -1
@@ -375,7 +394,7 @@ class Container:
                 pid_fd = os.open(f"/proc/{self.pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
                 close.append(pid_fd)
             parent_sock, child_sock = sync.pair()
-            close.append(child_sock.detach())
+            close.append(_above_stdio(child_sock.detach()))
             cfg = ChildConfig(process=process, stdio=(stdio.stdin, stdio.stdout, stdio.stderr),
                               sock_fd=close[-1], spec=None, join=tuple(join))
             pid = _fork(self._s, 0, pid_fd, cfg)

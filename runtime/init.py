@@ -49,6 +49,7 @@ import os
 import signal
 import socket
 import sys
+import termios
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -210,6 +211,10 @@ def child_main(cfg: ChildConfig, s: Syscalls | None = None) -> NoReturn:
         _isolate_interpreter()
         sock = socket.socket(fileno=cfg.sock_fd)
         _stdio(cfg.stdio)
+        if cfg.process.terminal:
+            # The stdio is a pty slave: make it the controlling terminal of a new session.
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         # Everything inherited from the caller goes now, before any path is resolved: a leaked
         # host directory fd would let cwd=/proc/self/fd/N escape (CVE-2024-21626).
         _close_fds({cfg.sock_fd, cfg.fifo_fd, *(fd for fd, _ in cfg.join)})

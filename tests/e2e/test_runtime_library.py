@@ -297,3 +297,60 @@ def test_v2_freeze_in_the_unified_hierarchy() -> None:
         proc.wait()
         cg.destroy()
     assert not os.path.exists(cg.dir)
+
+
+def test_caller_with_closed_stdio(rootfs: Path, short_tmp: Path) -> None:
+    """A daemonised caller may have closed 0/1/2: internal fds then land there and must survive."""
+    bundle = write_bundle(short_tmp / "b", ["sh", "-c", "echo ok-$$"], rootfs, cgroups_path="/ctrd-rt-test/nostdio")
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            high = os.dup2(w, 50)
+            for fd in (0, 1, 2, w, r):
+                os.close(fd)
+            c = Container.create(bundle, "nostdio", Stdio(high, high, high))
+            os.close(high)
+            c.start()
+            _, status = os.waitpid(c.pid, 0)
+            c.delete()
+            code = os.waitstatus_to_exitcode(status)
+        finally:
+            os._exit(code)
+    os.close(w)
+    _, status = os.waitpid(pid, 0)
+    out = os.read(r, 4096).decode()
+    os.close(r)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert out == "ok-1\n"
+
+
+def test_terminal_gets_a_controlling_tty(rootfs: Path, short_tmp: Path) -> None:
+    def tty(s: dict[str, Any]) -> None:
+        s["process"]["terminal"] = True
+
+    master, slave = os.openpty()
+    bundle = write_bundle(short_tmp / "tty", ["sh", "-c", "test -t 0 && echo TTY; cut -d' ' -f6,7 /proc/self/stat"],
+                          rootfs, cgroups_path="/ctrd-rt-test/tty", mutate=tty)
+    try:
+        c = Container.create(bundle, "tty", Stdio(slave, slave, slave))
+        os.close(slave)
+        c.start()
+        os.waitpid(c.pid, 0)
+        c.delete()
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO once the last slave is closed
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+    text = out.decode()
+    assert "TTY" in text
+    session, tty_nr = text.split()[-2:]
+    assert session == "1" and tty_nr != "0"  # session leader with a controlling terminal
