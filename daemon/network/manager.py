@@ -223,6 +223,13 @@ class NetworkManager:
             except errdefs.AlreadyExists as e:
                 if not e.message.startswith("link "):
                     raise  # the netns file exists: the container is set up already
+            except errdefs.NotFound as e:
+                if not e.message.startswith("bridge ") or not self._bridge_ready:
+                    raise
+                # someone deleted the bridge under us: recreate it once, then retry
+                async with self._lock:
+                    self._bridge_ready = False
+                    await self._ensure_bridge()
         raise errdefs.Internal(f"cannot find a free veth name for container {container_id}")
 
     async def _setup_shared(

@@ -134,8 +134,8 @@ class NetOps:
             except NetlinkError as e:
                 if _nlerr(e) == errno.EEXIST:
                     raise errdefs.AlreadyExists(f"link {host_name} already exists")
-                if _nlerr(e) == errno.ENODEV and attempt == 0:
-                    continue  # the cached bridge index is stale
+                if _nlerr(e) in (errno.ENODEV, errno.EINVAL) and attempt == 0:
+                    continue  # maybe a stale cached bridge index (no such master is EINVAL)
                 raise errdefs.Internal(f"cannot create veth {host_name}: {e}")
         try:
             eth = self._index(CONTAINER_IFNAME, ipr)
@@ -199,7 +199,7 @@ class NetOps:
 
     def _bridge_index(self, bridge: str, fresh: bool = False) -> int:
         """Cached: ifindexes are not reused within a netns until they wrap, and a deleted bridge
-        fails the veth request with ENODEV, which refreshes the cache."""
+        fails the veth request (EINVAL), which refreshes the cache."""
         idx = None if fresh else self._bridges.get(bridge)
         if idx is None:
             idx = self._index(bridge)

@@ -265,3 +265,18 @@ def test_recover_after_restart_keeps_live_and_removes_leftovers(env: dict[str, A
 
     asyncio.run(main())
     assert env["bridge"] not in host_links()
+
+
+def test_a_bridge_deleted_under_the_daemon_is_recreated(env: dict[str, Any]) -> None:
+    async def body(nm: NetworkManager) -> None:
+        a = await nm.setup("a" * 64, "bridge", hostname="a")
+        await nm.teardown("a" * 64, a)
+        await nm.settle()
+        subprocess.run(["ip", "link", "del", env["bridge"]], check=True)
+        b = await nm.setup("b" * 64, "bridge", hostname="b")
+        assert env["bridge"] in host_links() and b.veth_host in os.listdir(f"/sys/class/net/{env['bridge']}/brif")
+        r = subprocess.run([BUSYBOX, "ping", "-c", "1", "-W", "3", b.ip_address], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout
+        await nm.teardown("b" * 64, b)
+
+    run_with(env, body)
