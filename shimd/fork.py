@@ -1,10 +1,10 @@
 """Fork a detached shim: used by the pre-warmed launcher process and by `ctrd-shim start`.
 
 The caller must be single-threaded with no running event loop (the launcher and the CLI are).
-fork -> setsid -> fork again (so the shim is nobody's child: kill -9 of the launcher or of the
-daemon leaves it alone, and it is reparented to init) -> name the process "ctrd-shim", become
-child subreaper, point stdio at /dev/null and shim.log, close inherited fds, serve. The parent
-learns the outcome from a pipe: "ok <pid>" once the socket listens, or "error <why>".
+fork -> setsid (own session: kill -9 of the launcher or of the daemon leaves it alone) -> name
+the process "ctrd-shim", become child subreaper, point stdio at /dev/null and shim.log, close
+inherited fds, serve. The parent learns the outcome from a pipe: "ok <pid>" once the socket
+listens, or "error <why>".
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from ctrd import errdefs
-from shimd import ballast, files
+from shimd import files
 from shimd.handle import ShimHandle
 
 PR_SET_NAME = 15
@@ -92,7 +92,6 @@ def fork_shim(exec_root: Path, container_id: str) -> ShimHandle:
     shims that end never become zombies; `ctrd-shim start` exits at once). Its own session keeps
     it out of the caller's process group and terminal; kill -9 of the caller leaves it running."""
     state = prepare(exec_root, container_id)
-    ballast.fill_holes()
     r, w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()

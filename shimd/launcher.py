@@ -130,10 +130,10 @@ def serve_launcher(exec_root: Path) -> int:
     import logging
     import signal
 
-    # shims are this process's children until it exits: let the kernel reap those that end
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s ctrd-shim[%(process)d] %(message)s")
     prewarm()
+    # shims are this process's children until it exits: let the kernel reap those that end
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     out = sys.stdout
     out.write('{"ready": true}\n')
     out.flush()

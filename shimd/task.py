@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,9 +48,14 @@ def make_backend(config: BackendConfig, reaper: Reaper, state_dir: Path) -> Back
     return InProcessBackend(config, reaper, state_dir)
 
 
+BackendFactory = Callable[[BackendConfig, Reaper, Path], Backend]
+
+
 class Task:
-    def __init__(self, container_id: str, state_dir: Path, reaper: Reaper) -> None:
+    def __init__(self, container_id: str, state_dir: Path, reaper: Reaper,
+                 backend_factory: BackendFactory | None = None) -> None:
         self.id = container_id
+        self._make_backend = backend_factory or make_backend
         self.state_dir = state_dir
         self.reaper = reaper
         self.status = Status.NONE
@@ -84,7 +90,7 @@ class Task:
                 raise errdefs.InvalidArgument(f"bundle: no config.json in {req.bundle!r}")
             root = Path(req.runtime_root) if req.runtime_root else self.state_dir / "runtime"
             config = BackendConfig(self.id, bundle, req.runtime, root)
-            backend = make_backend(config, self.reaper, self.state_dir)
+            backend = self._make_backend(config, self.reaper, self.state_dir)
             if req.log_path:
                 self._writer = JsonFileWriter(Path(req.log_path), req.log_max_size, req.log_max_file)
             relays = None
