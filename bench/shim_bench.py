@@ -154,7 +154,7 @@ def bench_containerd(n: int, tmp: Path, rootfs: Path) -> dict[str, object] | Non
         for i in range(n):
             cid = f"cb{os.getpid()}x{i}"
             t0 = time.perf_counter()
-            subprocess.run([*ctr, "run", "-d", "--rootfs", str(rootfs), cid, "sleep", "100000"],
+            subprocess.run([*ctr, "run", "-d", "--rootfs", str(rootfs), cid, "/bin/sleep", "100000"],
                            check=True, capture_output=True)
             run_ms.append((time.perf_counter() - t0) * 1000)
             ids.append(cid)
