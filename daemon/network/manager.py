@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import ipaddress
 import secrets
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,13 +21,12 @@ from daemon.network.addressing import gateway_of, mac_for, parse_subnet, pick_de
 from daemon.network.client import HelperClient, NetOpsClient
 from daemon.network.ipam import Ipam
 from daemon.network.portmap import PortPicker, pick_free_port, resolve_ports
+from daemon.network.reaper import VethReaper
 from daemon.network.settings import NetworkSettings, PortMapping
 
 __all__ = ["NetworkManager", "NetworkSettings", "PortMapping"]
 
 MODES = ("none", "host", "bridge")
-REAP_INTERVAL = 0.5  # seconds between checks that torn-down veths are gone
-REAP_GRACE = 2.0  # a veth still there after this is deleted explicitly
 
 
 def veth_name() -> str:
@@ -63,8 +61,7 @@ class NetworkManager:
         self._lock = asyncio.Lock()
         self._ipam: Ipam | None = None
         self._bridge_ready = False
-        self._dying: dict[str, float] = {}  # veth name -> when its netns was released
-        self._reaper: asyncio.Task[None] | None = None
+        self._reaper = VethReaper(self._ops)
         self._save_lock = asyncio.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -83,10 +80,7 @@ class NetworkManager:
     async def close(self, *, remove_bridge: bool = False) -> None:
         """Stop the helper. Container networks stay: live containers keep using them."""
         try:
-            if self._reaper is not None:
-                self._reaper.cancel()
-            if self._dying:
-                await self.settle()
+            await self._reaper.close()
             if self._ipam is not None and self._ipam.dirty:
                 self._ipam.save()
             if remove_bridge:
@@ -248,16 +242,13 @@ class NetworkManager:
     async def teardown(self, container_id: str, settings: NetworkSettings) -> None:
         """Unmount and remove the netns file, release the lease, see the veth go. Idempotent.
 
-        Deleting a veth costs the kernel an RCU grace period (15-35 ms here). Unmounting the
-        namespace instead lets the kernel's netns cleanup take the pair down in the background,
-        batched across containers; the reaper deletes any veth that outlives it (a process still
-        holding the namespace), and settle() waits for them."""
+        The kernel takes the veth pair down with the namespace, in the background (see
+        daemon.network.reaper: that keeps an RCU grace period off the stop path)."""
         if settings.owns_netns:
             await self._ops.call("sandbox_delete", path=settings.sandbox_key)
         if settings.veth_host:
             if settings.owns_netns:
-                self._dying.setdefault(settings.veth_host, time.monotonic())
-                self._kick_reaper()
+                self._reaper.watch(settings.veth_host)
             else:
                 await self._ops.call("link_delete", name=settings.veth_host)
         if settings.mode == "bridge":
@@ -267,39 +258,9 @@ class NetworkManager:
                     self._ipam.release(container_id, sync=False)
             await self._persist()  # off the event loop; stop returns with the lease gone on disk
 
-    def _kick_reaper(self) -> None:
-        if self._reaper is None or self._reaper.done():
-            self._reaper = asyncio.get_running_loop().create_task(self._reap_loop())
-
-    async def _reap_loop(self) -> None:
-        while self._dying:
-            await asyncio.sleep(REAP_INTERVAL)
-            try:
-                await self._reap_once(force_after=REAP_GRACE)
-            except errdefs.CtrdError:
-                pass  # the helper restarts on the next call; try again next round
-
-    async def _reap_once(self, force_after: float) -> None:
-        names = list(self._dying)
-        if not names:
-            return
-        alive = set(await self._ops.call("links_present", names=names))
-        now = time.monotonic()
-        for name in names:
-            if name not in alive:
-                self._dying.pop(name, None)
-            elif now - self._dying.get(name, now) >= force_after:
-                await self._ops.call("link_delete", name=name)
-                self._dying.pop(name, None)
-
-    async def settle(self, timeout: float = REAP_GRACE) -> None:
+    async def settle(self, timeout: float | None = None) -> None:
         """Wait until every torn-down veth is gone (deleting stragglers after `timeout`)."""
-        deadline = time.monotonic() + timeout
-        while self._dying and time.monotonic() < deadline:
-            await self._reap_once(force_after=timeout)
-            if self._dying:
-                await asyncio.sleep(0.01)
-        await self._reap_once(force_after=0)
+        await self._reaper.settle(timeout)
 
     # -- recovery ------------------------------------------------------------------------------
 
