@@ -132,10 +132,13 @@ class Harness:
     def new_id(self) -> str:
         return f"shimt{os.getpid()}x{next(_seq)}"
 
-    def bundle(self, cid: str, args: list[str]) -> Path:
+    def bundle(self, cid: str, args: list[str], resources: dict[str, Any] | None = None) -> Path:
         b = self.tmp / "bundles" / cid
         b.mkdir(parents=True)
-        (b / "config.json").write_text(json.dumps(oci_config(self.rootfs, args, cid)))
+        config = oci_config(self.rootfs, args, cid)
+        if resources:
+            config["linux"]["resources"] = resources
+        (b / "config.json").write_text(json.dumps(config))
         return b
 
     def log_path(self, cid: str) -> Path:
@@ -148,12 +151,13 @@ class Harness:
         return h, c
 
     async def container(self, args: list[str], *, start: bool = True, max_size: int = 0, max_file: int = 1,
-                        ) -> tuple[str, ShimHandle, ShimClient]:
+                        resources: dict[str, Any] | None = None,
+                        ports: list[shim_pb2.PortForward] | None = None) -> tuple[str, ShimHandle, ShimClient]:
         cid = self.new_id()
         h, c = await self.launch(cid)
         await c.create(shim_pb2.CreateRequest(
-            id=cid, bundle=str(self.bundle(cid, args)), runtime=self.backend,
-            log_path=str(self.log_path(cid)), log_max_size=max_size, log_max_file=max_file))
+            id=cid, bundle=str(self.bundle(cid, args, resources)), runtime=self.backend,
+            log_path=str(self.log_path(cid)), log_max_size=max_size, log_max_file=max_file, ports=ports or []))
         if start:
             await c.start()
         return cid, h, c

@@ -1,0 +1,78 @@
+"""Shim features beyond the lifecycle: OOM reporting and published ports (relays in the shim)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+
+from ctrd import errdefs
+from ctrd.shim.v1 import shim_pb2
+from tests.e2e.test_shim_support import BACKENDS, Harness
+
+pytestmark = pytest.mark.root
+
+
+def run(tmp: Path, backend: str, body) -> None:  # type: ignore[no-untyped-def]
+    async def go() -> None:
+        async with Harness(tmp, backend) as h:
+            await body(h)
+
+    asyncio.run(asyncio.wait_for(go(), 120))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_oom_kill_is_reported(short_tmp: Path, backend: str) -> None:
+    async def body(h: Harness) -> None:
+        limit = 16 * 1024 * 1024
+        # the shell keeps growing a variable until the memory cgroup's OOM killer ends it
+        _, handle, c = await h.container(
+            ["sh", "-c", "x=y; while :; do x=$x$x; done"],
+            resources={"memory": {"limit": limit, "swap": limit}})
+        w = await c.wait(timeout=60)
+        assert w.exit_status == 137
+        assert w.oom_killed
+        assert (await c.state()).oom_killed
+
+    run(short_tmp, backend, body)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_published_port_relays_and_is_released_on_delete(short_tmp: Path) -> None:
+    async def body(h: Harness) -> None:
+        # the relay's target is a host-side echo server standing in for the container's address
+        async def echo(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            w.write(await r.read(100))
+            await w.drain()
+            w.close()
+
+        target = await asyncio.start_server(echo, "127.0.0.1", 0)
+        tport = target.sockets[0].getsockname()[1]
+        hport = _free_port()
+        pf = shim_pb2.PortForward(protocol="tcp", host_ip="127.0.0.1", host_port=hport,
+                                  container_ip="127.0.0.1", container_port=tport)
+        _, _, c = await h.container(["sh", "-c", "while :; do sleep 0.1; done"], ports=[pf])
+        r, w = await asyncio.open_connection("127.0.0.1", hport)
+        w.write(b"ping")
+        await w.drain()
+        assert await asyncio.wait_for(r.read(100), 10) == b"ping"
+        w.close()
+        # a second container asking for the same host port is refused, and nothing is left running
+        with pytest.raises((errdefs.FailedPrecondition, errdefs.InvalidArgument)):
+            await h.container(["true"], ports=[pf])
+        await c.kill(9)
+        await c.wait(timeout=10)
+        await c.delete()
+        with socket.socket() as s:  # the host port is free again
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", hport))
+        target.close()
+
+    run(short_tmp, "runc", body)
