@@ -22,8 +22,10 @@ def render_latency_png(report: dict[str, Any], dest: Path) -> bool:
         return False
     rows.reverse()  # matplotlib draws the first box at the bottom
     fig, ax = plt.subplots(figsize=(11, 0.5 * len(rows) + 1.8))
-    ax.boxplot([r[1] for r in rows], vert=False, whis=(5, 95), showfliers=True,
-               flierprops={"markersize": 2})
+    # 'orientation' replaced 'vert' in matplotlib 3.10; the extra allows >= 3.7.
+    major, minor = (int(x) for x in matplotlib.__version__.split(".")[:2])
+    direction: dict[str, Any] = {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
+    ax.boxplot([r[1] for r in rows], whis=(5, 95), showfliers=True, flierprops={"markersize": 2}, **direction)
     ax.set_yticks(range(1, len(rows) + 1), [r[0] for r in rows], fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("milliseconds (log scale); box = p25-p75, line = p50, whiskers = p5-p95")

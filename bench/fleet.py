@@ -15,7 +15,7 @@ from bench.context import Context, output, run_ok
 from bench.ctrd_daemon import CtrdClient
 from bench.daemons import wait_until
 from bench.dockerapi import DockerAPI
-from bench.procmem import ancestor_with_comm, children_of, is_alive, read_procmem, rss_kb, summarize_mem
+from bench.procmem import ancestor_with_comm, children_of, pid_exists, read_procmem, rss_kb, summarize_mem
 from bench.rootfs import CONTAINERD_REF, IMAGE_REF
 
 SLEEP = ["sleep", "100000"]
@@ -140,7 +140,7 @@ def docker_restart(ctx: Context, n: int) -> float:
     # dockerd's containerd dies with it (parent-death signal) and is reparented to pid 1; until pid 1
     # reaps the zombie, its pid looks alive and a new dockerd waits on its dead socket. An init reaps at
     # once; this machine's pid 1 takes seconds, which is not dockerd's cost: wait it out before timing.
-    wait_until(lambda: not any(is_alive(p) for p in orphans), 60, 0.05)
+    wait_until(lambda: not any(pid_exists(p) for p in orphans), 120, 0.05)
     t0 = time.perf_counter()
     d.spawn(live_restore=True)  # the poll below is the measurement
     deadline = t0 + 120

@@ -94,6 +94,11 @@ def is_alive(pid: int, proc: Path = Path("/proc")) -> bool:
     return stat[stat.rindex(")") + 2:].split()[0] != "Z"
 
 
+def pid_exists(pid: int, proc: Path = Path("/proc")) -> bool:
+    """True until pid is reaped (a zombie still holds its pid: kill(pid, 0) succeeds on it)."""
+    return (proc / str(pid)).exists()
+
+
 def ancestor_with_comm(pid: int, prefix: str, proc: Path = Path("/proc")) -> int | None:
     """Nearest ancestor (or pid itself) whose comm starts with prefix: a container's shim."""
     seen = 0
