@@ -76,6 +76,8 @@ def test_bridge_containers_reach_each_other_and_the_host_reaches_httpd(ctrd: Dae
     assert rc == 0, out
     rc, out = sh(ctrd, other, "wget", "-q", "-O", "-", f"http://{ip}/hostname")  # TCP between containers
     assert rc == 0 and out == "webhost\n", out
+    rc, out = sh(ctrd, other, "sh", "-c", f"printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {ip} 80")
+    assert rc == 0 and out.startswith("HTTP/1.") and out.endswith("webhost\n"), out  # busybox nc
     assert http_get(ip, 80, "/hostname") == (200, b"webhost\n")  # host → container by IP
     status, hosts = http_get("127.0.0.1", int(binding["HostPort"]), "/hosts")  # through -p
     assert status == 200 and f"{ip}\twebhost" in hosts.decode()
