@@ -39,8 +39,10 @@ class _Pump(threading.Thread):
         super().__init__(name="ctrctl-logs", daemon=True)
         self.client = client
         self.cid = cid
+        self.started = threading.Event()
         self.exited = threading.Event()
         self.stopping = threading.Event()
+        self.lock = threading.Lock()
         self.printed = 0
         self.error: errdefs.CtrdError | None = None
         self.call: Any = self._open()
@@ -50,8 +52,9 @@ class _Pump(threading.Thread):
         return self.client.containers.Logs(req)
 
     def run(self) -> None:
+        opened_after_start = False
         try:
-            while not self.stopping.is_set():
+            while True:
                 skip = self.printed
                 for resp in self.call:
                     if skip:
@@ -63,15 +66,24 @@ class _Pump(threading.Thread):
                     self.printed += 1
                 if self.exited.is_set() or self.stopping.is_set():
                     return
-                time.sleep(0.05)
-                self.call = self._open()
+                if opened_after_start:
+                    time.sleep(0.05)  # exited, Wait not answered yet: poll for the tail
+                else:
+                    self.started.wait()  # ended before Start (ctrd ends follow when not running)
+                opened_after_start = self.started.is_set()
+                with self.lock:
+                    if self.stopping.is_set():
+                        return
+                    self.call = self._open()
         except grpc.RpcError as err:
             if err.code() != grpc.StatusCode.CANCELLED:
                 self.error = errgrpc_native(err)
 
     def stop(self) -> None:
-        self.stopping.set()
-        self.call.cancel()
+        with self.lock:
+            self.stopping.set()
+            self.started.set()
+            self.call.cancel()
 
 
 def errgrpc_native(err: grpc.RpcError) -> errdefs.CtrdError:
@@ -113,6 +125,9 @@ def attach(client: Client, cid: str, *, start: bool, remove: bool, default_exit:
     """Stream, start (optionally), forward signals, wait; returns the container's exit code."""
     stubs = client.containers
     pump = _Pump(client, cid)
+    # Wait is sent before Start (ctrd's Wait blocks on a created container until its next exit),
+    # so the exit code is caught even if the container exits and is removed at once.
+    future = stubs.Wait.future(container_pb2.WaitRequest(id=cid))
     try:
         with _Signals() as sigs:
             pump.start()
@@ -121,12 +136,15 @@ def attach(client: Client, cid: str, *, start: bool, remove: bool, default_exit:
                     client.call(stubs.Start, container_pb2.StartRequest(id=cid))
                 except errdefs.CtrdError as exc:
                     pump.stop()
+                    future.cancel()
                     if remove:
                         _remove_quietly(client, cid)
                     raise daemon_error(exc, default_exit, container=name if not remove else "")
-            code = _wait(client, cid, sigs, pump)
+            pump.started.set()
+            code = _wait(client, cid, sigs, future)
     except BaseException:
         pump.stop()
+        future.cancel()
         raise
     pump.exited.set()
     pump.join(timeout=5.0)
@@ -140,8 +158,7 @@ def attach(client: Client, cid: str, *, start: bool, remove: bool, default_exit:
     return code
 
 
-def _wait(client: Client, cid: str, sigs: _Signals, pump: _Pump) -> int:
-    future = client.containers.Wait.future(container_pb2.WaitRequest(id=cid))
+def _wait(client: Client, cid: str, sigs: _Signals, future: Any) -> int:
     while True:
         try:
             resp = future.result(timeout=0.1)
