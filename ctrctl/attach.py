@@ -1,14 +1,17 @@
 """Foreground containers (`run` without -d, `start -a`): stream output, forward signals, wait.
 
-Order matters so no output is lost: the Logs stream (follow, stdout+stderr) is opened before
-Start, Start is sent, then Wait. A pump thread copies each log entry to our stdout or stderr as it
-comes; the main thread waits on a Wait future in short slices so SIGINT/SIGTERM handlers run and
-are forwarded to the container with Kill. Three SIGINTs detach (the container keeps running).
+Order matters so no output is lost: the Logs stream (follow, stdout+stderr, from the start of the
+log) is opened before Start, and Wait is sent before Start too (ctrd's Wait blocks on a created
+container until its next exit). ctrd ends a follow stream at once when the container is not
+running, so the pump re-follows right after Start returns, skipping the entries it already
+printed. The main thread waits on the Wait future in short slices so SIGINT/SIGTERM handlers run;
+each signal is forwarded with Kill. A third SIGINT detaches (the container keeps running).
 
-`--rm` on a foreground run is done by the client: the spec is sent without auto_remove, and the
-client removes the container after Wait has returned its exit code. With the daemon removing it,
-Wait could race the removal and lose the exit code; the cost is that a client killed with
-SIGKILL leaves the container behind (a detached `run -d --rm` uses the daemon's auto_remove).
+`--rm` on a foreground run is done by the client: the spec is sent without auto_remove and the
+client removes the container (force) once Wait has answered and the output is drained. With the
+daemon removing it, the re-followed log stream could find the container already gone for a
+command that exits at once. The cost: a client killed with SIGKILL leaves the container behind.
+A detached `run -d --rm` sets auto_remove (the daemon removes it on exit).
 """
 
 from __future__ import annotations
