@@ -94,7 +94,7 @@ def test_run_isolates_and_returns_the_exit_code(cli: Cli, short_tmp: Path) -> No
     Path(marker).write_text("host")
     try:
         cid, bundle = cli.bundle(["sh", "-c", f"echo pid=$$; hostname; test -e {marker} && echo HOSTFILE; "
-                                             "wc -l < /proc/self/mountinfo; exit 3"])
+                                             "readlink /proc/self/ns/mnt; exit 3"])
         p = cli("run", "--bundle", str(bundle), cid, out=short_tmp / "out")
     finally:
         os.unlink(marker)
@@ -103,9 +103,7 @@ def test_run_isolates_and_returns_the_exit_code(cli: Cli, short_tmp: Path) -> No
     assert lines[0] == "pid=1"
     assert lines[1] == "ctr"
     assert "HOSTFILE" not in p.stdout
-    with open("/proc/self/mountinfo") as f:
-        host_mounts = len(f.readlines())
-    assert int(lines[2]) != host_mounts
+    assert lines[2].startswith("mnt:[") and lines[2] != os.readlink("/proc/self/ns/mnt")
     assert _leftovers(cid, cli) == []
 
 
@@ -181,16 +179,6 @@ def test_list_and_delete_force_of_missing(cli: Cli, short_tmp: Path) -> None:
     assert cli("delete", "--force", "never-existed").returncode == 0
     p = cli("state", "never-existed")
     assert p.returncode != 0 and len(p.stderr.strip().splitlines()) == 1
-
-
-def test_spec_and_features(short_tmp: Path, cli: Cli) -> None:
-    assert cli("spec", "--bundle", str(short_tmp)).returncode == 0
-    spec = json.loads((short_tmp / "config.json").read_text())
-    assert spec["process"]["capabilities"]["inheritable"] == []
-    assert "/proc/kcore" in spec["linux"]["maskedPaths"]
-    assert cli("spec", "--bundle", str(short_tmp)).returncode != 0  # never overwrites
-    feats = json.loads(cli("features").stdout)
-    assert "pid" in feats["linux"]["namespaces"]
 
 
 def _bad(cli: Cli, short_tmp: Path, cid: str, bundle: Path, expect: str) -> None:
