@@ -9,6 +9,7 @@ host's.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import os
@@ -30,6 +31,15 @@ CONTAINER_IFNAME = "eth0"
 
 def _nlerr(e: NetlinkError) -> int:
     return int(getattr(e, "code", 0) or 0)
+
+
+def _why(e: BaseException) -> str:
+    """One lower-case reason: 'file exists' rather than pyroute2's "(17, 'File exists')"."""
+    if isinstance(e, NetlinkError) and _nlerr(e):
+        return os.strerror(_nlerr(e)).lower()
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror  # syscalls.py puts the call and the path in it
+    return str(e)
 
 
 class NetOps:
@@ -103,13 +113,14 @@ class NetOps:
             if veth is not None:
                 created_veth = self._veth_into(ipr, nsfd, **veth)
         except BaseException as e:
-            if created_veth:
-                self.link_delete(created_veth)
-            if mounted:
-                syscalls.umount_detach(path)
-            p.unlink(missing_ok=True)
-            if isinstance(e, OSError | NetlinkError | IndexError):
-                raise errdefs.Internal(f"cannot create network namespace {path}: {e}")
+            with contextlib.suppress(errdefs.CtrdError, OSError):  # the first error is the one to report
+                if created_veth:
+                    self.link_delete(created_veth)
+                if mounted:
+                    syscalls.umount_detach(path)
+                p.unlink(missing_ok=True)
+            if isinstance(e, OSError | NetlinkError):
+                raise errdefs.Internal(f"cannot create network namespace {path}: {_why(e)}")
             raise
         finally:
             if ipr is not None:
@@ -136,7 +147,7 @@ class NetOps:
                     raise errdefs.AlreadyExists(f"link {host_name} already exists")
                 if _nlerr(e) in (errno.ENODEV, errno.EINVAL) and attempt == 0:
                     continue  # maybe a stale cached bridge index (no such master is EINVAL)
-                raise errdefs.Internal(f"cannot create veth {host_name}: {e}")
+                raise errdefs.Internal(f"cannot create veth {host_name}: {_why(e)}")
         try:
             eth = self._index(CONTAINER_IFNAME, ipr)
             if eth is None:
@@ -145,9 +156,10 @@ class NetOps:
             ipr.link("set", index=eth, state="up")  # pyroute2 drops the peer's flags at creation
             ipr.route("add", dst="0.0.0.0/0", gateway=gateway, oif=eth)
         except BaseException as e:
-            self.link_delete(host_name)
-            if isinstance(e, NetlinkError | OSError | IndexError):
-                raise errdefs.Internal(f"cannot configure veth {host_name} ({ip}/{prefixlen}): {e}")
+            with contextlib.suppress(errdefs.CtrdError):
+                self.link_delete(host_name)
+            if isinstance(e, NetlinkError | OSError):
+                raise errdefs.Internal(f"cannot configure veth {host_name} ({ip}/{prefixlen}): {_why(e)}")
             raise
         return host_name
 
@@ -216,7 +228,7 @@ class NetOps:
         except NetlinkError as e:
             if _nlerr(e) in (errno.ENODEV, errno.ENOENT, errno.EINVAL):
                 return False
-            raise errdefs.Internal(f"cannot delete link {name}: {e}")
+            raise errdefs.Internal(f"cannot delete link {name}: {_why(e)}")
         return True
 
     def bridge_info(self, name: str) -> dict[str, Any] | None:
@@ -239,7 +251,7 @@ class NetOps:
             try:
                 self.ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
             except NetlinkError as e:
-                raise errdefs.Internal(f"cannot create bridge {name}: {e}")
+                raise errdefs.Internal(f"cannot create bridge {name}: {_why(e)}")
             found = self.bridge_info(name)
             if found is None:
                 raise errdefs.Internal(f"bridge {name} vanished right after it was created")
@@ -254,7 +266,7 @@ class NetOps:
         except NetlinkError as e:
             if created:
                 self.link_delete(name)
-            raise errdefs.Internal(f"cannot configure bridge {name} with {want}: {e}")
+            raise errdefs.Internal(f"cannot configure bridge {name} with {want}: {_why(e)}")
         self._bridges[name] = info["index"]
         return {"created": created}
 
