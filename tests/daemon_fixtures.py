@@ -302,5 +302,6 @@ def ctrd(short_tmp: Path) -> Iterator[DaemonProc]:
         yield d
     finally:
         problems = teardown(d)
+        print(f"--- ctrd log ({d.log_path}) ---\n{d.log()}")  # captured: shown when the test fails
     if problems:
         pytest.fail("ctrd left things behind: " + "; ".join(problems))

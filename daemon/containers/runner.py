@@ -37,6 +37,8 @@ from daemon.seams import Exit, Layers, NetRequest, Network, ShimCreate, Shims, S
 log = logging.getLogger(__name__)
 
 UNKNOWN_EXIT = 255
+SHIM_CALL_TIMEOUT = 10.0  # delete, shutdown, kill: quick calls to a healthy shim
+STOP_GRACE = 15.0  # beyond the stop timeout, how long the shim may take to report the exit
 EXEC_CODES = {errdefs.REASON_EXEC_NOT_FOUND: 127, errdefs.REASON_EXEC_NOT_INVOKABLE: 126}
 Undo = Callable[[], Awaitable[None]]
 
@@ -207,23 +209,30 @@ class Runner:
             return Exit(UNKNOWN_EXIT, time.time())
 
     async def finish_locked(self, c: Container, shim: ShimTask | None, ex: Exit) -> None:
-        """Stop's steps 2 and 3 after the process is gone: collect, destroy network, unmount."""
+        """Stop's steps 2 and 3 after the process is gone: collect, destroy network, unmount.
+
+        Order matters for a crash in between: the shim (and its exit file) stays until the exit
+        is recorded, so a daemon killed here still learns the real exit code at its next start."""
         self.tasks.pop(c.id, None)
         if shim is not None:
             try:
-                deleted = await shim.delete()
+                deleted = await asyncio.wait_for(shim.delete(), SHIM_CALL_TIMEOUT)
                 if ex.status == UNKNOWN_EXIT and deleted.exited_at:
                     ex = deleted
-                await shim.shutdown()  # the exit is collected: the shim may go
-            except CtrdError as exc:
+            except (CtrdError, TimeoutError) as exc:
                 log.info("container %s: shim delete: %s", c.id, exc)
+        await self.release_resources(c)
+        await self._record_exit(c, ex)
+        if shim is not None:
+            try:
+                await asyncio.wait_for(shim.shutdown(), SHIM_CALL_TIMEOUT)  # the exit is recorded: the shim may go
+            except (CtrdError, TimeoutError) as exc:
+                log.info("container %s: shim shutdown: %s", c.id, exc)
             try:
                 await shim.close()
             except CtrdError:
                 pass
         await self.drop_state_dir(c.id)
-        await self.release_resources(c)
-        await self._record_exit(c, ex)
 
     async def drop_state_dir(self, cid: str) -> None:
         """The shim's state dir (bundle, socket, exit file) once its exit has been collected."""
@@ -326,14 +335,26 @@ class Runner:
                 self.emit(c, "kill", signal=str(sig))
                 ms = 0xFFFFFFFF if timeout < 0 else timeout * 1000
                 faults.point("stop.after_signal")  # armed with a delay: fires while the shim waits
-                ex = await shim.stop(sig, ms)
+                # never wait without a bound (moby#41579): a stuck shim is killed and cleaned up
+                bound = None if timeout < 0 else timeout + STOP_GRACE
+                ex = await asyncio.wait_for(shim.stop(sig, ms), bound)
                 faults.point("stop.after_exit")
             except errdefs.Unavailable:
+                shim = None
+            except TimeoutError:
+                log.error("container %s: shim did not report the exit; killing the shim", c.id)
+                await self._close_quietly(shim)
                 shim = None
         if ex is None:
             ex = await self.collect_dead(c.id)
         await self.finish_locked(c, shim, ex)
         self.emit(c, "stop")
+
+    async def _close_quietly(self, shim: ShimTask) -> None:
+        try:
+            await shim.close()
+        except CtrdError:
+            pass
 
     async def kill_locked(self, c: Container, sig: int) -> None:
         if not is_alive(c.status):
@@ -343,7 +364,7 @@ class Runner:
         shim = self.tasks.get(c.id)
         if shim is None:
             raise errdefs.Unavailable(f"container {c.id}: shim is not connected")
-        await shim.kill(sig, all_=sig == signal.SIGKILL)
+        await asyncio.wait_for(shim.kill(sig, all_=sig == signal.SIGKILL), SHIM_CALL_TIMEOUT)
         self.emit(c, "kill", signal=str(sig))
         if c.status is Status.PAUSED and sig == signal.SIGKILL:
             try:
