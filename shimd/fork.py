@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import re
 import select
@@ -93,6 +94,7 @@ def fork_shim(exec_root: Path, container_id: str) -> ShimHandle:
     it out of the caller's process group and terminal; kill -9 of the caller leaves it running."""
     state = prepare(exec_root, container_id)
     r, w = os.pipe()
+    gc.freeze()  # what the launcher allocated since the last launch: keep the child's GC off it
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()

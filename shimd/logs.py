@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from pathlib import Path
+
+log = logging.getLogger("ctrd-shim")
 
 MAX_LINE = 16 * 1024
 READ_SIZE = 64 * 1024
@@ -115,15 +118,22 @@ class LogPump:
         self.stream = stream
         self.writer = writer
         self._split = LineSplitter()
+        self._failed = False
         self._loop = asyncio.get_running_loop()
         self.done: asyncio.Future[None] = self._loop.create_future()
         os.set_blocking(fd, False)
         self._loop.add_reader(fd, self._on_readable)
 
     def _emit(self, messages: list[bytes]) -> None:
-        if self.writer is not None:
+        if self.writer is None:
+            return
+        try:
             for msg in messages:
                 self.writer.write(self.stream, msg)
+        except OSError as exc:  # disk full, log dir removed: keep draining the pipe, say so once
+            if not self._failed:
+                log.warning("log %s: %s", self.writer.path, exc)
+                self._failed = True
 
     def _on_readable(self) -> None:
         try:

@@ -1,0 +1,105 @@
+"""Task (the shim's container logic) over a fake backend whose "container" is a plain /bin/sh child:
+stop escalation, exit file, log stream tags, state checks. No root, no namespaces."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from ctrd import errdefs
+from ctrd.shim.v1 import shim_pb2
+from shimd.reaper import Reaper
+from shimd.state import Status
+from shimd.task import Task
+from shimd.warmup import _ShBackend
+
+
+class ScriptBackend(_ShBackend):
+    script = "exit 0"
+
+    async def create(self, stdio):  # type: ignore[no-untyped-def]
+        from shimd import spawn
+
+        self._pid = spawn.spawn(["/bin/sh", "-c", self.script], stdin=stdio.stdin, stdout=stdio.stdout,
+                                stderr=stdio.stderr)
+        return self._pid
+
+
+def run_task(tmp: Path, script: str, body) -> None:  # type: ignore[no-untyped-def]
+    class B(ScriptBackend):
+        pass
+
+    B.script = script
+    bundle = tmp / "bundle"
+    bundle.mkdir()
+    (bundle / "config.json").write_text("{}")
+
+    async def go() -> None:
+        reaper = Reaper()
+        reaper.install(asyncio.get_running_loop())
+        task = Task("t1", tmp, reaper, B)
+        try:
+            await task.create(shim_pb2.CreateRequest(id="t1", bundle=str(bundle), runtime="fake",
+                                                     log_path=str(tmp / "t1-json.log")))
+            await task.start()
+            await body(task)
+        finally:
+            await task.shutdown()
+            reaper.uninstall()
+
+    asyncio.run(asyncio.wait_for(go(), 60))
+
+
+def test_stop_escalates_to_sigkill(short_tmp: Path) -> None:
+    async def body(task: Task) -> None:
+        await asyncio.sleep(0.2)  # let sh install its trap
+        t0 = time.monotonic()
+        ex, killed = await task.stop(signal.SIGTERM, 1000)
+        assert (ex.status, killed) == (137, True)
+        assert 0.9 <= time.monotonic() - t0 < 8
+
+    run_task(short_tmp, "trap '' TERM; while :; do sleep 0.05; done", body)
+
+
+def test_stop_returns_the_processes_own_status(short_tmp: Path) -> None:
+    async def body(task: Task) -> None:
+        await asyncio.sleep(0.2)
+        ex, killed = await task.stop(signal.SIGTERM, 10_000)
+        assert (ex.status, killed) == (9, False)
+
+    run_task(short_tmp, "trap 'exit 9' TERM; while :; do sleep 0.05; done", body)
+
+
+def test_exit_file_logs_and_states(short_tmp: Path) -> None:
+    async def body(task: Task) -> None:
+        ex = await task.wait()
+        assert ex.status == 4 and task.status is Status.STOPPED
+        exit_file = json.loads((short_tmp / "exit.json").read_text())
+        assert (exit_file["exit_status"], exit_file["pid"]) == (4, task.pid)
+        logs = [json.loads(x) for x in (short_tmp / "t1-json.log").read_text().splitlines()]
+        assert sorted((e["stream"], e["log"]) for e in logs) == [("stderr", "b\n"), ("stdout", "a\n")]
+        with pytest.raises(errdefs.FailedPrecondition):
+            await task.kill(signal.SIGTERM, False)
+        with pytest.raises(errdefs.FailedPrecondition):
+            await task.pause()
+        deleted = await task.delete()
+        assert deleted.status == 4 and task.status is Status.DELETED
+        with pytest.raises(errdefs.NotFound):
+            await task.delete()
+
+    run_task(short_tmp, "echo a; echo b >&2; exit 4", body)
+
+
+def test_create_twice_is_already_exists(short_tmp: Path) -> None:
+    async def body(task: Task) -> None:
+        with pytest.raises(errdefs.AlreadyExists):
+            await task.create(shim_pb2.CreateRequest(id="t1", bundle=str(short_tmp / "bundle"), runtime="fake"))
+        with pytest.raises(errdefs.InvalidArgument):
+            await Task("t2", short_tmp, task.reaper).create(shim_pb2.CreateRequest(id="t2", bundle="/nonexistent"))
+
+    run_task(short_tmp, "sleep 0.2", body)
