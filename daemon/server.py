@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -67,8 +68,16 @@ class RootLock:
 
 
 class Daemon:
-    def __init__(self, cfg: Config, images: Images, layers: Layers, shims: Shims, network: Network,
-                 image_servicer: object | None = None, image_count: object | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        images: Images,
+        layers: Layers,
+        shims: Shims,
+        network: Network,
+        image_servicer: image_pb2_grpc.ImageServiceServicer | None = None,
+        image_count: Callable[[], int] | None = None,
+    ) -> None:
         self.cfg = cfg
         self.shims = shims
         self.network = network
@@ -95,10 +104,10 @@ class Daemon:
             options=[("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)],
         )
         container_pb2_grpc.add_ContainerServiceServicer_to_server(ContainerServicer(self.manager), self.server)
-        count = self._image_count if callable(self._image_count) else (lambda: 0)
+        count = self._image_count or (lambda: 0)
         system_pb2_grpc.add_SystemServiceServicer_to_server(SystemServicer(self.manager, count), self.server)
         if self.image_servicer is not None:
-            image_pb2_grpc.add_ImageServiceServicer_to_server(self.image_servicer, self.server)  # type: ignore[arg-type]
+            image_pb2_grpc.add_ImageServiceServicer_to_server(self.image_servicer, self.server)
         with contextlib.suppress(FileNotFoundError):
             cfg.address.unlink()  # stale socket of a dead daemon (we hold the root lock)
         old_umask = os.umask(0o117)

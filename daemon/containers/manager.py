@@ -30,7 +30,7 @@ from daemon.containers.state import Action, Status, is_alive, refusal, transitio
 from daemon.containers.store import ContainerStore
 from daemon.events import Exchange
 from daemon.logs import LogEntry, LogQuery, read_logs
-from daemon.seams import ExecResult, Images, Layers, Network, Shims, Stats
+from daemon.seams import ExecResult, Images, Layers, Network, Shims, ShimTask, Stats
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ class ContainerManager:
             await self.runner.save(c)
             self.runner.emit(c, "unpause")
 
-    def _shim(self, c: Container) -> Any:
+    def _shim(self, c: Container) -> ShimTask:
         shim = self.runner.tasks.get(c.id)
         if shim is None:
             raise errdefs.FailedPrecondition(f"container {c.id} is not running")
