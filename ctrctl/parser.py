@@ -89,6 +89,7 @@ def _containers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("containers", nargs="+")
     p = _verb(sub, "rm", f"{c}:rm", "remove containers")
     p.add_argument("-f", "--force", action="store_true", help="kill a running container first")
+    p.add_argument("-v", "--volumes", action="store_true", help="accepted for docker compatibility (no volumes)")
     p.add_argument("containers", nargs="+")
     for name, help_ in (("pause", "pause containers"), ("unpause", "unpause containers"),
                         ("wait", "wait for containers to exit, print exit codes")):
@@ -98,6 +99,8 @@ def _containers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("-a", "--all", action="store_true", help="show all containers (default: running)")
     p.add_argument("-q", "--quiet", action="store_true", help="only ids")
     p.add_argument("--no-trunc", action="store_true", help="do not truncate ids and commands")
+    p.add_argument("-n", "--last", default=None, help="show the n last created containers (all states)")
+    p.add_argument("-l", "--latest", action="store_true", help="show the latest created container (all states)")
     p.add_argument("-f", "--filter", action="append", default=[], help="name=, status=, label=, id=")
     p.add_argument("--format", default="", help="table, json, or a {{.Field}} template")
     p = _verb(sub, "inspect", "ctrctl.cmd_container:inspect", "low-level information as JSON")

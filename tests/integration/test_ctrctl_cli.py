@@ -287,3 +287,15 @@ def test_no_arguments_and_group_help() -> None:
     assert r.returncode == 0 and "import" in r.stdout and "load" in r.stdout
     r = subprocess.run([*CTRCTL, "run", "-it", "busybox", "sh"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 125 and "--tty" in r.stderr
+
+
+def test_ps_last_latest_and_rm_v(fake: FakeDaemon) -> None:
+    for name in ("c1", "c2", "c3"):
+        assert ctl(fake.socket_path, "create", "--name", name, "busybox").returncode == 0
+    assert ctl(fake.socket_path, "ps", "-q").stdout == ""  # created, not running
+    assert len(ctl(fake.socket_path, "ps", "-l", "-q").stdout.split()) == 1
+    assert len(ctl(fake.socket_path, "ps", "-n", "2", "-q").stdout.split()) == 2
+    assert len(ctl(fake.socket_path, "ps", "-a", "-q").stdout.split()) == 3
+    r = ctl(fake.socket_path, "ps", "-n", "x")
+    assert r.returncode == 125 and "--last" in r.stderr
+    assert ctl(fake.socket_path, "rm", "-fv", "c1", "c2", "c3").stdout == "c1\nc2\nc3\n"
