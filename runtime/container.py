@@ -8,7 +8,6 @@ The caller reaps; this module only ever waits for a child whose setup failed.
 from __future__ import annotations
 
 import enum
-import fcntl
 import os
 import pwd
 import select
@@ -20,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from runtime import cgroups, state, sync
+from runtime import cgroups, spawn, state, sync
 from runtime import spec as spec_mod
 from runtime import syscalls as sc
 from runtime.cgroups import Cgroup, Stats
@@ -32,7 +31,7 @@ from runtime.errors import (
     SetupError,
     SpecError,
 )
-from runtime.init import ChildConfig, child_main, needs_placed
+from runtime.init import ChildConfig
 from runtime.spec import ProcessSpec, Spec
 from runtime.syscalls import Syscalls
 
@@ -60,67 +59,8 @@ class Stdio:
     stderr: int
 
 
-def _fork(s: Syscalls, new_flags: int, pid_fd: int, cfg: ChildConfig) -> int:
-    """Fork the child into a new (or joined) pid namespace without moving the caller: unshare
-    only changes the namespace of the caller's future children, and we switch it straight back."""
-    own: list[tuple[int, int]] = []
-    try:
-        if new_flags or pid_fd >= 0:
-            own.append((os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC), sc.CLONE_NEWPID))
-            if new_flags & sc.CLONE_NEWTIME:
-                own.append((os.open("/proc/self/ns/time", os.O_RDONLY | os.O_CLOEXEC), sc.CLONE_NEWTIME))
-            if new_flags:
-                s.unshare(new_flags)
-            if pid_fd >= 0:
-                s.setns(pid_fd, sc.CLONE_NEWPID)
-        pid = os.fork()
-        if pid == 0:
-            child_main(cfg)
-        return pid
-    finally:
-        for fd, nstype in own:
-            s.setns(fd, nstype)
-            os.close(fd)
-
-
-def _place(cg: Cgroup, pid: int, sock: socket.socket, cfg: ChildConfig) -> None:
-    """Move the forked child into the container's cgroup while it sets itself up."""
-    cg.add(pid)
-    if needs_placed(cfg):
-        sync.send(sock, sync.Packet(sync.Msg.PLACED))
-
-
-def _above_stdio(fd: int) -> int:
-    """The child dup2s its stdio onto 0/1/2: an fd it still needs must not sit there (a caller
-    that closed its own stdio gets low numbers from the kernel). A duplicate is also closed by
-    `close` cleanup paths, so the original is closed here when it is moved."""
-    if fd > 2:
-        return fd
-    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
-    os.close(fd)
-    return high
-
-
-def _reap_failed(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _open_ns(path: str, field: str) -> int:
-    try:
-        return _above_stdio(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
-    except OSError as exc:
-        raise SpecError(field, f"{path}: {(exc.strerror or '').lower()}")
 
 
 class Container:
@@ -180,10 +120,10 @@ class Container:
                 fifo_path = os.path.join(sdir, state.FIFO)
                 os.mkfifo(fifo_path, 0o622)
                 os.chmod(fifo_path, 0o622)
-                fifo_fd = _above_stdio(os.open(fifo_path, os.O_PATH | os.O_CLOEXEC))
+                fifo_fd = spawn.above_stdio(os.open(fifo_path, os.O_PATH | os.O_CLOEXEC))
                 close.append(fifo_fd)
             parent_sock, child_sock = sync.pair()
-            close.append(_above_stdio(child_sock.detach()))
+            close.append(spawn.above_stdio(child_sock.detach()))
             cfg = ChildConfig(
                 process=spec.process,
                 stdio=(stdio.stdin, stdio.stdout, stdio.stderr),
@@ -194,12 +134,12 @@ class Container:
                 cgroup_sources=tuple(cg.paths.items()),
                 fifo_fd=fifo_fd,
             )
-            pid = _fork(s, parent_flags, pid_fd, cfg)
+            pid = spawn.fork_child(s, parent_flags, pid_fd, cfg)
             for fd in close:
                 os.close(fd)
             close.clear()
             parent_sock.settimeout(SETUP_TIMEOUT)
-            _place(cg, pid, parent_sock, cfg)
+            spawn.place(cg, pid, parent_sock, cfg)
             try:
                 pkt = sync.recv(parent_sock)
             except TimeoutError:
@@ -229,7 +169,7 @@ class Container:
             if parent_sock is not None:
                 parent_sock.close()
             if pid:
-                _reap_failed(pid)
+                spawn.reap_failed(pid)
             for fn in reversed(undo):
                 try:
                     fn()
@@ -244,7 +184,7 @@ class Container:
         unshare_flags = parent_flags = 0
         for i, ns in enumerate(spec.namespaces):
             if ns.path:
-                fd = _open_ns(ns.path, f"linux.namespaces[{i}].path")
+                fd = spawn.open_ns(ns.path, f"linux.namespaces[{i}].path")
                 close.append(fd)
                 if ns.type == "pid":
                     pid_fd = fd
@@ -386,7 +326,7 @@ class Container:
             for name, flag in _EXEC_NS:
                 theirs = f"/proc/{self.pid}/ns/{name}"
                 if os.stat(theirs).st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
-                    fd = _above_stdio(os.open(theirs, os.O_RDONLY | os.O_CLOEXEC))
+                    fd = spawn.above_stdio(os.open(theirs, os.O_RDONLY | os.O_CLOEXEC))
                     close.append(fd)
                     join.append((fd, flag))
             pid_fd = -1
@@ -394,15 +334,15 @@ class Container:
                 pid_fd = os.open(f"/proc/{self.pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
                 close.append(pid_fd)
             parent_sock, child_sock = sync.pair()
-            close.append(_above_stdio(child_sock.detach()))
+            close.append(spawn.above_stdio(child_sock.detach()))
             cfg = ChildConfig(process=process, stdio=(stdio.stdin, stdio.stdout, stdio.stderr),
                               sock_fd=close[-1], spec=None, join=tuple(join))
-            pid = _fork(self._s, 0, pid_fd, cfg)
+            pid = spawn.fork_child(self._s, 0, pid_fd, cfg)
             for fd in close:
                 os.close(fd)
             close.clear()
             parent_sock.settimeout(SETUP_TIMEOUT)
-            _place(self.cgroup, pid, parent_sock, cfg)
+            spawn.place(self.cgroup, pid, parent_sock, cfg)
             pkt = sync.recv(parent_sock)
             if pkt is not None and pkt.type is sync.Msg.READY:
                 sync.send(parent_sock, sync.Packet(sync.Msg.GO))
@@ -414,11 +354,11 @@ class Container:
             raise SetupError(f"container {self.id}: exec: unexpected {pkt.type.value} from the child")
         except FileNotFoundError:
             if pid:
-                _reap_failed(pid)
+                spawn.reap_failed(pid)
             raise IncorrectStatus(f"container {self.id} is not running")
         except BaseException:
             if pid:
-                _reap_failed(pid)
+                spawn.reap_failed(pid)
             raise
         finally:
             for fd in close:

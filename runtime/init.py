@@ -136,7 +136,7 @@ def setup_rootfs(s: Syscalls, spec: Spec, sources: tuple[tuple[str, str], ...]) 
     rootfs.mount_all(s, spec, sources)
     cwd = rootfs.resolve_in_root(spec.root, spec.process.cwd)
     if not os.path.lexists(cwd):
-        rootfs._mkdir_all(s, spec.root, cwd)
+        rootfs.mkdir_all(s, spec.root, cwd)
     rootfs.pivot(s, spec.root)
     if spec.hostname:
         s.sethostname(spec.hostname)

@@ -59,7 +59,7 @@ def resolve_in_root(root: str, path: str) -> str:
     return root + ("/" + "/".join(resolved) if resolved else "")
 
 
-def _mkdir_all(s: Syscalls, root: str, host_path: str, mode: int = 0o755) -> None:
+def mkdir_all(s: Syscalls, root: str, host_path: str, mode: int = 0o755) -> None:
     rel = host_path[len(root):].strip("/")
     cur = root
     for part in rel.split("/") if rel else []:
@@ -72,9 +72,9 @@ def _mkdir_all(s: Syscalls, root: str, host_path: str, mode: int = 0o755) -> Non
 
 def _ensure_target(s: Syscalls, root: str, target: str, is_dir: bool) -> None:
     if is_dir:
-        _mkdir_all(s, root, target)
+        mkdir_all(s, root, target)
         return
-    _mkdir_all(s, root, os.path.dirname(target))
+    mkdir_all(s, root, os.path.dirname(target))
     if not os.path.lexists(target):
         s.touch(target)
 
@@ -124,7 +124,7 @@ def mount_one(s: Syscalls, root: str, m: Mount) -> None:
         if extra:
             s.mount("", target, "", sc.MS_BIND | sc.MS_REMOUNT | extra | _kept_flags(target), "")
     else:
-        _mkdir_all(s, root, target)
+        mkdir_all(s, root, target)
         try:
             s.mount(m.source or m.type, target, m.type, m.flags & ~sc.MS_REMOUNT, m.data)
         except OSError as exc:
@@ -143,7 +143,7 @@ def _mount_cgroup(s: Syscalls, root: str, m: Mount, sources: Sequence[tuple[str,
 
     v1: a tmpfs with one bind mount per managed controller; v2: the leaf directory itself."""
     target = resolve_in_root(root, m.destination)
-    _mkdir_all(s, root, target)
+    mkdir_all(s, root, target)
     ro = m.flags & sc.MS_RDONLY
     flags = (m.flags & _KEEP_FLAGS) | ro
     if len(sources) == 1 and sources[0][0] == "":
@@ -168,7 +168,7 @@ def make_devices(s: Syscalls, root: str, devices: Sequence[Device]) -> None:
             s.chmod(target, 0o666)
     for d in devices:
         target = resolve_in_root(root, d.path)
-        _mkdir_all(s, root, os.path.dirname(target))
+        mkdir_all(s, root, os.path.dirname(target))
         kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[d.type]
         if os.path.lexists(target):
             continue

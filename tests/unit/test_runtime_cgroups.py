@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime import cgroups, errors
+from runtime import cgroup_v1, cgroupfs, cgroups, errors
 from runtime.spec import DeviceRule, Resources
 
 
@@ -17,7 +17,7 @@ def plain_files(monkeypatch: pytest.MonkeyPatch) -> None:
         with open(path, "w") as f:
             f.write(value)
 
-    monkeypatch.setattr(cgroups, "_write", write)
+    monkeypatch.setattr(cgroupfs, "write", write)
 
 
 def _v1(tmp: Path) -> cgroups.V1Cgroup:
@@ -120,7 +120,7 @@ def test_v2_no_limits_needs_no_controllers_and_freezes(tmp_path: Path) -> None:
 
 def test_for_path_picks_v1_on_a_hybrid_host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(cgroups, "CGROUP_ROOT", str(tmp_path))
-    monkeypatch.setattr(cgroups, "_V1_MOUNTS", {"pids": str(tmp_path / "pids")})
+    monkeypatch.setattr(cgroup_v1, "_V1_MOUNTS", {"pids": str(tmp_path / "pids")})
     assert cgroups.for_path("/ctrd/x").kind == "v1"
     (tmp_path / "cgroup.controllers").write_text("")
     assert cgroups.for_path("/ctrd/x").kind == "v2"

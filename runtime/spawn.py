@@ -1,0 +1,78 @@
+"""The parent side of spawning a container process (init or exec).
+
+The child must end up a direct child of the caller, in a new or joined pid namespace, without the
+caller's own namespaces changing; and it must be in the container's cgroup before it can execve.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import socket
+
+from runtime import sync
+from runtime import syscalls as sc
+from runtime.cgroups import Cgroup
+from runtime.errors import SpecError
+from runtime.init import ChildConfig, child_main, needs_placed
+from runtime.syscalls import Syscalls
+
+
+def fork_child(s: Syscalls, new_flags: int, pid_fd: int, cfg: ChildConfig) -> int:
+    """Fork the child into a new (or joined) pid namespace without moving the caller: unshare
+    only changes the namespace of the caller's future children, and we switch it straight back."""
+    own: list[tuple[int, int]] = []
+    try:
+        if new_flags or pid_fd >= 0:
+            own.append((os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC), sc.CLONE_NEWPID))
+            if new_flags & sc.CLONE_NEWTIME:
+                own.append((os.open("/proc/self/ns/time", os.O_RDONLY | os.O_CLOEXEC), sc.CLONE_NEWTIME))
+            if new_flags:
+                s.unshare(new_flags)
+            if pid_fd >= 0:
+                s.setns(pid_fd, sc.CLONE_NEWPID)
+        pid = os.fork()
+        if pid == 0:
+            child_main(cfg)
+        return pid
+    finally:
+        for fd, nstype in own:
+            s.setns(fd, nstype)
+            os.close(fd)
+
+
+def place(cg: Cgroup, pid: int, sock: socket.socket, cfg: ChildConfig) -> None:
+    """Move the forked child into the container's cgroup while it sets itself up."""
+    cg.add(pid)
+    if needs_placed(cfg):
+        sync.send(sock, sync.Packet(sync.Msg.PLACED))
+
+
+def above_stdio(fd: int) -> int:
+    """The child dup2s its stdio onto 0/1/2: an fd it still needs must not sit there (a caller
+    that closed its own stdio gets low numbers from the kernel). A duplicate is also closed by
+    `close` cleanup paths, so the original is closed here when it is moved."""
+    if fd > 2:
+        return fd
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    os.close(fd)
+    return high
+
+
+def reap_failed(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def open_ns(path: str, field: str) -> int:
+    try:
+        return above_stdio(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+    except OSError as exc:
+        raise SpecError(field, f"{path}: {(exc.strerror or '').lower()}")
