@@ -161,8 +161,10 @@ def _mount_cgroup(s: Syscalls, root: str, m: Mount, sources: Sequence[tuple[str,
 
 
 def make_devices(s: Syscalls, root: str, devices: Sequence[Device]) -> None:
+    # Every path through resolve_in_root: an image whose /dev is a symlink must not make us
+    # create nodes on the host (CVE-2026-41579).
     for path, major, minor in DEFAULT_DEVICES:
-        target = root + path
+        target = resolve_in_root(root, path)
         if not os.path.lexists(target):
             s.mknod(target, stat.S_IFCHR | 0o666, os.makedev(major, minor))
             s.chmod(target, 0o666)
@@ -176,7 +178,7 @@ def make_devices(s: Syscalls, root: str, devices: Sequence[Device]) -> None:
         s.chmod(target, d.file_mode & 0o7777)
         s.chown(target, d.uid, d.gid)
     for src, link in DEV_LINKS:
-        target = root + link
+        target = resolve_in_root(root, link)
         if not os.path.lexists(target):
             s.symlink(src, target)
 

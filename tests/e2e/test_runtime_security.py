@@ -202,3 +202,26 @@ def test_mount_destination_symlink_cannot_escape_rootfs(short_tmp: Path) -> None
     assert not (host / "x").exists()
     # The absolute link was followed as if the rootfs were /: the mount point landed inside it.
     assert (rootfs / str(host).lstrip("/") / "x").is_dir()
+
+
+def test_dev_symlink_in_the_image_creates_nothing_on_the_host(short_tmp: Path) -> None:
+    rootfs = make_busybox_rootfs(short_tmp / "devlink")
+    canary = short_tmp / "canary"
+    canary.mkdir()
+    (rootfs / "dev").rmdir()
+    (rootfs / "dev").symlink_to(str(canary))
+    bundle = write_bundle(short_tmp / "b", ["sh", "-c", "test -c /dev/null && echo NULL-OK"], rootfs,
+                          cgroups_path="/ctrd-rt-test/devlink")
+    r, w = os.pipe()
+    try:
+        c = Container.create(bundle, "devlink", Stdio(w, w, w))
+    finally:
+        os.close(w)
+    try:
+        c.start()
+        os.waitpid(c.pid, 0)
+        out = _drain(r)
+    finally:
+        c.delete()
+    assert list(canary.iterdir()) == []
+    assert "NULL-OK" in out
