@@ -32,6 +32,7 @@ class Context:
     dockerd: Dockerd | None = None
     ctrd: Ctrd | None = None
     ctrd_skip: str = ""
+    profile_text: str = ""
     notes: list[str] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 

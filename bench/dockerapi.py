@@ -6,7 +6,10 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import time
 from typing import Any
+
+from bench.stats import Steps, lap
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -51,11 +54,16 @@ class DockerAPI:
     def remove(self, cid: str, force: bool = False) -> None:
         self.call("DELETE", f"/containers/{cid}?force={'true' if force else 'false'}")
 
-    def run_rm(self, image: str, cmd: list[str], network: str) -> int:
+    def run_rm(self, image: str, cmd: list[str], network: str, steps: Steps | None = None) -> int:
+        t = time.perf_counter()
         cid = self.create(image, cmd, network)
+        t = lap(steps, "create", t)
         self.start(cid)
+        t = lap(steps, "start", t)
         code = self.wait(cid)
+        t = lap(steps, "wait", t)
         self.remove(cid)
+        lap(steps, "remove", t)
         return code
 
     def stop(self, cid: str, timeout: int = 10) -> None:

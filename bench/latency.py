@@ -12,7 +12,7 @@ from bench.context import Context, run_ok, time_ms
 from bench.ctrd_daemon import CtrdClient
 from bench.dockerapi import DockerAPI
 from bench.rootfs import CONTAINERD_REF, IMAGE_REF, build_bundle
-from bench.stats import summarize
+from bench.stats import Steps, step_p50s, summarize
 
 LABELS: dict[str, str] = {
     "floor": "floor: unshare -pmuin --fork chroot ROOTFS /bin/true",
@@ -36,14 +36,17 @@ class Case:
     run: Callable[[], None] | None
     skip: str = ""
     close: Callable[[], None] | None = None
+    steps: Steps | None = None   # per-call timings of API rows (create/start/wait/remove)
 
 
-def _api_case(key: str, run_rm: Callable[[], int]) -> Callable[[], None]:
+def _api_case(key: str, run_rm: Callable[[Steps], int], close: Callable[[], None] | None = None) -> Case:
+    steps: Steps = {}
+
     def run() -> None:
-        code = run_rm()
+        code = run_rm(steps)
         if code != 0:
             raise RuntimeError(f"{key}: container exited {code}, expected 0")
-    return run
+    return Case(key, run, close=close, steps=steps)
 
 
 def cases(ctx: Context) -> list[Case]:
@@ -103,9 +106,8 @@ def _docker_cases(ctx: Context) -> list[Case]:
         Case("docker_cli_none", lambda: run_ok(d.docker("run", "--rm", "--network", "none", IMAGE_REF, "true"),
                                                env=d.env)),
         Case("docker_cli_bridge", lambda: run_ok(d.docker("run", "--rm", IMAGE_REF, "true"), env=d.env)),
-        Case("docker_api_none", _api_case("docker_api_none", lambda: api.run_rm(IMAGE_REF, ["true"], "none"))),
-        Case("docker_api_bridge", _api_case("docker_api_bridge",
-                                            lambda: api.run_rm(IMAGE_REF, ["true"], "bridge")), close=api.close),
+        _api_case("docker_api_none", lambda st: api.run_rm(IMAGE_REF, ["true"], "none", st)),
+        _api_case("docker_api_bridge", lambda st: api.run_rm(IMAGE_REF, ["true"], "bridge", st), close=api.close),
     ]
 
 
@@ -119,9 +121,8 @@ def _ctrd_cases(ctx: Context) -> list[Case]:
     client = CtrdClient(address)
     ctrctl = shutil.which("ctrctl") or "ctrctl"
     out = [
-        Case("ctrd_api_none", _api_case("ctrd_api_none", lambda: client.run_rm(IMAGE_REF, ["true"], "none"))),
-        Case("ctrd_api_bridge", _api_case("ctrd_api_bridge",
-                                          lambda: client.run_rm(IMAGE_REF, ["true"], "bridge")), close=client.close),
+        _api_case("ctrd_api_none", lambda st: client.run_rm(IMAGE_REF, ["true"], "none", st)),
+        _api_case("ctrd_api_bridge", lambda st: client.run_rm(IMAGE_REF, ["true"], "bridge", st), close=client.close),
     ]
     for mode in ("none", "bridge"):
         argv = [ctrctl, "-a", address, "run", "--rm", "--network", mode, IMAGE_REF, "true"]
@@ -140,6 +141,8 @@ def measure(ctx: Context) -> dict[str, Any]:
         try:
             for _ in range(ctx.warmup):
                 case.run()
+            if case.steps is not None:
+                case.steps.clear()
             samples = [time_ms(case.run) for _ in range(ctx.runs)]
         except Exception as exc:  # a broken peer must not stop the other measurements
             print(f"  {label:<52} failed: {exc}", flush=True)
@@ -151,4 +154,7 @@ def measure(ctx: Context) -> dict[str, Any]:
         s = summarize(samples)
         print(f"  {label:<52} p50 {s.p50:8.1f} ms   p90 {s.p90:8.1f} ms   (n={s.n})", flush=True)
         results[case.key] = {"label": label, "summary": s.as_dict(), "samples_ms": [round(x, 3) for x in samples]}
+        if case.steps:
+            results[case.key]["steps_p50_ms"] = step_p50s(case.steps)
+            print(f"  {'':<52} steps p50: {results[case.key]['steps_p50_ms']}", flush=True)
     return results

@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,12 @@ from bench.daemons import (
 )
 from bench.machine import describe_machine
 from bench.peers import SystemProbe, describe, detect, install_hint
+from bench.pyspy import PySpy, summarize_collapsed
 from bench.rootfs import IMAGE_REF, build_oci_archive, build_rootfs, build_tarball
 from bench.sandbox import Sandbox
+from bench.stats import Steps, step_p50s
 
-SECTIONS = ("latency", "fleet", "stop")
+SECTIONS = ("latency", "fleet", "stop", "profile")
 ALIASES = {"density": "fleet", "concurrency": "fleet", "recovery": "fleet"}
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -42,7 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0] if __doc__ else "")
     p.add_argument("--quick", action="store_true", help="fewer runs (10 after 2 warm-up), N=20, 3 stops")
     p.add_argument("--only", action="append", default=[], metavar="SECTION",
-                   help="latency | fleet (= density, concurrency, recovery) | stop; repeatable. "
+                   help="latency | fleet (= density, concurrency, recovery) | stop | profile; repeatable. "
                         "Other sections of an existing latest.json are kept")
     p.add_argument("--runs", type=int, help="latency runs per row after warm-up (default 30)")
     p.add_argument("--warmup", type=int, help="warm-up runs per latency row (default 5)")
@@ -52,13 +55,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-docker", action="store_true", help="do not start dockerd even when installed")
     p.add_argument("--no-containerd", action="store_true", help="do not start containerd even when installed")
     p.add_argument("--no-ctrd", action="store_true", help="measure the peers only")
+    p.add_argument("--profile", action="store_true",
+                   help="also run ctrd's API latency path under py-spy (daemon + shims) and summarise it")
     p.add_argument("--out", type=Path, default=RESULTS, help="results directory (default bench/results)")
     return p.parse_args(argv)
 
 
 def chosen_sections(only: list[str]) -> list[str]:
     if not only:
-        return list(SECTIONS)
+        return [s for s in SECTIONS if s != "profile"]
     picked: list[str] = []
     for item in ",".join(only).split(","):
         name = ALIASES.get(item.strip(), item.strip())
@@ -177,6 +182,9 @@ def measure(ctx: Context, sections: list[str]) -> dict[str, Any]:
             "docker": _guard(ctx, "docker fleet", fleet.docker_fleet) if ctx.dockerd
             else {"skipped": "dockerd not running"},
         }
+    if "profile" in sections:
+        print("profile of ctrd's API latency path (py-spy):", flush=True)
+        out["profile"] = _guard(ctx, "ctrd profile", profile_ctrd) if ctx.ctrd else ctrd_skip
     if "stop" in sections:
         print("stop latency (TERM-handling container):", flush=True)
         out["stop"] = {
@@ -187,6 +195,31 @@ def measure(ctx: Context, sections: list[str]) -> dict[str, Any]:
             if ctx.containerd else {"skipped": "containerd not running"},
         }
     return out
+
+
+def profile_ctrd(ctx: Context) -> dict[str, Any]:
+    assert ctx.ctrd is not None
+    raw = ctx.work / "ctrd-profile.txt"
+    spy = PySpy(ctx.ctrd.pid(), raw)
+    client = CtrdClient(ctx.ctrd.address)
+    steps: Steps = {}
+    try:
+        client.run_rm(IMAGE_REF, ["true"], "none")
+        spy.start()
+        time.sleep(1.0)  # attached before the first run
+        for _ in range(ctx.runs):
+            client.run_rm(IMAGE_REF, ["true"], "none", steps)
+    finally:
+        err = spy.stop()
+        client.close()
+    if not raw.exists():
+        raise RuntimeError(f"py-spy wrote no profile: {err.strip()[-300:]}")
+    text = raw.read_text()
+    ctx.profile_text = text
+    summary = summarize_collapsed(text)
+    summary["runs"] = ctx.runs
+    summary["steps_p50_ms_under_profiler"] = step_p50s(steps)
+    return summary
 
 
 def assemble(previous: dict[str, Any], measured: dict[str, Any], ctx: Context, sections: list[str],
@@ -211,6 +244,8 @@ def assemble(previous: dict[str, Any], measured: dict[str, Any], ctx: Context, s
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sections = chosen_sections(args.only)
+    if args.profile and "profile" not in sections:
+        sections.append("profile")
     if os.geteuid() != 0:
         print("the bench needs root (namespaces, cgroups, daemons)", file=sys.stderr)
         return 2
@@ -248,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     rep = assemble(previous, measured, ctx, sections, config, machine, hint)
     latest.write_text(json.dumps(rep, indent=1) + "\n")
     (args.out / "latest.md").write_text(report.render_markdown(rep))
+    if ctx.profile_text:
+        (args.out / "ctrd-profile.txt").write_text(ctx.profile_text)
     png = chart.render_latency_png(rep, args.out / "latency.png")
     print(f"wrote {latest}, latest.md" + (", latency.png" if png else " (no matplotlib: no chart)"))
     print(report.render_markdown(rep))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,3 +62,18 @@ def ratio(ours: float, theirs: float) -> float | None:
     if theirs == 0:
         return None
     return ours / theirs
+
+
+Steps = dict[str, list[float]]
+
+
+def lap(steps: Steps | None, name: str, since: float) -> float:
+    """Record the ms since `since` under name (when steps is given); returns now for the next lap."""
+    now = time.perf_counter()
+    if steps is not None:
+        steps.setdefault(name, []).append((now - since) * 1000.0)
+    return now
+
+
+def step_p50s(steps: Steps) -> dict[str, float]:
+    return {name: round(percentile(values, 50), 3) for name, values in steps.items() if values}
