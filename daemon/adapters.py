@@ -21,6 +21,7 @@ from shimd.client import ShimClient
 from shimd.launcher import ShimLauncher
 
 CLEANUP_TIMEOUT = 30.0
+RECONNECT_TIMEOUT = 5.0  # containerd's shim load budget
 _STATUS = {
     shim_pb2.STATUS_CREATED: "created",
     shim_pb2.STATUS_RUNNING: "running",
@@ -124,10 +125,10 @@ class RealShims:
             raise errdefs.Unavailable(f"container {container_id}: no shim socket")
         client = await ShimClient.connect(f"unix://{sock}")
         try:
-            info = await client.connect()
-        except errdefs.CtrdError:
+            info = await asyncio.wait_for(client.connect(), RECONNECT_TIMEOUT)
+        except (errdefs.CtrdError, TimeoutError) as exc:
             await client.close()
-            raise
+            raise errdefs.Unavailable(f"container {container_id}: shim does not answer: {exc}") from exc
         return ShimConn(client, int(info.shim_pid))
 
     async def cleanup_dead(self, container_id: str) -> Exit:

@@ -22,29 +22,32 @@ from daemon.containers.manager import ContainerManager
 from daemon.containers.record import Container
 from daemon.containers.restart import should_restart
 from daemon.containers.state import Status, is_alive
-from daemon.seams import Exit, ShimTask
+from daemon.seams import Exit, ShimState, ShimTask
 
 log = logging.getLogger(__name__)
+PROBE_TIMEOUT = 5.0
 
 
-async def _probe(m: ContainerManager, c: Container) -> tuple[ShimTask | None, Exit | None]:
-    """(connected shim, None) when the container still runs; (shim or None, exit) when it ended."""
-    shims = m.runner.shims
+Probe = tuple[ShimTask | None, Exit | None, ShimState | None]
+
+
+async def _probe(m: ContainerManager, c: Container) -> Probe:
+    """(shim, None, state) while the container runs; (shim or None, exit or None, _) when it ended."""
     try:
-        shim = await shims.reconnect(c.id)
+        shim = await m.runner.shims.reconnect(c.id)
     except CtrdError:
-        return None, None
+        return None, None, None
     try:
-        st = await shim.state()
-    except CtrdError:
+        st = await asyncio.wait_for(shim.state(), PROBE_TIMEOUT)
+    except (CtrdError, TimeoutError):
         await shim.close()
-        return None, None
-    if st.status in ("running", "paused", "created"):
-        if st.status == "created":
-            # the daemon died between the runtime's create and start: nobody asked for this process
-            return shim, Exit(137, time.time())
-        return shim, None
-    return shim, st.exit
+        return None, None, None
+    if st.status == "created":
+        # the daemon died between the runtime's create and start: nobody asked for this process
+        return shim, Exit(137, time.time()), st
+    if st.status in ("running", "paused"):
+        return shim, None, st
+    return shim, st.exit, st
 
 
 async def recover(m: ContainerManager) -> None:
@@ -64,11 +67,12 @@ async def recover(m: ContainerManager) -> None:
 
     live: dict[str, dict[str, Any]] = {}
     ended: list[tuple[Container, ShimTask | None, Exit | None]] = []
+    alive = [c for c in loaded if is_alive(c.status)]
+    probes = dict(zip([c.id for c in alive], await asyncio.gather(*(_probe(m, c) for c in alive)), strict=True))
     for c in loaded:
         if is_alive(c.status):
-            shim, ex = await _probe(m, c)
-            if shim is not None and ex is None:
-                st = await shim.state()
+            shim, ex, st = probes[c.id]
+            if shim is not None and ex is None and st is not None:
                 m.runner.tasks[c.id] = shim
                 c.generation += 1
                 status = Status.PAUSED if st.status == "paused" else Status.RUNNING
