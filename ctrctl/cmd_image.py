@@ -25,7 +25,7 @@ HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "CreatedS
 def usage(args: argparse.Namespace) -> int:
     from ctrctl.parser import build
 
-    build().parse_args(["image", "--help"])
+    build(["image"]).parse_args(["image", "--help"])
     return 0
 
 

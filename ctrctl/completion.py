@@ -32,7 +32,7 @@ def _tree(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, list[s
 
 
 def bash_script() -> str:
-    tree = _tree(build())
+    tree = _tree(build(full=True))
     cases = "\n".join(f'        "{key}") words="{" ".join(words)}" ;;' for key, words in sorted(tree.items()))
     return f"""# ctrctl bash completion: source <(ctrctl completion bash)
 _ctrctl() {{

@@ -12,8 +12,9 @@ from ctrctl.errors import CliError
 def main(argv: list[str] | None = None) -> int:
     from ctrctl.parser import build
 
-    parser = build()
-    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    words = sys.argv[1:] if argv is None else argv
+    parser = build(words)
+    debug = "--debug" in words
     try:
         args = parser.parse_args(argv)
         if not args.handler:

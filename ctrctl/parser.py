@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import NoReturn
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from ctrctl.errors import UsageError
 
@@ -23,15 +25,54 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _verb(sub: argparse._SubParsersAction, name: str, handler: str, help_: str,  # type: ignore[type-arg]
-          aliases: tuple[str, ...] = (), add_help: bool = True) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = sub.add_parser(name, help=help_, description=help_, aliases=list(aliases),
-                                                add_help=add_help)
+class _Sink:
+    """Stands in for the parser of a verb that is not being run: its flags are never built
+    (argparse costs ~0.1 ms per flag, and `ctrctl ps` should not pay for `run`'s forty)."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def set_defaults(self, **kwargs: Any) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Subs:
+    action: Any  # argparse._SubParsersAction, or None under a verb that is not being run
+    want: Callable[[str], bool]
+
+
+def _group(p: Any, title: str = "commands") -> _Subs:
+    if isinstance(p, _Sink):
+        return _Subs(None, lambda _: False)
+    return _Subs(p.add_subparsers(title=title, metavar="COMMAND"), lambda _: True)
+
+
+def _verb(sub: _Subs, name: str, handler: str, help_: str, aliases: tuple[str, ...] = (),
+          add_help: bool = True) -> Any:
+    if sub.action is None:
+        return _Sink()
+    p = sub.action.add_parser(name, help=help_, description=help_, aliases=list(aliases), add_help=add_help)
     p.set_defaults(handler=handler)
+    if not (sub.want(name) or any(sub.want(a) for a in aliases)):
+        return _Sink()
     return p
 
 
-def _container_flags(p: argparse.ArgumentParser, run: bool) -> None:
+def verb_of(argv: Sequence[str]) -> str | None:
+    """The verb in a command line: the first word that is neither a global flag nor its value."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in ("-a", "--address"):
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def _container_flags(p: Any, run: bool) -> None:
     # -h is --hostname (docker), so help is --help only.
     p.add_argument("--help", action="help", help="show this help message and exit")
     if run:
@@ -71,7 +112,7 @@ def _container_flags(p: argparse.ArgumentParser, run: bool) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
 
 
-def _containers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _containers(sub: _Subs) -> None:
     c = "ctrctl.cmd_container"
     _container_flags(_verb(sub, "run", "ctrctl.cmd_run:run", "create and start a container", add_help=False), True)
     _container_flags(_verb(sub, "create", "ctrctl.cmd_run:create", "create a container", add_help=False), False)
@@ -123,21 +164,21 @@ def _containers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("containers", nargs="*")
 
 
-def _images(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _images(sub: _Subs) -> None:
     m = "ctrctl.cmd_image"
 
-    def ls(p: argparse.ArgumentParser) -> None:
+    def ls(p: Any) -> None:
         p.add_argument("-a", "--all", action="store_true")
         p.add_argument("-q", "--quiet", action="store_true")
         p.add_argument("--no-trunc", action="store_true")
         p.add_argument("--format", default="", help="table, json, or a {{.Field}} template")
 
-    def rm(p: argparse.ArgumentParser) -> None:
+    def rm(p: Any) -> None:
         p.add_argument("-f", "--force", action="store_true")
         p.add_argument("images", nargs="+")
 
     img = _verb(sub, "image", f"{m}:usage", "manage images")
-    isub = img.add_subparsers(title="commands", metavar="COMMAND")
+    isub = _group(img)
     p = _verb(isub, "import", f"{m}:import_", "import a root filesystem tarball as an image")
     p.add_argument("-c", "--change", action="append", default=[], help="Dockerfile instruction (ENV, CMD, ...)")
     p.add_argument("-m", "--message", default="")
@@ -155,7 +196,7 @@ def _images(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rm(_verb(sub, "rmi", f"{m}:rm", "remove images"))
 
 
-def _system(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _system(sub: _Subs) -> None:
     m = "ctrctl.cmd_system"
     p = _verb(sub, "events", f"{m}:events", "stream daemon events")
     p.add_argument("--since", default="")
@@ -170,13 +211,17 @@ def _system(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("shell", choices=("bash", "zsh"))
 
 
-def build() -> Parser:
+def build(argv: Sequence[str] | None = None, *, full: bool = False) -> Parser:
+    """The parser for `argv`: every verb is listed, but only the verb being run gets its flags
+    (all of them with full=True, for completion scripts)."""
+    verb = verb_of(argv) if argv is not None else None
     p = Parser(prog="ctrctl", description="A docker-shaped command line for ctrd.")
     p.add_argument("-a", "--address", default=os.environ.get("CTRD_ADDRESS") or DEFAULT_ADDRESS,
                    help=f"daemon socket (env CTRD_ADDRESS, default {DEFAULT_ADDRESS})")
     p.add_argument("--debug", action="store_true", help="print tracebacks and gRPC details")
     p.set_defaults(handler="")
-    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+    sub = _Subs(p.add_subparsers(title="commands", metavar="COMMAND"),
+                (lambda _: True) if full else (lambda name: name == verb))
     _containers(sub)
     _images(sub)
     _system(sub)

@@ -16,7 +16,7 @@ from ctrd.v1 import container_pb2
 
 
 def spec_of(*argv: str, environ: dict[str, str] | None = None, detach: bool = True) -> container_pb2.ContainerSpec:
-    args = build().parse_args(["run", *argv])
+    args = build(["run"]).parse_args(["run", *argv])
     return build_spec(args, environ or {}, detach=detach)
 
 
@@ -176,10 +176,24 @@ def test_spec_defaults_and_rm() -> None:
 
 def test_argparse_errors_are_usage_errors() -> None:
     with pytest.raises(UsageError) as info:
-        build().parse_args(["run", "--no-such-flag", "busybox"])
+        build(full=True).parse_args(["run", "--no-such-flag", "busybox"])
     assert info.value.exit_code == 125
     with pytest.raises(UsageError):
-        build().parse_args(["nosuchverb"])
+        build(["nosuchverb"]).parse_args(["nosuchverb"])
+
+
+def test_only_the_verb_being_run_gets_its_flags() -> None:
+    assert build(["-a", "/x.sock", "ps", "-a"]).parse_args(["-a", "/x.sock", "ps", "-a"]).all is True
+    assert build(["image", "ls"]).parse_args(["image", "ls", "-q"]).quiet is True
+    with pytest.raises(UsageError):  # run's flags were not built for `ps`
+        build(["ps"]).parse_args(["run", "--rm", "busybox"])
+    help_text = build([]).format_help()
+    for verb in ("run", "ps", "images", "events", "completion"):
+        assert verb in help_text
+    from ctrctl.completion import bash_script
+
+    script = bash_script()
+    assert "--stop-timeout" in script and "--no-trunc" in script and '"image ls")' in script
 
 
 def test_help_and_flag_errors_do_not_import_grpc() -> None:
