@@ -152,7 +152,7 @@ class Container:
                 id=container_id, pid=pid, start_time=state.proc_start_time(pid), bundle=spec.bundle,
                 rootfs=spec.root, created=_now(), owner=_owner(), cgroup_kind=cg.kind,
                 cgroups_path=cgroups_path, cgroup_root=getattr(cg, "root", ""),
-                annotations=dict(spec.annotations),
+                annotations=dict(spec.annotations), fifo=fifo,
             )
             if state_dir:
                 state.save(state_dir, st)
@@ -205,7 +205,9 @@ class Container:
         state.check_id(container_id)
         if state_dir and os.path.exists(os.path.join(state.container_dir(state_dir, container_id), state.STATE_FILE)):
             st = state.load(state_dir, container_id)
-            if not os.path.exists(os.path.join(state.container_dir(state_dir, container_id), state.FIFO)):
+            # A CLI start that consumed the exec fifo but died before saving still counts as started.
+            fifo = os.path.join(state.container_dir(state_dir, container_id), state.FIFO)
+            if st.fifo and not st.started and not os.path.exists(fifo):
                 st = _replace_started(st)
             cg = cgroups.from_state(st.cgroup_kind, st.cgroups_path, st.cgroup_root)
             return cls(st, cg, state_dir)

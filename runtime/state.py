@@ -34,6 +34,7 @@ class State:
     cgroups_path: str
     cgroup_root: str = ""
     started: bool = False
+    fifo: bool = False  # created by the CLI: start opens the exec fifo
     annotations: dict[str, str] = field(default_factory=dict)
 
 

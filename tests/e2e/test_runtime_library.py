@@ -354,3 +354,12 @@ def test_terminal_gets_a_controlling_tty(rootfs: Path, short_tmp: Path) -> None:
     assert "TTY" in text
     session, tty_nr = text.split()[-2:]
     assert session == "1" and tty_nr != "0"  # session leader with a controlling terminal
+
+
+def test_load_keeps_created_until_start(make: Factory, short_tmp: Path) -> None:
+    state_dir = str(short_tmp / "state")
+    run = make(["true"], start=False, state_dir=state_dir)
+    assert Container.load(run.container.id, state_dir=state_dir).status() is Status.CREATED
+    run.container.start()
+    assert run.wait()[0] == 0
+    assert Container.load(run.container.id, state_dir=state_dir).status() is Status.STOPPED
