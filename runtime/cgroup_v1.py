@@ -62,6 +62,9 @@ class V1Cgroup:
                     pass
             raise
 
+    def update(self, resources: Resources) -> None:
+        self._apply(resources)
+
     def _apply(self, r: Resources) -> None:
         p = self.paths
         if "memory" in p:

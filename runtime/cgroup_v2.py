@@ -65,6 +65,9 @@ class V2Cgroup:
                     raise CgroupError(f"cgroup: controller {ctrl} is not available in {cur}")
             fs.write(f"{cur}/cgroup.subtree_control", " ".join("+" + c for c in want))
 
+    def update(self, resources: Resources) -> None:
+        self._apply(resources)
+
     def _apply(self, r: Resources) -> None:
         d = self.dir
         if r.memory_limit is not None:

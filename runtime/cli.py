@@ -242,6 +242,33 @@ def cmd_exec(a: argparse.Namespace) -> int:
     return _wait_forwarding(pid)
 
 
+def cmd_update(a: argparse.Namespace) -> int:
+    c = Container.load(a.id, state_dir=a.root)
+    obj: dict[str, Any] = {}
+    if a.resources:
+        try:
+            if a.resources == "-":
+                text = sys.stdin.read()
+            else:
+                with open(a.resources) as f:
+                    text = f.read()
+            obj = json.loads(text)
+        except (OSError, ValueError) as exc:
+            raise errors.SpecError("linux.resources", f"cannot read {a.resources}: {exc}")
+    if a.memory is not None:
+        obj.setdefault("memory", {})["limit"] = a.memory
+    if a.pids_limit is not None:
+        obj.setdefault("pids", {})["limit"] = a.pids_limit
+    if a.cpu_shares is not None:
+        obj.setdefault("cpu", {})["shares"] = a.cpu_shares
+    if a.cpu_quota is not None:
+        obj.setdefault("cpu", {})["quota"] = a.cpu_quota
+    if a.cpu_period is not None:
+        obj.setdefault("cpu", {})["period"] = a.cpu_period
+    c.update(spec_mod.resources_from_oci(obj))
+    return 0
+
+
 def cmd_ps(a: argparse.Namespace) -> int:
     pids = Container.load(a.id, state_dir=a.root).pids()
     if a.format == "json":
@@ -333,6 +360,13 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--no-new-privs", action="store_true")
     sp.add_argument("--preserve-fds", type=int, default=0)
     sp.add_argument("argv", nargs=argparse.REMAINDER)
+    sp = cmd("update", cmd_update)
+    sp.add_argument("--resources", "-r", default=None)
+    sp.add_argument("--memory", type=int, default=None)
+    sp.add_argument("--pids-limit", type=int, default=None)
+    sp.add_argument("--cpu-shares", type=int, default=None)
+    sp.add_argument("--cpu-quota", type=int, default=None)
+    sp.add_argument("--cpu-period", type=int, default=None)
     sp = cmd("ps", cmd_ps)
     sp.add_argument("--format", "-f", default="table", choices=("table", "json"))
     sp.add_argument("ps_args", nargs=argparse.REMAINDER)
@@ -354,6 +388,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 255 if args.verb == "exec" else 1
     except OSError as exc:
         log.error(f"{(exc.strerror or str(exc)).lower()}" + (f": {exc.filename}" if exc.filename else ""))
+        return 255 if args.verb == "exec" else 1
+    except ValueError as exc:
+        log.error(f"invalid argument: {exc}")
         return 255 if args.verb == "exec" else 1
 
 

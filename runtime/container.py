@@ -32,7 +32,7 @@ from runtime.errors import (
     SpecError,
 )
 from runtime.init import ChildConfig
-from runtime.spec import ProcessSpec, Spec
+from runtime.spec import ProcessSpec, Resources, Spec
 from runtime.syscalls import Syscalls
 
 __all__ = ["Container", "ProcessSpec", "Stats", "Status", "Stdio"]
@@ -305,6 +305,12 @@ class Container:
         if self.status() is not Status.PAUSED:
             raise IncorrectStatus(f"container {self.id} is not paused")
         self.cgroup.thaw()
+
+    def update(self, resources: Resources) -> None:
+        """Change the cgroup limits of a live container (runc update)."""
+        if self.status() is Status.STOPPED:
+            raise IncorrectStatus(f"container {self.id} is not running")
+        self.cgroup.update(resources)
 
     def stats(self) -> Stats:
         return self.cgroup.stats()

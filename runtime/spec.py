@@ -350,6 +350,11 @@ def _mount(m: Any, where: str) -> Mount:
     return Mount(dest, mtype, source, flags, clear, prop, data)
 
 
+def resources_from_oci(r: Any) -> Resources:
+    """The OCI `linux.resources` object (also the input of `update`)."""
+    return _resources(r)
+
+
 def _resources(r: Any) -> Resources:
     r = _obj(r, "linux.resources")
     mem = _obj(r.get("memory") or {}, "linux.resources.memory")

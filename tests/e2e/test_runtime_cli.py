@@ -230,3 +230,15 @@ def test_duplicate_id_is_refused_and_the_first_survives(cli: Cli, short_tmp: Pat
     assert p.returncode != 0
     assert p.stderr.strip().splitlines() == [f"ctrd-runtime: container {cid} already exists"]
     assert cli.state(cid)["status"] == "created"
+
+
+def test_update_changes_limits(cli: Cli, short_tmp: Path) -> None:
+    cid, bundle = cli.bundle(["sleep", "30"])
+    assert cli("run", "-d", "--bundle", str(bundle), cid, out=short_tmp / "out").returncode == 0
+    res = short_tmp / "res.json"
+    res.write_text(json.dumps({"pids": {"limit": 33}}))
+    assert cli("update", "--resources", str(res), cid).returncode == 0
+    assert Path(f"/sys/fs/cgroup/pids/ctrd-rt-test/{cid}/pids.max").read_text().strip() == "33"
+    assert cli("update", "--memory", str(32 << 20), cid).returncode == 0
+    assert Path(f"/sys/fs/cgroup/memory/ctrd-rt-test/{cid}/memory.limit_in_bytes").read_text().strip() == str(32 << 20)
+    assert cli("delete", "--force", cid).returncode == 0
