@@ -271,7 +271,7 @@ class ContainerManager:
         c = self.store.get(ref)
         pids = set(await self._shim(c).pids())
         out = await asyncio.to_thread(
-            subprocess.run, ["ps", "-eo", "uid,pid,ppid,c,stime,tty,time,cmd"], capture_output=True, text=True, check=False
+            subprocess.run, ["ps", "-ww", "-eo", "user:32,pid,ppid,c,stime,tty,time,cmd"], capture_output=True, text=True, check=False
         )
         lines = out.stdout.splitlines()
         titles = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]

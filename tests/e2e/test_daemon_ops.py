@@ -1,0 +1,39 @@
+"""Top, stats, exec, events and resource limits on a real container."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from ctrd.v1 import container_pb2 as pb
+from ctrd.v1 import system_pb2 as spb
+from tests.daemon_fixtures import DaemonProc, ctrd  # noqa: F401
+
+pytestmark = pytest.mark.root
+
+
+def test_top_stats_exec_events(ctrd: DaemonProc) -> None:  # noqa: F811
+    c = ctrd.c
+    t0 = time.time()
+    cid = c.run("busybox", ["sleep", "300"], network_mode="none", memory=64 << 20, pids_limit=20, name="ops")
+    top = c.call(c.containers, "Top", pb.TopRequest(id="ops"))
+    assert list(top.titles) == ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    rows = [list(p.values) for p in top.processes]
+    assert [r[7] for r in rows] == ["sleep 300"] and rows[0][0] == "root"
+    assert int(rows[0][1]) == c.inspect(cid)["State"]["Pid"]
+    (stats,) = list(c.containers.Stats(pb.StatsRequest(id=cid, stream=False), timeout=20))
+    assert stats.memory_limit == 64 << 20 and stats.pids_limit == 20 and stats.pids_current == 1
+    assert stats.memory_usage > 0 and stats.name == "/ops"
+    limit = Path("/sys/fs/cgroup/memory") / ctrd.cgroup_parent / cid / "memory.limit_in_bytes"
+    assert int(limit.read_text()) == 64 << 20
+    r = c.call(c.containers, "Exec", pb.ExecRequest(id=cid, args=["sh", "-c", "echo hi; hostname; exit 2"]))
+    assert r.exit_code == 2 and r.stdout == f"hi\n{cid[:12]}\n".encode()
+    c.remove(cid, force=True)
+    events = list(c.system.Events(spb.EventsRequest(since=t0, until=time.time() + 0.1), timeout=10))
+    actions = [e.action for e in events if e.id == cid]
+    assert actions[:2] == ["create", "start"] and actions[-1] == "destroy"
+    assert "die" in actions and "exec_die" in actions
+    die = next(e for e in events if e.action == "die" and e.id == cid)
+    assert die.attributes["exitCode"] == "137" and die.attributes["name"] == "ops"
