@@ -45,6 +45,7 @@ class _Pump(threading.Thread):
         self.started = threading.Event()
         self.exited = threading.Event()
         self.stopping = threading.Event()
+        self.broken = threading.Event()
         self.lock = threading.Lock()
         self.printed = 0
         self.error: errdefs.CtrdError | None = None
@@ -81,6 +82,10 @@ class _Pump(threading.Thread):
         except grpc.RpcError as err:
             if err.code() != grpc.StatusCode.CANCELLED:
                 self.error = errgrpc_native(err)
+        except (BrokenPipeError, ValueError):
+            # our reader went away (`ctrctl run ... | head`): the main thread ends the run
+            self.broken.set()
+            self.call.cancel()
 
     def stop(self) -> None:
         with self.lock:
@@ -144,7 +149,15 @@ def attach(client: Client, cid: str, *, start: bool, remove: bool, default_exit:
                         _remove_quietly(client, cid)
                     raise daemon_error(exc, default_exit, container=name if not remove else "")
             pump.started.set()
-            code = _wait(client, cid, sigs, future)
+            code = _wait(client, cid, sigs, future, pump.broken)
+    except _OutputClosed:
+        # Like docker: the client exits when its output is closed; a --rm container is removed
+        # (which kills it), any other keeps running.
+        pump.stop()
+        future.cancel()
+        if remove:
+            _remove_quietly(client, cid)
+        raise BrokenPipeError from None
     except BaseException:
         pump.stop()
         future.cancel()
@@ -161,8 +174,14 @@ def attach(client: Client, cid: str, *, start: bool, remove: bool, default_exit:
     return code
 
 
-def _wait(client: Client, cid: str, sigs: _Signals, future: Any) -> int:
+class _OutputClosed(Exception):
+    pass
+
+
+def _wait(client: Client, cid: str, sigs: _Signals, future: Any, broken: threading.Event) -> int:
     while True:
+        if broken.is_set():
+            raise _OutputClosed
         try:
             resp = future.result(timeout=0.1)
             break

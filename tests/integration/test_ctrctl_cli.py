@@ -299,3 +299,12 @@ def test_ps_last_latest_and_rm_v(fake: FakeDaemon) -> None:
     r = ctl(fake.socket_path, "ps", "-n", "x")
     assert r.returncode == 125 and "--last" in r.stderr
     assert ctl(fake.socket_path, "rm", "-fv", "c1", "c2", "c3").stdout == "c1\nc2\nc3\n"
+
+
+def test_run_into_a_closed_pipe_ends_and_removes(fake: FakeDaemon) -> None:
+    cmd = " ".join([*CTRCTL, "-a", fake.socket_path, "run", "--rm", "busybox", "yes"])
+    r = subprocess.run(["bash", "-c", cmd + ' | head -n 3; echo "rc=${PIPESTATUS[0]}"'], capture_output=True,
+                       text=True, timeout=60)
+    assert r.stdout == "y\ny\ny\nrc=141\n", r.stderr
+    assert r.stderr == ""
+    assert fake.containers == {}
