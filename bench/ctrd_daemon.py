@@ -38,6 +38,13 @@ class CtrdUnavailable(RuntimeError):
     pass
 
 
+def describe_error(exc: BaseException) -> str:
+    """One line: gRPC errors as CODE: details, others as their message."""
+    if isinstance(exc, grpc.RpcError) and hasattr(exc, "code"):
+        return f"{exc.code().name}: {exc.details()}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 class CtrdClient:
     """One connected client (channel + stubs) on ctrd's unix socket."""
 
@@ -106,15 +113,17 @@ class CtrdClient:
 
 
 class Ctrd:
-    def __init__(self, sandbox: Sandbox, workdir: Path, binary: str = "ctrd") -> None:
+    def __init__(self, sandbox: Sandbox, workdir: Path, binary: str = "ctrd", exec_root: Path | None = None) -> None:
         self.sandbox = sandbox
         self.dir = workdir
         self.binary = binary
+        # shims/<64-hex id>/shim.sock must stay below the 108-byte sun_path limit: keep this short.
+        self.exec_root = exec_root or workdir / "run"
         self.address = str(workdir / "c.sock")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def argv(self, live_restore: bool) -> list[str]:
-        argv = [self.binary, "--root", str(self.dir / "root"), "--exec-root", str(self.dir / "run"),
+        argv = [self.binary, "--root", str(self.dir / "root"), "--exec-root", str(self.exec_root),
                 "--address", self.address, "--bridge", CTRD_BRIDGE, "--subnet", CTRD_SUBNET,
                 "--cgroup-parent", CTRD_CGROUP_PARENT]
         if live_restore:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.context import Context, run_ok, time_ms
-from bench.ctrd_daemon import CtrdClient
+from bench.ctrd_daemon import CtrdClient, describe_error
 from bench.dockerapi import DockerAPI
 from bench.rootfs import CONTAINERD_REF, IMAGE_REF, build_bundle
 from bench.stats import Steps, step_p50s, summarize
@@ -145,8 +145,8 @@ def measure(ctx: Context) -> dict[str, Any]:
                 case.steps.clear()
             samples = [time_ms(case.run) for _ in range(ctx.runs)]
         except Exception as exc:  # a broken peer must not stop the other measurements
-            print(f"  {label:<52} failed: {exc}", flush=True)
-            results[case.key] = {"label": label, "skipped": f"failed: {exc}"}
+            print(f"  {label:<52} failed: {describe_error(exc)}", flush=True)
+            results[case.key] = {"label": label, "skipped": f"failed: {describe_error(exc)}"}
             continue
         finally:
             if case.close is not None:

@@ -115,6 +115,9 @@ def build_bundle(runc: str, rootfs: Path, bundle: Path, args: list[str]) -> Path
     cfg["process"]["terminal"] = False
     cfg["process"]["args"] = args
     cfg["process"]["env"] = ["PATH=/bin", "HOME=/root"]
+    # docker's defaults: no ambient (nor inheritable) capabilities; raising ambient caps that are not
+    # inheritable is refused by the kernel, which runc skips silently and a strict runtime does not.
+    cfg["process"].get("capabilities", {}).pop("ambient", None)
     cfg["root"] = {"path": str(rootfs), "readonly": True}
     cfg["hostname"] = "bench"
     cfg_path.write_text(json.dumps(cfg, indent=1))

@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import chart, fleet, latency, report, stoplat
 from bench.context import Context, run_ok
-from bench.ctrd_daemon import CTRD_CGROUP_PARENT, Ctrd, CtrdClient, CtrdUnavailable
+from bench.ctrd_daemon import CTRD_CGROUP_PARENT, Ctrd, CtrdClient, CtrdUnavailable, describe_error
 from bench.daemons import (
     CONTAINERD_NS,
     DOCKER_CGROUP_PARENT,
@@ -99,7 +99,7 @@ def start_peers(ctx: Context, args: argparse.Namespace) -> None:
     if binary is None:
         ctx.ctrd_skip = "no ctrd on PATH (pip install -e .)"
         return
-    k = Ctrd(ctx.sandbox, ctx.work / "ctrd", binary)
+    k = Ctrd(ctx.sandbox, ctx.work / "ctrd", binary, exec_root=ctx.work / "x")
     try:
         k.start(live_restore=True)
         ctx.ctrd = k
@@ -111,7 +111,7 @@ def start_peers(ctx: Context, args: argparse.Namespace) -> None:
     except CtrdUnavailable as exc:
         ctx.ctrd_skip = str(exc)
     except Exception as exc:
-        ctx.ctrd_skip = f"image import failed: {exc}"
+        ctx.ctrd_skip = f"image import failed: {describe_error(exc)}"
         k.stop()
         ctx.ctrd = None
     if ctx.ctrd is None:
@@ -161,8 +161,8 @@ def _guard(ctx: Context, what: str, fn: Callable[[Context], dict[str, Any]]) -> 
     try:
         result = fn(ctx)
     except Exception as exc:  # one engine failing must not lose the others' figures
-        ctx.note(f"{what} failed: {exc}")
-        return {"skipped": f"failed: {exc}"}
+        ctx.note(f"{what} failed: {describe_error(exc)}")
+        return {"skipped": f"failed: {describe_error(exc)}"}
     print(f"  {what}: {json.dumps({k: v for k, v in result.items() if k != 'samples_ms'})}", flush=True)
     return result
 
