@@ -82,8 +82,8 @@ async def recover(m: ContainerManager) -> None:
                 live[c.id] = c.network
                 continue
             ended.append((c, shim, ex))
-        elif m.runner.shims.state_dir(c.id).exists():
-            ended.append((c, None, None))  # crash inside start/stop: a shim may still hold a process
+        elif m.runner.shims.state_dir(c.id).exists() or m.layers.is_mounted(c.id):
+            ended.append((c, None, None))  # crash inside start/stop: a shim, a mount may be left
     await m.runner.network.recover(live)
     for c, shim, ex in ended:
         async with c.lock:
