@@ -363,3 +363,17 @@ def test_load_keeps_created_until_start(make: Factory, short_tmp: Path) -> None:
     run.container.start()
     assert run.wait()[0] == 0
     assert Container.load(run.container.id, state_dir=state_dir).status() is Status.STOPPED
+
+
+def test_delete_of_a_paused_container_kills_and_removes_everything(make: Factory) -> None:
+    run = make(["sh", "-c", "sleep 30 & exec sleep 30"])
+    c = run.container
+    deadline = time.monotonic() + 5
+    while len(c.pids()) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    c.pause()
+    dirs = list(c.cgroup.paths.values())
+    c.delete()
+    assert run.wait()[0] == -signal.SIGKILL
+    assert not any(os.path.isdir(d) for d in dirs)
