@@ -242,3 +242,39 @@ def test_update_changes_limits(cli: Cli, short_tmp: Path) -> None:
     assert cli("update", "--memory", str(32 << 20), cid).returncode == 0
     assert Path(f"/sys/fs/cgroup/memory/ctrd-rt-test/{cid}/memory.limit_in_bytes").read_text().strip() == str(32 << 20)
     assert cli("delete", "--force", cid).returncode == 0
+
+
+def test_console_socket_receives_the_pty_master(cli: Cli, short_tmp: Path) -> None:
+    import socket
+
+    cid, bundle = cli.bundle(["sh", "-c", "test -t 1 && echo ON-A-TTY"], mutate=lambda s: s["process"].update(terminal=True))
+    path = str(short_tmp / "console.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as srv:
+        srv.bind(path)
+        srv.listen(1)
+        srv.settimeout(30)
+        proc = subprocess.Popen([*CLI, "--root", str(cli.root), "create", "--bundle", str(bundle),
+                                 "--console-socket", path, cid], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        conn, _ = srv.accept()
+        with conn:
+            _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+        assert proc.wait(timeout=30) == 0, proc.stderr.read() if proc.stderr else ""
+        if proc.stderr:
+            proc.stderr.close()
+    master = fds[0]
+    try:
+        assert cli("start", cid).returncode == 0
+        out = b""
+        deadline = time.monotonic() + 10
+        while b"ON-A-TTY" not in out and time.monotonic() < deadline:
+            try:
+                chunk = os.read(master, 1024)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+    assert b"ON-A-TTY" in out
