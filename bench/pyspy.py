@@ -78,8 +78,10 @@ def summarize_collapsed(text: str, top: int = 15) -> dict[str, Any]:
             continue
         count = int(count_s)
         frames = stack.split(";")
-        proc = process_name(frames[0]) if frames[0].startswith("process ") else "?"
-        frames = [short(f) for f in (frames[1:] if frames[0].startswith("process ") else frames)]
+        # --subprocesses nests process frames parent → child: the last one names the sampled process.
+        marks = [i for i, f in enumerate(frames) if f.startswith("process ")]
+        proc = process_name(frames[marks[-1]]) if marks else "?"
+        frames = [short(f) for f in frames[(marks[-1] + 1 if marks else 0):]]
         if not frames:
             continue
         total += count

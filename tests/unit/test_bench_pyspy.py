@@ -11,6 +11,7 @@ RAW = (
     "start (daemon/containers/manager.py:120);mount (daemon/layers/mount.py:40) 30\n"
     'process 10:"/usr/bin/python3 /usr/local/bin/ctrd --root /tmp/x";<module> (ctrd:8);'
     "start (daemon/containers/manager.py:121);write (daemon/atomic.py:12) 10\n"
+    'process 10:"/usr/bin/python3 /usr/local/bin/ctrd --root /tmp/x";'
     'process 22:"/usr/bin/python3 /usr/local/bin/ctrd-shim";run (shimd/main.py:5) 60\n'
     "garbage line without count\n"
 )
