@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import grpc
+
 from ctrctl import flags
 from ctrctl.client import Client, daemon_error
 from ctrctl.errors import EXIT_FAILURE, CliError, UsageError
@@ -146,8 +148,6 @@ def logs(args: argparse.Namespace) -> int:
     if req.since and req.until and req.since > req.until:
         raise UsageError("--since must not be after --until")
     client = Client(args.address)
-    import grpc
-
     call = client.containers.Logs(req)
     try:
         for resp in call:

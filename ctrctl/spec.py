@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ctrctl import flags
+from ctrctl import flags, mounts
 from ctrctl.errors import UsageError, flag_error
 from ctrd.v1 import container_pb2
 
@@ -53,11 +53,11 @@ def build_spec(args: argparse.Namespace, environ: dict[str, str] | os._Environ[s
         for port in flags.parse_publish(raw):
             spec.port_bindings.add(host_ip=port.host_ip, host_port=port.host_port,
                                    container_port=port.container_port, protocol=port.protocol)
-    mounts = [flags.parse_volume(v) for v in args.volume]
-    mounts += [flags.parse_mount(m) for m in args.mount]
-    mounts += [flags.parse_tmpfs(t) for t in args.tmpfs]
+    wanted = [mounts.parse_volume(v) for v in args.volume]
+    wanted += [mounts.parse_mount(m) for m in args.mount]
+    wanted += [mounts.parse_tmpfs(t) for t in args.tmpfs]
     seen: set[str] = set()
-    for m in mounts:
+    for m in wanted:
         if m.target in seen:
             raise UsageError(f"duplicate mount point: {m.target}")
         seen.add(m.target)

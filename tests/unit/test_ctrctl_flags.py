@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ctrctl import flags
+from ctrctl import flags, mounts
 from ctrctl.errors import UsageError
 from ctrctl.parser import build
 from ctrctl.spec import build_spec
@@ -63,22 +63,22 @@ def test_bad_publish(text: str) -> None:
 
 
 def test_volumes_mounts_tmpfs() -> None:
-    M = flags.MountSpec
-    assert flags.parse_volume("/src:/dst") == M("bind", "/src", "/dst", False, "")
-    assert flags.parse_volume("/src:/dst:ro") == M("bind", "/src", "/dst", True, "")
-    assert flags.parse_mount("type=bind,source=/a,target=/b,readonly") == M("bind", "/a", "/b", True, "")
-    assert flags.parse_mount("type=bind,src=/a,dst=/b,ro=false") == M("bind", "/a", "/b", False, "")
-    assert flags.parse_mount("type=tmpfs,target=/t,tmpfs-size=64m,tmpfs-mode=1770") == M(
+    M = mounts.MountSpec
+    assert mounts.parse_volume("/src:/dst") == M("bind", "/src", "/dst", False, "")
+    assert mounts.parse_volume("/src:/dst:ro") == M("bind", "/src", "/dst", True, "")
+    assert mounts.parse_mount("type=bind,source=/a,target=/b,readonly") == M("bind", "/a", "/b", True, "")
+    assert mounts.parse_mount("type=bind,src=/a,dst=/b,ro=false") == M("bind", "/a", "/b", False, "")
+    assert mounts.parse_mount("type=tmpfs,target=/t,tmpfs-size=64m,tmpfs-mode=1770") == M(
         "tmpfs", "", "/t", False, f"size={64 << 20},mode=1770")
-    assert flags.parse_tmpfs("/run:rw,noexec,size=64m") == M("tmpfs", "", "/run", False, "rw,noexec,size=64m")
-    assert flags.parse_tmpfs("/ro:ro").read_only
+    assert mounts.parse_tmpfs("/run:rw,noexec,size=64m") == M("tmpfs", "", "/run", False, "rw,noexec,size=64m")
+    assert mounts.parse_tmpfs("/ro:ro").read_only
     for bad in ("vol:/data", "/data", "/a:rel", "/a:/b:xx", "a:b:c:d"):
         with pytest.raises(UsageError, match="--volume"):
-            flags.parse_volume(bad)
+            mounts.parse_volume(bad)
     for bad in ("type=volume,target=/x", "type=bind,target=/x", "type=tmpfs,source=/a,target=/x",
                 "type=bind,source=/a,target=/b,tmpfs-size=1m", "type=tmpfs,target=rel", "type=tmpfs,target=/x,bogus=1"):
         with pytest.raises(UsageError, match="--mount"):
-            flags.parse_mount(bad)
+            mounts.parse_mount(bad)
 
 
 def test_restart_policies() -> None:
