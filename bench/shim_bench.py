@@ -200,7 +200,7 @@ def _is_ours(p: Path, d: Path) -> bool:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=100, help="running containers (default 100)")
-    ap.add_argument("--runtime", default="runc", help='"" = in-process runtime library, else an OCI binary')
+    ap.add_argument("--runtime", default="", help='"" = the runtime library (the default, as ctrd runs it), else an OCI binary such as runc')
     ap.add_argument("--no-containerd", action="store_true")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ctrdb-", dir="/tmp"))

@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+# CreateRequest.runtime: "" = the runtime library, in short-lived forks of the shim (ForkedBackend);
+# this name = the library called in the shim process itself; anything else = an OCI runtime binary.
+RUNTIME_LIBRARY_DIRECT = "@library-direct"
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -52,6 +56,28 @@ def exec_process(bundle: Path, spec: ExecSpec) -> dict[str, Any]:
     proc["user"] = {"uid": spec.uid, "gid": spec.gid}
     proc.pop("consoleSize", None)
     return proc
+
+
+def oom_killed_in_cgroup(bundle: Path, default_path: str = "") -> bool:
+    """The memory cgroup's OOM-kill counter for the bundle's linux.cgroupsPath (cgroup v1
+    memory.oom_control, v2 memory.events); to be read before `delete` removes the cgroup."""
+    try:
+        config = json.loads((bundle / "config.json").read_text())
+        rel = str(config.get("linux", {}).get("cgroupsPath") or default_path).strip("/")
+    except (OSError, ValueError, AttributeError):
+        return False
+    if not rel or ":" in rel:  # systemd-style slice:prefix:name paths are not used by ctrd
+        return False
+    for path in (CGROUP_ROOT / "memory" / rel / "memory.oom_control", CGROUP_ROOT / rel / "memory.events",
+                 CGROUP_ROOT / "unified" / rel / "memory.events"):
+        try:
+            for line in path.read_text().splitlines():
+                name, _, value = line.partition(" ")
+                if name == "oom_kill":
+                    return int(value) > 0
+        except (OSError, ValueError):
+            continue
+    return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 from ctrd import errdefs
 from shimd import files
-from shimd.backend import BackendConfig
+from shimd.backend import RUNTIME_LIBRARY_DIRECT, BackendConfig
 from shimd.fork import state_dir_for
 
 
@@ -44,7 +44,7 @@ def _kill_shim(state: Path) -> None:
 def _delete_container(info: dict[str, Any], bundle: str | None) -> None:
     config = BackendConfig(str(info["id"]), Path(bundle or info.get("bundle", "")), str(info.get("runtime", "")),
                            Path(str(info["runtime_root"])))
-    if config.runtime:
+    if config.runtime and config.runtime != RUNTIME_LIBRARY_DIRECT:
         res = subprocess.run(
             [config.runtime, "--root", str(config.runtime_root), "delete", "--force", config.container_id],
             capture_output=True, text=True, timeout=30, check=False,

@@ -115,7 +115,7 @@ def prewarm() -> None:
     import gc
     import importlib
 
-    for mod in ("shimd.shim", "shimd.fork", "shimd.runc", "shimd.inprocess", "shimd.ports"):
+    for mod in ("shimd.shim", "shimd.fork", "shimd.runc", "shimd.inprocess", "shimd.forked", "shimd.ports"):
         importlib.import_module(mod)
     with contextlib.suppress(ImportError):
         importlib.import_module("runtime.container")

@@ -14,11 +14,10 @@ from typing import Any
 
 from ctrd import errdefs
 from shimd import spawn
-from shimd.backend import BackendConfig, ExecSpec, StatsRecord, Stdio, exec_process
+from shimd.backend import BackendConfig, ExecSpec, StatsRecord, Stdio, exec_process, oom_killed_in_cgroup
 from shimd.reaper import Reaper
 
 _seq = itertools.count(1)
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 def classify(message: str, verb: str) -> errdefs.CtrdError:
@@ -159,23 +158,4 @@ class BinaryBackend:
             log.unlink(missing_ok=True)
 
     def oom_killed(self) -> bool:
-        """The memory cgroup's OOM-kill counter (cgroup v1 memory.oom_control, v2 memory.events);
-        read before `delete` removes the cgroup."""
-        try:
-            config = json.loads((self.config.bundle / "config.json").read_text())
-            rel = str(config.get("linux", {}).get("cgroupsPath") or "").strip("/")
-        except (OSError, ValueError, AttributeError):
-            return False
-        if not rel or ":" in rel:  # systemd-style paths are not used by ctrd
-            return False
-        for path, key in ((CGROUP_ROOT / "memory" / rel / "memory.oom_control", "oom_kill"),
-                          (CGROUP_ROOT / rel / "memory.events", "oom_kill"),
-                          (CGROUP_ROOT / "unified" / rel / "memory.events", "oom_kill")):
-            try:
-                for line in path.read_text().splitlines():
-                    name, _, value = line.partition(" ")
-                    if name == key:
-                        return int(value) > 0
-            except (OSError, ValueError):
-                continue
-        return False
+        return oom_killed_in_cgroup(self.config.bundle)

@@ -21,7 +21,7 @@ from typing import Any
 from ctrd import errdefs
 from ctrd.shim.v1 import shim_pb2
 from shimd import files, spawn
-from shimd.backend import Backend, BackendConfig, ExecSpec, Stdio
+from shimd.backend import RUNTIME_LIBRARY_DIRECT, Backend, BackendConfig, ExecSpec, Stdio
 from shimd.logs import JsonFileWriter, LogPump
 from shimd.reaper import Reaper
 from shimd.state import Status, check, transition
@@ -39,13 +39,17 @@ class ExitInfo:
 
 
 def make_backend(config: BackendConfig, reaper: Reaper, state_dir: Path) -> Backend:
+    if config.runtime == RUNTIME_LIBRARY_DIRECT:
+        from shimd.inprocess import InProcessBackend
+
+        return InProcessBackend(config, reaper, state_dir)
     if config.runtime:
         from shimd.runc import BinaryBackend
 
         return BinaryBackend(config, reaper, state_dir)
-    from shimd.inprocess import InProcessBackend
+    from shimd.forked import ForkedBackend
 
-    return InProcessBackend(config, reaper, state_dir)
+    return ForkedBackend(config, reaper, state_dir)
 
 
 BackendFactory = Callable[[BackendConfig, Reaper, Path], Backend]

@@ -36,9 +36,9 @@ def test_lifecycle(short_tmp: Path, backend: str) -> None:
         cid, handle, c = await h.container(["sh", "-c", f"echo out; echo err >&2; {LOOP}"], start=False)
         st = await c.state()
         assert st.status == shim_pb2.STATUS_CREATED and st.id == cid
-        assert ppid_of(st.pid) == handle.pid  # the init is the shim's child
         assert (await c.connect()).shim_pid == handle.pid
         assert (await c.start()).pid == st.pid
+        assert ppid_of(st.pid) == handle.pid  # the init is the shim's child (reparented to it, subreaper)
         assert (await c.state()).status == shim_pb2.STATUS_RUNNING
         assert st.pid in (await c.pids()).pids
         ex = await c.exec(shim_pb2.ExecRequest(args=["sh", "-c", "echo hi; echo oops >&2; exit 3"]))

@@ -34,11 +34,13 @@ def inprocess_available() -> bool:
     return hasattr(mod, "Container")
 
 
-# "" = the in-process runtime library, "runc" = Debian's runc binary
+# "runc" = Debian's runc binary; "" = the runtime library (forked helpers); "@library-direct" = the
+# library called in the shim process itself
+_NO_LIBRARY = pytest.mark.skipif(not inprocess_available(), reason="runtime library not available")
 BACKENDS = [
     pytest.param("runc", id="runc"),
-    pytest.param("", id="inprocess", marks=pytest.mark.skipif(not inprocess_available(),
-                                                             reason="runtime library not available")),
+    pytest.param("", id="library", marks=_NO_LIBRARY),  # the default: library calls in forks of the shim
+    pytest.param("@library-direct", id="library-direct", marks=_NO_LIBRARY),
 ]
 
 
