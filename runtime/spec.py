@@ -57,6 +57,10 @@ RLIMITS: dict[str, int] = {
     name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")
 }
 RLIM_INFINITY = 2**64 - 1
+PROC_BIND_ALLOWED = frozenset(
+    f"/proc/{p}" for p in ("cpuinfo", "diskstats", "meminfo", "stat", "swaps", "uptime", "loadavg", "slabinfo",
+                           "sys/kernel/ns_last_pid", "sys/crypto/fips_enabled")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +349,11 @@ def _mount(m: Any, where: str) -> Mount:
     if flags & sc.MS_BIND and not os.path.isabs(source):
         raise SpecError(f"{where}.source", f"{source!r} is not an absolute path")
     dest = os.path.normpath(dest)
-    if (dest == "/proc" and mtype != "proc") or (dest.startswith("/proc/") and not flags & sc.MS_BIND):
+    # Only procfs itself on /proc, and below it only the files lxcfs overlays: anything else could
+    # shadow what the runtime or an LSM writes to (CVE-2019-16884).
+    if (dest == "/proc" and mtype != "proc") or (
+        dest.startswith("/proc/") and (not flags & sc.MS_BIND or dest not in PROC_BIND_ALLOWED)
+    ):
         raise SpecError(f"{where}.destination", f"{dest} cannot be mounted over procfs")
     return Mount(dest, mtype, source, flags, clear, prop, data)
 

@@ -225,3 +225,26 @@ def test_dev_symlink_in_the_image_creates_nothing_on_the_host(short_tmp: Path) -
         c.delete()
     assert list(canary.iterdir()) == []
     assert "NULL-OK" in out
+
+
+def test_created_init_holds_only_stdio_and_the_setup_channel(rootfs: Path, short_tmp: Path) -> None:
+    """CVE-2024-21626: no host file or directory fd may be open in the init while it waits."""
+    leak = os.open("/etc", os.O_RDONLY)
+    os.set_inheritable(leak, True)
+    cid = "fd" + uuid.uuid4().hex[:8]
+    bundle = write_bundle(short_tmp / cid, ["true"], rootfs, cgroups_path=f"/ctrd-rt-test/{cid}")
+    r, w = os.pipe()
+    try:
+        c = Container.create(bundle, cid, Stdio(r, w, w))
+    finally:
+        os.close(leak)
+        os.close(r)
+        os.close(w)
+    try:
+        fds = {int(n): os.readlink(f"/proc/{c.pid}/fd/{n}") for n in os.listdir(f"/proc/{c.pid}/fd")}
+    finally:
+        c.delete()
+        os.waitpid(c.pid, 0)
+    assert {0, 1, 2} <= set(fds)
+    for n, target in fds.items():
+        assert target.startswith(("pipe:", "socket:", "anon_inode:")), (n, target)

@@ -80,6 +80,8 @@ BAD: list[tuple[str, Any, str]] = [
     ("mounts[7].destination", lambda s: s["mounts"].append({"destination": "rel", "type": "tmpfs"}), "absolute"),
     ("mounts[7].destination", lambda s: s["mounts"].append({"destination": "/proc/sys", "type": "tmpfs"}),
      "procfs"),
+    ("mounts[7].destination", lambda s: s["mounts"].append({"destination": "/proc//sys", "type": "bind",
+                                                            "source": "/tmp", "options": ["rbind"]}), "procfs"),
     ("linux.resources.memory.limit", lambda s: s["linux"]["resources"].update(memory={"limit": -5}), "positive"),
     ("linux.resources.pids.limit", lambda s: s["linux"]["resources"].update(pids={"limit": "x"}), "positive"),
     ("linux.sysctl.a/b", lambda s: s["linux"].update(sysctl={"a/b": "1"}), "dotted key"),
@@ -102,6 +104,12 @@ def test_unknown_fields_are_ignored(bundle: Path) -> None:
     obj["futureField"] = {"x": 1}
     obj["process"]["somethingNew"] = True
     assert parse(bundle, obj).process.args == ("true",)
+
+
+def test_lxcfs_style_binds_under_proc_are_allowed(bundle: Path) -> None:
+    obj = defaults.default_spec(["true"])
+    obj["mounts"].append({"destination": "/proc/meminfo", "type": "bind", "source": "/tmp/meminfo", "options": ["bind"]})
+    assert parse(bundle, obj).mounts[-1].destination == "/proc/meminfo"
 
 
 def test_mount_options() -> None:
