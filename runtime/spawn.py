@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import signal
 import socket
 
 from runtime import sync
 from runtime import syscalls as sc
 from runtime.cgroups import Cgroup
-from runtime.errors import SpecError
+from runtime.errors import RuntimeErr, SpecError
 from runtime.init import ChildConfig, child_main, needs_placed
 from runtime.syscalls import Syscalls
 
@@ -44,7 +45,15 @@ def fork_child(s: Syscalls, new_flags: int, pid_fd: int, cfg: ChildConfig) -> in
 
 def place(cg: Cgroup, pid: int, sock: socket.socket, cfg: ChildConfig) -> None:
     """Move the forked child into the container's cgroup while it sets itself up."""
-    cg.add(pid)
+    try:
+        cg.add(pid)
+    except RuntimeErr as exc:
+        # A child that failed early has exited, so it cannot be moved: report its error instead.
+        if select.select([sock], [], [], 0.2)[0]:
+            pkt = sync.recv(sock)
+            if pkt is not None and pkt.type is sync.Msg.ERROR:
+                raise pkt.error() from exc
+        raise
     if needs_placed(cfg):
         sync.send(sock, sync.Packet(sync.Msg.PLACED))
 
