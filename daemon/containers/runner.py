@@ -255,7 +255,7 @@ class Runner:
     async def _record_exit(self, c: Container, ex: Exit, error: str = "") -> None:
         c.set_state(
             status=transition(c.id, c.status, Action.EXIT), pid=0, exit_code=ex.status,
-            oom_killed=ex.oom_killed, finished_at=ex.exited_at or time.time(), error=error,
+            oom_killed=ex.oom_killed, finished_at=max(ex.exited_at or time.time(), c.state.started_at), error=error,
         )
         c.network = {}
         c.shim_pid = 0
