@@ -184,7 +184,7 @@ class Container:
         unshare_flags = parent_flags = 0
         for i, ns in enumerate(spec.namespaces):
             if ns.path:
-                fd = spawn.open_ns(ns.path, f"linux.namespaces[{i}].path")
+                fd = spawn.open_ns(ns.path, f"linux.namespaces[{i}].path", ns.flag)
                 close.append(fd)
                 if ns.type == "pid":
                     pid_fd = fd

@@ -80,8 +80,21 @@ def reap_failed(pid: int) -> None:
         pass
 
 
-def open_ns(path: str, field: str) -> int:
+NS_GET_NSTYPE = 0xB703
+
+
+def open_ns(path: str, field: str, nstype: int) -> int:
+    """Open a namespace file to join, checking that it is one, of the right type."""
     try:
-        return above_stdio(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+        fd = above_stdio(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
     except OSError as exc:
         raise SpecError(field, f"{path}: {(exc.strerror or '').lower()}")
+    try:
+        actual = fcntl.ioctl(fd, NS_GET_NSTYPE)
+    except OSError:
+        os.close(fd)
+        raise SpecError(field, f"{path} is not a namespace file")
+    if actual != nstype:
+        os.close(fd)
+        raise SpecError(field, f"{path} is a namespace of another type")
+    return fd

@@ -377,3 +377,21 @@ def test_delete_of_a_paused_container_kills_and_removes_everything(make: Factory
     c.delete()
     assert run.wait()[0] == -signal.SIGKILL
     assert not any(os.path.isdir(d) for d in dirs)
+
+
+def test_joining_a_file_that_is_not_a_namespace_fails_cleanly(make: Factory) -> None:
+    def bogus(s: dict[str, Any]) -> None:
+        for ns in s["linux"]["namespaces"]:
+            if ns["type"] == "network":
+                ns["path"] = "/etc/hostname"
+
+    with pytest.raises(errors.SpecError, match=r"linux.namespaces\[\d\].path: /etc/hostname is not a namespace"):
+        make(["true"], mutate=bogus)
+
+    def wrong_type(s: dict[str, Any]) -> None:
+        for ns in s["linux"]["namespaces"]:
+            if ns["type"] == "network":
+                ns["path"] = "/proc/self/ns/uts"
+
+    with pytest.raises(errors.SpecError, match="another type"):
+        make(["true"], mutate=wrong_type)
