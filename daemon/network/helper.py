@@ -62,7 +62,10 @@ def serve(rfd: int, wfd: int) -> int:
             reply = {"ok": True, "result": result}
         except Exception as e:
             reply = wire.error_reply(e)
-        _write_all(wfd, wire.encode(reply))
+        try:
+            _write_all(wfd, wire.encode(reply))
+        except BrokenPipeError:
+            break  # the daemon is gone (kill -9): nobody to answer, nothing half-done
     ops.close()
     return 0
 
