@@ -30,6 +30,8 @@ def reachable(path: str) -> bool:
         s.settimeout(2.0)
         s.connect(path)
         return True
+    except PermissionError:
+        raise CliError(f"Error: permission denied while trying to connect to ctrd at {path} (are you root?)")
     except OSError:
         return False
     finally:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -162,3 +164,23 @@ def test_not_found_wording() -> None:
     assert daemon_error(errdefs.NotFound("gone"), 1, image="img").line == "Error: No such image: img"
     assert errors.Unreachable("/x.sock").line == "Cannot connect to ctrd at /x.sock: is the daemon running?"
     assert errors.Unreachable("/x.sock").exit_code == 1
+
+
+def test_unreachable_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ctrctl import client
+
+    assert client.reachable(str(tmp_path / "absent.sock")) is False
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(str(tmp_path / "s.sock"))
+        listener.listen()
+        assert client.reachable(str(tmp_path / "s.sock")) is True
+    finally:
+        listener.close()
+
+    def denied(self: socket.socket, addr: str) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(socket.socket, "connect", denied)
+    with pytest.raises(errors.CliError, match="permission denied while trying to connect"):
+        client.reachable(str(tmp_path / "s.sock"))
