@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ctrd.errdefs import FailedPrecondition
 from ctrd.v1 import container_pb2 as cpb
 from tests.daemon_fixtures import DaemonProc, ctrd  # noqa: F401
 
@@ -148,3 +149,18 @@ def test_published_port_survives_kill9_of_ctrd_and_restart_cleans_up(ctrd: Daemo
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are fine
         s.bind(("127.0.0.1", port))  # a listener is not: the relay is gone with the container
         s.listen()
+
+
+def test_a_taken_host_port_fails_start_and_leaves_nothing(ctrd: DaemonProc) -> None:  # noqa: F811
+    c = ctrd.c
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cid = c.create("busybox", ["sleep", "300"], port_bindings=[cpb.PortBinding(host_ip="127.0.0.1", host_port=port, container_port=80)])
+        with pytest.raises(FailedPrecondition, match=f"host port 127.0.0.1:{port}/tcp is already in use"):
+            c.start(cid)
+        assert c.inspect(cid)["State"]["Running"] is False
+        assert list((ctrd.exec_root / "netns").iterdir()) == [] and cid not in leases(ctrd)
+        assert wait_for(lambda: bridge_ports(ctrd) == [])
+        assert ctrd.mounts() == []
