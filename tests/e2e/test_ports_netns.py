@@ -6,7 +6,9 @@ import asyncio
 import http.client
 import ipaddress
 import secrets
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -92,6 +94,55 @@ def test_httpd_in_a_bridge_namespace_answers_through_a_published_port(short_tmp:
                 httpd.kill()
                 httpd.wait()
             await nm.teardown("a" * 64, s)
+            await nm.close(remove_bridge=True)
+
+    asyncio.run(main())
+
+
+UDP_ECHO = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 5353))
+print("ready", flush=True)
+while True:
+    data, addr = s.recvfrom(2048)
+    s.sendto(b"echo:" + data, addr)
+"""
+
+
+def test_udp_published_port_reaches_a_bridge_namespace(short_tmp: Path) -> None:
+    bridge = "ctrdt" + secrets.token_hex(2)
+
+    async def main() -> None:
+        nm = NetworkManager(short_tmp / "root", short_tmp / "run", bridge=bridge, subnet=_subnet())
+        await nm.start()
+        s = await nm.setup("u" * 64, "bridge", hostname="u", ports=[PortMapping("udp", "127.0.0.1", 0, 5353)])
+        echo = subprocess.Popen(
+            ["nsenter", f"--net={s.sandbox_key}", sys.executable, "-c", UDP_ECHO], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert echo.stdout is not None and echo.stdout.readline() == "ready\n"
+            relays = await start_relays(forwards(s))
+            try:
+                loop = asyncio.get_running_loop()
+                clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
+                try:
+                    for i, cl in enumerate(clients):
+                        cl.setblocking(False)
+                        cl.connect(("127.0.0.1", s.ports[0].host_port))
+                        cl.send(b"q%d" % i)
+                    for i, cl in enumerate(clients):
+                        assert await asyncio.wait_for(loop.sock_recv(cl, 100), 5) == b"echo:q%d" % i
+                    assert relays.udp_clients() == 3
+                finally:
+                    for cl in clients:
+                        cl.close()
+            finally:
+                await relays.close()
+        finally:
+            echo.kill()
+            echo.wait()
+            await nm.teardown("u" * 64, s)
             await nm.close(remove_bridge=True)
 
     asyncio.run(main())
