@@ -76,6 +76,8 @@ def test_detached_lifecycle(ctrd: DaemonProc) -> None:  # noqa: F811
     assert "GREETING=hello" in info[0]["Config"]["Env"]
     assert ctl(ctrd, "logs", "web").stdout == "hello\n"
     assert ctl(ctrd, "top", "web").stdout.startswith("UID")
+    r = ctl(ctrd, "exec", "-e", "X=7", "web", "sh", "-c", "echo $X $(hostname); exit 2")
+    assert (r.returncode, r.stdout) == (2, f"7 {cid[:12]}\n"), r.stderr
     assert ctl(ctrd, "pause", "web").stdout == "web\n"
     assert ctl(ctrd, "inspect", "-f", "{{.State.Status}}", cid[:8]).stdout == "paused\n"
     assert ctl(ctrd, "unpause", "web").stdout == "web\n"

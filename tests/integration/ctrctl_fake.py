@@ -333,6 +333,20 @@ class _Containers(container_pb2_grpc.ContainerServiceServicer):
         resp.processes.add(values=[str(c.proc.pid), " ".join(c.proc.args)])  # type: ignore[arg-type]
         return resp
 
+    @_wire
+    def Exec(self, req: container_pb2.ExecRequest, ctx: Any) -> container_pb2.ExecResponse:
+        c = self.fake.resolve(req.id)
+        if c.state != "running":
+            raise errdefs.FailedPrecondition(f"container {c.id} is not running")
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        env.update(e.split("=", 1) for e in req.env if "=" in e)
+        try:
+            r = subprocess.run(list(req.args), capture_output=True, env=env, timeout=30)
+        except FileNotFoundError:
+            raise errdefs.InvalidArgument(f'exec: "{req.args[0]}": executable file not found in $PATH',
+                                          reason=errdefs.REASON_EXEC_NOT_FOUND)
+        return container_pb2.ExecResponse(exit_code=r.returncode, stdout=r.stdout, stderr=r.stderr)
+
     @_wire_stream
     def Stats(self, req: container_pb2.StatsRequest, ctx: Any) -> Iterator[container_pb2.StatsResponse]:
         c = self.fake.resolve(req.id)

@@ -308,3 +308,14 @@ def test_run_into_a_closed_pipe_ends_and_removes(fake: FakeDaemon) -> None:
     assert r.stdout == "y\ny\ny\nrc=141\n", r.stderr
     assert r.stderr == ""
     assert fake.containers == {}
+
+
+def test_exec(fake: FakeDaemon) -> None:
+    assert ctl(fake.socket_path, "run", "-d", "--name", "ex", "busybox", "sleep", "30").returncode == 0
+    r = ctl(fake.socket_path, "exec", "-e", "X=42", "ex", "sh", "-c", "echo $X; echo e >&2; exit 6")
+    assert (r.returncode, r.stdout, r.stderr) == (6, "42\n", "e\n")
+    r = ctl(fake.socket_path, "exec", "ex", "nosuchcmd-ctrctl")
+    assert r.returncode == 127 and "executable file not found" in r.stderr
+    r = ctl(fake.socket_path, "exec", "nope", "true")
+    assert (r.returncode, r.stderr) == (1, "Error: No such container: nope\n")
+    assert ctl(fake.socket_path, "rm", "-f", "ex").returncode == 0
