@@ -65,8 +65,9 @@ def main() -> int:
             c.delete()
 
         state_root = str(tmp / "state")
-        cli = shutil.which("ctrd-runtime") or ""
-        cli_cmd = [cli] if cli else [sys.executable, "-m", "runtime.cli"]
+        # The console script next to this interpreter (a pyenv shim on PATH would add a bash hop).
+        cli = os.path.join(os.path.dirname(sys.executable), "ctrd-runtime")
+        cli_cmd = [cli] if os.path.exists(cli) else [sys.executable, "-m", "runtime.cli"]
 
         def ctrd_runtime(i: int) -> None:
             subprocess.run([*cli_cmd, "--root", state_root, "run", "--bundle", str(bundle), f"cli{i}"],
