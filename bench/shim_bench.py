@@ -112,9 +112,9 @@ async def bench_ctrd(n: int, runtime: str, tmp: Path, rootfs: Path) -> dict[str,
             create_ms.append((time.perf_counter() - t1) * 1000)
         await asyncio.sleep(1.0)
         print(f"ctrd-shim launch (fork from launcher, to first answer): p50 {pct(launch_ms, 50):.1f} ms, "
-              f"p90 {pct(launch_ms, 90):.1f} ms;  create+start ({runtime or 'in-process'}): "
+              f"p90 {pct(launch_ms, 90):.1f} ms;  create+start ({runtime or 'library'}): "
               f"p50 {pct(create_ms, 50):.1f} ms")
-        mem_out = summary(f"ctrd-shim ({runtime or 'in-process'})", [p for _, p, _ in shims])
+        mem_out = summary(f"ctrd-shim ({runtime or 'library'})", [p for _, p, _ in shims])
         return {"launch_p50_ms": pct(launch_ms, 50), "launch_p90_ms": pct(launch_ms, 90),
                 "create_start_p50_ms": pct(create_ms, 50), **mem_out}
     finally:

@@ -173,3 +173,17 @@ def test_create_with_a_missing_executable_fails_with_a_reason(short_tmp: Path, b
         assert ei.value.reason == errdefs.REASON_EXEC_NOT_FOUND
 
     run(short_tmp, backend, body)
+
+
+def test_delete_of_a_created_container_that_never_started(short_tmp: Path, backend: str) -> None:
+    async def body(h: Harness) -> None:
+        cid, _, c = await h.container(["sh", "-c", "echo never"], start=False)
+        pid = (await c.state()).pid
+        assert proc_alive(pid)
+        await c.delete()
+        assert wait_gone(pid)
+        assert cgroup_dirs(cid) == []
+        assert (await c.state()).status == shim_pb2.STATUS_STOPPED
+        assert not any(e["log"] == "never\n" for e in h.logs(cid)) if h.log_path(cid).exists() else True
+
+    run(short_tmp, backend, body)
