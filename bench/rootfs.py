@@ -118,6 +118,8 @@ def build_bundle(runc: str, rootfs: Path, bundle: Path, args: list[str]) -> Path
     # docker's defaults: no ambient (nor inheritable) capabilities; raising ambient caps that are not
     # inheritable is refused by the kernel, which runc skips silently and a strict runtime does not.
     cfg["process"].get("capabilities", {}).pop("ambient", None)
+    # docker's default spec sets no rlimits either (runc spec adds RLIMIT_NOFILE 1024/1024).
+    cfg["process"].pop("rlimits", None)
     cfg["root"] = {"path": str(rootfs), "readonly": True}
     cfg["hostname"] = "bench"
     cfg_path.write_text(json.dumps(cfg, indent=1))
