@@ -119,6 +119,7 @@ class ContainerManager:
         async with c.lock:
             if c.status is Status.RESTARTING:
                 self.runner.cancel_restart(c)
+            self.runner.reset_backoff(c)
             c.has_been_manually_stopped = False
             await self.runner.start_locked(c)
 

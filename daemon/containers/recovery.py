@@ -65,6 +65,14 @@ async def recover(m: ContainerManager) -> None:
             except (CtrdError, OSError) as exc:
                 log.warning("container %s: orphaned layers: %s", lid, exc)
 
+    # a shim whose container record is gone (crash inside rm) holds nothing anyone wants
+    shims_dir = m.runner.shims.state_dir("0" * 64).parent
+    for d in await asyncio.to_thread(lambda: sorted(shims_dir.iterdir()) if shims_dir.is_dir() else []):
+        if d.is_dir() and d.name not in known:
+            log.info("container %s: removing an orphaned shim", d.name)
+            await m.runner.collect_dead(d.name)
+            await m.runner.drop_state_dir(d.name)
+
     live: dict[str, dict[str, Any]] = {}
     ended: list[tuple[Container, ShimTask | None, Exit | None]] = []
     alive = [c for c in loaded if is_alive(c.status)]

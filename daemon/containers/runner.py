@@ -305,6 +305,9 @@ class Runner:
                 return
         self.emit(c, "restart")
 
+    def reset_backoff(self, c: Container) -> None:
+        self._backoff.pop(c.id, None)
+
     def cancel_restart(self, c: Container) -> None:
         task = self._restarts.pop(c.id, None)
         if task is not None and not task.done():
@@ -314,17 +317,19 @@ class Runner:
 
     async def stop_locked(self, c: Container, sig: int, timeout: int, *, manual: bool = True) -> None:
         """Stop step 1 through the shim (signal, then SIGKILL at the timeout), then 2 and 3."""
+        if manual:
+            # also when it already exited: a restart the policy has scheduled must not happen
+            self.cancel_restart(c)
+            if not c.has_been_manually_stopped:
+                c.has_been_manually_stopped = True
+                await self.save(c)
         if c.status is Status.RESTARTING:
             self.cancel_restart(c)
-            c.has_been_manually_stopped = manual or c.has_been_manually_stopped
             c.set_state(status=transition(c.id, c.status, Action.CANCEL_RESTART))
             await self.save(c)
             return
         if not is_alive(c.status):
             return  # docker: 304 not modified
-        if manual:
-            c.has_been_manually_stopped = True
-            await self.save(c)
         shim = self.tasks.get(c.id)
         ex: Exit | None = None
         if shim is not None:
@@ -337,7 +342,11 @@ class Runner:
                 faults.point("stop.after_signal")  # armed with a delay: fires while the shim waits
                 # never wait without a bound (moby#41579): a stuck shim is killed and cleaned up
                 bound = None if timeout < 0 else timeout + STOP_GRACE
-                ex = await asyncio.wait_for(shim.stop(sig, ms), bound)
+                try:
+                    ex = await asyncio.wait_for(shim.stop(sig, ms), bound)
+                except errdefs.NotFound:
+                    # it exited on its own just before the signal: its watcher waits for our lock
+                    ex = await asyncio.wait_for(shim.wait(), SHIM_CALL_TIMEOUT)
                 faults.point("stop.after_exit")
             except errdefs.Unavailable:
                 shim = None
@@ -364,7 +373,10 @@ class Runner:
         shim = self.tasks.get(c.id)
         if shim is None:
             raise errdefs.Unavailable(f"container {c.id}: shim is not connected")
-        await asyncio.wait_for(shim.kill(sig, all_=sig == signal.SIGKILL), SHIM_CALL_TIMEOUT)
+        try:
+            await asyncio.wait_for(shim.kill(sig, all_=sig == signal.SIGKILL), SHIM_CALL_TIMEOUT)
+        except errdefs.NotFound:
+            raise errdefs.FailedPrecondition(f"container {c.id} is not running") from None
         self.emit(c, "kill", signal=str(sig))
         if c.status is Status.PAUSED and sig == signal.SIGKILL:
             try:

@@ -65,6 +65,14 @@ def test_kill_remove_force_and_bad_input(ctrd: DaemonProc) -> None:  # noqa: F81
         c.kill(cid)
     c.start(cid)
     c.pause(cid)
+    c.kill(cid)  # SIGKILL reaches a frozen container too
+    assert c.inspect(cid)["State"]["ExitCode"] == 137
+    c.start(cid)
+    c.pause(cid)
+    c.stop(cid, timeout=1)
+    assert c.inspect(cid)["State"]["Status"] == "exited"
+    c.start(cid)
+    c.pause(cid)
     c.remove(cid, force=True)  # a paused container is removed by force
     with pytest.raises(NotFound):
         c.inspect("victim")
