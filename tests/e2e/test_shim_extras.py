@@ -28,7 +28,7 @@ def test_oom_kill_is_reported(short_tmp: Path, backend: str) -> None:
     async def body(h: Harness) -> None:
         limit = 16 * 1024 * 1024
         # the shell keeps growing a variable until the memory cgroup's OOM killer ends it
-        _, handle, c = await h.container(
+        _, _, c = await h.container(
             ["sh", "-c", "x=y; while :; do x=$x$x; done"],
             resources={"memory": {"limit": limit, "swap": limit}})
         w = await c.wait(timeout=60)

@@ -16,6 +16,7 @@ import pytest
 
 from ctrd import errdefs
 from ctrd.shim.v1 import shim_pb2
+from shimd.client import ShimClient
 from tests.e2e.test_shim_support import BACKENDS, Harness, cgroup_dirs, ppid_of, proc_alive, wait_gone
 
 pytestmark = [pytest.mark.root, pytest.mark.parametrize("backend", BACKENDS)]
@@ -185,5 +186,22 @@ def test_delete_of_a_created_container_that_never_started(short_tmp: Path, backe
         assert cgroup_dirs(cid) == []
         assert (await c.state()).status == shim_pb2.STATUS_STOPPED
         assert not any(e["log"] == "never\n" for e in h.logs(cid)) if h.log_path(cid).exists() else True
+
+    run(short_tmp, backend, body)
+
+
+def test_logging_goes_on_with_no_client_connected(short_tmp: Path, backend: str) -> None:
+    async def body(h: Harness) -> None:
+        cid, handle, c = await h.container(["sh", "-c", "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.05; done"])
+        await c.close()  # the daemon goes away
+        await asyncio.sleep(0.2)
+        before = len(h.logs(cid))
+        await asyncio.sleep(0.6)
+        assert len(h.logs(cid)) > before  # still logging while nobody is connected
+        c2 = await ShimClient.connect(handle.address)  # the daemon comes back
+        h.shims.append((cid, handle, c2))
+        assert (await c2.state()).status == shim_pb2.STATUS_RUNNING
+        r = await c2.stop(signal.SIGTERM, 1000)
+        assert r.exit_status == 137
 
     run(short_tmp, backend, body)
