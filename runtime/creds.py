@@ -15,6 +15,17 @@ from runtime.spec import ProcessSpec
 from runtime.syscalls import Syscalls
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_MAX_INTERPRETERS = 5  # the kernel follows at most 4 levels of #! (BINPRM_MAX_RECURSION)
+
+
+def _own_exe() -> tuple[int, int]:
+    st = os.stat("/proc/self/exe")
+    return st.st_dev, st.st_ino
+
+
+# The interpreter running this runtime (read once, before any fork): a container must never get
+# it executed, or it could hold it open and rewrite the host's python (CVE-2019-5736).
+SELF_EXE = _own_exe()
 
 
 def limits(s: Syscalls, p: ProcessSpec) -> None:
@@ -119,6 +130,32 @@ def lookup(argv0: str, env: dict[str, str]) -> str:
     if denied:
         raise exec_error(argv0, errno.EACCES)
     raise ExecError(f'exec: "{argv0}": executable file not found in $PATH', reason=REASON_EXEC_NOT_FOUND)
+
+
+def refuse_runtime_binary(argv0: str, path: str, own: tuple[int, int] = SELF_EXE) -> None:
+    """Refuse to execve our own interpreter, directly (/proc/self/exe) or as a #! interpreter."""
+    for _ in range(_MAX_INTERPRETERS):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return
+        if (st.st_dev, st.st_ino) == own:
+            raise ExecError(f'exec: "{argv0}": refusing to execute the runtime\'s own interpreter',
+                            reason=REASON_EXEC_NOT_INVOKABLE)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError:
+            return  # execute-only: the kernel will read it, we cannot; nothing to follow
+        try:
+            head = os.read(fd, 256)
+        finally:
+            os.close(fd)
+        if not head.startswith(b"#!"):
+            return
+        line = head[2:].split(b"\n", 1)[0].strip()
+        if not line:
+            return
+        path = line.split()[0].decode(errors="replace")
 
 
 def exec_error(argv0: str, err: int, stat_path: str = "") -> ExecError:

@@ -31,7 +31,8 @@ ERROR packet and the child exits without ever running the user's command):
  14. capability bounding set; user and groups (setgroups, setresgid, setresuid, keeping caps);
      effective/permitted/inheritable exactly as specified; ambient; then no_new_privs
  15. chdir to the cwd, checked to be inside the container; argv[0] looked up in the
-     container's PATH (a missing command fails here, at create, like runc)
+     container's PATH (a missing command fails here, at create, like runc); the target (and its
+     #! interpreters) must not be this runtime's own interpreter (CVE-2019-5736)
  16. (fds: only 0/1/2 survive execve; the setup socket and exec fifo are close-on-exec)
  17. READY to the parent; block until GO (library) or until the exec fifo is opened (CLI start)
  18. execve; if it fails the error goes back to the parent (or to stderr in CLI mode)
@@ -185,6 +186,7 @@ def setup(cfg: ChildConfig, s: Syscalls, sock: socket.socket | None = None) -> t
     creds.identity(s, p)
     creds.enter_cwd(s, p.cwd)
     path = creds.lookup(p.args[0], env)
+    creds.refuse_runtime_binary(p.args[0], path)
     return path, list(p.args), env
 
 
@@ -221,6 +223,7 @@ def child_main(cfg: ChildConfig, s: Syscalls | None = None) -> NoReturn:
         path, argv, env = setup(cfg, s, sock)
         send(sock, Packet(Msg.READY))
         _wait_start(sock, cfg.fifo_fd)
+        creds.refuse_runtime_binary(argv[0], path)  # again after the wait: the file may have changed
         try:
             os.execve(path, argv, env)
         except OSError as exc:

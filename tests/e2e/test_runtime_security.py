@@ -248,3 +248,31 @@ def test_created_init_holds_only_stdio_and_the_setup_channel(rootfs: Path, short
     assert {0, 1, 2} <= set(fds)
     for n, target in fds.items():
         assert target.startswith(("pipe:", "socket:", "anon_inode:")), (n, target)
+
+
+@pytest.mark.parametrize("how", ["direct", "shebang", "exec"])
+def test_the_runtime_interpreter_is_never_executed_in_a_container(short_tmp: Path, how: str) -> None:
+    """CVE-2019-5736: /proc/self/exe of the setup process is the host's python."""
+    rootfs = make_busybox_rootfs(short_tmp / "selfexe")
+    (rootfs / "evil.sh").write_text("#!/proc/self/exe\nprint('escaped')\n")
+    (rootfs / "evil.sh").chmod(0o755)
+    args = {"direct": ["/proc/self/exe", "-c", "print('escaped')"], "shebang": ["/evil.sh"], "exec": ["sleep", "30"]}[how]
+    bundle = write_bundle(short_tmp / "b", args, rootfs, cgroups_path="/ctrd-rt-test/selfexe")
+    null = os.open("/dev/null", os.O_RDWR)
+    try:
+        if how != "exec":
+            with pytest.raises(errors.ExecError, match="refusing to execute the runtime's own interpreter"):
+                Container.create(bundle, "selfexe", Stdio(null, null, null))
+            return
+        c = Container.create(bundle, "selfexe", Stdio(null, null, null))
+        try:
+            c.start()
+            for argv in (["/proc/self/exe"], ["/evil.sh"]):
+                with pytest.raises(errors.ExecError, match="own interpreter"):
+                    c.exec(ProcessSpec.from_oci({"args": argv, "cwd": "/"}), Stdio(null, null, null))
+        finally:
+            c.delete()
+            os.waitpid(c.pid, 0)
+    finally:
+        os.close(null)
+    assert not os.path.exists("/sys/fs/cgroup/pids/ctrd-rt-test/selfexe")

@@ -199,3 +199,22 @@ def test_dev_links_and_nodes(tmp_path: Path) -> None:
     links = {c[2]: c[1] for c in s.calls if c[0] == "symlink"}
     assert links[str(tmp_path) + "/dev/ptmx"] == "pts/ptmx"
     assert links[str(tmp_path) + "/dev/fd"] == "/proc/self/fd"
+
+
+def test_runtime_interpreter_is_refused_through_shebang_chains(tmp_path: Path) -> None:
+    target = tmp_path / "python"
+    target.write_text("binary")
+    st = target.stat()
+    own = (st.st_dev, st.st_ino)
+    one = tmp_path / "one"
+    one.write_text(f"#!{target} -x\n")
+    two = tmp_path / "two"
+    two.write_text(f"#! {one}\n")
+    plain = tmp_path / "plain"
+    plain.write_text("#!/bin/sh\n")
+    for p in (target, one, two):
+        with pytest.raises(errors.ExecError, match="own interpreter") as ei:
+            creds.refuse_runtime_binary("x", str(p), own)
+        assert ei.value.reason == "exec-not-invokable"
+    creds.refuse_runtime_binary("x", str(plain), own)
+    creds.refuse_runtime_binary("x", str(tmp_path / "missing"), own)
