@@ -29,6 +29,12 @@ from daemon.network import syscalls
 CONTAINER_IFNAME = "eth0"
 
 
+def _iproute() -> Any:
+    """A request/response socket: no multicast groups, so the host's link churn (other
+    containers, other tools) is never queued on it or parsed by pyroute2."""
+    return IPRoute(groups=0)
+
+
 def _nlerr(e: NetlinkError) -> int:
     return int(getattr(e, "code", 0) or 0)
 
@@ -47,7 +53,7 @@ class NetOps:
 
     def __init__(self) -> None:
         self.host_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        self.ipr = IPRoute()
+        self.ipr = _iproute()
         self._bridges: dict[str, int] = {}
 
     def close(self) -> None:
@@ -75,7 +81,7 @@ class NetOps:
         try:
             syscalls.setns(fd, syscalls.CLONE_NEWNET)
             try:
-                ipr = IPRoute()
+                ipr = _iproute()
             finally:
                 self._back_home()
         finally:
@@ -106,7 +112,7 @@ class NetOps:
                 syscalls.bind_mount("/proc/thread-self/ns/net", path)
                 mounted = True
                 nsfd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-                ipr = IPRoute()  # bound to the new namespace for its whole life
+                ipr = _iproute()  # bound to the new namespace for its whole life
             finally:
                 self._back_home()
             ipr.link("set", index=1, state="up")  # lo is always index 1 in a new netns
