@@ -71,6 +71,12 @@ _prctl.restype = ctypes.c_int
 _SHIM_NAME = ctypes.create_string_buffer(b"ctrd-shim")
 
 
+def set_comm(name: bytes) -> None:
+    """prctl(PR_SET_NAME): what ps, top and the test leak check see as the process name."""
+    buf = ctypes.create_string_buffer(name[:15])
+    _prctl(PR_SET_NAME, ctypes.addressof(buf), 0, 0, 0)
+
+
 def _become_shim(state: Path, ready_w: int) -> None:
     _prctl(PR_SET_NAME, ctypes.addressof(_SHIM_NAME), 0, 0, 0)
     if _prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:

@@ -29,6 +29,7 @@ from typing import Any
 
 from ctrd import errdefs
 from shimd.backend import BackendConfig, ExecSpec, StatsRecord, Stdio, exec_process, oom_killed_in_cgroup
+from shimd.fork import set_comm
 from shimd.reaper import Reaper
 
 
@@ -58,6 +59,7 @@ def _close_fds_except(keep: set[int]) -> None:
 def _helper(out: int, keep: set[int], fn: Callable[[], Any]) -> None:
     """Runs in the fork: never returns. Detaches from the shim's loop, runs fn, reports, exits."""
     try:
+        set_comm(b"ctrd-shim-call")
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
