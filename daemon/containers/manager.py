@@ -89,7 +89,11 @@ class ContainerManager:
             faults.point("create.validated")
             host = norm.host_config
             if host.network_mode.startswith("container:"):
-                other = self.store.get(host.network_mode.split(":", 1)[1])
+                ref = host.network_mode.split(":", 1)[1]
+                try:
+                    other = self.store.get(ref)
+                except errdefs.NotFound:
+                    raise InvalidArgument(f"network_mode: no such container: {ref}") from None
                 host = dataclasses.replace(host, network_mode=f"container:{other.id}")
             c = Container(
                 id=cid, name=name, created=time.time(), path=norm.path, args=norm.args, image_id=image.id,
@@ -185,6 +189,7 @@ class ContainerManager:
             raise errdefs.Internal(f"container {c.id}: removal failed: {exc}") from exc
         c.removed = True
         self.store.discard(c)
+        self.runner.forget(c.id)
         self.runner.emit(c, "destroy")
         await c.notify()
 

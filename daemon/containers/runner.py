@@ -305,13 +305,24 @@ class Runner:
                 return
         self.emit(c, "restart")
 
+    def forget(self, cid: str) -> None:
+        """Drop every handle of a removed container (1000 create/rm cycles must not grow memory)."""
+        self.cancel_restart_id(cid)
+        self._backoff.pop(cid, None)
+        watcher = self._watchers.pop(cid, None)
+        if watcher is not None and not watcher.done() and watcher is not asyncio.current_task():
+            watcher.cancel()
+
+    def cancel_restart_id(self, cid: str) -> None:
+        task = self._restarts.pop(cid, None)
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+
     def reset_backoff(self, c: Container) -> None:
         self._backoff.pop(c.id, None)
 
     def cancel_restart(self, c: Container) -> None:
-        task = self._restarts.pop(c.id, None)
-        if task is not None and not task.done():
-            task.cancel()
+        self.cancel_restart_id(c.id)
 
     # ------------------------------------------------------------------ stop / kill
 
