@@ -96,6 +96,8 @@ async def run(n: int, warmup: int) -> dict[str, Any]:
         "setup_plus_teardown": _summary(total),
         "kernel_veth_removal_after_teardown": _summary(gone) if gone else {},
         "target_p50_ms": 10.0,
+        "loadavg_at_end": os.getloadavg()[0],  # other work on the 2 cores skews every figure
+        "cpus": os.cpu_count(),
     }
 
 
