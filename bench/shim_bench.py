@@ -53,8 +53,8 @@ def mem(pid: int) -> dict[str, int]:
 def summary(name: str, pids: list[int]) -> dict[str, float]:
     ms = [mem(p) for p in pids]
     out = {k: statistics.mean(m[k] for m in ms) for k in ("pss", "uss", "rss", "threads")}
-    print(f"{name:<26} n={len(pids):<4} PSS {out['pss'] / 1024:6.2f} MB  USS {out['uss'] / 1024:6.2f} MB  "
-          f"RSS {out['rss'] / 1024:6.2f} MB  threads {out['threads']:.1f}   (mean per process)")
+    print(f"{name:<26} n={len(pids):<4} PSS {out['pss'] / 1024:6.2f} MiB  USS {out['uss'] / 1024:6.2f} MiB  "
+          f"RSS {out['rss'] / 1024:6.2f} MiB  threads {out['threads']:.1f}   (mean per process)")
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from pathlib import Path
 
@@ -76,3 +77,25 @@ def test_published_port_relays_and_is_released_on_delete(short_tmp: Path) -> Non
         target.close()
 
     run(short_tmp, "runc", body)
+
+
+def test_ctrd_shim_delete_never_descends_into_a_mount(short_tmp: Path) -> None:
+    """The rootfs mount belongs to the daemon: cleaning a shim's state dir must leave it alone."""
+    import subprocess
+    import sys
+
+    exec_root = short_tmp / "er"
+    state = exec_root / "shims" / "mnt1"
+    rootfs = state / "rootfs"
+    rootfs.mkdir(parents=True)
+    (state / "exit.json").write_text('{"exit_status": 3, "exited_at": 12.5}')
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(rootfs)], check=True)
+    try:
+        (rootfs / "keep").write_text("data")
+        out = subprocess.run([sys.executable, "-m", "shimd.main", "delete", "--id", "mnt1", "--exec-root",
+                              str(exec_root)], capture_output=True, text=True, check=True, timeout=60)
+        assert json.loads(out.stdout) == {"exit_status": 3, "exited_at": 12.5}
+        assert (rootfs / "keep").read_text() == "data"
+        assert not (state / "exit.json").exists()
+    finally:
+        subprocess.run(["umount", str(rootfs)], check=True)
