@@ -1,12 +1,14 @@
 """The seam between the shim and an OCI runtime.
 
-Two implementations behind one Protocol, chosen per container by `CreateRequest.runtime`:
-- `InProcessBackend` ("" = default): calls the `runtime` library in the shim's own process; the
-  library forks the container init as a child of the shim.
-- `BinaryBackend` (a path or name such as "runc" or "ctrd-runtime"): drives that binary with runc's
-  command line, children reaped by the shim's reaper (`shimd/runc.py`).
+Three implementations behind one Protocol, chosen per container by `CreateRequest.runtime`:
+- `ForkedBackend` ("", the default, `shimd/forked.py`): the `runtime` library, each verb called in
+  a short-lived fork of the shim, so the long-lived shim does not pay for the library's code.
+- `InProcessBackend` ("@library-direct", `shimd/inprocess.py`): the library called in the shim's
+  own process (kept to compare against, and as the simplest path).
+- `BinaryBackend` (a path or name such as "runc" or "ctrd-runtime", `shimd/runc.py`): drives that
+  binary with runc's command line, its processes reaped by the shim's reaper.
 
-Both report failures as `ctrd.errdefs` errors and both leave the container's init a child of the
+All report failures as `ctrd.errdefs` errors and all leave the container's init a child of the
 shim (directly, or reparented to it as child subreaper), so the one reaper sees every exit.
 """
 
