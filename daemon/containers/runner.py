@@ -85,7 +85,6 @@ class Runner:
     async def start_locked(self, c: Container) -> None:
         transition(c.id, c.status, Action.START)  # refuses running/paused/removing with docker's words
         undo: list[Undo] = []
-        shim: ShimTask | None = None
         try:
             rootfs = await asyncio.to_thread(self.layers.mount, c.id)
             undo.append(lambda: asyncio.to_thread(self.layers.unmount, c.id))
@@ -102,6 +101,7 @@ class Runner:
                 bundle.build_spec, c, rootfs, net.files, sandbox, self.cfg.cgroup_parent
             )
             bundle_dir = self.shims.state_dir(c.id)
+            undo.append(lambda: self.drop_state_dir(c.id))
             await asyncio.to_thread(bundle.write_bundle, bundle_dir, spec)
             faults.point("start.after_bundle")
             shim = await self.shims.launch(c.id)
