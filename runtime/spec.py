@@ -287,9 +287,17 @@ def parse(obj: Any, bundle: str) -> Spec:
     if not isinstance(cgroups_path, str) or ".." in cgroups_path.split("/"):
         raise SpecError("linux.cgroupsPath", f"{cgroups_path!r} is not a cgroup path")
     sysctl = _obj(linux.get("sysctl") or {}, "linux.sysctl")
+    types = {ns.type for ns in namespaces}
     for k, v in sysctl.items():
         if not isinstance(v, str) or not k or "/" in k or ".." in k:
             raise SpecError(f"linux.sysctl.{k}", "must be a string value for a dotted key")
+        # Like runc: a namespaced sysctl is only writable in a namespace of the container's own,
+        # anything else would change the host.
+        needs = _sysctl_namespace(k)
+        if needs is None:
+            raise SpecError(f"linux.sysctl.{k}", "is not a namespaced sysctl")
+        if needs not in types:
+            raise SpecError(f"linux.sysctl.{k}", f"needs its own {needs} namespace")
     propagation = linux.get("rootfsPropagation") or "rprivate"
     if propagation not in PROPAGATION:
         raise SpecError("linux.rootfsPropagation", f"unknown propagation {propagation!r}")
@@ -312,6 +320,20 @@ def parse(obj: Any, bundle: str) -> Spec:
         annotations=tuple(sorted((str(k), str(v)) for k, v in annotations.items())),
         oci_version=str(top.get("ociVersion", "")),
     )
+
+
+_IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+                "kernel.shmmni", "kernel.shm_rmid_forced")
+
+
+def _sysctl_namespace(key: str) -> str | None:
+    if key.startswith("net."):
+        return "network"
+    if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
+        return "ipc"
+    if key in ("kernel.hostname", "kernel.domainname"):
+        return "uts"
+    return None
 
 
 def parse_mount_options(options: list[str]) -> tuple[int, int, tuple[int, ...], str]:

@@ -85,6 +85,11 @@ BAD: list[tuple[str, Any, str]] = [
     ("linux.resources.memory.limit", lambda s: s["linux"]["resources"].update(memory={"limit": -5}), "positive"),
     ("linux.resources.pids.limit", lambda s: s["linux"]["resources"].update(pids={"limit": "x"}), "positive"),
     ("linux.sysctl.a/b", lambda s: s["linux"].update(sysctl={"a/b": "1"}), "dotted key"),
+    ("linux.sysctl.vm.swappiness", lambda s: s["linux"].update(sysctl={"vm.swappiness": "1"}), "not a namespaced"),
+    ("linux.sysctl.net.ipv4.ip_forward", lambda s: s["linux"].update(
+        sysctl={"net.ipv4.ip_forward": "1"}, namespaces=[{"type": "mount"}]), "needs its own network namespace"),
+    ("linux.sysctl.kernel.msgmax", lambda s: s["linux"].update(
+        sysctl={"kernel.msgmax": "1"}, namespaces=[{"type": "mount"}]), "needs its own ipc namespace"),
 ]
 
 
