@@ -38,10 +38,11 @@ class _Pump(threading.Thread):
     """Copies log entries to stdout/stderr. Re-follows if the daemon ends a stream early (for
     example because the container was not running yet), skipping the entries already printed."""
 
-    def __init__(self, client: Client, cid: str) -> None:
+    def __init__(self, client: Client, cid: str, since: float) -> None:
         super().__init__(name="ctrctl-logs", daemon=True)
         self.client = client
         self.cid = cid
+        self.since = since
         self.started = threading.Event()
         self.exited = threading.Event()
         self.stopping = threading.Event()
@@ -52,7 +53,8 @@ class _Pump(threading.Thread):
         self.call: Any = self._open()
 
     def _open(self) -> Any:
-        req = container_pb2.LogsRequest(id=self.cid, follow=True, tail=-1, stdout=True, stderr=True)
+        req = container_pb2.LogsRequest(id=self.cid, follow=True, tail=-1, since=self.since, stdout=True,
+                                        stderr=True)
         return self.client.containers.Logs(req)
 
     def run(self) -> None:
@@ -129,10 +131,13 @@ class _Signals:
 
 
 def attach(client: Client, cid: str, *, start: bool, remove: bool, default_exit: int = EXIT_DAEMON,
-           name: str = "") -> int:
-    """Stream, start (optionally), forward signals, wait; returns the container's exit code."""
+           name: str = "", fresh: bool = False) -> int:
+    """Stream, start (optionally), forward signals, wait; returns the container's exit code.
+
+    `fresh`: the container was just created, so its whole log is this run's output; otherwise
+    (`start -a`) only output from now on is shown, not earlier runs' (docker attaches)."""
     stubs = client.containers
-    pump = _Pump(client, cid)
+    pump = _Pump(client, cid, since=0.0 if fresh else time.time())
     # Wait is sent before Start (ctrd's Wait blocks on a created container until its next exit),
     # so the exit code is caught even if the container exits and is removed at once.
     future = stubs.Wait.future(container_pb2.WaitRequest(id=cid))
@@ -142,6 +147,12 @@ def attach(client: Client, cid: str, *, start: bool, remove: bool, default_exit:
             if start:
                 try:
                     client.call(stubs.Start, container_pb2.StartRequest(id=cid))
+                except errdefs.FailedPrecondition as exc:
+                    if remove or not _running(client, cid):
+                        pump.stop()
+                        future.cancel()
+                        raise daemon_error(exc, default_exit, container=name)
+                    # `start -a` on a running container attaches to it, as docker does
                 except errdefs.CtrdError as exc:
                     pump.stop()
                     future.cancel()
@@ -201,6 +212,17 @@ def _wait(client: Client, cid: str, sigs: _Signals, future: Any, broken: threadi
     if resp.error:
         print(f"Error: {resp.error}", file=sys.stderr)
     return int(resp.exit_code)
+
+
+def _running(client: Client, cid: str) -> bool:
+    try:
+        resp = client.call(client.containers.Inspect, container_pb2.InspectRequest(id=cid))
+    except errdefs.CtrdError:
+        return False
+    import json
+
+    state = json.loads(resp.json).get("State", {})
+    return bool(state.get("Running")) and not state.get("Paused")
 
 
 def _remove_quietly(client: Client, cid: str) -> None:

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from ctrd.v1 import container_pb2
 
     if not args.detach:
-        return attach(client, cid, start=True, remove=args.rm)
+        return attach(client, cid, start=True, remove=args.rm, fresh=True)
     try:
         client.call(client.containers.Start, container_pb2.StartRequest(id=cid))
     except errdefs.CtrdError as exc:

@@ -51,7 +51,7 @@ class FakeContainer:
     started: float = 0.0
     finished: float = 0.0
     proc: subprocess.Popen[bytes] | None = None
-    logs: list[tuple[str, bytes, str]] = field(default_factory=list)
+    logs: list[tuple[str, bytes, str, float]] = field(default_factory=list)
     output_done: bool = False
 
 
@@ -168,8 +168,9 @@ class FakeDaemon:
 
     def _read(self, c: FakeContainer, pipe: Any, stream: str) -> None:
         for line in iter(pipe.readline, b""):
+            now = time.time()
             with self.lock:
-                c.logs.append((stream, line, _rfc3339(time.time())))
+                c.logs.append((stream, line, _rfc3339(now), now))
                 self.lock.notify_all()
         pipe.close()
 
@@ -245,8 +246,8 @@ class _Containers(container_pb2_grpc.ContainerServiceServicer):
     def Start(self, req: container_pb2.StartRequest, ctx: Any) -> container_pb2.StartResponse:
         c = self.fake.resolve(req.id)
         if c.state in ("running", "paused"):
-            return container_pb2.StartResponse()
-        c.logs, c.output_done = [], False
+            raise errdefs.FailedPrecondition(f"container {c.id} is already running")
+        c.output_done = False  # the log keeps earlier runs' output, like the json-file log
         self.fake.run(c)
         return container_pb2.StartResponse()
 
@@ -317,7 +318,9 @@ class _Containers(container_pb2_grpc.ContainerServiceServicer):
             with f.lock:
                 batch, i = c.logs[i:], len(c.logs)
                 done = c.output_done or (c.state == "created" and f.end_follow_unless_running)
-            for stream, data, ts in batch:
+            for stream, data, ts, when in batch:
+                if (req.since and when < req.since) or (req.until and when > req.until):
+                    continue
                 yield container_pb2.LogsResponse(stream=stream, data=data, time=ts)
             if not req.follow or (done and i == len(c.logs)):
                 return

@@ -172,9 +172,11 @@ def test_logs_tail_timestamps_and_start_attach(fake: FakeDaemon) -> None:
     assert r.returncode == 0 and fake.containers[r.stdout.strip()].state == "created"
     r = ctl(fake.socket_path, "start", "-a", "lg")
     assert (r.returncode, r.stdout) == (4, "a\nb\n")
+    r = ctl(fake.socket_path, "start", "-a", "lg")  # a second run shows its own output only
+    assert (r.returncode, r.stdout) == (4, "a\nb\n")
     assert ctl(fake.socket_path, "logs", "--tail", "1", "lg").stdout == "b\n"
     stamped = ctl(fake.socket_path, "logs", "-t", "lg").stdout.splitlines()
-    assert len(stamped) == 2 and re.match(r"^\d{4}-\d\d-\d\dT\S+Z a$", stamped[0])
+    assert len(stamped) == 4 and re.match(r"^\d{4}-\d\d-\d\dT\S+Z a$", stamped[0])
     r = ctl(fake.socket_path, "logs", "--since", "yesterday", "lg")
     assert r.returncode == 125 and "--since" in r.stderr
 
@@ -319,3 +321,13 @@ def test_exec(fake: FakeDaemon) -> None:
     r = ctl(fake.socket_path, "exec", "nope", "true")
     assert (r.returncode, r.stderr) == (1, "Error: No such container: nope\n")
     assert ctl(fake.socket_path, "rm", "-f", "ex").returncode == 0
+
+
+def test_start_attach_to_a_running_container(fake: FakeDaemon) -> None:
+    r = ctl(fake.socket_path, "run", "-d", "--name", "att", "busybox", "sh", "-c", "echo early; sleep 1; echo late")
+    assert r.returncode == 0
+    r = ctl(fake.socket_path, "start", "-a", "att")
+    assert (r.returncode, r.stdout) == (0, "late\n"), r.stderr  # new output only, like docker attach
+    r = ctl(fake.socket_path, "start", "att", "att")  # exited: starts again; then "already running"
+    assert r.returncode == 1 and r.stdout == "att\n" and "already running" in r.stderr
+    assert ctl(fake.socket_path, "rm", "-f", "att").returncode == 0
