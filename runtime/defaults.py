@@ -22,7 +22,9 @@ MASKED_PATHS: tuple[str, ...] = (
 )
 READONLY_PATHS: tuple[str, ...] = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 NAMESPACES: tuple[str, ...] = ("pid", "network", "ipc", "uts", "mount")
-# Set by docker when the container has its own network namespace (daemon/oci_linux.go).
+# Set by docker when the container has its own network namespace (daemon/oci_linux.go). Not in
+# default_spec: a host-network container must not get them (the runtime refuses net.* sysctls
+# without the container's own network namespace); add them to linux.sysctl otherwise.
 NETWORK_SYSCTLS: dict[str, str] = {
     "net.ipv4.ip_unprivileged_port_start": "0",
     "net.ipv4.ping_group_range": "0 2147483647",
@@ -81,7 +83,6 @@ def default_spec(args: list[str], rootfs: str = "rootfs") -> dict[str, Any]:
         "linux": {
             "resources": {"devices": copy.deepcopy(list(DEVICE_RULES))},
             "namespaces": [{"type": t} for t in NAMESPACES],
-            "sysctl": dict(NETWORK_SYSCTLS),
             "maskedPaths": list(MASKED_PATHS),
             "readonlyPaths": list(READONLY_PATHS),
         },
