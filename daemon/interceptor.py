@@ -10,7 +10,7 @@ import grpc
 import grpc.aio
 
 from ctrd import errgrpc
-from ctrd.errdefs import CtrdError
+from ctrd.errdefs import CtrdError, InvalidArgument
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,33 @@ def _log(method: str, exc: BaseException) -> None:
         log.info("%s: %s: %s", method, exc.code, exc.message)
     else:
         log.exception("%s: unexpected error", method, exc_info=exc)
+
+
+class _Malformed:
+    """Stands in for a request whose bytes do not parse (grpc alone would answer UNKNOWN)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _lenient(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception as exc:  # any decode failure is the client's: InvalidArgument below
+            return _Malformed(str(exc))
+
+    return parse
+
+
+def _check(method: str, request: Any) -> None:
+    if isinstance(request, _Malformed):
+        raise InvalidArgument(f"request: malformed {method} request: {request.error}")
 
 
 class ErrorInterceptor(_Interceptor):
@@ -42,6 +69,7 @@ class ErrorInterceptor(_Interceptor):
 
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 try:
+                    _check(method, request)
                     return await inner_uu(request, context)
                 except grpc.aio.AbortError:
                     raise
@@ -50,13 +78,14 @@ class ErrorInterceptor(_Interceptor):
                     await errgrpc.abort_with(context, exc)
 
             return grpc.unary_unary_rpc_method_handler(
-                unary_unary, handler.request_deserializer, handler.response_serializer
+                unary_unary, _lenient(handler.request_deserializer), handler.response_serializer
             )
         if handler.unary_stream is not None:
             inner_us: Any = handler.unary_stream
 
             async def unary_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
                 try:
+                    _check(method, request)
                     async for item in inner_us(request, context):
                         yield item
                 except grpc.aio.AbortError:
@@ -66,7 +95,7 @@ class ErrorInterceptor(_Interceptor):
                     await errgrpc.abort_with(context, exc)
 
             return grpc.unary_stream_rpc_method_handler(
-                unary_stream, handler.request_deserializer, handler.response_serializer
+                unary_stream, _lenient(handler.request_deserializer), handler.response_serializer
             )
         if handler.stream_unary is not None:
             inner_su: Any = handler.stream_unary
