@@ -75,6 +75,7 @@ class Container:
         self._state_dir = state_dir
         self._sock = sock
         self._started = st.started
+        self._spec: Spec | None = None
         self._s = syscalls or sc.linux()
 
     # -- construction -------------------------------------------------------------------------
@@ -159,7 +160,9 @@ class Container:
             if fifo:
                 parent_sock.close()
                 parent_sock = None
-            return cls(st, cg, state_dir, parent_sock, s)
+            c = cls(st, cg, state_dir, parent_sock, s)
+            c._spec = spec
+            return c
         except BaseException:
             for fd in close:
                 try:
@@ -326,6 +329,9 @@ class Container:
         st = self.status()
         if st not in (Status.CREATED, Status.RUNNING):
             raise IncorrectStatus(f"container {self.id} is {st.value}, not running")
+        if process.capabilities is None:
+            # Unspecified means the container's own set (as runc exec), never the caller's full set.
+            process = replace(process, capabilities=self._container_spec().process.capabilities)
         close: list[int] = []
         pid = 0
         parent_sock: socket.socket | None = None
@@ -373,6 +379,11 @@ class Container:
                 os.close(fd)
             if parent_sock is not None:
                 parent_sock.close()
+
+    def _container_spec(self) -> Spec:
+        if self._spec is None:
+            self._spec = spec_mod.load(self.bundle)
+        return self._spec
 
     def delete(self) -> None:
         """Kill whatever is left in the cgroup, remove the cgroup and the state; idempotent."""

@@ -395,3 +395,19 @@ def test_joining_a_file_that_is_not_a_namespace_fails_cleanly(make: Factory) -> 
 
     with pytest.raises(errors.SpecError, match="another type"):
         make(["true"], mutate=wrong_type)
+
+
+def test_exec_without_capabilities_gets_the_containers_set(make: Factory) -> None:
+    run = make(["sleep", "30"])
+    r, w = os.pipe()
+    pid = run.container.exec(ProcessSpec.from_oci({"args": ["grep", "CapEff", "/proc/self/status"], "cwd": "/"}),
+                             Stdio(w, w, w))
+    os.close(w)
+    os.waitpid(pid, 0)
+    out = os.read(r, 4096).decode()
+    os.close(r)
+    from runtime import caps, defaults
+
+    assert int(out.split()[1], 16) == caps.mask(defaults.CAPABILITIES)
+    run.container.kill(signal.SIGKILL)
+    run.wait()
