@@ -184,3 +184,30 @@ def test_unreachable_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(socket.socket, "connect", denied)
     with pytest.raises(errors.CliError, match="permission denied while trying to connect"):
         client.reachable(str(tmp_path / "s.sock"))
+
+
+def test_import_progress_bar_only_on_a_tty(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    from ctrctl.cmd_image import _Progress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    quiet = _Progress("Importing", 1000)
+    quiet.add(500)
+    quiet.close()
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    bar = _Progress("Importing", 4_000_000)
+    bar.add(1_000_000)
+    bar.add(3_000_000)
+    bar.close()
+    err = capsys.readouterr().err
+    assert err.startswith("\rImporting [==========>")
+    assert err.endswith("[" + "=" * 40 + "] 4MB/4MB\n")
+
+
+def test_zsh_completion_wraps_bash() -> None:
+    from ctrctl.completion import zsh_script
+
+    script = zsh_script()
+    assert script.startswith("#compdef ctrctl\n") and "bashcompinit" in script and "complete -F _ctrctl" in script
