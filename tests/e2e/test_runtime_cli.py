@@ -188,7 +188,7 @@ def _bad(cli: Cli, short_tmp: Path, cid: str, bundle: Path, expect: str) -> None
         lines = p.stderr.strip().splitlines()
         assert len(lines) == 1, p.stderr
         assert expect in lines[0]
-        assert _leftovers(cid, cli) == [] if "/" not in cid and ".." not in cid else True
+        assert _leftovers(cid, cli) == []
 
 
 @pytest.mark.parametrize(
@@ -220,7 +220,7 @@ def test_bad_ids_are_refused(cli: Cli, short_tmp: Path, bad_id: str) -> None:
     p = cli("create", "--bundle", str(bundle), bad_id, out=short_tmp / "out")
     assert p.returncode != 0
     assert len(p.stderr.strip().splitlines()) == 1 and "invalid container id" in p.stderr
-    assert not any(cli.root.glob("*")) if cli.root.exists() else True
+    assert not cli.root.exists() or not any(cli.root.iterdir())
 
 
 def test_duplicate_id_is_refused_and_the_first_survives(cli: Cli, short_tmp: Path) -> None:
