@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -42,7 +43,7 @@ def hyperfine(commands: dict[str, str], runs: int) -> dict[str, dict[str, float]
             argv += ["-n", name, cmd]
         subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
         data = json.loads(Path(out.name).read_text())
-    return {r["command"]: {k: r[k] * 1000 for k in ("mean", "stddev", "min", "max")} for r in data["results"]}
+    return {r["command"]: {k: r[k] * 1000 for k in ("mean", "stddev", "median", "min", "max")} for r in data["results"]}
 
 
 def main() -> int:
@@ -94,9 +95,10 @@ def main() -> int:
                 print("ctrd left behind:", left, file=sys.stderr)
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"daemon: {'in-process fake (tests/integration/ctrctl_fake.py)' if fake else 'ctrd at ' + address}")
-    print(f"{'command':34} {'mean ms':>9} {'± sd':>7} {'min':>7} {'max':>7}")
+    print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores: figures above ~1 are noisy)")
+    print(f"{'command':34} {'mean ms':>9} {'± sd':>7} {'median':>7} {'min':>7} {'max':>7}")
     for name, r in results.items():
-        print(f"{name:34} {r['mean']:9.1f} {r['stddev']:7.1f} {r['min']:7.1f} {r['max']:7.1f}")
+        print(f"{name:34} {r['mean']:9.1f} {r['stddev']:7.1f} {r['median']:7.1f} {r['min']:7.1f} {r['max']:7.1f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0
