@@ -95,7 +95,7 @@ def main() -> int:
                 print("ctrd left behind:", left, file=sys.stderr)
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"daemon: {'in-process fake (tests/integration/ctrctl_fake.py)' if fake else 'ctrd at ' + address}")
-    print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores: figures above ~1 are noisy)")
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f} (2 cores: figures above ~1 are noisy)")
     print(f"{'command':34} {'mean ms':>9} {'± sd':>7} {'median':>7} {'min':>7} {'max':>7}")
     for name, r in results.items():
         print(f"{name:34} {r['mean']:9.1f} {r['stddev']:7.1f} {r['median']:7.1f} {r['min']:7.1f} {r['max']:7.1f}")
