@@ -147,18 +147,14 @@ def attach(client: Client, cid: str, *, start: bool, remove: bool, default_exit:
             if start:
                 try:
                     client.call(stubs.Start, container_pb2.StartRequest(id=cid))
-                except errdefs.FailedPrecondition as exc:
-                    if remove or not _running(client, cid):
+                except errdefs.CtrdError as exc:
+                    # `start -a` on a running container attaches to it, as docker does
+                    if not (isinstance(exc, errdefs.FailedPrecondition) and not fresh and _running(client, cid)):
                         pump.stop()
                         future.cancel()
+                        if remove:
+                            _remove_quietly(client, cid)
                         raise daemon_error(exc, default_exit, container=name)
-                    # `start -a` on a running container attaches to it, as docker does
-                except errdefs.CtrdError as exc:
-                    pump.stop()
-                    future.cancel()
-                    if remove:
-                        _remove_quietly(client, cid)
-                    raise daemon_error(exc, default_exit, container=name if not remove else "")
             pump.started.set()
             code = _wait(client, cid, sigs, future, pump.broken)
     except _OutputClosed:
