@@ -7,6 +7,9 @@ import grpc
 from ctrd import errdefs
 
 REASON_KEY = "ctrd-reason"
+# grpc-message travels percent-encoded in the trailers, and a client drops a response whose
+# trailers exceed 8 KiB ("Stream removed"): a message echoing a huge id must be cut short
+MAX_DETAILS = 1024
 
 _TO_STATUS: dict[type[errdefs.CtrdError], grpc.StatusCode] = {
     errdefs.NotFound: grpc.StatusCode.NOT_FOUND,
@@ -19,12 +22,19 @@ _TO_STATUS: dict[type[errdefs.CtrdError], grpc.StatusCode] = {
 _FROM_STATUS: dict[grpc.StatusCode, type[errdefs.CtrdError]] = {v: k for k, v in _TO_STATUS.items()}
 
 
+def _cap(message: str) -> str:
+    raw = message.encode()
+    if len(raw) <= MAX_DETAILS:
+        return message
+    return raw[:MAX_DETAILS].decode(errors="ignore") + "... (truncated)"
+
+
 def to_status(exc: BaseException) -> tuple[grpc.StatusCode, str, tuple[tuple[str, str], ...]]:
     """Map an exception to (status code, details, trailing metadata)."""
     if isinstance(exc, errdefs.CtrdError):
         meta = ((REASON_KEY, exc.reason),) if exc.reason else ()
-        return _TO_STATUS.get(type(exc), grpc.StatusCode.INTERNAL), exc.message, meta
-    return grpc.StatusCode.INTERNAL, f"internal error: {exc}", ()
+        return _TO_STATUS.get(type(exc), grpc.StatusCode.INTERNAL), _cap(exc.message), meta
+    return grpc.StatusCode.INTERNAL, _cap(f"internal error: {exc}"), ()
 
 
 def to_native(err: grpc.RpcError) -> errdefs.CtrdError:
