@@ -70,7 +70,7 @@ class _Pump(threading.Thread):
                     out.buffer.write(resp.data)
                     out.flush()
                     self.printed += 1
-                if self.exited.is_set() or self.stopping.is_set():
+                if self.stopping.is_set() or (opened_after_start and self.exited.is_set()):
                     return
                 if opened_after_start:
                     time.sleep(0.05)  # exited, Wait not answered yet: poll for the tail
