@@ -24,9 +24,11 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from ctrd import errdefs
-from daemon.network import syscalls
+from daemon.network import rtnl, syscalls
+from daemon.network.rtnl import RtnlSocket
 
 CONTAINER_IFNAME = "eth0"
+PEER_INDEX = 2  # eth0's ifindex in a fresh netns (lo is 1); EBUSY falls back to the kernel's pick
 
 
 def _iproute() -> Any:
@@ -54,9 +56,11 @@ class NetOps:
     def __init__(self) -> None:
         self.host_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         self.ipr = _iproute()
+        self.rt = RtnlSocket()  # the hot path (rtnl.py); self.ipr for everything else
         self._bridges: dict[str, int] = {}
 
     def close(self) -> None:
+        self.rt.close()
         self.ipr.close()
         os.close(self.host_ns)
 
@@ -104,24 +108,23 @@ class NetOps:
         os.close(fd)
         mounted = False
         nsfd = -1
-        ipr: Any = None
-        created_veth = ""
+        ns: RtnlSocket | None = None
         try:
             syscalls.unshare(syscalls.CLONE_NEWNET)
             try:
                 syscalls.bind_mount("/proc/thread-self/ns/net", path)
                 mounted = True
                 nsfd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-                ipr = _iproute()  # bound to the new namespace for its whole life
+                ns = RtnlSocket()  # bound to the new namespace for its whole life
             finally:
                 self._back_home()
-            ipr.link("set", index=1, state="up")  # lo is always index 1 in a new netns
-            if veth is not None:
-                created_veth = self._veth_into(ipr, nsfd, **veth)
+            lo_up = rtnl.link_up(1, "lo")  # lo is always index 1 in a new netns
+            if veth is None:
+                ns.run([lo_up])
+            else:
+                self._veth_into(ns, nsfd, lo_up, **veth)
         except BaseException as e:
             with contextlib.suppress(errdefs.CtrdError, OSError):  # the first error is the one to report
-                if created_veth:
-                    self.link_delete(created_veth)
                 if mounted:
                     syscalls.umount_detach(path)
                 p.unlink(missing_ok=True)
@@ -129,45 +132,51 @@ class NetOps:
                 raise errdefs.Internal(f"cannot create network namespace {path}: {_why(e)}")
             raise
         finally:
-            if ipr is not None:
-                ipr.close()
+            if ns is not None:
+                ns.close()
             if nsfd >= 0:
                 os.close(nsfd)
 
     def _veth_into(
-        self, ipr: Any, nsfd: int, host_name: str, bridge: str, ip: str, prefixlen: int, gateway: str, mac: str,
-        mtu: int = 1500,
-    ) -> str:
-        """A veth pair created in one request: `host_name` up on the bridge, its peer born inside
-        the netns as eth0 with its MAC (no move or rename step); then the address and
-        the default route through `ipr`, a socket in that netns. Returns the created name."""
-        for attempt in (0, 1):
+        self, ns: RtnlSocket, nsfd: int, lo_up: rtnl.Step, host_name: str, bridge: str, ip: str, prefixlen: int,
+        gateway: str, mac: str, mtu: int = 1500,
+    ) -> None:
+        """A veth pair in one request: `host_name` up on the bridge, its peer born inside the netns
+        as eth0 with its MAC and ifindex (no move or rename step); then one batch in the netns:
+        lo up, eth0 up, the address, the default route. Deletes the pair if any step fails."""
+        peer_index = PEER_INDEX
+        fresh = False
+        while True:
             try:
-                self.ipr.link(
-                    "add", ifname=host_name, kind="veth", mtu=mtu, master=self._bridge_index(bridge, fresh=attempt > 0),
-                    state="up", peer={"ifname": CONTAINER_IFNAME, "net_ns_fd": nsfd, "address": mac, "mtu": mtu},
-                )
+                self.rt.run([rtnl.veth_with_peer_in(
+                    host_name, self._bridge_index(bridge, fresh=fresh), nsfd, CONTAINER_IFNAME, mac, mtu, peer_index,
+                )])
                 break
-            except NetlinkError as e:
-                if _nlerr(e) == errno.EEXIST:
+            except rtnl.RtnlError as e:
+                if e.errno == errno.EEXIST:
                     raise errdefs.AlreadyExists(f"link {host_name} already exists")
-                if _nlerr(e) in (errno.ENODEV, errno.EINVAL) and attempt == 0:
-                    continue  # maybe a stale cached bridge index (no such master is EINVAL)
-                raise errdefs.Internal(f"cannot create veth {host_name}: {_why(e)}")
+                if e.errno == errno.EBUSY and peer_index:
+                    peer_index = 0  # the namespace already has that ifindex: let the kernel pick
+                elif e.errno in (errno.ENODEV, errno.EINVAL) and not fresh:
+                    fresh = True  # maybe a stale cached bridge index (no such master is EINVAL)
+                else:
+                    raise errdefs.Internal(f"cannot create veth {host_name}: {_why(e)}")
         try:
-            eth = self._index(CONTAINER_IFNAME, ipr)
-            if eth is None:
+            eth = peer_index or ns.link_index(CONTAINER_IFNAME)
+            if not eth:
                 raise errdefs.Internal(f"{CONTAINER_IFNAME} did not appear in the container's namespace")
-            ipr.addr("add", index=eth, address=ip, prefixlen=prefixlen)
-            ipr.link("set", index=eth, state="up")  # pyroute2 drops the peer's flags at creation
-            ipr.route("add", dst="0.0.0.0/0", gateway=gateway, oif=eth)
+            ns.run([
+                lo_up,
+                rtnl.link_up(eth, CONTAINER_IFNAME),
+                rtnl.ipv4_address(eth, ip, prefixlen, CONTAINER_IFNAME),
+                rtnl.default_route(gateway, eth),
+            ])
         except BaseException as e:
             with contextlib.suppress(errdefs.CtrdError):
-                self.link_delete(host_name)
-            if isinstance(e, NetlinkError | OSError):
+                self.link_delete(host_name)  # takes the peer in the netns with it
+            if isinstance(e, OSError):
                 raise errdefs.Internal(f"cannot configure veth {host_name} ({ip}/{prefixlen}): {_why(e)}")
             raise
-        return host_name
 
     def sandbox_delete(self, path: str) -> None:
         """Unmount and remove a netns file; fine if either is already gone."""
