@@ -160,7 +160,7 @@ class NetOps:
                 elif e.errno in (errno.ENODEV, errno.EINVAL) and not fresh:
                     fresh = True  # maybe a stale cached bridge index (no such master is EINVAL)
                 else:
-                    raise errdefs.Internal(f"cannot create veth {host_name}: {_why(e)}")
+                    raise errdefs.Internal(f"cannot create veth {host_name}: {os.strerror(e.errno or 0).lower()}")
         try:
             eth = peer_index or ns.link_index(CONTAINER_IFNAME)
             if not eth:
