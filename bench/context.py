@@ -22,6 +22,7 @@ class Context:
     tarball: Path
     oci_archive: Path
     sandbox: Sandbox
+    run_dir: Path   # runtime state on tmpfs, where /run is on a usual host (runc's --root)
     peers: dict[str, Peer]
     runs: int
     warmup: int

@@ -120,6 +120,7 @@ class Containerd:
 
     def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.sandbox.mount_tmpfs(self.dir / "state")
         cfg = self.dir / "config.toml"
         cfg.write_text(self.config())
         log = open(self.dir / "containerd.log", "wb")  # noqa: SIM115 - handed to the child
@@ -181,6 +182,7 @@ class Dockerd:
         log.close()
 
     def start(self, live_restore: bool = False, timeout: float = 30) -> None:
+        self.sandbox.mount_tmpfs(self.dir / "e")
         self.spawn(live_restore)
         if not wait_until(self.answers, timeout, 0.05):
             raise RuntimeError(f"dockerd did not answer on {self.socket}; see {self.dir}/dockerd.log")

@@ -31,6 +31,17 @@ def cgroup_layout() -> str:
     return "v1"
 
 
+def cpu_pressure_avg60() -> float | None:
+    """% of the last minute some task waited for a CPU (PSI): how busy the machine was around a run."""
+    try:
+        for line in Path("/proc/pressure/cpu").read_text().splitlines():
+            if line.startswith("some"):
+                return float(dict(kv.split("=") for kv in line.split()[1:])["avg60"])
+    except (OSError, KeyError, ValueError):
+        return None
+    return None
+
+
 def describe_machine() -> dict[str, object]:
     cpuinfo = Path("/proc/cpuinfo").read_text()
     meminfo = Path("/proc/meminfo").read_text()
@@ -51,4 +62,5 @@ def describe_machine() -> dict[str, object]:
         "cgroups": cgroup_layout(),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "loadavg_at_start": os.getloadavg()[0],
+        "cpu_pressure_avg60_at_start": cpu_pressure_avg60(),
     }

@@ -123,7 +123,8 @@ def _latency_rows(report: dict[str, Any]) -> list[str]:
             continue
         s = row["summary"]
         r = ratio(s["p50"], runc) if runc else None
-        lines.append(f"| {row['label']} | {s['p50']:.1f} | {s['p90']:.1f} | {s['n']} | {fmt(r, 2)} |")
+        failed = f" ({row['failures']} failed attempts not counted)" if row.get("failures") else ""
+        lines.append(f"| {row['label']}{failed} | {s['p50']:.1f} | {s['p90']:.1f} | {s['n']} | {fmt(r, 2)} |")
     return lines
 
 
@@ -175,7 +176,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     out = [f"# ctrd benchmark — {m.get('date', '?')}", "",
            f"Machine: {m.get('cpu_model', '?')}, {m.get('cores', '?')} cores, {m.get('mem_total_mb', '?')} MB, "
            f"kernel {m.get('kernel', '?')}, {m.get('os', '?')}, cgroups {m.get('cgroups', '?')}; "
-           f"load average at start {fmt(m.get('loadavg_at_start'), 2)}, at end {fmt(m.get('loadavg_at_end'), 2)}.",
+           f"load average at start {fmt(m.get('loadavg_at_start'), 2)}, at end {fmt(m.get('loadavg_at_end'), 2)}; "
+           f"CPU pressure (PSI some avg60) at start {fmt(m.get('cpu_pressure_avg60_at_start'))} %, "
+           f"at end {fmt(m.get('cpu_pressure_avg60_at_end'))} %.",
            ""]
     peers = report.get("peers", {})
     if peers:

@@ -29,7 +29,7 @@ from bench.daemons import (
     kill_cgroup_tree,
     remove_cgroup_tree,
 )
-from bench.machine import describe_machine
+from bench.machine import cpu_pressure_avg60, describe_machine
 from bench.peers import SystemProbe, describe, detect, install_hint
 from bench.pyspy import PySpy, summarize_collapsed
 from bench.rootfs import IMAGE_REF, build_oci_archive, build_rootfs, build_tarball
@@ -101,6 +101,7 @@ def start_peers(ctx: Context, args: argparse.Namespace) -> None:
         return
     k = Ctrd(ctx.sandbox, ctx.work / "ctrd", binary, exec_root=ctx.work / "x")
     try:
+        ctx.sandbox.mount_tmpfs(k.exec_root)
         k.start(live_restore=True)
         ctx.ctrd = k
         client = CtrdClient(k.address)
@@ -144,6 +145,7 @@ def teardown(ctx: Context) -> None:
             ctx.note(f"mounts left under {ctx.work}: work dir kept")
             return
     shutil.rmtree(ctx.work, ignore_errors=True)
+    shutil.rmtree(ctx.run_dir, ignore_errors=True)
 
 
 def _stop_ctrd(ctx: Context) -> Callable[[], None]:
@@ -258,14 +260,15 @@ def main(argv: list[str] | None = None) -> int:
     machine = describe_machine()
     q = args.quick
     work = Path(tempfile.mkdtemp(prefix="ctrb-", dir="/tmp"))
+    run_dir = Path(tempfile.mkdtemp(prefix="ctrb-", dir="/dev/shm" if Path("/dev/shm").is_dir() else "/tmp"))
     ctx = Context(work=work, rootfs=work / "rootfs", tarball=work / "rootfs.tar", oci_archive=work / "oci.tar",
-                  sandbox=Sandbox(work / "ns"), peers=peers,
+                  sandbox=Sandbox(work / "ns"), run_dir=run_dir, peers=peers,
                   runs=args.runs or (10 if q else 30), warmup=args.warmup if args.warmup is not None else (2 if q else 5),
                   n=args.n or (20 if q else 100), clients=args.clients,
                   stop_runs=args.stop_runs or (3 if q else 10))
     if ctx.n < 100 and "fleet" in sections:
         ctx.note(f"N={ctx.n} (quick run): the targets are stated for N=100")
-    config = {"runs": ctx.runs, "warmup": ctx.warmup, "n": ctx.n, "clients": ctx.clients,
+    config = {"state_dirs": "exec-root / state / runc --root on tmpfs, data roots on disk", "runs": ctx.runs, "warmup": ctx.warmup, "n": ctx.n, "clients": ctx.clients,
               "stop_runs": ctx.stop_runs, "quick": q, "sections": sections}
     try:
         build_rootfs(ctx.rootfs)
@@ -277,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         teardown(ctx)
     machine["loadavg_at_end"] = os.getloadavg()[0]
+    machine["cpu_pressure_avg60_at_end"] = cpu_pressure_avg60()
     args.out.mkdir(parents=True, exist_ok=True)
     latest = args.out / "latest.json"
     previous = json.loads(latest.read_text()) if args.only and latest.exists() else {}

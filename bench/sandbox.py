@@ -58,6 +58,13 @@ class Sandbox:
     def run(self, cmd: Sequence[str], check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.argv(cmd), capture_output=True, text=True, check=check, timeout=timeout)
 
+    def mount_tmpfs(self, path: Path) -> Path:
+        """A tmpfs at path, seen only inside the sandbox: daemons' run state lives on tmpfs (/run) on a
+        usual host, and this machine's /run is on disk. Gone with the sandbox."""
+        path.mkdir(parents=True, exist_ok=True)
+        self.run(["mount", "-t", "tmpfs", "-o", "mode=0711", "tmpfs", str(path)])
+        return path
+
     def members(self) -> list[int]:
         """Pids that live in the sandbox's mount namespace, the holder excluded."""
         if not self.pid:

@@ -24,7 +24,7 @@ def test_sections_default_aliases_and_unknown() -> None:
 def ctx(tmp_path: Path) -> Context:
     peers = {"runc": Peer("runc", True, {"runc": "/usr/sbin/runc"}, "runc version 1.1.5", (), "runc")}
     c = Context(work=tmp_path, rootfs=tmp_path / "r", tarball=tmp_path / "t", oci_archive=tmp_path / "o",
-                sandbox=Sandbox(tmp_path / "ns"), peers=peers, runs=30, warmup=5, n=100, clients=8, stop_runs=10)
+                sandbox=Sandbox(tmp_path / "ns"), run_dir=tmp_path / "run", peers=peers, runs=30, warmup=5, n=100, clients=8, stop_runs=10)
     c.notes.append("a note")
     return c
 
