@@ -116,6 +116,23 @@ def cgroup_dirs(cid: str) -> list[Path]:
     return [p for p in root.glob(f"*/{CGROUP_PARENT}/{cid}") if p.is_dir()]
 
 
+def remove_cgroups(cid: str) -> None:
+    """Last resort after a failed test: kill what is left in the container's cgroups, remove them."""
+    for d in cgroup_dirs(cid):
+        with contextlib.suppress(OSError, ValueError):
+            for pid in (d / "cgroup.procs").read_text().split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+    deadline = time.monotonic() + 5.0
+    for d in cgroup_dirs(cid):
+        while time.monotonic() < deadline:
+            try:
+                d.rmdir()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+
 class Harness:
     """Launches shims for one test and tears every one of them down."""
 
@@ -182,7 +199,5 @@ class Harness:
             if runc_root.exists():
                 subprocess.run(["runc", "--root", str(runc_root), "delete", "--force", cid],
                                capture_output=True, check=False)
-            for d in cgroup_dirs(cid):
-                with contextlib.suppress(OSError):
-                    d.rmdir()
+            remove_cgroups(cid)
         await self.launcher.close()
