@@ -160,6 +160,27 @@ def _stop_rows(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _step_rows(report: dict[str, Any]) -> list[str]:
+    names = ("create", "start", "wait", "remove")
+    lines = ["| API call breakdown, p50 ms | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for row in report.get("latency", {}).values():
+        steps = row.get("steps_p50_ms")
+        if steps:
+            lines.append(f"| {row['label']} | " + " | ".join(fmt(steps.get(n)) for n in names) + " |")
+    return lines
+
+
+def _profile_rows(report: dict[str, Any], top: int = 10) -> list[str]:
+    prof = report.get("profile", {})
+    if not prof.get("samples"):
+        return []
+    lines = [f"| ctrd CPU profile, API run → removed x{prof.get('runs', '?')} (py-spy, {prof['samples']} samples)"
+             " | % of samples |", "|---|---:|"]
+    lines.extend(f"| process {name} | {pct:.1f} |" for name, pct in prof.get("by_process", []))
+    lines.extend(f"| self: {name} | {pct:.1f} |" for name, pct in prof.get("top_self", [])[:top])
+    return lines
+
+
 def _target_rows(report: dict[str, Any]) -> list[str]:
     lines = ["| target | ours | limit | status | by |", "|---|---:|---:|---|---:|"]
     for t in report.get("targets", []):
@@ -191,7 +212,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         out.append(f"Runs: {cfg.get('runs')} per latency row after {cfg.get('warmup')} warm-up; "
                    f"N={cfg.get('n')} containers, k={cfg.get('clients')} clients; {cfg.get('stop_runs')} stops.")
         out.append("")
-    for section in (_target_rows, _latency_rows, _fleet_rows, _stop_rows):
+    for section in (_target_rows, _latency_rows, _step_rows, _fleet_rows, _stop_rows, _profile_rows):
         rows = section(report)
         if len(rows) > 2:
             out.extend([*rows, ""])
