@@ -99,3 +99,16 @@ def test_chart_renders_a_png(tmp_path: Path) -> None:
     assert render_latency_png(fake_report(), dest)
     assert dest.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not render_latency_png({"latency": {}}, tmp_path / "none.png")
+
+
+def test_markdown_breakdown_and_profile_tables() -> None:
+    report = fake_report()
+    report["latency"]["ctrd_api_none"]["steps_p50_ms"] = {"create": 6.5, "start": 40.0, "wait": 10.0, "remove": 7.25}
+    report["profile"] = {"samples": 200, "runs": 30, "by_process": [["ctrd", 70.0], ["shimd.launcher", 30.0]],
+                         "top_self": [["ctrd: fsync_dir (daemon/atomic.py)", 13.7]]}
+    md = render_markdown(report)
+    assert "| API call breakdown, p50 ms | create | start | wait | remove |" in md
+    assert "| x | 6.5 | 40.0 | 10.0 | 7.2 |" in md
+    assert "(py-spy, 200 samples)" in md
+    assert "| self: ctrd: fsync_dir (daemon/atomic.py) | 13.7 |" in md
+    assert "| process shimd.launcher | 30.0 |" in md
