@@ -95,30 +95,36 @@ class Task:
             root = Path(req.runtime_root) if req.runtime_root else self.state_dir / "runtime"
             config = BackendConfig(self.id, bundle, req.runtime, root)
             backend = self._make_backend(config, self.reaper, self.state_dir)
-            if req.log_path:
-                self._writer = JsonFileWriter(Path(req.log_path), req.log_max_size, req.log_max_file)
+            record = {"id": self.id, "bundle": req.bundle, "runtime": req.runtime, "runtime_root": str(root),
+                      "pid": 0, "log_path": req.log_path}
+            # written before the runtime runs: a shim that dies mid-create still lets
+            # `ctrd-shim delete` find (and remove) whatever the runtime left
+            files.write_json(self.state_dir / files.RUNTIME_FILE, record)
             relays = None
-            if req.ports:
-                from shimd import ports  # written by the network side; imported only when used
-
-                relays = await ports.start_relays(list(req.ports))
-            out_r, out_w = os.pipe2(os.O_CLOEXEC)
-            err_r, err_w = os.pipe2(os.O_CLOEXEC)
-            devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-            self._pumps = [LogPump(out_r, "stdout", self._writer), LogPump(err_r, "stderr", self._writer)]
+            out_w = err_w = devnull = -1
             try:
+                if req.log_path:
+                    self._writer = JsonFileWriter(Path(req.log_path), req.log_max_size, req.log_max_file)
+                if req.ports:
+                    from shimd import ports  # written by the network side; imported only when used
+
+                    relays = await ports.start_relays(list(req.ports))
+                out_r, out_w = os.pipe2(os.O_CLOEXEC)
+                err_r, err_w = os.pipe2(os.O_CLOEXEC)
+                devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+                self._pumps = [LogPump(out_r, "stdout", self._writer), LogPump(err_r, "stderr", self._writer)]
                 pid = await backend.create(Stdio(devnull, out_w, err_w))
             except BaseException:
                 await self._close_io(relays)
+                self._writer, self._pumps = None, []
+                (self.state_dir / files.RUNTIME_FILE).unlink(missing_ok=True)
                 raise
             finally:
                 for fd in (out_w, err_w, devnull):
-                    os.close(fd)
+                    if fd >= 0:
+                        os.close(fd)
             self.backend, self.bundle, self.pid, self._relays = backend, req.bundle, pid, relays
-            files.write_json(self.state_dir / files.RUNTIME_FILE, {
-                "id": self.id, "bundle": req.bundle, "runtime": req.runtime,
-                "runtime_root": str(root), "pid": pid, "log_path": req.log_path,
-            })
+            files.write_json(self.state_dir / files.RUNTIME_FILE, {**record, "pid": pid})
             self._watch = asyncio.create_task(self._watch_init(pid))
             self._move("create")
             return pid
