@@ -90,7 +90,11 @@ def main() -> int:
         results["floor: unshare -pfmuin chroot true"] = measure(floor, args.n)
         os.close(null)
     finally:
-        subprocess.run(["rmdir", "/sys/fs/cgroup/pids/ctrd-bench"], capture_output=True, check=False)
+        for parent in Path("/sys/fs/cgroup").glob("*/ctrd-bench"):
+            try:
+                parent.rmdir()  # the empty shared parent of the per-run cgroups
+            except OSError:
+                pass
         shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
         print(json.dumps({k: {"p50": _pct(v, 0.5), "p90": _pct(v, 0.9), "n": len(v)} for k, v in results.items()}))
