@@ -27,7 +27,7 @@ from daemon import faults
 from daemon.config import Config
 from daemon.containers import bundle
 from daemon.containers.record import Container
-from daemon.containers.restart import Backoff, should_restart
+from daemon.containers.restart import RestartScheduler, should_restart
 from daemon.containers.signals import parse_signal
 from daemon.containers.state import Action, Status, is_alive, transition
 from daemon.containers.store import ContainerStore
@@ -55,12 +55,11 @@ class Runner:
         self.events = events
         self.tasks: dict[str, ShimTask] = {}  # container id -> its connected shim (alive containers)
         self._watchers: dict[str, asyncio.Task[None]] = {}
-        self._restarts: dict[str, asyncio.Task[None]] = {}
-        self._backoff: dict[str, Backoff] = {}
         self._background: set[asyncio.Task[None]] = set()
         self.closing = False  # the daemon is going away: watchers stop acting
         self.shutting_down = False  # no restart policy or auto-remove from here on
         self.on_auto_remove: Callable[[Container], Awaitable[None]] | None = None
+        self.restarts = RestartScheduler(self.start_locked, self.save, self.emit, self.spawn, lambda: self.closing)
 
     # ------------------------------------------------------------------ helpers
 
@@ -278,51 +277,20 @@ class Runner:
     # ------------------------------------------------------------------ restart policy
 
     def schedule_restart(self, c: Container) -> None:
-        backoff = self._backoff.setdefault(c.id, Backoff())
-        uptime = max(0.0, c.state.finished_at - c.state.started_at) if c.state.started_at else 0.0
-        delay = backoff.next(uptime)
-        self._restarts[c.id] = self.spawn(self._restart_later(c, c.generation, delay))
+        self.restarts.schedule(c)
 
-    async def _restart_later(self, c: Container, gen: int, delay: float) -> None:
-        async with c.lock:
-            if c.generation != gen or c.status is not Status.EXITED or c.has_been_manually_stopped:
-                return
-            c.set_state(status=transition(c.id, c.status, Action.RESTART_WAIT))
-            await self.save(c)
-        await asyncio.sleep(delay)
-        async with c.lock:
-            if c.generation != gen or c.state.status is not Status.RESTARTING or self.closing:
-                return
-            c.restart_count += 1
-            try:
-                await self.start_locked(c)
-            except CtrdError as exc:
-                log.warning("container %s: restart failed: %s", c.id, exc)
-                if c.state.status is Status.RESTARTING:
-                    c.set_state(status=transition(c.id, c.status, Action.EXIT), error=exc.message)
-                    c.exit_seq += 1
-                    await self.save(c)
-                return
-        self.emit(c, "restart")
+    def cancel_restart(self, c: Container) -> None:
+        self.restarts.cancel(c.id)
+
+    def reset_backoff(self, c: Container) -> None:
+        self.restarts.reset(c.id)
 
     def forget(self, cid: str) -> None:
         """Drop every handle of a removed container (1000 create/rm cycles must not grow memory)."""
-        self.cancel_restart_id(cid)
-        self._backoff.pop(cid, None)
+        self.restarts.forget(cid)
         watcher = self._watchers.pop(cid, None)
         if watcher is not None and not watcher.done() and watcher is not asyncio.current_task():
             watcher.cancel()
-
-    def cancel_restart_id(self, cid: str) -> None:
-        task = self._restarts.pop(cid, None)
-        if task is not None and not task.done() and task is not asyncio.current_task():
-            task.cancel()
-
-    def reset_backoff(self, c: Container) -> None:
-        self._backoff.pop(c.id, None)
-
-    def cancel_restart(self, c: Container) -> None:
-        self.cancel_restart_id(c.id)
 
     # ------------------------------------------------------------------ stop / kill
 
@@ -401,8 +369,7 @@ class Runner:
     async def shutdown(self, live_restore: bool) -> None:
         """Default: stop every container (signal, timeout, KILL) and record it; live-restore: leave them."""
         self.shutting_down = True
-        for t in list(self._restarts.values()):
-            t.cancel()
+        self.restarts.cancel_all()
         if not live_restore:
             alive = [c for c in self.store if is_alive(c.status)]
 
