@@ -84,8 +84,10 @@ class Runner:
     async def start_locked(self, c: Container) -> None:
         transition(c.id, c.status, Action.START)  # refuses running/paused/removing with docker's words
         undo: list[Undo] = []
+        steps = _Steps()
         try:
             rootfs = await asyncio.to_thread(self.layers.mount, c.id)
+            steps.mark("mount")
             undo.append(lambda: asyncio.to_thread(self.layers.unmount, c.id))
             faults.point("start.after_mount")
             net = await self.network.setup(c.id, self.container_dir(c), self._net_request(c))
@@ -94,6 +96,7 @@ class Runner:
                 await self.network.teardown(c.id, net.settings)
 
             undo.append(_teardown)
+            steps.mark("network")
             faults.point("start.after_network")
             sandbox = str(net.settings.get("sandbox_key", ""))
             spec = await asyncio.to_thread(
@@ -102,8 +105,10 @@ class Runner:
             bundle_dir = self.shims.state_dir(c.id)
             undo.append(lambda: self.drop_state_dir(c.id))
             await asyncio.to_thread(bundle.write_bundle, bundle_dir, spec)
+            steps.mark("bundle")
             faults.point("start.after_bundle")
             shim = await self.shims.launch(c.id)
+            steps.mark("shim")
             undo.append(self._dispose_shim(c, shim))
             faults.point("start.after_shim_launch")
             await shim.create(
@@ -117,8 +122,10 @@ class Runner:
                     ports=net.forwards,
                 )
             )
+            steps.mark("create")
             faults.point("start.after_shim_create")
             pid = await shim.start()
+            steps.mark("start")
         except BaseException as exc:
             for step in reversed(undo):
                 try:
@@ -141,6 +148,8 @@ class Runner:
         c.shim_pid = shim.shim_pid
         self.tasks[c.id] = shim
         await self.save(c)
+        steps.mark("record")
+        log.debug("container %s started: %s", c.id[:12], steps)
         faults.point("start.after_record")
         self.emit(c, "start")
         self.arm_watcher(c, shim)
@@ -392,6 +401,22 @@ class Runner:
             except CtrdError:
                 pass
         self.tasks.clear()
+
+
+class _Steps:
+    """Milliseconds per start step, for the debug log (where does a start spend its time)."""
+
+    def __init__(self) -> None:
+        self._last = time.monotonic()
+        self._parts: list[str] = []
+
+    def mark(self, name: str) -> None:
+        now = time.monotonic()
+        self._parts.append(f"{name} {1000 * (now - self._last):.1f} ms")
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(self._parts)
 
 
 def bundle_signal(name: str) -> int:
