@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from ctrd.errdefs import CtrdError
+from daemon import __version__ as VERSION
 from daemon import config
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ctrd", description="ctrd container engine daemon")
+    p.add_argument("--version", action="version", version=f"ctrd {VERSION}")
     p.add_argument("--config", type=Path, help="TOML config file (keys are the flag names)")
     p.add_argument("--root", help="persistent state (default /var/lib/ctrd)")
     p.add_argument("--exec-root", help="runtime state (default /run/ctrd)")

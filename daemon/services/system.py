@@ -12,9 +12,9 @@ import grpc.aio
 
 from ctrd.v1 import system_pb2 as pb
 from ctrd.v1 import system_pb2_grpc
+from daemon import __version__ as VERSION
 from daemon.containers.manager import ContainerManager
 
-VERSION = "0.1.0"
 API_VERSION = "1.0"
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
