@@ -226,6 +226,7 @@ def fault_ctrd(short_tmp: Path) -> Iterator[Callable[..., FaultDaemon]]:
     yield factory
     problems: list[str] = []
     for d in made:
+        print(f"--- {d.base.name}: ctrd log (shown by pytest when the test failed) ---\n{d.log()}")
         try:
             if d.proc is None and (d.shim_pids() or d.record_ids()):
                 d.restart_clean()  # a test that failed with its daemon down: recover, then clean
