@@ -12,6 +12,9 @@ import collections
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ctrd.errdefs import InvalidArgument
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +24,8 @@ class Event:
     id: str
     attributes: Mapping[str, str] = field(default_factory=dict)
     time_nano: int = 0
+
+    FILTERS: ClassVar[frozenset[str]] = frozenset({"container", "event", "type", "image"})
 
     def matches(self, filters: Mapping[str, str]) -> bool:
         for key, value in filters.items():
@@ -85,6 +90,11 @@ class Exchange:
     ) -> AsyncIterator[Event]:
         """Events from `since` (0 = only new ones) until `until` (0 = forever), filtered."""
         filters = filters or {}
+        for key in filters:
+            if key not in Event.FILTERS:
+                raise InvalidArgument(f"filters: invalid filter {key!r} ({', '.join(sorted(Event.FILTERS))})")
+        if since < 0 or until < 0:
+            raise InvalidArgument("since: times are unix seconds and not negative")
         since_ns = int(since * 1e9)
         until_ns = int(until * 1e9)
         q: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)

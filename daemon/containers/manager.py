@@ -240,6 +240,7 @@ class ContainerManager:
         return view.inspect(c, graph, str(self.store.container_dir(c.id)))
 
     def list_containers(self, all_: bool = False, filters: Mapping[str, str] | None = None) -> list[Container]:
+        view.check_filters(filters or {})
         out = []
         for c in self.store.all():
             hidden = c.status not in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)

@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from ctrd.errdefs import InvalidArgument
 from daemon.containers import record
 from daemon.containers.record import Container
 from daemon.containers.state import Status
@@ -101,6 +102,18 @@ def status_text(c: Container, now: float | None = None) -> str:
     if s.status is Status.REMOVING:
         return "Removal In Progress"
     return "Dead"
+
+
+LIST_FILTERS = frozenset({"name", "id", "status", "label", "ancestor"})
+STATUSES = frozenset(s.value for s in Status)
+
+
+def check_filters(filters: Mapping[str, str]) -> None:
+    for key, value in filters.items():
+        if key not in LIST_FILTERS:
+            raise InvalidArgument(f"filters: invalid filter {key!r} ({', '.join(sorted(LIST_FILTERS))})")
+        if key == "status" and value not in STATUSES:
+            raise InvalidArgument(f"filters: invalid status {value!r} ({', '.join(sorted(STATUSES))})")
 
 
 def matches(c: Container, filters: Mapping[str, str]) -> bool:

@@ -160,6 +160,10 @@ def test_errors_cross_the_wire_with_codes_and_reasons(short_tmp: Path) -> None:
             await env.call("Start", pb.StartRequest(id=cid))
         with pytest.raises(errdefs.FailedPrecondition, match="cannot remove running container"):
             await env.call("Remove", pb.RemoveRequest(id=cid))
+        with pytest.raises(errdefs.InvalidArgument, match="filters"):
+            await env.call("List", pb.ListRequest(filters={"colour": "red"}))
+        with pytest.raises(errdefs.InvalidArgument, match="filters"):
+            await env.call("List", pb.ListRequest(filters={"status": "sleeping"}))
         with pytest.raises(errdefs.InvalidArgument, match="timeout"):
             await env.call("Stop", pb.StopRequest(id=cid, timeout=-5))
         await env.call("Remove", pb.RemoveRequest(id=cid, force=True))

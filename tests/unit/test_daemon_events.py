@@ -93,3 +93,15 @@ def test_close_ends_streams() -> None:
         assert await task == []
 
     asyncio.run(main())
+
+
+def test_unknown_filter_is_refused() -> None:
+    import pytest
+
+    from ctrd.errdefs import InvalidArgument
+
+    async def main() -> None:
+        with pytest.raises(InvalidArgument, match="filters"):
+            await collect(Exchange().subscribe(filters={"colour": "red"}))
+
+    asyncio.run(main())
