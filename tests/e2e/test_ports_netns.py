@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import http.client
 import ipaddress
 import secrets
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,14 @@ def _subnet() -> str:
     raise RuntimeError("no free test subnet")
 
 
+@pytest.fixture
+def bridge() -> Iterator[str]:
+    name = "ctrdt" + secrets.token_hex(2)
+    yield name
+    if os.path.exists(f"/sys/class/net/{name}"):  # last resort: the tests remove it themselves
+        subprocess.run(["ip", "link", "del", name], check=False)
+
+
 def _get(port: int, path: str = "/") -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
@@ -48,11 +58,10 @@ def _get(port: int, path: str = "/") -> tuple[int, bytes]:
         conn.close()
 
 
-def test_httpd_in_a_bridge_namespace_answers_through_a_published_port(short_tmp: Path) -> None:
+def test_httpd_in_a_bridge_namespace_answers_through_a_published_port(short_tmp: Path, bridge: str) -> None:
     www = short_tmp / "www"
     www.mkdir()
     (www / "index.html").write_text("hello from the container\n")
-    bridge = "ctrdt" + secrets.token_hex(2)
 
     async def main() -> None:
         nm = NetworkManager(short_tmp / "root", short_tmp / "run", bridge=bridge, subnet=_subnet())
@@ -110,8 +119,7 @@ while True:
 """
 
 
-def test_udp_published_port_reaches_a_bridge_namespace(short_tmp: Path) -> None:
-    bridge = "ctrdt" + secrets.token_hex(2)
+def test_udp_published_port_reaches_a_bridge_namespace(short_tmp: Path, bridge: str) -> None:
 
     async def main() -> None:
         nm = NetworkManager(short_tmp / "root", short_tmp / "run", bridge=bridge, subnet=_subnet())
