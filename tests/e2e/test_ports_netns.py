@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import http.client
 import ipaddress
+import os
 import secrets
 import socket
 import subprocess
