@@ -157,6 +157,7 @@ class NetworkManager:
             return NetworkSettings(mode="none", sandbox_key=path)
         async with self._lock:
             ipam = await self._ensure_bridge()
+            new_lease = ipam.lease_of(container_id) is None  # else: set up already, keep its lease
             ip = ipam.allocate(container_id, sync=False)
         mac = mac_for(str(ip))
         # The lease reaches the disk while the helper builds the network: both finish before the
@@ -168,8 +169,9 @@ class NetworkManager:
             await asyncio.gather(saving, return_exceptions=True)
             if isinstance(e, asyncio.CancelledError):
                 await self._undo_cancelled(path)
-            async with self._lock:
-                ipam.release(container_id, sync=False)
+            if new_lease:
+                async with self._lock:
+                    ipam.release(container_id, sync=False)
             raise
         try:
             await saving

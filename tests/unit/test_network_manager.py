@@ -255,6 +255,9 @@ def test_netns_file_exists_is_already_exists_without_side_effects(tmp_path: Path
         with pytest.raises(errdefs.AlreadyExists, match="already exists"):
             await nm.setup(CID + "", "none", hostname="h")
         assert nm.leases() == {CID: s.ip_address} and s.sandbox_key in fake.sandboxes
+        with pytest.raises(errdefs.AlreadyExists, match="already exists"):
+            await nm.setup(CID, "bridge", hostname="h")  # a second start must not drop the first's lease
+        assert nm.leases() == {CID: s.ip_address} and s.sandbox_key in fake.sandboxes
         await nm.close()
 
     run(main())
