@@ -68,14 +68,9 @@ class ContainerManager:
             name = validate.check_name(spec.name)
         else:
             name = validate.random_name()
-            while True:
-                try:
-                    self.store.reserve_name(name)
-                    self.store.release_name(name)
-                    break
-                except errdefs.AlreadyExists:
-                    name = f"{validate.random_name()}_{secrets.token_hex(2)}"
-        self.store.reserve_name(name)
+            while self.store.name_taken(name):
+                name = f"{validate.random_name()}_{secrets.token_hex(2)}"
+        self.store.reserve_name(name)  # unique from here on, before the first await
         created_layers = False
         try:
             try:

@@ -47,6 +47,9 @@ class ContainerStore:
             )
         self._names[name] = ""
 
+    def name_taken(self, name: str) -> bool:
+        return name in self._names
+
     def release_name(self, name: str) -> None:
         if self._names.get(name) == "":
             del self._names[name]
