@@ -37,3 +37,15 @@ def test_top_stats_exec_events(ctrd: DaemonProc) -> None:  # noqa: F811
     assert "die" in actions and "exec_die" in actions
     die = next(e for e in events if e.action == "die" and e.id == cid)
     assert die.attributes["exitCode"] == "137" and die.attributes["name"] == "ops"
+
+
+def test_oom_kill_is_recorded(ctrd: DaemonProc) -> None:  # noqa: F811
+    c = ctrd.c
+    t0 = time.time()
+    hog = "a=$(head -c 100000000 /dev/zero | tr '\\0' x); echo survived"
+    cid = c.run("busybox", ["sh", "-c", hog], network_mode="none", memory=8 << 20)
+    assert c.wait(cid, timeout=60) == 137
+    state = c.inspect(cid)["State"]
+    assert state["OOMKilled"] is True and state["Status"] == "exited"
+    events = list(c.system.Events(spb.EventsRequest(since=t0, until=time.time() + 0.1), timeout=10))
+    assert [e.action for e in events if e.id == cid][-2:] == ["oom", "die"]
