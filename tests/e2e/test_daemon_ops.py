@@ -49,3 +49,14 @@ def test_oom_kill_is_recorded(ctrd: DaemonProc) -> None:  # noqa: F811
     assert state["OOMKilled"] is True and state["Status"] == "exited"
     events = list(c.system.Events(spb.EventsRequest(since=t0, until=time.time() + 0.1), timeout=10))
     assert [e.action for e in events if e.id == cid][-2:] == ["oom", "die"]
+
+
+def test_logs_follow_ends_when_the_container_stops(ctrd: DaemonProc) -> None:  # noqa: F811
+    c = ctrd.c
+    cid = c.run("busybox", ["sh", "-c", "echo a; sleep 1; echo b >&2; sleep 0.5"], network_mode="none")
+    t0 = time.monotonic()
+    got = c.logs(cid, follow=True)
+    assert [(e.stream, e.data) for e in got] == [("stdout", b"a\n"), ("stderr", b"b\n")]
+    assert time.monotonic() - t0 < 20
+    assert c.inspect(cid)["State"]["Status"] == "exited"
+    assert [e.data for e in c.logs(cid, tail=1)] == [b"b\n"]
