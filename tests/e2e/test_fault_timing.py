@@ -8,7 +8,10 @@ after a restart everything must be consistent and every survivor must finish its
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -73,4 +76,73 @@ def test_kill9_at_a_random_instant(seed: int, fault_ctrd: Callable[..., FaultDae
         c.stop(x.id, timeout=0)
         c.remove(x.id)
     assert c.list(all_=True) == [] and d.container_layer_dirs() == []
+    assert settle(lambda: consistency(d)) == []
+
+
+def test_kill9_during_shutdown(fault_ctrd: Callable[..., FaultDaemon]) -> None:  # noqa: F811
+    """SIGTERM starts stopping everything; a SIGKILL half-way leaves a state the next start sorts out."""
+    d = fault_ctrd()
+    c = d.c
+    trap = "trap 'sleep 0.5; exit 5' TERM; while true; do sleep 0.1; done"
+    ids = [c.run("busybox", ["sh", "-c", trap], name=f"t{i}", network_mode="bridge" if i % 2 else "none",
+                 stop_timeout=3) for i in range(3)]
+    ids += [c.run("busybox", ["sleep", "300"], name=f"s{i}", network_mode="none", stop_timeout=2) for i in range(2)]
+    time.sleep(0.3)
+    assert d.proc is not None
+    d.c.close()
+    d.client = None
+    d.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.8)  # the TERM handlers run, the sleepers wait for their KILL
+    d.kill9()
+    d.start()
+    c = d.c
+    assert settle(lambda: consistency(d)) == [], d.log()
+    for cid in ids:
+        st = c.inspect(cid)["State"]
+        assert st["Status"] in ("running", "exited"), st
+        if st["Status"] == "exited":
+            assert st["ExitCode"] in (5, 137, 255), st
+    for cid in ids:
+        c.remove(cid, force=True)
+    assert settle(lambda: consistency(d)) == []
+
+
+def test_kill9_during_recovery(fault_ctrd: Callable[..., FaultDaemon]) -> None:  # noqa: F811
+    """A daemon killed while it recovers (reconnecting shims, cleaning dead ones) recovers next time."""
+    d = fault_ctrd()
+    c = d.c
+    ids = [c.run("busybox", ["sleep", "300"], name=f"r{i}", network_mode="bridge" if i % 2 else "none",
+                 stop_timeout=1) for i in range(6)]
+    pids = {cid: c.inspect(cid)["State"]["Pid"] for cid in ids}
+    d.kill9()
+    for cid in ids[:3]:  # work for the recovery: three containers died while ctrd was away
+        os.kill(pids[cid], signal.SIGKILL)
+    phases = []
+    pid_file = d.exec_root / "ctrd.pid"
+    for delay in (0.0, 0.1, 0.25, 0.5, 0.8, 1.2):
+        pid_file.unlink(missing_ok=True)
+        log = d.base / f"killed-{len(phases)}.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(d.argv(), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                    start_new_session=True)
+        # ctrd.pid is written under the root lock, just before the launcher, network and recovery
+        deadline = time.monotonic() + 30
+        while not (pid_file.exists() and pid_file.read_text().strip() == str(proc.pid)):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.005)
+        time.sleep(delay)
+        proc.kill()
+        proc.wait(10)
+        phases.append("after recovery" if "recovered" in log.read_text(errors="replace") else "before or during")
+    print(f"\nctrd killed {phases}")
+    d.start()
+    c = d.c
+    assert settle(lambda: consistency(d)) == [], d.log()
+    for cid in ids[:3]:
+        assert c.inspect(cid)["State"]["Status"] == "exited"
+    for cid in ids[3:]:
+        st = c.inspect(cid)["State"]
+        assert (st["Status"], st["Pid"]) == ("running", pids[cid])
+    for cid in ids:
+        c.remove(cid, force=True)
     assert settle(lambda: consistency(d)) == []
