@@ -43,6 +43,7 @@ def test_killed_shim(daemon_up: bool, paused: bool, fault_ctrd: Callable[..., Fa
     shim = _shim_of(d, cid)
     calm = c.inspect(bystander)["State"]["Pid"]
 
+    t0 = time.monotonic()
     if daemon_up:
         os.kill(shim, signal.SIGKILL)
     else:
@@ -54,6 +55,8 @@ def test_killed_shim(daemon_up: bool, paused: bool, fault_ctrd: Callable[..., Fa
     info = c.wait_status(cid, "exited", timeout=20)
     st = info["State"]
     assert st["Status"] == "exited", st
+    if daemon_up:  # the shim's connection closed: noticed at once, not at some later poll
+        assert time.monotonic() - t0 < 10
     assert st["ExitCode"] in (137, 255), st
     assert st["FinishedAt"] != "0001-01-01T00:00:00Z" and st["Pid"] == 0
     deadline = time.monotonic() + 10
