@@ -24,7 +24,7 @@ from tests.fault_helpers import FaultDaemon, consistency, fault_ctrd, settle  # 
 
 pytestmark = pytest.mark.root
 
-ROUNDS = 4
+ROUNDS = int(os.environ.get("CTRD_FAULT_ROUNDS", "4"))  # more seeds for a local soak
 WORKERS = 3
 
 
