@@ -3,7 +3,9 @@
 Files: `<id>-json.log` (current) and `<id>-json.log.1 … .N` (older, rotated by the shim). Each line
 is docker's `{"log": "...", "stream": "stdout|stderr", "time": "RFC3339Nano"}`. Follow mode polls
 the current file (a reopen when it was rotated) and ends once the container is no longer running
-and everything written has been sent.
+and everything written has been sent. Between polls it sleeps on the container's `changed`
+condition (when given), so the stream ends as soon as the exit is recorded instead of up to a
+poll later: `ctrctl run`'s output is complete, and the command returns, that much sooner.
 """
 
 from __future__ import annotations
@@ -89,7 +91,10 @@ def read_existing(path: Path, q: LogQuery) -> tuple[list[LogEntry], int, int]:
     return list(keep), inode, offset
 
 
-async def read_logs(path: Path, q: LogQuery, running: Callable[[], bool]) -> AsyncIterator[LogEntry]:
+async def read_logs(path: Path, q: LogQuery, running: Callable[[], bool],
+                    changed: asyncio.Condition | None = None) -> AsyncIterator[LogEntry]:
+    """`changed` is notified on every state change; the shim drains the container's output into
+    the file before its exit is recorded, so one pass after `running()` turns false gets the tail."""
     entries, inode, offset = await asyncio.to_thread(read_existing, path, q)
     for e in entries:
         yield e
@@ -112,7 +117,19 @@ async def read_logs(path: Path, q: LogQuery, running: Callable[[], bool]) -> Asy
         if not alive and not chunk:
             return
         if not chunk:
-            await asyncio.sleep(POLL)
+            await _pause(running, changed)
+
+
+async def _pause(running: Callable[[], bool], changed: asyncio.Condition | None) -> None:
+    """Until the next poll, or until the container stops running (whichever is first)."""
+    if changed is None:
+        await asyncio.sleep(POLL)
+        return
+    async with changed:
+        try:
+            await asyncio.wait_for(changed.wait_for(lambda: not running()), POLL)
+        except TimeoutError:
+            pass
 
 
 def _read_more(path: Path, inode: int, offset: int) -> tuple[bytes, int, int, bool]:

@@ -267,7 +267,7 @@ class ContainerManager:
         def running() -> bool:
             return not c.removed and c.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)
 
-        return read_logs(Path(c.log_path), q, running)
+        return read_logs(Path(c.log_path), q, running, c.changed)  # follow ends as the exit is recorded
 
     async def top(self, ref: str) -> tuple[list[str], list[list[str]]]:
         c = self.store.get(ref)

@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from daemon.logs import LogEntry, LogQuery, read_logs
 from daemon.timefmt import rfc3339
 
@@ -70,3 +72,34 @@ def test_follow_sees_new_lines_and_rotation_and_ends_when_stopped(tmp_path: Path
 
     got = asyncio.run(asyncio.wait_for(main(), 10))
     assert [e.data for e in got] == [b"line 0\n", b"line 1\n", b"line 2\n", b"line 3\n"]
+
+
+def test_follow_ends_when_the_exit_is_notified_not_a_poll_later(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import daemon.logs as logs_mod
+
+    log = tmp_path / "c-json.log"
+    log.write_bytes(line(0))
+    state = {"running": True}
+    monkeypatch.setattr(logs_mod, "POLL", 30.0)  # only the notification can end the stream in time
+
+    async def main() -> tuple[list[LogEntry], float]:
+        changed = asyncio.Condition()
+
+        async def exits() -> None:
+            await asyncio.sleep(0.2)
+            with open(log, "ab") as f:
+                f.write(line(1))  # written before the exit is recorded (the shim drains first)
+            state["running"] = False
+            async with changed:
+                changed.notify_all()
+
+        w = asyncio.create_task(exits())
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        out = [e async for e in read_logs(log, LogQuery(follow=True), lambda: state["running"], changed)]
+        await w
+        return out, loop.time() - t0
+
+    got, took = asyncio.run(asyncio.wait_for(main(), 20))
+    assert [e.data for e in got] == [b"line 0\n", b"line 1\n"]
+    assert took < 10.0
