@@ -1,16 +1,20 @@
 """Foreground containers (`run` without -d, `start -a`): stream output, forward signals, wait.
 
-Order matters so no output is lost: the Logs stream (follow, stdout+stderr, from the start of the
-log) is opened before Start, and Wait is sent before Start too (ctrd's Wait blocks on a created
-container until its next exit). ctrd ends a follow stream at once when the container is not
-running, so the pump re-follows right after Start returns, skipping the entries it already
-printed. The main thread waits on the Wait future in short slices so SIGINT/SIGTERM handlers run;
-each signal is forwarded with Kill. A third SIGINT detaches (the container keeps running).
+Order matters so no output is lost and the exit code is caught: Wait is sent before Start (ctrd's
+Wait blocks on a created container until its next exit), then Start, then one Logs stream
+(follow, stdout+stderr). The log stream is opened after Start because ctrd ends a follow stream at
+once on a container that is not running yet; nothing is lost by opening it late, since it reads
+the json-file log from the beginning (`run`: the container is new, so its whole log is this run's
+output; `start -a`: from the instant before Start). The shim drains the container's output into
+that file before its exit is recorded, and ctrd ends the follow stream as soon as the exit is
+recorded, so the end of the one stream is the end of the output: no re-follow, no polling.
+The main thread waits on the Wait future in short slices so SIGINT/SIGTERM handlers run; each
+signal is forwarded with Kill. A third SIGINT detaches (the container keeps running).
 
 `--rm` on a foreground run is done by the client: the spec is sent without auto_remove and the
 client removes the container (force) once Wait has answered and the output is drained. With the
-daemon removing it, the re-followed log stream could find the container already gone for a
-command that exits at once. The cost: a client killed with SIGKILL leaves the container behind.
+daemon removing it, the log stream could find the container already gone for a command that exits
+at once. The cost: a client killed with SIGKILL leaves the container behind.
 A detached `run -d --rm` sets auto_remove (the daemon removes it on exit).
 """
 
@@ -35,65 +39,32 @@ _FORCE_DETACH_AFTER = 3
 
 
 class _Pump(threading.Thread):
-    """Copies log entries to stdout/stderr. Re-follows if the daemon ends a stream early (for
-    example because the container was not running yet), skipping the entries already printed."""
+    """Copies one follow-mode log stream to stdout/stderr until ctrd ends it (the container exited)."""
 
     def __init__(self, client: Client, cid: str, since: float) -> None:
         super().__init__(name="ctrctl-logs", daemon=True)
-        self.client = client
-        self.cid = cid
-        self.since = since
-        self.started = threading.Event()
-        self.exited = threading.Event()
-        self.stopping = threading.Event()
         self.broken = threading.Event()
-        self.lock = threading.Lock()
-        self.printed = 0
         self.error: errdefs.CtrdError | None = None
-        self.call: Any = self._open()
-
-    def _open(self) -> Any:
-        req = container_pb2.LogsRequest(id=self.cid, follow=True, tail=-1, since=self.since, stdout=True,
-                                        stderr=True)
-        return self.client.containers.Logs(req)
+        req = container_pb2.LogsRequest(id=cid, follow=True, tail=-1, since=since, stdout=True, stderr=True)
+        self.call: Any = client.containers.Logs(req)
 
     def run(self) -> None:
-        opened_after_start = False
+        out, err = sys.stdout.buffer, sys.stderr.buffer
         try:
-            while True:
-                skip = self.printed
-                for resp in self.call:
-                    if skip:
-                        skip -= 1
-                        continue
-                    out = sys.stderr if resp.stream == "stderr" else sys.stdout
-                    out.buffer.write(resp.data)
-                    out.flush()
-                    self.printed += 1
-                if self.stopping.is_set() or (opened_after_start and self.exited.is_set()):
-                    return
-                if opened_after_start:
-                    time.sleep(0.05)  # exited, Wait not answered yet: poll for the tail
-                else:
-                    self.started.wait()  # ended before Start (ctrd ends follow when not running)
-                opened_after_start = self.started.is_set()
-                with self.lock:
-                    if self.stopping.is_set():
-                        return
-                    self.call = self._open()
-        except grpc.RpcError as err:
-            if err.code() != grpc.StatusCode.CANCELLED:
-                self.error = errgrpc_native(err)
+            for resp in self.call:
+                f = err if resp.stream == "stderr" else out
+                f.write(resp.data)
+                f.flush()
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.CANCELLED:
+                self.error = errgrpc_native(exc)
         except (BrokenPipeError, ValueError):
             # our reader went away (`ctrctl run ... | head`): the main thread ends the run
             self.broken.set()
             self.call.cancel()
 
     def stop(self) -> None:
-        with self.lock:
-            self.stopping.set()
-            self.started.set()
-            self.call.cancel()
+        self.call.cancel()
 
 
 def errgrpc_native(err: grpc.RpcError) -> errdefs.CtrdError:
@@ -137,39 +108,40 @@ def attach(client: Client, cid: str, *, start: bool, remove: bool, default_exit:
     `fresh`: the container was just created, so its whole log is this run's output; otherwise
     (`start -a`) only output from now on is shown, not earlier runs' (docker attaches)."""
     stubs = client.containers
-    pump = _Pump(client, cid, since=0.0 if fresh else time.time())
+    since = 0.0 if fresh else time.time()
     # Wait is sent before Start (ctrd's Wait blocks on a created container until its next exit),
-    # so the exit code is caught even if the container exits and is removed at once.
+    # so the exit code is caught even if the container exits at once.
     future = stubs.Wait.future(container_pb2.WaitRequest(id=cid))
+    pump: _Pump | None = None
     try:
         with _Signals() as sigs:
-            pump.start()
             if start:
                 try:
                     client.call(stubs.Start, container_pb2.StartRequest(id=cid))
                 except errdefs.CtrdError as exc:
                     # `start -a` on a running container attaches to it, as docker does
                     if not (isinstance(exc, errdefs.FailedPrecondition) and not fresh and _running(client, cid)):
-                        pump.stop()
                         future.cancel()
                         if remove:
                             _remove_quietly(client, cid)
                         raise daemon_error(exc, default_exit, container=name)
-            pump.started.set()
+            pump = _Pump(client, cid, since)
+            pump.start()
             code = _wait(client, cid, sigs, future, pump.broken)
     except _OutputClosed:
         # Like docker: the client exits when its output is closed; a --rm container is removed
         # (which kills it), any other keeps running.
-        pump.stop()
+        _stop(pump)
         future.cancel()
         if remove:
             _remove_quietly(client, cid)
         raise BrokenPipeError from None
     except BaseException:
-        pump.stop()
+        _stop(pump)
         future.cancel()
         raise
-    pump.exited.set()
+    # ctrd ends the stream as it records the exit Wait has just reported: this join is short
+    # (bounded for a container a restart policy brings back, whose stream goes on).
     pump.join(timeout=5.0)
     if pump.is_alive():
         pump.stop()
@@ -179,6 +151,11 @@ def attach(client: Client, cid: str, *, start: bool, remove: bool, default_exit:
     if remove:
         _remove_quietly(client, cid)
     return code
+
+
+def _stop(pump: _Pump | None) -> None:
+    if pump is not None:
+        pump.stop()
 
 
 class _OutputClosed(Exception):

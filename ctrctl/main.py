@@ -10,6 +10,21 @@ from ctrctl.errors import CliError
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`argv=None` is the console script: the process ends here, without the interpreter's
+    teardown (grpc's shutdown alone costs ~35 ms). Everything is written and closed by then: the
+    verbs use `with` for files, their threads are daemon threads, and stdout/stderr are flushed."""
+    code = _main(argv)
+    if argv is None:
+        _flush_quietly()
+        try:
+            sys.stderr.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+        os._exit(code)
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     from ctrctl.parser import build
 
     words = sys.argv[1:] if argv is None else argv

@@ -66,11 +66,16 @@ def test_run_missing_command_exits_127_with_the_exec_error(fake: FakeDaemon) -> 
     assert fake.containers == {}
 
 
-def test_refollows_when_the_daemon_ends_a_stream_early(fake: FakeDaemon) -> None:
+def test_logs_follow_once_after_start_when_the_daemon_ends_early_streams(fake: FakeDaemon) -> None:
+    # ctrd ends a follow stream at once on a container that is not running yet: the one stream
+    # is opened after Start (Wait before it), and still carries the whole output.
     fake.end_follow_unless_running = True
-    r = ctl(fake.socket_path, "run", "--rm", "busybox", "sh", "-c", "sleep 0.3; echo one; echo two")
+    r = ctl(fake.socket_path, "run", "--rm", "busybox", "sh", "-c", "echo zero; sleep 0.3; echo one; echo two")
     assert r.returncode == 0, r.stderr
-    assert r.stdout == "one\ntwo\n"
+    assert r.stdout == "zero\none\ntwo\n"
+    methods = fake.methods()
+    assert methods.count("Logs") == 1
+    assert methods.index("Start") < methods.index("Logs") < methods.index("Remove")  # Wait: unit-tested
 
 
 def test_sigint_is_forwarded_to_the_container(fake: FakeDaemon) -> None:

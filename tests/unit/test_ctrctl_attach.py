@@ -1,5 +1,5 @@
-"""ctrctl's foreground attach against an in-memory client (no gRPC server): call order, re-follow,
-exit code, --rm."""
+"""ctrctl's foreground attach against an in-memory client (no gRPC server): call order (Wait, Start,
+then one Logs stream), exit code, --rm."""
 
 from __future__ import annotations
 
@@ -48,13 +48,14 @@ class _Future:
 
 class FakeClient:
     """Logs before Start ends at once (as ctrd does for a created container); after Start the
-    stream carries the whole log; Wait answers once Start has run."""
+    stream carries the whole log and ends (like ctrd's) only once Wait has answered, when
+    `slow_stream`; Wait answers once Start has run."""
 
-    def __init__(self, start_error: errdefs.CtrdError | None = None, slow_first_stream: bool = False) -> None:
+    def __init__(self, start_error: errdefs.CtrdError | None = None, slow_stream: bool = False) -> None:
         self.order: list[str] = []
         self.started = threading.Event()
         self.answered = threading.Event()
-        self.slow_first_stream = slow_first_stream
+        self.slow_stream = slow_stream
         self.start_error = start_error
         self.log = [container_pb2.LogsResponse(stream="stdout", data=b"one\n"),
                     container_pb2.LogsResponse(stream="stderr", data=b"two\n")]
@@ -65,8 +66,8 @@ class FakeClient:
                 outer.order.append("Logs")
                 assert req.follow and req.stdout and req.stderr and req.tail == -1
                 if outer.started.is_set():
-                    return _Stream(list(outer.log))
-                return _Stream([], outer.answered if outer.slow_first_stream else None)
+                    return _Stream(list(outer.log), outer.answered if outer.slow_stream else None)
+                return _Stream([])
 
             class Wait:
                 @staticmethod
@@ -93,13 +94,11 @@ class FakeClient:
         return method(request)
 
 
-def test_logs_and_wait_are_opened_before_start(capfd: pytest.CaptureFixture[str]) -> None:
+def test_wait_before_start_and_one_log_stream_after_it(capfd: pytest.CaptureFixture[str]) -> None:
     c = FakeClient()
     code = attach_mod.attach(c, "abc", start=True, remove=True, fresh=True)  # type: ignore[arg-type]
     assert code == 3
-    assert c.order[:3] == ["Logs", "Wait", "Start"]
-    assert c.order.count("Logs") == 2  # re-followed once after Start
-    assert c.order[-1] == "Remove"
+    assert c.order == ["Wait", "Start", "Logs", "Remove"]
     out, err = capfd.readouterr()
     assert (out, err) == ("one\n", "two\n")
 
@@ -109,10 +108,11 @@ def test_exec_failure_keeps_docker_exit_code_and_removes() -> None:
     with pytest.raises(CliError) as info:
         attach_mod.attach(c, "abc", start=True, remove=True, fresh=True)  # type: ignore[arg-type]
     assert info.value.exit_code == 127
-    assert c.order == ["Logs", "Wait", "Start", "Remove"]
+    assert c.order == ["Wait", "Start", "Remove"]
 
 
-def test_output_is_not_lost_when_the_early_stream_ends_after_the_exit(capfd: pytest.CaptureFixture[str]) -> None:
-    c = FakeClient(slow_first_stream=True)
-    assert attach_mod.attach(c, "abc", start=True, remove=False, fresh=True) == 3  # type: ignore[arg-type]
+def test_output_ending_after_wait_answered_is_all_printed_before_remove(capfd: pytest.CaptureFixture[str]) -> None:
+    c = FakeClient(slow_stream=True)
+    assert attach_mod.attach(c, "abc", start=True, remove=True, fresh=True) == 3  # type: ignore[arg-type]
     assert capfd.readouterr() == ("one\n", "two\n")
+    assert c.order[-1] == "Remove"
