@@ -1,5 +1,6 @@
-"""Wall time of the CLI: `ctrctl --help`, `ctrctl ps` (and `ctrctl run --rm busybox true` against a
-real daemon), next to `docker ps` / `docker run --rm` when a docker daemon answers. Uses hyperfine.
+"""Wall time of the CLI: `ctrctl --help`, `ctrctl ps` (and `ctrctl run --rm [--network none|-d]
+busybox true` against a real daemon), next to `docker ps` / `docker run --rm` when a docker daemon
+answers. Uses hyperfine.
 
     python bench/ctrctl_bench.py                      # against an in-process fake daemon
     python bench/ctrctl_bench.py --address /run/ctrd/ctrd.sock   # against a running ctrd
@@ -79,9 +80,12 @@ def main() -> int:
     }
     if args.address or real is not None:
         commands["ctrctl run --rm busybox true"] = f"{ctl} -a {address} run --rm busybox true"
+        commands["ctrctl run --rm --network none"] = f"{ctl} -a {address} run --rm --network none busybox true"
+        commands["ctrctl run -d --rm --network none"] = f"{ctl} -a {address} run -d --rm --network none busybox true"
     if docker_ready():
         commands["docker ps"] = "docker ps"
         commands["docker run --rm busybox true"] = "docker run --rm busybox true"
+        commands["docker run --rm --network none"] = "docker run --rm --network none busybox true"
     try:
         results = hyperfine(commands, args.runs)
     finally:
