@@ -58,6 +58,32 @@ def summary(name: str, pids: list[int]) -> dict[str, float]:
     return out
 
 
+def smaps_breakdown(pid: int, top: int = 25) -> list[tuple[str, int, int, int]]:
+    """Per mapping of pid: (name, Rss, Private_Dirty, Private_Clean) kB, largest private first.
+    Shows which pages a shim copied after the fork (heap, pymalloc arenas, libc data...)."""
+    rows: list[tuple[str, int, int, int]] = []
+    name, vals = "", {}  # type: ignore[var-annotated]
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and ":" not in head[0]:
+            if name:
+                rows.append((name, vals.get("Rss", 0), vals.get("Private_Dirty", 0), vals.get("Private_Clean", 0)))
+            name = f"{head[0]} {head[5] if len(head) > 5 else '[anon]'}"
+            vals = {}
+        elif len(head) >= 2 and head[0].endswith(":") and head[1].isdigit():
+            vals[head[0][:-1]] = int(head[1])
+    if name:
+        rows.append((name, vals.get("Rss", 0), vals.get("Private_Dirty", 0), vals.get("Private_Clean", 0)))
+    rows.sort(key=lambda r: -(r[2] + r[3]))
+    return rows[:top]
+
+
+def print_smaps(pid: int) -> None:
+    print(f"smaps of shim {pid}: mapping, Rss / Private_Dirty / Private_Clean kB")
+    for name, rss, pd, pc in smaps_breakdown(pid):
+        print(f"  {rss:6d} {pd:6d} {pc:6d}  {name}")
+
+
 def make_rootfs(dest: Path) -> Path:
     for d in ("bin", "proc", "dev", "sys", "tmp", "etc"):
         (dest / d).mkdir(parents=True, exist_ok=True)
@@ -87,12 +113,13 @@ def wait_gone(pid: int, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-async def bench_ctrd(n: int, runtime: str, tmp: Path, rootfs: Path) -> dict[str, object]:
+async def bench_ctrd(n: int, runtime: str, tmp: Path, rootfs: Path, smaps: bool = False) -> dict[str, object]:
     launcher = ShimLauncher(tmp / "er")
     await launcher.start()
     launch_ms: list[float] = []
     create_ms: list[float] = []
     shims: list[tuple[str, int, ShimClient]] = []
+    stage_uss: dict[str, list[int]] = {}
     try:
         for i in range(n):
             cid = f"sb{os.getpid()}x{i}"
@@ -102,19 +129,36 @@ async def bench_ctrd(n: int, runtime: str, tmp: Path, rootfs: Path) -> dict[str,
             t0 = time.perf_counter()
             h = await launcher.launch(cid)
             c = await ShimClient.connect(h.address)
+            if smaps:
+                stage_uss.setdefault("listening", []).append(mem(h.pid)["uss"])
             await c.connect()  # the shim answers
             launch_ms.append((time.perf_counter() - t0) * 1000)
+            if smaps:
+                stage_uss.setdefault("connected", []).append(mem(h.pid)["uss"])
             shims.append((cid, h.pid, c))
             t1 = time.perf_counter()
             await c.create(shim_pb2.CreateRequest(id=cid, bundle=str(bundle), runtime=runtime,
                                                   log_path=str(tmp / "logs" / f"{cid}-json.log")))
+            if smaps:
+                stage_uss.setdefault("created", []).append(mem(h.pid)["uss"])
             await c.start()
+            if smaps:
+                stage_uss.setdefault("started", []).append(mem(h.pid)["uss"])
             create_ms.append((time.perf_counter() - t1) * 1000)
         await asyncio.sleep(1.0)
         print(f"ctrd-shim launch (fork from launcher, to first answer): p50 {pct(launch_ms, 50):.1f} ms, "
               f"p90 {pct(launch_ms, 90):.1f} ms;  create+start ({runtime or 'library'}): "
               f"p50 {pct(create_ms, 50):.1f} ms")
         mem_out = summary(f"ctrd-shim ({runtime or 'library'})", [p for _, p, _ in shims])
+        if smaps:
+            uss = [mem(p)["uss"] for _, p, _ in shims]
+            print("mean USS kB after each step: " + ", ".join(
+                f"{k} {statistics.mean(v):.0f}" for k, v in stage_uss.items()))
+            print(f"USS kB per shim in launch order: first {uss[0]}, middle {uss[len(uss) // 2]}, "
+                  f"last {uss[-1]}, min {min(uss)}, max {max(uss)}")
+            print_smaps(shims[len(shims) // 2][1])
+            if launcher.pid is not None:
+                print(f"launcher {launcher.pid}: {mem(launcher.pid)}")
         return {"launch_p50_ms": pct(launch_ms, 50), "launch_p90_ms": pct(launch_ms, 90),
                 "create_start_p50_ms": pct(create_ms, 50), **mem_out}
     finally:
@@ -124,9 +168,10 @@ async def bench_ctrd(n: int, runtime: str, tmp: Path, rootfs: Path) -> dict[str,
             await c.close()
             wait_gone(pid)
         await launcher.close()
-        for d in Path("/sys/fs/cgroup").glob(f"*/{CG_PARENT}/*"):
-            with contextlib.suppress(OSError):
-                d.rmdir()
+        for d in [*Path("/sys/fs/cgroup").glob(f"*/{CG_PARENT}/*"), *Path("/sys/fs/cgroup").glob(f"*/{CG_PARENT}")]:
+            if d.is_dir():
+                with contextlib.suppress(OSError):
+                    d.rmdir()
 
 
 def bench_containerd(n: int, tmp: Path, rootfs: Path) -> dict[str, object] | None:
@@ -202,11 +247,12 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=100, help="running containers (default 100)")
     ap.add_argument("--runtime", default="", help='"" = the runtime library (the default, as ctrd runs it), else an OCI binary such as runc')
     ap.add_argument("--no-containerd", action="store_true")
+    ap.add_argument("--smaps", action="store_true", help="print one shim's private pages per mapping")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ctrdb-", dir="/tmp"))
     try:
         rootfs = make_rootfs(tmp / "rootfs")
-        results = {"ctrd": asyncio.run(bench_ctrd(args.n, args.runtime, tmp, rootfs))}
+        results: dict[str, dict[str, object] | None] = {"ctrd": asyncio.run(bench_ctrd(args.n, args.runtime, tmp, rootfs, args.smaps))}
         if not args.no_containerd:
             results["containerd"] = bench_containerd(args.n, tmp, rootfs)
         print(json.dumps(results, indent=1))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import json
 import os
 import re
 import select
@@ -19,6 +20,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from typing import Any, NoReturn
 
 from ctrd import errdefs
 from shimd import files
@@ -69,6 +71,22 @@ _prctl = ctypes.CDLL(None, use_errno=True).prctl
 _prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 _prctl.restype = ctypes.c_int
 _SHIM_NAME = ctypes.create_string_buffer(b"ctrd-shim")
+# libc's fork, called with the GIL held (PyDLL). os.fork() also runs CPython's after-fork work
+# in the child (thread and lock re-init, random's reseed, logging's lock re-init...), which
+# touches objects all over the launcher's heap and so copies their pages into every shim. None
+# of it is needed here: the callers (the launcher, `ctrd-shim start`) are single-threaded and
+# fork outside any import, lock or event loop, and a shim ends with os._exit (no interpreter
+# shutdown walking thread state).
+_libc_fork = ctypes.PyDLL(None, use_errno=True).fork
+_libc_fork.argtypes = []
+_libc_fork.restype = ctypes.c_int
+
+
+def _fork() -> int:
+    pid = int(_libc_fork())
+    if pid < 0:
+        raise OSError(ctypes.get_errno(), "fork")
+    return pid
 
 
 def set_comm(name: bytes) -> None:
@@ -92,6 +110,23 @@ def _become_shim(state: Path, ready_w: int) -> None:
     os.set_inheritable(ready_w, False)
 
 
+def _run_child(container_id: str, state: Path, ready_w: int, ok_line: bytes | None) -> NoReturn:
+    """In the forked child: become the shim and serve until it ends, then exit."""
+    code = 1
+    try:
+        os.setsid()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _become_shim(state, ready_w)
+        from shimd.shim import serve
+
+        code = serve(container_id, state, ready_w, ok_line)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.write(ready_w, f"error {exc}\n".encode())
+    finally:
+        os._exit(code)
+
+
 def fork_shim(exec_root: Path, container_id: str) -> ShimHandle:
     """Fork one shim. One fork, not two: an intermediate process would run Python after the
     fork and hand the grandchild every page it dirtied (measured: ~0.4 MB per shim). The shim is
@@ -100,30 +135,16 @@ def fork_shim(exec_root: Path, container_id: str) -> ShimHandle:
     it out of the caller's process group and terminal; kill -9 of the caller leaves it running."""
     state = prepare(exec_root, container_id)
     r, w = os.pipe()
-    gc.freeze()  # what the launcher allocated since the last launch: keep the child's GC off it
+    gc.freeze()  # what the caller allocated since the last launch: keep the child's GC off it
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    pid = _fork()
     if pid == 0:
-        code = 1
-        try:
-            os.close(r)
-            os.setsid()
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            _become_shim(state, w)
-            from shimd.shim import serve
-
-            code = serve(container_id, state, w)
-        except BaseException as exc:
-            try:
-                os.write(w, f"error {exc}\n".encode())
-            except OSError:
-                pass
-        finally:
-            os._exit(code)
+        os.close(r)
+        _run_child(container_id, state, w, None)
     os.close(w)
     try:
-        msg = _read_ready(r)
+        msg = _read_ready(r).decode(errors="replace").strip()
     finally:
         os.close(r)
     if not msg.startswith("ok "):
@@ -133,7 +154,66 @@ def fork_shim(exec_root: Path, container_id: str) -> ShimHandle:
     return ShimHandle(f"unix://{state / files.SOCKET_FILE}", pid, state)
 
 
-def _read_ready(fd: int) -> str:
+def _answer(obj: dict[str, Any]) -> bytes:
+    return (json.dumps(obj) + "\n").encode()
+
+
+def _launch_in_child(exec_root: Path, request: bytes, ready_w: int) -> NoReturn:
+    """The launcher's child: parse the request, prepare the state dir, become the shim. It
+    writes the launcher's whole answer line (a JSON handle or error) to ready_w itself."""
+    try:
+        try:
+            container_id = str(json.loads(request)["id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            os.write(ready_w, _answer({"code": "invalid_argument", "message": f"launcher request: {exc}"}))
+            os._exit(1)
+        try:
+            state = prepare(exec_root, container_id)
+        except errdefs.CtrdError as err:
+            os.write(ready_w, _answer({"code": err.code, "message": err.message, "reason": err.reason}))
+            os._exit(1)
+        except OSError as exc:
+            os.write(ready_w, _answer({"code": "internal", "message": f"launch shim {container_id}: {exc}"}))
+            os._exit(1)
+        ok = _answer({"address": f"unix://{state / files.SOCKET_FILE}", "pid": os.getpid(), "state_dir": str(state)})
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.write(ready_w, f"error {exc}\n".encode())
+        os._exit(1)
+    _run_child(container_id, state, ready_w, ok)
+
+
+def launch_forked(exec_root: Path, request: bytes) -> bytes:
+    """The launcher's hot path: one request line in, one JSON answer line out.
+
+    Every page the launcher writes after a fork stops being shared with the shims forked before
+    (the launcher gets a fresh copy; the old one stays with them alone): whatever the launcher
+    runs between two forks costs the previous shim that much private memory. So the launcher
+    forks first and does nothing else: the child parses the request, prepares its state dir and
+    writes the answer; the launcher only relays those bytes."""
+    r, w = os.pipe()
+    pid = _fork()
+    if pid == 0:
+        os.close(r)
+        _launch_in_child(exec_root, request, w)
+    os.close(w)
+    try:
+        data = _read_ready(r)
+    finally:
+        os.close(r)
+    if data.startswith(b"{") and data.endswith(b"\n"):
+        return data
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    msg = data.decode(errors="replace").strip() or "no answer"
+    try:
+        container_id = str(json.loads(request)["id"])
+    except (ValueError, KeyError, TypeError):
+        container_id = "?"
+    return _answer({"code": "internal", "message": f"shim for container {container_id} failed to start: {msg}"})
+
+
+def _read_ready(fd: int) -> bytes:
     data = b""
     while not data.endswith(b"\n"):
         ready, _, _ = select.select([fd], [], [], READY_TIMEOUT)
@@ -143,4 +223,4 @@ def _read_ready(fd: int) -> str:
         if not chunk:
             break
         data += chunk
-    return data.decode(errors="replace").strip()
+    return data

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,10 @@ def prewarm() -> None:
     from shimd.warmup import warm_up
 
     warm_up()
+    if os.environ.get("CTRD_NO_BALLAST") is None:
+        from shimd.ballast import fill
+
+        fill()
     gc.collect()
     gc.freeze()
 
@@ -134,16 +139,15 @@ def serve_launcher(exec_root: Path) -> int:
     prewarm()
     # shims are this process's children until it exits: let the kernel reap those that end
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    out = sys.stdout
-    out.write('{"ready": true}\n')
+    from shimd.fork import launch_forked
+
+    out = sys.stdout.buffer
+    out.write(b'{"ready": true}\n')
     out.flush()
-    for line in sys.stdin:
-        try:
-            req = json.loads(line)
-            answer = launch_result(exec_root, str(req["id"]))
-        except (ValueError, KeyError, TypeError) as exc:
-            answer = {"code": "invalid_argument", "message": f"launcher request: {exc}"}
-        out.write(json.dumps(answer) + "\n")
+    # Kept tiny on purpose: each page this loop writes between two forks is copied out of the
+    # shims forked before it (see launch_forked); the child parses the request, not us.
+    for line in sys.stdin.buffer:
+        out.write(launch_forked(exec_root, line))
         out.flush()
     return 0
 

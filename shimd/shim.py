@@ -22,7 +22,7 @@ from shimd.task import Task
 QUIESCE_TIMEOUT = 2.0
 
 
-async def _serve(container_id: str, state_dir: Path, ready_fd: int) -> int:
+async def _serve(container_id: str, state_dir: Path, ready_fd: int, ok_line: bytes | None) -> int:
     loop = asyncio.get_running_loop()
     reaper = Reaper()
     reaper.install(loop)
@@ -39,7 +39,7 @@ async def _serve(container_id: str, state_dir: Path, ready_fd: int) -> int:
         os.write(ready_fd, f"error {exc}\n".encode())
         os.close(ready_fd)
         return 1
-    os.write(ready_fd, f"ok {os.getpid()}\n".encode())
+    os.write(ready_fd, ok_line or f"ok {os.getpid()}\n".encode())
     os.close(ready_fd)
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     await stopping.wait()
@@ -56,7 +56,19 @@ async def _serve(container_id: str, state_dir: Path, ready_fd: int) -> int:
     return 0
 
 
-def serve(container_id: str, state_dir: Path, ready_fd: int) -> int:
+def serve(container_id: str, state_dir: Path, ready_fd: int, ok_line: bytes | None = None) -> int:
+    """Serve until Shutdown or SIGTERM; `ok_line` (default "ok <pid>") goes to ready_fd once the
+    socket listens. Not asyncio.run: its Runner machinery costs each shim ~0.2 MB of copied
+    pages, and the shim process ends right after (os._exit), so only the task cleanup is kept."""
     if not logging.getLogger().handlers:  # the launcher configured it before forking
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s ctrd-shim[%(process)d] %(message)s")
-    return asyncio.run(_serve(container_id, state_dir, ready_fd))
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(_serve(container_id, state_dir, ready_fd, ok_line))
+    finally:
+        rest = asyncio.all_tasks(loop)
+        for t in rest:
+            t.cancel()
+        if rest:
+            loop.run_until_complete(asyncio.gather(*rest, return_exceptions=True))
