@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import shutil
 import sys
 import time
@@ -22,6 +24,7 @@ from shimd.launcher import ShimLauncher
 
 CLEANUP_TIMEOUT = 30.0
 RECONNECT_TIMEOUT = 5.0  # containerd's shim load budget
+SHIM_EXIT_TIMEOUT = 3.0  # after its Shutdown answer, a shim exits once in-flight calls end (2 s bound)
 _STATUS = {
     shim_pb2.STATUS_CREATED: "created",
     shim_pb2.STATUS_RUNNING: "running",
@@ -93,20 +96,70 @@ class ShimConn:
         return Exit(int(r.exit_status), float(r.exited_at))
 
     async def shutdown(self) -> None:
-        await self.client.shutdown()
+        """Shutdown, and return once the shim process is gone: after its answer it still removes
+        its socket, pid and log files by name, which must not race a next shim of the same
+        container in the same state dir."""
+        pidfd = _pidfd(self._pid)
+        try:
+            await self.client.shutdown()
+            if pidfd >= 0:
+                await _readable(pidfd, SHIM_EXIT_TIMEOUT)
+        finally:
+            if pidfd >= 0:
+                os.close(pidfd)
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def _pidfd(pid: int) -> int:
+    """A pidfd for a live ctrd-shim `pid` (-1 when it is not one, or already gone)."""
+    if pid <= 0:
+        return -1
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return -1
+    try:  # checked after the open: the pidfd pins the process, so the name is its own
+        with open(f"/proc/{pid}/comm", "rb") as f:
+            if f.read().strip() == b"ctrd-shim":
+                return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return -1
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+async def _readable(fd: int, timeout: float) -> None:
+    """Wait (bounded) until a pidfd reports its process has exited."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(fd, _wake, done)
+    try:
+        await asyncio.wait_for(done, timeout)
+    except TimeoutError:
+        pass
+    finally:
+        loop.remove_reader(fd)
 
 
 class RealShims:
     def __init__(self, exec_root: Path) -> None:
         self.exec_root = Path(exec_root)
         self.launcher = ShimLauncher(self.exec_root)
+        self._ready: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         (self.exec_root / "shims").mkdir(parents=True, exist_ok=True, mode=0o700)
-        await self.launcher.start()
+        # the daemon starts the launcher while it recovers: a launch asked for meanwhile (a
+        # restart policy) waits for it instead of racing its "ready" line on the same pipe
+        self._ready = asyncio.ensure_future(self.launcher.start())
+        await asyncio.shield(self._ready)
 
     async def close(self) -> None:
         await self.launcher.close()
@@ -115,6 +168,9 @@ class RealShims:
         return self.exec_root / "shims" / container_id
 
     async def launch(self, container_id: str) -> ShimConn:
+        if self._ready is not None and not self._ready.done():
+            with contextlib.suppress(Exception):  # a launcher that failed: launch falls back to exec
+                await asyncio.shield(self._ready)
         h = await self.launcher.launch(container_id)
         client = await ShimClient.connect(h.address)
         return ShimConn(client, h.pid)

@@ -87,6 +87,7 @@ class Daemon:
         self.server: grpc.aio.Server | None = None
         self.lock = RootLock(cfg.root)
         self.stopping = asyncio.Event()
+        self._launcher: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         cfg = self.cfg
@@ -94,10 +95,20 @@ class Daemon:
         cfg.exec_root.mkdir(parents=True, exist_ok=True, mode=0o711)
         cfg.address.parent.mkdir(parents=True, exist_ok=True)
         cfg.pid_file.write_text(f"{os.getpid()}\n")
-        await self.shims.start()
-        await self.network.start()
+        # The shim launcher (a pre-warmed interpreter) and the network helper are two independent
+        # processes that take a while to start: both start now, and recovery runs meanwhile. It
+        # needs the network only to re-attach live containers (it awaits the helper there) and
+        # never the launcher (it reconnects to running shims), so the API listens without
+        # waiting for the launcher: a launch asked for before it is up waits for it (RealShims).
         t0 = time.monotonic()
-        await recover(self.manager)
+        self._launcher = asyncio.ensure_future(self.shims.start())
+        self._launcher.add_done_callback(_report_launcher)
+        network = asyncio.ensure_future(self.network.start())
+        try:
+            await recover(self.manager, network)
+        finally:
+            await asyncio.gather(network, return_exceptions=True)
+        network.result()  # a helper that failed to start fails the daemon, as before
         log.info("recovered %d containers in %.3f s", len(self.manager.store), time.monotonic() - t0)
         self.server = grpc.aio.server(
             interceptors=[ErrorInterceptor()],
@@ -139,6 +150,8 @@ class Daemon:
             await asyncio.wait_for(self.manager.runner.shutdown(self.cfg.live_restore), None if budget < 0 else budget)
         except TimeoutError:
             log.error("force shutdown: containers did not stop within %.0f s", budget)
+        if self._launcher is not None:
+            await asyncio.gather(self._launcher, return_exceptions=True)
         for closer in (self.network.close, self.shims.close):
             try:
                 await closer()
@@ -149,6 +162,11 @@ class Daemon:
         with contextlib.suppress(FileNotFoundError):
             self.cfg.pid_file.unlink()
         self.lock.release()
+
+
+def _report_launcher(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.error("shim launcher: %s (shims start by exec'ing ctrd-shim instead)", fut.exception())
 
 
 def build_daemon(cfg: Config) -> Daemon:

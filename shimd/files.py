@@ -15,19 +15,19 @@ UNKNOWN_EXIT = 255
 
 
 def write_atomic(path: Path, data: bytes) -> None:
+    """temp file + rename: a kill -9 of the shim (or of ctrd) at any instant leaves the old or
+    the new file. No fsync: these files are runtime state under the exec-root (a tmpfs /run on
+    a usual host) and only describe processes and cgroups that a machine crash ends anyway; a
+    file a machine crash leaves empty reads as missing (read_json: None), i.e. exit unknown."""
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
-        os.write(fd, data)
-        os.fsync(fd)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 def write_json(path: Path, obj: dict[str, Any]) -> None:

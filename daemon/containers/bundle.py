@@ -158,5 +158,6 @@ def build_spec(
 def write_bundle(bundle_dir: Path, spec: dict[str, Any]) -> Path:
     os.makedirs(bundle_dir, mode=0o700, exist_ok=True)
     path = bundle_dir / "config.json"
-    write_json_atomic(path, spec, mode=0o600)
+    # runtime state under the exec-root, rebuilt at every start: atomic, no fsync needed
+    write_json_atomic(path, spec, mode=0o600, durable=False)
     return path

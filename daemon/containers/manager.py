@@ -135,6 +135,7 @@ class ContainerManager:
         num = parse_signal(sig or c.config.stop_signal or "SIGTERM", "signal")
         async with c.lock:
             await self.runner.stop_locked(c, num, t)
+        await self.runner.settle(c.id)  # stop returns with the shim gone, as before
         await self.runner.after_exit(c)
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
@@ -170,14 +171,17 @@ class ContainerManager:
             await self.runner.stop_locked(c, signal.SIGKILL, 10)
         if c.status is Status.RESTARTING:
             self.runner.cancel_restart(c)
+        # "removing" is shown while this runs but not written: the record itself goes first, in
+        # one atomic unlink, so a crash from here on leaves a directory without config.v2.json
+        # and layers no record owns, both of which recovery removes (its steps 1 and 2).
         c.set_state(status=transition(c.id, c.status, Action.REMOVE))
-        await self.runner.save(c)
         try:
-            await self.runner.release_resources(c)
-            await asyncio.to_thread(self.layers.remove_container_layers, c.id)
-            faults.point("rm.after_layers_removed")
-            await asyncio.to_thread(self.store.delete, c.id)
+            self.store.unlink_record(c.id)
             faults.point("rm.after_record_removed")
+            # the exited shim's shutdown may still run in the background: it removes only the
+            # shim's state dir under the exec-root, nothing this removal touches
+            await self.runner.release_resources(c, rootfs=False)
+            await asyncio.to_thread(self._remove_files, c.id)
         except (CtrdError, OSError) as exc:
             c.set_state(status=transition(c.id, c.status, Action.DIE), error=str(exc))
             await asyncio.to_thread(_quiet, self.store.save, c)
@@ -187,6 +191,12 @@ class ContainerManager:
         self.runner.forget(c.id)
         self.runner.emit(c, "destroy")
         await c.notify()
+
+    def _remove_files(self, cid: str) -> None:
+        """Layers (unmounting the rootfs if still mounted), then the record's directory (sync)."""
+        self.layers.remove_container_layers(cid)
+        faults.point("rm.after_layers_removed")
+        self.store.delete(cid)
 
     async def _auto_remove(self, c: Container) -> None:
         async with c.lock:

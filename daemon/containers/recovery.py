@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from ctrd.errdefs import CtrdError
@@ -26,6 +27,7 @@ from daemon.seams import Exit, ShimState, ShimTask
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 5.0
+CLEANUP_CONCURRENCY = 8  # `ctrd-shim delete` processes at once (each is an interpreter)
 
 
 Probe = tuple[ShimTask | None, Exit | None, ShimState | None]
@@ -50,7 +52,20 @@ async def _probe(m: ContainerManager, c: Container) -> Probe:
     return shim, st.exit, st
 
 
-async def recover(m: ContainerManager) -> None:
+async def _bounded(jobs: list[Callable[[], Coroutine[Any, Any, None]]], limit: int) -> None:
+    """Run independent per-container jobs concurrently, at most `limit` at a time."""
+    sem = asyncio.Semaphore(limit)
+
+    async def one(job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        async with sem:
+            await job()
+
+    await asyncio.gather(*(one(j) for j in jobs))
+
+
+async def recover(m: ContainerManager, network_ready: Awaitable[None] | None = None) -> None:
+    """`network_ready`: the network helper's start-up, awaited only when the network is needed
+    (the records, the layers and the shims are looked at meanwhile)."""
     loaded, garbage = await asyncio.to_thread(m.store.load_all)
     for cid in garbage:
         log.info("container %s: removed a half-created container directory", cid)
@@ -67,11 +82,18 @@ async def recover(m: ContainerManager) -> None:
 
     # a shim whose container record is gone (crash inside rm) holds nothing anyone wants
     shims_dir = m.runner.shims.state_dir("0" * 64).parent
-    for d in await asyncio.to_thread(lambda: sorted(shims_dir.iterdir()) if shims_dir.is_dir() else []):
-        if d.is_dir() and d.name not in known:
-            log.info("container %s: removing an orphaned shim", d.name)
-            await m.runner.collect_dead(d.name)
-            await m.runner.drop_state_dir(d.name)
+    orphans = [d.name for d in await asyncio.to_thread(lambda: sorted(shims_dir.iterdir()) if shims_dir.is_dir() else [])
+               if d.is_dir() and d.name not in known]
+
+    def drop_orphan(cid: str) -> Callable[[], Coroutine[Any, Any, None]]:
+        async def job() -> None:
+            log.info("container %s: removing an orphaned shim", cid)
+            await m.runner.collect_dead(cid)
+            await m.runner.drop_state_dir(cid)
+
+        return job
+
+    await _bounded([drop_orphan(cid) for cid in orphans], CLEANUP_CONCURRENCY)
 
     live: dict[str, dict[str, Any]] = {}
     ended: list[tuple[Container, ShimTask | None, Exit | None]] = []
@@ -92,19 +114,27 @@ async def recover(m: ContainerManager) -> None:
             ended.append((c, shim, ex))
         elif m.runner.shims.state_dir(c.id).exists() or m.layers.is_mounted(c.id):
             ended.append((c, None, None))  # crash inside start/stop: a shim, a mount may be left
+    if network_ready is not None:
+        await network_ready
     await m.runner.network.recover(live)
-    for c, shim, ex in ended:
-        async with c.lock:
-            if shim is None and not is_alive(c.status):
-                await m.runner.collect_dead(c.id)
-                await m.runner.drop_state_dir(c.id)
-                await m.runner.release_resources(c)
-                c.network = {}
-                continue
-            if ex is None:
-                ex = await m.runner.collect_dead(c.id)
-            if is_alive(c.status):
-                await m.runner.finish_locked(c, shim, ex)
+
+    def end(c: Container, shim: ShimTask | None, ex: Exit | None) -> Callable[[], Coroutine[Any, Any, None]]:
+        async def job() -> None:
+            async with c.lock:
+                if shim is None and not is_alive(c.status):
+                    await m.runner.collect_dead(c.id)
+                    await m.runner.drop_state_dir(c.id)
+                    await m.runner.release_resources(c)
+                    c.network = {}
+                    return
+                found = ex if ex is not None else await m.runner.collect_dead(c.id)
+                if is_alive(c.status):
+                    await m.runner.finish_locked(c, shim, found)
+
+        return job
+
+    # containers are independent: their shim cleanups (a process each) run side by side
+    await _bounded([end(c, shim, ex) for c, shim, ex in ended], CLEANUP_CONCURRENCY)
     for c in loaded:
         if c.id in live:
             m.runner.arm_watcher(c, m.runner.tasks[c.id])

@@ -20,6 +20,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from ctrd import errdefs
 from ctrd.errdefs import CtrdError
@@ -56,6 +57,7 @@ class Runner:
         self.tasks: dict[str, ShimTask] = {}  # container id -> its connected shim (alive containers)
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._settling: dict[str, asyncio.Future[None]] = {}  # container id -> its last shim's shutdown
         self.closing = False  # the daemon is going away: watchers stop acting
         self.shutting_down = False  # no restart policy or auto-remove from here on
         self.on_auto_remove: Callable[[Container], Awaitable[None]] | None = None
@@ -83,8 +85,14 @@ class Runner:
 
     async def start_locked(self, c: Container) -> None:
         transition(c.id, c.status, Action.START)  # refuses running/paused/removing with docker's words
+        await self.settle(c.id)  # the previous shim of this container has gone with its state dir
         undo: list[Undo] = []
         steps = _Steps()
+        # The shim launch (a fork in the launcher process) depends on nothing the mount, the
+        # network or the bundle make: it runs meanwhile. It is never cancelled (the launcher
+        # answers requests in order) and a failure before it is awaited disposes of its shim.
+        launch: asyncio.Future[ShimTask] = asyncio.ensure_future(self.shims.launch(c.id))
+        launch_owned = True  # until its shim is in the undo list
         try:
             rootfs = await asyncio.to_thread(self.layers.mount, c.id)
             steps.mark("mount")
@@ -99,15 +107,15 @@ class Runner:
             steps.mark("network")
             faults.point("start.after_network")
             sandbox = str(net.settings.get("sandbox_key", ""))
-            spec = await asyncio.to_thread(
-                bundle.build_spec, c, rootfs, net.files, sandbox, self.cfg.cgroup_parent
-            )
             bundle_dir = self.shims.state_dir(c.id)
             undo.append(lambda: self.drop_state_dir(c.id))
-            await asyncio.to_thread(bundle.write_bundle, bundle_dir, spec)
+            await asyncio.to_thread(
+                _build_and_write, c, rootfs, net.files, sandbox, self.cfg.cgroup_parent, bundle_dir
+            )
             steps.mark("bundle")
             faults.point("start.after_bundle")
-            shim = await self.shims.launch(c.id)
+            launch_owned = False
+            shim = await launch
             steps.mark("shim")
             undo.append(self._dispose_shim(c, shim))
             faults.point("start.after_shim_launch")
@@ -127,6 +135,8 @@ class Runner:
             pid = await shim.start()
             steps.mark("start")
         except BaseException as exc:
+            if launch_owned:
+                await self._abandon_launch(c, launch)
             for step in reversed(undo):
                 try:
                     await step()
@@ -153,6 +163,17 @@ class Runner:
         faults.point("start.after_record")
         self.emit(c, "start")
         self.arm_watcher(c, shim)
+
+    async def _abandon_launch(self, c: Container, launch: asyncio.Future[ShimTask]) -> None:
+        """A start failed while its shim launch was in flight: let it land, then dispose of it."""
+        try:
+            shim = await asyncio.shield(launch)
+        except BaseException:  # the launch failed too (or we are being cancelled): nothing to dispose
+            return
+        try:
+            await self._dispose_shim(c, shim)()
+        except Exception as e:
+            log.warning("container %s: disposing of a launched shim: %s", c.id, e)
 
     def _dispose_shim(self, c: Container, shim: ShimTask) -> Undo:
         async def dispose() -> None:
@@ -220,45 +241,100 @@ class Runner:
         """Stop's steps 2 and 3 after the process is gone: collect, destroy network, unmount.
 
         Order matters for a crash in between: the shim (and its exit file) stays until the exit
-        is recorded, so a daemon killed here still learns the real exit code at its next start."""
+        is recorded, so a daemon killed here still learns the real exit code at its next start.
+        The shim's delete (runtime state, cgroup) and the network/rootfs release touch disjoint
+        things, so they run together. Once the exit is recorded, the shim's shutdown and the
+        removal of its state dir run in the background (see `settle`): Wait answers and the
+        lock is free without them, and a crash before they finish is what recovery step 4 cleans."""
         self.tasks.pop(c.id, None)
-        if shim is not None:
+        steps = _Steps()
+
+        async def delete() -> Exit | None:
+            if shim is None:
+                return None
             try:
-                deleted = await asyncio.wait_for(shim.delete(), SHIM_CALL_TIMEOUT)
-                if ex.status == UNKNOWN_EXIT and deleted.exited_at:
-                    ex = deleted
+                return await asyncio.wait_for(shim.delete(), SHIM_CALL_TIMEOUT)
             except (CtrdError, TimeoutError) as exc:
                 log.info("container %s: shim delete: %s", c.id, exc)
-        await self.release_resources(c)
-        await self._record_exit(c, ex)
-        if shim is not None:
-            try:
-                await asyncio.wait_for(shim.shutdown(), SHIM_CALL_TIMEOUT)  # the exit is recorded: the shim may go
-            except (CtrdError, TimeoutError) as exc:
-                log.info("container %s: shim shutdown: %s", c.id, exc)
-            try:
-                await shim.close()
-            except CtrdError:
-                pass
-        await self.drop_state_dir(c.id)
+                return None
+
+        network = c.network  # _record_exit clears it: the teardown works from this snapshot
+        if ex.status == UNKNOWN_EXIT:  # the shim's delete may know better: record after it
+            deleted, _ = await asyncio.gather(delete(), self.release_resources(c, network=network))
+            if deleted is not None and deleted.exited_at:
+                ex = deleted
+            await self._record_exit(c, ex)
+        else:
+            # The exit is known: its record is written while the resources go. A crash before
+            # the teardown ends leaves an exited record with a shim dir, a mount or a netns
+            # behind, which recovery cleans (step 4, and the network's leftovers sweep).
+            await asyncio.gather(delete(), self.release_resources(c, network=network), self._record_exit(c, ex))
+        steps.mark("delete+release+record")
+        log.debug("container %s finished: %s", c.id[:12], steps)
+        self._settle_later(c.id, shim)
+
+    def _settle_later(self, cid: str, shim: ShimTask | None) -> None:
+        previous = self._settling.get(cid)
+
+        async def settle() -> None:
+            if previous is not None:
+                await asyncio.shield(previous)
+            if shim is not None:
+                try:
+                    await asyncio.wait_for(shim.shutdown(), SHIM_CALL_TIMEOUT)  # the exit is recorded: the shim may go
+                except (CtrdError, TimeoutError) as exc:
+                    log.info("container %s: shim shutdown: %s", cid, exc)
+                try:
+                    await shim.close()
+                except CtrdError:
+                    pass
+            await self.drop_state_dir(cid)
+
+        task = asyncio.ensure_future(settle())
+        self._settling[cid] = task
+
+        def done(t: asyncio.Future[None]) -> None:
+            if self._settling.get(cid) is t:
+                del self._settling[cid]
+            if not t.cancelled() and t.exception() is not None:
+                log.warning("container %s: shim cleanup: %s", cid, t.exception())
+
+        task.add_done_callback(done)
+
+    async def settle(self, cid: str) -> None:
+        """Wait for the background shutdown of the container's last shim (if any)."""
+        task = self._settling.get(cid)
+        if task is not None:
+            await asyncio.shield(task)
 
     async def drop_state_dir(self, cid: str) -> None:
         """The shim's state dir (bundle, socket, exit file) once its exit has been collected."""
         await asyncio.to_thread(shutil.rmtree, self.shims.state_dir(cid), True)
 
-    async def release_resources(self, c: Container) -> None:
-        if c.network:
+    async def release_resources(
+        self, c: Container, *, rootfs: bool = True, network: dict[str, Any] | None = None
+    ) -> None:
+        network = c.network if network is None else network
+        if network:
             try:
-                await self.network.teardown(c.id, c.network)
+                await self.network.teardown(c.id, network)
                 faults.point("stop.after_network_teardown")
             except CtrdError as exc:
                 log.warning("container %s: network teardown: %s", c.id, exc)
+        if not rootfs:
+            return
         try:
-            if await asyncio.to_thread(self.layers.is_mounted, c.id):
-                await asyncio.to_thread(self.layers.unmount, c.id)
+            if await asyncio.to_thread(self._unmount_if_mounted, c.id):
                 faults.point("stop.after_unmount")
         except CtrdError as exc:
             log.warning("container %s: unmount: %s", c.id, exc)
+
+    def _unmount_if_mounted(self, cid: str) -> bool:
+        """One thread hop for both (sync: called in a thread)."""
+        if not self.layers.is_mounted(cid):
+            return False
+        self.layers.unmount(cid)
+        return True
 
     async def _record_exit(self, c: Container, ex: Exit, error: str = "") -> None:
         c.set_state(
@@ -392,6 +468,8 @@ class Runner:
                         log.error("container %s: stop at shutdown: %s", c.id, exc)
 
             await asyncio.gather(*(stop_one(c) for c in alive))
+        if self._settling:
+            await asyncio.gather(*(asyncio.shield(t) for t in list(self._settling.values())), return_exceptions=True)
         self.closing = True
         for t in list(self._background):
             t.cancel()
@@ -417,6 +495,13 @@ class _Steps:
 
     def __str__(self) -> str:
         return ", ".join(self._parts)
+
+
+def _build_and_write(
+    c: Container, rootfs: Path, files: dict[str, str], sandbox: str, cgroup_parent: str, bundle_dir: Path
+) -> None:
+    """The OCI spec and its write in one thread hop (both are sub-millisecond file work)."""
+    bundle.write_bundle(bundle_dir, bundle.build_spec(c, rootfs, files, sandbox, cgroup_parent))
 
 
 def bundle_signal(name: str) -> int:

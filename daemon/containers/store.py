@@ -101,11 +101,19 @@ class ContainerStore:
     def write_new(self, c: Container) -> None:
         d = self.container_dir(c.id)
         d.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(d / HOSTCONFIG, record.host_config_to_json(c.host_config))
-        write_json_atomic(d / CONFIG, record.to_json(c))  # the commit point
+        # one directory fsync for both names, after the commit point
+        write_json_atomic(d / HOSTCONFIG, record.host_config_to_json(c.host_config), sync_dir=False)
+        write_json_atomic(d / CONFIG, record.to_json(c), sync_dir=True)  # the commit point
 
     def save(self, c: Container) -> None:
         write_json_atomic(self.container_dir(c.id) / CONFIG, record.to_json(c))
+
+    def unlink_record(self, cid: str) -> None:
+        """The commit point of a removal: without config.v2.json the directory is garbage."""
+        try:
+            (self.container_dir(cid) / CONFIG).unlink()
+        except FileNotFoundError:
+            pass
 
     def delete(self, cid: str) -> None:
         """Remove config.v2.json first (the record disappears atomically), then the rest."""

@@ -112,7 +112,9 @@ def write_container_files(
         "/etc/hosts": container_dir / "hosts",
         "/etc/resolv.conf": container_dir / "resolv.conf",
     }
-    write_atomic(out["/etc/hostname"], f"{hostname}\n".encode())
-    write_atomic(out["/etc/hosts"], hosts.encode())
-    write_atomic(out["/etc/resolv.conf"], resolv.encode())
+    # rewritten at every start, read only while the container runs: atomic (a running container
+    # never sees half a file), no fsync (a machine crash takes the container with it)
+    write_atomic(out["/etc/hostname"], f"{hostname}\n".encode(), durable=False)
+    write_atomic(out["/etc/hosts"], hosts.encode(), durable=False)
+    write_atomic(out["/etc/resolv.conf"], resolv.encode(), durable=False)
     return out
