@@ -158,24 +158,69 @@ def _answer(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj) + "\n").encode()
 
 
+# The launcher's child runs this once per shim, so each object it touches costs that shim a
+# copied page: the common case below uses bytes slicing, f-strings and os calls (no json, no
+# pathlib, no exceptions: measured ~0.5 MB less per shim), anything unusual takes the general path.
+_REQ_HEAD = b'{"id": "'
+_REQ_TAIL = b'"}\n'
+_PLAIN = re.compile(r'^[\x20\x21\x23-\x5b\x5d-\x7e]*$')  # printable ASCII but quote and backslash: no JSON escapes
+_STALE = (files.SOCKET_FILE, files.PID_FILE, files.EXIT_FILE, files.RUNTIME_FILE)
+
+
+def _lean_id(request: bytes) -> str | None:
+    """The id of a request as ShimLauncher writes it (json.dumps({"id": id})), else None."""
+    if request.startswith(_REQ_HEAD) and request.endswith(_REQ_TAIL):
+        cid = request[len(_REQ_HEAD):-len(_REQ_TAIL)].decode("ascii", "replace")
+        if _ID.match(cid):
+            return cid
+    return None
+
+
+def _lean_prepare(root: str, container_id: str) -> str | None:
+    """prepare() for the usual case (exec root and shims dir exist, no live shim of this id);
+    None when something needs the general path."""
+    shims = f"{root}/shims"
+    state = f"{shims}/{container_id}"
+    sock = f"{state}/{files.SOCKET_FILE}"
+    if len(sock.encode()) > SUN_PATH_MAX or not os.access(shims, os.F_OK) or os.access(sock, os.F_OK):
+        return None
+    if os.access(state, os.F_OK):
+        for name in _STALE:
+            if os.access(f"{state}/{name}", os.F_OK):
+                return None
+    else:
+        os.mkdir(state, 0o700)
+    os.chmod(state, 0o700)
+    return state
+
+
 def _launch_in_child(exec_root: Path, request: bytes, ready_w: int) -> NoReturn:
     """The launcher's child: parse the request, prepare the state dir, become the shim. It
     writes the launcher's whole answer line (a JSON handle or error) to ready_w itself."""
     try:
-        try:
-            container_id = str(json.loads(request)["id"])
-        except (ValueError, KeyError, TypeError) as exc:
-            os.write(ready_w, _answer({"code": "invalid_argument", "message": f"launcher request: {exc}"}))
-            os._exit(1)
-        try:
-            state = prepare(exec_root, container_id)
-        except errdefs.CtrdError as err:
-            os.write(ready_w, _answer({"code": err.code, "message": err.message, "reason": err.reason}))
-            os._exit(1)
-        except OSError as exc:
-            os.write(ready_w, _answer({"code": "internal", "message": f"launch shim {container_id}: {exc}"}))
-            os._exit(1)
-        ok = _answer({"address": f"unix://{state / files.SOCKET_FILE}", "pid": os.getpid(), "state_dir": str(state)})
+        root = str(exec_root)
+        container_id = _lean_id(request)
+        lean = _lean_prepare(root, container_id) if container_id is not None and _PLAIN.match(root) else None
+        if lean is not None and container_id is not None:
+            ok = (f'{{"address": "unix://{lean}/{files.SOCKET_FILE}", "pid": {os.getpid()}, '
+                  f'"state_dir": "{lean}"}}\n').encode()
+            state = Path(lean)
+        else:
+            try:
+                container_id = str(json.loads(request)["id"])
+            except (ValueError, KeyError, TypeError) as exc:
+                os.write(ready_w, _answer({"code": "invalid_argument", "message": f"launcher request: {exc}"}))
+                os._exit(1)
+            try:
+                state = prepare(exec_root, container_id)
+            except errdefs.CtrdError as err:
+                os.write(ready_w, _answer({"code": err.code, "message": err.message, "reason": err.reason}))
+                os._exit(1)
+            except OSError as exc:
+                os.write(ready_w, _answer({"code": "internal", "message": f"launch shim {container_id}: {exc}"}))
+                os._exit(1)
+            ok = _answer({"address": f"unix://{state / files.SOCKET_FILE}", "pid": os.getpid(),
+                          "state_dir": str(state)})
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.write(ready_w, f"error {exc}\n".encode())

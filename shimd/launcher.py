@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -123,11 +122,9 @@ def prewarm() -> None:
     from shimd.warmup import warm_up
 
     warm_up()
-    if os.environ.get("CTRD_NO_BALLAST") is None:
-        from shimd.ballast import fill
+    from shimd.ballast import fill
 
-        fill()
-    gc.collect()
+    fill()  # collects first (warm-up garbage, free lists), then holds the free small blocks
     gc.freeze()
 
 
