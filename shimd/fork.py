@@ -236,8 +236,16 @@ def launch_forked(exec_root: Path, request: bytes) -> bytes:
     runs between two forks costs the previous shim that much private memory. So the launcher
     forks first and does nothing else: the child parses the request, prepares its state dir and
     writes the answer; the launcher only relays those bytes."""
-    r, w = os.pipe()
-    pid = _fork()
+    try:
+        r, w = os.pipe()
+    except OSError as exc:
+        return _answer({"code": "internal", "message": f"launch shim {_request_id(request)}: {exc}"})
+    try:
+        pid = _fork()
+    except OSError as exc:
+        os.close(r)
+        os.close(w)
+        return _answer({"code": "internal", "message": f"launch shim {_request_id(request)}: {exc}"})
     if pid == 0:
         os.close(r)
         _launch_in_child(exec_root, request, w)
@@ -251,11 +259,16 @@ def launch_forked(exec_root: Path, request: bytes) -> bytes:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     msg = data.decode(errors="replace").strip() or "no answer"
+    return _answer({"code": "internal",
+                    "message": f"shim for container {_request_id(request)} failed to start: {msg}"})
+
+
+def _request_id(request: bytes) -> str:
+    """The id for an error message (errors only: the launcher itself never parses requests)."""
     try:
-        container_id = str(json.loads(request)["id"])
+        return str(json.loads(request)["id"])
     except (ValueError, KeyError, TypeError):
-        container_id = "?"
-    return _answer({"code": "internal", "message": f"shim for container {container_id} failed to start: {msg}"})
+        return "?"
 
 
 def _read_ready(fd: int) -> bytes:
