@@ -141,6 +141,13 @@ class Client:
         except grpc.RpcError as err:
             raise self.native(err)
 
+    def result(self, future: Any) -> Any:
+        """The answer of a unary call sent with `.future()`; CtrdError (or Unreachable) on failure."""
+        try:
+            return future.result()
+        except grpc.RpcError as err:
+            raise self.native(err)
+
     def close(self) -> None:
         if self._channel is not None:
             self._channel.close()

@@ -20,8 +20,11 @@ def _create(args: argparse.Namespace, *, detach: bool) -> tuple[Client, str]:
     from ctrd.v1 import container_pb2
 
     client = Client(args.address)
+    future = client.containers.Create.future(container_pb2.CreateRequest(spec=spec))
+    if not detach:
+        import ctrctl.attach  # noqa: F401 (loaded while the daemon creates, not after)
     try:
-        resp = client.call(client.containers.Create, container_pb2.CreateRequest(spec=spec))
+        resp = client.result(future)
     except errdefs.CtrdError as exc:
         raise daemon_error(exc, EXIT_DAEMON)
     for warning in resp.warnings:
