@@ -11,7 +11,6 @@ import os
 import re
 import signal
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
 from ctrctl.errors import UsageError, flag_error
 
@@ -32,6 +31,8 @@ class Port:
 
 def ram_in_bytes(value: str) -> int:
     """go-units RAMInBytes: "512m", "1.5g", "64MiB" (binary multiples). Raises ValueError."""
+    from decimal import Decimal, InvalidOperation  # only when a size is given: start-up time
+
     m = _SIZE.match(value.strip())
     if m is None:
         raise ValueError(f"invalid size: '{value}'")
@@ -51,6 +52,8 @@ def parse_memory(value: str, flag: str = "-m, --memory") -> int:
 
 def parse_cpus(value: str) -> int:
     """--cpus as nano CPUs (cpus * 1e9), exact, like docker's NanoCPUs."""
+    from decimal import Decimal, InvalidOperation
+
     try:
         cpus = Decimal(value)
         if not cpus.is_finite():
