@@ -96,9 +96,17 @@ class ContainerManager:
                 log_path=str(self.store.container_dir(cid) / f"{cid}-json.log"),
             )
             created_layers = True
-            await asyncio.to_thread(self.layers.create_container_layers, cid, image.top_layer)
+            # hostconfig.json commits nothing (a directory without config.v2.json is garbage):
+            # it is written while the layers are made; the record follows both
+            for res in await asyncio.gather(
+                asyncio.to_thread(self.layers.create_container_layers, cid, image.top_layer),
+                asyncio.to_thread(self.store.write_host_config, c),
+                return_exceptions=True,  # both end before any cleanup runs
+            ):
+                if isinstance(res, BaseException):
+                    raise res
             faults.point("create.after_layers")
-            await asyncio.to_thread(self.store.write_new, c)
+            await asyncio.to_thread(self.store.commit_new, c)
             faults.point("create.after_record")
         except BaseException:
             self.store.release_name(name)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import signal
 import time
@@ -91,31 +92,47 @@ class Runner:
         # The shim launch (a fork in the launcher process) depends on nothing the mount, the
         # network or the bundle make: it runs meanwhile. It is never cancelled (the launcher
         # answers requests in order) and a failure before it is awaited disposes of its shim.
+        # The state dir exists before the launch starts: the bundle lands in it meanwhile, and
+        # the launcher never races the bundle write to create it.
+        os.makedirs(self.shims.state_dir(c.id), 0o700, exist_ok=True)
+        undo.append(lambda: self.drop_state_dir(c.id))
         launch: asyncio.Future[ShimTask] = asyncio.ensure_future(self.shims.launch(c.id))
         launch_owned = True  # until its shim is in the undo list
         try:
-            rootfs = await asyncio.to_thread(self.layers.mount, c.id)
-            steps.mark("mount")
-            undo.append(lambda: asyncio.to_thread(self.layers.unmount, c.id))
+            # the rootfs mount and the network are independent too: both at once, each undone
+            # on failure whatever happened to the other
+            req = self._net_request(c)
+            mounted, networked = await asyncio.gather(
+                asyncio.to_thread(self.layers.mount, c.id),
+                self.network.setup(c.id, self.container_dir(c), req),
+                return_exceptions=True,
+            )
+            if not isinstance(mounted, BaseException):
+                undo.append(lambda: asyncio.to_thread(self.layers.unmount, c.id))
+            if not isinstance(networked, BaseException):
+                settings = networked.settings
+
+                async def _teardown() -> None:
+                    await self.network.teardown(c.id, settings)
+
+                undo.append(_teardown)
+            if isinstance(mounted, BaseException):
+                raise mounted
+            if isinstance(networked, BaseException):
+                raise networked
+            rootfs, net = mounted, networked
+            steps.mark("mount+network")
             faults.point("start.after_mount")
-            net = await self.network.setup(c.id, self.container_dir(c), self._net_request(c))
-
-            async def _teardown() -> None:
-                await self.network.teardown(c.id, net.settings)
-
-            undo.append(_teardown)
-            steps.mark("network")
             faults.point("start.after_network")
             sandbox = str(net.settings.get("sandbox_key", ""))
             bundle_dir = self.shims.state_dir(c.id)
-            undo.append(lambda: self.drop_state_dir(c.id))
             await asyncio.to_thread(
                 _build_and_write, c, rootfs, net.files, sandbox, self.cfg.cgroup_parent, bundle_dir
             )
             steps.mark("bundle")
             faults.point("start.after_bundle")
-            launch_owned = False
             shim = await launch
+            launch_owned = False
             steps.mark("shim")
             undo.append(self._dispose_shim(c, shim))
             faults.point("start.after_shim_launch")
@@ -455,6 +472,11 @@ class Runner:
         """Default: stop every container (signal, timeout, KILL) and record it; live-restore: leave them."""
         self.shutting_down = True
         self.restarts.cancel_all()
+        # an exit being handled right now (a watcher inside finish_locked holds the lock) ends
+        # first, so its shim gets its Shutdown and its state dir goes
+        for c in self.store:
+            async with c.lock:
+                pass
         if not live_restore:
             alive = [c for c in self.store if is_alive(c.status)]
 

@@ -99,11 +99,19 @@ class ContainerStore:
         return self.dir / cid
 
     def write_new(self, c: Container) -> None:
+        self.write_host_config(c)
+        self.commit_new(c)
+
+    def write_host_config(self, c: Container) -> None:
+        """Create's first write (may run alongside the layer creation: it commits nothing)."""
         d = self.container_dir(c.id)
         d.mkdir(parents=True, exist_ok=True)
-        # one directory fsync for both names, after the commit point
         write_json_atomic(d / HOSTCONFIG, record.host_config_to_json(c.host_config), sync_dir=False)
-        write_json_atomic(d / CONFIG, record.to_json(c), sync_dir=True)  # the commit point
+
+    def commit_new(self, c: Container) -> None:
+        """config.v2.json, the commit point (after hostconfig.json and the layers exist); one
+        directory fsync covers both names."""
+        write_json_atomic(self.container_dir(c.id) / CONFIG, record.to_json(c), sync_dir=True)
 
     def save(self, c: Container) -> None:
         write_json_atomic(self.container_dir(c.id) / CONFIG, record.to_json(c))
