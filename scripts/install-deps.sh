@@ -15,3 +15,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".[dev${CTRD_EXTRAS:+,$CTRD_EXTRAS}]"
+# Byte-compile once (a plain pip install would): every ctrctl call, shim launcher and helper
+# otherwise recompiles the sources on start, even where PYTHONDONTWRITEBYTECODE is set.
+python3 -m compileall -q -j 0 protos/ctrd daemon shimd runtime ctrctl >/dev/null
