@@ -84,6 +84,14 @@ def print_smaps(pid: int) -> None:
         print(f"  {rss:6d} {pd:6d} {pc:6d}  {name}")
 
 
+def ksm_state() -> str:
+    try:
+        return {"0": "off", "1": "on", "2": "off (unmerging)"}.get(
+            Path("/sys/kernel/mm/ksm/run").read_text().strip(), "unknown")
+    except OSError:
+        return "unavailable"
+
+
 def make_rootfs(dest: Path) -> Path:
     for d in ("bin", "proc", "dev", "sys", "tmp", "etc"):
         (dest / d).mkdir(parents=True, exist_ok=True)
@@ -150,6 +158,8 @@ async def bench_ctrd(n: int, runtime: str, tmp: Path, rootfs: Path, smaps: bool 
               f"p90 {pct(launch_ms, 90):.1f} ms;  create+start ({runtime or 'library'}): "
               f"p50 {pct(create_ms, 50):.1f} ms")
         mem_out = summary(f"ctrd-shim ({runtime or 'library'})", [p for _, p, _ in shims])
+        print(f"KSM (/sys/kernel/mm/ksm/run): {ksm_state()}  (the shims' memory is mergeable: with KSM on, "
+              "identical copied pages are merged back after a scan or two)")
         if smaps:
             uss = [mem(p)["uss"] for _, p, _ in shims]
             print("mean USS kB after each step: " + ", ".join(

@@ -13,6 +13,7 @@ earlier shims still share, and each such page becomes that shim's private copy.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import sys
 
@@ -57,3 +58,31 @@ def fill() -> int:
             _fill_class(size, keep)
     _ballast.extend(keep)
     return len(keep)
+
+
+MADV_MERGEABLE = 12
+
+
+def mark_mergeable() -> int:
+    """madvise(MADV_MERGEABLE) on the launcher's private writable mappings (its heap, pymalloc
+    arenas, the data of libpython and extension modules); forked shims inherit the flag.
+
+    Inert unless the host runs KSM (/sys/kernel/mm/ksm/run = 1): then the kernel merges the pages
+    that every shim copied the same way (reference counts touched and restored, the same start-up
+    writes) back into one shared copy. Per mapping, not prctl(PR_SET_MEMORY_MERGE): the flag must
+    not reach the containers' processes, and mappings do not survive their execve. Returns the
+    number of mappings marked."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    madvise = libc.madvise
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    madvise.restype = ctypes.c_int
+    marked = 0
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split()
+            if fields[1] != "rw-p" or (len(fields) > 5 and fields[5].startswith("[") and fields[5] != "[heap]"):
+                continue  # shared or read-only mappings, the stack, vdso/vvar
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            if madvise(start, end - start, MADV_MERGEABLE) == 0:
+                marked += 1
+    return marked

@@ -122,10 +122,11 @@ def prewarm() -> None:
     from shimd.warmup import warm_up
 
     warm_up()
-    from shimd.ballast import fill
+    from shimd.ballast import fill, mark_mergeable
 
     fill()  # collects first (warm-up garbage, free lists), then holds the free small blocks
     gc.freeze()
+    mark_mergeable()
 
 
 def serve_launcher(exec_root: Path) -> int:
