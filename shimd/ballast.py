@@ -1,14 +1,16 @@
-"""Fill the launcher's half-used pymalloc pools once, after warm-up and before any fork.
+"""The launcher's memory layout for the shims it forks: ballast and mergeable mappings.
 
 A forked shim shares every page of the launcher until it writes one. When the shim allocates a
 small object, pymalloc hands it a free block in some pool the launcher left half-used: a handful
 of bytes costs the shim a whole copied 4 KiB page, and its first allocations after the fork land
 on as many different pages (measured: 1000 small objects dirtied ~60 pages). Holding those free
-blocks in the launcher (the "ballast") makes the shim's allocations start fresh pools instead,
-packed next to each other.
+blocks in the launcher (the "ballast", `fill`) makes the shim's allocations start fresh pools
+instead, packed next to each other.
 
 The ballast is built once: rebuilding it between forks would make the launcher write pages that
 earlier shims still share, and each such page becomes that shim's private copy.
+
+`mark_mergeable` lets a host that runs KSM merge the pages every shim copied the same way.
 """
 
 from __future__ import annotations
