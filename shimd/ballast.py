@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import os
 import sys
 
 POOL_SIZE = 16 * 1024  # CPython 3.10+ with the radix tree: 16 KiB pools in 1 MiB arenas
 POOL_OVERHEAD = 48  # the pool header: the first block of a fresh pool sits right after it
 SMALL_MAX = 512  # larger requests go to malloc, not to pymalloc pools
 ALIGN = 16
-MAX_PER_CLASS = 50_000
+MAX_PER_CLASS = 4096  # a safety bound: 16 KiB pools hold at most 1024 blocks
 _BYTES_HEADER = sys.getsizeof(b"")  # bytes(n) takes _BYTES_HEADER + n bytes
 
 _ballast: list[object] = []
@@ -51,9 +52,16 @@ def _fill_class(size: int, keep: list[object]) -> None:
         prev = addr
 
 
+def _plain_pymalloc() -> bool:
+    """pymalloc without debug hooks: the only allocator whose pool layout `fill` relies on."""
+    return os.environ.get("PYTHONMALLOC", "pymalloc") in ("", "pymalloc") and not sys.flags.dev_mode
+
+
 def fill() -> int:
     """Empty the free lists, then hold every free small block; returns how many were taken."""
     gc.collect()  # also clears the tuple/list/dict/float free lists (a shim would reuse them)
+    if not _plain_pymalloc():
+        return 0
     keep: list[object] = []
     for size in range(ALIGN, SMALL_MAX + 1, ALIGN):
         if size in (16, 32) or size >= _BYTES_HEADER + 2:  # bytes of 0 or 1 byte are singletons
