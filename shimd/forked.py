@@ -10,6 +10,9 @@ The container's processes still end up children of the shim: the helper that cre
 (or an exec'd process) exits, and the kernel hands them to the shim, the child subreaper. An init
 or exec that dies while its helper still lives is reparented as a zombie and reaped the same way.
 
+Delete is the exception: it is the shim's last runtime call (Shutdown follows), so it runs in
+the shim itself, saving a fork on the exit path; the pages it dirties die with the shim.
+
 create and start share one helper: the library releases the init over the socket it created
 it with, so the create helper waits (on a command pipe) for "start", or for the pipe to close
 (delete before start), and then exits.
@@ -215,7 +218,13 @@ class ForkedBackend:
     async def delete(self) -> None:
         with contextlib.suppress(errdefs.CtrdError):
             await self._end_starter(b"")  # a created, never started container: let its helper go
-        await self._call("delete", lambda: self._load().delete())
+        # The shim's last runtime call (Shutdown follows): run it here, without a fork. The pages
+        # it dirties matter only for a long-lived shim, and this one is about to exit.
+        from shimd.inprocess import mapped_errors
+
+        _runtime()
+        with mapped_errors(self._what("delete")):
+            self._load().delete()
 
     async def stats(self) -> StatsRecord:
         def stats() -> dict[str, int]:

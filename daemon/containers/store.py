@@ -1,8 +1,10 @@
 """The container "database": `<root>/containers/<id>/`, decoupled from the layers.
 
 Create writes hostconfig.json first and config.v2.json last, so config.v2.json is the commit
-point: a directory without it was left by a crash inside create and is garbage. Every write is
-atomic (temp file, fsync, rename, fsync dir), so a kill -9 at any instant leaves parseable files.
+point: a directory without it was left by a crash inside create and is garbage. Removal unlinks
+config.v2.json first (the record vanishes atomically; the rest is garbage recovery removes).
+Every write is atomic (temp file, fsync, rename; the directory fsync only for a new name, see
+daemon/atomic.py), so a kill -9 at any instant leaves parseable files.
 The in-memory index (ids and names) is only touched from the event loop thread, without awaits in
 between, so it needs no lock.
 """
