@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.ctrd_daemon import Ctrd
-from bench.daemons import Containerd, Dockerd
+from bench.ctrd_daemon import CTRD_CGROUP_PARENT, Ctrd
+from bench.daemons import CONTAINERD_NS, DOCKER_CGROUP_PARENT, Containerd, Dockerd
 from bench.peers import Peer
 from bench.sandbox import Sandbox
 
@@ -33,12 +33,16 @@ class Context:
     dockerd: Dockerd | None = None
     ctrd: Ctrd | None = None
     ctrd_skip: str = ""
+    tag: str = "0"   # this run's suffix for cgroup parents and the containerd namespace
     profile_text: str = ""
     notes: list[str] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
+    def cgroup_names(self) -> tuple[str, str, str]:
+        return (f"{CONTAINERD_NS}-{self.tag}", f"{DOCKER_CGROUP_PARENT}-{self.tag}", f"{CTRD_CGROUP_PARENT}-{self.tag}")
+
     def next_id(self, prefix: str) -> str:
-        return f"{prefix}-{next(self._ids)}"
+        return f"{prefix}-{self.tag}-{next(self._ids)}"
 
     def path(self, peer: str, binary: str) -> str:
         return self.peers[peer].paths.get(binary, binary)

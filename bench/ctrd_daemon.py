@@ -30,7 +30,7 @@ from ctrd.v1 import (
 CTRD_BRIDGE = "ctrdb0"
 CTRD_SUBNET = "10.254.0.0/24"
 # Not "ctrd*": test runs on this machine count cgroups below ctrd* parents as their own leaks.
-CTRD_CGROUP_PARENT = "bench-ctrd"
+CTRD_CGROUP_PARENT = "bench-ctrd"  # + "-<run tag>": runs of the bench side by side stay apart
 CHUNK = 1 << 20
 
 
@@ -113,8 +113,10 @@ class CtrdClient:
 
 
 class Ctrd:
-    def __init__(self, sandbox: Sandbox, workdir: Path, binary: str = "ctrd", exec_root: Path | None = None) -> None:
+    def __init__(self, sandbox: Sandbox, workdir: Path, binary: str = "ctrd", exec_root: Path | None = None,
+                 cgroup_parent: str = CTRD_CGROUP_PARENT) -> None:
         self.sandbox = sandbox
+        self.cgroup_parent = cgroup_parent
         self.dir = workdir
         self.binary = binary
         # shims/<64-hex id>/shim.sock must stay below the 108-byte sun_path limit: keep this short.
@@ -125,7 +127,7 @@ class Ctrd:
     def argv(self, live_restore: bool) -> list[str]:
         argv = [self.binary, "--root", str(self.dir / "root"), "--exec-root", str(self.exec_root),
                 "--address", self.address, "--bridge", CTRD_BRIDGE, "--subnet", CTRD_SUBNET,
-                "--cgroup-parent", CTRD_CGROUP_PARENT]
+                "--cgroup-parent", self.cgroup_parent]
         if live_restore:
             argv.append("--live-restore")
         return argv

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from bench.sandbox import Sandbox
 
+# Each run appends "-<run tag>" to these: the bench's teardown kills what is left in its own cgroup
+# trees, so two runs side by side must never share one.
 CONTAINERD_NS = "benchctr"
 DOCKER_CGROUP_PARENT = "bench-docker"
 DOCKER_BIP = "10.253.0.1/24"
@@ -98,8 +100,10 @@ def remove_cgroup_tree(name: str, root: Path = Path("/sys/fs/cgroup")) -> list[s
 class Containerd:
     """containerd with its own root, state and socket; `ctr` bound to it."""
 
-    def __init__(self, sandbox: Sandbox, workdir: Path, binary: str = "containerd", ctr: str = "ctr") -> None:
+    def __init__(self, sandbox: Sandbox, workdir: Path, binary: str = "containerd", ctr: str = "ctr",
+                 namespace: str = CONTAINERD_NS) -> None:
         self.sandbox = sandbox
+        self.namespace = namespace
         self.dir = workdir
         self.binary = binary
         self.ctr_bin = ctr
@@ -131,7 +135,7 @@ class Containerd:
             raise RuntimeError(f"containerd did not answer on {self.address}; see {self.dir}/containerd.log")
 
     def ctr(self, *args: str) -> list[str]:
-        return [self.ctr_bin, "-a", self.address, "-n", CONTAINERD_NS, *args]
+        return [self.ctr_bin, "-a", self.address, "-n", self.namespace, *args]
 
     def pid(self) -> int:
         return self.proc.pid if self.proc else 0
@@ -156,8 +160,9 @@ class Dockerd:
     """dockerd with temp data-root/exec-root/socket/pidfile; no iptables, no masquerade, no forwarding."""
 
     def __init__(self, sandbox: Sandbox, workdir: Path, binary: str = "dockerd",
-                 client: str = "docker") -> None:
+                 client: str = "docker", cgroup_parent: str = DOCKER_CGROUP_PARENT) -> None:
         self.sandbox = sandbox
+        self.cgroup_parent = cgroup_parent
         self.dir = workdir
         self.binary = binary
         self.client = client
@@ -169,7 +174,7 @@ class Dockerd:
         argv = [self.binary, "--data-root", str(self.dir / "root"), "--exec-root", str(self.dir / "e"),
                 "-H", f"unix://{self.socket}", "--pidfile", str(self.dir / "d.pid"),
                 "--iptables=false", "--ip-masq=false", "--ip-forward=false", "--bip", DOCKER_BIP,
-                "--cgroup-parent", "/" + DOCKER_CGROUP_PARENT, "--log-level", "warn"]
+                "--cgroup-parent", "/" + self.cgroup_parent, "--log-level", "warn"]
         if live_restore:
             argv.append("--live-restore")
         return argv

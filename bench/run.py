@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -20,10 +21,8 @@ from typing import Any
 
 from bench import chart, fleet, latency, report, stoplat
 from bench.context import Context, run_ok
-from bench.ctrd_daemon import CTRD_CGROUP_PARENT, Ctrd, CtrdClient, CtrdUnavailable, describe_error
+from bench.ctrd_daemon import Ctrd, CtrdClient, CtrdUnavailable, describe_error
 from bench.daemons import (
-    CONTAINERD_NS,
-    DOCKER_CGROUP_PARENT,
     Containerd,
     Dockerd,
     kill_cgroup_tree,
@@ -76,7 +75,9 @@ def chosen_sections(only: list[str]) -> list[str]:
 
 def start_peers(ctx: Context, args: argparse.Namespace) -> None:
     if ctx.has("containerd") and not args.no_containerd:
-        c = Containerd(ctx.sandbox, ctx.work / "ctd", ctx.path("containerd", "containerd"), ctx.path("containerd", "ctr"))
+        ns = ctx.cgroup_names()[0]
+        c = Containerd(ctx.sandbox, ctx.work / "ctd", ctx.path("containerd", "containerd"), ctx.path("containerd", "ctr"),
+                       namespace=ns)
         try:
             c.start()
             ctx.containerd = c
@@ -84,7 +85,8 @@ def start_peers(ctx: Context, args: argparse.Namespace) -> None:
         except Exception as exc:
             ctx.note(f"containerd could not be used: {exc}")
     if ctx.has("docker") and not args.no_docker:
-        d = Dockerd(ctx.sandbox, ctx.work / "dk", ctx.path("docker", "dockerd"), ctx.path("docker", "docker"))
+        d = Dockerd(ctx.sandbox, ctx.work / "dk", ctx.path("docker", "dockerd"), ctx.path("docker", "docker"),
+                    cgroup_parent=ctx.cgroup_names()[1])
         try:
             d.start(live_restore=True)
             ctx.dockerd = d
@@ -99,7 +101,7 @@ def start_peers(ctx: Context, args: argparse.Namespace) -> None:
     if binary is None:
         ctx.ctrd_skip = "no ctrd on PATH (pip install -e .)"
         return
-    k = Ctrd(ctx.sandbox, ctx.work / "ctrd", binary, exec_root=ctx.work / "x")
+    k = Ctrd(ctx.sandbox, ctx.work / "ctrd", binary, exec_root=ctx.work / "x", cgroup_parent=ctx.cgroup_names()[2])
     try:
         ctx.sandbox.mount_tmpfs(k.exec_root)
         k.start(live_restore=True)
@@ -132,7 +134,7 @@ def teardown(ctx: Context) -> None:
     if left:
         ctx.note(f"teardown had to SIGKILL {len(left)} leftover process(es) in the sandbox")
     ctx.sandbox.stop()
-    for name in (CONTAINERD_NS, DOCKER_CGROUP_PARENT, CTRD_CGROUP_PARENT):
+    for name in ctx.cgroup_names():
         killed = kill_cgroup_tree(name)
         if killed:
             ctx.note(f"teardown had to SIGKILL {len(killed)} container process(es) left in cgroup {name}")
@@ -243,6 +245,19 @@ def assemble(previous: dict[str, Any], measured: dict[str, Any], ctx: Context, s
     return rep
 
 
+def new_workdir() -> tuple[str, Path]:
+    """A fresh /tmp/ctrb-<tag> (kept short: ctrd's shim sockets live below it, under 108 bytes) and its
+    tag, which also names this run's cgroup parents."""
+    while True:
+        tag = secrets.token_hex(4)
+        work = Path("/tmp") / f"ctrb-{tag}"
+        try:
+            work.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        return tag, work
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sections = chosen_sections(args.only)
@@ -259,13 +274,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"missing peers are skipped; to measure them too: {hint}")
     machine = describe_machine()
     q = args.quick
-    work = Path(tempfile.mkdtemp(prefix="ctrb-", dir="/tmp"))
+    tag, work = new_workdir()
     run_dir = Path(tempfile.mkdtemp(prefix="ctrb-", dir="/dev/shm" if Path("/dev/shm").is_dir() else "/tmp"))
     ctx = Context(work=work, rootfs=work / "rootfs", tarball=work / "rootfs.tar", oci_archive=work / "oci.tar",
                   sandbox=Sandbox(work / "ns"), run_dir=run_dir, peers=peers,
                   runs=args.runs or (10 if q else 30), warmup=args.warmup if args.warmup is not None else (2 if q else 5),
                   n=args.n or (20 if q else 100), clients=args.clients,
-                  stop_runs=args.stop_runs or (3 if q else 10))
+                  stop_runs=args.stop_runs or (3 if q else 10), tag=tag)
     if ctx.n < 100 and "fleet" in sections:
         ctx.note(f"N={ctx.n} (quick run): the targets are stated for N=100")
     config = {"state_dirs": "exec-root / state / runc --root on tmpfs, data roots on disk", "runs": ctx.runs, "warmup": ctx.warmup, "n": ctx.n, "clients": ctx.clients,
