@@ -189,7 +189,10 @@ def _lean_prepare(root: str, container_id: str) -> str | None:
             if os.access(f"{state}/{name}", os.F_OK):
                 return None
     else:
-        os.mkdir(state, 0o700)
+        try:
+            os.mkdir(state, 0o700)
+        except FileExistsError:  # created between the check and here (the daemon may make it first)
+            pass
     os.chmod(state, 0o700)
     return state
 
