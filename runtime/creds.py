@@ -56,8 +56,12 @@ def identity(s: Syscalls, p: ProcessSpec) -> None:
         s.prctl(sc.PR_SET_KEEPCAPS, 0)
         s.capset(caps.mask(c.effective), caps.mask(c.permitted), caps.mask(c.inheritable))
         s.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
+        # The kernel only raises an ambient capability that is both permitted and inheritable;
+        # like runc, skip the others (`runc spec` lists ambient caps without an inheritable set).
+        raisable = caps.mask(c.permitted) & caps.mask(c.inheritable)
         for n in caps.numbers(c.ambient):
-            s.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, n)
+            if raisable & (1 << n):
+                s.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, n)
     if p.no_new_privileges:
         s.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
 

@@ -385,6 +385,13 @@ def resources_from_oci(r: Any) -> Resources:
     return _resources(r)
 
 
+# /dev/null, zero, full, random, urandom, tty, console, ptmx and the pts nodes.
+RUNTIME_DEVICES = tuple(
+    DeviceRule(True, "c", major, minor, "rwm")
+    for major, minor in ((1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (136, -1))
+)
+
+
 def _resources(r: Any) -> Resources:
     r = _obj(r, "linux.resources")
     mem = _obj(r.get("memory") or {}, "linux.resources.memory")
@@ -401,6 +408,11 @@ def _resources(r: Any) -> Resources:
         minor = d.get("minor", -1)
         rules.append(DeviceRule(bool(d.get("allow", False)), t, -1 if major is None else int(major),
                                 -1 if minor is None else int(minor), access))
+    if rules:
+        # Like runc, the nodes the runtime itself creates in /dev stay usable whatever the spec
+        # says (a `runc spec` bundle carries only "deny all"): without them the init's own mknod
+        # of /dev/null fails once it has been moved into the cgroup.
+        rules.extend(RUNTIME_DEVICES)
     return Resources(
         memory_limit=_limit(mem.get("limit"), "linux.resources.memory.limit"),
         memory_swap=_limit(mem.get("swap"), "linux.resources.memory.swap"),

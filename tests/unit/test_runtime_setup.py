@@ -104,6 +104,16 @@ def test_capabilities_exactly_as_specified(tmp_path: Path) -> None:
     assert not any(c[:2] == ("prctl", sc.PR_SET_NO_NEW_PRIVS) for c in s.calls)
 
 
+def test_ambient_raised_only_when_permitted_and_inheritable(tmp_path: Path) -> None:
+    # `runc spec` lists ambient caps with no inheritable set: the kernel would refuse to raise
+    # them, so they are skipped (as runc does); inheritable ones are raised.
+    cap_set = ["CAP_KILL", "CAP_NET_BIND_SERVICE"]
+    s, _ = _run(tmp_path, capabilities={"bounding": cap_set, "effective": cap_set, "permitted": cap_set,
+                                        "inheritable": ["CAP_KILL"], "ambient": cap_set})
+    raised = {c[3] for c in s.calls if c[:3] == ("prctl", sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE)}
+    assert raised == {caps.NUMBERS["CAP_KILL"]}
+
+
 def test_cgroup_mount_is_one_readonly_bind_per_controller(tmp_path: Path) -> None:
     s, _ = _run(tmp_path)
     root = str(tmp_path / "rootfs")

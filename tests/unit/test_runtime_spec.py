@@ -39,7 +39,24 @@ def test_default_spec_parses_to_dockers_defaults(bundle: Path) -> None:
     assert shm.data == f"mode=1777,size={64 << 20}"
     sysfs = next(m for m in s.mounts if m.destination == "/sys")
     assert sysfs.flags & sc.MS_RDONLY
-    assert s.resources.devices[0].allow is False and s.resources.devices[-1].major == 10
+    n = len(defaults.DEVICE_RULES)
+    assert s.resources.devices[0].allow is False and s.resources.devices[n - 1].major == 10
+    assert s.resources.devices[n:] == spec_mod.RUNTIME_DEVICES
+
+
+def test_deny_all_keeps_the_nodes_the_runtime_creates(bundle: Path) -> None:
+    # `runc spec` writes only "deny all"; the init must still be able to mknod /dev/null etc.
+    obj = defaults.default_spec(["true"])
+    obj["linux"]["resources"] = {"devices": [{"allow": False, "access": "rwm"}]}
+    rules = parse(bundle, obj).resources.devices
+    assert rules[0].allow is False and rules[0].type == "a"
+    assert {(r.major, r.minor) for r in rules[1:] if r.allow} >= {(1, 3), (1, 5), (1, 9), (5, 2), (136, -1)}
+
+
+def test_no_device_rules_leaves_the_devices_cgroup_alone(bundle: Path) -> None:
+    obj = defaults.default_spec(["true"])
+    obj["linux"]["resources"] = {}
+    assert parse(bundle, obj).resources.devices == ()
 
 
 def test_docker_capability_mask() -> None:
