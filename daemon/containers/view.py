@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from ctrd.errdefs import InvalidArgument
+from ctrd.humanize import human_duration
 from daemon.containers import record
 from daemon.containers.record import Container
 from daemon.containers.state import Status
-from daemon.timefmt import human_duration, rfc3339
+from daemon.timefmt import rfc3339
 
 
 def mounts_view(c: Container) -> list[dict[str, Any]]:
