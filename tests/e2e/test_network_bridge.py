@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import secrets
 import socket
@@ -17,24 +16,10 @@ import pytest
 
 from ctrd import errdefs
 from daemon.network.manager import NetworkManager, NetworkSettings
+from tests.netutil import free_test_subnet
 
 pytestmark = pytest.mark.root
 BUSYBOX = "/bin/busybox"
-
-
-def free_test_subnet() -> str:
-    routed = []
-    with open("/proc/net/route") as f:
-        for line in list(f)[1:]:
-            parts = line.split()
-            dst, mask = (ipaddress.IPv4Address(bytes.fromhex(x)[::-1]) for x in (parts[1], parts[7]))
-            if int(mask):
-                routed.append(ipaddress.IPv4Network(f"{dst}/{mask}", strict=False))
-    for _ in range(100):
-        net = ipaddress.IPv4Network(f"10.250.{secrets.randbelow(256)}.0/24")
-        if not any(net.overlaps(r) for r in routed):
-            return str(net)
-    raise RuntimeError("no free 10.250.x.0/24 for the test")
 
 
 @pytest.fixture

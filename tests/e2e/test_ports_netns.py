@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import ipaddress
 import os
 import secrets
 import socket
@@ -21,23 +20,9 @@ from ctrd.shim.v1 import shim_pb2
 from daemon.network.manager import NetworkManager, PortMapping
 from daemon.network.portmap import forwards
 from shimd.ports import start_relays
+from tests.netutil import free_test_subnet
 
 pytestmark = pytest.mark.root
-
-
-def _subnet() -> str:
-    routed = []
-    with open("/proc/net/route") as f:
-        for line in list(f)[1:]:
-            p = line.split()
-            dst, mask = (ipaddress.IPv4Address(bytes.fromhex(x)[::-1]) for x in (p[1], p[7]))
-            if int(mask):
-                routed.append(ipaddress.IPv4Network(f"{dst}/{mask}", strict=False))
-    for _ in range(100):
-        net = ipaddress.IPv4Network(f"10.250.{secrets.randbelow(256)}.0/24")
-        if not any(net.overlaps(r) for r in routed):
-            return str(net)
-    raise RuntimeError("no free test subnet")
 
 
 @pytest.fixture
@@ -64,7 +49,7 @@ def test_httpd_in_a_bridge_namespace_answers_through_a_published_port(short_tmp:
     (www / "index.html").write_text("hello from the container\n")
 
     async def main() -> None:
-        nm = NetworkManager(short_tmp / "root", short_tmp / "run", bridge=bridge, subnet=_subnet())
+        nm = NetworkManager(short_tmp / "root", short_tmp / "run", bridge=bridge, subnet=free_test_subnet())
         await nm.start()
         httpd: subprocess.Popen[bytes] | None = None
         s = await nm.setup("a" * 64, "bridge", hostname="a", ports=[PortMapping("tcp", "127.0.0.1", 0, 80)])
@@ -122,7 +107,7 @@ while True:
 def test_udp_published_port_reaches_a_bridge_namespace(short_tmp: Path, bridge: str) -> None:
 
     async def main() -> None:
-        nm = NetworkManager(short_tmp / "root", short_tmp / "run", bridge=bridge, subnet=_subnet())
+        nm = NetworkManager(short_tmp / "root", short_tmp / "run", bridge=bridge, subnet=free_test_subnet())
         await nm.start()
         s = await nm.setup("u" * 64, "bridge", hostname="u", ports=[PortMapping("udp", "127.0.0.1", 0, 5353)])
         echo = subprocess.Popen(
