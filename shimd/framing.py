@@ -1,6 +1,7 @@
 """The shim's wire framing: a 4-byte big-endian length, then a serialized `Envelope`.
 
-Both the shim server and the daemon-side client use these helpers. A frame larger than
+Both the shim server (`take_frames`, on its own buffers) and the daemon-side client
+(`read_frame`, on an asyncio stream) use these helpers. A frame larger than
 `MAX_FRAME` or one that does not parse is a protocol error: the caller closes that connection
 (and only that one).
 """
@@ -55,6 +56,24 @@ async def read_frame(reader: asyncio.StreamReader) -> shim_pb2.Envelope | None:
     except asyncio.IncompleteReadError as exc:
         raise FrameError("truncated frame body") from exc
     return decode(body)
+
+
+def take_frames(buf: bytearray) -> list[shim_pb2.Envelope]:
+    """Remove every complete frame from the front of `buf` and decode it; an incomplete frame
+    stays in `buf` for the next read. Raises FrameError for an oversized or malformed frame."""
+    out: list[shim_pb2.Envelope] = []
+    start = 0
+    while len(buf) - start >= _HEADER.size:
+        (length,) = _HEADER.unpack_from(buf, start)
+        if length > MAX_FRAME:
+            raise FrameError(f"frame of {length} bytes exceeds the {MAX_FRAME}-byte limit")
+        end = start + _HEADER.size + length
+        if len(buf) < end:
+            break
+        out.append(decode(bytes(buf[start + _HEADER.size:end])))
+        start = end
+    del buf[:start]
+    return out
 
 
 def error_envelope(req_id: int, err: errdefs.CtrdError) -> shim_pb2.Envelope:

@@ -1,8 +1,10 @@
-"""Published ports: asyncio TCP and UDP relays from host ports to the container's address.
+"""Published ports: TCP and UDP relays from host ports to the container's address.
 
 They run inside the container's shim (single thread, asyncio), not in the daemon: the shim outlives
 the daemon, so a published port keeps answering while ctrd restarts (docker's userland proxy does
 the same job, one process per port; here one event loop serves all of a container's ports).
+They work on non-blocking sockets with the loop's add_reader and sock_* calls only (no asyncio
+streams or transports), so they run on the shim's own loop (shimd.loop) and on asyncio's.
 
 Every host port is bound before any relay starts serving: either all ports are published or none
 is, and a taken port fails with one clear error while nothing stays bound.
@@ -11,19 +13,22 @@ is, and a taken port fails with one clear error while nothing stays bound.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import ipaddress
 import socket
+import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Protocol
 
 from ctrd import errdefs
 
 _COPY_CHUNK = 256 * 1024
 _CONNECT_TIMEOUT = 10.0
 UDP_IDLE_TIMEOUT = 90.0  # docker-proxy's UDP conntrack timeout
+_LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 UDP_MAX_CLIENTS = 1024  # bounds the upstream sockets (fds) one UDP port can hold
 
 
@@ -101,83 +106,96 @@ def _bind(pf: PortForwardLike) -> tuple[socket.socket, Bound]:
     return sock, Bound(proto, host_ip, port, pf.container_ip, pf.container_port)
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(loop: asyncio.AbstractEventLoop, src: socket.socket, dst: socket.socket) -> None:
     try:
-        while data := await reader.read(_COPY_CHUNK):
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()  # half-close: the peer sees EOF, the other direction keeps flowing
-    except (ConnectionError, OSError):
-        writer.transport.abort()
+        while data := await loop.sock_recv(src, _COPY_CHUNK):
+            await loop.sock_sendall(dst, data)
+        dst.shutdown(socket.SHUT_WR)  # half-close: the peer sees EOF, the other direction keeps flowing
+    except OSError:
+        # a reset on either side: reset the other one too (abort, not a clean FIN)
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+                s.shutdown(socket.SHUT_RDWR)
 
 
 class _TcpRelay:
     def __init__(self, sock: socket.socket, bound: Bound) -> None:
         self.sock = sock
         self.bound = bound
-        self.server: asyncio.Server | None = None
+        self.loop = asyncio.get_running_loop()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.serving = False
 
     async def start(self) -> None:
-        self.server = await asyncio.start_server(self._accepted, sock=self.sock)
+        self.loop.add_reader(self.sock.fileno(), self._on_accept)
+        self.serving = True
 
-    async def _accepted(self, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self.tasks.add(task)  # type: ignore[arg-type]
-        writers = [cwriter]
-        try:
+    def _on_accept(self) -> None:
+        for _ in range(16):
             try:
-                ureader, uwriter = await asyncio.wait_for(
-                    asyncio.open_connection(self.bound.container_ip, self.bound.container_port),
-                    _CONNECT_TIMEOUT,
-                )
+                conn, _addr = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # EMFILE, ECONNABORTED...: try again on the next wake-up
+                return
+            conn.setblocking(False)
+            task = self.loop.create_task(self._relay(conn))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _relay(self, conn: socket.socket) -> None:
+        b = self.bound
+        up = socket.socket(_family(b.container_ip), socket.SOCK_STREAM)
+        try:
+            up.setblocking(False)
+            try:
+                await asyncio.wait_for(self.loop.sock_connect(up, (b.container_ip, b.container_port)),
+                                       _CONNECT_TIMEOUT)
             except (OSError, TimeoutError):
                 return  # the container is not listening: refuse by closing, as docker-proxy does
-            writers.append(uwriter)
-            await asyncio.gather(_pipe(creader, uwriter), _pipe(ureader, cwriter))
+            await asyncio.gather(_pipe(self.loop, conn, up), _pipe(self.loop, up, conn))
         finally:
-            for w in writers:
-                w.close()
-            self.tasks.discard(task)  # type: ignore[arg-type]
+            up.close()
+            conn.close()
 
     async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-        else:
-            self.sock.close()
+        if self.serving:
+            self.loop.remove_reader(self.sock.fileno())
+            self.serving = False
+        self.sock.close()
         for task in list(self.tasks):
             task.cancel()
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
-        if self.server is not None:
-            await self.server.wait_closed()
 
 
-class _UdpRelay(asyncio.DatagramProtocol):
-    """One host socket; per client address a connected upstream socket read with add_reader."""
+class _UdpRelay:
+    """One host socket; per client address a connected upstream socket, all read with add_reader."""
 
     def __init__(self, sock: socket.socket, bound: Bound, idle_timeout: float) -> None:
         self.sock = sock
         self.bound = bound
         self.idle_timeout = idle_timeout
-        self.transport: asyncio.DatagramTransport | None = None
         self.loop = asyncio.get_running_loop()
         self.clients: dict[tuple[str, int], tuple[socket.socket, list[float]]] = {}
         self.sweeper: asyncio.TimerHandle | None = None
-        self.lost: asyncio.Future[None] = self.loop.create_future()
+        self.serving = False
 
     async def start(self) -> None:
-        await self.loop.create_datagram_endpoint(lambda: self, sock=self.sock)
+        self.loop.add_reader(self.sock.fileno(), self._from_clients)
+        self.serving = True
         self._schedule_sweep()
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.lost.done():
-            self.lost.set_result(None)
+    def _from_clients(self) -> None:
+        for _ in range(64):  # drain a burst, but do not starve the other sockets
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue  # an ICMP error queued on the socket
+            self.datagram_received(data, addr)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         entry = self.clients.get(addr)
@@ -212,7 +230,7 @@ class _UdpRelay(asyncio.DatagramProtocol):
         entry = self.clients.get(addr)
         if entry is None:
             return
-        for _ in range(64):  # drain a burst, but do not starve the other sockets
+        for _ in range(64):
             try:
                 data = entry[0].recv(65535)
             except (BlockingIOError, InterruptedError):
@@ -220,8 +238,8 @@ class _UdpRelay(asyncio.DatagramProtocol):
             except OSError:
                 continue  # ECONNREFUSED from an ICMP port-unreachable: nothing listens yet
             entry[1][0] = time.monotonic()
-            if self.transport is not None:
-                self.transport.sendto(data, addr)
+            with contextlib.suppress(OSError):  # a full buffer just loses this datagram
+                self.sock.sendto(data, addr)
 
     def _drop(self, addr: tuple[str, int]) -> None:
         entry = self.clients.pop(addr, None)
@@ -247,11 +265,10 @@ class _UdpRelay(asyncio.DatagramProtocol):
             self.sweeper.cancel()
         for addr in list(self.clients):
             self._drop(addr)
-        if self.transport is not None:
-            self.transport.close()
-            await self.lost  # the transport closes its socket on a later loop turn
-        else:
-            self.sock.close()
+        if self.serving:
+            self.loop.remove_reader(self.sock.fileno())
+            self.serving = False
+        self.sock.close()
 
 
 class Relays:

@@ -1,7 +1,8 @@
 """The shim process itself: one event loop, one reaper, one socket, one container.
 
-`serve` runs in the (grand)child forked by `shimd.fork`; it returns the process exit code once
-Shutdown (or SIGTERM) has cleaned up and the socket is gone.
+`serve` runs in the child forked by `shimd.fork`; it returns the process exit code once
+Shutdown (or SIGTERM) has cleaned up and the socket is gone. It runs on `ShimLoop`, the shim's
+small epoll loop (asyncio's tasks and futures without the stock loop's machinery).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import signal
 from pathlib import Path
 
 from shimd import files
+from shimd.loop import new_loop
 from shimd.reaper import Reaper
 from shimd.server import Server
 from shimd.service import ShimService
@@ -32,7 +34,7 @@ async def _serve(container_id: str, state_dir: Path, ready_fd: int, ok_line: byt
     sock = state_dir / files.SOCKET_FILE
     sock.unlink(missing_ok=True)
     try:
-        srv = await asyncio.start_unix_server(server.handle_connection, path=str(sock))
+        server.listen(str(sock))
         os.chmod(sock, 0o600)
         files.write_atomic(state_dir / files.PID_FILE, str(os.getpid()).encode())
     except OSError as exc:
@@ -45,7 +47,7 @@ async def _serve(container_id: str, state_dir: Path, ready_fd: int, ok_line: byt
     await stopping.wait()
     # SIGTERM without a Shutdown call: clean up the container the same way Shutdown does
     await task.shutdown()
-    srv.close()
+    server.close()
     await server.quiesce(QUIESCE_TIMEOUT)
     reaper.uninstall()
     for name in (files.SOCKET_FILE, files.PID_FILE, files.EXIT_FILE, files.RUNTIME_FILE, "shim.log", "init.pid"):
@@ -62,8 +64,7 @@ def serve(container_id: str, state_dir: Path, ready_fd: int, ok_line: bytes | No
     pages, and the shim process ends right after (os._exit), so only the task cleanup is kept."""
     if not logging.getLogger().handlers:  # the launcher configured it before forking
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s ctrd-shim[%(process)d] %(message)s")
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
+    loop = new_loop()
     try:
         return loop.run_until_complete(_serve(container_id, state_dir, ready_fd, ok_line))
     finally:

@@ -16,11 +16,12 @@ import socket
 import tempfile
 from pathlib import Path
 
-from ctrd import errdefs
+from google.protobuf.message import Message
+
 from ctrd.shim.v1 import shim_pb2
 from shimd import files, fork, framing, spawn
 from shimd.backend import BackendConfig, ExecSpec, StatsRecord, Stdio
-from shimd.client import ShimClient
+from shimd.loop import new_loop
 from shimd.reaper import Reaper
 from shimd.server import Server
 from shimd.service import ShimService
@@ -74,6 +75,29 @@ class _ShBackend:
         return False
 
 
+class _WarmClient:
+    """The daemon's side of the warm-up: framed calls over a socketpair, one at a time."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+        self.next_id = 0
+
+    async def call(self, method: str, req: Message) -> None:
+        loop = asyncio.get_running_loop()
+        self.next_id += 1
+        env = shim_pb2.Envelope(id=self.next_id, method=method, payload=req.SerializeToString())
+        await loop.sock_sendall(self.sock, framing.encode(env))
+        while True:
+            frames = framing.take_frames(self.buf)
+            if frames:
+                return
+            data = await loop.sock_recv(self.sock, 65536)
+            if not data:
+                raise ConnectionError("warm-up shim closed the connection")
+            self.buf += data
+
+
 async def _session(state_dir: Path) -> None:
     loop = asyncio.get_running_loop()
     reaper = Reaper()
@@ -81,44 +105,41 @@ async def _session(state_dir: Path) -> None:
     bundle = state_dir / "bundle"
     bundle.mkdir(exist_ok=True)
     (bundle / "config.json").write_text("{}")
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         task = Task("warmup", state_dir, reaper, _ShBackend)
         server = Server(ShimService(task, lambda: None))
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        sr, sw = await asyncio.open_unix_connection(sock=a)
-        handler = asyncio.create_task(server.handle_connection(sr, sw))
-        cr, cw = await asyncio.open_unix_connection(sock=b)
-        client = ShimClient("warmup", cr, cw)
-        await client.connect()
-        with contextlib.suppress(errdefs.CtrdError):
-            await client.start()  # refused: nothing created yet
-        await client.create(shim_pb2.CreateRequest(id="warmup", bundle=str(bundle), runtime="sh",
-                                                   log_path=str(state_dir / "log"), log_max_size=64,
-                                                   log_max_file=2))
-        await client.start()
-        await client.state()
-        await client.pids()
-        await client.stats()
-        await client.pause()
-        await client.resume()
-        await client.exec(shim_pb2.ExecRequest(args=["/bin/sh", "-c", "echo x"]))
-        await client.kill(signal.SIGTERM)
-        await client.stop(signal.SIGKILL, 5000)
-        await client.wait()
-        await client.delete()
-        await client.shutdown()
-        await client.close()
-        handler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await handler
+        server.listen(str(state_dir / files.SOCKET_FILE))
+        server.serve_socket(a)
+        b.setblocking(False)
+        client = _WarmClient(b)
+        await client.call("Connect", shim_pb2.ConnectRequest())
+        await client.call("Start", shim_pb2.StartRequest())  # refused: nothing created yet
+        await client.call("Create", shim_pb2.CreateRequest(id="warmup", bundle=str(bundle), runtime="sh",
+                                                           log_path=str(state_dir / "log"), log_max_size=64,
+                                                           log_max_file=2))
+        for method, req in (("Start", shim_pb2.StartRequest()), ("State", shim_pb2.StateRequest()),
+                            ("Pids", shim_pb2.PidsRequest()), ("Stats", shim_pb2.StatsRequest()),
+                            ("Pause", shim_pb2.PauseRequest()), ("Resume", shim_pb2.ResumeRequest()),
+                            ("Exec", shim_pb2.ExecRequest(args=["/bin/sh", "-c", "echo x"])),
+                            ("Kill", shim_pb2.KillRequest(signal=signal.SIGTERM)),
+                            ("Stop", shim_pb2.StopRequest(signal=signal.SIGKILL, timeout_ms=5000)),
+                            ("Wait", shim_pb2.WaitRequest()), ("Delete", shim_pb2.DeleteRequest()),
+                            ("Shutdown", shim_pb2.ShutdownRequest())):
+            await client.call(method, req)
+        await server.quiesce(1.0)
+        server.close()
+        server.drop_connections()
     finally:
+        b.close()
         reaper.uninstall()
 
 
 async def _listen(sock: str) -> None:
-    srv = await asyncio.start_unix_server(lambda r, w: None, path=sock)
-    srv.close()
-    await srv.wait_closed()
+    """What shim.serve does before its first request: a Task, a Server, a listening socket."""
+    server = Server(ShimService(Task("warm", Path(sock).parent, Reaper()), lambda: None))
+    server.listen(sock)
+    server.close()
 
 
 def _start_path(root: Path, n: int) -> None:
@@ -131,18 +152,22 @@ def _start_path(root: Path, n: int) -> None:
     request = f'{{"id": "{cid}"}}\n'.encode()
     state = fork._lean_prepare(str(root), fork._lean_id(request) or cid) if fork._PLAIN.match(str(root)) else None
     if state is not None:
-        loop = asyncio.new_event_loop()
+        loop = new_loop()
         try:
             loop.run_until_complete(_listen(f"{state}/{files.SOCKET_FILE}"))
         finally:
             loop.close()
 
 
-def warm_up(rounds: int = 5, start_rounds: int = 10) -> None:
+def warm_up(rounds: int = 10, start_rounds: int = 10) -> None:
     """Needs SIGCHLD at its default disposition (the reaper must see the fake container exit)."""
     for _ in range(rounds):  # bytecode is specialised after a few calls: do it here, not in each shim
         with tempfile.TemporaryDirectory(prefix="ctrd-warm-") as tmp:
-            asyncio.run(_session(Path(tmp)))
+            loop = new_loop()
+            try:
+                loop.run_until_complete(_session(Path(tmp)))
+            finally:
+                loop.close()
             files.write_json(Path(tmp) / files.EXIT_FILE, {"exit_status": 0})
             framing.decode(framing.encode(shim_pb2.Envelope(id=1))[4:])
     with tempfile.TemporaryDirectory(prefix="ctrd-warm-") as tmp:

@@ -37,11 +37,13 @@ class FakeService:
         raise errdefs.FailedPrecondition("cannot kill container c1: it is stopped", reason="why")
 
 
-async def serve(path: Path) -> tuple[asyncio.AbstractServer, FakeService]:
+async def serve(path: Path) -> tuple[Server, FakeService]:
+    """The server on asyncio's stock loop (the client shares it); real shims serve on
+    shimd.loop.ShimLoop, covered by the shim lifecycle and fault tests."""
     svc = FakeService()
     server = Server(svc)  # type: ignore[arg-type]
-    srv = await asyncio.start_unix_server(server.handle_connection, path=str(path))
-    return srv, svc
+    server.listen(str(path))
+    return server, svc
 
 
 def run(coro_fn: Callable[[Path], Awaitable[None]], tmp: Path) -> None:
@@ -108,9 +110,7 @@ def test_connection_lost_mid_call_is_unavailable(short_tmp: Path) -> None:
         await asyncio.sleep(0.1)
         srv.close()
         # closing the listener leaves accepted connections; drop ours from the server side
-        for t in asyncio.all_tasks():
-            if "handle_connection" in repr(t.get_coro()):
-                t.cancel()
+        srv.drop_connections()
         with pytest.raises(errdefs.Unavailable):
             await waiting
         with pytest.raises(errdefs.Unavailable):
