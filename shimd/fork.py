@@ -95,10 +95,15 @@ def set_comm(name: bytes) -> None:
     _prctl(PR_SET_NAME, ctypes.addressof(buf), 0, 0, 0)
 
 
+def set_child_subreaper(on: bool) -> None:
+    """prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are reparented to us, not to init."""
+    if _prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
 def _become_shim(state: Path, ready_w: int) -> None:
     _prctl(PR_SET_NAME, ctypes.addressof(_SHIM_NAME), 0, 0, 0)
-    if _prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+    set_child_subreaper(True)
     os.chdir("/")
     null = os.open(os.devnull, os.O_RDWR)
     log = os.open(state / "shim.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

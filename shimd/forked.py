@@ -117,8 +117,11 @@ class _Lines:
 
 
 class ForkedBackend:
-    def __init__(self, config: BackendConfig, reaper: Reaper, state_dir: Path) -> None:
+    def __init__(self, config: BackendConfig, reaper: Reaper, state_dir: Path, runtime: Any = None) -> None:
+        """`runtime`: the runtime library's module (runtime.container, imported when first
+        needed); the launcher's warm-up passes a stand-in that runs /bin/sh."""
         self.config = config
+        self._mod = runtime
         self._reaper = reaper
         self._pid = 0
         self._starter: tuple[int, _Lines, int] | None = None  # create helper: pid, answers, command fd
@@ -126,8 +129,11 @@ class ForkedBackend:
     def _what(self, verb: str) -> str:
         return f"{verb} {self.config.container_id}"
 
+    def _runtime(self) -> Any:
+        return self._mod if self._mod is not None else _runtime()
+
     def _load(self) -> Any:
-        return _runtime().Container.load(self.config.container_id, state_dir=str(self.config.runtime_root),
+        return self._runtime().Container.load(self.config.container_id, state_dir=str(self.config.runtime_root),
                                          bundle=str(self.config.bundle), pid=self._pid)
 
     def _fork(self, fn: Callable[[], Any], keep: set[int]) -> tuple[int, _Lines]:
@@ -140,7 +146,7 @@ class ForkedBackend:
         return pid, _Lines(r)
 
     async def _call(self, verb: str, fn: Callable[[], Any], keep: frozenset[int] = frozenset()) -> Any:
-        _runtime()  # fail here, not in the helper, when the library is missing
+        self._runtime()  # fail here, not in the helper, when the library is missing
         pid, lines = self._fork(fn, set(keep))
         exited = self._reaper.wait_fresh(pid)
         try:
@@ -150,7 +156,7 @@ class ForkedBackend:
             await exited
 
     async def create(self, stdio: Stdio) -> int:
-        mod = _runtime()
+        mod = self._runtime()
         cmd_r, cmd_w = os.pipe2(os.O_CLOEXEC)
         cfg = self.config
 
@@ -222,7 +228,7 @@ class ForkedBackend:
         # it dirties matter only for a long-lived shim, and this one is about to exit.
         from shimd.inprocess import mapped_errors
 
-        _runtime()
+        self._runtime()
         with mapped_errors(self._what("delete")):
             self._load().delete()
 
@@ -238,7 +244,7 @@ class ForkedBackend:
         return [int(p) for p in await self._call("pids", lambda: list(self._load().pids()))]
 
     async def exec(self, spec: ExecSpec, stdio: Stdio) -> int:
-        mod = _runtime()
+        mod = self._runtime()
         proc = exec_process(self.config.bundle, spec)
 
         def run_exec() -> int:

@@ -3,7 +3,9 @@
 Every object a forked shim creates or touches on first use (protobuf message classes' lazy
 state, asyncio's loop machinery, bytecode specialisation counters, module caches) costs that
 shim private, copied pages. Running a whole container lifecycle a few times in the launcher
-(against a fake backend whose "container" is /bin/sh) puts that state in pages all shims share.
+(the real ForkedBackend, with a stand-in runtime whose "container" is /bin/sh) puts that state
+in pages all shims share. The launcher is the child subreaper meanwhile, as a shim is, so the
+/bin/sh "containers" its helper forks come back to it to be reaped.
 """
 
 from __future__ import annotations
@@ -15,64 +17,80 @@ import signal
 import socket
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from google.protobuf.message import Message
 
 from ctrd.shim.v1 import shim_pb2
 from shimd import files, fork, framing, spawn
-from shimd.backend import BackendConfig, ExecSpec, StatsRecord, Stdio
+from shimd.backend import BackendConfig, StatsRecord, Stdio
+from shimd.forked import ForkedBackend
 from shimd.loop import new_loop
 from shimd.reaper import Reaper
 from shimd.server import Server
 from shimd.service import ShimService
 from shimd.task import Task
 
+_SH = ["/bin/sh", "-c", "echo out; echo err >&2; exec sleep 5"]
 
-class _ShBackend:
-    """A "container" that is a plain /bin/sh child: enough to drive every Task code path."""
 
-    def __init__(self, config: BackendConfig, reaper: Reaper, state_dir: Path) -> None:
-        self.config = config
-        self._reaper = reaper
-        self._pid = 0
+class _ShContainer:
+    """Stands in for runtime.container.Container: the "container" is a /bin/sh child, so the
+    warm-up drives the real ForkedBackend (forks, helper pipes, reaping) without namespaces."""
 
-    async def create(self, stdio: Stdio) -> int:
-        self._pid = spawn.spawn(["/bin/sh", "-c", "echo out; echo err >&2; exec sleep 5"],
-                                stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr)
-        return self._pid
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
 
-    async def start(self) -> None:
-        await spawn.run(self._reaper, ["/bin/true"])
+    @classmethod
+    def create(cls, bundle: str, container_id: str, stdio: Stdio, state_dir: str = "") -> _ShContainer:
+        return cls(spawn.spawn(_SH, stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr))
 
-    async def kill(self, sig: int, all_procs: bool = False) -> None:
+    @classmethod
+    def load(cls, container_id: str, state_dir: str = "", bundle: str = "", pid: int = 0) -> _ShContainer:
+        return cls(pid)
+
+    def start(self) -> None:
+        pass
+
+    def kill(self, sig: int, all: bool = False) -> None:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(self._pid, sig)
+            os.kill(self.pid, sig)
 
-    async def pause(self) -> None:
+    def pause(self) -> None:
         pass
 
-    async def resume(self) -> None:
+    def resume(self) -> None:
         pass
 
-    async def delete(self) -> None:
+    def delete(self) -> None:
         pass
 
-    async def stats(self) -> StatsRecord:
+    def stats(self) -> StatsRecord:
         return StatsRecord()
 
-    async def pids(self) -> list[int]:
-        return [self._pid]
+    def pids(self) -> list[int]:
+        return [self.pid]
 
-    async def exec(self, spec: ExecSpec, stdio: Stdio) -> int:
-        try:
-            pid = spawn.spawn(spec.args, stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr)
-        finally:
-            for fd in (stdio.stdin, stdio.stdout, stdio.stderr):
-                os.close(fd)
-        return (await self._reaper.wait_fresh(pid)).status
+    def exec(self, proc: dict[str, Any], stdio: Stdio) -> int:
+        return spawn.spawn(proc["args"], stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr)
 
-    def oom_killed(self) -> bool:
-        return False
+
+class _ShProcessSpec:
+    @staticmethod
+    def from_oci(proc: dict[str, Any]) -> dict[str, Any]:
+        return proc
+
+
+class _ShRuntime:
+    """The stand-in for the runtime.container module."""
+
+    Container = _ShContainer
+    Stdio = Stdio
+    ProcessSpec = _ShProcessSpec
+
+
+def _sh_backend(config: BackendConfig, reaper: Reaper, state_dir: Path) -> ForkedBackend:
+    return ForkedBackend(config, reaper, state_dir, runtime=_ShRuntime)
 
 
 class _WarmClient:
@@ -104,10 +122,10 @@ async def _session(state_dir: Path) -> None:
     reaper.install(loop)
     bundle = state_dir / "bundle"
     bundle.mkdir(exist_ok=True)
-    (bundle / "config.json").write_text("{}")
+    (bundle / "config.json").write_text('{"process": {"args": ["sh"], "env": ["PATH=/bin"], "cwd": "/"}}')
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        task = Task("warmup", state_dir, reaper, _ShBackend)
+        task = Task("warmup", state_dir, reaper, _sh_backend)
         server = Server(ShimService(task, lambda: None))
         server.listen(str(state_dir / files.SOCKET_FILE))
         server.serve_socket(a)
@@ -161,6 +179,17 @@ def _start_path(root: Path, n: int) -> None:
 
 def warm_up(rounds: int = 10, start_rounds: int = 10) -> None:
     """Needs SIGCHLD at its default disposition (the reaper must see the fake container exit)."""
+    fork.set_child_subreaper(True)
+    try:
+        _warm_sessions(rounds)
+    finally:
+        fork.set_child_subreaper(False)
+    with tempfile.TemporaryDirectory(prefix="ctrd-warm-") as tmp:
+        for n in range(start_rounds):
+            _start_path(Path(tmp), n)
+
+
+def _warm_sessions(rounds: int) -> None:
     for _ in range(rounds):  # bytecode is specialised after a few calls: do it here, not in each shim
         with tempfile.TemporaryDirectory(prefix="ctrd-warm-") as tmp:
             loop = new_loop()
@@ -170,6 +199,3 @@ def warm_up(rounds: int = 10, start_rounds: int = 10) -> None:
                 loop.close()
             files.write_json(Path(tmp) / files.EXIT_FILE, {"exit_status": 0})
             framing.decode(framing.encode(shim_pb2.Envelope(id=1))[4:])
-    with tempfile.TemporaryDirectory(prefix="ctrd-warm-") as tmp:
-        for n in range(start_rounds):
-            _start_path(Path(tmp), n)
