@@ -14,12 +14,14 @@ SOCKET_FILE = "shim.sock"
 UNKNOWN_EXIT = 255
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path | str, data: bytes) -> None:
     """temp file + rename: a kill -9 of the shim (or of ctrd) at any instant leaves the old or
     the new file. No fsync: these files are runtime state under the exec-root (a tmpfs /run on
     a usual host) and only describe processes and cgroups that a machine crash ends anyway; a
     file a machine crash leaves empty reads as missing (read_json: None), i.e. exit unknown."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    target = os.fspath(path)
+    head, _, name = target.rpartition("/")  # str ops, not pathlib: less code for each shim to run
+    tmp = f"{head}/.{name}.tmp" if head or target.startswith("/") else f".{name}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         view = memoryview(data)
@@ -27,7 +29,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             view = view[os.write(fd, view):]
     finally:
         os.close(fd)
-    os.replace(tmp, path)
+    os.replace(tmp, target)
 
 
 def write_json(path: Path, obj: dict[str, Any]) -> None:

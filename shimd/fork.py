@@ -9,6 +9,7 @@ listens, or "error <why>".
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # the C module behind signal; no stubs
 import contextlib
 import ctypes
 import gc
@@ -106,7 +107,7 @@ def _become_shim(state: Path, ready_w: int) -> None:
     set_child_subreaper(True)
     os.chdir("/")
     null = os.open(os.devnull, os.O_RDWR)
-    log = os.open(state / "shim.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    log = os.open(f"{state}/shim.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(null, 0)
     os.dup2(log, 1)
     os.dup2(log, 2)
@@ -120,7 +121,7 @@ def _run_child(container_id: str, state: Path, ready_w: int, ok_line: bytes | No
     code = 1
     try:
         os.setsid()
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _signal.signal(signal.SIGCHLD, _signal.SIG_DFL)  # the C call: signal.signal adds enum conversions
         _become_shim(state, ready_w)
         from shimd.shim import serve
 

@@ -13,6 +13,8 @@ what the shim uses:
 - add_signal_handler through signal.set_wakeup_fd (the handler runs as a loop callback);
 - sock_accept / sock_recv / sock_sendall / sock_connect for non-blocking sockets.
 
+The same reasoning keeps its hot paths free of helper layers (contextlib, typing.cast, the
+signal module's enum wrappers): each distinct function a shim runs costs it pages.
 There are no transports, protocols or streams: the shim's own socket server and port relays work
 on sockets and callbacks directly. Single-threaded: nothing here is thread-safe, and nothing needs
 to be (the shim has no threads).
@@ -20,9 +22,9 @@ to be (the shim has no threads).
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # the C module behind signal; no stubs
 import asyncio
 import collections
-import contextlib
 import errno
 import heapq
 import logging
@@ -34,7 +36,7 @@ import time
 from asyncio import events
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from contextvars import Context
-from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, Unpack, cast
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, Unpack
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -82,7 +84,7 @@ class ShimLoop(asyncio.AbstractEventLoop):
             events._set_running_loop(None)
 
     def run_until_complete(self, future: Awaitable[T] | Generator[Any, None, T]) -> T:
-        fut = asyncio.ensure_future(cast(Awaitable[T], future), loop=self)
+        fut: asyncio.Future[T] = asyncio.ensure_future(future, loop=self)  # type: ignore[arg-type]
         fut.add_done_callback(self._stop_cb)
         try:
             self.run_forever()
@@ -222,8 +224,10 @@ class ShimLoop(asyncio.AbstractEventLoop):
             return
         if not mask:
             del self._masks[fd]
-            with contextlib.suppress(OSError):  # already closed: the kernel dropped it
+            try:
                 self._epoll.unregister(fd)
+            except OSError:  # already closed: the kernel dropped it
+                pass
             return
         self._masks[fd] = mask
         if old:
@@ -265,16 +269,18 @@ class ShimLoop(asyncio.AbstractEventLoop):
         if not self._signals:
             signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         self._signals[sig] = events.Handle(callback, args, self, None)
-        signal.signal(sig, _note_signal)
+        _signal.signal(sig, _note_signal)  # not signal.signal: its enum conversions are code each shim would run
         signal.siginterrupt(sig, False)
 
     def remove_signal_handler(self, sig: int) -> bool:
         if self._signals.pop(sig, None) is None:
             return False
-        signal.signal(sig, signal.SIG_DFL)
+        _signal.signal(sig, _signal.SIG_DFL)
         if not self._signals:
-            with contextlib.suppress(ValueError, OSError):
+            try:
                 signal.set_wakeup_fd(-1)
+            except (ValueError, OSError):
+                pass
         return True
 
     def _read_wakeups(self) -> None:
