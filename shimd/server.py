@@ -12,9 +12,11 @@ with an invalid_argument error.
 
 from __future__ import annotations
 
+import _socket
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 
 from google.protobuf.message import DecodeError
@@ -31,12 +33,13 @@ HIGH_WATER = 256 * 1024  # a caller's drain() waits while more than this is queu
 
 
 class _Conn:
-    """One accepted connection: an input buffer cut into frames, an output queue."""
+    """One accepted connection: an input buffer cut into frames, an output queue. It works on the
+    bare fd with os.read/os.write (no socket objects: socket.py's wrapper layer is code each
+    shim would run)."""
 
-    def __init__(self, server: Server, sock: socket.socket) -> None:
+    def __init__(self, server: Server, fd: int) -> None:
         self.server = server
-        self.sock = sock
-        self.fd = sock.fileno()
+        self.fd = fd
         self.inbuf = bytearray()
         self.outbuf = bytearray()
         self.closed = False
@@ -45,7 +48,7 @@ class _Conn:
 
     def _on_readable(self) -> None:
         try:
-            data = self.sock.recv(RECV_SIZE)
+            data = os.read(self.fd, RECV_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -70,7 +73,7 @@ class _Conn:
             return
         if not self.outbuf:
             try:
-                sent = self.sock.send(data)
+                sent = os.write(self.fd, data)
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError:
@@ -84,7 +87,7 @@ class _Conn:
 
     def _on_writable(self) -> None:
         try:
-            sent = self.sock.send(self.outbuf)
+            sent = os.write(self.fd, self.outbuf)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -115,7 +118,7 @@ class _Conn:
         loop = self.server.loop
         loop.remove_reader(self.fd)
         loop.remove_writer(self.fd)
-        self.sock.close()
+        os.close(self.fd)
         self.outbuf.clear()
         self._wake()
         self.server.conns.discard(self)
@@ -126,7 +129,7 @@ class Server:
         self.service = service
         self.conns: set[_Conn] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._listener: socket.socket | None = None
+        self._listener: _socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -137,7 +140,7 @@ class Server:
 
     def listen(self, path: str) -> None:
         """Serve on a new unix socket at `path` (call with the loop running)."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+        sock = _socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
         try:
             sock.bind(path)
             sock.listen(socket.SOMAXCONN)
@@ -150,19 +153,24 @@ class Server:
     def serve_socket(self, sock: socket.socket) -> None:
         """Serve one already connected socket (the launcher's warm-up drives a socketpair)."""
         sock.setblocking(False)
-        self.conns.add(_Conn(self, sock))
+        self.serve_fd(sock.detach())
+
+    def serve_fd(self, fd: int) -> None:
+        """Serve one connected, non-blocking socket fd (the server owns it from now on)."""
+        self.conns.add(_Conn(self, fd))
 
     def _on_accept(self) -> None:
         assert self._listener is not None
         for _ in range(16):
             try:
-                conn, _addr = self._listener.accept()
+                fd, _addr = self._listener._accept()  # type: ignore[attr-defined]  # the C accept: a bare CLOEXEC fd
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # EMFILE and friends: try again on the next wake-up
                 log.warning("accept: %s", exc)
                 return
-            self.serve_socket(conn)
+            os.set_blocking(fd, False)
+            self.serve_fd(fd)
 
     def close(self) -> None:
         """Stop accepting; connections already accepted stay open (like asyncio's Server.close)."""

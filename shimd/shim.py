@@ -31,12 +31,13 @@ async def _serve(container_id: str, state_dir: Path, ready_fd: int, ok_line: byt
     task = Task(container_id, state_dir, reaper)
     stopping = asyncio.Event()
     server = Server(ShimService(task, stopping.set))
-    sock = state_dir / files.SOCKET_FILE
-    sock.unlink(missing_ok=True)
+    sock = f"{state_dir}/{files.SOCKET_FILE}"  # str paths here: pathlib is code each shim would run
+    if os.access(sock, os.F_OK, follow_symlinks=False):
+        os.unlink(sock)
     try:
-        server.listen(str(sock))
+        server.listen(sock)
         os.chmod(sock, 0o600)
-        files.write_atomic(state_dir / files.PID_FILE, str(os.getpid()).encode())
+        files.write_atomic(f"{state_dir}/{files.PID_FILE}", str(os.getpid()).encode())
     except OSError as exc:
         os.write(ready_fd, f"error {exc}\n".encode())
         os.close(ready_fd)
