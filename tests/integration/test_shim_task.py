@@ -4,7 +4,9 @@ stop escalation, exit file, log stream tags, state checks. No root, no namespace
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -13,21 +15,60 @@ import pytest
 
 from ctrd import errdefs
 from ctrd.shim.v1 import shim_pb2
+from shimd import spawn
+from shimd.backend import BackendConfig, ExecSpec, StatsRecord, Stdio
 from shimd.reaper import Reaper
 from shimd.state import Status
 from shimd.task import Task
-from shimd.warmup import _ShBackend
 
 
-class ScriptBackend(_ShBackend):
+class ScriptBackend:
+    """A "container" that is a plain /bin/sh child running `script`."""
+
     script = "exit 0"
 
-    async def create(self, stdio):  # type: ignore[no-untyped-def]
-        from shimd import spawn
+    def __init__(self, config: BackendConfig, reaper: Reaper, state_dir: Path) -> None:
+        self.config = config
+        self._reaper = reaper
+        self._pid = 0
 
+    async def create(self, stdio: Stdio) -> int:
         self._pid = spawn.spawn(["/bin/sh", "-c", self.script], stdin=stdio.stdin, stdout=stdio.stdout,
                                 stderr=stdio.stderr)
         return self._pid
+
+    async def start(self) -> None:
+        await spawn.run(self._reaper, ["/bin/true"])
+
+    async def kill(self, sig: int, all_procs: bool = False) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pid, sig)
+
+    async def pause(self) -> None:
+        pass
+
+    async def resume(self) -> None:
+        pass
+
+    async def delete(self) -> None:
+        pass
+
+    async def stats(self) -> StatsRecord:
+        return StatsRecord()
+
+    async def pids(self) -> list[int]:
+        return [self._pid]
+
+    async def exec(self, spec: ExecSpec, stdio: Stdio) -> int:
+        try:
+            pid = spawn.spawn(spec.args, stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr)
+        finally:
+            for fd in (stdio.stdin, stdio.stdout, stdio.stderr):
+                os.close(fd)
+        return (await self._reaper.wait_fresh(pid)).status
+
+    def oom_killed(self) -> bool:
+        return False
 
 
 def run_task(tmp: Path, script: str, body) -> None:  # type: ignore[no-untyped-def]
