@@ -15,11 +15,12 @@ shim (directly, or reparented to it as child subreaper), so the one reaper sees 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_ROOT = "/sys/fs/cgroup"
 # CreateRequest.runtime: "" = the runtime library, in short-lived forks of the shim (ForkedBackend);
 # this name = the library called in the shim process itself; anything else = an OCI runtime binary.
 RUNTIME_LIBRARY_DIRECT = "@library-direct"
@@ -42,12 +43,19 @@ class ExecSpec:
     gid: int
 
 
-def exec_process(bundle: Path, spec: ExecSpec) -> dict[str, Any]:
+def read_bundle_config(bundle: str | Path) -> Any:
+    """The bundle's config.json, parsed (OSError or ValueError when missing or malformed).
+    Plain open() on a str path: the shim runs this, and pathlib is more code for it to run."""
+    with open(f"{os.fspath(bundle)}/config.json", "rb") as f:
+        return json.loads(f.read())
+
+
+def exec_process(bundle: str | Path, spec: ExecSpec) -> dict[str, Any]:
     """The OCI process object of an exec: the container's own process (capabilities, rlimits,
     no_new_privileges, env) with the exec's args, and its env/cwd/user where given. Like docker
     exec, an exec'd process gets no more privilege than the container's init."""
     try:
-        config = json.loads((bundle / "config.json").read_text())
+        config = read_bundle_config(bundle)
         proc: dict[str, Any] = dict(config.get("process") or {})
     except (OSError, ValueError):
         proc = {}
@@ -60,20 +68,22 @@ def exec_process(bundle: Path, spec: ExecSpec) -> dict[str, Any]:
     return proc
 
 
-def oom_killed_in_cgroup(bundle: Path, default_path: str = "") -> bool:
+def oom_killed_in_cgroup(bundle: str | Path, default_path: str = "") -> bool:
     """The memory cgroup's OOM-kill counter for the bundle's linux.cgroupsPath (cgroup v1
     memory.oom_control, v2 memory.events); to be read before `delete` removes the cgroup."""
     try:
-        config = json.loads((bundle / "config.json").read_text())
+        config = read_bundle_config(bundle)
         rel = str(config.get("linux", {}).get("cgroupsPath") or default_path).strip("/")
     except (OSError, ValueError, AttributeError):
         return False
     if not rel or ":" in rel:  # systemd-style slice:prefix:name paths are not used by ctrd
         return False
-    for path in (CGROUP_ROOT / "memory" / rel / "memory.oom_control", CGROUP_ROOT / rel / "memory.events",
-                 CGROUP_ROOT / "unified" / rel / "memory.events"):
+    for path in (f"{CGROUP_ROOT}/memory/{rel}/memory.oom_control", f"{CGROUP_ROOT}/{rel}/memory.events",
+                 f"{CGROUP_ROOT}/unified/{rel}/memory.events"):
         try:
-            for line in path.read_text().splitlines():
+            with open(path, "rb") as f:
+                lines = f.read().decode().splitlines()
+            for line in lines:
                 name, _, value = line.partition(" ")
                 if name == "oom_kill":
                     return int(value) > 0
@@ -96,9 +106,9 @@ class BackendConfig:
     """What `ctrd-shim delete` needs to find the container again after the shim died."""
 
     container_id: str
-    bundle: Path
+    bundle: str
     runtime: str  # "" = in-process library
-    runtime_root: Path
+    runtime_root: str
 
 
 class Backend(Protocol):

@@ -42,8 +42,8 @@ def _kill_shim(state: Path) -> None:
 
 
 def _delete_container(info: dict[str, Any], bundle: str | None) -> None:
-    config = BackendConfig(str(info["id"]), Path(bundle or info.get("bundle", "")), str(info.get("runtime", "")),
-                           Path(str(info["runtime_root"])))
+    config = BackendConfig(str(info["id"]), str(bundle or info.get("bundle", "")), str(info.get("runtime", "")),
+                           str(info["runtime_root"]))
     if config.runtime and config.runtime != RUNTIME_LIBRARY_DIRECT:
         res = subprocess.run(
             [config.runtime, "--root", str(config.runtime_root), "delete", "--force", config.container_id],

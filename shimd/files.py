@@ -32,8 +32,11 @@ def write_atomic(path: Path | str, data: bytes) -> None:
     os.replace(tmp, target)
 
 
-def write_json(path: Path, obj: dict[str, Any]) -> None:
-    write_atomic(path, json.dumps(obj, sort_keys=True).encode())
+_ENCODER = json.JSONEncoder(sort_keys=True)  # one encoder: json.dumps(sort_keys=...) builds a new one per call
+
+
+def write_json(path: Path | str, obj: dict[str, Any]) -> None:
+    write_atomic(path, _ENCODER.encode(obj).encode())
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

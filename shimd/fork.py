@@ -102,7 +102,7 @@ def set_child_subreaper(on: bool) -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
-def _become_shim(state: Path, ready_w: int) -> None:
+def _become_shim(state: str | Path, ready_w: int) -> None:
     _prctl(PR_SET_NAME, ctypes.addressof(_SHIM_NAME), 0, 0, 0)
     set_child_subreaper(True)
     os.chdir("/")
@@ -116,7 +116,7 @@ def _become_shim(state: Path, ready_w: int) -> None:
     os.set_inheritable(ready_w, False)
 
 
-def _run_child(container_id: str, state: Path, ready_w: int, ok_line: bytes | None) -> NoReturn:
+def _run_child(container_id: str, state: str | Path, ready_w: int, ok_line: bytes | None) -> NoReturn:
     """In the forked child: become the shim and serve until it ends, then exit."""
     code = 1
     try:
@@ -213,7 +213,7 @@ def _launch_in_child(exec_root: Path, request: bytes, ready_w: int) -> NoReturn:
         if lean is not None and container_id is not None:
             ok = (f'{{"address": "unix://{lean}/{files.SOCKET_FILE}", "pid": {os.getpid()}, '
                   f'"state_dir": "{lean}"}}\n').encode()
-            state = Path(lean)
+            state: str | Path = lean  # a str: no pathlib in the shim's start path
         else:
             try:
                 container_id = str(json.loads(request)["id"])

@@ -117,7 +117,7 @@ class _Lines:
 
 
 class ForkedBackend:
-    def __init__(self, config: BackendConfig, reaper: Reaper, state_dir: Path, runtime: Any = None) -> None:
+    def __init__(self, config: BackendConfig, reaper: Reaper, state_dir: str | Path, runtime: Any = None) -> None:
         """`runtime`: the runtime library's module (runtime.container, imported when first
         needed); the launcher's warm-up passes a stand-in that runs /bin/sh."""
         self.config = config

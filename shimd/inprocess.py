@@ -45,7 +45,7 @@ def mapped_errors(what: str) -> Iterator[None]:
 
 
 class InProcessBackend:
-    def __init__(self, config: BackendConfig, reaper: Reaper, state_dir: Path) -> None:
+    def __init__(self, config: BackendConfig, reaper: Reaper, state_dir: str | Path) -> None:
         self.config = config
         self._reaper = reaper
         self._state_dir = state_dir

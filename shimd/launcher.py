@@ -129,11 +129,17 @@ def prewarm() -> None:
     mark_mergeable()
 
 
-def serve_launcher(exec_root: Path) -> int:
+def configure_logging() -> None:
+    """Shim logging (to shim.log, the shim's stderr): set up by whoever forks shims, before the fork."""
     import logging
-    import signal
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s ctrd-shim[%(process)d] %(message)s")
+
+
+def serve_launcher(exec_root: Path) -> int:
+    import signal
+
+    configure_logging()
     prewarm()
     # shims are this process's children until it exits: let the kernel reap those that end
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)

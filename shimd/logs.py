@@ -14,6 +14,7 @@ container that writes faster than the disk blocks on its full pipe instead of lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -67,13 +68,16 @@ class LineSplitter:
 
 
 class JsonFileWriter:
-    """One log file shared by the stdout and stderr pumps of a container."""
+    """One log file shared by the stdout and stderr pumps of a container. Str paths and os calls
+    (no pathlib): every shim runs this, and each distinct function it runs costs it pages."""
 
-    def __init__(self, path: Path, max_size: int = 0, max_file: int = 1) -> None:
-        self.path = path
+    def __init__(self, path: str | Path, max_size: int = 0, max_file: int = 1) -> None:
+        self.path = os.fspath(path)
         self.max_size = max_size
         self.max_file = max(1, max_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        parent = self.path.rpartition("/")[0]
+        if parent and not os.access(parent, os.F_OK):
+            os.makedirs(parent, exist_ok=True)
         self._fd = self._open()
         self._size = os.fstat(self._fd).st_size
 
@@ -96,11 +100,12 @@ class JsonFileWriter:
         os.close(self._fd)
         if self.max_file > 1:
             for i in range(self.max_file - 1, 0, -1):
-                src = self.path if i == 1 else self.path.with_name(f"{self.path.name}.{i - 1}")
-                if src.exists():
-                    os.replace(src, self.path.with_name(f"{self.path.name}.{i}"))
+                src = self.path if i == 1 else f"{self.path}.{i - 1}"
+                if os.access(src, os.F_OK):
+                    os.replace(src, f"{self.path}.{i}")
         else:
-            self.path.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
         self._fd = self._open()
         self._size = 0
 

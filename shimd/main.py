@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         if args.cmd == "start":
-            from shimd.launcher import launch_result
+            from shimd.launcher import configure_logging, launch_result
+
+            configure_logging()
 
             out = launch_result(args.exec_root, args.id)
             print(json.dumps(out), flush=True)

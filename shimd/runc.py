@@ -51,10 +51,10 @@ def last_error(log: Path) -> str:
 
 
 class BinaryBackend:
-    def __init__(self, config: BackendConfig, reaper: Reaper, state_dir: Path) -> None:
+    def __init__(self, config: BackendConfig, reaper: Reaper, state_dir: str | Path) -> None:
         self.config = config
         self._reaper = reaper
-        self._state_dir = state_dir
+        self._state_dir = Path(state_dir)
         self._id = config.container_id
 
     def _argv(self, log: Path, *args: str) -> list[str]:

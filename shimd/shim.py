@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 from pathlib import Path
@@ -24,7 +23,7 @@ from shimd.task import Task
 QUIESCE_TIMEOUT = 2.0
 
 
-async def _serve(container_id: str, state_dir: Path, ready_fd: int, ok_line: bytes | None) -> int:
+async def _serve(container_id: str, state_dir: str | Path, ready_fd: int, ok_line: bytes | None) -> int:
     loop = asyncio.get_running_loop()
     reaper = Reaper()
     reaper.install(loop)
@@ -51,20 +50,21 @@ async def _serve(container_id: str, state_dir: Path, ready_fd: int, ok_line: byt
     server.close()
     await server.quiesce(QUIESCE_TIMEOUT)
     reaper.uninstall()
+    state = Path(state_dir)
     for name in (files.SOCKET_FILE, files.PID_FILE, files.EXIT_FILE, files.RUNTIME_FILE, "shim.log", "init.pid"):
-        (state_dir / name).unlink(missing_ok=True)
+        (state / name).unlink(missing_ok=True)
     with contextlib.suppress(OSError):
-        files.remove_tree(state_dir / "runtime")
-        state_dir.rmdir()
+        files.remove_tree(state / "runtime")
+        state.rmdir()
     return 0
 
 
-def serve(container_id: str, state_dir: Path, ready_fd: int, ok_line: bytes | None = None) -> int:
+def serve(container_id: str, state_dir: str | Path, ready_fd: int, ok_line: bytes | None = None) -> int:
     """Serve until Shutdown or SIGTERM; `ok_line` (default "ok <pid>") goes to ready_fd once the
     socket listens. Not asyncio.run: its Runner machinery costs each shim ~0.2 MB of copied
     pages, and the shim process ends right after (os._exit), so only the task cleanup is kept."""
-    if not logging.getLogger().handlers:  # the launcher configured it before forking
-        logging.basicConfig(level=logging.WARNING, format="%(asctime)s ctrd-shim[%(process)d] %(message)s")
+    # logging is configured by whoever forks the shim (the launcher, `ctrd-shim start`): not here,
+    # where it would be more code for each shim to run
     loop = new_loop()
     try:
         return loop.run_until_complete(_serve(container_id, state_dir, ready_fd, ok_line))

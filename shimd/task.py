@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ class ExitInfo:
     oom_killed: bool
 
 
-def make_backend(config: BackendConfig, reaper: Reaper, state_dir: Path) -> Backend:
+def make_backend(config: BackendConfig, reaper: Reaper, state_dir: str) -> Backend:
     if config.runtime == RUNTIME_LIBRARY_DIRECT:
         from shimd.inprocess import InProcessBackend
 
@@ -52,15 +53,23 @@ def make_backend(config: BackendConfig, reaper: Reaper, state_dir: Path) -> Back
     return ForkedBackend(config, reaper, state_dir)
 
 
-BackendFactory = Callable[[BackendConfig, Reaper, Path], Backend]
+def _is_file(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+BackendFactory = Callable[[BackendConfig, Reaper, str], Backend]
 
 
 class Task:
-    def __init__(self, container_id: str, state_dir: Path, reaper: Reaper,
+    def __init__(self, container_id: str, state_dir: str | Path, reaper: Reaper,
                  backend_factory: BackendFactory | None = None) -> None:
         self.id = container_id
         self._make_backend = backend_factory or make_backend
-        self.state_dir = state_dir
+        # str paths in the shim's code: pathlib would be more code for every shim to run
+        self.state_dir = os.fspath(state_dir)
         self.reaper = reaper
         self.status = Status.NONE
         self.bundle = ""
@@ -89,22 +98,21 @@ class Task:
                 raise errdefs.AlreadyExists(f"container {self.id} already exists in this shim")
             if req.id and req.id != self.id:
                 raise errdefs.InvalidArgument(f"id: this shim serves {self.id}, not {req.id}")
-            bundle = Path(req.bundle)
-            if not req.bundle or not (bundle / "config.json").is_file():
+            if not req.bundle or not _is_file(f"{req.bundle}/config.json"):
                 raise errdefs.InvalidArgument(f"bundle: no config.json in {req.bundle!r}")
-            root = Path(req.runtime_root) if req.runtime_root else self.state_dir / "runtime"
-            config = BackendConfig(self.id, bundle, req.runtime, root)
+            root = req.runtime_root or f"{self.state_dir}/runtime"
+            config = BackendConfig(self.id, req.bundle, req.runtime, root)
             backend = self._make_backend(config, self.reaper, self.state_dir)
-            record = {"id": self.id, "bundle": req.bundle, "runtime": req.runtime, "runtime_root": str(root),
+            record = {"id": self.id, "bundle": req.bundle, "runtime": req.runtime, "runtime_root": root,
                       "pid": 0, "log_path": req.log_path}
             # written before the runtime runs: a shim that dies mid-create still lets
             # `ctrd-shim delete` find (and remove) whatever the runtime left
-            files.write_json(self.state_dir / files.RUNTIME_FILE, record)
+            files.write_json(f"{self.state_dir}/{files.RUNTIME_FILE}", record)
             relays = None
             out_w = err_w = devnull = -1
             try:
                 if req.log_path:
-                    self._writer = JsonFileWriter(Path(req.log_path), req.log_max_size, req.log_max_file)
+                    self._writer = JsonFileWriter(req.log_path, req.log_max_size, req.log_max_file)
                 if req.ports:
                     from shimd import ports  # written by the network side; imported only when used
 
@@ -117,14 +125,15 @@ class Task:
             except BaseException:
                 await self._close_io(relays)
                 self._writer, self._pumps = None, []
-                (self.state_dir / files.RUNTIME_FILE).unlink(missing_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{self.state_dir}/{files.RUNTIME_FILE}")
                 raise
             finally:
                 for fd in (out_w, err_w, devnull):
                     if fd >= 0:
                         os.close(fd)
             self.backend, self.bundle, self.pid, self._relays = backend, req.bundle, pid, relays
-            files.write_json(self.state_dir / files.RUNTIME_FILE, {**record, "pid": pid})
+            files.write_json(f"{self.state_dir}/{files.RUNTIME_FILE}", {**record, "pid": pid})
             self._watch = asyncio.create_task(self._watch_init(pid))
             self._move("create")
             return pid
@@ -147,7 +156,7 @@ class Task:
         info = ExitInfo(ex.status, ex.at, oom)
         self.exit = info
         with contextlib.suppress(OSError):
-            files.write_json(self.state_dir / files.EXIT_FILE, {
+            files.write_json(f"{self.state_dir}/{files.EXIT_FILE}", {
                 "pid": pid, "exit_status": info.status, "exited_at": info.at, "oom_killed": info.oom_killed,
             })
         if self.status is not Status.DELETED:

@@ -89,7 +89,7 @@ class _ShRuntime:
     ProcessSpec = _ShProcessSpec
 
 
-def _sh_backend(config: BackendConfig, reaper: Reaper, state_dir: Path) -> ForkedBackend:
+def _sh_backend(config: BackendConfig, reaper: Reaper, state_dir: str) -> ForkedBackend:
     return ForkedBackend(config, reaper, state_dir, runtime=_ShRuntime)
 
 
