@@ -231,9 +231,15 @@ class ShimLoop(asyncio.AbstractEventLoop):
             return
         self._masks[fd] = mask
         if old:
-            self._epoll.modify(fd, mask)
+            try:
+                self._epoll.modify(fd, mask)
+            except FileNotFoundError:  # closed while watched, the number reused: a new file
+                self._epoll.register(fd, mask)
         else:
-            self._epoll.register(fd, mask)
+            try:
+                self._epoll.register(fd, mask)
+            except FileExistsError:
+                self._epoll.modify(fd, mask)
 
     def add_reader(self, fd: Any, callback: Callable[[Unpack[Ts]], Any], *args: *Ts) -> None:
         fd = _fileno(fd)

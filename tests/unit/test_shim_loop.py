@@ -136,6 +136,33 @@ def test_readers_and_writers_on_a_socketpair(loop: ShimLoop) -> None:
     assert got == [b"ping"]
 
 
+def test_a_reused_fd_number_can_be_watched_again(loop: ShimLoop) -> None:
+    """An fd closed while watched leaves epoll on its own; its number may come back as a new file."""
+
+    async def go() -> bytes:
+        lp = asyncio.get_running_loop()
+        r, w = os.pipe()
+        lp.add_reader(r, lambda: None)
+        os.close(r)
+        os.close(w)
+        r2, w2 = os.pipe()
+        try:
+            assert r2 == r  # the lowest free number comes back
+            got = lp.create_future()
+            lp.add_writer(r2, lambda: None)  # the stale registration is modified or replaced
+            lp.remove_writer(r2)
+            lp.add_reader(r2, lambda: got.done() or got.set_result(os.read(r2, 10)))
+            os.write(w2, b"again")
+            data: bytes = await got
+            lp.remove_reader(r2)
+            return data
+        finally:
+            os.close(r2)
+            os.close(w2)
+
+    assert run(loop, go) == b"again"
+
+
 def test_signal_handlers_run_as_loop_callbacks(loop: ShimLoop) -> None:
     hits: list[int] = []
 
