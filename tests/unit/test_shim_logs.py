@@ -27,6 +27,16 @@ def test_entry_format() -> None:
     assert list(json.loads(line)) == ["log", "stream", "time"]
 
 
+def test_entry_bytes_are_what_json_dumps_writes() -> None:
+    """format_entry builds the line by hand: byte for byte what docker's json-file reader gets
+    from json.dumps (non-ASCII kept, quotes, backslashes, control characters, U+2028, bad UTF-8)."""
+    for raw in (b"plain\n", "h\u00e9 \"q\" \\ \x01 \u2028 \t\r\n".encode(), b"\xff\xfe bad utf-8", b"", "\U0001f600".encode()):
+        for stream in ("stdout", "stderr"):
+            line = format_entry(raw, stream, 1_700_000_000_000_000_001)
+            ref = {"log": raw.decode("utf-8", errors="replace"), "stream": stream, "time": "2023-11-14T22:13:20.000000001Z"}
+            assert line == json.dumps(ref, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
 def test_splitter_whole_lines_across_feeds() -> None:
     s = LineSplitter()
     assert s.feed(b"a\nb") == [b"a\n"]
