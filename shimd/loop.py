@@ -241,33 +241,31 @@ class ShimLoop(asyncio.AbstractEventLoop):
             except FileExistsError:
                 self._epoll.modify(fd, mask)
 
-    def add_reader(self, fd: Any, callback: Callable[[Unpack[Ts]], Any], *args: *Ts) -> None:
+    def _watch(self, table: dict[int, events.Handle], fd: Any, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
         fd = _fileno(fd)
-        self._readers[fd] = events.Handle(callback, args, self, None)
+        table[fd] = events.Handle(callback, args, self, None)
         self._update(fd)
+
+    def _unwatch(self, table: dict[int, events.Handle], fd: Any) -> bool:
+        fd = _fileno(fd)
+        h = table.pop(fd, None)
+        if h is None:
+            return False
+        h.cancel()
+        self._update(fd)
+        return True
+
+    def add_reader(self, fd: Any, callback: Callable[[Unpack[Ts]], Any], *args: *Ts) -> None:
+        self._watch(self._readers, fd, callback, args)
 
     def remove_reader(self, fd: Any) -> bool:
-        fd = _fileno(fd)
-        h = self._readers.pop(fd, None)
-        if h is None:
-            return False
-        h.cancel()
-        self._update(fd)
-        return True
+        return self._unwatch(self._readers, fd)
 
     def add_writer(self, fd: Any, callback: Callable[[Unpack[Ts]], Any], *args: *Ts) -> None:
-        fd = _fileno(fd)
-        self._writers[fd] = events.Handle(callback, args, self, None)
-        self._update(fd)
+        self._watch(self._writers, fd, callback, args)
 
     def remove_writer(self, fd: Any) -> bool:
-        fd = _fileno(fd)
-        h = self._writers.pop(fd, None)
-        if h is None:
-            return False
-        h.cancel()
-        self._update(fd)
-        return True
+        return self._unwatch(self._writers, fd)
 
     # -- signals ----------------------------------------------------------------------------------
 
