@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
 
@@ -51,33 +51,47 @@ def _settle() -> None:
     time.sleep(1.0)
 
 
-def ctrd_fleet(ctx: Context) -> dict[str, Any]:
-    assert ctx.ctrd is not None
-    d = ctx.ctrd
+class _EngineClient(Protocol):
+    def run_rm(self, image: str, cmd: list[str], network: str) -> Any: ...
+    def create(self, image: str, cmd: list[str], network: str) -> str: ...
+    def start(self, cid: str) -> Any: ...
+    def pid_of(self, cid: str) -> int: ...
+    def close(self) -> None: ...
+
+
+def _engine_fleet(ctx: Context, connect: Callable[[], _EngineClient], daemon_pid: Callable[[], int],
+                  shim_prefix: str, restart: Callable[[Context, int], tuple[float, float]],
+                  remove_all: Callable[[], None]) -> dict[str, Any]:
+    """The same measurement for ctrd and docker: each through its own API client."""
     out: dict[str, Any] = {"n": ctx.n, "clients": ctx.clients, "network": "none"}
-    warm = CtrdClient(d.address)
+    warm = connect()
     warm.run_rm(IMAGE_REF, ["true"], "none")
     _settle()
-    out["daemon_rss_kb_before"] = rss_kb(d.pid())
+    out["daemon_rss_kb_before"] = rss_kb(daemon_pid())
 
-    def start_one(c: CtrdClient, i: int) -> str:
+    def start_one(c: _EngineClient, i: int) -> str:
         cid = c.create(IMAGE_REF, SLEEP, "none")
         c.start(cid)
         return cid
 
     try:
-        out["start_all_s"], ids = start_concurrently(lambda: CtrdClient(d.address), start_one, ctx.n,
-                                                     ctx.clients, lambda c: c.close())
+        out["start_all_s"], ids = start_concurrently(connect, start_one, ctx.n, ctx.clients, lambda c: c.close())
         _settle()
-        out["daemon_rss_kb_after"] = rss_kb(d.pid())
+        out["daemon_rss_kb_after"] = rss_kb(daemon_pid())
         out["daemon_rss_growth_kb_per_container"] = (out["daemon_rss_kb_after"] - out["daemon_rss_kb_before"]) / ctx.n
-        out["shim"] = shim_mem([warm.pid_of(cid) for cid in ids], "ctrd-shim")
+        out["shim"] = shim_mem([warm.pid_of(cid) for cid in ids], shim_prefix)
         warm.close()
-        out["restart_api_s"], out["restart_s"] = ctrd_restart(ctx, ctx.n)
+        out["restart_api_s"], out["restart_s"] = restart(ctx, ctx.n)
     finally:
         warm.close()
-        d.remove_all()
+        remove_all()
     return out
+
+
+def ctrd_fleet(ctx: Context) -> dict[str, Any]:
+    assert ctx.ctrd is not None
+    d = ctx.ctrd
+    return _engine_fleet(ctx, lambda: CtrdClient(d.address), d.pid, "ctrd-shim", ctrd_restart, d.remove_all)
 
 
 def ctrd_restart(ctx: Context, n: int) -> tuple[float, float]:
@@ -108,30 +122,7 @@ def ctrd_restart(ctx: Context, n: int) -> tuple[float, float]:
 def docker_fleet(ctx: Context) -> dict[str, Any]:
     assert ctx.dockerd is not None
     d = ctx.dockerd
-    out: dict[str, Any] = {"n": ctx.n, "clients": ctx.clients, "network": "none"}
-    warm = DockerAPI(d.socket)
-    warm.run_rm(IMAGE_REF, ["true"], "none")
-    _settle()
-    out["daemon_rss_kb_before"] = rss_kb(d.pid())
-
-    def start_one(c: DockerAPI, i: int) -> str:
-        cid = c.create(IMAGE_REF, SLEEP, "none")
-        c.start(cid)
-        return cid
-
-    try:
-        out["start_all_s"], ids = start_concurrently(lambda: DockerAPI(d.socket), start_one, ctx.n,
-                                                     ctx.clients, lambda c: c.close())
-        _settle()
-        out["daemon_rss_kb_after"] = rss_kb(d.pid())
-        out["daemon_rss_growth_kb_per_container"] = (out["daemon_rss_kb_after"] - out["daemon_rss_kb_before"]) / ctx.n
-        out["shim"] = shim_mem([warm.pid_of(cid) for cid in ids], "containerd-shim")
-        warm.close()
-        out["restart_api_s"], out["restart_s"] = docker_restart(ctx, ctx.n)
-    finally:
-        warm.close()
-        d.remove_all()
-    return out
+    return _engine_fleet(ctx, lambda: DockerAPI(d.socket), d.pid, "containerd-shim", docker_restart, d.remove_all)
 
 
 def docker_restart(ctx: Context, n: int) -> tuple[float, float]:
