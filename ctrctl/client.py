@@ -8,6 +8,7 @@ modules costs ~4 ms of every command, and `run` uses five methods of fifteen.
 
 from __future__ import annotations
 
+import importlib
 import socket
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -75,9 +76,7 @@ class Client:
         self.address = socket_path(address)
         self._channel: grpc.Channel | None = None
         # The generated .pyi types the stubs for grpc.aio only; these are sync stubs, hence Any.
-        self._containers: Any = None
-        self._images: Any = None
-        self._system: Any = None
+        self._stubs: dict[str, Any] = {}
 
     @property
     def channel(self) -> grpc.Channel:
@@ -98,32 +97,24 @@ class Client:
             grpc.channel_ready_future(self._channel)
         return self._channel
 
+    def _stub(self, module: str, service: str) -> Any:
+        stub = self._stubs.get(service)
+        if stub is None:
+            channel = self.channel  # first: the connection comes up while the messages import
+            stub = self._stubs[service] = _Stub(channel, importlib.import_module(f"ctrd.v1.{module}"), service)
+        return stub
+
     @property
     def containers(self) -> Any:
-        if self._containers is None:
-            channel = self.channel  # first: the connection comes up while the messages import
-            from ctrd.v1 import container_pb2
-
-            self._containers = _Stub(channel, container_pb2, "ContainerService")
-        return self._containers
+        return self._stub("container_pb2", "ContainerService")
 
     @property
     def images(self) -> Any:
-        if self._images is None:
-            channel = self.channel  # first: the connection comes up while the messages import
-            from ctrd.v1 import image_pb2
-
-            self._images = _Stub(channel, image_pb2, "ImageService")
-        return self._images
+        return self._stub("image_pb2", "ImageService")
 
     @property
     def system(self) -> Any:
-        if self._system is None:
-            channel = self.channel  # first: the connection comes up while the messages import
-            from ctrd.v1 import system_pb2
-
-            self._system = _Stub(channel, system_pb2, "SystemService")
-        return self._system
+        return self._stub("system_pb2", "SystemService")
 
     def native(self, err: grpc.RpcError) -> errdefs.CtrdError:
         """Map an RpcError to the taxonomy; a dead socket becomes Unreachable (exit 1)."""
