@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,18 @@ def _check(method: str, request: Any) -> None:
         raise InvalidArgument(f"request: malformed {method} request: {request.error}")
 
 
+@contextlib.asynccontextmanager
+async def _mapped(method: str, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[None]:
+    """The one place a handler's exception becomes a gRPC status (abort raises AbortError)."""
+    try:
+        yield
+    except grpc.aio.AbortError:
+        raise
+    except Exception as exc:
+        _log(method, exc)
+        await errgrpc.abort_with(context, exc)
+
+
 class ErrorInterceptor(_Interceptor):
     async def intercept_service(
         self,
@@ -68,14 +81,10 @@ class ErrorInterceptor(_Interceptor):
             inner_uu: Any = handler.unary_unary
 
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                try:
+                async with _mapped(method, context):
                     _check(method, request)
                     return await inner_uu(request, context)
-                except grpc.aio.AbortError:
-                    raise
-                except Exception as exc:
-                    _log(method, exc)
-                    await errgrpc.abort_with(context, exc)
+                raise AssertionError("unreachable: _mapped re-raises or aborts")
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary, _lenient(handler.request_deserializer), handler.response_serializer
@@ -84,15 +93,10 @@ class ErrorInterceptor(_Interceptor):
             inner_us: Any = handler.unary_stream
 
             async def unary_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-                try:
+                async with _mapped(method, context):
                     _check(method, request)
                     async for item in inner_us(request, context):
                         yield item
-                except grpc.aio.AbortError:
-                    raise
-                except Exception as exc:
-                    _log(method, exc)
-                    await errgrpc.abort_with(context, exc)
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream, _lenient(handler.request_deserializer), handler.response_serializer
@@ -101,13 +105,9 @@ class ErrorInterceptor(_Interceptor):
             inner_su: Any = handler.stream_unary
 
             async def stream_unary(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                try:
+                async with _mapped(method, context):
                     return await inner_su(requests, context)
-                except grpc.aio.AbortError:
-                    raise
-                except Exception as exc:
-                    _log(method, exc)
-                    await errgrpc.abort_with(context, exc)
+                raise AssertionError("unreachable: _mapped re-raises or aborts")
 
             return grpc.stream_unary_rpc_method_handler(
                 stream_unary, handler.request_deserializer, handler.response_serializer
