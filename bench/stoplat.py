@@ -5,7 +5,7 @@ from __future__ import annotations
 import select
 import subprocess
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from bench.context import Context, run_ok, time_ms
 from bench.ctrd_daemon import CtrdClient
@@ -22,9 +22,16 @@ def _record(samples: list[float]) -> dict[str, Any]:
     return {"summary": summarize(samples).as_dict(), "samples_ms": [round(x, 3) for x in samples]}
 
 
-def ctrd_stop(ctx: Context) -> dict[str, Any]:
-    assert ctx.ctrd is not None
-    client = CtrdClient(ctx.ctrd.address)
+class _StopClient(Protocol):
+    def create(self, image: str, cmd: list[str], network: str) -> str: ...
+    def start(self, cid: str) -> Any: ...
+    def stop(self, cid: str, timeout: int) -> Any: ...
+    def remove(self, cid: str, force: bool = ...) -> Any: ...
+    def close(self) -> None: ...
+
+
+def _api_stop(ctx: Context, client: _StopClient) -> dict[str, Any]:
+    """ctrd and docker alike, each through its own API client (closed at the end)."""
     samples: list[float] = []
     try:
         for _ in range(ctx.stop_runs):
@@ -38,20 +45,14 @@ def ctrd_stop(ctx: Context) -> dict[str, Any]:
     return _record(samples)
 
 
+def ctrd_stop(ctx: Context) -> dict[str, Any]:
+    assert ctx.ctrd is not None
+    return _api_stop(ctx, CtrdClient(ctx.ctrd.address))
+
+
 def docker_stop(ctx: Context) -> dict[str, Any]:
     assert ctx.dockerd is not None
-    api = DockerAPI(ctx.dockerd.socket)
-    samples: list[float] = []
-    try:
-        for _ in range(ctx.stop_runs):
-            cid = api.create(IMAGE_REF, TRAP, "none")
-            api.start(cid)
-            time.sleep(ARM_S)
-            samples.append(time_ms(lambda cid=cid: api.stop(cid, 10)))  # type: ignore[misc]
-            api.remove(cid, force=True)
-    finally:
-        api.close()
-    return _record(samples)
+    return _api_stop(ctx, DockerAPI(ctx.dockerd.socket))
 
 
 def containerd_stop(ctx: Context) -> dict[str, Any]:
