@@ -17,7 +17,7 @@ import grpc
 
 from bench.daemons import stop_pid
 from bench.sandbox import Sandbox
-from bench.stats import Steps, lap
+from bench.stats import Steps, run_rm
 from ctrd.v1 import (
     container_pb2,
     container_pb2_grpc,
@@ -86,18 +86,7 @@ class CtrdClient:
         self.containers.Stop(container_pb2.StopRequest(id=cid, timeout=timeout), timeout=timeout + 30)
 
     def run_rm(self, image: str, cmd: list[str], network: str, steps: Steps | None = None) -> int:
-        """run → exit → removed, the way `docker run --rm` does it, as four API calls (each timed into
-        steps when given, to show where the time goes)."""
-        t = time.perf_counter()
-        cid = self.create(image, cmd, network)
-        t = lap(steps, "create", t)
-        self.start(cid)
-        t = lap(steps, "start", t)
-        code = self.wait(cid)
-        t = lap(steps, "wait", t)
-        self.remove(cid)
-        lap(steps, "remove", t)
-        return code
+        return run_rm(self, image, cmd, network, steps)
 
     def running(self, timeout: float = 5.0) -> list[container_pb2.ContainerSummary]:
         resp = self.containers.List(container_pb2.ListRequest(all=False), timeout=timeout)

@@ -6,10 +6,9 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import time
 from typing import Any
 
-from bench.stats import Steps, lap
+from bench.stats import Steps, run_rm
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -55,16 +54,7 @@ class DockerAPI:
         self.call("DELETE", f"/containers/{cid}?force={'true' if force else 'false'}")
 
     def run_rm(self, image: str, cmd: list[str], network: str, steps: Steps | None = None) -> int:
-        t = time.perf_counter()
-        cid = self.create(image, cmd, network)
-        t = lap(steps, "create", t)
-        self.start(cid)
-        t = lap(steps, "start", t)
-        code = self.wait(cid)
-        t = lap(steps, "wait", t)
-        self.remove(cid)
-        lap(steps, "remove", t)
-        return code
+        return run_rm(self, image, cmd, network, steps)
 
     def stop(self, cid: str, timeout: int = 10) -> None:
         self.call("POST", f"/containers/{cid}/stop?t={timeout}")

@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -73,6 +74,28 @@ def lap(steps: Steps | None, name: str, since: float) -> float:
     if steps is not None:
         steps.setdefault(name, []).append((now - since) * 1000.0)
     return now
+
+
+class RunRmClient(Protocol):
+    def create(self, image: str, cmd: list[str], network: str) -> str: ...
+    def start(self, cid: str) -> Any: ...
+    def wait(self, cid: str) -> int: ...
+    def remove(self, cid: str, force: bool = ...) -> Any: ...
+
+
+def run_rm(client: RunRmClient, image: str, cmd: list[str], network: str, steps: Steps | None = None) -> int:
+    """run → exit → removed, the way `docker run --rm` does it, as four API calls (each timed into
+    steps when given, to show where the time goes)."""
+    t = time.perf_counter()
+    cid = client.create(image, cmd, network)
+    t = lap(steps, "create", t)
+    client.start(cid)
+    t = lap(steps, "start", t)
+    code = client.wait(cid)
+    t = lap(steps, "wait", t)
+    client.remove(cid)
+    lap(steps, "remove", t)
+    return code
 
 
 def step_p50s(steps: Steps) -> dict[str, float]:
