@@ -171,9 +171,11 @@ def _report_launcher(fut: asyncio.Future[None]) -> None:
 
 def build_daemon(cfg: Config) -> Daemon:
     from daemon.adapters import RealNetwork, RealShims
+    from daemon.distribution.client import Options
+    from daemon.distribution.service import Distribution
     from daemon.images.store import ImageStore
     from daemon.layers.overlay2 import LayerStore
-    from daemon.services.images import ImageServicer
+    from daemon.services.registry import RegistryImageServicer
 
     layers = LayerStore(cfg.root / "overlay2")
     images = ImageStore(cfg.root, layers)
@@ -184,7 +186,8 @@ def build_daemon(cfg: Config) -> Daemon:
     def in_use(image_id: str) -> bool:
         return any(c.image_id == image_id for c in d.manager.store)
 
-    d.image_servicer = ImageServicer(images, in_use)
+    dist = Distribution(images, cfg.root, Options(frozenset(cfg.insecure_registries)), cfg.max_concurrent_downloads)
+    d.image_servicer = RegistryImageServicer(images, dist, in_use)
     d._image_count = lambda: len(images.list())
     return d
 

@@ -88,7 +88,7 @@ class HashingReader:
 
 
 def decompressed(reader: HashingReader) -> Readable:
-    """Wrap `reader` in the decompressor its magic bytes call for (gzip, bzip2, xz) or none."""
+    """Wrap `reader` in the decompressor its magic bytes call for (gzip, bzip2, xz, zstd) or none."""
     head = reader.peek(6)
     if head.startswith(b"\x1f\x8b"):
         return gzip.GzipFile(fileobj=cast(Any, reader), mode="rb")
@@ -97,7 +97,10 @@ def decompressed(reader: HashingReader) -> Readable:
     if head.startswith(b"\xfd7zXZ\x00"):
         return lzma.LZMAFile(cast(Any, reader), mode="rb")
     if head.startswith(b"\x28\xb5\x2f\xfd"):
-        raise errdefs.InvalidArgument("zstd-compressed layers are not supported")
+        import zstandard  # only zstd layers pay for the import
+
+        # read_across_frames: a layer may be several concatenated frames (pigz-style writers)
+        return cast(Readable, zstandard.ZstdDecompressor().stream_reader(cast(Any, reader), read_across_frames=True))
     return reader
 
 

@@ -293,7 +293,16 @@ class ImageStore:
         spool.flush()
         spool.seek(0)
 
-    def _load_image(self, config: bytes, sources: _Sources, tags: _Strs) -> str:
+    def register(
+        self, config: bytes, sources: _Sources, tags: _Strs, on_layer: Callable[[int, bool], None] | None = None
+    ) -> str:
+        """Register an image from its config and layer blobs (a pull's result): the same path,
+        checks and image id as `load`. `on_layer(i, existed)` is told when layer i is in place."""
+        return self._load_image(config, sources, tags, on_layer)
+
+    def _load_image(
+        self, config: bytes, sources: _Sources, tags: _Strs, on_layer: Callable[[int, bool], None] | None = None
+    ) -> str:
         parsed = parse_config(config)
         if len(sources) != len(parsed.diff_ids):
             raise errdefs.InvalidArgument(
@@ -318,6 +327,10 @@ class ImageStore:
                         self.layers.discard(staged.path)
                         raise
                     rec = self._commit_layer(staged, chain, parsed.chain_ids[i - 1] if i else "", parent_cache)
+                    if on_layer:
+                        on_layer(i, False)
+                elif on_layer:
+                    on_layer(i, True)
                 parent_cache = rec.cache_id
             return self._commit_image(config, tags)
         finally:
