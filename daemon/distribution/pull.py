@@ -168,6 +168,8 @@ class _ClosingReader:
         self.f = f
 
     def read(self, n: int = -1, /) -> bytes:
+        if self.f.closed:
+            return b""
         data: bytes = self.f.read(n)
         if not data or n < 0:
             self.f.close()
