@@ -1,0 +1,172 @@
+"""Registries with authentication (htpasswd Basic; Bearer tokens from a token server), push, save.
+
+Real docker-registry 2.8 on loopback; skopeo checks what ctrd pushed and saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ctrd import errdefs
+from ctrd.dockerconfig import Credentials
+from daemon.distribution.client import Options
+from daemon.distribution.progress import Event
+from daemon.distribution.service import Distribution
+from daemon.images.archive import HOST_ARCH
+from daemon.images.store import ImageStore
+from daemon.layers.overlay2 import LayerStore
+from tests import registry_env as renv
+
+pytestmark = pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("docker-registry", "skopeo", "htpasswd")),
+    reason="needs docker-registry, skopeo and htpasswd (scripts/install-deps.sh)",
+)
+USER, PASSWORD = "ada", "s3cret"
+
+
+def _dist(root: Path, config_path: Path | None = None) -> Distribution:
+    store = ImageStore(root, LayerStore(root / "overlay2"))
+    return Distribution(store, root, Options(attempts=2, backoff=0.01), config_path=config_path or root / "none.json")
+
+
+def _image(base: Path, name: str) -> Path:
+    spec = renv.ImageSpec(HOST_ARCH, [renv.text_layer(("one", b"1" * 3000)), renv.text_layer((name, name.encode()))])
+    return renv.make_layout(base / name, [spec], "t")
+
+
+@pytest.fixture
+def basic(short_tmp: Path) -> Iterator[renv.RegistryProc]:
+    reg = renv.RegistryProc.start(short_tmp / "reg", htpasswd=(USER, PASSWORD))
+    try:
+        renv.skopeo_copy(f"oci:{_image(short_tmp, 'app')}:t", f"docker://{reg.host}/app:v1",
+                         f"--dest-creds={USER}:{PASSWORD}")
+        yield reg
+    finally:
+        reg.stop()
+
+
+@pytest.fixture
+def token(short_tmp: Path) -> Iterator[tuple[renv.RegistryProc, renv.TokenServer]]:
+    ts = renv.TokenServer.start({USER: PASSWORD})
+    reg = renv.RegistryProc.start(short_tmp / "reg", token=ts)
+    try:
+        renv.skopeo_copy(f"oci:{_image(short_tmp, 'app')}:t", f"docker://{reg.host}/app:v1")
+        yield reg, ts
+    finally:
+        reg.stop()
+        ts.stop()
+
+
+def test_basic_auth_login_and_pull(basic: renv.RegistryProc, short_tmp: Path) -> None:
+    dist = _dist(short_tmp / "root")
+    with pytest.raises(errdefs.FailedPrecondition, match="unauthorized") as exc:
+        asyncio.run(dist.login(basic.host, Credentials(USER, "wrong")))
+    assert exc.value.reason == "unauthorized"
+    assert asyncio.run(dist.login(basic.host, Credentials(USER, PASSWORD))) == "Login Succeeded"
+    with pytest.raises(errdefs.FailedPrecondition, match="unauthorized"):
+        asyncio.run(dist.pull(f"{basic.host}/app:v1", "", Credentials(), lambda e: None))
+    image = asyncio.run(dist.pull(f"{basic.host}/app:v1", "", Credentials(USER, PASSWORD), lambda e: None))
+    raw = renv.skopeo_inspect(f"docker://{basic.host}/app:v1", "--config", "--raw", f"--creds={USER}:{PASSWORD}")
+    assert image.image_id == "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def test_credentials_come_from_docker_config_json(basic: renv.RegistryProc, short_tmp: Path) -> None:
+    from ctrd import dockerconfig
+
+    cfg = short_tmp / "docker" / "config.json"
+    dockerconfig.store(basic.host, Credentials(USER, PASSWORD), cfg)
+    dist = _dist(short_tmp / "root", config_path=cfg)
+    assert asyncio.run(dist.pull(f"{basic.host}/app:v1", "", Credentials(), lambda e: None)).image_id
+
+
+def test_bearer_token_flow_anonymous_and_with_credentials(token: tuple[renv.RegistryProc, renv.TokenServer],
+                                                          short_tmp: Path) -> None:
+    reg, ts = token
+    dist = _dist(short_tmp / "root")
+    asyncio.run(dist.pull(f"{reg.host}/app:v1", "", Credentials(), lambda e: None))
+    anon = [r for r in ts.requests if not r["user"]]
+    assert anon and all(r["service"] == ["ctrd-test-registry"] for r in anon)
+    assert ["repository:app:pull"] in [r["scope"] for r in anon]
+    with pytest.raises(errdefs.FailedPrecondition, match="unauthorized"):
+        asyncio.run(dist.login(reg.host, Credentials(USER, "wrong")))
+    assert asyncio.run(dist.login(reg.host, Credentials(USER, PASSWORD))) == "Login Succeeded"
+    assert ts.requests[-1]["user"] == USER
+
+
+def test_push_then_pull_back_and_skopeo_agrees(token: tuple[renv.RegistryProc, renv.TokenServer], short_tmp: Path) -> None:
+    reg, ts = token
+    dist = _dist(short_tmp / "root")
+    pulled = asyncio.run(dist.pull(f"{reg.host}/app:v1", "", Credentials(USER, PASSWORD), lambda e: None))
+    dist.images.tag(pulled.image_id, f"{reg.host}/copy:v2")
+    events: list[Event] = []
+    digest, image_id = asyncio.run(dist.push(f"{reg.host}/copy:v2", Credentials(USER, PASSWORD), events.append))
+    assert image_id == pulled.image_id
+    statuses = {e.status for e in events}
+    assert "Mounted from app" in statuses  # same registry, other repository: no bytes sent
+    assert ["repository:copy:pull,push"] in [r["scope"] for r in ts.requests]
+    remote = json.loads(renv.skopeo_inspect(f"docker://{reg.host}/copy:v2"))
+    assert remote["Digest"] == digest
+    raw = renv.skopeo_inspect(f"docker://{reg.host}/copy:v2", "--config", "--raw")
+    assert "sha256:" + hashlib.sha256(raw).hexdigest() == image_id
+    # pushing again finds every blob there
+    again: list[Event] = []
+    asyncio.run(dist.push(f"{reg.host}/copy:v2", Credentials(), again.append))
+    assert [e.status for e in again if e.status.startswith("Layer")] == ["Layer already exists"] * 3
+    # a fresh store pulls it back to the same image
+    fresh = _dist(short_tmp / "root2")
+    assert asyncio.run(fresh.pull(f"{reg.host}/copy:v2", "", Credentials(), lambda e: None)).image_id == image_id
+
+
+def test_push_uploads_to_another_registry(token: tuple[renv.RegistryProc, renv.TokenServer], short_tmp: Path) -> None:
+    reg, _ts = token
+    other = renv.RegistryProc.start(short_tmp / "reg2")
+    try:
+        dist = _dist(short_tmp / "root")
+        pulled = asyncio.run(dist.pull(f"{reg.host}/app:v1", "", Credentials(), lambda e: None))
+        dist.images.tag(pulled.image_id, f"{other.host}/moved:1")
+        events: list[Event] = []
+        digest, _ = asyncio.run(dist.push(f"{other.host}/moved:1", Credentials(), events.append))
+        assert [e.status for e in events].count("Pushed") == 3  # two layers and the config
+        assert json.loads(renv.skopeo_inspect(f"docker://{other.host}/moved:1"))["Digest"] == digest
+    finally:
+        other.stop()
+
+
+def test_push_of_an_unknown_image_is_not_found(token: tuple[renv.RegistryProc, renv.TokenServer], short_tmp: Path) -> None:
+    reg, _ = token
+    dist = _dist(short_tmp / "root")
+    with pytest.raises(errdefs.NotFound, match="no such image"):
+        asyncio.run(dist.push(f"{reg.host}/ghost:1", Credentials(), lambda e: None))
+
+
+def test_save_round_trips_through_load_and_skopeo_reads_it(token: tuple[renv.RegistryProc, renv.TokenServer],
+                                                           short_tmp: Path) -> None:
+    reg, _ = token
+    dist = _dist(short_tmp / "root")
+    pulled = asyncio.run(dist.pull(f"{reg.host}/app:v1", "", Credentials(), lambda e: None))
+    archive = short_tmp / "saved.tar"
+    with open(archive, "wb") as f:
+        dist.save([f"{reg.host}/app:v1"], f)
+    with tarfile.open(archive) as tf:
+        manifest = json.load(tf.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert manifest[0]["RepoTags"] == [f"{reg.host}/app:v1"]
+    # a third party reads it as docker's save format and sees our image id
+    out = subprocess.run(["skopeo", "--insecure-policy", "inspect", "--config", "--raw", f"docker-archive:{archive}"],
+                         check=True, capture_output=True).stdout
+    assert "sha256:" + hashlib.sha256(out).hexdigest() == pulled.image_id
+    fresh = ImageStore(short_tmp / "root2", LayerStore(short_tmp / "root2" / "overlay2"))
+    with open(archive, "rb") as f:
+        assert fresh.load_archive(f) == [f"Loaded image: {reg.host}/app:v1"]
+    assert fresh.get(f"{reg.host}/app:v1").id == pulled.image_id
+    with tempfile.TemporaryFile() as f, pytest.raises(errdefs.NotFound):
+        dist.save(["ghost:1"], f)
