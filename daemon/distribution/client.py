@@ -252,7 +252,13 @@ async def login(session: aiohttp.ClientSession, host: str, creds: Credentials, o
     await reg.ping()
     if reg.challenge is None:
         return "Login Succeeded"
-    async with reg.request("GET", "/v2/", "") as resp:
-        if resp.status != 200:
-            raise errdefs.Unavailable(f"login to {host}: {await error_message(resp)}")
+    try:
+        async with reg.request("GET", "/v2/", "") as resp:
+            if resp.status != 200:
+                raise errdefs.Unavailable(f"login to {host}: {await error_message(resp)}")
+    except errdefs.FailedPrecondition as exc:
+        if exc.reason != "unauthorized":
+            raise
+        raise errdefs.FailedPrecondition(f"unauthorized: incorrect username or password for {host}",
+                                         reason="unauthorized") from None
     return "Login Succeeded"

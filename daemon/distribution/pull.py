@@ -87,7 +87,9 @@ class Puller:
         self.fetcher = fetcher
         self.meta = meta
 
-    async def pull(self, reg: Registry, ref: names.RemoteRef, want: platforms.Platform, emit: Emit) -> PullResult:
+    async def pull(self, reg: Registry, ref: names.RemoteRef, want: platforms.Platform, emit: Emit,
+                   explicit: bool = False) -> PullResult:
+        """`explicit`: the platform was asked for, so a single-platform image must match it."""
         loop = asyncio.get_running_loop()
         emit(Event(ref.tag or ref.digest, f"Pulling from {ref.familiar}"))
         manifest, _body, digest = await resolve(reg, ref, want)
@@ -100,6 +102,11 @@ class Puller:
         if len(parsed.diff_ids) != len(manifest.layers):
             raise errdefs.InvalidArgument(
                 f"{what}: manifest has {len(manifest.layers)} layers, config has {len(parsed.diff_ids)}"
+            )
+        if explicit and (parsed.os, parsed.architecture) != (want.os, want.arch):
+            raise errdefs.NotFound(
+                f"{what}: image was found but does not match the specified platform: "
+                f"wanted {want}, actual: {parsed.os}/{parsed.architecture}"
             )
         chains = chain_ids(parsed.diff_ids)
         stored = [self.images.layerdb.get(c) is not None for c in chains]

@@ -43,7 +43,7 @@ class Distribution:
         want = platforms.parse(platform)
         async with new_session(self.opts) as session:
             reg = Registry(session, ref.host, self._creds(ref.domain, creds), self.opts)
-            return await Puller(self.images, self.fetcher, self.meta).pull(reg, ref, want, emit)
+            return await Puller(self.images, self.fetcher, self.meta).pull(reg, ref, want, emit, bool(platform))
 
     async def push(self, ref_text: str, creds: Credentials, emit: Emit) -> tuple[str, str]:
         """(manifest digest, image id) of a pushed local image."""
