@@ -69,7 +69,7 @@ class Display:
             # plain lines: each status once, never a byte count
             if self.last.get(msg.id) != msg.status or not msg.id:
                 self.last[msg.id] = msg.status
-                self.out.write(text + "\n")
+                self.out.write((f"{msg.id}: {msg.status}" if msg.id else msg.status) + "\n")
                 self.out.flush()
             return
         if not msg.id or msg.id not in self.lines:

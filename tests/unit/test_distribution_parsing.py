@@ -89,7 +89,7 @@ def test_platform_selection() -> None:
     assert platforms.select(idx, platforms.parse("linux/arm64"), "x")["platform"]["variant"] == "v8"  # type: ignore[index]
     assert platforms.select(idx, platforms.parse("linux/aarch64/v8"), "x")["platform"]["architecture"] == "arm64"  # type: ignore[index]
     assert platforms.select(idx, platforms.parse("linux/arm/v7"), "x")["platform"]["variant"] == "v7"  # type: ignore[index]
-    with pytest.raises(errdefs.NotFound, match="no matching manifest for linux/arm/v6 .*has: linux/amd64"):
+    with pytest.raises(errdefs.NotFound, match=r"no matching manifest for linux/arm/v6 .*has: linux/amd64"):
         platforms.select(idx, platforms.parse("linux/arm/v6"), "x")
     with pytest.raises(errdefs.InvalidArgument, match="invalid platform"):
         platforms.parse("linux")
