@@ -62,8 +62,8 @@ def plan(images: ImageStore, content: ContentStore, meta: Metadata, image_ref: s
                 break
         else:
             raise errdefs.FailedPrecondition(
-                f"push {image_ref}: layer {diff_id} has no registry blob in the content store "
-                "(only layers that were pulled can be pushed)"
+                f"push {image_ref}: layer {diff_id} has no blob in the content store "
+                "(it was stored before ctrd kept blobs: pull or load the image again)"
             )
     return config, blobs
 
@@ -75,6 +75,10 @@ async def _file_body(path: Path, on_bytes: Throttle, total: int) -> AsyncIterato
             done += len(chunk)
             on_bytes(done, total)
             yield chunk
+
+
+def oci_type(media: str) -> str:
+    return mf.OCI_LAYER + "+gzip" if media == mf.DOCKER_LAYER else media
 
 
 class Pusher:
@@ -138,13 +142,16 @@ class Pusher:
 
         await asyncio.gather(*(capped(b) for b in layers))
         await one(cfg_blob)
-        zstd = any(b.media_type.endswith("+zstd") for b in layers)
-        media = mf.OCI_MANIFEST if zstd else mf.DOCKER_MANIFEST
+        # Docker's schema 2 when every layer is gzip (what docker pushes); else OCI, whose media
+        # types also name zstd and uncompressed layers (from `image load` of a docker-save tar)
+        oci = any(b.media_type != mf.DOCKER_LAYER for b in layers)
+        media = mf.OCI_MANIFEST if oci else mf.DOCKER_MANIFEST
         doc = {
             "schemaVersion": 2,
             "mediaType": media,
-            "config": {"mediaType": mf.OCI_CONFIG if zstd else mf.DOCKER_CONFIG, "size": len(config), "digest": cfg_digest},
-            "layers": [{"mediaType": b.media_type, "size": b.size, "digest": b.digest} for b in layers],
+            "config": {"mediaType": mf.OCI_CONFIG if oci else mf.DOCKER_CONFIG, "size": len(config), "digest": cfg_digest},
+            "layers": [{"mediaType": oci_type(b.media_type) if oci else b.media_type, "size": b.size, "digest": b.digest}
+                       for b in layers],
         }
         body = json.dumps(doc, indent=3).encode()
         digest = sha256_bytes(body)
@@ -154,9 +161,9 @@ class Pusher:
                                headers={"Content-Type": media}, data=body) as resp:
             if resp.status != 201:
                 raise errdefs.Unavailable(f"push {ref.familiar}:{tag}: manifest: {await error_message(resp)}")
-        for b in layers:
-            diff_ids = parse_config(config).diff_ids
-            await asyncio.to_thread(self.meta.add_layer, b.digest, diff_ids[layers.index(b)], f"{ref.domain}/{ref.path}")
+        diff_ids = parse_config(config).diff_ids
+        for b, diff_id in zip(layers, diff_ids, strict=True):
+            await asyncio.to_thread(self.meta.add_layer, b.digest, diff_id, f"{ref.domain}/{ref.path}")
         image = await asyncio.to_thread(self.images.get, local)
         await asyncio.to_thread(self.meta.add_repo_digest, ref.familiar, digest, image.id)
         emit(Event("", f"{tag}: digest: {digest} size: {len(body)}"))

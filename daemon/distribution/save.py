@@ -18,7 +18,7 @@ from ctrd import errdefs
 from daemon.distribution import manifest as mf
 from daemon.distribution.content import ContentStore
 from daemon.distribution.metadata import Metadata
-from daemon.distribution.push import plan
+from daemon.distribution.push import oci_type, plan
 from daemon.images import reference
 from daemon.images.blobs import sha256_bytes
 from daemon.images.store import ImageStore
@@ -56,8 +56,7 @@ def save(images: ImageStore, content: ContentStore, meta: Metadata, refs: list[s
             "schemaVersion": 2,
             "mediaType": mf.OCI_MANIFEST,
             "config": {"mediaType": mf.OCI_CONFIG, "digest": cfg_digest, "size": len(config)},
-            "layers": [{"mediaType": mf.OCI_LAYER + ("+zstd" if b.media_type.endswith("zstd") else "+gzip" if "gzip" in b.media_type else ""),
-                        "digest": b.digest, "size": b.size} for b in layers],
+            "layers": [{"mediaType": oci_type(b.media_type), "digest": b.digest, "size": b.size} for b in layers],
         }
         body = json.dumps(doc, separators=(",", ":")).encode()
         m_digest = sha256_bytes(body)

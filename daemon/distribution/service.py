@@ -17,6 +17,7 @@ from ctrd.dockerconfig import Credentials
 from daemon.distribution import names, platforms
 from daemon.distribution.client import Options, Registry, login, new_session
 from daemon.distribution.content import ContentStore, Fetcher
+from daemon.distribution.keep import KeptBlob
 from daemon.distribution.metadata import Metadata
 from daemon.distribution.progress import Emit
 from daemon.distribution.pull import Puller, PullResult
@@ -34,6 +35,7 @@ class Distribution:
         self.meta = Metadata(images.meta)
         self.fetcher = Fetcher(self.content, max_downloads)
         self.config_path = config_path  # None: $DOCKER_CONFIG or ~/.docker/config.json
+        images.keep_blobs = lambda: KeptBlob(self.content, self.meta)
 
     def _creds(self, domain: str, given: Credentials) -> Credentials:
         return given if given else dockerconfig.lookup(domain, self.config_path)

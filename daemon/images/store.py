@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, Protocol, cast
 
 from ctrd import errdefs
 from daemon.atomic import write_atomic, write_json_atomic
@@ -40,6 +40,14 @@ _CHUNK = 1 << 20
 Progress = Callable[[int], None] | None
 _Sources = list[LayerSource]
 _Strs = list[str]  # the class defines list(); annotations inside it cannot say list[...]
+
+
+class KeptBlob(Protocol):
+    """Where a layer's raw bytes go while it is extracted (see ImageStore.keep_blobs)."""
+
+    def write(self, data: bytes, /) -> object: ...
+    def commit(self, blob_digest: str, diff_id: str) -> None: ...
+    def discard(self) -> None: ...
 
 
 def _now() -> str:
@@ -64,6 +72,9 @@ class ImageStore:
         self._pending: Counter[str] = Counter()  # chain ids an import in flight relies on
         self._images: dict[str, ParsedConfig] = {}
         self._tags: dict[str, str] = {}
+        # Set by the registry code: keeps each imported/loaded layer's raw blob (so that push and
+        # save can send it later, as they send pulled blobs). None: layers are only extracted.
+        self.keep_blobs: Callable[[], KeptBlob] | None = None
         self._load()
         self.gc()
 
@@ -220,12 +231,21 @@ class ImageStore:
     def _import_stream(
         self, src: BinaryIO, tags: _Strs, cfg: ImageConfig, created: str, comment: str, progress: Progress
     ) -> str:
-        staged = stage_layer(self.layers, src, "import", progress)
+        kept = self.keep_blobs() if self.keep_blobs else None
+        try:
+            staged = stage_layer(self.layers, _tee(src, kept), "import", progress)
+        except BaseException:
+            if kept:
+                kept.discard()
+            raise
         chain = staged.diff_id
         with self._lock:
             self._pending[chain] += 1
         try:
             self._commit_layer(staged, chain, "", None)
+            if kept:
+                kept.commit(staged.blob_digest, staged.diff_id)
+                kept = None
             config = {
                 "architecture": HOST_ARCH,
                 "comment": comment,
@@ -237,6 +257,8 @@ class ImageStore:
             }
             return self._commit_image(json.dumps(config, separators=(",", ":")).encode(), tags)
         finally:
+            if kept:
+                kept.discard()
             self._release([chain])
 
     def load_archive(self, fileobj: BinaryIO, progress: Progress = None) -> _Strs:
@@ -298,10 +320,11 @@ class ImageStore:
     ) -> str:
         """Register an image from its config and layer blobs (a pull's result): the same path,
         checks and image id as `load`. `on_layer(i, existed)` is told when layer i is in place."""
-        return self._load_image(config, sources, tags, on_layer)
+        return self._load_image(config, sources, tags, on_layer, keep=False)  # its blobs are kept already
 
     def _load_image(
-        self, config: bytes, sources: _Sources, tags: _Strs, on_layer: Callable[[int, bool], None] | None = None
+        self, config: bytes, sources: _Sources, tags: _Strs, on_layer: Callable[[int, bool], None] | None = None,
+        keep: bool = True,
     ) -> str:
         parsed = parse_config(config)
         if len(sources) != len(parsed.diff_ids):
@@ -320,13 +343,21 @@ class ImageStore:
                 with self._lock:
                     rec = self.layerdb.get(chain)
                 if rec is None:
-                    staged = stage_layer(self.layers, src.open(), f"layer {src.name}")
+                    kept = self.keep_blobs() if keep and self.keep_blobs else None
                     try:
-                        verify(staged, f"layer {src.name}", src.digest, src.size, parsed.diff_ids[i])
-                    except BaseException:
-                        self.layers.discard(staged.path)
-                        raise
-                    rec = self._commit_layer(staged, chain, parsed.chain_ids[i - 1] if i else "", parent_cache)
+                        staged = stage_layer(self.layers, _tee(src.open(), kept), f"layer {src.name}")
+                        try:
+                            verify(staged, f"layer {src.name}", src.digest, src.size, parsed.diff_ids[i])
+                        except BaseException:
+                            self.layers.discard(staged.path)
+                            raise
+                        rec = self._commit_layer(staged, chain, parsed.chain_ids[i - 1] if i else "", parent_cache)
+                        if kept:
+                            kept.commit(staged.blob_digest, staged.diff_id)
+                            kept = None
+                    finally:
+                        if kept:
+                            kept.discard()
                     if on_layer:
                         on_layer(i, False)
                 elif on_layer:
@@ -469,6 +500,24 @@ def _seekable(f: BinaryIO) -> bool:
 
 def _normalize_tag(ref: str) -> str:
     return reference.normalize(ref)
+
+
+def _tee(src: Any, kept: KeptBlob | None) -> Any:
+    return src if kept is None else _Tee(src, kept)
+
+
+class _Tee:
+    """A reader that also hands every byte read to `kept` (the layer's raw blob)."""
+
+    def __init__(self, src: Any, kept: KeptBlob) -> None:
+        self.src = src
+        self.kept = kept
+
+    def read(self, n: int = -1, /) -> bytes:
+        data: bytes = self.src.read(n)
+        if data:
+            self.kept.write(data)
+        return data
 
 
 class _Prefixed:

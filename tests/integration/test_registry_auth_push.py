@@ -170,3 +170,36 @@ def test_save_round_trips_through_load_and_skopeo_reads_it(token: tuple[renv.Reg
     assert fresh.get(f"{reg.host}/app:v1").id == pulled.image_id
     with tempfile.TemporaryFile() as f, pytest.raises(errdefs.NotFound):
         dist.save(["ghost:1"], f)
+
+
+def test_imported_and_loaded_images_can_be_pushed_and_saved(short_tmp: Path) -> None:
+    import gzip
+    import io
+
+    from tests.fixtures import images as fx
+
+    reg = renv.RegistryProc.start(short_tmp / "reg")
+    try:
+        dist = _dist(short_tmp / "root")
+        imported = dist.images.import_archive(io.BytesIO(gzip.compress(renv.text_layer(("imp", b"imported\n")))),
+                                              f"{reg.host}/imp:1")
+        layer = renv.text_layer(("ld", b"loaded\n"))
+        archive = fx.docker_save([layer], tags=[f"{reg.host}/ld:1"])  # uncompressed layer.tar, as docker save
+        assert dist.images.load_archive(io.BytesIO(archive)) == [f"Loaded image: {reg.host}/ld:1"]
+        for name, image_id in (("imp:1", imported.id), ("ld:1", dist.images.get(f"{reg.host}/ld:1").id)):
+            events: list[Event] = []
+            digest, pushed_id = asyncio.run(dist.push(f"{reg.host}/{name}", Credentials(), events.append))
+            assert pushed_id == image_id and [e.status for e in events].count("Pushed") == 2
+            assert json.loads(renv.skopeo_inspect(f"docker://{reg.host}/{name}"))["Digest"] == digest
+            fresh = _dist(short_tmp / f"fresh-{name[:3]}")
+            assert asyncio.run(fresh.pull(f"{reg.host}/{name}", "", Credentials(), lambda e: None)).image_id == image_id
+        raw = renv.skopeo_inspect(f"docker://{reg.host}/ld:1", "--raw")
+        assert json.loads(raw)["layers"][0]["mediaType"] == "application/vnd.oci.image.layer.v1.tar"
+        out = io.BytesIO()
+        dist.save([f"{reg.host}/imp:1"], out)
+        other = ImageStore(short_tmp / "root3", LayerStore(short_tmp / "root3" / "overlay2"))
+        assert other.load_archive(io.BytesIO(out.getvalue())) == [f"Loaded image: {reg.host}/imp:1"]
+        assert other.get(f"{reg.host}/imp:1").id == imported.id
+        assert not [p for p in (short_tmp / "root" / "content" / "ingest").iterdir()]
+    finally:
+        reg.stop()
