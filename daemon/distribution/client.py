@@ -242,8 +242,10 @@ def new_session(opts: Options) -> aiohttp.ClientSession:
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=opts.connect_timeout, sock_read=opts.read_timeout)
     # limit_per_host: three layers plus the manifest/config/token requests of the same pull
     connector = aiohttp.TCPConnector(limit=32, limit_per_host=8)
+    # read_bufsize: a 1 MiB socket buffer per response (aiohttp pauses reading at twice that), so
+    # blob bodies arrive in large pieces and memory stays bounded whatever the layer size
     return aiohttp.ClientSession(timeout=timeout, connector=connector, headers={"User-Agent": USER_AGENT},
-                                 trust_env=False, auto_decompress=False)
+                                 trust_env=False, auto_decompress=False, read_bufsize=1 << 20)
 
 
 async def login(session: aiohttp.ClientSession, host: str, creds: Credentials, opts: Options) -> str:

@@ -18,6 +18,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -161,12 +162,23 @@ class Fetcher:
                             h, have = hashlib.sha256(), 0
                     else:
                         raise errdefs.Unavailable(f"{what}: {await error_message(resp)}")
-                    async for chunk in resp.content.iter_chunked(CHUNK):
-                        if have + len(chunk) > desc.size:
+                    pending: list[bytes] = []
+                    size = 0
+                    async for chunk in resp.content.iter_any():
+                        if have + size + len(chunk) > desc.size:
                             raise DigestMismatch(f"{what}: more than the {desc.size} bytes the manifest says", reason="digest-mismatch")
-                        f.write(chunk)
-                        h.update(chunk)
-                        have += len(chunk)
+                        pending.append(chunk)
+                        size += len(chunk)
+                        if size >= CHUNK:
+                            # hashing and writing release the GIL: in a thread they run beside the
+                            # loop (and the other downloads) on another core
+                            await asyncio.to_thread(_absorb, f, h, pending)
+                            have += size
+                            pending, size = [], 0
+                            self._report(desc.digest, have, desc.size)
+                    if pending:
+                        _absorb(f, h, pending)
+                        have += size
                         self._report(desc.digest, have, desc.size)
                     f.flush()
                     if have < desc.size:
@@ -188,6 +200,12 @@ class Fetcher:
             tmp.unlink(missing_ok=True)  # never kept, never resumed: the bytes are wrong
             raise DigestMismatch(f"{what}: digest mismatch: content is {got}", reason="digest-mismatch")
         return self.store.commit(tmp, desc.digest)
+
+
+def _absorb(f: Any, h: Any, chunks: list[bytes]) -> None:
+    data = b"".join(chunks)
+    f.write(data)
+    h.update(data)
 
 
 def _range_start(value: str) -> int:
