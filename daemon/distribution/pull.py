@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,33 +111,38 @@ class Puller:
             )
         chains = chain_ids(parsed.diff_ids)
         stored = [self.images.layerdb.get(c) is not None for c in chains]
-        paths: list[Path | None] = [None] * len(manifest.layers)
+        # Layer i is extracted as soon as it and the layers below it are in: the store's register
+        # runs in a thread from the start, and each layer's opener waits for its download.
+        ready: list[Future[Path | None]] = [Future() for _ in manifest.layers]
 
         async def one(i: int, desc: Descriptor) -> None:
             ident = short(desc.digest)
             if stored[i]:
                 emit(Event(ident, "Already exists"))
+                ready[i].set_result(None)  # never opened: the store has this chain
                 return
-            path, existed = await self.fetcher.fetch(
-                reg, ref.path, desc, Throttle(emit, ident, "Downloading"),
-                on_start=lambda: emit(Event(ident, "Downloading", 0, desc.size)),
-            )
-            paths[i] = path
+            try:
+                path, existed = await self.fetcher.fetch(
+                    reg, ref.path, desc, Throttle(emit, ident, "Downloading"),
+                    on_start=lambda: emit(Event(ident, "Downloading", 0, desc.size)),
+                )
+            except BaseException as exc:
+                ready[i].set_exception(exc if isinstance(exc, Exception) else errdefs.Unavailable("pull cancelled"))
+                raise
             if not existed:
                 emit(Event(ident, "Verifying Checksum"))
             emit(Event(ident, "Download complete"))
+            ready[i].set_result(path)
 
-        for i, desc in enumerate(manifest.layers):
-            if not stored[i]:
-                emit(Event(short(desc.digest), "Waiting"))
-        results = await asyncio.gather(*(one(i, d) for i, d in enumerate(manifest.layers)), return_exceptions=True)
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            raise errors[0]
+        def opener(i: int) -> Callable[[], Readable]:
+            def open_blob() -> Readable:
+                path = ready[i].result()  # in the store's thread: wait for the download
+                if path is None:
+                    raise errdefs.Internal(f"layer {manifest.layers[i].digest} was not downloaded")
+                loop.call_soon_threadsafe(emit, Event(short(manifest.layers[i].digest), "Extracting"))
+                return _ClosingReader(open(path, "rb"))
 
-        sources = [
-            LayerSource(d.digest, _opener(paths[i]), d.digest, d.size) for i, d in enumerate(manifest.layers)
-        ]
+            return open_blob
 
         def on_layer(i: int, existed: bool) -> None:
             if not existed:
@@ -144,10 +150,26 @@ class Puller:
 
         for i, desc in enumerate(manifest.layers):
             if not stored[i]:
-                emit(Event(short(desc.digest), "Extracting", 0, desc.size))
+                emit(Event(short(desc.digest), "Waiting"))
+        sources = [LayerSource(d.digest, opener(i), d.digest, d.size) for i, d in enumerate(manifest.layers)]
         before = self.images._tags.get(ref.local_tag) if ref.local_tag else None
         tags = [ref.local_tag] if ref.local_tag else []
-        image_id = await asyncio.to_thread(self.images.register, config, sources, tags, on_layer)
+        registering = asyncio.ensure_future(asyncio.to_thread(self.images.register, config, sources, tags, on_layer))
+        try:
+            results = await asyncio.gather(*(one(i, d) for i, d in enumerate(manifest.layers)), return_exceptions=True)
+        finally:
+            for f in ready:  # cancelled: the store's thread must not wait for a download forever
+                if not f.done():
+                    f.set_exception(errdefs.Unavailable("pull cancelled"))
+        errors = [r for r in results if isinstance(r, BaseException)]
+        try:
+            image_id = await registering
+        except BaseException:
+            if errors:  # the download's error, not the store's report of it
+                raise errors[0] from None
+            raise
+        if errors:
+            raise errors[0]
         source_repo = f"{ref.domain}/{ref.path}"
         for desc, diff_id in zip(manifest.layers, parsed.diff_ids, strict=True):
             await asyncio.to_thread(self.meta.add_layer, desc.digest, diff_id, source_repo)
@@ -157,15 +179,6 @@ class Puller:
         fresh = "Image is up to date for" if before == image_id else "Downloaded newer image for"
         emit(Event("", f"Status: {fresh} {shown}"))
         return PullResult(image_id, digest, shown)
-
-
-def _opener(path: Path | None) -> Callable[[], Readable]:
-    def open_blob() -> Readable:
-        if path is None:  # the store found this layer's chain stored: it never opens it
-            raise errdefs.Internal("layer blob was not downloaded")
-        return _ClosingReader(open(path, "rb"))
-
-    return open_blob
 
 
 class _ClosingReader:
