@@ -105,6 +105,9 @@ class Fetcher:
         # shield: one waiter giving up (its client went away) must not cancel the others' download
         return await asyncio.shield(task), False
 
+    def inflight(self) -> set[str]:
+        return set(self._inflight)
+
     def _done(self, digest: str) -> None:
         self._inflight.pop(digest, None)
         self._listeners.pop(digest, None)

@@ -41,6 +41,14 @@ class Metadata:
             entries.insert(0, {"Digest": blob, "SourceRepository": source_repo, "HMAC": ""})
             write_json_atomic(self.by_diffid / diff_id.removeprefix("sha256:"), entries[:16], 0o600)
 
+    def diff_id(self, blob: str) -> str:
+        """The diff id a blob unpacks to ("" when unknown)."""
+        try:
+            value = (self.by_digest / blob.removeprefix("sha256:")).read_text().strip()
+        except OSError:
+            return ""
+        return value if DIGEST.match(value) else ""
+
     def sources(self, diff_id: str) -> list[dict[str, Any]]:
         """Blobs known to unpack to `diff_id`, most recent first."""
         try:

@@ -72,3 +72,32 @@ class Distribution:
 
     def repo_digests(self, image_id: str) -> list[str]:
         return self.meta.repo_digests(image_id)
+
+    def gc(self) -> list[str]:
+        """Remove blobs no stored image needs (after rmi); returns their digests.
+
+        A layer blob stays while some image has its diff id; a config blob while its image exists.
+        Downloads in flight are in ingest/, not blobs/, so they are never touched."""
+        images = self.images.list()
+        wanted_diffs = {d for im in images for d in im.diff_ids}
+        ids = {im.id for im in images}
+        removed = []
+        for entry in list(self.content.blobs.iterdir()):
+            digest = "sha256:" + entry.name
+            diff = self.meta.diff_id(digest)
+            if digest in ids or (diff and diff in wanted_diffs) or digest in self.fetcher.inflight():
+                continue
+            if not diff and not self._is_config(entry):
+                continue  # unknown content (a manifest, a blob of a pull being registered): keep it
+            entry.unlink(missing_ok=True)
+            removed.append(digest)
+        return removed
+
+    @staticmethod
+    def _is_config(path: Path) -> bool:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(4096)
+        except OSError:
+            return False
+        return head.startswith(b"{") and b'"rootfs"' in head

@@ -76,6 +76,12 @@ class RegistryImageServicer(ImageServicer):
             while chunk := await asyncio.to_thread(spool.read, _CHUNK):
                 yield image_pb2.SaveChunk(chunk=chunk)
 
+    async def Remove(self, request: image_pb2.ImageRemoveRequest, context: Any) -> image_pb2.ImageRemoveResponse:
+        resp = await super().Remove(request, context)
+        if resp.deleted:
+            await asyncio.to_thread(self.dist.gc)  # the registry blobs only that image needed
+        return resp
+
     async def Inspect(self, request: image_pb2.ImageInspectRequest, context: Any) -> image_pb2.ImageInspectResponse:
         doc = await asyncio.to_thread(self.store.inspect, request.reference)
         doc["RepoDigests"] = self.dist.repo_digests(doc["Id"])

@@ -203,3 +203,28 @@ def test_imported_and_loaded_images_can_be_pushed_and_saved(short_tmp: Path) -> 
         assert not [p for p in (short_tmp / "root" / "content" / "ingest").iterdir()]
     finally:
         reg.stop()
+
+
+def test_blobs_go_when_no_image_needs_them(short_tmp: Path) -> None:
+    import io
+
+    reg = renv.RegistryProc.start(short_tmp / "reg")
+    try:
+        base = renv.text_layer(("base", b"shared"))
+        for name, top in (("a", b"a"), ("b", b"b")):
+            layout = renv.make_layout(short_tmp / name, [renv.ImageSpec(HOST_ARCH, [base, renv.text_layer((name, top))])], "t")
+            renv.skopeo_copy(f"oci:{layout}:t", f"docker://{reg.host}/{name}:1")
+        dist = _dist(short_tmp / "root")
+        for name in ("a", "b"):
+            asyncio.run(dist.pull(f"{reg.host}/{name}:1", "", Credentials(), lambda e: None))
+        blobs = lambda: sorted(p.name for p in dist.content.blobs.iterdir())  # noqa: E731
+        assert len(blobs()) == 5  # two configs, the shared base, two tops
+        dist.images.remove(f"{reg.host}/a:1")
+        assert len(dist.gc()) == 2 and len(blobs()) == 3  # a's config and top layer
+        with io.BytesIO() as out:
+            dist.save([f"{reg.host}/b:1"], out)  # b still has all it needs
+        dist.images.remove(f"{reg.host}/b:1")
+        dist.gc()
+        assert blobs() == []
+    finally:
+        reg.stop()
