@@ -192,3 +192,16 @@ def test_progress_display_plain_lines() -> None:
                                ("abc", "Download complete", 0), ("", "Digest: sha256:x", 0)]:
         d.show(image_pb2.Progress(id=ident, status=status, current=cur, total=2))
     assert out.getvalue() == "abc: Waiting\nabc: Downloading\nabc: Download complete\nDigest: sha256:x\n"
+
+
+def test_daemon_registry_settings(tmp_path: Path) -> None:
+    from daemon import config
+    from daemon.main import load
+
+    cfg = load(["--insecure-registry", "reg.lan:5000", "--insecure-registry", "10.0.0.9", "--max-concurrent-downloads", "5"])
+    assert cfg.insecure_registries == ("reg.lan:5000", "10.0.0.9") and cfg.max_concurrent_downloads == 5
+    toml = tmp_path / "ctrd.toml"
+    toml.write_text('insecure-registries = ["a.lan"]\n')
+    assert load(["--config", str(toml)]).insecure_registries == ("a.lan",)
+    with pytest.raises(errdefs.InvalidArgument, match="max_concurrent_downloads"):
+        config.build({"max_concurrent_downloads": 0})
