@@ -97,11 +97,26 @@ def decompressed(reader: HashingReader) -> Readable:
     if head.startswith(b"\xfd7zXZ\x00"):
         return lzma.LZMAFile(cast(Any, reader), mode="rb")
     if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return _Zstd(reader)
+    return reader
+
+
+class _Zstd:
+    """zstd decompression whose errors are OSErrors, as gzip's are (a bad layer, not a crash)."""
+
+    def __init__(self, reader: HashingReader) -> None:
         import zstandard  # only zstd layers pay for the import
 
-        # read_across_frames: a layer may be several concatenated frames (pigz-style writers)
-        return cast(Readable, zstandard.ZstdDecompressor().stream_reader(cast(Any, reader), read_across_frames=True))
-    return reader
+        self._error = zstandard.ZstdError
+        # read_across_frames: a layer may be several concatenated frames (pzstd-style writers)
+        self._stream = zstandard.ZstdDecompressor().stream_reader(cast(Any, reader), read_across_frames=True)
+
+    def read(self, n: int = -1, /) -> bytes:
+        try:
+            data: bytes = self._stream.read(n)
+        except self._error as e:
+            raise OSError(f"zstd: {e}") from None
+        return data
 
 
 def as_binary(r: Readable) -> BinaryIO:
