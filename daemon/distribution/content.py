@@ -167,18 +167,27 @@ class Fetcher:
                         raise errdefs.Unavailable(f"{what}: {await error_message(resp)}")
                     pending: list[bytes] = []
                     size = 0
-                    async for chunk in resp.content.iter_any():
-                        if have + size + len(chunk) > desc.size:
-                            raise DigestMismatch(f"{what}: more than the {desc.size} bytes the manifest says", reason="digest-mismatch")
-                        pending.append(chunk)
-                        size += len(chunk)
-                        if size >= CHUNK:
-                            # hashing and writing release the GIL: in a thread they run beside the
-                            # loop (and the other downloads) on another core
-                            await asyncio.to_thread(_absorb, f, h, pending)
-                            have += size
-                            pending, size = [], 0
-                            self._report(desc.digest, have, desc.size)
+                    # hashing and writing release the GIL: in a thread they run on the other core
+                    # while the loop reads the next MiB (one piece in flight keeps the order)
+                    writing: asyncio.Future[None] | None = None
+                    try:
+                        async for chunk in resp.content.iter_any():
+                            if have + size + len(chunk) > desc.size:
+                                raise DigestMismatch(
+                                    f"{what}: more than the {desc.size} bytes the manifest says", reason="digest-mismatch"
+                                )
+                            pending.append(chunk)
+                            size += len(chunk)
+                            if size >= CHUNK:
+                                if writing is not None:
+                                    await writing
+                                writing = asyncio.ensure_future(asyncio.to_thread(_absorb, f, h, pending))
+                                have += size
+                                pending, size = [], 0
+                                self._report(desc.digest, have, desc.size)
+                    finally:
+                        if writing is not None:
+                            await writing
                     if pending:
                         _absorb(f, h, pending)
                         have += size
