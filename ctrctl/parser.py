@@ -177,6 +177,7 @@ def _images(sub: _Subs) -> None:
         p.add_argument("-a", "--all", action="store_true")
         p.add_argument("-q", "--quiet", action="store_true")
         p.add_argument("--no-trunc", action="store_true")
+        p.add_argument("--digests", action="store_true", help="show the registry digests")
         p.add_argument("--format", default="", help="table, json, or a {{.Field}} template")
 
     def rm(p: Any) -> None:

@@ -76,6 +76,12 @@ class RegistryImageServicer(ImageServicer):
             while chunk := await asyncio.to_thread(spool.read, _CHUNK):
                 yield image_pb2.SaveChunk(chunk=chunk)
 
+    async def List(self, request: image_pb2.ImageListRequest, context: Any) -> image_pb2.ImageListResponse:
+        resp = await super().List(request, context)
+        for im in resp.images:
+            im.repo_digests.extend(self.dist.repo_digests(im.id))
+        return resp
+
     async def Remove(self, request: image_pb2.ImageRemoveRequest, context: Any) -> image_pb2.ImageRemoveResponse:
         resp = await super().Remove(request, context)
         if resp.deleted:

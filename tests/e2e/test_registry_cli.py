@@ -93,6 +93,9 @@ def test_login_pull_run_tag_push_save_logout(ctrd: DaemonProc, registry: renv.Re
     raw = renv.skopeo_inspect(f"docker://{ref}", "--config", "--raw", "--creds=ada:s3cret")
     assert info["Id"] == "sha256:" + hashlib.sha256(raw).hexdigest()
     assert info["RepoDigests"] == [f"{registry.host}/bb@{remote['Digest']}"]
+    r = ctl(ctrd, "images", "--digests")
+    assert r.stdout.splitlines()[0].split() == ["REPOSITORY", "TAG", "DIGEST", "IMAGE", "ID", "CREATED", "SIZE"]
+    assert [f"{registry.host}/bb", "1", remote["Digest"]] in [line.split()[:3] for line in r.stdout.splitlines()]
 
     assert ctl(ctrd, "tag", ref, f"{registry.host}/copy:2").returncode == 0
     r = ctl(ctrd, "push", f"{registry.host}/copy:2", docker_config=cfg)

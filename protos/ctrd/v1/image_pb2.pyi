@@ -157,12 +157,17 @@ class ImageSummary(_message.Message):
     REPO_TAGS_FIELD_NUMBER: _builtins.int
     CREATED_FIELD_NUMBER: _builtins.int
     SIZE_FIELD_NUMBER: _builtins.int
+    REPO_DIGESTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """sha256:<hex> of the config"""
     created: _builtins.int
     size: _builtins.int
     @_builtins.property
     def repo_tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def repo_digests(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """name@sha256:... of the manifests it was pulled or pushed as"""
+
     def __init__(
         self,
         *,
@@ -170,10 +175,11 @@ class ImageSummary(_message.Message):
         repo_tags: _abc.Iterable[_builtins.str] | None = ...,
         created: _builtins.int = ...,
         size: _builtins.int = ...,
+        repo_digests: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "id", b"id", "repo_tags", b"repo_tags", "size", b"size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "id", b"id", "repo_digests", b"repo_digests", "repo_tags", b"repo_tags", "size", b"size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
