@@ -205,3 +205,14 @@ def test_daemon_registry_settings(tmp_path: Path) -> None:
     assert load(["--config", str(toml)]).insecure_registries == ("a.lan",)
     with pytest.raises(errdefs.InvalidArgument, match="max_concurrent_downloads"):
         config.build({"max_concurrent_downloads": 0})
+
+
+def test_content_store_start_drops_partial_downloads(tmp_path: Path) -> None:
+    from daemon.distribution.content import ContentStore
+
+    store = ContentStore(tmp_path / "content")
+    (store.ingest / ("c" * 64)).write_bytes(b"half a blob from a daemon killed mid-pull")
+    store.write(b"done", "sha256:" + "d" * 64)  # (digest not checked by write: the caller computed it)
+    again = ContentStore(tmp_path / "content")
+    assert list(again.ingest.iterdir()) == []
+    assert again.has("sha256:" + "d" * 64) and not again.has("sha256:" + "d" * 64, size=5)
