@@ -56,7 +56,8 @@ class RegistryProc:
         return f"127.0.0.1:{self.port}"
 
     @classmethod
-    def start(cls, base: Path, htpasswd: tuple[str, str] | None = None, token: TokenServer | None = None) -> RegistryProc:
+    def start(cls, base: Path, htpasswd: tuple[str, str] | None = None, token: TokenServer | None = None,
+              tls: tuple[Path, Path] | None = None) -> RegistryProc:
         base.mkdir(parents=True, exist_ok=True)
         port = free_port()
         cfg: dict[str, Any] = {
@@ -65,6 +66,8 @@ class RegistryProc:
             "storage": {"filesystem": {"rootdirectory": str(base / "data")}, "delete": {"enabled": True}},
             "http": {"addr": f"127.0.0.1:{port}"},
         }
+        if tls is not None:
+            cfg["http"]["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
         if htpasswd is not None:
             out = subprocess.run(["htpasswd", "-nbB", htpasswd[0], htpasswd[1]], check=True, capture_output=True)
             (base / "htpasswd").write_bytes(out.stdout.strip() + b"\n")
@@ -111,6 +114,22 @@ class RegistryProc:
                 self.proc.wait()
         if self.proc.stderr is not None:
             self.proc.stderr.close()
+
+
+def make_tls(d: Path, dns_name: str) -> tuple[Path, Path, Path]:
+    """A test CA and a server certificate for `dns_name` and 127.0.0.1: (ca.crt, server.crt, server.key)."""
+    d.mkdir(parents=True, exist_ok=True)
+
+    def run(*argv: str) -> None:
+        subprocess.run(["openssl", *argv], check=True, capture_output=True, cwd=d)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+        "-subj", "/CN=ctrd test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", f"/CN={dns_name}")
+    (d / "ext.cnf").write_text(f"subjectAltName=DNS:{dns_name},IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt",
+        "-days", "2", "-extfile", "ext.cnf")
+    return d / "ca.crt", d / "server.crt", d / "server.key"
 
 
 def skopeo_copy(src: str, dst: str, *extra: str) -> None:

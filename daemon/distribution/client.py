@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urljoin
 
@@ -27,7 +29,7 @@ import aiohttp
 
 from ctrd import errdefs
 from ctrd.dockerconfig import Credentials
-from daemon.distribution import auth
+from daemon.distribution import auth, tls
 from daemon.distribution.names import is_loopback
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ class Options:
     backoff: float = 0.25  # seconds before the 2nd try; doubles each time
     connect_timeout: float = 15.0
     read_timeout: float = 60.0  # between two reads of a body, not for the whole body
+    certs_dirs: tuple[Path, ...] = tls.DEFAULT_DIRS  # docker's certs.d layout (tls.py)
 
 
 class RetryableStatus(Exception):
@@ -105,9 +108,14 @@ class Registry:
     def insecure(self) -> bool:
         return self.host in self.opts.insecure_registries or is_loopback(self.host)
 
+    @property
+    def ssl(self) -> ssl.SSLContext | bool:
+        """False: not verified (insecure registries); else the system's CAs plus certs.d."""
+        return False if self.insecure else tls.context_for(self.host, self.opts.certs_dirs)
+
     # ------------------------------------------------------------ connection and ping
     async def _ping_once(self, base: str) -> aiohttp.ClientResponse:
-        return await self.session.get(base + "/v2/", ssl=not self.insecure)
+        return await self.session.get(base + "/v2/", ssl=self.ssl)
 
     async def ping(self) -> None:
         """GET /v2/: learn the scheme and the auth challenge (once per Registry)."""
@@ -162,7 +170,7 @@ class Registry:
         url = realm + ("&" if "?" in realm else "?") + urlencode(query)
 
         async def attempt(n: int) -> str:
-            async with self.session.get(url, headers=headers, ssl=not self.insecure) as resp:
+            async with self.session.get(url, headers=headers, ssl=self.ssl) as resp:
                 if resp.status in (401, 403):
                     raise unauthorized(self.host, scope or "login")
                 if resp.status >= 500:
@@ -222,7 +230,7 @@ class Registry:
                 hdrs["Authorization"] = authz
             resp = await self.session.request(
                 method, self.url(path), headers=hdrs, data=data, allow_redirects=allow_redirects,
-                ssl=not self.insecure,  # True: verify with the system's CA store
+                ssl=self.ssl,
             )
             if resp.status == 401 and not fresh and (data is None or isinstance(data, bytes)):
                 self._learn(resp)

@@ -251,3 +251,31 @@ def test_insecure_registry_flag_allows_plain_http_for_a_named_host(world: World,
         _pull(dist, f"{name}/app:v1")
     dist2 = _dist(short_tmp / "b", insecure_registries=frozenset({name}))
     assert _pull(dist2, f"{name}/app:v1") == _skopeo_config_id(world.ref("app:v1"))
+
+
+def test_tls_registry_verified_with_a_ca_from_certs_d(world: World, short_tmp: Path) -> None:
+    # a name that is not loopback by docker's rule, so TLS is verified (the hostname, when it
+    # resolves to loopback here); the CA is the test's own, given through certs.d
+    import socket
+
+    host = socket.gethostname()
+    try:
+        addrs = {a[4][0] for a in socket.getaddrinfo(host, None, socket.AF_INET)}
+    except OSError:
+        addrs = set()
+    if not addrs or not all(a.startswith("127.") for a in addrs) or host == "localhost":
+        pytest.skip("the hostname does not resolve to loopback here")
+    ca, cert, key = renv.make_tls(short_tmp / "tls", host)
+    reg = renv.RegistryProc.start(short_tmp / "treg", tls=(cert, key))
+    try:
+        name = f"{host}:{reg.port}"
+        renv.skopeo_copy(f"docker://{world.ref('app:v1')}", f"docker://{name}/app:v1")
+        with pytest.raises(errdefs.Unavailable, match="certificate verify failed"):
+            _pull(_dist(short_tmp / "a", certs_dirs=(short_tmp / "nocerts",)), f"{name}/app:v1")
+        certs = short_tmp / "certs.d"
+        (certs / name).mkdir(parents=True)
+        shutil.copy(ca, certs / name / "ca.crt")
+        dist = _dist(short_tmp / "b", certs_dirs=(certs,))
+        assert _pull(dist, f"{name}/app:v1") == _skopeo_config_id(world.ref("app:v1"))
+    finally:
+        reg.stop()
