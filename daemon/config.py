@@ -25,6 +25,7 @@ class Config:
     stop_timeout: int = 10  # docker's default stop timeout (linux)
     insecure_registries: tuple[str, ...] = ()  # host[:port] allowed over plain HTTP / unverified TLS
     max_concurrent_downloads: int = 3  # docker's default
+    registry_mirrors: tuple[str, ...] = ()  # Docker Hub mirrors, tried in order before the Hub
 
     @property
     def pid_file(self) -> Path:
@@ -61,7 +62,7 @@ def build(values: dict[str, Any]) -> Config:
         if values.get(f.name) is None:
             continue
         v = values[f.name]
-        kwargs[f.name] = Path(v) if f.name in _PATHS else tuple(v) if f.name == "insecure_registries" else v
+        kwargs[f.name] = Path(v) if f.name in _PATHS else tuple(v) if f.name in ("insecure_registries", "registry_mirrors") else v
     cfg = Config(**kwargs)
     if len(str(cfg.address).encode()) >= 108:
         raise InvalidArgument(f"address: socket path longer than 107 bytes: {cfg.address}")

@@ -186,7 +186,8 @@ def build_daemon(cfg: Config) -> Daemon:
     def in_use(image_id: str) -> bool:
         return any(c.image_id == image_id for c in d.manager.store)
 
-    dist = Distribution(images, cfg.root, Options(frozenset(cfg.insecure_registries)), cfg.max_concurrent_downloads)
+    opts = Options(frozenset(cfg.insecure_registries), mirrors=cfg.registry_mirrors)
+    dist = Distribution(images, cfg.root, opts, cfg.max_concurrent_downloads)
     d.image_servicer = RegistryImageServicer(images, dist, in_use)
     d._image_count = lambda: len(images.list())
     return d

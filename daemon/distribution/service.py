@@ -9,6 +9,7 @@ daemon user's own docker config.json.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,6 +25,8 @@ from daemon.distribution.pull import Puller, PullResult
 from daemon.distribution.push import Pusher
 from daemon.distribution.save import save
 from daemon.images.store import ImageStore
+
+log = logging.getLogger(__name__)
 
 
 class Distribution:
@@ -43,9 +46,22 @@ class Distribution:
     async def pull(self, ref_text: str, platform: str, creds: Credentials, emit: Emit) -> PullResult:
         ref = names.parse(ref_text)
         want = platforms.parse(platform)
+        puller = Puller(self.images, self.fetcher, self.meta)
         async with new_session(self.opts) as session:
+            # registry-mirrors serve Docker Hub's content (docker's rule): each is tried in turn,
+            # and the Hub itself when none has the image or none answers
+            for mirror in self.mirrors() if ref.domain == names.HUB_DOMAIN else []:
+                reg = Registry(session, mirror, self._creds(mirror, Credentials()), self.opts)
+                try:
+                    return await puller.pull(reg, ref, want, emit, bool(platform))
+                except (errdefs.NotFound, errdefs.Unavailable, errdefs.FailedPrecondition) as exc:
+                    log.info("mirror %s: %s; trying the next source", mirror, exc)
             reg = Registry(session, ref.host, self._creds(ref.domain, creds), self.opts)
-            return await Puller(self.images, self.fetcher, self.meta).pull(reg, ref, want, emit, bool(platform))
+            return await puller.pull(reg, ref, want, emit, bool(platform))
+
+    def mirrors(self) -> list[str]:
+        """host[:port] of each configured mirror (a URL's scheme and path are dropped)."""
+        return [m.split("://", 1)[-1].split("/", 1)[0] for m in self.opts.mirrors if m.strip()]
 
     async def push(self, ref_text: str, creds: Credentials, emit: Emit) -> tuple[str, str]:
         """(manifest digest, image id) of a pushed local image."""

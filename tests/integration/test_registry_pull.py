@@ -279,3 +279,14 @@ def test_tls_registry_verified_with_a_ca_from_certs_d(world: World, short_tmp: P
         assert _pull(dist, f"{name}/app:v1") == _skopeo_config_id(world.ref("app:v1"))
     finally:
         reg.stop()
+
+
+def test_hub_images_come_from_a_mirror_first(world: World, short_tmp: Path) -> None:
+    # the mirror holds library/app (Docker Hub's layout); nothing goes to the Hub when it has it
+    renv.skopeo_copy(f"docker://{world.ref('app:v1')}", f"docker://{world.ref('library/app:v1')}")
+    dead = f"127.0.0.1:{renv.free_port()}"  # a first mirror that does not answer is skipped
+    dist = _dist(short_tmp, mirrors=(f"http://{dead}", f"http://{world.reg.host}/"))
+    image_id = _pull(dist, "app:v1")
+    assert image_id == _skopeo_config_id(world.ref("app:v1"))
+    assert dist.images.get("docker.io/library/app:v1").repo_tags == ["app:v1"]
+    assert dist.repo_digests(image_id)[0].startswith("app@sha256:")

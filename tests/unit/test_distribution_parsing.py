@@ -198,7 +198,9 @@ def test_daemon_registry_settings(tmp_path: Path) -> None:
     from daemon import config
     from daemon.main import load
 
-    cfg = load(["--insecure-registry", "reg.lan:5000", "--insecure-registry", "10.0.0.9", "--max-concurrent-downloads", "5"])
+    cfg = load(["--insecure-registry", "reg.lan:5000", "--insecure-registry", "10.0.0.9", "--max-concurrent-downloads", "5",
+                "--registry-mirror", "https://mirror.lan"])
+    assert cfg.registry_mirrors == ("https://mirror.lan",)
     assert cfg.insecure_registries == ("reg.lan:5000", "10.0.0.9") and cfg.max_concurrent_downloads == 5
     toml = tmp_path / "ctrd.toml"
     toml.write_text('insecure-registries = ["a.lan"]\n')
