@@ -276,6 +276,8 @@ class FaultProxy:
     cut_min: int = 0
     flip: bool = False
     gate: threading.Event | None = None
+    fail_patch: int = -1  # the n-th PATCH (from 0) of an upload is answered 502 and not forwarded
+    patches: int = 0
     ranges: list[str] = field(default_factory=list)
     blob_gets: list[str] = field(default_factory=list)
     active: int = 0
@@ -296,7 +298,16 @@ class FaultProxy:
                 p = holder[0]
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                # Host is kept: the registry builds upload Locations from it, which must lead back here
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+                if method == "PATCH":
+                    with p._lock:
+                        n, p.patches = p.patches, p.patches + 1
+                    if n == p.fail_patch:
+                        self.send_response(502)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
                 is_blob = method == "GET" and "/blobs/sha256:" in self.path
                 conn = http.client.HTTPConnection(p.upstream, timeout=60)
                 try:
@@ -348,6 +359,15 @@ class FaultProxy:
 
             def do_HEAD(self) -> None:
                 self._forward("HEAD")
+
+            def do_POST(self) -> None:
+                self._forward("POST")
+
+            def do_PATCH(self) -> None:
+                self._forward("PATCH")
+
+            def do_PUT(self) -> None:
+                self._forward("PUT")
 
         srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         srv.daemon_threads = True

@@ -46,6 +46,7 @@ class Options:
     connect_timeout: float = 15.0
     read_timeout: float = 60.0  # between two reads of a body, not for the whole body
     certs_dirs: tuple[Path, ...] = tls.DEFAULT_DIRS  # docker's certs.d layout (tls.py)
+    upload_chunk: int = 32 << 20  # blobs larger than this are pushed in PATCH chunks of this size
     mirrors: tuple[str, ...] = ()  # Docker Hub mirrors (host[:port] or URL), tried in order before the Hub
 
 

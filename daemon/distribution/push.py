@@ -15,6 +15,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ctrd import errdefs
 from daemon.distribution import manifest as mf
@@ -68,13 +69,23 @@ def plan(images: ImageStore, content: ContentStore, meta: Metadata, image_ref: s
     return config, blobs
 
 
-async def _file_body(path: Path, on_bytes: Throttle, total: int) -> AsyncIterator[bytes]:
-    done = 0
+async def _file_body(path: Path, on_bytes: Throttle, total: int, start: int, end: int) -> AsyncIterator[bytes]:
+    """Bytes [start, end) of a blob, read off the event loop, reporting progress over `total`."""
+    done = start
     with open(path, "rb") as f:
-        while chunk := await asyncio.to_thread(f.read, CHUNK):
+        f.seek(start)
+        while done < end and (chunk := await asyncio.to_thread(f.read, min(CHUNK, end - done))):
             done += len(chunk)
             on_bytes(done, total)
             yield chunk
+
+
+def _range_end(value: str) -> int:
+    """`0-1023` (the registry's Range header on uploads) → 1023; -1 when absent or odd."""
+    try:
+        return int(value.rpartition("-")[2]) if "-" in value else -1
+    except ValueError:
+        return -1
 
 
 def oci_type(media: str) -> str:
@@ -108,14 +119,51 @@ class Pusher:
             location = resp.headers.get("Location", "")
         if not location:
             raise errdefs.Unavailable(f"push {ref.familiar}: registry gave no upload location")
+        progress = Throttle(emit, ident, "Pushing")
+        if blob.size > reg.opts.upload_chunk:
+            location = await self._chunks(reg, ref, blob, reg.url(location), progress)
+            body: Any = b""
+            headers = {"Content-Length": "0"}
+        else:
+            body = _file_body(blob.path, progress, blob.size, 0, blob.size)
+            headers = {"Content-Type": "application/octet-stream", "Content-Length": str(blob.size)}
         url = reg.url(location)
         url += ("&" if "?" in url else "?") + f"digest={blob.digest}"
-        body = _file_body(blob.path, Throttle(emit, ident, "Pushing"), blob.size)
-        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(blob.size)}
         async with reg.request("PUT", url, scope, headers=headers, data=body) as resp:
             if resp.status != 201:
                 raise errdefs.Unavailable(f"push {ref.familiar}: uploading {blob.digest}: {await error_message(resp)}")
         return "Pushed"
+
+    async def _chunks(self, reg: Registry, ref: names.RemoteRef, blob: Blob, location: str, progress: Throttle) -> str:
+        """Chunked upload (PATCH with Content-Range); a failed chunk resumes from the offset the
+        registry reports (GET on the upload answers `Range: 0-<last>`). Returns the final location."""
+        scope = f"repository:{ref.path}:pull,push"
+        what = f"push {ref.familiar}: uploading {blob.digest}"
+        offset = 0
+
+        async def attempt(n: int) -> None:
+            nonlocal offset, location
+            if n:  # after a failure: ask where the registry is
+                async with reg.request("GET", location, scope) as resp:
+                    if resp.status != 204:
+                        raise errdefs.Unavailable(f"{what}: upload status: {await error_message(resp)}")
+                    offset = _range_end(resp.headers.get("Range", "")) + 1
+                    location = reg.url(resp.headers.get("Location", location))
+            while offset < blob.size:
+                end = min(offset + reg.opts.upload_chunk, blob.size)
+                headers = {"Content-Type": "application/octet-stream", "Content-Length": str(end - offset),
+                           "Content-Range": f"{offset}-{end - 1}"}
+                body = _file_body(blob.path, progress, blob.size, offset, end)
+                async with reg.request("PATCH", location, scope, headers=headers, data=body) as resp:
+                    if resp.status >= 500:
+                        raise RetryableStatus(resp.status, what)
+                    if resp.status != 202:
+                        raise errdefs.Unavailable(f"{what}: {await error_message(resp)}")
+                    location = reg.url(resp.headers.get("Location", location))
+                    offset = _range_end(resp.headers.get("Range", "")) + 1 or end
+
+        await retrying(what, reg.opts, attempt)
+        return location
 
     async def push(self, reg: Registry, ref: names.RemoteRef, local: str, emit: Emit) -> str:
         config, layers = await asyncio.to_thread(plan, self.images, self.content, self.meta, local)

@@ -228,3 +228,29 @@ def test_blobs_go_when_no_image_needs_them(short_tmp: Path) -> None:
         assert blobs() == []
     finally:
         reg.stop()
+
+
+def test_chunked_upload_resumes_after_a_failed_chunk(short_tmp: Path) -> None:
+    import io
+    import os
+
+    reg = renv.RegistryProc.start(short_tmp / "reg")
+    proxy = renv.FaultProxy.start(reg.host, fail_patch=2)
+    try:
+        store_root = short_tmp / "root"
+        store = ImageStore(store_root, LayerStore(store_root / "overlay2"))
+        dist = Distribution(store, store_root, Options(attempts=3, backoff=0.01, upload_chunk=64 << 10),
+                            config_path=store_root / "none.json")
+        tar = renv.text_layer(("noise", os.urandom(300 << 10)))  # ~300 KiB blob: five 64 KiB chunks
+        import gzip
+
+        image = dist.images.import_archive(io.BytesIO(gzip.compress(tar)), f"{proxy.host}/chunky:1")
+        events: list[Event] = []
+        digest, _ = asyncio.run(dist.push(f"{proxy.host}/chunky:1", Credentials(), events.append))
+        assert proxy.patches >= 6  # five chunks and the one answered 502, sent again
+        assert json.loads(renv.skopeo_inspect(f"docker://{reg.host}/chunky:1"))["Digest"] == digest
+        fresh = _dist(short_tmp / "fresh")
+        assert asyncio.run(fresh.pull(f"{reg.host}/chunky:1", "", Credentials(), lambda e: None)).image_id == image.id
+    finally:
+        proxy.stop()
+        reg.stop()
