@@ -118,3 +118,41 @@ def test_login_pull_run_tag_push_save_logout(ctrd: DaemonProc, registry: renv.Re
 
     r = ctl(ctrd, "logout", registry.host, docker_config=cfg)
     assert r.returncode == 0 and registry.host not in json.loads((cfg / "config.json").read_text())["auths"]
+
+
+def test_kill9_mid_pull_then_a_rerun_completes(ctrd: DaemonProc, registry: renv.RegistryProc,  # noqa: F811
+                                              short_tmp: Path) -> None:
+    import threading
+    import time
+
+    cfg = short_tmp / "dockercfg"
+    from ctrd import dockerconfig
+
+    gate = threading.Event()
+    proxy = renv.FaultProxy.start(registry.host, gate=gate)
+    try:
+        dockerconfig.store(proxy.host, dockerconfig.Credentials("ada", "s3cret"), cfg / "config.json")
+        ref = f"{proxy.host}/bb:1"
+        env = {k: v for k, v in os.environ.items() if k not in ("CTRD_ADDRESS",)}
+        env["DOCKER_CONFIG"] = str(cfg)
+        pull = subprocess.Popen([*CTRCTL, "-a", ctrd.address, "pull", ref], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 30
+        while proxy.active < 2:  # both layer downloads are at the registry, held by the gate
+            assert pull.poll() is None and time.monotonic() < deadline, pull.communicate()
+            time.sleep(0.01)
+        ingest = ctrd.root / "content" / "ingest"
+        assert len(list(ingest.iterdir())) == 2
+        ctrd.kill9()
+        _out, err = pull.communicate(timeout=30)
+        assert pull.returncode == 1 and len(err.splitlines()) == 1, err
+        gate.set()
+        ctrd.start()
+        assert list(ingest.iterdir()) == []  # the killed daemon's partial downloads are gone
+        r = ctl(ctrd, "pull", ref, docker_config=cfg)
+        assert r.returncode == 0, r.stderr
+        r = ctl(ctrd, "run", "--rm", "--network", "none", ref)
+        assert (r.returncode, r.stdout) == (0, "from the registry\n"), r.stderr
+    finally:
+        gate.set()
+        proxy.stop()
