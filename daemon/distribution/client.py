@@ -133,18 +133,21 @@ class Registry:
                         resp = await self._ping_once(base)
                     except aiohttp.ClientConnectorCertificateError as exc:
                         raise errdefs.Unavailable(f"registry {self.host}: tls: {exc.certificate_error}") from None
-                    except (aiohttp.ClientSSLError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-                        last = exc  # an HTTP-only server answering a TLS hello: try the next scheme
+                    except aiohttp.ClientSSLError as exc:
+                        if not self.insecure:  # e.g. an HTTP-only server answering our TLS hello
+                            raise errdefs.Unavailable(
+                                f"registry {self.host}: https: {exc}; plain HTTP is used only for insecure "
+                                "registries (--insecure-registry) and loopback addresses"
+                            ) from None
+                        last = exc
+                        continue
+                    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                        last = exc  # refused or reset: the next scheme, then a retry
                         continue
                     async with resp:
                         if resp.status >= 500:
                             raise RetryableStatus(resp.status, f"registry {self.host}")
                         return base, resp.status, resp.headers.get("WWW-Authenticate", "")
-                if not self.insecure:
-                    raise errdefs.Unavailable(
-                        f"registry {self.host}: https: {last}; plain HTTP is used only for insecure "
-                        "registries (--insecure-registry) and loopback addresses"
-                    )
                 raise last or aiohttp.ClientConnectionError(f"cannot reach {self.host}")
 
             base, status, header = await retrying(f"registry {self.host}", self.opts, attempt)

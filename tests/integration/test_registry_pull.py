@@ -249,6 +249,9 @@ def test_insecure_registry_flag_allows_plain_http_for_a_named_host(world: World,
     dist = _dist(short_tmp)
     with pytest.raises(errdefs.Unavailable, match="plain HTTP is used only for insecure registries"):
         _pull(dist, f"{name}/app:v1")
+    # nothing listening is a connection failure, retried, not a TLS one
+    with pytest.raises(errdefs.Unavailable, match="giving up after 3 attempts"):
+        _pull(dist, f"{host}:{renv.free_port()}/app:v1")
     dist2 = _dist(short_tmp / "b", insecure_registries=frozenset({name}))
     assert _pull(dist2, f"{name}/app:v1") == _skopeo_config_id(world.ref("app:v1"))
 
