@@ -152,7 +152,7 @@ class Puller:
             if not stored[i]:
                 emit(Event(short(desc.digest), "Waiting"))
         sources = [LayerSource(d.digest, opener(i), d.digest, d.size) for i, d in enumerate(manifest.layers)]
-        before = self.images._tags.get(ref.local_tag) if ref.local_tag else None
+        before = await asyncio.to_thread(_image_id, self.images, ref.local_tag)
         tags = [ref.local_tag] if ref.local_tag else []
         registering = asyncio.ensure_future(asyncio.to_thread(self.images.register, config, sources, tags, on_layer))
         try:
@@ -179,6 +179,16 @@ class Puller:
         fresh = "Image is up to date for" if before == image_id else "Downloaded newer image for"
         emit(Event("", f"Status: {fresh} {shown}"))
         return PullResult(image_id, digest, shown)
+
+
+def _image_id(images: ImageStore, tag: str) -> str:
+    """The id `tag` names now ("" when nothing): tells "up to date" from "downloaded newer"."""
+    if not tag:
+        return ""
+    try:
+        return images.get(tag).id
+    except errdefs.NotFound:
+        return ""
 
 
 class _ClosingReader:
