@@ -78,10 +78,22 @@ async def retrying(what: str, opts: Options, attempt: Callable[[int], Awaitable[
     raise AssertionError("unreachable")
 
 
+async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, or its first limit+1 bytes when it is longer (the caller refuses those).
+
+    (`content.read(n)` alone returns what has arrived, which may be less than the body.)"""
+    buf = bytearray()
+    async for chunk in resp.content.iter_any():
+        buf += chunk
+        if len(buf) > limit:
+            break
+    return bytes(buf[: limit + 1])
+
+
 async def error_message(resp: aiohttp.ClientResponse) -> str:
     """The registry's own error text (`{"errors": [{"code", "message"}]}`), lower-case."""
     try:
-        body = await resp.content.read(64 << 10)
+        body = await read_capped(resp, 64 << 10)
         doc = json.loads(body)
         errs = doc.get("errors") if isinstance(doc, dict) else None
         if isinstance(errs, list) and errs and isinstance(errs[0], dict):
@@ -183,7 +195,7 @@ class Registry:
                 if resp.status != 200:
                     raise errdefs.Unavailable(f"token server {realm}: {await error_message(resp)}")
                 try:
-                    doc = json.loads(await resp.content.read(1 << 20))
+                    doc = json.loads(await read_capped(resp, 1 << 20))
                 except (ValueError, UnicodeError):
                     doc = None
             token = auth.token_from(doc)

@@ -19,7 +19,7 @@ from typing import Any
 from ctrd import errdefs
 from daemon.distribution import manifest as mf
 from daemon.distribution import names, platforms
-from daemon.distribution.client import Registry, RetryableStatus, error_message, retrying
+from daemon.distribution.client import Registry, RetryableStatus, error_message, read_capped, retrying
 from daemon.distribution.content import Fetcher
 from daemon.distribution.manifest import Descriptor
 from daemon.distribution.metadata import Metadata
@@ -52,7 +52,7 @@ async def fetch_manifest(reg: Registry, repo: str, obj: str, what: str) -> tuple
             length = resp.content_length
             if length is not None and length > mf.MAX_MANIFEST:
                 raise errdefs.InvalidArgument(f"{what}: manifest of {length} bytes is over the {mf.MAX_MANIFEST} byte limit")
-            body = await resp.content.read(mf.MAX_MANIFEST + 1)
+            body = await read_capped(resp, mf.MAX_MANIFEST)
             if len(body) > mf.MAX_MANIFEST:
                 raise errdefs.InvalidArgument(f"{what}: manifest is over the {mf.MAX_MANIFEST} byte limit")
             return body, resp.headers.get("Content-Type", "")

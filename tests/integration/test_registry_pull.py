@@ -293,3 +293,68 @@ def test_hub_images_come_from_a_mirror_first(world: World, short_tmp: Path) -> N
     assert image_id == _skopeo_config_id(world.ref("app:v1"))
     assert dist.images.get("docker.io/library/app:v1").repo_tags == ["app:v1"]
     assert dist.repo_digests(image_id)[0].startswith("app@sha256:")
+
+
+def test_layer_escaping_its_root_is_refused_and_nothing_registered(world: World, short_tmp: Path) -> None:
+    from tests.fixtures import images as fx
+
+    evil = fx.layer(fx.file("ok", b"fine"), fx.file("../../escaped", b"pwned"))
+    layout = renv.make_layout(short_tmp / "evil", [renv.ImageSpec(HOST_ARCH, [renv.text_layer(("a", b"a")), evil])], "t")
+    renv.skopeo_copy(f"oci:{layout}:t", f"docker://{world.ref('evil:1')}")
+    dist = _dist(short_tmp / "root")
+    with pytest.raises(errdefs.InvalidArgument, match="path escapes the layer"):
+        _pull(dist, world.ref("evil:1"))
+    assert dist.images.list() == [] and dist.images.layerdb.records == {}
+    assert not (short_tmp / "escaped").exists() and not (short_tmp / "root" / "escaped").exists()
+
+
+class _HostileRegistry:
+    """A registry of the test's own that serves a manifest over 4 MiB (distribution would not)."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        def manifest(pad: int) -> bytes:
+            return json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                               "config": {"digest": "sha256:" + "0" * 64, "size": 2}, "layers": [],
+                               "annotations": {"pad": "x" * pad}}).encode()
+
+        big, mid = manifest(5 << 20), manifest(2 << 20)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                data = (mid if "/mid/" in self.path else big) if "/manifests/" in self.path else b"{}"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+                if "chunked" not in self.path:
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return None
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_manifest_over_4_mib_is_refused(short_tmp: Path) -> None:
+    hostile = _HostileRegistry()
+    try:
+        dist = _dist(short_tmp)
+        with pytest.raises(errdefs.InvalidArgument, match="over the 4194304 byte limit"):
+            _pull(dist, f"{hostile.host}/big:1")
+        with pytest.raises(errdefs.InvalidArgument, match="over the 4194304 byte limit"):
+            _pull(dist, f"{hostile.host}/chunked:1")  # no Content-Length: cut while reading
+        # 2 MiB without Content-Length arrives in many pieces: read whole, then its (fake) config
+        # blob is what fails
+        with pytest.raises(errdefs.Internal, match="digest mismatch"):
+            _pull(dist, f"{hostile.host}/chunked/mid:1")
+    finally:
+        hostile.stop()
