@@ -173,13 +173,13 @@ class Pusher:
             await asyncio.to_thread(self.content.write, config, cfg_digest)
         cfg_blob = Blob(mf.DOCKER_CONFIG, cfg_digest, len(config), self.content.path(cfg_digest), "")
 
-        async def one(blob: Blob) -> None:
+        async def one(blob: Blob, out: Emit = emit) -> None:
             ident = short(blob.digest)
-            emit(Event(ident, "Preparing"))
+            out(Event(ident, "Preparing"))
             if await self._exists(reg, ref.path, blob.digest):
-                emit(Event(ident, "Layer already exists"))
+                out(Event(ident, "Layer already exists"))
                 return
-            emit(Event(ident, await self._upload(reg, ref, blob, ident, emit)))
+            out(Event(ident, await self._upload(reg, ref, blob, ident, out)))
 
         # the same cap as downloads: three uploads at once (docker's max-concurrent-uploads is 5)
         slots = asyncio.Semaphore(3)
@@ -189,7 +189,7 @@ class Pusher:
                 await one(blob)
 
         await asyncio.gather(*(capped(b) for b in layers))
-        await one(cfg_blob)
+        await one(cfg_blob, lambda e: None)  # docker shows layers only
         # Docker's schema 2 when every layer is gzip (what docker pushes); else OCI, whose media
         # types also name zstd and uncompressed layers (from `image load` of a docker-save tar)
         oci = any(b.media_type != mf.DOCKER_LAYER for b in layers)
