@@ -1,4 +1,4 @@
-"""Start step 4a: the OCI bundle (config.json) the shim hands to the runtime.
+"""The OCI bundle (config.json) that start hands to the shim, which hands it to the runtime.
 
 It starts from the runtime's defaults (docker's capabilities, masked and read-only paths, /dev,
 namespaces) and sets what belongs to this container: the overlay merged dir as root, the process,
