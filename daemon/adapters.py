@@ -19,8 +19,8 @@ from daemon.network.files import write_container_files
 from daemon.network.manager import NetworkManager
 from daemon.network.settings import NetworkSettings, PortMapping
 from daemon.seams import ExecResult, Exit, NetRequest, NetResult, ShimCreate, ShimState, Stats
-from shimd.client import ShimClient
-from shimd.launcher import ShimLauncher
+from daemon.shims.client import ShimClient
+from daemon.shims.launcher import ShimLauncher
 
 CLEANUP_TIMEOUT = 30.0
 RECONNECT_TIMEOUT = 5.0  # containerd's shim load budget

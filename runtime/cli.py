@@ -18,11 +18,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from runtime import caps, defaults, errors
+from runtime import caps, defaults, errors, spec_resources, spec_rootfs
 from runtime import spec as spec_mod
 from runtime import state as state_mod
 from runtime.container import Container, Status, Stdio
-from runtime.spec import ProcessSpec
+from runtime.spec_process import ProcessSpec
 
 DEFAULT_ROOT = "/run/ctrd-runtime"
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
@@ -265,7 +265,7 @@ def cmd_update(a: argparse.Namespace) -> int:
         obj.setdefault("cpu", {})["quota"] = a.cpu_quota
     if a.cpu_period is not None:
         obj.setdefault("cpu", {})["period"] = a.cpu_period
-    c.update(spec_mod.resources_from_oci(obj))
+    c.update(spec_resources.resources_from_oci(obj))
     return 0
 
 
@@ -285,7 +285,7 @@ def cmd_features(a: argparse.Namespace) -> int:
         "ociVersionMin": "1.0.0",
         "ociVersionMax": defaults.OCI_VERSION,
         "hooks": [],
-        "mountOptions": sorted([*spec_mod._FLAGS, *spec_mod.PROPAGATION]),
+        "mountOptions": sorted([*spec_rootfs.MOUNT_FLAGS, *spec_rootfs.PROPAGATION]),
         "linux": {
             "namespaces": sorted(spec_mod.NAMESPACE_FLAGS),
             "capabilities": list(caps.NAMES[: caps.LAST_CAP + 1]),

@@ -11,7 +11,7 @@ import stat
 from runtime import caps
 from runtime import syscalls as sc
 from runtime.errors import REASON_EXEC_NOT_FOUND, REASON_EXEC_NOT_INVOKABLE, ExecError, SetupError
-from runtime.spec import ProcessSpec
+from runtime.spec_process import ProcessSpec
 from runtime.syscalls import Syscalls
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -57,7 +57,8 @@ from typing import NoReturn
 from runtime import creds, rootfs
 from runtime import syscalls as sc
 from runtime.errors import CgroupError, ExecError, RuntimeErr, SpecError
-from runtime.spec import ProcessSpec, Spec
+from runtime.spec import Spec
+from runtime.spec_process import ProcessSpec
 from runtime.sync import Msg, Packet, recv, send, send_error
 from runtime.syscalls import Syscalls
 

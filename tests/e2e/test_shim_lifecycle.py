@@ -16,7 +16,7 @@ import pytest
 
 from ctrd import errdefs
 from ctrd.shim.v1 import shim_pb2
-from shimd.client import ShimClient
+from daemon.shims.client import ShimClient
 from tests.e2e.test_shim_support import BACKENDS, Harness, cgroup_dirs, ppid_of, proc_alive, wait_gone
 
 pytestmark = [pytest.mark.root, pytest.mark.parametrize("backend", BACKENDS)]

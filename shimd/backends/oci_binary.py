@@ -1,4 +1,4 @@
-"""BinaryBackend: drive an OCI runtime binary (runc, ctrd-runtime) with runc's command line.
+"""OciBinaryBackend: drive any OCI runtime binary (runc, ctrd-runtime) with runc's command line.
 
 `<rt> --root R --log F --log-format json <verb> ...`; on failure the last error line of that
 JSON log is the message. Every invocation is a child of the shim reaped by the one reaper.
@@ -14,7 +14,8 @@ from typing import Any
 
 from ctrd import errdefs
 from shimd import spawn
-from shimd.backend import BackendConfig, ExecSpec, StatsRecord, Stdio, exec_process, oom_killed_in_cgroup
+from shimd.backends.bundle import exec_process, oom_killed_in_cgroup
+from shimd.backends.protocol import BackendConfig, ExecSpec, StatsRecord, Stdio
 from shimd.reaper import Reaper
 
 _seq = itertools.count(1)
@@ -50,7 +51,7 @@ def last_error(log: Path) -> str:
     return msg
 
 
-class BinaryBackend:
+class OciBinaryBackend:
     def __init__(self, config: BackendConfig, reaper: Reaper, state_dir: str | Path) -> None:
         self.config = config
         self._reaper = reaper
