@@ -111,7 +111,7 @@ class Daemon:
             await recover(self.manager, network)
         finally:
             await asyncio.gather(network, return_exceptions=True)
-        network.result()  # a helper that failed to start fails the daemon, as before
+        network.result()  # a network helper that failed to start fails the daemon start
         log.info("recovered %d containers in %.3f s", len(self.manager.store), time.monotonic() - t0)
         self.server = grpc.aio.server(
             interceptors=[ErrorInterceptor()],

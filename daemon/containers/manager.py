@@ -194,7 +194,7 @@ class ContainerManager:
             self.monitor.cancel_restart(c)
         # "removing" is shown while this runs but not written: the record itself goes first, in
         # one atomic unlink, so a crash from here on leaves a directory without config.v2.json
-        # and layers no record owns, both of which recovery removes (its steps 1 and 2).
+        # and layers no record owns, both of which recovery removes at the next start.
         c.set_state(status=transition(c.id, c.status, Action.REMOVE))
         try:
             self.store.unlink_record(c.id)

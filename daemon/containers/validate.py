@@ -1,4 +1,4 @@
-"""Create step 1: check and normalise every parameter of a ContainerSpec.
+"""The first step of create: check and normalise every parameter of a ContainerSpec.
 
 Each refusal is InvalidArgument whose message starts with the field it is about. The image's
 defaults (Env, Cmd, Entrypoint, WorkingDir, User, StopSignal, ExposedPorts, Labels) are merged
