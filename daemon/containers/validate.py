@@ -1,4 +1,4 @@
-"""Create step 1: check and normalise every parameter of a ContainerSpec.
+"""The first step of create: check and normalise every parameter of a ContainerSpec.
 
 Each refusal is InvalidArgument whose message starts with the field it is about. The image's
 defaults (Env, Cmd, Entrypoint, WorkingDir, User, StopSignal, ExposedPorts, Labels) are merged
@@ -11,14 +11,15 @@ import ipaddress
 import os
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from ctrd.errdefs import InvalidArgument
 from ctrd.v1 import container_pb2
 from daemon.containers.record import Config, HostConfig, MountSpec, PortBinding, RestartPolicy
 from daemon.containers.signals import parse_signal, signal_name
+from daemon.images.api import ImageConfigLike
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
@@ -37,27 +38,6 @@ KNOWN_CAPS = frozenset(
 
 _ADJ = ["admiring", "brave", "calm", "eager", "focused", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty", "quirky", "serene", "vibrant", "zen"]
 _NOUN = ["babbage", "curie", "darwin", "euler", "fermi", "galileo", "hopper", "knuth", "lovelace", "noether", "pascal", "ritchie", "shannon", "turing"]
-
-
-class ImageConfigLike(Protocol):
-    """What create needs of an image's config (the image store's ImageConfig)."""
-
-    @property
-    def env(self) -> Sequence[str]: ...
-    @property
-    def cmd(self) -> Sequence[str] | None: ...
-    @property
-    def entrypoint(self) -> Sequence[str] | None: ...
-    @property
-    def working_dir(self) -> str: ...
-    @property
-    def user(self) -> str: ...
-    @property
-    def stop_signal(self) -> str: ...
-    @property
-    def exposed_ports(self) -> Any: ...
-    @property
-    def labels(self) -> Mapping[str, str] | None: ...
 
 
 @dataclass(frozen=True, slots=True)

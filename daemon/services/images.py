@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from ctrd import errdefs
 from ctrd.v1 import image_pb2, image_pb2_grpc
+from daemon.images import view
 from daemon.images.store import ImageStore
 
 
@@ -91,7 +92,7 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         )
 
     async def Inspect(self, request: image_pb2.ImageInspectRequest, context: Any) -> image_pb2.ImageInspectResponse:
-        doc = await asyncio.to_thread(self.store.inspect, request.reference)
+        doc = await asyncio.to_thread(view.inspect, self.store, request.reference)
         return image_pb2.ImageInspectResponse(json=json.dumps(doc))
 
     async def Remove(self, request: image_pb2.ImageRemoveRequest, context: Any) -> image_pb2.ImageRemoveResponse:
