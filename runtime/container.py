@@ -17,8 +17,8 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
+from ctrd import timefmt
 from runtime import cgroups, spawn, state, sync
 from runtime import spec as spec_mod
 from runtime import syscalls as sc
@@ -57,10 +57,6 @@ class Stdio:
     stdin: int
     stdout: int
     stderr: int
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 class Container:
@@ -151,7 +147,7 @@ class Container:
                 raise pkt.error()
             st = state.State(
                 id=container_id, pid=pid, start_time=state.proc_start_time(pid), bundle=spec.bundle,
-                rootfs=spec.root, created=_now(), owner=_owner(), cgroup_kind=cg.kind,
+                rootfs=spec.root, created=timefmt.now(), owner=_owner(), cgroup_kind=cg.kind,
                 cgroups_path=cgroups_path, cgroup_root=getattr(cg, "root", ""),
                 annotations=dict(spec.annotations), fifo=fifo,
             )

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ctrd import errdefs
+from ctrd import errdefs, ids, libc
 from shimd import files
 from shimd.handle import ShimHandle
 
@@ -31,11 +31,10 @@ PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
 READY_TIMEOUT = 10.0
 SUN_PATH_MAX = 107
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 def state_dir_for(exec_root: Path, container_id: str) -> Path:
-    if not _ID.match(container_id):
+    if not ids.valid_id(container_id):
         raise errdefs.InvalidArgument(f"id: {container_id!r} is not a valid container id")
     return exec_root / "shims" / container_id
 
@@ -68,9 +67,7 @@ def prepare(exec_root: Path, container_id: str) -> Path:
 
 
 # Looked up once at import: the launcher imports this module before it forks, so shims share it.
-_prctl = ctypes.CDLL(None, use_errno=True).prctl
-_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-_prctl.restype = ctypes.c_int
+_prctl = libc.prctl
 _SHIM_NAME = ctypes.create_string_buffer(b"ctrd-shim")
 # libc's fork, called with the GIL held (PyDLL). os.fork() also runs CPython's after-fork work
 # in the child (thread and lock re-init, random's reseed, logging's lock re-init...), which
@@ -78,9 +75,7 @@ _SHIM_NAME = ctypes.create_string_buffer(b"ctrd-shim")
 # of it is needed here: the callers (the launcher, `ctrd-shim start`) are single-threaded and
 # fork outside any import, lock or event loop, and a shim ends with os._exit (no interpreter
 # shutdown walking thread state).
-_libc_fork = ctypes.PyDLL(None, use_errno=True).fork
-_libc_fork.argtypes = []
-_libc_fork.restype = ctypes.c_int
+_libc_fork = libc.pyfork
 
 
 def _fork() -> int:
@@ -177,7 +172,7 @@ def _lean_id(request: bytes) -> str | None:
     """The id of a request as ShimLauncher writes it (json.dumps({"id": id})), else None."""
     if request.startswith(_REQ_HEAD) and request.endswith(_REQ_TAIL):
         cid = request[len(_REQ_HEAD):-len(_REQ_TAIL)].decode("ascii", "replace")
-        if _ID.match(cid):
+        if ids.valid_id(cid):
             return cid
     return None
 

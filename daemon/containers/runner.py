@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from ctrd import errdefs
+from ctrd import errdefs, reasons
 from ctrd.errdefs import CtrdError
 from daemon import faults
 from daemon.config import Config
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 UNKNOWN_EXIT = 255
 SHIM_CALL_TIMEOUT = 10.0  # delete, shutdown, kill: quick calls to a healthy shim
 STOP_GRACE = 15.0  # beyond the stop timeout, how long the shim may take to report the exit
-EXEC_CODES = {errdefs.REASON_EXEC_NOT_FOUND: 127, errdefs.REASON_EXEC_NOT_INVOKABLE: 126}
 Undo = Callable[[], Awaitable[None]]
 
 
@@ -159,8 +158,8 @@ class Runner:
                     await step()
                 except Exception as e:  # best effort: report the original error
                     log.warning("container %s: undo after failed start: %s", c.id, e)
-            if isinstance(exc, CtrdError) and exc.reason in EXEC_CODES:
-                await self._record_exit(c, Exit(EXEC_CODES[exc.reason], time.time()), error=exc.message)
+            if isinstance(exc, CtrdError) and exc.reason in reasons.EXIT_CODES:
+                await self._record_exit(c, Exit(reasons.EXIT_CODES[exc.reason], time.time()), error=exc.message)
             elif isinstance(exc, CtrdError):
                 c.set_state(error=exc.message)
                 await self.save(c)

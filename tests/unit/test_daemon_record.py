@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ctrd.errdefs import AlreadyExists, InvalidArgument, NotFound
+from ctrd.timefmt import ZERO_TIME, parse_rfc3339, rfc3339
 from daemon.containers import record
 from daemon.containers.record import (
     Config,
@@ -20,7 +21,6 @@ from daemon.containers.record import (
 )
 from daemon.containers.state import Status
 from daemon.containers.store import ContainerStore
-from daemon.timefmt import ZERO_TIME, parse_rfc3339, rfc3339
 
 
 def make(cid: str = "a" * 64, name: str = "web") -> Container:
