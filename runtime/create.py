@@ -12,8 +12,8 @@ import shutil
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
+from ctrd import timefmt
 from runtime import cgroups, spawn, state, sync
 from runtime import spec as spec_mod
 from runtime import syscalls as sc
@@ -101,7 +101,7 @@ def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[
             raise pkt.error()
         st = state.State(
             id=container_id, pid=pid, start_time=state.proc_start_time(pid), bundle=spec.bundle,
-            rootfs=spec.root, created=_now(), owner=owner(), cgroup_kind=cg.kind,
+            rootfs=spec.root, created=timefmt.now(), owner=owner(), cgroup_kind=cg.kind,
             cgroups_path=cgroups_path, cgroup_root=getattr(cg, "root", ""),
             annotations=dict(spec.annotations), fifo=fifo,
         )
@@ -150,9 +150,6 @@ def _namespaces(spec: Spec, close: list[int]) -> tuple[list[tuple[int, int]], in
     return join, pid_fd, unshare_flags, parent_flags
 
 
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 _OWNER: str | None = None

@@ -5,26 +5,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
-from ctrd import errdefs
+from ctrd import errdefs, ids
 
 EXIT_FILE = "exit.json"
 RUNTIME_FILE = "runtime.json"
 PID_FILE = "shim.pid"
 SOCKET_FILE = "shim.sock"
 UNKNOWN_EXIT = 255
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-
-
-def valid_id(container_id: str) -> bool:
-    return _ID.match(container_id) is not None
 
 
 def state_dir_for(exec_root: Path, container_id: str) -> Path:
-    if not valid_id(container_id):
+    if not ids.valid_id(container_id):
         raise errdefs.InvalidArgument(f"id: {container_id!r} is not a valid container id")
     return exec_root / "shims" / container_id
 

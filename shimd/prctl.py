@@ -1,19 +1,19 @@
 """prctl(2) helpers: the process name and the child-subreaper flag (a leaf: imports no shimd code).
 
-The libc function is looked up once, at import: the launcher imports this module before it
-forks, so every shim shares the lookup instead of repeating it.
+The libc binding is ctrd.libc's, looked up once at import: the launcher imports this module
+before it forks, so every shim shares the lookup instead of repeating it.
 """
 
 from __future__ import annotations
 
 import ctypes
 
+from ctrd import libc
+
 PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
 
-_prctl = ctypes.CDLL(None, use_errno=True).prctl
-_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-_prctl.restype = ctypes.c_int
+_prctl = libc.prctl
 
 
 def name_buffer(name: bytes) -> ctypes.Array[ctypes.c_char]:

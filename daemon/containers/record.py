@@ -12,9 +12,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ctrd.timefmt import ZERO_TIME, parse_rfc3339, rfc3339
 from daemon.containers.state import Status
 from daemon.network.settings import NetworkSettings
-from daemon.timefmt import ZERO_TIME, parse_rfc3339, rfc3339
 
 
 @dataclass(frozen=True, slots=True)

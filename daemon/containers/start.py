@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from ctrd import errdefs
+from ctrd import errdefs, reasons
 from ctrd.errdefs import CtrdError
 from daemon import faults
 from daemon.containers import bundle
@@ -28,7 +28,6 @@ from daemon.shims.api import Exit, ShimCreate, ShimTask
 
 log = logging.getLogger(__name__)
 
-EXEC_CODES = {errdefs.REASON_EXEC_NOT_FOUND: 127, errdefs.REASON_EXEC_NOT_INVOKABLE: 126}
 Undo = Callable[[], Awaitable[None]]
 
 
@@ -41,8 +40,8 @@ async def start_locked(m: Monitor, c: Container) -> None:
             shim, pid, settings = await _start_steps(m, c, undo, steps)
             undo.pop_all()  # started: nothing to undo
     except BaseException as exc:
-        if isinstance(exc, CtrdError) and exc.reason in EXEC_CODES:
-            await m.record_exit(c, Exit(EXEC_CODES[exc.reason], time.time()), error=exc.message)
+        if isinstance(exc, CtrdError) and exc.reason in reasons.EXIT_CODES:
+            await m.record_exit(c, Exit(reasons.EXIT_CODES[exc.reason], time.time()), error=exc.message)
         elif isinstance(exc, CtrdError):
             c.set_state(error=exc.message)
             await m.save(c)

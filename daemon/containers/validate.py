@@ -15,13 +15,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ctrd import ids, signals
 from ctrd.errdefs import InvalidArgument
 from ctrd.v1 import container_pb2
 from daemon.containers.record import Config, HostConfig, MountSpec, PortBinding, RestartPolicy
-from daemon.containers.signals import parse_signal, signal_name
+from daemon.containers.signals import parse_signal
 from daemon.images.api import ImageConfigLike
 
-NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
 USER_RE = re.compile(r"^[a-zA-Z0-9_.][a-zA-Z0-9_.-]*(:[a-zA-Z0-9_.][a-zA-Z0-9_.-]*)?$")
 ENV_KEY_RE = re.compile(r"^[^=\0]+$")
@@ -55,7 +55,7 @@ def random_name() -> str:
 
 
 def check_name(name: str) -> str:
-    if len(name) > MAX_NAME or not NAME_RE.match(name):
+    if len(name) > MAX_NAME or not ids.valid_name(name):
         raise InvalidArgument(f"name: invalid container name ({name!r}), only [a-zA-Z0-9][a-zA-Z0-9_.-]+ are allowed")
     return name.lstrip("/")
 
@@ -250,9 +250,9 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         raise InvalidArgument(f"nano_cpus: range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available")
     if spec.pids_limit < -1:
         raise InvalidArgument("pids_limit: must be -1 (unlimited), 0 (unset) or positive")
-    stop_signal = signal_name(parse_signal(spec.stop_signal, "stop_signal")) if spec.stop_signal else ""
+    stop_signal = signals.name(parse_signal(spec.stop_signal, "stop_signal")) if spec.stop_signal else ""
     if not stop_signal:
-        stop_signal = signal_name(parse_signal(img.stop_signal, "stop_signal")) if img.stop_signal else "SIGTERM"
+        stop_signal = signals.name(parse_signal(img.stop_signal, "stop_signal")) if img.stop_signal else "SIGTERM"
     stop_timeout: int | None = None
     if spec.HasField("stop_timeout"):
         if not -1 <= spec.stop_timeout <= MAX_STOP_TIMEOUT:

@@ -8,11 +8,11 @@ from typing import Any
 
 from ctrd.errdefs import InvalidArgument
 from ctrd.humanize import human_duration
+from ctrd.timefmt import rfc3339
 from daemon.containers import record
 from daemon.containers.record import Container
 from daemon.containers.state import Status
 from daemon.network.settings import NetworkSettings
-from daemon.timefmt import rfc3339
 
 
 def mounts_view(c: Container) -> list[dict[str, Any]]:

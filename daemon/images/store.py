@@ -19,11 +19,10 @@ import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ctrd import errdefs
+from ctrd import errdefs, timefmt
 from daemon.atomic import write_atomic, write_json_atomic
 from daemon.images import archive, busybox, reference
 from daemon.images.archive import HOST_ARCH, LayerSource
@@ -42,7 +41,7 @@ _Strs = list[str]  # the class defines list(); annotations inside it cannot say 
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return timefmt.now()
 
 
 class ImageStore:

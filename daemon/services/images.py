@@ -10,10 +10,9 @@ import asyncio
 import json
 import tempfile
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from typing import IO, Any
 
-from ctrd import errdefs
+from ctrd import errdefs, timefmt
 from ctrd.v1 import image_pb2, image_pb2_grpc
 from daemon.images import view
 from daemon.images.store import ImageStore
@@ -21,18 +20,10 @@ from daemon.images.store import ImageStore
 
 def _unix(created: str) -> int:
     """RFC 3339 (any fraction digits, Z or offset) → unix seconds; 0 when absent or unparseable."""
-    if not created:
-        return 0
-    text = created.replace("Z", "+00:00")
-    if "." in text:
-        head, _, rest = text.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
-        text = head + "." + digits[:6].ljust(6, "0") + rest[len(digits) :]
     try:
-        dt = datetime.fromisoformat(text)
+        return int(timefmt.parse_rfc3339(created))
     except ValueError:
         return 0
-    return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp())
 
 
 class ImageServicer(image_pb2_grpc.ImageServiceServicer):

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ctrd import errdefs
+from ctrd import errdefs, ids, libc
 from shimd import files, prctl
 from shimd.shim import serve
 
@@ -66,9 +66,7 @@ _SHIM_NAME = prctl.name_buffer(b"ctrd-shim")  # made before the fork: the child 
 # of it is needed here: the callers (the launcher, `ctrd-shim start`) are single-threaded and
 # fork outside any import, lock or event loop, and a shim ends with os._exit (no interpreter
 # shutdown walking thread state).
-_libc_fork = ctypes.PyDLL(None, use_errno=True).fork
-_libc_fork.argtypes = []
-_libc_fork.restype = ctypes.c_int
+_libc_fork = libc.pyfork
 
 
 def _fork() -> int:
@@ -168,7 +166,7 @@ def _lean_id(request: bytes) -> str | None:
     """The id of a request as ShimLauncher writes it (json.dumps({"id": id})), else None."""
     if request.startswith(_REQ_HEAD) and request.endswith(_REQ_TAIL):
         cid = request[len(_REQ_HEAD):-len(_REQ_TAIL)].decode("ascii", "replace")
-        if files.valid_id(cid):
+        if ids.valid_id(cid):
             return cid
     return None
 

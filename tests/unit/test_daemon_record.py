@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ctrd.errdefs import AlreadyExists, InvalidArgument, NotFound
+from ctrd.timefmt import ZERO_TIME, parse_rfc3339, rfc3339
 from daemon.containers import record
 from daemon.containers.record import (
     Config,
@@ -21,7 +22,6 @@ from daemon.containers.record import (
 from daemon.containers.state import Status
 from daemon.containers.store import ContainerStore
 from daemon.network.settings import NetworkSettings, PortMapping
-from daemon.timefmt import ZERO_TIME, parse_rfc3339, rfc3339
 
 
 def make(cid: str = "a" * 64, name: str = "web") -> Container:
