@@ -11,7 +11,6 @@ collection removes what a crash left between steps. All methods are synchronous 
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
@@ -20,38 +19,30 @@ import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol, cast
+from typing import Any, BinaryIO
 
-from ctrd import errdefs
+from ctrd import errdefs, timefmt
 from daemon.atomic import write_atomic, write_json_atomic
 from daemon.images import archive, busybox, reference
 from daemon.images.archive import HOST_ARCH, LayerSource
 from daemon.images.blobs import sha256_bytes
 from daemon.images.config import ImageConfig, apply_changes
+from daemon.images.gc import collect_layers
 from daemon.images.ingest import stage_layer, verify
 from daemon.images.layerdb import LayerDB, LayerRecord
 from daemon.images.records import MAX_LAYERS, Image, ParsedConfig, parse_config
-from daemon.layers.overlay2 import INIT_SUFFIX, LayerStore
+from daemon.images.spool import Progress, seekable, spool_archive
+from daemon.images.tee import Keeping, KeptBlob
+from daemon.layers.overlay2 import LayerStore
 
 __all__ = ["Image", "ImageConfig", "ImageStore"]
-_CHUNK = 1 << 20
-Progress = Callable[[int], None] | None
 _Sources = list[LayerSource]
 _Strs = list[str]  # the class defines list(); annotations inside it cannot say list[...]
 
 
-class KeptBlob(Protocol):
-    """Where a layer's raw bytes go while it is extracted (see ImageStore.keep_blobs)."""
-
-    def write(self, data: bytes, /) -> object: ...
-    def commit(self, blob_digest: str, diff_id: str) -> None: ...
-    def discard(self) -> None: ...
-
-
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return timefmt.now()
 
 
 class ImageStore:
@@ -72,8 +63,7 @@ class ImageStore:
         self._pending: Counter[str] = Counter()  # chain ids an import in flight relies on
         self._images: dict[str, ParsedConfig] = {}
         self._tags: dict[str, str] = {}
-        # Set by the registry code: keeps each imported/loaded layer's raw blob (so that push and
-        # save can send it later, as they send pulled blobs). None: layers are only extracted.
+        # set by the registry code: each loaded/imported layer's raw blob is kept for push and save
         self.keep_blobs: Callable[[], KeptBlob] | None = None
         self._load()
         self.gc()
@@ -149,6 +139,7 @@ class ImageStore:
             architecture=parsed.architecture,
             os=parsed.os,
             comment=parsed.comment,
+            author=parsed.author,
         )
 
     def get(self, ref: str) -> Image:
@@ -176,37 +167,19 @@ class ImageStore:
             images = [self._image(i) for i in self._images]
         return sorted(images, key=lambda im: (im.created, im.id), reverse=True)
 
-    def inspect(self, ref: str) -> dict[str, Any]:
-        with self._lock:
-            image = self._image(self._resolve(ref)[0])
-            raw = self._images[image.id].raw
-        graph: dict[str, str] = {}
-        if image.top_layer:
-            top = self.layers.root / image.top_layer
-            try:
-                lowers = [str(self.layers.diff_dir(p)) for p in self.layers.parents(image.top_layer)]
-            except OSError:  # removed concurrently (rmi racing inspect)
-                raise errdefs.NotFound(f"no such image: {ref}") from None
-            graph = {"MergedDir": f"{top}/merged", "UpperDir": f"{top}/diff", "WorkDir": f"{top}/work"}
-            if lowers:
-                graph["LowerDir"] = ":".join(lowers)
-        return {
-            "Id": image.id,
-            "RepoTags": image.repo_tags,
-            "RepoDigests": [],
-            "Parent": "",
-            "Comment": image.comment,
-            "Created": image.created,
-            "DockerVersion": "",
-            "Author": raw.get("author") or "",
-            "Config": {"Hostname": "", "Domainname": "", **image.config.to_docker()},
-            "Architecture": image.architecture,
-            "Os": image.os,
-            "Size": image.size,
-            "GraphDriver": {"Name": "overlay2", "Data": graph},
-            "RootFS": {"Type": "layers", "Layers": image.diff_ids},
-            "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
-        }
+    def graph_data(self, image: Image, ref: str) -> dict[str, str]:
+        """docker's GraphDriver.Data for an image: its top layer's dirs and the layers below it."""
+        if not image.top_layer:
+            return {}
+        top = self.layers.root / image.top_layer
+        try:
+            lowers = [str(self.layers.diff_dir(p)) for p in self.layers.parents(image.top_layer)]
+        except OSError:  # removed concurrently (rmi racing inspect)
+            raise errdefs.NotFound(f"no such image: {ref}") from None
+        graph = {"MergedDir": f"{top}/merged", "UpperDir": f"{top}/diff", "WorkDir": f"{top}/work"}
+        if lowers:
+            graph["LowerDir"] = ":".join(lowers)
+        return graph
 
     # ---------------------------------------------------------------- import / load
     def import_archive(
@@ -231,39 +204,30 @@ class ImageStore:
     def _import_stream(
         self, src: BinaryIO, tags: _Strs, cfg: ImageConfig, created: str, comment: str, progress: Progress
     ) -> str:
-        kept = self.keep_blobs() if self.keep_blobs else None
-        try:
-            staged = stage_layer(self.layers, _tee(src, kept), "import", progress)
-        except BaseException:
-            if kept:
-                kept.discard()
-            raise
-        chain = staged.diff_id
-        with self._lock:
-            self._pending[chain] += 1
-        try:
-            self._commit_layer(staged, chain, "", None)
-            if kept:
+        with Keeping(self.keep_blobs) as kept:  # (a layer not committed discards its kept blob)
+            staged = stage_layer(self.layers, kept.reader(src), "import", progress)
+            chain = staged.diff_id
+            with self._lock:
+                self._pending[chain] += 1
+            try:
+                self._commit_layer(staged, chain, "", None)
                 kept.commit(staged.blob_digest, staged.diff_id)
-                kept = None
-            config = {
-                "architecture": HOST_ARCH,
-                "comment": comment,
-                "config": {k: v for k, v in cfg.to_docker().items() if v},
-                "created": created,
-                "history": [{"created": created, "comment": comment}],
-                "os": "linux",
-                "rootfs": {"type": "layers", "diff_ids": [staged.diff_id]},
-            }
-            return self._commit_image(json.dumps(config, separators=(",", ":")).encode(), tags)
-        finally:
-            if kept:
-                kept.discard()
-            self._release([chain])
+                config = {
+                    "architecture": HOST_ARCH,
+                    "comment": comment,
+                    "config": {k: v for k, v in cfg.to_docker().items() if v},
+                    "created": created,
+                    "history": [{"created": created, "comment": comment}],
+                    "os": "linux",
+                    "rootfs": {"type": "layers", "diff_ids": [staged.diff_id]},
+                }
+                return self._commit_image(json.dumps(config, separators=(",", ":")).encode(), tags)
+            finally:
+                self._release([chain])
 
     def load_archive(self, fileobj: BinaryIO, progress: Progress = None) -> _Strs:
         """`docker load`: docker-save or OCI layout archive (optionally gzip-compressed)."""
-        if _seekable(fileobj):
+        if seekable(fileobj):
             start = fileobj.tell()
             head = fileobj.read(2)
             fileobj.seek(start)
@@ -273,7 +237,7 @@ class ImageStore:
                     progress(fileobj.tell() - start)
                 return lines
         with tempfile.TemporaryFile(dir=self.tmp_dir) as spool:
-            self._spool(fileobj, spool, progress)
+            spool_archive(fileobj, spool, progress)
             return self._load_tar(spool)
 
     def _load_tar(self, fileobj: BinaryIO) -> _Strs:
@@ -291,35 +255,10 @@ class ImageStore:
                 raise errdefs.InvalidArgument(f"invalid archive: {e}") from None
         return lines
 
-    def _spool(self, src: BinaryIO, spool: BinaryIO, progress: Progress) -> None:
-        """Copy the archive to a seekable temp file, decompressing a gzip'd archive on the way."""
-        head = src.read(2)
-        count = len(head)
-        if head == b"\x1f\x8b":
-            raw = _Prefixed(head, src)
-            try:
-                with gzip.GzipFile(fileobj=cast(Any, raw), mode="rb") as gz:
-                    while chunk := gz.read(_CHUNK):
-                        spool.write(chunk)
-                        if progress:
-                            progress(raw.count)
-            except (OSError, EOFError) as e:
-                raise errdefs.InvalidArgument(f"invalid archive: {e}") from None
-        else:
-            spool.write(head)
-            while chunk := src.read(_CHUNK):
-                spool.write(chunk)
-                count += len(chunk)
-                if progress:
-                    progress(count)
-        spool.flush()
-        spool.seek(0)
-
     def register(
         self, config: bytes, sources: _Sources, tags: _Strs, on_layer: Callable[[int, bool], None] | None = None
     ) -> str:
-        """Register an image from its config and layer blobs (a pull's result): the same path,
-        checks and image id as `load`. `on_layer(i, existed)` is told when layer i is in place."""
+        """A pull's image: `load`'s path and checks; `on_layer(i, existed)` when layer i is in place."""
         return self._load_image(config, sources, tags, on_layer, keep=False)  # its blobs are kept already
 
     def _load_image(
@@ -343,21 +282,15 @@ class ImageStore:
                 with self._lock:
                     rec = self.layerdb.get(chain)
                 if rec is None:
-                    kept = self.keep_blobs() if keep and self.keep_blobs else None
-                    try:
-                        staged = stage_layer(self.layers, _tee(src.open(), kept), f"layer {src.name}")
+                    with Keeping(self.keep_blobs if keep else None) as kept:
+                        staged = stage_layer(self.layers, kept.reader(src.open()), f"layer {src.name}")
                         try:
                             verify(staged, f"layer {src.name}", src.digest, src.size, parsed.diff_ids[i])
                         except BaseException:
                             self.layers.discard(staged.path)
                             raise
                         rec = self._commit_layer(staged, chain, parsed.chain_ids[i - 1] if i else "", parent_cache)
-                        if kept:
-                            kept.commit(staged.blob_digest, staged.diff_id)
-                            kept = None
-                    finally:
-                        if kept:
-                            kept.discard()
+                        kept.commit(staged.blob_digest, staged.diff_id)
                     if on_layer:
                         on_layer(i, False)
                 elif on_layer:
@@ -450,36 +383,7 @@ class ImageStore:
         wanted: set[str] = set(self._pending)
         for parsed in self._images.values():
             wanted.update(parsed.chain_ids)
-        dirs = self.layers.layer_ids()  # before listing containers: see overlay2.py on ordering
-        containers = self.layers.container_layer_ids()
-        # Layers under a container's -init stay whatever the images say (an `rm -f` must not pull
-        # the floor from under a container); a later gc() collects them.
-        pinned: set[str] = set()
-        for cid in containers:
-            try:
-                pinned.update(self.layers.parents(cid + INIT_SUFFIX))
-            except OSError:
-                continue
-        removed: _Strs = []
-        # Top layers first: a parent must outlive its children's `lower` links.
-        for rec in sorted(self.layerdb.records.values(), key=lambda r: -len(self.layerdb.chain(r.chain_id))):
-            if rec.chain_id in wanted or rec.cache_id in pinned:
-                continue
-            try:
-                self.layers.remove_layer(rec.cache_id)
-            except errdefs.CtrdError:
-                continue  # mounted somewhere: keep its record, try again next time
-            self.layerdb.remove(rec.chain_id)
-            removed.append(rec.chain_id)
-        known = {r.cache_id for r in self.layerdb.records.values()}
-        for d in dirs:
-            owner = d.removesuffix(INIT_SUFFIX)
-            if d not in known and d not in pinned and owner not in containers and len(d) == 64:
-                try:
-                    self.layers.remove_layer(d)  # a layer dir from an import that crashed before layerdb
-                except errdefs.CtrdError:
-                    continue
-        return removed
+        return collect_layers(self.layers, self.layerdb, wanted)
 
     def tag(self, ref: str, new_ref: str) -> str:
         """`docker tag`: point `new_ref` at the image `ref` names; returns the normalised tag."""
@@ -491,48 +395,5 @@ class ImageStore:
         return tag
 
 
-def _seekable(f: BinaryIO) -> bool:
-    try:
-        return bool(f.seekable())
-    except (AttributeError, OSError, ValueError):
-        return False
-
-
 def _normalize_tag(ref: str) -> str:
     return reference.normalize(ref)
-
-
-def _tee(src: Any, kept: KeptBlob | None) -> Any:
-    return src if kept is None else _Tee(src, kept)
-
-
-class _Tee:
-    """A reader that also hands every byte read to `kept` (the layer's raw blob)."""
-
-    def __init__(self, src: Any, kept: KeptBlob) -> None:
-        self.src = src
-        self.kept = kept
-
-    def read(self, n: int = -1, /) -> bytes:
-        data: bytes = self.src.read(n)
-        if data:
-            self.kept.write(data)
-        return data
-
-
-class _Prefixed:
-    """A reader that first returns `head`, then the rest of `src` (counting bytes read)."""
-
-    def __init__(self, head: bytes, src: BinaryIO) -> None:
-        self.head = head
-        self.src = src
-        self.count = len(head)
-
-    def read(self, n: int = -1) -> bytes:
-        if self.head:
-            cut = len(self.head) if n < 0 else n
-            data, self.head = self.head[:cut], self.head[cut:]
-            return data
-        data = self.src.read(n)
-        self.count += len(data)
-        return data

@@ -16,6 +16,7 @@ from ctrd.dockerconfig import Credentials
 from ctrd.v1 import image_pb2
 from daemon.distribution.progress import Event
 from daemon.distribution.service import Distribution
+from daemon.images import view
 from daemon.images.store import ImageStore
 from daemon.services.images import ImageServicer
 
@@ -89,6 +90,6 @@ class RegistryImageServicer(ImageServicer):
         return resp
 
     async def Inspect(self, request: image_pb2.ImageInspectRequest, context: Any) -> image_pb2.ImageInspectResponse:
-        doc = await asyncio.to_thread(self.store.inspect, request.reference)
+        doc = await asyncio.to_thread(view.inspect, self.store, request.reference)
         doc["RepoDigests"] = self.dist.repo_digests(doc["Id"])
         return image_pb2.ImageInspectResponse(json=json.dumps(doc))

@@ -24,6 +24,7 @@ from ctrd.dockerconfig import Credentials
 from daemon.distribution.client import Options
 from daemon.distribution.progress import Event
 from daemon.distribution.service import Distribution
+from daemon.images import view
 from daemon.images.archive import HOST_ARCH
 from daemon.images.store import ImageStore
 from daemon.layers.overlay2 import LayerStore
@@ -102,7 +103,7 @@ def test_pull_by_tag_registers_the_image_skopeo_describes(world: World, short_tm
     image_id = _pull(dist, world.ref("app:v1"), events=events)
     assert image_id == _skopeo_config_id(world.ref("app:v1"))  # docker's image id: sha256 of the config
     remote = json.loads(renv.skopeo_inspect(f"docker://{world.ref('app:v1')}"))
-    doc = dist.images.inspect(world.ref("app:v1"))
+    doc = view.inspect(dist.images, world.ref("app:v1"))
     assert doc["Id"] == image_id and doc["RepoTags"] == [world.ref("app:v1")]
     assert dist.repo_digests(image_id) == [f"{world.ref('app')}@{remote['Digest']}"]
     assert _layer_file(dist, image_id, "app/hello") == b"hello\n"
