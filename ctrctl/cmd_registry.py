@@ -9,7 +9,9 @@ in place; otherwise plain lines, one per status change.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
+import os
 import sys
 from typing import IO, Any
 
@@ -133,21 +135,23 @@ def save(args: argparse.Namespace) -> int:
     if not args.output and sys.stdout.isatty():
         raise CliError("Error: cowardly refusing to save to a terminal. Use the -o flag or redirect")
     client = Client(args.address)
+    tmp = f"{args.output}.{os.getpid()}.tmp"
     out: IO[bytes]
-    out = open(args.output + ".tmp", "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
+    out = open(tmp, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
     try:
         for msg in client.images.Save(image_pb2.SaveRequest(references=args.images)):
             out.write(msg.chunk)
         out.flush()
+        if args.output:
+            out.close()
+            os.replace(tmp, args.output)  # the archive appears whole or not at all
     except grpc.RpcError as err:
         raise daemon_error(client.native(err), EXIT_FAILURE)
     finally:
         if args.output:
             out.close()
-    if args.output:
-        import os
-
-        os.replace(args.output + ".tmp", args.output)  # a failed save leaves no half archive
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
     return 0
 
 

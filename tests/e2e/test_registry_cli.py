@@ -105,6 +105,9 @@ def test_login_pull_run_tag_push_save_logout(ctrd: DaemonProc, registry: renv.Re
     assert r.stdout.splitlines()[-1].startswith(f"2: digest: {pushed['Digest']} size: ")
 
     out = short_tmp / "saved.tar"
+    r = ctl(ctrd, "save", "-o", str(out), ref, "ghost:1")
+    assert r.returncode == 1 and r.stderr == "Error: no such image: ghost:1\n"
+    assert not out.exists() and not list(short_tmp.glob("saved.tar*"))  # nothing half-written
     assert ctl(ctrd, "save", "-o", str(out), ref).returncode == 0
     assert ctl(ctrd, "rmi", ref, f"{registry.host}/copy:2").returncode == 0
     r = ctl(ctrd, "image", "load", "-i", str(out))
