@@ -8,7 +8,7 @@ import socket
 from collections.abc import Callable, Sequence
 
 from ctrd import errdefs
-from daemon.network.settings import NetworkSettings, PortMapping
+from daemon.network.settings import PortMapping
 
 PortPicker = Callable[[str, str], int]  # (protocol, host_ip) -> a free port
 
