@@ -34,7 +34,8 @@ def test_created_does_not_run_the_command_until_start(make: Factory, short_tmp: 
     c = run.container
     assert c.status() is Status.CREATED
     assert c.pids() == [c.pid]
-    os.set_blocking(run.out_r, False)  # nothing written: the command has not run
+    assert not os.readlink(f"/proc/{c.pid}/exe").endswith("busybox")  # init waits for start, still not exec'd
+    os.set_blocking(run.out_r, False)  # and nothing written: the command has not run
     with pytest.raises(BlockingIOError):
         os.read(run.out_r, 1)
     os.set_blocking(run.out_r, True)
