@@ -18,6 +18,7 @@ import json
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -62,6 +63,8 @@ class FakeDaemon:
         self.images: dict[str, list[str]] = {BUSYBOX_ID: ["busybox:latest"]}
         self.events: list[system_pb2.EventsResponse] = []
         self.calls: list[tuple[str, Any]] = []
+        self.subscriptions = 0  # Events streams that have taken their starting point
+        self.followers = 0  # Logs(follow) streams that have taken theirs
         # When set, Logs(follow) on a container that is not running ends at once (tests re-follow).
         self.end_follow_unless_running = False
         # handlers block (locks, subprocesses, follow loops): each RPC step runs in this pool
@@ -105,6 +108,18 @@ class FakeDaemon:
 
     def methods(self) -> list[str]:
         return [m for m, _ in self.calls]
+
+    def wait_for(self, what: str, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+        """Block until `predicate` (read under the lock) holds; every state change notifies."""
+        with self.lock:
+            if not self.lock.wait_for(predicate, timeout):
+                raise AssertionError(f"fake daemon: {what} did not happen within {timeout}s")
+
+    def logged(self, name: str, line: bytes) -> bool:
+        return any(data == line for c in self.containers.values() if c.name == name for _s, data, _t, _w in c.logs)
+
+    def happened(self, action: str, name: str) -> bool:
+        return any(e.action == action and e.attributes["name"] == name for e in self.events)
 
     def emit(self, action: str, c: FakeContainer, **attrs: str) -> None:
         ev = system_pb2.EventsResponse(type="container", action=action, id=c.id, time_nano=time.time_ns())

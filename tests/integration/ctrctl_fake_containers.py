@@ -108,7 +108,10 @@ class Containers(container_pb2_grpc.ContainerServiceServicer):
     def Logs(self, req: container_pb2.LogsRequest, ctx: Call) -> Iterator[container_pb2.LogsResponse]:
         f = self.fake
         c = f.resolve(req.id)
-        i = 0 if req.tail < 0 else max(0, len(c.logs) - req.tail)
+        with f.lock:
+            i = 0 if req.tail < 0 else max(0, len(c.logs) - req.tail)
+            f.followers += req.follow  # from here on no line is missed (tests wait for this)
+            f.lock.notify_all()
         while ctx.is_active():
             with f.lock:
                 batch, i = c.logs[i:], len(c.logs)

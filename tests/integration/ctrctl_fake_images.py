@@ -88,6 +88,8 @@ class System(system_pb2_grpc.SystemServiceServicer):
         f = self.fake
         with f.lock:
             i = 0 if req.since else len(f.events)
+            f.subscriptions += 1  # from here on no event is missed (tests wait for this)
+            f.lock.notify_all()
         while ctx.is_active():
             with f.lock:
                 batch, i = f.events[i:], len(f.events)

@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -189,7 +188,7 @@ def test_logs_tail_timestamps_and_start_attach(fake: FakeDaemon) -> None:
 
 def test_events_window(fake: FakeDaemon) -> None:
     assert ctl(fake.socket_path, "run", "--rm", "--name", "ev", "busybox", "true").returncode == 0
-    time.sleep(0.05)
+    fake.wait_for("the die of ev", lambda: fake.happened("die", "ev"))  # run returns at the exit, before it
     r = ctl(fake.socket_path, "events", "--since", "1m", "--until", "0s", "-f", "event=die")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
@@ -274,9 +273,7 @@ def test_following_verbs_end_on_sigint(fake: FakeDaemon, verb: list[str]) -> Non
         if verb[0] == "logs":
             assert p.stdout.readline() == "first\n"
         else:
-            deadline = time.monotonic() + 10
-            while "Events" not in fake.methods() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            fake.wait_for("an events subscription", lambda: fake.subscriptions == 1)
             assert ctl(fake.socket_path, "kill", "tail").returncode == 0
             assert " container kill " in p.stdout.readline()
         p.send_signal(signal.SIGINT)
@@ -329,11 +326,24 @@ def test_exec(fake: FakeDaemon) -> None:
     assert ctl(fake.socket_path, "rm", "-f", "ex").returncode == 0
 
 
-def test_start_attach_to_a_running_container(fake: FakeDaemon) -> None:
-    r = ctl(fake.socket_path, "run", "-d", "--name", "att", "busybox", "sh", "-c", "echo early; sleep 1; echo late")
+def test_start_attach_to_a_running_container(fake: FakeDaemon, short_tmp: Path) -> None:
+    go = short_tmp / "go"  # the container prints "late" once the test has seen the attach follow
+    script = f"echo early; while [ ! -e {go} ]; do sleep 0.02; done; echo late"
+    r = ctl(fake.socket_path, "run", "-d", "--name", "att", "busybox", "sh", "-c", script)
     assert r.returncode == 0
-    r = ctl(fake.socket_path, "start", "-a", "att")
-    assert (r.returncode, r.stdout) == (0, "late\n"), r.stderr  # new output only, like docker attach
+    fake.wait_for("early in the log", lambda: fake.logged("att", b"early\n"))
+    attach = subprocess.Popen([*CTRCTL, "-a", fake.socket_path, "start", "-a", "att"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        fake.wait_for("the attach following the log", lambda: fake.followers == 1)
+        go.touch()
+        out, err = attach.communicate(timeout=30)
+    finally:
+        if attach.poll() is None:
+            attach.kill()
+            attach.wait()
+    assert (attach.returncode, out) == (0, "late\n"), err  # new output only, like docker attach
+    go.unlink()  # started again, it waits (keeps running) for the second start below
     r = ctl(fake.socket_path, "start", "att", "att")  # exited: starts again; then "already running"
     assert r.returncode == 1 and r.stdout == "att\n" and "already running" in r.stderr
     assert ctl(fake.socket_path, "rm", "-f", "att").returncode == 0
