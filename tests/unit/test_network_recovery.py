@@ -102,11 +102,12 @@ def test_veth_that_outlives_its_netns_is_deleted_by_settle(tmp_path: Path, monke
 def test_cancelled_setup_removes_what_the_helper_built(tmp_path: Path) -> None:
     async def main() -> None:
         fake = FakeOps()
-        gate = asyncio.Event()
+        gate, entered = asyncio.Event(), asyncio.Event()
         plain = fake.call
 
         async def slow(op: str, **a: Any) -> Any:
             if op == "sandbox_create":
+                entered.set()
                 await gate.wait()
             return await plain(op, **a)
 
@@ -115,13 +116,14 @@ def test_cancelled_setup_removes_what_the_helper_built(tmp_path: Path) -> None:
         await nm.start()
         for mode in ("bridge", "none"):
             task = asyncio.ensure_future(nm.setup(CID, mode, hostname="h"))
-            await asyncio.sleep(0.01)
+            await entered.wait()  # the helper is building the sandbox
             task.cancel()
             gate.set()  # the helper finishes the request anyway
             with pytest.raises(asyncio.CancelledError):
                 await task
             assert fake.sandboxes == set() and nm.leases() == {}
             gate.clear()
+            entered.clear()
         await nm.close()
 
     run(main())
