@@ -112,6 +112,13 @@ class Client:
     def version(self) -> Any:
         return self.call(self.system, "Version", spb.VersionRequest(), timeout=2)
 
+    def wait_logged(self, ref: str, text: bytes, timeout: float = 30.0) -> None:
+        """Wait until the container has logged the line `text` (a handshake: `trap ...; echo ready`)."""
+        deadline = time.monotonic() + timeout
+        while not any(e.data == text for e in self.logs(ref)):
+            assert time.monotonic() < deadline, f"{ref[:12]} never logged {text!r}"
+            time.sleep(0.02)
+
     def wait_status(self, ref: str, status: str, timeout: float = 20.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
