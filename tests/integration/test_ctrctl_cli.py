@@ -162,6 +162,12 @@ def test_detached_run_ps_formats_inspect_stop(fake: FakeDaemon) -> None:
     assert out.stdout.startswith("[\n    {")
     assert [o["Id"] for o in objs] == [cid, cid]
     assert ctl(fake.socket_path, "inspect", "-f", "{{.State.Status}}", "web").stdout == "running\n"
+    go = ('{{range .Config.Cmd}}{{.}};{{end}} {{len .Config.Cmd}} {{index .Config.Labels "tier"}} '
+          '{{if .State.Running}}up{{else}}down{{end}} {{json .Config.Cmd}} {{upper .Name}} {{join .Config.Cmd ","}}')
+    r = ctl(fake.socket_path, "inspect", "-f", go, "web")
+    assert (r.returncode, r.stdout) == (0, 'sleep;30; 2 front up ["sleep","30"] /WEB sleep,30\n'), r.stderr
+    table = ctl(fake.socket_path, "ps", "--format", "table {{.Names}}\\t{{lower .State}}")
+    assert table.stdout.splitlines() == ["NAMES   STATE", "web     running"]
     top = ctl(fake.socket_path, "top", "web")
     assert top.returncode == 0 and top.stdout.startswith("PID")
     r = ctl(fake.socket_path, "stop", "-t", "1", "web")
@@ -170,6 +176,15 @@ def test_detached_run_ps_formats_inspect_stop(fake: FakeDaemon) -> None:
     assert ctl(fake.socket_path, "rm", "web").stdout == "web\n"
     r = ctl(fake.socket_path, "inspect", "web")
     assert (r.returncode, r.stdout, r.stderr) == (1, "[]\n", "Error: No such object: web\n")
+
+
+def test_an_unsupported_template_action_is_one_line_and_sends_nothing(fake: FakeDaemon) -> None:
+    for argv in (["ps", "--format", "{{template \"x\"}}"], ["inspect", "-f", "{{if .Id}}x", "web"],
+                 ["images", "--format", "{{nosuch .ID}}"], ["events", "--format", "{{index}}"]):
+        r = ctl(fake.socket_path, *argv)
+        assert r.returncode == 125 and r.stdout == "", (argv, r)
+        assert r.stderr.startswith("Error: template parsing error: ") and r.stderr.count("\n") == 1, r.stderr
+    assert fake.calls == []
 
 
 def test_logs_tail_timestamps_and_start_attach(fake: FakeDaemon) -> None:
