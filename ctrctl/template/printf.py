@@ -39,13 +39,13 @@ def _one(flags: str, width: str | None, prec: str | None, verb: str, value: Any)
             return _bad(verb, value)
         if verb == "c":
             return chr(value)
-        return format(value, ("<" + spec.replace("-", "") if "-" in flags else spec) + verb.replace("X", "X"))
+        return format(value, ("<" + spec.replace("-", "") if "-" in flags else spec) + verb)
     if verb in "feEgG":
-        if not isinstance(value, int | float) or isinstance(value, bool):
+        if not isinstance(value, float):  # Go: %f of an int is %!f(int=3)
             return _bad(verb, value)
         if verb in "gG" and prec is None:
-            return go_float(float(value))
-        return format(float(value), (spec if prec is not None else spec + ".6") + verb)
+            return go_float(value)
+        return format(value, (spec if prec is not None else spec + ".6") + verb)
     return f"%!{verb}({go_type(value)}={go_str(value)})"
 
 

@@ -105,8 +105,10 @@ def test_print_functions() -> None:
     assert render("{{print 1 2 \"a\" 3 .Missing}}", OBJ) == "1 2a3 <nil>"
     assert render('{{printf "%s-%d-%5.2f|%q|%v|%t|%x|%5s|%-4d|"  .Names 3 1.5 .Names .Env .Ok 255 "ab" 7}}', OBJ) == (
         'web-3- 1.50|"web"|[A=1 B=2]|true|ff|   ab|7   |')
-    assert render('{{printf "%d %d" 1}}|{{printf "%d" "x"}}|{{printf "%s" 1 2}}', OBJ) == (
-        "1 %!d(MISSING)|%!d(string=x)|%!s(int=1)%!(EXTRA int=2)")
+    assert render('{{printf "%d %d" 1}}|{{printf "%d" "x"}}|{{printf "%s" 1 2}}|{{printf "%f" 3}}', OBJ) == (
+        "1 %!d(MISSING)|%!d(string=x)|%!s(int=1)%!(EXTRA int=2)|%!f(int=3)")
+    assert render('{{printf "%.1f %e %g %o %X %c %%"  2.25 1500.0 0.5 8 255 65}}', OBJ) == (
+        "2.2 1.500000e+03 0.5 10 FF A %")
     assert render("{{.Ratio}} {{1e6}} {{0.00001}} {{3.0}}", OBJ) == "1.5 1e+06 1e-05 3"
     assert render('{{html "<a href=\'x\'>"}} {{urlquery "a b&c"}} {{js "it\'s"}}', OBJ) == (
         "&lt;a href=&#39;x&#39;&gt; a+b%26c it\\'s")
