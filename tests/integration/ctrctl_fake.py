@@ -91,16 +91,16 @@ class FakeDaemon:
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
+        if self._server is not None:  # ends every call: the following handlers return
             asyncio.run_coroutine_threadsafe(self._server.stop(0), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-        self.pool.shutdown(wait=True, cancel_futures=True)  # ended calls: every handler returns
-        for c in list(self.containers.values()):
+        for c in list(self.containers.values()):  # a handler may be waiting for one to exit
             if c.proc is not None and c.proc.poll() is None:
                 c.proc.kill()
                 c.proc.wait()
+        self.pool.shutdown(wait=True, cancel_futures=True)  # the loop still runs to take their results
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
 
     def record(self, method: str, request: Any) -> None:
         with self.lock:
