@@ -128,6 +128,13 @@ class Client:
             time.sleep(0.05)
 
 
+def _ppid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 @dataclass
 class DaemonProc:
     base: Path
@@ -216,7 +223,9 @@ class DaemonProc:
                 continue
             if comm.startswith("ctrd-shim") and (needle in cmd or shims.encode() in cmd):
                 out.append(int(d.name))
-        return out
+        # a shim's short-lived fork for one runtime call ("ctrd-shim-call", named just after the fork)
+        # is its child; a shim itself is detached from whoever launched it
+        return [pid for pid in out if _ppid(pid) not in out]
 
     def mounts(self) -> list[str]:
         prefix = str(self.base) + "/"
