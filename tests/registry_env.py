@@ -276,6 +276,7 @@ class FaultProxy:
     cut_min: int = 0
     flip: bool = False
     gate: threading.Event | None = None
+    ungated: frozenset[str] = frozenset()  # blob digests the gate lets through (e.g. the config)
     fail_patch: int = -1  # the n-th PATCH (from 0) of an upload is answered 502 and not forwarded
     patches: int = 0
     ranges: list[str] = field(default_factory=list)
@@ -283,7 +284,12 @@ class FaultProxy:
     active: int = 0
     peak: int = 0
     _cut: set[str] = field(default_factory=set)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.Condition = field(default_factory=threading.Condition)
+
+    def wait_active(self, n: int, timeout: float = READY_TIMEOUT) -> bool:
+        """Block until `n` blob downloads are in the proxy at once (an event, not a poll)."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self.active >= n, timeout)
 
     @property
     def host(self) -> str:
@@ -311,14 +317,15 @@ class FaultProxy:
                 is_blob = method == "GET" and "/blobs/sha256:" in self.path
                 conn = http.client.HTTPConnection(p.upstream, timeout=60)
                 try:
-                    if is_blob:
+                    if is_blob and self.path.rsplit("/", 1)[-1] not in p.ungated:
                         with p._lock:
                             p.active += 1
                             p.peak = max(p.peak, p.active)
+                            p._lock.notify_all()
                             p.blob_gets.append(self.path)
                             if "Range" in self.headers:
                                 p.ranges.append(self.headers["Range"])
-                        if p.gate is not None:
+                        if p.gate is not None and self.path.rsplit("/", 1)[-1] not in p.ungated:
                             p.gate.wait(READY_TIMEOUT)
                     conn.request(method, self.path, body=body, headers=headers)
                     resp = conn.getresponse()
@@ -350,7 +357,7 @@ class FaultProxy:
                     self.wfile.write(data)
                 finally:
                     conn.close()
-                    if is_blob:
+                    if is_blob and self.path.rsplit("/", 1)[-1] not in p.ungated:
                         with p._lock:
                             p.active -= 1
 

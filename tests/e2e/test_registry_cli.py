@@ -126,13 +126,13 @@ def test_login_pull_run_tag_push_save_logout(ctrd: DaemonProc, registry: renv.Re
 def test_kill9_mid_pull_then_a_rerun_completes(ctrd: DaemonProc, registry: renv.RegistryProc,  # noqa: F811
                                               short_tmp: Path) -> None:
     import threading
-    import time
 
     cfg = short_tmp / "dockercfg"
     from ctrd import dockerconfig
 
     gate = threading.Event()
-    proxy = renv.FaultProxy.start(registry.host, gate=gate)
+    raw = renv.skopeo_inspect(f"docker://{registry.host}/bb:1", "--raw", "--creds=ada:s3cret")
+    proxy = renv.FaultProxy.start(registry.host, gate=gate, ungated=frozenset({json.loads(raw)["config"]["digest"]}))
     try:
         dockerconfig.store(proxy.host, dockerconfig.Credentials("ada", "s3cret"), cfg / "config.json")
         ref = f"{proxy.host}/bb:1"
@@ -140,10 +140,8 @@ def test_kill9_mid_pull_then_a_rerun_completes(ctrd: DaemonProc, registry: renv.
         env["DOCKER_CONFIG"] = str(cfg)
         pull = subprocess.Popen([*CTRCTL, "-a", ctrd.address, "pull", ref], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env=env)
-        deadline = time.monotonic() + 30
-        while proxy.active < 2:  # both layer downloads are at the registry, held by the gate
-            assert pull.poll() is None and time.monotonic() < deadline, pull.communicate()
-            time.sleep(0.01)
+        # both layer downloads are at the registry, held by the gate
+        assert proxy.wait_active(2, 30), pull.communicate(timeout=30)
         ingest = ctrd.root / "content" / "ingest"
         assert len(list(ingest.iterdir())) == 2
         ctrd.kill9()
