@@ -18,7 +18,7 @@ from ctrd import errdefs
 from ctrd.v1 import image_pb2
 
 CHUNK = 1 << 20
-HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "CreatedSince": "CREATED",
+HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "ID": "IMAGE ID", "CreatedSince": "CREATED",
            "CreatedAt": "CREATED AT", "Size": "SIZE"}
 
 
@@ -135,10 +135,12 @@ def ls(args: argparse.Namespace) -> int:
     rows: list[dict[str, str]] = []
     for img in sorted(resp.images, key=lambda i: i.created, reverse=True):
         ident = img.id if args.no_trunc else short_id(img.id)
+        digests = {d.partition("@")[0]: d.partition("@")[2] for d in img.repo_digests}
         for ref in list(img.repo_tags) or ["<none>:<none>"]:
             repo, tag = _split_ref(ref)
-            rows.append({"Repository": repo, "Tag": tag, "ID": ident, "CreatedSince": ago(img.created),
-                         "CreatedAt": go_time(img.created), "Size": human_size(img.size)})
+            rows.append({"Repository": repo, "Tag": tag, "Digest": digests.get(repo, "<none>"), "ID": ident,
+                         "CreatedSince": ago(img.created), "CreatedAt": go_time(img.created),
+                         "Size": human_size(img.size)})
     if args.quiet:
         seen: list[str] = []
         for r in rows:
@@ -148,7 +150,7 @@ def ls(args: argparse.Namespace) -> int:
     elif args.format == "json":
         sys.stdout.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
     elif args.format in ("", "table"):
-        keys = ("Repository", "Tag", "ID", "CreatedSince", "Size")
+        keys = ("Repository", "Tag", *(("Digest",) if args.digests else ()), "ID", "CreatedSince", "Size")
         sys.stdout.write(tabulate([[HEADERS[k] for k in keys]] + [[r[k] for k in keys] for r in rows]))
     else:
         sys.stdout.write(template_rows(args.format, rows, HEADERS))

@@ -177,6 +177,7 @@ def _images(sub: _Subs) -> None:
         p.add_argument("-a", "--all", action="store_true")
         p.add_argument("-q", "--quiet", action="store_true")
         p.add_argument("--no-trunc", action="store_true")
+        p.add_argument("--digests", action="store_true", help="show the registry digests")
         p.add_argument("--format", default="", help="table, json, or a {{.Field}} template")
 
     def rm(p: Any) -> None:
@@ -200,6 +201,34 @@ def _images(sub: _Subs) -> None:
     p.add_argument("images", nargs="+")
     ls(_verb(sub, "images", f"{m}:ls", "list images"))
     rm(_verb(sub, "rmi", f"{m}:rm", "remove images"))
+    for group, top in ((sub, True), (isub, False)):  # `ctrctl pull` and `ctrctl image pull`, as docker
+        _registry(group, top)
+
+
+def _registry(sub: _Subs, top: bool) -> None:
+    m = "ctrctl.cmd_registry"
+    p = _verb(sub, "pull", f"{m}:pull", "download an image from a registry")
+    p.add_argument("--platform", default="", help="os/arch[/variant] (default: this host's)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the image reference")
+    p.add_argument("reference", help="NAME[:TAG|@DIGEST]")
+    p = _verb(sub, "push", f"{m}:push", "upload an image to a registry")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("reference", help="NAME[:TAG]")
+    p = _verb(sub, "tag", f"{m}:tag", "create a tag TARGET that refers to SOURCE")
+    p.add_argument("source")
+    p.add_argument("target")
+    p = _verb(sub, "save", f"{m}:save", "save images to a tar archive (docker save format)")
+    p.add_argument("-o", "--output", default="", help="write to a file instead of stdout")
+    p.add_argument("images", nargs="+")
+    if not top:
+        return
+    p = _verb(sub, "login", f"{m}:login", "log in to a registry")
+    p.add_argument("-u", "--username", default="")
+    p.add_argument("-p", "--password", default="")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("server", nargs="?", default="")
+    p = _verb(sub, "logout", f"{m}:logout", "log out from a registry")
+    p.add_argument("server", nargs="?", default="")
 
 
 def _system(sub: _Subs) -> None:

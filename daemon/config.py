@@ -23,6 +23,9 @@ class Config:
     runtime: str = ""  # "" = the shim's in-process runtime library; else an OCI runtime binary
     log_level: str = "info"
     stop_timeout: int = 10  # docker's default stop timeout (linux)
+    insecure_registries: tuple[str, ...] = ()  # host[:port] allowed over plain HTTP / unverified TLS
+    max_concurrent_downloads: int = 3  # docker's default
+    registry_mirrors: tuple[str, ...] = ()  # Docker Hub mirrors, tried in order before the Hub
 
     @property
     def pid_file(self) -> Path:
@@ -59,10 +62,12 @@ def build(values: dict[str, Any]) -> Config:
         if values.get(f.name) is None:
             continue
         v = values[f.name]
-        kwargs[f.name] = Path(v) if f.name in _PATHS else v
+        kwargs[f.name] = Path(v) if f.name in _PATHS else tuple(v) if f.name in ("insecure_registries", "registry_mirrors") else v
     cfg = Config(**kwargs)
     if len(str(cfg.address).encode()) >= 108:
         raise InvalidArgument(f"address: socket path longer than 107 bytes: {cfg.address}")
     if not cfg.cgroup_parent.strip("/") or ".." in cfg.cgroup_parent.split("/"):
         raise InvalidArgument(f"cgroup_parent: invalid cgroup parent {cfg.cgroup_parent!r}")
+    if cfg.max_concurrent_downloads < 1:
+        raise InvalidArgument(f"max_concurrent_downloads: must be at least 1, got {cfg.max_concurrent_downloads}")
     return cfg

@@ -28,6 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subnet", help="subnet of the bridge network (default 10.88.0.0/16)")
     p.add_argument("--cgroup-parent", help="parent cgroup of the containers (default ctrd)")
     p.add_argument("--runtime", help='OCI runtime binary (runc, ctrd-runtime); "" = in-process (default)')
+    p.add_argument("--insecure-registry", dest="insecure_registries", action="append", metavar="HOST[:PORT]",
+                   help="registry reached over plain HTTP or unverified TLS (loopback ones always are)")
+    p.add_argument("--registry-mirror", dest="registry_mirrors", action="append", metavar="URL",
+                   help="Docker Hub mirror, tried before the Hub (repeatable)")
+    p.add_argument("--max-concurrent-downloads", type=int, help="layer downloads at once, daemon-wide (default 3)")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default info")
     return p
 

@@ -173,10 +173,12 @@ def _report_launcher(fut: asyncio.Future[None]) -> None:
 
 
 def build_daemon(cfg: Config) -> Daemon:
+    from daemon.distribution.client import Options
+    from daemon.distribution.service import Distribution
     from daemon.images.store import ImageStore
     from daemon.layers.overlay2 import LayerStore
     from daemon.network.service import RealNetwork
-    from daemon.services.images import ImageServicer
+    from daemon.services.registry import RegistryImageServicer
     from daemon.shims.manager import RealShims
 
     layers = LayerStore(cfg.root / "overlay2")
@@ -188,7 +190,9 @@ def build_daemon(cfg: Config) -> Daemon:
     def in_use(image_id: str) -> bool:
         return any(c.image_id == image_id for c in d.manager.store)
 
-    d.image_servicer = ImageServicer(images, in_use)
+    opts = Options(frozenset(cfg.insecure_registries), mirrors=cfg.registry_mirrors)
+    dist = Distribution(images, cfg.root, opts, cfg.max_concurrent_downloads)
+    d.image_servicer = RegistryImageServicer(images, dist, in_use)
     d._image_count = lambda: len(images.list())
     return d
 

@@ -88,7 +88,7 @@ class HashingReader:
 
 
 def decompressed(reader: HashingReader) -> Readable:
-    """Wrap `reader` in the decompressor its magic bytes call for (gzip, bzip2, xz) or none."""
+    """Wrap `reader` in the decompressor its magic bytes call for (gzip, bzip2, xz, zstd) or none."""
     head = reader.peek(6)
     if head.startswith(b"\x1f\x8b"):
         return gzip.GzipFile(fileobj=cast(Any, reader), mode="rb")
@@ -97,8 +97,26 @@ def decompressed(reader: HashingReader) -> Readable:
     if head.startswith(b"\xfd7zXZ\x00"):
         return lzma.LZMAFile(cast(Any, reader), mode="rb")
     if head.startswith(b"\x28\xb5\x2f\xfd"):
-        raise errdefs.InvalidArgument("zstd-compressed layers are not supported")
+        return _Zstd(reader)
     return reader
+
+
+class _Zstd:
+    """zstd decompression whose errors are OSErrors, as gzip's are (a bad layer, not a crash)."""
+
+    def __init__(self, reader: HashingReader) -> None:
+        import zstandard  # only zstd layers pay for the import
+
+        self._error = zstandard.ZstdError
+        # read_across_frames: a layer may be several concatenated frames (pzstd-style writers)
+        self._stream = zstandard.ZstdDecompressor().stream_reader(cast(Any, reader), read_across_frames=True)
+
+    def read(self, n: int = -1, /) -> bytes:
+        try:
+            data: bytes = self._stream.read(n)
+        except self._error as e:
+            raise OSError(f"zstd: {e}") from None
+        return data
 
 
 def as_binary(r: Readable) -> BinaryIO:

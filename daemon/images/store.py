@@ -33,6 +33,7 @@ from daemon.images.ingest import stage_layer, verify
 from daemon.images.layerdb import LayerDB, LayerRecord
 from daemon.images.records import MAX_LAYERS, Image, ParsedConfig, parse_config
 from daemon.images.spool import Progress, seekable, spool_archive
+from daemon.images.tee import Keeping, KeptBlob
 from daemon.layers.overlay2 import LayerStore
 
 __all__ = ["Image", "ImageConfig", "ImageStore"]
@@ -62,6 +63,8 @@ class ImageStore:
         self._pending: Counter[str] = Counter()  # chain ids an import in flight relies on
         self._images: dict[str, ParsedConfig] = {}
         self._tags: dict[str, str] = {}
+        # set by the registry code: each loaded/imported layer's raw blob is kept for push and save
+        self.keep_blobs: Callable[[], KeptBlob] | None = None
         self._load()
         self.gc()
 
@@ -201,24 +204,26 @@ class ImageStore:
     def _import_stream(
         self, src: BinaryIO, tags: _Strs, cfg: ImageConfig, created: str, comment: str, progress: Progress
     ) -> str:
-        staged = stage_layer(self.layers, src, "import", progress)
-        chain = staged.diff_id
-        with self._lock:
-            self._pending[chain] += 1
-        try:
-            self._commit_layer(staged, chain, "", None)
-            config = {
-                "architecture": HOST_ARCH,
-                "comment": comment,
-                "config": {k: v for k, v in cfg.to_docker().items() if v},
-                "created": created,
-                "history": [{"created": created, "comment": comment}],
-                "os": "linux",
-                "rootfs": {"type": "layers", "diff_ids": [staged.diff_id]},
-            }
-            return self._commit_image(json.dumps(config, separators=(",", ":")).encode(), tags)
-        finally:
-            self._release([chain])
+        with Keeping(self.keep_blobs) as kept:  # (a layer not committed discards its kept blob)
+            staged = stage_layer(self.layers, kept.reader(src), "import", progress)
+            chain = staged.diff_id
+            with self._lock:
+                self._pending[chain] += 1
+            try:
+                self._commit_layer(staged, chain, "", None)
+                kept.commit(staged.blob_digest, staged.diff_id)
+                config = {
+                    "architecture": HOST_ARCH,
+                    "comment": comment,
+                    "config": {k: v for k, v in cfg.to_docker().items() if v},
+                    "created": created,
+                    "history": [{"created": created, "comment": comment}],
+                    "os": "linux",
+                    "rootfs": {"type": "layers", "diff_ids": [staged.diff_id]},
+                }
+                return self._commit_image(json.dumps(config, separators=(",", ":")).encode(), tags)
+            finally:
+                self._release([chain])
 
     def load_archive(self, fileobj: BinaryIO, progress: Progress = None) -> _Strs:
         """`docker load`: docker-save or OCI layout archive (optionally gzip-compressed)."""
@@ -250,7 +255,16 @@ class ImageStore:
                 raise errdefs.InvalidArgument(f"invalid archive: {e}") from None
         return lines
 
-    def _load_image(self, config: bytes, sources: _Sources, tags: _Strs) -> str:
+    def register(
+        self, config: bytes, sources: _Sources, tags: _Strs, on_layer: Callable[[int, bool], None] | None = None
+    ) -> str:
+        """A pull's image: `load`'s path and checks; `on_layer(i, existed)` when layer i is in place."""
+        return self._load_image(config, sources, tags, on_layer, keep=False)  # its blobs are kept already
+
+    def _load_image(
+        self, config: bytes, sources: _Sources, tags: _Strs, on_layer: Callable[[int, bool], None] | None = None,
+        keep: bool = True,
+    ) -> str:
         parsed = parse_config(config)
         if len(sources) != len(parsed.diff_ids):
             raise errdefs.InvalidArgument(
@@ -268,13 +282,19 @@ class ImageStore:
                 with self._lock:
                     rec = self.layerdb.get(chain)
                 if rec is None:
-                    staged = stage_layer(self.layers, src.open(), f"layer {src.name}")
-                    try:
-                        verify(staged, f"layer {src.name}", src.digest, src.size, parsed.diff_ids[i])
-                    except BaseException:
-                        self.layers.discard(staged.path)
-                        raise
-                    rec = self._commit_layer(staged, chain, parsed.chain_ids[i - 1] if i else "", parent_cache)
+                    with Keeping(self.keep_blobs if keep else None) as kept:
+                        staged = stage_layer(self.layers, kept.reader(src.open()), f"layer {src.name}")
+                        try:
+                            verify(staged, f"layer {src.name}", src.digest, src.size, parsed.diff_ids[i])
+                        except BaseException:
+                            self.layers.discard(staged.path)
+                            raise
+                        rec = self._commit_layer(staged, chain, parsed.chain_ids[i - 1] if i else "", parent_cache)
+                        kept.commit(staged.blob_digest, staged.diff_id)
+                    if on_layer:
+                        on_layer(i, False)
+                elif on_layer:
+                    on_layer(i, True)
                 parent_cache = rec.cache_id
             return self._commit_image(config, tags)
         finally:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x63trd/v1/image.proto\x12\x07\x63trd.v1\"C\n\x0cImportHeader\x12\x11\n\treference\x18\x01 \x01(\t\x12\x0f\n\x07\x63hanges\x18\x02 \x03(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"Q\n\rImportRequest\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x15.ctrd.v1.ImportHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"\x1c\n\x0eImportResponse\x12\n\n\x02id\x18\x01 \x01(\t\"\x1c\n\x0bLoadRequest\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\"\x1e\n\x0cLoadResponse\x12\x0e\n\x06loaded\x18\x01 \x03(\t\"\x1f\n\x10ImageListRequest\x12\x0b\n\x03\x61ll\x18\x01 \x01(\x08\"L\n\x0cImageSummary\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\trepo_tags\x18\x02 \x03(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x03\x12\x0c\n\x04size\x18\x04 \x01(\x03\":\n\x11ImageListResponse\x12%\n\x06images\x18\x01 \x03(\x0b\x32\x15.ctrd.v1.ImageSummary\"(\n\x13ImageInspectRequest\x12\x11\n\treference\x18\x01 \x01(\t\"$\n\x14ImageInspectResponse\x12\x0c\n\x04json\x18\x01 \x01(\t\"6\n\x12ImageRemoveRequest\x12\x11\n\treference\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"8\n\x13ImageRemoveResponse\x12\x10\n\x08untagged\x18\x01 \x03(\t\x12\x0f\n\x07\x64\x65leted\x18\x02 \x03(\t2\xce\x02\n\x0cImageService\x12;\n\x06Import\x12\x16.ctrd.v1.ImportRequest\x1a\x17.ctrd.v1.ImportResponse(\x01\x12\x35\n\x04Load\x12\x14.ctrd.v1.LoadRequest\x1a\x15.ctrd.v1.LoadResponse(\x01\x12=\n\x04List\x12\x19.ctrd.v1.ImageListRequest\x1a\x1a.ctrd.v1.ImageListResponse\x12\x46\n\x07Inspect\x12\x1c.ctrd.v1.ImageInspectRequest\x1a\x1d.ctrd.v1.ImageInspectResponse\x12\x43\n\x06Remove\x12\x1b.ctrd.v1.ImageRemoveRequest\x1a\x1c.ctrd.v1.ImageRemoveResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x63trd/v1/image.proto\x12\x07\x63trd.v1\"C\n\x0cImportHeader\x12\x11\n\treference\x18\x01 \x01(\t\x12\x0f\n\x07\x63hanges\x18\x02 \x03(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"Q\n\rImportRequest\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x15.ctrd.v1.ImportHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"\x1c\n\x0eImportResponse\x12\n\n\x02id\x18\x01 \x01(\t\"\x1c\n\x0bLoadRequest\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\"\x1e\n\x0cLoadResponse\x12\x0e\n\x06loaded\x18\x01 \x03(\t\"\x1f\n\x10ImageListRequest\x12\x0b\n\x03\x61ll\x18\x01 \x01(\x08\"b\n\x0cImageSummary\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\trepo_tags\x18\x02 \x03(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x03\x12\x0c\n\x04size\x18\x04 \x01(\x03\x12\x14\n\x0crepo_digests\x18\x05 \x03(\t\":\n\x11ImageListResponse\x12%\n\x06images\x18\x01 \x03(\x0b\x32\x15.ctrd.v1.ImageSummary\"(\n\x13ImageInspectRequest\x12\x11\n\treference\x18\x01 \x01(\t\"$\n\x14ImageInspectResponse\x12\x0c\n\x04json\x18\x01 \x01(\t\"6\n\x12ImageRemoveRequest\x12\x11\n\treference\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"8\n\x13ImageRemoveResponse\x12\x10\n\x08untagged\x18\x01 \x03(\t\x12\x0f\n\x07\x64\x65leted\x18\x02 \x03(\t\"J\n\x0cRegistryAuth\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x16\n\x0eidentity_token\x18\x03 \x01(\t\"W\n\x0bPullRequest\x12\x11\n\treference\x18\x01 \x01(\t\x12\x10\n\x08platform\x18\x02 \x01(\t\x12#\n\x04\x61uth\x18\x03 \x01(\x0b\x32\x15.ctrd.v1.RegistryAuth\"E\n\x0bPushRequest\x12\x11\n\treference\x18\x01 \x01(\t\x12#\n\x04\x61uth\x18\x02 \x01(\x0b\x32\x15.ctrd.v1.RegistryAuth\"h\n\x08Progress\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0f\n\x07\x63urrent\x18\x03 \x01(\x03\x12\r\n\x05total\x18\x04 \x01(\x03\x12\x10\n\x08image_id\x18\x05 \x01(\t\x12\x0e\n\x06\x64igest\x18\x06 \x01(\t\"E\n\x0cLoginRequest\x12\x10\n\x08registry\x18\x01 \x01(\t\x12#\n\x04\x61uth\x18\x02 \x01(\x0b\x32\x15.ctrd.v1.RegistryAuth\"\x1f\n\rLoginResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\",\n\nTagRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\"\x1a\n\x0bTagResponse\x12\x0b\n\x03tag\x18\x01 \x01(\t\"!\n\x0bSaveRequest\x12\x12\n\nreferences\x18\x01 \x03(\t\"\x1a\n\tSaveChunk\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x32\xd2\x04\n\x0cImageService\x12;\n\x06Import\x12\x16.ctrd.v1.ImportRequest\x1a\x17.ctrd.v1.ImportResponse(\x01\x12\x35\n\x04Load\x12\x14.ctrd.v1.LoadRequest\x1a\x15.ctrd.v1.LoadResponse(\x01\x12=\n\x04List\x12\x19.ctrd.v1.ImageListRequest\x1a\x1a.ctrd.v1.ImageListResponse\x12\x46\n\x07Inspect\x12\x1c.ctrd.v1.ImageInspectRequest\x1a\x1d.ctrd.v1.ImageInspectResponse\x12\x43\n\x06Remove\x12\x1b.ctrd.v1.ImageRemoveRequest\x1a\x1c.ctrd.v1.ImageRemoveResponse\x12\x31\n\x04Pull\x12\x14.ctrd.v1.PullRequest\x1a\x11.ctrd.v1.Progress0\x01\x12\x31\n\x04Push\x12\x14.ctrd.v1.PushRequest\x1a\x11.ctrd.v1.Progress0\x01\x12\x36\n\x05Login\x12\x15.ctrd.v1.LoginRequest\x1a\x16.ctrd.v1.LoginResponse\x12\x30\n\x03Tag\x12\x13.ctrd.v1.TagRequest\x1a\x14.ctrd.v1.TagResponse\x12\x32\n\x04Save\x12\x14.ctrd.v1.SaveRequest\x1a\x12.ctrd.v1.SaveChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,17 +44,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_IMAGELISTREQUEST']._serialized_start=276
   _globals['_IMAGELISTREQUEST']._serialized_end=307
   _globals['_IMAGESUMMARY']._serialized_start=309
-  _globals['_IMAGESUMMARY']._serialized_end=385
-  _globals['_IMAGELISTRESPONSE']._serialized_start=387
-  _globals['_IMAGELISTRESPONSE']._serialized_end=445
-  _globals['_IMAGEINSPECTREQUEST']._serialized_start=447
-  _globals['_IMAGEINSPECTREQUEST']._serialized_end=487
-  _globals['_IMAGEINSPECTRESPONSE']._serialized_start=489
-  _globals['_IMAGEINSPECTRESPONSE']._serialized_end=525
-  _globals['_IMAGEREMOVEREQUEST']._serialized_start=527
-  _globals['_IMAGEREMOVEREQUEST']._serialized_end=581
-  _globals['_IMAGEREMOVERESPONSE']._serialized_start=583
-  _globals['_IMAGEREMOVERESPONSE']._serialized_end=639
-  _globals['_IMAGESERVICE']._serialized_start=642
-  _globals['_IMAGESERVICE']._serialized_end=976
+  _globals['_IMAGESUMMARY']._serialized_end=407
+  _globals['_IMAGELISTRESPONSE']._serialized_start=409
+  _globals['_IMAGELISTRESPONSE']._serialized_end=467
+  _globals['_IMAGEINSPECTREQUEST']._serialized_start=469
+  _globals['_IMAGEINSPECTREQUEST']._serialized_end=509
+  _globals['_IMAGEINSPECTRESPONSE']._serialized_start=511
+  _globals['_IMAGEINSPECTRESPONSE']._serialized_end=547
+  _globals['_IMAGEREMOVEREQUEST']._serialized_start=549
+  _globals['_IMAGEREMOVEREQUEST']._serialized_end=603
+  _globals['_IMAGEREMOVERESPONSE']._serialized_start=605
+  _globals['_IMAGEREMOVERESPONSE']._serialized_end=661
+  _globals['_REGISTRYAUTH']._serialized_start=663
+  _globals['_REGISTRYAUTH']._serialized_end=737
+  _globals['_PULLREQUEST']._serialized_start=739
+  _globals['_PULLREQUEST']._serialized_end=826
+  _globals['_PUSHREQUEST']._serialized_start=828
+  _globals['_PUSHREQUEST']._serialized_end=897
+  _globals['_PROGRESS']._serialized_start=899
+  _globals['_PROGRESS']._serialized_end=1003
+  _globals['_LOGINREQUEST']._serialized_start=1005
+  _globals['_LOGINREQUEST']._serialized_end=1074
+  _globals['_LOGINRESPONSE']._serialized_start=1076
+  _globals['_LOGINRESPONSE']._serialized_end=1107
+  _globals['_TAGREQUEST']._serialized_start=1109
+  _globals['_TAGREQUEST']._serialized_end=1153
+  _globals['_TAGRESPONSE']._serialized_start=1155
+  _globals['_TAGRESPONSE']._serialized_end=1181
+  _globals['_SAVEREQUEST']._serialized_start=1183
+  _globals['_SAVEREQUEST']._serialized_end=1216
+  _globals['_SAVECHUNK']._serialized_start=1218
+  _globals['_SAVECHUNK']._serialized_end=1244
+  _globals['_IMAGESERVICE']._serialized_start=1247
+  _globals['_IMAGESERVICE']._serialized_end=1841
 # @@protoc_insertion_point(module_scope)

@@ -59,6 +59,31 @@ class ImageServiceStub:
                 request_serializer=ctrd_dot_v1_dot_image__pb2.ImageRemoveRequest.SerializeToString,
                 response_deserializer=ctrd_dot_v1_dot_image__pb2.ImageRemoveResponse.FromString,
                 _registered_method=True)
+        self.Pull = channel.unary_stream(
+                '/ctrd.v1.ImageService/Pull',
+                request_serializer=ctrd_dot_v1_dot_image__pb2.PullRequest.SerializeToString,
+                response_deserializer=ctrd_dot_v1_dot_image__pb2.Progress.FromString,
+                _registered_method=True)
+        self.Push = channel.unary_stream(
+                '/ctrd.v1.ImageService/Push',
+                request_serializer=ctrd_dot_v1_dot_image__pb2.PushRequest.SerializeToString,
+                response_deserializer=ctrd_dot_v1_dot_image__pb2.Progress.FromString,
+                _registered_method=True)
+        self.Login = channel.unary_unary(
+                '/ctrd.v1.ImageService/Login',
+                request_serializer=ctrd_dot_v1_dot_image__pb2.LoginRequest.SerializeToString,
+                response_deserializer=ctrd_dot_v1_dot_image__pb2.LoginResponse.FromString,
+                _registered_method=True)
+        self.Tag = channel.unary_unary(
+                '/ctrd.v1.ImageService/Tag',
+                request_serializer=ctrd_dot_v1_dot_image__pb2.TagRequest.SerializeToString,
+                response_deserializer=ctrd_dot_v1_dot_image__pb2.TagResponse.FromString,
+                _registered_method=True)
+        self.Save = channel.unary_stream(
+                '/ctrd.v1.ImageService/Save',
+                request_serializer=ctrd_dot_v1_dot_image__pb2.SaveRequest.SerializeToString,
+                response_deserializer=ctrd_dot_v1_dot_image__pb2.SaveChunk.FromString,
+                _registered_method=True)
 
 
 class ImageServiceServicer:
@@ -95,6 +120,38 @@ class ImageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Pull(self, request, context):
+        """Registries: progress streams from the daemon (one message per layer status change).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Push(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Login(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Tag(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Save(self, request, context):
+        """A tar that `docker load` and Load accept, in chunks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -122,6 +179,31 @@ def add_ImageServiceServicer_to_server(servicer, server):
                     servicer.Remove,
                     request_deserializer=ctrd_dot_v1_dot_image__pb2.ImageRemoveRequest.FromString,
                     response_serializer=ctrd_dot_v1_dot_image__pb2.ImageRemoveResponse.SerializeToString,
+            ),
+            'Pull': grpc.unary_stream_rpc_method_handler(
+                    servicer.Pull,
+                    request_deserializer=ctrd_dot_v1_dot_image__pb2.PullRequest.FromString,
+                    response_serializer=ctrd_dot_v1_dot_image__pb2.Progress.SerializeToString,
+            ),
+            'Push': grpc.unary_stream_rpc_method_handler(
+                    servicer.Push,
+                    request_deserializer=ctrd_dot_v1_dot_image__pb2.PushRequest.FromString,
+                    response_serializer=ctrd_dot_v1_dot_image__pb2.Progress.SerializeToString,
+            ),
+            'Login': grpc.unary_unary_rpc_method_handler(
+                    servicer.Login,
+                    request_deserializer=ctrd_dot_v1_dot_image__pb2.LoginRequest.FromString,
+                    response_serializer=ctrd_dot_v1_dot_image__pb2.LoginResponse.SerializeToString,
+            ),
+            'Tag': grpc.unary_unary_rpc_method_handler(
+                    servicer.Tag,
+                    request_deserializer=ctrd_dot_v1_dot_image__pb2.TagRequest.FromString,
+                    response_serializer=ctrd_dot_v1_dot_image__pb2.TagResponse.SerializeToString,
+            ),
+            'Save': grpc.unary_stream_rpc_method_handler(
+                    servicer.Save,
+                    request_deserializer=ctrd_dot_v1_dot_image__pb2.SaveRequest.FromString,
+                    response_serializer=ctrd_dot_v1_dot_image__pb2.SaveChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -259,6 +341,141 @@ class ImageService:
             '/ctrd.v1.ImageService/Remove',
             ctrd_dot_v1_dot_image__pb2.ImageRemoveRequest.SerializeToString,
             ctrd_dot_v1_dot_image__pb2.ImageRemoveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Pull(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ctrd.v1.ImageService/Pull',
+            ctrd_dot_v1_dot_image__pb2.PullRequest.SerializeToString,
+            ctrd_dot_v1_dot_image__pb2.Progress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Push(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ctrd.v1.ImageService/Push',
+            ctrd_dot_v1_dot_image__pb2.PushRequest.SerializeToString,
+            ctrd_dot_v1_dot_image__pb2.Progress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Login(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ctrd.v1.ImageService/Login',
+            ctrd_dot_v1_dot_image__pb2.LoginRequest.SerializeToString,
+            ctrd_dot_v1_dot_image__pb2.LoginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Tag(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ctrd.v1.ImageService/Tag',
+            ctrd_dot_v1_dot_image__pb2.TagRequest.SerializeToString,
+            ctrd_dot_v1_dot_image__pb2.TagResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Save(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ctrd.v1.ImageService/Save',
+            ctrd_dot_v1_dot_image__pb2.SaveRequest.SerializeToString,
+            ctrd_dot_v1_dot_image__pb2.SaveChunk.FromString,
             options,
             channel_credentials,
             insecure,

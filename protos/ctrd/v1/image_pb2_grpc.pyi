@@ -20,6 +20,13 @@ class ImageServiceStub:
     List: _aio.UnaryUnaryMultiCallable[_image_pb2.ImageListRequest, _image_pb2.ImageListResponse]
     Inspect: _aio.UnaryUnaryMultiCallable[_image_pb2.ImageInspectRequest, _image_pb2.ImageInspectResponse]
     Remove: _aio.UnaryUnaryMultiCallable[_image_pb2.ImageRemoveRequest, _image_pb2.ImageRemoveResponse]
+    Pull: _aio.UnaryStreamMultiCallable[_image_pb2.PullRequest, _image_pb2.Progress]
+    """Registries: progress streams from the daemon (one message per layer status change)."""
+    Push: _aio.UnaryStreamMultiCallable[_image_pb2.PushRequest, _image_pb2.Progress]
+    Login: _aio.UnaryUnaryMultiCallable[_image_pb2.LoginRequest, _image_pb2.LoginResponse]
+    Tag: _aio.UnaryUnaryMultiCallable[_image_pb2.TagRequest, _image_pb2.TagResponse]
+    Save: _aio.UnaryStreamMultiCallable[_image_pb2.SaveRequest, _image_pb2.SaveChunk]
+    """A tar that `docker load` and Load accept, in chunks."""
 
 class ImageServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -57,5 +64,42 @@ class ImageServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _image_pb2.ImageRemoveRequest,
         context: _aio.ServicerContext[_image_pb2.ImageRemoveRequest, _abc.Awaitable[_image_pb2.ImageRemoveResponse]],
     ) -> _abc.Awaitable[_image_pb2.ImageRemoveResponse]: ...
+
+    @_abc_1.abstractmethod
+    def Pull(
+        self,
+        request: _image_pb2.PullRequest,
+        context: _aio.ServicerContext[_image_pb2.PullRequest, _abc.AsyncIterator[_image_pb2.Progress]],
+    ) -> _abc.AsyncIterator[_image_pb2.Progress]:
+        """Registries: progress streams from the daemon (one message per layer status change)."""
+
+    @_abc_1.abstractmethod
+    def Push(
+        self,
+        request: _image_pb2.PushRequest,
+        context: _aio.ServicerContext[_image_pb2.PushRequest, _abc.AsyncIterator[_image_pb2.Progress]],
+    ) -> _abc.AsyncIterator[_image_pb2.Progress]: ...
+
+    @_abc_1.abstractmethod
+    def Login(
+        self,
+        request: _image_pb2.LoginRequest,
+        context: _aio.ServicerContext[_image_pb2.LoginRequest, _abc.Awaitable[_image_pb2.LoginResponse]],
+    ) -> _abc.Awaitable[_image_pb2.LoginResponse]: ...
+
+    @_abc_1.abstractmethod
+    def Tag(
+        self,
+        request: _image_pb2.TagRequest,
+        context: _aio.ServicerContext[_image_pb2.TagRequest, _abc.Awaitable[_image_pb2.TagResponse]],
+    ) -> _abc.Awaitable[_image_pb2.TagResponse]: ...
+
+    @_abc_1.abstractmethod
+    def Save(
+        self,
+        request: _image_pb2.SaveRequest,
+        context: _aio.ServicerContext[_image_pb2.SaveRequest, _abc.AsyncIterator[_image_pb2.SaveChunk]],
+    ) -> _abc.AsyncIterator[_image_pb2.SaveChunk]:
+        """A tar that `docker load` and Load accept, in chunks."""
 
 def add_ImageServiceServicer_to_server(servicer: ImageServiceServicer, server: _aio.Server) -> None: ...
