@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from runtime import cgroups, spawn, state, sync
+from runtime import cgroups, seccomp, spawn, state, sync
 from runtime import spec as spec_mod
 from runtime import syscalls as sc
 from runtime.cgroups import Cgroup, Stats
@@ -96,6 +96,7 @@ class Container:
                 state_dir: str | None, fifo: bool) -> Container:
         state.check_id(container_id)
         spec = spec_mod.load(os.fspath(bundle))
+        filt = _seccomp(spec, state_dir)
         s = sc.linux()
         undo: list[Callable[[], None]] = []
         close: list[int] = []
@@ -134,6 +135,7 @@ class Container:
                 unshare_flags=unshare_flags,
                 cgroup_sources=tuple(cg.paths.items()),
                 fifo_fd=fifo_fd,
+                seccomp=filt,
             )
             pid = spawn.fork_child(s, parent_flags, pid_fd, cfg)
             for fd in close:
@@ -332,6 +334,8 @@ class Container:
         if process.capabilities is None:
             # Unspecified means the container's own set (as runc exec), never the caller's full set.
             process = replace(process, capabilities=self._container_spec().process.capabilities)
+        # An exec'd process gets the container's filter, as with runc exec.
+        filt = _seccomp(self._container_spec(), self._state_dir)
         close: list[int] = []
         pid = 0
         parent_sock: socket.socket | None = None
@@ -350,7 +354,7 @@ class Container:
             parent_sock, child_sock = sync.pair()
             close.append(spawn.above_stdio(child_sock.detach()))
             cfg = ChildConfig(process=process, stdio=(stdio.stdin, stdio.stdout, stdio.stderr),
-                              sock_fd=close[-1], spec=None, join=tuple(join))
+                              sock_fd=close[-1], spec=None, join=tuple(join), seccomp=filt)
             pid = spawn.fork_child(self._s, 0, pid_fd, cfg)
             for fd in close:
                 os.close(fd)
@@ -401,6 +405,13 @@ class Container:
 
     def state(self) -> state.State:
         return self._st
+
+
+def _seccomp(spec: Spec, state_dir: str | None) -> seccomp.Loader | None:
+    """The container's filter, compiled in the parent (cached under the state dir by content)."""
+    if spec.seccomp is None:
+        return None
+    return seccomp.prepare(spec.seccomp, os.path.join(state_dir, seccomp.cache.DIR_NAME) if state_dir else None)
 
 
 def _replace_started(st: state.State) -> state.State:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime import caps
+from runtime import caps, seccomp
 from runtime import syscalls as sc
 from runtime.errors import SpecError
 
@@ -224,6 +224,7 @@ class Spec:
     rootfs_propagation: int = sc.MS_PRIVATE | sc.MS_REC
     annotations: tuple[tuple[str, str], ...] = ()
     oci_version: str = ""
+    seccomp: seccomp.Profile | None = None
 
     def namespace(self, ns_type: str) -> Namespace | None:
         for ns in self.namespaces:
@@ -319,6 +320,7 @@ def parse(obj: Any, bundle: str) -> Spec:
         rootfs_propagation=PROPAGATION[propagation],
         annotations=tuple(sorted((str(k), str(v)) for k, v in annotations.items())),
         oci_version=str(top.get("ociVersion", "")),
+        seccomp=None if linux.get("seccomp") is None else seccomp.parse(linux["seccomp"]),
     )
 
 

@@ -4,7 +4,9 @@
 # itself, editable, with its dev extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(busybox-static runc iproute2 procps psmisc)
+# libseccomp2: the runtime compiles linux.seccomp with it; gcc + libc6-dev: the tests build a
+# static syscall probe (tests/syscall_probe.c).
+pkgs=(busybox-static runc iproute2 procps psmisc libseccomp2 gcc libc6-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -1,0 +1,69 @@
+"""Compiled programs, keyed by content: sha256 of (format, libseccomp version, native arch,
+the profile's canonical JSON). Kept in memory for this process and on disk in a 0700 directory
+(`<runtime root>/.seccomp/<key>.bpf`, written atomically), so a profile is compiled once, not
+once per container start. A name starting with "." is never a container id, so the directory
+cannot collide with a container's state directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from runtime.seccomp import bpf
+from runtime.seccomp import libseccomp as ls
+from runtime.seccomp.compile import compile_profile
+from runtime.seccomp.profile import Profile
+
+FORMAT = 1
+DIR_NAME = ".seccomp"
+_MEMO: dict[str, bytes] = {}
+
+
+def key(p: Profile, lib: ls.Lib) -> str:
+    h = hashlib.sha256(f"{FORMAT}\0{lib.version}\0{lib.native_arch}\0".encode())
+    h.update(p.canonical())
+    return h.hexdigest()
+
+
+def program(p: Profile, cache_dir: str | None) -> tuple[str, bytes]:
+    """(key, program): from memory, from the disk cache, or compiled now (and stored)."""
+    lib = ls.lib()
+    k = key(p, lib)
+    hit = _MEMO.get(k)
+    if hit is not None:
+        return k, hit
+    path = os.path.join(cache_dir, f"{k}.bpf") if cache_dir else ""
+    if path:
+        try:
+            with open(path, "rb") as f:
+                data = f.read(bpf.MAX_INSNS * bpf.INSN.size + 1)
+            bpf.check(data)
+            _MEMO[k] = data
+            return k, data
+        except (OSError, ValueError):
+            pass  # missing or damaged: compile again and replace it
+    data = compile_profile(p, lib)
+    _MEMO[k] = data
+    if path and cache_dir:
+        _store(cache_dir, path, data)
+    return k, data
+
+
+def _store(cache_dir: str, path: str, data: bytes) -> None:
+    try:
+        os.makedirs(cache_dir, 0o700, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError:
+        pass  # a read-only or full root only costs a compile next time
+
+
+def clear_memo() -> None:
+    _MEMO.clear()
