@@ -18,6 +18,7 @@ from ctrd.errdefs import InvalidArgument
 from daemon.atomic import write_json_atomic
 from daemon.containers.record import Container
 from daemon.containers.validate import KNOWN_CAPS
+from daemon.security import options
 
 CPU_PERIOD = 100_000
 
@@ -152,6 +153,7 @@ def build_spec(
         res["cpu"] = {"quota": host.nano_cpus * CPU_PERIOD // 1_000_000_000, "period": CPU_PERIOD}
     if host.pids_limit > 0:
         res["pids"] = {"limit": host.pids_limit}
+    options.apply(spec, host, sorted("CAP_" + c for c in KNOWN_CAPS))
     return spec
 
 

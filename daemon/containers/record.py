@@ -25,6 +25,13 @@ class PortBinding:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceMapping:
+    path_on_host: str
+    path_in_container: str
+    cgroup_permissions: str = "rwm"
+
+
+@dataclass(frozen=True, slots=True)
 class MountSpec:
     type: str  # bind | tmpfs
     target: str
@@ -76,6 +83,9 @@ class HostConfig:
     dns: tuple[str, ...] = ()
     log_max_size: int = 0
     log_max_file: int = 1
+    security_opt: tuple[str, ...] = ()
+    privileged: bool = False
+    devices: tuple[DeviceMapping, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +238,10 @@ def host_config_to_json(h: HostConfig) -> dict[str, Any]:
             "Type": "json-file",
             "Config": ({"max-size": str(h.log_max_size), "max-file": str(h.log_max_file)} if h.log_max_size else {}),
         },
+        "SecurityOpt": list(h.security_opt) or None,
+        "Privileged": h.privileged,
+        "Devices": [{"PathOnHost": d.path_on_host, "PathInContainer": d.path_in_container,
+                     "CgroupPermissions": d.cgroup_permissions} for d in h.devices],
     }
 
 
@@ -257,6 +271,10 @@ def host_config_from_json(d: dict[str, Any]) -> HostConfig:
         dns=tuple(d.get("Dns") or ()),
         log_max_size=int(log_cfg.get("max-size", 0)),
         log_max_file=int(log_cfg.get("max-file", 1)),
+        security_opt=tuple(d.get("SecurityOpt") or ()),
+        privileged=bool(d.get("Privileged", False)),
+        devices=tuple(DeviceMapping(x.get("PathOnHost", ""), x.get("PathInContainer", ""),
+                                    x.get("CgroupPermissions", "rwm")) for x in d.get("Devices") or ()),
     )
 
 
