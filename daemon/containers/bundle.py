@@ -153,7 +153,7 @@ def build_spec(
         res["cpu"] = {"quota": host.nano_cpus * CPU_PERIOD // 1_000_000_000, "period": CPU_PERIOD}
     if host.pids_limit > 0:
         res["pids"] = {"limit": host.pids_limit}
-    options.apply(spec, host, sorted("CAP_" + c for c in KNOWN_CAPS))
+    options.apply(spec, host)
     return spec
 
 

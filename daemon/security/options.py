@@ -25,6 +25,7 @@ from ctrd.errdefs import InvalidArgument
 from daemon.containers.record import DeviceMapping, HostConfig
 from daemon.security import seccomp as sec
 from daemon.security import seccomp_default
+from runtime import caps as caps_mod
 from runtime.errors import SpecError
 from runtime.seccomp import profile as oci_profile
 
@@ -147,14 +148,29 @@ def host_devices(root: str = "/dev") -> list[dict[str, Any]]:
     return sorted(found, key=lambda d: d["path"])
 
 
-def apply(spec: dict[str, Any], host: HostConfig, all_caps: Sequence[str]) -> None:
+def own_capabilities(status: str = "/proc/self/status") -> list[str]:
+    """The daemon's own bounding set, by name: what --privileged can give. A host (or a sandbox
+    around ctrd) that withholds a capability from the daemon withholds it from containers too;
+    asking for more would make capset fail at start."""
+    with open(status) as f:
+        for line in f:
+            if line.startswith("CapBnd:"):
+                bits = int(line.split()[1], 16)
+                return [name for i, name in enumerate(caps_mod.NAMES) if bits & (1 << i)]
+    return []
+
+
+def apply(spec: dict[str, Any], host: HostConfig, all_caps: Sequence[str] | None = None) -> None:
+    """Apply the options to `spec`; `all_caps` is what --privileged grants (default: the
+    daemon's own bounding set)."""
     opts = parse(host.security_opt)
     proc = spec["process"]
     linux = spec.setdefault("linux", {})
     caps = proc.setdefault("capabilities", {})
     if host.privileged:
+        granted = own_capabilities() if all_caps is None else list(all_caps)
         for kind in ("bounding", "effective", "permitted"):
-            caps[kind] = list(all_caps)
+            caps[kind] = list(granted)
         linux["maskedPaths"] = []
         linux["readonlyPaths"] = []
         for m in spec.get("mounts", []):

@@ -82,6 +82,7 @@ def test_unconfined_and_privileged(tmp_path: Path) -> None:
     assert "seccomp" not in priv["linux"]
     caps = priv["process"]["capabilities"]
     assert "CAP_SYS_ADMIN" in caps["bounding"] and caps["bounding"] == caps["effective"]
+    assert caps["bounding"] == options.own_capabilities()
     assert priv["linux"]["maskedPaths"] == [] and priv["linux"]["readonlyPaths"] == []
     by_dest = {m["destination"]: m for m in priv["mounts"]}
     assert "ro" not in by_dest["/sys"]["options"] and "ro" not in by_dest["/sys/fs/cgroup"]["options"]
