@@ -96,7 +96,7 @@ class Container:
                 state_dir: str | None, fifo: bool) -> Container:
         state.check_id(container_id)
         spec = spec_mod.load(os.fspath(bundle))
-        filt = _seccomp(spec, state_dir)
+        filt = _seccomp(spec)
         s = sc.linux()
         undo: list[Callable[[], None]] = []
         close: list[int] = []
@@ -335,7 +335,7 @@ class Container:
             # Unspecified means the container's own set (as runc exec), never the caller's full set.
             process = replace(process, capabilities=self._container_spec().process.capabilities)
         # An exec'd process gets the container's filter, as with runc exec.
-        filt = _seccomp(self._container_spec(), self._state_dir)
+        filt = _seccomp(self._container_spec())
         close: list[int] = []
         pid = 0
         parent_sock: socket.socket | None = None
@@ -407,11 +407,11 @@ class Container:
         return self._st
 
 
-def _seccomp(spec: Spec, state_dir: str | None) -> seccomp.Loader | None:
-    """The container's filter, compiled in the parent (cached under the state dir by content)."""
+def _seccomp(spec: Spec) -> seccomp.Loader | None:
+    """The container's filter, compiled in the parent (or read from the machine-wide cache)."""
     if spec.seccomp is None:
         return None
-    return seccomp.prepare(spec.seccomp, os.path.join(state_dir, seccomp.cache.DIR_NAME) if state_dir else None)
+    return seccomp.prepare(spec.seccomp, seccomp.cache.DEFAULT_DIR)
 
 
 def _replace_started(st: state.State) -> state.State:

@@ -1,8 +1,9 @@
 """Compiled programs, keyed by content: sha256 of (format, libseccomp version, native arch,
-the profile's canonical JSON). Kept in memory for this process and on disk in a 0700 directory
-(`<runtime root>/.seccomp/<key>.bpf`, written atomically), so a profile is compiled once, not
-once per container start. A name starting with "." is never a container id, so the directory
-cannot collide with a container's state directory.
+the profile's canonical JSON). Kept in memory for this process and on disk in one machine-wide
+0700 directory (`/run/ctrd-runtime/seccomp/<key>.bpf`, written atomically), so a profile is
+compiled once per boot, not once per container start: the shims give the runtime a state
+directory per container, so a cache under it would never be hit again. Sharing is safe because
+the name is the content's hash; a caller that cannot write there (not root) keeps the memo only.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from runtime.seccomp.compile import compile_profile
 from runtime.seccomp.profile import Profile
 
 FORMAT = 1
-DIR_NAME = ".seccomp"
+DEFAULT_DIR = "/run/ctrd-runtime/seccomp"
 _MEMO: dict[str, bytes] = {}
 
 
