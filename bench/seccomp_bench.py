@@ -1,6 +1,6 @@
 """Section `seccomp`: what docker's default profile costs, against no profile, in the same run.
 
-Rows (p50/p90 over ctx.runs after ctx.warmup):
+Rows (p50/p90 over ctx.runs after ctx.warmup), each with/without pair interleaved run by run:
 - ctrd gRPC API create+start+wait+rm (network none) with the default profile, and with
   `--security-opt seccomp=unconfined` — the cost at container start, end to end;
 - the runtime library in-process (Container.create/start/wait/delete) on one `runc spec` bundle
@@ -91,22 +91,31 @@ def _runc(ctx: Context, bundle: Path) -> Callable[[], None]:
     return lambda: run_ok([runc, "--root", state, "run", "--bundle", str(bundle), ctx.next_id("bench-secr")])
 
 
-def _row(key: str, run: Callable[[], None], runs: int, warmup: int) -> dict[str, Any]:
-    label = LABELS[key]
-    samples: list[float] = []
+def _pair(keys: tuple[str, str], runs: tuple[Callable[[], None], Callable[[], None]], n: int,
+          warmup: int) -> dict[str, dict[str, Any]]:
+    """Both rows of a with/without pair, interleaved run by run: other load on the machine then
+    weighs on both alike."""
+    samples: dict[str, list[float]] = {k: [] for k in keys}
     try:
         for _ in range(warmup):
-            run()
-        for _ in range(runs):
-            t = time.perf_counter()
-            run()
-            samples.append((time.perf_counter() - t) * 1000.0)
-    except Exception as exc:  # one broken row must not hide the others
-        print(f"  {label:<58} failed: {describe_error(exc)}", flush=True)
-        return {"label": label, "skipped": f"failed: {describe_error(exc)}"}
-    s = summarize(samples)
-    print(f"  {label:<58} p50 {s.p50:8.1f} ms   p90 {s.p90:8.1f} ms   (n={s.n})", flush=True)
-    return {"label": label, "summary": s.as_dict(), "samples_ms": [round(x, 3) for x in samples]}
+            for run in runs:
+                run()
+        for _ in range(n):
+            for key, run in zip(keys, runs, strict=True):
+                t = time.perf_counter()
+                run()
+                samples[key].append((time.perf_counter() - t) * 1000.0)
+    except Exception as exc:  # one broken pair must not hide the others
+        why = describe_error(exc)
+        for key in keys:
+            print(f"  {LABELS[key]:<58} failed: {why}", flush=True)
+        return {key: {"label": LABELS[key], "skipped": f"failed: {why}"} for key in keys}
+    out = {}
+    for key in keys:
+        s = summarize(samples[key])
+        print(f"  {LABELS[key]:<58} p50 {s.p50:8.1f} ms   p90 {s.p90:8.1f} ms   (n={s.n})", flush=True)
+        out[key] = {"label": LABELS[key], "summary": s.as_dict(), "samples_ms": [round(x, 3) for x in samples[key]]}
+    return out
 
 
 def measure(ctx: Context) -> dict[str, Any]:
@@ -114,11 +123,9 @@ def measure(ctx: Context) -> dict[str, Any]:
     if ctx.ctrd is not None:
         client = CtrdClient(ctx.ctrd.address)
         try:
-            # interleaved pairs would be fairer on a busy machine; rows are run back to back instead,
-            # each after its own warm-up, and the report keeps the load average
-            out["ctrd_api_default"] = _row("ctrd_api_default", lambda: _ctrd_run(client, []), ctx.runs, ctx.warmup)
-            out["ctrd_api_unconfined"] = _row("ctrd_api_unconfined", lambda: _ctrd_run(client, ["seccomp=unconfined"]),
-                                              ctx.runs, ctx.warmup)
+            out.update(_pair(("ctrd_api_default", "ctrd_api_unconfined"),
+                             (lambda: _ctrd_run(client, []), lambda: _ctrd_run(client, ["seccomp=unconfined"])),
+                             ctx.runs, ctx.warmup))
         finally:
             client.close()
     else:
@@ -131,14 +138,17 @@ def measure(ctx: Context) -> dict[str, Any]:
     null = os.open("/dev/null", os.O_RDWR)
     try:
         heavy_runs = max(3, ctx.runs // 5)
-        for mode in ("default", "unconfined"):
-            true_bundle = _bundle(ctx, f"true-{mode}", ["/bin/true"], mode == "default")
-            dd_bundle = _bundle(ctx, f"dd-{mode}", DD, mode == "default")
-            out[f"runtime_lib_{mode}"] = _row(f"runtime_lib_{mode}", _library(ctx, true_bundle, null), ctx.runs,
-                                              ctx.warmup)
-            out[f"runc_{mode}"] = _row(f"runc_{mode}", _runc(ctx, true_bundle), ctx.runs, ctx.warmup)
-            out[f"dd_lib_{mode}"] = _row(f"dd_lib_{mode}", _library(ctx, dd_bundle, null), heavy_runs, 1)
-            out[f"dd_runc_{mode}"] = _row(f"dd_runc_{mode}", _runc(ctx, dd_bundle), heavy_runs, 1)
+        true_b = {m: _bundle(ctx, f"true-{m}", ["/bin/true"], m == "default") for m in ("default", "unconfined")}
+        dd_b = {m: _bundle(ctx, f"dd-{m}", DD, m == "default") for m in ("default", "unconfined")}
+        out.update(_pair(("runtime_lib_default", "runtime_lib_unconfined"),
+                         (_library(ctx, true_b["default"], null), _library(ctx, true_b["unconfined"], null)),
+                         ctx.runs, ctx.warmup))
+        out.update(_pair(("runc_default", "runc_unconfined"),
+                         (_runc(ctx, true_b["default"]), _runc(ctx, true_b["unconfined"])), ctx.runs, ctx.warmup))
+        out.update(_pair(("dd_lib_default", "dd_lib_unconfined"),
+                         (_library(ctx, dd_b["default"], null), _library(ctx, dd_b["unconfined"], null)), heavy_runs, 1))
+        out.update(_pair(("dd_runc_default", "dd_runc_unconfined"),
+                         (_runc(ctx, dd_b["default"]), _runc(ctx, dd_b["unconfined"])), heavy_runs, 1))
     finally:
         os.close(null)
     return {k: out[k] for k in LABELS if k in out}
