@@ -183,3 +183,13 @@ def test_same_answers_as_runc_for_the_same_bundle(run: Runner, rootfs: Path, sho
         subprocess.run(["runc", "--root", str(short_tmp / "runc"), "delete", "-f", cid], capture_output=True)
     assert res.returncode == 0, res.stderr
     assert probes.parse(ours) == probes.parse(res.stdout)
+
+
+def test_filter_flags_are_passed_to_the_kernel(run: Runner) -> None:
+    def mutate(spec: dict[str, Any]) -> None:
+        with_default_profile(spec)
+        spec["linux"]["seccomp"]["flags"] = ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]
+
+    code, out = run("grep Seccomp: /proc/self/status; probe keyctl", mutate)
+    assert code == 0, out
+    assert "Seccomp:\t2" in out and probes.parse(out) == {"keyctl": EPERM}
