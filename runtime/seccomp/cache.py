@@ -16,7 +16,7 @@ from runtime.seccomp import libseccomp as ls
 from runtime.seccomp.compile import compile_profile
 from runtime.seccomp.profile import Profile
 
-FORMAT = 1
+FORMAT = 2  # bumped when the compiler's output changes (2: binary-tree rules)
 DEFAULT_DIR = "/run/ctrd-runtime/seccomp"
 _MEMO: dict[str, bytes] = {}
 

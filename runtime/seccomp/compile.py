@@ -6,6 +6,11 @@
 - conditions on distinct argument indexes form one rule (AND); when one index appears twice
   each condition becomes a rule of its own (libseccomp allows one condition per argument)
 - the listed architectures are added; the native one is always there
+- one deliberate difference: libseccomp is asked for a binary tree of syscall numbers
+  (SCMP_FLTATR_CTL_OPTIMIZE=2) instead of runc's default priority order. The answers are the
+  same (tests/unit/test_runtime_seccomp.py runs the program; the e2e tests compare with runc),
+  but the kernel's load of docker's profile drops from ~0.9 ms to ~0.3 ms here: at load it
+  evaluates the filter for every syscall number of every arch to build its allow cache.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ def rules_program(p: Profile, lib: ls.Lib) -> bytes:
     default = action_value(p.default_action, p.default_errno_ret)
     f = lib.filter(default)
     try:
+        f.set_attr(ls.ATTR_CTL_OPTIMIZE, 2)  # best effort: an older libseccomp keeps priority order
         for _, token in _tokens(p, lib):
             f.add_arch(token)
         for i, rule in enumerate(p.rules):

@@ -21,6 +21,7 @@ ACT_TRAP = 0x00030000
 ACT_NOTIFY = 0x7FC00000
 ACT_LOG = 0x7FFC0000
 ACT_ALLOW = 0x7FFF0000
+ATTR_CTL_OPTIMIZE = 8  # SCMP_FLTATR_CTL_OPTIMIZE: 1 = priority order (default), 2 = binary tree
 
 
 def act_errno(code: int) -> int:
@@ -82,6 +83,8 @@ class Lib:
         lib.seccomp_rule_add_array.restype = ctypes.c_int
         lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint,
                                                ctypes.POINTER(_ArgCmp)]
+        lib.seccomp_attr_set.restype = ctypes.c_int
+        lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
         lib.seccomp_export_bpf.restype = ctypes.c_int
         lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
         v = lib.seccomp_version().contents
@@ -117,6 +120,10 @@ class Filter:
         rc = self._lib.seccomp_arch_add(self._ctx, token)
         if rc < 0 and rc != -17:  # -EEXIST: the native arch is always there
             raise LibseccompError(-rc, f"seccomp_arch_add {token:#x}: {os.strerror(-rc).lower()}")
+
+    def set_attr(self, attr: int, value: int) -> bool:
+        """seccomp_attr_set; False where this libseccomp does not know the attribute."""
+        return int(self._lib.seccomp_attr_set(self._ctx, attr, value)) == 0
 
     def add_rule(self, action: int, nr: int, conds: Sequence[Cond]) -> None:
         arr = (_ArgCmp * max(1, len(conds)))()
