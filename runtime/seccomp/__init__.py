@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from runtime.errors import SetupError
 from runtime.seccomp import cache, libseccomp
 from runtime.seccomp import profile as _profile
 from runtime.seccomp.load import Loader
@@ -38,8 +39,12 @@ __all__ = ["Loader", "Profile", "features", "parse", "prepare", "supported"]
 
 
 def prepare(p: Profile, cache_dir: str | None) -> Loader:
-    """The loader for `p`, compiled now or taken from the cache."""
-    digest, program = cache.program(p, cache_dir)
+    """The loader for `p`, compiled now or taken from the cache. A host without libseccomp
+    refuses the container (never runs it unfiltered)."""
+    try:
+        digest, program = cache.program(p, cache_dir)
+    except libseccomp.LibseccompError as exc:
+        raise SetupError(f"linux.seccomp: {exc.strerror or exc}") from None
     return Loader(program, p.flag_bits, digest)
 
 

@@ -62,7 +62,7 @@ class Lib:
         try:
             lib = ctypes.CDLL(path, use_errno=True)
         except OSError as exc:
-            raise LibseccompError(f"libseccomp is not installed ({path}): {exc}") from None
+            raise LibseccompError(0, f"libseccomp is not installed ({path}): {exc}") from None
         self._lib = lib
         lib.seccomp_version.restype = ctypes.POINTER(_Version)
         lib.seccomp_version.argtypes = []
@@ -105,7 +105,7 @@ class Lib:
     def filter(self, default_action: int) -> Filter:
         ctx = self._lib.seccomp_init(default_action)
         if not ctx:
-            raise LibseccompError(f"seccomp_init rejected default action {default_action:#x}")
+            raise LibseccompError(0, f"seccomp_init rejected default action {default_action:#x}")
         return Filter(self._lib, ctx)
 
 

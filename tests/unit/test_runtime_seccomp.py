@@ -235,3 +235,15 @@ def test_filter_loaded_after_no_new_privs_when_set(tmp_path: Path) -> None:
     s = _setup(tmp_path, nnp=True)
     nnp = s.index(lambda c: c[:2] == ("prctl", sc.PR_SET_NO_NEW_PRIVS))
     assert s.index(lambda c: c[0] == "seccomp_load") > nnp
+
+
+def test_without_libseccomp_the_container_is_refused_not_run_unfiltered(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing() -> ls.Lib:
+        raise ls.LibseccompError(0, "libseccomp is not installed (libseccomp.so.2): not found")
+
+    monkeypatch.setattr(ls, "lib", missing)
+    cache.clear_memo()
+    with pytest.raises(errors.SetupError, match=r"linux\.seccomp: libseccomp is not installed"):
+        seccomp.prepare(seccomp.parse(docker_oci()), None)
+    monkeypatch.setattr(seccomp, "supported", lambda: False)
+    assert seccomp.features() == {"enabled": False}
