@@ -96,7 +96,7 @@ class Container:
                 state_dir: str | None, fifo: bool) -> Container:
         state.check_id(container_id)
         spec = spec_mod.load(os.fspath(bundle))
-        filt = _seccomp(spec)
+        filt = seccomp.loader_for(spec.seccomp)
         s = sc.linux()
         undo: list[Callable[[], None]] = []
         close: list[int] = []
@@ -335,7 +335,7 @@ class Container:
             # Unspecified means the container's own set (as runc exec), never the caller's full set.
             process = replace(process, capabilities=self._container_spec().process.capabilities)
         # An exec'd process gets the container's filter, as with runc exec.
-        filt = _seccomp(self._container_spec())
+        filt = seccomp.loader_for(self._container_spec().seccomp)
         close: list[int] = []
         pid = 0
         parent_sock: socket.socket | None = None
@@ -405,13 +405,6 @@ class Container:
 
     def state(self) -> state.State:
         return self._st
-
-
-def _seccomp(spec: Spec) -> seccomp.Loader | None:
-    """The container's filter, compiled in the parent (or read from the machine-wide cache)."""
-    if spec.seccomp is None:
-        return None
-    return seccomp.prepare(spec.seccomp, seccomp.cache.DEFAULT_DIR)
 
 
 def _replace_started(st: state.State) -> state.State:

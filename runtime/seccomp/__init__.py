@@ -35,7 +35,7 @@ from runtime.seccomp import profile as _profile
 from runtime.seccomp.load import Loader
 from runtime.seccomp.profile import Profile, parse
 
-__all__ = ["Loader", "Profile", "features", "parse", "prepare", "supported"]
+__all__ = ["Loader", "Profile", "features", "loader_for", "parse", "prepare", "supported"]
 
 
 def prepare(p: Profile, cache_dir: str | None) -> Loader:
@@ -46,6 +46,11 @@ def prepare(p: Profile, cache_dir: str | None) -> Loader:
     except libseccomp.LibseccompError as exc:
         raise SetupError(f"linux.seccomp: {exc.strerror or exc}") from None
     return Loader(program, p.flag_bits, digest)
+
+
+def loader_for(p: Profile | None) -> Loader | None:
+    """A container's filter (its spec's `seccomp`), with the machine-wide cache; None without one."""
+    return None if p is None else prepare(p, cache.DEFAULT_DIR)
 
 
 def supported() -> bool:
