@@ -6,10 +6,11 @@ import json
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from ctrctl.errors import UsageError
+from ctrd import timefmt
 from ctrd.humanize import human_duration
 
 _GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
@@ -125,14 +126,6 @@ def go_time(ts: float) -> str:
     return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S %z %Z")
 
 
-def rfc3339_nano(time_nano: int) -> str:
-    """Go's RFC3339Nano-ish with all 9 digits (docker events' default format), local time."""
-    dt = datetime.fromtimestamp(time_nano // 1_000_000_000).astimezone()
-    offset = dt.strftime("%z")
-    zone = "Z" if offset in ("+0000", "") else f"{offset[:3]}:{offset[3:]}"
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{time_nano % 1_000_000_000:09d}" + zone
-
-
 def parse_go_duration(text: str) -> float | None:
     """"10m", "1h30m", "500ms" -> seconds; None when it is not a Go duration."""
     pos, total = 0, 0.0
@@ -156,14 +149,8 @@ def parse_time(value: str, flag: str, now: float | None = None) -> float:
         return float(value)
     except ValueError:
         pass
-    text = value.replace("Z", "+00:00").replace("z", "+00:00")
-    # Python's fromisoformat takes at most 6 fraction digits: cut nanoseconds down.
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
     try:
-        dt = datetime.fromisoformat(text)
+        return timefmt.parse_rfc3339(value, local=True)  # docker reads a time without a zone as local time
     except ValueError:
         raise UsageError(f'invalid argument "{value}" for "{flag}" flag: expected a duration (10m), '
-                         "an RFC3339 time or unix seconds")
-    if dt.tzinfo is None:
-        dt = dt.astimezone()  # docker reads a time without a zone as local time
-    return dt.astimezone(UTC).timestamp()
+                         "an RFC3339 time or unix seconds") from None

@@ -207,7 +207,9 @@ class DaemonProc:
                 cmd = (d / "cmdline").read_bytes()
             except OSError:
                 continue
-            if comm.startswith("ctrd-shim") and (needle in cmd or shims.encode() in cmd):
+            # Exactly "ctrd-shim": a "ctrd-shim-call" is a short-lived helper forked by a shim or by
+            # the launcher's warm-up (which runs right after a daemon restart), not a shim.
+            if comm == "ctrd-shim" and (needle in cmd or shims.encode() in cmd):
                 out.append(int(d.name))
         return out
 

@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from ctrd import seccomp as vocab
 from ctrd.errdefs import InvalidArgument
 
 MAX_PROFILE_BYTES = 1 << 20  # docker's own profile is ~20 KB
@@ -144,3 +145,38 @@ def parse_profile(raw: bytes | str, name: str) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise InvalidArgument(f"security_opt: seccomp profile {name} must be a JSON object")
     return obj
+
+
+def check_oci(profile: dict[str, Any], where: str) -> None:
+    """A resolved profile against the OCI vocabulary (ctrd.seccomp): the runtime would refuse the
+    same values at every start; refusing them at create names the field once."""
+    _action(profile.get("defaultAction"), f"{where}.defaultAction")
+    for i, arch in enumerate(profile.get("architectures") or []):
+        if arch not in vocab.ARCHITECTURES:
+            raise InvalidArgument(f"{where}.architectures[{i}]: unknown architecture {arch!r}")
+    for i, flag in enumerate(profile.get("flags") or []):
+        if flag not in vocab.FLAGS:
+            raise InvalidArgument(f"{where}.flags[{i}]: unsupported flag {flag!r}")
+    for i, rule in enumerate(profile.get("syscalls") or []):
+        rw = f"{where}.syscalls[{i}]"
+        if not rule.get("names"):
+            raise InvalidArgument(f"{rw}.names: must be a non-empty list of syscall names")
+        _action(rule.get("action"), f"{rw}.action")
+        args = rule.get("args") or []
+        if not isinstance(args, list):
+            raise InvalidArgument(f"{rw}.args: must be a list")
+        for j, a in enumerate(args):
+            if not isinstance(a, dict):
+                raise InvalidArgument(f"{rw}.args[{j}]: must be an object")
+            index = a.get("index")
+            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index <= vocab.MAX_ARG_INDEX:
+                raise InvalidArgument(f"{rw}.args[{j}].index: {index!r} is not an argument index in 0..5")
+            if a.get("op") not in vocab.OPERATORS:
+                raise InvalidArgument(f"{rw}.args[{j}].op: unknown operator {a.get('op')!r}")
+
+
+def _action(v: Any, where: str) -> None:
+    if v not in vocab.ACTIONS:
+        raise InvalidArgument(f"{where}: unknown action {v!r}")
+    if v in vocab.UNSUPPORTED_ACTIONS:
+        raise InvalidArgument(f"{where}: {v} (seccomp user notification) is not supported")

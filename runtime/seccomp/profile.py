@@ -13,32 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ctrd import seccomp as vocab
 from runtime.errors import SpecError
 
-ACTIONS = frozenset({
-    "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO",
-    "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY",
-})
-OPERATORS: dict[str, int] = {  # enum scmp_compare
-    "SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4, "SCMP_CMP_GE": 5,
-    "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7,
-}
-# OCI architecture name -> libseccomp's name for it.
-ARCHITECTURES: dict[str, str] = {
-    f"SCMP_ARCH_{n.upper()}": n
-    for n in ("x86", "x86_64", "x32", "arm", "aarch64", "mips", "mips64", "mips64n32", "mipsel", "mipsel64",
-              "mipsel64n32", "ppc", "ppc64", "ppc64le", "s390", "s390x", "parisc", "parisc64", "riscv64",
-              "loongarch64", "m68k", "sh", "sheb")
-}
-# SECCOMP_FILTER_FLAG_* the runtime passes to seccomp(2). TSYNC is accepted and has no effect
-# (as in runc): the process that loads the filter has a single thread.
-FLAGS: dict[str, int] = {
-    "SECCOMP_FILTER_FLAG_TSYNC": 0,
-    "SECCOMP_FILTER_FLAG_LOG": 1 << 1,
-    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 1 << 2,
-}
+ACTIONS = vocab.ACTIONS
+OPERATORS = vocab.OPERATORS
+ARCHITECTURES = vocab.ARCHITECTURES
+FLAGS = vocab.FLAGS
+MAX_ARG_INDEX = vocab.MAX_ARG_INDEX
 EPERM = 1
-MAX_ARG_INDEX = 5
 _U64 = 2**64 - 1
 
 
@@ -126,7 +109,7 @@ def _rule(r: Any, where: str) -> Rule:
 def _action(v: Any, where: str) -> str:
     if v not in ACTIONS:
         raise SpecError(where, f"unknown action {v!r}")
-    if v == "SCMP_ACT_NOTIFY":
+    if v in vocab.UNSUPPORTED_ACTIONS:
         raise SpecError(where, "SCMP_ACT_NOTIFY (seccomp user notification) is not supported")
     return str(v)
 

@@ -17,7 +17,7 @@ import pytest
 
 from runtime import Container, ProcessSpec, Status, Stdio, errors
 from runtime.cgroups import V2Cgroup
-from runtime.spec import Resources
+from runtime.spec_resources import Resources
 from tests.rootfs import make_busybox_rootfs, write_bundle
 
 pytestmark = pytest.mark.root

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from ctrd import errdefs
+from ctrd.shim import framing
 from ctrd.shim.v1 import shim_pb2
-from shimd import framing
-from shimd.client import ShimClient
+from daemon.shims.client import ShimClient
 from shimd.server import Server
 
 

@@ -16,7 +16,7 @@ import pytest
 from ctrd import errdefs
 from ctrd.shim.v1 import shim_pb2
 from shimd import spawn
-from shimd.backend import BackendConfig, ExecSpec, StatsRecord, Stdio
+from shimd.backends.protocol import BackendConfig, ExecSpec, StatsRecord, Stdio
 from shimd.reaper import Reaper
 from shimd.state import Status
 from shimd.task import Task

@@ -71,11 +71,6 @@ def test_parse_time_forms() -> None:
     assert format.parse_go_duration("10x") is None
 
 
-def test_rfc3339_nano_keeps_nanoseconds() -> None:
-    text = format.rfc3339_nano(1_700_000_000_123_456_789)
-    assert ".123456789" in text
-
-
 @dataclass
 class Port:
     ip: str = ""

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ctrd.timefmt import rfc3339
 from daemon.logs import LogEntry, LogQuery, read_logs
-from daemon.timefmt import rfc3339
 
 T0 = 1_700_000_000.0
 

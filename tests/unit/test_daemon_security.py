@@ -12,9 +12,10 @@ import pytest
 from ctrd.errdefs import InvalidArgument
 from ctrd.v1 import container_pb2 as pb
 from daemon.containers.bundle import build_spec
-from daemon.containers.record import DeviceMapping, host_config_from_json, host_config_to_json
+from daemon.containers.record import host_config_from_json, host_config_to_json
 from daemon.security import options, seccomp_default
 from daemon.security import seccomp as dsec
+from daemon.security.devices import DeviceMapping
 from runtime import seccomp as rseccomp
 from tests.daemon_fakes import write_rootfs_files
 from tests.unit.test_daemon_record import make

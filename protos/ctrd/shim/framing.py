@@ -1,9 +1,9 @@
 """The shim's wire framing: a 4-byte big-endian length, then a serialized `Envelope`.
 
-Both the shim server (`take_frames`, on its own buffers) and the daemon-side client
-(`read_frame`, on an asyncio stream) use these helpers. A frame larger than
-`MAX_FRAME` or one that does not parse is a protocol error: the caller closes that connection
-(and only that one).
+It lives beside the wire contract (`ctrd.shim.v1`) because both ends speak it: the shim server
+(`take_frames`, on its own buffers) and the daemon's shim client (`read_frame`, on an asyncio
+stream). A frame larger than `MAX_FRAME` or one that does not parse is a protocol error: the
+caller closes that connection (and only that one).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import gc
 import json
+import logging
 import os
 import re
 import select
@@ -23,21 +24,12 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ctrd import errdefs
-from shimd import files
-from shimd.handle import ShimHandle
+from ctrd import errdefs, ids, libc
+from shimd import files, prctl
+from shimd.shim import serve
 
-PR_SET_NAME = 15
-PR_SET_CHILD_SUBREAPER = 36
 READY_TIMEOUT = 10.0
 SUN_PATH_MAX = 107
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-
-
-def state_dir_for(exec_root: Path, container_id: str) -> Path:
-    if not _ID.match(container_id):
-        raise errdefs.InvalidArgument(f"id: {container_id!r} is not a valid container id")
-    return exec_root / "shims" / container_id
 
 
 def _alive(sock: Path) -> bool:
@@ -53,7 +45,7 @@ def _alive(sock: Path) -> bool:
 
 
 def prepare(exec_root: Path, container_id: str) -> Path:
-    state = state_dir_for(exec_root, container_id)
+    state = files.state_dir_for(exec_root, container_id)
     sock = state / files.SOCKET_FILE
     if len(str(sock).encode()) > SUN_PATH_MAX:
         raise errdefs.InvalidArgument(f"exec root: socket path {sock} is longer than {SUN_PATH_MAX} bytes")
@@ -67,20 +59,14 @@ def prepare(exec_root: Path, container_id: str) -> Path:
     return state
 
 
-# Looked up once at import: the launcher imports this module before it forks, so shims share it.
-_prctl = ctypes.CDLL(None, use_errno=True).prctl
-_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-_prctl.restype = ctypes.c_int
-_SHIM_NAME = ctypes.create_string_buffer(b"ctrd-shim")
+_SHIM_NAME = prctl.name_buffer(b"ctrd-shim")  # made before the fork: the child only passes it on
 # libc's fork, called with the GIL held (PyDLL). os.fork() also runs CPython's after-fork work
 # in the child (thread and lock re-init, random's reseed, logging's lock re-init...), which
 # touches objects all over the launcher's heap and so copies their pages into every shim. None
 # of it is needed here: the callers (the launcher, `ctrd-shim start`) are single-threaded and
 # fork outside any import, lock or event loop, and a shim ends with os._exit (no interpreter
 # shutdown walking thread state).
-_libc_fork = ctypes.PyDLL(None, use_errno=True).fork
-_libc_fork.argtypes = []
-_libc_fork.restype = ctypes.c_int
+_libc_fork = libc.pyfork
 
 
 def _fork() -> int:
@@ -90,21 +76,9 @@ def _fork() -> int:
     return pid
 
 
-def set_comm(name: bytes) -> None:
-    """prctl(PR_SET_NAME): what ps, top and the test leak check see as the process name."""
-    buf = ctypes.create_string_buffer(name[:15])
-    _prctl(PR_SET_NAME, ctypes.addressof(buf), 0, 0, 0)
-
-
-def set_child_subreaper(on: bool) -> None:
-    """prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are reparented to us, not to init."""
-    if _prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
-
-
 def _become_shim(state: str | Path, ready_w: int) -> None:
-    _prctl(PR_SET_NAME, ctypes.addressof(_SHIM_NAME), 0, 0, 0)
-    set_child_subreaper(True)
+    prctl.set_comm_from(_SHIM_NAME)
+    prctl.set_child_subreaper(True)
     os.chdir("/")
     null = os.open(os.devnull, os.O_RDWR)
     log = os.open(f"{state}/shim.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -123,8 +97,6 @@ def _run_child(container_id: str, state: str | Path, ready_w: int, ok_line: byte
         os.setsid()
         _signal.signal(signal.SIGCHLD, _signal.SIG_DFL)  # the C call: signal.signal adds enum conversions
         _become_shim(state, ready_w)
-        from shimd.shim import serve
-
         code = serve(container_id, state, ready_w, ok_line)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -133,7 +105,7 @@ def _run_child(container_id: str, state: str | Path, ready_w: int, ok_line: byte
         os._exit(code)
 
 
-def fork_shim(exec_root: Path, container_id: str) -> ShimHandle:
+def fork_shim(exec_root: Path, container_id: str) -> dict[str, Any]:
     """Fork one shim. One fork, not two: an intermediate process would run Python after the
     fork and hand the grandchild every page it dirtied (measured: ~0.4 MB per shim). The shim is
     a child of the caller only until the caller exits (the launcher sets SIGCHLD to SIG_IGN so
@@ -157,7 +129,24 @@ def fork_shim(exec_root: Path, container_id: str) -> ShimHandle:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         raise errdefs.Internal(f"shim for container {container_id} failed to start: {msg or 'no answer'}")
-    return ShimHandle(f"unix://{state / files.SOCKET_FILE}", pid, state)
+    return {"address": f"unix://{state / files.SOCKET_FILE}", "pid": pid, "state_dir": str(state)}
+
+
+def launch_result(exec_root: Path, container_id: str) -> dict[str, Any]:
+    """`ctrd-shim start`: fork one shim; the launcher's answer as a JSON-able dict (an error
+    becomes {"code", "message", "reason"})."""
+    try:
+        return fork_shim(exec_root, container_id)
+    except errdefs.CtrdError as err:
+        return {"code": err.code, "message": err.message, "reason": err.reason}
+    except OSError as exc:
+        return {"code": "internal", "message": f"launch shim {container_id}: {exc}"}
+
+
+def configure_logging() -> None:
+    """Shim logging (to shim.log, the shim's stderr): set up by whoever forks shims, before the
+    fork, so the shim itself runs no logging setup."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s ctrd-shim[%(process)d] %(message)s")
 
 
 def _answer(obj: dict[str, Any]) -> bytes:
@@ -177,7 +166,7 @@ def _lean_id(request: bytes) -> str | None:
     """The id of a request as ShimLauncher writes it (json.dumps({"id": id})), else None."""
     if request.startswith(_REQ_HEAD) and request.endswith(_REQ_TAIL):
         cid = request[len(_REQ_HEAD):-len(_REQ_TAIL)].decode("ascii", "replace")
-        if _ID.match(cid):
+        if ids.valid_id(cid):
             return cid
     return None
 

@@ -21,10 +21,12 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from ctrd.shim import framing
 from ctrd.shim.v1 import shim_pb2
-from shimd import files, fork, framing, spawn
-from shimd.backend import BackendConfig, StatsRecord, Stdio
-from shimd.forked import ForkedBackend
+from shimd import files, prctl, spawn
+from shimd.backends.forked import ForkedBackend
+from shimd.backends.protocol import BackendConfig, StatsRecord, Stdio
+from shimd.launch import fork
 from shimd.loop import new_loop
 from shimd.reaper import Reaper
 from shimd.server import Server
@@ -179,11 +181,11 @@ def _start_path(root: Path, n: int) -> None:
 
 def warm_up(rounds: int = 10, start_rounds: int = 10) -> None:
     """Needs SIGCHLD at its default disposition (the reaper must see the fake container exit)."""
-    fork.set_child_subreaper(True)
+    prctl.set_child_subreaper(True)
     try:
         _warm_sessions(rounds)
     finally:
-        fork.set_child_subreaper(False)
+        prctl.set_child_subreaper(False)
     with tempfile.TemporaryDirectory(prefix="ctrd-warm-") as tmp:
         for n in range(start_rounds):
             _start_path(Path(tmp), n)

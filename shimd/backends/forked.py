@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import os
 import signal
@@ -31,16 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from ctrd import errdefs
-from shimd.backend import BackendConfig, ExecSpec, StatsRecord, Stdio, exec_process, oom_killed_in_cgroup
-from shimd.fork import set_comm
+from runtime import container as runtime_library
+from shimd.backends.bundle import exec_process, oom_killed_in_cgroup
+from shimd.backends.inprocess import mapped_errors
+from shimd.backends.protocol import BackendConfig, ExecSpec, StatsRecord, Stdio
+from shimd.prctl import set_comm
 from shimd.reaper import Reaper
-
-
-def _runtime() -> Any:
-    try:
-        return importlib.import_module("runtime.container")
-    except ImportError as exc:
-        raise errdefs.FailedPrecondition(f"the runtime library is unavailable: {exc}") from exc
 
 
 def _error_dict(exc: BaseException) -> dict[str, str]:
@@ -118,10 +113,10 @@ class _Lines:
 
 class ForkedBackend:
     def __init__(self, config: BackendConfig, reaper: Reaper, state_dir: str | Path, runtime: Any = None) -> None:
-        """`runtime`: the runtime library's module (runtime.container, imported when first
-        needed); the launcher's warm-up passes a stand-in that runs /bin/sh."""
+        """`runtime`: the runtime library's module (runtime.container by default); the launcher's
+        warm-up passes a stand-in that runs /bin/sh."""
         self.config = config
-        self._mod = runtime
+        self._mod: Any = runtime if runtime is not None else runtime_library
         self._reaper = reaper
         self._pid = 0
         self._starter: tuple[int, _Lines, int] | None = None  # create helper: pid, answers, command fd
@@ -129,11 +124,8 @@ class ForkedBackend:
     def _what(self, verb: str) -> str:
         return f"{verb} {self.config.container_id}"
 
-    def _runtime(self) -> Any:
-        return self._mod if self._mod is not None else _runtime()
-
     def _load(self) -> Any:
-        return self._runtime().Container.load(self.config.container_id, state_dir=str(self.config.runtime_root),
+        return self._mod.Container.load(self.config.container_id, state_dir=str(self.config.runtime_root),
                                          bundle=str(self.config.bundle), pid=self._pid)
 
     def _fork(self, fn: Callable[[], Any], keep: set[int]) -> tuple[int, _Lines]:
@@ -146,7 +138,6 @@ class ForkedBackend:
         return pid, _Lines(r)
 
     async def _call(self, verb: str, fn: Callable[[], Any], keep: frozenset[int] = frozenset()) -> Any:
-        self._runtime()  # fail here, not in the helper, when the library is missing
         pid, lines = self._fork(fn, set(keep))
         exited = self._reaper.wait_fresh(pid)
         try:
@@ -156,7 +147,7 @@ class ForkedBackend:
             await exited
 
     async def create(self, stdio: Stdio) -> int:
-        mod = self._runtime()
+        mod = self._mod
         cmd_r, cmd_w = os.pipe2(os.O_CLOEXEC)
         cfg = self.config
 
@@ -226,9 +217,6 @@ class ForkedBackend:
             await self._end_starter(b"")  # a created, never started container: let its helper go
         # The shim's last runtime call (Shutdown follows): run it here, without a fork. The pages
         # it dirties matter only for a long-lived shim, and this one is about to exit.
-        from shimd.inprocess import mapped_errors
-
-        self._runtime()
         with mapped_errors(self._what("delete")):
             self._load().delete()
 
@@ -244,7 +232,7 @@ class ForkedBackend:
         return [int(p) for p in await self._call("pids", lambda: list(self._load().pids()))]
 
     async def exec(self, spec: ExecSpec, stdio: Stdio) -> int:
-        mod = self._runtime()
+        mod = self._mod
         proc = exec_process(self.config.bundle, spec)
 
         def run_exec() -> int:

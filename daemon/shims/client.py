@@ -16,8 +16,8 @@ from typing import Any, TypeVar, overload
 from google.protobuf.message import DecodeError, Message
 
 from ctrd import errdefs
+from ctrd.shim import framing
 from ctrd.shim.v1 import shim_pb2
-from shimd import framing
 
 R = TypeVar("R", bound=Message)
 

@@ -9,24 +9,18 @@ Runtime errors carry their errdefs code string; they are rebuilt as errdefs erro
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ctrd import errdefs
-from shimd.backend import BackendConfig, ExecSpec, StatsRecord, Stdio, exec_process
+from runtime import container as runtime_library
+from shimd.backends.bundle import exec_process
+from shimd.backends.protocol import BackendConfig, ExecSpec, StatsRecord, Stdio
 from shimd.reaper import Reaper
 
 T = TypeVar("T")
-
-
-def _runtime() -> Any:
-    try:
-        return importlib.import_module("runtime.container")
-    except ImportError as exc:
-        raise errdefs.FailedPrecondition(f"the in-process runtime library is unavailable: {exc}") from exc
 
 
 @contextlib.contextmanager
@@ -56,7 +50,7 @@ class InProcessBackend:
             return fn(*args, **kw)
 
     async def create(self, stdio: Stdio) -> int:
-        mod = _runtime()
+        mod = runtime_library
         st = mod.Stdio(stdio.stdin, stdio.stdout, stdio.stderr)
         self._c = self._call("create", mod.Container.create, str(self.config.bundle), self.config.container_id,
                              st, state_dir=str(self.config.runtime_root))
@@ -86,7 +80,7 @@ class InProcessBackend:
         return [int(p) for p in self._call("pids", self._c.pids)]
 
     async def exec(self, spec: ExecSpec, stdio: Stdio) -> int:
-        mod = _runtime()
+        mod = runtime_library
         try:
             proc = self._call("exec", mod.ProcessSpec.from_oci, exec_process(self.config.bundle, spec))
             pid = int(self._call("exec", self._c.exec, proc, mod.Stdio(stdio.stdin, stdio.stdout, stdio.stderr)))
@@ -103,7 +97,7 @@ class InProcessBackend:
 
 def load_and_delete(config: BackendConfig, pid: int) -> None:
     """For `ctrd-shim delete`: kill what is left of the container and remove its runtime state."""
-    mod = _runtime()
+    mod = runtime_library
     with mapped_errors(f"delete {config.container_id}"):
         c = mod.Container.load(config.container_id, state_dir=str(config.runtime_root),
                                bundle=str(config.bundle), pid=pid)

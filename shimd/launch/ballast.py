@@ -15,10 +15,11 @@ earlier shims still share, and each such page becomes that shim's private copy.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import os
 import sys
+
+from ctrd import libc
 
 POOL_SIZE = 16 * 1024  # CPython 3.10+ with the radix tree: 16 KiB pools in 1 MiB arenas
 POOL_OVERHEAD = 48  # the pool header: the first block of a fresh pool sits right after it
@@ -82,10 +83,7 @@ def mark_mergeable() -> int:
     writes) back into one shared copy. Per mapping, not prctl(PR_SET_MEMORY_MERGE): the flag must
     not reach the containers' processes, and mappings do not survive their execve. Returns the
     number of mappings marked."""
-    libc = ctypes.CDLL(None, use_errno=True)
     madvise = libc.madvise
-    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    madvise.restype = ctypes.c_int
     marked = 0
     with open("/proc/self/maps") as maps:
         for line in maps:

@@ -1,7 +1,10 @@
-"""BinaryBackend: drive an OCI runtime binary (runc, ctrd-runtime) with runc's command line.
+"""OciBinaryBackend: drive any OCI runtime binary (runc, ctrd-runtime) with runc's command line.
 
 `<rt> --root R --log F --log-format json <verb> ...`; on failure the last error line of that
-JSON log is the message. Every invocation is a child of the shim reaped by the one reaper.
+JSON log is the message. ctrd-runtime writes the error's taxonomy code and reason beside it, and
+those are used as they are; a line without them (runc, any other runtime) is a plain Internal
+error carrying the message: no guessing from message text. Every invocation is a child of the
+shim reaped by the one reaper.
 """
 
 from __future__ import annotations
@@ -9,48 +12,57 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ctrd import errdefs
 from shimd import spawn
-from shimd.backend import BackendConfig, ExecSpec, StatsRecord, Stdio, exec_process, oom_killed_in_cgroup
+from shimd.backends.bundle import exec_process, oom_killed_in_cgroup
+from shimd.backends.protocol import BackendConfig, ExecSpec, StatsRecord, Stdio
 from shimd.reaper import Reaper
 
 _seq = itertools.count(1)
 
 
-def classify(message: str, verb: str) -> errdefs.CtrdError:
-    low = message.lower()
-    text = f"{verb}: {message}" if message else f"{verb} failed"
-    if "executable file not found" in low or ("no such file or directory" in low and "exec" in low):
-        return errdefs.InvalidArgument(text, reason=errdefs.REASON_EXEC_NOT_FOUND)
-    if "permission denied" in low and "exec" in low:
-        return errdefs.InvalidArgument(text, reason=errdefs.REASON_EXEC_NOT_INVOKABLE)
-    if "does not exist" in low or "not found" in low:
-        return errdefs.NotFound(text)
-    if "not running" in low or "not paused" in low or "cannot" in low or "is already" in low:
-        return errdefs.FailedPrecondition(text)
-    return errdefs.Internal(text)
+@dataclass(frozen=True, slots=True)
+class LogError:
+    """The last error line of a runtime's JSON log."""
+
+    message: str
+    code: str = ""  # an errdefs code string; "" when the runtime wrote none (runc)
+    reason: str = ""  # one of ctrd.reasons, or ""
 
 
-def last_error(log: Path) -> str:
-    msg = ""
+def last_error(log: Path) -> LogError | None:
+    found = None
     try:
         lines = log.read_text(errors="replace").splitlines()
     except OSError:
-        return ""
+        return None
     for line in lines:
         try:
             rec = json.loads(line)
         except ValueError:
             continue
         if isinstance(rec, dict) and rec.get("level") in ("error", "fatal"):
-            msg = str(rec.get("msg", ""))
-    return msg
+            code, reason = rec.get("code", ""), rec.get("reason", "")
+            found = LogError(str(rec.get("msg", "")), code if isinstance(code, str) else "",
+                             reason if isinstance(reason, str) and isinstance(code, str) and code else "")
+    return found
 
 
-class BinaryBackend:
+def to_error(err: LogError | None, what: str, stderr: str = "") -> errdefs.CtrdError:
+    """The taxonomy error of a failed runtime call named `what`: the code and reason the runtime
+    logged, or Internal with its message (or its stderr) when it logged none."""
+    message = err.message if err is not None and err.message else stderr
+    text = f"{what}: {message}" if message else f"{what} failed"
+    if err is not None and err.code:
+        return errdefs.from_code(err.code, text, err.reason)
+    return errdefs.Internal(text)
+
+
+class OciBinaryBackend:
     def __init__(self, config: BackendConfig, reaper: Reaper, state_dir: str | Path) -> None:
         self.config = config
         self._reaper = reaper
@@ -72,8 +84,8 @@ class BinaryBackend:
                 ex = await self._reaper.wait_fresh(pid)
                 res = spawn.Result(ex.status, b"", b"")
             if res.status != 0:
-                msg = last_error(log) or res.stderr.decode(errors="replace").strip()
-                raise classify(msg, f"{self.config.runtime} {verb} {self._id}")
+                raise to_error(last_error(log), f"{self.config.runtime} {verb} {self._id}",
+                               res.stderr.decode(errors="replace").strip())
             return res
         except FileNotFoundError as exc:
             raise errdefs.InvalidArgument(f"runtime binary {self.config.runtime!r} not found") from exc
@@ -148,11 +160,11 @@ class BinaryBackend:
                 os.close(fd)
         try:
             ex = await self._reaper.wait_fresh(pid)
-            msg = last_error(log)
-            if ex.status == 255 and msg:
-                err = classify(msg, f"{self.config.runtime} exec {self._id}")
-                if err.reason:
-                    raise err
+            # 255 with an error logged: the runtime failed, not the process (which may exit 255
+            # itself: then the log holds no error).
+            err = last_error(log)
+            if ex.status == 255 and err is not None:
+                raise to_error(err, f"{self.config.runtime} exec {self._id}")
             return ex.status
         finally:
             log.unlink(missing_ok=True)
