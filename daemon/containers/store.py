@@ -100,10 +100,6 @@ class ContainerStore:
     def container_dir(self, cid: str) -> Path:
         return self.dir / cid
 
-    def write_new(self, c: Container) -> None:
-        self.write_host_config(c)
-        self.commit_new(c)
-
     def write_host_config(self, c: Container) -> None:
         """Create's first write (may run alongside the layer creation: it commits nothing)."""
         d = self.container_dir(c.id)

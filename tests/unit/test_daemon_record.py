@@ -80,7 +80,8 @@ def test_network_settings_json_is_the_stored_shape() -> None:
 def test_store_commit_point_and_garbage(tmp_path: Path) -> None:
     s = ContainerStore(tmp_path)
     c = make()
-    s.write_new(c)
+    s.write_host_config(c)
+    s.commit_new(c)
     half = tmp_path / "containers" / ("d" * 64)
     half.mkdir()
     (half / "hostconfig.json").write_text("{}")  # a create that crashed before config.v2.json
