@@ -51,6 +51,10 @@ RATIOS: tuple[tuple[str, Path_, Path_], ...] = (
     ("restart with N running: ctrd / dockerd --live-restore", ("fleet", "ctrd", "restart_s"),
      ("fleet", "docker", "restart_s")),
     ("stop (TERM handled): ctrd / docker", p50("stop", "ctrd"), p50("stop", "docker")),
+    ("ctrd API start: default seccomp profile / unconfined", p50("seccomp", "ctrd_api_default"),
+     p50("seccomp", "ctrd_api_unconfined")),
+    ("dd 4k blocks under docker's profile: runtime library / runc", p50("seccomp", "dd_lib_default"),
+     p50("seccomp", "dd_runc_default")),
 )
 
 
@@ -181,6 +185,17 @@ def _profile_rows(report: dict[str, Any], top: int = 10) -> list[str]:
     return lines
 
 
+def _seccomp_rows(report: dict[str, Any]) -> list[str]:
+    lines = ["| seccomp: docker's default profile vs none | p50 ms | p90 ms | n |", "|---|---:|---:|---:|"]
+    for key, row in report.get("seccomp", {}).items():
+        if "summary" not in row:
+            lines.append(f"| {row.get('label', key)} | skipped: {row.get('skipped', '')} | | |")
+            continue
+        s = row["summary"]
+        lines.append(f"| {row['label']} | {s['p50']:.1f} | {s['p90']:.1f} | {s['n']} |")
+    return lines
+
+
 def _target_rows(report: dict[str, Any]) -> list[str]:
     lines = ["| target | ours | limit | status | by |", "|---|---:|---:|---|---:|"]
     for t in report.get("targets", []):
@@ -212,7 +227,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         out.append(f"Runs: {cfg.get('runs')} per latency row after {cfg.get('warmup')} warm-up; "
                    f"N={cfg.get('n')} containers, k={cfg.get('clients')} clients; {cfg.get('stop_runs')} stops.")
         out.append("")
-    for section in (_target_rows, _latency_rows, _step_rows, _fleet_rows, _stop_rows, _profile_rows):
+    for section in (_target_rows, _latency_rows, _step_rows, _fleet_rows, _stop_rows, _seccomp_rows,
+                    _profile_rows):
         rows = section(report)
         if len(rows) > 2:
             out.extend([*rows, ""])

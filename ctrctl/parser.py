@@ -101,6 +101,11 @@ def _container_flags(p: Any, run: bool) -> None:
     p.add_argument("--pids-limit", default=None, help="pids limit (-1 unlimited)")
     p.add_argument("--cap-add", action="append", default=[], help="add a Linux capability")
     p.add_argument("--cap-drop", action="append", default=[], help="drop a Linux capability")
+    p.add_argument("--security-opt", action="append", default=[], metavar="OPT",
+                   help="seccomp=unconfined|PROFILE.json, no-new-privileges[=true]")
+    p.add_argument("--privileged", action="store_true", help="all capabilities and host devices, no seccomp")
+    p.add_argument("--device", action="append", default=[], metavar="HOST[:CONTAINER[:PERMS]]",
+                   help="add a host device to the container")
     p.add_argument("--stop-signal", default="", help="signal to stop the container (default SIGTERM)")
     p.add_argument("--stop-timeout", default=None, help="seconds to wait before killing on stop")
     p.add_argument("--restart", default="", help="no, always, unless-stopped, on-failure[:N]")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ctrctl import flags, mounts
+from ctrctl import flags, mounts, security
 from ctrctl.errors import UsageError, flag_error
 from ctrd.v1 import container_pb2
 
@@ -33,6 +33,7 @@ def build_spec(args: argparse.Namespace, environ: dict[str, str] | os._Environ[s
         read_only_rootfs=args.read_only,
         cap_add=args.cap_add,
         cap_drop=args.cap_drop,
+        privileged=args.privileged,
         auto_remove=bool(args.rm and detach),
     )
     if args.name is not None:
@@ -79,4 +80,6 @@ def build_spec(args: argparse.Namespace, environ: dict[str, str] | os._Environ[s
     spec.extra_hosts.extend(flags.parse_add_host(h) for h in args.add_host)
     spec.dns.extend(flags.parse_dns(d) for d in args.dns)
     spec.log_max_size, spec.log_max_file = flags.parse_log_opts(args.log_opt)
+    spec.security_opt.extend(security.parse_security_opt(o) for o in args.security_opt)
+    spec.devices.extend(security.parse_device(d) for d in args.device)
     return spec

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ctrd import signals, timefmt
-from runtime import caps, defaults, errors, spec_resources, spec_rootfs
+from runtime import caps, defaults, errors, seccomp, spec_resources, spec_rootfs
 from runtime import spec as spec_mod
 from runtime import state as state_mod
 from runtime.container import Container, Status, Stdio
@@ -290,7 +290,7 @@ def cmd_features(a: argparse.Namespace) -> int:
             "namespaces": sorted(spec_mod.NAMESPACE_FLAGS),
             "capabilities": list(caps.NAMES[: caps.LAST_CAP + 1]),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
-            "seccomp": {"enabled": False},
+            "seccomp": seccomp.features(),
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
         },

@@ -16,7 +16,7 @@ import socket
 import time
 from dataclasses import dataclass, replace
 
-from runtime import cgroups, state, sync
+from runtime import cgroups, seccomp, state, sync
 from runtime import spec as spec_mod
 from runtime import syscalls as sc
 from runtime.cgroups import Cgroup, Stats
@@ -219,7 +219,8 @@ class Container:
         if process.capabilities is None:
             # Unspecified means the container's own set (as runc exec), never the caller's full set.
             process = replace(process, capabilities=self._container_spec().process.capabilities)
-        return exec_in(self.id, self.pid, self.cgroup, process, (stdio.stdin, stdio.stdout, stdio.stderr), self._s)
+        return exec_in(self.id, self.pid, self.cgroup, process, (stdio.stdin, stdio.stdout, stdio.stderr), self._s,
+                       seccomp.loader_for(self._container_spec().seccomp))
 
     def _container_spec(self) -> Spec:
         if self._spec is None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ctrd import timefmt
-from runtime import cgroups, spawn, state, sync
+from runtime import cgroups, seccomp, spawn, state, sync
 from runtime import spec as spec_mod
 from runtime import syscalls as sc
 from runtime.cgroups import Cgroup
@@ -46,6 +46,7 @@ def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[
     exec fifo (the CLI's create/start) instead of the socket. On any error nothing is left."""
     state.check_id(container_id)
     spec = spec_mod.load(os.fspath(bundle))
+    filt = seccomp.loader_for(spec.seccomp)  # compiled (or read from the cache) before the fork
     s = sc.linux()
     undo: list[Callable[[], None]] = []
     close: list[int] = []
@@ -84,6 +85,7 @@ def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[
             unshare_flags=unshare_flags,
             cgroup_sources=tuple(cg.paths.items()),
             fifo_fd=fifo_fd,
+            seccomp=filt,
         )
         pid = spawn.fork_child(s, parent_flags, pid_fd, cfg)
         for fd in close:

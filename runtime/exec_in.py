@@ -13,7 +13,7 @@ from runtime import spawn, sync
 from runtime import syscalls as sc
 from runtime.cgroups import Cgroup
 from runtime.errors import IncorrectStatus, SetupError
-from runtime.init import ChildConfig
+from runtime.init import ChildConfig, SeccompLoader
 from runtime.spawn import SETUP_TIMEOUT
 from runtime.spec_process import ProcessSpec
 from runtime.syscalls import Syscalls
@@ -24,8 +24,9 @@ _EXEC_NS = (("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE
 
 
 def exec_in(container_id: str, init_pid: int, cgroup: Cgroup, process: ProcessSpec,
-            stdio: tuple[int, int, int], syscalls: Syscalls) -> int:
-    """Start `process` in the namespaces of `init_pid` and in `cgroup`; return its host pid.
+            stdio: tuple[int, int, int], syscalls: Syscalls, seccomp: SeccompLoader | None = None) -> int:
+    """Start `process` in the namespaces of `init_pid` and in `cgroup` (and under the
+    container's seccomp filter, as runc exec); return its host pid.
     Raises IncorrectStatus when the init is gone."""
     close: list[int] = []
     pid = 0
@@ -44,7 +45,8 @@ def exec_in(container_id: str, init_pid: int, cgroup: Cgroup, process: ProcessSp
             close.append(pid_fd)
         parent_sock, child_sock = sync.pair()
         close.append(spawn.above_stdio(child_sock.detach()))
-        cfg = ChildConfig(process=process, stdio=stdio, sock_fd=close[-1], spec=None, join=tuple(join))
+        cfg = ChildConfig(process=process, stdio=stdio, sock_fd=close[-1], spec=None, join=tuple(join),
+                          seccomp=seccomp)
         pid = spawn.fork_child(syscalls, 0, pid_fd, cfg)
         for fd in close:
             os.close(fd)

@@ -28,17 +28,20 @@ ERROR packet and the child exits without ever running the user's command):
  12. read-only paths, then masked paths (a verified /dev/null bind, or a ro tmpfs for dirs),
      then the root remounted read-only if root.readonly
  13. oom_score_adj, rlimits, umask
- 14. capability bounding set; user and groups (setgroups, setresgid, setresuid, keeping caps);
+ 14. seccomp filter (linux.seccomp, compiled and cached by the parent) when no_new_privs is
+     off: loading it then needs CAP_SYS_ADMIN, which is still there (runc's order);
+     capability bounding set; user and groups (setgroups, setresgid, setresuid, keeping caps);
      effective/permitted/inheritable exactly as specified; ambient; then no_new_privs
  15. chdir to the cwd, checked to be inside the container; argv[0] looked up in the
      container's PATH (a missing command fails here, at create, like runc); the target (and its
-     #! interpreters) must not be this runtime's own interpreter (CVE-2019-5736)
+     #! interpreters) must not be this runtime's own interpreter (CVE-2019-5736); then the
+     seccomp filter when no_new_privs is on (as late as possible, as runc)
  16. (fds: only 0/1/2 survive execve; the setup socket and exec fifo are close-on-exec)
  17. READY to the parent; block until GO (library) or until the exec fifo is opened (CLI start)
  18. execve; if it fails the error goes back to the parent (or to stderr in CLI mode)
 
 An exec'd process runs 1-3, joins every namespace of the init with setns (mount last; the
-cgroup namespace after PLACED), then 13-16, READY, waits for GO (sent once it is placed in the
+cgroup namespace after PLACED), then 13-16 (with the container's seccomp filter), READY, waits for GO (sent once it is placed in the
 cgroup) and 18.
 """
 
@@ -52,7 +55,7 @@ import socket
 import sys
 import termios
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from ctrd import reasons
 from runtime import creds, rootfs
@@ -76,6 +79,11 @@ class ChildConfig:
     unshare_flags: int = 0
     cgroup_sources: tuple[tuple[str, str], ...] = ()
     fifo_fd: int = -1  # CLI mode: wait on the exec fifo instead of GO
+    seccomp: SeccompLoader | None = None  # built in the parent; loaded in `setup` (see there)
+
+
+class SeccompLoader(Protocol):
+    def load(self) -> None: ...
 
 
 def describe(exc: BaseException) -> tuple[str, str, str]:
@@ -185,10 +193,18 @@ def setup(cfg: ChildConfig, s: Syscalls, sock: socket.socket | None = None) -> t
     p = cfg.process
     creds.limits(s, p)
     env = creds.environ(p, creds.home_of(p.uid))
+    if cfg.seccomp is not None and not p.no_new_privileges:
+        # runc's order: without no_new_privs, installing a filter needs CAP_SYS_ADMIN, so it
+        # goes in before the capabilities are dropped.
+        cfg.seccomp.load()
     creds.identity(s, p)
     creds.enter_cwd(s, p.cwd)
     path = creds.lookup(p.args[0], env)
     creds.refuse_runtime_binary(p.args[0], path)
+    if cfg.seccomp is not None and p.no_new_privileges:
+        # With no_new_privs (set by identity), as late as possible: fewer of the runtime's own
+        # syscalls have to be allowed by the profile.
+        cfg.seccomp.load()
     return path, list(p.args), env
 
 

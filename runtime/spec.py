@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from runtime import seccomp
 from runtime import syscalls as sc
 from runtime.errors import SpecError
 from runtime.spec_fields import as_object, paths
@@ -63,6 +64,7 @@ class Spec:
     rootfs_propagation: int = sc.MS_PRIVATE | sc.MS_REC
     annotations: tuple[tuple[str, str], ...] = ()
     oci_version: str = ""
+    seccomp: seccomp.Profile | None = None
 
     def namespace(self, ns_type: str) -> Namespace | None:
         for ns in self.namespaces:
@@ -158,6 +160,7 @@ def parse(obj: Any, bundle: str) -> Spec:
         rootfs_propagation=PROPAGATION[propagation],
         annotations=tuple(sorted((str(k), str(v)) for k, v in annotations.items())),
         oci_version=str(top.get("ociVersion", "")),
+        seccomp=None if linux.get("seccomp") is None else seccomp.parse(linux["seccomp"]),
     )
 
 

@@ -4,7 +4,10 @@
 # itself, editable, with its dev extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(busybox-static runc iproute2 procps psmisc docker-registry skopeo umoci apache2-utils openssl)
+# libseccomp2: the runtime compiles linux.seccomp with it; gcc + libc6-dev: the tests build a
+# static syscall probe (tests/syscall_probe.c); docker-registry, skopeo, umoci, apache2-utils
+# (htpasswd), openssl: the registry tests' peers.
+pkgs=(busybox-static runc iproute2 procps psmisc libseccomp2 gcc libc6-dev docker-registry skopeo umoci apache2-utils openssl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

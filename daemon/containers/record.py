@@ -15,6 +15,7 @@ from typing import Any
 from ctrd.timefmt import ZERO_TIME, parse_rfc3339, rfc3339
 from daemon.containers.state import Status
 from daemon.network.settings import NetworkSettings
+from daemon.security.devices import DeviceMapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,9 @@ class HostConfig:
     dns: tuple[str, ...] = ()
     log_max_size: int = 0
     log_max_file: int = 1
+    security_opt: tuple[str, ...] = ()
+    privileged: bool = False
+    devices: tuple[DeviceMapping, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +233,10 @@ def host_config_to_json(h: HostConfig) -> dict[str, Any]:
             "Type": "json-file",
             "Config": ({"max-size": str(h.log_max_size), "max-file": str(h.log_max_file)} if h.log_max_size else {}),
         },
+        "SecurityOpt": list(h.security_opt) or None,
+        "Privileged": h.privileged,
+        "Devices": [{"PathOnHost": d.path_on_host, "PathInContainer": d.path_in_container,
+                     "CgroupPermissions": d.cgroup_permissions} for d in h.devices],
     }
 
 
@@ -258,6 +266,10 @@ def host_config_from_json(d: dict[str, Any]) -> HostConfig:
         dns=tuple(d.get("Dns") or ()),
         log_max_size=int(log_cfg.get("max-size", 0)),
         log_max_file=int(log_cfg.get("max-file", 1)),
+        security_opt=tuple(d.get("SecurityOpt") or ()),
+        privileged=bool(d.get("Privileged", False)),
+        devices=tuple(DeviceMapping(x.get("PathOnHost", ""), x.get("PathInContainer", ""),
+                                    x.get("CgroupPermissions", "rwm")) for x in d.get("Devices") or ()),
     )
 
 

@@ -21,6 +21,7 @@ from ctrd.v1 import container_pb2
 from daemon.containers.record import Config, HostConfig, MountSpec, PortBinding, RestartPolicy
 from daemon.containers.signals import parse_signal
 from daemon.images.api import ImageConfigLike
+from daemon.security import devices, options
 
 HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
 USER_RE = re.compile(r"^[a-zA-Z0-9_.][a-zA-Z0-9_.-]*(:[a-zA-Z0-9_.][a-zA-Z0-9_.-]*)?$")
@@ -298,6 +299,9 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         dns=dns,
         log_max_size=log_max_size,
         log_max_file=spec.log_max_file or 1,
+        security_opt=options.security_opts(spec.security_opt),
+        privileged=spec.privileged,
+        devices=devices.check(spec.devices),
     )
     argv = entrypoint + cmd
     return Normalized(name, argv[0], argv[1:], config, host_config, tuple(warnings))

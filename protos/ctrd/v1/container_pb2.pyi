@@ -85,6 +85,34 @@ class Mount(_message.Message):
 Global___Mount: _TypeAlias = Mount  # noqa: Y015
 
 @_typing.final
+class DeviceMapping(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATH_ON_HOST_FIELD_NUMBER: _builtins.int
+    PATH_IN_CONTAINER_FIELD_NUMBER: _builtins.int
+    CGROUP_PERMISSIONS_FIELD_NUMBER: _builtins.int
+    path_on_host: _builtins.str
+    """a host device node (absolute path)"""
+    path_in_container: _builtins.str
+    """"" = the same path"""
+    cgroup_permissions: _builtins.str
+    """subset of "rwm"; "" = "rwm" """
+    def __init__(
+        self,
+        *,
+        path_on_host: _builtins.str = ...,
+        path_in_container: _builtins.str = ...,
+        cgroup_permissions: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cgroup_permissions", b"cgroup_permissions", "path_in_container", b"path_in_container", "path_on_host", b"path_on_host"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeviceMapping: _TypeAlias = DeviceMapping  # noqa: Y015
+
+@_typing.final
 class RestartPolicy(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -160,6 +188,9 @@ class ContainerSpec(_message.Message):
     LOG_MAX_SIZE_FIELD_NUMBER: _builtins.int
     LOG_MAX_FILE_FIELD_NUMBER: _builtins.int
     AUTO_REMOVE_FIELD_NUMBER: _builtins.int
+    SECURITY_OPT_FIELD_NUMBER: _builtins.int
+    PRIVILEGED_FIELD_NUMBER: _builtins.int
+    DEVICES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     image: _builtins.str
     cmd_set: _builtins.bool
@@ -186,6 +217,8 @@ class ContainerSpec(_message.Message):
     """"10m" """
     log_max_file: _builtins.int
     auto_remove: _builtins.bool
+    privileged: _builtins.bool
+    """all capabilities and host devices, no seccomp, no masked paths"""
     @_builtins.property
     def cmd(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -212,6 +245,14 @@ class ContainerSpec(_message.Message):
 
     @_builtins.property
     def dns(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def security_opt(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """"seccomp=unconfined", "seccomp=<profile JSON>" (the CLI reads the file, as docker's does),
+        "no-new-privileges[=true|false]", "apparmor=unconfined", "label=disable"
+        """
+
+    @_builtins.property
+    def devices(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeviceMapping]: ...
     def __init__(
         self,
         *,
@@ -244,10 +285,13 @@ class ContainerSpec(_message.Message):
         log_max_size: _builtins.str = ...,
         log_max_file: _builtins.int = ...,
         auto_remove: _builtins.bool = ...,
+        security_opt: _abc.Iterable[_builtins.str] | None = ...,
+        privileged: _builtins.bool = ...,
+        devices: _abc.Iterable[Global___DeviceMapping] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "restart_policy", b"restart_policy", "stop_timeout", b"stop_timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "auto_remove", b"auto_remove", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "cmd", b"cmd", "cmd_set", b"cmd_set", "dns", b"dns", "entrypoint", b"entrypoint", "entrypoint_set", b"entrypoint_set", "env", b"env", "extra_hosts", b"extra_hosts", "hostname", b"hostname", "image", b"image", "labels", b"labels", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "memory", b"memory", "mounts", b"mounts", "name", b"name", "nano_cpus", b"nano_cpus", "network_mode", b"network_mode", "pids_limit", b"pids_limit", "port_bindings", b"port_bindings", "publish_all", b"publish_all", "read_only_rootfs", b"read_only_rootfs", "restart_policy", b"restart_policy", "stop_signal", b"stop_signal", "stop_timeout", b"stop_timeout", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "auto_remove", b"auto_remove", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "cmd", b"cmd", "cmd_set", b"cmd_set", "devices", b"devices", "dns", b"dns", "entrypoint", b"entrypoint", "entrypoint_set", b"entrypoint_set", "env", b"env", "extra_hosts", b"extra_hosts", "hostname", b"hostname", "image", b"image", "labels", b"labels", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "memory", b"memory", "mounts", b"mounts", "name", b"name", "nano_cpus", b"nano_cpus", "network_mode", b"network_mode", "pids_limit", b"pids_limit", "port_bindings", b"port_bindings", "privileged", b"privileged", "publish_all", b"publish_all", "read_only_rootfs", b"read_only_rootfs", "restart_policy", b"restart_policy", "security_opt", b"security_opt", "stop_signal", b"stop_signal", "stop_timeout", b"stop_timeout", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__stop_timeout: _TypeAlias = _typing.Literal["stop_timeout"]  # noqa: Y015
     _WhichOneofArgType__stop_timeout: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout"]  # noqa: Y015

@@ -1,0 +1,131 @@
+"""--security-opt, --privileged and --device: validated at create, applied to the bundle at start.
+
+Validation (`security_opts`, `devices`) runs in create so a bad value is one InvalidArgument and
+nothing is recorded. `apply` runs on the spec built by daemon.containers.bundle, after the
+capabilities are final, and does what docker's daemon/oci_linux.go does:
+
+- privileged: every capability, every host device node (cgroup "allow all"), no masked or
+  read-only paths, /sys and the cgroup mount writable, no seccomp unless one was asked for;
+- `--device HOST[:CONTAINER[:PERMS]]`: the node in linux.devices and an allow rule in
+  linux.resources.devices (after docker's default deny/allow list);
+- seccomp: docker's default profile (daemon.security.seccomp_default) unless `unconfined` or a
+  profile of the user's, resolved against the container's final bounding set;
+- no-new-privileges: process.noNewPrivileges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ctrd import capabilities
+from ctrd.errdefs import InvalidArgument
+from daemon.security import seccomp as sec
+from daemon.security import seccomp_default
+from daemon.security.devices import DeviceMapping, device_node, host_devices, oci_device
+
+_BOOL = {"": True, "true": True, "1": True, "false": False, "0": False}
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    seccomp: str = "builtin"  # "builtin", "unconfined" or a profile's JSON
+    no_new_privileges: bool = False
+
+
+def _split(opt: str) -> tuple[str, str]:
+    # docker also accepts the older "key:value" form
+    key, sep, value = opt.partition("=")
+    if not sep and ":" in opt:
+        key, _, value = opt.partition(":")
+    return key.strip(), value
+
+
+def parse(values: Iterable[str]) -> Options:
+    """The options as recorded (already validated by `security_opts`)."""
+    profile, nnp = "builtin", False
+    for opt in values:
+        key, value = _split(opt)
+        if key == "seccomp":
+            profile = value
+        elif key == "no-new-privileges":
+            nnp = _BOOL.get(value.lower(), False)
+    return Options(profile, nnp)
+
+
+def security_opts(values: Iterable[str], field: str = "security_opt") -> tuple[str, ...]:
+    out: list[str] = []
+    for opt in values:
+        key, value = _split(opt)
+        if key == "seccomp":
+            if not value:
+                raise InvalidArgument(f"{field}: seccomp needs a value: unconfined or a profile")
+            if value not in ("unconfined", "builtin"):
+                profile = sec.parse_profile(value, "given")
+                # Checked now, against the OCI vocabulary, rather than failing at every start.
+                sec.check_oci(sec.resolve(profile, (), where=f"{field}: seccomp"), f"{field}: seccomp")
+            out.append(f"seccomp={value}")
+        elif key == "no-new-privileges":
+            if value.lower() not in _BOOL:
+                raise InvalidArgument(f"{field}: invalid no-new-privileges value {value!r} (true or false)")
+            out.append(f"no-new-privileges={'true' if _BOOL[value.lower()] else 'false'}")
+        elif key == "apparmor":
+            if value != "unconfined":
+                raise InvalidArgument(f"{field}: apparmor={value}: ctrd applies no AppArmor profile "
+                                      "(only apparmor=unconfined is accepted)")
+            out.append(opt)
+        elif key == "label":
+            if value not in ("disable", "disable:true"):
+                raise InvalidArgument(f"{field}: label={value}: ctrd applies no SELinux labels "
+                                      "(only label=disable is accepted)")
+            out.append(opt)
+        else:
+            raise InvalidArgument(f"{field}: invalid option {opt!r} (seccomp=, no-new-privileges, apparmor=, label=)")
+    return tuple(out)
+
+
+def own_capabilities(status: str = "/proc/self/status") -> list[str]:
+    """The daemon's own bounding set, by name: what --privileged can give. A host (or a sandbox
+    around ctrd) that withholds a capability from the daemon withholds it from containers too;
+    asking for more would make capset fail at start."""
+    with open(status) as f:
+        for line in f:
+            if line.startswith("CapBnd:"):
+                return capabilities.names_in(int(line.split()[1], 16))
+    return []
+
+
+def apply(spec: dict[str, Any], *, security_opt: Sequence[str], privileged: bool,
+          devices: Sequence[DeviceMapping], all_caps: Sequence[str] | None = None) -> None:
+    """Apply a container's options (its HostConfig's) to `spec`; `all_caps` is what --privileged
+    grants (default: the daemon's own bounding set)."""
+    opts = parse(security_opt)
+    proc = spec["process"]
+    linux = spec.setdefault("linux", {})
+    caps = proc.setdefault("capabilities", {})
+    if privileged:
+        granted = own_capabilities() if all_caps is None else list(all_caps)
+        for kind in ("bounding", "effective", "permitted"):
+            caps[kind] = list(granted)
+        linux["maskedPaths"] = []
+        linux["readonlyPaths"] = []
+        for m in spec.get("mounts", []):
+            if m.get("destination") in ("/sys", "/sys/fs/cgroup"):
+                m["options"] = [o for o in m.get("options", []) if o != "ro"] + ["rw"]
+        linux["devices"] = host_devices()
+        linux.setdefault("resources", {})["devices"] = [{"allow": True, "access": "rwm"}]
+    if opts.no_new_privileges:
+        proc["noNewPrivileges"] = True
+    for d in devices:
+        st = device_node(d.path_on_host, "devices")
+        node = oci_device(d.path_in_container, st)
+        linux.setdefault("devices", []).append(node)
+        rules = linux.setdefault("resources", {}).setdefault("devices", [])
+        rules.append({"allow": True, "type": node["type"], "major": node["major"], "minor": node["minor"],
+                      "access": d.cgroup_permissions})
+    linux.pop("seccomp", None)
+    if opts.seccomp == "unconfined" or (privileged and opts.seccomp == "builtin"):
+        return
+    profile = seccomp_default.profile() if opts.seccomp == "builtin" else sec.parse_profile(opts.seccomp, "given")
+    linux["seccomp"] = sec.resolve(profile, caps.get("bounding", []))
