@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ctrd import signals, timefmt
-from runtime import caps, defaults, errors, seccomp, spec_resources, spec_rootfs
+from runtime import caps, defaults, errors, seccomp, spec_hooks, spec_resources, spec_rootfs
 from runtime import spec as spec_mod
 from runtime import state as state_mod
 from runtime.container import Container, Status, Stdio
@@ -48,11 +48,22 @@ class _Log:
         except OSError:
             pass
 
-    def line(self, msg: str, code: str, reason: str) -> str:
+    def warning(self, msg: str) -> None:
+        print(f"ctrd-runtime: warning: {msg}", file=sys.stderr)
+        if self.path:
+            try:
+                with open(self.path, "a") as f:
+                    f.write(self.line(msg, "", "", level="warning") + "\n")
+            except OSError:
+                pass
+
+    def line(self, msg: str, code: str, reason: str, level: str = "error") -> str:
         now = timefmt.now()
         if self.fmt != "json":
-            return f'time="{now}" level=error msg="{msg}"'
-        record = {"level": "error", "msg": msg, "time": now, "code": code}
+            return f'time="{now}" level={level} msg="{msg}"'
+        record = {"level": level, "msg": msg, "time": now}
+        if code:
+            record["code"] = code
         if reason:
             record["reason"] = reason
         return json.dumps(record)
@@ -176,6 +187,8 @@ def cmd_delete(a: argparse.Namespace) -> int:
     if st in (Status.RUNNING, Status.PAUSED) and not a.force:
         raise errors.IncorrectStatus(f"cannot delete container {a.id} that is {st.value}: use --force")
     c.delete()
+    for w in c.hook_warnings:
+        _Log(a.log, a.log_format).warning(w)
     return 0
 
 
@@ -284,7 +297,7 @@ def cmd_features(a: argparse.Namespace) -> int:
     print(json.dumps({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": defaults.OCI_VERSION,
-        "hooks": [],
+        "hooks": list(spec_hooks.KINDS),
         "mountOptions": sorted([*spec_rootfs.MOUNT_FLAGS, *spec_rootfs.PROPAGATION]),
         "linux": {
             "namespaces": sorted(spec_mod.NAMESPACE_FLAGS),
