@@ -83,7 +83,7 @@ def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[
             spec=spec,
             join=tuple(join),
             unshare_flags=unshare_flags,
-            cgroup_sources=tuple(cg.paths.items()),
+            cgroup_sources=tuple(cgroups.mount_sources(cg)),
             fifo_fd=fifo_fd,
             seccomp=filt,
             container_id=container_id,
