@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ctrd import signals, timefmt
-from runtime import caps, defaults, errors, seccomp, spec_hooks, spec_resources, spec_rootfs
+from runtime import caps, cli_verbs, defaults, errors, seccomp, spec_hooks, spec_resources, spec_rootfs
 from runtime import spec as spec_mod
 from runtime import state as state_mod
 from runtime.container import Container, Status, Stdio
@@ -282,17 +282,6 @@ def cmd_update(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ps(a: argparse.Namespace) -> int:
-    pids = Container.load(a.id, state_dir=a.root).pids()
-    if a.format == "json":
-        print(json.dumps(pids))
-    else:
-        print("PID")
-        for p in pids:
-            print(p)
-    return 0
-
-
 def cmd_features(a: argparse.Namespace) -> int:
     print(json.dumps({
         "ociVersionMin": "1.0.0",
@@ -307,7 +296,13 @@ def cmd_features(a: argparse.Namespace) -> int:
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
         },
-    }, indent=2))
+        # runc names its own build here (org.opencontainers.runc.*); checkpoint/restore (CRIU) is
+        # out of scope and says so.
+        "annotations": {
+            "io.ctrd.runtime.version": cli_verbs.package_version(),
+            "io.ctrd.runtime.checkpoint.enabled": "false",
+        },
+    }, indent=4))
     return 0
 
 
@@ -329,6 +324,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--systemd-cgroup", action="store_true", help="accepted for runc compatibility; ignored")
     p.add_argument("--rootless", default=None, help="accepted for runc compatibility; ignored")
     p.add_argument("--criu", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--version", "-v", action=cli_verbs.VersionAction)
     sub = p.add_subparsers(dest="verb", required=True)
 
     def cmd(name: str, fn: Callable[[argparse.Namespace], int], with_id: bool = True) -> argparse.ArgumentParser:
@@ -380,9 +376,12 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--cpu-shares", type=int, default=None)
     sp.add_argument("--cpu-quota", type=int, default=None)
     sp.add_argument("--cpu-period", type=int, default=None)
-    sp = cmd("ps", cmd_ps)
+    sp = cmd("ps", cli_verbs.cmd_ps)
     sp.add_argument("--format", "-f", default="table", choices=("table", "json"))
     sp.add_argument("ps_args", nargs=argparse.REMAINDER)
+    sp = cmd("events", cli_verbs.cmd_events)
+    sp.add_argument("--stats", action="store_true", help="display the container's stats then exit")
+    sp.add_argument("--interval", default="5s", help="the stats collection interval (a duration: 5s, 500ms)")
     cmd("features", cmd_features, with_id=False)
     sp = cmd("spec", cmd_spec, with_id=False)
     sp.add_argument("--bundle", "-b", default=".")
