@@ -15,7 +15,9 @@ from typing import Any
 
 from ctrd import errdefs
 from ctrd.shim.v1 import shim_pb2
+from daemon.config import Config
 from daemon.network.files import write_container_files
+from daemon.network.firewall import Firewall
 from daemon.network.manager import NetworkManager
 from daemon.network.settings import NetworkSettings, PortMapping
 from daemon.seams import ExecResult, Exit, NetRequest, NetResult, ShimCreate, ShimState, Stats
@@ -210,14 +212,17 @@ class RealShims:
 class RealNetwork:
     """NetworkManager plus the hostname/hosts/resolv.conf files bound over the init layer."""
 
-    def __init__(self, root: Path, exec_root: Path, bridge: str, subnet: str) -> None:
-        self.manager = NetworkManager(root, exec_root, bridge, subnet, nat=False)
+    def __init__(self, cfg: Config) -> None:
+        self.manager = NetworkManager(
+            cfg.root, cfg.exec_root, cfg.bridge, cfg.subnet, nat=cfg.ip_masq, ip_forward=cfg.ip_forward,
+            firewall=Firewall() if cfg.iptables else None,
+        )
 
     async def start(self) -> None:
         await self.manager.start()
 
-    async def close(self) -> None:
-        await self.manager.close()
+    async def close(self, *, remove_bridge: bool = False) -> None:
+        await self.manager.close(remove_bridge=remove_bridge)
 
     async def setup(self, container_id: str, container_dir: Path, req: NetRequest) -> NetResult:
         ports = [PortMapping(str(p["protocol"]), str(p["host_ip"]), int(p["host_port"]), int(p["container_port"]))

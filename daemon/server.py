@@ -178,7 +178,7 @@ def build_daemon(cfg: Config) -> Daemon:
     layers = LayerStore(cfg.root / "overlay2")
     images = ImageStore(cfg.root, layers)
     shims = RealShims(cfg.exec_root)
-    network = RealNetwork(cfg.root, cfg.exec_root, cfg.bridge, cfg.subnet)
+    network = RealNetwork(cfg)
     d = Daemon(cfg, images, layers, shims, network)
 
     def in_use(image_id: str) -> bool:
@@ -187,6 +187,15 @@ def build_daemon(cfg: Config) -> Daemon:
     d.image_servicer = ImageServicer(images, in_use)
     d._image_count = lambda: len(images.list())
     return d
+
+
+async def cleanup_network(cfg: Config) -> None:
+    """`ctrd --cleanup`: the bridge (when unused), its firewall rules, ctrd's chains when unused."""
+    from daemon.adapters import RealNetwork
+
+    network = RealNetwork(cfg)
+    await network.start()
+    await network.close(remove_bridge=True)
 
 
 async def serve(cfg: Config) -> None:

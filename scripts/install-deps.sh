@@ -4,7 +4,7 @@
 # itself, editable, with its dev extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(busybox-static runc iproute2 procps psmisc)
+pkgs=(busybox-static runc iproute2 procps psmisc iptables)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -19,6 +19,7 @@ from typing import Any
 from ctrd import errdefs
 from daemon.network.addressing import gateway_of, mac_for, parse_subnet, pick_default_subnet
 from daemon.network.client import HelperClient, NetOpsClient
+from daemon.network.firewall import Firewall, FirewallNetwork
 from daemon.network.ipam import Ipam
 from daemon.network.portmap import PortPicker, pick_free_port, resolve_ports
 from daemon.network.reaper import VethReaper
@@ -27,6 +28,13 @@ from daemon.network.settings import NetworkSettings, PortMapping
 __all__ = ["NetworkManager", "NetworkSettings", "PortMapping"]
 
 MODES = ("none", "host", "bridge")
+
+
+def enable_ip_forward() -> None:
+    """Route between the bridge and the host's other links (docker's --ip-forward, on by default)."""
+    path = Path("/proc/sys/net/ipv4/ip_forward")
+    if path.read_text().strip() != "1":
+        path.write_text("1\n")
 
 
 def veth_name() -> str:
@@ -45,6 +53,8 @@ class NetworkManager:
         mtu: int = 1500,
         ops: NetOpsClient | None = None,
         port_picker: PortPicker = pick_free_port,
+        firewall: Firewall | None = None,
+        ip_forward: bool = False,
     ) -> None:
         if not 0 < len(bridge) <= 15 or "/" in bridge or " " in bridge:
             raise errdefs.InvalidArgument(f"invalid bridge name {bridge!r}")
@@ -52,7 +62,9 @@ class NetworkManager:
         self.exec_root = Path(exec_root)
         self.bridge = bridge
         self._subnet_arg = parse_subnet(subnet) if subnet else None
-        self.nat = nat
+        self.nat = nat  # masquerade the subnet's traffic out of the bridge (needs a firewall)
+        self.firewall = firewall  # None: ctrd leaves the host's firewall alone (--iptables=false)
+        self.ip_forward = ip_forward
         self.mtu = mtu
         self.netns_dir = self.exec_root / "netns"
         self.state_path = self.root / "network" / f"{bridge}.json"
@@ -88,6 +100,9 @@ class NetworkManager:
                     info = await self._ops.call("bridge_info", name=self.bridge)
                     if info is not None and not info["ports"]:
                         await self._ops.call("link_delete", name=self.bridge)
+                        if self.firewall is not None:
+                            await self.firewall.remove_network(self.bridge)
+                            await self.firewall.remove_chains_if_unused()
                     self._bridge_ready = False
         finally:
             await self._ops.close()
@@ -114,8 +129,10 @@ class NetworkManager:
                 net = pick_default_subnet(await self._ops.call("routed_networks"))
         gw = gateway_of(net)
         await self._ops.call("bridge_ensure", name=self.bridge, gateway=str(gw), prefixlen=net.prefixlen, mtu=self.mtu)
-        if self.nat:
-            await self._ops.call("nat_enable", subnet=str(net), bridge=self.bridge)
+        if self.firewall is not None:
+            await self.firewall.add_network(FirewallNetwork(self.bridge, str(net), masquerade=self.nat))
+        if self.ip_forward:
+            await asyncio.to_thread(enable_ip_forward)
         if self._ipam is None or self._ipam.subnet != net:
             self._ipam = Ipam(self.state_path, self.bridge, net)
             self._ipam.save()
@@ -275,6 +292,9 @@ class NetworkManager:
                 # than hand their addresses out again.
                 net = ipaddress.IPv4Interface(f"{bridged[0].ip_address}/{bridged[0].ip_prefix_len}").network
                 self._ipam = Ipam(self.state_path, self.bridge, net)
+            if bridged:
+                self._bridge_ready = False
+                await self._ensure_bridge()  # the bridge and its rules, as a crash may have left them
             if self._ipam is not None:
                 self._ipam.reset({cid: s.ip_address for cid, s in live.items() if s.mode == "bridge" and s.ip_address})
             keep_veths = {s.veth_host for s in live.values() if s.veth_host}

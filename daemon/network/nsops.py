@@ -13,7 +13,6 @@ import contextlib
 import errno
 import ipaddress
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -308,13 +307,3 @@ class NetOps:
             have = {lk.get_attr("IFLA_IFNAME") for lk in self.ipr.get_links()}
             return [n for n in names if n in have]
         return [n for n in names if self._index(n) is not None]
-
-    # -- outbound NAT (opt-in; never used by the tests) ------------------------------------------
-
-    def nat_enable(self, subnet: str, bridge: str) -> None:
-        Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
-        rule = ["POSTROUTING", "-s", subnet, "!", "-o", bridge, "-j", "MASQUERADE"]
-        if subprocess.run(["iptables", "-t", "nat", "-C", *rule], capture_output=True).returncode != 0:
-            r = subprocess.run(["iptables", "-t", "nat", "-A", *rule], capture_output=True, text=True)
-            if r.returncode != 0:
-                raise errdefs.Internal(f"cannot add masquerade rule for {subnet}: {r.stderr.strip()}")

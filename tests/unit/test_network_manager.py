@@ -11,6 +11,7 @@ import pytest
 
 from ctrd import errdefs
 from daemon.network import manager as manager_mod
+from daemon.network.firewall import FirewallNetwork
 from daemon.network.manager import NetworkManager, NetworkSettings, PortMapping
 
 CID = "0123456789ab" + "c" * 52
@@ -406,24 +407,50 @@ def test_cancelled_setup_removes_what_the_helper_built(tmp_path: Path) -> None:
     run(main())
 
 
-def test_nat_is_opt_in(tmp_path: Path) -> None:
+class FakeFirewall:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    async def add_network(self, net: Any) -> None:
+        self.calls.append(("add", net))
+
+    async def remove_network(self, bridge: str) -> None:
+        self.calls.append(("remove", bridge))
+
+    async def remove_chains_if_unused(self) -> bool:
+        self.calls.append(("chains", None))
+        return True
+
+
+def test_the_firewall_gets_the_network_when_its_bridge_comes_up_and_loses_it_with_the_bridge(tmp_path: Path) -> None:
     async def main() -> None:
         for nat in (False, True):
-            fake = FakeOps()
-            fake_nat: list[dict[str, Any]] = []
-            plain = fake.call
-
-            async def call(op: str, _fake_nat: list[dict[str, Any]] = fake_nat, _plain: Any = plain, **a: Any) -> Any:
-                if op == "nat_enable":
-                    _fake_nat.append(a)
-                    return None
-                return await _plain(op, **a)
-
-            fake.call = call  # type: ignore[method-assign]
-            nm = make(tmp_path / str(nat), fake, nat=nat)
+            fake, fw = FakeOps(), FakeFirewall()
+            nm = make(tmp_path / str(nat), fake, nat=nat, firewall=fw)  # type: ignore[arg-type]
             await nm.start()
-            await nm.setup(CID, "bridge", hostname="h")
-            assert fake_nat == ([{"subnet": "10.250.0.0/24", "bridge": "ctrdt0"}] if nat else [])
-            await nm.close()
+            s = await nm.setup(CID, "bridge", hostname="h")
+            await nm.setup(CID[::-1], "bridge", hostname="h2")  # the bridge is up: no second add
+            assert fw.calls == [("add", FirewallNetwork("ctrdt0", "10.250.0.0/24", masquerade=nat))]
+            await nm.teardown(CID, s)
+            await nm.close(remove_bridge=True)  # a container is still on it: the bridge stays
+            assert len(fw.calls) == 1
+
+    run(main())
+
+
+def test_recover_with_live_bridged_containers_sets_the_rules_up_again(tmp_path: Path) -> None:
+    async def main() -> None:
+        fake, fw = FakeOps(), FakeFirewall()
+        nm = make(tmp_path, fake, firewall=fw)  # type: ignore[arg-type]
+        await nm.start()
+        s = await nm.setup(CID, "bridge", hostname="h")
+        await nm.close()
+        nm2 = make(tmp_path, fake, firewall=fw)  # type: ignore[arg-type]
+        await nm2.start()
+        await nm2.recover({CID: s})
+        assert [c[0] for c in fw.calls] == ["add", "add"]
+        await nm2.teardown(CID, s)
+        await nm2.close(remove_bridge=True)
+        assert [c[0] for c in fw.calls] == ["add", "add", "remove", "chains"]
 
     run(main())
