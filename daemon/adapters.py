@@ -16,10 +16,12 @@ from typing import Any
 from ctrd import errdefs
 from ctrd.shim.v1 import shim_pb2
 from daemon.config import Config
+from daemon.network.client import HelperClient
 from daemon.network.files import write_container_files
 from daemon.network.firewall import Firewall
 from daemon.network.manager import NetworkManager
 from daemon.network.settings import NetworkSettings, PortMapping
+from daemon.network.usernets import DNS_SERVER, UserNetworks
 from daemon.seams import ExecResult, Exit, NetRequest, NetResult, ShimCreate, ShimState, Stats
 from shimd.client import ShimClient
 from shimd.launcher import ShimLauncher
@@ -210,34 +212,57 @@ class RealShims:
 
 
 class RealNetwork:
-    """NetworkManager plus the hostname/hosts/resolv.conf files bound over the init layer."""
+    """The default bridge's NetworkManager and the user-defined networks (one helper process for
+    all), plus the hostname/hosts/resolv.conf files bound over the init layer."""
+
+    BUILTIN_MODES = ("none", "host", "bridge")
 
     def __init__(self, cfg: Config) -> None:
+        firewall = Firewall() if cfg.iptables else None
+        ops = HelperClient()
         self.manager = NetworkManager(
             cfg.root, cfg.exec_root, cfg.bridge, cfg.subnet, nat=cfg.ip_masq, ip_forward=cfg.ip_forward,
-            firewall=Firewall() if cfg.iptables else None,
+            firewall=firewall, ops=ops,
         )
+        self.user = UserNetworks(cfg.root, cfg.exec_root, ops, firewall=firewall, ip_forward=cfg.ip_forward,
+                                 taken=[cfg.subnet] if cfg.subnet else [])
 
     async def start(self) -> None:
         await self.manager.start()
+        await self.user.start()
 
     async def close(self, *, remove_bridge: bool = False) -> None:
-        await self.manager.close(remove_bridge=remove_bridge)
+        try:
+            await self.user.close()
+        finally:
+            await self.manager.close(remove_bridge=remove_bridge)
 
     async def setup(self, container_id: str, container_dir: Path, req: NetRequest) -> NetResult:
         ports = [PortMapping(str(p["protocol"]), str(p["host_ip"]), int(p["host_port"]), int(p["container_port"]))
                  for p in req.ports]
-        s = await self.manager.setup(
-            container_id, req.mode, hostname=req.hostname, ports=ports,
-            publish_all_exposed=list(req.publish_all_exposed), shared_netns=req.shared_netns or None,
-        )
+        on_user_network = not (req.mode in self.BUILTIN_MODES or req.mode.startswith("container:"))
+        if on_user_network:
+            s, _ = await self.user.setup(
+                container_id, req.mode, name=req.name, hostname=req.hostname, aliases=req.aliases, ports=ports,
+                publish_all_exposed=list(req.publish_all_exposed),
+            )
+        else:
+            s = await self.manager.setup(
+                container_id, req.mode, hostname=req.hostname, ports=ports,
+                publish_all_exposed=list(req.publish_all_exposed), shared_netns=req.shared_netns or None,
+            )
         try:
+            if s.owns_netns:
+                await self.user.attach_pending(container_id, s.sandbox_key)  # `network connect` while stopped
+                await self.user.sync_dns()
+            # on a user network the embedded resolver answers (unless --dns says otherwise)
+            dns = list(req.dns) or ([DNS_SERVER] if on_user_network else [])
             files = await asyncio.to_thread(
                 write_container_files, container_dir, hostname=req.hostname, ip=s.ip_address or None,
-                extra_hosts=list(req.extra_hosts), dns=list(req.dns), host_network=req.mode == "host",
+                extra_hosts=list(req.extra_hosts), dns=dns, host_network=req.mode == "host",
             )
         except BaseException:
-            await self.manager.teardown(container_id, s)
+            await self._teardown(container_id, s)
             raise
         forwards = tuple(
             {"protocol": p.protocol, "host_ip": p.host_ip, "host_port": p.host_port,
@@ -247,7 +272,16 @@ class RealNetwork:
         return NetResult(s.to_dict(), {k: str(v) for k, v in files.items()}, forwards)
 
     async def teardown(self, container_id: str, settings: dict[str, Any]) -> None:
-        await self.manager.teardown(container_id, NetworkSettings.from_dict(settings))
+        await self._teardown(container_id, NetworkSettings.from_dict(settings))
+
+    async def _teardown(self, container_id: str, s: NetworkSettings) -> None:
+        on_user_network = self.user.by_bridge(s.bridge) is not None if s.bridge else False
+        if not on_user_network:
+            await self.manager.teardown(container_id, s)
+        if on_user_network or any(container_id in r.endpoints for r in self.user.store):
+            await self.user.teardown(container_id, s)
 
     async def recover(self, live: dict[str, dict[str, Any]]) -> None:
-        await self.manager.recover({cid: NetworkSettings.from_dict(s) for cid, s in live.items() if s})
+        settings = {cid: NetworkSettings.from_dict(s) for cid, s in live.items() if s}
+        await self.manager.recover(settings)
+        await self.user.recover(settings)

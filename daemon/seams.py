@@ -123,6 +123,8 @@ class NetRequest:
     shared_netns: str = ""  # container:<x>: the other container's sandbox key
     extra_hosts: tuple[str, ...] = ()
     dns: tuple[str, ...] = ()
+    name: str = ""  # the container's name: what other containers on a user network resolve
+    aliases: tuple[str, ...] = ()  # --network-alias
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from typing import IO
 import grpc.aio
 
 from ctrd import errdefs
-from ctrd.v1 import container_pb2_grpc, image_pb2_grpc, system_pb2_grpc
+from ctrd.v1 import container_pb2_grpc, image_pb2_grpc, network_pb2_grpc, system_pb2_grpc
 from daemon.config import Config
 from daemon.containers.manager import ContainerManager
 from daemon.containers.recovery import recover
@@ -83,6 +83,7 @@ class Daemon:
         self.network = network
         self.manager = ContainerManager(cfg, images, layers, shims, network)
         self.image_servicer = image_servicer
+        self.network_servicer: network_pb2_grpc.NetworkServiceServicer | None = None
         self._image_count = image_count
         self.server: grpc.aio.Server | None = None
         self.lock = RootLock(cfg.root)
@@ -119,6 +120,8 @@ class Daemon:
         system_pb2_grpc.add_SystemServiceServicer_to_server(SystemServicer(self.manager, count), self.server)
         if self.image_servicer is not None:
             image_pb2_grpc.add_ImageServiceServicer_to_server(self.image_servicer, self.server)
+        if self.network_servicer is not None:
+            network_pb2_grpc.add_NetworkServiceServicer_to_server(self.network_servicer, self.server)
         with contextlib.suppress(FileNotFoundError):
             cfg.address.unlink()  # stale socket of a dead daemon (we hold the root lock)
         old_umask = os.umask(0o117)
@@ -174,6 +177,7 @@ def build_daemon(cfg: Config) -> Daemon:
     from daemon.images.store import ImageStore
     from daemon.layers.overlay2 import LayerStore
     from daemon.services.images import ImageServicer
+    from daemon.services.networks import NetworkServicer
 
     layers = LayerStore(cfg.root / "overlay2")
     images = ImageStore(cfg.root, layers)
@@ -185,6 +189,7 @@ def build_daemon(cfg: Config) -> Daemon:
         return any(c.image_id == image_id for c in d.manager.store)
 
     d.image_servicer = ImageServicer(images, in_use)
+    d.network_servicer = NetworkServicer(network.user, d.manager)
     d._image_count = lambda: len(images.list())
     return d
 

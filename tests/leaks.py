@@ -79,7 +79,7 @@ def _shims() -> frozenset[int]:
             comm = (d / "comm").read_text().strip()
         except OSError:
             continue
-        if comm.startswith("ctrd-shim"):
+        if comm.startswith("ctrd-shim") or comm == "ctrd-dns":  # shims and the resolver outlive ctrd
             pids.add(int(d.name))
     return frozenset(pids)
 

@@ -76,6 +76,7 @@ class HostConfig:
     dns: tuple[str, ...] = ()
     log_max_size: int = 0
     log_max_file: int = 1
+    network_aliases: tuple[str, ...] = ()  # --network-alias: more names on a user network
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +209,7 @@ def host_config_to_json(h: HostConfig) -> dict[str, Any]:
     binds = [
         f"{m.source}:{m.target}" + (":ro" if m.read_only else "") for m in h.mounts if m.type == "bind"
     ]
-    return {
+    out: dict[str, Any] = {
         "NetworkMode": h.network_mode,
         "PortBindings": bindings,
         "PublishAllPorts": h.publish_all,
@@ -229,6 +230,9 @@ def host_config_to_json(h: HostConfig) -> dict[str, Any]:
             "Config": ({"max-size": str(h.log_max_size), "max-file": str(h.log_max_file)} if h.log_max_size else {}),
         },
     }
+    if h.network_aliases:  # docker keeps them in NetworkingConfig; here beside NetworkMode
+        out["NetworkAliases"] = list(h.network_aliases)
+    return out
 
 
 def host_config_from_json(d: dict[str, Any]) -> HostConfig:
@@ -257,6 +261,7 @@ def host_config_from_json(d: dict[str, Any]) -> HostConfig:
         dns=tuple(d.get("Dns") or ()),
         log_max_size=int(log_cfg.get("max-size", 0)),
         log_max_file=int(log_cfg.get("max-file", 1)),
+        network_aliases=tuple(d.get("NetworkAliases") or ()),
     )
 
 

@@ -217,7 +217,8 @@ class Runner:
             for p in c.host_config.port_bindings
         )
         exposed = c.config.exposed_ports if c.host_config.publish_all else ()
-        return NetRequest(mode, c.config.hostname, ports, tuple(exposed), shared, c.host_config.extra_hosts, c.host_config.dns)
+        return NetRequest(mode, c.config.hostname, ports, tuple(exposed), shared, c.host_config.extra_hosts,
+                          c.host_config.dns, c.name, c.host_config.network_aliases)
 
     # ------------------------------------------------------------------ exit
 
