@@ -113,6 +113,10 @@ class Client:
         return self._stub("image_pb2", "ImageService")
 
     @property
+    def networks(self) -> Any:
+        return self._stub("network_pb2", "NetworkService")
+
+    @property
     def system(self) -> Any:
         return self._stub("system_pb2", "SystemService")
 

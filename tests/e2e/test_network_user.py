@@ -236,3 +236,37 @@ def test_bad_input_is_one_clear_error_and_creates_nothing(ctrd_netns: DaemonProc
     removed = list(n.call("Prune", npb.NetworkPruneRequest()).removed)
     assert removed == ["x"]
     assert not list((d.root / "network" / "networks").iterdir())
+
+
+def test_ctrctl_network_verbs(ctrd_netns: DaemonProc) -> None:
+    from tests.e2e.test_ctrctl_e2e import ctl
+
+    d = ctrd_netns
+    subnet = free_test_subnet()
+    r = ctl(d, "network", "create", "--subnet", subnet, "--label", "env=test", "app")
+    assert r.returncode == 0 and len(r.stdout.strip()) == 64, r.stderr
+    r = ctl(d, "network", "ls")
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]
+    assert [ln.split()[1] for ln in lines[1:]] == ["bridge", "host", "none", "app"]
+    assert ctl(d, "network", "inspect", "-f", "{{.Name}} {{.Labels.env}}", "app").stdout == "app test\n"
+    r = ctl(d, "run", "-d", "--name", "web", "--network", "app", "--network-alias", "www", "-h", "webhost",
+            "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+    assert r.returncode == 0, r.stderr
+    r = ctl(d, "run", "--rm", "--network", "app", "busybox", "wget", "-q", "-O", "-", "http://www/hostname")
+    assert r.returncode == 0 and r.stdout == "webhost\n", r.stderr
+    assert ctl(d, "run", "-d", "--name", "side", "busybox", "sleep", "300").returncode == 0  # default bridge
+    assert ctl(d, "network", "connect", "--alias", "helper", "app", "side").returncode == 0
+    r = ctl(d, "exec", "web", "nslookup", "helper")
+    assert r.returncode == 0 and "Address" in r.stdout.split("Name:", 1)[-1], r.stdout
+    r = ctl(d, "network", "rm", "app")
+    assert r.returncode == 1 and "active endpoints" in r.stderr
+    assert ctl(d, "network", "disconnect", "app", "side").returncode == 0
+    r = ctl(d, "network", "disconnect", "app", "side")
+    assert r.returncode == 1 and "is not connected to network app" in r.stderr
+    r = ctl(d, "network", "create", "bridge")
+    assert r.returncode != 0 and r.stderr.count("\n") == 1 and "reserved" in r.stderr
+    assert ctl(d, "rm", "-f", "web", "side").returncode == 0
+    assert ctl(d, "network", "prune").returncode == 125
+    r = ctl(d, "network", "prune", "-f")
+    assert r.returncode == 0 and r.stdout == "Deleted Networks:\napp\n", r.stdout + r.stderr
