@@ -36,7 +36,7 @@ def free_test_subnet() -> str:
 
 
 @contextmanager
-def docker_firewall_netns() -> Iterator[None]:
+def docker_firewall_netns(*, forward_drop: bool = True) -> Iterator[None]:
     """Run the body (and every process it starts) in a fresh network namespace with the firewall
     state dockerd leaves on a host: iptables FORWARD policy DROP and br_netfilter on
     (`net.bridge.bridge-nf-call-iptables=1`), so bridged frames go through FORWARD and are dropped
@@ -49,7 +49,8 @@ def docker_firewall_netns() -> Iterator[None]:
         syscalls.unshare(syscalls.CLONE_NEWNET)
         try:
             subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-            subprocess.run(["iptables", "-w", "-P", "FORWARD", "DROP"], check=True)
+            if forward_drop:  # else: a real dockerd started inside sets it
+                subprocess.run(["iptables", "-w", "-P", "FORWARD", "DROP"], check=True)
             Path("/proc/sys/net/bridge/bridge-nf-call-iptables").write_text("1\n")
             yield
         finally:
