@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,3 +126,65 @@ def test_rules_outlive_the_daemon_and_ctrd_cleanup_removes_them(daemon_behind_do
     assert r.returncode == 0, r.stderr
     assert "CTRD" not in iptables_rules() + iptables_rules("nat")
     assert subprocess.run(["ip", "link", "show", d.bridge], capture_output=True).returncode != 0
+
+
+def test_an_internal_network_has_no_way_out_but_talks_within(daemon_behind_docker_firewall: DaemonProc) -> None:
+    from ctrd.v1 import network_pb2 as npb
+    from tests.e2e.test_network_user import Nets
+    from tests.netutil import free_test_subnet
+
+    d = daemon_behind_docker_firewall
+    n = Nets(d)
+    n.create("sealed", subnet=free_test_subnet(), internal=True)
+    bridge = n.inspect("sealed")["Options"]["com.docker.network.bridge.name"]
+    assert f"-A CTRD-FORWARD -i {bridge} -j DROP" in iptables_rules()
+    assert bridge not in iptables_rules("nat")  # no masquerade
+    a = d.c.run("busybox", ["sleep", "300"], name="in1", network_mode="sealed")
+    b = d.c.run("busybox", ["sleep", "300"], name="in2", network_mode="sealed")
+    with upstream():
+        rc, out = sh(d, a, "sh", "-c", f"echo hi | nc -w 2 {UPSTREAM} 9000")
+        assert rc != 0 and "from upstream" not in out
+        out_ok = d.c.run("busybox", ["sh", "-c", f"echo hi | nc -w 5 {UPSTREAM} 9000"])  # default bridge: NAT
+        assert d.c.wait(out_ok) == 0
+    ip_b = d.c.inspect(b)["NetworkSettings"]["IPAddress"]
+    assert sh(d, a, "ping", "-c", "1", "-W", "2", ip_b)[0] == 0
+    assert sh(d, a, "nslookup", "in2")[0] == 0
+    for ref in (a, b):
+        d.c.stop(ref, timeout=1)
+    d.c.remove(out_ok)
+    n.call("Remove", npb.NetworkRemoveRequest(id="sealed"))
+    assert bridge not in iptables_rules()
+
+
+def test_network_and_container_cycles_leave_no_chain_rule_bridge_veth_or_netns(
+    daemon_behind_docker_firewall: DaemonProc,
+) -> None:
+    from ctrd.v1 import network_pb2 as npb
+    from tests.e2e.test_network_user import Nets
+
+    d = daemon_behind_docker_firewall
+    n = Nets(d)
+    d.c.wait(d.c.run("busybox", ["true"]))  # the default bridge and its rules exist from here on
+    rules_before = iptables_rules() + iptables_rules("nat")
+    links_before = _settled_links()
+    for i in range(20):
+        n.create(f"cyc{i}")
+        cid = d.c.run("busybox", ["true"], network_mode=f"cyc{i}")
+        d.c.wait(cid)
+        d.c.remove(cid)
+        n.call("Remove", npb.NetworkRemoveRequest(id=f"cyc{i}"))
+    assert iptables_rules() + iptables_rules("nat") == rules_before
+    assert _settled_links() == links_before
+    assert list((d.exec_root / "netns").iterdir()) == []
+
+
+def _settled_links(timeout: float = 10.0) -> set[str]:
+    """The namespace's links once the veths of stopped containers are gone (the kernel removes
+    them with their namespace, in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        names = {ln.split(":")[1].strip().split("@")[0] for ln in out.splitlines()}
+        if not any(n.startswith("veth") for n in names) or time.monotonic() > deadline:
+            return names
+        time.sleep(0.05)
