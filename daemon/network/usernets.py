@@ -50,8 +50,10 @@ class UserNetworks:
         self._taken_static = list(taken)  # e.g. the default bridge's subnet
         self._managers: dict[str, NetworkManager] = {}
         self.dns = dns if dns is not None else DnsClient(self.exec_root / "dns" / "dns.sock")
-        self._dns_synced = -1
         self._lock = asyncio.Lock()
+        # one sync at a time, each computing what to serve when it runs: a sync that read the
+        # endpoints earlier must not detach a namespace that a later start has just attached
+        self._dns_lock = asyncio.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -236,22 +238,23 @@ class UserNetworks:
     async def sync_dns(self, *, full: bool = False) -> None:
         """Tell the resolver which namespaces it serves and every network's names. The whole
         state each time: a handful of networks, and a resolver that restarted needs all of it."""
-        served: dict[str, list[str]] = {}
-        for rec in self.store:
-            for ep in rec.endpoints.values():
-                if ep.veth and ep.sandbox_key:
-                    served.setdefault(ep.sandbox_key, []).append(rec.id)
-        if not served and not self.dns.connected:
-            return  # no container on a user network: no resolver process at all
-        for rec in self.store:
-            await self.dns.call("names", network=rec.id, table=rec.dns_table())
-        state = await self.dns.call("state")
-        for netns in state["served"]:
-            if netns not in served:
-                await self.dns.call("detach", netns=netns)
-        for netns, nets in served.items():
-            if state["served"].get(netns) != nets or full:
-                await self.dns.call("attach", netns=netns, networks=nets)
+        async with self._dns_lock:
+            served: dict[str, list[str]] = {}
+            for rec in self.store:
+                for ep in rec.endpoints.values():
+                    if ep.veth and ep.sandbox_key:
+                        served.setdefault(ep.sandbox_key, []).append(rec.id)
+            if not served and not self.dns.connected:
+                return  # no container on a user network: no resolver process at all
+            for rec in self.store:
+                await self.dns.call("names", network=rec.id, table=rec.dns_table())
+            state = await self.dns.call("state")
+            for netns in state["served"]:
+                if netns not in served:
+                    await self.dns.call("detach", netns=netns)
+            for netns, nets in served.items():
+                if state["served"].get(netns) != nets or full:
+                    await self.dns.call("attach", netns=netns, networks=nets)
 
     # -- recovery ------------------------------------------------------------------------------
 
