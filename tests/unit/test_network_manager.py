@@ -79,6 +79,12 @@ class FakeOps:
             return existed
         if op == "links_present":
             return [n for n in a["names"] if n in self.links]
+        if op == "endpoint_add":  # `network connect`: one more veth into an existing namespace
+            if a["netns"] not in self.sandboxes:
+                raise errdefs.NotFound(f"network namespace {a['netns']} does not exist")
+            v = a["veth"]
+            self.links[v["host_name"]] = v["bridge"]
+            return None
         if op == "netns_info":
             return {"ip": "10.250.0.2", "prefixlen": 24, "mac": "02:42:0a:fa:00:02", "gateway": "10.250.0.1"}
         raise AssertionError(f"unexpected op {op}")
