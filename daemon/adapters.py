@@ -227,6 +227,9 @@ class RealNetwork:
         self.user = UserNetworks(cfg.root, cfg.exec_root, ops, firewall=firewall, ip_forward=cfg.ip_forward,
                                  taken=[cfg.subnet] if cfg.subnet else [])
 
+    def has_network(self, name: str) -> bool:
+        return self.user.find(name) is not None
+
     async def start(self) -> None:
         await self.manager.start()
         await self.user.start()

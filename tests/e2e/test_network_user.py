@@ -229,7 +229,7 @@ def test_bad_input_is_one_clear_error_and_creates_nothing(ctrd_netns: DaemonProc
     n.create("x", subnet=subnet)
     with pytest.raises(errdefs.AlreadyExists, match="already exists"):
         n.create("x")
-    with pytest.raises(errdefs.NotFound, match="network nope not found"):
+    with pytest.raises(errdefs.InvalidArgument, match="network_mode: network nope not found"):
         d.c.run("busybox", ["true"], network_mode="nope")
     with pytest.raises(errdefs.InvalidArgument, match="network_aliases"):
         d.c.create("busybox", ["true"], network_aliases=["a"])  # default bridge: no aliases
