@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,15 +54,6 @@ def rss_kb(pid: int, proc: Path = Path("/proc")) -> int:
             return int(line.split()[1])
     return 0
 
-
-def tree_rss_kb(pids: Iterable[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            total += rss_kb(pid)
-        except OSError:
-            continue
-    return total
 
 
 def ppid_of(pid: int, proc: Path = Path("/proc")) -> int:

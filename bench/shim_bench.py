@@ -28,8 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ctrd.shim.v1 import shim_pb2
-from shimd.client import ShimClient
-from shimd.launcher import ShimLauncher
+from daemon.shims.client import ShimClient
+from daemon.shims.launcher import ShimLauncher
 
 CG_PARENT = "ctrd-shimbench"
 

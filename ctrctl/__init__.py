@@ -10,4 +10,5 @@ after every flag has been validated.
     spec.py        run/create flags -> ContainerSpec        attach.py   foreground run / start -a
     format.py      durations, sizes, tables, templates      ps.py       ps rows, filters, shapes
     cmd_*.py       the verbs                                completion.py  bash/zsh scripts
+    template/      Go text/template for --format (docker's functions)
 """

@@ -8,9 +8,9 @@ modules costs ~4 ms of every command, and `run` uses five methods of fifteen.
 
 from __future__ import annotations
 
-import importlib
 import socket
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any, TypeVar
 
 import grpc
@@ -97,28 +97,41 @@ class Client:
             grpc.channel_ready_future(self._channel)
         return self._channel
 
-    def _stub(self, module: str, service: str) -> Any:
+    def _stub(self, service: str, messages: Callable[[], ModuleType]) -> Any:
         stub = self._stubs.get(service)
         if stub is None:
             channel = self.channel  # first: the connection comes up while the messages import
-            stub = self._stubs[service] = _Stub(channel, importlib.import_module(f"ctrd.v1.{module}"), service)
+            stub = self._stubs[service] = _Stub(channel, messages(), service)
         return stub
 
+    # The generated messages are imported by the verb that uses them, not by every ctrctl call.
     @property
     def containers(self) -> Any:
-        return self._stub("container_pb2", "ContainerService")
+        def messages() -> ModuleType:
+            from ctrd.v1 import container_pb2
+            return container_pb2
+        return self._stub("ContainerService", messages)
 
     @property
     def images(self) -> Any:
-        return self._stub("image_pb2", "ImageService")
+        def messages() -> ModuleType:
+            from ctrd.v1 import image_pb2
+            return image_pb2
+        return self._stub("ImageService", messages)
 
     @property
     def networks(self) -> Any:
-        return self._stub("network_pb2", "NetworkService")
+        def messages() -> ModuleType:
+            from ctrd.v1 import network_pb2
+            return network_pb2
+        return self._stub("NetworkService", messages)
 
     @property
     def system(self) -> Any:
-        return self._stub("system_pb2", "SystemService")
+        def messages() -> ModuleType:
+            from ctrd.v1 import system_pb2
+            return system_pb2
+        return self._stub("SystemService", messages)
 
     def native(self, err: grpc.RpcError) -> errdefs.CtrdError:
         """Map an RpcError to the taxonomy; a dead socket becomes Unreachable (exit 1)."""

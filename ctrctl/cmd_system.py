@@ -12,8 +12,8 @@ import grpc
 
 from ctrctl.client import Client, daemon_error
 from ctrctl.errors import EXIT_FAILURE, UsageError
-from ctrctl.format import bytes_size, parse_time, render_template, rfc3339_nano
-from ctrd import errdefs
+from ctrctl.format import bytes_size, parse_time, render_template
+from ctrd import errdefs, timefmt
 from ctrd.v1 import system_pb2
 
 EVENT_FILTERS = ("container", "event", "type", "image")
@@ -45,7 +45,7 @@ def _event_matches(ev: system_pb2.EventsResponse, filters: dict[str, list[str]])
 def event_line(ev: system_pb2.EventsResponse) -> str:
     """docker events' default line: time type action id (k=v, ...)."""
     attrs = ", ".join(f"{k}={v}" for k, v in sorted(ev.attributes.items()))
-    return f"{rfc3339_nano(ev.time_nano)} {ev.type} {ev.action} {ev.id}" + (f" ({attrs})" if attrs else "")
+    return f"{timefmt.rfc3339_local(ev.time_nano)} {ev.type} {ev.action} {ev.id}" + (f" ({attrs})" if attrs else "")
 
 
 def event_object(ev: system_pb2.EventsResponse) -> dict[str, Any]:

@@ -7,15 +7,10 @@ cannot be invoked, 127 when it is not found, 1 for a failed verb otherwise. The 
 
 from __future__ import annotations
 
+from ctrd import reasons
+
 EXIT_FAILURE = 1
 EXIT_DAEMON = 125
-EXIT_NOT_INVOKABLE = 126
-EXIT_NOT_FOUND = 127
-
-REASON_EXIT: dict[str, int] = {
-    "exec-not-found": EXIT_NOT_FOUND,
-    "exec-not-invokable": EXIT_NOT_INVOKABLE,
-}
 
 
 class CliError(Exception):
@@ -49,4 +44,4 @@ def flag_error(flag: str, value: str, why: str) -> UsageError:
 
 def exit_code_for(reason: str, default: int) -> int:
     """Exit code for a daemon error: 126/127 for exec failures, else the verb's default."""
-    return REASON_EXIT.get(reason, default)
+    return reasons.exit_code(reason, default)

@@ -9,14 +9,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import signal
 from dataclasses import dataclass
 
 from ctrctl.errors import UsageError, flag_error
+from ctrd import ids, signals
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _ENV_KEY_WS = re.compile(r"\s")
 _RESTART_NAMES = ("no", "always", "on-failure", "unless-stopped")
 
@@ -245,19 +244,15 @@ def parse_dns(raw: str) -> str:
 
 
 def validate_name(name: str) -> str:
-    if not _NAME.match(name):
+    if not ids.valid_name(name):
         raise UsageError(f"invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     return name.removeprefix("/")
 
 
 def parse_signal(raw: str, flag: str) -> str:
-    """A signal name (KILL, SIGKILL) or number; returns it as given after checking it exists."""
-    if raw.isdigit():
-        if 1 <= int(raw) <= 64:
-            return raw
-    else:
-        name = raw.upper()
-        name = name if name.startswith("SIG") else "SIG" + name
-        if name in signal.Signals.__members__ or re.fullmatch(r"SIGRT(MIN|MAX)([+-]\d+)?", name):
-            return raw
-    raise flag_error(flag, raw, f"invalid signal: {raw}")
+    """A signal name (KILL, SIGKILL, RTMIN+3) or number 1..64; returns it as given after checking it."""
+    try:
+        signals.parse(raw)
+    except ValueError as exc:
+        raise flag_error(flag, raw, str(exc)) from None
+    return raw

@@ -1,4 +1,4 @@
-"""Docker's output shapes: durations, sizes, tables, `{{.Field}}` templates, times. No gRPC here."""
+"""Docker's output shapes: durations, sizes, tables, `--format` templates, times. No gRPC here."""
 
 from __future__ import annotations
 
@@ -6,35 +6,21 @@ import json
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from ctrctl import template
 from ctrctl.errors import UsageError
+from ctrctl.template import TemplateError
+from ctrd import timefmt
 from ctrd.humanize import human_duration
 
 _GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_FIELD = re.compile(r"\{\{\s*(json\s+)?\.([A-Za-z0-9_.]*)\s*\}\}")
 
 
 def ago(then: float, now: float | None = None) -> str:
     return human_duration((time.time() if now is None else now) - then) + " ago"
-
-
-def status_text(state: str, exit_code: int, started: float, finished: float, now: float | None = None) -> str:
-    """docker ps STATUS from a state and its times (the daemon normally sends this ready-made)."""
-    now = time.time() if now is None else now
-    if state == "running":
-        return "Up " + human_duration(now - started)
-    if state == "paused":
-        return "Up " + human_duration(now - started) + " (Paused)"
-    if state == "restarting":
-        return f"Restarting ({exit_code}) " + ago(finished, now)
-    if state == "exited":
-        return f"Exited ({exit_code}) " + ago(finished, now)
-    if state == "dead":
-        return "Dead"
-    return "Created"
 
 
 def _scaled(size: float, base: int, units: Sequence[str], precision: int) -> str:
@@ -83,54 +69,47 @@ def tabulate(rows: Sequence[Sequence[str]], padding: int = 3) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _lookup(obj: Any, path: str) -> Any:
-    for part in [p for p in path.split(".") if p]:
-        obj = obj.get(part) if isinstance(obj, Mapping) else None
-    return obj
+def _template_error(exc: TemplateError) -> UsageError:
+    return UsageError(f"template parsing error: {exc}")
 
 
-def _render_value(value: Any, as_json: bool) -> str:
-    if as_json:
-        return json.dumps(value, separators=(",", ":"))
-    if value is None:
-        return "<no value>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + " ".join(_render_value(v, False) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "map[" + " ".join(f"{k}:{_render_value(v, False)}" for k, v in sorted(value.items())) + "]"
-    return str(value)
+def check_template(fmt: str) -> None:
+    """Parse a `--format` value before any request is sent: a bad action is one line, exit 125."""
+    body = fmt.removeprefix("table") if fmt.startswith("table") else fmt
+    if fmt in ("", "json", "table"):
+        return
+    try:
+        template.parse(_escapes(body.strip()))
+    except TemplateError as exc:
+        raise _template_error(exc) from None
 
 
-def render_template(template: str, obj: Mapping[str, Any]) -> str:
-    """The subset of Go templates people type: `{{.Field}}`, `{{.A.B}}`, `{{json .}}`, `\\t`, `\\n`."""
-    text = template.replace("\\t", "\t").replace("\\n", "\n")
-    return _FIELD.sub(lambda m: _render_value(_lookup(obj, m.group(2)), bool(m.group(1))), text)
+def _escapes(text: str) -> str:
+    return text.replace("\\t", "\t").replace("\\n", "\n")
 
 
-def template_rows(template: str, objs: Iterable[Mapping[str, Any]], headers: Mapping[str, str]) -> str:
+def render_template(fmt: str, obj: Any, headers: Mapping[str, str] | None = None) -> str:
+    """docker's `--format` Go template (ctrctl/template) on one object; `\\t` and `\\n` are tab and newline."""
+    try:
+        return template.render(_escapes(fmt), obj, headers)
+    except TemplateError as exc:
+        raise _template_error(exc) from None
+
+
+def template_rows(fmt: str, objs: Iterable[Mapping[str, Any]], headers: Mapping[str, str]) -> str:
     """`--format 'table {{.ID}}\\t{{.Names}}'` (with a header row) or a plain per-object template."""
     objs = list(objs)
-    if template.startswith("table"):
-        body = template[len("table"):].strip() or "\t".join("{{." + k + "}}" for k in headers)
-        header = _FIELD.sub(lambda m: headers.get(m.group(2), m.group(2).split(".")[-1].upper()), body.replace("\\t", "\t"))
+    if fmt.startswith("table"):
+        body = fmt[len("table"):].strip() or "\t".join("{{." + k + "}}" for k in headers)
+        header = render_template(body, dict(headers), headers)
         rows = [header.split("\t")] + [render_template(body, o).split("\t") for o in objs]
         return tabulate(rows)
-    return "".join(render_template(template, o) + "\n" for o in objs)
+    return "".join(render_template(fmt, o) + "\n" for o in objs)
 
 
 def go_time(ts: float) -> str:
     """Go's time.Time.String() in local time, as docker ps --format json prints CreatedAt."""
     return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S %z %Z")
-
-
-def rfc3339_nano(time_nano: int) -> str:
-    """Go's RFC3339Nano-ish with all 9 digits (docker events' default format), local time."""
-    dt = datetime.fromtimestamp(time_nano // 1_000_000_000).astimezone()
-    offset = dt.strftime("%z")
-    zone = "Z" if offset in ("+0000", "") else f"{offset[:3]}:{offset[3:]}"
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{time_nano % 1_000_000_000:09d}" + zone
 
 
 def parse_go_duration(text: str) -> float | None:
@@ -156,14 +135,8 @@ def parse_time(value: str, flag: str, now: float | None = None) -> float:
         return float(value)
     except ValueError:
         pass
-    text = value.replace("Z", "+00:00").replace("z", "+00:00")
-    # Python's fromisoformat takes at most 6 fraction digits: cut nanoseconds down.
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
     try:
-        dt = datetime.fromisoformat(text)
+        return timefmt.parse_rfc3339(value, local=True)  # docker reads a time without a zone as local time
     except ValueError:
         raise UsageError(f'invalid argument "{value}" for "{flag}" flag: expected a duration (10m), '
-                         "an RFC3339 time or unix seconds")
-    if dt.tzinfo is None:
-        dt = dt.astimezone()  # docker reads a time without a zone as local time
-    return dt.astimezone(UTC).timestamp()
+                         "an RFC3339 time or unix seconds") from None

@@ -35,6 +35,10 @@ def _main(argv: list[str] | None) -> int:
         if not args.handler:
             parser.print_help()
             return 0
+        if getattr(args, "format", ""):
+            from ctrctl.format import check_template
+
+            check_template(args.format)  # a bad template is a usage error, before any request
         module, _, func = args.handler.partition(":")
         handler = getattr(importlib.import_module(module), func)
         code: int = handler(args)

@@ -6,7 +6,7 @@ start-up recovers. An entry `name@0.3` kills 0.3 s after the point is reached in
 that is a single await, such as "the stop signal was sent, the exit is not yet reported").
 
 The environment is read once at import: with CTRD_FAULTS unset, `point` is a set lookup on an
-empty frozenset. Names follow the source document's steps:
+empty frozenset. Names are <verb>.<step just passed>:
 create.{validated,after_layers,after_record}, start.{after_mount,after_network,after_bundle,
 after_shim_launch,after_shim_create,after_record}, stop.{after_signal,after_exit,
 after_network_teardown,after_unmount}, rm.{after_layers_removed,after_record_removed}.

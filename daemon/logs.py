@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from daemon.timefmt import parse_rfc3339
+from ctrd.timefmt import parse_rfc3339
 
 POLL = 0.1
 

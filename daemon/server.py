@@ -27,10 +27,13 @@ from daemon.config import Config
 from daemon.containers.manager import ContainerManager
 from daemon.containers.recovery import recover
 from daemon.containers.state import is_alive
+from daemon.images.api import Images
 from daemon.interceptor import ErrorInterceptor
-from daemon.seams import Images, Layers, Network, Shims
+from daemon.layers.api import Layers
+from daemon.network.api import Network
 from daemon.services.containers import ContainerServicer
 from daemon.services.system import SystemServicer
+from daemon.shims.api import Shims
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE = 64 * 1024 * 1024
@@ -109,7 +112,7 @@ class Daemon:
             await recover(self.manager, network)
         finally:
             await asyncio.gather(network, return_exceptions=True)
-        network.result()  # a helper that failed to start fails the daemon, as before
+        network.result()  # a network helper that failed to start fails the daemon start
         log.info("recovered %d containers in %.3f s", len(self.manager.store), time.monotonic() - t0)
         self.server = grpc.aio.server(
             interceptors=[ErrorInterceptor()],
@@ -150,7 +153,7 @@ class Daemon:
             await self.server.stop(1.0)
         budget = self.shutdown_budget()
         try:
-            await asyncio.wait_for(self.manager.runner.shutdown(self.cfg.live_restore), None if budget < 0 else budget)
+            await asyncio.wait_for(self.manager.shutdown(self.cfg.live_restore), None if budget < 0 else budget)
         except TimeoutError:
             log.error("force shutdown: containers did not stop within %.0f s", budget)
         if self._launcher is not None:
@@ -173,11 +176,12 @@ def _report_launcher(fut: asyncio.Future[None]) -> None:
 
 
 def build_daemon(cfg: Config) -> Daemon:
-    from daemon.adapters import RealNetwork, RealShims
     from daemon.images.store import ImageStore
     from daemon.layers.overlay2 import LayerStore
+    from daemon.network.service import RealNetwork
     from daemon.services.images import ImageServicer
     from daemon.services.networks import NetworkServicer
+    from daemon.shims.manager import RealShims
 
     layers = LayerStore(cfg.root / "overlay2")
     images = ImageStore(cfg.root, layers)
@@ -196,7 +200,7 @@ def build_daemon(cfg: Config) -> Daemon:
 
 async def cleanup_network(cfg: Config) -> None:
     """`ctrd --cleanup`: the bridge (when unused), its firewall rules, ctrd's chains when unused."""
-    from daemon.adapters import RealNetwork
+    from daemon.network.service import RealNetwork
 
     network = RealNetwork(cfg)
     await network.start()

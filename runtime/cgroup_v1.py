@@ -9,7 +9,7 @@ import time
 from runtime import cgroupfs as fs
 from runtime.cgroupfs import Stats
 from runtime.errors import CgroupError
-from runtime.spec import Resources
+from runtime.spec_resources import Resources
 
 V1_CONTROLLERS = ("freezer", "memory", "cpu", "cpuacct", "pids", "devices")
 

@@ -14,7 +14,7 @@ from typing import Protocol
 from runtime.cgroup_v1 import V1_CONTROLLERS, V1Cgroup, v1_mounts
 from runtime.cgroup_v2 import V2Cgroup
 from runtime.cgroupfs import Stats
-from runtime.spec import Resources
+from runtime.spec_resources import Resources
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 __all__ = ["CGROUP_ROOT", "V1_CONTROLLERS", "Cgroup", "Stats", "V1Cgroup", "V2Cgroup", "for_path", "from_state", "v1_mounts"]

@@ -4,6 +4,9 @@
 
 Errors: one line on stderr (and, with --log-format json, a runc-style
 {"level":"error","msg":...,"time":...} line in --log), exit status 1 (255 for `exec`, like runc).
+The JSON line also carries the error's machine-readable `code` (an errdefs code string:
+"not_found", "invalid_argument", ...) and, when it has one, its `reason` (one of ctrd.reasons), so
+that a caller driving this binary (the shim's OCI-binary backend) need not match message text.
 """
 
 from __future__ import annotations
@@ -15,14 +18,14 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
-from runtime import caps, defaults, errors
+from ctrd import signals, timefmt
+from runtime import caps, defaults, errors, spec_resources, spec_rootfs
 from runtime import spec as spec_mod
 from runtime import state as state_mod
 from runtime.container import Container, Status, Stdio
-from runtime.spec import ProcessSpec
+from runtime.spec_process import ProcessSpec
 
 DEFAULT_ROOT = "/run/ctrd-runtime"
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
@@ -34,18 +37,25 @@ class _Log:
         self.path = path
         self.fmt = fmt
 
-    def error(self, msg: str) -> None:
+    def error(self, msg: str, code: str = "internal", reason: str = "") -> None:
         print(f"ctrd-runtime: {msg}", file=sys.stderr)
         if not self.path:
             return
-        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        line = json.dumps({"level": "error", "msg": msg, "time": now}) if self.fmt == "json" \
-            else f'time="{now}" level=error msg="{msg}"'
+        line = self.line(msg, code, reason)
         try:
             with open(self.path, "a") as f:
                 f.write(line + "\n")
         except OSError:
             pass
+
+    def line(self, msg: str, code: str, reason: str) -> str:
+        now = timefmt.now()
+        if self.fmt != "json":
+            return f'time="{now}" level=error msg="{msg}"'
+        record = {"level": "error", "msg": msg, "time": now, "code": code}
+        if reason:
+            record["reason"] = reason
+        return json.dumps(record)
 
 
 def _write_pid_file(path: str | None, pid: int) -> None:
@@ -56,17 +66,6 @@ def _write_pid_file(path: str | None, pid: int) -> None:
     with open(tmp, "w") as f:
         f.write(str(pid))
     os.rename(tmp, path)
-
-
-def _parse_signal(text: str) -> int:
-    t = text.upper()
-    if t.isdigit():
-        return int(t)
-    name = t if t.startswith("SIG") else "SIG" + t
-    try:
-        return int(signal.Signals[name])
-    except KeyError:
-        raise errors.RuntimeErr(f"unknown signal {text!r}")
 
 
 def _state_json(c: Container) -> dict[str, Any]:
@@ -161,7 +160,8 @@ def cmd_state(a: argparse.Namespace) -> int:
 
 
 def cmd_kill(a: argparse.Namespace) -> int:
-    Container.load(a.id, state_dir=a.root).kill(_parse_signal(a.signal), all=a.all)
+    sig = signals.parse(a.signal)  # ValueError: a bad signal is bad input, whatever the container
+    Container.load(a.id, state_dir=a.root).kill(sig, all=a.all)
     return 0
 
 
@@ -265,7 +265,7 @@ def cmd_update(a: argparse.Namespace) -> int:
         obj.setdefault("cpu", {})["quota"] = a.cpu_quota
     if a.cpu_period is not None:
         obj.setdefault("cpu", {})["period"] = a.cpu_period
-    c.update(spec_mod.resources_from_oci(obj))
+    c.update(spec_resources.resources_from_oci(obj))
     return 0
 
 
@@ -285,7 +285,7 @@ def cmd_features(a: argparse.Namespace) -> int:
         "ociVersionMin": "1.0.0",
         "ociVersionMax": defaults.OCI_VERSION,
         "hooks": [],
-        "mountOptions": sorted([*spec_mod._FLAGS, *spec_mod.PROPAGATION]),
+        "mountOptions": sorted([*spec_rootfs.MOUNT_FLAGS, *spec_rootfs.PROPAGATION]),
         "linux": {
             "namespaces": sorted(spec_mod.NAMESPACE_FLAGS),
             "capabilities": list(caps.NAMES[: caps.LAST_CAP + 1]),
@@ -384,13 +384,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.fn(args)
         return code
     except errors.RuntimeErr as exc:
-        log.error(exc.message)
+        log.error(exc.message, exc.code, exc.reason)
         return 255 if args.verb == "exec" else 1
     except OSError as exc:
-        log.error(f"{(exc.strerror or str(exc)).lower()}" + (f": {exc.filename}" if exc.filename else ""))
+        log.error(f"{(exc.strerror or str(exc)).lower()}" + (f": {exc.filename}" if exc.filename else ""), "internal")
         return 255 if args.verb == "exec" else 1
     except ValueError as exc:
-        log.error(f"invalid argument: {exc}")
+        log.error(f"invalid argument: {exc}", "invalid_argument")
         return 255 if args.verb == "exec" else 1
 
 

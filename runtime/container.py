@@ -9,39 +9,31 @@ from __future__ import annotations
 
 import enum
 import os
-import pwd
 import select
 import shutil
 import signal
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
-from runtime import cgroups, spawn, state, sync
+from runtime import cgroups, state, sync
 from runtime import spec as spec_mod
 from runtime import syscalls as sc
 from runtime.cgroups import Cgroup, Stats
+from runtime.create import create_init, owner
 from runtime.errors import (
-    ContainerExists,
     ContainerNotFound,
     IncorrectStatus,
-    RuntimeErr,
     SetupError,
-    SpecError,
 )
-from runtime.init import ChildConfig
-from runtime.spec import ProcessSpec, Resources, Spec
+from runtime.exec_in import exec_in
+from runtime.spawn import SETUP_TIMEOUT
+from runtime.spec import Spec
+from runtime.spec_process import ProcessSpec
+from runtime.spec_resources import Resources
 from runtime.syscalls import Syscalls
 
 __all__ = ["Container", "ProcessSpec", "Stats", "Status", "Stdio"]
-
-SETUP_TIMEOUT = 60.0
-# Namespaces an exec'd process joins with setns, mount last (it resets root and cwd).
-_EXEC_NS = (("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET),
-            ("cgroup", sc.CLONE_NEWCGROUP), ("mnt", sc.CLONE_NEWNS))
-
 
 class Status(enum.Enum):
     CREATED = "created"
@@ -57,10 +49,6 @@ class Stdio:
     stdin: int
     stdout: int
     stderr: int
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 class Container:
@@ -94,112 +82,11 @@ class Container:
     @classmethod
     def _create(cls, bundle: str | os.PathLike[str], container_id: str, stdio: Stdio, *,
                 state_dir: str | None, fifo: bool) -> Container:
-        state.check_id(container_id)
-        spec = spec_mod.load(os.fspath(bundle))
-        s = sc.linux()
-        undo: list[Callable[[], None]] = []
-        close: list[int] = []
-        pid = 0
-        parent_sock: socket.socket | None = None
-        try:
-            sdir = None
-            if state_dir:
-                os.makedirs(state_dir, 0o711, exist_ok=True)
-                sdir = state.container_dir(state_dir, container_id)
-                try:
-                    os.mkdir(sdir, 0o711)
-                except FileExistsError:
-                    raise ContainerExists(f"container {container_id} already exists")
-                undo.append(lambda: shutil.rmtree(sdir, ignore_errors=True))
-            join, pid_fd, unshare_flags, parent_flags = cls._namespaces(spec, close)
-            cgroups_path = spec.cgroups_path or f"/ctrd-runtime/{container_id}"
-            cg = cgroups.for_path(cgroups_path)
-            cg.create(spec.resources)
-            undo.append(cg.destroy)
-            fifo_fd = -1
-            if fifo and sdir:
-                fifo_path = os.path.join(sdir, state.FIFO)
-                os.mkfifo(fifo_path, 0o622)
-                os.chmod(fifo_path, 0o622)
-                fifo_fd = spawn.above_stdio(os.open(fifo_path, os.O_PATH | os.O_CLOEXEC))
-                close.append(fifo_fd)
-            parent_sock, child_sock = sync.pair()
-            close.append(spawn.above_stdio(child_sock.detach()))
-            cfg = ChildConfig(
-                process=spec.process,
-                stdio=(stdio.stdin, stdio.stdout, stdio.stderr),
-                sock_fd=close[-1],
-                spec=spec,
-                join=tuple(join),
-                unshare_flags=unshare_flags,
-                cgroup_sources=tuple(cg.paths.items()),
-                fifo_fd=fifo_fd,
-            )
-            pid = spawn.fork_child(s, parent_flags, pid_fd, cfg)
-            for fd in close:
-                os.close(fd)
-            close.clear()
-            parent_sock.settimeout(SETUP_TIMEOUT)
-            spawn.place(cg, pid, parent_sock, cfg)
-            try:
-                pkt = sync.recv(parent_sock)
-            except TimeoutError:
-                raise SetupError(f"container {container_id}: init did not finish setup in {SETUP_TIMEOUT:.0f}s")
-            if pkt is None:
-                raise SetupError(f"container {container_id}: init exited during setup")
-            if pkt.type is sync.Msg.ERROR:
-                raise pkt.error()
-            st = state.State(
-                id=container_id, pid=pid, start_time=state.proc_start_time(pid), bundle=spec.bundle,
-                rootfs=spec.root, created=_now(), owner=_owner(), cgroup_kind=cg.kind,
-                cgroups_path=cgroups_path, cgroup_root=getattr(cg, "root", ""),
-                annotations=dict(spec.annotations), fifo=fifo,
-            )
-            if state_dir:
-                state.save(state_dir, st)
-            if fifo:
-                parent_sock.close()
-                parent_sock = None
-            c = cls(st, cg, state_dir, parent_sock, s)
-            c._spec = spec
-            return c
-        except BaseException:
-            for fd in close:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-            if parent_sock is not None:
-                parent_sock.close()
-            if pid:
-                spawn.reap_failed(pid)
-            for fn in reversed(undo):
-                try:
-                    fn()
-                except RuntimeErr:
-                    pass
-            raise
-
-    @staticmethod
-    def _namespaces(spec: Spec, close: list[int]) -> tuple[list[tuple[int, int]], int, int, int]:
-        join: list[tuple[int, int]] = []
-        pid_fd = -1
-        unshare_flags = parent_flags = 0
-        for i, ns in enumerate(spec.namespaces):
-            if ns.path:
-                fd = spawn.open_ns(ns.path, f"linux.namespaces[{i}].path", ns.flag)
-                close.append(fd)
-                if ns.type == "pid":
-                    pid_fd = fd
-                else:
-                    join.append((fd, ns.flag))
-            elif ns.type in ("pid", "time"):
-                parent_flags |= ns.flag
-            else:
-                unshare_flags |= ns.flag
-        if not spec.namespace("mount"):
-            raise SpecError("linux.namespaces", "a new mount namespace is required")
-        return join, pid_fd, unshare_flags, parent_flags
+        made = create_init(bundle, container_id, (stdio.stdin, stdio.stdout, stdio.stderr),
+                           state_dir=state_dir, fifo=fifo)
+        c = cls(made.state, made.cgroup, state_dir, made.sock, made.syscalls)
+        c._spec = made.spec
+        return c
 
     @classmethod
     def load(cls, container_id: str, *, state_dir: str | None = None, bundle: str | None = None,
@@ -221,7 +108,7 @@ class Container:
         cg = cgroups.for_path(cgroups_path)
         start = state.proc_start_time(pid) if pid else -1
         st = state.State(id=container_id, pid=pid or 0, start_time=start, bundle=spec.bundle, rootfs=spec.root,
-                         created="", owner=_owner(), cgroup_kind=cg.kind, cgroups_path=cgroups_path,
+                         created="", owner=owner(), cgroup_kind=cg.kind, cgroups_path=cgroups_path,
                          started=True)
         return cls(st, cg, None)
 
@@ -332,53 +219,7 @@ class Container:
         if process.capabilities is None:
             # Unspecified means the container's own set (as runc exec), never the caller's full set.
             process = replace(process, capabilities=self._container_spec().process.capabilities)
-        close: list[int] = []
-        pid = 0
-        parent_sock: socket.socket | None = None
-        try:
-            join: list[tuple[int, int]] = []
-            for name, flag in _EXEC_NS:
-                theirs = f"/proc/{self.pid}/ns/{name}"
-                if os.stat(theirs).st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
-                    fd = spawn.above_stdio(os.open(theirs, os.O_RDONLY | os.O_CLOEXEC))
-                    close.append(fd)
-                    join.append((fd, flag))
-            pid_fd = -1
-            if os.stat(f"/proc/{self.pid}/ns/pid").st_ino != os.stat("/proc/self/ns/pid").st_ino:
-                pid_fd = os.open(f"/proc/{self.pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-                close.append(pid_fd)
-            parent_sock, child_sock = sync.pair()
-            close.append(spawn.above_stdio(child_sock.detach()))
-            cfg = ChildConfig(process=process, stdio=(stdio.stdin, stdio.stdout, stdio.stderr),
-                              sock_fd=close[-1], spec=None, join=tuple(join))
-            pid = spawn.fork_child(self._s, 0, pid_fd, cfg)
-            for fd in close:
-                os.close(fd)
-            close.clear()
-            parent_sock.settimeout(SETUP_TIMEOUT)
-            spawn.place(self.cgroup, pid, parent_sock, cfg)
-            pkt = sync.recv(parent_sock)
-            if pkt is not None and pkt.type is sync.Msg.READY:
-                sync.send(parent_sock, sync.Packet(sync.Msg.GO))
-                pkt = sync.recv(parent_sock)
-            if pkt is None:
-                return pid
-            if pkt.type is sync.Msg.ERROR:
-                raise pkt.error()
-            raise SetupError(f"container {self.id}: exec: unexpected {pkt.type.value} from the child")
-        except FileNotFoundError:
-            if pid:
-                spawn.reap_failed(pid)
-            raise IncorrectStatus(f"container {self.id} is not running")
-        except BaseException:
-            if pid:
-                spawn.reap_failed(pid)
-            raise
-        finally:
-            for fd in close:
-                os.close(fd)
-            if parent_sock is not None:
-                parent_sock.close()
+        return exec_in(self.id, self.pid, self.cgroup, process, (stdio.stdin, stdio.stdout, stdio.stderr), self._s)
 
     def _container_spec(self) -> Spec:
         if self._spec is None:
@@ -405,16 +246,3 @@ class Container:
 
 def _replace_started(st: state.State) -> state.State:
     return replace(st, started=True)
-
-
-_OWNER: str | None = None
-
-
-def _owner() -> str:
-    global _OWNER
-    if _OWNER is None:
-        try:
-            _OWNER = pwd.getpwuid(os.geteuid()).pw_name
-        except KeyError:
-            _OWNER = str(os.geteuid())
-    return _OWNER

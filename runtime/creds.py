@@ -8,10 +8,11 @@ import errno
 import os
 import stat
 
+from ctrd.reasons import EXEC_NOT_FOUND, EXEC_NOT_INVOKABLE
 from runtime import caps
 from runtime import syscalls as sc
-from runtime.errors import REASON_EXEC_NOT_FOUND, REASON_EXEC_NOT_INVOKABLE, ExecError, SetupError
-from runtime.spec import ProcessSpec
+from runtime.errors import ExecError, SetupError
+from runtime.spec_process import ProcessSpec
 from runtime.syscalls import Syscalls
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -133,7 +134,7 @@ def lookup(argv0: str, env: dict[str, str]) -> str:
         denied = denied or (err == errno.EACCES and os.path.exists(cand))
     if denied:
         raise exec_error(argv0, errno.EACCES)
-    raise ExecError(f'exec: "{argv0}": executable file not found in $PATH', reason=REASON_EXEC_NOT_FOUND)
+    raise ExecError(f'exec: "{argv0}": executable file not found in $PATH', reason=EXEC_NOT_FOUND)
 
 
 def refuse_runtime_binary(argv0: str, path: str, own: tuple[int, int] = SELF_EXE) -> None:
@@ -145,7 +146,7 @@ def refuse_runtime_binary(argv0: str, path: str, own: tuple[int, int] = SELF_EXE
             return
         if (st.st_dev, st.st_ino) == own:
             raise ExecError(f'exec: "{argv0}": refusing to execute the runtime\'s own interpreter',
-                            reason=REASON_EXEC_NOT_INVOKABLE)
+                            reason=EXEC_NOT_INVOKABLE)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except OSError:
@@ -166,5 +167,5 @@ def exec_error(argv0: str, err: int, stat_path: str = "") -> ExecError:
     text = os.strerror(err).lower()
     if err in (errno.ENOENT, errno.ENOTDIR):
         where = f"stat {stat_path}: " if stat_path else ""
-        return ExecError(f'exec: "{argv0}": {where}{text}', reason=REASON_EXEC_NOT_FOUND)
-    return ExecError(f'exec: "{argv0}": {text}', reason=REASON_EXEC_NOT_INVOKABLE)
+        return ExecError(f'exec: "{argv0}": {where}{text}', reason=EXEC_NOT_FOUND)
+    return ExecError(f'exec: "{argv0}": {text}', reason=EXEC_NOT_INVOKABLE)

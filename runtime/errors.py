@@ -1,9 +1,10 @@
 """Errors raised by the runtime library, one small tree.
 
-runtime/ must not import the API package (`ctrd.errdefs`), so each class carries `code`, the
-errdefs code string its caller maps it to (`ctrd.errdefs.from_code(err.code, err.message, err.reason)`).
+runtime/ must not import the API package's error classes (`ctrd.errdefs`), so each class carries
+`code`, the errdefs code string its caller maps it to (`ctrd.errdefs.from_code(err.code,
+err.message, err.reason)`). The reasons are the shared ones of `ctrd.reasons`.
 
-    RuntimeErr                      code "internal"; `.reason` "" | "exec-not-found" | "exec-not-invokable" | "oom"
+    RuntimeErr                      code "internal"; `.reason` "" or one of ctrd.reasons
     ├── SpecError(field)            invalid_argument: config.json is malformed or a field is wrong
     ├── InvalidID                   invalid_argument: the container id is unusable
     ├── ContainerExists             already_exists
@@ -18,11 +19,7 @@ Messages are lower-case and name the field, path or id that failed.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-REASON_EXEC_NOT_FOUND = "exec-not-found"
-REASON_EXEC_NOT_INVOKABLE = "exec-not-invokable"
-REASON_OOM = "oom"
+from typing import ClassVar, Self
 
 
 class RuntimeErr(Exception):
@@ -36,6 +33,11 @@ class RuntimeErr(Exception):
     def __str__(self) -> str:
         return self.message
 
+    @classmethod
+    def rebuild(cls, message: str, reason: str = "") -> Self:
+        """The error again from its wire form (the child's ERROR packet): message and reason."""
+        return cls(message, reason=reason)
+
 
 class SpecError(RuntimeErr):
     code = "invalid_argument"
@@ -43,6 +45,13 @@ class SpecError(RuntimeErr):
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"config.json: {field}: {problem}" if field else f"config.json: {problem}")
         self.field = field
+
+    @classmethod
+    def rebuild(cls, message: str, reason: str = "") -> Self:
+        err = cls.__new__(cls)
+        RuntimeErr.__init__(err, message, reason=reason)  # the message already names the field
+        err.field = ""
+        return err
 
 
 class InvalidID(RuntimeErr):
@@ -75,7 +84,7 @@ class CgroupError(RuntimeErr):
 
 # The child reports failures as (kind, message, reason); the parent rebuilds the class from `kind`.
 KINDS: dict[str, type[RuntimeErr]] = {
-    "spec": RuntimeErr,
+    "spec": SpecError,
     "exec": ExecError,
     "setup": SetupError,
     "cgroup": CgroupError,
@@ -83,4 +92,4 @@ KINDS: dict[str, type[RuntimeErr]] = {
 
 
 def from_kind(kind: str, message: str, reason: str = "") -> RuntimeErr:
-    return KINDS.get(kind, SetupError)(message, reason=reason)
+    return KINDS.get(kind, SetupError).rebuild(message, reason)

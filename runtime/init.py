@@ -54,10 +54,12 @@ import termios
 from dataclasses import dataclass
 from typing import NoReturn
 
+from ctrd import reasons
 from runtime import creds, rootfs
 from runtime import syscalls as sc
 from runtime.errors import CgroupError, ExecError, RuntimeErr, SpecError
-from runtime.spec import ProcessSpec, Spec
+from runtime.spec import Spec
+from runtime.spec_process import ProcessSpec
 from runtime.sync import Msg, Packet, recv, send, send_error
 from runtime.syscalls import Syscalls
 
@@ -228,7 +230,7 @@ def child_main(cfg: ChildConfig, s: Syscalls | None = None) -> NoReturn:
             os.execve(path, argv, env)
         except OSError as exc:
             err = creds.exec_error(argv[0], exc.errno or 0)
-            code = 127 if err.reason == "exec-not-found" else 126
+            code = reasons.exit_code(err.reason, 126)
             raise err from None
     except BaseException as exc:
         kind, message, reason = describe(exc)

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 from runtime import syscalls as sc
 from runtime.errors import SetupError
-from runtime.spec import Device, Mount, Spec
+from runtime.spec import Spec
+from runtime.spec_rootfs import Device, Mount
 from runtime.syscalls import Syscalls
 
 DEFAULT_DEVICES: tuple[tuple[str, int, int], ...] = (

@@ -19,6 +19,8 @@ from runtime.errors import RuntimeErr, SpecError
 from runtime.init import ChildConfig, child_main, needs_placed
 from runtime.syscalls import Syscalls
 
+SETUP_TIMEOUT = 60.0  # how long the parent waits for a forked child to report its setup
+
 
 def fork_child(s: Syscalls, new_flags: int, pid_fd: int, cfg: ChildConfig) -> int:
     """Fork the child into a new (or joined) pid namespace without moving the caller: unshare

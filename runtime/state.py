@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ctrd import ids
 from runtime.errors import ContainerNotFound, InvalidID, RuntimeErr
 
 STATE_FILE = "state.json"
 FIFO = "exec.fifo"
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}$")
 
 
 def check_id(container_id: str) -> None:
-    if not isinstance(container_id, str) or not _ID.match(container_id) or ".." in container_id:
-        raise InvalidID(f"invalid container id {container_id!r}: use letters, digits and _ . + - (no / or ..)")
+    if not ids.valid_id(container_id):
+        raise InvalidID(f"invalid container id {container_id!r}: use letters, digits and _ . + -, at most {ids.MAX_ID} (no / or ..)")
 
 
 @dataclass(frozen=True, slots=True)

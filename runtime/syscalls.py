@@ -13,6 +13,8 @@ import platform
 import resource
 from typing import Protocol
 
+from ctrd import libc
+
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000
@@ -92,19 +94,9 @@ class LinuxSyscalls:
     """The real thing: libc via ctypes, the rest via os."""
 
     def __init__(self) -> None:
-        self._libc = ctypes.CDLL(None, use_errno=True)
-        self._libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-        self._libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-        self._libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-        self._libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-        self._libc.syscall.restype = ctypes.c_long
+        self._libc = libc
 
-    @staticmethod
-    def _check(rc: int, what: str, path: str | None = None) -> int:
-        if rc < 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"{what}: {os.strerror(err)}", path)
-        return rc
+    _check = staticmethod(libc.check)
 
     def unshare(self, flags: int) -> None:
         self._check(self._libc.unshare(flags), "unshare")

@@ -17,8 +17,8 @@ from typing import Any
 
 from ctrd import errdefs
 from shimd import files
-from shimd.backend import RUNTIME_LIBRARY_DIRECT, BackendConfig
-from shimd.fork import state_dir_for
+from shimd.backends.inprocess import load_and_delete
+from shimd.backends.protocol import RUNTIME_LIBRARY_DIRECT, BackendConfig
 
 
 def _kill_shim(state: Path) -> None:
@@ -52,13 +52,11 @@ def _delete_container(info: dict[str, Any], bundle: str | None) -> None:
         if res.returncode != 0 and "does not exist" not in res.stderr:
             raise errdefs.Internal(f"{config.runtime} delete {config.container_id}: {res.stderr.strip()}")
         return
-    from shimd.inprocess import load_and_delete
-
     load_and_delete(config, int(info.get("pid", 0)))
 
 
 def delete(exec_root: Path, container_id: str, bundle: str | None = None) -> dict[str, Any]:
-    state = state_dir_for(exec_root, container_id)
+    state = files.state_dir_for(exec_root, container_id)
     _kill_shim(state)
     info = files.read_json(state / files.RUNTIME_FILE)
     if info is not None:

@@ -1,4 +1,5 @@
-"""Atomic state files in the shim's state dir (a kill -9 at any instant leaves parseable files)."""
+"""The shim's state dir: where it is (<exec-root>/shims/<id>) and its atomic state files (a kill -9
+at any instant leaves parseable files)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,19 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ctrd import errdefs, ids
+
 EXIT_FILE = "exit.json"
 RUNTIME_FILE = "runtime.json"
 PID_FILE = "shim.pid"
 SOCKET_FILE = "shim.sock"
 UNKNOWN_EXIT = 255
+
+
+def state_dir_for(exec_root: Path, container_id: str) -> Path:
+    if not ids.valid_id(container_id):
+        raise errdefs.InvalidArgument(f"id: {container_id!r} is not a valid container id")
+    return exec_root / "shims" / container_id
 
 
 def write_atomic(path: Path | str, data: bytes) -> None:

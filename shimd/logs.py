@@ -21,18 +21,12 @@ import time
 from json.encoder import encode_basestring
 from pathlib import Path
 
+from ctrd.timefmt import rfc3339_nano
+
 log = logging.getLogger("ctrd-shim")
 
 MAX_LINE = 16 * 1024
 READ_SIZE = 64 * 1024
-
-
-def rfc3339nano(ns: int) -> str:
-    secs, frac = divmod(ns, 1_000_000_000)
-    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
-    if frac:
-        return f"{base}.{frac:09d}".rstrip("0") + "Z"
-    return base + "Z"
 
 
 def format_entry(log: bytes, stream: str, ns: int) -> bytes:
@@ -41,7 +35,7 @@ def format_entry(log: bytes, stream: str, ns: int) -> bytes:
     encoder per call: per log line, and more code for each shim to run)."""
     text = log.decode("utf-8", errors="replace")
     return (f'{{"log":{encode_basestring(text)},"stream":{encode_basestring(stream)},'
-            f'"time":"{rfc3339nano(ns)}"}}\n').encode()
+            f'"time":"{rfc3339_nano(ns)}"}}\n').encode()
 
 
 class LineSplitter:

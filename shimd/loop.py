@@ -25,7 +25,6 @@ from __future__ import annotations
 import _signal  # type: ignore[import-not-found]  # the C module behind signal; no stubs
 import asyncio
 import collections
-import errno
 import heapq
 import logging
 import os
@@ -363,10 +362,6 @@ def _fileno(fd: Any) -> int:
     if isinstance(fd, int):
         return fd
     return int(fd.fileno())
-
-
-def is_closed_fd_error(exc: OSError) -> bool:
-    return exc.errno in (errno.EBADF, errno.ENOTCONN, errno.EPIPE, errno.ECONNRESET)
 
 
 def new_loop() -> ShimLoop:

@@ -24,12 +24,13 @@ def main(argv: list[str] | None = None) -> int:
         if name == "delete":
             s.add_argument("--bundle")
     args = p.parse_args(argv)
+    # Each verb imports only what it runs: `start` forks the shim from this process, so whatever
+    # is imported here the shim carries too, and `delete` needs none of the shim's server code.
     try:
         if args.cmd == "start":
-            from shimd.launcher import configure_logging, launch_result
+            from shimd.launch.fork import configure_logging, launch_result
 
             configure_logging()
-
             out = launch_result(args.exec_root, args.id)
             print(json.dumps(out), flush=True)
             return 1 if "code" in out else 0

@@ -22,8 +22,8 @@ import socket
 from google.protobuf.message import DecodeError
 
 from ctrd import errdefs
+from ctrd.shim import framing
 from ctrd.shim.v1 import shim_pb2
-from shimd import framing
 from shimd.service import ShimService
 
 log = logging.getLogger("ctrd-shim")

@@ -1,6 +1,6 @@
 """The shim process itself: one event loop, one reaper, one socket, one container.
 
-`serve` runs in the child forked by `shimd.fork`; it returns the process exit code once
+`serve` runs in the child forked by `shimd.launch.fork`; it returns the process exit code once
 Shutdown (or SIGTERM) has cleaned up and the socket is gone. It runs on `ShimLoop`, the shim's
 small epoll loop (asyncio's tasks and futures without the stock loop's machinery).
 """

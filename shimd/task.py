@@ -21,8 +21,11 @@ from typing import Any
 
 from ctrd import errdefs
 from ctrd.shim.v1 import shim_pb2
-from shimd import files, spawn
-from shimd.backend import RUNTIME_LIBRARY_DIRECT, Backend, BackendConfig, ExecSpec, Stdio
+from shimd import files, ports, spawn
+from shimd.backends.forked import ForkedBackend
+from shimd.backends.inprocess import InProcessBackend
+from shimd.backends.oci_binary import OciBinaryBackend
+from shimd.backends.protocol import RUNTIME_LIBRARY_DIRECT, Backend, BackendConfig, ExecSpec, Stdio
 from shimd.logs import JsonFileWriter, LogPump
 from shimd.reaper import Reaper
 from shimd.state import Status, check, transition
@@ -41,15 +44,9 @@ class ExitInfo:
 
 def make_backend(config: BackendConfig, reaper: Reaper, state_dir: str) -> Backend:
     if config.runtime == RUNTIME_LIBRARY_DIRECT:
-        from shimd.inprocess import InProcessBackend
-
         return InProcessBackend(config, reaper, state_dir)
     if config.runtime:
-        from shimd.runc import BinaryBackend
-
-        return BinaryBackend(config, reaper, state_dir)
-    from shimd.forked import ForkedBackend
-
+        return OciBinaryBackend(config, reaper, state_dir)
     return ForkedBackend(config, reaper, state_dir)
 
 
@@ -114,8 +111,6 @@ class Task:
                 if req.log_path:
                     self._writer = JsonFileWriter(req.log_path, req.log_max_size, req.log_max_file)
                 if req.ports:
-                    from shimd import ports  # written by the network side; imported only when used
-
                     relays = await ports.start_relays(list(req.ports))
                 out_r, out_w = os.pipe2(os.O_CLOEXEC)
                 err_r, err_w = os.pipe2(os.O_CLOEXEC)

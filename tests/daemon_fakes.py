@@ -1,4 +1,5 @@
-"""Fakes for the daemon's seams (daemon/seams.py): images, layers, shims, network. No root needed.
+"""Fakes for what the container manager uses (daemon/{images,layers,shims,network}/api.py): images,
+layers, shims, network. No root needed.
 
 The fake shim "runs" a process described by its argv:
     ["exit", "N"]          exits with N right after start
@@ -19,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ctrd import errdefs
-from daemon.seams import ExecResult, Exit, NetRequest, NetResult, ShimCreate, ShimState, Stats
+from daemon.network.api import NetRequest, NetResult
+from daemon.network.settings import NetworkSettings
+from daemon.shims.api import ExecResult, Exit, ShimCreate, ShimState, Stats
 
 
 @dataclass
@@ -257,8 +260,8 @@ class FakeShims:
 class FakeNetwork:
     def __init__(self, exec_root: Path) -> None:
         self.exec_root = Path(exec_root)
-        self.active: dict[str, dict[str, Any]] = {}
-        self.recovered: dict[str, dict[str, Any]] | None = None
+        self.active: dict[str, NetworkSettings] = {}
+        self.recovered: dict[str, NetworkSettings] | None = None
         self.fail_setup = False
         self.user_networks: set[str] = set()
 
@@ -275,9 +278,10 @@ class FakeNetwork:
         if self.fail_setup:
             raise errdefs.Internal("network: setup failed (fake)")
         key = "" if req.mode == "host" else str(self.exec_root / "netns" / container_id[:12])
-        settings: dict[str, Any] = {"mode": req.mode, "sandbox_key": key, "ports": []}
+        settings = NetworkSettings(mode=req.mode, sandbox_key=key)
         if req.mode == "bridge":
-            settings.update(ip_address="10.0.0.2", gateway="10.0.0.1", mac_address="02:42:0a:00:00:02")
+            settings = NetworkSettings(mode=req.mode, sandbox_key=key, ip_address="10.0.0.2", gateway="10.0.0.1",
+                                       mac_address="02:42:0a:00:00:02")
         self.active[container_id] = settings
         files = {}
         for name in ("hostname", "hosts", "resolv.conf"):
@@ -286,10 +290,10 @@ class FakeNetwork:
             files[f"/etc/{name}"] = str(p)
         return NetResult(settings, files)
 
-    async def teardown(self, container_id: str, settings: dict[str, Any]) -> None:
+    async def teardown(self, container_id: str, settings: NetworkSettings) -> None:
         self.active.pop(container_id, None)
 
-    async def recover(self, live: dict[str, dict[str, Any]]) -> None:
+    async def recover(self, live: dict[str, NetworkSettings]) -> None:
         self.recovered = dict(live)
         self.active = {k: v for k, v in self.active.items() if k in live}
 

@@ -114,6 +114,13 @@ class Client:
     def version(self) -> Any:
         return self.call(self.system, "Version", spb.VersionRequest(), timeout=2)
 
+    def wait_logged(self, ref: str, text: bytes, timeout: float = 30.0) -> None:
+        """Wait until the container has logged the line `text` (a handshake: `trap ...; echo ready`)."""
+        deadline = time.monotonic() + timeout
+        while not any(e.data == text for e in self.logs(ref)):
+            assert time.monotonic() < deadline, f"{ref[:12]} never logged {text!r}"
+            time.sleep(0.02)
+
     def wait_status(self, ref: str, status: str, timeout: float = 20.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
@@ -121,6 +128,13 @@ class Client:
             if info["State"]["Status"] == status or time.monotonic() > deadline:
                 return info
             time.sleep(0.05)
+
+
+def _ppid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 @dataclass
@@ -211,9 +225,13 @@ class DaemonProc:
                 cmd = (d / "cmdline").read_bytes()
             except OSError:
                 continue
-            if comm.startswith("ctrd-shim") and (needle in cmd or shims.encode() in cmd):
+            # Exactly "ctrd-shim": a "ctrd-shim-call" is a short-lived helper forked by a shim or by
+            # the launcher's warm-up (which runs right after a daemon restart), not a shim.
+            if comm == "ctrd-shim" and (needle in cmd or shims.encode() in cmd):
                 out.append(int(d.name))
-        return out
+        # a shim's short-lived fork for one runtime call ("ctrd-shim-call", named just after the fork)
+        # is its child; a shim itself is detached from whoever launched it
+        return [pid for pid in out if _ppid(pid) not in out]
 
     def mounts(self) -> list[str]:
         prefix = str(self.base) + "/"

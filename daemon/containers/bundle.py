@@ -1,4 +1,4 @@
-"""Start step 4a: the OCI bundle (config.json) the shim hands to the runtime.
+"""The OCI bundle (config.json) that start hands to the shim, which hands it to the runtime.
 
 It starts from the runtime's defaults (docker's capabilities, masked and read-only paths, /dev,
 namespaces) and sets what belongs to this container: the overlay merged dir as root, the process,
@@ -8,25 +8,18 @@ the persisted network namespace, the cgroup path and resources.
 
 from __future__ import annotations
 
-import importlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from ctrd.errdefs import InvalidArgument
 from daemon.atomic import write_json_atomic
 from daemon.containers.record import Container
 from daemon.containers.validate import KNOWN_CAPS
+from runtime.defaults import default_spec
 
 CPU_PERIOD = 100_000
-
-
-def default_spec(args: list[str]) -> dict[str, Any]:
-    """runtime.defaults.default_spec, imported lazily (the runtime package owns the defaults)."""
-    mod = importlib.import_module("runtime.defaults")
-    fn = cast(Callable[[list[str]], dict[str, Any]], mod.default_spec)
-    return fn(args)
 
 
 def _lookup(path: Path, key: str, by_name: bool) -> list[str] | None:

@@ -23,14 +23,20 @@ from daemon import faults
 from daemon.config import Config
 from daemon.containers import validate, view
 from daemon.containers.bundle import resolve_user
+from daemon.containers.monitor import Monitor
 from daemon.containers.record import Container
-from daemon.containers.runner import Runner
+from daemon.containers.shutdown import shutdown
 from daemon.containers.signals import parse_signal
+from daemon.containers.start import start_locked
 from daemon.containers.state import Action, Status, is_alive, refusal, transition
+from daemon.containers.stop import kill_locked, stop_locked
 from daemon.containers.store import ContainerStore
 from daemon.events import Exchange
+from daemon.images.api import Images
+from daemon.layers.api import Layers
 from daemon.logs import LogEntry, LogQuery, read_logs
-from daemon.seams import ExecResult, Images, Layers, Network, Shims, ShimTask, Stats
+from daemon.network.api import Network
+from daemon.shims.api import ExecResult, Shims, ShimTask, Stats
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +58,16 @@ class ContainerManager:
         self.layers = layers
         self.events = events or Exchange()
         self.store = ContainerStore(cfg.root)
-        self.runner = Runner(cfg, self.store, layers, shims, network, self.events)
-        self.runner.on_auto_remove = self._auto_remove
+        self.monitor = Monitor(cfg, self.store, layers, shims, network, self.events, self._start_locked)
+        self.monitor.on_auto_remove = self._auto_remove
         self.ncpu = os.cpu_count() or 1
+
+    async def _start_locked(self, c: Container) -> None:
+        await start_locked(self.monitor, c)
+
+    async def shutdown(self, live_restore: bool) -> None:
+        """The daemon is going away: stop the containers (or leave them, live-restore)."""
+        await shutdown(self.monitor, live_restore)
 
     # ------------------------------------------------------------------ create
 
@@ -90,7 +103,7 @@ class ContainerManager:
                 except errdefs.NotFound:
                     raise InvalidArgument(f"network_mode: no such container: {ref}") from None
                 host = dataclasses.replace(host, network_mode=f"container:{other.id}")
-            elif host.network_mode not in ("bridge", "none", "host") and not self.runner.network.has_network(
+            elif host.network_mode not in ("bridge", "none", "host") and not self.monitor.network.has_network(
                 host.network_mode
             ):
                 raise InvalidArgument(f"network_mode: network {host.network_mode} not found")
@@ -120,7 +133,7 @@ class ContainerManager:
             raise
         self.store.release_name(name)
         self.store.add(c)
-        self.runner.emit(c, "create")
+        self.monitor.emit(c, "create")
         return cid, list(norm.warnings)
 
     # ------------------------------------------------------------------ lifecycle verbs
@@ -129,10 +142,10 @@ class ContainerManager:
         c = self.store.get(ref)
         async with c.lock:
             if c.status is Status.RESTARTING:
-                self.runner.cancel_restart(c)
-            self.runner.reset_backoff(c)
+                self.monitor.cancel_restart(c)
+            self.monitor.reset_backoff(c)
             c.has_been_manually_stopped = False
-            await self.runner.start_locked(c)
+            await self._start_locked(c)
 
     def _stop_timeout(self, c: Container, timeout: int | None) -> int:
         if timeout is None:
@@ -146,25 +159,25 @@ class ContainerManager:
         t = self._stop_timeout(c, timeout)
         num = parse_signal(sig or c.config.stop_signal or "SIGTERM", "signal")
         async with c.lock:
-            await self.runner.stop_locked(c, num, t)
-        await self.runner.settle(c.id)  # stop returns with the shim gone, as before
-        await self.runner.after_exit(c)
+            await stop_locked(self.monitor, c, num, t)
+        await self.monitor.settle(c.id)  # stop returns once the shim is gone
+        await self.monitor.after_exit(c)
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
         c = self.store.get(ref)
         t = self._stop_timeout(c, timeout)
         async with c.lock:
-            await self.runner.stop_locked(c, parse_signal(c.config.stop_signal or "SIGTERM"), t)
+            await stop_locked(self.monitor, c, parse_signal(c.config.stop_signal or "SIGTERM"), t)
             c.has_been_manually_stopped = False
-            await self.runner.start_locked(c)
-        self.runner.emit(c, "restart")
+            await self._start_locked(c)
+        self.monitor.emit(c, "restart")
 
     async def kill(self, ref: str, sig: str = "") -> None:
         c = self.store.get(ref)
         num = parse_signal(sig or "SIGKILL", "signal")
         async with c.lock:
             seq = c.exit_seq
-            await self.runner.kill_locked(c, num)
+            await kill_locked(self.monitor, c, num)
         if num == signal.SIGKILL:
             # docker's kill returns once the container is gone, so `kill; rm` just works
             await self._wait_exit(c, seq, KILL_WAIT)
@@ -180,19 +193,19 @@ class ContainerManager:
         if is_alive(c.status):
             if not force:
                 raise refusal(c.id, c.status, Action.REMOVE)
-            await self.runner.stop_locked(c, signal.SIGKILL, 10)
+            await stop_locked(self.monitor, c, signal.SIGKILL, 10)
         if c.status is Status.RESTARTING:
-            self.runner.cancel_restart(c)
+            self.monitor.cancel_restart(c)
         # "removing" is shown while this runs but not written: the record itself goes first, in
         # one atomic unlink, so a crash from here on leaves a directory without config.v2.json
-        # and layers no record owns, both of which recovery removes (its steps 1 and 2).
+        # and layers no record owns, both of which recovery removes at the next start.
         c.set_state(status=transition(c.id, c.status, Action.REMOVE))
         try:
             self.store.unlink_record(c.id)
             faults.point("rm.after_record_removed")
             # the exited shim's shutdown may still run in the background: it removes only the
             # shim's state dir under the exec-root, nothing this removal touches
-            await self.runner.release_resources(c, rootfs=False)
+            await self.monitor.release_resources(c, rootfs=False)
             await asyncio.to_thread(self._remove_files, c.id)
         except (CtrdError, OSError) as exc:
             c.set_state(status=transition(c.id, c.status, Action.DIE), error=str(exc))
@@ -200,8 +213,8 @@ class ContainerManager:
             raise errdefs.Internal(f"container {c.id}: removal failed: {exc}") from exc
         c.removed = True
         self.store.discard(c)
-        self.runner.forget(c.id)
-        self.runner.emit(c, "destroy")
+        self.monitor.forget(c.id)
+        self.monitor.emit(c, "destroy")
         await c.notify()
 
     def _remove_files(self, cid: str) -> None:
@@ -225,8 +238,8 @@ class ContainerManager:
             target = transition(c.id, c.status, Action.PAUSE)
             await self._shim(c).pause()
             c.set_state(status=target)
-            await self.runner.save(c)
-            self.runner.emit(c, "pause")
+            await self.monitor.save(c)
+            self.monitor.emit(c, "pause")
 
     async def resume(self, ref: str) -> None:
         c = self.store.get(ref)
@@ -234,11 +247,11 @@ class ContainerManager:
             target = transition(c.id, c.status, Action.RESUME)
             await self._shim(c).resume()
             c.set_state(status=target)
-            await self.runner.save(c)
-            self.runner.emit(c, "unpause")
+            await self.monitor.save(c)
+            self.monitor.emit(c, "unpause")
 
     def _shim(self, c: Container) -> ShimTask:
-        shim = self.runner.tasks.get(c.id)
+        shim = self.monitor.tasks.get(c.id)
         if shim is None:
             raise errdefs.FailedPrecondition(f"container {c.id} is not running")
         return shim
@@ -323,7 +336,7 @@ class ContainerManager:
         uid, gid, _ = await asyncio.to_thread(resolve_user, Path(rootfs), user or c.config.user)
         full_env = list(c.config.env) + list(env)
         result: ExecResult = await shim.exec(list(args), full_env, cwd or c.config.working_dir or "/", uid, gid)
-        self.runner.emit(c, "exec_die", exitCode=str(result.exit_code))
+        self.monitor.emit(c, "exec_die", exitCode=str(result.exit_code))
         return result
 
     def counts(self) -> dict[str, int]:

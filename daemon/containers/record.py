@@ -12,8 +12,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ctrd.timefmt import ZERO_TIME, parse_rfc3339, rfc3339
 from daemon.containers.state import Status
-from daemon.timefmt import ZERO_TIME, parse_rfc3339, rfc3339
+from daemon.network.settings import NetworkSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +139,7 @@ class Container:
     restart_count: int = 0
     has_been_started_before: bool = False
     has_been_manually_stopped: bool = False
-    network: dict[str, Any] = field(default_factory=dict)  # NetworkSettings (network manager's dict)
+    network: NetworkSettings | None = None  # while it runs: what its network setup built
     shim_pid: int = 0
     log_path: str = ""
     # runtime only
@@ -275,7 +276,7 @@ def to_json(c: Container) -> dict[str, Any]:
         "Config": config_to_json(c.config),
         "State": c.state.to_json(),
         "Image": c.image_id,
-        "NetworkSettings": c.network,
+        "NetworkSettings": c.network.to_dict() if c.network is not None else {},
         "LogPath": c.log_path,
         "Name": "/" + c.name,
         "Driver": "overlay2",
@@ -300,7 +301,7 @@ def from_json(d: dict[str, Any], host: dict[str, Any]) -> Container:
         restart_count=int(d.get("RestartCount", 0)),
         has_been_started_before=bool(d.get("HasBeenStartedBefore", False)),
         has_been_manually_stopped=bool(d.get("HasBeenManuallyStopped", False)),
-        network=dict(d.get("NetworkSettings") or {}),
+        network=NetworkSettings.from_dict(d["NetworkSettings"]) if d.get("NetworkSettings") else None,
         shim_pid=int(d.get("ShimPid", 0)),
         log_path=d.get("LogPath", ""),
     )

@@ -1,4 +1,4 @@
-"""Start-up recovery from `<root>/containers/` (the source document: the folder is the database).
+"""Start-up recovery from `<root>/containers/`: the folder is the database.
 
 1. load every record (a directory without config.v2.json is a create that crashed: removed);
 2. remove layer directories that belong to no record (crash between layer creation and record);
@@ -16,27 +16,44 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from ctrd.errdefs import CtrdError
 from daemon.containers.manager import ContainerManager
 from daemon.containers.record import Container
 from daemon.containers.restart import should_restart
 from daemon.containers.state import Status, is_alive
-from daemon.seams import Exit, ShimState, ShimTask
+from daemon.network.settings import NetworkSettings
+from daemon.shims.api import Exit, ShimState, ShimTask
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 5.0
 CLEANUP_CONCURRENCY = 8  # `ctrd-shim delete` processes at once (each is an interpreter)
 
 
+class Lifecycle(Protocol):
+    """What recovery needs from the running containers' side (daemon/containers/monitor.py)."""
+
+    async def reconnect(self, cid: str) -> ShimTask: ...
+    def shim_dir_ids(self) -> list[str]: ...
+    def has_leftovers(self, c: Container) -> bool: ...
+    async def collect_dead(self, cid: str) -> Exit: ...
+    async def drop_state_dir(self, cid: str) -> None: ...
+    async def clean_leftovers(self, c: Container) -> None: ...
+    async def finish_locked(self, c: Container, shim: ShimTask | None, ex: Exit) -> None: ...
+    def adopt(self, c: Container, shim: ShimTask) -> None: ...
+    def watch(self, c: Container) -> None: ...
+    async def recover_network(self, live: dict[str, NetworkSettings]) -> None: ...
+    def schedule_restart(self, c: Container) -> None: ...
+
+
 Probe = tuple[ShimTask | None, Exit | None, ShimState | None]
 
 
-async def _probe(m: ContainerManager, c: Container) -> Probe:
+async def _probe(life: Lifecycle, c: Container) -> Probe:
     """(shim, None, state) while the container runs; (shim or None, exit or None, _) when it ended."""
     try:
-        shim = await m.runner.shims.reconnect(c.id)
+        shim = await life.reconnect(c.id)
     except CtrdError:
         return None, None, None
     try:
@@ -66,6 +83,7 @@ async def _bounded(jobs: list[Callable[[], Coroutine[Any, Any, None]]], limit: i
 async def recover(m: ContainerManager, network_ready: Awaitable[None] | None = None) -> None:
     """`network_ready`: the network helper's start-up, awaited only when the network is needed
     (the records, the layers and the shims are looked at meanwhile)."""
+    life: Lifecycle = m.monitor
     loaded, garbage = await asyncio.to_thread(m.store.load_all)
     for cid in garbage:
         log.info("container %s: removed a half-created container directory", cid)
@@ -81,55 +99,50 @@ async def recover(m: ContainerManager, network_ready: Awaitable[None] | None = N
                 log.warning("container %s: orphaned layers: %s", lid, exc)
 
     # a shim whose container record is gone (crash inside rm) holds nothing anyone wants
-    shims_dir = m.runner.shims.state_dir("0" * 64).parent
-    orphans = [d.name for d in await asyncio.to_thread(lambda: sorted(shims_dir.iterdir()) if shims_dir.is_dir() else [])
-               if d.is_dir() and d.name not in known]
+    orphans = [cid for cid in await asyncio.to_thread(life.shim_dir_ids) if cid not in known]
 
     def drop_orphan(cid: str) -> Callable[[], Coroutine[Any, Any, None]]:
         async def job() -> None:
             log.info("container %s: removing an orphaned shim", cid)
-            await m.runner.collect_dead(cid)
-            await m.runner.drop_state_dir(cid)
+            await life.collect_dead(cid)
+            await life.drop_state_dir(cid)
 
         return job
 
     await _bounded([drop_orphan(cid) for cid in orphans], CLEANUP_CONCURRENCY)
 
-    live: dict[str, dict[str, Any]] = {}
+    live: dict[str, NetworkSettings] = {}
     ended: list[tuple[Container, ShimTask | None, Exit | None]] = []
     alive = [c for c in loaded if is_alive(c.status)]
-    probes = dict(zip([c.id for c in alive], await asyncio.gather(*(_probe(m, c) for c in alive)), strict=True))
+    probes = dict(zip([c.id for c in alive], await asyncio.gather(*(_probe(life, c) for c in alive)), strict=True))
     for c in loaded:
         if is_alive(c.status):
             shim, ex, st = probes[c.id]
             if shim is not None and ex is None and st is not None:
-                m.runner.tasks[c.id] = shim
-                c.generation += 1
+                life.adopt(c, shim)
                 status = Status.PAUSED if st.status == "paused" else Status.RUNNING
                 if status is not c.status or (st.pid and st.pid != c.state.pid):
                     c.set_state(status=status, pid=st.pid or c.state.pid)
                     await asyncio.to_thread(m.store.save, c)
-                live[c.id] = c.network
+                if c.network is not None:
+                    live[c.id] = c.network
                 continue
             ended.append((c, shim, ex))
-        elif m.runner.shims.state_dir(c.id).exists() or m.layers.is_mounted(c.id):
+        elif life.has_leftovers(c):
             ended.append((c, None, None))  # crash inside start/stop: a shim, a mount may be left
     if network_ready is not None:
         await network_ready
-    await m.runner.network.recover(live)
+    await life.recover_network(live)
 
     def end(c: Container, shim: ShimTask | None, ex: Exit | None) -> Callable[[], Coroutine[Any, Any, None]]:
         async def job() -> None:
             async with c.lock:
                 if shim is None and not is_alive(c.status):
-                    await m.runner.collect_dead(c.id)
-                    await m.runner.drop_state_dir(c.id)
-                    await m.runner.release_resources(c)
-                    c.network = {}
+                    await life.clean_leftovers(c)
                     return
-                found = ex if ex is not None else await m.runner.collect_dead(c.id)
+                found = ex if ex is not None else await life.collect_dead(c.id)
                 if is_alive(c.status):
-                    await m.runner.finish_locked(c, shim, found)
+                    await life.finish_locked(c, shim, found)
 
         return job
 
@@ -137,7 +150,7 @@ async def recover(m: ContainerManager, network_ready: Awaitable[None] | None = N
     await _bounded([end(c, shim, ex) for c, shim, ex in ended], CLEANUP_CONCURRENCY)
     for c in loaded:
         if c.id in live:
-            m.runner.arm_watcher(c, m.runner.tasks[c.id])
+            life.watch(c)
     for c in loaded:
         if c.status is Status.REMOVING:
             try:
@@ -154,6 +167,6 @@ async def recover(m: ContainerManager, network_ready: Awaitable[None] | None = N
         if c.has_been_started_before and should_restart(
             policy, c.state.exit_code, c.restart_count, c.has_been_manually_stopped
         ):
-            m.runner.schedule_restart(c)
+            life.schedule_restart(c)
         elif c.host_config.auto_remove:
             await m.remove(c.id)

@@ -18,6 +18,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from ctrd import ids
 from ctrd.errdefs import AlreadyExists, InvalidArgument, NotFound
 from daemon.atomic import write_json_atomic
 from daemon.containers import record
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 
 CONFIG = "config.v2.json"
 HOSTCONFIG = "hostconfig.json"
-_ID_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ContainerStore:
@@ -100,10 +100,6 @@ class ContainerStore:
     def container_dir(self, cid: str) -> Path:
         return self.dir / cid
 
-    def write_new(self, c: Container) -> None:
-        self.write_host_config(c)
-        self.commit_new(c)
-
     def write_host_config(self, c: Container) -> None:
         """Create's first write (may run alongside the layer creation: it commits nothing)."""
         d = self.container_dir(c.id)
@@ -142,7 +138,7 @@ class ContainerStore:
             self.dir.mkdir(parents=True, exist_ok=True)
             return loaded, garbage
         for d in sorted(self.dir.iterdir()):
-            if not d.is_dir() or not _ID_RE.match(d.name):
+            if not d.is_dir() or not ids.is_full_id(d.name):
                 continue
             cfg = d / CONFIG
             if not cfg.exists():

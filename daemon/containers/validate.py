@@ -1,4 +1,4 @@
-"""Create step 1: check and normalise every parameter of a ContainerSpec.
+"""The first step of create: check and normalise every parameter of a ContainerSpec.
 
 Each refusal is InvalidArgument whose message starts with the field it is about. The image's
 defaults (Env, Cmd, Entrypoint, WorkingDir, User, StopSignal, ExposedPorts, Labels) are merged
@@ -11,16 +11,17 @@ import ipaddress
 import os
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from ctrd import ids, signals
 from ctrd.errdefs import InvalidArgument
 from ctrd.v1 import container_pb2
 from daemon.containers.record import Config, HostConfig, MountSpec, PortBinding, RestartPolicy
-from daemon.containers.signals import parse_signal, signal_name
+from daemon.containers.signals import parse_signal
+from daemon.images.api import ImageConfigLike
 
-NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
 NETWORK_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")  # as daemon.network.networks.NAME_RE
 USER_RE = re.compile(r"^[a-zA-Z0-9_.][a-zA-Z0-9_.-]*(:[a-zA-Z0-9_.][a-zA-Z0-9_.-]*)?$")
@@ -40,27 +41,6 @@ _ADJ = ["admiring", "brave", "calm", "eager", "focused", "gentle", "happy", "jol
 _NOUN = ["babbage", "curie", "darwin", "euler", "fermi", "galileo", "hopper", "knuth", "lovelace", "noether", "pascal", "ritchie", "shannon", "turing"]
 
 
-class ImageConfigLike(Protocol):
-    """What create needs of an image's config (the image store's ImageConfig)."""
-
-    @property
-    def env(self) -> Sequence[str]: ...
-    @property
-    def cmd(self) -> Sequence[str] | None: ...
-    @property
-    def entrypoint(self) -> Sequence[str] | None: ...
-    @property
-    def working_dir(self) -> str: ...
-    @property
-    def user(self) -> str: ...
-    @property
-    def stop_signal(self) -> str: ...
-    @property
-    def exposed_ports(self) -> Any: ...
-    @property
-    def labels(self) -> Mapping[str, str] | None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Normalized:
     name: str
@@ -76,7 +56,7 @@ def random_name() -> str:
 
 
 def check_name(name: str) -> str:
-    if len(name) > MAX_NAME or not NAME_RE.match(name):
+    if len(name) > MAX_NAME or not ids.valid_name(name):
         raise InvalidArgument(f"name: invalid container name ({name!r}), only [a-zA-Z0-9][a-zA-Z0-9_.-]+ are allowed")
     return name.lstrip("/")
 
@@ -279,9 +259,9 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         raise InvalidArgument(f"nano_cpus: range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available")
     if spec.pids_limit < -1:
         raise InvalidArgument("pids_limit: must be -1 (unlimited), 0 (unset) or positive")
-    stop_signal = signal_name(parse_signal(spec.stop_signal, "stop_signal")) if spec.stop_signal else ""
+    stop_signal = signals.name(parse_signal(spec.stop_signal, "stop_signal")) if spec.stop_signal else ""
     if not stop_signal:
-        stop_signal = signal_name(parse_signal(img.stop_signal, "stop_signal")) if img.stop_signal else "SIGTERM"
+        stop_signal = signals.name(parse_signal(img.stop_signal, "stop_signal")) if img.stop_signal else "SIGTERM"
     stop_timeout: int | None = None
     if spec.HasField("stop_timeout"):
         if not -1 <= spec.stop_timeout <= MAX_STOP_TIMEOUT:

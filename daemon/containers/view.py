@@ -8,10 +8,11 @@ from typing import Any
 
 from ctrd.errdefs import InvalidArgument
 from ctrd.humanize import human_duration
+from ctrd.timefmt import rfc3339
 from daemon.containers import record
 from daemon.containers.record import Container
 from daemon.containers.state import Status
-from daemon.timefmt import rfc3339
+from daemon.network.settings import NetworkSettings
 
 
 def mounts_view(c: Container) -> list[dict[str, Any]]:
@@ -33,9 +34,9 @@ def ports_view(c: Container) -> dict[str, Any]:
         ports[key] = None
     for p in c.host_config.port_bindings:
         ports.setdefault(record.port_key(p), None)
-    for m in c.network.get("ports", []) or []:
-        key = f"{m.get('container_port')}/{m.get('protocol', 'tcp')}"
-        entry = {"HostIp": m.get("host_ip") or "0.0.0.0", "HostPort": str(m.get("host_port", ""))}
+    for m in c.network.ports if c.network is not None else ():
+        key = f"{m.container_port}/{m.protocol}"
+        entry = {"HostIp": m.host_ip or "0.0.0.0", "HostPort": str(m.host_port)}
         if ports.get(key) is None:
             ports[key] = []
         ports[key].append(entry)
@@ -43,14 +44,14 @@ def ports_view(c: Container) -> dict[str, Any]:
 
 
 def network_view(c: Container) -> dict[str, Any]:
-    n = c.network
+    n = c.network if c.network is not None else NetworkSettings(mode="")
     return {
-        "SandboxKey": n.get("sandbox_key", ""),
-        "IPAddress": n.get("ip_address", ""),
-        "IPPrefixLen": n.get("ip_prefix_len", 0),
-        "Gateway": n.get("gateway", ""),
-        "MacAddress": n.get("mac_address", ""),
-        "Bridge": n.get("bridge", ""),
+        "SandboxKey": n.sandbox_key,
+        "IPAddress": n.ip_address,
+        "IPPrefixLen": n.ip_prefix_len,
+        "Gateway": n.gateway,
+        "MacAddress": n.mac_address,
+        "Bridge": n.bridge,
         "Ports": ports_view(c),
     }
 

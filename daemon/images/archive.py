@@ -21,7 +21,6 @@ from daemon.images.blobs import Readable, check_digest, sha256_bytes
 
 MAX_JSON = 8 << 20  # manifests and configs are small; a huge one is an attack (CVE-2023-25153)
 MAX_IMAGES = 1000
-OCI_MANIFEST = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json")
 OCI_INDEX = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
 HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(platform.machine(), platform.machine())
 _BLOB_PATH = re.compile(r"^blobs/sha256/([0-9a-f]{64})$")

@@ -13,10 +13,9 @@ import os
 import struct
 import subprocess
 import tarfile
-from datetime import UTC, datetime
 from pathlib import Path
 
-from ctrd import errdefs
+from ctrd import errdefs, timefmt
 from daemon.images.config import ImageConfig
 
 REFERENCE = "busybox:latest"
@@ -69,7 +68,7 @@ def build(path: Path = DEFAULT_PATH) -> tuple[io.BytesIO, ImageConfig, str]:
             "(install busybox-static)"
         )
     mtime = int(path.stat().st_mtime)
-    created = datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = timefmt.rfc3339_nano(mtime * 1_000_000_000)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tf:
 

@@ -26,6 +26,7 @@ class Image:
     architecture: str = ""
     os: str = "linux"
     comment: str = ""
+    author: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,7 @@ class ParsedConfig:
     architecture: str
     os: str
     comment: str
+    author: str = ""
 
 
 def parse_config(data: bytes, what: str = "image config") -> ParsedConfig:
@@ -57,7 +59,7 @@ def parse_config(data: bytes, what: str = "image config") -> ParsedConfig:
     if len(diff_ids) > MAX_LAYERS:
         raise errdefs.InvalidArgument(f"{what}: {len(diff_ids)} layers, more than the maximum of {MAX_LAYERS}")
     diff_ids = [check_digest(d, f"{what}: rootfs.diff_ids[{i}]") for i, d in enumerate(diff_ids)]
-    for key in ("created", "architecture", "os", "comment"):
+    for key in ("created", "architecture", "os", "comment", "author"):
         if raw.get(key) is not None and not isinstance(raw[key], str):
             raise errdefs.InvalidArgument(f"{what}: {key} must be a string")
     return ParsedConfig(
@@ -69,4 +71,5 @@ def parse_config(data: bytes, what: str = "image config") -> ParsedConfig:
         architecture=raw.get("architecture") or "",
         os=raw.get("os") or "linux",
         comment=raw.get("comment") or "",
+        author=raw.get("author") or "",
     )

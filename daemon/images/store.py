@@ -11,7 +11,6 @@ collection removes what a crash left between steps. All methods are synchronous 
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
@@ -20,30 +19,29 @@ import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO
 
-from ctrd import errdefs
+from ctrd import errdefs, timefmt
 from daemon.atomic import write_atomic, write_json_atomic
 from daemon.images import archive, busybox, reference
 from daemon.images.archive import HOST_ARCH, LayerSource
 from daemon.images.blobs import sha256_bytes
 from daemon.images.config import ImageConfig, apply_changes
+from daemon.images.gc import collect_layers
 from daemon.images.ingest import stage_layer, verify
 from daemon.images.layerdb import LayerDB, LayerRecord
 from daemon.images.records import MAX_LAYERS, Image, ParsedConfig, parse_config
-from daemon.layers.overlay2 import INIT_SUFFIX, LayerStore
+from daemon.images.spool import Progress, seekable, spool_archive
+from daemon.layers.overlay2 import LayerStore
 
 __all__ = ["Image", "ImageConfig", "ImageStore"]
-_CHUNK = 1 << 20
-Progress = Callable[[int], None] | None
 _Sources = list[LayerSource]
 _Strs = list[str]  # the class defines list(); annotations inside it cannot say list[...]
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return timefmt.now()
 
 
 class ImageStore:
@@ -138,6 +136,7 @@ class ImageStore:
             architecture=parsed.architecture,
             os=parsed.os,
             comment=parsed.comment,
+            author=parsed.author,
         )
 
     def get(self, ref: str) -> Image:
@@ -165,37 +164,19 @@ class ImageStore:
             images = [self._image(i) for i in self._images]
         return sorted(images, key=lambda im: (im.created, im.id), reverse=True)
 
-    def inspect(self, ref: str) -> dict[str, Any]:
-        with self._lock:
-            image = self._image(self._resolve(ref)[0])
-            raw = self._images[image.id].raw
-        graph: dict[str, str] = {}
-        if image.top_layer:
-            top = self.layers.root / image.top_layer
-            try:
-                lowers = [str(self.layers.diff_dir(p)) for p in self.layers.parents(image.top_layer)]
-            except OSError:  # removed concurrently (rmi racing inspect)
-                raise errdefs.NotFound(f"no such image: {ref}") from None
-            graph = {"MergedDir": f"{top}/merged", "UpperDir": f"{top}/diff", "WorkDir": f"{top}/work"}
-            if lowers:
-                graph["LowerDir"] = ":".join(lowers)
-        return {
-            "Id": image.id,
-            "RepoTags": image.repo_tags,
-            "RepoDigests": [],
-            "Parent": "",
-            "Comment": image.comment,
-            "Created": image.created,
-            "DockerVersion": "",
-            "Author": raw.get("author") or "",
-            "Config": {"Hostname": "", "Domainname": "", **image.config.to_docker()},
-            "Architecture": image.architecture,
-            "Os": image.os,
-            "Size": image.size,
-            "GraphDriver": {"Name": "overlay2", "Data": graph},
-            "RootFS": {"Type": "layers", "Layers": image.diff_ids},
-            "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
-        }
+    def graph_data(self, image: Image, ref: str) -> dict[str, str]:
+        """docker's GraphDriver.Data for an image: its top layer's dirs and the layers below it."""
+        if not image.top_layer:
+            return {}
+        top = self.layers.root / image.top_layer
+        try:
+            lowers = [str(self.layers.diff_dir(p)) for p in self.layers.parents(image.top_layer)]
+        except OSError:  # removed concurrently (rmi racing inspect)
+            raise errdefs.NotFound(f"no such image: {ref}") from None
+        graph = {"MergedDir": f"{top}/merged", "UpperDir": f"{top}/diff", "WorkDir": f"{top}/work"}
+        if lowers:
+            graph["LowerDir"] = ":".join(lowers)
+        return graph
 
     # ---------------------------------------------------------------- import / load
     def import_archive(
@@ -241,7 +222,7 @@ class ImageStore:
 
     def load_archive(self, fileobj: BinaryIO, progress: Progress = None) -> _Strs:
         """`docker load`: docker-save or OCI layout archive (optionally gzip-compressed)."""
-        if _seekable(fileobj):
+        if seekable(fileobj):
             start = fileobj.tell()
             head = fileobj.read(2)
             fileobj.seek(start)
@@ -251,7 +232,7 @@ class ImageStore:
                     progress(fileobj.tell() - start)
                 return lines
         with tempfile.TemporaryFile(dir=self.tmp_dir) as spool:
-            self._spool(fileobj, spool, progress)
+            spool_archive(fileobj, spool, progress)
             return self._load_tar(spool)
 
     def _load_tar(self, fileobj: BinaryIO) -> _Strs:
@@ -268,30 +249,6 @@ class ImageStore:
             except (tarfile.TarError, EOFError) as e:
                 raise errdefs.InvalidArgument(f"invalid archive: {e}") from None
         return lines
-
-    def _spool(self, src: BinaryIO, spool: BinaryIO, progress: Progress) -> None:
-        """Copy the archive to a seekable temp file, decompressing a gzip'd archive on the way."""
-        head = src.read(2)
-        count = len(head)
-        if head == b"\x1f\x8b":
-            raw = _Prefixed(head, src)
-            try:
-                with gzip.GzipFile(fileobj=cast(Any, raw), mode="rb") as gz:
-                    while chunk := gz.read(_CHUNK):
-                        spool.write(chunk)
-                        if progress:
-                            progress(raw.count)
-            except (OSError, EOFError) as e:
-                raise errdefs.InvalidArgument(f"invalid archive: {e}") from None
-        else:
-            spool.write(head)
-            while chunk := src.read(_CHUNK):
-                spool.write(chunk)
-                count += len(chunk)
-                if progress:
-                    progress(count)
-        spool.flush()
-        spool.seek(0)
 
     def _load_image(self, config: bytes, sources: _Sources, tags: _Strs) -> str:
         parsed = parse_config(config)
@@ -406,36 +363,7 @@ class ImageStore:
         wanted: set[str] = set(self._pending)
         for parsed in self._images.values():
             wanted.update(parsed.chain_ids)
-        dirs = self.layers.layer_ids()  # before listing containers: see overlay2.py on ordering
-        containers = self.layers.container_layer_ids()
-        # Layers under a container's -init stay whatever the images say (an `rm -f` must not pull
-        # the floor from under a container); a later gc() collects them.
-        pinned: set[str] = set()
-        for cid in containers:
-            try:
-                pinned.update(self.layers.parents(cid + INIT_SUFFIX))
-            except OSError:
-                continue
-        removed: _Strs = []
-        # Top layers first: a parent must outlive its children's `lower` links.
-        for rec in sorted(self.layerdb.records.values(), key=lambda r: -len(self.layerdb.chain(r.chain_id))):
-            if rec.chain_id in wanted or rec.cache_id in pinned:
-                continue
-            try:
-                self.layers.remove_layer(rec.cache_id)
-            except errdefs.CtrdError:
-                continue  # mounted somewhere: keep its record, try again next time
-            self.layerdb.remove(rec.chain_id)
-            removed.append(rec.chain_id)
-        known = {r.cache_id for r in self.layerdb.records.values()}
-        for d in dirs:
-            owner = d.removesuffix(INIT_SUFFIX)
-            if d not in known and d not in pinned and owner not in containers and len(d) == 64:
-                try:
-                    self.layers.remove_layer(d)  # a layer dir from an import that crashed before layerdb
-                except errdefs.CtrdError:
-                    continue
-        return removed
+        return collect_layers(self.layers, self.layerdb, wanted)
 
     def tag(self, ref: str, new_ref: str) -> str:
         """`docker tag`: point `new_ref` at the image `ref` names; returns the normalised tag."""
@@ -447,30 +375,5 @@ class ImageStore:
         return tag
 
 
-def _seekable(f: BinaryIO) -> bool:
-    try:
-        return bool(f.seekable())
-    except (AttributeError, OSError, ValueError):
-        return False
-
-
 def _normalize_tag(ref: str) -> str:
     return reference.normalize(ref)
-
-
-class _Prefixed:
-    """A reader that first returns `head`, then the rest of `src` (counting bytes read)."""
-
-    def __init__(self, head: bytes, src: BinaryIO) -> None:
-        self.head = head
-        self.src = src
-        self.count = len(head)
-
-    def read(self, n: int = -1) -> bytes:
-        if self.head:
-            cut = len(self.head) if n < 0 else n
-            data, self.head = self.head[:cut], self.head[cut:]
-            return data
-        data = self.src.read(n)
-        self.count += len(data)
-        return data

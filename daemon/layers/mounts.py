@@ -9,23 +9,15 @@ chdir in the daemon and never by a bare fork of it.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import re
 import subprocess
 from pathlib import Path
 
-from ctrd import errdefs
+from ctrd import errdefs, libc
 
 MNT_DETACH = 2
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-_libc.mount.restype = ctypes.c_int
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-_libc.umount2.restype = ctypes.c_int
-
 
 _ESCAPE = re.compile(r"\\([0-7]{3})")
 
@@ -60,7 +52,7 @@ def mount_overlay(target: Path, options: str, cwd: Path | None = None) -> None:
     if not overlay_options_fit(options):
         raise errdefs.InvalidArgument(f"cannot mount layer, mount options too large for {target}")
     if cwd is None:
-        rc = _libc.mount(b"overlay", os.fsencode(target), b"overlay", 0, options.encode())
+        rc = libc.mount(b"overlay", os.fsencode(target), b"overlay", 0, options.encode())
         if rc != 0:
             err = ctypes.get_errno()
             raise errdefs.Internal(f"mount overlay on {target}: {os.strerror(err)}")
@@ -78,7 +70,7 @@ def mount_overlay(target: Path, options: str, cwd: Path | None = None) -> None:
 
 def unmount(target: Path) -> None:
     """Detach the mount on `target` (lazy, like docker's Put); not mounted is fine."""
-    rc = _libc.umount2(os.fsencode(target), MNT_DETACH)
+    rc = libc.umount2(os.fsencode(target), MNT_DETACH)
     if rc != 0:
         err = ctypes.get_errno()
         if err in (22, 2):  # EINVAL: not a mount point; ENOENT: gone

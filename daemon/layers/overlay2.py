@@ -23,14 +23,13 @@ import shutil
 import threading
 from pathlib import Path
 
-from ctrd import errdefs
+from ctrd import errdefs, ids
 from daemon.atomic import fsync_dir, write_atomic
 from daemon.layers import initlayer, mounts
 
 MAX_DEPTH = 128  # docker's overlay2 maxDepth (lowers of one mount)
 INIT_SUFFIX = "-init"
 STAGING_PREFIX = ".staging-"
-_CONTAINER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _SHORT = re.compile(r"^[A-Z2-7]{26}$")
 
 
@@ -40,7 +39,7 @@ def new_short_id() -> str:
 
 
 def _check_container_id(container_id: str) -> None:
-    if not _CONTAINER_ID.match(container_id) or container_id.endswith(INIT_SUFFIX):
+    if not ids.valid_id(container_id) or container_id.endswith(INIT_SUFFIX):
         raise errdefs.InvalidArgument(f"invalid container id for layers: {container_id!r}")
 
 

@@ -1,4 +1,4 @@
-"""NetworkManager: a configured network namespace per container (start step 3 of the flow).
+"""NetworkManager: a configured network namespace per container (built by start, torn down by stop).
 
 The daemon calls setup() before the container's process exists; the namespace is persisted as an
 nsfs bind mount at <exec-root>/netns/<12-hex-id> so that the runtime joins it by path, and

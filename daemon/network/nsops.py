@@ -1,7 +1,7 @@
 """The netlink and namespace operations, run only inside the single-threaded network helper.
 
 Entering a namespace changes the calling thread's view of the network: the helper does it on its
-one and only thread (the source document's LockOSThread point) and always returns to the host's
+one and only thread (what Go's LockOSThread gives docker's libnetwork) and always returns to the host's
 namespace before it answers. A netlink socket stays bound to the namespace it was created in, so
 "enter, open a socket, leave" gives a socket that configures the container's namespace from the
 host's.

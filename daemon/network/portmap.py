@@ -8,8 +8,7 @@ import socket
 from collections.abc import Callable, Sequence
 
 from ctrd import errdefs
-from ctrd.shim.v1 import shim_pb2
-from daemon.network.settings import NetworkSettings, PortMapping
+from daemon.network.settings import PortMapping
 
 PortPicker = Callable[[str, str], int]  # (protocol, host_ip) -> a free port
 
@@ -71,17 +70,3 @@ def resolve_ports(
         out.append(PortMapping(proto, "0.0.0.0", picker(proto, "0.0.0.0"), cport))
     return out
 
-
-def forwards(settings: NetworkSettings) -> list[shim_pb2.PortForward]:
-    """What the shim's CreateRequest.ports needs: each mapping aimed at the container's address."""
-    if not settings.ports:
-        return []
-    if not settings.ip_address:
-        raise errdefs.InvalidArgument(f"published ports need a bridge network, not {settings.mode!r}")
-    return [
-        shim_pb2.PortForward(
-            protocol=p.protocol, host_ip=p.host_ip, host_port=p.host_port,
-            container_ip=settings.ip_address, container_port=p.container_port,
-        )
-        for p in settings.ports
-    ]

@@ -34,6 +34,17 @@ class PortMapping:
 
 
 @dataclass(frozen=True, slots=True)
+class PortForward:
+    """One port the shim relays: host_ip:host_port/protocol → container_ip:container_port."""
+
+    protocol: str
+    host_ip: str
+    host_port: int
+    container_ip: str
+    container_port: int
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkSettings:
     """A container's network as built by NetworkManager.setup (enough to tear it down again)."""
 

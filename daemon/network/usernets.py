@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from ctrd import errdefs
+from ctrd.timefmt import rfc3339
 from daemon.network.client import NetOpsClient
 from daemon.network.dns.client import DnsClient
 from daemon.network.firewall import Firewall
 from daemon.network.manager import NetworkManager
 from daemon.network.networks import Endpoint, NetworkRecord, NetworkStore, new_record
 from daemon.network.settings import NetworkSettings, PortMapping
-from daemon.timefmt import rfc3339
 
 DNS_SERVER = "127.0.0.11"
 

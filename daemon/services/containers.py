@@ -68,9 +68,9 @@ class ContainerServicer(container_pb2_grpc.ContainerServiceServicer):
                 created=int(c.created), state=c.status.value, status=view.status_text(c),
             )
             s.labels.update(dict(c.config.labels))
-            for m in c.network.get("ports", []) or []:
-                s.ports.add(ip=m.get("host_ip") or "0.0.0.0", public_port=int(m.get("host_port", 0)),
-                            private_port=int(m.get("container_port", 0)), type=m.get("protocol", "tcp"))
+            for m in c.network.ports if c.network is not None else ():
+                s.ports.add(ip=m.host_ip or "0.0.0.0", public_port=m.host_port,
+                            private_port=m.container_port, type=m.protocol)
         return out
 
     async def Wait(self, request: pb.WaitRequest, context: Ctx) -> pb.WaitResponse:

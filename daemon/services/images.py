@@ -10,28 +10,20 @@ import asyncio
 import json
 import tempfile
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from typing import IO, Any
 
-from ctrd import errdefs
+from ctrd import errdefs, timefmt
 from ctrd.v1 import image_pb2, image_pb2_grpc
+from daemon.images import view
 from daemon.images.store import ImageStore
 
 
 def _unix(created: str) -> int:
     """RFC 3339 (any fraction digits, Z or offset) → unix seconds; 0 when absent or unparseable."""
-    if not created:
-        return 0
-    text = created.replace("Z", "+00:00")
-    if "." in text:
-        head, _, rest = text.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
-        text = head + "." + digits[:6].ljust(6, "0") + rest[len(digits) :]
     try:
-        dt = datetime.fromisoformat(text)
+        return int(timefmt.parse_rfc3339(created))
     except ValueError:
         return 0
-    return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp())
 
 
 class ImageServicer(image_pb2_grpc.ImageServiceServicer):
@@ -91,7 +83,7 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         )
 
     async def Inspect(self, request: image_pb2.ImageInspectRequest, context: Any) -> image_pb2.ImageInspectResponse:
-        doc = await asyncio.to_thread(self.store.inspect, request.reference)
+        doc = await asyncio.to_thread(view.inspect, self.store, request.reference)
         return image_pb2.ImageInspectResponse(json=json.dumps(doc))
 
     async def Remove(self, request: image_pb2.ImageRemoveRequest, context: Any) -> image_pb2.ImageRemoveResponse:

@@ -75,7 +75,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
             raise errdefs.FailedPrecondition(
                 f"container {c.name} uses network mode {c.host_config.network_mode}: it cannot join other networks"
             )
-        sandbox = str(c.network.get("sandbox_key", "")) if is_alive(c.status) else ""
+        sandbox = c.network.sandbox_key if is_alive(c.status) and c.network is not None else ""
         await self.n.connect(rec.id, c.id, name=c.name, aliases=list(request.aliases), sandbox_key=sandbox)
         return pb.NetworkConnectResponse()
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from ctrd import reasons
+
 
 class CtrdError(Exception):
     code: ClassVar[str] = "internal"
@@ -56,10 +58,10 @@ class Internal(CtrdError):
     code = "internal"
 
 
-# Reasons shared across the wire (stable strings).
-REASON_EXEC_NOT_FOUND = "exec-not-found"  # docker exit code 127
-REASON_EXEC_NOT_INVOKABLE = "exec-not-invokable"  # docker exit code 126
-REASON_OOM = "oom"
+# The reasons live in ctrd.reasons (the runtime shares them); these names keep errdefs callers short.
+REASON_EXEC_NOT_FOUND = reasons.EXEC_NOT_FOUND
+REASON_EXEC_NOT_INVOKABLE = reasons.EXEC_NOT_INVOKABLE
+REASON_OOM = reasons.OOM
 
 _BY_CODE: dict[str, type[CtrdError]] = {
     cls.code: cls for cls in (NotFound, AlreadyExists, InvalidArgument, FailedPrecondition, Unavailable, Internal)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import cast
+
 import grpc
 
 from ctrd import errdefs
@@ -43,7 +46,8 @@ def to_native(err: grpc.RpcError) -> errdefs.CtrdError:
     details = (err.details() if hasattr(err, "details") else None) or str(code)
     reason = ""
     trailing = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None
-    for key, value in trailing or ():
+    # grpc-stubs types the aio metadata as opaque "_Metadatum" items; at run time they are pairs.
+    for key, value in cast("Iterable[tuple[str, str | bytes]]", trailing or ()):
         if key == REASON_KEY:
             reason = value if isinstance(value, str) else value.decode()
     cls = _FROM_STATUS.get(code)

@@ -17,6 +17,13 @@ def _ticks(d: DaemonProc, cid: str) -> int:
     return len([e for e in d.c.logs(cid) if e.data.startswith(b"tick")])
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def test_kill9_daemon_keeps_containers_and_records_exits(ctrd: DaemonProc) -> None:  # noqa: F811
     c = ctrd.c
     runner = c.run("busybox", ["sh", "-c", TICKER], name="runner")
@@ -24,11 +31,17 @@ def test_kill9_daemon_keeps_containers_and_records_exits(ctrd: DaemonProc) -> No
     c.pause(paused)
     quitter = c.run("busybox", ["sh", "-c", "sleep 1; exit 3"], network_mode="none", name="quitter")
     pid = c.inspect(runner)["State"]["Pid"]
-    time.sleep(0.3)
+    quitter_pid = c.inspect(quitter)["State"]["Pid"]
+    c.wait_logged(runner, b"tick 1\n")
     before = _ticks(ctrd, runner)
 
     ctrd.kill9()
-    time.sleep(1.5)  # quitter exits while the daemon is down; runner keeps logging
+    # while the daemon is down: quitter exits, runner keeps logging (read on disk, no API)
+    log = ctrd.root / "containers" / runner / f"{runner}-json.log"
+    deadline = time.monotonic() + 30
+    while _alive(quitter_pid) or log.read_bytes().count(b'"log":"tick') <= before + 5:
+        assert time.monotonic() < deadline, "quitter did not exit or runner stopped logging"
+        time.sleep(0.05)
     ctrd.start()
     c = ctrd.c
 
@@ -51,8 +64,9 @@ def test_kill9_daemon_keeps_containers_and_records_exits(ctrd: DaemonProc) -> No
 
 def test_sigterm_stops_containers_unless_live_restore(ctrd: DaemonProc) -> None:  # noqa: F811
     c = ctrd.c
-    cid = c.run("busybox", ["sh", "-c", "trap 'exit 5' TERM; while true; do sleep 0.1; done"], network_mode="none")
-    time.sleep(0.3)
+    cid = c.run("busybox", ["sh", "-c", "trap 'exit 5' TERM; echo ready; while true; do sleep 0.1; done"],
+                network_mode="none")
+    c.wait_logged(cid, b"ready\n")  # the shell has installed its trap
     assert ctrd.stop() == 0
     assert ctrd.mounts() == [] and ctrd.shim_pids() == []
     ctrd.start()

@@ -28,8 +28,9 @@ def test_stop_term_ignoring_container_is_killed_at_the_timeout(ctrd: DaemonProc)
 
 def test_stop_term_handling_container_stops_at_once_with_its_code(ctrd: DaemonProc) -> None:  # noqa: F811
     c = ctrd.c
-    cid = c.run("busybox", ["sh", "-c", "trap 'exit 7' TERM; while true; do sleep 0.1; done"], network_mode="none")
-    time.sleep(0.3)  # let the shell install its trap
+    cid = c.run("busybox", ["sh", "-c", "trap 'exit 7' TERM; echo ready; while true; do sleep 0.1; done"],
+                network_mode="none")
+    c.wait_logged(cid, b"ready\n")  # the shell has installed its trap
     t0 = time.monotonic()
     c.stop(cid, timeout=10)
     assert time.monotonic() - t0 < 5

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from ctrd.errdefs import FailedPrecondition
 from ctrd.v1 import container_pb2 as cpb
-from tests.fault_helpers import FaultDaemon, consistency, fault_ctrd, pid_alive  # noqa: F401
+from tests.fault_helpers import FaultDaemon, consistency, fault_ctrd, pid_alive, settle  # noqa: F401
 
 pytestmark = pytest.mark.root
 
@@ -33,6 +34,15 @@ N_RUNNING = 20
 
 def _ticks(d: FaultDaemon, cid: str) -> int:
     return sum(1 for e in d.c.logs(cid) if e.data.startswith(b"tick"))
+
+
+def _ticks_on_disk(d: FaultDaemon, cid: str) -> int:
+    """Ticks in the json-file log, read without the daemon (the shim writes it while ctrd is down)."""
+    return (d.root / "containers" / cid / f"{cid}-json.log").read_bytes().count(b'"log":"tick')
+
+
+def _until(what: str, cond: Callable[[], bool], timeout: float = 30.0) -> None:
+    assert settle(lambda: [] if cond() else [what], timeout) == []
 
 
 def _get(port: int) -> tuple[int, bytes]:
@@ -81,7 +91,8 @@ def test_kill9_with_20_running_containers(fault_ctrd: Callable[..., FaultDaemon]
     assert len(shims_before) == N_RUNNING
 
     d.kill9()
-    time.sleep(1.5)  # the tickers keep writing through their shims
+    for cid in tickers:  # the tickers keep writing through their shims
+        _until(f"{cid[:12]} ticks on", lambda cid=cid: _ticks_on_disk(d, cid) >= before[cid] + 4)
     assert all(pid_alive(p) for p in pids.values()), "a container died with its daemon"
     t0 = time.monotonic()
     d.start()
@@ -102,17 +113,16 @@ def test_kill9_with_20_running_containers(fault_ctrd: Callable[..., FaultDaemon]
     # the recovered containers obey every verb
     p, s, r = tickers[0], tickers[1], tickers[2]
     c.pause(p)
-    n = _ticks(d, p)
-    time.sleep(0.6)
-    assert _ticks(d, p) <= n + 1
+    n, clock = _ticks(d, p), _ticks(d, s)
+    _until("the running ticker ticks 3 times", lambda: _ticks(d, s) >= clock + 3)  # time passes...
+    assert _ticks(d, p) <= n + 1  # ...and the paused one writes nothing (one tick may be in flight)
     c.resume(p)
     c.stop(s, timeout=1)
     assert c.inspect(s)["State"]["Status"] == "exited"
     c.remove(r, force=True)
     assert r not in {x.id for x in c.list(all_=True)}
     t = _ticks(d, p)
-    time.sleep(0.6)
-    assert _ticks(d, p) > t
+    _until("the resumed ticker ticks", lambda: _ticks(d, p) > t)
     assert consistency(d) == []
 
 
@@ -137,10 +147,14 @@ def test_exits_while_down_and_restart_policies(fault_ctrd: Callable[..., FaultDa
     c.stop(held, timeout=1)
     assert c.inspect(held)["State"]["Status"] == "exited"
     victim_pid = c.inspect(victim)["State"]["Pid"]
+    infos = [c.inspect(cid) for cid in (zero, three, always, onfail)]
+    # (a policy container already restarted runs `sleep 300` now: only a first run exits)
+    exiting = [i["State"]["Pid"] for i in infos if i["RestartCount"] == 0 and i["State"]["Pid"]]
 
     d.kill9()
     os.kill(victim_pid, signal.SIGKILL)
-    time.sleep(2.0)  # zero, three, always and onfail exit while nobody listens
+    for pid in [victim_pid, *exiting]:  # zero, three, always and onfail exit while nobody listens
+        _until(f"pid {pid} exits", lambda pid=pid: not pid_alive(pid))
     d.start()
     c = d.c
 
@@ -155,7 +169,10 @@ def test_exits_while_down_and_restart_policies(fault_ctrd: Callable[..., FaultDa
         info = c.wait_status(cid, "running", timeout=15)
         assert info["State"]["Status"] == "running", cid
         assert info["RestartCount"] >= 1
-    time.sleep(0.5)  # a wrongly applied policy would act within its first 100 ms backoff
+    # recovery applied every policy at once: always and onfail are back after their first backoff, so
+    # a policy wrongly applied to `held` has acted too (it queues on the lock before this Pause)
+    with pytest.raises(FailedPrecondition):
+        c.pause(held)
     st = c.inspect(held)["State"]
     assert st["Status"] == "exited" and st["ExitCode"] == 137
     assert consistency(d) == []
@@ -168,7 +185,7 @@ def test_paused_container_survives_a_restart(fault_ctrd: Callable[..., FaultDaem
     d = fault_ctrd()
     c = d.c
     cid = c.run("busybox", ["sh", "-c", TICKER], name="frozen", network_mode="none", stop_timeout=1)
-    time.sleep(0.5)
+    c.wait_logged(cid, b"tick 1\n")
     c.pause(cid)
     freezer = Path("/sys/fs/cgroup/freezer") / d.cgroup_parent / cid / "freezer.state"
     assert freezer.read_text().strip() == "FROZEN"
@@ -188,8 +205,7 @@ def test_paused_container_survives_a_restart(fault_ctrd: Callable[..., FaultDaem
     assert consistency(d) == []
     c.resume(cid)
     assert freezer.read_text().strip() == "THAWED"
-    time.sleep(1.0)
-    assert _ticks(d, cid) > n + 1
+    _until("the resumed ticker ticks", lambda: _ticks(d, cid) > n + 1)
     c.pause(cid)
     c.stop(cid, timeout=1)  # a paused container stops (resumed to take the signal)
     st = c.inspect(cid)["State"]

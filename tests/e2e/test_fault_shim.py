@@ -49,7 +49,7 @@ def test_killed_shim(daemon_up: bool, paused: bool, fault_ctrd: Callable[..., Fa
     else:
         d.kill9()
         os.kill(shim, signal.SIGKILL)
-        time.sleep(0.3)
+        assert settle(lambda: ["shim alive"] if pid_alive(shim) else []) == []  # gone while ctrd is down
         d.start()
         c = d.c
     info = c.wait_status(cid, "exited", timeout=20)

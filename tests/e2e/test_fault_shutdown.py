@@ -19,7 +19,7 @@ from tests.fault_helpers import FaultDaemon, consistency, fault_ctrd, pid_alive,
 
 pytestmark = pytest.mark.root
 
-TRAP = "trap 'exit 5' TERM; while true; do sleep 0.1; done"
+TRAP = "trap 'exit 5' TERM; echo ready; while true; do sleep 0.1; done"
 TICKER = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"
 
 
@@ -34,7 +34,8 @@ def test_sigterm_stops_every_container(fault_ctrd: Callable[..., FaultDaemon]) -
                    restart_policy=cpb.RestartPolicy(name="always"))
     done = c.run("busybox", ["sh", "-c", "exit 9"], name="done", network_mode="none")
     assert c.wait(done) == 9
-    time.sleep(0.3)  # the shells install their traps
+    for cid in (polite, always):
+        c.wait_logged(cid, b"ready\n")  # the shell has installed its trap
     pids = {cid: c.inspect(cid)["State"]["Pid"] for cid in (polite, stubborn, frozen, always)}
 
     t0 = time.monotonic()
@@ -65,8 +66,9 @@ def test_live_restore_keeps_containers_and_reattaches(fault_ctrd: Callable[..., 
     c.pause(frozen)
     quitter = c.run("busybox", ["sh", "-c", "sleep 1; exit 4"], name="quitter", network_mode="none")
     pids = {cid: c.inspect(cid)["State"]["Pid"] for cid in (ticker, quiet, frozen)}
+    quitter_pid = c.inspect(quitter)["State"]["Pid"]
     shims = sorted(d.shim_pids())
-    time.sleep(0.4)
+    c.wait_logged(ticker, b"tick 1\n")
     ticks = sum(1 for e in c.logs(ticker) if e.data.startswith(b"tick"))
     mounts = sorted(d.mounts())
 
@@ -74,7 +76,11 @@ def test_live_restore_keeps_containers_and_reattaches(fault_ctrd: Callable[..., 
     assert all(pid_alive(p) for p in pids.values())
     assert sorted(d.shim_pids()) == shims[: len(shims)] or set(d.shim_pids()) <= set(shims)
     assert set(mounts) <= set(d.mounts()) and d.veths() and d.netns_files()
-    time.sleep(1.5)  # quitter exits, ticker writes on
+    # while the daemon is down: quitter exits, ticker writes on through its shim
+    log = d.root / "containers" / ticker / f"{ticker}-json.log"
+    assert settle(lambda: ["quitter still runs"] if pid_alive(quitter_pid) else [], timeout=30) == []
+    assert settle(lambda: [] if log.read_bytes().count(b'"log":"tick') >= ticks + 4 else ["too few ticks"],
+                  timeout=30) == []
     d.start()
     c = d.c
 

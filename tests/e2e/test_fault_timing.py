@@ -83,16 +83,20 @@ def test_kill9_during_shutdown(fault_ctrd: Callable[..., FaultDaemon]) -> None: 
     """SIGTERM starts stopping everything; a SIGKILL half-way leaves a state the next start sorts out."""
     d = fault_ctrd()
     c = d.c
-    trap = "trap 'sleep 0.5; exit 5' TERM; while true; do sleep 0.1; done"
-    ids = [c.run("busybox", ["sh", "-c", trap], name=f"t{i}", network_mode="bridge" if i % 2 else "none",
-                 stop_timeout=3) for i in range(3)]
-    ids += [c.run("busybox", ["sleep", "300"], name=f"s{i}", network_mode="none", stop_timeout=2) for i in range(2)]
-    time.sleep(0.3)
+    trap = "trap 'echo term; sleep 0.5; exit 5' TERM; echo ready; while true; do sleep 0.1; done"
+    traps = [c.run("busybox", ["sh", "-c", trap], name=f"t{i}", network_mode="bridge" if i % 2 else "none",
+                   stop_timeout=3) for i in range(3)]
+    ids = traps + [c.run("busybox", ["sleep", "300"], name=f"s{i}", network_mode="none", stop_timeout=2)
+                   for i in range(2)]
+    for cid in traps:
+        c.wait_logged(cid, b"ready\n")  # the shell has installed its trap
     assert d.proc is not None
     d.c.close()
     d.client = None
     d.proc.send_signal(signal.SIGTERM)
-    time.sleep(0.8)  # the TERM handlers run, the sleepers wait for their KILL
+    # the TERM handlers run (read from the logs on disk: the API is going away), the sleepers wait for KILL
+    logs = [d.root / "containers" / cid / f"{cid}-json.log" for cid in traps]
+    assert settle(lambda: [str(p) for p in logs if b'"log":"term\\n"' not in p.read_bytes()], 30) == []
     d.kill9()
     d.start()
     c = d.c

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ctrd import errdefs
+from daemon.images import view as image_view
 from daemon.images.store import ImageStore
 from daemon.layers.overlay2 import LayerStore
 from tests.fixtures import images as fx
@@ -118,7 +119,7 @@ def test_import_with_changes_gzip_and_tag(env: tuple[Path, LayerStore, ImageStor
     assert (c.env, c.cmd, c.working_dir, c.user, c.stop_signal) == (["PATH=/bin"], ["hello"], "/srv", "1000", "SIGINT")
     assert c.exposed_ports == ["80/tcp", "53/udp"] and c.labels == {"a": "b"} and c.volumes == ["/data"]
     assert c.entrypoint == ["/bin/sh", "-c", "/bin/sh"]
-    doc = store.inspect(image.id[:19])
+    doc = image_view.inspect(store, image.id[:19])
     assert doc["Config"]["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}}
     assert doc["RootFS"]["Layers"] == [fx.sha(tar)]
     assert doc["GraphDriver"]["Data"]["UpperDir"] == str(layers.diff_dir(image.top_layer))

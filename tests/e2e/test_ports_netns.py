@@ -17,8 +17,7 @@ import pytest
 
 from ctrd import errdefs
 from ctrd.shim.v1 import shim_pb2
-from daemon.network.manager import NetworkManager, PortMapping
-from daemon.network.portmap import forwards
+from daemon.network.manager import NetworkManager, NetworkSettings, PortMapping
 from shimd.ports import start_relays
 from tests.netutil import free_test_subnet
 
@@ -31,6 +30,15 @@ def bridge() -> Iterator[str]:
     yield name
     if os.path.exists(f"/sys/class/net/{name}"):  # last resort: the tests remove it themselves
         subprocess.run(["ip", "link", "del", name], check=False)
+
+
+def _forwards(s: NetworkSettings) -> list[shim_pb2.PortForward]:
+    """What the daemon hands the shim: each published port aimed at the container's address."""
+    return [
+        shim_pb2.PortForward(protocol=p.protocol, host_ip=p.host_ip, host_port=p.host_port,
+                             container_ip=s.ip_address, container_port=p.container_port)
+        for p in s.ports
+    ]
 
 
 def _get(port: int, path: str = "/") -> tuple[int, bytes]:
@@ -57,7 +65,7 @@ def test_httpd_in_a_bridge_namespace_answers_through_a_published_port(short_tmp:
             httpd = subprocess.Popen(
                 ["nsenter", f"--net={s.sandbox_key}", "/bin/busybox", "httpd", "-f", "-p", "80", "-h", str(www)]
             )
-            relays = await start_relays(forwards(s))
+            relays = await start_relays(_forwards(s))
             try:
                 hport = s.ports[0].host_port
                 assert relays.bound[0].host_port == hport
@@ -115,7 +123,7 @@ def test_udp_published_port_reaches_a_bridge_namespace(short_tmp: Path, bridge: 
         )
         try:
             assert echo.stdout is not None and echo.stdout.readline() == "ready\n"
-            relays = await start_relays(forwards(s))
+            relays = await start_relays(_forwards(s))
             try:
                 loop = asyncio.get_running_loop()
                 clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,27 @@ def run(tmp: Path, backend: str, body) -> None:  # type: ignore[no-untyped-def]
             await body(h)
 
     asyncio.run(asyncio.wait_for(go(), 120))
+
+
+def test_ctrd_runtime_as_a_binary_reports_taxonomy_errors(short_tmp: Path) -> None:
+    """The OCI-binary backend driving ctrd-runtime (as containerd or dockerd would) gets the error's
+    code and reason from the runtime's JSON log, not from its wording."""
+    runtime = short_tmp / "ctrd-runtime"
+    runtime.write_text(f"#!/bin/sh\nexec {sys.executable} -m runtime.cli \"$@\"\n")
+    runtime.chmod(0o755)
+
+    async def body(h: Harness) -> None:
+        with pytest.raises(errdefs.CtrdError) as ei:
+            await h.container(["/no/such/binary"])
+        assert isinstance(ei.value, errdefs.InvalidArgument)
+        assert ei.value.reason == errdefs.REASON_EXEC_NOT_FOUND
+        assert ei.value.message.startswith(f"{runtime} create ")
+        with pytest.raises(errdefs.CtrdError) as ei:
+            await h.container(["/etc"])  # exists, cannot be executed: docker's 126
+        assert isinstance(ei.value, errdefs.InvalidArgument)
+        assert ei.value.reason == errdefs.REASON_EXEC_NOT_INVOKABLE
+
+    run(short_tmp, str(runtime), body)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -4,7 +4,6 @@ shims and leaves nothing behind (shims gone by pid, runtime state and cgroups re
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
 import shutil
@@ -17,30 +16,20 @@ from typing import Any
 import pytest
 
 from ctrd.shim.v1 import shim_pb2
-from shimd.client import ShimClient
-from shimd.handle import ShimHandle
-from shimd.launcher import ShimLauncher
+from daemon.shims.client import ShimClient
+from daemon.shims.launcher import ShimHandle, ShimLauncher
 
 CGROUP_PARENT = "ctrd-shimtest"
 BUSYBOX = "/bin/busybox"
 _seq = iter(range(1, 1_000_000))
 
 
-def inprocess_available() -> bool:
-    try:
-        mod = importlib.import_module("runtime.container")
-    except ImportError:
-        return False
-    return hasattr(mod, "Container")
-
-
 # "runc" = Debian's runc binary; "" = the runtime library (forked helpers); "@library-direct" = the
 # library called in the shim process itself
-_NO_LIBRARY = pytest.mark.skipif(not inprocess_available(), reason="runtime library not available")
 BACKENDS = [
     pytest.param("runc", id="runc"),
-    pytest.param("", id="library", marks=_NO_LIBRARY),  # the default: library calls in forks of the shim
-    pytest.param("@library-direct", id="library-direct", marks=_NO_LIBRARY),
+    pytest.param("", id="library"),  # the default: library calls in forks of the shim
+    pytest.param("@library-direct", id="library-direct"),
 ]
 
 

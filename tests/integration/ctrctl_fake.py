@@ -1,37 +1,37 @@
-"""A fake ctrd for ctrctl's integration tests: a small in-memory sync gRPC server on a unix socket.
+"""A fake ctrd for ctrctl's integration tests: a small in-memory gRPC server on a unix socket.
 
 Not a copy of the daemon: a "container" is a plain host subprocess (no isolation) whose stdout and
 stderr are captured into an in-memory log, so `ctrctl run` can be exercised end to end (log
 streaming, signals, exit codes) without root. Every request is recorded in `calls` so tests can
-assert what the CLI sent (or that it sent nothing).
+assert what the CLI sent (or that it sent nothing). Errors reach the CLI the way ctrd sends them:
+the services raise ctrd.errdefs errors and the daemon's own ErrorInterceptor maps them.
+
+    ctrctl_fake.py             the state, the "runtime", the server
+    ctrctl_fake_containers.py  ContainerService          ctrctl_fake_images.py  Image and System
+    ctrctl_fake_wire.py        threaded handlers served by grpc.aio behind the interceptor
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import os
-import secrets
-import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
-import grpc
+import grpc.aio
 
-from ctrd import errdefs, errgrpc
-from ctrd.v1 import (
-    container_pb2,
-    container_pb2_grpc,
-    image_pb2,
-    image_pb2_grpc,
-    system_pb2,
-    system_pb2_grpc,
-)
+from ctrd import errdefs
+from ctrd.v1 import container_pb2, container_pb2_grpc, image_pb2_grpc, system_pb2, system_pb2_grpc
+from daemon.containers.state import Status
+from daemon.containers.view import status_text
+from daemon.interceptor import ErrorInterceptor
 
 BUSYBOX_ID = "sha256:" + "b" * 64
 
@@ -55,38 +55,6 @@ class FakeContainer:
     output_done: bool = False
 
 
-def _wire(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Errors to status codes with errgrpc, like the daemon's interceptor."""
-
-    def wrapped(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
-        self.fake.record(fn.__name__, request)
-        try:
-            return fn(self, request, context)
-        except errdefs.CtrdError as exc:
-            code, details, meta = errgrpc.to_status(exc)
-            if meta:
-                context.set_trailing_metadata(meta)
-            context.abort(code, details)
-
-    wrapped.__name__ = fn.__name__
-    return wrapped
-
-
-def _wire_stream(fn: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
-    def wrapped(self: Any, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        self.fake.record(fn.__name__, request)
-        try:
-            yield from fn(self, request, context)
-        except errdefs.CtrdError as exc:
-            code, details, meta = errgrpc.to_status(exc)
-            if meta:
-                context.set_trailing_metadata(meta)
-            context.abort(code, details)
-
-    wrapped.__name__ = fn.__name__
-    return wrapped
-
-
 class FakeDaemon:
     def __init__(self, socket_path: str) -> None:
         self.socket_path = socket_path
@@ -95,24 +63,44 @@ class FakeDaemon:
         self.images: dict[str, list[str]] = {BUSYBOX_ID: ["busybox:latest"]}
         self.events: list[system_pb2.EventsResponse] = []
         self.calls: list[tuple[str, Any]] = []
+        self.subscriptions = 0  # Events streams that have taken their starting point
+        self.followers = 0  # Logs(follow) streams that have taken theirs
         # When set, Logs(follow) on a container that is not running ends at once (tests re-follow).
         self.end_follow_unless_running = False
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=32))
-        container_pb2_grpc.add_ContainerServiceServicer_to_server(_Containers(self), self.server)
-        image_pb2_grpc.add_ImageServiceServicer_to_server(_Images(self), self.server)
-        system_pb2_grpc.add_SystemServiceServicer_to_server(_System(self), self.server)
-        self.server.add_insecure_port("unix:" + socket_path)
+        # handlers block (locks, subprocesses, follow loops): each RPC step runs in this pool
+        self.pool = futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="fake-ctrd")
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-ctrd-loop", daemon=True)
+        self._server: grpc.aio.Server | None = None
+
+    async def _serve(self) -> None:
+        from tests.integration.ctrctl_fake_containers import Containers
+        from tests.integration.ctrctl_fake_images import Images, System
+
+        server = grpc.aio.server(interceptors=[ErrorInterceptor()])
+        container_pb2_grpc.add_ContainerServiceServicer_to_server(Containers(self), server)
+        image_pb2_grpc.add_ImageServiceServicer_to_server(Images(self), server)
+        system_pb2_grpc.add_SystemServiceServicer_to_server(System(self), server)
+        server.add_insecure_port("unix:" + self.socket_path)
+        await server.start()
+        self._server = server
 
     def start(self) -> FakeDaemon:
-        self.server.start()
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(10)
         return self
 
     def stop(self) -> None:
-        self.server.stop(0).wait(5)
-        for c in list(self.containers.values()):
+        if self._server is not None:  # ends every call: the following handlers return
+            asyncio.run_coroutine_threadsafe(self._server.stop(0), self._loop).result(10)
+        for c in list(self.containers.values()):  # a handler may be waiting for one to exit
             if c.proc is not None and c.proc.poll() is None:
                 c.proc.kill()
                 c.proc.wait()
+        self.pool.shutdown(wait=True, cancel_futures=True)  # the loop still runs to take their results
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
 
     def record(self, method: str, request: Any) -> None:
         with self.lock:
@@ -120,6 +108,18 @@ class FakeDaemon:
 
     def methods(self) -> list[str]:
         return [m for m, _ in self.calls]
+
+    def wait_for(self, what: str, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+        """Block until `predicate` (read under the lock) holds; every state change notifies."""
+        with self.lock:
+            if not self.lock.wait_for(predicate, timeout):
+                raise AssertionError(f"fake daemon: {what} did not happen within {timeout}s")
+
+    def logged(self, name: str, line: bytes) -> bool:
+        return any(data == line for c in self.containers.values() if c.name == name for _s, data, _t, _w in c.logs)
+
+    def happened(self, action: str, name: str) -> bool:
+        return any(e.action == action and e.attributes["name"] == name for e in self.events)
 
     def emit(self, action: str, c: FakeContainer, **attrs: str) -> None:
         ev = system_pb2.EventsResponse(type="container", action=action, id=c.id, time_nano=time.time_ns())
@@ -207,240 +207,14 @@ class FakeDaemon:
         })
 
     def summary(self, c: FakeContainer) -> container_pb2.ContainerSummary:
-        from ctrctl.format import status_text
-
+        # the daemon's own STATUS wording, from the fields it reads
+        state = SimpleNamespace(status=Status(c.state), started_at=c.started, finished_at=c.finished,
+                                exit_code=c.exit_code)
         out = container_pb2.ContainerSummary(
             id=c.id, names=["/" + c.name], image=c.spec.image, created=int(c.created), state=c.state,
-            command=" ".join(list(c.spec.cmd) or ["sh"]),
-            status=status_text(c.state, c.exit_code, c.started, c.finished))
+            command=" ".join(list(c.spec.cmd) or ["sh"]), status=status_text(SimpleNamespace(state=state)))
         out.labels.update(c.spec.labels)
         for p in c.spec.port_bindings:
             out.ports.add(ip=p.host_ip or "0.0.0.0", public_port=p.host_port, private_port=p.container_port,
                           type=p.protocol or "tcp")
         return out
-
-
-class _Containers(container_pb2_grpc.ContainerServiceServicer):
-    def __init__(self, fake: FakeDaemon) -> None:
-        self.fake = fake
-
-    @_wire
-    def Create(self, req: container_pb2.CreateRequest, ctx: Any) -> container_pb2.CreateResponse:
-        f, spec = self.fake, req.spec
-        if not any(spec.image in ([*tags, i, i[7:19]]) or spec.image + ":latest" in tags
-                   for i, tags in f.images.items()):
-            raise errdefs.NotFound(f"no such image: {spec.image}")
-        if spec.network_mode not in ("", "bridge", "none", "host"):
-            raise errdefs.NotFound(f"network {spec.network_mode} not found")
-        cid = secrets.token_hex(32)
-        name = spec.name or f"fake_{cid[:6]}"
-        with f.lock:
-            if any(c.name == name for c in f.containers.values()):
-                raise errdefs.AlreadyExists(f"container name {name} is already in use")
-            c = FakeContainer(cid, name, spec, time.time())
-            f.containers[cid] = c
-        f.emit("create", c)
-        return container_pb2.CreateResponse(id=cid)
-
-    @_wire
-    def Start(self, req: container_pb2.StartRequest, ctx: Any) -> container_pb2.StartResponse:
-        c = self.fake.resolve(req.id)
-        if c.state in ("running", "paused"):
-            raise errdefs.FailedPrecondition(f"container {c.id} is already running")
-        c.output_done = False  # the log keeps earlier runs' output, like the json-file log
-        self.fake.run(c)
-        return container_pb2.StartResponse()
-
-    def _signal(self, c: FakeContainer, sig: str) -> None:
-        if c.state != "running" or c.proc is None:
-            raise errdefs.FailedPrecondition(f"container {c.id} is not running")
-        num = int(sig) if sig.isdigit() else signal.Signals[sig if sig.upper().startswith("SIG") else "SIG" + sig]
-        os.killpg(c.proc.pid, num)
-
-    @_wire
-    def Kill(self, req: container_pb2.KillRequest, ctx: Any) -> container_pb2.KillResponse:
-        c = self.fake.resolve(req.id)
-        self._signal(c, req.signal or "SIGKILL")
-        self.fake.emit("kill", c, signal=req.signal or "SIGKILL")
-        return container_pb2.KillResponse()
-
-    @_wire
-    def Stop(self, req: container_pb2.StopRequest, ctx: Any) -> container_pb2.StopResponse:
-        c = self.fake.resolve(req.id)
-        if c.state == "running" and c.proc is not None:
-            self._signal(c, req.signal or "SIGTERM")
-            try:
-                c.proc.wait(req.timeout if req.HasField("timeout") else 10)
-            except subprocess.TimeoutExpired:
-                self._signal(c, "SIGKILL")
-        with self.fake.lock:
-            self.fake.lock.wait_for(lambda: c.state != "running", timeout=10)
-        return container_pb2.StopResponse()
-
-    @_wire
-    def Remove(self, req: container_pb2.RemoveRequest, ctx: Any) -> container_pb2.RemoveResponse:
-        c = self.fake.resolve(req.id)
-        if c.state == "running":
-            if not req.force:
-                raise errdefs.FailedPrecondition(f"cannot remove running container {c.id}: stop it or use force")
-            self._signal(c, "SIGKILL")
-            with self.fake.lock:
-                self.fake.lock.wait_for(lambda: c.state != "running", timeout=10)
-        with self.fake.lock:
-            self.fake.containers.pop(c.id, None)
-        self.fake.emit("destroy", c)
-        return container_pb2.RemoveResponse()
-
-    @_wire
-    def Inspect(self, req: container_pb2.InspectRequest, ctx: Any) -> container_pb2.InspectResponse:
-        return container_pb2.InspectResponse(json=self.fake.inspect_json(self.fake.resolve(req.id)))
-
-    @_wire
-    def List(self, req: container_pb2.ListRequest, ctx: Any) -> container_pb2.ListResponse:
-        with self.fake.lock:
-            cs = [c for c in self.fake.containers.values() if req.all or c.state == "running"]
-        return container_pb2.ListResponse(containers=[self.fake.summary(c) for c in cs])
-
-    @_wire
-    def Wait(self, req: container_pb2.WaitRequest, ctx: Any) -> container_pb2.WaitResponse:
-        c = self.fake.resolve(req.id)
-        with self.fake.lock:
-            while c.state != "exited" and ctx.is_active():
-                self.fake.lock.wait(0.5)
-        return container_pb2.WaitResponse(exit_code=c.exit_code)
-
-    @_wire_stream
-    def Logs(self, req: container_pb2.LogsRequest, ctx: Any) -> Iterator[container_pb2.LogsResponse]:
-        f = self.fake
-        c = f.resolve(req.id)
-        i = 0 if req.tail < 0 else max(0, len(c.logs) - req.tail)
-        while ctx.is_active():
-            with f.lock:
-                batch, i = c.logs[i:], len(c.logs)
-                done = c.output_done or (c.state == "created" and f.end_follow_unless_running)
-            for stream, data, ts, when in batch:
-                if (req.since and when < req.since) or (req.until and when > req.until):
-                    continue
-                yield container_pb2.LogsResponse(stream=stream, data=data, time=ts)
-            if not req.follow or (done and i == len(c.logs)):
-                return
-            with f.lock:
-                f.lock.wait(0.2)
-
-    @_wire
-    def Top(self, req: container_pb2.TopRequest, ctx: Any) -> container_pb2.TopResponse:
-        c = self.fake.resolve(req.id)
-        if c.state != "running" or c.proc is None:
-            raise errdefs.FailedPrecondition(f"container {c.id} is not running")
-        resp = container_pb2.TopResponse(titles=["PID", "CMD"])
-        resp.processes.add(values=[str(c.proc.pid), " ".join(c.proc.args)])  # type: ignore[arg-type]
-        return resp
-
-    @_wire
-    def Exec(self, req: container_pb2.ExecRequest, ctx: Any) -> container_pb2.ExecResponse:
-        c = self.fake.resolve(req.id)
-        if c.state != "running":
-            raise errdefs.FailedPrecondition(f"container {c.id} is not running")
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-        env.update(e.split("=", 1) for e in req.env if "=" in e)
-        try:
-            r = subprocess.run(list(req.args), capture_output=True, env=env, timeout=30)
-        except FileNotFoundError:
-            raise errdefs.InvalidArgument(f'exec: "{req.args[0]}": executable file not found in $PATH',
-                                          reason=errdefs.REASON_EXEC_NOT_FOUND)
-        return container_pb2.ExecResponse(exit_code=r.returncode, stdout=r.stdout, stderr=r.stderr)
-
-    @_wire_stream
-    def Stats(self, req: container_pb2.StatsRequest, ctx: Any) -> Iterator[container_pb2.StatsResponse]:
-        c = self.fake.resolve(req.id)
-        for n in range(1, 3 if req.stream else 2):
-            yield container_pb2.StatsResponse(id=c.id, name="/" + c.name, memory_usage=1 << 20,
-                                              memory_limit=1 << 30, cpu_usage_ns=n * 10**8,
-                                              system_cpu_ns=n * 10**9, online_cpus=2, pids_current=1)
-
-
-class _Images(image_pb2_grpc.ImageServiceServicer):
-    def __init__(self, fake: FakeDaemon) -> None:
-        self.fake = fake
-
-    def _find(self, ref: str) -> str:
-        for ident, tags in self.fake.images.items():
-            if ref in tags or ref + ":latest" in tags or ident.removeprefix("sha256:").startswith(ref.removeprefix("sha256:")):
-                return ident
-        raise errdefs.NotFound(f"no such image: {ref}")
-
-    @_wire
-    def Import(self, reqs: Iterator[image_pb2.ImportRequest], ctx: Any) -> image_pb2.ImportResponse:
-        header, size = None, 0
-        for r in reqs:
-            if r.HasField("header"):
-                header = r.header
-            else:
-                size += len(r.chunk)
-        ident = "sha256:" + secrets.token_hex(32)
-        ref = header.reference if header else ""
-        self.fake.images[ident] = [ref if ":" in ref else ref + ":latest"] if ref else []
-        self.fake.record("ImportBytes", size)
-        return image_pb2.ImportResponse(id=ident)
-
-    @_wire
-    def Load(self, reqs: Iterator[image_pb2.LoadRequest], ctx: Any) -> image_pb2.LoadResponse:
-        size = sum(len(r.chunk) for r in reqs)
-        if size == 0:
-            raise errdefs.InvalidArgument("archive: empty input")
-        ident = "sha256:" + secrets.token_hex(32)
-        self.fake.images[ident] = ["loaded:latest"]
-        self.fake.record("LoadBytes", size)
-        return image_pb2.LoadResponse(loaded=["Loaded image: loaded:latest"])
-
-    @_wire
-    def List(self, req: image_pb2.ImageListRequest, ctx: Any) -> image_pb2.ImageListResponse:
-        return image_pb2.ImageListResponse(images=[
-            image_pb2.ImageSummary(id=i, repo_tags=t, created=int(time.time()) - 3600, size=4_260_000)
-            for i, t in self.fake.images.items()])
-
-    @_wire
-    def Inspect(self, req: image_pb2.ImageInspectRequest, ctx: Any) -> image_pb2.ImageInspectResponse:
-        ident = self._find(req.reference)
-        return image_pb2.ImageInspectResponse(json=json.dumps({"Id": ident, "RepoTags": self.fake.images[ident]}))
-
-    @_wire
-    def Remove(self, req: image_pb2.ImageRemoveRequest, ctx: Any) -> image_pb2.ImageRemoveResponse:
-        ident = self._find(req.reference)
-        tags = self.fake.images.pop(ident)
-        return image_pb2.ImageRemoveResponse(untagged=tags, deleted=[ident])
-
-
-class _System(system_pb2_grpc.SystemServiceServicer):
-    def __init__(self, fake: FakeDaemon) -> None:
-        self.fake = fake
-
-    @_wire
-    def Version(self, req: system_pb2.VersionRequest, ctx: Any) -> system_pb2.VersionResponse:
-        return system_pb2.VersionResponse(version="0.0-fake", api_version="1", python_version="3", os="linux",
-                                          arch="x86_64", kernel_version="6", runtime="fake")
-
-    @_wire
-    def Info(self, req: system_pb2.InfoRequest, ctx: Any) -> system_pb2.InfoResponse:
-        n = len(self.fake.containers)
-        return system_pb2.InfoResponse(json=json.dumps({"Containers": n, "ContainersRunning": 0, "Images": 1,
-                                                        "Driver": "overlay2", "FakeKey": True}))
-
-    @_wire_stream
-    def Events(self, req: system_pb2.EventsRequest, ctx: Any) -> Iterator[system_pb2.EventsResponse]:
-        f = self.fake
-        with f.lock:
-            i = 0 if req.since else len(f.events)
-        while ctx.is_active():
-            with f.lock:
-                batch, i = f.events[i:], len(f.events)
-            for ev in batch:
-                if req.since and ev.time_nano < req.since * 1e9:
-                    continue
-                if req.until and ev.time_nano > req.until * 1e9:
-                    return
-                yield ev
-            if req.until and time.time() > req.until:
-                return
-            with f.lock:
-                f.lock.wait(0.2)

@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -163,6 +162,12 @@ def test_detached_run_ps_formats_inspect_stop(fake: FakeDaemon) -> None:
     assert out.stdout.startswith("[\n    {")
     assert [o["Id"] for o in objs] == [cid, cid]
     assert ctl(fake.socket_path, "inspect", "-f", "{{.State.Status}}", "web").stdout == "running\n"
+    go = ('{{range .Config.Cmd}}{{.}};{{end}} {{len .Config.Cmd}} {{index .Config.Labels "tier"}} '
+          '{{if .State.Running}}up{{else}}down{{end}} {{json .Config.Cmd}} {{upper .Name}} {{join .Config.Cmd ","}}')
+    r = ctl(fake.socket_path, "inspect", "-f", go, "web")
+    assert (r.returncode, r.stdout) == (0, 'sleep;30; 2 front up ["sleep","30"] /WEB sleep,30\n'), r.stderr
+    table = ctl(fake.socket_path, "ps", "--format", "table {{.Names}}\\t{{lower .State}}")
+    assert table.stdout.splitlines() == ["NAMES   STATE", "web     running"]
     top = ctl(fake.socket_path, "top", "web")
     assert top.returncode == 0 and top.stdout.startswith("PID")
     r = ctl(fake.socket_path, "stop", "-t", "1", "web")
@@ -171,6 +176,15 @@ def test_detached_run_ps_formats_inspect_stop(fake: FakeDaemon) -> None:
     assert ctl(fake.socket_path, "rm", "web").stdout == "web\n"
     r = ctl(fake.socket_path, "inspect", "web")
     assert (r.returncode, r.stdout, r.stderr) == (1, "[]\n", "Error: No such object: web\n")
+
+
+def test_an_unsupported_template_action_is_one_line_and_sends_nothing(fake: FakeDaemon) -> None:
+    for argv in (["ps", "--format", "{{template \"x\"}}"], ["inspect", "-f", "{{if .Id}}x", "web"],
+                 ["images", "--format", "{{nosuch .ID}}"], ["events", "--format", "{{index}}"]):
+        r = ctl(fake.socket_path, *argv)
+        assert r.returncode == 125 and r.stdout == "", (argv, r)
+        assert r.stderr.startswith("Error: template parsing error: ") and r.stderr.count("\n") == 1, r.stderr
+    assert fake.calls == []
 
 
 def test_logs_tail_timestamps_and_start_attach(fake: FakeDaemon) -> None:
@@ -189,7 +203,7 @@ def test_logs_tail_timestamps_and_start_attach(fake: FakeDaemon) -> None:
 
 def test_events_window(fake: FakeDaemon) -> None:
     assert ctl(fake.socket_path, "run", "--rm", "--name", "ev", "busybox", "true").returncode == 0
-    time.sleep(0.05)
+    fake.wait_for("the die of ev", lambda: fake.happened("die", "ev"))  # run returns at the exit, before it
     r = ctl(fake.socket_path, "events", "--since", "1m", "--until", "0s", "-f", "event=die")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
@@ -274,9 +288,7 @@ def test_following_verbs_end_on_sigint(fake: FakeDaemon, verb: list[str]) -> Non
         if verb[0] == "logs":
             assert p.stdout.readline() == "first\n"
         else:
-            deadline = time.monotonic() + 10
-            while "Events" not in fake.methods() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            fake.wait_for("an events subscription", lambda: fake.subscriptions == 1)
             assert ctl(fake.socket_path, "kill", "tail").returncode == 0
             assert " container kill " in p.stdout.readline()
         p.send_signal(signal.SIGINT)
@@ -329,11 +341,24 @@ def test_exec(fake: FakeDaemon) -> None:
     assert ctl(fake.socket_path, "rm", "-f", "ex").returncode == 0
 
 
-def test_start_attach_to_a_running_container(fake: FakeDaemon) -> None:
-    r = ctl(fake.socket_path, "run", "-d", "--name", "att", "busybox", "sh", "-c", "echo early; sleep 1; echo late")
+def test_start_attach_to_a_running_container(fake: FakeDaemon, short_tmp: Path) -> None:
+    go = short_tmp / "go"  # the container prints "late" once the test has seen the attach follow
+    script = f"echo early; while [ ! -e {go} ]; do sleep 0.02; done; echo late"
+    r = ctl(fake.socket_path, "run", "-d", "--name", "att", "busybox", "sh", "-c", script)
     assert r.returncode == 0
-    r = ctl(fake.socket_path, "start", "-a", "att")
-    assert (r.returncode, r.stdout) == (0, "late\n"), r.stderr  # new output only, like docker attach
+    fake.wait_for("early in the log", lambda: fake.logged("att", b"early\n"))
+    attach = subprocess.Popen([*CTRCTL, "-a", fake.socket_path, "start", "-a", "att"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        fake.wait_for("the attach following the log", lambda: fake.followers == 1)
+        go.touch()
+        out, err = attach.communicate(timeout=30)
+    finally:
+        if attach.poll() is None:
+            attach.kill()
+            attach.wait()
+    assert (attach.returncode, out) == (0, "late\n"), err  # new output only, like docker attach
+    go.unlink()  # started again, it waits (keeps running) for the second start below
     r = ctl(fake.socket_path, "start", "att", "att")  # exited: starts again; then "already running"
     assert r.returncode == 1 and r.stdout == "att\n" and "already running" in r.stderr
     assert ctl(fake.socket_path, "rm", "-f", "att").returncode == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -36,16 +37,49 @@ class Env:
         self.network = FakeNetwork(self.cfg.exec_root)
         self.daemon: Daemon | None = None
         self.channel: grpc.aio.Channel | None = None
+        self.events: list[system_pb2.EventsResponse] = []
+        self._arrived = asyncio.Event()
+        self._collector: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        since = time.time()
         self.daemon = Daemon(self.cfg, self.images, self.layers, self.shims, self.network)
         await self.daemon.start()
         self.channel = grpc.aio.insecure_channel(f"unix:{self.cfg.address}")
         self.api = container_pb2_grpc.ContainerServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.sys = system_pb2_grpc.SystemServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self.events = []
+        # `since` replays from the daemon's buffer: no event is missed while the stream opens
+        self._collector = asyncio.create_task(self._collect(since))
+
+    async def _collect(self, since: float) -> None:
+        try:
+            async for ev in self.sys.Events(system_pb2.EventsRequest(since=since)):
+                self.events.append(ev)
+                self._arrived.set()
+        except grpc.aio.AioRpcError:
+            pass  # the channel closed: the daemon stops
+
+    def actions(self, cid: str) -> list[str]:
+        return [e.action for e in self.events if e.id == cid]
+
+    async def event(self, cid: str, action: str, count: int = 1, timeout: float = 30.0) -> None:
+        """Wait until `action` has happened `count` times to `cid` (the daemon's own event stream)."""
+        async def seen() -> None:
+            while self.actions(cid).count(action) < count:
+                self._arrived.clear()
+                await self._arrived.wait()
+
+        try:
+            await asyncio.wait_for(seen(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"no {action} x{count} for {cid[:12]} within {timeout}s: {self.actions(cid)}")
 
     async def stop(self, live_restore: bool = False) -> None:
         assert self.daemon is not None and self.channel is not None
+        if self._collector is not None:
+            self._collector.cancel()
+            await asyncio.gather(self._collector, return_exceptions=True)
         await self.channel.close()
         object.__setattr__(self.cfg, "live_restore", live_restore)
         await self.daemon.stop()
@@ -65,13 +99,20 @@ class Env:
         out: dict[str, Any] = json.loads((await self.call("Inspect", pb.InspectRequest(id=ref))).json)
         return out
 
-    async def until(self, ref: str, pred: Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> dict[str, Any]:
-        for _ in range(int(timeout / 0.02)):
-            info = await self.inspect(ref)
-            if pred(info):
-                return info
+    async def until(self, ref: str, pred: Callable[[dict[str, Any]], bool], timeout: float = 30.0) -> dict[str, Any]:
+        """Poll inspect until `pred` holds (a generous deadline: a loaded machine is slow, not wrong)."""
+        deadline = time.monotonic() + timeout
+        while not pred(info := await self.inspect(ref)):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not reached: {info['State']}")
             await asyncio.sleep(0.02)
-        raise AssertionError(f"condition not reached: {info['State']}")
+        return info
+
+    async def fence(self, ref: str) -> None:
+        """A request that queues on the container's lock behind whatever the daemon started after
+        its last exit (a restart takes that lock first): after it, inspect shows the decision."""
+        with pytest.raises(errdefs.FailedPrecondition):
+            await self.call("Pause", pb.PauseRequest(id=ref))
 
 
 def run(base: Path, body: Callable[[Env], Awaitable[None]]) -> None:
@@ -89,14 +130,6 @@ def run(base: Path, body: Callable[[Env], Awaitable[None]]) -> None:
 
 def test_lifecycle_inspect_list_events(short_tmp: Path) -> None:
     async def body(env: Env) -> None:
-        events: list[Any] = []
-
-        async def watch() -> None:
-            async for ev in env.sys.Events(system_pb2.EventsRequest()):
-                events.append(ev)
-
-        watcher = asyncio.create_task(watch())
-        await asyncio.sleep(0.1)
         cid = await env.create("sleep", "100", name="web", labels={"tier": "front"})
         info = await env.inspect("web")
         assert set(info) >= INSPECT_KEYS and set(info["State"]) == STATE_KEYS
@@ -133,11 +166,9 @@ def test_lifecycle_inspect_list_events(short_tmp: Path) -> None:
         assert (await env.call("Wait", pb.WaitRequest(id=cid))).exit_code == 143
         await env.call("Remove", pb.RemoveRequest(id=cid))
         assert not (env.cfg.root / "containers" / cid).exists() and cid not in env.layers.layers
-        await asyncio.sleep(0.1)
-        watcher.cancel()
-        actions = [e.action for e in events if e.id == cid]
-        assert actions == ["create", "start", "pause", "unpause", "kill", "die", "stop", "destroy"]
-        die = next(e for e in events if e.action == "die")
+        await env.event(cid, "destroy")
+        assert env.actions(cid) == ["create", "start", "pause", "unpause", "kill", "die", "stop", "destroy"]
+        die = next(e for e in env.events if e.action == "die")
         assert die.attributes["exitCode"] == "143" and die.attributes["name"] == "web"
 
     run(short_tmp, body)
@@ -189,27 +220,26 @@ def test_restart_policies_and_auto_remove(short_tmp: Path) -> None:
     async def body(env: Env) -> None:
         onf = await env.create("exit", "1", restart_policy=pb.RestartPolicy(name="on-failure", maximum_retry_count=2))
         await env.call("Start", pb.StartRequest(id=onf))
-        info = await env.until(onf, lambda i: i["RestartCount"] == 2 and i["State"]["Status"] == "exited")
-        assert info["State"]["ExitCode"] == 1
-        await asyncio.sleep(0.5)
-        assert (await env.inspect(onf))["RestartCount"] == 2  # no third restart
+        await env.event(onf, "die", count=3)  # the first run and its two restarts
+        await env.fence(onf)
+        info = await env.inspect(onf)
+        assert info["State"]["Status"] == "exited" and info["State"]["ExitCode"] == 1
+        assert info["RestartCount"] == 2 and env.actions(onf).count("restart") == 2  # no third restart
 
         always = await env.create("exit", "0", restart_policy=pb.RestartPolicy(name="always"))
         await env.call("Start", pb.StartRequest(id=always))
-        await env.until(always, lambda i: i["RestartCount"] >= 2)
+        await env.event(always, "restart", count=2)
         await env.call("Stop", pb.StopRequest(id=always))  # an explicit stop is never undone
         count = (await env.inspect(always))["RestartCount"]
-        await asyncio.sleep(0.6)
+        await env.fence(always)
         info = await env.inspect(always)
         assert info["State"]["Status"] == "exited" and info["RestartCount"] == count
 
         rm = await env.create("exit", "4", auto_remove=True)
         await env.call("Start", pb.StartRequest(id=rm))
         assert (await env.call("Wait", pb.WaitRequest(id=rm))).exit_code == 4
-        for _ in range(100):
-            if rm not in env.layers.layers:
-                break
-            await asyncio.sleep(0.02)
+        await env.event(rm, "destroy")
+        assert rm not in env.layers.layers
         with pytest.raises(errdefs.NotFound):
             await env.inspect(rm)
 

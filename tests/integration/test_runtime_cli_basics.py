@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runtime import cli, defaults
+from runtime import defaults
 
 CLI = [sys.executable, "-m", "runtime.cli"]
 
@@ -42,12 +42,14 @@ def test_errors_are_one_line_and_logged_as_json(tmp_path: Path) -> None:
     assert p.stderr.splitlines() == ["ctrd-runtime: container nosuch does not exist"]
     rec = json.loads((tmp_path / "log").read_text().splitlines()[-1])
     assert rec["level"] == "error" and rec["msg"] == "container nosuch does not exist" and rec["time"].endswith("Z")
+    assert rec["code"] == "not_found" and "reason" not in rec  # the taxonomy code, beside the message
     p = run(tmp_path, "exec", "nosuch", "true")
     assert p.returncode == 255  # runc's exit code for a failed exec
     p = run(tmp_path, "delete", "--force", "nosuch")
     assert p.returncode == 0
     p = run(tmp_path, "start", "bad/id")
     assert p.returncode == 1 and "invalid container id" in p.stderr
+    assert json.loads((tmp_path / "log").read_text().splitlines()[-1])["code"] == "invalid_argument"
 
 
 def test_list_of_an_empty_root(tmp_path: Path) -> None:
@@ -61,7 +63,8 @@ def test_runc_global_flags_are_accepted(tmp_path: Path) -> None:
     assert p.returncode == 0 and p.stdout.strip() == ""
 
 
-def test_signal_names() -> None:
-    assert cli._parse_signal("KILL") == 9
-    assert cli._parse_signal("SIGTERM") == 15
-    assert cli._parse_signal("10") == 10
+def test_kill_with_an_unknown_signal_is_an_invalid_argument(tmp_path: Path) -> None:
+    p = run(tmp_path, "kill", "nosuch", "SIGNOPE")
+    assert p.returncode == 1 and p.stderr.splitlines() == ["ctrd-runtime: invalid argument: invalid signal: SIGNOPE"]
+    rec = json.loads((tmp_path / "log").read_text().splitlines()[-1])
+    assert rec["code"] == "invalid_argument"

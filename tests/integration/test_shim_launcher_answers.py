@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from ctrd import errdefs
-from shimd.client import ShimClient
-from shimd.fork import _lean_id
-from shimd.handle import ShimHandle
-from shimd.launcher import ShimLauncher
+from daemon.shims.client import ShimClient
+from daemon.shims.launcher import ShimHandle, ShimLauncher
+from shimd.launch.fork import _lean_id
 
 
 def _wait_gone(pid: int, timeout: float = 10.0) -> None:

@@ -11,15 +11,16 @@ from typing import Any
 import pytest
 
 from ctrd import errdefs
+from ctrd.shim import framing
 from ctrd.shim.v1 import shim_pb2
-from shimd import framing
-from shimd.client import ShimClient
+from daemon.shims.client import ShimClient
 from shimd.server import Server
 
 
 class FakeService:
     def __init__(self) -> None:
         self.release = asyncio.Event()
+        self.waiting = asyncio.Event()  # a Wait call has reached the service
         self.methods: dict[str, tuple[type, Callable[[Any], Awaitable[Any]]]] = {
             "State": (shim_pb2.StateRequest, self.state),
             "Wait": (shim_pb2.WaitRequest, self.wait),
@@ -30,6 +31,7 @@ class FakeService:
         return shim_pb2.StateResponse(id="c1", pid=42, status=shim_pb2.STATUS_RUNNING)
 
     async def wait(self, req: shim_pb2.WaitRequest) -> shim_pb2.WaitResponse:
+        self.waiting.set()
         await self.release.wait()
         return shim_pb2.WaitResponse(exit_status=3)
 
@@ -104,10 +106,10 @@ def test_bad_frame_closes_only_that_connection(short_tmp: Path, garbage: bytes) 
 
 def test_connection_lost_mid_call_is_unavailable(short_tmp: Path) -> None:
     async def go(sock: Path) -> None:
-        srv, _ = await serve(sock)
+        srv, svc = await serve(sock)
         c = await ShimClient.connect(str(sock))
         waiting = asyncio.create_task(c.wait())
-        await asyncio.sleep(0.1)
+        await svc.waiting.wait()  # the call is in flight on the server
         srv.close()
         # closing the listener leaves accepted connections; drop ours from the server side
         srv.drop_connections()

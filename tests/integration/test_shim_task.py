@@ -16,7 +16,7 @@ import pytest
 from ctrd import errdefs
 from ctrd.shim.v1 import shim_pb2
 from shimd import spawn
-from shimd.backend import BackendConfig, ExecSpec, StatsRecord, Stdio
+from shimd.backends.protocol import BackendConfig, ExecSpec, StatsRecord, Stdio
 from shimd.reaper import Reaper
 from shimd.state import Status
 from shimd.task import Task
@@ -96,24 +96,33 @@ def run_task(tmp: Path, script: str, body) -> None:  # type: ignore[no-untyped-d
     asyncio.run(asyncio.wait_for(go(), 60))
 
 
+async def logged(tmp: Path, line: str, timeout: float = 30.0) -> None:
+    """Wait until the container has written `line` to its json-file log (a handshake, e.g. after a trap)."""
+    log = tmp / "t1-json.log"
+    deadline = time.monotonic() + timeout
+    while not (log.exists() and any(json.loads(x)["log"] == line for x in log.read_text().splitlines())):
+        assert time.monotonic() < deadline, f"{line!r} never logged"
+        await asyncio.sleep(0.02)
+
+
 def test_stop_escalates_to_sigkill(short_tmp: Path) -> None:
     async def body(task: Task) -> None:
-        await asyncio.sleep(0.2)  # let sh install its trap
+        await logged(short_tmp, "ready\n")  # sh has installed its trap
         t0 = time.monotonic()
         ex, killed = await task.stop(signal.SIGTERM, 1000)
         assert (ex.status, killed) == (137, True)
         assert 0.9 <= time.monotonic() - t0 < 8
 
-    run_task(short_tmp, "trap '' TERM; while :; do sleep 0.05; done", body)
+    run_task(short_tmp, "trap '' TERM; echo ready; while :; do sleep 0.05; done", body)
 
 
 def test_stop_returns_the_processes_own_status(short_tmp: Path) -> None:
     async def body(task: Task) -> None:
-        await asyncio.sleep(0.2)
+        await logged(short_tmp, "ready\n")
         ex, killed = await task.stop(signal.SIGTERM, 10_000)
         assert (ex.status, killed) == (9, False)
 
-    run_task(short_tmp, "trap 'exit 9' TERM; while :; do sleep 0.05; done", body)
+    run_task(short_tmp, "trap 'exit 9' TERM; echo ready; while :; do sleep 0.05; done", body)
 
 
 def test_exit_file_logs_and_states(short_tmp: Path) -> None:

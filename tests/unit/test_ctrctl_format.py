@@ -28,15 +28,6 @@ def test_human_duration(seconds: float, text: str) -> None:
     assert format.human_duration(seconds) == text
 
 
-def test_status_texts() -> None:
-    assert format.status_text("running", 0, NOW - 3, 0, NOW) == "Up 3 seconds"
-    assert format.status_text("paused", 0, NOW - 7200, 0, NOW) == "Up 2 hours (Paused)"
-    assert format.status_text("exited", 0, NOW - 500, NOW - 120, NOW) == "Exited (0) 2 minutes ago"
-    assert format.status_text("exited", 137, 0, NOW - 1, NOW) == "Exited (137) 1 second ago"
-    assert format.status_text("created", 0, 0, 0, NOW) == "Created"
-    assert format.status_text("dead", 0, 0, 0, NOW) == "Dead"
-
-
 def test_sizes() -> None:
     assert format.human_size(4_260_000) == "4.26MB"
     assert format.human_size(999) == "999B"
@@ -69,11 +60,6 @@ def test_parse_time_forms() -> None:
     with pytest.raises(UsageError, match="--until"):
         format.parse_time("yesterday", "--until", NOW)
     assert format.parse_go_duration("10x") is None
-
-
-def test_rfc3339_nano_keeps_nanoseconds() -> None:
-    text = format.rfc3339_nano(1_700_000_000_123_456_789)
-    assert ".123456789" in text
 
 
 @dataclass

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ctrd.timefmt import rfc3339
 from daemon.logs import LogEntry, LogQuery, read_logs
-from daemon.timefmt import rfc3339
 
 T0 = 1_700_000_000.0
 
@@ -50,23 +50,30 @@ def test_follow_sees_new_lines_and_rotation_and_ends_when_stopped(tmp_path: Path
     log.write_bytes(line(0))
     state = {"running": True}
 
+    out: list[LogEntry] = []
+
+    async def seen(n: int) -> None:  # the follower has emitted n entries
+        while len(out) < n:
+            await asyncio.sleep(0.01)
+
     async def writer() -> None:
-        await asyncio.sleep(0.15)
+        await seen(1)
         with open(log, "ab") as f:
             f.write(line(1))
             f.write(line(2)[:20])  # a partial line: must not be emitted until complete
-        await asyncio.sleep(0.15)
+        await seen(2)
         with open(log, "ab") as f:
             f.write(line(2)[20:])
-        await asyncio.sleep(0.15)
+        await seen(3)
         os.rename(log, log.with_name("c-json.log.1"))  # the shim rotates
         log.write_bytes(line(3))
-        await asyncio.sleep(0.15)
+        await seen(4)
         state["running"] = False
 
     async def main() -> list[LogEntry]:
         w = asyncio.create_task(writer())
-        out = [e async for e in read_logs(log, LogQuery(follow=True), lambda: state["running"])]
+        async for e in read_logs(log, LogQuery(follow=True), lambda: state["running"]):
+            out.append(e)
         await w
         return out
 

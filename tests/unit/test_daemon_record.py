@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ctrd.errdefs import AlreadyExists, InvalidArgument, NotFound
+from ctrd.timefmt import ZERO_TIME, parse_rfc3339, rfc3339
 from daemon.containers import record
 from daemon.containers.record import (
     Config,
@@ -20,7 +21,7 @@ from daemon.containers.record import (
 )
 from daemon.containers.state import Status
 from daemon.containers.store import ContainerStore
-from daemon.timefmt import ZERO_TIME, parse_rfc3339, rfc3339
+from daemon.network.settings import NetworkSettings, PortMapping
 
 
 def make(cid: str = "a" * 64, name: str = "web") -> Container:
@@ -36,7 +37,9 @@ def make(cid: str = "a" * 64, name: str = "web") -> Container:
         ),
         state=State(Status.EXITED, 0, 3, "boom", True, 1700000001.5, 1700000002.25),
         restart_count=2, has_been_started_before=True, has_been_manually_stopped=True,
-        network={"sandbox_key": "/run/x"}, log_path="/l.json",
+        network=NetworkSettings("bridge", "/run/x", "10.0.0.2", 16, "10.0.0.1", "02:42:0a:00:00:02", "ctrd0", "veth1",
+                                [PortMapping("tcp", "127.0.0.1", 8080, 80)]),
+        log_path="/l.json",
     )
 
 
@@ -60,10 +63,25 @@ def test_round_trip_through_json() -> None:
     assert doc["Name"] == "/web" and doc["State"]["Status"] == "exited" and host["Binds"] == ["/src:/data:ro"]
 
 
+def test_network_settings_json_is_the_stored_shape() -> None:
+    """config.v2.json keeps the network manager's keys; a container without a network stores {}."""
+    c = make()
+    assert record.to_json(c)["NetworkSettings"] == {
+        "mode": "bridge", "sandbox_key": "/run/x", "ip_address": "10.0.0.2", "ip_prefix_len": 16,
+        "gateway": "10.0.0.1", "mac_address": "02:42:0a:00:00:02", "bridge": "ctrd0", "veth_host": "veth1",
+        "ports": [{"protocol": "tcp", "host_ip": "127.0.0.1", "host_port": 8080, "container_port": 80}],
+    }
+    c.network = None
+    doc = record.to_json(c)
+    assert doc["NetworkSettings"] == {}
+    assert record.from_json(doc, record.host_config_to_json(c.host_config)).network is None
+
+
 def test_store_commit_point_and_garbage(tmp_path: Path) -> None:
     s = ContainerStore(tmp_path)
     c = make()
-    s.write_new(c)
+    s.write_host_config(c)
+    s.commit_new(c)
     half = tmp_path / "containers" / ("d" * 64)
     half.mkdir()
     (half / "hostconfig.json").write_text("{}")  # a create that crashed before config.v2.json

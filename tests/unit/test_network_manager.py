@@ -1,11 +1,11 @@
-"""NetworkManager against a fake helper: ordering, rollback, IPAM under concurrency, recovery."""
+"""NetworkManager against a fake helper: modes, ordering, rollback, IPAM under concurrency
+(recovery, close and cancellation: test_network_recovery.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -13,93 +13,7 @@ from ctrd import errdefs
 from daemon.network import manager as manager_mod
 from daemon.network.firewall import FirewallNetwork
 from daemon.network.manager import NetworkManager, NetworkSettings, PortMapping
-
-CID = "0123456789ab" + "c" * 52
-
-
-class FakeOps:
-    """Models the helper's visible state: netns files, host links, bridge ports."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.sandboxes: set[str] = set()
-        self.links: dict[str, str] = {}  # name -> master ("" for none)
-        self.bridge_addr: dict[str, list[str]] = {}
-        self.fail: dict[str, errdefs.CtrdError] = {}
-        self.started = self.closed = False
-        self.veth_of: dict[str, str] = {}
-        self.keep_veths = False  # True: a process still holds the netns, the veth outlives it
-        self.routes = ["192.0.2.0/24", "10.88.0.0/16"]
-
-    async def start(self) -> None:
-        self.started = True
-
-    async def close(self) -> None:
-        self.closed = True
-
-    async def call(self, op: str, **a: Any) -> Any:
-        self.calls.append((op, a))
-        await asyncio.sleep(0)  # let concurrent setups interleave
-        if op in self.fail:
-            raise self.fail[op]
-        if op == "sandbox_create":
-            if a["path"] in self.sandboxes:
-                raise errdefs.AlreadyExists(f"network namespace file {a['path']} already exists")
-            v = a.get("veth")
-            if v is not None:
-                if v["host_name"] in self.links:
-                    raise errdefs.AlreadyExists(f"link {v['host_name']} already exists")
-                self.links[v["host_name"]] = v["bridge"]
-                self.veth_of[a["path"]] = v["host_name"]
-            self.sandboxes.add(a["path"])
-            return None
-        if op == "sandbox_delete":
-            self.sandboxes.discard(a["path"])
-            if not self.keep_veths:  # the kernel takes the pair down with the namespace
-                self.links.pop(self.veth_of.pop(a["path"], ""), None)
-            return None
-        if op == "list_sandboxes":
-            return sorted(p for p in self.sandboxes if p.startswith(a["directory"] + "/"))
-        if op == "bridge_info":
-            if a["name"] not in self.bridge_addr:
-                return None
-            ports = [n for n, m in self.links.items() if m == a["name"]]
-            return {"index": 9, "kind": "bridge", "addresses": self.bridge_addr[a["name"]], "ports": ports}
-        if op == "bridge_ensure":
-            self.bridge_addr[a["name"]] = [f"{a['gateway']}/{a['prefixlen']}"]
-            return {"created": True}
-        if op == "routed_networks":
-            return self.routes
-        if op == "bridge_ports":
-            return [n for n, m in self.links.items() if m == a["bridge"]]
-        if op == "link_delete":
-            existed = a["name"] in self.links or a["name"] in self.bridge_addr
-            self.links.pop(a["name"], None)
-            self.bridge_addr.pop(a["name"], None)
-            return existed
-        if op == "links_present":
-            return [n for n in a["names"] if n in self.links]
-        if op == "endpoint_add":  # `network connect`: one more veth into an existing namespace
-            if a["netns"] not in self.sandboxes:
-                raise errdefs.NotFound(f"network namespace {a['netns']} does not exist")
-            v = a["veth"]
-            self.links[v["host_name"]] = v["bridge"]
-            return None
-        if op == "netns_info":
-            return {"ip": "10.250.0.2", "prefixlen": 24, "mac": "02:42:0a:fa:00:02", "gateway": "10.250.0.1"}
-        raise AssertionError(f"unexpected op {op}")
-
-    def ops(self) -> list[str]:
-        return [c[0] for c in self.calls]
-
-
-def make(tmp_path: Path, fake: FakeOps, **kw: Any) -> NetworkManager:
-    kw.setdefault("subnet", "10.250.0.0/24")
-    return NetworkManager(tmp_path / "root", tmp_path / "run", bridge="ctrdt0", ops=fake, port_picker=lambda p, h: 45000, **kw)
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+from tests.unit.network_fakes import CID, FakeFirewall, FakeOps, make, run
 
 
 def test_host_mode_builds_nothing(tmp_path: Path) -> None:
@@ -297,135 +211,6 @@ def test_invalid_mode(tmp_path: Path, mode: str) -> None:
             await nm.setup(CID, mode, hostname="h")
 
     run(main())
-
-
-def test_recover_keeps_live_and_removes_leftovers(tmp_path: Path) -> None:
-    async def main() -> None:
-        fake = FakeOps()
-        nm = make(tmp_path, fake)
-        await nm.start()
-        ids = [c * 64 for c in "abc"]
-        got = {c: await nm.setup(c, "bridge", hostname="h") for c in ids}
-        fake.links["eth0"] = "ctrdt0"  # not ours: recover must leave non-veth ports alone
-        # a restart: a new manager on the same root, only "b" still runs
-        nm2 = make(tmp_path, fake)
-        await nm2.start()
-        assert set(nm2.leases()) == set(ids)
-        await nm2.recover({ids[1]: got[ids[1]]})
-        assert nm2.leases() == {ids[1]: got[ids[1]].ip_address}
-        assert fake.sandboxes == {got[ids[1]].sandbox_key}
-        assert set(fake.links) == {got[ids[1]].veth_host, "eth0"}
-        s = await nm2.setup("d" * 64, "bridge", hostname="h")
-        assert s.ip_address == "10.250.0.2"  # a's address came back, b's is still taken
-        await nm2.close()
-
-    run(main())
-
-
-def test_recover_rebuilds_lost_ipam_state_from_live_containers(tmp_path: Path) -> None:
-    async def main() -> None:
-        fake = FakeOps()
-        nm = make(tmp_path, fake)
-        await nm.start()
-        live = await nm.setup(CID, "bridge", hostname="h")
-        (tmp_path / "root" / "network" / "ctrdt0.json").unlink()
-        nm2 = make(tmp_path, fake)
-        await nm2.start()
-        await nm2.recover({CID: live})
-        s = await nm2.setup("f" * 64, "bridge", hostname="h")
-        assert s.ip_address != live.ip_address
-        await nm2.close()
-
-    run(main())
-
-
-def test_subnet_change_with_live_leases_is_refused(tmp_path: Path) -> None:
-    async def main() -> None:
-        fake = FakeOps()
-        nm = make(tmp_path, fake)
-        await nm.start()
-        await nm.setup(CID, "bridge", hostname="h")
-        nm2 = make(tmp_path, fake, subnet="10.250.1.0/24")
-        with pytest.raises(errdefs.FailedPrecondition, match=r"cannot switch to 10\.250\.1\.0/24"):
-            await nm2.start()
-
-    run(main())
-
-
-def test_close_remove_bridge_only_when_unused(tmp_path: Path) -> None:
-    async def main() -> None:
-        fake = FakeOps()
-        nm = make(tmp_path, fake)
-        await nm.start()
-        s = await nm.setup(CID, "bridge", hostname="h")
-        await nm.close(remove_bridge=True)
-        assert "ctrdt0" in fake.bridge_addr  # a container still uses it
-        nm = make(tmp_path, fake)
-        await nm.start()
-        await nm.teardown(CID, s)
-        await nm.close(remove_bridge=True)
-        assert "ctrdt0" not in fake.bridge_addr
-
-    run(main())
-
-
-def test_veth_that_outlives_its_netns_is_deleted_by_settle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    async def main() -> None:
-        fake = FakeOps()
-        fake.keep_veths = True
-        nm = make(tmp_path, fake)
-        await nm.start()
-        s = await nm.setup(CID, "bridge", hostname="h")
-        await nm.teardown(CID, s)
-        assert s.veth_host in fake.links  # still held
-        await nm.settle(timeout=0.05)
-        assert s.veth_host not in fake.links and ("link_delete", {"name": s.veth_host}) in fake.calls
-        await nm.close()
-
-    run(main())
-
-
-def test_cancelled_setup_removes_what_the_helper_built(tmp_path: Path) -> None:
-    async def main() -> None:
-        fake = FakeOps()
-        gate = asyncio.Event()
-        plain = fake.call
-
-        async def slow(op: str, **a: Any) -> Any:
-            if op == "sandbox_create":
-                await gate.wait()
-            return await plain(op, **a)
-
-        fake.call = slow  # type: ignore[method-assign]
-        nm = make(tmp_path, fake)
-        await nm.start()
-        for mode in ("bridge", "none"):
-            task = asyncio.ensure_future(nm.setup(CID, mode, hostname="h"))
-            await asyncio.sleep(0.01)
-            task.cancel()
-            gate.set()  # the helper finishes the request anyway
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            assert fake.sandboxes == set() and nm.leases() == {}
-            gate.clear()
-        await nm.close()
-
-    run(main())
-
-
-class FakeFirewall:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Any]] = []
-
-    async def add_network(self, net: Any) -> None:
-        self.calls.append(("add", net))
-
-    async def remove_network(self, bridge: str) -> None:
-        self.calls.append(("remove", bridge))
-
-    async def remove_chains_if_unused(self) -> bool:
-        self.calls.append(("chains", None))
-        return True
 
 
 def test_the_firewall_gets_the_network_when_its_bridge_comes_up_and_loses_it_with_the_bridge(tmp_path: Path) -> None:

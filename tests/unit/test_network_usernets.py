@@ -11,7 +11,7 @@ import pytest
 
 from ctrd import errdefs
 from daemon.network.usernets import UserNetworks
-from tests.unit.test_network_manager import FakeFirewall, FakeOps
+from tests.unit.network_fakes import FakeFirewall, FakeOps
 
 A = "a" * 64
 B = "b" * 64

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from ctrd import errdefs
-from daemon.network.portmap import forwards, parse_exposed, pick_free_port, resolve_ports
+from daemon.network.portmap import parse_exposed, pick_free_port, resolve_ports
 from daemon.network.settings import NetworkSettings, PortMapping
 
 
@@ -74,15 +74,6 @@ def test_pick_free_port_returns_a_bindable_port() -> None:
     port = pick_free_port("tcp", "127.0.0.1")
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))
-
-
-def test_forwards_aim_at_the_container_address() -> None:
-    s = NetworkSettings(mode="bridge", ip_address="10.88.0.5", ports=[PortMapping("udp", "127.0.0.1", 5353, 53)])
-    (fw,) = forwards(s)
-    assert (fw.protocol, fw.host_ip, fw.host_port, fw.container_ip, fw.container_port) == (
-        "udp", "127.0.0.1", 5353, "10.88.0.5", 53,
-    )
-    assert forwards(NetworkSettings(mode="none")) == []
 
 
 def test_settings_round_trip_through_json() -> None:

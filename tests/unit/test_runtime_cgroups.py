@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from runtime import cgroup_v1, cgroupfs, cgroups, errors
-from runtime.spec import DeviceRule, Resources
+from runtime.spec_resources import DeviceRule, Resources
 
 
 @pytest.fixture(autouse=True)

@@ -24,6 +24,32 @@ def test_packets_round_trip_and_errors_keep_their_type() -> None:
         assert sync.recv(a) is None  # EOF: the child exec'd or died
 
 
+@pytest.mark.parametrize(("kind", "cls", "code"), [
+    ("spec", errors.SpecError, "invalid_argument"),
+    ("exec", errors.ExecError, "invalid_argument"),
+    ("setup", errors.SetupError, "internal"),
+    ("cgroup", errors.CgroupError, "internal"),
+    ("launch-missiles", errors.SetupError, "internal"),
+])
+def test_each_error_kind_from_the_child_keeps_its_taxonomy_code(kind: str, cls: type[errors.RuntimeErr],
+                                                                 code: str) -> None:
+    """A spec error found in the child (e.g. a mount destination) is the caller's bad input, not internal."""
+    err = errors.from_kind(kind, "config.json: mounts[0].destination: must be absolute", "")
+    assert type(err) is cls and err.code == code
+    assert err.message == "config.json: mounts[0].destination: must be absolute"  # not wrapped again
+
+
+def test_spec_error_sent_by_the_child_arrives_as_a_spec_error() -> None:
+    a, b = sync.pair()
+    with a, b:
+        sync.send_error(b, "spec", "config.json: process.cwd: must be absolute")
+        pkt = sync.recv(a)
+        assert pkt is not None
+        err = pkt.error()
+        assert isinstance(err, errors.SpecError) and err.code == "invalid_argument" and err.field == ""
+        assert str(err) == "config.json: process.cwd: must be absolute"
+
+
 def test_malformed_and_oversized_packets_are_protocol_errors() -> None:
     a, b = sync.pair()
     with a, b:

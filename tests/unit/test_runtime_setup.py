@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from runtime import caps, creds, defaults, errors, init, rootfs
+from runtime import caps, creds, defaults, errors, init, rootfs, spec_rootfs
 from runtime import spec as spec_mod
 from runtime import syscalls as sc
 from runtime.init import ChildConfig
@@ -171,7 +171,7 @@ def test_proc_must_not_be_a_symlink(tmp_path: Path) -> None:
     root = tmp_path / "rootfs"
     root.mkdir()
     (root / "proc").symlink_to("/tmp")
-    m = spec_mod.Mount("/proc", "proc", "proc", 0, 0, (), "")
+    m = spec_rootfs.Mount("/proc", "proc", "proc", 0, 0, (), "")
     with pytest.raises(errors.SetupError, match="symlink"):
         rootfs.mount_one(FakeSyscalls(), str(root), m)  # type: ignore[arg-type]
 

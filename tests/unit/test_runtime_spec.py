@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from runtime import caps, defaults, errors
+from runtime import caps, defaults, errors, spec_resources, spec_rootfs
 from runtime import spec as spec_mod
 from runtime import syscalls as sc
-from runtime.spec import ProcessSpec
+from runtime.spec_process import ProcessSpec
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_default_spec_parses_to_dockers_defaults(bundle: Path) -> None:
     assert sysfs.flags & sc.MS_RDONLY
     n = len(defaults.DEVICE_RULES)
     assert s.resources.devices[0].allow is False and s.resources.devices[n - 1].major == 10
-    assert s.resources.devices[n:] == spec_mod.RUNTIME_DEVICES
+    assert s.resources.devices[n:] == spec_resources.RUNTIME_DEVICES
 
 
 def test_deny_all_keeps_the_nodes_the_runtime_creates(bundle: Path) -> None:
@@ -135,7 +135,7 @@ def test_lxcfs_style_binds_under_proc_are_allowed(bundle: Path) -> None:
 
 
 def test_mount_options() -> None:
-    flags, clear, prop, data = spec_mod.parse_mount_options(["rbind", "ro", "nosuid", "rw", "rslave", "size=1m"])
+    flags, clear, prop, data = spec_rootfs.parse_mount_options(["rbind", "ro", "nosuid", "rw", "rslave", "size=1m"])
     assert flags == sc.MS_BIND | sc.MS_REC | sc.MS_NOSUID
     assert clear & sc.MS_RDONLY
     assert prop == (sc.MS_SLAVE | sc.MS_REC,)

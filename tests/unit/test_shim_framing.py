@@ -8,8 +8,8 @@ import struct
 import pytest
 
 from ctrd import errdefs
+from ctrd.shim import framing
 from ctrd.shim.v1 import shim_pb2
-from shimd import framing
 
 
 def _read(data: bytes) -> shim_pb2.Envelope | None:

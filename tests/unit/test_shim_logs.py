@@ -7,17 +7,11 @@ import json
 import os
 from pathlib import Path
 
-from shimd.logs import MAX_LINE, JsonFileWriter, LineSplitter, LogPump, format_entry, rfc3339nano
+from shimd.logs import MAX_LINE, JsonFileWriter, LineSplitter, LogPump, format_entry
 
 
 def entries(path: Path) -> list[dict[str, str]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def test_rfc3339nano_trims_trailing_zeros_like_go() -> None:
-    assert rfc3339nano(0) == "1970-01-01T00:00:00Z"
-    assert rfc3339nano(1_500_000_000) == "1970-01-01T00:00:01.5Z"
-    assert rfc3339nano(1_000_000_123) == "1970-01-01T00:00:01.000000123Z"
 
 
 def test_entry_format() -> None:

@@ -1,0 +1,319 @@
+"""The running containers' shims, their exits and what follows an exit (restart policy, auto-remove).
+
+Locking: every method named `*_locked` must be called with `c.lock` held. The watcher of a
+running container takes the lock only after its shim reported the exit, so a stop that holds the
+lock handles the exit itself and the watcher, arriving later, finds its generation already
+finished. No lock is global: containers proceed independently.
+
+The verbs that drive a container live beside this module: start.py, stop.py (stop and kill) and
+shutdown.py; they share the state kept here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from ctrd.errdefs import CtrdError
+from daemon import faults
+from daemon.config import Config
+from daemon.containers.record import Container
+from daemon.containers.restart import RestartScheduler, should_restart
+from daemon.containers.state import Action, is_alive, transition
+from daemon.containers.store import ContainerStore
+from daemon.events import Exchange
+from daemon.layers.api import Layers
+from daemon.network.api import Network
+from daemon.network.settings import NetworkSettings
+from daemon.shims.api import Exit, Shims, ShimTask
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_EXIT = 255
+SHIM_CALL_TIMEOUT = 10.0  # delete, shutdown, kill: quick calls to a healthy shim
+StartFn = Callable[[Container], Awaitable[None]]
+
+
+class Monitor:
+    def __init__(
+        self, cfg: Config, store: ContainerStore, layers: Layers, shims: Shims, network: Network, events: Exchange,
+        start_locked: StartFn,
+    ) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.layers = layers
+        self.shims = shims
+        self.network = network
+        self.events = events
+        self.tasks: dict[str, ShimTask] = {}  # container id -> its connected shim (alive containers)
+        self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._settling: dict[str, asyncio.Future[None]] = {}  # container id -> its last shim's shutdown
+        self.closing = False  # the daemon is going away: watchers stop acting
+        self.shutting_down = False  # no restart policy or auto-remove from here on
+        self.on_auto_remove: Callable[[Container], Awaitable[None]] | None = None
+        self.restarts = RestartScheduler(start_locked, self.save, self.emit, self.spawn, lambda: self.closing)
+
+    # ------------------------------------------------------------------ helpers
+
+    async def save(self, c: Container) -> None:
+        await asyncio.to_thread(self.store.save, c)
+        await c.notify()
+
+    def emit(self, c: Container, action: str, **attrs: str) -> None:
+        self.events.publish("container", action, c.id, name=c.name, image=c.config.image, **attrs)
+
+    def spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def container_dir(self, c: Container) -> Path:
+        return self.store.container_dir(c.id)
+
+    # ------------------------------------------------------------------ shims after a daemon restart
+
+    async def reconnect(self, cid: str) -> ShimTask:
+        return await self.shims.reconnect(cid)
+
+    def shim_dir_ids(self) -> list[str]:
+        """The container ids that have a shim state dir (sync: called in a thread)."""
+        shims_dir = self.shims.state_dir("0" * 64).parent
+        return [d.name for d in sorted(shims_dir.iterdir()) if d.is_dir()] if shims_dir.is_dir() else []
+
+    def has_leftovers(self, c: Container) -> bool:
+        """A shim state dir or a mount: what a crash inside start or stop can leave behind."""
+        return self.shims.state_dir(c.id).exists() or self.layers.is_mounted(c.id)
+
+    def adopt(self, c: Container, shim: ShimTask) -> None:
+        """A running container's shim found again; `watch` arms its exit watcher."""
+        self.tasks[c.id] = shim
+        c.generation += 1
+
+    def watch(self, c: Container) -> None:
+        self.arm_watcher(c, self.tasks[c.id])
+
+    async def recover_network(self, live: dict[str, NetworkSettings]) -> None:
+        await self.network.recover(live)
+
+    async def clean_leftovers(self, c: Container) -> None:
+        """What a not-running container must not hold: a shim, its state dir, a mount, a netns."""
+        await self.collect_dead(c.id)
+        await self.drop_state_dir(c.id)
+        await self.release_resources(c)
+        c.network = None
+
+    # ------------------------------------------------------------------ exit
+
+    def arm_watcher(self, c: Container, shim: ShimTask) -> None:
+        old = self._watchers.pop(c.id, None)
+        if old is not None and not old.done():
+            old.cancel()
+        self._watchers[c.id] = self.spawn(self._watch(c, shim, c.generation))
+
+    async def _watch(self, c: Container, shim: ShimTask, gen: int) -> None:
+        ex: Exit | None
+        try:
+            ex = await shim.wait()
+        except CtrdError as exc:
+            if self.closing:
+                return
+            log.warning("container %s: lost its shim (%s)", c.id, exc)
+            ex = None
+        if self.closing:
+            return
+        async with c.lock:
+            if c.generation != gen or not is_alive(c.status):
+                return  # a stop or remove already handled this exit
+            if ex is None:
+                ex = await self.collect_dead(c.id)
+            await self.finish_locked(c, shim, ex)
+        await self.after_exit(c)
+
+    async def collect_dead(self, cid: str) -> Exit:
+        """The shim is gone: `ctrd-shim delete` reports what it can (255 when unknown)."""
+        try:
+            return await self.shims.cleanup_dead(cid)
+        except CtrdError as exc:
+            log.warning("container %s: shim cleanup failed: %s", cid, exc)
+            return Exit(UNKNOWN_EXIT, time.time())
+
+    async def finish_locked(self, c: Container, shim: ShimTask | None, ex: Exit) -> None:
+        """After the process is gone: collect its exit, destroy its network, unmount its rootfs.
+
+        Order matters for a crash in between: the shim (and its exit file) stays until the exit
+        is recorded, so a daemon killed here still learns the real exit code at its next start.
+        The shim's delete (runtime state, cgroup) and the network/rootfs release touch disjoint
+        things, so they run together. Once the exit is recorded, the shim's shutdown and the
+        removal of its state dir run in the background (see `settle`): Wait answers and the
+        lock is free without them, and a crash before they finish leaves an exited container
+        with a shim dir, which recovery cleans."""
+        self.tasks.pop(c.id, None)
+        steps = Steps()
+
+        async def delete() -> Exit | None:
+            if shim is None:
+                return None
+            try:
+                return await asyncio.wait_for(shim.delete(), SHIM_CALL_TIMEOUT)
+            except (CtrdError, TimeoutError) as exc:
+                log.info("container %s: shim delete: %s", c.id, exc)
+                return None
+
+        network = c.network  # record_exit clears it: the teardown works from this snapshot
+        if ex.status == UNKNOWN_EXIT:  # the shim's delete may know better: record after it
+            deleted, _ = await asyncio.gather(delete(), self.release_resources(c, network=network))
+            if deleted is not None and deleted.exited_at:
+                ex = deleted
+            await self.record_exit(c, ex)
+        else:
+            # The exit is known: its record is written while the resources go. A crash before
+            # the teardown ends leaves an exited record with a shim dir, a mount or a netns
+            # behind, which recovery cleans (with the network's leftovers sweep).
+            await asyncio.gather(delete(), self.release_resources(c, network=network), self.record_exit(c, ex))
+        steps.mark("delete+release+record")
+        log.debug("container %s finished: %s", c.id[:12], steps)
+        self._settle_later(c.id, shim)
+
+    def _settle_later(self, cid: str, shim: ShimTask | None) -> None:
+        previous = self._settling.get(cid)
+
+        async def settle() -> None:
+            if previous is not None:
+                await asyncio.shield(previous)
+            if shim is not None:
+                try:
+                    await asyncio.wait_for(shim.shutdown(), SHIM_CALL_TIMEOUT)  # the exit is recorded: the shim may go
+                except (CtrdError, TimeoutError) as exc:
+                    log.info("container %s: shim shutdown: %s", cid, exc)
+                try:
+                    await shim.close()
+                except CtrdError:
+                    pass
+            await self.drop_state_dir(cid)
+
+        task = asyncio.ensure_future(settle())
+        self._settling[cid] = task
+
+        def done(t: asyncio.Future[None]) -> None:
+            if self._settling.get(cid) is t:
+                del self._settling[cid]
+            if not t.cancelled() and t.exception() is not None:
+                log.warning("container %s: shim cleanup: %s", cid, t.exception())
+
+        task.add_done_callback(done)
+
+    async def settle(self, cid: str) -> None:
+        """Wait for the background shutdown of the container's last shim (if any)."""
+        task = self._settling.get(cid)
+        if task is not None:
+            await asyncio.shield(task)
+
+    async def settle_all(self) -> None:
+        if self._settling:
+            await asyncio.gather(*(asyncio.shield(t) for t in list(self._settling.values())), return_exceptions=True)
+
+    async def drop_state_dir(self, cid: str) -> None:
+        """The shim's state dir (bundle, socket, exit file) once its exit has been collected."""
+        await asyncio.to_thread(shutil.rmtree, self.shims.state_dir(cid), True)
+
+    async def release_resources(
+        self, c: Container, *, rootfs: bool = True, network: NetworkSettings | None = None
+    ) -> None:
+        network = c.network if network is None else network
+        if network is not None:
+            try:
+                await self.network.teardown(c.id, network)
+                faults.point("stop.after_network_teardown")
+            except CtrdError as exc:
+                log.warning("container %s: network teardown: %s", c.id, exc)
+        if not rootfs:
+            return
+        try:
+            if await asyncio.to_thread(self._unmount_if_mounted, c.id):
+                faults.point("stop.after_unmount")
+        except CtrdError as exc:
+            log.warning("container %s: unmount: %s", c.id, exc)
+
+    def _unmount_if_mounted(self, cid: str) -> bool:
+        """One thread hop for both (sync: called in a thread)."""
+        if not self.layers.is_mounted(cid):
+            return False
+        self.layers.unmount(cid)
+        return True
+
+    async def record_exit(self, c: Container, ex: Exit, error: str = "") -> None:
+        c.set_state(
+            status=transition(c.id, c.status, Action.EXIT), pid=0, exit_code=ex.status,
+            oom_killed=ex.oom_killed, finished_at=max(ex.exited_at or time.time(), c.state.started_at), error=error,
+        )
+        c.network = None
+        c.shim_pid = 0
+        c.exit_seq += 1
+        await self.save(c)
+        if ex.oom_killed:
+            self.emit(c, "oom")
+        self.emit(c, "die", exitCode=str(ex.status))
+
+    async def after_exit(self, c: Container) -> None:
+        """Restart policy or AutoRemove, outside the container lock."""
+        if self.closing or self.shutting_down or c.removed:
+            return
+        policy = c.host_config.restart_policy
+        if should_restart(policy, c.state.exit_code, c.restart_count, c.has_been_manually_stopped):
+            self.schedule_restart(c)
+        elif c.host_config.auto_remove and self.on_auto_remove is not None:
+            await self.on_auto_remove(c)
+
+    # ------------------------------------------------------------------ restart policy
+
+    def schedule_restart(self, c: Container) -> None:
+        self.restarts.schedule(c)
+
+    def cancel_restart(self, c: Container) -> None:
+        self.restarts.cancel(c.id)
+
+    def reset_backoff(self, c: Container) -> None:
+        self.restarts.reset(c.id)
+
+    def forget(self, cid: str) -> None:
+        """Drop every handle of a removed container (1000 create/rm cycles must not grow memory)."""
+        self.restarts.forget(cid)
+        watcher = self._watchers.pop(cid, None)
+        if watcher is not None and not watcher.done() and watcher is not asyncio.current_task():
+            watcher.cancel()
+
+    # ------------------------------------------------------------------ daemon exit
+
+    async def close(self) -> None:
+        """Watchers stop acting, background work ends, every shim connection closes (the shims stay)."""
+        self.closing = True
+        for t in list(self._background):
+            t.cancel()
+        for shim in list(self.tasks.values()):
+            try:
+                await shim.close()
+            except CtrdError:
+                pass
+        self.tasks.clear()
+
+
+class Steps:
+    """Milliseconds per lifecycle step, for the debug log (where does a start spend its time)."""
+
+    def __init__(self) -> None:
+        self._last = time.monotonic()
+        self._parts: list[str] = []
+
+    def mark(self, name: str) -> None:
+        now = time.monotonic()
+        self._parts.append(f"{name} {1000 * (now - self._last):.1f} ms")
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(self._parts)

@@ -1,0 +1,191 @@
+"""Start a container: state check → rootfs mount and network (side by side; the netns persisted)
+→ hostname/hosts/resolv.conf → OCI bundle → shim → runtime create → start (see the README's
+lifecycle). Each step registers its undo on an AsyncExitStack; a failure unwinds them and leaves
+the container as it was (or `exited` with 127 or 126 when the command could not be executed, like
+docker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from ctrd import errdefs, reasons
+from ctrd.errdefs import CtrdError
+from daemon import faults
+from daemon.containers import bundle
+from daemon.containers.monitor import Monitor, Steps
+from daemon.containers.record import Container
+from daemon.containers.state import Action, is_alive, transition
+from daemon.network.api import NetRequest
+from daemon.network.settings import NetworkSettings, PortMapping
+from daemon.shims.api import Exit, ShimCreate, ShimTask
+
+log = logging.getLogger(__name__)
+
+Undo = Callable[[], Awaitable[None]]
+
+
+async def start_locked(m: Monitor, c: Container) -> None:
+    transition(c.id, c.status, Action.START)  # refuses running/paused/removing with docker's words
+    await m.settle(c.id)  # the previous shim of this container has gone with its state dir
+    steps = Steps()
+    try:
+        async with contextlib.AsyncExitStack() as undo:
+            shim, pid, settings = await _start_steps(m, c, undo, steps)
+            undo.pop_all()  # started: nothing to undo
+    except BaseException as exc:
+        if isinstance(exc, CtrdError) and exc.reason in reasons.EXIT_CODES:
+            await m.record_exit(c, Exit(reasons.EXIT_CODES[exc.reason], time.time()), error=exc.message)
+        elif isinstance(exc, CtrdError):
+            c.set_state(error=exc.message)
+            await m.save(c)
+        raise
+    c.generation += 1
+    c.set_state(
+        status=transition(c.id, c.status, Action.START), pid=pid, exit_code=0, error="",
+        oom_killed=False, started_at=time.time(), finished_at=0.0,
+    )
+    c.network = settings
+    c.has_been_started_before = True
+    c.shim_pid = shim.shim_pid
+    m.tasks[c.id] = shim
+    await m.save(c)
+    steps.mark("record")
+    log.debug("container %s started: %s", c.id[:12], steps)
+    faults.point("start.after_record")
+    m.emit(c, "start")
+    m.arm_watcher(c, shim)
+
+
+def _on_failure(undo: contextlib.AsyncExitStack, c: Container, step: Undo) -> None:
+    """Register `step` to run if the start fails; best effort, so the original error is reported."""
+
+    async def run() -> None:
+        try:
+            await step()
+        except Exception as e:
+            log.warning("container %s: undo after failed start: %s", c.id, e)
+
+    undo.push_async_callback(run)
+
+
+async def _start_steps(
+    m: Monitor, c: Container, undo: contextlib.AsyncExitStack, steps: Steps
+) -> tuple[ShimTask, int, NetworkSettings]:
+    # The shim launch (a fork in the launcher process) depends on nothing the mount, the
+    # network or the bundle make: it runs meanwhile. It is never cancelled (the launcher
+    # answers requests in order) and a failure before it is awaited disposes of its shim.
+    # The state dir exists before the launch starts: the bundle lands in it meanwhile, and
+    # the launcher never races the bundle write to create it.
+    os.makedirs(m.shims.state_dir(c.id), 0o700, exist_ok=True)
+    _on_failure(undo, c, lambda: m.drop_state_dir(c.id))
+    launch: asyncio.Future[ShimTask] = asyncio.ensure_future(m.shims.launch(c.id))
+    owned = [True]  # the launch is ours to dispose of until its shim has its own undo
+
+    async def abandon() -> None:
+        if owned[0]:
+            await _abandon_launch(m, c, launch)
+
+    _on_failure(undo, c, abandon)
+    # the rootfs mount and the network are independent too: both at once, each undone on
+    # failure whatever happened to the other
+    req = _net_request(m, c)
+    mounted, networked = await asyncio.gather(
+        asyncio.to_thread(m.layers.mount, c.id),
+        m.network.setup(c.id, m.container_dir(c), req),
+        return_exceptions=True,
+    )
+    if not isinstance(mounted, BaseException):
+        _on_failure(undo, c, lambda: asyncio.to_thread(m.layers.unmount, c.id))
+    if not isinstance(networked, BaseException):
+        settings = networked.settings
+        _on_failure(undo, c, lambda: m.network.teardown(c.id, settings))
+    if isinstance(mounted, BaseException):
+        raise mounted
+    if isinstance(networked, BaseException):
+        raise networked
+    rootfs, net = mounted, networked
+    steps.mark("mount+network")
+    faults.point("start.after_mount")
+    faults.point("start.after_network")
+    bundle_dir = m.shims.state_dir(c.id)
+    await asyncio.to_thread(
+        _build_and_write, c, rootfs, net.files, net.settings.sandbox_key, m.cfg.cgroup_parent, bundle_dir
+    )
+    steps.mark("bundle")
+    faults.point("start.after_bundle")
+    shim = await launch
+    owned[0] = False
+    steps.mark("shim")
+    _on_failure(undo, c, _dispose_shim(m, c, shim))
+    faults.point("start.after_shim_launch")
+    await shim.create(
+        ShimCreate(
+            bundle=str(bundle_dir),
+            log_path=c.log_path,
+            runtime=m.cfg.runtime,
+            runtime_root=str(m.cfg.runtime_root) if m.cfg.runtime else "",
+            log_max_size=c.host_config.log_max_size,
+            log_max_file=c.host_config.log_max_file,
+            ports=net.forwards,
+        )
+    )
+    steps.mark("create")
+    faults.point("start.after_shim_create")
+    pid = await shim.start()
+    steps.mark("start")
+    return shim, pid, net.settings
+
+
+async def _abandon_launch(m: Monitor, c: Container, launch: asyncio.Future[ShimTask]) -> None:
+    """A start failed while its shim launch was in flight: let it land, then dispose of it."""
+    try:
+        shim = await asyncio.shield(launch)
+    except BaseException:  # the launch failed too (or we are being cancelled): nothing to dispose
+        return
+    try:
+        await _dispose_shim(m, c, shim)()
+    except Exception as e:
+        log.warning("container %s: disposing of a launched shim: %s", c.id, e)
+
+
+def _dispose_shim(m: Monitor, c: Container, shim: ShimTask) -> Undo:
+    async def dispose() -> None:
+        for call in (shim.delete, shim.shutdown):
+            try:
+                await call()
+            except CtrdError:
+                pass
+        await shim.close()
+        await m.drop_state_dir(c.id)
+
+    return dispose
+
+
+def _net_request(m: Monitor, c: Container) -> NetRequest:
+    mode = c.host_config.network_mode
+    shared = ""
+    if mode.startswith("container:"):
+        other = m.store.get(mode.split(":", 1)[1])
+        if not is_alive(other.status):
+            raise errdefs.FailedPrecondition(f"network_mode: container {other.id} is not running")
+        shared = other.network.sandbox_key if other.network is not None else ""
+    ports = tuple(
+        PortMapping(p.protocol, p.host_ip, p.host_port, p.container_port) for p in c.host_config.port_bindings
+    )
+    exposed = c.config.exposed_ports if c.host_config.publish_all else ()
+    return NetRequest(mode, c.config.hostname, ports, tuple(exposed), shared, c.host_config.extra_hosts,
+                      c.host_config.dns, c.name, c.host_config.network_aliases)
+
+
+def _build_and_write(
+    c: Container, rootfs: Path, files: dict[str, str], sandbox: str, cgroup_parent: str, bundle_dir: Path
+) -> None:
+    """The OCI spec and its write in one thread hop (both are sub-millisecond file work)."""
+    bundle.write_bundle(bundle_dir, bundle.build_spec(c, rootfs, files, sandbox, cgroup_parent))

@@ -1,0 +1,41 @@
+"""What the container manager asks of the network, and the records it gets back (unit tests
+plug a fake in here; daemon/network/service.py is the real one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from daemon.network.settings import NetworkSettings, PortForward, PortMapping
+
+
+@dataclass(frozen=True, slots=True)
+class NetRequest:
+    mode: str
+    hostname: str
+    ports: tuple[PortMapping, ...] = ()
+    publish_all_exposed: tuple[str, ...] = ()
+    shared_netns: str = ""  # container:<x>: the other container's sandbox key
+    extra_hosts: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    name: str = ""  # the container's name: what other containers on a user network resolve
+    aliases: tuple[str, ...] = ()  # --network-alias
+
+
+@dataclass(frozen=True, slots=True)
+class NetResult:
+    settings: NetworkSettings
+    files: dict[str, str] = field(default_factory=dict)  # "/etc/hostname" -> host path to bind
+    forwards: tuple[PortForward, ...] = ()  # port forwards for the shim
+
+
+class Network(Protocol):
+    def has_network(self, name: str) -> bool:
+        """Is `name` (or an id) a user-defined network? (`--network NAME` is checked at create.)"""
+        ...
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def setup(self, container_id: str, container_dir: Path, req: NetRequest) -> NetResult: ...
+    async def teardown(self, container_id: str, settings: NetworkSettings) -> None: ...
+    async def recover(self, live: dict[str, NetworkSettings]) -> None: ...

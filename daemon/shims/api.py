@@ -1,0 +1,89 @@
+"""What the daemon asks of a shim, as Protocols and the records they exchange.
+
+daemon/shims/conn.py speaks these over the shim API; unit tests plug fakes in here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from daemon.network.settings import PortForward
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    status: int
+    exited_at: float
+    oom_killed: bool = False
+    killed: bool = False  # stop ended with SIGKILL
+
+
+@dataclass(frozen=True, slots=True)
+class ShimState:
+    status: str  # created | running | paused | stopped | unknown
+    pid: int
+    exit: Exit | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShimCreate:
+    bundle: str
+    log_path: str
+    runtime: str = ""
+    runtime_root: str = ""
+    log_max_size: int = 0
+    log_max_file: int = 1
+    ports: tuple[PortForward, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExecResult:
+    exit_code: int
+    stdout: bytes = b""
+    stderr: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    memory_usage: int = 0
+    memory_limit: int = 0
+    cpu_usage_ns: int = 0
+    pids_current: int = 0
+    pids_limit: int = 0
+
+
+class ShimTask(Protocol):
+    """One connected shim (one container start)."""
+
+    @property
+    def shim_pid(self) -> int: ...
+    async def create(self, req: ShimCreate) -> int: ...
+    async def start(self) -> int: ...
+    async def state(self) -> ShimState: ...
+    async def kill(self, sig: int, all_: bool = False) -> None: ...
+    async def stop(self, sig: int, timeout_ms: int) -> Exit: ...
+    async def wait(self) -> Exit: ...
+    async def pause(self) -> None: ...
+    async def resume(self) -> None: ...
+    async def exec(self, args: Sequence[str], env: Sequence[str], cwd: str, uid: int, gid: int) -> ExecResult: ...
+    async def stats(self) -> Stats: ...
+    async def pids(self) -> list[int]: ...
+    async def delete(self) -> Exit: ...
+    async def shutdown(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+class Shims(Protocol):
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    def state_dir(self, container_id: str) -> Path: ...
+    async def launch(self, container_id: str) -> ShimTask: ...
+    async def reconnect(self, container_id: str) -> ShimTask:
+        """Connect to a shim that outlived a previous daemon; Unavailable when it is gone."""
+        ...
+    async def cleanup_dead(self, container_id: str) -> Exit:
+        """`ctrd-shim delete`: kill what is left, unmount, report the exit (255 when unknown)."""
+        ...

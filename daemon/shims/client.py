@@ -1,0 +1,160 @@
+"""Daemon-side client for one shim's socket (no grpc: the shim's own framing).
+
+Calls are multiplexed on one connection by envelope id; a background reader resolves them.
+Errors come back as `ctrd.errdefs` exceptions (with `.reason`); a connection that is lost, or
+that cannot be made, raises `errdefs.Unavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, overload
+
+from google.protobuf.message import DecodeError, Message
+
+from ctrd import errdefs
+from ctrd.shim import framing
+from ctrd.shim.v1 import shim_pb2
+
+R = TypeVar("R", bound=Message)
+
+
+def socket_path(address: str) -> str:
+    return address.removeprefix("unix://")
+
+
+class _Connect:
+    """`ShimClient.connect(address)` dials a shim; `client.connect()` is the Connect RPC."""
+
+    @overload
+    def __get__(self, obj: None, owner: type[ShimClient]) -> Callable[..., Awaitable[ShimClient]]: ...
+
+    @overload
+    def __get__(self, obj: ShimClient, owner: Any = None) -> Callable[[], Awaitable[shim_pb2.ConnectResponse]]: ...
+
+    def __get__(self, obj: ShimClient | None, owner: Any = None) -> Any:
+        if obj is None:
+            return owner.open
+        return obj.connect_info
+
+
+class ShimClient:
+    connect = _Connect()
+
+    def __init__(self, address: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.address = address
+        self._reader = reader
+        self._writer = writer
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[shim_pb2.Envelope]] = {}
+        self._lost: errdefs.CtrdError | None = None
+        self._read_task = asyncio.create_task(self._read_loop())
+
+    @classmethod
+    async def open(cls, address: str, timeout: float = 5.0) -> ShimClient:
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_unix_connection(socket_path(address)), timeout)
+        except (OSError, TimeoutError) as exc:
+            raise errdefs.Unavailable(f"shim at {address} is unreachable: {exc}") from exc
+        return cls(address, reader, writer)
+
+    async def _read_loop(self) -> None:
+        reason = "connection closed"
+        try:
+            while True:
+                env = await framing.read_frame(self._reader)
+                if env is None:
+                    break
+                fut = self._pending.pop(env.id, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(env)
+        except (framing.FrameError, ConnectionError, OSError) as exc:
+            reason = str(exc)
+        finally:
+            self._lost = errdefs.Unavailable(f"shim at {self.address}: {reason}")
+            for fut in self._pending.values():
+                if not fut.done():
+                    fut.set_exception(self._lost)
+            self._pending.clear()
+
+    async def call(self, method: str, req: Message, resp_type: type[R], timeout: float | None = None) -> R:
+        if self._lost is not None:
+            raise self._lost
+        req_id = next(self._ids)
+        fut: asyncio.Future[shim_pb2.Envelope] = asyncio.get_running_loop().create_future()
+        self._pending[req_id] = fut
+        try:
+            env = shim_pb2.Envelope(id=req_id, method=method, payload=req.SerializeToString())
+            try:
+                self._writer.write(framing.encode(env))
+                await self._writer.drain()
+            except (ConnectionError, OSError) as exc:
+                raise errdefs.Unavailable(f"shim at {self.address}: {exc}") from exc
+            except framing.FrameError as exc:
+                raise errdefs.InvalidArgument(f"{method}: {exc}") from exc
+            answer = await asyncio.wait_for(fut, timeout) if timeout is not None else await fut
+        finally:
+            self._pending.pop(req_id, None)
+        if answer.HasField("error"):
+            raise framing.to_error(answer.error)
+        out = resp_type()
+        try:
+            out.ParseFromString(answer.payload)
+        except DecodeError as exc:
+            raise errdefs.Internal(f"{method}: malformed response from shim: {exc}") from exc
+        return out
+
+    async def connect_info(self) -> shim_pb2.ConnectResponse:
+        return await self.call("Connect", shim_pb2.ConnectRequest(), shim_pb2.ConnectResponse)
+
+    async def create(self, req: shim_pb2.CreateRequest) -> shim_pb2.CreateResponse:
+        return await self.call("Create", req, shim_pb2.CreateResponse)
+
+    async def start(self) -> shim_pb2.StartResponse:
+        return await self.call("Start", shim_pb2.StartRequest(), shim_pb2.StartResponse)
+
+    async def state(self) -> shim_pb2.StateResponse:
+        return await self.call("State", shim_pb2.StateRequest(), shim_pb2.StateResponse)
+
+    async def kill(self, signal: int, all: bool = False) -> shim_pb2.KillResponse:
+        return await self.call("Kill", shim_pb2.KillRequest(signal=signal, all=all), shim_pb2.KillResponse)
+
+    async def stop(self, signal: int, timeout_ms: int) -> shim_pb2.StopResponse:
+        return await self.call("Stop", shim_pb2.StopRequest(signal=signal, timeout_ms=timeout_ms),
+                               shim_pb2.StopResponse)
+
+    async def wait(self, timeout: float | None = None) -> shim_pb2.WaitResponse:
+        return await self.call("Wait", shim_pb2.WaitRequest(), shim_pb2.WaitResponse, timeout)
+
+    async def pause(self) -> shim_pb2.PauseResponse:
+        return await self.call("Pause", shim_pb2.PauseRequest(), shim_pb2.PauseResponse)
+
+    async def resume(self) -> shim_pb2.ResumeResponse:
+        return await self.call("Resume", shim_pb2.ResumeRequest(), shim_pb2.ResumeResponse)
+
+    async def exec(self, req: shim_pb2.ExecRequest) -> shim_pb2.ExecResponse:
+        return await self.call("Exec", req, shim_pb2.ExecResponse)
+
+    async def stats(self) -> shim_pb2.StatsResponse:
+        return await self.call("Stats", shim_pb2.StatsRequest(), shim_pb2.StatsResponse)
+
+    async def pids(self) -> shim_pb2.PidsResponse:
+        return await self.call("Pids", shim_pb2.PidsRequest(), shim_pb2.PidsResponse)
+
+    async def delete(self) -> shim_pb2.DeleteResponse:
+        return await self.call("Delete", shim_pb2.DeleteRequest(), shim_pb2.DeleteResponse)
+
+    async def shutdown(self) -> shim_pb2.ShutdownResponse:
+        return await self.call("Shutdown", shim_pb2.ShutdownRequest(), shim_pb2.ShutdownResponse)
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(Exception):
+            await self._writer.wait_closed()
+        self._read_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._read_task

@@ -1,0 +1,139 @@
+"""One connected shim: the daemon's ShimTask calls as shim API requests, and the wait for its exit."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from ctrd.shim.v1 import shim_pb2
+from daemon.shims.api import ExecResult, Exit, ShimCreate, ShimState, Stats
+from daemon.shims.client import ShimClient
+
+SHIM_EXIT_TIMEOUT = 3.0  # after its Shutdown answer, a shim exits once in-flight calls end (2 s bound)
+_STATUS = {
+    shim_pb2.STATUS_CREATED: "created",
+    shim_pb2.STATUS_RUNNING: "running",
+    shim_pb2.STATUS_PAUSED: "paused",
+    shim_pb2.STATUS_STOPPED: "stopped",
+}
+
+
+class ShimConn:
+    """One connected shim, speaking the daemon's ShimTask protocol."""
+
+    def __init__(self, client: ShimClient, shim_pid: int) -> None:
+        self.client = client
+        self._pid = shim_pid
+
+    @property
+    def shim_pid(self) -> int:
+        return self._pid
+
+    async def create(self, req: ShimCreate) -> int:
+        ports = [
+            shim_pb2.PortForward(protocol=p.protocol, host_ip=p.host_ip, host_port=p.host_port,
+                                 container_ip=p.container_ip, container_port=p.container_port)
+            for p in req.ports
+        ]
+        r = await self.client.create(
+            shim_pb2.CreateRequest(
+                id=Path(req.bundle).name, bundle=req.bundle, runtime=req.runtime, runtime_root=req.runtime_root,
+                log_path=req.log_path, log_max_size=req.log_max_size, log_max_file=req.log_max_file, ports=ports,
+            )
+        )
+        return int(r.pid)
+
+    async def start(self) -> int:
+        return int((await self.client.start()).pid)
+
+    async def state(self) -> ShimState:
+        r = await self.client.state()
+        status = _STATUS.get(r.status, "unknown")
+        ex = Exit(int(r.exit_status), float(r.exited_at), bool(r.oom_killed)) if status == "stopped" else None
+        return ShimState(status, int(r.pid), ex)
+
+    async def kill(self, sig: int, all_: bool = False) -> None:
+        await self.client.kill(sig, all_)
+
+    async def stop(self, sig: int, timeout_ms: int) -> Exit:
+        r = await self.client.stop(sig, timeout_ms)
+        return Exit(int(r.exit_status), float(r.exited_at), killed=bool(r.killed))
+
+    async def wait(self) -> Exit:
+        r = await self.client.wait()
+        return Exit(int(r.exit_status), float(r.exited_at), bool(r.oom_killed))
+
+    async def pause(self) -> None:
+        await self.client.pause()
+
+    async def resume(self) -> None:
+        await self.client.resume()
+
+    async def exec(self, args: Sequence[str], env: Sequence[str], cwd: str, uid: int, gid: int) -> ExecResult:
+        r = await self.client.exec(shim_pb2.ExecRequest(args=list(args), env=list(env), cwd=cwd, uid=uid, gid=gid))
+        return ExecResult(int(r.exit_status), bytes(r.stdout), bytes(r.stderr))
+
+    async def stats(self) -> Stats:
+        r = await self.client.stats()
+        return Stats(int(r.memory_usage), int(r.memory_limit), int(r.cpu_usage_ns), int(r.pids_current), int(r.pids_limit))
+
+    async def pids(self) -> list[int]:
+        return [int(p) for p in (await self.client.pids()).pids]
+
+    async def delete(self) -> Exit:
+        r = await self.client.delete()
+        return Exit(int(r.exit_status), float(r.exited_at))
+
+    async def shutdown(self) -> None:
+        """Shutdown, and return once the shim process is gone: after its answer it still removes
+        its socket, pid and log files by name, which must not race a next shim of the same
+        container in the same state dir."""
+        pidfd = _pidfd(self._pid)
+        try:
+            await self.client.shutdown()
+            if pidfd >= 0:
+                await _readable(pidfd, SHIM_EXIT_TIMEOUT)
+        finally:
+            if pidfd >= 0:
+                os.close(pidfd)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def _pidfd(pid: int) -> int:
+    """A pidfd for a live ctrd-shim `pid` (-1 when it is not one, or already gone)."""
+    if pid <= 0:
+        return -1
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return -1
+    try:  # checked after the open: the pidfd pins the process, so the name is its own
+        with open(f"/proc/{pid}/comm", "rb") as f:
+            if f.read().strip() == b"ctrd-shim":
+                return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return -1
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+async def _readable(fd: int, timeout: float) -> None:
+    """Wait (bounded) until a pidfd reports its process has exited."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(fd, _wake, done)
+    try:
+        await asyncio.wait_for(done, timeout)
+    except TimeoutError:
+        pass
+    finally:
+        loop.remove_reader(fd)

@@ -1,0 +1,51 @@
+"""The libc functions Python's os module lacks, declared once with their C signatures.
+
+ctypes keeps one function object per name and library handle, so two modules that set different
+`argtypes` on the same libc function would silently change each other's calls; declaring them here,
+once, rules that out. Leaf module: standard library only, so that `runtime/` may import it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Any
+
+_c_char_p, _c_int, _c_ulong = ctypes.c_char_p, ctypes.c_int, ctypes.c_ulong
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _declare(name: str, restype: Any, *argtypes: Any) -> Any:
+    fn = getattr(LIBC, name)
+    fn.restype = restype
+    fn.argtypes = list(argtypes)
+    return fn
+
+
+# mount(source, target, fstype, flags, data): each char* may be None (NULL).
+mount = _declare("mount", _c_int, _c_char_p, _c_char_p, _c_char_p, _c_ulong, _c_char_p)
+umount2 = _declare("umount2", _c_int, _c_char_p, _c_int)
+unshare = _declare("unshare", _c_int, _c_int)
+setns = _declare("setns", _c_int, _c_int, _c_int)
+sethostname = _declare("sethostname", _c_int, _c_char_p, ctypes.c_size_t)
+prctl = _declare("prctl", _c_int, _c_int, _c_ulong, _c_ulong, _c_ulong, _c_ulong)
+madvise = _declare("madvise", _c_int, ctypes.c_void_p, ctypes.c_size_t, _c_int)
+syscall = LIBC.syscall  # variadic: arguments are converted per call
+syscall.restype = ctypes.c_long
+capset = LIBC.capset  # (cap_user_header_t, cap_user_data_t): callers pass ctypes arrays
+capset.restype = _c_int
+
+# libc's fork called with the GIL held (PyDLL) and without CPython's after-fork work in the
+# child: for the shim launcher, which forks shims from a single thread and copy-on-write heap.
+pyfork = ctypes.PyDLL(None, use_errno=True).fork
+pyfork.restype = _c_int
+pyfork.argtypes = []
+
+
+def check(rc: int, what: str, path: str | None = None) -> int:
+    """`rc` when the call succeeded; OSError("<what>: <strerror>", errno, path) when it returned < 0."""
+    if rc < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}", path)
+    return rc

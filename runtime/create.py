@@ -1,0 +1,166 @@
+"""Create: validate the bundle and fork the container's init, set up and blocked before execve.
+
+The parent side of the setup (namespaces to join or unshare, cgroup, exec fifo, the sync socket);
+the child side is runtime.init. `runtime.container.Container.create` wraps the result.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ctrd import timefmt
+from runtime import cgroups, spawn, state, sync
+from runtime import spec as spec_mod
+from runtime import syscalls as sc
+from runtime.cgroups import Cgroup
+from runtime.errors import ContainerExists, RuntimeErr, SetupError, SpecError
+from runtime.init import ChildConfig
+from runtime.spawn import SETUP_TIMEOUT
+from runtime.spec import Spec
+from runtime.syscalls import Syscalls
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A created container: its saved state, cgroup, the socket that releases its init (None
+    when the exec fifo does), its parsed spec and the syscalls it was made with."""
+
+    state: state.State
+    cgroup: Cgroup
+    sock: socket.socket | None
+    spec: Spec
+    syscalls: Syscalls
+
+
+def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[int, int, int], *,
+                state_dir: str | None, fifo: bool) -> Created:
+    """Validate the bundle and fork the container's init, set up and blocked before execve.
+
+    The init is a direct child of the caller (the caller reaps it). With `state_dir` the state
+    is saved in <state_dir>/<id>/state.json; with `fifo`, `start` releases the init through the
+    exec fifo (the CLI's create/start) instead of the socket. On any error nothing is left."""
+    state.check_id(container_id)
+    spec = spec_mod.load(os.fspath(bundle))
+    s = sc.linux()
+    undo: list[Callable[[], None]] = []
+    close: list[int] = []
+    pid = 0
+    parent_sock: socket.socket | None = None
+    try:
+        sdir = None
+        if state_dir:
+            os.makedirs(state_dir, 0o711, exist_ok=True)
+            sdir = state.container_dir(state_dir, container_id)
+            try:
+                os.mkdir(sdir, 0o711)
+            except FileExistsError:
+                raise ContainerExists(f"container {container_id} already exists")
+            undo.append(lambda: shutil.rmtree(sdir, ignore_errors=True))
+        join, pid_fd, unshare_flags, parent_flags = _namespaces(spec, close)
+        cgroups_path = spec.cgroups_path or f"/ctrd-runtime/{container_id}"
+        cg = cgroups.for_path(cgroups_path)
+        cg.create(spec.resources)
+        undo.append(cg.destroy)
+        fifo_fd = -1
+        if fifo and sdir:
+            fifo_path = os.path.join(sdir, state.FIFO)
+            os.mkfifo(fifo_path, 0o622)
+            os.chmod(fifo_path, 0o622)
+            fifo_fd = spawn.above_stdio(os.open(fifo_path, os.O_PATH | os.O_CLOEXEC))
+            close.append(fifo_fd)
+        parent_sock, child_sock = sync.pair()
+        close.append(spawn.above_stdio(child_sock.detach()))
+        cfg = ChildConfig(
+            process=spec.process,
+            stdio=stdio,
+            sock_fd=close[-1],
+            spec=spec,
+            join=tuple(join),
+            unshare_flags=unshare_flags,
+            cgroup_sources=tuple(cg.paths.items()),
+            fifo_fd=fifo_fd,
+        )
+        pid = spawn.fork_child(s, parent_flags, pid_fd, cfg)
+        for fd in close:
+            os.close(fd)
+        close.clear()
+        parent_sock.settimeout(SETUP_TIMEOUT)
+        spawn.place(cg, pid, parent_sock, cfg)
+        try:
+            pkt = sync.recv(parent_sock)
+        except TimeoutError:
+            raise SetupError(f"container {container_id}: init did not finish setup in {SETUP_TIMEOUT:.0f}s")
+        if pkt is None:
+            raise SetupError(f"container {container_id}: init exited during setup")
+        if pkt.type is sync.Msg.ERROR:
+            raise pkt.error()
+        st = state.State(
+            id=container_id, pid=pid, start_time=state.proc_start_time(pid), bundle=spec.bundle,
+            rootfs=spec.root, created=timefmt.now(), owner=owner(), cgroup_kind=cg.kind,
+            cgroups_path=cgroups_path, cgroup_root=getattr(cg, "root", ""),
+            annotations=dict(spec.annotations), fifo=fifo,
+        )
+        if state_dir:
+            state.save(state_dir, st)
+        if fifo:
+            parent_sock.close()
+            parent_sock = None
+        return Created(st, cg, parent_sock, spec, s)
+    except BaseException:
+        for fd in close:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if parent_sock is not None:
+            parent_sock.close()
+        if pid:
+            spawn.reap_failed(pid)
+        for fn in reversed(undo):
+            try:
+                fn()
+            except RuntimeErr:
+                pass
+        raise
+
+
+def _namespaces(spec: Spec, close: list[int]) -> tuple[list[tuple[int, int]], int, int, int]:
+    join: list[tuple[int, int]] = []
+    pid_fd = -1
+    unshare_flags = parent_flags = 0
+    for i, ns in enumerate(spec.namespaces):
+        if ns.path:
+            fd = spawn.open_ns(ns.path, f"linux.namespaces[{i}].path", ns.flag)
+            close.append(fd)
+            if ns.type == "pid":
+                pid_fd = fd
+            else:
+                join.append((fd, ns.flag))
+        elif ns.type in ("pid", "time"):
+            parent_flags |= ns.flag
+        else:
+            unshare_flags |= ns.flag
+    if not spec.namespace("mount"):
+        raise SpecError("linux.namespaces", "a new mount namespace is required")
+    return join, pid_fd, unshare_flags, parent_flags
+
+
+
+
+_OWNER: str | None = None
+
+
+def owner() -> str:
+    """The state's owner field: the caller's user name (runc's `owner`)."""
+    global _OWNER
+    if _OWNER is None:
+        try:
+            _OWNER = pwd.getpwuid(os.geteuid()).pw_name
+        except KeyError:
+            _OWNER = str(os.geteuid())
+    return _OWNER

@@ -1,0 +1,251 @@
+"""ForkedBackend: the runtime library, called in short-lived forks of the shim (the default).
+
+Calling the library in the shim itself (`InProcessBackend`) makes the long-lived shim execute a
+lot of library code, and in CPython every object that code touches (functions, code objects,
+constants: their reference counts) copies a page the shim shared with the launcher: measured
+~1.5 MB per shim. Here each verb runs in a fork of the shim that exits when done, so those
+copies die with it; the shim itself only forks and reads one JSON line from a pipe.
+
+The container's processes still end up children of the shim: the helper that created the init
+(or an exec'd process) exits, and the kernel hands them to the shim, the child subreaper. An init
+or exec that dies while its helper still lives is reparented as a zombie and reaped the same way.
+
+Delete is the exception: it is the shim's last runtime call (Shutdown follows), so it runs in
+the shim itself, saving a fork on the exit path; the pages it dirties die with the shim.
+
+create and start share one helper: the library releases the init over the socket it created
+it with, so the create helper waits (on a command pipe) for "start", or for the pipe to close
+(delete before start), and then exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ctrd import errdefs
+from runtime import container as runtime_library
+from shimd.backends.bundle import exec_process, oom_killed_in_cgroup
+from shimd.backends.inprocess import mapped_errors
+from shimd.backends.protocol import BackendConfig, ExecSpec, StatsRecord, Stdio
+from shimd.prctl import set_comm
+from shimd.reaper import Reaper
+
+
+def _error_dict(exc: BaseException) -> dict[str, str]:
+    code = getattr(exc, "code", None)
+    if isinstance(exc, errdefs.CtrdError):
+        code = exc.code
+    return {"code": code if isinstance(code, str) else "internal", "message": str(exc) or type(exc).__name__,
+            "reason": str(getattr(exc, "reason", "") or "")}
+
+
+def _close_fds_except(keep: set[int]) -> None:
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _helper(out: int, keep: set[int], fn: Callable[[], Any]) -> None:
+    """Runs in the fork: never returns. Detaches from the shim's loop, runs fn, reports, exits."""
+    try:
+        set_comm(b"ctrd-shim-call")
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
+        _close_fds_except(keep | {out})
+        try:
+            msg: dict[str, Any] = {"ok": fn()}
+        except BaseException as exc:
+            msg = {"err": _error_dict(exc)}
+        os.write(out, json.dumps(msg).encode() + b"\n")
+    finally:
+        os._exit(0)
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class _Lines:
+    """Newline-delimited JSON messages from a helper's pipe, read without blocking the loop."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._buf = b""
+        os.set_blocking(fd, False)
+
+    async def next(self, what: str) -> Any:
+        loop = asyncio.get_running_loop()
+        while b"\n" not in self._buf:
+            ready: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(self.fd, _wake, ready)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(self.fd)
+            try:
+                chunk = os.read(self.fd, 65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise errdefs.Internal(f"{what}: the runtime helper died without an answer")
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        msg = json.loads(line)
+        if "err" in msg:
+            e = msg["err"]
+            raise errdefs.from_code(e["code"], f"{what}: {e['message']}", e.get("reason", ""))
+        return msg["ok"]
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class ForkedBackend:
+    def __init__(self, config: BackendConfig, reaper: Reaper, state_dir: str | Path, runtime: Any = None) -> None:
+        """`runtime`: the runtime library's module (runtime.container by default); the launcher's
+        warm-up passes a stand-in that runs /bin/sh."""
+        self.config = config
+        self._mod: Any = runtime if runtime is not None else runtime_library
+        self._reaper = reaper
+        self._pid = 0
+        self._starter: tuple[int, _Lines, int] | None = None  # create helper: pid, answers, command fd
+
+    def _what(self, verb: str) -> str:
+        return f"{verb} {self.config.container_id}"
+
+    def _load(self) -> Any:
+        return self._mod.Container.load(self.config.container_id, state_dir=str(self.config.runtime_root),
+                                         bundle=str(self.config.bundle), pid=self._pid)
+
+    def _fork(self, fn: Callable[[], Any], keep: set[int]) -> tuple[int, _Lines]:
+        r, w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            _helper(w, keep, fn)
+        os.close(w)
+        return pid, _Lines(r)
+
+    async def _call(self, verb: str, fn: Callable[[], Any], keep: frozenset[int] = frozenset()) -> Any:
+        pid, lines = self._fork(fn, set(keep))
+        exited = self._reaper.wait_fresh(pid)
+        try:
+            return await lines.next(self._what(verb))
+        finally:
+            lines.close()
+            await exited
+
+    async def create(self, stdio: Stdio) -> int:
+        mod = self._mod
+        cmd_r, cmd_w = os.pipe2(os.O_CLOEXEC)
+        cfg = self.config
+
+        def create_then_start() -> str:
+            c = mod.Container.create(str(cfg.bundle), cfg.container_id, mod.Stdio(stdio.stdin, stdio.stdout,
+                                     stdio.stderr), state_dir=str(cfg.runtime_root))
+            os.write(out_fd[0], json.dumps({"ok": c.pid}).encode() + b"\n")
+            for fd in (stdio.stdin, stdio.stdout, stdio.stderr):  # the init holds them now
+                os.close(fd)
+            if os.read(cmd_r, 16) != b"start":
+                return "aborted"  # the shim is deleting the created container
+            c.start()
+            return "started"
+
+        r, w = os.pipe2(os.O_CLOEXEC)
+        out_fd = [w]
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            os.close(cmd_w)
+            _helper(w, {cmd_r, stdio.stdin, stdio.stdout, stdio.stderr}, create_then_start)
+        os.close(w)
+        os.close(cmd_r)
+        lines = _Lines(r)
+        exited = self._reaper.wait_fresh(pid)
+        try:
+            self._pid = int(await lines.next(self._what("create")))
+        except BaseException:
+            lines.close()
+            os.close(cmd_w)
+            await exited
+            raise
+        self._starter = (pid, lines, cmd_w)
+        return self._pid
+
+    async def _end_starter(self, command: bytes) -> None:
+        if self._starter is None:
+            return
+        pid, lines, cmd_w = self._starter
+        self._starter = None
+        exited = self._reaper.wait(pid)
+        try:
+            if command:
+                os.write(cmd_w, command)
+            os.close(cmd_w)
+            await lines.next(self._what("start"))
+        finally:
+            lines.close()
+            await exited
+
+    async def start(self) -> None:
+        if self._starter is None:
+            raise errdefs.FailedPrecondition(f"container {self.config.container_id} cannot be started twice")
+        await self._end_starter(b"start")
+
+    async def kill(self, sig: int, all_procs: bool = False) -> None:
+        await self._call("kill", lambda: self._load().kill(sig, all=all_procs))
+
+    async def pause(self) -> None:
+        await self._call("pause", lambda: self._load().pause())
+
+    async def resume(self) -> None:
+        await self._call("resume", lambda: self._load().resume())
+
+    async def delete(self) -> None:
+        with contextlib.suppress(errdefs.CtrdError):
+            await self._end_starter(b"")  # a created, never started container: let its helper go
+        # The shim's last runtime call (Shutdown follows): run it here, without a fork. The pages
+        # it dirties matter only for a long-lived shim, and this one is about to exit.
+        with mapped_errors(self._what("delete")):
+            self._load().delete()
+
+    async def stats(self) -> StatsRecord:
+        def stats() -> dict[str, int]:
+            s = self._load().stats()
+            return {k: int(getattr(s, k)) for k in
+                    ("memory_usage", "memory_limit", "cpu_usage_ns", "pids_current", "pids_limit")}
+
+        return StatsRecord(**await self._call("stats", stats))
+
+    async def pids(self) -> list[int]:
+        return [int(p) for p in await self._call("pids", lambda: list(self._load().pids()))]
+
+    async def exec(self, spec: ExecSpec, stdio: Stdio) -> int:
+        mod = self._mod
+        proc = exec_process(self.config.bundle, spec)
+
+        def run_exec() -> int:
+            c = self._load()
+            return int(c.exec(mod.ProcessSpec.from_oci(proc), mod.Stdio(stdio.stdin, stdio.stdout, stdio.stderr)))
+
+        try:
+            pid = int(await self._call("exec", run_exec, frozenset({stdio.stdin, stdio.stdout, stdio.stderr})))
+        finally:
+            for fd in (stdio.stdin, stdio.stdout, stdio.stderr):
+                os.close(fd)
+        # the exec'd process was the helper's child; it is ours now (maybe already reaped: buffered)
+        return (await self._reaper.wait(pid)).status
+
+    def oom_killed(self) -> bool:
+        return oom_killed_in_cgroup(self.config.bundle, f"/ctrd-runtime/{self.config.container_id}")

@@ -1,0 +1,88 @@
+"""The protocol between the shim and an OCI runtime, and the records it passes.
+
+Three implementations behind one Protocol, chosen per container by `CreateRequest.runtime`:
+- `ForkedBackend` ("", the default, `shimd/backends/forked.py`): the `runtime` library, each verb
+  called in a short-lived fork of the shim, so the long-lived shim does not pay for the library's code.
+- `InProcessBackend` ("@library-direct", `shimd/backends/inprocess.py`): the library called in the
+  shim's own process (kept to compare against, and as the simplest path).
+- `OciBinaryBackend` (a path or name such as "runc" or "ctrd-runtime", `shimd/backends/oci_binary.py`):
+  drives any OCI runtime binary with runc's command line, its processes reaped by the shim's reaper.
+
+All report failures as `ctrd.errdefs` errors and all leave the container's init a child of the
+shim (directly, or reparented to it as child subreaper), so the one reaper sees every exit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+# CreateRequest.runtime: "" = the runtime library, in short-lived forks of the shim (ForkedBackend);
+# this name = the library called in the shim process itself; anything else = an OCI runtime binary.
+RUNTIME_LIBRARY_DIRECT = "@library-direct"
+
+
+@dataclass(frozen=True, slots=True)
+class Stdio:
+    stdin: int
+    stdout: int
+    stderr: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExecSpec:
+    args: list[str]
+    env: list[str]
+    cwd: str
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatsRecord:
+    memory_usage: int = 0
+    memory_limit: int = 0
+    cpu_usage_ns: int = 0
+    pids_current: int = 0
+    pids_limit: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BackendConfig:
+    """What `ctrd-shim delete` needs to find the container again after the shim died."""
+
+    container_id: str
+    bundle: str
+    runtime: str  # "" = in-process library
+    runtime_root: str
+
+
+class Backend(Protocol):
+    config: BackendConfig
+
+    async def create(self, stdio: Stdio) -> int:
+        """Set the container up, its init blocked before execve; returns the init pid."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def kill(self, sig: int, all_procs: bool = False) -> None: ...
+
+    async def pause(self) -> None: ...
+
+    async def resume(self) -> None: ...
+
+    async def delete(self) -> None:
+        """Force: kill what is left, remove the runtime's state and the cgroups."""
+        ...
+
+    async def stats(self) -> StatsRecord: ...
+
+    async def pids(self) -> list[int]: ...
+
+    async def exec(self, spec: ExecSpec, stdio: Stdio) -> int:
+        """Run a process in the container to its end; returns its exit status (128+signal).
+        Takes ownership of the three stdio fds: they are closed once the process holds them."""
+        ...
+
+    def oom_killed(self) -> bool: ...

@@ -1,0 +1,203 @@
+"""Launcher warm-up: run the shim's code paths before gc.freeze() and fork.
+
+Every object a forked shim creates or touches on first use (protobuf message classes' lazy
+state, asyncio's loop machinery, bytecode specialisation counters, module caches) costs that
+shim private, copied pages. Running a whole container lifecycle a few times in the launcher
+(the real ForkedBackend, with a stand-in runtime whose "container" is /bin/sh) puts that state
+in pages all shims share. The launcher is the child subreaper meanwhile, as a shim is, so the
+/bin/sh "containers" its helper forks come back to it to be reaped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.message import Message
+
+from ctrd.shim import framing
+from ctrd.shim.v1 import shim_pb2
+from shimd import files, prctl, spawn
+from shimd.backends.forked import ForkedBackend
+from shimd.backends.protocol import BackendConfig, StatsRecord, Stdio
+from shimd.launch import fork
+from shimd.loop import new_loop
+from shimd.reaper import Reaper
+from shimd.server import Server
+from shimd.service import ShimService
+from shimd.task import Task
+
+_SH = ["/bin/sh", "-c", "echo out; echo err >&2; exec sleep 5"]
+
+
+class _ShContainer:
+    """Stands in for runtime.container.Container: the "container" is a /bin/sh child, so the
+    warm-up drives the real ForkedBackend (forks, helper pipes, reaping) without namespaces."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    @classmethod
+    def create(cls, bundle: str, container_id: str, stdio: Stdio, state_dir: str = "") -> _ShContainer:
+        return cls(spawn.spawn(_SH, stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr))
+
+    @classmethod
+    def load(cls, container_id: str, state_dir: str = "", bundle: str = "", pid: int = 0) -> _ShContainer:
+        return cls(pid)
+
+    def start(self) -> None:
+        pass
+
+    def kill(self, sig: int, all: bool = False) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, sig)
+
+    def pause(self) -> None:
+        pass
+
+    def resume(self) -> None:
+        pass
+
+    def delete(self) -> None:
+        pass
+
+    def stats(self) -> StatsRecord:
+        return StatsRecord()
+
+    def pids(self) -> list[int]:
+        return [self.pid]
+
+    def exec(self, proc: dict[str, Any], stdio: Stdio) -> int:
+        return spawn.spawn(proc["args"], stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr)
+
+
+class _ShProcessSpec:
+    @staticmethod
+    def from_oci(proc: dict[str, Any]) -> dict[str, Any]:
+        return proc
+
+
+class _ShRuntime:
+    """The stand-in for the runtime.container module."""
+
+    Container = _ShContainer
+    Stdio = Stdio
+    ProcessSpec = _ShProcessSpec
+
+
+def _sh_backend(config: BackendConfig, reaper: Reaper, state_dir: str) -> ForkedBackend:
+    return ForkedBackend(config, reaper, state_dir, runtime=_ShRuntime)
+
+
+class _WarmClient:
+    """The daemon's side of the warm-up: framed calls over a socketpair, one at a time."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+        self.next_id = 0
+
+    async def call(self, method: str, req: Message) -> None:
+        loop = asyncio.get_running_loop()
+        self.next_id += 1
+        env = shim_pb2.Envelope(id=self.next_id, method=method, payload=req.SerializeToString())
+        await loop.sock_sendall(self.sock, framing.encode(env))
+        while True:
+            frames = framing.take_frames(self.buf)
+            if frames:
+                return
+            data = await loop.sock_recv(self.sock, 65536)
+            if not data:
+                raise ConnectionError("warm-up shim closed the connection")
+            self.buf += data
+
+
+async def _session(state_dir: Path) -> None:
+    loop = asyncio.get_running_loop()
+    reaper = Reaper()
+    reaper.install(loop)
+    bundle = state_dir / "bundle"
+    bundle.mkdir(exist_ok=True)
+    (bundle / "config.json").write_text('{"process": {"args": ["sh"], "env": ["PATH=/bin"], "cwd": "/"}}')
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        task = Task("warmup", state_dir, reaper, _sh_backend)
+        server = Server(ShimService(task, lambda: None))
+        server.listen(str(state_dir / files.SOCKET_FILE))
+        server.serve_socket(a)
+        b.setblocking(False)
+        client = _WarmClient(b)
+        await client.call("Connect", shim_pb2.ConnectRequest())
+        await client.call("Start", shim_pb2.StartRequest())  # refused: nothing created yet
+        await client.call("Create", shim_pb2.CreateRequest(id="warmup", bundle=str(bundle), runtime="sh",
+                                                           log_path=str(state_dir / "log"), log_max_size=64,
+                                                           log_max_file=2))
+        for method, req in (("Start", shim_pb2.StartRequest()), ("State", shim_pb2.StateRequest()),
+                            ("Pids", shim_pb2.PidsRequest()), ("Stats", shim_pb2.StatsRequest()),
+                            ("Pause", shim_pb2.PauseRequest()), ("Resume", shim_pb2.ResumeRequest()),
+                            ("Exec", shim_pb2.ExecRequest(args=["/bin/sh", "-c", "echo x"])),
+                            ("Kill", shim_pb2.KillRequest(signal=signal.SIGTERM)),
+                            ("Stop", shim_pb2.StopRequest(signal=signal.SIGKILL, timeout_ms=5000)),
+                            ("Wait", shim_pb2.WaitRequest()), ("Delete", shim_pb2.DeleteRequest()),
+                            ("Shutdown", shim_pb2.ShutdownRequest())):
+            await client.call(method, req)
+        await server.quiesce(1.0)
+        server.close()
+        server.drop_connections()
+    finally:
+        b.close()
+        reaper.uninstall()
+
+
+async def _listen(sock: str) -> None:
+    """What shim.serve does before its first request: a Task, a Server, a listening socket."""
+    server = Server(ShimService(Task("warm", Path(sock).parent, Reaper()), lambda: None))
+    server.listen(sock)
+    server.close()
+
+
+def _start_path(root: Path, n: int) -> None:
+    """What a shim runs once, before its first request (request parsing, state dir, a new loop
+    with a unix server), run here often enough (CPython 3.11 quickens a function after 8 calls)
+    that the shim runs specialised bytecode instead of generic lookups, which write to the type
+    cache and to reference counts of the names they look up."""
+    (root / "shims").mkdir(exist_ok=True)
+    cid = f"w{n}"
+    request = f'{{"id": "{cid}"}}\n'.encode()
+    state = fork._lean_prepare(str(root), fork._lean_id(request) or cid) if fork._PLAIN.match(str(root)) else None
+    if state is not None:
+        loop = new_loop()
+        try:
+            loop.run_until_complete(_listen(f"{state}/{files.SOCKET_FILE}"))
+        finally:
+            loop.close()
+
+
+def warm_up(rounds: int = 10, start_rounds: int = 10) -> None:
+    """Needs SIGCHLD at its default disposition (the reaper must see the fake container exit)."""
+    prctl.set_child_subreaper(True)
+    try:
+        _warm_sessions(rounds)
+    finally:
+        prctl.set_child_subreaper(False)
+    with tempfile.TemporaryDirectory(prefix="ctrd-warm-") as tmp:
+        for n in range(start_rounds):
+            _start_path(Path(tmp), n)
+
+
+def _warm_sessions(rounds: int) -> None:
+    for _ in range(rounds):  # bytecode is specialised after a few calls: do it here, not in each shim
+        with tempfile.TemporaryDirectory(prefix="ctrd-warm-") as tmp:
+            loop = new_loop()
+            try:
+                loop.run_until_complete(_session(Path(tmp)))
+            finally:
+                loop.close()
+            files.write_json(Path(tmp) / files.EXIT_FILE, {"exit_status": 0})
+            framing.decode(framing.encode(shim_pb2.Envelope(id=1))[4:])
