@@ -278,6 +278,12 @@ def cmd_update(a: argparse.Namespace) -> int:
         obj.setdefault("cpu", {})["quota"] = a.cpu_quota
     if a.cpu_period is not None:
         obj.setdefault("cpu", {})["period"] = a.cpu_period
+    if a.cpuset_cpus is not None:
+        obj.setdefault("cpu", {})["cpus"] = a.cpuset_cpus
+    if a.cpuset_mems is not None:
+        obj.setdefault("cpu", {})["mems"] = a.cpuset_mems
+    if a.blkio_weight is not None:
+        obj.setdefault("blockIO", {})["weight"] = a.blkio_weight
     c.update(spec_resources.resources_from_oci(obj))
     return 0
 
@@ -376,6 +382,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--cpu-shares", type=int, default=None)
     sp.add_argument("--cpu-quota", type=int, default=None)
     sp.add_argument("--cpu-period", type=int, default=None)
+    sp.add_argument("--cpuset-cpus", default=None)
+    sp.add_argument("--cpuset-mems", default=None)
+    sp.add_argument("--blkio-weight", type=int, default=None)
     sp = cmd("ps", cli_verbs.cmd_ps)
     sp.add_argument("--format", "-f", default="table", choices=("table", "json"))
     sp.add_argument("ps_args", nargs=argparse.REMAINDER)

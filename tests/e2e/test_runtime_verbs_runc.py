@@ -1,5 +1,5 @@
 """runc's CLI surface that engines and people use, compared with runc 1.1 on the same bundle:
-`--version`, `ps` (JSON pids, the host's ps filtered to the container, ps arguments), `events
+`--version`, `update` with runc's cpuset flags, `ps` (JSON pids, the host's ps filtered to the container, ps arguments), `events
 --stats` (the same JSON keys) and the `events --interval` stream, which ends with the container."""
 
 from __future__ import annotations
@@ -163,3 +163,16 @@ def test_events_stream_ends_with_the_container(running: Running) -> None:
             proc.wait()
     p = running.cli("ctrd", "events", "--stats", cid)
     assert p.returncode == 1 and f"container with id {cid} is not running" in p.stderr
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cpus")
+def test_update_cpuset_flags_like_runc(running: Running) -> None:
+    for runtime in RUNTIMES:
+        cid = running.start(runtime, ["sleep", "60"])
+        p = running.cli(runtime, "update", "--cpuset-cpus", "1", "--cpuset-mems", "0", cid)
+        assert p.returncode == 0, (runtime, p.stderr)
+        pid = json.loads(running.cli(runtime, "state", cid).stdout)["pid"]
+        status = Path(f"/proc/{pid}/status").read_text()
+        assert "Cpus_allowed_list:\t1\n" in status, runtime
+        p = running.cli(runtime, "update", "--cpuset-cpus", "0-9999", cid)
+        assert p.returncode != 0, runtime  # beyond the host: refused by both
