@@ -6,12 +6,16 @@ import os
 import signal
 import time
 
+from runtime import cgroup_v1_more as more
 from runtime import cgroupfs as fs
 from runtime.cgroupfs import Stats
 from runtime.errors import CgroupError
 from runtime.spec_resources import Resources
 
-V1_CONTROLLERS = ("freezer", "memory", "cpu", "cpuacct", "pids", "devices")
+# "systemd" is the named hierarchy name=systemd, which runc joins too (systemd inside a container
+# and docker's own tools look for it); it has no controller files.
+UNIFIED = "unified"  # the key of a hybrid host's cgroup2 hierarchy in V1Cgroup.paths
+V1_CONTROLLERS = ("freezer", "memory", "cpu", "cpuacct", "pids", "devices", "cpuset", "blkio", "systemd")
 
 _V1_MOUNTS: dict[str, str] | None = None
 
@@ -25,9 +29,14 @@ def v1_mounts() -> dict[str, str]:
             for line in f:
                 left, _, right = line.partition(" - ")
                 fields = right.split()
+                if len(fields) >= 3 and fields[0] == "cgroup2":
+                    # Hybrid hosts: runc puts the process in the unified hierarchy too
+                    # (/proc/self/cgroup "0::/<path>"); it is not shown inside the container.
+                    found.setdefault(UNIFIED, left.split()[4])
                 if len(fields) < 3 or fields[0] != "cgroup":
                     continue
                 for opt in fields[2].split(","):
+                    opt = opt.removeprefix("name=")
                     if opt in V1_CONTROLLERS:
                         found.setdefault(opt, left.split()[4])
         _V1_MOUNTS = found
@@ -40,6 +49,7 @@ class V1Cgroup:
     def __init__(self, cgroups_path: str, mounts: dict[str, str] | None = None) -> None:
         mounts = v1_mounts() if mounts is None else mounts
         rel = "/" + cgroups_path.strip("/")
+        self._mounts = mounts
         self.paths = {ctrl: mnt + rel for ctrl, mnt in mounts.items()}
         # cpu and cpuacct may share one hierarchy ("cpu,cpuacct"): create each directory once.
         self._dirs = list(dict.fromkeys(self.paths.values()))
@@ -51,8 +61,12 @@ class V1Cgroup:
         made: list[str] = []
         try:
             for d in self._dirs:
+                if d == self.paths.get("cpuset"):
+                    more.cpuset_parents(self._mounts["cpuset"], d)
                 fs.mkleaf(d)
                 made.append(d)
+                if d == self.paths.get("cpuset"):
+                    more.inherit_cpuset(d)
             self._apply(resources)
         except BaseException:
             for d in reversed(made):
@@ -83,6 +97,14 @@ class V1Cgroup:
                 fs.write(f"{p['cpu']}/cpu.cfs_period_us", str(r.cpu_period))
             if r.cpu_quota is not None:
                 fs.write(f"{p['cpu']}/cpu.cfs_quota_us", str(r.cpu_quota))
+        if r.cpu_cpus is not None or r.cpu_mems is not None:
+            if "cpuset" not in p:
+                raise CgroupError("cgroup: linux.resources.cpu.cpus: the cpuset controller is not mounted")
+            more.apply_cpuset(p["cpuset"], r.cpu_cpus, r.cpu_mems)
+        if r.blkio:
+            if "blkio" not in p:
+                raise CgroupError("cgroup: linux.resources.blockIO: the blkio controller is not mounted")
+            more.apply_blkio(p["blkio"], r.blkio)
         if "pids" in p and r.pids_limit is not None:
             fs.write(f"{p['pids']}/pids.max", "max" if r.pids_limit < 0 else str(r.pids_limit))
         if "devices" in p and r.devices:
@@ -91,6 +113,10 @@ class V1Cgroup:
                 minor = "*" if rule.minor < 0 else str(rule.minor)
                 text = "a" if rule.type == "a" and rule.major < 0 else f"{rule.type} {major}:{minor} {rule.access}"
                 fs.write(f"{p['devices']}/devices.{'allow' if rule.allow else 'deny'}", text)
+
+    def mount_sources(self) -> list[tuple[str, str]]:
+        """(name under /sys/fs/cgroup, host directory) for the container's cgroup mount."""
+        return [(k, v) for k, v in self.paths.items() if k != UNIFIED]
 
     def procs_files(self) -> list[str]:
         return [f"{d}/cgroup.procs" for d in self._dirs]

@@ -6,6 +6,7 @@ import os
 import signal
 import time
 
+from runtime import cgroup_v2_io as io_v2
 from runtime import cgroupfs as fs
 from runtime.cgroupfs import Stats
 from runtime.errors import CgroupError
@@ -45,6 +46,10 @@ class V2Cgroup:
             want.append("cpu")
         if r.pids_limit is not None:
             want.append("pids")
+        if r.cpu_cpus is not None or r.cpu_mems is not None:
+            want.append("cpuset")
+        if r.blkio:
+            want.append("io")
         return want
 
     def _delegate(self, r: Resources) -> None:
@@ -70,6 +75,12 @@ class V2Cgroup:
 
     def _apply(self, r: Resources) -> None:
         d = self.dir
+        if r.cpu_cpus is not None:
+            fs.write(f"{d}/cpuset.cpus", r.cpu_cpus)
+        if r.cpu_mems is not None:
+            fs.write(f"{d}/cpuset.mems", r.cpu_mems)
+        if r.blkio:
+            io_v2.apply(d, r.blkio)
         if r.memory_limit is not None:
             fs.write(f"{d}/memory.max", "max" if r.memory_limit < 0 else str(r.memory_limit))
         if r.memory_swap is not None and r.memory_limit is not None and os.path.exists(f"{d}/memory.swap.max"):

@@ -17,7 +17,7 @@ from runtime.cgroupfs import Stats
 from runtime.spec_resources import Resources
 
 CGROUP_ROOT = "/sys/fs/cgroup"
-__all__ = ["CGROUP_ROOT", "V1_CONTROLLERS", "Cgroup", "Stats", "V1Cgroup", "V2Cgroup", "for_path", "from_state", "v1_mounts"]
+__all__ = ["CGROUP_ROOT", "V1_CONTROLLERS", "Cgroup", "Stats", "V1Cgroup", "V2Cgroup", "for_path", "from_state", "mount_sources", "v1_mounts"]
 
 
 class Cgroup(Protocol):
@@ -43,6 +43,14 @@ def for_path(cgroups_path: str) -> Cgroup:
     if os.path.exists(f"{CGROUP_ROOT}/cgroup.controllers"):
         return V2Cgroup(cgroups_path, CGROUP_ROOT)
     return V1Cgroup(cgroups_path)
+
+
+def mount_sources(cg: Cgroup) -> list[tuple[str, str]]:
+    """What the container's cgroup mount shows: every v1 hierarchy (not a hybrid host's unified
+    one, as runc), or the v2 leaf."""
+    if isinstance(cg, V1Cgroup):
+        return cg.mount_sources()
+    return list(cg.paths.items())
 
 
 def from_state(kind: str, cgroups_path: str, root: str = "") -> Cgroup:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ctrd import signals, timefmt
-from runtime import caps, defaults, errors, seccomp, spec_resources, spec_rootfs
+from runtime import caps, cli_verbs, defaults, errors, seccomp, spec_hooks, spec_resources, spec_rootfs
 from runtime import spec as spec_mod
 from runtime import state as state_mod
 from runtime.container import Container, Status, Stdio
@@ -48,11 +48,22 @@ class _Log:
         except OSError:
             pass
 
-    def line(self, msg: str, code: str, reason: str) -> str:
+    def warning(self, msg: str) -> None:
+        print(f"ctrd-runtime: warning: {msg}", file=sys.stderr)
+        if self.path:
+            try:
+                with open(self.path, "a") as f:
+                    f.write(self.line(msg, "", "", level="warning") + "\n")
+            except OSError:
+                pass
+
+    def line(self, msg: str, code: str, reason: str, level: str = "error") -> str:
         now = timefmt.now()
         if self.fmt != "json":
-            return f'time="{now}" level=error msg="{msg}"'
-        record = {"level": "error", "msg": msg, "time": now, "code": code}
+            return f'time="{now}" level={level} msg="{msg}"'
+        record = {"level": level, "msg": msg, "time": now}
+        if code:
+            record["code"] = code
         if reason:
             record["reason"] = reason
         return json.dumps(record)
@@ -176,6 +187,8 @@ def cmd_delete(a: argparse.Namespace) -> int:
     if st in (Status.RUNNING, Status.PAUSED) and not a.force:
         raise errors.IncorrectStatus(f"cannot delete container {a.id} that is {st.value}: use --force")
     c.delete()
+    for w in c.hook_warnings:
+        _Log(a.log, a.log_format).warning(w)
     return 0
 
 
@@ -265,18 +278,13 @@ def cmd_update(a: argparse.Namespace) -> int:
         obj.setdefault("cpu", {})["quota"] = a.cpu_quota
     if a.cpu_period is not None:
         obj.setdefault("cpu", {})["period"] = a.cpu_period
+    if a.cpuset_cpus is not None:
+        obj.setdefault("cpu", {})["cpus"] = a.cpuset_cpus
+    if a.cpuset_mems is not None:
+        obj.setdefault("cpu", {})["mems"] = a.cpuset_mems
+    if a.blkio_weight is not None:
+        obj.setdefault("blockIO", {})["weight"] = a.blkio_weight
     c.update(spec_resources.resources_from_oci(obj))
-    return 0
-
-
-def cmd_ps(a: argparse.Namespace) -> int:
-    pids = Container.load(a.id, state_dir=a.root).pids()
-    if a.format == "json":
-        print(json.dumps(pids))
-    else:
-        print("PID")
-        for p in pids:
-            print(p)
     return 0
 
 
@@ -284,7 +292,7 @@ def cmd_features(a: argparse.Namespace) -> int:
     print(json.dumps({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": defaults.OCI_VERSION,
-        "hooks": [],
+        "hooks": list(spec_hooks.KINDS),
         "mountOptions": sorted([*spec_rootfs.MOUNT_FLAGS, *spec_rootfs.PROPAGATION]),
         "linux": {
             "namespaces": sorted(spec_mod.NAMESPACE_FLAGS),
@@ -294,7 +302,13 @@ def cmd_features(a: argparse.Namespace) -> int:
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
         },
-    }, indent=2))
+        # runc names its own build here (org.opencontainers.runc.*); checkpoint/restore (CRIU) is
+        # out of scope and says so.
+        "annotations": {
+            "io.ctrd.runtime.version": cli_verbs.package_version(),
+            "io.ctrd.runtime.checkpoint.enabled": "false",
+        },
+    }, indent=4))
     return 0
 
 
@@ -316,6 +330,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--systemd-cgroup", action="store_true", help="accepted for runc compatibility; ignored")
     p.add_argument("--rootless", default=None, help="accepted for runc compatibility; ignored")
     p.add_argument("--criu", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--version", "-v", action=cli_verbs.VersionAction)
     sub = p.add_subparsers(dest="verb", required=True)
 
     def cmd(name: str, fn: Callable[[argparse.Namespace], int], with_id: bool = True) -> argparse.ArgumentParser:
@@ -367,9 +382,15 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--cpu-shares", type=int, default=None)
     sp.add_argument("--cpu-quota", type=int, default=None)
     sp.add_argument("--cpu-period", type=int, default=None)
-    sp = cmd("ps", cmd_ps)
+    sp.add_argument("--cpuset-cpus", default=None)
+    sp.add_argument("--cpuset-mems", default=None)
+    sp.add_argument("--blkio-weight", type=int, default=None)
+    sp = cmd("ps", cli_verbs.cmd_ps)
     sp.add_argument("--format", "-f", default="table", choices=("table", "json"))
     sp.add_argument("ps_args", nargs=argparse.REMAINDER)
+    sp = cmd("events", cli_verbs.cmd_events)
+    sp.add_argument("--stats", action="store_true", help="display the container's stats then exit")
+    sp.add_argument("--interval", default="5s", help="the stats collection interval (a duration: 5s, 500ms)")
     cmd("features", cmd_features, with_id=False)
     sp = cmd("spec", cmd_spec, with_id=False)
     sp.add_argument("--bundle", "-b", default=".")

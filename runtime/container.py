@@ -16,7 +16,7 @@ import socket
 import time
 from dataclasses import dataclass, replace
 
-from runtime import cgroups, seccomp, state, sync
+from runtime import cgroups, hooks, seccomp, state, sync
 from runtime import spec as spec_mod
 from runtime import syscalls as sc
 from runtime.cgroups import Cgroup, Stats
@@ -24,11 +24,13 @@ from runtime.create import create_init, owner
 from runtime.errors import (
     ContainerNotFound,
     IncorrectStatus,
+    RuntimeErr,
     SetupError,
 )
 from runtime.exec_in import exec_in
 from runtime.spawn import SETUP_TIMEOUT
 from runtime.spec import Spec
+from runtime.spec_hooks import Hooks, hooks_from_oci
 from runtime.spec_process import ProcessSpec
 from runtime.spec_resources import Resources
 from runtime.syscalls import Syscalls
@@ -65,6 +67,7 @@ class Container:
         self._started = st.started
         self._spec: Spec | None = None
         self._s = syscalls or sc.linux()
+        self.hook_warnings: list[str] = []  # poststop hooks that failed in `delete`
 
     # -- construction -------------------------------------------------------------------------
 
@@ -139,6 +142,14 @@ class Container:
         if self._state_dir:
             self._st = _replace_started(self._st)
             state.save(self._state_dir, self._st)
+        h = self._hooks()
+        if h.poststart:
+            try:
+                hooks.run_all(h, "poststart", self._hook_state("running"))
+            except SetupError:
+                # runc: a failed poststart hook fails start and takes the container down.
+                self._kill_init()
+                raise
 
     def _open_fifo(self) -> None:
         if not self._state_dir:
@@ -232,14 +243,34 @@ class Container:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        self._kill_init()
+        self.cgroup.destroy()
+        h = self._hooks()
+        if self._state_dir:
+            shutil.rmtree(state.container_dir(self._state_dir, self.id), ignore_errors=True)
+        if h.poststop:
+            # runc: poststop failures are reported, never fail the delete.
+            self.hook_warnings = hooks.run_logged(h, "poststop", self._hook_state("stopped"))
+
+    def _kill_init(self) -> None:
         if self.pid and state.proc_start_time(self.pid) == self._st.start_time > 0:
             try:
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        self.cgroup.destroy()
+
+    def _hooks(self) -> Hooks:
+        if self._spec is not None:
+            return self._spec.hooks
         if self._state_dir:
-            shutil.rmtree(state.container_dir(self._state_dir, self.id), ignore_errors=True)
+            return hooks_from_oci(self._st.hooks or None)
+        try:
+            return self._container_spec().hooks
+        except RuntimeErr:
+            return Hooks()  # the bundle is gone: nothing left to run
+
+    def _hook_state(self, status: str) -> bytes:
+        return hooks.state_json(self.id, self.pid, status, self.bundle, self._st.annotations)
 
     def state(self) -> state.State:
         return self._st

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ctrd import timefmt
-from runtime import cgroups, seccomp, spawn, state, sync
+from runtime import cgroups, hooks, seccomp, spawn, spec_hooks, state, sync
 from runtime import spec as spec_mod
 from runtime import syscalls as sc
 from runtime.cgroups import Cgroup
@@ -83,9 +83,10 @@ def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[
             spec=spec,
             join=tuple(join),
             unshare_flags=unshare_flags,
-            cgroup_sources=tuple(cg.paths.items()),
+            cgroup_sources=tuple(cgroups.mount_sources(cg)),
             fifo_fd=fifo_fd,
             seccomp=filt,
+            container_id=container_id,
         )
         pid = spawn.fork_child(s, parent_flags, pid_fd, cfg)
         for fd in close:
@@ -93,10 +94,14 @@ def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[
         close.clear()
         parent_sock.settimeout(SETUP_TIMEOUT)
         spawn.place(cg, pid, parent_sock, cfg)
-        try:
-            pkt = sync.recv(parent_sock)
-        except TimeoutError:
-            raise SetupError(f"container {container_id}: init did not finish setup in {SETUP_TIMEOUT:.0f}s")
+        pkt = _recv(parent_sock, container_id)
+        if pkt is not None and pkt.type is sync.Msg.HOOKS:
+            # The container's namespaces exist, its rootfs is mounted but not yet pivoted into.
+            hook_state = hooks.state_json(container_id, pid, "creating", spec.bundle, dict(spec.annotations))
+            hooks.run_all(spec.hooks, "prestart", hook_state)
+            hooks.run_all(spec.hooks, "createRuntime", hook_state)
+            sync.send(parent_sock, sync.Packet(sync.Msg.HOOKS_DONE))
+            pkt = _recv(parent_sock, container_id)
         if pkt is None:
             raise SetupError(f"container {container_id}: init exited during setup")
         if pkt.type is sync.Msg.ERROR:
@@ -105,7 +110,7 @@ def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[
             id=container_id, pid=pid, start_time=state.proc_start_time(pid), bundle=spec.bundle,
             rootfs=spec.root, created=timefmt.now(), owner=owner(), cgroup_kind=cg.kind,
             cgroups_path=cgroups_path, cgroup_root=getattr(cg, "root", ""),
-            annotations=dict(spec.annotations), fifo=fifo,
+            annotations=dict(spec.annotations), fifo=fifo, hooks=spec_hooks.to_oci(spec.hooks),
         )
         if state_dir:
             state.save(state_dir, st)
@@ -129,6 +134,13 @@ def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[
             except RuntimeErr:
                 pass
         raise
+
+
+def _recv(sock: socket.socket, container_id: str) -> sync.Packet | None:
+    try:
+        return sync.recv(sock)
+    except TimeoutError:
+        raise SetupError(f"container {container_id}: init did not finish setup in {SETUP_TIMEOUT:.0f}s")
 
 
 def _namespaces(spec: Spec, close: list[int]) -> tuple[list[tuple[int, int]], int, int, int]:

@@ -22,6 +22,9 @@ ERROR packet and the child exits without ever running the user's command):
   7. /dev: standard nodes null zero full random urandom tty, spec devices, and the links
      fd stdin stdout stderr ptmx (devpts and shm are spec mounts)
   8. the cwd is created inside the rootfs if missing
+     hooks: with prestart/createRuntime hooks, HOOKS to the parent and wait for HOOKS_DONE
+     (the parent runs them in the runtime's namespaces, as runc); then the createContainer hooks
+     here, in the container's namespaces, still seeing the host's filesystem
   9. pivot_root(".", ".") and detach the old root: the host filesystem is gone
  10. hostname
  11. sysctls (before read-only paths: they live in /proc/sys)
@@ -38,6 +41,7 @@ ERROR packet and the child exits without ever running the user's command):
      seccomp filter when no_new_privs is on (as late as possible, as runc)
  16. (fds: only 0/1/2 survive execve; the setup socket and exec fifo are close-on-exec)
  17. READY to the parent; block until GO (library) or until the exec fifo is opened (CLI start)
+     then the startContainer hooks (with the filter and the user's credentials, as runc)
  18. execve; if it fails the error goes back to the parent (or to stderr in CLI mode)
 
 An exec'd process runs 1-3, joins every namespace of the init with setns (mount last; the
@@ -54,11 +58,12 @@ import signal
 import socket
 import sys
 import termios
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn, Protocol
 
 from ctrd import reasons
-from runtime import creds, rootfs
+from runtime import creds, hooks, rootfs
 from runtime import syscalls as sc
 from runtime.errors import CgroupError, ExecError, RuntimeErr, SpecError
 from runtime.spec import Spec
@@ -80,6 +85,7 @@ class ChildConfig:
     cgroup_sources: tuple[tuple[str, str], ...] = ()
     fifo_fd: int = -1  # CLI mode: wait on the exec fifo instead of GO
     seccomp: SeccompLoader | None = None  # built in the parent; loaded in `setup` (see there)
+    container_id: str = ""  # for the hooks' state
 
 
 class SeccompLoader(Protocol):
@@ -141,13 +147,16 @@ def _close_fds(keep: set[int]) -> None:
     os.closerange(lo, 1 << 20)
 
 
-def setup_rootfs(s: Syscalls, spec: Spec, sources: tuple[tuple[str, str], ...]) -> None:
+def setup_rootfs(s: Syscalls, spec: Spec, sources: tuple[tuple[str, str], ...],
+                 before_pivot: Callable[[], None] | None = None) -> None:
     """Steps 5-12."""
     rootfs.prepare_root(s, spec)
     rootfs.mount_all(s, spec, sources)
     cwd = rootfs.resolve_in_root(spec.root, spec.process.cwd)
     if not os.path.lexists(cwd):
         rootfs.mkdir_all(s, spec.root, cwd)
+    if before_pivot is not None:
+        before_pivot()
     rootfs.pivot(s, spec.root)
     if spec.hostname:
         s.sethostname(spec.hostname)
@@ -161,6 +170,23 @@ def setup_rootfs(s: Syscalls, spec: Spec, sources: tuple[tuple[str, str], ...]) 
             rootfs.mask_path(s, p)
     if spec.root_readonly:
         rootfs.readonly_root(s)
+
+
+def _hook_state(cfg: ChildConfig, status: str) -> bytes:
+    assert cfg.spec is not None
+    return hooks.state_json(cfg.container_id, os.getpid(), status, cfg.spec.bundle, dict(cfg.spec.annotations))
+
+
+def _before_pivot(cfg: ChildConfig, sock: socket.socket | None) -> None:
+    assert cfg.spec is not None
+    h = cfg.spec.hooks
+    if (h.prestart or h.createRuntime) and sock is not None:
+        send(sock, Packet(Msg.HOOKS))
+        pkt = recv(sock)
+        if pkt is None or pkt.type is not Msg.HOOKS_DONE:
+            os._exit(1)  # a hook failed: the parent reports it and removes what was made
+    if h.createContainer:
+        hooks.run_all(h, "createContainer", _hook_state(cfg, "creating"))
 
 
 def needs_placed(cfg: ChildConfig) -> bool:
@@ -189,7 +215,7 @@ def setup(cfg: ChildConfig, s: Syscalls, sock: socket.socket | None = None) -> t
         _await_placed(sock)
         s.unshare(sc.CLONE_NEWCGROUP)
     if cfg.spec is not None:
-        setup_rootfs(s, cfg.spec, cfg.cgroup_sources)
+        setup_rootfs(s, cfg.spec, cfg.cgroup_sources, lambda: _before_pivot(cfg, sock))
     p = cfg.process
     creds.limits(s, p)
     env = creds.environ(p, creds.home_of(p.uid))
@@ -241,6 +267,8 @@ def child_main(cfg: ChildConfig, s: Syscalls | None = None) -> NoReturn:
         path, argv, env = setup(cfg, s, sock)
         send(sock, Packet(Msg.READY))
         _wait_start(sock, cfg.fifo_fd)
+        if cfg.spec is not None and cfg.spec.hooks.startContainer:
+            hooks.run_all(cfg.spec.hooks, "startContainer", _hook_state(cfg, "created"))
         creds.refuse_runtime_binary(argv[0], path)  # again after the wait: the file may have changed
         try:
             os.execve(path, argv, env)

@@ -18,6 +18,7 @@ from runtime import seccomp
 from runtime import syscalls as sc
 from runtime.errors import SpecError
 from runtime.spec_fields import as_object, paths
+from runtime.spec_hooks import Hooks, hooks_from_oci
 from runtime.spec_process import ProcessSpec
 from runtime.spec_resources import Resources, resources_from_oci
 from runtime.spec_rootfs import PROPAGATION, Device, Mount, device_from_oci, mount_from_oci
@@ -65,6 +66,7 @@ class Spec:
     annotations: tuple[tuple[str, str], ...] = ()
     oci_version: str = ""
     seccomp: seccomp.Profile | None = None
+    hooks: Hooks = field(default_factory=Hooks)
 
     def namespace(self, ns_type: str) -> Namespace | None:
         for ns in self.namespaces:
@@ -161,6 +163,7 @@ def parse(obj: Any, bundle: str) -> Spec:
         annotations=tuple(sorted((str(k), str(v)) for k, v in annotations.items())),
         oci_version=str(top.get("ociVersion", "")),
         seccomp=None if linux.get("seccomp") is None else seccomp.parse(linux["seccomp"]),
+        hooks=hooks_from_oci(top.get("hooks")),
     )
 
 

@@ -1,11 +1,13 @@
-"""The OCI `linux.resources` object: memory, cpu, pids limits and the device cgroup rules."""
+"""The OCI `linux.resources` object: memory, cpu, pids limits and the device cgroup rules (block IO
+and cpuset lists: spec_blkio)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from runtime.errors import SpecError
+from runtime.spec_blkio import BlockIO, blkio_from_oci, cpu_list
 from runtime.spec_fields import as_object, limit, opt_int
 
 
@@ -27,8 +29,10 @@ class Resources:
     cpu_quota: int | None = None
     cpu_period: int | None = None
     cpu_cpus: str | None = None
+    cpu_mems: str | None = None
     pids_limit: int | None = None
     devices: tuple[DeviceRule, ...] = ()
+    blkio: BlockIO = field(default_factory=BlockIO)
 
 
 # /dev/null, zero, full, random, urandom, tty, console, ptmx and the pts nodes.
@@ -67,7 +71,9 @@ def resources_from_oci(r: Any) -> Resources:
         cpu_shares=opt_int(cpu.get("shares"), "linux.resources.cpu.shares", 2, 262144),
         cpu_quota=limit(cpu.get("quota"), "linux.resources.cpu.quota"),
         cpu_period=opt_int(cpu.get("period"), "linux.resources.cpu.period", 1000, 1_000_000),
-        cpu_cpus=cpu.get("cpus") or None,
+        cpu_cpus=cpu_list(cpu.get("cpus"), "linux.resources.cpu.cpus"),
+        cpu_mems=cpu_list(cpu.get("mems"), "linux.resources.cpu.mems"),
+        blkio=blkio_from_oci(r.get("blockIO")),
         pids_limit=limit(pids.get("limit"), "linux.resources.pids.limit"),
         devices=tuple(rules),
     )

@@ -35,6 +35,7 @@ class State:
     started: bool = False
     fifo: bool = False  # created by the CLI: start opens the exec fifo
     annotations: dict[str, str] = field(default_factory=dict)
+    hooks: dict[str, Any] = field(default_factory=dict)  # config.json's `hooks` as create saw them
 
 
 def container_dir(state_dir: str, container_id: str) -> str:

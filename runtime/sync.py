@@ -6,8 +6,13 @@ One SOCK_SEQPACKET socketpair, one small JSON object per packet, each with a `ty
     [write pid to cgroup.procs] ............ [namespaces, rootfs, pivot_root, ..., resolve argv[0]]
     (placement runs in parallel: a cgroup v1 migration can cost an RCU grace period)
     PLACED {}  -->                            (only awaited if the child unshares a cgroup namespace)
+                          <-- HOOKS {}        (only with prestart/createRuntime hooks: before pivot_root)
+    [run prestart, createRuntime hooks]
+    HOOKS_DONE {}  -->                        (or the parent kills the child: a hook failed)
+                                              [createContainer hooks, before pivot_root]
                           <-- READY {}        (or ERROR {kind, message, reason}: the child then exits)
     start():   GO {}      -->
+                                              [startContainer hooks]
                                               execve(argv)
                           <-- EOF             (the socket is close-on-exec: EOF means execve succeeded)
                           <-- ERROR {...}     (execve failed: the command never ran)
@@ -34,6 +39,8 @@ class Msg(enum.Enum):
     READY = "ready"
     GO = "go"
     PLACED = "placed"
+    HOOKS = "hooks"  # child: namespaces and mounts are ready, run prestart/createRuntime now
+    HOOKS_DONE = "hooks-done"
     ERROR = "error"
 
 
