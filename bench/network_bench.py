@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from daemon.network.firewall import Firewall
 from daemon.network.manager import NetworkManager
 
 
@@ -64,10 +65,13 @@ def _summary(xs: list[float]) -> dict[str, float]:
     }
 
 
-async def run(n: int, warmup: int) -> dict[str, Any]:
+async def run(n: int, warmup: int, firewall: bool = True) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="ctrdb-", dir="/tmp"))
     bridge = "ctrdb" + secrets.token_hex(2)
-    nm = NetworkManager(tmp / "root", tmp / "run", bridge=bridge, subnet=_free_subnet())
+    # with ctrd's firewall chains, as the daemon runs by default (the rules are per network, so
+    # they are set up by the first setup and removed with the bridge at the end)
+    nm = NetworkManager(tmp / "root", tmp / "run", bridge=bridge, subnet=_free_subnet(),
+                        firewall=Firewall() if firewall else None)
     await nm.start()
     setup: list[float] = []
     teardown: list[float] = []
@@ -104,6 +108,7 @@ async def run(n: int, warmup: int) -> dict[str, Any]:
     return {
         "what": "bridge network setup + teardown per container (NetworkManager, helper process, pyroute2)",
         "iterations": n,
+        "firewall": firewall,
         "setup": _summary(setup),
         "teardown": _summary(teardown),
         "setup_plus_teardown": _summary(total),
@@ -122,11 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--no-firewall", action="store_true", help="without ctrd's iptables chains (--iptables=false)")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("network_bench needs root", file=sys.stderr)
         return 2
-    res = asyncio.run(run(args.n, args.warmup))
+    res = asyncio.run(run(args.n, args.warmup, firewall=not args.no_firewall))
     text = json.dumps(res, indent=2)
     print(text)
     if args.json:

@@ -120,6 +120,13 @@ class Client:
         return self._stub("ImageService", messages)
 
     @property
+    def networks(self) -> Any:
+        def messages() -> ModuleType:
+            from ctrd.v1 import network_pb2
+            return network_pb2
+        return self._stub("NetworkService", messages)
+
+    @property
     def system(self) -> Any:
         def messages() -> ModuleType:
             from ctrd.v1 import system_pb2

@@ -88,7 +88,10 @@ def _container_flags(p: Any, run: bool) -> None:
     p.add_argument("-u", "--user", default="", help="user: uid[:gid] or name[:group]")
     p.add_argument("-h", "--hostname", default="", help="container host name")
     p.add_argument("--entrypoint", default=None, help="override the image's entrypoint")
-    p.add_argument("--network", "--net", default="", help="bridge (default), none, host, container:<name|id>")
+    p.add_argument("--network", "--net", default="",
+                   help="bridge (default), none, host, container:<name|id>, or a network's name")
+    p.add_argument("--network-alias", action="append", default=[], metavar="ALIAS",
+                   help="another name for the container on its user-defined network")
     p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOST:]PORT[/PROTO]",
                    help="publish a container port on the host")
     p.add_argument("-P", "--publish-all", action="store_true", help="publish every exposed port on a random port")
@@ -236,6 +239,39 @@ def _registry(sub: _Subs, top: bool) -> None:
     p.add_argument("server", nargs="?", default="")
 
 
+def _networks(sub: _Subs) -> None:
+    m = "ctrctl.cmd_network"
+    net = _verb(sub, "network", f"{m}:usage", "manage networks")
+    nsub = _group(net)
+    p = _verb(nsub, "create", f"{m}:create", "create a network")
+    p.add_argument("-d", "--driver", default="bridge", help="bridge (the only driver)")
+    p.add_argument("--subnet", default="", help="CIDR (default: the first free 10.89.x.0/24)")
+    p.add_argument("--gateway", default="", help="the subnet's first address (the only choice)")
+    p.add_argument("--internal", action="store_true", help="no traffic in or out of the network")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("-o", "--opt", action="append", default=[], metavar="KEY=VALUE", help="driver options")
+    p.add_argument("name")
+    p = _verb(nsub, "ls", f"{m}:ls", "list networks", ("list",))
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("--format", default="", help="table, json, or a {{.Field}} template")
+    p = _verb(nsub, "inspect", f"{m}:inspect", "network details as JSON")
+    p.add_argument("-f", "--format", default="")
+    p.add_argument("networks", nargs="+")
+    p = _verb(nsub, "rm", f"{m}:rm", "remove networks", ("remove",))
+    p.add_argument("networks", nargs="+")
+    p = _verb(nsub, "prune", f"{m}:prune", "remove every unused network")
+    p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+    p = _verb(nsub, "connect", f"{m}:connect", "connect a container to a network")
+    p.add_argument("--alias", action="append", default=[], help="another name on this network")
+    p.add_argument("network")
+    p.add_argument("container")
+    p = _verb(nsub, "disconnect", f"{m}:disconnect", "disconnect a container from a network")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("network")
+    p.add_argument("container")
+
+
 def _system(sub: _Subs) -> None:
     m = "ctrctl.cmd_system"
     p = _verb(sub, "events", f"{m}:events", "stream daemon events")
@@ -264,5 +300,6 @@ def build(argv: Sequence[str] | None = None, *, full: bool = False) -> Parser:
                 (lambda _: True) if full else (lambda name: name == verb))
     _containers(sub)
     _images(sub)
+    _networks(sub)
     _system(sub)
     return p

@@ -29,6 +29,7 @@ def build_spec(args: argparse.Namespace, environ: dict[str, str] | os._Environ[s
         user=args.user,
         hostname=args.hostname,
         network_mode=args.network,
+        network_aliases=args.network_alias,
         publish_all=args.publish_all,
         read_only_rootfs=args.read_only,
         cap_add=args.cap_add,

@@ -19,6 +19,9 @@ class Config:
     shutdown_timeout: float = 15.0  # docker's default; the real budget is max(this, stop timeout + 5)
     bridge: str = "ctrd0"
     subnet: str = "10.88.0.0/16"
+    iptables: bool = True  # ctrd's own firewall chains (daemon/network/firewall.py); docker's default
+    ip_masq: bool = True  # outbound NAT for the bridge's subnet (needs iptables)
+    ip_forward: bool = True  # set net.ipv4.ip_forward=1 when the bridge comes up
     cgroup_parent: str = "ctrd"
     runtime: str = ""  # "" = the shim's in-process runtime library; else an OCI runtime binary
     log_level: str = "info"

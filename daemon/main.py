@@ -14,6 +14,15 @@ from daemon import __version__ as VERSION
 from daemon import config
 
 
+def _flag_bool(value: str) -> bool:
+    v = value.lower()
+    if v in ("true", "1", "yes"):
+        return True
+    if v in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"want true or false, not {value!r}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ctrd", description="ctrd container engine daemon")
     p.add_argument("--version", action="version", version=f"ctrd {VERSION}")
@@ -26,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shutdown-timeout", type=float, help="seconds to wait for containers at shutdown (default 15)")
     p.add_argument("--bridge", help="bridge device for the default network (default ctrd0)")
     p.add_argument("--subnet", help="subnet of the bridge network (default 10.88.0.0/16)")
+    for flag, what in (("iptables", "ctrd's own firewall chains for its bridge"),
+                       ("ip-masq", "outbound NAT (masquerade) for the bridge's subnet"),
+                       ("ip-forward", "enable net.ipv4.ip_forward when the bridge comes up")):
+        p.add_argument(f"--{flag}", nargs="?", const=True, type=_flag_bool, metavar="BOOL",
+                       help=f"{what} (default true; --{flag}=false turns it off)")
+    p.add_argument("--cleanup", action="store_true",
+                   help="remove the bridge (when no container uses it) and its firewall rules, then exit")
     p.add_argument("--cgroup-parent", help="parent cgroup of the containers (default ctrd)")
     p.add_argument("--runtime", help='OCI runtime binary (runc, ctrd-runtime); "" = in-process (default)')
     p.add_argument("--insecure-registry", dest="insecure_registries", action="append", metavar="HOST[:PORT]",
@@ -38,17 +54,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load(argv: list[str] | None = None) -> config.Config:
-    args = build_parser().parse_args(argv)
+    return _load(build_parser().parse_args(argv))
+
+
+def _load(args: argparse.Namespace) -> config.Config:
     values: dict[str, Any] = config.load_toml(args.config) if args.config else {}
     for key, value in vars(args).items():
-        if key != "config" and value is not None:
+        if key not in ("config", "cleanup") and value is not None:
             values[key] = value
     return config.build(values)
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
-        cfg = load(argv)
+        cfg = _load(args)
     except CtrdError as exc:
         print(f"ctrd: {exc}", file=sys.stderr)
         return 2
@@ -57,10 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("grpc").setLevel(logging.WARNING)  # its debug output is per poll
-    from daemon.server import serve
+    from daemon.server import cleanup_network, serve
 
     try:
-        asyncio.run(serve(cfg))
+        asyncio.run(cleanup_network(cfg) if args.cleanup else serve(cfg))
     except CtrdError as exc:
         print(f"ctrd: {exc}", file=sys.stderr)
         return 1

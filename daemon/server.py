@@ -22,7 +22,7 @@ from typing import IO
 import grpc.aio
 
 from ctrd import errdefs
-from ctrd.v1 import container_pb2_grpc, image_pb2_grpc, system_pb2_grpc
+from ctrd.v1 import container_pb2_grpc, image_pb2_grpc, network_pb2_grpc, system_pb2_grpc
 from daemon.config import Config
 from daemon.containers.manager import ContainerManager
 from daemon.containers.recovery import recover
@@ -86,6 +86,7 @@ class Daemon:
         self.network = network
         self.manager = ContainerManager(cfg, images, layers, shims, network)
         self.image_servicer = image_servicer
+        self.network_servicer: network_pb2_grpc.NetworkServiceServicer | None = None
         self._image_count = image_count
         self.server: grpc.aio.Server | None = None
         self.lock = RootLock(cfg.root)
@@ -122,6 +123,8 @@ class Daemon:
         system_pb2_grpc.add_SystemServiceServicer_to_server(SystemServicer(self.manager, count), self.server)
         if self.image_servicer is not None:
             image_pb2_grpc.add_ImageServiceServicer_to_server(self.image_servicer, self.server)
+        if self.network_servicer is not None:
+            network_pb2_grpc.add_NetworkServiceServicer_to_server(self.network_servicer, self.server)
         with contextlib.suppress(FileNotFoundError):
             cfg.address.unlink()  # stale socket of a dead daemon (we hold the root lock)
         old_umask = os.umask(0o117)
@@ -178,13 +181,14 @@ def build_daemon(cfg: Config) -> Daemon:
     from daemon.images.store import ImageStore
     from daemon.layers.overlay2 import LayerStore
     from daemon.network.service import RealNetwork
+    from daemon.services.networks import NetworkServicer
     from daemon.services.registry import RegistryImageServicer
     from daemon.shims.manager import RealShims
 
     layers = LayerStore(cfg.root / "overlay2")
     images = ImageStore(cfg.root, layers)
     shims = RealShims(cfg.exec_root)
-    network = RealNetwork(cfg.root, cfg.exec_root, cfg.bridge, cfg.subnet)
+    network = RealNetwork(cfg)
     d = Daemon(cfg, images, layers, shims, network)
 
     def in_use(image_id: str) -> bool:
@@ -193,8 +197,18 @@ def build_daemon(cfg: Config) -> Daemon:
     opts = Options(frozenset(cfg.insecure_registries), mirrors=cfg.registry_mirrors)
     dist = Distribution(images, cfg.root, opts, cfg.max_concurrent_downloads)
     d.image_servicer = RegistryImageServicer(images, dist, in_use)
+    d.network_servicer = NetworkServicer(network.user, d.manager)
     d._image_count = lambda: len(images.list())
     return d
+
+
+async def cleanup_network(cfg: Config) -> None:
+    """`ctrd --cleanup`: the bridge (when unused), its firewall rules, ctrd's chains when unused."""
+    from daemon.network.service import RealNetwork
+
+    network = RealNetwork(cfg)
+    await network.start()
+    await network.close(remove_bridge=True)
 
 
 async def serve(cfg: Config) -> None:

@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # libseccomp2: the runtime compiles linux.seccomp with it; gcc + libc6-dev: the tests build a
 # static syscall probe (tests/syscall_probe.c); docker-registry, skopeo, umoci, apache2-utils
-# (htpasswd), openssl: the registry tests' peers.
-pkgs=(busybox-static runc iproute2 procps psmisc libseccomp2 gcc libc6-dev docker-registry skopeo umoci apache2-utils openssl)
+# (htpasswd), openssl: the registry tests' peers; iptables: ctrd's firewall chains; docker.io,
+# containerd: the peers the runtime and network tests drive ctrd-runtime and ctrd beside.
+pkgs=(busybox-static runc iproute2 procps psmisc libseccomp2 gcc libc6-dev docker-registry skopeo umoci apache2-utils openssl iptables docker.io containerd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

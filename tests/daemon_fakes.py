@@ -263,6 +263,10 @@ class FakeNetwork:
         self.active: dict[str, NetworkSettings] = {}
         self.recovered: dict[str, NetworkSettings] | None = None
         self.fail_setup = False
+        self.user_networks: set[str] = set()
+
+    def has_network(self, name: str) -> bool:
+        return name in self.user_networks
 
     async def start(self) -> None:
         pass

@@ -13,6 +13,7 @@ cgroup parents.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -29,10 +30,11 @@ import grpc
 import pytest
 
 from ctrd import errgrpc
-from ctrd.errdefs import CtrdError
+from ctrd.errdefs import CtrdError, FailedPrecondition
 from ctrd.v1 import container_pb2 as cpb
 from ctrd.v1 import container_pb2_grpc, image_pb2_grpc, system_pb2_grpc
 from ctrd.v1 import system_pb2 as spb
+from daemon.network.firewall import Firewall
 
 READY_TIMEOUT = 30.0
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -158,7 +160,9 @@ class DaemonProc:
         return [
             sys.executable, "-m", "daemon.main", "--root", str(self.root), "--exec-root", str(self.exec_root),
             "--address", self.address, "--bridge", self.bridge, "--subnet", self.subnet,
-            "--cgroup-parent", self.cgroup_parent, *self.extra,
+            "--cgroup-parent", self.cgroup_parent,
+            # the host's ip_forward is everyone's: a test that needs routing runs in its own netns
+            "--ip-forward=false", *self.extra,
         ]
 
     def start(self) -> None:
@@ -252,8 +256,10 @@ class DaemonProc:
         )
 
     def cleanup_host(self) -> None:
-        """Remove the bridge and the empty cgroup parents (shared, not removed by the daemon)."""
+        """Remove the bridge, its firewall rules (ctrd's chains too when no other network uses
+        them) and the empty cgroup parents: shared, not removed by a daemon that exits."""
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
+        asyncio.run(remove_firewall_rules(self.bridge))
         for ctrl in CGROUP_ROOT.iterdir() if CGROUP_ROOT.exists() else []:
             parent = ctrl / self.cgroup_parent
             if parent.is_dir():
@@ -261,6 +267,15 @@ class DaemonProc:
                     parent.rmdir()
                 except OSError:
                     pass
+
+
+async def remove_firewall_rules(bridge: str) -> None:
+    fw = Firewall()
+    try:
+        await fw.remove_network(bridge)
+        await fw.remove_chains_if_unused()
+    except FailedPrecondition:
+        pass  # no iptables on this machine: the daemon made no rules either
 
 
 def new_daemon(base: Path, *extra: str) -> DaemonProc:

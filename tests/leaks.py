@@ -20,6 +20,7 @@ class Snapshot:
     cgroups: frozenset[str]
     shims: frozenset[int]
     netns_files: frozenset[str]
+    firewall: frozenset[str]
 
 
 BASELINE = pytest.StashKey[Snapshot]()
@@ -78,7 +79,7 @@ def _shims() -> frozenset[int]:
             comm = (d / "comm").read_text().strip()
         except OSError:
             continue
-        if comm.startswith("ctrd-shim"):
+        if comm.startswith("ctrd-shim") or comm == "ctrd-dns":  # shims and the resolver outlive ctrd
             pids.add(int(d.name))
     return frozenset(pids)
 
@@ -91,8 +92,18 @@ def _netns_files() -> frozenset[str]:
     return frozenset(out)
 
 
+def _firewall() -> frozenset[str]:
+    """ctrd's iptables chains and every rule in or jumping to them (`iptables-save` lines with
+    CTRD in them), in the host's network namespace; nothing when iptables is not installed."""
+    try:
+        out = subprocess.run(["iptables-save"], capture_output=True, text=True, timeout=30).stdout
+    except FileNotFoundError:
+        return frozenset()
+    return frozenset(ln for ln in out.splitlines() if "CTRD" in ln)
+
+
 def snapshot() -> Snapshot:
-    return Snapshot(_mounts(), _veths(), _cgroups(), _shims(), _netns_files())
+    return Snapshot(_mounts(), _veths(), _cgroups(), _shims(), _netns_files(), _firewall())
 
 
 def diff(before: Snapshot, after_fn: Snapshot, settle: float = 0.0) -> list[str]:
@@ -106,6 +117,7 @@ def diff(before: Snapshot, after_fn: Snapshot, settle: float = 0.0) -> list[str]
             + [f"cgroup: {c}" for c in sorted(after.cgroups - before.cgroups)]
             + [f"shim process: pid {p}" for p in sorted(after.shims - before.shims)]
             + [f"netns file: {n}" for n in sorted(after.netns_files - before.netns_files)]
+            + [f"iptables: {r}" for r in sorted(after.firewall - before.firewall)]
         )
         if not found or time.monotonic() >= deadline:
             return found

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from daemon.network import syscalls
 
 
 def routed_networks() -> list[ipaddress.IPv4Network]:
@@ -26,3 +33,32 @@ def free_test_subnet() -> str:
         if not any(net.overlaps(r) for r in routed):
             return str(net)
     raise RuntimeError("no free 10.250.x.0/24 for the test")
+
+
+@contextmanager
+def docker_firewall_netns(*, forward_drop: bool = True) -> Iterator[None]:
+    """Run the body (and every process it starts) in a fresh network namespace with the firewall
+    state dockerd leaves on a host: iptables FORWARD policy DROP and br_netfilter on
+    (`net.bridge.bridge-nf-call-iptables=1`), so bridged frames go through FORWARD and are dropped
+    unless a rule accepts them. A namespace of its own because other engineers' daemons share this
+    host's: their bridges must not lose traffic to our test. It goes when its last process does.
+
+    Only the calling thread moves (setns is per thread); it is moved back at the end."""
+    host = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        syscalls.unshare(syscalls.CLONE_NEWNET)
+        try:
+            subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+            if forward_drop:  # else: a real dockerd started inside sets it
+                subprocess.run(["iptables", "-w", "-P", "FORWARD", "DROP"], check=True)
+            Path("/proc/sys/net/bridge/bridge-nf-call-iptables").write_text("1\n")
+            yield
+        finally:
+            syscalls.setns(host, syscalls.CLONE_NEWNET)
+    finally:
+        os.close(host)
+
+
+def iptables_rules(table: str = "filter") -> str:
+    """`iptables -S` of the calling thread's network namespace."""
+    return subprocess.run(["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True, check=True).stdout

@@ -103,6 +103,10 @@ class ContainerManager:
                 except errdefs.NotFound:
                     raise InvalidArgument(f"network_mode: no such container: {ref}") from None
                 host = dataclasses.replace(host, network_mode=f"container:{other.id}")
+            elif host.network_mode not in ("bridge", "none", "host") and not self.monitor.network.has_network(
+                host.network_mode
+            ):
+                raise InvalidArgument(f"network_mode: network {host.network_mode} not found")
             c = Container(
                 id=cid, name=name, created=time.time(), path=norm.path, args=norm.args, image_id=image.id,
                 config=norm.config, host_config=host,

@@ -81,6 +81,7 @@ class HostConfig:
     security_opt: tuple[str, ...] = ()
     privileged: bool = False
     devices: tuple[DeviceMapping, ...] = ()
+    network_aliases: tuple[str, ...] = ()  # --network-alias: more names on a user network
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +214,7 @@ def host_config_to_json(h: HostConfig) -> dict[str, Any]:
     binds = [
         f"{m.source}:{m.target}" + (":ro" if m.read_only else "") for m in h.mounts if m.type == "bind"
     ]
-    return {
+    out: dict[str, Any] = {
         "NetworkMode": h.network_mode,
         "PortBindings": bindings,
         "PublishAllPorts": h.publish_all,
@@ -238,6 +239,9 @@ def host_config_to_json(h: HostConfig) -> dict[str, Any]:
         "Devices": [{"PathOnHost": d.path_on_host, "PathInContainer": d.path_in_container,
                      "CgroupPermissions": d.cgroup_permissions} for d in h.devices],
     }
+    if h.network_aliases:  # docker keeps them in NetworkingConfig; here beside NetworkMode
+        out["NetworkAliases"] = list(h.network_aliases)
+    return out
 
 
 def host_config_from_json(d: dict[str, Any]) -> HostConfig:
@@ -270,6 +274,7 @@ def host_config_from_json(d: dict[str, Any]) -> HostConfig:
         privileged=bool(d.get("Privileged", False)),
         devices=tuple(DeviceMapping(x.get("PathOnHost", ""), x.get("PathInContainer", ""),
                                     x.get("CgroupPermissions", "rwm")) for x in d.get("Devices") or ()),
+        network_aliases=tuple(d.get("NetworkAliases") or ()),
     )
 
 

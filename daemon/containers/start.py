@@ -180,7 +180,8 @@ def _net_request(m: Monitor, c: Container) -> NetRequest:
         PortMapping(p.protocol, p.host_ip, p.host_port, p.container_port) for p in c.host_config.port_bindings
     )
     exposed = c.config.exposed_ports if c.host_config.publish_all else ()
-    return NetRequest(mode, c.config.hostname, ports, tuple(exposed), shared, c.host_config.extra_hosts, c.host_config.dns)
+    return NetRequest(mode, c.config.hostname, ports, tuple(exposed), shared, c.host_config.extra_hosts,
+                      c.host_config.dns, c.name, c.host_config.network_aliases)
 
 
 def _build_and_write(

@@ -24,6 +24,7 @@ from daemon.images.api import ImageConfigLike
 from daemon.security import devices, options
 
 HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
+NETWORK_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")  # as daemon.network.networks.NAME_RE
 USER_RE = re.compile(r"^[a-zA-Z0-9_.][a-zA-Z0-9_.-]*(:[a-zA-Z0-9_.][a-zA-Z0-9_.-]*)?$")
 ENV_KEY_RE = re.compile(r"^[^=\0]+$")
 MAX_NAME = 128
@@ -234,12 +235,20 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
     if network_mode.startswith("container:"):
         if not network_mode[len("container:"):]:
             raise InvalidArgument("network_mode: container: needs a container name or id")
-    elif network_mode not in ("bridge", "none", "host", "default"):
-        raise InvalidArgument(f"network_mode: unknown network {network_mode!r} (bridge, none, host, container:<name|id>)")
+    elif network_mode not in ("bridge", "none", "host", "default") and not NETWORK_RE.match(network_mode):
+        raise InvalidArgument(
+            f"network_mode: invalid network {network_mode!r} (bridge, none, host, container:<name|id>, a network name)"
+        )
     if network_mode == "default":
         network_mode = "bridge"
+    aliases = tuple(spec.network_aliases)
+    for alias in aliases:
+        if len(alias) > 253 or not HOSTNAME_RE.match(alias):
+            raise InvalidArgument(f"network_aliases: invalid alias {alias!r}")
+    if aliases and (network_mode in ("bridge", "none", "host") or network_mode.startswith("container:")):
+        raise InvalidArgument("network_aliases: network-scoped aliases are supported only on user-defined networks")
     ports = _ports(spec)
-    if (ports or spec.publish_all) and network_mode != "bridge":
+    if (ports or spec.publish_all) and (network_mode in ("none", "host") or network_mode.startswith("container:")):
         if network_mode == "host":
             warnings.append("published ports are discarded when using host network mode")
             ports = ()
@@ -296,6 +305,7 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         cap_add=_caps(spec.cap_add, "cap_add"),
         cap_drop=_caps(spec.cap_drop, "cap_drop"),
         extra_hosts=tuple(extra_hosts),
+        network_aliases=aliases,
         dns=dns,
         log_max_size=log_max_size,
         log_max_file=spec.log_max_file or 1,

@@ -19,6 +19,8 @@ class NetRequest:
     shared_netns: str = ""  # container:<x>: the other container's sandbox key
     extra_hosts: tuple[str, ...] = ()
     dns: tuple[str, ...] = ()
+    name: str = ""  # the container's name: what other containers on a user network resolve
+    aliases: tuple[str, ...] = ()  # --network-alias
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,9 @@ class NetResult:
 
 
 class Network(Protocol):
+    def has_network(self, name: str) -> bool:
+        """Is `name` (or an id) a user-defined network? (`--network NAME` is checked at create.)"""
+        ...
     async def start(self) -> None: ...
     async def close(self) -> None: ...
     async def setup(self, container_id: str, container_dir: Path, req: NetRequest) -> NetResult: ...

@@ -19,7 +19,7 @@ from daemon.network.nsops import NetOps
 
 OPS = {
     "sandbox_create", "sandbox_delete", "list_sandboxes", "netns_info", "link_delete", "bridge_info",
-    "bridge_ensure", "bridge_ports", "routed_networks", "links_present", "nat_enable",
+    "bridge_ensure", "bridge_ports", "routed_networks", "links_present", "endpoint_add",
 }
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from ctrd import errdefs
 from daemon.network.addressing import gateway_of, mac_for, parse_subnet, pick_default_subnet
 from daemon.network.client import HelperClient, NetOpsClient
+from daemon.network.firewall import Firewall, FirewallNetwork
 from daemon.network.ipam import Ipam
 from daemon.network.portmap import PortPicker, pick_free_port, resolve_ports
 from daemon.network.reaper import VethReaper
@@ -27,6 +28,13 @@ from daemon.network.settings import NetworkSettings, PortMapping
 __all__ = ["NetworkManager", "NetworkSettings", "PortMapping"]
 
 MODES = ("none", "host", "bridge")
+
+
+def enable_ip_forward() -> None:
+    """Route between the bridge and the host's other links (docker's --ip-forward, on by default)."""
+    path = Path("/proc/sys/net/ipv4/ip_forward")
+    if path.read_text().strip() != "1":
+        path.write_text("1\n")
 
 
 def veth_name() -> str:
@@ -45,6 +53,10 @@ class NetworkManager:
         mtu: int = 1500,
         ops: NetOpsClient | None = None,
         port_picker: PortPicker = pick_free_port,
+        firewall: Firewall | None = None,
+        ip_forward: bool = False,
+        internal: bool = False,
+        close_ops: bool = True,
     ) -> None:
         if not 0 < len(bridge) <= 15 or "/" in bridge or " " in bridge:
             raise errdefs.InvalidArgument(f"invalid bridge name {bridge!r}")
@@ -52,7 +64,11 @@ class NetworkManager:
         self.exec_root = Path(exec_root)
         self.bridge = bridge
         self._subnet_arg = parse_subnet(subnet) if subnet else None
-        self.nat = nat
+        self.nat = nat  # masquerade the subnet's traffic out of the bridge (needs a firewall)
+        self.firewall = firewall  # None: ctrd leaves the host's firewall alone (--iptables=false)
+        self.ip_forward = ip_forward
+        self.internal = internal  # a user network with no traffic in or out of its bridge
+        self._close_ops = close_ops  # False: the helper is shared with other networks' managers
         self.mtu = mtu
         self.netns_dir = self.exec_root / "netns"
         self.state_path = self.root / "network" / f"{bridge}.json"
@@ -88,9 +104,13 @@ class NetworkManager:
                     info = await self._ops.call("bridge_info", name=self.bridge)
                     if info is not None and not info["ports"]:
                         await self._ops.call("link_delete", name=self.bridge)
+                        if self.firewall is not None:
+                            await self.firewall.remove_network(self.bridge)
+                            await self.firewall.remove_chains_if_unused()
                     self._bridge_ready = False
         finally:
-            await self._ops.close()
+            if self._close_ops:
+                await self._ops.close()
 
     @property
     def subnet(self) -> ipaddress.IPv4Network | None:
@@ -114,13 +134,22 @@ class NetworkManager:
                 net = pick_default_subnet(await self._ops.call("routed_networks"))
         gw = gateway_of(net)
         await self._ops.call("bridge_ensure", name=self.bridge, gateway=str(gw), prefixlen=net.prefixlen, mtu=self.mtu)
-        if self.nat:
-            await self._ops.call("nat_enable", subnet=str(net), bridge=self.bridge)
+        if self.firewall is not None:
+            await self.firewall.add_network(
+                FirewallNetwork(self.bridge, str(net), internal=self.internal, masquerade=self.nat)
+            )
+        if self.ip_forward:
+            await asyncio.to_thread(enable_ip_forward)
         if self._ipam is None or self._ipam.subnet != net:
             self._ipam = Ipam(self.state_path, self.bridge, net)
             self._ipam.save()
         self._bridge_ready = True
         return self._ipam
+
+    async def ensure_bridge(self) -> None:
+        """Create the bridge (and its firewall rules) now rather than at the first container."""
+        async with self._lock:
+            await self._ensure_bridge()
 
     # -- per container -------------------------------------------------------------------------
 
@@ -260,6 +289,49 @@ class NetworkManager:
                     self._ipam.release(container_id, sync=False)
             await self._persist()  # off the event loop; stop returns with the lease gone on disk
 
+    async def attach(self, container_id: str, netns: str, ifname: str) -> NetworkSettings:
+        """One more interface for a running container's namespace on this bridge (`network
+        connect`): an address from this network, no default route (the first network keeps it)."""
+        async with self._lock:
+            ipam = await self._ensure_bridge()
+            ip = ipam.allocate(container_id, sync=False)
+        await self._persist()
+        mac = mac_for(str(ip))
+        cfg = {"bridge": self.bridge, "ip": str(ip), "prefixlen": ipam.subnet.prefixlen, "gateway": str(ipam.gateway),
+               "mac": mac, "mtu": self.mtu, "ifname": ifname}
+        try:
+            for _ in range(3):
+                veth = veth_name()
+                try:
+                    await self._ops.call("endpoint_add", netns=netns, veth={**cfg, "host_name": veth})
+                    break
+                except errdefs.AlreadyExists as e:
+                    if not e.message.startswith("link "):
+                        raise
+            else:
+                raise errdefs.Internal(f"cannot find a free veth name for container {container_id}")
+        except BaseException:
+            async with self._lock:
+                ipam.release(container_id, sync=False)
+            await self._persist()
+            raise
+        return NetworkSettings(
+            mode="bridge", sandbox_key=netns, ip_address=str(ip), ip_prefix_len=ipam.subnet.prefixlen,
+            gateway=str(ipam.gateway), mac_address=mac, bridge=self.bridge, veth_host=veth,
+        )
+
+    async def detach(self, container_id: str, veth: str) -> None:
+        """Undo attach(): the veth (its peer goes with it) and the lease. Idempotent."""
+        if veth:
+            await self._ops.call("link_delete", name=veth)
+        await self.release(container_id)
+
+    async def release(self, container_id: str) -> None:
+        async with self._lock:
+            if self._ipam is not None:
+                self._ipam.release(container_id, sync=False)
+        await self._persist()
+
     async def settle(self, timeout: float | None = None) -> None:
         """Wait until every torn-down veth is gone (deleting stragglers after `timeout`)."""
         await self._reaper.settle(timeout)
@@ -269,19 +341,23 @@ class NetworkManager:
     async def recover(self, live: Mapping[str, NetworkSettings]) -> None:
         """After a daemon restart: leases = the live containers' addresses; leftovers go."""
         async with self._lock:
+            keep_ns = {s.sandbox_key for s in live.values() if s.sandbox_key}  # every network's
+            live = {cid: s for cid, s in live.items() if s.bridge in ("", self.bridge)}
             bridged = [s for s in live.values() if s.mode == "bridge" and s.ip_address and s.ip_prefix_len]
             if self._ipam is None and bridged:
                 # The state file is gone but containers are running: rebuild it from them rather
                 # than hand their addresses out again.
                 net = ipaddress.IPv4Interface(f"{bridged[0].ip_address}/{bridged[0].ip_prefix_len}").network
                 self._ipam = Ipam(self.state_path, self.bridge, net)
+            if bridged:
+                self._bridge_ready = False
+                await self._ensure_bridge()  # the bridge and its rules, as a crash may have left them
             if self._ipam is not None:
                 self._ipam.reset({cid: s.ip_address for cid, s in live.items() if s.mode == "bridge" and s.ip_address})
             keep_veths = {s.veth_host for s in live.values() if s.veth_host}
             for name in await self._ops.call("bridge_ports", bridge=self.bridge):
                 if name.startswith("veth") and name not in keep_veths:
                     await self._ops.call("link_delete", name=name)
-            keep_ns = {s.sandbox_key for s in live.values() if s.sandbox_key}
             for path in await self._ops.call("list_sandboxes", directory=str(self.netns_dir)):
                 if path not in keep_ns:
                     await self._ops.call("sandbox_delete", path=path)

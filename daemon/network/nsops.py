@@ -13,7 +13,6 @@ import contextlib
 import errno
 import ipaddress
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -139,17 +138,18 @@ class NetOps:
 
     def _veth_into(
         self, ns: RtnlSocket, nsfd: int, lo_up: rtnl.Step, host_name: str, bridge: str, ip: str, prefixlen: int,
-        gateway: str, mac: str, mtu: int = 1500,
+        gateway: str, mac: str, mtu: int = 1500, ifname: str = CONTAINER_IFNAME, route: bool = True,
     ) -> None:
         """A veth pair in one request: `host_name` up on the bridge, its peer born inside the netns
-        as eth0 with its MAC and ifindex (no move or rename step); then one batch in the netns:
-        lo up, eth0 up, the address, the default route. Deletes the pair if any step fails."""
-        peer_index = PEER_INDEX
+        as `ifname` with its MAC and ifindex (no move or rename step); then one batch in the netns:
+        lo up, the peer up, the address, the default route (`route`: the container's first
+        network only). Deletes the pair if any step fails."""
+        peer_index = PEER_INDEX if ifname == CONTAINER_IFNAME else 0
         fresh = False
         while True:
             try:
                 self.rt.run([rtnl.veth_with_peer_in(
-                    host_name, self._bridge_index(bridge, fresh=fresh), nsfd, CONTAINER_IFNAME, mac, mtu, peer_index,
+                    host_name, self._bridge_index(bridge, fresh=fresh), nsfd, ifname, mac, mtu, peer_index,
                 )])
                 break
             except rtnl.RtnlError as e:
@@ -162,21 +162,39 @@ class NetOps:
                 else:
                     raise errdefs.Internal(f"cannot create veth {host_name}: {os.strerror(e.errno or 0).lower()}")
         try:
-            eth = peer_index or ns.link_index(CONTAINER_IFNAME)
+            eth = peer_index or ns.link_index(ifname)
             if not eth:
-                raise errdefs.Internal(f"{CONTAINER_IFNAME} did not appear in the container's namespace")
-            ns.run([
-                lo_up,
-                rtnl.link_up(eth, CONTAINER_IFNAME),
-                rtnl.ipv4_address(eth, ip, prefixlen, CONTAINER_IFNAME),
-                rtnl.default_route(gateway, eth),
-            ])
+                raise errdefs.Internal(f"{ifname} did not appear in the container's namespace")
+            steps = [lo_up, rtnl.link_up(eth, ifname), rtnl.ipv4_address(eth, ip, prefixlen, ifname)]
+            ns.run([*steps, rtnl.default_route(gateway, eth)] if route else steps)
         except BaseException as e:
             with contextlib.suppress(errdefs.CtrdError):
                 self.link_delete(host_name)  # takes the peer in the netns with it
             if isinstance(e, OSError):
                 raise errdefs.Internal(f"cannot configure veth {host_name} ({ip}/{prefixlen}): {_why(e)}")
             raise
+
+    def endpoint_add(self, netns: str, veth: dict[str, Any]) -> None:
+        """One more network in an existing namespace (`network connect`): a veth on `veth`'s
+        bridge whose peer is born in the namespace as veth["ifname"], with no default route."""
+        try:
+            nsfd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise errdefs.NotFound(f"network namespace {netns} does not exist")
+        ns: RtnlSocket | None = None
+        try:
+            syscalls.setns(nsfd, syscalls.CLONE_NEWNET)
+            try:
+                ns = RtnlSocket()
+            finally:
+                self._back_home()
+            self._veth_into(ns, nsfd, rtnl.link_up(1, "lo"), **{**veth, "route": False})
+        except OSError as e:
+            raise errdefs.Internal(f"cannot add {veth.get('ifname')} to {netns}: {_why(e)}")
+        finally:
+            if ns is not None:
+                ns.close()
+            os.close(nsfd)
 
     def sandbox_delete(self, path: str) -> None:
         """Unmount and remove a netns file; fine if either is already gone."""
@@ -308,13 +326,3 @@ class NetOps:
             have = {lk.get_attr("IFLA_IFNAME") for lk in self.ipr.get_links()}
             return [n for n in names if n in have]
         return [n for n in names if self._index(n) is not None]
-
-    # -- outbound NAT (opt-in; never used by the tests) ------------------------------------------
-
-    def nat_enable(self, subnet: str, bridge: str) -> None:
-        Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
-        rule = ["POSTROUTING", "-s", subnet, "!", "-o", bridge, "-j", "MASQUERADE"]
-        if subprocess.run(["iptables", "-t", "nat", "-C", *rule], capture_output=True).returncode != 0:
-            r = subprocess.run(["iptables", "-t", "nat", "-A", *rule], capture_output=True, text=True)
-            if r.returncode != 0:
-                raise errdefs.Internal(f"cannot add masquerade rule for {subnet}: {r.stderr.strip()}")

@@ -1,40 +1,74 @@
-"""The network as the container manager uses it: NetworkManager plus the per-container files."""
+"""The network as the container manager uses it: the default bridge's NetworkManager, the
+user-defined networks, and the per-container files."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+from daemon.config import Config
 from daemon.network.api import NetRequest, NetResult
+from daemon.network.client import HelperClient
 from daemon.network.files import write_container_files
+from daemon.network.firewall import Firewall
 from daemon.network.manager import NetworkManager
 from daemon.network.settings import NetworkSettings, PortForward
+from daemon.network.usernets import DNS_SERVER, UserNetworks
 
 
 class RealNetwork:
-    """NetworkManager plus the hostname/hosts/resolv.conf files bound over the init layer."""
+    """The default bridge's NetworkManager and the user-defined networks (one helper process for
+    all), plus the hostname/hosts/resolv.conf files bound over the init layer."""
 
-    def __init__(self, root: Path, exec_root: Path, bridge: str, subnet: str) -> None:
-        self.manager = NetworkManager(root, exec_root, bridge, subnet, nat=False)
+    BUILTIN_MODES = ("none", "host", "bridge")
+
+    def __init__(self, cfg: Config) -> None:
+        firewall = Firewall() if cfg.iptables else None
+        ops = HelperClient()
+        self.manager = NetworkManager(
+            cfg.root, cfg.exec_root, cfg.bridge, cfg.subnet, nat=cfg.ip_masq, ip_forward=cfg.ip_forward,
+            firewall=firewall, ops=ops,
+        )
+        self.user = UserNetworks(cfg.root, cfg.exec_root, ops, firewall=firewall, ip_forward=cfg.ip_forward,
+                                 taken=[cfg.subnet] if cfg.subnet else [])
+
+    def has_network(self, name: str) -> bool:
+        return self.user.find(name) is not None
 
     async def start(self) -> None:
         await self.manager.start()
+        await self.user.start()
 
-    async def close(self) -> None:
-        await self.manager.close()
+    async def close(self, *, remove_bridge: bool = False) -> None:
+        try:
+            await self.user.close()
+        finally:
+            await self.manager.close(remove_bridge=remove_bridge)
 
     async def setup(self, container_id: str, container_dir: Path, req: NetRequest) -> NetResult:
-        s = await self.manager.setup(
-            container_id, req.mode, hostname=req.hostname, ports=list(req.ports),
-            publish_all_exposed=list(req.publish_all_exposed), shared_netns=req.shared_netns or None,
-        )
+        on_user_network = not (req.mode in self.BUILTIN_MODES or req.mode.startswith("container:"))
+        if on_user_network:
+            s, _ = await self.user.setup(
+                container_id, req.mode, name=req.name, hostname=req.hostname, aliases=req.aliases,
+                ports=list(req.ports), publish_all_exposed=list(req.publish_all_exposed),
+            )
+        else:
+            s = await self.manager.setup(
+                container_id, req.mode, hostname=req.hostname, ports=list(req.ports),
+                publish_all_exposed=list(req.publish_all_exposed), shared_netns=req.shared_netns or None,
+            )
         try:
+            if s.owns_netns:
+                await self.user.attach_pending(container_id, s.sandbox_key)  # `network connect` while stopped
+                await self.user.sync_dns()
+            # on a user network the embedded resolver answers (unless --dns says otherwise)
+            dns = list(req.dns) or ([DNS_SERVER] if on_user_network else [])
             files = await asyncio.to_thread(
                 write_container_files, container_dir, hostname=req.hostname, ip=s.ip_address or None,
-                extra_hosts=list(req.extra_hosts), dns=list(req.dns), host_network=req.mode == "host",
+                extra_hosts=list(req.extra_hosts), dns=dns, host_network=req.mode == "host",
             )
         except BaseException:
-            await self.manager.teardown(container_id, s)
+            await self.teardown(container_id, s)
             raise
         forwards = tuple(
             PortForward(p.protocol, p.host_ip, p.host_port, s.ip_address, p.container_port) for p in s.ports
@@ -42,7 +76,12 @@ class RealNetwork:
         return NetResult(s, {k: str(v) for k, v in files.items()}, forwards)
 
     async def teardown(self, container_id: str, settings: NetworkSettings) -> None:
-        await self.manager.teardown(container_id, settings)
+        on_user_network = self.user.by_bridge(settings.bridge) is not None if settings.bridge else False
+        if not on_user_network:
+            await self.manager.teardown(container_id, settings)
+        if on_user_network or any(container_id in r.endpoints for r in self.user.store):
+            await self.user.teardown(container_id, settings)
 
     async def recover(self, live: dict[str, NetworkSettings]) -> None:
         await self.manager.recover(live)
+        await self.user.recover(live)

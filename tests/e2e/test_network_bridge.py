@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from ctrd import errdefs
+from daemon.network.firewall import Firewall
 from daemon.network.manager import NetworkManager, NetworkSettings
-from tests.netutil import free_test_subnet
+from tests.netutil import docker_firewall_netns, free_test_subnet, iptables_rules
 
 pytestmark = pytest.mark.root
 BUSYBOX = "/bin/busybox"
@@ -32,7 +33,7 @@ def env(short_tmp: Path) -> Iterator[dict[str, Any]]:
 
 def run_with(env: dict[str, Any], body: Callable[[NetworkManager], Awaitable[None]]) -> None:
     async def main() -> None:
-        nm = NetworkManager(env["root"], env["exec_root"], bridge=env["bridge"], subnet=env["subnet"])
+        nm = NetworkManager(env["root"], env["exec_root"], bridge=env["bridge"], subnet=env["subnet"], firewall=Firewall())
         await nm.start()
         try:
             await body(nm)
@@ -61,6 +62,34 @@ def nsfs_mounts_under(path: Path) -> list[str]:
 
 
 def test_two_bridge_namespaces_and_the_host_reach_each_other(env: dict[str, Any]) -> None:
+    two_namespaces_and_the_host_reach_each_other(env)
+
+
+def test_with_dockers_firewall_state_namespaces_and_the_host_still_reach_each_other(env: dict[str, Any]) -> None:
+    """FORWARD policy DROP + bridge-nf-call-iptables=1 (what dockerd leaves): ctrd's own chains
+    accept its bridge's traffic; without them the same ping is dropped (checked first)."""
+    with docker_firewall_netns():
+        assert "-P FORWARD DROP" in iptables_rules()
+        dropped_without_ctrd_rules(env)
+        two_namespaces_and_the_host_reach_each_other(env)
+        assert "CTRD" not in iptables_rules() + iptables_rules("nat")  # removed with the bridge
+
+
+def dropped_without_ctrd_rules(env: dict[str, Any]) -> None:
+    async def body(nm: NetworkManager) -> None:
+        a = await nm.setup("a" * 64, "bridge", hostname="a")
+        b = await nm.setup("b" * 64, "bridge", hostname="b")
+        assert nm.firewall is not None
+        await nm.firewall.remove_network(env["bridge"])
+        assert in_ns(a.sandbox_key, "ping", "-c", "1", "-W", "1", b.ip_address).returncode != 0
+        for cid, s in (("a" * 64, a), ("b" * 64, b)):
+            await nm.teardown(cid, s)
+        await nm.settle(5)
+
+    run_with(env, body)
+
+
+def two_namespaces_and_the_host_reach_each_other(env: dict[str, Any]) -> None:
     async def body(nm: NetworkManager) -> None:
         a = await nm.setup("a" * 64, "bridge", hostname="a")
         b = await nm.setup("b" * 64, "bridge", hostname="b")
@@ -224,13 +253,13 @@ def test_recover_after_restart_keeps_live_and_removes_leftovers(env: dict[str, A
         saved["n" * 64] = await nm.setup("n" * 64, "none", hostname="n")
 
     async def main() -> None:
-        nm = NetworkManager(env["root"], env["exec_root"], bridge=env["bridge"], subnet=env["subnet"])
+        nm = NetworkManager(env["root"], env["exec_root"], bridge=env["bridge"], subnet=env["subnet"], firewall=Firewall())
         await nm.start()
         await first(nm)
         await nm.close()  # the daemon exits; networks stay (live-restore)
         a, b, n = saved["a" * 64], saved["b" * 64], saved["n" * 64]
         assert {a.veth_host, b.veth_host} <= host_links()
-        nm = NetworkManager(env["root"], env["exec_root"], bridge=env["bridge"], subnet=env["subnet"])
+        nm = NetworkManager(env["root"], env["exec_root"], bridge=env["bridge"], subnet=env["subnet"], firewall=Firewall())
         await nm.start()
         try:
             await nm.recover({"a" * 64: a})

@@ -6,14 +6,17 @@ import http.client
 import json
 import os
 import socket
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ctrd.errdefs import FailedPrecondition
 from ctrd.v1 import container_pb2 as cpb
-from tests.daemon_fixtures import DaemonProc, ctrd  # noqa: F401
+from tests.daemon_fixtures import DaemonProc, ctrd, start_daemon, teardown  # noqa: F401
+from tests.netutil import docker_firewall_netns, iptables_rules
 
 pytestmark = pytest.mark.root
 
@@ -40,8 +43,9 @@ def http_get(host: str, port: int, path: str, timeout: float = 10.0) -> tuple[in
 
 
 def bridge_ports(d: DaemonProc) -> list[str]:
-    brif = Path("/sys/class/net") / d.bridge / "brif"
-    return sorted(os.listdir(brif)) if brif.exists() else []
+    """Through netlink, not /sys/class/net: that shows the namespace sysfs was mounted in."""
+    out = subprocess.run(["ip", "-o", "link", "show", "master", d.bridge], capture_output=True, text=True).stdout
+    return sorted(ln.split(":")[1].strip().split("@")[0] for ln in out.splitlines())
 
 
 def leases(d: DaemonProc) -> dict[str, str]:
@@ -63,7 +67,32 @@ def httpd(d: DaemonProc, name: str, **spec: object) -> str:
     return d.c.run("busybox", ["httpd", "-f", "-p", "80", "-h", "/etc"], name=name, **spec)
 
 
+@pytest.fixture
+def ctrd_behind_docker_firewall(short_tmp: Path) -> Iterator[DaemonProc]:
+    """A ctrd in a network namespace with dockerd's firewall state (FORWARD DROP, br_netfilter)."""
+    with docker_firewall_netns():
+        d = start_daemon(short_tmp)
+        try:
+            yield d
+        finally:
+            problems = teardown(d)
+            print(f"--- ctrd log ({d.log_path}) ---\n{d.log()}")
+    if problems:
+        pytest.fail("ctrd left things behind: " + "; ".join(problems))
+
+
 def test_bridge_containers_reach_each_other_and_the_host_reaches_httpd(ctrd: DaemonProc) -> None:  # noqa: F811
+    bridge_containers_reach_each_other_and_the_host_reaches_httpd(ctrd)
+
+
+def test_with_dockers_firewall_state_bridge_containers_and_the_host_still_reach_httpd(
+    ctrd_behind_docker_firewall: DaemonProc,
+) -> None:
+    assert "-P FORWARD DROP" in iptables_rules()
+    bridge_containers_reach_each_other_and_the_host_reaches_httpd(ctrd_behind_docker_firewall)
+
+
+def bridge_containers_reach_each_other_and_the_host_reaches_httpd(ctrd: DaemonProc) -> None:  # noqa: F811
     c = ctrd.c
     web = httpd(ctrd, "web", hostname="webhost", port_bindings=[cpb.PortBinding(host_ip="127.0.0.1", container_port=80)])
     other = c.run("busybox", ["sleep", "300"], name="other")

@@ -74,6 +74,12 @@ class FakeOps:
             return existed
         if op == "links_present":
             return [n for n in a["names"] if n in self.links]
+        if op == "endpoint_add":  # `network connect`: one more veth into an existing namespace
+            if a["netns"] not in self.sandboxes:
+                raise errdefs.NotFound(f"network namespace {a['netns']} does not exist")
+            v = a["veth"]
+            self.links[v["host_name"]] = v["bridge"]
+            return None
         if op == "netns_info":
             return {"ip": "10.250.0.2", "prefixlen": 24, "mac": "02:42:0a:fa:00:02", "gateway": "10.250.0.1"}
         raise AssertionError(f"unexpected op {op}")
@@ -89,3 +95,18 @@ def make(tmp_path: Path, fake: FakeOps, **kw: Any) -> NetworkManager:
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+class FakeFirewall:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    async def add_network(self, net: Any) -> None:
+        self.calls.append(("add", net))
+
+    async def remove_network(self, bridge: str) -> None:
+        self.calls.append(("remove", bridge))
+
+    async def remove_chains_if_unused(self) -> bool:
+        self.calls.append(("chains", None))
+        return True

@@ -43,3 +43,21 @@ def test_bad_config(tmp_path: Path, text: str, args: list[str], field: str) -> N
     with pytest.raises(InvalidArgument) as exc:
         load(["--config", str(conf), *args])
     assert exc.value.message.startswith(field + ":")
+
+
+def test_firewall_flags_default_on_and_take_docker_spellings(tmp_path: Path) -> None:
+    c = load([])
+    assert (c.iptables, c.ip_masq, c.ip_forward) == (True, True, True)
+    c = load(["--iptables=false", "--ip-masq", "false", "--ip-forward=0"])
+    assert (c.iptables, c.ip_masq, c.ip_forward) == (False, False, False)
+    assert load(["--ip-masq=false", "--ip-masq"]).ip_masq is True  # a bare flag means true; the last wins
+    cfg = tmp_path / "ctrd.toml"
+    cfg.write_text("iptables = false\nip-masq = false\n")
+    c = load(["--config", str(cfg)])
+    assert (c.iptables, c.ip_masq, c.ip_forward) == (False, False, True)
+
+
+def test_firewall_flag_with_a_bad_value_is_one_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        load(["--iptables=maybe"])
+    assert "want true or false, not 'maybe'" in capsys.readouterr().err

@@ -59,7 +59,10 @@ def test_command_rules() -> None:
         ({"working_dir": "rel/dir"}, "working_dir"),
         ({"user": "a:b:c"}, "user"),
         ({"hostname": "-bad-"}, "hostname"),
-        ({"network_mode": "weird"}, "network_mode"),
+        ({"network_mode": "we ird"}, "network_mode"),
+        ({"network_mode": "-x"}, "network_mode"),
+        ({"network_aliases": ["a"]}, "network_aliases"),
+        ({"network_mode": "app", "network_aliases": ["bad alias"]}, "network_aliases"),
         ({"network_mode": "container:"}, "network_mode"),
         ({"port_bindings": [pb.PortBinding(container_port=0)]}, "port_bindings.container_port"),
         ({"port_bindings": [pb.PortBinding(container_port=80, host_port=70000)]}, "port_bindings.host_port"),
@@ -129,3 +132,9 @@ def test_normalised_values() -> None:
 def test_host_network_discards_ports_with_a_warning() -> None:
     n = norm(network_mode="host", port_bindings=[pb.PortBinding(container_port=80)])
     assert n.host_config.port_bindings == () and n.warnings
+
+
+def test_a_user_network_takes_ports_and_aliases() -> None:
+    n = norm(network_mode="app", network_aliases=["www", "api.local"], port_bindings=[pb.PortBinding(container_port=80)])
+    assert n.host_config.network_mode == "app" and n.host_config.network_aliases == ("www", "api.local")
+    assert n.host_config.port_bindings[0].container_port == 80

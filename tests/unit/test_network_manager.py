@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ctrd import errdefs
 from daemon.network import manager as manager_mod
+from daemon.network.firewall import FirewallNetwork
 from daemon.network.manager import NetworkManager, NetworkSettings, PortMapping
-from tests.unit.network_fakes import CID, FakeOps, make, run
+from tests.unit.network_fakes import CID, FakeFirewall, FakeOps, make, run
 
 
 def test_host_mode_builds_nothing(tmp_path: Path) -> None:
@@ -213,24 +213,35 @@ def test_invalid_mode(tmp_path: Path, mode: str) -> None:
     run(main())
 
 
-def test_nat_is_opt_in(tmp_path: Path) -> None:
+def test_the_firewall_gets_the_network_when_its_bridge_comes_up_and_loses_it_with_the_bridge(tmp_path: Path) -> None:
     async def main() -> None:
         for nat in (False, True):
-            fake = FakeOps()
-            fake_nat: list[dict[str, Any]] = []
-            plain = fake.call
-
-            async def call(op: str, _fake_nat: list[dict[str, Any]] = fake_nat, _plain: Any = plain, **a: Any) -> Any:
-                if op == "nat_enable":
-                    _fake_nat.append(a)
-                    return None
-                return await _plain(op, **a)
-
-            fake.call = call  # type: ignore[method-assign]
-            nm = make(tmp_path / str(nat), fake, nat=nat)
+            fake, fw = FakeOps(), FakeFirewall()
+            nm = make(tmp_path / str(nat), fake, nat=nat, firewall=fw)  # type: ignore[arg-type]
             await nm.start()
-            await nm.setup(CID, "bridge", hostname="h")
-            assert fake_nat == ([{"subnet": "10.250.0.0/24", "bridge": "ctrdt0"}] if nat else [])
-            await nm.close()
+            s = await nm.setup(CID, "bridge", hostname="h")
+            await nm.setup(CID[::-1], "bridge", hostname="h2")  # the bridge is up: no second add
+            assert fw.calls == [("add", FirewallNetwork("ctrdt0", "10.250.0.0/24", masquerade=nat))]
+            await nm.teardown(CID, s)
+            await nm.close(remove_bridge=True)  # a container is still on it: the bridge stays
+            assert len(fw.calls) == 1
+
+    run(main())
+
+
+def test_recover_with_live_bridged_containers_sets_the_rules_up_again(tmp_path: Path) -> None:
+    async def main() -> None:
+        fake, fw = FakeOps(), FakeFirewall()
+        nm = make(tmp_path, fake, firewall=fw)  # type: ignore[arg-type]
+        await nm.start()
+        s = await nm.setup(CID, "bridge", hostname="h")
+        await nm.close()
+        nm2 = make(tmp_path, fake, firewall=fw)  # type: ignore[arg-type]
+        await nm2.start()
+        await nm2.recover({CID: s})
+        assert [c[0] for c in fw.calls] == ["add", "add"]
+        await nm2.teardown(CID, s)
+        await nm2.close(remove_bridge=True)
+        assert [c[0] for c in fw.calls] == ["add", "add", "remove", "chains"]
 
     run(main())

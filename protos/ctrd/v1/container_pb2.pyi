@@ -191,6 +191,7 @@ class ContainerSpec(_message.Message):
     SECURITY_OPT_FIELD_NUMBER: _builtins.int
     PRIVILEGED_FIELD_NUMBER: _builtins.int
     DEVICES_FIELD_NUMBER: _builtins.int
+    NETWORK_ALIASES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     image: _builtins.str
     cmd_set: _builtins.bool
@@ -202,7 +203,7 @@ class ContainerSpec(_message.Message):
     """"uid[:gid]" or "name[:group]" """
     hostname: _builtins.str
     network_mode: _builtins.str
-    """"bridge" (default), "none", "host", "container:<name|id>" """
+    """"bridge" (default), "none", "host", "container:<name|id>", a user network"""
     publish_all: _builtins.bool
     read_only_rootfs: _builtins.bool
     memory: _builtins.int
@@ -253,6 +254,10 @@ class ContainerSpec(_message.Message):
 
     @_builtins.property
     def devices(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeviceMapping]: ...
+    @_builtins.property
+    def network_aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """names on a user network besides the container's name"""
+
     def __init__(
         self,
         *,
@@ -288,10 +293,11 @@ class ContainerSpec(_message.Message):
         security_opt: _abc.Iterable[_builtins.str] | None = ...,
         privileged: _builtins.bool = ...,
         devices: _abc.Iterable[Global___DeviceMapping] | None = ...,
+        network_aliases: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "restart_policy", b"restart_policy", "stop_timeout", b"stop_timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "auto_remove", b"auto_remove", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "cmd", b"cmd", "cmd_set", b"cmd_set", "devices", b"devices", "dns", b"dns", "entrypoint", b"entrypoint", "entrypoint_set", b"entrypoint_set", "env", b"env", "extra_hosts", b"extra_hosts", "hostname", b"hostname", "image", b"image", "labels", b"labels", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "memory", b"memory", "mounts", b"mounts", "name", b"name", "nano_cpus", b"nano_cpus", "network_mode", b"network_mode", "pids_limit", b"pids_limit", "port_bindings", b"port_bindings", "privileged", b"privileged", "publish_all", b"publish_all", "read_only_rootfs", b"read_only_rootfs", "restart_policy", b"restart_policy", "security_opt", b"security_opt", "stop_signal", b"stop_signal", "stop_timeout", b"stop_timeout", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "auto_remove", b"auto_remove", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "cmd", b"cmd", "cmd_set", b"cmd_set", "devices", b"devices", "dns", b"dns", "entrypoint", b"entrypoint", "entrypoint_set", b"entrypoint_set", "env", b"env", "extra_hosts", b"extra_hosts", "hostname", b"hostname", "image", b"image", "labels", b"labels", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "memory", b"memory", "mounts", b"mounts", "name", b"name", "nano_cpus", b"nano_cpus", "network_aliases", b"network_aliases", "network_mode", b"network_mode", "pids_limit", b"pids_limit", "port_bindings", b"port_bindings", "privileged", b"privileged", "publish_all", b"publish_all", "read_only_rootfs", b"read_only_rootfs", "restart_policy", b"restart_policy", "security_opt", b"security_opt", "stop_signal", b"stop_signal", "stop_timeout", b"stop_timeout", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__stop_timeout: _TypeAlias = _typing.Literal["stop_timeout"]  # noqa: Y015
     _WhichOneofArgType__stop_timeout: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout"]  # noqa: Y015
