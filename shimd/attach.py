@@ -238,6 +238,8 @@ class Fanout:
         os.set_blocking(fd, False)
         c = Client(self, fd)
         self.clients.add(c)
+        if self.stdin is not None and self.stdin.full:
+            c.pause()  # input waits for room, as every other client's does
         if self.exit_frame is not None:
             c.send(self.exit_frame)
             if not c.outbuf:
