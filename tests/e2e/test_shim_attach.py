@@ -183,7 +183,10 @@ def test_a_stalled_client_is_cut_off_and_blocks_nothing(short_tmp: Path, backend
 
     async def body(h: Harness) -> None:
         mib = 48  # more than any client may fall behind
-        script = f"head -c {mib << 20} /dev/zero | tr '\\0' x; echo; echo ALL-WRITTEN; exit 0"
+        # 1 MiB at a time with short pauses: a live reader on a busy machine keeps up (it is never
+        # CLIENT_BUFFER_MAX behind), the stalled one is cut when it is 4 MiB behind for 1 s
+        script = (f"i=0; while [ $i -lt {mib} ]; do head -c 1048576 /dev/zero | tr '\\0' x; sleep 0.02; "
+                  "i=$((i+1)); done; echo; echo ALL-WRITTEN; exit 0")
         cid, state_dir, c = await terminal_container(h, ["sh", "-c", script], terminal=False, open_stdin=False)
         stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
