@@ -95,18 +95,20 @@ def _state_json(c: Container) -> dict[str, Any]:
     }
 
 
-def _console(console_socket: str | None, terminal: bool) -> tuple[Stdio, int]:
-    """With process.terminal, make a pty and hand its master to --console-socket (as runc does)."""
+def _console(console_socket: str | None, terminal: bool) -> tuple[Stdio, socket.socket | None]:
+    """With process.terminal, connect to --console-socket: the container's process makes its pty
+    from the container's devpts and sends the master there itself (runtime.console), as runc."""
     if not terminal:
-        return Stdio(0, 1, 2), -1
+        return Stdio(0, 1, 2), None
     if not console_socket:
         raise errors.SpecError("process.terminal", "needs --console-socket")
-    master, slave = os.openpty()
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
         s.connect(console_socket)
-        socket.send_fds(s, [b"/dev/ptmx"], [master])
-    os.close(master)
-    return Stdio(slave, slave, slave), slave
+    except OSError as exc:
+        s.close()
+        raise errors.RuntimeErr(f"console socket {console_socket}: {(exc.strerror or str(exc)).lower()}")
+    return Stdio(0, 1, 2, console=s.fileno()), s
 
 
 def _wait_forwarding(pid: int) -> int:
@@ -132,10 +134,12 @@ def _wait_forwarding(pid: int) -> int:
 
 def cmd_create(a: argparse.Namespace) -> int:
     spec = spec_mod.load(a.bundle)
-    stdio, slave = _console(a.console_socket, spec.process.terminal)
-    c = Container._create(a.bundle, a.id, stdio, state_dir=a.root, fifo=True)
-    if slave >= 0:
-        os.close(slave)
+    stdio, console = _console(a.console_socket, spec.process.terminal)
+    try:
+        c = Container._create(a.bundle, a.id, stdio, state_dir=a.root, fifo=True)
+    finally:
+        if console is not None:
+            console.close()
     _write_pid_file(a.pid_file, c.pid)
     return 0
 
@@ -147,10 +151,12 @@ def cmd_start(a: argparse.Namespace) -> int:
 
 def cmd_run(a: argparse.Namespace) -> int:
     spec = spec_mod.load(a.bundle)
-    stdio, slave = _console(a.console_socket, spec.process.terminal)
-    c = Container.create(a.bundle, a.id, stdio, state_dir=a.root)
-    if slave >= 0:
-        os.close(slave)
+    stdio, console = _console(a.console_socket, spec.process.terminal)
+    try:
+        c = Container.create(a.bundle, a.id, stdio, state_dir=a.root)
+    finally:
+        if console is not None:
+            console.close()
     _write_pid_file(a.pid_file, c.pid)
     try:
         c.start()
@@ -245,10 +251,12 @@ def cmd_exec(a: argparse.Namespace) -> int:
                                    "permitted": list(b.permitted), "inheritable": list(b.inheritable),
                                    "ambient": list(b.ambient)}
         process = ProcessSpec.from_oci(obj)
-    stdio, slave = _console(a.console_socket, process.terminal)
-    pid = c.exec(process, stdio)
-    if slave >= 0:
-        os.close(slave)
+    stdio, console = _console(a.console_socket, process.terminal)
+    try:
+        pid = c.exec(process, stdio)
+    finally:
+        if console is not None:
+            console.close()
     _write_pid_file(a.pid_file, pid)
     if a.detach:
         return 0

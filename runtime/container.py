@@ -46,11 +46,14 @@ class Status(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Stdio:
-    """File descriptors in the caller, dup2'd onto 0/1/2 in the container."""
+    """File descriptors in the caller, dup2'd onto 0/1/2 in the container. With
+    process.terminal, `console` is a connected console socket: the process makes its pty
+    inside the container and sends the master on it, and the pty replaces the three."""
 
     stdin: int
     stdout: int
     stderr: int
+    console: int = -1
 
 
 class Container:
@@ -86,7 +89,7 @@ class Container:
     def _create(cls, bundle: str | os.PathLike[str], container_id: str, stdio: Stdio, *,
                 state_dir: str | None, fifo: bool) -> Container:
         made = create_init(bundle, container_id, (stdio.stdin, stdio.stdout, stdio.stderr),
-                           state_dir=state_dir, fifo=fifo)
+                           state_dir=state_dir, fifo=fifo, console=stdio.console)
         c = cls(made.state, made.cgroup, state_dir, made.sock, made.syscalls)
         c._spec = made.spec
         return c
@@ -231,7 +234,7 @@ class Container:
             # Unspecified means the container's own set (as runc exec), never the caller's full set.
             process = replace(process, capabilities=self._container_spec().process.capabilities)
         return exec_in(self.id, self.pid, self.cgroup, process, (stdio.stdin, stdio.stdout, stdio.stderr), self._s,
-                       seccomp.loader_for(self._container_spec().seccomp))
+                       seccomp.loader_for(self._container_spec().seccomp), console=stdio.console)
 
     def _container_spec(self) -> Spec:
         if self._spec is None:

@@ -38,12 +38,14 @@ class Created:
 
 
 def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[int, int, int], *,
-                state_dir: str | None, fifo: bool) -> Created:
+                state_dir: str | None, fifo: bool, console: int = -1) -> Created:
     """Validate the bundle and fork the container's init, set up and blocked before execve.
 
     The init is a direct child of the caller (the caller reaps it). With `state_dir` the state
     is saved in <state_dir>/<id>/state.json; with `fifo`, `start` releases the init through the
-    exec fifo (the CLI's create/start) instead of the socket. On any error nothing is left."""
+    exec fifo (the CLI's create/start) instead of the socket. With process.terminal and a
+    `console` socket (connected), the init makes its pty and sends the master on it (runtime.console).
+    On any error nothing is left."""
     state.check_id(container_id)
     spec = spec_mod.load(os.fspath(bundle))
     filt = seccomp.loader_for(spec.seccomp)  # compiled (or read from the cache) before the fork
@@ -74,9 +76,14 @@ def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[
             os.chmod(fifo_path, 0o622)
             fifo_fd = spawn.above_stdio(os.open(fifo_path, os.O_PATH | os.O_CLOEXEC))
             close.append(fifo_fd)
+        console_fd = -1
+        if console >= 0 and spec.process.terminal:
+            console_fd = spawn.above_stdio(os.dup(console))
+            close.append(console_fd)
         parent_sock, child_sock = sync.pair()
         close.append(spawn.above_stdio(child_sock.detach()))
         cfg = ChildConfig(
+            console_fd=console_fd,
             process=spec.process,
             stdio=stdio,
             sock_fd=close[-1],

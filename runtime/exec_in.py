@@ -24,10 +24,12 @@ _EXEC_NS = (("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE
 
 
 def exec_in(container_id: str, init_pid: int, cgroup: Cgroup, process: ProcessSpec,
-            stdio: tuple[int, int, int], syscalls: Syscalls, seccomp: SeccompLoader | None = None) -> int:
+            stdio: tuple[int, int, int], syscalls: Syscalls, seccomp: SeccompLoader | None = None,
+            console: int = -1) -> int:
     """Start `process` in the namespaces of `init_pid` and in `cgroup` (and under the
     container's seccomp filter, as runc exec); return its host pid.
-    Raises IncorrectStatus when the init is gone."""
+    With process.terminal and a `console` socket, the pty is made inside the container
+    (runtime.console). Raises IncorrectStatus when the init is gone."""
     close: list[int] = []
     pid = 0
     parent_sock: socket.socket | None = None
@@ -43,10 +45,14 @@ def exec_in(container_id: str, init_pid: int, cgroup: Cgroup, process: ProcessSp
         if os.stat(f"/proc/{init_pid}/ns/pid").st_ino != os.stat("/proc/self/ns/pid").st_ino:
             pid_fd = os.open(f"/proc/{init_pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
             close.append(pid_fd)
+        console_fd = -1
+        if console >= 0 and process.terminal:
+            console_fd = spawn.above_stdio(os.dup(console))
+            close.append(console_fd)
         parent_sock, child_sock = sync.pair()
         close.append(spawn.above_stdio(child_sock.detach()))
         cfg = ChildConfig(process=process, stdio=stdio, sock_fd=close[-1], spec=None, join=tuple(join),
-                          seccomp=seccomp)
+                          seccomp=seccomp, console_fd=console_fd)
         pid = spawn.fork_child(syscalls, 0, pid_fd, cfg)
         for fd in close:
             os.close(fd)

@@ -30,6 +30,8 @@ ERROR packet and the child exits without ever running the user's command):
  11. sysctls (before read-only paths: they live in /proc/sys)
  12. read-only paths, then masked paths (a verified /dev/null bind, or a ro tmpfs for dirs),
      then the root remounted read-only if root.readonly
+ 12b. with process.terminal and a console socket: the pty from the container's devpts, its master
+     sent on the socket, the slave as stdio and controlling terminal (runtime.console)
  13. oom_score_adj, rlimits, umask
  14. seccomp filter (linux.seccomp, compiled and cached by the parent) when no_new_privs is
      off: loading it then needs CAP_SYS_ADMIN, which is still there (runc's order);
@@ -45,7 +47,7 @@ ERROR packet and the child exits without ever running the user's command):
  18. execve; if it fails the error goes back to the parent (or to stderr in CLI mode)
 
 An exec'd process runs 1-3, joins every namespace of the init with setns (mount last; the
-cgroup namespace after PLACED), then 13-16 (with the container's seccomp filter), READY, waits for GO (sent once it is placed in the
+cgroup namespace after PLACED), then 12b-16 (with the container's seccomp filter), READY, waits for GO (sent once it is placed in the
 cgroup) and 18.
 """
 
@@ -63,7 +65,7 @@ from dataclasses import dataclass
 from typing import NoReturn, Protocol
 
 from ctrd import reasons
-from runtime import creds, hooks, rootfs
+from runtime import console, creds, hooks, rootfs
 from runtime import syscalls as sc
 from runtime.errors import CgroupError, ExecError, RuntimeErr, SpecError
 from runtime.spec import Spec
@@ -86,6 +88,7 @@ class ChildConfig:
     fifo_fd: int = -1  # CLI mode: wait on the exec fifo instead of GO
     seccomp: SeccompLoader | None = None  # built in the parent; loaded in `setup` (see there)
     container_id: str = ""  # for the hooks' state
+    console_fd: int = -1  # with process.terminal: the console socket the pty master is sent on
 
 
 class SeccompLoader(Protocol):
@@ -217,6 +220,10 @@ def setup(cfg: ChildConfig, s: Syscalls, sock: socket.socket | None = None) -> t
     if cfg.spec is not None:
         setup_rootfs(s, cfg.spec, cfg.cgroup_sources, lambda: _before_pivot(cfg, sock))
     p = cfg.process
+    if cfg.console_fd >= 0:
+        # The pty of the container's own devpts (runc: after the mounts, before the
+        # credentials, the seccomp filter and the cwd).
+        console.setup_in_container(cfg.console_fd, p.console_size)
     creds.limits(s, p)
     env = creds.environ(p, creds.home_of(p.uid))
     if cfg.seccomp is not None and not p.no_new_privileges:
@@ -257,13 +264,13 @@ def child_main(cfg: ChildConfig, s: Syscalls | None = None) -> NoReturn:
         _isolate_interpreter()
         sock = socket.socket(fileno=cfg.sock_fd)
         _stdio(cfg.stdio)
-        if cfg.process.terminal:
-            # The stdio is a pty slave: make it the controlling terminal of a new session.
+        if cfg.process.terminal and cfg.console_fd < 0:
+            # The caller's stdio is a pty slave: make it the controlling terminal of a new session.
             os.setsid()
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         # Everything inherited from the caller goes now, before any path is resolved: a leaked
         # host directory fd would let cwd=/proc/self/fd/N escape (CVE-2024-21626).
-        _close_fds({cfg.sock_fd, cfg.fifo_fd, *(fd for fd, _ in cfg.join)})
+        _close_fds({cfg.sock_fd, cfg.fifo_fd, cfg.console_fd, *(fd for fd, _ in cfg.join)})
         path, argv, env = setup(cfg, s, sock)
         send(sock, Packet(Msg.READY))
         _wait_start(sock, cfg.fifo_fd)

@@ -49,6 +49,7 @@ class ProcessSpec:
     no_new_privileges: bool = False
     oom_score_adj: int | None = None
     terminal: bool = False
+    console_size: tuple[int, int] | None = None  # (rows, cols): process.consoleSize
 
     @classmethod
     def from_oci(cls, obj: Any, where: str = "process") -> ProcessSpec:
@@ -99,7 +100,17 @@ class ProcessSpec:
         if oom is not None and (not isinstance(oom, int) or isinstance(oom, bool) or not -1000 <= oom <= 1000):
             raise SpecError(f"{where}.oomScoreAdj", f"{oom!r} is not in -1000..1000")
         terminal = bool(p.get("terminal", False))
-        return cls(tuple(args), tuple(env), cwd, uid, gid, gids, umask, capabilities, tuple(rlimits), nnp, oom, terminal)
+        return cls(tuple(args), tuple(env), cwd, uid, gid, gids, umask, capabilities, tuple(rlimits), nnp, oom, terminal,
+                   _console_size(p.get("consoleSize"), f"{where}.consoleSize"))
+
+
+def _console_size(v: Any, where: str) -> tuple[int, int] | None:
+    if v is None:
+        return None
+    size = as_object(v, where)
+    rows = uint(size.get("height", 0), f"{where}.height", 0xFFFF)
+    cols = uint(size.get("width", 0), f"{where}.width", 0xFFFF)
+    return (rows, cols) if rows and cols else None
 
 
 def _rlim(v: int) -> int:

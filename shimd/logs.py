@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from json.encoder import encode_basestring
 from pathlib import Path
 
@@ -115,10 +116,12 @@ class JsonFileWriter:
 class LogPump:
     """Copies one pipe (the read end of a container's stdout or stderr) into the writer."""
 
-    def __init__(self, fd: int, stream: str, writer: JsonFileWriter | None) -> None:
+    def __init__(self, fd: int, stream: str, writer: JsonFileWriter | None,
+                 tap: Callable[[str, bytes], None] | None = None) -> None:
         self.fd = fd
         self.stream = stream
         self.writer = writer
+        self.tap = tap  # attached clients (shimd.attach): given the bytes after the log has them
         self._split = LineSplitter()
         self._failed = False
         self._loop = asyncio.get_running_loop()
@@ -146,6 +149,8 @@ class LogPump:
             data = b""
         if data:
             self._emit(self._split.feed(data))
+            if self.tap is not None:
+                self.tap(self.stream, data)
         else:
             self.close()
 

@@ -35,6 +35,7 @@ class ShimService:
             "Pids": (shim_pb2.PidsRequest, self.pids),
             "Delete": (shim_pb2.DeleteRequest, self.delete),
             "Shutdown": (shim_pb2.ShutdownRequest, self.shutdown),
+            "ResizePty": (shim_pb2.ResizePtyRequest, self.resize_pty),
         }
 
     async def connect(self, req: shim_pb2.ConnectRequest) -> shim_pb2.ConnectResponse:
@@ -93,3 +94,7 @@ class ShimService:
         await self.task.shutdown()
         self._on_shutdown()
         return shim_pb2.ShutdownResponse()
+
+    async def resize_pty(self, req: shim_pb2.ResizePtyRequest) -> shim_pb2.ResizePtyResponse:
+        await self.task.resize(req.rows, req.cols)
+        return shim_pb2.ResizePtyResponse()

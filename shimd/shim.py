@@ -13,6 +13,7 @@ import os
 import signal
 from pathlib import Path
 
+from ctrd.shim import attachwire
 from shimd import files
 from shimd.loop import new_loop
 from shimd.reaper import Reaper
@@ -51,7 +52,7 @@ async def _serve(container_id: str, state_dir: str | Path, ready_fd: int, ok_lin
     await server.quiesce(QUIESCE_TIMEOUT)
     reaper.uninstall()
     state = Path(state_dir)
-    for name in (files.SOCKET_FILE, files.PID_FILE, files.EXIT_FILE, files.RUNTIME_FILE, "shim.log", "init.pid"):
+    for name in (files.SOCKET_FILE, attachwire.SOCKET_FILE, files.PID_FILE, files.EXIT_FILE, files.RUNTIME_FILE, "shim.log", "init.pid"):
         (state / name).unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         files.remove_tree(state / "runtime")

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from ctrd import errdefs
+from ctrd.shim import attachwire
 from ctrd.shim.v1 import shim_pb2
-from shimd import files, ports, spawn
+from shimd import attach, console, files, ports, spawn
+from shimd.backends.bundle import read_bundle_config
 from shimd.backends.forked import ForkedBackend
 from shimd.backends.inprocess import InProcessBackend
 from shimd.backends.oci_binary import OciBinaryBackend
@@ -57,6 +59,17 @@ def _is_file(path: str) -> bool:
         return False
 
 
+def _check_terminal(req: shim_pb2.CreateRequest) -> None:
+    """The request and the bundle must agree: a runtime told of no terminal sends no master."""
+    try:
+        process = read_bundle_config(req.bundle).get("process") or {}
+    except (OSError, ValueError) as exc:
+        raise errdefs.InvalidArgument(f"bundle: cannot read {req.bundle}/config.json: {exc}") from exc
+    if bool(process.get("terminal", False)) != req.terminal:
+        raise errdefs.InvalidArgument(
+            f"terminal: the request says {req.terminal}, {req.bundle}/config.json says the opposite")
+
+
 BackendFactory = Callable[[BackendConfig, Reaper, str], Backend]
 
 
@@ -79,6 +92,8 @@ class Task:
         self._pumps: list[LogPump] = []
         self._relays: Any = None
         self._watch: asyncio.Task[None] | None = None
+        self.fanout: attach.Fanout | None = None
+        self._master = -1  # the pty master of a terminal container
 
     def _move(self, verb: str) -> None:
         self.status = transition(self.status, verb, self.id)
@@ -105,18 +120,37 @@ class Task:
             # written before the runtime runs: a shim that dies mid-create still lets
             # `ctrd-shim delete` find (and remove) whatever the runtime left
             files.write_json(f"{self.state_dir}/{files.RUNTIME_FILE}", record)
+            _check_terminal(req)
             relays = None
-            out_w = err_w = devnull = -1
+            out_w = err_w = devnull = stdin_r = con_shim = con_rt = -1
             try:
                 if req.log_path:
                     self._writer = JsonFileWriter(req.log_path, req.log_max_size, req.log_max_file)
                 if req.ports:
                     relays = await ports.start_relays(list(req.ports))
-                out_r, out_w = os.pipe2(os.O_CLOEXEC)
-                err_r, err_w = os.pipe2(os.O_CLOEXEC)
                 devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-                self._pumps = [LogPump(out_r, "stdout", self._writer), LogPump(err_r, "stderr", self._writer)]
-                pid = await backend.create(Stdio(devnull, out_w, err_w))
+                self.fanout = attach.Fanout(stdin_once=req.stdin_once, resize=self.resize_now)
+                if req.terminal:
+                    # the runtime replaces the three with the pty's slave
+                    con_shim, con_rt = console.pair()
+                    pid = await backend.create(Stdio(devnull, devnull, devnull, console=con_rt))
+                    self._master = console.take_master(con_shim, f"create {self.id}")
+                    con_shim = -1
+                    self._pumps = [LogPump(os.dup(self._master), "stdout", self._writer, self.fanout.publish)]
+                    if req.open_stdin:
+                        self.fanout.set_stdin(os.dup(self._master))
+                else:
+                    stdin = devnull
+                    if req.open_stdin:
+                        stdin_r, stdin_w = os.pipe2(os.O_CLOEXEC)
+                        self.fanout.set_stdin(stdin_w)
+                        stdin = stdin_r
+                    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+                    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+                    self._pumps = [LogPump(out_r, "stdout", self._writer, self.fanout.publish),
+                                   LogPump(err_r, "stderr", self._writer, self.fanout.publish)]
+                    pid = await backend.create(Stdio(stdin, out_w, err_w))
+                self.fanout.listen(f"{self.state_dir}/{attachwire.SOCKET_FILE}")
             except BaseException:
                 await self._close_io(relays)
                 self._writer, self._pumps = None, []
@@ -124,7 +158,7 @@ class Task:
                     os.unlink(f"{self.state_dir}/{files.RUNTIME_FILE}")
                 raise
             finally:
-                for fd in (out_w, err_w, devnull):
+                for fd in (out_w, err_w, devnull, stdin_r, con_shim, con_rt):
                     if fd >= 0:
                         os.close(fd)
             self.backend, self.bundle, self.pid, self._relays = backend, req.bundle, pid, relays
@@ -164,6 +198,8 @@ class Task:
                 await asyncio.wait_for(asyncio.gather(*done), LOG_DRAIN_TIMEOUT)
         for p in self._pumps:
             p.close()
+        if self.fanout is not None:
+            self.fanout.finish(info.status)
         self._exited.set()
 
     async def wait(self) -> ExitInfo:
@@ -276,9 +312,27 @@ class Task:
         if self._watch is not None and not self._watch.done():
             self._watch.cancel()
 
+    # -- terminal -------------------------------------------------------------------------------
+
+    def resize_now(self, rows: int, cols: int) -> None:
+        if self._master < 0:
+            raise errdefs.FailedPrecondition(f"container {self.id} has no terminal")
+        console.resize(self._master, rows, cols)
+
+    async def resize(self, rows: int, cols: int) -> None:
+        console.check_size(rows, cols)
+        check(self.status, "kill", self.id)
+        self.resize_now(rows, cols)
+
     async def _close_io(self, relays: Any) -> None:
         for p in self._pumps:
             p.close()
+        if self.fanout is not None:
+            self.fanout.close(f"{self.state_dir}/{attachwire.SOCKET_FILE}")
+            self.fanout = None
+        if self._master >= 0:
+            os.close(self._master)
+            self._master = -1
         if self._writer is not None:
             self._writer.close()
         if relays is not None:

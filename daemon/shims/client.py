@@ -151,6 +151,9 @@ class ShimClient:
     async def shutdown(self) -> shim_pb2.ShutdownResponse:
         return await self.call("Shutdown", shim_pb2.ShutdownRequest(), shim_pb2.ShutdownResponse)
 
+    async def resize_pty(self, rows: int, cols: int) -> shim_pb2.ResizePtyResponse:
+        return await self.call("ResizePty", shim_pb2.ResizePtyRequest(rows=rows, cols=cols), shim_pb2.ResizePtyResponse)
+
     async def close(self) -> None:
         self._writer.close()
         with contextlib.suppress(Exception):

@@ -32,7 +32,7 @@ from typing import Any
 from ctrd import errdefs
 from runtime import container as runtime_library
 from shimd.backends.bundle import exec_process, oom_killed_in_cgroup
-from shimd.backends.inprocess import mapped_errors
+from shimd.backends.inprocess import mapped_errors, runtime_stdio
 from shimd.backends.protocol import BackendConfig, ExecSpec, StatsRecord, Stdio
 from shimd.prctl import set_comm
 from shimd.reaper import Reaper
@@ -152,10 +152,10 @@ class ForkedBackend:
         cfg = self.config
 
         def create_then_start() -> str:
-            c = mod.Container.create(str(cfg.bundle), cfg.container_id, mod.Stdio(stdio.stdin, stdio.stdout,
-                                     stdio.stderr), state_dir=str(cfg.runtime_root))
+            c = mod.Container.create(str(cfg.bundle), cfg.container_id, runtime_stdio(mod, stdio),
+                                     state_dir=str(cfg.runtime_root))
             os.write(out_fd[0], json.dumps({"ok": c.pid}).encode() + b"\n")
-            for fd in (stdio.stdin, stdio.stdout, stdio.stderr):  # the init holds them now
+            for fd in {stdio.stdin, stdio.stdout, stdio.stderr, stdio.console} - {-1}:  # the init holds them now
                 os.close(fd)
             if os.read(cmd_r, 16) != b"start":
                 return "aborted"  # the shim is deleting the created container
@@ -168,7 +168,7 @@ class ForkedBackend:
         if pid == 0:
             os.close(r)
             os.close(cmd_w)
-            _helper(w, {cmd_r, stdio.stdin, stdio.stdout, stdio.stderr}, create_then_start)
+            _helper(w, {cmd_r, stdio.stdin, stdio.stdout, stdio.stderr, stdio.console}, create_then_start)
         os.close(w)
         os.close(cmd_r)
         lines = _Lines(r)

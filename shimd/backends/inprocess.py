@@ -38,6 +38,14 @@ def mapped_errors(what: str) -> Iterator[None]:
         raise
 
 
+def runtime_stdio(mod: Any, stdio: Stdio) -> Any:
+    """The runtime library's Stdio for the shim's (a console socket only when there is one: the
+    launcher's warm-up stand-in knows no console)."""
+    if stdio.console >= 0:
+        return mod.Stdio(stdio.stdin, stdio.stdout, stdio.stderr, console=stdio.console)
+    return mod.Stdio(stdio.stdin, stdio.stdout, stdio.stderr)
+
+
 class InProcessBackend:
     def __init__(self, config: BackendConfig, reaper: Reaper, state_dir: str | Path) -> None:
         self.config = config
@@ -51,7 +59,7 @@ class InProcessBackend:
 
     async def create(self, stdio: Stdio) -> int:
         mod = runtime_library
-        st = mod.Stdio(stdio.stdin, stdio.stdout, stdio.stderr)
+        st = runtime_stdio(mod, stdio)
         self._c = self._call("create", mod.Container.create, str(self.config.bundle), self.config.container_id,
                              st, state_dir=str(self.config.runtime_root))
         return int(self._c.pid)

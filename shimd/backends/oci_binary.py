@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ctrd import errdefs
-from shimd import spawn
+from shimd import console, spawn
 from shimd.backends.bundle import exec_process, oom_killed_in_cgroup
 from shimd.backends.protocol import BackendConfig, ExecSpec, StatsRecord, Stdio
 from shimd.reaper import Reaper
@@ -95,8 +95,14 @@ class OciBinaryBackend:
     async def create(self, stdio: Stdio) -> int:
         pidfile = self._state_dir / "init.pid"
         pidfile.unlink(missing_ok=True)
-        await self._run("create", "create", "--bundle", str(self.config.bundle), "--pid-file", str(pidfile),
-                        self._id, stdio=stdio)
+        if stdio.console >= 0:
+            with console.Listener(str(self._state_dir), f"create {self._id}") as con:
+                await self._run("create", "create", "--bundle", str(self.config.bundle), "--pid-file", str(pidfile),
+                                "--console-socket", con.path, self._id, stdio=stdio)
+                con.forward(stdio.console)
+        else:
+            await self._run("create", "create", "--bundle", str(self.config.bundle), "--pid-file", str(pidfile),
+                            self._id, stdio=stdio)
         try:
             return int(pidfile.read_text().strip())
         except (OSError, ValueError) as exc:

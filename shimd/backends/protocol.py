@@ -27,6 +27,7 @@ class Stdio:
     stdin: int
     stdout: int
     stderr: int
+    console: int = -1  # with a terminal: the runtime's end of the console socket (shimd.console)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@ runc binary on a plain rootfs: run, exit status, exec, pause/resume, kill."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -33,8 +34,9 @@ class Ctr:
                               timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-@pytest.fixture
-def ctr(short_tmp: Path) -> Iterator[Ctr]:
+@contextlib.contextmanager
+def start_containerd(short_tmp: Path) -> Iterator[Ctr]:
+    """A containerd of its own under `short_tmp`, with `ctrd-runtime` as a runc binary."""
     (short_tmp / "config.toml").write_text(f"""version = 2
 root = "{short_tmp}/root"
 state = "{short_tmp}/state"
@@ -65,6 +67,12 @@ state = "{short_tmp}/state"
         except subprocess.TimeoutExpired:
             daemon.kill()
             daemon.wait()
+
+
+@pytest.fixture
+def ctr(short_tmp: Path) -> Iterator[Ctr]:
+    with start_containerd(short_tmp) as c:
+        yield c
 
 
 def test_containerd_drives_ctrd_runtime(ctr: Ctr, short_tmp: Path) -> None:

@@ -90,3 +90,18 @@ def test_docker_profile_applied_by_ctrd_runtime_like_runc(docker: Docker, short_
         answers[runtime] = probes.parse(r.stdout)
     assert answers["ctrd"]["keyctl"] == 1 and answers["ctrd"]["unshare_user"] == 1
     assert answers["ctrd"] == answers["runc"]
+
+
+def test_docker_run_t_gets_a_tty_from_the_containers_devpts(docker: Docker, short_tmp: Path) -> None:
+    root = make_busybox_rootfs(short_tmp / "rootfs")
+    tar = short_tmp / "img.tar"
+    with tarfile.open(tar, "w") as t:
+        for entry in sorted(os.listdir(root)):
+            t.add(root / entry, arcname=entry)
+    assert docker("import", str(tar), "ttybox:1").returncode == 0
+    r = docker("run", "--rm", "-t", "--network", "none", "--runtime", "ctrd", "ttybox:1", "sh", "-c",
+               "tty; ls /dev/pts | tr '\\n' ' '; echo; exit 6")
+    assert r.returncode == 6, r.stderr
+    lines = [line.strip() for line in r.stdout.splitlines()]
+    assert lines[0] == "/dev/pts/0", r.stdout
+    assert lines[1].split() == ["0", "ptmx"], r.stdout

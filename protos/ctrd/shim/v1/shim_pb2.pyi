@@ -187,6 +187,9 @@ class CreateRequest(_message.Message):
     LOG_MAX_SIZE_FIELD_NUMBER: _builtins.int
     LOG_MAX_FILE_FIELD_NUMBER: _builtins.int
     PORTS_FIELD_NUMBER: _builtins.int
+    TERMINAL_FIELD_NUMBER: _builtins.int
+    OPEN_STDIN_FIELD_NUMBER: _builtins.int
+    STDIN_ONCE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     bundle: _builtins.str
     """OCI bundle dir (config.json; rootfs path inside it)"""
@@ -199,6 +202,12 @@ class CreateRequest(_message.Message):
     log_max_size: _builtins.int
     """bytes, 0 = no rotation"""
     log_max_file: _builtins.int
+    terminal: _builtins.bool
+    """the bundle's process.terminal: the shim receives the pty master"""
+    open_stdin: _builtins.bool
+    """stdin is a pipe (or the pty) fed by attached clients (docker -i)"""
+    stdin_once: _builtins.bool
+    """close the container's stdin when the first attached client's stdin ends"""
     @_builtins.property
     def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortForward]: ...
     def __init__(
@@ -212,10 +221,13 @@ class CreateRequest(_message.Message):
         log_max_size: _builtins.int = ...,
         log_max_file: _builtins.int = ...,
         ports: _abc.Iterable[Global___PortForward] | None = ...,
+        terminal: _builtins.bool = ...,
+        open_stdin: _builtins.bool = ...,
+        stdin_once: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bundle", b"bundle", "id", b"id", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "log_path", b"log_path", "ports", b"ports", "runtime", b"runtime", "runtime_root", b"runtime_root"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bundle", b"bundle", "id", b"id", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "log_path", b"log_path", "open_stdin", b"open_stdin", "ports", b"ports", "runtime", b"runtime", "runtime_root", b"runtime_root", "stdin_once", b"stdin_once", "terminal", b"terminal"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -719,3 +731,42 @@ class ShutdownResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ShutdownResponse: _TypeAlias = ShutdownResponse  # noqa: Y015
+
+@_typing.final
+class ResizePtyRequest(_message.Message):
+    """The container's terminal size (TIOCSWINSZ on the pty master)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    COLS_FIELD_NUMBER: _builtins.int
+    rows: _builtins.int
+    cols: _builtins.int
+    def __init__(
+        self,
+        *,
+        rows: _builtins.int = ...,
+        cols: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cols", b"cols", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResizePtyRequest: _TypeAlias = ResizePtyRequest  # noqa: Y015
+
+@_typing.final
+class ResizePtyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResizePtyResponse: _TypeAlias = ResizePtyResponse  # noqa: Y015

@@ -1,0 +1,111 @@
+"""The shim's side of a terminal container: the console socket the runtime sends the pty master
+on, and resizing that pty.
+
+For the runtime library (forked and in-process backends) the console socket is one end of a
+socketpair: the container's process makes its pty from the container's devpts and sends the
+master before it reports READY, so by the time `create` returns, the master is queued on the
+shim's end and `take_master` reads it without waiting.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import struct
+import termios
+
+from ctrd import errdefs
+
+MAX_SIZE = 10000  # rows or columns: anything larger is not a terminal anyone has
+
+
+def pair() -> tuple[int, int]:
+    """(shim end, runtime end) of a new console socket; both close-on-exec."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    return a.detach(), b.detach()
+
+
+def take_master(fd: int, what: str) -> int:
+    """The pty master queued on the shim's end of the console socket; closes `fd`."""
+    sock = socket.socket(fileno=fd)
+    try:
+        sock.setblocking(False)
+        try:
+            _, fds, _, _ = socket.recv_fds(sock, 4096, 1)
+        except BlockingIOError:
+            fds = []
+    finally:
+        sock.close()
+    if not fds:
+        raise errdefs.Internal(f"{what}: the runtime sent no pty master on the console socket")
+    for extra in fds[1:]:
+        os.close(extra)
+    return fds[0]
+
+
+class Listener:
+    """A console socket on the filesystem, for an OCI runtime binary (`--console-socket PATH`):
+    `<state-dir>/console/sock`, in a 0700 directory, removed on exit. The binary connects and
+    sends the master before its `create` (or `exec --detach`) returns, so `forward` only takes
+    what is queued and passes it on to the shim's end of a socketpair (one path for every backend)."""
+
+    def __init__(self, state_dir: str, what: str) -> None:
+        self.dir = f"{state_dir}/console"
+        self.path = f"{self.dir}/sock"
+        self.what = what
+        self.sock: socket.socket | None = None
+        self.close()  # what a shim killed mid-create left
+        os.mkdir(self.dir, 0o700)
+        self.sock = sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            sock.bind(self.path)
+            sock.listen(1)
+            sock.setblocking(False)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> Listener:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def forward(self, to_fd: int) -> None:
+        assert self.sock is not None
+        try:
+            conn, _ = self.sock.accept()
+        except BlockingIOError:
+            raise errdefs.Internal(f"{self.what}: the runtime never connected to its console socket") from None
+        master = take_master(conn.detach(), self.what)
+        out = socket.socket(fileno=os.dup(to_fd))
+        try:
+            socket.send_fds(out, [b"/dev/ptmx"], [master])
+        finally:
+            out.close()
+            os.close(master)
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        try:
+            os.rmdir(self.dir)
+        except OSError:
+            pass
+
+
+def check_size(rows: int, cols: int) -> None:
+    if not (0 < rows <= MAX_SIZE and 0 < cols <= MAX_SIZE):
+        raise errdefs.InvalidArgument(f"size: {rows}x{cols} is not a terminal size (1..{MAX_SIZE} rows and columns)")
+
+
+def resize(master: int, rows: int, cols: int) -> None:
+    """TIOCSWINSZ on the master: the container's foreground process group gets SIGWINCH."""
+    check_size(rows, cols)
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
