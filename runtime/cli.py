@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ctrd import signals, timefmt
-from runtime import caps, cli_verbs, defaults, errors, seccomp, spec_hooks, spec_resources, spec_rootfs
+from runtime import cli_verbs, errors
 from runtime import spec as spec_mod
 from runtime import state as state_mod
 from runtime.container import Container, Status, Stdio
@@ -263,72 +263,6 @@ def cmd_exec(a: argparse.Namespace) -> int:
     return _wait_forwarding(pid)
 
 
-def cmd_update(a: argparse.Namespace) -> int:
-    c = Container.load(a.id, state_dir=a.root)
-    obj: dict[str, Any] = {}
-    if a.resources:
-        try:
-            if a.resources == "-":
-                text = sys.stdin.read()
-            else:
-                with open(a.resources) as f:
-                    text = f.read()
-            obj = json.loads(text)
-        except (OSError, ValueError) as exc:
-            raise errors.SpecError("linux.resources", f"cannot read {a.resources}: {exc}")
-    if a.memory is not None:
-        obj.setdefault("memory", {})["limit"] = a.memory
-    if a.pids_limit is not None:
-        obj.setdefault("pids", {})["limit"] = a.pids_limit
-    if a.cpu_shares is not None:
-        obj.setdefault("cpu", {})["shares"] = a.cpu_shares
-    if a.cpu_quota is not None:
-        obj.setdefault("cpu", {})["quota"] = a.cpu_quota
-    if a.cpu_period is not None:
-        obj.setdefault("cpu", {})["period"] = a.cpu_period
-    if a.cpuset_cpus is not None:
-        obj.setdefault("cpu", {})["cpus"] = a.cpuset_cpus
-    if a.cpuset_mems is not None:
-        obj.setdefault("cpu", {})["mems"] = a.cpuset_mems
-    if a.blkio_weight is not None:
-        obj.setdefault("blockIO", {})["weight"] = a.blkio_weight
-    c.update(spec_resources.resources_from_oci(obj))
-    return 0
-
-
-def cmd_features(a: argparse.Namespace) -> int:
-    print(json.dumps({
-        "ociVersionMin": "1.0.0",
-        "ociVersionMax": defaults.OCI_VERSION,
-        "hooks": list(spec_hooks.KINDS),
-        "mountOptions": sorted([*spec_rootfs.MOUNT_FLAGS, *spec_rootfs.PROPAGATION]),
-        "linux": {
-            "namespaces": sorted(spec_mod.NAMESPACE_FLAGS),
-            "capabilities": list(caps.NAMES[: caps.LAST_CAP + 1]),
-            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
-            "seccomp": seccomp.features(),
-            "apparmor": {"enabled": False},
-            "selinux": {"enabled": False},
-        },
-        # runc names its own build here (org.opencontainers.runc.*); checkpoint/restore (CRIU) is
-        # out of scope and says so.
-        "annotations": {
-            "io.ctrd.runtime.version": cli_verbs.package_version(),
-            "io.ctrd.runtime.checkpoint.enabled": "false",
-        },
-    }, indent=4))
-    return 0
-
-
-def cmd_spec(a: argparse.Namespace) -> int:
-    path = os.path.join(a.bundle, "config.json")
-    if os.path.exists(path):
-        raise errors.RuntimeErr(f"{path} exists: remove it first")
-    with open(path, "w") as f:
-        json.dump(defaults.default_spec(["sh"]), f, indent=2)
-    return 0
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ctrd-runtime", description="runc-compatible OCI runtime")
     p.add_argument("--root", default=DEFAULT_ROOT)
@@ -383,7 +317,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--no-new-privs", action="store_true")
     sp.add_argument("--preserve-fds", type=int, default=0)
     sp.add_argument("argv", nargs=argparse.REMAINDER)
-    sp = cmd("update", cmd_update)
+    sp = cmd("update", cli_verbs.cmd_update)
     sp.add_argument("--resources", "-r", default=None)
     sp.add_argument("--memory", type=int, default=None)
     sp.add_argument("--pids-limit", type=int, default=None)
@@ -399,8 +333,8 @@ def _parser() -> argparse.ArgumentParser:
     sp = cmd("events", cli_verbs.cmd_events)
     sp.add_argument("--stats", action="store_true", help="display the container's stats then exit")
     sp.add_argument("--interval", default="5s", help="the stats collection interval (a duration: 5s, 500ms)")
-    cmd("features", cmd_features, with_id=False)
-    sp = cmd("spec", cmd_spec, with_id=False)
+    cmd("features", cli_verbs.cmd_features, with_id=False)
+    sp = cmd("spec", cli_verbs.cmd_spec, with_id=False)
     sp.add_argument("--bundle", "-b", default=".")
     sp.add_argument("--rootless", action="store_true")
     return p

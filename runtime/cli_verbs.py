@@ -1,11 +1,12 @@
 """`ctrd-runtime` verbs beyond the lifecycle, in runc 1.1's shapes: `--version`, `ps` (pids as
 JSON, or the host's ps filtered to the container's processes), `events` (`--stats` once, or a
-stats stream every `--interval` with OOM events)."""
+stats stream every `--interval` with OOM events), `update`, `features`, `spec`."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -13,7 +14,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from runtime import defaults, errors, stats_json
+from runtime import caps, defaults, errors, seccomp, spec_hooks, spec_resources, spec_rootfs, stats_json
+from runtime import spec as spec_mod
 from runtime.container import Container, Status
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
@@ -109,4 +111,70 @@ def cmd_events(a: argparse.Namespace) -> int:
         print(_dump({"type": "stats", "id": a.id, "data": stats_json.stats(c.cgroup)}), flush=True)
         sys.stdout.flush()
         time.sleep(interval)  # the stream's own period, as runc's ticker
+    return 0
+
+
+def cmd_update(a: argparse.Namespace) -> int:
+    c = Container.load(a.id, state_dir=a.root)
+    obj: dict[str, Any] = {}
+    if a.resources:
+        try:
+            if a.resources == "-":
+                text = sys.stdin.read()
+            else:
+                with open(a.resources) as f:
+                    text = f.read()
+            obj = json.loads(text)
+        except (OSError, ValueError) as exc:
+            raise errors.SpecError("linux.resources", f"cannot read {a.resources}: {exc}")
+    if a.memory is not None:
+        obj.setdefault("memory", {})["limit"] = a.memory
+    if a.pids_limit is not None:
+        obj.setdefault("pids", {})["limit"] = a.pids_limit
+    if a.cpu_shares is not None:
+        obj.setdefault("cpu", {})["shares"] = a.cpu_shares
+    if a.cpu_quota is not None:
+        obj.setdefault("cpu", {})["quota"] = a.cpu_quota
+    if a.cpu_period is not None:
+        obj.setdefault("cpu", {})["period"] = a.cpu_period
+    if a.cpuset_cpus is not None:
+        obj.setdefault("cpu", {})["cpus"] = a.cpuset_cpus
+    if a.cpuset_mems is not None:
+        obj.setdefault("cpu", {})["mems"] = a.cpuset_mems
+    if a.blkio_weight is not None:
+        obj.setdefault("blockIO", {})["weight"] = a.blkio_weight
+    c.update(spec_resources.resources_from_oci(obj))
+    return 0
+
+
+def cmd_features(a: argparse.Namespace) -> int:
+    print(json.dumps({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": defaults.OCI_VERSION,
+        "hooks": list(spec_hooks.KINDS),
+        "mountOptions": sorted([*spec_rootfs.MOUNT_FLAGS, *spec_rootfs.PROPAGATION]),
+        "linux": {
+            "namespaces": sorted(spec_mod.NAMESPACE_FLAGS),
+            "capabilities": list(caps.NAMES[: caps.LAST_CAP + 1]),
+            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
+            "seccomp": seccomp.features(),
+            "apparmor": {"enabled": False},
+            "selinux": {"enabled": False},
+        },
+        # runc names its own build here (org.opencontainers.runc.*); checkpoint/restore (CRIU) is
+        # out of scope and says so.
+        "annotations": {
+            "io.ctrd.runtime.version": package_version(),
+            "io.ctrd.runtime.checkpoint.enabled": "false",
+        },
+    }, indent=4))
+    return 0
+
+
+def cmd_spec(a: argparse.Namespace) -> int:
+    path = os.path.join(a.bundle, "config.json")
+    if os.path.exists(path):
+        raise errors.RuntimeErr(f"{path} exists: remove it first")
+    with open(path, "w") as f:
+        json.dump(defaults.default_spec(["sh"]), f, indent=2)
     return 0
