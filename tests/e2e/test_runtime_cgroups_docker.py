@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.dockerd_env import Docker
 from tests.e2e.test_runtime_hooks_docker import _image, bridge, docker  # noqa: F401
-from tests.e2e.test_runtime_seccomp_docker import Docker
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cpus")

@@ -8,18 +8,13 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import signal
-import subprocess
-import sys
 import tarfile
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_runtime_seccomp_docker import Docker
+from tests.dockerd_env import Docker, own_bridge, private_dockerd
 from tests.rootfs import make_busybox_rootfs
 
 pytestmark = [pytest.mark.root,
@@ -28,59 +23,16 @@ pytestmark = [pytest.mark.root,
 CGROUP_PARENT = "ctrd-rt-test-dhooks"
 
 
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
-
-
 @pytest.fixture
 def bridge() -> Iterator[tuple[str, str]]:
-    """A bridge of the test's own, with a random 10.213.x.0/24: (name, gateway address)."""
-    name = "ctrdrt" + uuid.uuid4().hex[:6]
-    gw = f"10.213.{random.randrange(1, 250)}.1"
-    _ip("link", "add", name, "type", "bridge")
-    try:
-        _ip("addr", "add", f"{gw}/24", "dev", name)
-        _ip("link", "set", name, "up")
-        yield name, gw
-    finally:
-        subprocess.run(["ip", "link", "del", name], capture_output=True, timeout=30)
+    with own_bridge() as b:
+        yield b
 
 
 @pytest.fixture
 def docker(short_tmp: Path, bridge: tuple[str, str]) -> Iterator[Docker]:
-    runtime = short_tmp / "ctrd-runtime"
-    runtime.write_text(f"#!/bin/sh\nexec {sys.executable} -m runtime.cli \"$@\"\n")
-    runtime.chmod(0o755)
-    d = Docker(short_tmp)
-    argv = ["dockerd", "--data-root", str(short_tmp / "root"), "--exec-root", str(short_tmp / "e"),
-            "-H", f"unix://{d.socket}", "--pidfile", str(short_tmp / "d.pid"), "--iptables=false",
-            "--ip-masq=false", "--ip-forward=false", "--bridge", bridge[0], "--cgroup-parent", "/" + CGROUP_PARENT,
-            "--add-runtime", f"ctrd={runtime}", "--log-level", "warn"]
-    with open(short_tmp / "dockerd.log", "w") as log:
-        daemon = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while d("version").returncode != 0:
-            assert daemon.poll() is None, (short_tmp / "dockerd.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "dockerd did not come up"
-            time.sleep(0.2)
+    with private_dockerd(short_tmp, bridge[0], CGROUP_PARENT) as d:
         yield d
-    finally:
-        d("rm", "-f", *d("ps", "-aq").stdout.split(), timeout=60)
-        d("network", "prune", "-f", timeout=60)
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
-        for ctl in os.listdir("/sys/fs/cgroup"):
-            path = f"/sys/fs/cgroup/{ctl}/{CGROUP_PARENT}"
-            if os.path.isdir(path) and not os.path.islink(f"/sys/fs/cgroup/{ctl}"):
-                try:
-                    os.rmdir(path)
-                except OSError:
-                    pass
 
 
 def _image(docker: Docker, tmp: Path) -> str:

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tarfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import probes
+from tests.dockerd_env import Docker, own_bridge, private_dockerd
 from tests.e2e.test_runtime_seccomp import PROBES
 from tests.rootfs import make_busybox_rootfs
 
@@ -26,50 +23,10 @@ pytestmark = [pytest.mark.root,
 CGROUP_PARENT = "ctrd-rt-test-docker"
 
 
-class Docker:
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.socket = base / "d.sock"
-
-    def __call__(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["docker", "-H", f"unix://{self.socket}", *args], capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
-
-
 @pytest.fixture
 def docker(short_tmp: Path) -> Iterator[Docker]:
-    runtime = short_tmp / "ctrd-runtime"
-    runtime.write_text(f"#!/bin/sh\nexec {sys.executable} -m runtime.cli \"$@\"\n")
-    runtime.chmod(0o755)
-    d = Docker(short_tmp)
-    argv = ["dockerd", "--data-root", str(short_tmp / "root"), "--exec-root", str(short_tmp / "e"),
-            "-H", f"unix://{d.socket}", "--pidfile", str(short_tmp / "d.pid"), "--iptables=false",
-            "--ip-masq=false", "--ip-forward=false", "-b", "none", "--cgroup-parent", "/" + CGROUP_PARENT,
-            "--add-runtime", f"ctrd={runtime}", "--log-level", "warn"]
-    with open(short_tmp / "dockerd.log", "w") as log:
-        daemon = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while d("version").returncode != 0:
-            assert daemon.poll() is None, (short_tmp / "dockerd.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "dockerd did not come up"
-            time.sleep(0.2)
+    with own_bridge() as (bridge, _), private_dockerd(short_tmp, bridge, CGROUP_PARENT) as d:
         yield d
-    finally:
-        d("rm", "-f", *d("ps", "-aq").stdout.split(), timeout=60)
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
-        for ctl in os.listdir("/sys/fs/cgroup"):
-            path = f"/sys/fs/cgroup/{ctl}/{CGROUP_PARENT}"
-            if os.path.isdir(path) and not os.path.islink(f"/sys/fs/cgroup/{ctl}"):
-                try:
-                    os.rmdir(path)
-                except OSError:
-                    pass
 
 
 def test_docker_profile_applied_by_ctrd_runtime_like_runc(docker: Docker, short_tmp: Path) -> None:
