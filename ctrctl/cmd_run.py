@@ -1,4 +1,5 @@
-"""`run`, `create`, `start`: the verbs that bring a container up (exit 125/126/127 like docker)."""
+"""`run`, `create`, `start`: the verbs that bring a container up (exit 125/126/127 like docker);
+run and create pull a missing image first (`--pull missing|always|never`, as docker)."""
 
 from __future__ import annotations
 
