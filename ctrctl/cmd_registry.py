@@ -86,8 +86,8 @@ class Display:
         self.out.flush()
 
 
-def _progress(client: Client, call: Any, request: Any, quiet: bool) -> Any:
-    display = Display(sys.stdout, quiet)
+def _progress(client: Client, call: Any, request: Any, quiet: bool, out: IO[str] | None = None) -> Any:
+    display = Display(out or sys.stdout, quiet)
     last = None
     try:
         for msg in call(request):
@@ -104,10 +104,17 @@ def _progress(client: Client, call: Any, request: Any, quiet: bool) -> Any:
     return last
 
 
+def pull_image(client: Client, reference: str, *, platform: str = "", quiet: bool = False,
+               out: IO[str] | None = None) -> Any:
+    """Pull `reference` with the stored credentials, showing progress on `out` (stdout by default);
+    `pull` and the implicit pull of `run`/`create` both come here."""
+    req = image_pb2.PullRequest(reference=reference, platform=platform, auth=_auth(registry_of(reference)))
+    return _progress(client, client.images.Pull, req, quiet, out)
+
+
 def pull(args: argparse.Namespace) -> int:
     client = Client(args.address)
-    req = image_pb2.PullRequest(reference=args.reference, platform=args.platform, auth=_auth(registry_of(args.reference)))
-    last = _progress(client, client.images.Pull, req, args.quiet)
+    last = pull_image(client, args.reference, platform=args.platform, quiet=args.quiet)
     if args.quiet:
         print(last.id)  # the reference as pulled
     return 0

@@ -1,4 +1,5 @@
-"""`run`, `create`, `start`: the verbs that bring a container up (exit 125/126/127 like docker)."""
+"""`run`, `create`, `start`: the verbs that bring a container up (exit 125/126/127 like docker);
+run and create pull a missing image first (`--pull missing|always|never`, as docker)."""
 
 from __future__ import annotations
 
@@ -13,18 +14,50 @@ if TYPE_CHECKING:
     from ctrctl.client import Client
 
 
+def _full_name(image: str) -> str:
+    """`image` with docker's implied `:latest` (what docker names in "Unable to find image")."""
+    if "@" in image or ":" in image.rpartition("/")[2]:
+        return image
+    return image + ":latest"
+
+
+def _pull(client: Client, image: str) -> None:
+    """The pull before a create: progress on stderr (stdout is the container's), one code path
+    with `ctrctl pull`; a failed pull is a run/create failure (exit 125, as docker)."""
+    from ctrctl.cmd_registry import pull_image
+    from ctrctl.errors import CliError
+
+    try:
+        pull_image(client, _full_name(image), out=sys.stderr)
+    except CliError as exc:
+        raise CliError(exc.line, EXIT_DAEMON) from None
+
+
 def _create(args: argparse.Namespace, *, detach: bool) -> tuple[Client, str]:
     spec = build_spec(args, detach=detach)  # validates every flag before grpc is even imported
     from ctrctl.client import Client, daemon_error
+    from ctrctl.errors import CliError
     from ctrd import errdefs
     from ctrd.v1 import container_pb2
 
     client = Client(args.address)
+    if args.pull == "always":
+        _pull(client, args.image)
     future = client.containers.Create.future(container_pb2.CreateRequest(spec=spec))
     if not detach:
         import ctrctl.attach  # noqa: F401 (loaded while the daemon creates, not after)
     try:
-        resp = client.result(future)
+        try:
+            resp = client.result(future)
+        except errdefs.CtrdError as exc:
+            # docker's order: create, and only on "no such image" pull and create again
+            if exc.reason != errdefs.REASON_NO_SUCH_IMAGE or args.pull == "always":
+                raise
+            if args.pull == "never":
+                raise CliError(f"Error: No such image: {_full_name(args.image)}", EXIT_DAEMON) from None
+            print(f"Unable to find image '{_full_name(args.image)}' locally", file=sys.stderr, flush=True)
+            _pull(client, args.image)
+            resp = client.call(client.containers.Create, container_pb2.CreateRequest(spec=spec))
     except errdefs.CtrdError as exc:
         raise daemon_error(exc, EXIT_DAEMON)
     for warning in resp.warnings:

@@ -115,6 +115,8 @@ def _container_flags(p: Any, run: bool) -> None:
     p.add_argument("--add-host", action="append", default=[], metavar="HOST:IP", help="add a line to /etc/hosts")
     p.add_argument("--dns", action="append", default=[], help="set a DNS server")
     p.add_argument("-l", "--label", action="append", default=[], metavar="KEY=VALUE", help="set a label")
+    p.add_argument("--pull", default="missing", choices=("always", "missing", "never"),
+                   help="pull the image before creating: always, missing (default), never")
     p.add_argument("--log-opt", action="append", default=[], metavar="max-size=..|max-file=..", help="log options")
     p.add_argument("image", help="image reference")
     p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")

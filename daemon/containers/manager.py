@@ -89,7 +89,8 @@ class ContainerManager:
             try:
                 image = await asyncio.to_thread(self.images.ensure, spec.image)
             except errdefs.NotFound as exc:
-                raise InvalidArgument(f"image: no such image: {spec.image}") from exc
+                raise InvalidArgument(f"image: no such image: {spec.image}",
+                                      reason=errdefs.REASON_NO_SUCH_IMAGE) from exc
             named = container_pb2.ContainerSpec()
             named.CopyFrom(spec)
             named.name = name

@@ -62,6 +62,7 @@ class Internal(CtrdError):
 REASON_EXEC_NOT_FOUND = reasons.EXEC_NOT_FOUND
 REASON_EXEC_NOT_INVOKABLE = reasons.EXEC_NOT_INVOKABLE
 REASON_OOM = reasons.OOM
+REASON_NO_SUCH_IMAGE = reasons.NO_SUCH_IMAGE
 
 _BY_CODE: dict[str, type[CtrdError]] = {
     cls.code: cls for cls in (NotFound, AlreadyExists, InvalidArgument, FailedPrecondition, Unavailable, Internal)

@@ -10,6 +10,7 @@ from __future__ import annotations
 EXEC_NOT_FOUND = "exec-not-found"  # the command does not exist: docker exit code 127
 EXEC_NOT_INVOKABLE = "exec-not-invokable"  # the command exists but cannot be run: docker exit code 126
 OOM = "oom"  # the container's memory limit killed it
+NO_SUCH_IMAGE = "no-such-image"  # create named an image the daemon lacks: the CLI may pull it (docker)
 
 # docker's exit codes for a container whose command could not be executed.
 EXIT_CODES: dict[str, int] = {EXEC_NOT_FOUND: 127, EXEC_NOT_INVOKABLE: 126}

@@ -54,7 +54,7 @@ def test_done_when_exit_codes_and_bad_values(ctrd: DaemonProc) -> None:  # noqa:
         assert r.returncode == 125, (flags, r.stderr)
         lines = r.stderr.splitlines()
         assert len(lines) == 1 and named in lines[0], (flags, r.stderr)
-    r = ctl(ctrd, "run", "--rm", "nosuchimage", "true")
+    r = ctl(ctrd, "run", "--rm", "--pull", "never", "nosuchimage", "true")
     assert r.returncode == 125 and len(r.stderr.splitlines()) == 1 and "nosuchimage" in r.stderr
     assert all_ids(ctrd) == []
 

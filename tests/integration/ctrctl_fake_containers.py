@@ -24,7 +24,7 @@ class Containers(container_pb2_grpc.ContainerServiceServicer):
         f, spec = self.fake, req.spec
         if not any(spec.image in ([*tags, i, i[7:19]]) or spec.image + ":latest" in tags
                    for i, tags in f.images.items()):
-            raise errdefs.NotFound(f"no such image: {spec.image}")
+            raise errdefs.NotFound(f"no such image: {spec.image}", reason=errdefs.REASON_NO_SUCH_IMAGE)
         if spec.network_mode not in ("", "bridge", "none", "host"):
             raise errdefs.NotFound(f"network {spec.network_mode} not found")
         cid = secrets.token_hex(32)

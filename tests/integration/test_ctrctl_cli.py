@@ -123,6 +123,7 @@ def test_no_such_container(fake: FakeDaemon) -> None:
         (["--log-opt", "max-size=big"], "--log-opt"),
         (["--add-host", "h:notanip"], "--add-host"),
         (["--bogus-flag"], "--bogus-flag"),
+        (["--pull", "sometimes"], "--pull"),
     ],
 )
 def test_bad_flags_exit_125_and_send_nothing(fake: FakeDaemon, flags: list[str], named: str) -> None:
@@ -134,8 +135,10 @@ def test_bad_flags_exit_125_and_send_nothing(fake: FakeDaemon, flags: list[str],
 
 
 def test_daemon_side_create_errors_exit_125(fake: FakeDaemon) -> None:
-    r = ctl(fake.socket_path, "run", "--rm", "nosuchimage", "true")
-    assert (r.returncode, r.stderr) == (125, "Error: no such image: nosuchimage\n")
+    r = ctl(fake.socket_path, "run", "--rm", "--pull", "never", "nosuchimage", "true")
+    assert (r.returncode, r.stderr) == (125, "Error: No such image: nosuchimage:latest\n")
+    r = ctl(fake.socket_path, "create", "--pull", "never", "reg.example:5000/a/b@sha256:" + "0" * 64)
+    assert (r.returncode, r.stderr) == (125, f"Error: No such image: reg.example:5000/a/b@sha256:{'0' * 64}\n")
     r = ctl(fake.socket_path, "create", "--network", "nonet", "busybox")
     assert (r.returncode, r.stderr) == (125, "Error: network nonet not found\n")
     assert fake.containers == {}
