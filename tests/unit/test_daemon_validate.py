@@ -164,3 +164,15 @@ def test_dns_search_ip_and_mac_are_kept_normalised() -> None:
 def test_bad_network_options_are_one_error_naming_the_field(kw: dict[str, Any], msg: str) -> None:
     with pytest.raises(InvalidArgument, match=msg):
         norm(**kw)
+
+
+def test_network_options_survive_the_record() -> None:
+    import json
+
+    from daemon.containers.record import host_config_from_json, host_config_to_json
+
+    h = norm(network_mode="app", dns_search=["corp.test"], ip_address="10.5.0.9", mac_address="02:42:ac:11:00:09").host_config
+    raw = host_config_to_json(h)
+    assert (raw["DnsSearch"], raw["IPv4Address"], raw["MacAddress"]) == (["corp.test"], "10.5.0.9", "02:42:ac:11:00:09")
+    assert host_config_from_json(json.loads(json.dumps(raw))) == h
+    assert "IPv4Address" not in host_config_to_json(norm().host_config)
