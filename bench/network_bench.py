@@ -112,6 +112,7 @@ async def run(n: int, warmup: int, firewall: bool = True) -> dict[str, Any]:
         "setup": _summary(setup),
         "teardown": _summary(teardown),
         "setup_plus_teardown": _summary(total),
+        "setup_plus_teardown_samples_ms": [round(x * 1e3, 4) for x in total],
         "kernel_veth_removal_after_teardown": _summary(gone) if gone else {},
         # CPU time per cycle of this process + the helper: less sensitive to other load than wall time
         "cpu_ms_per_cycle_daemon_plus_helper": round(cpu / n * 1e3, 3),

@@ -55,6 +55,8 @@ RATIOS: tuple[tuple[str, Path_, Path_], ...] = (
      p50("seccomp", "ctrd_api_unconfined")),
     ("dd 4k blocks under docker's profile: runtime library / runc", p50("seccomp", "dd_lib_default"),
      p50("seccomp", "dd_runc_default")),
+    ("bridge setup+teardown: firewall chains / none", p50("network", "bridge_firewall"),
+     p50("network", "bridge_no_firewall")),
 )
 
 
@@ -91,6 +93,12 @@ TARGETS: tuple[Target, ...] = (
            ("fleet", "ctrd", "daemon_rss_growth_kb_per_container"), "KB", limit=200.0),
     Target("restart", "restart with N running containers ≤ 1 s to a full listing", ("fleet", "ctrd", "restart_s"),
            "s", limit=1.0),
+    Target("bridge_firewall", "bridge setup+teardown p50 ≤ 10 ms with the firewall rules",
+           p50("network", "bridge_firewall"), "ms", limit=10.0),
+    Target("bridge_no_firewall", "bridge setup+teardown p50 ≤ 10 ms without firewall rules",
+           p50("network", "bridge_no_firewall"), "ms", limit=10.0),
+    Target("dns_lookup", "DNS lookup of a container name p50 ≤ 1 ms inside the container",
+           p50("network", "dns_lookup"), "ms", limit=1.0),
 )
 
 
@@ -196,6 +204,17 @@ def _seccomp_rows(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _network_rows(report: dict[str, Any]) -> list[str]:
+    lines = ["| network | p50 ms | p90 ms | n |", "|---|---:|---:|---:|"]
+    for key, row in report.get("network", {}).items():
+        if "summary" not in row:
+            lines.append(f"| {row.get('label', key)} | skipped: {row.get('skipped', '')} | | |")
+            continue
+        s = row["summary"]
+        lines.append(f"| {row['label']} | {s['p50']:.3f} | {s['p90']:.3f} | {s['n']} |")
+    return lines
+
+
 def _target_rows(report: dict[str, Any]) -> list[str]:
     lines = ["| target | ours | limit | status | by |", "|---|---:|---:|---|---:|"]
     for t in report.get("targets", []):
@@ -227,7 +246,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         out.append(f"Runs: {cfg.get('runs')} per latency row after {cfg.get('warmup')} warm-up; "
                    f"N={cfg.get('n')} containers, k={cfg.get('clients')} clients; {cfg.get('stop_runs')} stops.")
         out.append("")
-    for section in (_target_rows, _latency_rows, _step_rows, _fleet_rows, _stop_rows, _seccomp_rows,
+    for section in (_target_rows, _latency_rows, _step_rows, _fleet_rows, _stop_rows, _seccomp_rows, _network_rows,
                     _profile_rows):
         rows = section(report)
         if len(rows) > 2:

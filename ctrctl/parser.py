@@ -114,6 +114,9 @@ def _container_flags(p: Any, run: bool) -> None:
     p.add_argument("--restart", default="", help="no, always, unless-stopped, on-failure[:N]")
     p.add_argument("--add-host", action="append", default=[], metavar="HOST:IP", help="add a line to /etc/hosts")
     p.add_argument("--dns", action="append", default=[], help="set a DNS server")
+    p.add_argument("--dns-search", action="append", default=[], metavar="DOMAIN", help="set a DNS search domain")
+    p.add_argument("--ip", default="", metavar="IPV4", help="a fixed IPv4 address on a user-defined network")
+    p.add_argument("--mac-address", default="", metavar="MAC", help="the container's MAC address (e.g. 92:d0:c6:0a:29:33)")
     p.add_argument("-l", "--label", action="append", default=[], metavar="KEY=VALUE", help="set a label")
     p.add_argument("--pull", default="missing", choices=("always", "missing", "never"),
                    help="pull the image before creating: always, missing (default), never")

@@ -80,6 +80,9 @@ def build_spec(args: argparse.Namespace, environ: dict[str, str] | os._Environ[s
         spec.restart_policy.maximum_retry_count = count
     spec.extra_hosts.extend(flags.parse_add_host(h) for h in args.add_host)
     spec.dns.extend(flags.parse_dns(d) for d in args.dns)
+    spec.dns_search.extend(args.dns_search)
+    spec.ip_address = args.ip
+    spec.mac_address = args.mac_address
     spec.log_max_size, spec.log_max_file = flags.parse_log_opts(args.log_opt)
     spec.security_opt.extend(security.parse_security_opt(o) for o in args.security_opt)
     spec.devices.extend(security.parse_device(d) for d in args.device)

@@ -82,6 +82,9 @@ class HostConfig:
     privileged: bool = False
     devices: tuple[DeviceMapping, ...] = ()
     network_aliases: tuple[str, ...] = ()  # --network-alias: more names on a user network
+    dns_search: tuple[str, ...] = ()
+    ip_address: str = ""  # --ip: a fixed address on the user network
+    mac_address: str = ""  # --mac-address: eth0's MAC
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +233,7 @@ def host_config_to_json(h: HostConfig) -> dict[str, Any]:
         "CapDrop": list(h.cap_drop) or None,
         "ExtraHosts": list(h.extra_hosts) or None,
         "Dns": list(h.dns),
+        "DnsSearch": list(h.dns_search),
         "LogConfig": {
             "Type": "json-file",
             "Config": ({"max-size": str(h.log_max_size), "max-file": str(h.log_max_file)} if h.log_max_size else {}),
@@ -241,6 +245,10 @@ def host_config_to_json(h: HostConfig) -> dict[str, Any]:
     }
     if h.network_aliases:  # docker keeps them in NetworkingConfig; here beside NetworkMode
         out["NetworkAliases"] = list(h.network_aliases)
+    if h.ip_address:  # docker: NetworkingConfig's IPAMConfig.IPv4Address
+        out["IPv4Address"] = h.ip_address
+    if h.mac_address:  # docker: Config.MacAddress
+        out["MacAddress"] = h.mac_address
     return out
 
 
@@ -275,6 +283,9 @@ def host_config_from_json(d: dict[str, Any]) -> HostConfig:
         devices=tuple(DeviceMapping(x.get("PathOnHost", ""), x.get("PathInContainer", ""),
                                     x.get("CgroupPermissions", "rwm")) for x in d.get("Devices") or ()),
         network_aliases=tuple(d.get("NetworkAliases") or ()),
+        dns_search=tuple(d.get("DnsSearch") or ()),
+        ip_address=str(d.get("IPv4Address") or ""),
+        mac_address=str(d.get("MacAddress") or ""),
     )
 
 

@@ -181,7 +181,8 @@ def _net_request(m: Monitor, c: Container) -> NetRequest:
     )
     exposed = c.config.exposed_ports if c.host_config.publish_all else ()
     return NetRequest(mode, c.config.hostname, ports, tuple(exposed), shared, c.host_config.extra_hosts,
-                      c.host_config.dns, c.name, c.host_config.network_aliases)
+                      c.host_config.dns, c.name, c.host_config.network_aliases, c.host_config.dns_search,
+                      c.host_config.ip_address, c.host_config.mac_address)
 
 
 def _build_and_write(

@@ -18,6 +18,7 @@ from typing import Any
 from ctrd import ids, signals
 from ctrd.errdefs import InvalidArgument
 from ctrd.v1 import container_pb2
+from daemon.containers import netopts
 from daemon.containers.record import Config, HostConfig, MountSpec, PortBinding, RestartPolicy
 from daemon.containers.signals import parse_signal
 from daemon.images.api import ImageConfigLike
@@ -275,6 +276,9 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
             raise InvalidArgument(f"extra_hosts: invalid host entry {item!r} (host:ip)")
         extra_hosts.append(f"{host}:{_ip(ip, 'extra_hosts')}")
     dns = tuple(_ip(d, "dns") for d in spec.dns)
+    dns_search = netopts.dns_search(spec.dns_search)
+    ip_address = netopts.fixed_ip(spec.ip_address, network_mode)
+    mac_address = netopts.mac_address(spec.mac_address, network_mode)
     log_max_size = parse_size(spec.log_max_size, "log_max_size") if spec.log_max_size else 0
     if spec.log_max_file < 0 or (spec.log_max_file > 1 and not log_max_size):
         raise InvalidArgument("log_max_file: needs log_max_size and must be positive")
@@ -307,6 +311,9 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         extra_hosts=tuple(extra_hosts),
         network_aliases=aliases,
         dns=dns,
+        dns_search=dns_search,
+        ip_address=ip_address,
+        mac_address=mac_address,
         log_max_size=log_max_size,
         log_max_file=spec.log_max_file or 1,
         security_opt=options.security_opts(spec.security_opt),

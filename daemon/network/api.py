@@ -21,6 +21,9 @@ class NetRequest:
     dns: tuple[str, ...] = ()
     name: str = ""  # the container's name: what other containers on a user network resolve
     aliases: tuple[str, ...] = ()  # --network-alias
+    dns_search: tuple[str, ...] = ()
+    ip: str = ""  # --ip: a fixed address on the user network
+    mac: str = ""  # --mac-address ("" = derived from the address)
 
 
 @dataclass(frozen=True, slots=True)

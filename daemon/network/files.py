@@ -55,9 +55,10 @@ def _is_loopback(addr: str) -> bool:
         return False
 
 
-def resolv_content(host_resolv: str, dns: Sequence[str]) -> str:
+def resolv_content(host_resolv: str, dns: Sequence[str], search: Sequence[str] = ()) -> str:
     """The host's resolv.conf minus loopback nameservers (a netns cannot reach the host's
-    127.0.0.53), or with --dns replacing the nameservers; search/options lines are kept."""
+    127.0.0.53), or with --dns replacing the nameservers; search/options lines are kept unless
+    --dns-search replaces the search line ("." alone: no search line, as docker's)."""
     for d in dns:
         try:
             ipaddress.ip_address(d)
@@ -67,6 +68,8 @@ def resolv_content(host_resolv: str, dns: Sequence[str]) -> str:
     servers = 0
     for line in host_resolv.splitlines():
         fields = line.split()
+        if fields and fields[0] in ("search", "domain") and search:
+            continue
         if fields and fields[0] == "nameserver":
             if dns or len(fields) < 2 or _is_loopback(fields[1]):
                 continue
@@ -74,6 +77,9 @@ def resolv_content(host_resolv: str, dns: Sequence[str]) -> str:
         kept.append(line)
     chosen = list(dns) if dns else ([] if servers else list(DEFAULT_DNS))
     kept.extend(f"nameserver {d}" for d in chosen)
+    domains = [d for d in search if d != "."]
+    if domains:
+        kept.append("search " + " ".join(domains))
     return "\n".join(kept) + "\n"
 
 
@@ -92,6 +98,7 @@ def write_container_files(
     extra_hosts: Sequence[str],
     dns: Sequence[str],
     host_network: bool,
+    dns_search: Sequence[str] = (),
     host_hosts: Path = Path("/etc/hosts"),
     host_resolv: Path = Path("/etc/resolv.conf"),
 ) -> dict[str, Path]:
@@ -102,11 +109,11 @@ def write_container_files(
     if host_network:
         hosts = hosts_content(hostname, None, extra_hosts, base=_read(host_hosts) or HOSTS_DEFAULT)
         resolv = _read(host_resolv)
-        if dns:
-            resolv = resolv_content(resolv, dns)
+        if dns or dns_search:
+            resolv = resolv_content(resolv, dns, dns_search)
     else:
         hosts = hosts_content(hostname, ip, extra_hosts)
-        resolv = resolv_content(_read(host_resolv), dns)
+        resolv = resolv_content(_read(host_resolv), dns, dns_search)
     out = {
         "/etc/hostname": container_dir / "hostname",
         "/etc/hosts": container_dir / "hosts",

@@ -87,20 +87,13 @@ class Ipam:
         self._leases[cid] = ip
         self._used.add(ip)
 
-    def allocate(self, container_id: str, *, sync: bool = True) -> ipaddress.IPv4Address:
-        """The container's address (its existing lease, or the lowest free one), persisted unless
-        sync=False (then the caller must save before it hands the address out)."""
+    def allocate(self, container_id: str, *, sync: bool = True, want: str = "") -> ipaddress.IPv4Address:
+        """The container's address (its existing lease, `want`, or the lowest free one), persisted
+        unless sync=False (then the caller must save before it hands the address out)."""
         have = self._leases.get(container_id)
         if have is not None:
             return have
-        first = int(self.gateway) + 1
-        last = int(self.subnet.broadcast_address) - 1
-        for n in range(first, last + 1):
-            ip = ipaddress.IPv4Address(n)
-            if ip not in self._used:
-                break
-        else:
-            raise errdefs.FailedPrecondition(f"no free address left in subnet {self.subnet} of bridge {self.bridge}")
+        ip = self._check_wanted(want) if want else self._lowest_free()
         self._take(container_id, ip)
         if not sync:
             self.dirty = True
@@ -111,6 +104,28 @@ class Ipam:
             self._leases.pop(container_id, None)
             self._used.discard(ip)
             raise
+        return ip
+
+    def _lowest_free(self) -> ipaddress.IPv4Address:
+        for n in range(int(self.gateway) + 1, int(self.subnet.broadcast_address)):
+            ip = ipaddress.IPv4Address(n)
+            if ip not in self._used:
+                return ip
+        raise errdefs.FailedPrecondition(f"no free address left in subnet {self.subnet} of bridge {self.bridge}")
+
+    def _check_wanted(self, want: str) -> ipaddress.IPv4Address:
+        """--ip: inside the subnet, not its network/broadcast/gateway address, not leased."""
+        try:
+            ip = ipaddress.IPv4Address(want)
+        except ValueError:
+            raise errdefs.InvalidArgument(f"ip_address: invalid IPv4 address {want!r}") from None
+        if ip not in self.subnet:
+            raise errdefs.InvalidArgument(f"ip_address: {ip} is outside the network's subnet {self.subnet}")
+        if ip in (self.subnet.network_address, self.subnet.broadcast_address, self.gateway):
+            what = "gateway" if ip == self.gateway else "network or broadcast"
+            raise errdefs.InvalidArgument(f"ip_address: {ip} is the {what} address of subnet {self.subnet}")
+        if ip in self._used:
+            raise errdefs.AlreadyExists(f"ip_address: {ip} is already in use in subnet {self.subnet}")
         return ip
 
     def release(self, container_id: str, *, sync: bool = True) -> bool:

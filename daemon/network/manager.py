@@ -165,8 +165,11 @@ class NetworkManager:
         ports: Sequence[PortMapping] = (),
         publish_all_exposed: Sequence[str] = (),
         shared_netns: str | None = None,
+        fixed_ip: str = "",
+        mac: str = "",
     ) -> NetworkSettings:
-        """Build the container's network; on any failure undo everything and raise."""
+        """Build the container's network; on any failure undo everything and raise. `fixed_ip`/`mac`:
+        a fixed address (checked against the subnet and the leases) and MAC for eth0."""
         if len(container_id) < 12:
             raise errdefs.InvalidArgument(f"invalid container id {container_id!r}")
         if mode == "host":
@@ -187,8 +190,8 @@ class NetworkManager:
         async with self._lock:
             ipam = await self._ensure_bridge()
             new_lease = ipam.lease_of(container_id) is None  # else: set up already, keep its lease
-            ip = ipam.allocate(container_id, sync=False)
-        mac = mac_for(str(ip))
+            ip = ipam.allocate(container_id, sync=False, want=fixed_ip)
+        mac = mac or mac_for(str(ip))
         # The lease reaches the disk while the helper builds the network: both finish before the
         # address is handed out, and a crash in between leaves only what recover() removes.
         saving = asyncio.ensure_future(self._persist())

@@ -50,12 +50,12 @@ class RealNetwork:
         if on_user_network:
             s, _ = await self.user.setup(
                 container_id, req.mode, name=req.name, hostname=req.hostname, aliases=req.aliases,
-                ports=list(req.ports), publish_all_exposed=list(req.publish_all_exposed),
+                ports=list(req.ports), publish_all_exposed=list(req.publish_all_exposed), fixed_ip=req.ip, mac=req.mac,
             )
         else:
             s = await self.manager.setup(
                 container_id, req.mode, hostname=req.hostname, ports=list(req.ports),
-                publish_all_exposed=list(req.publish_all_exposed), shared_netns=req.shared_netns or None,
+                publish_all_exposed=list(req.publish_all_exposed), shared_netns=req.shared_netns or None, mac=req.mac,
             )
         try:
             if s.owns_netns:
@@ -66,6 +66,7 @@ class RealNetwork:
             files = await asyncio.to_thread(
                 write_container_files, container_dir, hostname=req.hostname, ip=s.ip_address or None,
                 extra_hosts=list(req.extra_hosts), dns=dns, host_network=req.mode == "host",
+                dns_search=list(req.dns_search),
             )
         except BaseException:
             await self.teardown(container_id, s)

@@ -150,12 +150,13 @@ class UserNetworks:
 
     async def setup(
         self, container_id: str, network: str, *, name: str, hostname: str, aliases: Sequence[str],
-        ports: Sequence[PortMapping], publish_all_exposed: Sequence[str],
+        ports: Sequence[PortMapping], publish_all_exposed: Sequence[str], fixed_ip: str = "", mac: str = "",
     ) -> tuple[NetworkSettings, NetworkRecord]:
         """The container's first network is this user network: netns, eth0, route, endpoint."""
         rec = self.store.get(network)
         nm = self._manager(rec)
-        s = await nm.setup(container_id, "bridge", hostname=hostname, ports=ports, publish_all_exposed=publish_all_exposed)
+        s = await nm.setup(container_id, "bridge", hostname=hostname, ports=ports, publish_all_exposed=publish_all_exposed,
+                           fixed_ip=fixed_ip, mac=mac)
         try:
             async with self._lock:
                 rec = self.store.get(rec.id)

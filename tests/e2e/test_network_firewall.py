@@ -22,6 +22,8 @@ from tests.netutil import docker_firewall_netns, iptables_rules
 
 pytestmark = pytest.mark.root
 
+CYCLES = 100  # issue 18: 100 create/rm cycles of networks and containers
+
 HOST_SIDE, UPSTREAM = "10.251.0.1", "10.251.0.2"
 SERVER = """
 import socket, sys
@@ -167,7 +169,7 @@ def test_network_and_container_cycles_leave_no_chain_rule_bridge_veth_or_netns(
     d.c.wait(d.c.run("busybox", ["true"]))  # the default bridge and its rules exist from here on
     rules_before = iptables_rules() + iptables_rules("nat")
     links_before = _settled_links()
-    for i in range(20):
+    for i in range(CYCLES):
         n.create(f"cyc{i}")
         cid = d.c.run("busybox", ["true"], network_mode=f"cyc{i}")
         d.c.wait(cid)

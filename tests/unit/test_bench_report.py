@@ -112,3 +112,18 @@ def test_markdown_breakdown_and_profile_tables() -> None:
     assert "(py-spy, 200 samples)" in md
     assert "| self: ctrd: fsync_dir (daemon/atomic.py) | 13.7 |" in md
     assert "| process shimd.launcher | 30.0 |" in md
+
+
+def test_network_rows_targets_and_the_firewall_ratio() -> None:
+    report = fake_report()
+    report["network"] = {"bridge_firewall": lat(6.0), "bridge_no_firewall": lat(4.0), "dns_lookup": lat(1.5)}
+    rows = {t["key"]: t for t in evaluate_targets(report)}
+    assert rows["bridge_firewall"]["status"] == "met" and rows["bridge_firewall"]["limit"] == 10.0
+    assert rows["dns_lookup"]["status"] == "missed" and rows["dns_lookup"]["by"] == pytest.approx(0.5)
+    assert compute_ratios(report)["bridge setup+teardown: firewall chains / none"] == pytest.approx(1.5)
+    report["network"]["dns_lookup"] = {"label": "dns", "skipped": "ctrd daemon not available: x"}
+    report["targets"] = evaluate_targets(report)
+    md = render_markdown(report)
+    assert "| network | p50 ms | p90 ms | n |" in md and "| x | 6.000 | 7.200 | 30 |" in md
+    assert "| dns | skipped: ctrd daemon not available: x | | |" in md
+    assert "| DNS lookup of a container name p50 ≤ 1 ms inside the container | - ms | 1.00 ms | not measured |" in md

@@ -215,3 +215,11 @@ def test_help_and_flag_errors_do_not_import_grpc() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_dns_search_ip_and_mac_flags_reach_the_spec() -> None:
+    spec = spec_of("--network", "app", "--dns-search", "a.test", "--dns-search", "b.test", "--ip", "10.5.0.9",
+                   "--mac-address", "02:42:ac:11:00:09", "busybox")
+    assert list(spec.dns_search) == ["a.test", "b.test"]
+    assert (spec.ip_address, spec.mac_address, spec.network_mode) == ("10.5.0.9", "02:42:ac:11:00:09", "app")
+    assert not spec_of("busybox").dns_search and spec_of("busybox").ip_address == ""

@@ -138,3 +138,41 @@ def test_a_user_network_takes_ports_and_aliases() -> None:
     n = norm(network_mode="app", network_aliases=["www", "api.local"], port_bindings=[pb.PortBinding(container_port=80)])
     assert n.host_config.network_mode == "app" and n.host_config.network_aliases == ("www", "api.local")
     assert n.host_config.port_bindings[0].container_port == 80
+
+
+def test_dns_search_ip_and_mac_are_kept_normalised() -> None:
+    n = norm(network_mode="app", dns_search=["corp.test", "."], ip_address="10.5.0.9", mac_address="02:AA:bb:cc:dd:EE")
+    h = n.host_config
+    assert (h.dns_search, h.ip_address, h.mac_address) == (("corp.test", "."), "10.5.0.9", "02:aa:bb:cc:dd:ee")
+    assert norm(mac_address="02-42-ac-11-00-09").host_config.mac_address == "02:42:ac:11:00:09"  # default bridge
+
+
+@pytest.mark.parametrize(("kw", "msg"), [
+    ({"dns_search": ["bad domain"]}, "dns_search: invalid search domain 'bad domain'"),
+    ({"dns_search": ["a" * 254]}, "dns_search: invalid search domain"),
+    ({"ip_address": "10.5.0.9"}, "ip_address: user specified IP address is supported on user defined networks only"),
+    ({"ip_address": "10.5.0.9", "network_mode": "host"}, "ip_address: user specified IP"),
+    ({"ip_address": "10.5.0.300", "network_mode": "app"}, "ip_address: invalid IPv4 address '10.5.0.300'"),
+    ({"ip_address": "fd00::9", "network_mode": "app"}, "ip_address: invalid IPv4 address"),
+    ({"mac_address": "02:42:ac:11:00"}, "mac_address: invalid MAC address"),
+    ({"mac_address": "zz:42:ac:11:00:02"}, "mac_address: invalid MAC address"),
+    ({"mac_address": "01:00:5e:00:00:01"}, "mac_address: '01:00:5e:00:00:01' is a multicast or zero address"),
+    ({"mac_address": "00:00:00:00:00:00"}, "multicast or zero"),
+    ({"mac_address": "02:42:ac:11:00:02", "network_mode": "none"}, "mac_address: conflicting options"),
+    ({"mac_address": "02:42:ac:11:00:02", "network_mode": "container:x"}, "mac_address: conflicting options"),
+])
+def test_bad_network_options_are_one_error_naming_the_field(kw: dict[str, Any], msg: str) -> None:
+    with pytest.raises(InvalidArgument, match=msg):
+        norm(**kw)
+
+
+def test_network_options_survive_the_record() -> None:
+    import json
+
+    from daemon.containers.record import host_config_from_json, host_config_to_json
+
+    h = norm(network_mode="app", dns_search=["corp.test"], ip_address="10.5.0.9", mac_address="02:42:ac:11:00:09").host_config
+    raw = host_config_to_json(h)
+    assert (raw["DnsSearch"], raw["IPv4Address"], raw["MacAddress"]) == (["corp.test"], "10.5.0.9", "02:42:ac:11:00:09")
+    assert host_config_from_json(json.loads(json.dumps(raw))) == h
+    assert "IPv4Address" not in host_config_to_json(norm().host_config)

@@ -93,3 +93,19 @@ def test_rewrite_replaces_the_files(tmp_path: Path) -> None:
 def test_bad_hostname(tmp_path: Path, bad: str) -> None:
     with pytest.raises(errdefs.InvalidArgument, match="hostname"):
         _write(tmp_path, hostname=bad)
+
+
+def test_dns_search_replaces_the_hosts_search_line(tmp_path: Path) -> None:
+    text = _write(tmp_path, dns_search=["a.test", "b.test"])["/etc/resolv.conf"].read_text()
+    assert [ln for ln in text.splitlines() if ln.startswith(("search", "domain"))] == ["search a.test b.test"]
+    assert "nameserver 10.0.0.2" in text  # the servers are untouched
+
+
+def test_dns_search_dot_means_no_search_line() -> None:
+    text = resolv_content("nameserver 10.0.0.2\nsearch lan\ndomain lan\n", [], ["."])
+    assert text.splitlines() == ["nameserver 10.0.0.2"]
+
+
+def test_dns_search_with_host_networking_edits_the_hosts_file(tmp_path: Path) -> None:
+    text = _write(tmp_path, host_network=True, dns_search=["x.test"])["/etc/resolv.conf"].read_text()
+    assert "search x.test" in text and "search example.com" not in text

@@ -120,3 +120,29 @@ def test_model_never_duplicates_and_always_lowest_free(tmp_path_factory: pytest.
     ipam.save()
     reloaded = Ipam.load(ipam.path)
     assert reloaded is not None and reloaded.leases == ipam.leases
+
+
+def test_a_wanted_address_is_leased_when_inside_the_subnet_and_free(tmp_path: Path) -> None:
+    ipam = make(tmp_path)
+    assert str(ipam.allocate("a", want="10.250.9.200")) == "10.250.9.200"
+    assert str(ipam.allocate("b")) == "10.250.9.2"  # the lowest free one is unaffected
+    assert json.loads(ipam.path.read_text())["leases"]["a"] == "10.250.9.200"
+    assert str(ipam.allocate("a", want="10.250.9.201")) == "10.250.9.200"  # its lease stays
+
+
+@pytest.mark.parametrize(("want", "err", "msg"), [
+    ("10.250.10.5", errdefs.InvalidArgument, "outside the network's subnet 10.250.9.0/24"),
+    ("10.250.9.1", errdefs.InvalidArgument, "is the gateway address"),
+    ("10.250.9.0", errdefs.InvalidArgument, "network or broadcast"),
+    ("10.250.9.255", errdefs.InvalidArgument, "network or broadcast"),
+    ("10.250.9.2", errdefs.AlreadyExists, "10.250.9.2 is already in use"),
+    ("fd00::1", errdefs.InvalidArgument, "invalid IPv4 address"),
+])
+def test_a_wanted_address_that_cannot_be_had_is_one_error_and_no_lease(
+    tmp_path: Path, want: str, err: type[Exception], msg: str
+) -> None:
+    ipam = make(tmp_path)
+    ipam.allocate("taken")
+    with pytest.raises(err, match=msg):
+        ipam.allocate("b", want=want)
+    assert ipam.leases == {"taken": "10.250.9.2"}

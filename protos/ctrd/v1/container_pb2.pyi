@@ -192,6 +192,9 @@ class ContainerSpec(_message.Message):
     PRIVILEGED_FIELD_NUMBER: _builtins.int
     DEVICES_FIELD_NUMBER: _builtins.int
     NETWORK_ALIASES_FIELD_NUMBER: _builtins.int
+    DNS_SEARCH_FIELD_NUMBER: _builtins.int
+    IP_ADDRESS_FIELD_NUMBER: _builtins.int
+    MAC_ADDRESS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     image: _builtins.str
     cmd_set: _builtins.bool
@@ -220,6 +223,10 @@ class ContainerSpec(_message.Message):
     auto_remove: _builtins.bool
     privileged: _builtins.bool
     """all capabilities and host devices, no seccomp, no masked paths"""
+    ip_address: _builtins.str
+    """a fixed IPv4 address on the user network (inside its subnet)"""
+    mac_address: _builtins.str
+    """eth0's MAC ("" = derived from the address)"""
     @_builtins.property
     def cmd(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -258,6 +265,10 @@ class ContainerSpec(_message.Message):
     def network_aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """names on a user network besides the container's name"""
 
+    @_builtins.property
+    def dns_search(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """search domains for resolv.conf ("." = none)"""
+
     def __init__(
         self,
         *,
@@ -294,10 +305,13 @@ class ContainerSpec(_message.Message):
         privileged: _builtins.bool = ...,
         devices: _abc.Iterable[Global___DeviceMapping] | None = ...,
         network_aliases: _abc.Iterable[_builtins.str] | None = ...,
+        dns_search: _abc.Iterable[_builtins.str] | None = ...,
+        ip_address: _builtins.str = ...,
+        mac_address: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "restart_policy", b"restart_policy", "stop_timeout", b"stop_timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "auto_remove", b"auto_remove", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "cmd", b"cmd", "cmd_set", b"cmd_set", "devices", b"devices", "dns", b"dns", "entrypoint", b"entrypoint", "entrypoint_set", b"entrypoint_set", "env", b"env", "extra_hosts", b"extra_hosts", "hostname", b"hostname", "image", b"image", "labels", b"labels", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "memory", b"memory", "mounts", b"mounts", "name", b"name", "nano_cpus", b"nano_cpus", "network_aliases", b"network_aliases", "network_mode", b"network_mode", "pids_limit", b"pids_limit", "port_bindings", b"port_bindings", "privileged", b"privileged", "publish_all", b"publish_all", "read_only_rootfs", b"read_only_rootfs", "restart_policy", b"restart_policy", "security_opt", b"security_opt", "stop_signal", b"stop_signal", "stop_timeout", b"stop_timeout", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "auto_remove", b"auto_remove", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "cmd", b"cmd", "cmd_set", b"cmd_set", "devices", b"devices", "dns", b"dns", "dns_search", b"dns_search", "entrypoint", b"entrypoint", "entrypoint_set", b"entrypoint_set", "env", b"env", "extra_hosts", b"extra_hosts", "hostname", b"hostname", "image", b"image", "ip_address", b"ip_address", "labels", b"labels", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "mac_address", b"mac_address", "memory", b"memory", "mounts", b"mounts", "name", b"name", "nano_cpus", b"nano_cpus", "network_aliases", b"network_aliases", "network_mode", b"network_mode", "pids_limit", b"pids_limit", "port_bindings", b"port_bindings", "privileged", b"privileged", "publish_all", b"publish_all", "read_only_rootfs", b"read_only_rootfs", "restart_policy", b"restart_policy", "security_opt", b"security_opt", "stop_signal", b"stop_signal", "stop_timeout", b"stop_timeout", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__stop_timeout: _TypeAlias = _typing.Literal["stop_timeout"]  # noqa: Y015
     _WhichOneofArgType__stop_timeout: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout"]  # noqa: Y015
