@@ -21,7 +21,7 @@ from ctrd.v1 import container_pb2
 from daemon.containers.record import Config, HostConfig, MountSpec, PortBinding, RestartPolicy
 from daemon.containers.signals import parse_signal
 from daemon.images.api import ImageConfigLike
-from daemon.security import devices, options
+from daemon.security import devices, limits, options
 
 HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
 NETWORK_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")  # as daemon.network.networks.NAME_RE
@@ -298,7 +298,7 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         mounts=_mounts(spec),
         memory=spec.memory,
         nano_cpus=spec.nano_cpus,
-        pids_limit=spec.pids_limit,
+        pids_limit=limits.check_pids_limit(spec.pids_limit),
         restart_policy=_restart(spec),
         auto_remove=spec.auto_remove,
         read_only_rootfs=spec.read_only_rootfs,
@@ -312,6 +312,11 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         security_opt=options.security_opts(spec.security_opt),
         privileged=spec.privileged,
         devices=devices.check(spec.devices),
+        shm_size=limits.check_shm_size(spec.shm_size),
+        ulimits=limits.check_ulimits(spec.ulimits),
+        sysctls=limits.check_sysctls(spec.sysctls, network_mode),
+        group_add=limits.check_group_add(spec.group_add),
+        device_cgroup_rules=limits.check_device_cgroup_rules(spec.device_cgroup_rules),
     )
     argv = entrypoint + cmd
     return Normalized(name, argv[0], argv[1:], config, host_config, tuple(warnings))
