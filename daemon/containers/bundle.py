@@ -90,6 +90,7 @@ def build_spec(
     etc_files: Mapping[str, str],
     sandbox_key: str,
     cgroup_parent: str,
+    security: options.Defaults = options.DOCKER_DEFAULTS,
 ) -> dict[str, Any]:
     cfg, host = c.config, c.host_config
     spec = default_spec([c.path, *c.args])
@@ -144,7 +145,8 @@ def build_spec(
         res["memory"] = {"limit": host.memory}
     if host.nano_cpus:
         res["cpu"] = {"quota": host.nano_cpus * CPU_PERIOD // 1_000_000_000, "period": CPU_PERIOD}
-    options.apply(spec, security_opt=host.security_opt, privileged=host.privileged, devices=host.devices)
+    options.apply(spec, security_opt=host.security_opt, privileged=host.privileged, devices=host.devices,
+                  defaults=security)
     limits.apply(spec, rootfs, shm_size=host.shm_size, ulimits=host.ulimits, sysctls=host.sysctls,
                  group_add=host.group_add, pids_limit=host.pids_limit, device_cgroup_rules=host.device_cgroup_rules)
     return spec
