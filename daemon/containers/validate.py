@@ -258,8 +258,6 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         raise InvalidArgument("memory: minimum memory limit allowed is 6MB")
     if spec.nano_cpus < 0 or (spec.nano_cpus and not 10_000_000 <= spec.nano_cpus <= ncpu * 1_000_000_000):
         raise InvalidArgument(f"nano_cpus: range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available")
-    if spec.pids_limit < -1:
-        raise InvalidArgument("pids_limit: must be -1 (unlimited), 0 (unset) or positive")
     stop_signal = signals.name(parse_signal(spec.stop_signal, "stop_signal")) if spec.stop_signal else ""
     if not stop_signal:
         stop_signal = signals.name(parse_signal(img.stop_signal, "stop_signal")) if img.stop_signal else "SIGTERM"
