@@ -101,7 +101,7 @@ def _container_flags(p: Any, run: bool) -> None:
     p.add_argument("--read-only", action="store_true", help="mount the root filesystem read-only")
     p.add_argument("-m", "--memory", default=None, help="memory limit (e.g. 512m)")
     p.add_argument("--cpus", default=None, help="number of CPUs (e.g. 1.5)")
-    p.add_argument("--pids-limit", default=None, help="pids limit (-1 unlimited)")
+    p.add_argument("--pids-limit", default=None, help="pids limit (-1 unlimited; default 2048)")
     p.add_argument("--cap-add", action="append", default=[], help="add a Linux capability")
     p.add_argument("--cap-drop", action="append", default=[], help="drop a Linux capability")
     p.add_argument("--security-opt", action="append", default=[], metavar="OPT",
@@ -109,6 +109,12 @@ def _container_flags(p: Any, run: bool) -> None:
     p.add_argument("--privileged", action="store_true", help="all capabilities and host devices, no seccomp")
     p.add_argument("--device", action="append", default=[], metavar="HOST[:CONTAINER[:PERMS]]",
                    help="add a host device to the container")
+    p.add_argument("--device-cgroup-rule", action="append", default=[], metavar="'TYPE MAJOR:MINOR PERMS'",
+                   help="allow a device in the container's devices cgroup (e.g. 'c 1:3 rwm')")
+    p.add_argument("--ulimit", action="append", default=[], metavar="NAME=SOFT[:HARD]", help="set a ulimit (nofile, nproc, ...)")
+    p.add_argument("--sysctl", action="append", default=[], metavar="KEY=VALUE", help="set a namespaced sysctl")
+    p.add_argument("--shm-size", default=None, help="size of /dev/shm (default 64m)")
+    p.add_argument("--group-add", action="append", default=[], metavar="GROUP", help="an additional group (gid or name)")
     p.add_argument("--stop-signal", default="", help="signal to stop the container (default SIGTERM)")
     p.add_argument("--stop-timeout", default=None, help="seconds to wait before killing on stop")
     p.add_argument("--restart", default="", help="no, always, unless-stopped, on-failure[:N]")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ctrctl import flags, mounts, security
+from ctrctl import flags, limits, mounts, security
 from ctrctl.errors import UsageError, flag_error
 from ctrd.v1 import container_pb2
 
@@ -69,7 +69,9 @@ def build_spec(args: argparse.Namespace, environ: dict[str, str] | os._Environ[s
     if args.cpus is not None:
         spec.nano_cpus = flags.parse_cpus(args.cpus)
     if args.pids_limit is not None:
-        spec.pids_limit = max(0, flags.parse_int(args.pids_limit, "--pids-limit", minimum=-1))
+        spec.pids_limit = flags.parse_int(args.pids_limit, "--pids-limit", minimum=-1)
+        if spec.pids_limit == 0:  # docker: 0 means unlimited; on the wire 0 is "the default"
+            spec.pids_limit = -1
     if args.stop_signal:
         spec.stop_signal = flags.parse_signal(args.stop_signal, "--stop-signal")
     if args.stop_timeout is not None:
@@ -86,4 +88,12 @@ def build_spec(args: argparse.Namespace, environ: dict[str, str] | os._Environ[s
     spec.log_max_size, spec.log_max_file = flags.parse_log_opts(args.log_opt)
     spec.security_opt.extend(security.parse_security_opt(o) for o in args.security_opt)
     spec.devices.extend(security.parse_device(d) for d in args.device)
+    spec.device_cgroup_rules.extend(limits.parse_device_cgroup_rule(r) for r in args.device_cgroup_rule)
+    spec.ulimits.extend(limits.parse_ulimit(u) for u in args.ulimit)
+    for raw in args.sysctl:
+        key, value = limits.parse_sysctl(raw)
+        spec.sysctls[key] = value
+    if args.shm_size is not None:
+        spec.shm_size = limits.parse_shm_size(args.shm_size)
+    spec.group_add.extend(args.group_add)
     return spec

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from ctrd.errdefs import InvalidArgument
+from daemon.security.options import Defaults, daemon_seccomp
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,14 @@ class Config:
     insecure_registries: tuple[str, ...] = ()  # host[:port] allowed over plain HTTP / unverified TLS
     max_concurrent_downloads: int = 3  # docker's default
     registry_mirrors: tuple[str, ...] = ()  # Docker Hub mirrors, tried in order before the Hub
+    seccomp_profile: str = ""  # "" = docker's default profile, "unconfined", or a profile file
+    no_new_privileges: bool = False  # process.noNewPrivileges for every container that does not say
+    # --seccomp-profile as loaded and checked by build() (never a key of the TOML file or a flag)
+    seccomp_default: str = field(default="builtin", repr=False)
+
+    @property
+    def security_defaults(self) -> Defaults:
+        return Defaults(self.seccomp_default, self.no_new_privileges)
 
     @property
     def pid_file(self) -> Path:
@@ -40,6 +49,7 @@ class Config:
 
 
 _PATHS = {"root", "exec_root", "address"}
+_DERIVED = {"seccomp_default"}
 
 
 def load_toml(path: Path) -> dict[str, Any]:
@@ -48,7 +58,7 @@ def load_toml(path: Path) -> dict[str, Any]:
         data = tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise InvalidArgument(f"config: cannot read {path}: {exc}")
-    known = {f.name for f in fields(Config)}
+    known = {f.name for f in fields(Config)} - _DERIVED
     out: dict[str, Any] = {}
     for key, value in data.items():
         name = key.replace("-", "_")
@@ -62,7 +72,7 @@ def build(values: dict[str, Any]) -> Config:
     """A Config from already-merged values (unset keys keep their defaults)."""
     kwargs: dict[str, Any] = {}
     for f in fields(Config):
-        if values.get(f.name) is None:
+        if f.name in _DERIVED or values.get(f.name) is None:
             continue
         v = values[f.name]
         kwargs[f.name] = Path(v) if f.name in _PATHS else tuple(v) if f.name in ("insecure_registries", "registry_mirrors") else v
@@ -73,4 +83,6 @@ def build(values: dict[str, Any]) -> Config:
         raise InvalidArgument(f"cgroup_parent: invalid cgroup parent {cfg.cgroup_parent!r}")
     if cfg.max_concurrent_downloads < 1:
         raise InvalidArgument(f"max_concurrent_downloads: must be at least 1, got {cfg.max_concurrent_downloads}")
-    return cfg
+    if not isinstance(cfg.seccomp_profile, str):
+        raise InvalidArgument(f"seccomp_profile: must be a path or unconfined, got {cfg.seccomp_profile!r}")
+    return replace(cfg, seccomp_default=daemon_seccomp(cfg.seccomp_profile))

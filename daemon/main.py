@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
                        ("ip-forward", "enable net.ipv4.ip_forward when the bridge comes up")):
         p.add_argument(f"--{flag}", nargs="?", const=True, type=_flag_bool, metavar="BOOL",
                        help=f"{what} (default true; --{flag}=false turns it off)")
+    p.add_argument("--seccomp-profile", metavar="PATH|unconfined",
+                   help="default seccomp profile of the containers (default: docker's)")
+    p.add_argument("--no-new-privileges", nargs="?", const=True, type=_flag_bool, metavar="BOOL",
+                   help="set no_new_privs in every container that does not say otherwise (default false)")
     p.add_argument("--cleanup", action="store_true",
                    help="remove the bridge (when no container uses it) and its firewall rules, then exit")
     p.add_argument("--cgroup-parent", help="parent cgroup of the containers (default ctrd)")

@@ -17,7 +17,7 @@ from ctrd.errdefs import InvalidArgument
 from daemon.atomic import write_json_atomic
 from daemon.containers.record import Container
 from daemon.containers.validate import KNOWN_CAPS
-from daemon.security import options
+from daemon.security import limits, options
 from runtime.defaults import default_spec
 
 CPU_PERIOD = 100_000
@@ -90,6 +90,7 @@ def build_spec(
     etc_files: Mapping[str, str],
     sandbox_key: str,
     cgroup_parent: str,
+    security: options.Defaults = options.DOCKER_DEFAULTS,
 ) -> dict[str, Any]:
     cfg, host = c.config, c.host_config
     spec = default_spec([c.path, *c.args])
@@ -144,9 +145,10 @@ def build_spec(
         res["memory"] = {"limit": host.memory}
     if host.nano_cpus:
         res["cpu"] = {"quota": host.nano_cpus * CPU_PERIOD // 1_000_000_000, "period": CPU_PERIOD}
-    if host.pids_limit > 0:
-        res["pids"] = {"limit": host.pids_limit}
-    options.apply(spec, security_opt=host.security_opt, privileged=host.privileged, devices=host.devices)
+    options.apply(spec, security_opt=host.security_opt, privileged=host.privileged, devices=host.devices,
+                  defaults=security)
+    limits.apply(spec, rootfs, shm_size=host.shm_size, ulimits=host.ulimits, sysctls=host.sysctls,
+                 group_add=host.group_add, pids_limit=host.pids_limit, device_cgroup_rules=host.device_cgroup_rules)
     return spec
 
 

@@ -16,6 +16,7 @@ from ctrd.timefmt import ZERO_TIME, parse_rfc3339, rfc3339
 from daemon.containers.state import Status
 from daemon.network.settings import NetworkSettings
 from daemon.security.devices import DeviceMapping
+from daemon.security.limits import DEFAULT_SHM_SIZE, Ulimit
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,11 @@ class HostConfig:
     dns_search: tuple[str, ...] = ()
     ip_address: str = ""  # --ip: a fixed address on the user network
     mac_address: str = ""  # --mac-address: eth0's MAC
+    shm_size: int = 0  # bytes of /dev/shm; 0 = the runtime default (64 MiB)
+    ulimits: tuple[Ulimit, ...] = ()
+    sysctls: tuple[tuple[str, str], ...] = ()
+    group_add: tuple[str, ...] = ()
+    device_cgroup_rules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +248,11 @@ def host_config_to_json(h: HostConfig) -> dict[str, Any]:
         "Privileged": h.privileged,
         "Devices": [{"PathOnHost": d.path_on_host, "PathInContainer": d.path_in_container,
                      "CgroupPermissions": d.cgroup_permissions} for d in h.devices],
+        "ShmSize": h.shm_size or DEFAULT_SHM_SIZE,
+        "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in h.ulimits] or None,
+        "Sysctls": dict(h.sysctls) or None,
+        "GroupAdd": list(h.group_add) or None,
+        "DeviceCgroupRules": list(h.device_cgroup_rules) or None,
     }
     if h.network_aliases:  # docker keeps them in NetworkingConfig; here beside NetworkMode
         out["NetworkAliases"] = list(h.network_aliases)
@@ -286,6 +297,11 @@ def host_config_from_json(d: dict[str, Any]) -> HostConfig:
         dns_search=tuple(d.get("DnsSearch") or ()),
         ip_address=str(d.get("IPv4Address") or ""),
         mac_address=str(d.get("MacAddress") or ""),
+        shm_size=0 if int(d.get("ShmSize") or 0) == DEFAULT_SHM_SIZE else int(d.get("ShmSize") or 0),
+        ulimits=tuple(Ulimit(u["Name"], int(u["Soft"]), int(u["Hard"])) for u in d.get("Ulimits") or ()),
+        sysctls=tuple(sorted((d.get("Sysctls") or {}).items())),
+        group_add=tuple(d.get("GroupAdd") or ()),
+        device_cgroup_rules=tuple(d.get("DeviceCgroupRules") or ()),
     )
 
 

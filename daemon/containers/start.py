@@ -24,6 +24,7 @@ from daemon.containers.record import Container
 from daemon.containers.state import Action, is_alive, transition
 from daemon.network.api import NetRequest
 from daemon.network.settings import NetworkSettings, PortMapping
+from daemon.security.options import Defaults
 from daemon.shims.api import Exit, ShimCreate, ShimTask
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,8 @@ async def _start_steps(
     faults.point("start.after_network")
     bundle_dir = m.shims.state_dir(c.id)
     await asyncio.to_thread(
-        _build_and_write, c, rootfs, net.files, net.settings.sandbox_key, m.cfg.cgroup_parent, bundle_dir
+        _build_and_write, c, rootfs, net.files, net.settings.sandbox_key, m.cfg.cgroup_parent, bundle_dir,
+        m.cfg.security_defaults
     )
     steps.mark("bundle")
     faults.point("start.after_bundle")
@@ -186,7 +188,8 @@ def _net_request(m: Monitor, c: Container) -> NetRequest:
 
 
 def _build_and_write(
-    c: Container, rootfs: Path, files: dict[str, str], sandbox: str, cgroup_parent: str, bundle_dir: Path
+    c: Container, rootfs: Path, files: dict[str, str], sandbox: str, cgroup_parent: str, bundle_dir: Path,
+    security: Defaults,
 ) -> None:
     """The OCI spec and its write in one thread hop (both are sub-millisecond file work)."""
-    bundle.write_bundle(bundle_dir, bundle.build_spec(c, rootfs, files, sandbox, cgroup_parent))
+    bundle.write_bundle(bundle_dir, bundle.build_spec(c, rootfs, files, sandbox, cgroup_parent, security))

@@ -22,7 +22,7 @@ from daemon.containers import netopts
 from daemon.containers.record import Config, HostConfig, MountSpec, PortBinding, RestartPolicy
 from daemon.containers.signals import parse_signal
 from daemon.images.api import ImageConfigLike
-from daemon.security import devices, options
+from daemon.security import devices, limits, options
 
 HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
 NETWORK_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")  # as daemon.network.networks.NAME_RE
@@ -259,8 +259,6 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         raise InvalidArgument("memory: minimum memory limit allowed is 6MB")
     if spec.nano_cpus < 0 or (spec.nano_cpus and not 10_000_000 <= spec.nano_cpus <= ncpu * 1_000_000_000):
         raise InvalidArgument(f"nano_cpus: range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available")
-    if spec.pids_limit < -1:
-        raise InvalidArgument("pids_limit: must be -1 (unlimited), 0 (unset) or positive")
     stop_signal = signals.name(parse_signal(spec.stop_signal, "stop_signal")) if spec.stop_signal else ""
     if not stop_signal:
         stop_signal = signals.name(parse_signal(img.stop_signal, "stop_signal")) if img.stop_signal else "SIGTERM"
@@ -302,7 +300,7 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         mounts=_mounts(spec),
         memory=spec.memory,
         nano_cpus=spec.nano_cpus,
-        pids_limit=spec.pids_limit,
+        pids_limit=limits.check_pids_limit(spec.pids_limit),
         restart_policy=_restart(spec),
         auto_remove=spec.auto_remove,
         read_only_rootfs=spec.read_only_rootfs,
@@ -319,6 +317,11 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         security_opt=options.security_opts(spec.security_opt),
         privileged=spec.privileged,
         devices=devices.check(spec.devices),
+        shm_size=limits.check_shm_size(spec.shm_size),
+        ulimits=limits.check_ulimits(spec.ulimits),
+        sysctls=limits.check_sysctls(spec.sysctls, network_mode),
+        group_add=limits.check_group_add(spec.group_add),
+        device_cgroup_rules=limits.check_device_cgroup_rules(spec.device_cgroup_rules),
     )
     argv = entrypoint + cmd
     return Normalized(name, argv[0], argv[1:], config, host_config, tuple(warnings))

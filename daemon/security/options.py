@@ -11,10 +11,15 @@ capabilities are final, and does what docker's daemon/oci_linux.go does:
 - seccomp: docker's default profile (daemon.security.seccomp_default) unless `unconfined` or a
   profile of the user's, resolved against the container's final bounding set;
 - no-new-privileges: process.noNewPrivileges.
+
+The daemon's `--seccomp-profile` and `--no-new-privileges` are `Defaults`: what a container gets
+when its own options say nothing (docker's order: `seccomp=builtin` is docker's default profile
+even where the daemon has another; `no-new-privileges=false` turns the daemon's default off).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,8 +35,29 @@ _BOOL = {"": True, "true": True, "1": True, "false": False, "0": False}
 
 @dataclass(frozen=True, slots=True)
 class Options:
+    seccomp: str = ""  # "" (not given), "builtin", "unconfined" or a profile's JSON
+    no_new_privileges: bool | None = None  # None: not given
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    """The daemon's --seccomp-profile (loaded once, at start-up) and --no-new-privileges."""
+
     seccomp: str = "builtin"  # "builtin", "unconfined" or a profile's JSON
     no_new_privileges: bool = False
+
+
+DOCKER_DEFAULTS = Defaults()
+
+
+def daemon_seccomp(value: str, field: str = "seccomp_profile") -> str:
+    """--seccomp-profile: "" (docker's default), "unconfined", or a profile file read and checked
+    now, so a bad file stops the daemon at start-up with one line, not every container start."""
+    if value in ("", "builtin", "unconfined"):
+        return value or "builtin"
+    profile = sec.read_profile(value, field)
+    sec.check_oci(sec.resolve(profile, (), where=field), field)
+    return json.dumps(profile, separators=(",", ":"))
 
 
 def _split(opt: str) -> tuple[str, str]:
@@ -44,7 +70,7 @@ def _split(opt: str) -> tuple[str, str]:
 
 def parse(values: Iterable[str]) -> Options:
     """The options as recorded (already validated by `security_opts`)."""
-    profile, nnp = "builtin", False
+    profile, nnp = "", None
     for opt in values:
         key, value = _split(opt)
         if key == "seccomp":
@@ -97,10 +123,13 @@ def own_capabilities(status: str = "/proc/self/status") -> list[str]:
 
 
 def apply(spec: dict[str, Any], *, security_opt: Sequence[str], privileged: bool,
-          devices: Sequence[DeviceMapping], all_caps: Sequence[str] | None = None) -> None:
+          devices: Sequence[DeviceMapping], all_caps: Sequence[str] | None = None,
+          defaults: Defaults | None = None) -> None:
     """Apply a container's options (its HostConfig's) to `spec`; `all_caps` is what --privileged
-    grants (default: the daemon's own bounding set)."""
+    grants (default: the daemon's own bounding set); `defaults` the daemon's."""
     opts = parse(security_opt)
+    defaults = defaults or DOCKER_DEFAULTS
+    nnp = defaults.no_new_privileges if opts.no_new_privileges is None else opts.no_new_privileges
     proc = spec["process"]
     linux = spec.setdefault("linux", {})
     caps = proc.setdefault("capabilities", {})
@@ -115,7 +144,7 @@ def apply(spec: dict[str, Any], *, security_opt: Sequence[str], privileged: bool
                 m["options"] = [o for o in m.get("options", []) if o != "ro"] + ["rw"]
         linux["devices"] = host_devices()
         linux.setdefault("resources", {})["devices"] = [{"allow": True, "access": "rwm"}]
-    if opts.no_new_privileges:
+    if nnp:
         proc["noNewPrivileges"] = True
     for d in devices:
         st = device_node(d.path_on_host, "devices")
@@ -125,7 +154,10 @@ def apply(spec: dict[str, Any], *, security_opt: Sequence[str], privileged: bool
         rules.append({"allow": True, "type": node["type"], "major": node["major"], "minor": node["minor"],
                       "access": d.cgroup_permissions})
     linux.pop("seccomp", None)
-    if opts.seccomp == "unconfined" or (privileged and opts.seccomp == "builtin"):
+    # --privileged runs unconfined (the daemon's default included) unless the container itself
+    # names a profile file
+    chosen = "unconfined" if privileged and opts.seccomp in ("", "builtin") else opts.seccomp or defaults.seccomp
+    if chosen == "unconfined":
         return
-    profile = seccomp_default.profile() if opts.seccomp == "builtin" else sec.parse_profile(opts.seccomp, "given")
+    profile = seccomp_default.profile() if chosen == "builtin" else sec.parse_profile(chosen, "given")
     linux["seccomp"] = sec.resolve(profile, caps.get("bounding", []))

@@ -125,25 +125,25 @@ def resolve(profile: dict[str, Any], capabilities: Iterable[str], *, machine: tu
     return out
 
 
-def read_profile(path: str) -> dict[str, Any]:
-    """A profile file given with --security-opt seccomp=PATH (docker's or OCI's format)."""
+def read_profile(path: str, field: str = "security_opt") -> dict[str, Any]:
+    """A profile file (docker's or OCI's format): the daemon's --seccomp-profile."""
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_PROFILE_BYTES + 1)
     except OSError as exc:
-        raise InvalidArgument(f"security_opt: seccomp profile {path}: {(exc.strerror or str(exc)).lower()}")
+        raise InvalidArgument(f"{field}: seccomp profile {path}: {(exc.strerror or str(exc)).lower()}")
     if len(raw) > MAX_PROFILE_BYTES:
-        raise InvalidArgument(f"security_opt: seccomp profile {path} is larger than {MAX_PROFILE_BYTES} bytes")
-    return parse_profile(raw, path)
+        raise InvalidArgument(f"{field}: seccomp profile {path} is larger than {MAX_PROFILE_BYTES} bytes")
+    return parse_profile(raw, path, field)
 
 
-def parse_profile(raw: bytes | str, name: str) -> dict[str, Any]:
+def parse_profile(raw: bytes | str, name: str, field: str = "security_opt") -> dict[str, Any]:
     try:
         obj = json.loads(raw)
     except ValueError as exc:
-        raise InvalidArgument(f"security_opt: seccomp profile {name} is not valid json: {exc}")
+        raise InvalidArgument(f"{field}: seccomp profile {name} is not valid json: {exc}")
     if not isinstance(obj, dict):
-        raise InvalidArgument(f"security_opt: seccomp profile {name} must be a JSON object")
+        raise InvalidArgument(f"{field}: seccomp profile {name} must be a JSON object")
     return obj
 
 

@@ -165,7 +165,8 @@ def test_spec_defaults_and_rm() -> None:
     assert spec_of("--entrypoint", "", "busybox").entrypoint == [""]
     assert spec_of("--rm", "busybox").auto_remove  # detached: the daemon removes
     assert not spec_of("--rm", "busybox", detach=False).auto_remove  # foreground: the client removes
-    assert spec_of("--pids-limit", "-1", "busybox").pids_limit == 0
+    assert spec_of("--pids-limit", "-1", "busybox").pids_limit == -1
+    assert spec_of("--pids-limit", "0", "busybox").pids_limit == -1
     with pytest.raises(UsageError, match="--stop-timeout"):
         spec_of("--stop-timeout", "-5", "busybox")
     with pytest.raises(UsageError, match="--restart and --rm"):
