@@ -107,6 +107,24 @@ class ContainerServicer(container_pb2_grpc.ContainerServiceServicer):
         r = await self.m.exec(request.id, list(request.args), list(request.env), request.user, request.working_dir)
         return pb.ExecResponse(exit_code=r.exit_code, stdout=r.stdout, stderr=r.stderr)
 
+    # Interactive I/O (issue 15): the contract is in container.proto; the implementation lands
+    # with the daemon half of the interactive work. Until then these answer UNIMPLEMENTED.
+    async def Attach(self, request_iterator: Any, context: Ctx) -> AsyncIterator[pb.AttachResponse]:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "attach is not implemented yet")
+        yield pb.AttachResponse()
+
+    async def Resize(self, request: pb.ResizeRequest, context: Ctx) -> pb.ResizeResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "resize is not implemented yet")
+
+    async def ExecCreate(self, request: pb.ExecCreateRequest, context: Ctx) -> pb.ExecCreateResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "exec create is not implemented yet")
+
+    async def ExecStart(self, request: pb.ExecStartRequest, context: Ctx) -> pb.ExecStartResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "exec start is not implemented yet")
+
+    async def ExecInspect(self, request: pb.ExecInspectRequest, context: Ctx) -> pb.ExecInspectResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "exec inspect is not implemented yet")
+
 
 def _system_cpu_ns() -> int:
     """Total host CPU time (docker's system_cpu_usage), for CPU % between two samples."""

@@ -220,6 +220,9 @@ class ContainerSpec(_message.Message):
     SYSCTLS_FIELD_NUMBER: _builtins.int
     GROUP_ADD_FIELD_NUMBER: _builtins.int
     DEVICE_CGROUP_RULES_FIELD_NUMBER: _builtins.int
+    TTY_FIELD_NUMBER: _builtins.int
+    OPEN_STDIN_FIELD_NUMBER: _builtins.int
+    STDIN_ONCE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     image: _builtins.str
     cmd_set: _builtins.bool
@@ -254,6 +257,12 @@ class ContainerSpec(_message.Message):
     """eth0's MAC ("" = derived from the address)"""
     shm_size: _builtins.int
     """bytes of /dev/shm, 0 = 64 MiB (docker's default)"""
+    tty: _builtins.bool
+    """process.terminal: one output stream, the shim owns the pty"""
+    open_stdin: _builtins.bool
+    """docker -i: stdin fed by attached clients"""
+    stdin_once: _builtins.bool
+    """close stdin when the first attached client's stdin ends"""
     @_builtins.property
     def cmd(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -356,10 +365,13 @@ class ContainerSpec(_message.Message):
         sysctls: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         group_add: _abc.Iterable[_builtins.str] | None = ...,
         device_cgroup_rules: _abc.Iterable[_builtins.str] | None = ...,
+        tty: _builtins.bool = ...,
+        open_stdin: _builtins.bool = ...,
+        stdin_once: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "restart_policy", b"restart_policy", "stop_timeout", b"stop_timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "auto_remove", b"auto_remove", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "cmd", b"cmd", "cmd_set", b"cmd_set", "device_cgroup_rules", b"device_cgroup_rules", "devices", b"devices", "dns", b"dns", "dns_search", b"dns_search", "entrypoint", b"entrypoint", "entrypoint_set", b"entrypoint_set", "env", b"env", "extra_hosts", b"extra_hosts", "group_add", b"group_add", "hostname", b"hostname", "image", b"image", "ip_address", b"ip_address", "labels", b"labels", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "mac_address", b"mac_address", "memory", b"memory", "mounts", b"mounts", "name", b"name", "nano_cpus", b"nano_cpus", "network_aliases", b"network_aliases", "network_mode", b"network_mode", "pids_limit", b"pids_limit", "port_bindings", b"port_bindings", "privileged", b"privileged", "publish_all", b"publish_all", "read_only_rootfs", b"read_only_rootfs", "restart_policy", b"restart_policy", "security_opt", b"security_opt", "shm_size", b"shm_size", "stop_signal", b"stop_signal", "stop_timeout", b"stop_timeout", "sysctls", b"sysctls", "ulimits", b"ulimits", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "auto_remove", b"auto_remove", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "cmd", b"cmd", "cmd_set", b"cmd_set", "device_cgroup_rules", b"device_cgroup_rules", "devices", b"devices", "dns", b"dns", "dns_search", b"dns_search", "entrypoint", b"entrypoint", "entrypoint_set", b"entrypoint_set", "env", b"env", "extra_hosts", b"extra_hosts", "group_add", b"group_add", "hostname", b"hostname", "image", b"image", "ip_address", b"ip_address", "labels", b"labels", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "mac_address", b"mac_address", "memory", b"memory", "mounts", b"mounts", "name", b"name", "nano_cpus", b"nano_cpus", "network_aliases", b"network_aliases", "network_mode", b"network_mode", "open_stdin", b"open_stdin", "pids_limit", b"pids_limit", "port_bindings", b"port_bindings", "privileged", b"privileged", "publish_all", b"publish_all", "read_only_rootfs", b"read_only_rootfs", "restart_policy", b"restart_policy", "security_opt", b"security_opt", "shm_size", b"shm_size", "stdin_once", b"stdin_once", "stop_signal", b"stop_signal", "stop_timeout", b"stop_timeout", "sysctls", b"sysctls", "tty", b"tty", "ulimits", b"ulimits", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__stop_timeout: _TypeAlias = _typing.Literal["stop_timeout"]  # noqa: Y015
     _WhichOneofArgType__stop_timeout: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout"]  # noqa: Y015
@@ -1199,3 +1211,368 @@ class ExecResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExecResponse: _TypeAlias = ExecResponse  # noqa: Y015
+
+@_typing.final
+class AttachOpen(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    STDIN_FIELD_NUMBER: _builtins.int
+    STDOUT_FIELD_NUMBER: _builtins.int
+    STDERR_FIELD_NUMBER: _builtins.int
+    DETACH_KEYS_FIELD_NUMBER: _builtins.int
+    LOGS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """container id or name"""
+    exec_id: _builtins.str
+    """"" = the container's init process; else an exec made by ExecCreate"""
+    stdin: _builtins.bool
+    """(attaching to a created exec starts it, as docker's exec start)
+    forward this client's stdin
+    """
+    stdout: _builtins.bool
+    stderr: _builtins.bool
+    detach_keys: _builtins.str
+    """"" = the daemon's default ("ctrl-p,ctrl-q"); checked only with a tty"""
+    logs: _builtins.bool
+    """replay the log before live output (docker attach ?logs=1)"""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        exec_id: _builtins.str = ...,
+        stdin: _builtins.bool = ...,
+        stdout: _builtins.bool = ...,
+        stderr: _builtins.bool = ...,
+        detach_keys: _builtins.str = ...,
+        logs: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detach_keys", b"detach_keys", "exec_id", b"exec_id", "id", b"id", "logs", b"logs", "stderr", b"stderr", "stdin", b"stdin", "stdout", b"stdout"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttachOpen: _TypeAlias = AttachOpen  # noqa: Y015
+
+@_typing.final
+class AttachRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPEN_FIELD_NUMBER: _builtins.int
+    STDIN_FIELD_NUMBER: _builtins.int
+    STDIN_EOF_FIELD_NUMBER: _builtins.int
+    RESIZE_FIELD_NUMBER: _builtins.int
+    DETACH_FIELD_NUMBER: _builtins.int
+    stdin: _builtins.bytes
+    stdin_eof: _builtins.bool
+    """this client's stdin ended (closes the process's stdin when stdin_once)"""
+    detach: _builtins.bool
+    """leave the process running and end the stream"""
+    @_builtins.property
+    def open(self) -> Global___AttachOpen: ...
+    @_builtins.property
+    def resize(self) -> Global___ResizeRequest: ...
+    def __init__(
+        self,
+        *,
+        open: Global___AttachOpen | None = ...,
+        stdin: _builtins.bytes = ...,
+        stdin_eof: _builtins.bool = ...,
+        resize: Global___ResizeRequest | None = ...,
+        detach: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["detach", b"detach", "msg", b"msg", "open", b"open", "resize", b"resize", "stdin", b"stdin", "stdin_eof", b"stdin_eof"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detach", b"detach", "msg", b"msg", "open", b"open", "resize", b"resize", "stdin", b"stdin", "stdin_eof", b"stdin_eof"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_msg: _TypeAlias = _typing.Literal["open", "stdin", "stdin_eof", "resize", "detach"]  # noqa: Y015
+    _WhichOneofArgType_msg: _TypeAlias = _typing.Literal["msg", b"msg"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_msg) -> _WhichOneofReturnType_msg | None: ...
+
+Global___AttachRequest: _TypeAlias = AttachRequest  # noqa: Y015
+
+@_typing.final
+class AttachStarted(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TTY_FIELD_NUMBER: _builtins.int
+    tty: _builtins.bool
+    def __init__(
+        self,
+        *,
+        tty: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tty", b"tty"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttachStarted: _TypeAlias = AttachStarted  # noqa: Y015
+
+@_typing.final
+class AttachOutput(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STREAM_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    stream: _builtins.str
+    data: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        stream: _builtins.str = ...,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "stream", b"stream"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttachOutput: _TypeAlias = AttachOutput  # noqa: Y015
+
+@_typing.final
+class AttachExit(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXIT_CODE_FIELD_NUMBER: _builtins.int
+    exit_code: _builtins.int
+    def __init__(
+        self,
+        *,
+        exit_code: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exit_code", b"exit_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttachExit: _TypeAlias = AttachExit  # noqa: Y015
+
+@_typing.final
+class AttachResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STARTED_FIELD_NUMBER: _builtins.int
+    OUTPUT_FIELD_NUMBER: _builtins.int
+    EXIT_FIELD_NUMBER: _builtins.int
+    DETACHED_FIELD_NUMBER: _builtins.int
+    detached: _builtins.bool
+    @_builtins.property
+    def started(self) -> Global___AttachStarted: ...
+    @_builtins.property
+    def output(self) -> Global___AttachOutput: ...
+    @_builtins.property
+    def exit(self) -> Global___AttachExit: ...
+    def __init__(
+        self,
+        *,
+        started: Global___AttachStarted | None = ...,
+        output: Global___AttachOutput | None = ...,
+        exit: Global___AttachExit | None = ...,
+        detached: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["detached", b"detached", "exit", b"exit", "msg", b"msg", "output", b"output", "started", b"started"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detached", b"detached", "exit", b"exit", "msg", b"msg", "output", b"output", "started", b"started"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_msg: _TypeAlias = _typing.Literal["started", "output", "exit", "detached"]  # noqa: Y015
+    _WhichOneofArgType_msg: _TypeAlias = _typing.Literal["msg", b"msg"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_msg) -> _WhichOneofReturnType_msg | None: ...
+
+Global___AttachResponse: _TypeAlias = AttachResponse  # noqa: Y015
+
+@_typing.final
+class ResizeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    ROWS_FIELD_NUMBER: _builtins.int
+    COLS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """container id or name (empty inside an Attach stream: the attached process)"""
+    exec_id: _builtins.str
+    rows: _builtins.int
+    """1..65535"""
+    cols: _builtins.int
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        exec_id: _builtins.str = ...,
+        rows: _builtins.int = ...,
+        cols: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cols", b"cols", "exec_id", b"exec_id", "id", b"id", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResizeRequest: _TypeAlias = ResizeRequest  # noqa: Y015
+
+@_typing.final
+class ResizeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResizeResponse: _TypeAlias = ResizeResponse  # noqa: Y015
+
+@_typing.final
+class ExecCreateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ARGS_FIELD_NUMBER: _builtins.int
+    ENV_FIELD_NUMBER: _builtins.int
+    USER_FIELD_NUMBER: _builtins.int
+    WORKING_DIR_FIELD_NUMBER: _builtins.int
+    TTY_FIELD_NUMBER: _builtins.int
+    ATTACH_STDIN_FIELD_NUMBER: _builtins.int
+    ATTACH_STDOUT_FIELD_NUMBER: _builtins.int
+    ATTACH_STDERR_FIELD_NUMBER: _builtins.int
+    PRIVILEGED_FIELD_NUMBER: _builtins.int
+    DETACH_KEYS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    user: _builtins.str
+    working_dir: _builtins.str
+    tty: _builtins.bool
+    attach_stdin: _builtins.bool
+    attach_stdout: _builtins.bool
+    attach_stderr: _builtins.bool
+    privileged: _builtins.bool
+    detach_keys: _builtins.str
+    @_builtins.property
+    def args(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def env(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        args: _abc.Iterable[_builtins.str] | None = ...,
+        env: _abc.Iterable[_builtins.str] | None = ...,
+        user: _builtins.str = ...,
+        working_dir: _builtins.str = ...,
+        tty: _builtins.bool = ...,
+        attach_stdin: _builtins.bool = ...,
+        attach_stdout: _builtins.bool = ...,
+        attach_stderr: _builtins.bool = ...,
+        privileged: _builtins.bool = ...,
+        detach_keys: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "attach_stderr", b"attach_stderr", "attach_stdin", b"attach_stdin", "attach_stdout", b"attach_stdout", "detach_keys", b"detach_keys", "env", b"env", "id", b"id", "privileged", b"privileged", "tty", b"tty", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExecCreateRequest: _TypeAlias = ExecCreateRequest  # noqa: Y015
+
+@_typing.final
+class ExecCreateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    exec_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        exec_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exec_id", b"exec_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExecCreateResponse: _TypeAlias = ExecCreateResponse  # noqa: Y015
+
+@_typing.final
+class ExecStartRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    exec_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        exec_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exec_id", b"exec_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExecStartRequest: _TypeAlias = ExecStartRequest  # noqa: Y015
+
+@_typing.final
+class ExecStartResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExecStartResponse: _TypeAlias = ExecStartResponse  # noqa: Y015
+
+@_typing.final
+class ExecInspectRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    exec_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        exec_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exec_id", b"exec_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExecInspectRequest: _TypeAlias = ExecInspectRequest  # noqa: Y015
+
+@_typing.final
+class ExecInspectResponse(_message.Message):
+    """Docker's exec inspect object (ID, Running, ExitCode, ProcessConfig, OpenStdin, OpenStdout,
+    OpenStderr, ContainerID, Pid, CanRemove, DetachKeys)
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JSON_FIELD_NUMBER: _builtins.int
+    json: _builtins.str
+    def __init__(
+        self,
+        *,
+        json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["json", b"json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExecInspectResponse: _TypeAlias = ExecInspectResponse  # noqa: Y015

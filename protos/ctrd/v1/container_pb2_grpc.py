@@ -109,6 +109,31 @@ class ContainerServiceStub:
                 request_serializer=ctrd_dot_v1_dot_container__pb2.ExecRequest.SerializeToString,
                 response_deserializer=ctrd_dot_v1_dot_container__pb2.ExecResponse.FromString,
                 _registered_method=True)
+        self.Attach = channel.stream_stream(
+                '/ctrd.v1.ContainerService/Attach',
+                request_serializer=ctrd_dot_v1_dot_container__pb2.AttachRequest.SerializeToString,
+                response_deserializer=ctrd_dot_v1_dot_container__pb2.AttachResponse.FromString,
+                _registered_method=True)
+        self.Resize = channel.unary_unary(
+                '/ctrd.v1.ContainerService/Resize',
+                request_serializer=ctrd_dot_v1_dot_container__pb2.ResizeRequest.SerializeToString,
+                response_deserializer=ctrd_dot_v1_dot_container__pb2.ResizeResponse.FromString,
+                _registered_method=True)
+        self.ExecCreate = channel.unary_unary(
+                '/ctrd.v1.ContainerService/ExecCreate',
+                request_serializer=ctrd_dot_v1_dot_container__pb2.ExecCreateRequest.SerializeToString,
+                response_deserializer=ctrd_dot_v1_dot_container__pb2.ExecCreateResponse.FromString,
+                _registered_method=True)
+        self.ExecStart = channel.unary_unary(
+                '/ctrd.v1.ContainerService/ExecStart',
+                request_serializer=ctrd_dot_v1_dot_container__pb2.ExecStartRequest.SerializeToString,
+                response_deserializer=ctrd_dot_v1_dot_container__pb2.ExecStartResponse.FromString,
+                _registered_method=True)
+        self.ExecInspect = channel.unary_unary(
+                '/ctrd.v1.ContainerService/ExecInspect',
+                request_serializer=ctrd_dot_v1_dot_container__pb2.ExecInspectRequest.SerializeToString,
+                response_deserializer=ctrd_dot_v1_dot_container__pb2.ExecInspectResponse.FromString,
+                _registered_method=True)
 
 
 class ContainerServiceServicer:
@@ -199,6 +224,42 @@ class ContainerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Exec(self, request, context):
+        """buffered: output returned when the command ends
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Attach(self, request_iterator, context):
+        """Interactive I/O (docker attach / exec start). The first request carries `open`; then stdin,
+        stdin_eof, resize, detach in any order. Responses: one `started`, output frames, then one
+        `exit` (the process ended) or `detached`; the stream then ends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Resize(self, request, context):
+        """container's or an exec's tty
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExecCreate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExecStart(self, request, context):
+        """detached start; attached = Attach with exec_id
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExecInspect(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -281,6 +342,31 @@ def add_ContainerServiceServicer_to_server(servicer, server):
                     servicer.Exec,
                     request_deserializer=ctrd_dot_v1_dot_container__pb2.ExecRequest.FromString,
                     response_serializer=ctrd_dot_v1_dot_container__pb2.ExecResponse.SerializeToString,
+            ),
+            'Attach': grpc.stream_stream_rpc_method_handler(
+                    servicer.Attach,
+                    request_deserializer=ctrd_dot_v1_dot_container__pb2.AttachRequest.FromString,
+                    response_serializer=ctrd_dot_v1_dot_container__pb2.AttachResponse.SerializeToString,
+            ),
+            'Resize': grpc.unary_unary_rpc_method_handler(
+                    servicer.Resize,
+                    request_deserializer=ctrd_dot_v1_dot_container__pb2.ResizeRequest.FromString,
+                    response_serializer=ctrd_dot_v1_dot_container__pb2.ResizeResponse.SerializeToString,
+            ),
+            'ExecCreate': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExecCreate,
+                    request_deserializer=ctrd_dot_v1_dot_container__pb2.ExecCreateRequest.FromString,
+                    response_serializer=ctrd_dot_v1_dot_container__pb2.ExecCreateResponse.SerializeToString,
+            ),
+            'ExecStart': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExecStart,
+                    request_deserializer=ctrd_dot_v1_dot_container__pb2.ExecStartRequest.FromString,
+                    response_serializer=ctrd_dot_v1_dot_container__pb2.ExecStartResponse.SerializeToString,
+            ),
+            'ExecInspect': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExecInspect,
+                    request_deserializer=ctrd_dot_v1_dot_container__pb2.ExecInspectRequest.FromString,
+                    response_serializer=ctrd_dot_v1_dot_container__pb2.ExecInspectResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -688,6 +774,141 @@ class ContainerService:
             '/ctrd.v1.ContainerService/Exec',
             ctrd_dot_v1_dot_container__pb2.ExecRequest.SerializeToString,
             ctrd_dot_v1_dot_container__pb2.ExecResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Attach(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/ctrd.v1.ContainerService/Attach',
+            ctrd_dot_v1_dot_container__pb2.AttachRequest.SerializeToString,
+            ctrd_dot_v1_dot_container__pb2.AttachResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Resize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ctrd.v1.ContainerService/Resize',
+            ctrd_dot_v1_dot_container__pb2.ResizeRequest.SerializeToString,
+            ctrd_dot_v1_dot_container__pb2.ResizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExecCreate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ctrd.v1.ContainerService/ExecCreate',
+            ctrd_dot_v1_dot_container__pb2.ExecCreateRequest.SerializeToString,
+            ctrd_dot_v1_dot_container__pb2.ExecCreateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExecStart(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ctrd.v1.ContainerService/ExecStart',
+            ctrd_dot_v1_dot_container__pb2.ExecStartRequest.SerializeToString,
+            ctrd_dot_v1_dot_container__pb2.ExecStartResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExecInspect(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ctrd.v1.ContainerService/ExecInspect',
+            ctrd_dot_v1_dot_container__pb2.ExecInspectRequest.SerializeToString,
+            ctrd_dot_v1_dot_container__pb2.ExecInspectResponse.FromString,
             options,
             channel_credentials,
             insecure,

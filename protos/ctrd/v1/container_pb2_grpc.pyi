@@ -29,6 +29,18 @@ class ContainerServiceStub:
     Top: _aio.UnaryUnaryMultiCallable[_container_pb2.TopRequest, _container_pb2.TopResponse]
     Stats: _aio.UnaryStreamMultiCallable[_container_pb2.StatsRequest, _container_pb2.StatsResponse]
     Exec: _aio.UnaryUnaryMultiCallable[_container_pb2.ExecRequest, _container_pb2.ExecResponse]
+    """buffered: output returned when the command ends"""
+    Attach: _aio.StreamStreamMultiCallable[_container_pb2.AttachRequest, _container_pb2.AttachResponse]
+    """Interactive I/O (docker attach / exec start). The first request carries `open`; then stdin,
+    stdin_eof, resize, detach in any order. Responses: one `started`, output frames, then one
+    `exit` (the process ended) or `detached`; the stream then ends.
+    """
+    Resize: _aio.UnaryUnaryMultiCallable[_container_pb2.ResizeRequest, _container_pb2.ResizeResponse]
+    """container's or an exec's tty"""
+    ExecCreate: _aio.UnaryUnaryMultiCallable[_container_pb2.ExecCreateRequest, _container_pb2.ExecCreateResponse]
+    ExecStart: _aio.UnaryUnaryMultiCallable[_container_pb2.ExecStartRequest, _container_pb2.ExecStartResponse]
+    """detached start; attached = Attach with exec_id"""
+    ExecInspect: _aio.UnaryUnaryMultiCallable[_container_pb2.ExecInspectRequest, _container_pb2.ExecInspectResponse]
 
 class ContainerServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -134,6 +146,48 @@ class ContainerServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _container_pb2.ExecRequest,
         context: _aio.ServicerContext[_container_pb2.ExecRequest, _abc.Awaitable[_container_pb2.ExecResponse]],
-    ) -> _abc.Awaitable[_container_pb2.ExecResponse]: ...
+    ) -> _abc.Awaitable[_container_pb2.ExecResponse]:
+        """buffered: output returned when the command ends"""
+
+    @_abc_1.abstractmethod
+    def Attach(
+        self,
+        request_iterator: _abc.AsyncIterator[_container_pb2.AttachRequest],
+        context: _aio.ServicerContext[_abc.AsyncIterator[_container_pb2.AttachRequest], _abc.AsyncIterator[_container_pb2.AttachResponse]],
+    ) -> _abc.AsyncIterator[_container_pb2.AttachResponse]:
+        """Interactive I/O (docker attach / exec start). The first request carries `open`; then stdin,
+        stdin_eof, resize, detach in any order. Responses: one `started`, output frames, then one
+        `exit` (the process ended) or `detached`; the stream then ends.
+        """
+
+    @_abc_1.abstractmethod
+    def Resize(
+        self,
+        request: _container_pb2.ResizeRequest,
+        context: _aio.ServicerContext[_container_pb2.ResizeRequest, _abc.Awaitable[_container_pb2.ResizeResponse]],
+    ) -> _abc.Awaitable[_container_pb2.ResizeResponse]:
+        """container's or an exec's tty"""
+
+    @_abc_1.abstractmethod
+    def ExecCreate(
+        self,
+        request: _container_pb2.ExecCreateRequest,
+        context: _aio.ServicerContext[_container_pb2.ExecCreateRequest, _abc.Awaitable[_container_pb2.ExecCreateResponse]],
+    ) -> _abc.Awaitable[_container_pb2.ExecCreateResponse]: ...
+
+    @_abc_1.abstractmethod
+    def ExecStart(
+        self,
+        request: _container_pb2.ExecStartRequest,
+        context: _aio.ServicerContext[_container_pb2.ExecStartRequest, _abc.Awaitable[_container_pb2.ExecStartResponse]],
+    ) -> _abc.Awaitable[_container_pb2.ExecStartResponse]:
+        """detached start; attached = Attach with exec_id"""
+
+    @_abc_1.abstractmethod
+    def ExecInspect(
+        self,
+        request: _container_pb2.ExecInspectRequest,
+        context: _aio.ServicerContext[_container_pb2.ExecInspectRequest, _abc.Awaitable[_container_pb2.ExecInspectResponse]],
+    ) -> _abc.Awaitable[_container_pb2.ExecInspectResponse]: ...
 
 def add_ContainerServiceServicer_to_server(servicer: ContainerServiceServicer, server: _aio.Server) -> None: ...
