@@ -32,6 +32,7 @@ class Config:
     registry_mirrors: tuple[str, ...] = ()  # Docker Hub mirrors, tried in order before the Hub
     seccomp_profile: str = ""  # "" = docker's default profile, "unconfined", or a profile file
     no_new_privileges: bool = False  # process.noNewPrivileges for every container that does not say
+    docker_address: str | None = None  # the Docker Engine API socket: None = <exec-root>/docker.sock, "" = off
     # --seccomp-profile as loaded and checked by build() (never a key of the TOML file or a flag)
     seccomp_default: str = field(default="builtin", repr=False)
 
@@ -42,6 +43,12 @@ class Config:
     @property
     def pid_file(self) -> Path:
         return self.exec_root / "ctrd.pid"
+
+    @property
+    def docker_socket(self) -> Path | None:
+        if self.docker_address is None:
+            return self.exec_root / "docker.sock"
+        return Path(self.docker_address) if self.docker_address else None
 
     @property
     def runtime_root(self) -> Path:
@@ -79,6 +86,8 @@ def build(values: dict[str, Any]) -> Config:
     cfg = Config(**kwargs)
     if len(str(cfg.address).encode()) >= 108:
         raise InvalidArgument(f"address: socket path longer than 107 bytes: {cfg.address}")
+    if cfg.docker_socket is not None and len(str(cfg.docker_socket).encode()) >= 108:
+        raise InvalidArgument(f"docker_address: socket path longer than 107 bytes: {cfg.docker_socket}")
     if not cfg.cgroup_parent.strip("/") or ".." in cfg.cgroup_parent.split("/"):
         raise InvalidArgument(f"cgroup_parent: invalid cgroup parent {cfg.cgroup_parent!r}")
     if cfg.max_concurrent_downloads < 1:

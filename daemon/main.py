@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", help="persistent state (default /var/lib/ctrd)")
     p.add_argument("--exec-root", help="runtime state (default /run/ctrd)")
     p.add_argument("--address", help="gRPC unix socket (default /run/ctrd/ctrd.sock)")
+    p.add_argument("--docker-address", metavar="PATH",
+                   help='Docker Engine API unix socket (default <exec-root>/docker.sock; "" = off)')
     p.add_argument("--live-restore", action="store_true", default=None,
                    help="leave containers running when the daemon exits")
     p.add_argument("--shutdown-timeout", type=float, help="seconds to wait for containers at shutdown (default 15)")

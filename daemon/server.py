@@ -27,6 +27,8 @@ from daemon.config import Config
 from daemon.containers.manager import ContainerManager
 from daemon.containers.recovery import recover
 from daemon.containers.state import is_alive
+from daemon.dockerapi.backend import Backend
+from daemon.dockerapi.server import DockerAPI
 from daemon.images.api import Images
 from daemon.interceptor import ErrorInterceptor
 from daemon.layers.api import Layers
@@ -89,6 +91,8 @@ class Daemon:
         self.network_servicer: network_pb2_grpc.NetworkServiceServicer | None = None
         self._image_count = image_count
         self.server: grpc.aio.Server | None = None
+        self.docker = Backend(self.manager)  # what the Docker Engine API translates to
+        self.docker_api: DockerAPI | None = None
         self.lock = RootLock(cfg.root)
         self.stopping = asyncio.Event()
         self._launcher: asyncio.Future[None] | None = None
@@ -135,6 +139,9 @@ class Daemon:
             os.umask(old_umask)
         await self.server.start()
         os.chmod(cfg.address, 0o660)
+        if cfg.docker_socket is not None:
+            self.docker_api = DockerAPI(self.docker)
+            await self.docker_api.start(cfg.docker_socket)
         log.info("ctrd listening on %s (root %s, exec-root %s)", cfg.address, cfg.root, cfg.exec_root)
 
     def shutdown_budget(self) -> float:
@@ -149,6 +156,8 @@ class Daemon:
 
     async def stop(self) -> None:
         self.manager.events.close()
+        if self.docker_api is not None:
+            await self.docker_api.close()
         if self.server is not None:
             await self.server.stop(1.0)
         budget = self.shutdown_budget()
@@ -199,6 +208,7 @@ def build_daemon(cfg: Config) -> Daemon:
     d.image_servicer = RegistryImageServicer(images, dist, in_use)
     d.network_servicer = NetworkServicer(network.user, d.manager)
     d._image_count = lambda: len(images.list())
+    d.docker.images, d.docker.dist, d.docker.networks, d.docker.image_in_use = images, dist, network.user, in_use
     return d
 
 

@@ -1,0 +1,369 @@
+"""/containers/...: create, list, inspect, the lifecycle verbs, wait, logs, attach, top, stats, prune."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from typing import Any
+
+from ctrd import errdefs, timefmt
+from ctrd.errdefs import InvalidArgument
+from daemon.containers.record import Container
+from daemon.containers.state import Status, is_alive
+from daemon.dockerapi import filters as flt
+from daemon.dockerapi import views
+from daemon.dockerapi.backend import Backend
+from daemon.dockerapi.create import spec_from_docker
+from daemon.dockerapi.errors import HTTPError
+from daemon.dockerapi.http import Reply, Request, empty, json_reply
+from daemon.dockerapi.routing import Router
+from daemon.dockerapi.streams import frame, stream_type
+from daemon.logs import LogQuery
+from daemon.network.usernets import builtin_id
+
+LIST_FILTERS = frozenset({"name", "id", "status", "label", "ancestor", "exited", "network", "before", "since",
+                          "health", "volume", "publish", "expose", "is-task"})
+WAIT_CONDITIONS = ("not-running", "next-exit", "removed", "")
+
+
+def network_ids(b: Backend) -> dict[str, str]:
+    ids = {name: builtin_id(name) for name in ("bridge", "host", "none")}
+    if b.networks is not None:
+        for rec in b.networks.store:
+            ids[rec.name] = rec.id
+            ids[rec.id] = rec.id
+    return ids
+
+
+def _matches(c: Container, f: flt.Filters, by_ref: dict[str, Container]) -> bool:
+    for key, values in f.items():
+        if not values:
+            continue
+        if key == "label":
+            if not flt.label_matches(dict(c.config.labels), values):
+                return False
+            continue
+        if key == "name":
+            ok = any(v.lstrip("/") in c.name for v in values)
+        elif key == "id":
+            ok = any(c.id.startswith(v) for v in values)
+        elif key == "status":
+            ok = c.status.value in values
+        elif key == "ancestor":
+            ok = c.config.image in values or c.image_id in values or any(c.image_id.startswith(v) for v in values)
+        elif key == "exited":
+            ok = c.status is Status.EXITED and str(c.state.exit_code) in values
+        elif key == "network":
+            ok = c.host_config.network_mode in values
+        elif key in ("before", "since"):
+            ref = by_ref.get(values[0])
+            if ref is None:
+                raise errdefs.NotFound(f"No such container: {values[0]}")
+            ok = c.created < ref.created if key == "before" else c.created > ref.created
+        elif key == "publish":
+            ports = {f"{p.container_port}/{p.protocol}" for p in c.host_config.port_bindings} | {
+                str(p.container_port) for p in c.host_config.port_bindings}
+            ok = any(v in ports for v in values)
+        elif key == "expose":
+            ok = any(v in c.config.exposed_ports or f"{v}/tcp" in c.config.exposed_ports for v in values)
+        elif key == "health":
+            ok = "none" in values
+        elif key == "is-task":
+            ok = "false" in values
+        else:  # volume: ctrd has no volumes yet, so nothing mounts one
+            ok = False
+        if not ok:
+            return False
+    return True
+
+
+def register(r: Router, b: Backend) -> None:
+    m = b.manager
+
+    def get(req: Request) -> Container:
+        try:
+            return m.get(req.params["id"])
+        except errdefs.NotFound:
+            raise errdefs.NotFound(f"No such container: {req.params['id']}") from None
+
+    async def create(req: Request) -> Reply:
+        body = await req.json()
+        name = req.q("name").lstrip("/")
+        spec = spec_from_docker(body, name)
+        if req.q("platform") not in ("", "linux", f"linux/{_arch()}"):
+            raise InvalidArgument(f"platform: {req.q('platform')} is not this host's platform")
+        try:
+            cid, warnings = await m.create(spec)
+        except errdefs.InvalidArgument as exc:
+            if exc.reason == errdefs.REASON_NO_SUCH_IMAGE:
+                raise errdefs.NotFound(f"No such image: {spec.image}") from None
+            raise
+        return json_reply({"Id": cid, "Warnings": warnings}, 201)
+
+    async def list_(req: Request) -> Reply:
+        f = flt.parse(req.q("filters"), LIST_FILTERS)
+        all_ = req.qbool("all")
+        limit = req.qint("limit", -1) or -1
+        everything = m.list_containers(True)
+        by_ref = {}
+        for c in everything:
+            by_ref[c.id] = by_ref[c.id[:12]] = by_ref[c.name] = c
+        out = []
+        for c in sorted(everything, key=lambda c: c.created, reverse=True):
+            shown = all_ or c.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING) or "status" in f \
+                or "exited" in f or limit > 0 or "before" in f or "since" in f
+            if shown and _matches(c, f, by_ref):
+                out.append(c)
+        if limit > 0:
+            out = out[:limit]
+        ids = network_ids(b)
+        return json_reply([views.list_entry(c, ids) for c in out])
+
+    async def inspect(req: Request) -> Reply:
+        c = get(req)
+        return json_reply(views.inspect(c, m.inspect(c.id), network_ids(b)))
+
+    async def start(req: Request) -> Reply:
+        c = get(req)
+        await req.drain()
+        if c.status in (Status.RUNNING, Status.PAUSED):
+            return empty(304)
+        await m.start(c.id)
+        return empty()
+
+    async def stop(req: Request) -> Reply:
+        c = get(req)
+        if c.status not in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
+            return empty(304)
+        await m.stop(c.id, req.qint("t", req.qint("timeout")), req.q("signal"))
+        return empty()
+
+    async def restart(req: Request) -> Reply:
+        c = get(req)
+        await m.restart(c.id, req.qint("t", req.qint("timeout")))
+        return empty()
+
+    async def kill(req: Request) -> Reply:
+        c = get(req)
+        if not is_alive(c.status):
+            raise errdefs.FailedPrecondition(f"Cannot kill container: {req.params['id']}: container {c.id} is not running")
+        await m.kill(c.id, req.q("signal"))
+        return empty()
+
+    async def pause(req: Request) -> Reply:
+        await m.pause(get(req).id)
+        return empty()
+
+    async def unpause(req: Request) -> Reply:
+        await m.resume(get(req).id)
+        return empty()
+
+    async def delete(req: Request) -> Reply:
+        c = get(req)
+        if req.qbool("link"):
+            raise InvalidArgument("link: container links are not supported by ctrd")
+        if is_alive(c.status) and not req.qbool("force"):
+            state = "paused" if c.status is Status.PAUSED else "running"
+            raise errdefs.FailedPrecondition(
+                f"cannot remove container \"/{c.name}\": container is {state}: "
+                + ("Unpause and then stop the container before attempting removal or force remove"
+                   if state == "paused" else "stop the container before removing or force remove"))
+        await m.remove(c.id, req.qbool("force"))
+        return empty()
+
+    async def wait(req: Request) -> None:
+        c = get(req)
+        cond = req.q("condition")
+        if cond not in WAIT_CONDITIONS:
+            raise InvalidArgument(f"condition: invalid condition {cond!r} (not-running, next-exit, removed)")
+        seq = c.exit_seq
+        stream = await req.stream()  # the headers go now: the client knows the wait is registered
+        async with c.changed:
+            if cond == "removed":
+                await c.changed.wait_for(lambda: c.removed)
+            elif cond == "next-exit":
+                await c.changed.wait_for(lambda: c.exit_seq > seq or c.removed)
+            else:
+                await c.changed.wait_for(lambda: not is_alive(c.status) or c.removed)
+        err = c.state.error
+        await stream.write_json({"StatusCode": c.state.exit_code, "Error": {"Message": err} if err else None})
+        await stream.close()
+
+    async def logs(req: Request) -> None:
+        c = get(req)
+        stdout, stderr = req.qbool("stdout"), req.qbool("stderr")
+        if not stdout and not stderr:
+            raise InvalidArgument("Bad parameters: you must choose at least one stream")
+        tail = req.q("tail", "all")
+        try:
+            ntail = -1 if tail in ("all", "") else int(tail)
+        except ValueError:
+            raise InvalidArgument(f"tail: invalid value {tail!r}") from None
+        now = time.time()
+        q = LogQuery(tail=ntail, since=_since(req.q("since"), now), until=_since(req.q("until"), now),
+                     stdout=stdout, stderr=stderr, follow=req.qbool("follow"))
+        stamps = req.qbool("timestamps")
+        stream = await req.stream(stream_type(req.api_version, False))
+        async for e in m.logs(c.id, q):
+            data = (e.time.encode() + b" " + e.data) if stamps else e.data
+            await stream.write(frame(e.stream, data))
+        await stream.close()
+
+    async def attach(req: Request) -> None:
+        """Output-only attach (stdin is dropped, as docker does for a container without OpenStdin):
+        the container's output from now on, read from its json-file log until it exits."""
+        c = get(req)
+        stdout, stderr = req.qbool("stdout"), req.qbool("stderr")
+        if req.qbool("logs"):
+            raise InvalidArgument("logs: attach with logs=1 is not supported by ctrd; use /containers/{id}/logs")
+        generation = c.generation
+        since = time.time()
+        conn = await req.hijack(stream_type(req.api_version, False))
+        drop = asyncio.ensure_future(_discard(conn.read))
+        try:
+            if req.qbool("stream", True):
+                if not is_alive(c.status):  # attached before start (docker run): wait for that start
+                    async with c.changed:
+                        await c.changed.wait_for(lambda: c.generation > generation or c.removed)
+                if not c.removed:
+                    q = LogQuery(since=since - 0.001, stdout=stdout, stderr=stderr, follow=True)
+                    async for e in m.logs(c.id, q):
+                        await conn.write(frame(e.stream, e.data))
+        except errdefs.NotFound:
+            pass  # removed meanwhile: the stream just ends
+        finally:
+            drop.cancel()
+            await conn.close()
+
+    async def top(req: Request) -> Reply:
+        c = get(req)
+        if not is_alive(c.status):
+            raise errdefs.FailedPrecondition(f"container {c.id} is not running")
+        titles, rows = await m.top(c.id)
+        return json_reply({"Titles": titles, "Processes": rows})
+
+    async def stats(req: Request) -> None:
+        c = get(req)
+        streaming = req.qbool("stream", True)
+        one_shot = req.qbool("one-shot")
+        stream = await req.stream()
+        prev: dict[str, Any] = _cpu_zero()
+        pre_read = timefmt.rfc3339(0)
+        if not streaming and not one_shot:  # docker samples twice, a second apart, for the CPU %
+            prev, _ = await _sample(m, c.id)
+            pre_read = timefmt.rfc3339(time.time())
+            await asyncio.sleep(1.0)
+        while True:
+            cur, st = await _sample(m, c.id)
+            read = timefmt.rfc3339(time.time())
+            await stream.write_json({
+                "read": read, "preread": pre_read,
+                "pids_stats": {"current": st.pids_current, **({"limit": st.pids_limit} if st.pids_limit else {})},
+                "blkio_stats": {"io_service_bytes_recursive": None, "io_serviced_recursive": None,
+                                "io_queue_recursive": None, "io_service_time_recursive": None,
+                                "io_wait_time_recursive": None, "io_merged_recursive": None,
+                                "io_time_recursive": None, "sectors_recursive": None},
+                "num_procs": 0, "storage_stats": {},
+                "cpu_stats": cur, "precpu_stats": prev,
+                "memory_stats": {"usage": st.memory_usage, "limit": st.memory_limit or _mem_total(), "stats": {}}
+                if is_alive(c.status) else {},
+                "name": "/" + c.name, "id": c.id,
+            })
+            if not streaming:
+                break
+            prev, pre_read = cur, read
+            await asyncio.sleep(1.0)
+        await stream.close()
+
+    async def prune(req: Request) -> Reply:
+        f = flt.parse(req.q("filters"), frozenset({"label", "label!", "until"}))
+        deleted = []
+        until = _since(f["until"][0], time.time()) if f.get("until") else 0.0
+        for c in m.list_containers(True):
+            if is_alive(c.status) or c.status is Status.RESTARTING:
+                continue
+            labels = dict(c.config.labels)
+            if f.get("label") and not flt.label_matches(labels, f["label"]):
+                continue
+            if f.get("label!") and any(flt.label_matches(labels, [x]) for x in f["label!"]):
+                continue
+            if until and c.created >= until:
+                continue
+            with contextlib.suppress(errdefs.NotFound):
+                await m.remove(c.id)
+                deleted.append(c.id)
+        return json_reply({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
+
+    async def unsupported(req: Request) -> Reply:
+        what = req.path.rstrip("/").rsplit("/", 1)[-1]
+        raise HTTPError(501, f"{what} is not supported by ctrd yet")
+
+    r.add("POST", "/containers/create", create)
+    r.add("GET", "/containers/json", list_)
+    r.add("POST", "/containers/prune", prune)
+    r.add("GET", "/containers/{id}/json", inspect)
+    r.add("POST", "/containers/{id}/start", start)
+    r.add("POST", "/containers/{id}/stop", stop)
+    r.add("POST", "/containers/{id}/restart", restart)
+    r.add("POST", "/containers/{id}/kill", kill)
+    r.add("POST", "/containers/{id}/pause", pause)
+    r.add("POST", "/containers/{id}/unpause", unpause)
+    r.add("POST", "/containers/{id}/wait", wait)
+    r.add("GET", "/containers/{id}/logs", logs)
+    r.add("POST", "/containers/{id}/attach", attach)
+    r.add("GET", "/containers/{id}/top", top)
+    r.add("GET", "/containers/{id}/stats", stats)
+    r.add("DELETE", "/containers/{id}", delete)
+    for verb in ("rename", "update", "resize", "export", "changes", "archive"):
+        r.add("POST" if verb in ("rename", "update", "resize") else "GET", f"/containers/{{id}}/{verb}", unsupported)
+    r.add("PUT", "/containers/{id}/archive", unsupported)
+
+
+async def _discard(read: Any) -> None:
+    while await read():
+        pass
+
+
+def _arch() -> str:
+    from daemon.dockerapi.system import go_arch
+
+    return go_arch()
+
+
+def _since(value: str, now: float) -> float:
+    if not value or value == "0":
+        return 0.0
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return timefmt.parse_rfc3339(value)
+    except ValueError:
+        raise InvalidArgument(f"invalid time {value!r}") from None
+
+
+def _cpu_zero() -> dict[str, Any]:
+    return {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+            "system_cpu_usage": 0, "online_cpus": 0, "throttling_data": {"periods": 0, "throttled_periods": 0,
+                                                                         "throttled_time": 0}}
+
+
+async def _sample(m: Any, cid: str) -> tuple[dict[str, Any], Any]:
+    _, st = await m.stats(cid)
+    return {"cpu_usage": {"total_usage": st.cpu_usage_ns, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+            "system_cpu_usage": _system_cpu_ns(), "online_cpus": os.cpu_count() or 1,
+            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}, st
+
+
+def _mem_total() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _system_cpu_ns() -> int:
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:8]
+    return sum(int(x) for x in fields) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+

@@ -1,0 +1,248 @@
+"""POST /containers/create: docker's Config + HostConfig + NetworkingConfig → ctrd.v1 ContainerSpec.
+
+Fields docker clients always send with their zero value are accepted; unknown fields are ignored
+(docker does the same); a field ctrd does not support that is *set* is refused with one line naming
+it (400), so nothing runs differently from what was asked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ctrd.errdefs import InvalidArgument
+from ctrd.v1 import container_pb2 as pb
+
+# HostConfig fields ctrd does not implement: refused when set to anything but their zero value.
+UNSUPPORTED_HOST = (
+    "VolumeDriver", "VolumesFrom", "Links", "OomScoreAdj", "PidMode", "UTSMode", "UsernsMode", "Cgroup",
+    "StorageOpt", "CgroupParent", "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
+    "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuShares", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod",
+    "CpuRealtimeRuntime", "CpusetCpus", "CpusetMems", "DeviceRequests", "KernelMemory", "KernelMemoryTCP",
+    "MemoryReservation", "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "DnsOptions",
+    "MaskedPaths", "ReadonlyPaths", "Annotations",
+)
+UNSUPPORTED_CONFIG = ("Domainname", "Volumes", "OnBuild")
+_ZERO: tuple[Any, ...] = (None, 0, "", [], {}, False)
+
+
+def _refuse(section: str, key: str, value: Any, why: str = "not supported by ctrd") -> InvalidArgument:
+    return InvalidArgument(f"{section}.{key}: {why} (got {value!r})")
+
+
+def _strs(value: Any, where: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidArgument(f"{where}: want a list of strings")
+    return list(value)
+
+
+def _dict(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{where}: want an object")
+    return value
+
+
+def _int(value: Any, where: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgument(f"{where}: want an integer, got {value!r}")
+    return value
+
+
+def spec_from_docker(body: Any, name: str) -> pb.ContainerSpec:
+    if not isinstance(body, dict):
+        raise InvalidArgument("request body: want a JSON object")
+    cfg = body
+    host = _dict(body.get("HostConfig"), "HostConfig")
+    netcfg = _dict(body.get("NetworkingConfig"), "NetworkingConfig")
+    for key in UNSUPPORTED_CONFIG:
+        if cfg.get(key) not in _ZERO:
+            raise _refuse("Config", key, cfg.get(key), "anonymous volumes are not supported by ctrd" if key == "Volumes"
+                          else "not supported by ctrd")
+    for key in UNSUPPORTED_HOST:
+        if host.get(key) not in _ZERO:
+            raise _refuse("HostConfig", key, host.get(key))
+    hc = cfg.get("Healthcheck")
+    if hc and _strs(_dict(hc, "Healthcheck").get("Test"), "Healthcheck.Test") not in ([], ["NONE"]):
+        raise _refuse("Config", "Healthcheck", hc["Test"], "healthchecks are not supported by ctrd yet")
+    for key in ("Tty", "OpenStdin"):
+        if cfg.get(key):
+            raise _refuse("Config", key, True, "terminals and stdin are not supported by ctrd's Docker API yet")
+    if host.get("Init"):
+        raise _refuse("HostConfig", "Init", True)
+    if host.get("OomKillDisable"):
+        raise _refuse("HostConfig", "OomKillDisable", True)
+    if _int(host.get("MemorySwap"), "HostConfig.MemorySwap") not in (0, -1):
+        raise _refuse("HostConfig", "MemorySwap", host.get("MemorySwap"))
+    if host.get("MemorySwappiness") not in (None, -1):
+        raise _refuse("HostConfig", "MemorySwappiness", host.get("MemorySwappiness"))
+    if host.get("IpcMode") not in (None, "", "private", "shareable"):
+        raise _refuse("HostConfig", "IpcMode", host.get("IpcMode"))
+    if host.get("CgroupnsMode") not in (None, "", "private", "host"):
+        raise _refuse("HostConfig", "CgroupnsMode", host.get("CgroupnsMode"))
+    if host.get("Runtime") not in (None, "", "runc", "ctrd-runtime"):
+        raise _refuse("HostConfig", "Runtime", host.get("Runtime"))
+
+    image = cfg.get("Image")
+    if not isinstance(image, str) or not image:
+        raise InvalidArgument("Config.Image: an image is required")
+    s = pb.ContainerSpec(name=name, image=image)
+    if cfg.get("Cmd") is not None:
+        s.cmd.extend(_strs(cfg["Cmd"], "Config.Cmd"))
+        s.cmd_set = True
+    if cfg.get("Entrypoint") is not None:
+        ep = _strs(cfg["Entrypoint"], "Config.Entrypoint")
+        s.entrypoint.extend(ep or [""])
+        s.entrypoint_set = True
+    s.env.extend(_strs(cfg.get("Env"), "Config.Env"))
+    s.working_dir = cfg.get("WorkingDir") or ""
+    s.user = cfg.get("User") or ""
+    s.hostname = cfg.get("Hostname") or ""
+    s.labels.update({str(k): str(v) for k, v in _dict(cfg.get("Labels"), "Config.Labels").items()})
+    s.stop_signal = cfg.get("StopSignal") or ""
+    if cfg.get("StopTimeout") is not None:
+        s.stop_timeout = _int(cfg["StopTimeout"], "Config.StopTimeout")
+    s.stdin_once = bool(cfg.get("StdinOnce"))
+
+    mode = host.get("NetworkMode") or ""
+    if cfg.get("NetworkDisabled"):
+        mode = "none"
+    s.network_mode = "bridge" if mode in ("", "default") else mode
+    _ports(s, host)
+    s.publish_all = bool(host.get("PublishAllPorts"))
+    _mounts(s, host)
+    s.read_only_rootfs = bool(host.get("ReadonlyRootfs"))
+    s.memory = _int(host.get("Memory"), "HostConfig.Memory")
+    s.nano_cpus = _int(host.get("NanoCpus"), "HostConfig.NanoCpus")
+    pids = host.get("PidsLimit")
+    if pids is not None:
+        pids = _int(pids, "HostConfig.PidsLimit")
+        s.pids_limit = -1 if pids <= 0 else pids  # docker: 0 or -1 = unlimited; ctrd: -1
+    s.cap_add.extend(_strs(host.get("CapAdd"), "HostConfig.CapAdd"))
+    s.cap_drop.extend(_strs(host.get("CapDrop"), "HostConfig.CapDrop"))
+    rp = _dict(host.get("RestartPolicy"), "HostConfig.RestartPolicy")
+    s.restart_policy.name = rp.get("Name") or "no"
+    s.restart_policy.maximum_retry_count = _int(rp.get("MaximumRetryCount"), "HostConfig.RestartPolicy.MaximumRetryCount")
+    s.extra_hosts.extend(h.replace("=", ":", 1) if ":" not in h else h for h in _strs(host.get("ExtraHosts"), "HostConfig.ExtraHosts"))
+    s.dns.extend(_strs(host.get("Dns"), "HostConfig.Dns"))
+    s.dns_search.extend(_strs(host.get("DnsSearch"), "HostConfig.DnsSearch"))
+    log = _dict(host.get("LogConfig"), "HostConfig.LogConfig")
+    if log.get("Type") not in (None, "", "json-file"):
+        raise _refuse("HostConfig", "LogConfig.Type", log.get("Type"), "only the json-file log driver is supported")
+    opts = _dict(log.get("Config"), "HostConfig.LogConfig.Config")
+    for key in opts:
+        if key not in ("max-size", "max-file"):
+            raise _refuse("HostConfig", f"LogConfig.Config.{key}", opts[key])
+    s.log_max_size = str(opts.get("max-size", ""))
+    if opts.get("max-file"):
+        try:
+            s.log_max_file = int(opts["max-file"])
+        except ValueError:
+            raise InvalidArgument(f"HostConfig.LogConfig.Config.max-file: invalid number {opts['max-file']!r}") from None
+    s.auto_remove = bool(host.get("AutoRemove"))
+    s.security_opt.extend(_strs(host.get("SecurityOpt"), "HostConfig.SecurityOpt"))
+    s.privileged = bool(host.get("Privileged"))
+    for d in host.get("Devices") or []:
+        d = _dict(d, "HostConfig.Devices[]")
+        s.devices.add(path_on_host=d.get("PathOnHost", ""), path_in_container=d.get("PathInContainer", ""),
+                      cgroup_permissions=d.get("CgroupPermissions", ""))
+    s.shm_size = _int(host.get("ShmSize"), "HostConfig.ShmSize")
+    for u in host.get("Ulimits") or []:
+        u = _dict(u, "HostConfig.Ulimits[]")
+        s.ulimits.add(name=str(u.get("Name", "")), soft=_int(u.get("Soft"), "Ulimits.Soft"), hard=_int(u.get("Hard"), "Ulimits.Hard"))
+    s.sysctls.update({str(k): str(v) for k, v in _dict(host.get("Sysctls"), "HostConfig.Sysctls").items()})
+    s.group_add.extend(_strs(host.get("GroupAdd"), "HostConfig.GroupAdd"))
+    s.device_cgroup_rules.extend(_strs(host.get("DeviceCgroupRules"), "HostConfig.DeviceCgroupRules"))
+    if cfg.get("MacAddress"):
+        s.mac_address = str(cfg["MacAddress"])
+    _endpoints(s, _dict(netcfg.get("EndpointsConfig"), "NetworkingConfig.EndpointsConfig"))
+    return s
+
+
+def _ports(s: pb.ContainerSpec, host: dict[str, Any]) -> None:
+    for key, bindings in _dict(host.get("PortBindings"), "HostConfig.PortBindings").items():
+        port, _, proto = str(key).partition("/")
+        try:
+            cport = int(port)
+        except ValueError:
+            raise InvalidArgument(f"HostConfig.PortBindings: invalid port {key!r}") from None
+        for bnd in bindings or [{}]:
+            bnd = _dict(bnd, "HostConfig.PortBindings[]")
+            hp = str(bnd.get("HostPort") or "0")
+            if "-" in hp:
+                raise _refuse("HostConfig", "PortBindings", hp, "host port ranges are not supported by ctrd")
+            try:
+                hport = int(hp)
+            except ValueError:
+                raise InvalidArgument(f"HostConfig.PortBindings: invalid host port {hp!r}") from None
+            s.port_bindings.add(host_ip=bnd.get("HostIp") or "", host_port=hport, container_port=cport,
+                                protocol=proto or "tcp")
+
+
+def _mounts(s: pb.ContainerSpec, host: dict[str, Any]) -> None:
+    for bind in _strs(host.get("Binds"), "HostConfig.Binds"):
+        parts = bind.split(":")
+        if len(parts) < 2 or len(parts) > 3:
+            raise InvalidArgument(f"HostConfig.Binds: invalid bind {bind!r} (src:dst[:options])")
+        src, dst = parts[0], parts[1]
+        if not src.startswith("/"):
+            raise _refuse("HostConfig", "Binds", bind, "named volumes are not supported by ctrd yet")
+        opts = parts[2].split(",") if len(parts) == 3 else []
+        for o in opts:
+            if o not in ("ro", "rw", "z", "Z", "rprivate", "private"):
+                raise _refuse("HostConfig", "Binds", bind, f"bind option {o!r} is not supported")
+        s.mounts.add(type="bind", source=src, target=dst, read_only="ro" in opts)
+    for target, opts in _dict(host.get("Tmpfs"), "HostConfig.Tmpfs").items():
+        s.mounts.add(type="tmpfs", target=str(target), options=str(opts or ""))
+    for m in host.get("Mounts") or []:
+        m = _dict(m, "HostConfig.Mounts[]")
+        kind = m.get("Type") or "volume"
+        if kind == "bind":
+            bo = _dict(m.get("BindOptions"), "HostConfig.Mounts[].BindOptions")
+            if bo.get("Propagation") not in (None, "", "rprivate", "private"):
+                raise _refuse("HostConfig", "Mounts[].BindOptions.Propagation", bo.get("Propagation"))
+            s.mounts.add(type="bind", source=m.get("Source") or "", target=m.get("Target") or "",
+                         read_only=bool(m.get("ReadOnly")))
+        elif kind == "tmpfs":
+            to = _dict(m.get("TmpfsOptions"), "HostConfig.Mounts[].TmpfsOptions")
+            opts = []
+            if to.get("SizeBytes"):
+                opts.append(f"size={_int(to['SizeBytes'], 'TmpfsOptions.SizeBytes')}")
+            if to.get("Mode"):
+                opts.append(f"mode={_int(to['Mode'], 'TmpfsOptions.Mode'):o}")
+            s.mounts.add(type="tmpfs", target=m.get("Target") or "", read_only=bool(m.get("ReadOnly")),
+                         options=",".join(opts))
+        else:
+            raise _refuse("HostConfig", "Mounts[].Type", kind, "only bind and tmpfs mounts are supported by ctrd yet")
+
+
+def _endpoints(s: pb.ContainerSpec, endpoints: dict[str, Any]) -> None:
+    if not endpoints:
+        return
+    if len(endpoints) > 1:
+        raise _refuse("NetworkingConfig", "EndpointsConfig", sorted(endpoints),
+                      "one network at create; connect the others afterwards")
+    (net, ep), = endpoints.items()
+    ep = _dict(ep, f"NetworkingConfig.EndpointsConfig.{net}")
+    if s.network_mode in ("bridge", "") and net not in ("bridge", "default"):
+        s.network_mode = net
+    builtin = s.network_mode in ("bridge", "none", "host") or s.network_mode.startswith("container:")
+    # the CLI puts the container's short name among the aliases itself; docker drops it on builtin networks
+    aliases = [a for a in _strs(ep.get("Aliases"), "Aliases") if a and a != s.name]
+    if aliases and not builtin:
+        s.network_aliases.extend(aliases)
+    if _strs(ep.get("Links"), "Links"):
+        raise _refuse("NetworkingConfig", "EndpointsConfig.Links", ep.get("Links"))
+    ipam = _dict(ep.get("IPAMConfig"), "IPAMConfig")
+    if ipam.get("IPv4Address"):
+        s.ip_address = str(ipam["IPv4Address"])
+    if ipam.get("IPv6Address"):
+        raise _refuse("NetworkingConfig", "IPAMConfig.IPv6Address", ipam["IPv6Address"])
+    if ep.get("MacAddress"):
+        s.mac_address = str(ep["MacAddress"])
