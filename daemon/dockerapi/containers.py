@@ -37,6 +37,12 @@ def network_ids(b: Backend) -> dict[str, str]:
     return ids
 
 
+def user_endpoints(b: Backend, cid: str) -> list[views.UserEndpoint]:
+    if b.networks is None:
+        return []
+    return [(rec, rec.endpoints[cid]) for rec in b.networks.store if cid in rec.endpoints]
+
+
 def _matches(c: Container, f: flt.Filters, by_ref: dict[str, Container]) -> bool:
     for key, values in f.items():
         if not values:
@@ -119,11 +125,11 @@ def register(r: Router, b: Backend) -> None:
         if limit > 0:
             out = out[:limit]
         ids = network_ids(b)
-        return json_reply([views.list_entry(c, ids) for c in out])
+        return json_reply([views.list_entry(c, ids, user_endpoints(b, c.id)) for c in out])
 
     async def inspect(req: Request) -> Reply:
         c = get(req)
-        return json_reply(views.inspect(c, m.inspect(c.id), network_ids(b)))
+        return json_reply(views.inspect(c, m.inspect(c.id), network_ids(b), user_endpoints(b, c.id)))
 
     async def start(req: Request) -> Reply:
         c = get(req)

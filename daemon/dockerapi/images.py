@@ -143,11 +143,7 @@ def register(r: Router, b: Backend) -> None:
         d = dist()
         platform = req.q("platform")
         stream = await req.stream()
-        res = await _run_streamed(stream, lambda emit: d.pull(ref, platform, creds, emit))
-        if res is not None:
-            if res.digest:
-                await stream.write_json({"status": f"Digest: {res.digest}"})
-            await stream.write_json({"status": f"Status: Downloaded newer image for {res.reference}"})
+        await _run_streamed(stream, lambda emit: d.pull(ref, platform, creds, emit))  # its last lines: Digest, Status
         await stream.close()
 
     async def push(req: Request) -> None:
@@ -201,9 +197,8 @@ def register(r: Router, b: Backend) -> None:
             except errdefs.CtrdError as exc:
                 raise InvalidArgument(f"load: {exc}") from None
         stream = await req.stream()
-        for name in loaded:
-            what = "image ID" if name.startswith("sha256:") else "image"
-            await stream.write_json({"stream": f"Loaded {what}: {name}\n"})
+        for line in loaded:  # "Loaded image: name:tag" / "Loaded image ID: sha256:..."
+            await stream.write_json({"stream": line + "\n"})
         await stream.close()
 
     async def prune(req: Request) -> Reply:

@@ -3,11 +3,15 @@ answers (zero values where ctrd has nothing to say), so templates and clients fi
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from daemon.containers import view
 from daemon.containers.record import Container
+from daemon.network.networks import Endpoint, NetworkRecord
 from daemon.network.usernets import builtin_id
+
+UserEndpoint = tuple[NetworkRecord, Endpoint]
 
 HOST_CONFIG_DEFAULTS: dict[str, Any] = {
     "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}}, "NetworkMode": "bridge",
@@ -32,12 +36,30 @@ def network_id(c: Container, name: str) -> str:
     return builtin_id(name) if name in ("bridge", "host", "none") else ""
 
 
-def networks_view(c: Container, ids: dict[str, str]) -> dict[str, Any]:
+def _endpoint(net_id: str, ip: str, prefix: int, gateway: str, mac: str, aliases: list[str],
+              fixed: str) -> dict[str, Any]:
+    return {
+        "IPAMConfig": {"IPv4Address": fixed} if fixed else None, "Links": None, "Aliases": aliases or None,
+        "NetworkID": net_id, "EndpointID": "", "Gateway": gateway, "IPAddress": ip, "IPPrefixLen": prefix,
+        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": mac, "DriverOpts": None,
+    }
+
+
+def networks_view(c: Container, ids: dict[str, str], user: list[UserEndpoint] | None = None) -> dict[str, Any]:
+    """NetworkSettings.Networks: the container's network mode, plus every user network it is on."""
     mode = c.host_config.network_mode
     if mode.startswith("container:"):
         return {}
+    out: dict[str, Any] = {}
+    for rec, ep in user or ():
+        prefix = ipaddress.IPv4Network(rec.subnet).prefixlen
+        fixed = c.host_config.ip_address if mode in (rec.name, rec.id) else ""
+        out[rec.name] = _endpoint(rec.id, ep.ip if ep.veth else "", prefix if ep.veth else 0,
+                                  rec.gateway if ep.veth else "", ep.mac if ep.veth else "", list(ep.aliases), fixed)
+    if mode in out or any(ids.get(mode) == v["NetworkID"] for v in out.values()):
+        return out
     n = c.network
-    ep = {
+    out[mode] = {
         "IPAMConfig": {"IPv4Address": c.host_config.ip_address} if c.host_config.ip_address else None,
         "Links": None, "Aliases": list(c.host_config.network_aliases) or None,
         "NetworkID": ids.get(mode, ""), "EndpointID": "",
@@ -45,10 +67,10 @@ def networks_view(c: Container, ids: dict[str, str]) -> dict[str, Any]:
         "IPPrefixLen": n.ip_prefix_len if n else 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
         "GlobalIPv6PrefixLen": 0, "MacAddress": n.mac_address if n else "", "DriverOpts": None,
     }
-    return {mode: ep}
+    return out
 
 
-def list_entry(c: Container, ids: dict[str, str]) -> dict[str, Any]:
+def list_entry(c: Container, ids: dict[str, str], user: list[UserEndpoint]) -> dict[str, Any]:
     ports = []
     for m in c.network.ports if c.network is not None else ():
         ports.append({"IP": m.host_ip or "0.0.0.0", "PrivatePort": m.container_port, "PublicPort": m.host_port,
@@ -58,12 +80,12 @@ def list_entry(c: Container, ids: dict[str, str]) -> dict[str, Any]:
         "Command": view.command_line(c), "Created": int(c.created), "Ports": ports,
         "Labels": dict(c.config.labels), "State": c.status.value, "Status": view.status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.network_mode},
-        "NetworkSettings": {"Networks": networks_view(c, ids)},
+        "NetworkSettings": {"Networks": networks_view(c, ids, user)},
         "Mounts": view.mounts_view(c),
     }
 
 
-def inspect(c: Container, doc: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
+def inspect(c: Container, doc: dict[str, Any], ids: dict[str, str], user: list[UserEndpoint]) -> dict[str, Any]:
     """manager.inspect's document completed to docker's key set."""
     out = dict(doc)
     for key, zero in (("MountLabel", ""), ("ProcessLabel", ""), ("AppArmorProfile", ""), ("ExecIDs", None)):
@@ -89,6 +111,6 @@ def inspect(c: Container, doc: dict[str, Any], ids: dict[str, str]) -> dict[str,
              ("GlobalIPv6Address", ""), ("GlobalIPv6PrefixLen", 0), ("IPv6Gateway", ""))
     for key, default in zeros:
         ns.setdefault(key, default)
-    ns["Networks"] = networks_view(c, ids)
+    ns["Networks"] = networks_view(c, ids, user)
     out["NetworkSettings"] = ns
     return out

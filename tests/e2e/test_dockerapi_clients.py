@@ -1,0 +1,232 @@
+"""The Docker Engine API (`<exec-root>/docker.sock`) driven by clients nobody here wrote: the docker
+CLI v28 (/usr/local/bin/docker) and docker-py, against a real ctrd."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import registry_env as renv
+from tests.daemon_fixtures import DaemonProc, ctrd  # noqa: F401
+
+DOCKER = "/usr/local/bin/docker" if os.path.exists("/usr/local/bin/docker") else shutil.which("docker") or "docker"
+pytestmark = [pytest.mark.root, pytest.mark.skipif(not shutil.which(DOCKER), reason="needs the docker CLI")]
+
+
+def sock(d: DaemonProc) -> Path:
+    return d.exec_root / "docker.sock"
+
+
+def dk(d: DaemonProc, *args: str, timeout: float = 60, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env["DOCKER_HOST"] = f"unix://{sock(d)}"
+    env["DOCKER_CONFIG"] = str(d.base / "docker-config")  # no user's config.json, no credential helpers
+    return subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=timeout, env=env,
+                          input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL)
+
+
+def ok(p: subprocess.CompletedProcess[str]) -> str:
+    assert p.returncode == 0, f"{p.args}: rc={p.returncode}\n{p.stdout}\n{p.stderr}"
+    return p.stdout
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path: Path) -> None:
+        super().__init__("localhost", timeout=30)
+        self.path = str(path)
+
+    def connect(self) -> None:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(30)
+        s.connect(self.path)
+        self.sock = s
+
+
+def call(d: DaemonProc, method: str, path: str, body: Any = None) -> tuple[int, dict[str, str], bytes]:
+    c = UnixHTTP(sock(d))
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        c.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+# ------------------------------------------------------------------ the socket and the basics
+
+def test_socket_ping_version_errors(ctrd: DaemonProc) -> None:
+    assert oct(sock(ctrd).stat().st_mode & 0o777) == "0o660"
+    for method in ("GET", "HEAD"):
+        status, headers, body = call(ctrd, method, "/_ping")
+        assert status == 200 and headers["api-version"] == "1.47" and headers["ostype"] == "linux"
+        assert headers["docker-experimental"] == "false" and "builder-version" in headers
+        assert body == (b"OK" if method == "GET" else b"")
+    status, _, body = call(ctrd, "GET", "/version")
+    v = json.loads(body)
+    assert status == 200 and v["ApiVersion"] == "1.47" and v["MinAPIVersion"] == "1.24" and v["Os"] == "linux"
+    assert call(ctrd, "GET", "/v1.24/version")[0] == 200
+    status, _, body = call(ctrd, "GET", "/v1.99/version")
+    assert status == 400 and "too new" in json.loads(body)["message"]
+    status, _, body = call(ctrd, "GET", "/v1.12/version")
+    assert status == 400 and "too old" in json.loads(body)["message"]
+    status, _, body = call(ctrd, "GET", "/v1.47/containers/nope/json")
+    assert status == 404 and json.loads(body) == {"message": "No such container: nope"}
+    assert call(ctrd, "GET", "/nowhere")[0] == 404
+    status, _, body = call(ctrd, "POST", "/containers/create", {"Image": "busybox", "HostConfig": {"CpuShares": 3}})
+    assert status == 400 and "HostConfig.CpuShares" in json.loads(body)["message"]
+    status, _, body = call(ctrd, "POST", "/containers/create", {"Image": "busybox", "Volumes": {"/data": {}}})
+    assert status == 400 and "Config.Volumes" in json.loads(body)["message"]
+    assert ctrd.client.list() == []  # nothing half-created
+    status, _, body = call(ctrd, "GET", "/swarm")
+    assert status == 503 and "not a swarm manager" in json.loads(body)["message"]
+
+
+def test_docker_cli_version_info_and_run(ctrd: DaemonProc) -> None:
+    out = ok(dk(ctrd, "version", "--format", "{{.Server.APIVersion}} {{.Server.Os}}"))
+    assert out.strip() == "1.47 linux"
+    assert ok(dk(ctrd, "info", "--format", "{{.Driver}} {{.OSType}}")).strip() == "overlay2 linux"
+    p = dk(ctrd, "run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert p.returncode == 3, p.stderr
+    assert p.stdout == "out\n" and "err\n" in p.stderr
+    assert ctrd.client.list() == []  # --rm removed it
+    assert ok(dk(ctrd, "run", "--rm", "busybox", "cat", "/etc/hostname")).strip()
+    assert "busybox" in ok(dk(ctrd, "images", "--format", "{{.Repository}}:{{.Tag}}"))
+
+
+def test_docker_cli_lifecycle(ctrd: DaemonProc) -> None:
+    cid = ok(dk(ctrd, "run", "-d", "--name", "web", "-l", "tier=front", "busybox", "sh", "-c",
+                "trap 'exit 0' TERM; echo ready; while true; do sleep 0.1; done")).strip()
+    assert len(cid) == 64
+    ctrd.client.wait_logged(cid, b"ready\n")
+    assert ok(dk(ctrd, "ps", "--format", "{{.Names}} {{.State}}")).split() == ["web", "running"]
+    assert ok(dk(ctrd, "ps", "-q", "--filter", "label=tier=front")).strip() == cid[:12]
+    assert ok(dk(ctrd, "ps", "-q", "--filter", "label=tier=back")).strip() == ""
+    assert ok(dk(ctrd, "logs", "web")) == "ready\n"
+    info = json.loads(ok(dk(ctrd, "inspect", "web")))[0]
+    assert info["Id"] == cid and info["State"]["Running"] and info["Config"]["Labels"] == {"tier": "front"}
+    assert info["NetworkSettings"]["Networks"]["bridge"]["IPAddress"] == info["NetworkSettings"]["IPAddress"]
+    ok(dk(ctrd, "pause", "web"))
+    assert ok(dk(ctrd, "inspect", "-f", "{{.State.Status}}", "web")).strip() == "paused"
+    ok(dk(ctrd, "unpause", "web"))
+    top = ok(dk(ctrd, "top", "web"))
+    assert "PID" in top and "sleep" in top
+    stats = ok(dk(ctrd, "stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "web"))
+    assert stats.split()[0] == "web" and int(stats.split()[1]) >= 1
+    ok(dk(ctrd, "stop", "-t", "5", "web"))
+    assert ok(dk(ctrd, "inspect", "-f", "{{.State.ExitCode}}", "web")).strip() == "0"
+    p = dk(ctrd, "kill", "web")
+    assert p.returncode != 0 and "is not running" in p.stderr
+    ok(dk(ctrd, "start", "web"))
+    ok(dk(ctrd, "kill", "web"))
+    assert ok(dk(ctrd, "wait", "web")).strip() == "137"
+    ok(dk(ctrd, "rm", "web"))
+    p = dk(ctrd, "inspect", "web")
+    assert p.returncode != 0 and "No such" in p.stderr
+
+
+def test_docker_cli_refuses_what_ctrd_does_not_do(ctrd: DaemonProc) -> None:
+    p = dk(ctrd, "run", "--rm", "--cpu-shares", "512", "busybox", "true")
+    assert p.returncode == 125 and "HostConfig.CpuShares: not supported" in p.stderr
+    p = dk(ctrd, "run", "--rm", "-v", "data:/data", "busybox", "true")
+    assert p.returncode == 125 and "named volumes" in p.stderr
+    assert ctrd.client.list() == []
+
+
+def test_docker_cli_networks_and_events(ctrd: DaemonProc) -> None:
+    since = f"{time.time():.3f}"
+    ok(dk(ctrd, "network", "create", "--subnet", "10.89.231.0/24", "--label", "k=v", "dapinet"))
+    assert "dapinet" in ok(dk(ctrd, "network", "ls", "--format", "{{.Name}}")).split()
+    ok(dk(ctrd, "run", "-d", "--name", "srv", "--network", "dapinet", "--network-alias", "www", "busybox",
+          "httpd", "-f", "-p", "80", "-h", "/etc"))
+    assert ok(dk(ctrd, "run", "--rm", "--network", "dapinet", "busybox", "sh", "-c",
+                 "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://www/hostname && break; sleep 0.2; done")).strip()
+    nets = ok(dk(ctrd, "network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "dapinet"))
+    assert nets.split() == ["srv"]
+    ok(dk(ctrd, "run", "-d", "--name", "side", "busybox", "sleep", "60"))
+    ok(dk(ctrd, "network", "connect", "dapinet", "side"))
+    nets = ok(dk(ctrd, "inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "side"))
+    assert sorted(nets.split()) == ["bridge", "dapinet"]
+    ok(dk(ctrd, "network", "disconnect", "dapinet", "side"))
+    ok(dk(ctrd, "rm", "-f", "srv", "side"))
+    ok(dk(ctrd, "network", "rm", "dapinet"))
+    assert "dapinet" not in ok(dk(ctrd, "network", "ls"))
+    until = f"{time.time():.3f}"
+    ev = ok(dk(ctrd, "events", "--since", since, "--until", until, "--filter", "container=side",
+               "--format", "{{.Action}}")).split()
+    assert ev[:2] == ["create", "start"] and ev[-1] == "destroy"
+
+
+@pytest.fixture
+def registry(short_tmp: Path) -> Iterator[renv.RegistryProc]:
+    if not shutil.which("docker-registry"):
+        pytest.skip("needs docker-registry")
+    reg = renv.RegistryProc.start(short_tmp / "reg")
+    try:
+        yield reg
+    finally:
+        reg.stop()
+
+
+def test_docker_cli_tag_push_pull_save_load(ctrd: DaemonProc, registry: renv.RegistryProc) -> None:
+    ok(dk(ctrd, "run", "--rm", "busybox", "true"))  # busybox exists from here on
+    ref = f"{registry.host}/dapi/bb:1"
+    ok(dk(ctrd, "tag", "busybox", ref))
+    out = ok(dk(ctrd, "push", ref))
+    assert "digest: sha256:" in out
+    ok(dk(ctrd, "rmi", ref))
+    out = ok(dk(ctrd, "pull", ref))
+    assert f"Status: Downloaded newer image for {ref}" in out
+    digests = json.loads(ok(dk(ctrd, "image", "inspect", "-f", "{{json .RepoDigests}}", ref)))
+    assert digests and digests[0].startswith(f"{registry.host}/dapi/bb@sha256:")
+    tar = ctrd.base / "bb.tar"
+    ok(dk(ctrd, "save", "-o", str(tar), ref))
+    ok(dk(ctrd, "rmi", ref))
+    assert f"Loaded image: {ref}" in ok(dk(ctrd, "load", "-i", str(tar)))
+    assert ok(dk(ctrd, "run", "--rm", ref, "echo", "pulled")) == "pulled\n"
+    p = dk(ctrd, "pull", f"{registry.host}/dapi/none:1")
+    assert p.returncode != 0 and "manifest unknown" in p.stderr
+
+
+# ------------------------------------------------------------------ docker-py
+
+def test_docker_py(ctrd: DaemonProc) -> None:
+    docker = pytest.importorskip("docker")
+    c = docker.DockerClient(base_url=f"unix://{sock(ctrd)}", timeout=60)
+    try:
+        assert c.ping() and c.version()["ApiVersion"] == "1.47"
+        out = c.containers.run("busybox", ["sh", "-c", "echo hi; echo err >&2"], remove=True, stderr=True)
+        assert out == b"hi\nerr\n"
+        with pytest.raises(docker.errors.ContainerError) as exc:
+            c.containers.run("busybox", ["sh", "-c", "exit 4"], remove=True)
+        assert exc.value.exit_status == 4
+        ct = c.containers.run("busybox", ["sh", "-c", "echo up; sleep 60"], detach=True, name="pyc", labels={"a": "b"})
+        ct.reload()
+        assert ct.status == "running"
+        assert [x.name for x in c.containers.list(filters={"label": "a=b"})] == ["pyc"]
+        assert c.containers.list(filters={"label": "a=c"}) == []
+        ct.kill()
+        assert ct.wait()["StatusCode"] == 137
+        assert ct.logs() == b"up\n"
+        ct.remove()
+        with pytest.raises(docker.errors.NotFound):
+            c.containers.get("pyc")
+        with pytest.raises(docker.errors.APIError) as api:
+            c.containers.run("busybox", "true", cpu_shares=5, remove=True)
+        assert api.value.status_code == 400 and "CpuShares" in str(api.value)
+        net = c.networks.create("pynet", labels={"x": "y"})
+        assert c.networks.get("pynet").attrs["Labels"] == {"x": "y"}
+        net.remove()
+        assert any("busybox:latest" in i.tags for i in c.images.list())
+    finally:
+        c.close()
