@@ -205,12 +205,15 @@ class Stream:
         await self.write(json.dumps(obj).encode() + b"\n")
 
     async def close(self) -> None:
-        self.stop_watching()
+        await self.stop_watching()
         await self.conn.send(h11.EndOfMessage())
 
-    def stop_watching(self) -> None:
+    async def stop_watching(self) -> None:
+        """The watcher's read must be over before the connection reads the next request."""
         if not self.watcher.done():
             self.watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.watcher
 
 
 @dataclass

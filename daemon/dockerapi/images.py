@@ -19,7 +19,7 @@ from daemon.dockerapi import filters as flt
 from daemon.dockerapi.backend import Backend
 from daemon.dockerapi.errors import HTTPError
 from daemon.dockerapi.http import Reply, Request, Stream, json_reply
-from daemon.dockerapi.routing import Router
+from daemon.dockerapi.routing import Router, version_tuple
 from daemon.images import view
 
 T = TypeVar("T")
@@ -112,10 +112,7 @@ def register(r: Router, b: Backend) -> None:
     async def inspect(req: Request) -> Reply:
         doc = await asyncio.to_thread(view.inspect, store(), req.params["name"])
         doc["RepoDigests"] = digests(doc["Id"])
-        doc.setdefault("Container", "")
-        doc.setdefault("ContainerConfig", None)
-        doc.setdefault("VirtualSize", doc.get("Size", 0))
-        return json_reply(doc)
+        return json_reply(shape_image(doc, version_tuple(req.api_version)))
 
     async def history(req: Request) -> Reply:
         im = await asyncio.to_thread(store().get, req.params["name"])
@@ -232,6 +229,32 @@ def register(r: Router, b: Backend) -> None:
     r.add("POST", f"/images/{name}/tag", tag)
     r.add("GET", f"/images/{name}/get", save)
     r.add("DELETE", f"/images/{name}", delete)
+
+
+CONTAINER_CONFIG_KEYS: tuple[tuple[str, Any], ...] = (
+    ("Hostname", ""), ("Domainname", ""), ("User", ""), ("AttachStdin", False), ("AttachStdout", False),
+    ("AttachStderr", False), ("Tty", False), ("OpenStdin", False), ("StdinOnce", False), ("Env", None),
+    ("Cmd", None), ("Image", ""), ("Volumes", None), ("WorkingDir", ""), ("Entrypoint", None), ("OnBuild", None),
+    ("Labels", None),
+)
+
+
+def shape_image(doc: dict[str, Any], version: tuple[int, int]) -> dict[str, Any]:
+    """Image inspect as docker answers the version asked for: before 1.45 with Container,
+    ContainerConfig and VirtualSize; before 1.47 with the container-only fields in Config."""
+    cfg = {k: v for k, v in doc.get("Config", {}).items() if not (k in ("ExposedPorts", "StopSignal") and not v)}
+    if version < (1, 47):
+        for key, zero in CONTAINER_CONFIG_KEYS:
+            cfg.setdefault(key, zero)
+    else:
+        for key in ("Hostname", "Domainname"):
+            cfg.pop(key, None)
+    doc["Config"] = cfg
+    if version < (1, 45):
+        doc.setdefault("Container", "")
+        doc["ContainerConfig"] = dict(CONTAINER_CONFIG_KEYS)
+        doc.setdefault("VirtualSize", doc.get("Size", 0))
+    return doc
 
 
 def _ref_match(tag: str, pattern: str) -> bool:

@@ -50,6 +50,7 @@ class DockerAPI:
         self.server: asyncio.Server | None = None
         self.path: Path | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        self.closing = False
 
     async def start(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +66,7 @@ class DockerAPI:
         log.info("Docker Engine API listening on %s", path)
 
     async def close(self) -> None:
+        self.closing = True
         if self.server is not None:
             self.server.close()
         for t in list(self.tasks):
@@ -121,8 +123,9 @@ class DockerAPI:
             if reply is not None:
                 await req.send(reply)
         except asyncio.CancelledError:
-            if req.started or req.conn.hijacked:  # the client went away mid-stream
-                raise ConnectionResetError("client went away") from None
+            task = asyncio.current_task()
+            if req.started and task is not None and task.uncancel() == 0 and not self.closing:
+                raise ConnectionResetError("client went away") from None  # cancelled by the EOF watcher
             raise
         except (CtrdError, HTTPError) as exc:
             await self._error(req, exc)

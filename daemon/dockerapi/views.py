@@ -95,6 +95,9 @@ def inspect(c: Container, doc: dict[str, Any], ids: dict[str, str], user: list[U
         host.pop(key, None)
     if host.get("Dns") is None:
         host["Dns"] = []
+    for key in ("Sysctls",):  # omitempty in docker
+        if not host.get(key):
+            host.pop(key, None)
     out["HostConfig"] = host
     cfg = dict(doc.get("Config", {}))
     zeros: tuple[tuple[str, Any], ...] = (
@@ -104,6 +107,8 @@ def inspect(c: Container, doc: dict[str, Any], ids: dict[str, str], user: list[U
         cfg.setdefault(key, zero)
     if cfg.get("StopTimeout") is None:
         cfg.pop("StopTimeout", None)
+    if cfg.get("StopSignal") in ("", "SIGTERM"):  # omitempty in docker; ctrd records the default it used
+        cfg.pop("StopSignal", None)
     out["Config"] = cfg
     ns = dict(doc.get("NetworkSettings", {}))
     zeros = (("SandboxID", ""), ("HairpinMode", False), ("LinkLocalIPv6Address", ""), ("LinkLocalIPv6PrefixLen", 0),

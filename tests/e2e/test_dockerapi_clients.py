@@ -53,7 +53,11 @@ class UnixHTTP(http.client.HTTPConnection):
 
 
 def call(d: DaemonProc, method: str, path: str, body: Any = None) -> tuple[int, dict[str, str], bytes]:
-    c = UnixHTTP(sock(d))
+    return call_at(sock(d), method, path, body)
+
+
+def call_at(socket_path: Path, method: str, path: str, body: Any = None) -> tuple[int, dict[str, str], bytes]:
+    c = UnixHTTP(socket_path)
     try:
         data = json.dumps(body).encode() if body is not None else None
         c.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
@@ -65,7 +69,7 @@ def call(d: DaemonProc, method: str, path: str, body: Any = None) -> tuple[int, 
 
 # ------------------------------------------------------------------ the socket and the basics
 
-def test_socket_ping_version_errors(ctrd: DaemonProc) -> None:
+def test_socket_ping_version_errors(ctrd: DaemonProc) -> None:  # noqa: F811
     assert oct(sock(ctrd).stat().st_mode & 0o777) == "0o660"
     for method in ("GET", "HEAD"):
         status, headers, body = call(ctrd, method, "/_ping")
@@ -92,7 +96,7 @@ def test_socket_ping_version_errors(ctrd: DaemonProc) -> None:
     assert status == 503 and "not a swarm manager" in json.loads(body)["message"]
 
 
-def test_docker_cli_version_info_and_run(ctrd: DaemonProc) -> None:
+def test_docker_cli_version_info_and_run(ctrd: DaemonProc) -> None:  # noqa: F811
     out = ok(dk(ctrd, "version", "--format", "{{.Server.APIVersion}} {{.Server.Os}}"))
     assert out.strip() == "1.47 linux"
     assert ok(dk(ctrd, "info", "--format", "{{.Driver}} {{.OSType}}")).strip() == "overlay2 linux"
@@ -104,7 +108,7 @@ def test_docker_cli_version_info_and_run(ctrd: DaemonProc) -> None:
     assert "busybox" in ok(dk(ctrd, "images", "--format", "{{.Repository}}:{{.Tag}}"))
 
 
-def test_docker_cli_lifecycle(ctrd: DaemonProc) -> None:
+def test_docker_cli_lifecycle(ctrd: DaemonProc) -> None:  # noqa: F811
     cid = ok(dk(ctrd, "run", "-d", "--name", "web", "-l", "tier=front", "busybox", "sh", "-c",
                 "trap 'exit 0' TERM; echo ready; while true; do sleep 0.1; done")).strip()
     assert len(cid) == 64
@@ -135,7 +139,7 @@ def test_docker_cli_lifecycle(ctrd: DaemonProc) -> None:
     assert p.returncode != 0 and "No such" in p.stderr
 
 
-def test_docker_cli_refuses_what_ctrd_does_not_do(ctrd: DaemonProc) -> None:
+def test_docker_cli_refuses_what_ctrd_does_not_do(ctrd: DaemonProc) -> None:  # noqa: F811
     p = dk(ctrd, "run", "--rm", "--cpu-shares", "512", "busybox", "true")
     assert p.returncode == 125 and "HostConfig.CpuShares: not supported" in p.stderr
     p = dk(ctrd, "run", "--rm", "-v", "data:/data", "busybox", "true")
@@ -143,7 +147,7 @@ def test_docker_cli_refuses_what_ctrd_does_not_do(ctrd: DaemonProc) -> None:
     assert ctrd.client.list() == []
 
 
-def test_docker_cli_networks_and_events(ctrd: DaemonProc) -> None:
+def test_docker_cli_networks_and_events(ctrd: DaemonProc) -> None:  # noqa: F811
     since = f"{time.time():.3f}"
     ok(dk(ctrd, "network", "create", "--subnet", "10.89.231.0/24", "--label", "k=v", "dapinet"))
     assert "dapinet" in ok(dk(ctrd, "network", "ls", "--format", "{{.Name}}")).split()
@@ -178,7 +182,7 @@ def registry(short_tmp: Path) -> Iterator[renv.RegistryProc]:
         reg.stop()
 
 
-def test_docker_cli_tag_push_pull_save_load(ctrd: DaemonProc, registry: renv.RegistryProc) -> None:
+def test_docker_cli_tag_push_pull_save_load(ctrd: DaemonProc, registry: renv.RegistryProc) -> None:  # noqa: F811
     ok(dk(ctrd, "run", "--rm", "busybox", "true"))  # busybox exists from here on
     ref = f"{registry.host}/dapi/bb:1"
     ok(dk(ctrd, "tag", "busybox", ref))
@@ -200,7 +204,7 @@ def test_docker_cli_tag_push_pull_save_load(ctrd: DaemonProc, registry: renv.Reg
 
 # ------------------------------------------------------------------ docker-py
 
-def test_docker_py(ctrd: DaemonProc) -> None:
+def test_docker_py(ctrd: DaemonProc) -> None:  # noqa: F811
     docker = pytest.importorskip("docker")
     c = docker.DockerClient(base_url=f"unix://{sock(ctrd)}", timeout=60)
     try:
