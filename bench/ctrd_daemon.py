@@ -111,12 +111,14 @@ class Ctrd:
         # shims/<64-hex id>/shim.sock must stay below the 108-byte sun_path limit: keep this short.
         self.exec_root = exec_root or workdir / "run"
         self.address = str(workdir / "c.sock")
+        # the Docker Engine API socket, beside the gRPC one (the exec-root may be inside the sandbox)
+        self.docker_socket = str(workdir / "docker.sock")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def argv(self, live_restore: bool) -> list[str]:
         argv = [self.binary, "--root", str(self.dir / "root"), "--exec-root", str(self.exec_root),
-                "--address", self.address, "--bridge", CTRD_BRIDGE, "--subnet", CTRD_SUBNET,
-                "--cgroup-parent", self.cgroup_parent]
+                "--address", self.address, "--docker-address", self.docker_socket, "--bridge", CTRD_BRIDGE,
+                "--subnet", CTRD_SUBNET, "--cgroup-parent", self.cgroup_parent]
         if live_restore:
             argv.append("--live-restore")
         return argv

@@ -28,6 +28,9 @@ LABELS: dict[str, str] = {
     "ctrd_api_bridge": "ctrd gRPC API create+start+wait+rm, bridge",
     "ctrctl_none": "ctrctl run --rm --network none",
     "ctrctl_bridge": "ctrctl run --rm (bridge)",
+    "docker_cli_ctrd": "docker run --rm (bridge), same docker CLI → ctrd's Docker API",
+    "dockerpy_docker": "docker-py containers.run(remove=True) → dockerd",
+    "dockerpy_ctrd": "docker-py containers.run(remove=True) → ctrd's Docker API",
 }
 
 
@@ -78,6 +81,39 @@ def cases(ctx: Context) -> list[Case]:
 
     out.extend(_docker_cases(ctx))
     out.extend(_ctrd_cases(ctx))
+    out.extend(_docker_api_client_cases(ctx))
+    return out
+
+
+def _dockerpy_case(key: str, socket_path: str) -> Case:
+    try:
+        import docker  # docker-py: a client nobody here wrote
+    except ImportError:
+        return Case(key, None, "docker-py not installed (pip install docker)")
+    client = docker.DockerClient(base_url=f"unix://{socket_path}", timeout=120)
+
+    def run() -> None:
+        client.containers.run(IMAGE_REF, ["true"], remove=True)
+
+    return Case(key, run, close=client.close)
+
+
+def _docker_api_client_cases(ctx: Context) -> list[Case]:
+    """The same clients (docker CLI, docker-py) against dockerd and against ctrd's Docker API socket."""
+    out: list[Case] = []
+    if ctx.dockerd is not None:
+        out.append(_dockerpy_case("dockerpy_docker", ctx.dockerd.socket))
+    else:
+        out.append(Case("dockerpy_docker", None, "dockerd not running"))
+    if ctx.ctrd is None or ctx.dockerd is None:
+        why = f"ctrd daemon not available: {ctx.ctrd_skip}" if ctx.ctrd is None else "no docker CLI (dockerd not running)"
+        return [*out, Case("docker_cli_ctrd", None, why), Case("dockerpy_ctrd", None, why)]
+    sock = ctx.ctrd.docker_socket
+    d = ctx.dockerd
+    env = {**d.env, "DOCKER_HOST": f"unix://{sock}"}
+    argv = [d.client, "run", "--rm", IMAGE_REF, "true"]
+    out.append(Case("docker_cli_ctrd", lambda: run_ok(argv, env=env)))
+    out.append(_dockerpy_case("dockerpy_ctrd", sock))
     return out
 
 
