@@ -232,7 +232,8 @@ def setup(cfg: ChildConfig, s: Syscalls, sock: socket.socket | None = None) -> t
         # The pty of the container's own devpts (runc: after the mounts, before the
         # credentials, the seccomp filter and the cwd).
         console.setup_in_container(cfg.console_fd, p.console_size)
-    creds.limits(s, p)
+    if not cfg.userns:
+        creds.limits(s, p)  # with a user namespace the first stage has set them (runtime.userns)
     env = creds.environ(p, creds.home_of(p.uid))
     if cfg.seccomp is not None and not p.no_new_privileges:
         # runc's order: without no_new_privs, installing a filter needs CAP_SYS_ADMIN, so it
