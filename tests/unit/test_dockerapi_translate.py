@@ -140,3 +140,15 @@ def test_image_shape_per_version() -> None:
     assert "ContainerConfig" in old and old["Config"]["Tty"] is False and "ExposedPorts" not in old["Config"]
     new = shape_image(json.loads(json.dumps(doc)), (1, 47))
     assert "ContainerConfig" not in new and "Hostname" not in new["Config"]
+
+
+def test_docker_address_default_off_and_custom() -> None:
+    from pathlib import Path
+
+    from daemon import main
+
+    assert main.load(["--exec-root", "/run/x"]).docker_socket == Path("/run/x/docker.sock")
+    assert main.load(["--docker-address", ""]).docker_socket is None
+    assert main.load(["--docker-address", "/tmp/d.sock"]).docker_socket == Path("/tmp/d.sock")
+    with pytest.raises(InvalidArgument, match="docker_address: socket path longer"):
+        main.load(["--docker-address", "/" + "x" * 120])
