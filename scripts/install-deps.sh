@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 # libseccomp2: the runtime compiles linux.seccomp with it; gcc + libc6-dev: the tests build a
 # static syscall probe (tests/syscall_probe.c); docker-registry, skopeo, umoci, apache2-utils
 # (htpasswd), openssl: the registry tests' peers; iptables: ctrd's firewall chains; docker.io,
-# containerd: the peers the runtime and network tests drive ctrd-runtime and ctrd beside.
-pkgs=(busybox-static runc iproute2 procps psmisc libseccomp2 gcc libc6-dev docker-registry skopeo umoci apache2-utils openssl iptables docker.io containerd)
+# containerd: the peers the runtime and network tests drive ctrd-runtime and ctrd beside;
+# docker-compose: a client of the Docker API socket.
+pkgs=(busybox-static runc iproute2 procps psmisc libseccomp2 gcc libc6-dev docker-registry skopeo umoci apache2-utils openssl iptables docker.io containerd docker-compose)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

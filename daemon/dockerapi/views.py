@@ -46,7 +46,9 @@ def _endpoint(net_id: str, ip: str, prefix: int, gateway: str, mac: str, aliases
 
 
 def networks_view(c: Container, ids: dict[str, str], user: list[UserEndpoint] | None = None) -> dict[str, Any]:
-    """NetworkSettings.Networks: the container's network mode, plus every user network it is on."""
+    """NetworkSettings.Networks: the container's network mode, plus every user network it is on. On a
+    user network the short id is among the aliases, as docker answers (its DNS resolves it here too;
+    compose 1.29 reads it to know a created container is already on its network)."""
     mode = c.host_config.network_mode
     if mode.startswith("container:"):
         return {}
@@ -55,13 +57,15 @@ def networks_view(c: Container, ids: dict[str, str], user: list[UserEndpoint] | 
         prefix = ipaddress.IPv4Network(rec.subnet).prefixlen
         fixed = c.host_config.ip_address if mode in (rec.name, rec.id) else ""
         out[rec.name] = _endpoint(rec.id, ep.ip if ep.veth else "", prefix if ep.veth else 0,
-                                  rec.gateway if ep.veth else "", ep.mac if ep.veth else "", list(ep.aliases), fixed)
+                                  rec.gateway if ep.veth else "", ep.mac if ep.veth else "",
+                                  [c.id[:12], *ep.aliases], fixed)
     if mode in out or any(ids.get(mode) == v["NetworkID"] for v in out.values()):
         return out
     n = c.network
     out[mode] = {
         "IPAMConfig": {"IPv4Address": c.host_config.ip_address} if c.host_config.ip_address else None,
-        "Links": None, "Aliases": list(c.host_config.network_aliases) or None,
+        "Links": None, "Aliases": ([c.id[:12]] if mode not in ("bridge", "host", "none") else [])
+        + list(c.host_config.network_aliases) or None,
         "NetworkID": ids.get(mode, ""), "EndpointID": "",
         "Gateway": n.gateway if n else "", "IPAddress": n.ip_address if n else "",
         "IPPrefixLen": n.ip_prefix_len if n else 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
