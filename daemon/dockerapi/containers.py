@@ -276,6 +276,7 @@ def register(r: Router, b: Backend) -> None:
                 "memory_stats": {"usage": st.memory_usage, "limit": st.memory_limit or _mem_total(), "stats": {}}
                 if is_alive(c.status) else {},
                 "name": "/" + c.name, "id": c.id,
+                "networks": await asyncio.to_thread(_net_stats, c.state.pid if is_alive(c.status) else 0),
             })
             if not streaming:
                 break
@@ -362,6 +363,26 @@ async def _sample(m: Any, cid: str) -> tuple[dict[str, Any], Any]:
     return {"cpu_usage": {"total_usage": st.cpu_usage_ns, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
             "system_cpu_usage": _system_cpu_ns(), "online_cpus": os.cpu_count() or 1,
             "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}, st
+
+
+def _net_stats(pid: int) -> dict[str, Any]:
+    """docker's per-interface counters, from the container's own /proc/<pid>/net/dev."""
+    out: dict[str, Any] = {}
+    if not pid:
+        return out
+    try:
+        with open(f"/proc/{pid}/net/dev") as f:
+            lines = f.read().splitlines()[2:]
+    except OSError:
+        return out
+    for line in lines:
+        name, _, rest = line.partition(":")
+        v = [int(x) for x in rest.split()]
+        if name.strip() == "lo" or len(v) < 16:
+            continue
+        out[name.strip()] = {"rx_bytes": v[0], "rx_packets": v[1], "rx_errors": v[2], "rx_dropped": v[3],
+                             "tx_bytes": v[8], "tx_packets": v[9], "tx_errors": v[10], "tx_dropped": v[11]}
+    return out
 
 
 def _mem_total() -> int:
