@@ -89,8 +89,8 @@ def test_socket_ping_version_errors(ctrd: DaemonProc) -> None:  # noqa: F811
     assert call(ctrd, "GET", "/nowhere")[0] == 404
     status, _, body = call(ctrd, "POST", "/containers/create", {"Image": "busybox", "HostConfig": {"CpuShares": 3}})
     assert status == 400 and "HostConfig.CpuShares" in json.loads(body)["message"]
-    status, _, body = call(ctrd, "POST", "/containers/create", {"Image": "busybox", "Volumes": {"/data": {}}})
-    assert status == 400 and "Config.Volumes" in json.loads(body)["message"]
+    status, _, body = call(ctrd, "POST", "/containers/create", {"Image": "busybox", "HostConfig": {"PidMode": "host"}})
+    assert status == 400 and "HostConfig.PidMode" in json.loads(body)["message"]
     assert ctrd.client.list() == []  # nothing half-created
     status, _, body = call(ctrd, "GET", "/swarm")
     assert status == 503 and "not a swarm manager" in json.loads(body)["message"]
