@@ -191,7 +191,6 @@ class CreateRequest(_message.Message):
     OPEN_STDIN_FIELD_NUMBER: _builtins.int
     STDIN_ONCE_FIELD_NUMBER: _builtins.int
     HEALTH_FIELD_NUMBER: _builtins.int
-    LOG_NONE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     bundle: _builtins.str
     """OCI bundle dir (config.json; rootfs path inside it)"""
@@ -210,8 +209,6 @@ class CreateRequest(_message.Message):
     """stdin is a pipe (or the pty) fed by attached clients (docker -i)"""
     stdin_once: _builtins.bool
     """close the container's stdin when the first attached client's stdin ends"""
-    log_none: _builtins.bool
-    """--log-driver none: stdio is read and dropped"""
     @_builtins.property
     def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortForward]: ...
     @_builtins.property
@@ -233,11 +230,10 @@ class CreateRequest(_message.Message):
         open_stdin: _builtins.bool = ...,
         stdin_once: _builtins.bool = ...,
         health: Global___HealthConfig | None = ...,
-        log_none: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["health", b"health"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bundle", b"bundle", "health", b"health", "id", b"id", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "log_none", b"log_none", "log_path", b"log_path", "open_stdin", b"open_stdin", "ports", b"ports", "runtime", b"runtime", "runtime_root", b"runtime_root", "stdin_once", b"stdin_once", "terminal", b"terminal"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bundle", b"bundle", "health", b"health", "id", b"id", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "log_path", b"log_path", "open_stdin", b"open_stdin", "ports", b"ports", "runtime", b"runtime", "runtime_root", b"runtime_root", "stdin_once", b"stdin_once", "terminal", b"terminal"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
