@@ -35,6 +35,7 @@ class FakeImageConfig:
     stop_signal: str = ""
     exposed_ports: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    healthcheck: dict[str, Any] | None = None
 
 
 @dataclass
