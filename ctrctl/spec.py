@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ctrctl import flags, limits, mounts, security
+from ctrctl import flags, health, limits, mounts, security
 from ctrctl.errors import UsageError, flag_error
 from ctrd.v1 import container_pb2
 
@@ -96,4 +96,8 @@ def build_spec(args: argparse.Namespace, environ: dict[str, str] | os._Environ[s
     if args.shm_size is not None:
         spec.shm_size = limits.parse_shm_size(args.shm_size)
     spec.group_add.extend(args.group_add)
+    health.apply(spec, args)
+    spec.log_driver = args.log_driver
+    if args.log_driver == "none" and args.log_opt:
+        raise UsageError("--log-opt: the none log driver takes no options")
     return spec

@@ -82,6 +82,16 @@ def inspect(c: Container, graph_data: Mapping[str, str], container_dir: str) -> 
     }
 
 
+def mount_names(c: Container) -> list[str]:
+    """ps's MOUNTS: a bind's source, a tmpfs's target (docker: a volume's name)."""
+    return [m.source or m.target for m in c.host_config.mounts]
+
+
+def network_names(c: Container) -> list[str]:
+    mode = c.host_config.network_mode
+    return [] if mode.startswith("container:") else [mode]
+
+
 def command_line(c: Container) -> str:
     return " ".join([c.path, *c.args])
 

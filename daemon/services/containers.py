@@ -68,6 +68,8 @@ class ContainerServicer(container_pb2_grpc.ContainerServiceServicer):
                 created=int(c.created), state=c.status.value, status=view.status_text(c),
             )
             s.labels.update(dict(c.config.labels))
+            s.mounts.extend(view.mount_names(c))
+            s.networks.extend(view.network_names(c))
             for m in c.network.ports if c.network is not None else ():
                 s.ports.add(ip=m.host_ip or "0.0.0.0", public_port=m.host_port,
                             private_port=m.container_port, type=m.protocol)

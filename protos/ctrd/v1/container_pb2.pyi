@@ -870,6 +870,8 @@ class ContainerSummary(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     PORTS_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
+    MOUNTS_FIELD_NUMBER: _builtins.int
+    NETWORKS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     image: _builtins.str
     command: _builtins.str
@@ -885,6 +887,14 @@ class ContainerSummary(_message.Message):
     def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortSummary]: ...
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def mounts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """each mount's name (a volume) or source, as docker's ps .Mounts"""
+
+    @_builtins.property
+    def networks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """the networks it is attached to"""
+
     def __init__(
         self,
         *,
@@ -897,10 +907,12 @@ class ContainerSummary(_message.Message):
         status: _builtins.str = ...,
         ports: _abc.Iterable[Global___PortSummary] | None = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        mounts: _abc.Iterable[_builtins.str] | None = ...,
+        networks: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "created", b"created", "id", b"id", "image", b"image", "labels", b"labels", "names", b"names", "ports", b"ports", "state", b"state", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "created", b"created", "id", b"id", "image", b"image", "labels", b"labels", "mounts", b"mounts", "names", b"names", "networks", b"networks", "ports", b"ports", "state", b"state", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
