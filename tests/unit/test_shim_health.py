@@ -1,0 +1,126 @@
+"""The shim's healthcheck rules (shimd/health.py) with a fake probe and a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ctrd.shim.v1 import shim_pb2
+from shimd import health
+from shimd.loop import new_loop
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(**kw: int) -> tuple[health.Health, Clock]:
+    clock = Clock()
+    cfg = shim_pb2.HealthConfig(test=["CMD-SHELL", "test -e /ok"], **kw)
+
+    async def never(args: list[str], timeout: float) -> tuple[int, bytes] | None:
+        raise AssertionError("not called")
+
+    return health.Health(cfg, never, clock), clock
+
+
+def test_probe_args_forms() -> None:
+    assert health.probe_args(["CMD-SHELL", "curl -f x || exit 1"]) == ["/bin/sh", "-c", "curl -f x || exit 1"]
+    assert health.probe_args(["CMD", "cat", "/ok"]) == ["cat", "/ok"]
+    assert health.probe_args(["NONE"]) == [] and health.probe_args([]) == []
+
+
+def test_defaults_are_dockers() -> None:
+    h, _ = make()
+    assert (h.interval, h.timeout, h.retries, h.start_period, h.start_interval) == (30.0, 30.0, 3, 0.0, 5.0)
+    assert h.status == "starting" and h.seq == 1 and h.next_delay() == 30.0
+
+
+def test_retries_make_it_unhealthy_and_a_success_heals() -> None:
+    h, c = make(retries=2, interval_ns=1_000_000_000)
+    h.record(c.now, c.now, 0, b"fine")
+    assert (h.status, h.failing_streak) == ("healthy", 0)
+    h.record(c.now, c.now, 1, b"no")
+    assert (h.status, h.failing_streak) == ("healthy", 1)
+    h.record(c.now, c.now, -1, b"timeout")
+    assert (h.status, h.failing_streak) == ("unhealthy", 2)
+    h.record(c.now, c.now, 0, b"")
+    assert (h.status, h.failing_streak) == ("healthy", 0)
+    assert h.seq == 5
+
+
+def test_start_period_failures_do_not_count_but_a_success_does() -> None:
+    h, c = make(retries=1, start_period_ns=10 * 10**9, start_interval_ns=10**9, interval_ns=60 * 10**9)
+    assert h.next_delay() == 1.0  # the start interval while starting in the start period
+    h.record(c.now, c.now, 1, b"")
+    assert (h.status, h.failing_streak) == ("starting", 0)
+    h.record(c.now, c.now, 0, b"")
+    assert h.status == "healthy" and h.next_delay() == 60.0
+    h.record(c.now, c.now, 1, b"")  # healthy once: failures count even inside the start period
+    assert (h.status, h.failing_streak) == ("unhealthy", 1)
+    h2, c2 = make(retries=1, start_period_ns=10 * 10**9)
+    c2.now += 11
+    assert h2.next_delay() == 30.0
+    h2.record(c2.now, c2.now, 1, b"")
+    assert h2.status == "unhealthy"
+
+
+def test_log_keeps_the_last_five_and_caps_output() -> None:
+    h, c = make()
+    for i in range(7):
+        h.record(c.now + i, c.now + i + 0.5, i, b"x" * 5000 if i == 6 else str(i).encode())
+    p = h.to_proto()
+    assert [r.exit_code for r in p.log] == [2, 3, 4, 5, 6]
+    assert len(p.log[-1].output) == health.MAX_OUTPUT and p.log[0].output == "2"
+    assert p.log[0].start == c.now + 2 and p.log[0].end == c.now + 2.5
+
+
+def test_run_probes_every_interval_and_wakes_long_polls() -> None:
+    async def body() -> None:
+        calls: list[tuple[list[str], float]] = []
+        results = iter([(0, b"ok"), (1, b"bad"), (1, b"bad")])
+
+        async def probe(args: list[str], timeout: float) -> tuple[int, bytes] | None:
+            calls.append((args, timeout))
+            return next(results)
+
+        cfg = shim_pb2.HealthConfig(test=["CMD", "true"], interval_ns=10_000_000, timeout_ns=2 * 10**9, retries=2)
+        h = health.Health(cfg, probe)
+        runner = asyncio.ensure_future(h.run())
+        seen = []
+        seq = h.seq  # 1: "starting", before any probe
+        while len(seen) < 3:
+            await asyncio.wait_for(h.wait_after(seq), 10)
+            seq = h.seq
+            seen.append(h.status)
+        runner.cancel()
+        assert seen == ["healthy", "healthy", "unhealthy"]
+        assert calls[0] == (["true"], 2.0)
+
+    loop = new_loop()
+    try:
+        loop.run_until_complete(body())
+    finally:
+        loop.close()
+
+
+def test_a_paused_container_records_nothing() -> None:
+    async def body() -> None:
+        async def paused(args: list[str], timeout: float) -> tuple[int, bytes] | None:
+            return None
+
+        h = health.Health(shim_pb2.HealthConfig(test=["CMD", "true"]), paused)
+        await h.probe_once()
+        assert h.seq == 1 and h.log == []
+
+    asyncio.run(body())
+
+
+@pytest.mark.parametrize("timeout", [1.0, 30.0, 0.5])
+def test_timeout_message(timeout: float) -> None:
+    assert health.timeout_message(timeout).decode() == f"Health check exceeded timeout ({timeout:g}s)"
