@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from ctrd import errdefs
+from daemon.health import HealthState, Probe
 from daemon.network.api import NetRequest, NetResult
 from daemon.network.settings import NetworkSettings
-from daemon.health import HealthState, Probe
 from daemon.shims.api import ExecResult, Exit, HealthReport, Limits, ShimCreate, ShimState, Stats
 
 

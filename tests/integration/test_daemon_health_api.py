@@ -108,7 +108,7 @@ def test_rename_update_and_filters(short_tmp: Path) -> None:
         other = await env.create("true", name="other")
         await env.call("Rename", pb.RenameRequest(id="old", name="new"))
         assert (await env.inspect(cid))["Name"] == "/new"
-        assert [e for e in env.events if e.id == cid and e.action == "rename"][0].attributes["oldName"] == "/old"
+        assert next(e for e in env.events if e.id == cid and e.action == "rename").attributes["oldName"] == "/old"
         with pytest.raises(errdefs.NotFound):
             await env.inspect("old")
         with pytest.raises(errdefs.AlreadyExists):
