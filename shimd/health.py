@@ -67,6 +67,7 @@ class Health:
         self.failing_streak = 0
         self.log: list[shim_pb2.HealthResult] = []
         self._waiters: list[asyncio.Future[None]] = []
+        self.stopped = False  # the container exited: no more results; long polls answer at once
 
     def in_start_period(self) -> bool:
         return self.start_period > 0 and self._clock() - self.started_at < self.start_period
@@ -89,10 +90,19 @@ class Health:
             if self.failing_streak >= self.retries:
                 self.status = UNHEALTHY
         self.seq += 1
+        self._wake()
+
+    def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []
         for w in waiters:
             if not w.done():
                 w.set_result(None)
+
+    def stop(self) -> None:
+        """The container exited: pending long polls answer with the last state (same seq), so
+        the daemon's reader ends and no call keeps the shim from shutting down."""
+        self.stopped = True
+        self._wake()
 
     async def probe_once(self) -> None:
         start = self._clock()
@@ -106,7 +116,7 @@ class Health:
             await self.probe_once()
 
     async def wait_after(self, seq: int) -> None:
-        while self.seq <= seq:
+        while self.seq <= seq and not self.stopped:
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.append(fut)
             await fut
@@ -116,5 +126,18 @@ class Health:
                                        log=self.log)
 
 
+def go_duration(seconds: float) -> str:
+    """Go's time.Duration.String() for the durations a healthcheck takes: 300ms, 2s, 1m30s."""
+    if seconds < 1:
+        return f"{round(seconds * 1000, 3):g}ms"
+    minutes, rest = divmod(round(seconds, 9), 60)
+    text = f"{rest:g}s"
+    if minutes:
+        hours, minutes = divmod(int(minutes), 60)
+        text = (f"{hours}h" if hours else "") + f"{minutes}m" + text
+    return text
+
+
 def timeout_message(timeout: float) -> bytes:
-    return f"Health check exceeded timeout ({timeout:g}s)".encode()
+    """docker's output for a probe killed at its timeout."""
+    return f"Health check exceeded timeout ({go_duration(timeout)})".encode()

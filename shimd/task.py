@@ -211,6 +211,8 @@ class Task:
             self.status = Status.STOPPED
         if self._health_run is not None:
             self._health_run.cancel()
+        if self.health is not None:
+            self.health.stop()
         # The pipes end when the last holder of their write ends is gone; a leftover daemonized
         # process could hold them forever, so the drain is bounded.
         if self._pumps:
@@ -380,6 +382,8 @@ class Task:
         await self._close_io(self._relays)
         if self._health_run is not None:
             self._health_run.cancel()
+        if self.health is not None:
+            self.health.stop()
         if self._watch is not None and not self._watch.done():
             self._watch.cancel()
 

@@ -133,8 +133,8 @@ class Monitor:
                 report = await shim.health(seq)
             except CtrdError:
                 break
-            if report.seq == 0 or c.generation != gen or not is_alive(c.status):
-                break
+            if report.seq <= seq or c.generation != gen or not is_alive(c.status):
+                break  # no healthcheck (seq 0), or no newer result: the shim's checks have ended
             seq = report.seq
             old = c.state.health
             c.set_state(health=report.state)

@@ -109,6 +109,20 @@ def test_run_probes_every_interval_and_wakes_long_polls() -> None:
         loop.close()
 
 
+def test_stop_answers_pending_long_polls_with_the_last_state() -> None:
+    async def body() -> None:
+        h, _ = make()
+        poll = asyncio.ensure_future(h.wait_after(h.seq))
+        await asyncio.sleep(0)
+        assert not poll.done()
+        h.stop()
+        await asyncio.wait_for(poll, 5)
+        await asyncio.wait_for(h.wait_after(h.seq), 5)  # and at once from now on
+        assert h.seq == 1
+
+    asyncio.run(body())
+
+
 def test_a_paused_container_records_nothing() -> None:
     async def body() -> None:
         async def paused(args: list[str], timeout: float) -> tuple[int, bytes] | None:
@@ -121,6 +135,7 @@ def test_a_paused_container_records_nothing() -> None:
     asyncio.run(body())
 
 
-@pytest.mark.parametrize("timeout", [1.0, 30.0, 0.5])
-def test_timeout_message(timeout: float) -> None:
-    assert health.timeout_message(timeout).decode() == f"Health check exceeded timeout ({timeout:g}s)"
+@pytest.mark.parametrize("timeout, text", [(1.0, "1s"), (30.0, "30s"), (0.3, "300ms"), (90.0, "1m30s"),
+                                           (1.5, "1.5s"), (3600.0, "1h0m0s")])
+def test_timeout_message_uses_go_durations(timeout: float, text: str) -> None:
+    assert health.timeout_message(timeout).decode() == f"Health check exceeded timeout ({text})"
