@@ -18,6 +18,7 @@ container is paused.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
@@ -68,6 +69,8 @@ class Health:
         self.log: list[shim_pb2.HealthResult] = []
         self._waiters: list[asyncio.Future[None]] = []
         self.stopped = False  # the container exited: no more results; long polls answer at once
+        self._runner: asyncio.Task[None] | None = None
+        self._probing = False
 
     def in_start_period(self) -> bool:
         return self.start_period > 0 and self._clock() - self.started_at < self.start_period
@@ -98,11 +101,25 @@ class Health:
             if not w.done():
                 w.set_result(None)
 
+    def start(self) -> None:
+        if self._runner is None and not self.stopped:
+            self.started_at = self._clock()
+            self._runner = asyncio.ensure_future(self.run())
+
     def stop(self) -> None:
         """The container exited: pending long polls answer with the last state (same seq), so
-        the daemon's reader ends and no call keeps the shim from shutting down."""
+        the daemon's reader ends and no call keeps the shim from shutting down. A probe in flight
+        is not cancelled (its exec ends with the container); the loop ends after it."""
         self.stopped = True
         self._wake()
+        if self._runner is not None and not self._probing:
+            self._runner.cancel()
+
+    async def finished(self, timeout: float) -> None:
+        """Wait (bounded) for the loop to end after stop()."""
+        if self._runner is not None and not self._runner.done():
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._runner), timeout)
 
     async def probe_once(self) -> None:
         start = self._clock()
@@ -111,9 +128,15 @@ class Health:
             self.record(start, self._clock(), result[0], result[1])
 
     async def run(self) -> None:
-        while True:
+        while not self.stopped:
             await asyncio.sleep(self.next_delay())
-            await self.probe_once()
+            if self.stopped:
+                break
+            self._probing = True
+            try:
+                await self.probe_once()
+            finally:
+                self._probing = False
 
     async def wait_after(self, seq: int) -> None:
         while self.seq <= seq and not self.stopped:

@@ -105,7 +105,6 @@ class Task:
         self.fanout: attach.Fanout | None = None
         self._master = -1  # the pty master of a terminal container
         self.health: health.Health | None = None
-        self._health_run: asyncio.Task[None] | None = None
         self._probe_user = (0, 0)
 
     def _move(self, verb: str) -> None:
@@ -189,9 +188,8 @@ class Task:
             await self._backend().start()
             if self.status is Status.CREATED:
                 self._move("start")
-                if self.health is not None and self._health_run is None and self.exit is None:
-                    self.health.started_at = time.time()
-                    self._health_run = asyncio.create_task(self.health.run())
+                if self.health is not None and self.exit is None:
+                    self.health.start()
             return self.pid
 
     # -- exit -----------------------------------------------------------------------------------
@@ -209,8 +207,6 @@ class Task:
             })
         if self.status is not Status.DELETED:
             self.status = Status.STOPPED
-        if self._health_run is not None:
-            self._health_run.cancel()
         if self.health is not None:
             self.health.stop()
         # The pipes end when the last holder of their write ends is gone; a leftover daemonized
@@ -379,11 +375,10 @@ class Task:
         if self.status in (Status.CREATED, Status.STOPPED):
             with contextlib.suppress(errdefs.CtrdError):
                 await self.delete()
-        await self._close_io(self._relays)
-        if self._health_run is not None:
-            self._health_run.cancel()
         if self.health is not None:
             self.health.stop()
+            await self.health.finished(KILL_WAIT)
+        await self._close_io(self._relays)
         if self._watch is not None and not self._watch.done():
             self._watch.cancel()
 

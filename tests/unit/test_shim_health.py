@@ -123,6 +123,34 @@ def test_stop_answers_pending_long_polls_with_the_last_state() -> None:
     asyncio.run(body())
 
 
+def test_stop_lets_a_probe_in_flight_finish_then_ends_the_loop() -> None:
+    async def body() -> None:
+        release: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entered = asyncio.Event()
+
+        async def slow(args: list[str], timeout: float) -> tuple[int, bytes] | None:
+            entered.set()
+            await release
+            return 0, b"done"
+
+        h = health.Health(shim_pb2.HealthConfig(test=["CMD", "true"], interval_ns=1_000_000), slow)
+        h.start()
+        await asyncio.wait_for(entered.wait(), 5)
+        h.stop()  # mid-probe: not cancelled (its exec would be orphaned), the loop ends after it
+        release.set_result(None)
+        await h.finished(5)
+        assert h._runner is not None and h._runner.done() and not h._runner.cancelled()
+        assert [r.output for r in h.log] == ["done"]
+        idle = health.Health(shim_pb2.HealthConfig(test=["CMD", "true"]), slow)
+        idle.start()
+        await asyncio.sleep(0)
+        idle.stop()  # sleeping between probes: cancelled at once
+        await idle.finished(5)
+        assert idle._runner is not None and idle._runner.done()
+
+    asyncio.run(body())
+
+
 def test_a_paused_container_records_nothing() -> None:
     async def body() -> None:
         async def paused(args: list[str], timeout: float) -> tuple[int, bytes] | None:
