@@ -315,9 +315,12 @@ class Task:
                 await asyncio.wait_for(running, KILL_WAIT)
             reading.cancel()
             return -1, health.timeout_message(timeout)
-        except errdefs.CtrdError as exc:
+        except errdefs.CtrdError as exc:  # could not run (the container is stopping, ...): a failure
             reading.cancel()
             return -1, exc.message.encode()
+        except OSError as exc:
+            reading.cancel()
+            return -1, str(exc).encode()
         try:  # a process the probe left behind may hold the pipe: the output is read bounded
             out = await asyncio.wait_for(reading, LOG_DRAIN_TIMEOUT)
         except TimeoutError:
