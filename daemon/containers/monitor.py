@@ -139,7 +139,11 @@ class Monitor:
             old = c.state.health
             c.set_state(health=report.state)
             if old is None or old.status != report.state.status:
-                await self.save(c)
+                try:
+                    await self.save(c)
+                except OSError as exc:  # being removed meanwhile: its record is going anyway
+                    log.info("container %s: saving its health: %s", c.id, exc)
+                    break
             action = healthcheck.event(old, report.state)
             if action is not None:
                 self.emit(c, action)
