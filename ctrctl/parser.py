@@ -126,8 +126,8 @@ def _container_flags(p: Any, run: bool) -> None:
     p.add_argument("-l", "--label", action="append", default=[], metavar="KEY=VALUE", help="set a label")
     p.add_argument("--pull", default="missing", choices=("always", "missing", "never"),
                    help="pull the image before creating: always, missing (default), never")
-    p.add_argument("--log-opt", action="append", default=[], metavar="max-size=..|max-file=..",
-                   help="log options (default max-size=20m, max-file=5)")
+    p.add_argument("--log-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="max-size (default 20m), max-file (default 5), labels, env, labels-regex, env-regex")
     p.add_argument("--log-driver", default="", choices=("json-file", "local", "none"), help="logging driver (json-file)")
     p.add_argument("--health-cmd", default=None, help="command to check health (run with /bin/sh -c)")
     p.add_argument("--health-interval", default=None, help="time between checks (default 30s)")

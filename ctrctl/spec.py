@@ -86,6 +86,7 @@ def build_spec(args: argparse.Namespace, environ: dict[str, str] | os._Environ[s
     spec.ip_address = args.ip
     spec.mac_address = args.mac_address
     spec.log_max_size, spec.log_max_file = flags.parse_log_opts(args.log_opt)
+    spec.log_opts.update(flags.log_attr_opts(args.log_opt))
     spec.security_opt.extend(security.parse_security_opt(o) for o in args.security_opt)
     spec.devices.extend(security.parse_device(d) for d in args.device)
     spec.device_cgroup_rules.extend(limits.parse_device_cgroup_rule(r) for r in args.device_cgroup_rule)

@@ -28,7 +28,7 @@ from shimd.backends.forked import ForkedBackend
 from shimd.backends.inprocess import InProcessBackend
 from shimd.backends.oci_binary import OciBinaryBackend
 from shimd.backends.protocol import RUNTIME_LIBRARY_DIRECT, Backend, BackendConfig, ExecSpec, Limits, Stdio
-from shimd.logs import JsonFileWriter, LogPump
+from shimd.logs import JsonFileWriter, LogPump, attrs_fragment
 from shimd.reaper import Reaper
 from shimd.state import Status, check, transition
 
@@ -137,7 +137,8 @@ class Task:
             out_w = err_w = devnull = stdin_r = con_shim = con_rt = -1
             try:
                 if req.log_path:
-                    self._writer = JsonFileWriter(req.log_path, req.log_max_size, req.log_max_file)
+                    self._writer = JsonFileWriter(req.log_path, req.log_max_size, req.log_max_file,
+                                                  attrs_fragment(dict(req.log_attrs)))
                 if req.ports:
                     relays = await ports.start_relays(list(req.ports))
                 devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)

@@ -94,6 +94,7 @@ class HostConfig:
     group_add: tuple[str, ...] = ()
     device_cgroup_rules: tuple[str, ...] = ()
     log_driver: str = "json-file"  # json-file | local | none
+    log_opts: tuple[tuple[str, str], ...] = ()  # labels, env, ...: the entries' attrs (logopts.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +253,8 @@ def host_config_to_json(h: HostConfig) -> dict[str, Any]:
         "DnsSearch": list(h.dns_search),
         "LogConfig": {
             "Type": h.log_driver,
-            "Config": ({"max-size": str(h.log_max_size), "max-file": str(h.log_max_file)} if h.log_max_size else {}),
+            "Config": ({"max-size": str(h.log_max_size), "max-file": str(h.log_max_file)} if h.log_max_size else {})
+            | dict(h.log_opts),
         },
         "SecurityOpt": list(h.security_opt) or None,
         "Privileged": h.privileged,
@@ -300,6 +302,7 @@ def host_config_from_json(d: dict[str, Any]) -> HostConfig:
         log_driver=str((d.get("LogConfig") or {}).get("Type") or "json-file"),
         log_max_size=int(log_cfg.get("max-size", 0)),
         log_max_file=int(log_cfg.get("max-file", 1)),
+        log_opts=tuple(sorted((k, str(v)) for k, v in log_cfg.items() if k not in ("max-size", "max-file"))),
         security_opt=tuple(d.get("SecurityOpt") or ()),
         privileged=bool(d.get("Privileged", False)),
         devices=tuple(DeviceMapping(x.get("PathOnHost", ""), x.get("PathInContainer", ""),

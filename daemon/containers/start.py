@@ -18,7 +18,7 @@ from pathlib import Path
 from ctrd import errdefs, reasons
 from ctrd.errdefs import CtrdError
 from daemon import faults
-from daemon.containers import bundle
+from daemon.containers import bundle, logopts
 from daemon.containers.healthcheck import HealthState
 from daemon.containers.monitor import Monitor, Steps
 from daemon.containers.record import Container
@@ -139,6 +139,7 @@ async def _start_steps(
             log_max_file=c.host_config.log_max_file,
             ports=net.forwards,
             health=c.config.healthcheck,
+            log_attrs=tuple(sorted(logopts.attrs(c.config, dict(c.host_config.log_opts)).items())),
         )
     )
     steps.mark("create")

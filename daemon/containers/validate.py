@@ -18,7 +18,7 @@ from typing import Any
 from ctrd import ids, signals
 from ctrd.errdefs import InvalidArgument
 from ctrd.v1 import container_pb2
-from daemon.containers import healthcheck, netopts
+from daemon.containers import healthcheck, logopts, netopts
 from daemon.containers.record import Config, HostConfig, MountSpec, PortBinding, RestartPolicy
 from daemon.containers.signals import parse_signal
 from daemon.images.api import ImageConfigLike
@@ -328,6 +328,7 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         log_max_size=log_max_size,
         log_max_file=log_max_file,
         log_driver=log_driver,
+        log_opts=logopts.check(spec.log_opts, log_driver),
         security_opt=options.security_opts(spec.security_opt),
         privileged=spec.privileged,
         devices=devices.check(spec.devices),

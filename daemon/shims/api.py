@@ -39,6 +39,7 @@ class ShimCreate:
     log_max_file: int = 1
     ports: tuple[PortForward, ...] = ()
     health: Healthcheck | None = None  # run by the shim when enabled
+    log_attrs: tuple[tuple[str, str], ...] = ()  # each json-file entry's "attrs"
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ class ShimConn:
             id=Path(req.bundle).name, bundle=req.bundle, runtime=req.runtime, runtime_root=req.runtime_root,
             log_path=req.log_path, log_max_size=req.log_max_size, log_max_file=req.log_max_file, ports=ports,
         )
+        msg.log_attrs.update(dict(req.log_attrs))
         h = req.health
         if h is not None and h.enabled:
             msg.health.CopyFrom(shim_pb2.HealthConfig(

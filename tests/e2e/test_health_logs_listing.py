@@ -172,6 +172,12 @@ def test_log_drivers_and_default_cap(ctrd: DaemonProc) -> None:  # noqa: F811
     r = ctl(ctrd, "logs", "--details", "--timestamps", "deflt")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\S+Z  hi\n", r.stdout), r.stdout  # no attrs: docker's lone space
 
+    r = ctl(ctrd, "run", "--network", "none", "--name", "attrs", "-l", "tier=web", "-e", "REGION=eu",
+            "--log-opt", "labels=tier", "--log-opt", "env=REGION,NOPE", "busybox", "echo", "hi")
+    assert r.returncode == 0, r.stderr
+    assert ctl(ctrd, "logs", "--details", "attrs").stdout == "REGION=eu,tier=web hi\n"
+    assert ctl(ctrd, "logs", "attrs").stdout == "hi\n"
+
     r = ctl(ctrd, "run", "--network", "none", "--name", "local", "--log-driver", "local", "busybox", "echo", "there")
     assert r.returncode == 0
     assert ctl(ctrd, "logs", "local").stdout == "there\n"
@@ -187,7 +193,7 @@ def test_log_drivers_and_default_cap(ctrd: DaemonProc) -> None:  # noqa: F811
     assert not (ctrd.root / "containers" / cid / f"{cid}-json.log").exists()
     r = ctl(ctrd, "run", "--log-driver", "syslog", "busybox", "true")
     assert r.returncode == 125 and "--log-driver" in r.stderr
-    for name in ("deflt", "local", "silent"):
+    for name in ("deflt", "attrs", "local", "silent"):
         ctrd.c.remove(name)
 
 

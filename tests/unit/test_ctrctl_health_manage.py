@@ -37,6 +37,13 @@ def test_bad_health_and_log_flags(argv: tuple[str, ...], needle: str) -> None:
     assert needle in e.value.line
 
 
+def test_log_attr_opts_flags() -> None:
+    s = spec_of("--log-opt", "labels=tier", "--log-opt", "env=A,B", "--log-opt", "max-size=1m", "busybox")
+    assert dict(s.log_opts) == {"labels": "tier", "env": "A,B"} and s.log_max_size == "1m"
+    with pytest.raises(UsageError, match="unknown log opt"):
+        spec_of("--log-opt", "colour=red", "busybox")
+
+
 def test_log_driver_flag() -> None:
     assert spec_of("--log-driver", "local", "busybox").log_driver == "local"
     assert spec_of("busybox").log_driver == ""

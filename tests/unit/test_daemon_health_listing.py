@@ -155,3 +155,22 @@ def test_update_checks_and_cgroup_values() -> None:
     rm.host_config = dataclasses.replace(rm.host_config, auto_remove=True, restart_policy=record.RestartPolicy())
     with pytest.raises(InvalidArgument, match="AutoRemove"):
         update.check_update(rm, pb.UpdateRequest(restart_policy=pb.RestartPolicy(name="always")), ncpu=2)
+
+
+def test_log_attr_options() -> None:
+    from daemon.containers import logopts
+
+    n = norm(labels={"tier": "web", "team": "a"}, env=["REGION=eu", "SECRET=x", "APP_MODE=dev"],
+             log_opts={"labels": "tier,missing", "env": "REGION", "env-regex": "^APP_"})
+    h = n.host_config
+    assert dict(h.log_opts) == {"labels": "tier,missing", "env": "REGION", "env-regex": "^APP_"}
+    assert logopts.attrs(n.config, dict(h.log_opts)) == {"tier": "web", "REGION": "eu", "APP_MODE": "dev"}
+    js = record.host_config_to_json(h)
+    assert js["LogConfig"]["Config"]["labels"] == "tier,missing"
+    assert record.host_config_from_json(js).log_opts == h.log_opts
+    for opts, field in (({"colour": "x"}, "log_opts"), ({"env-regex": "("}, "log_opts")):
+        with pytest.raises(InvalidArgument) as e:
+            norm(log_opts=opts)
+        assert e.value.message.startswith(field + ":")
+    with pytest.raises(InvalidArgument, match="log_driver"):
+        norm(log_driver="none", log_opts={"env": "A"})

@@ -179,6 +179,26 @@ Global___ConnectResponse: _TypeAlias = ConnectResponse  # noqa: Y015
 class CreateRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class LogAttrsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ID_FIELD_NUMBER: _builtins.int
     BUNDLE_FIELD_NUMBER: _builtins.int
     RUNTIME_FIELD_NUMBER: _builtins.int
@@ -191,6 +211,7 @@ class CreateRequest(_message.Message):
     OPEN_STDIN_FIELD_NUMBER: _builtins.int
     STDIN_ONCE_FIELD_NUMBER: _builtins.int
     HEALTH_FIELD_NUMBER: _builtins.int
+    LOG_ATTRS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     bundle: _builtins.str
     """OCI bundle dir (config.json; rootfs path inside it)"""
@@ -215,6 +236,10 @@ class CreateRequest(_message.Message):
     def health(self) -> Global___HealthConfig:
         """unset or empty test = no healthcheck"""
 
+    @_builtins.property
+    def log_attrs(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """written as "attrs" in every json-file entry (docker logs --details)"""
+
     def __init__(
         self,
         *,
@@ -230,10 +255,11 @@ class CreateRequest(_message.Message):
         open_stdin: _builtins.bool = ...,
         stdin_once: _builtins.bool = ...,
         health: Global___HealthConfig | None = ...,
+        log_attrs: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["health", b"health"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bundle", b"bundle", "health", b"health", "id", b"id", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "log_path", b"log_path", "open_stdin", b"open_stdin", "ports", b"ports", "runtime", b"runtime", "runtime_root", b"runtime_root", "stdin_once", b"stdin_once", "terminal", b"terminal"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bundle", b"bundle", "health", b"health", "id", b"id", "log_attrs", b"log_attrs", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "log_path", b"log_path", "open_stdin", b"open_stdin", "ports", b"ports", "runtime", b"runtime", "runtime_root", b"runtime_root", "stdin_once", b"stdin_once", "terminal", b"terminal"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
