@@ -17,7 +17,7 @@ def check(opts: Mapping[str, str], driver: str) -> tuple[tuple[str, str], ...]:
     for key, value in opts.items():
         if key not in ATTR_OPTS:
             raise InvalidArgument(f"log_opts: unknown log opt {key!r} for log driver {driver} "
-                                  f"({', '.join(('max-size', 'max-file') + ATTR_OPTS)})")
+                                  f"({', '.join(('max-size', 'max-file', *ATTR_OPTS))})")
         if driver == "none":
             raise InvalidArgument("log_driver: none takes no log options")
         if key.endswith("-regex"):
