@@ -824,7 +824,10 @@ class ListRequest(_message.Message):
     all: _builtins.bool
     @_builtins.property
     def filters(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """name, status, label ("k" or "k=v"), id"""
+        """name, status, label ("k" or "k=v"), id, ancestor, network, health (starting|healthy|unhealthy|none),
+        exited (code), before/since (a container), volume (a mount's source or destination); several
+        values of one key joined by "\\n" (any may match)
+        """
 
     def __init__(
         self,
