@@ -126,7 +126,16 @@ def _container_flags(p: Any, run: bool) -> None:
     p.add_argument("-l", "--label", action="append", default=[], metavar="KEY=VALUE", help="set a label")
     p.add_argument("--pull", default="missing", choices=("always", "missing", "never"),
                    help="pull the image before creating: always, missing (default), never")
-    p.add_argument("--log-opt", action="append", default=[], metavar="max-size=..|max-file=..", help="log options")
+    p.add_argument("--log-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="max-size (default 20m), max-file (default 5), labels, env, labels-regex, env-regex")
+    p.add_argument("--log-driver", default="", choices=("json-file", "local", "none"), help="logging driver (json-file)")
+    p.add_argument("--health-cmd", default=None, help="command to check health (run with /bin/sh -c)")
+    p.add_argument("--health-interval", default=None, help="time between checks (default 30s)")
+    p.add_argument("--health-timeout", default=None, help="longest a check may run (default 30s)")
+    p.add_argument("--health-retries", default=None, help="failures in a row that make it unhealthy (default 3)")
+    p.add_argument("--health-start-period", default=None, help="start-up time when failures do not count (default 0s)")
+    p.add_argument("--health-start-interval", default=None, help="time between checks in the start period (default 5s)")
+    p.add_argument("--no-healthcheck", action="store_true", help="disable the image's HEALTHCHECK")
     p.add_argument("image", help="image reference")
     p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
 
@@ -154,14 +163,31 @@ def _containers(sub: _Subs) -> None:
     for name, help_ in (("pause", "pause containers"), ("unpause", "unpause containers"),
                         ("wait", "wait for containers to exit, print exit codes")):
         p = _verb(sub, name, f"{c}:{name}", help_)
+        if name == "wait":
+            p.add_argument("--condition", default="", choices=("not-running", "next-exit", "removed"),
+                           help="what to wait for (default not-running)")
         p.add_argument("containers", nargs="+")
+    m = "ctrctl.cmd_manage"
+    p = _verb(sub, "rename", f"{m}:rename", "rename a container")
+    p.add_argument("container")
+    p.add_argument("name")
+    p = _verb(sub, "update", f"{m}:update", "change a container's resources or restart policy")
+    p.add_argument("-m", "--memory", default=None, help="memory limit (e.g. 512m; -1 unlimited)")
+    p.add_argument("--cpus", default=None, help="number of CPUs (0 unlimited)")
+    p.add_argument("--pids-limit", default=None, help="pids limit (-1 unlimited)")
+    p.add_argument("--restart", default=None, help="no, always, unless-stopped, on-failure[:N]")
+    p.add_argument("containers", nargs="+")
+    p = _verb(sub, "port", f"{m}:port", "list a container's published ports")
+    p.add_argument("container")
+    p.add_argument("private_port", nargs="?", default="", metavar="PRIVATE_PORT[/PROTO]")
     p = _verb(sub, "ps", "ctrctl.cmd_ps:ps", "list containers")
     p.add_argument("-a", "--all", action="store_true", help="show all containers (default: running)")
     p.add_argument("-q", "--quiet", action="store_true", help="only ids")
     p.add_argument("--no-trunc", action="store_true", help="do not truncate ids and commands")
     p.add_argument("-n", "--last", default=None, help="show the n last created containers (all states)")
     p.add_argument("-l", "--latest", action="store_true", help="show the latest created container (all states)")
-    p.add_argument("-f", "--filter", action="append", default=[], help="name=, status=, label=, id=")
+    p.add_argument("-f", "--filter", action="append", default=[],
+                   help="name, id, status, label, ancestor, network, health, exited, before, since, volume")
     p.add_argument("--format", default="", help="table, json, or a {{.Field}} template")
     p = _verb(sub, "inspect", "ctrctl.cmd_container:inspect", "low-level information as JSON")
     p.add_argument("--type", choices=("container", "image"), default=None)
@@ -173,6 +199,7 @@ def _containers(sub: _Subs) -> None:
     p.add_argument("--since", default="", help="duration (10m), RFC3339 or unix time")
     p.add_argument("--until", default="", help="duration (10m), RFC3339 or unix time")
     p.add_argument("-t", "--timestamps", action="store_true")
+    p.add_argument("--details", action="store_true", help="show the extra attributes of each line")
     p.add_argument("container")
     p = _verb(sub, "exec", "ctrctl.cmd_container:exec_", "run a command in a running container (output when it ends)")
     p.add_argument("-e", "--env", action="append", default=[], metavar="KEY[=VALUE]")

@@ -21,7 +21,7 @@ from ctrd.errdefs import CtrdError, InvalidArgument
 from ctrd.v1 import container_pb2
 from daemon import faults
 from daemon.config import Config
-from daemon.containers import validate, view
+from daemon.containers import update, validate, view
 from daemon.containers.bundle import resolve_user
 from daemon.containers.monitor import Monitor
 from daemon.containers.record import Container
@@ -277,10 +277,16 @@ class ContainerManager:
             hidden = c.status not in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)
             if not all_ and hidden and not (filters and "status" in filters):
                 continue
-            if filters and not view.matches(c, filters):
+            if filters and not view.matches(c, filters, self._find):
                 continue
             out.append(c)
         return out
+
+    def _find(self, ref: str) -> Container | None:
+        try:
+            return self.store.get(ref)
+        except CtrdError:
+            return None
 
     async def _wait_exit(self, c: Container, seq: int, timeout: float | None) -> bool:
         async with c.changed:
@@ -290,15 +296,38 @@ class ContainerManager:
             except TimeoutError:
                 return False
 
-    async def wait(self, ref: str) -> tuple[int, str]:
+    async def wait(self, ref: str, condition: str = "") -> tuple[int, str]:
+        """docker's conditions: not-running (default; a created container counts as not running
+        only when asked for by name, "" keeps waiting for its first exit), next-exit, removed."""
+        if condition not in ("", "not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"condition: invalid condition {condition!r} (not-running, next-exit, removed)")
         c = self.store.get(ref)
-        if c.status in (Status.EXITED, Status.DEAD):
+        if condition == "removed":
+            async with c.changed:
+                await c.changed.wait_for(lambda: c.removed)
+            return c.state.exit_code, c.state.error
+        done = (Status.EXITED, Status.DEAD) + ((Status.CREATED,) if condition == "not-running" else ())
+        if condition != "next-exit" and c.status in done:
             return c.state.exit_code, c.state.error
         await self._wait_exit(c, c.exit_seq, None)
         return c.state.exit_code, c.state.error
 
+    async def rename(self, ref: str, name: str) -> None:
+        c = self.store.get(ref)
+        async with c.lock:
+            old = await update.rename_locked(c, name, self.store)
+        self.monitor.emit(c, "rename", oldName="/" + old)
+
+    async def update(self, req: container_pb2.UpdateRequest) -> None:
+        c = self.store.get(req.id)
+        async with c.lock:
+            await update.update_locked(c, req, self.ncpu, self.monitor.tasks.get(c.id), self.store)
+        self.monitor.emit(c, "update")
+
     def logs(self, ref: str, q: LogQuery) -> AsyncIterator[LogEntry]:
         c = self.store.get(ref)
+        if c.host_config.log_driver == "none":
+            raise errdefs.FailedPrecondition('configured logging driver does not support reading')
 
         def running() -> bool:
             return not c.removed and c.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ctrd.timefmt import ZERO_TIME, parse_rfc3339, rfc3339
+from daemon.containers.healthcheck import Healthcheck, HealthState
 from daemon.containers.state import Status
 from daemon.network.settings import NetworkSettings
 from daemon.security.devices import DeviceMapping
@@ -57,6 +58,7 @@ class Config:
     stop_signal: str = "SIGTERM"
     stop_timeout: int | None = None
     exposed_ports: tuple[str, ...] = ()
+    healthcheck: Healthcheck | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,8 @@ class HostConfig:
     sysctls: tuple[tuple[str, str], ...] = ()
     group_add: tuple[str, ...] = ()
     device_cgroup_rules: tuple[str, ...] = ()
+    log_driver: str = "json-file"  # json-file | local | none
+    log_opts: tuple[tuple[str, str], ...] = ()  # labels, env, ...: the entries' attrs (logopts.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +106,10 @@ class State:
     oom_killed: bool = False
     started_at: float = 0.0
     finished_at: float = 0.0
+    health: HealthState | None = None  # the last state read from the shim (containers with a healthcheck)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "Status": self.status.value,
             "Running": self.status in (Status.RUNNING, Status.PAUSED),
             "Paused": self.status is Status.PAUSED,
@@ -117,6 +122,9 @@ class State:
             "StartedAt": rfc3339(self.started_at),
             "FinishedAt": rfc3339(self.finished_at),
         }
+        if self.health is not None:
+            out["Health"] = self.health.to_json()
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> State:
@@ -128,6 +136,7 @@ class State:
             oom_killed=bool(d.get("OOMKilled", False)),
             started_at=parse_rfc3339(d.get("StartedAt", ZERO_TIME)),
             finished_at=parse_rfc3339(d.get("FinishedAt", ZERO_TIME)),
+            health=HealthState.from_json(d.get("Health")),
         )
 
 
@@ -191,6 +200,7 @@ def config_to_json(c: Config) -> dict[str, Any]:
         "StopSignal": c.stop_signal,
         "StopTimeout": c.stop_timeout,
         "ExposedPorts": {p: {} for p in c.exposed_ports},
+        **({"Healthcheck": c.healthcheck.to_json()} if c.healthcheck is not None else {}),
     }
 
 
@@ -207,6 +217,7 @@ def config_from_json(d: dict[str, Any]) -> Config:
         stop_signal=d.get("StopSignal", "SIGTERM"),
         stop_timeout=d.get("StopTimeout"),
         exposed_ports=tuple(d.get("ExposedPorts") or {}),
+        healthcheck=Healthcheck.from_json(d.get("Healthcheck")),
     )
 
 
@@ -241,8 +252,9 @@ def host_config_to_json(h: HostConfig) -> dict[str, Any]:
         "Dns": list(h.dns),
         "DnsSearch": list(h.dns_search),
         "LogConfig": {
-            "Type": "json-file",
-            "Config": ({"max-size": str(h.log_max_size), "max-file": str(h.log_max_file)} if h.log_max_size else {}),
+            "Type": h.log_driver,
+            "Config": ({"max-size": str(h.log_max_size), "max-file": str(h.log_max_file)} if h.log_max_size else {})
+            | dict(h.log_opts),
         },
         "SecurityOpt": list(h.security_opt) or None,
         "Privileged": h.privileged,
@@ -287,8 +299,10 @@ def host_config_from_json(d: dict[str, Any]) -> HostConfig:
         cap_drop=tuple(d.get("CapDrop") or ()),
         extra_hosts=tuple(d.get("ExtraHosts") or ()),
         dns=tuple(d.get("Dns") or ()),
+        log_driver=str((d.get("LogConfig") or {}).get("Type") or "json-file"),
         log_max_size=int(log_cfg.get("max-size", 0)),
         log_max_file=int(log_cfg.get("max-file", 1)),
+        log_opts=tuple(sorted((k, str(v)) for k, v in log_cfg.items() if k not in ("max-size", "max-file"))),
         security_opt=tuple(d.get("SecurityOpt") or ()),
         privileged=bool(d.get("Privileged", False)),
         devices=tuple(DeviceMapping(x.get("PathOnHost", ""), x.get("PathInContainer", ""),

@@ -18,7 +18,7 @@ from typing import Any
 from ctrd import ids, signals
 from ctrd.errdefs import InvalidArgument
 from ctrd.v1 import container_pb2
-from daemon.containers import netopts
+from daemon.containers import healthcheck, logopts, netopts
 from daemon.containers.record import Config, HostConfig, MountSpec, PortBinding, RestartPolicy
 from daemon.containers.signals import parse_signal
 from daemon.images.api import ImageConfigLike
@@ -33,6 +33,9 @@ MAX_ENV_BYTES = 256 * 1024  # the kernel refuses exec beyond ~2 MB of args+env; 
 MAX_ARG_BYTES = 128 * 1024  # MAX_ARG_STRLEN: one string longer than this cannot be exec'd
 MIN_MEMORY = 6 * 1024 * 1024  # docker's minimum (linux)
 MAX_STOP_TIMEOUT = 24 * 3600
+LOG_DRIVERS = ("json-file", "local", "none")
+DEFAULT_LOG_MAX_SIZE = 20 * 1024 * 1024  # docker's `local` driver: 20m x 5 files
+DEFAULT_LOG_MAX_FILE = 5
 RESTART_NAMES = ("no", "always", "on-failure", "unless-stopped")
 FORBIDDEN_TARGETS = ("/proc", "/sys")
 KNOWN_CAPS = frozenset(
@@ -280,6 +283,15 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
     log_max_size = parse_size(spec.log_max_size, "log_max_size") if spec.log_max_size else 0
     if spec.log_max_file < 0 or (spec.log_max_file > 1 and not log_max_size):
         raise InvalidArgument("log_max_file: needs log_max_size and must be positive")
+    log_driver = spec.log_driver or "json-file"
+    if log_driver not in LOG_DRIVERS:
+        raise InvalidArgument(f"log_driver: unknown log driver {log_driver!r} ({', '.join(LOG_DRIVERS)})")
+    log_max_file = spec.log_max_file or 1
+    if log_driver == "none" and (log_max_size or spec.log_max_file):
+        raise InvalidArgument("log_driver: none takes no log options")
+    if log_driver != "none" and not log_max_size:
+        # the default cap (README): docker's json-file has none and fills disks
+        log_max_size, log_max_file = DEFAULT_LOG_MAX_SIZE, spec.log_max_file or DEFAULT_LOG_MAX_FILE
     config = Config(
         hostname=hostname,
         image=image_ref,
@@ -292,6 +304,7 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         stop_signal=stop_signal,
         stop_timeout=stop_timeout,
         exposed_ports=_exposed(img.exposed_ports),
+        healthcheck=healthcheck.merge(spec, img.healthcheck),
     )
     host_config = HostConfig(
         network_mode=network_mode,
@@ -313,7 +326,9 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         ip_address=ip_address,
         mac_address=mac_address,
         log_max_size=log_max_size,
-        log_max_file=spec.log_max_file or 1,
+        log_max_file=log_max_file,
+        log_driver=log_driver,
+        log_opts=logopts.check(spec.log_opts, log_driver),
         security_opt=options.security_opts(spec.security_opt),
         privileged=spec.privileged,
         devices=devices.check(spec.devices),
