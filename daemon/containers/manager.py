@@ -223,9 +223,9 @@ class ContainerManager:
             await asyncio.to_thread(_quiet, self.store.save, c)
             raise errdefs.Internal(f"container {c.id}: removal failed: {exc}") from exc
         c.removed = True
-        self.store.discard(c)
-        if remove_volumes:  # once the record is gone: the volumes' users no longer include it
+        if remove_volumes:  # before the container disappears from listings: gone with it
             await asyncio.to_thread(self.volumes.remove_anonymous, c)
+        self.store.discard(c)
         self.monitor.forget(c.id)
         self.monitor.emit(c, "destroy")
         await c.notify()

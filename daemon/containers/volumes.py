@@ -61,10 +61,10 @@ class ContainerVolumes:
             made.append(v.name)
         return dataclasses.replace(m, name=v.name, source=v.mountpoint, driver=v.driver, anonymous=not m.name)
 
-    def remove_quietly(self, names: Iterable[str]) -> None:
+    def remove_quietly(self, names: Iterable[str], ignore: str = "") -> None:
         for name in names:
             try:
-                self.store.remove(name)
+                self.store.remove(name, ignore=(ignore,) if ignore else ())
             except CtrdError as exc:
                 log.warning("volume %s: %s", name, exc)
 
@@ -99,7 +99,7 @@ class ContainerVolumes:
 
     def remove_anonymous(self, c: Container) -> None:
         """`rm -v`: the container's anonymous volumes, unless another container uses them."""
-        self.remove_quietly(m.name for m in c.host_config.mounts if m.type == "volume" and m.anonymous)
+        self.remove_quietly((m.name for m in c.host_config.mounts if m.type == "volume" and m.anonymous), ignore=c.id)
 
     def live_holders(self, running: Iterable[Container]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}

@@ -15,7 +15,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -184,13 +184,14 @@ class VolumeStore:
         dangling = not self.users(v.name)
         return dangling == (value.lower() in ("true", "1"))
 
-    def remove(self, name: str, force: bool = False) -> None:
+    def remove(self, name: str, force: bool = False, ignore: Collection[str] = ()) -> None:
+        """`ignore`: containers not to count as users (one being removed with its volumes)."""
         with self._lock:
             if name not in self._vols:
                 if force:
                     return
                 raise NotFound(f"get {name}: no such volume")
-            users = self.users(name)
+            users = [u for u in self.users(name) if u not in ignore]
             if users or self._holders.get(name):
                 ids = users or sorted(self._holders.get(name, ()))
                 raise FailedPrecondition(f"remove {name}: volume is in use - [{', '.join(ids)}]")
