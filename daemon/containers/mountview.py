@@ -47,8 +47,12 @@ def host_fields(c: Container) -> dict[str, Any]:
             tmpfs[m.target] = m.options
         elif m.origin == "mounts":
             mounts.append(_mount_object(m))
-    return {"Binds": binds or None, "Mounts": mounts or None, "Tmpfs": tmpfs or None,
-            "VolumesFrom": list(c.host_config.volumes_from) or None}
+    out: dict[str, Any] = {"Binds": binds or None, "VolumesFrom": list(c.host_config.volumes_from) or None}
+    if mounts:  # omitempty in docker's HostConfig
+        out["Mounts"] = mounts
+    if tmpfs:
+        out["Tmpfs"] = tmpfs
+    return out
 
 
 def _suffix(m: MountSpec) -> str:
@@ -58,7 +62,11 @@ def _suffix(m: MountSpec) -> str:
 
 
 def _mount_object(m: MountSpec) -> dict[str, Any]:
-    obj: dict[str, Any] = {"Type": m.type, "Source": m.name if m.type == "volume" else m.source, "Target": m.target}
+    obj: dict[str, Any] = {"Type": m.type}
+    source = "" if m.type == "volume" and m.anonymous else m.name if m.type == "volume" else m.source
+    if source:  # omitempty, as the rest of docker's mount.Mount
+        obj["Source"] = source
+    obj["Target"] = m.target
     if m.read_only:
         obj["ReadOnly"] = True
     if m.type == "bind" and m.propagation:
@@ -67,8 +75,8 @@ def _mount_object(m: MountSpec) -> dict[str, Any]:
         vo: dict[str, Any] = {}
         if m.no_copy:
             vo["NoCopy"] = True
-        if m.volume_options:
-            vo["DriverConfig"] = {"Name": m.driver or "local", "Options": dict(m.volume_options)}
+        # docker's CLI sends a DriverConfig (empty without volume-driver / volume-opt)
+        vo["DriverConfig"] = {"Options": dict(m.volume_options)} if m.volume_options else {}
         obj["VolumeOptions"] = vo
     if m.type == "tmpfs" and m.options:
         to: dict[str, Any] = {}

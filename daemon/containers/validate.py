@@ -147,6 +147,8 @@ def _mounts(spec: container_pb2.ContainerSpec) -> tuple[MountSpec, ...]:
                 raise InvalidArgument("mounts.options: options are only for tmpfs")
             if m.source:
                 volume_names.check_name(m.source, "mounts.source")
+            elif m.read_only:  # docker's refusal too: nothing could ever write into it
+                raise InvalidArgument("mounts.read_only: must not set ReadOnly mode when using anonymous volumes")
             out.append(MountSpec("volume", target, "", m.read_only, name=m.source, driver=m.volume_driver,
                                  no_copy=m.no_copy, origin=m.origin,
                                  volume_options=tuple(sorted(m.volume_options.items()))))

@@ -50,6 +50,7 @@ def network_view(c: Container) -> dict[str, Any]:
 
 def inspect(c: Container, graph_data: Mapping[str, str], container_dir: str) -> dict[str, Any]:
     host = record.host_config_to_json(c.host_config)
+    host.pop("Mounts", None)  # the record's own list; docker's fields follow
     host.update(mountview.host_fields(c))
     config = record.config_to_json(c.config)
     config["Volumes"] = mountview.config_volumes(c)

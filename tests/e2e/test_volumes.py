@@ -108,7 +108,8 @@ def test_named_volume_verbs_and_refusals(ctrd: DaemonProc) -> None:  # noqa: F81
         assert r.returncode == 1 and len(r.stderr.splitlines()) == 1 and named in r.stderr, (args, r.stderr)
     for flags, named in ((["-v", "../x:/d"], "mounts.source"), (["-v", "a/b:/d"], "mounts.source"),
                          (["--mount", "type=volume,src=v1,dst=/d,foo=bar"], "foo"),
-                         (["--mount", "type=volume,src=v1,dst=/d,tmpfs-size=1m"], "tmpfs-size")):
+                         (["--mount", "type=volume,src=v1,dst=/d,tmpfs-size=1m"], "tmpfs-size"),
+                         (["--mount", "type=volume,dst=/d,ro"], "mounts.read_only")):
         r = ctl(ctrd, "run", "--rm", "--network", "none", *flags, "busybox", "true")
         assert r.returncode == 125 and len(r.stderr.splitlines()) == 1 and named in r.stderr, (flags, r.stderr)
     assert _volumes(ctrd) == []
@@ -208,6 +209,10 @@ def docker(short_tmp: Path) -> Iterator[object]:
         d("volume", "prune", "-a", "-f")
 
 
+def _anon(name: object) -> object:
+    return "<anonymous>" if isinstance(name, str) and len(name) == 64 else name
+
+
 def test_inspect_mounts_key_sets_match_dockerd(ctrd: DaemonProc, docker: object, short_tmp: Path) -> None:  # noqa: F811
     from tests.dockerd_env import Docker
 
@@ -221,7 +226,10 @@ def test_inspect_mounts_key_sets_match_dockerd(ctrd: DaemonProc, docker: object,
     bind_src = short_tmp / "bindsrc"
     bind_src.mkdir()
     cases = (["-v", "named1:/data"], ["-v", f"{bind_src}:/b:ro"], ["--mount", "type=volume,src=named2,dst=/d2"],
-             ["--mount", f"type=bind,src={bind_src},dst=/b2"])
+             ["--mount", f"type=bind,src={bind_src},dst=/b2"], ["-v", "named3:/n:ro"], ["-v", "/anon"],
+             ["--tmpfs", "/t"], ["--mount", "type=tmpfs,dst=/t3"], ["--mount", "type=volume,dst=/anon2"],
+             ["--mount", f"type=bind,src={bind_src},dst=/b3,bind-propagation=rslave"],
+             ["--mount", "type=volume,src=named4,dst=/n4,volume-nocopy"])
     for flags in cases:
         r = docker("create", "--network", "none", *flags, "bb:1", "true")
         assert r.returncode == 0, r.stderr
@@ -229,10 +237,13 @@ def test_inspect_mounts_key_sets_match_dockerd(ctrd: DaemonProc, docker: object,
         cid = _ok(ctl(ctrd, "create", "--network", "none", *flags, "busybox", "true")).strip()
         ours = _inspect(ctrd, cid)
         assert [sorted(m) for m in ours["Mounts"]] == [sorted(m) for m in theirs["Mounts"]], flags  # type: ignore[union-attr]
-        for key in ("Type", "Destination", "Mode", "RW", "Propagation", "Driver", "Name"):
+        for key in ("Type", "Destination", "Mode", "RW", "Propagation", "Driver"):
             assert [m.get(key) for m in ours["Mounts"]] == [m.get(key) for m in theirs["Mounts"]], (flags, key)  # type: ignore[union-attr]
-        for key in ("Binds", "Mounts"):
-            assert ours["HostConfig"][key] == theirs["HostConfig"][key], (flags, key)  # type: ignore[index]
+        # anonymous volumes have random 64-hex names on both sides
+        assert [_anon(m.get("Name")) for m in ours["Mounts"]] == [_anon(m.get("Name")) for m in theirs["Mounts"]]  # type: ignore[union-attr]
+        assert ours["Config"]["Volumes"] == theirs["Config"]["Volumes"], flags  # type: ignore[index]
+        for key in ("Binds", "Mounts", "Tmpfs", "VolumesFrom"):
+            assert ours["HostConfig"].get(key) == theirs["HostConfig"].get(key), (flags, key)  # type: ignore[attr-defined]
         docker("rm", "-v", r.stdout.strip())
         _ok(ctl(ctrd, "rm", "-v", cid))
     _ok(ctl(ctrd, "volume", "prune", "-a", "-f"))
