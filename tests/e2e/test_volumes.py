@@ -14,10 +14,12 @@ import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.daemon_fixtures import DaemonProc, ctrd  # noqa: F401
+from tests.dockerd_env import Docker, own_bridge, private_dockerd
 from tests.e2e.test_ctrctl_e2e import CTRCTL, ctl
 from tests.rootfs import make_busybox_rootfs
 
@@ -64,7 +66,7 @@ def _volumes(d: DaemonProc) -> list[str]:
     return _ok(ctl(d, "volume", "ls", "-q")).split()
 
 
-def _inspect(d: DaemonProc, ref: str) -> dict[str, object]:
+def _inspect(d: DaemonProc, ref: str) -> dict[str, Any]:
     obj = json.loads(_ok(ctl(d, "inspect", ref)))[0]
     assert isinstance(obj, dict)
     return obj
@@ -181,7 +183,7 @@ def test_volumes_survive_kill9_and_tmpfs_volumes_mount_only_while_used(ctrd: Dae
     assert _ok(ctl(ctrd, "run", "--rm", "--network", "none", "-v", "keep:/data", "busybox", "cat", "/data/f")) == "kept\n"
     r = ctl(ctrd, "volume", "rm", "tv")
     assert r.returncode == 1 and "volume is in use" in r.stderr
-    if _inspect(ctrd, cid)["State"]["Running"]:  # type: ignore[index]
+    if _inspect(ctrd, cid)["State"]["Running"]:
         assert str(data) in ctrd.mounts()
         assert _ok(ctl(ctrd, "exec", cid, "cat", "/t/f")) == "t\n"
         _ok(ctl(ctrd, "stop", "-t", "1", cid))
@@ -197,11 +199,9 @@ CGROUP_PARENT = "ctrd-vol-test-docker"
 
 
 @pytest.fixture
-def docker(short_tmp: Path) -> Iterator[object]:
+def docker(short_tmp: Path) -> Iterator[Docker]:
     if not (shutil.which("dockerd") and shutil.which("docker")):
         pytest.skip("docker not installed")
-    from tests.dockerd_env import own_bridge, private_dockerd
-
     base = short_tmp / "dk"
     base.mkdir()
     with own_bridge() as (bridge, _gw), private_dockerd(base, bridge, CGROUP_PARENT) as d:
@@ -213,10 +213,7 @@ def _anon(name: object) -> object:
     return "<anonymous>" if isinstance(name, str) and len(name) == 64 else name
 
 
-def test_inspect_mounts_key_sets_match_dockerd(ctrd: DaemonProc, docker: object, short_tmp: Path) -> None:  # noqa: F811
-    from tests.dockerd_env import Docker
-
-    assert isinstance(docker, Docker)
+def test_inspect_mounts_key_sets_match_dockerd(ctrd: DaemonProc, docker: Docker, short_tmp: Path) -> None:  # noqa: F811
     root = make_busybox_rootfs(short_tmp / "rootfs")
     tar = short_tmp / "bb.tar"
     with tarfile.open(tar, "w") as t:
@@ -236,14 +233,14 @@ def test_inspect_mounts_key_sets_match_dockerd(ctrd: DaemonProc, docker: object,
         theirs = json.loads(docker("inspect", r.stdout.strip()).stdout)[0]
         cid = _ok(ctl(ctrd, "create", "--network", "none", *flags, "busybox", "true")).strip()
         ours = _inspect(ctrd, cid)
-        assert [sorted(m) for m in ours["Mounts"]] == [sorted(m) for m in theirs["Mounts"]], flags  # type: ignore[union-attr]
+        assert [sorted(m) for m in ours["Mounts"]] == [sorted(m) for m in theirs["Mounts"]], flags
         for key in ("Type", "Destination", "Mode", "RW", "Propagation", "Driver"):
-            assert [m.get(key) for m in ours["Mounts"]] == [m.get(key) for m in theirs["Mounts"]], (flags, key)  # type: ignore[union-attr]
+            assert [m.get(key) for m in ours["Mounts"]] == [m.get(key) for m in theirs["Mounts"]], (flags, key)
         # anonymous volumes have random 64-hex names on both sides
-        assert [_anon(m.get("Name")) for m in ours["Mounts"]] == [_anon(m.get("Name")) for m in theirs["Mounts"]]  # type: ignore[union-attr]
-        assert ours["Config"]["Volumes"] == theirs["Config"]["Volumes"], flags  # type: ignore[index]
+        assert [_anon(m.get("Name")) for m in ours["Mounts"]] == [_anon(m.get("Name")) for m in theirs["Mounts"]]
+        assert ours["Config"]["Volumes"] == theirs["Config"]["Volumes"], flags
         for key in ("Binds", "Mounts", "Tmpfs", "VolumesFrom"):
-            assert ours["HostConfig"].get(key) == theirs["HostConfig"].get(key), (flags, key)  # type: ignore[attr-defined]
+            assert ours["HostConfig"].get(key) == theirs["HostConfig"].get(key), (flags, key)
         docker("rm", "-v", r.stdout.strip())
         _ok(ctl(ctrd, "rm", "-v", cid))
     _ok(ctl(ctrd, "volume", "prune", "-a", "-f"))
