@@ -116,7 +116,7 @@ class ContainerManager:
                 raise InvalidArgument(f"network_mode: network {host.network_mode} not found")
             # the image's VOLUMEs (fakes in unit tests may have none)
             image_volumes = list(getattr(image.config, "volumes", None) or ())
-            host, made_volumes = await asyncio.to_thread(self.volumes.resolve, host, image_volumes, self.store.get)
+            host, made_volumes = await asyncio.to_thread(self.volumes.resolve, host, image_volumes, self.store.get, cid)
             c = Container(
                 id=cid, name=name, created=time.time(), path=norm.path, args=norm.args, image_id=image.id,
                 config=norm.config, host_config=host,
@@ -137,6 +137,7 @@ class ContainerManager:
             faults.point("create.after_record")
         except BaseException:
             self.store.release_name(name)
+            self.volumes.created(cid)
             await asyncio.to_thread(self.volumes.remove_quietly, made_volumes)
             if created_layers:
                 await asyncio.to_thread(_quiet, self.layers.remove_container_layers, cid)
@@ -144,6 +145,7 @@ class ContainerManager:
             raise
         self.store.release_name(name)
         self.store.add(c)
+        self.volumes.created(cid)
         self.monitor.emit(c, "create")
         return cid, list(norm.warnings)
 

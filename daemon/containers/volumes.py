@@ -24,39 +24,52 @@ class ContainerVolumes:
     def __init__(self, store: VolumeStore, containers: Callable[[], Iterable[Container]]) -> None:
         self.store = store
         self._containers = containers
+        self._creating: dict[str, set[str]] = {}  # container being created -> the volumes it will use
         store.users = self.users
 
     def users(self, name: str) -> list[str]:
-        """Ids of the containers (any state) whose mounts name the volume."""
-        return [c.id for c in self._containers() if any(m.type == "volume" and m.name == name
-                                                        for m in c.host_config.mounts)]
+        """Ids of the containers (any state, or being created) whose mounts name the volume."""
+        ids = [c.id for c in self._containers() if any(m.type == "volume" and m.name == name
+                                                       for m in c.host_config.mounts)]
+        return ids + [cid for cid, names in self._creating.items() if name in names and cid not in ids]
+
+    def created(self, cid: str) -> None:
+        """The create of `cid` ended (its record is in the store, or it failed)."""
+        self._creating.pop(cid, None)
 
     # ------------------------------------------------------------------ create
 
-    def resolve(self, host: HostConfig, image_volumes: Sequence[str], lookup: Lookup) -> tuple[HostConfig, list[str]]:
+    def resolve(self, host: HostConfig, image_volumes: Sequence[str], lookup: Lookup,
+                cid: str = "") -> tuple[HostConfig, list[str]]:
         """The mounts with every volume made and named; and the names of the volumes made here
         (for the caller to remove if the create fails). Precedence as docker's: the user's
-        mounts, then --volumes-from, then the image's VOLUMEs."""
+        mounts, then --volumes-from, then the image's VOLUMEs. Until `created(cid)`, the volumes
+        count as used by `cid` (a prune meanwhile leaves them)."""
         made: list[str] = []
+        using = self._creating.setdefault(cid, set()) if cid else set()
         try:
-            out = [self._volume(m, made) if m.type == "volume" else m for m in host.mounts]
+            out = [self._volume(m, made, using) if m.type == "volume" else m for m in host.mounts]
             targets = {m.target for m in out}
             for ref in host.volumes_from:
                 for m in _volumes_from(ref, lookup):
                     if m.target not in targets:
                         targets.add(m.target)
                         out.append(m)
+                        if m.type == "volume":
+                            using.add(m.name)
             for path in image_volumes:
                 if path not in targets:
                     targets.add(path)
-                    out.append(self._volume(MountSpec("volume", path, origin="image"), made))
+                    out.append(self._volume(MountSpec("volume", path, origin="image"), made, using))
         except BaseException:
+            self.created(cid)
             self.remove_quietly(made)
             raise
         return dataclasses.replace(host, mounts=tuple(out)), made
 
-    def _volume(self, m: MountSpec, made: list[str]) -> MountSpec:
+    def _volume(self, m: MountSpec, made: list[str], using: set[str]) -> MountSpec:
         v, new = self.store.create(m.name, m.driver, options=dict(m.volume_options), anonymous=not m.name)
+        using.add(v.name)
         if new:
             made.append(v.name)
         return dataclasses.replace(m, name=v.name, source=v.mountpoint, driver=v.driver, anonymous=not m.name)

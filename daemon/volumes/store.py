@@ -71,6 +71,7 @@ class VolumeStore:
         self.users: Callable[[str], list[str]] = _no_users  # ids of the containers that refer to a volume
         self._vols: dict[str, Volume] = {}
         self._holders: dict[str, set[str]] = {}  # name -> containers holding its mount (mounted volumes only)
+        self._found_mounted: set[str] = set()  # mounted at load, owner unknown until reconcile()
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ records
@@ -98,21 +99,24 @@ class VolumeStore:
                 continue
             self._vols[v.name] = v
             if v.options and self.mounter.is_mounted(Path(v.mountpoint)):
-                self._holders[v.name] = set()  # reconcile() says who still holds it
+                self._found_mounted.add(v.name)  # reconcile() says who still holds it
 
     def reconcile(self, live: Mapping[str, Iterable[str]]) -> None:
         """After container recovery: `live` maps volume names to the running containers using
         them; a mounted volume that no running container holds is unmounted."""
         with self._lock:
-            for name in list(self._holders):
+            for name in sorted(self._found_mounted):
+                self._found_mounted.discard(name)
+                if name in self._holders:
+                    continue  # adopted by a container started during recovery
                 holders = set(live.get(name, ()))
                 if holders:
                     self._holders[name] = holders
                 else:
-                    self._unmount(name)
+                    self.mounter.unmount(Path(self._vols[name].mountpoint))
             for name, ids in live.items():
-                if ids and name not in self._holders and name in self._vols:
-                    self.acquire_many(name, ids)
+                if name in self._holders:
+                    self._holders[name].update(ids)
 
     def create(self, name: str = "", driver: str = "", labels: Mapping[str, str] | None = None,
                options: Mapping[str, str] | None = None, *, anonymous: bool = False) -> tuple[Volume, bool]:
@@ -196,6 +200,9 @@ class VolumeStore:
                 ids = users or sorted(self._holders.get(name, ()))
                 raise FailedPrecondition(f"remove {name}: volume is in use - [{', '.join(ids)}]")
             self._unmount(name)
+            if name in self._found_mounted:
+                self.mounter.unmount(Path(self._vols[name].mountpoint))
+                self._found_mounted.discard(name)
             del self._vols[name]
             # the record goes first: a crash after it leaves a directory load() removes
             (self.dir / name / RECORD).unlink(missing_ok=True)
@@ -239,14 +246,13 @@ class VolumeStore:
                 return v.mountpoint
             holders = self._holders.get(name)
             if holders is None:
-                self.mounter.mount(local.mount_options(v.options), Path(v.mountpoint))
+                if name in self._found_mounted:  # still mounted from before a restart: adopt it
+                    self._found_mounted.discard(name)
+                else:
+                    self.mounter.mount(local.mount_options(v.options), Path(v.mountpoint))
                 holders = self._holders[name] = set()
             holders.add(holder)
             return v.mountpoint
-
-    def acquire_many(self, name: str, holders: Iterable[str]) -> None:
-        for h in holders:
-            self.acquire(name, h)
 
     def release(self, name: str, holder: str) -> None:
         with self._lock:
@@ -268,14 +274,18 @@ class VolumeStore:
         """Daemon shutdown: unmount every volume no running container holds (live-restore keeps
         the others for their containers)."""
         with self._lock:
-            for name in [n for n, h in self._holders.items() if not h]:
+            for name in [n for n, h in self._holders.items() if not h] + sorted(self._found_mounted):
                 try:
-                    self._unmount(name)
+                    if name in self._holders:
+                        self._unmount(name)
+                    else:
+                        self.mounter.unmount(Path(self._vols[name].mountpoint))
+                        self._found_mounted.discard(name)
                 except Exception as exc:  # shutting down: report and keep going
                     log.warning("volume %s: unmount: %s", name, exc)
 
     def mounted(self) -> list[str]:
-        return sorted(self._holders)
+        return sorted(self._holders.keys() | self._found_mounted)
 
 
 def created_text(ts: float) -> str:

@@ -173,7 +173,7 @@ def test_volumes_survive_kill9_and_tmpfs_volumes_mount_only_while_used(ctrd: Dae
                   "echo t > /t/f; exec sleep 300")).strip()
     out = _ok(ctl(ctrd, "exec", cid, "sh", "-c", "grep ' /t ' /proc/mounts"))
     assert out.startswith("tmpfs /t tmpfs") and "size=8192k" in out
-    assert str(data) in ctrd.mounts()
+    assert ctrd.mounts().count(str(data)) == 1  # never stacked
     v = json.loads(_ok(ctl(ctrd, "volume", "inspect", "tv")))[0]
     assert v["Options"] == {"type": "tmpfs", "device": "tmpfs", "o": "size=8m"}
 
@@ -183,14 +183,33 @@ def test_volumes_survive_kill9_and_tmpfs_volumes_mount_only_while_used(ctrd: Dae
     assert _ok(ctl(ctrd, "run", "--rm", "--network", "none", "-v", "keep:/data", "busybox", "cat", "/data/f")) == "kept\n"
     r = ctl(ctrd, "volume", "rm", "tv")
     assert r.returncode == 1 and "volume is in use" in r.stderr
-    if _inspect(ctrd, cid)["State"]["Running"]:
-        assert str(data) in ctrd.mounts()
-        assert _ok(ctl(ctrd, "exec", cid, "cat", "/t/f")) == "t\n"
-        _ok(ctl(ctrd, "stop", "-t", "1", cid))
+    assert _inspect(ctrd, cid)["State"]["Running"]  # its shim outlived the daemon; reconnected
+    assert ctrd.mounts().count(str(data)) == 1  # the mount it holds is kept
+    # a second container shares the same tmpfs (adopted, not mounted again)
+    assert _ok(ctl(ctrd, "run", "--rm", "--network", "none", "-v", "tv:/t", "busybox", "cat", "/t/f")) == "t\n"
+    assert ctrd.mounts().count(str(data)) == 1  # never stacked
+    assert _ok(ctl(ctrd, "exec", cid, "cat", "/t/f")) == "t\n"
+    _ok(ctl(ctrd, "stop", "-t", "1", cid))
     assert str(data) not in ctrd.mounts()  # unmounted with its last user
     _ok(ctl(ctrd, "rm", cid))
     _ok(ctl(ctrd, "volume", "rm", "tv", "keep"))
     assert ctrd.mounts() == []
+
+
+def test_bind_type_local_volume_leaves_the_host_directory(ctrd: DaemonProc, short_tmp: Path) -> None:  # noqa: F811
+    host_dir = short_tmp / "hostdir"
+    host_dir.mkdir()
+    (host_dir / "old").write_text("there before\n")
+    _ok(ctl(ctrd, "volume", "create", "-o", "type=none", "-o", "o=bind", "-o", f"device={host_dir}", "bv"))
+    out = _ok(ctl(ctrd, "run", "--rm", "--network", "none", "-v", "bv:/v", "busybox", "sh", "-c",
+                  "cat /v/old; echo new > /v/new"))
+    assert out == "there before\n"
+    assert (host_dir / "new").read_text() == "new\n"
+    assert ctrd.mounts() == []  # unmounted with its last user
+    _ok(ctl(ctrd, "volume", "rm", "bv"))
+    assert sorted(os.listdir(host_dir)) == ["new", "old"]  # removing the volume never touches the device
+    r = ctl(ctrd, "volume", "create", "-o", "type=none", "-o", "o=bind", "-o", "device=relative", "bv2")
+    assert r.returncode == 1 and "device" in r.stderr and len(r.stderr.splitlines()) == 1
 
 
 # ---------------------------------------------------------------------------------- beside docker

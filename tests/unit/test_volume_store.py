@@ -155,21 +155,41 @@ def test_driver_option_volumes_mount_for_the_first_holder_only(tmp_path: Path) -
 def test_restart_reconciles_mounts_with_running_containers(tmp_path: Path) -> None:
     m = FakeMounter()
     s = _store(tmp_path, m)
-    for name in ("held", "stale", "late"):
+    for name in ("held", "stale", "shared", "restarted"):
         s.create(name, options=TMPFS)
-    s.acquire("held", "c1")
-    s.acquire("stale", "c2")
-    # kill -9: the mounts stay; a new daemon loads and learns who still runs
+    for name, holder in (("held", "c1"), ("stale", "c2"), ("shared", "c3"), ("shared", "c4"), ("restarted", "c5")):
+        s.acquire(name, holder)
+    # kill -9: the mounts stay; a new daemon loads them, then recovers the containers
     s2 = _store(tmp_path, m)
-    assert s2.mounted() == ["held", "stale"]
-    s2.reconcile({"held": ["c1"], "late": ["c3"]})
-    assert s2.mounted() == ["held", "late"] and Path(s2.get("stale").mountpoint) not in m.mounted
+    assert s2.mounted() == ["held", "restarted", "shared", "stale"]
+    s2.release("shared", "c4")  # c4 died meanwhile: its clean-up must not take c3's mount away
+    assert Path(s2.get("shared").mountpoint) in m.mounted
+    s2.acquire("restarted", "c5")  # a restart policy started c5 again: the mount is adopted, not stacked
+    m.calls.clear()
+    s2.reconcile({"held": ["c1"], "shared": ["c3"], "restarted": ["c5"]})
+    assert m.calls == ["unmount stale"]
+    assert s2.mounted() == ["held", "restarted", "shared"]
     s2.create("idle", options=TMPFS)
     s2.close()  # shutdown: what running containers hold stays (live-restore)
-    assert s2.mounted() == ["held", "late"]
-    s2.release("held", "c1")
-    s2.release("late", "c3")
+    assert s2.mounted() == ["held", "restarted", "shared"]
+    for name, holder in (("held", "c1"), ("shared", "c3"), ("restarted", "c5")):
+        s2.release(name, holder)
     assert not m.mounted
+
+
+def test_volumes_of_a_create_in_flight_are_in_use(tmp_path: Path) -> None:
+    s = _store(tmp_path)
+    cv = ContainerVolumes(s, lambda: [])
+    _host, made = cv.resolve(HostConfig(mounts=(MountSpec("volume", "/d", origin="binds"),)), [], _no_lookup, "c9")
+    assert s.prune() == ([], 0)  # anonymous and unused, but its container is being created
+    with pytest.raises(FailedPrecondition, match=r"in use - \[c9\]"):
+        s.remove(made[0])
+    cv.created("c9")  # the create failed (no record): now it is unused
+    assert s.prune()[0] == made
+
+
+def _no_lookup(ref: str) -> Container:
+    raise NotFound(ref)
 
 
 def test_never_deletes_through_a_mount(tmp_path: Path) -> None:
