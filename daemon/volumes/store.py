@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ctrd.errdefs import AlreadyExists, FailedPrecondition, Internal, InvalidArgument, NotFound
+from ctrd.errdefs import AlreadyExists, CtrdError, FailedPrecondition, Internal, InvalidArgument, NotFound
 from ctrd.timefmt import parse_rfc3339, rfc3339
 from daemon.atomic import write_json_atomic
 from daemon.volumes import local, names
@@ -91,8 +91,11 @@ class VolumeStore:
                 v = Volume(d["Name"], str(self._data(d["Name"])), parse_rfc3339(d["CreatedAt"]), d.get("Driver", DRIVER),
                            dict(d.get("Labels") or {}), dict(d.get("Options") or {}))
             except FileNotFoundError:
-                log.warning("volume %s: no %s (an interrupted create): removing it", entry.name, RECORD)
-                self._remove_dir(entry.name)
+                log.warning("volume %s: no %s (an interrupted create or remove): removing it", entry.name, RECORD)
+                try:
+                    self._remove_dir(entry.name)
+                except (CtrdError, OSError) as exc:  # still mounted: left for a person to look at
+                    log.error("volume %s: %s", entry.name, exc)
                 continue
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("volume %s: unreadable %s, left alone: %s", entry.name, RECORD, exc)

@@ -78,6 +78,16 @@ def test_records_are_recovered_and_interrupted_creates_dropped(tmp_path: Path) -
     assert (tmp_path / "volumes" / "bad").exists()  # unreadable: left alone for a person to look at
 
 
+def test_a_recordless_directory_still_mounted_is_never_deleted(tmp_path: Path) -> None:
+    m = FakeMounter()
+    data = tmp_path / "volumes" / "gone" / "_data"
+    data.mkdir(parents=True)
+    (data / "precious").write_text("host data\n")
+    m.mounted[data] = MountOptions("none", "/srv", 4096, "")
+    s = _store(tmp_path, m)  # loads without failing
+    assert s.list_volumes() == [] and (data / "precious").exists()
+
+
 def test_list_filters(tmp_path: Path) -> None:
     s = _store(tmp_path)
     users: dict[str, list[str]] = {"used": ["c1"]}
