@@ -31,7 +31,8 @@ class ContainerVolumes:
         """Ids of the containers (any state, or being created) whose mounts name the volume."""
         ids = [c.id for c in self._containers() if any(m.type == "volume" and m.name == name
                                                        for m in c.host_config.mounts)]
-        return ids + [cid for cid, names in self._creating.items() if name in names and cid not in ids]
+        pending = list(self._creating.items())  # one C-level copy: creates run in worker threads
+        return ids + [cid for cid, names in pending if name in names and cid not in ids]
 
     def created(self, cid: str) -> None:
         """The create of `cid` ended (its record is in the store, or it failed)."""
