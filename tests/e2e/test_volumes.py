@@ -263,3 +263,17 @@ def test_inspect_mounts_key_sets_match_dockerd(ctrd: DaemonProc, docker: Docker,
         docker("rm", "-v", r.stdout.strip())
         _ok(ctl(ctrd, "rm", "-v", cid))
     _ok(ctl(ctrd, "volume", "prune", "-a", "-f"))
+    # volume inspect: the same keys and values (but the paths and the time)
+    for args in (["plain"], ["--label", "a=b", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m", "opts"]):
+        assert docker("volume", "create", *args).returncode == 0
+        _ok(ctl(ctrd, "volume", "create", *args))
+        theirs = json.loads(docker("volume", "inspect", args[-1]).stdout)[0]
+        ours = json.loads(_ok(ctl(ctrd, "volume", "inspect", args[-1])))[0]
+        assert sorted(ours) == sorted(theirs)
+        for key in ("Driver", "Labels", "Name", "Options", "Scope"):
+            assert ours[key] == theirs[key], (args, key)
+        assert ours["Mountpoint"].endswith(f"/volumes/{args[-1]}/_data") and theirs["Mountpoint"].endswith(
+            f"/volumes/{args[-1]}/_data")
+        assert len(ours["CreatedAt"]) == len(theirs["CreatedAt"])
+        assert docker("volume", "rm", args[-1]).returncode == 0
+        _ok(ctl(ctrd, "volume", "rm", args[-1]))
