@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -58,10 +59,12 @@ class ContainerVolumes:
                         out.append(m)
                         if m.type == "volume":
                             using.add(m.name)
-            for path in image_volumes:
-                if path not in targets:
-                    targets.add(path)
-                    out.append(self._volume(MountSpec("volume", path, origin="image"), made, using))
+            for raw in image_volumes:
+                path = os.path.normpath(raw).replace("//", "/")  # "/data/" and "/data" are one mount point
+                if path == "/" or path in targets:
+                    continue
+                targets.add(path)
+                out.append(self._volume(MountSpec("volume", path, origin="image"), made, using))
         except BaseException:
             self.created(cid)
             self.remove_quietly(made)

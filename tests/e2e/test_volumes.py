@@ -206,6 +206,13 @@ def test_bind_type_local_volume_leaves_the_host_directory(ctrd: DaemonProc, shor
     assert out == "there before\n"
     assert (host_dir / "new").read_text() == "new\n"
     assert ctrd.mounts() == []  # unmounted with its last user
+    # a daemon that stops (SIGTERM, no live-restore) stops its containers and leaves nothing mounted
+    cid = _ok(ctl(ctrd, "run", "-d", "--network", "none", "-v", "bv:/v", "busybox", "sleep", "300")).strip()
+    assert str(ctrd.root / "volumes" / "bv" / "_data") in ctrd.mounts()
+    assert ctrd.stop() == 0
+    assert ctrd.mounts() == []
+    ctrd.start()
+    _ok(ctl(ctrd, "rm", cid))
     _ok(ctl(ctrd, "volume", "rm", "bv"))
     assert sorted(os.listdir(host_dir)) == ["new", "old"]  # removing the volume never touches the device
     r = ctl(ctrd, "volume", "create", "-o", "type=none", "-o", "o=bind", "-o", "device=relative", "bv2")

@@ -236,7 +236,7 @@ def test_resolve_named_anonymous_image_and_volumes_from(tmp_path: Path) -> None:
     mine = HostConfig(mounts=(MountSpec("volume", "/data", name="named", origin="binds"),
                               MountSpec("volume", "/img1", name="named2", origin="mounts")),
                       volumes_from=("src:ro",))
-    host, made = cv.resolve(mine, ["/img1", "/img2"], containers.__getitem__)
+    host, made = cv.resolve(mine, ["/img1/", "/img2", "//img2/"], containers.__getitem__)
     by_target = {m.target: m for m in host.mounts}
     assert sorted(by_target) == ["/b", "/data", "/img1", "/img2", "/shared"]
     assert by_target["/img1"].name == "named2"  # the user's mount wins over the image's VOLUME
