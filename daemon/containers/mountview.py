@@ -27,7 +27,7 @@ def mount_points(c: Container) -> list[dict[str, Any]]:
 
 
 def _volume_mode(m: MountSpec) -> str:
-    if m.origin == "image" or (m.origin == "binds" and m.anonymous):
+    if m.origin in ("image", "volumes-from") or (m.origin == "binds" and m.anonymous):
         return ""
     if m.origin == "binds":
         return "ro" if m.read_only else "z"

@@ -235,6 +235,10 @@ def docker(short_tmp: Path) -> Iterator[Docker]:
         d("volume", "prune", "-a", "-f")
 
 
+def _by_destination(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(mounts, key=lambda m: str(m["Destination"]))
+
+
 def _anon(name: object) -> object:
     return "<anonymous>" if isinstance(name, str) and len(name) == 64 else name
 
@@ -269,6 +273,26 @@ def test_inspect_mounts_key_sets_match_dockerd(ctrd: DaemonProc, docker: Docker,
             assert ours["HostConfig"].get(key) == theirs["HostConfig"].get(key), (flags, key)
         docker("rm", "-v", r.stdout.strip())
         _ok(ctl(ctrd, "rm", "-v", cid))
+    # --volumes-from: the other container's mount points, read-only with :ro
+    theirs_src = docker("create", "--network", "none", "-v", "vf:/vf", "-v", f"{bind_src}:/bf", "bb:1", "true").stdout.strip()
+    ours_src = _ok(ctl(ctrd, "create", "--network", "none", "-v", "vf:/vf", "-v", f"{bind_src}:/bf", "busybox", "true")).strip()
+    for mode in ("", ":ro"):
+        r = docker("create", "--network", "none", "--volumes-from", theirs_src + mode, "bb:1", "true")
+        assert r.returncode == 0, r.stderr
+        theirs = json.loads(docker("inspect", r.stdout.strip()).stdout)[0]
+        ours = _inspect(ctrd, _ok(ctl(ctrd, "create", "--network", "none", "--volumes-from", ours_src + mode, "busybox",
+                                      "true")).strip())
+        mine, docker_s = _by_destination(ours["Mounts"]), _by_destination(theirs["Mounts"])  # docker's order is a Go map's
+        for key in ("Type", "Name", "Destination", "Mode", "RW", "Propagation", "Driver"):
+            assert [m.get(key) for m in mine] == [m.get(key) for m in docker_s], (mode, key)
+        assert [sorted(m) for m in mine] == [sorted(m) for m in docker_s]
+        assert ours["HostConfig"]["VolumesFrom"] == [ours_src + mode] and theirs["HostConfig"]["VolumesFrom"] == [
+            theirs_src + mode]
+        assert ours["HostConfig"]["Binds"] == theirs["HostConfig"]["Binds"], mode
+        docker("rm", r.stdout.strip())
+        _ok(ctl(ctrd, "rm", ours["Id"]))
+    docker("rm", "-v", theirs_src)
+    _ok(ctl(ctrd, "rm", "-v", ours_src))
     _ok(ctl(ctrd, "volume", "prune", "-a", "-f"))
     # volume inspect: the same keys and values (but the paths and the time)
     for args in (["plain"], ["--label", "a=b", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m", "opts"]):
