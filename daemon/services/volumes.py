@@ -8,7 +8,6 @@ from typing import Any
 
 import grpc.aio
 
-from ctrd.errdefs import InvalidArgument
 from ctrd.v1 import volume_pb2 as pb
 from ctrd.v1 import volume_pb2_grpc
 from daemon.volumes.store import Volume, VolumeStore, created_text
@@ -42,10 +41,6 @@ class VolumeServicer(volume_pb2_grpc.VolumeServiceServicer):
         return pb.VolumeRemoveResponse()
 
     async def Prune(self, request: pb.VolumePruneRequest, context: Ctx) -> pb.VolumePruneResponse:
-        labels = []
-        for f in request.filters:
-            if f.key != "label":
-                raise InvalidArgument(f"filters: invalid filter {f.key!r} (label)")
-            labels.append(f.value)
-        removed, space = await asyncio.to_thread(self.s.prune, request.all, labels)
+        filters = [(f.key, f.value) for f in request.filters]
+        removed, space = await asyncio.to_thread(self.s.prune, request.all, filters)
         return pb.VolumePruneResponse(removed=removed, space_reclaimed=space)

@@ -211,7 +211,14 @@ class VolumeStore:
             (self.dir / name / RECORD).unlink(missing_ok=True)
             self._remove_dir(name)
 
-    def prune(self, all_: bool = False, labels: Sequence[str] = ()) -> tuple[list[str], int]:
+    def prune(self, all_: bool = False, filters: Sequence[tuple[str, str]] = ()) -> tuple[list[str], int]:
+        """Unused anonymous volumes (every unused one with all_), narrowed by label filters:
+        (removed names, bytes reclaimed)."""
+        labels = []
+        for key, value in filters:
+            if key != "label":
+                raise InvalidArgument(f"filters: invalid filter {key!r} (label)")
+            labels.append(value)
         removed: list[str] = []
         space = 0
         for v in list(self._vols.values()):

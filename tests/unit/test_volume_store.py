@@ -139,8 +139,10 @@ def test_prune_anonymous_by_default_all_with_flag(tmp_path: Path) -> None:
     os.link(Path(anon.mountpoint, "f"), Path(anon.mountpoint, "hardlink"))  # counted once
     removed, space = s.prune()
     assert removed == [anon.name] and space == 1000
-    assert s.prune(all_=True, labels=["keep=yes"]) == ([], 0)
-    assert s.prune(all_=True, labels=["keep"])[0] == ["named"]
+    assert s.prune(all_=True, filters=[("label", "keep=yes")]) == ([], 0)
+    with pytest.raises(InvalidArgument, match=r"^filters: "):
+        s.prune(filters=[("until", "1h")])
+    assert s.prune(all_=True, filters=[("label", "keep")])[0] == ["named"]
     assert [v.name for v in s.list_volumes()] == [used_anon.name]
 
 
