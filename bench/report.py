@@ -37,6 +37,8 @@ RATIOS: tuple[tuple[str, Path_, Path_], ...] = (
      p50("latency", "docker_cli_none")),
     ("ctrctl run --rm (bridge) / docker run --rm (bridge)", p50("latency", "ctrctl_bridge"),
      p50("latency", "docker_cli_bridge")),
+    ("ctrctl run --rm -v vol:/data / docker run --rm -v vol:/data (none)", p50("latency", "ctrctl_volume"),
+     p50("latency", "docker_cli_volume")),
     ("ctrctl run --rm (none) / ctr run --rm", p50("latency", "ctrctl_none"), p50("latency", "ctr")),
     ("ctrd-runtime run / runc run", p50("latency", "ctrd_runtime"), p50("latency", "runc")),
     ("shim PSS / containerd-shim-runc-v2 PSS", ("fleet", "ctrd", "shim", "pss_mb_p50"),

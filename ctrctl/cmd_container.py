@@ -75,7 +75,8 @@ def kill(args: argparse.Namespace) -> int:
 
 
 def rm(args: argparse.Namespace) -> int:
-    return _simple(args, "Remove", lambda n: container_pb2.RemoveRequest(id=n, force=args.force))
+    return _simple(args, "Remove", lambda n: container_pb2.RemoveRequest(id=n, force=args.force,
+                                                                                remove_volumes=args.volumes))
 
 
 def pause(args: argparse.Namespace) -> int:

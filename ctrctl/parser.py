@@ -95,8 +95,11 @@ def _container_flags(p: Any, run: bool) -> None:
     p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOST:]PORT[/PROTO]",
                    help="publish a container port on the host")
     p.add_argument("-P", "--publish-all", action="store_true", help="publish every exposed port on a random port")
-    p.add_argument("-v", "--volume", action="append", default=[], metavar="SRC:DST[:ro]", help="bind mount a host path")
-    p.add_argument("--mount", action="append", default=[], metavar="type=bind|tmpfs,...", help="attach a mount")
+    p.add_argument("-v", "--volume", action="append", default=[], metavar="SRC:DST[:OPTS]",
+                   help="bind a host path (absolute SRC), mount a named volume (SRC a name), or an anonymous one (DST alone)")
+    p.add_argument("--mount", action="append", default=[], metavar="type=bind|volume|tmpfs,...", help="attach a mount")
+    p.add_argument("--volumes-from", action="append", default=[], metavar="CONTAINER[:ro|rw]",
+                   help="mount the volumes and binds of another container")
     p.add_argument("--tmpfs", action="append", default=[], metavar="PATH[:OPTS]", help="mount a tmpfs")
     p.add_argument("--read-only", action="store_true", help="mount the root filesystem read-only")
     p.add_argument("-m", "--memory", default=None, help="memory limit (e.g. 512m)")
@@ -158,7 +161,7 @@ def _containers(sub: _Subs) -> None:
     p.add_argument("containers", nargs="+")
     p = _verb(sub, "rm", f"{c}:rm", "remove containers")
     p.add_argument("-f", "--force", action="store_true", help="kill a running container first")
-    p.add_argument("-v", "--volumes", action="store_true", help="accepted for docker compatibility (no volumes)")
+    p.add_argument("-v", "--volumes", action="store_true", help="remove the container's anonymous volumes too")
     p.add_argument("containers", nargs="+")
     for name, help_ in (("pause", "pause containers"), ("unpause", "unpause containers"),
                         ("wait", "wait for containers to exit, print exit codes")):
@@ -310,6 +313,32 @@ def _networks(sub: _Subs) -> None:
     p.add_argument("container")
 
 
+def _volumes(sub: _Subs) -> None:
+    m = "ctrctl.cmd_volume"
+    vol = _verb(sub, "volume", f"{m}:usage", "manage volumes")
+    vsub = _group(vol)
+    p = _verb(vsub, "create", f"{m}:create", "create a volume")
+    p.add_argument("-d", "--driver", default="local", help="local (the only driver)")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("-o", "--opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="driver options: type, device, o (e.g. type=tmpfs device=tmpfs o=size=64m)")
+    p.add_argument("name", nargs="?", default="")
+    p = _verb(vsub, "ls", f"{m}:ls", "list volumes", ("list",))
+    p.add_argument("-f", "--filter", action="append", default=[], help="name=, label=, dangling=, driver=")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--format", default="", help="table, json, or a {{.Field}} template")
+    p = _verb(vsub, "inspect", f"{m}:inspect", "volume details as JSON")
+    p.add_argument("-f", "--format", default="")
+    p.add_argument("volumes", nargs="+")
+    p = _verb(vsub, "rm", f"{m}:rm", "remove volumes", ("remove",))
+    p.add_argument("-f", "--force", action="store_true", help="a missing volume is not an error")
+    p.add_argument("volumes", nargs="+")
+    p = _verb(vsub, "prune", f"{m}:prune", "remove unused anonymous volumes (all unused ones with -a)")
+    p.add_argument("-a", "--all", action="store_true", help="named volumes too")
+    p.add_argument("--filter", action="append", default=[], help="label=")
+    p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+
+
 def _system(sub: _Subs) -> None:
     m = "ctrctl.cmd_system"
     p = _verb(sub, "events", f"{m}:events", "stream daemon events")
@@ -339,5 +368,6 @@ def build(argv: Sequence[str] | None = None, *, full: bool = False) -> Parser:
     _containers(sub)
     _images(sub)
     _networks(sub)
+    _volumes(sub)
     _system(sub)
     return p

@@ -26,6 +26,7 @@ from daemon.containers.record import Container
 from daemon.containers.restart import RestartScheduler, should_restart
 from daemon.containers.state import Action, is_alive, transition
 from daemon.containers.store import ContainerStore
+from daemon.containers.volumes import ContainerVolumes
 from daemon.events import Exchange
 from daemon.layers.api import Layers
 from daemon.network.api import Network
@@ -58,6 +59,7 @@ class Monitor:
         self.closing = False  # the daemon is going away: watchers stop acting
         self.shutting_down = False  # no restart policy or auto-remove from here on
         self.on_auto_remove: Callable[[Container], Awaitable[None]] | None = None
+        self.volumes: ContainerVolumes | None = None  # set by the manager
         self.restarts = RestartScheduler(start_locked, self.save, self.emit, self.spawn, lambda: self.closing)
 
     # ------------------------------------------------------------------ helpers
@@ -273,6 +275,8 @@ class Monitor:
                 faults.point("stop.after_unmount")
         except CtrdError as exc:
             log.warning("container %s: unmount: %s", c.id, exc)
+        if self.volumes is not None:
+            await asyncio.to_thread(self.volumes.release, c)
 
     def _unmount_if_mounted(self, cid: str) -> bool:
         """One thread hop for both (sync: called in a thread)."""

@@ -30,11 +30,24 @@ class PortBinding:
 
 @dataclass(frozen=True, slots=True)
 class MountSpec:
-    type: str  # bind | tmpfs
+    type: str  # bind | tmpfs | volume
     target: str
-    source: str = ""
+    source: str = ""  # bind: the host path; volume: the volume's _data (set at create)
     read_only: bool = False
     options: str = ""  # tmpfs options, e.g. "size=65536k,mode=1777"
+    name: str = ""  # volume: its name
+    driver: str = ""  # volume: its driver ("local")
+    no_copy: bool = False  # volume: no copy-up of the image's content
+    propagation: str = ""  # bind: "" = rprivate
+    origin: str = ""  # binds (-v) | mounts (--mount) | tmpfs (--tmpfs) | image (VOLUME) | volumes-from
+    anonymous: bool = False  # volume: made for this container (removed by rm -v)
+    volume_options: tuple[tuple[str, str], ...] = ()  # volume-opt, for a volume made at create
+
+
+def mount_from_json(d: dict[str, Any]) -> MountSpec:
+    d = dict(d)
+    d["volume_options"] = tuple((str(k), str(v)) for k, v in d.get("volume_options") or ())
+    return MountSpec(**d)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +108,7 @@ class HostConfig:
     device_cgroup_rules: tuple[str, ...] = ()
     log_driver: str = "json-file"  # json-file | local | none
     log_opts: tuple[tuple[str, str], ...] = ()  # labels, env, ...: the entries' attrs (logopts.py)
+    volumes_from: tuple[str, ...] = ()  # "<container>[:ro|rw]" as given
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +246,8 @@ def host_config_to_json(h: HostConfig) -> dict[str, Any]:
             {"HostIp": p.host_ip, "HostPort": str(p.host_port) if p.host_port else ""}
         )
     binds = [
-        f"{m.source}:{m.target}" + (":ro" if m.read_only else "") for m in h.mounts if m.type == "bind"
+        f"{m.source}:{m.target}" + (":ro" if m.read_only else "")
+        for m in h.mounts if m.type == "bind" and m.origin in ("", "binds")
     ]
     out: dict[str, Any] = {
         "NetworkMode": h.network_mode,
@@ -265,6 +280,7 @@ def host_config_to_json(h: HostConfig) -> dict[str, Any]:
         "Sysctls": dict(h.sysctls) or None,
         "GroupAdd": list(h.group_add) or None,
         "DeviceCgroupRules": list(h.device_cgroup_rules) or None,
+        "VolumesFrom": list(h.volumes_from) or None,
     }
     if h.network_aliases:  # docker keeps them in NetworkingConfig; here beside NetworkMode
         out["NetworkAliases"] = list(h.network_aliases)
@@ -288,7 +304,7 @@ def host_config_from_json(d: dict[str, Any]) -> HostConfig:
         network_mode=d.get("NetworkMode", "bridge"),
         port_bindings=tuple(ports),
         publish_all=bool(d.get("PublishAllPorts", False)),
-        mounts=tuple(MountSpec(**m) for m in d.get("Mounts") or ()),
+        mounts=tuple(mount_from_json(m) for m in d.get("Mounts") or ()),
         memory=int(d.get("Memory") or 0),
         nano_cpus=int(d.get("NanoCpus") or 0),
         pids_limit=int(d.get("PidsLimit") or 0),
@@ -316,6 +332,7 @@ def host_config_from_json(d: dict[str, Any]) -> HostConfig:
         sysctls=tuple(sorted((d.get("Sysctls") or {}).items())),
         group_add=tuple(d.get("GroupAdd") or ()),
         device_cgroup_rules=tuple(d.get("DeviceCgroupRules") or ()),
+        volumes_from=tuple(d.get("VolumesFrom") or ()),
     )
 
 

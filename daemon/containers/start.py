@@ -114,6 +114,10 @@ async def _start_steps(
     if isinstance(networked, BaseException):
         raise networked
     rootfs, net = mounted, networked
+    if m.volumes is not None and any(x.type == "volume" for x in c.host_config.mounts):
+        await asyncio.to_thread(m.volumes.prepare, c, rootfs)
+        vols = m.volumes
+        _on_failure(undo, c, lambda: asyncio.to_thread(vols.release, c))
     steps.mark("mount+network")
     faults.point("start.after_mount")
     faults.point("start.after_network")

@@ -23,6 +23,7 @@ from daemon.containers.record import Config, HostConfig, MountSpec, PortBinding,
 from daemon.containers.signals import parse_signal
 from daemon.images.api import ImageConfigLike
 from daemon.security import devices, limits, options
+from daemon.volumes import names as volume_names
 
 HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
 NETWORK_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")  # as daemon.network.networks.NAME_RE
@@ -109,13 +110,17 @@ def _abs_path(value: str, field: str) -> str:
     return os.path.normpath(value).replace("//", "/")
 
 
+_PROPAGATIONS = ("", "rprivate", "private", "rshared", "shared", "rslave", "slave")
+_ORIGINS = ("", "binds", "mounts", "tmpfs")
+
+
 def _mounts(spec: container_pb2.ContainerSpec) -> tuple[MountSpec, ...]:
     out: list[MountSpec] = []
     seen: set[str] = set()
     for m in spec.mounts:
         kind = m.type or "bind"
-        if kind not in ("bind", "tmpfs"):
-            raise InvalidArgument(f"mounts: unsupported mount type {kind!r} (bind or tmpfs)")
+        if kind not in ("bind", "tmpfs", "volume"):
+            raise InvalidArgument(f"mounts: unsupported mount type {kind!r} (bind, volume or tmpfs)")
         target = _abs_path(m.target, "mounts.target")
         if target == "/":
             raise InvalidArgument("mounts.target: cannot mount over /")
@@ -125,17 +130,35 @@ def _mounts(spec: container_pb2.ContainerSpec) -> tuple[MountSpec, ...]:
         if target in seen:
             raise InvalidArgument(f"mounts.target: duplicate mount point: {target}")
         seen.add(target)
+        if m.origin not in _ORIGINS:
+            raise InvalidArgument(f"mounts.origin: {m.origin!r} is not one of binds, mounts, tmpfs")
+        if m.propagation not in _PROPAGATIONS:
+            raise InvalidArgument(f"mounts.propagation: invalid propagation mode {m.propagation!r}")
+        if kind != "bind" and m.propagation:
+            raise InvalidArgument("mounts.propagation: only bind mounts have a propagation mode")
+        if kind != "volume" and (m.no_copy or m.volume_options or m.volume_driver):
+            raise InvalidArgument("mounts.no_copy: volume options are only for type volume")
         if kind == "bind":
             if m.options:
                 raise InvalidArgument("mounts.options: options are only for tmpfs")
             source = _abs_path(m.source, "mounts.source")
             if not os.path.exists(source):
                 raise InvalidArgument(f"mounts.source: bind source path does not exist: {source}")
-            out.append(MountSpec("bind", target, source, m.read_only))
+            out.append(MountSpec("bind", target, source, m.read_only, propagation=m.propagation, origin=m.origin))
+        elif kind == "volume":
+            if m.options:
+                raise InvalidArgument("mounts.options: options are only for tmpfs")
+            if m.source:
+                volume_names.check_name(m.source, "mounts.source")
+            elif m.read_only:  # docker's refusal too: nothing could ever write into it
+                raise InvalidArgument("mounts.read_only: must not set ReadOnly mode when using anonymous volumes")
+            out.append(MountSpec("volume", target, "", m.read_only, name=m.source, driver=m.volume_driver,
+                                 no_copy=m.no_copy, origin=m.origin,
+                                 volume_options=tuple(sorted(m.volume_options.items()))))
         else:
             if m.source:
                 raise InvalidArgument("mounts.source: a tmpfs mount has no source")
-            out.append(MountSpec("tmpfs", target, "", m.read_only, _tmpfs_options(m.options)))
+            out.append(MountSpec("tmpfs", target, "", m.read_only, _tmpfs_options(m.options), origin=m.origin))
     return tuple(out)
 
 
@@ -337,6 +360,7 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         sysctls=limits.check_sysctls(spec.sysctls, network_mode),
         group_add=limits.check_group_add(spec.group_add),
         device_cgroup_rules=limits.check_device_cgroup_rules(spec.device_cgroup_rules),
+        volumes_from=tuple(spec.volumes_from),
     )
     argv = entrypoint + cmd
     return Normalized(name, argv[0], argv[1:], config, host_config, tuple(warnings))

@@ -9,22 +9,14 @@ from typing import Any
 from ctrd.errdefs import InvalidArgument
 from ctrd.humanize import human_duration
 from ctrd.timefmt import rfc3339
-from daemon.containers import healthcheck, record
+from daemon.containers import healthcheck, mountview, record
 from daemon.containers.record import Container
 from daemon.containers.state import Status
 from daemon.network.settings import NetworkSettings
 
 
 def mounts_view(c: Container) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for m in c.host_config.mounts:
-        if m.type == "bind":
-            out.append({"Type": "bind", "Source": m.source, "Destination": m.target, "Mode": "ro" if m.read_only else "",
-                        "RW": not m.read_only, "Propagation": "rprivate"})
-        else:
-            out.append({"Type": "tmpfs", "Source": "", "Destination": m.target, "Mode": m.options,
-                        "RW": not m.read_only, "Propagation": ""})
-    return out
+    return mountview.mount_points(c)
 
 
 def ports_view(c: Container) -> dict[str, Any]:
@@ -58,7 +50,10 @@ def network_view(c: Container) -> dict[str, Any]:
 
 def inspect(c: Container, graph_data: Mapping[str, str], container_dir: str) -> dict[str, Any]:
     host = record.host_config_to_json(c.host_config)
-    host.pop("Mounts", None)
+    host.pop("Mounts", None)  # the record's own list; docker's fields follow
+    host.update(mountview.host_fields(c))
+    config = record.config_to_json(c.config)
+    config["Volumes"] = mountview.config_volumes(c)
     return {
         "Id": c.id,
         "Created": rfc3339(c.created),
@@ -76,7 +71,7 @@ def inspect(c: Container, graph_data: Mapping[str, str], container_dir: str) -> 
         "Platform": "linux",
         "GraphDriver": {"Name": "overlay2", "Data": dict(graph_data)},
         "Mounts": mounts_view(c),
-        "Config": record.config_to_json(c.config),
+        "Config": config,
         "HostConfig": host,
         "NetworkSettings": network_view(c),
     }

@@ -46,7 +46,7 @@ class ContainerServicer(container_pb2_grpc.ContainerServiceServicer):
         return pb.KillResponse()
 
     async def Remove(self, request: pb.RemoveRequest, context: Ctx) -> pb.RemoveResponse:
-        await self.m.remove(request.id, request.force)
+        await self.m.remove(request.id, request.force, request.remove_volumes)
         return pb.RemoveResponse()
 
     async def Pause(self, request: pb.PauseRequest, context: Ctx) -> pb.PauseResponse:

@@ -53,11 +53,36 @@ Global___PortBinding: _TypeAlias = PortBinding  # noqa: Y015
 class Mount(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class VolumeOptionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     TYPE_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
     TARGET_FIELD_NUMBER: _builtins.int
     READ_ONLY_FIELD_NUMBER: _builtins.int
     OPTIONS_FIELD_NUMBER: _builtins.int
+    NO_COPY_FIELD_NUMBER: _builtins.int
+    VOLUME_OPTIONS_FIELD_NUMBER: _builtins.int
+    PROPAGATION_FIELD_NUMBER: _builtins.int
+    ORIGIN_FIELD_NUMBER: _builtins.int
+    VOLUME_DRIVER_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     """"bind" or "tmpfs" """
     source: _builtins.str
@@ -67,6 +92,20 @@ class Mount(_message.Message):
     read_only: _builtins.bool
     options: _builtins.str
     """tmpfs: "size=64m,mode=1777" """
+    no_copy: _builtins.bool
+    """volumes (type "volume"): source is the volume's name, "" = a new anonymous volume
+    volume-nocopy: no copy-up of the image's content
+    """
+    propagation: _builtins.str
+    """bind-propagation: rprivate (default), private, rshared, shared, rslave, slave"""
+    origin: _builtins.str
+    """where it came from, for inspect's HostConfig: "binds" (-v), "mounts" (--mount), "tmpfs" (--tmpfs)"""
+    volume_driver: _builtins.str
+    """"" = local"""
+    @_builtins.property
+    def volume_options(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """volume-opt: driver options for a volume created here"""
+
     def __init__(
         self,
         *,
@@ -75,10 +114,15 @@ class Mount(_message.Message):
         target: _builtins.str = ...,
         read_only: _builtins.bool = ...,
         options: _builtins.str = ...,
+        no_copy: _builtins.bool = ...,
+        volume_options: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        propagation: _builtins.str = ...,
+        origin: _builtins.str = ...,
+        volume_driver: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["options", b"options", "read_only", b"read_only", "source", b"source", "target", b"target", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["no_copy", b"no_copy", "options", b"options", "origin", b"origin", "propagation", b"propagation", "read_only", b"read_only", "source", b"source", "target", b"target", "type", b"type", "volume_driver", b"volume_driver", "volume_options", b"volume_options"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -247,6 +291,7 @@ class ContainerSpec(_message.Message):
     NO_HEALTHCHECK_FIELD_NUMBER: _builtins.int
     LOG_DRIVER_FIELD_NUMBER: _builtins.int
     LOG_OPTS_FIELD_NUMBER: _builtins.int
+    VOLUMES_FROM_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     image: _builtins.str
     cmd_set: _builtins.bool
@@ -357,6 +402,11 @@ class ContainerSpec(_message.Message):
     def log_opts(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """more --log-opt: "labels", "env" (comma-separated names), "env-regex", "labels-regex": the
         container's labels and env vars they name become each log entry's attrs (logs --details)
+        """
+
+    @_builtins.property
+    def volumes_from(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """--volumes-from: "<container>[:ro|rw]", every mount of that container (ro/rw overrides its mode)
         Field ranges reserved per area while work is in flight (merge renumbers freely before release):
         50-69 volumes/mounts, 70-89 healthchecks/logs, 90-99 networking, 100-109 security/userns,
         110-129 Docker Engine API translation.
@@ -413,10 +463,11 @@ class ContainerSpec(_message.Message):
         no_healthcheck: _builtins.bool = ...,
         log_driver: _builtins.str = ...,
         log_opts: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        volumes_from: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "healthcheck", b"healthcheck", "restart_policy", b"restart_policy", "stop_timeout", b"stop_timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "auto_remove", b"auto_remove", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "cmd", b"cmd", "cmd_set", b"cmd_set", "device_cgroup_rules", b"device_cgroup_rules", "devices", b"devices", "dns", b"dns", "dns_search", b"dns_search", "entrypoint", b"entrypoint", "entrypoint_set", b"entrypoint_set", "env", b"env", "extra_hosts", b"extra_hosts", "group_add", b"group_add", "healthcheck", b"healthcheck", "hostname", b"hostname", "image", b"image", "ip_address", b"ip_address", "labels", b"labels", "log_driver", b"log_driver", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "log_opts", b"log_opts", "mac_address", b"mac_address", "memory", b"memory", "mounts", b"mounts", "name", b"name", "nano_cpus", b"nano_cpus", "network_aliases", b"network_aliases", "network_mode", b"network_mode", "no_healthcheck", b"no_healthcheck", "open_stdin", b"open_stdin", "pids_limit", b"pids_limit", "port_bindings", b"port_bindings", "privileged", b"privileged", "publish_all", b"publish_all", "read_only_rootfs", b"read_only_rootfs", "restart_policy", b"restart_policy", "security_opt", b"security_opt", "shm_size", b"shm_size", "stdin_once", b"stdin_once", "stop_signal", b"stop_signal", "stop_timeout", b"stop_timeout", "sysctls", b"sysctls", "tty", b"tty", "ulimits", b"ulimits", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "auto_remove", b"auto_remove", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "cmd", b"cmd", "cmd_set", b"cmd_set", "device_cgroup_rules", b"device_cgroup_rules", "devices", b"devices", "dns", b"dns", "dns_search", b"dns_search", "entrypoint", b"entrypoint", "entrypoint_set", b"entrypoint_set", "env", b"env", "extra_hosts", b"extra_hosts", "group_add", b"group_add", "healthcheck", b"healthcheck", "hostname", b"hostname", "image", b"image", "ip_address", b"ip_address", "labels", b"labels", "log_driver", b"log_driver", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "log_opts", b"log_opts", "mac_address", b"mac_address", "memory", b"memory", "mounts", b"mounts", "name", b"name", "nano_cpus", b"nano_cpus", "network_aliases", b"network_aliases", "network_mode", b"network_mode", "no_healthcheck", b"no_healthcheck", "open_stdin", b"open_stdin", "pids_limit", b"pids_limit", "port_bindings", b"port_bindings", "privileged", b"privileged", "publish_all", b"publish_all", "read_only_rootfs", b"read_only_rootfs", "restart_policy", b"restart_policy", "security_opt", b"security_opt", "shm_size", b"shm_size", "stdin_once", b"stdin_once", "stop_signal", b"stop_signal", "stop_timeout", b"stop_timeout", "sysctls", b"sysctls", "tty", b"tty", "ulimits", b"ulimits", "user", b"user", "volumes_from", b"volumes_from", "working_dir", b"working_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__stop_timeout: _TypeAlias = _typing.Literal["stop_timeout"]  # noqa: Y015
     _WhichOneofArgType__stop_timeout: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout"]  # noqa: Y015
@@ -656,17 +707,20 @@ class RemoveRequest(_message.Message):
 
     ID_FIELD_NUMBER: _builtins.int
     FORCE_FIELD_NUMBER: _builtins.int
+    REMOVE_VOLUMES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     force: _builtins.bool
+    remove_volumes: _builtins.bool
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
         force: _builtins.bool = ...,
+        remove_volumes: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "id", b"id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "id", b"id", "remove_volumes", b"remove_volumes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
