@@ -78,7 +78,9 @@ def _matches(c: Container, f: flt.Filters, by_ref: dict[str, Container]) -> bool
             ok = "none" in values
         elif key == "is-task":
             ok = "false" in values
-        else:  # volume: ctrd has no volumes yet, so nothing mounts one
+        elif key == "volume":
+            ok = any(m.source in values or m.target in values for m in c.host_config.mounts)
+        else:
             ok = False
         if not ok:
             return False
@@ -176,7 +178,7 @@ def register(r: Router, b: Backend) -> None:
                 f"cannot remove container \"/{c.name}\": container is {state}: "
                 + ("Unpause and then stop the container before attempting removal or force remove"
                    if state == "paused" else "stop the container before removing or force remove"))
-        await m.remove(c.id, req.qbool("force"))
+        await m.remove(c.id, req.qbool("force"), remove_volumes=req.qbool("v"))
         return empty()
 
     async def wait(req: Request) -> None:

@@ -14,14 +14,14 @@ from ctrd.v1 import container_pb2 as pb
 
 # HostConfig fields ctrd does not implement: refused when set to anything but their zero value.
 UNSUPPORTED_HOST = (
-    "VolumeDriver", "VolumesFrom", "Links", "OomScoreAdj", "PidMode", "UTSMode", "UsernsMode", "Cgroup",
+    "Links", "OomScoreAdj", "PidMode", "UTSMode", "UsernsMode", "Cgroup",
     "StorageOpt", "CgroupParent", "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
     "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuShares", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod",
     "CpuRealtimeRuntime", "CpusetCpus", "CpusetMems", "DeviceRequests", "KernelMemory", "KernelMemoryTCP",
     "MemoryReservation", "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "DnsOptions",
     "MaskedPaths", "ReadonlyPaths", "Annotations",
 )
-UNSUPPORTED_CONFIG = ("Domainname", "Volumes", "OnBuild")
+UNSUPPORTED_CONFIG = ("Domainname", "OnBuild")
 _ZERO: tuple[Any, ...] = (None, 0, "", [], {}, False)
 
 
@@ -63,8 +63,7 @@ def spec_from_docker(body: Any, name: str) -> pb.ContainerSpec:
     netcfg = _dict(body.get("NetworkingConfig"), "NetworkingConfig")
     for key in UNSUPPORTED_CONFIG:
         if cfg.get(key) not in _ZERO:
-            raise _refuse("Config", key, cfg.get(key), "anonymous volumes are not supported by ctrd" if key == "Volumes"
-                          else "not supported by ctrd")
+            raise _refuse("Config", key, cfg.get(key))
     for key in UNSUPPORTED_HOST:
         if host.get(key) not in _ZERO:
             raise _refuse("HostConfig", key, host.get(key))
@@ -116,7 +115,8 @@ def spec_from_docker(body: Any, name: str) -> pb.ContainerSpec:
     s.network_mode = "bridge" if mode in ("", "default") else mode
     _ports(s, host)
     s.publish_all = bool(host.get("PublishAllPorts"))
-    _mounts(s, host)
+    _mounts(s, host, cfg)
+    s.volumes_from.extend(_strs(host.get("VolumesFrom"), "HostConfig.VolumesFrom"))
     s.read_only_rootfs = bool(host.get("ReadonlyRootfs"))
     s.memory = _int(host.get("Memory"), "HostConfig.Memory")
     s.nano_cpus = _int(host.get("NanoCpus"), "HostConfig.NanoCpus")
@@ -185,30 +185,37 @@ def _ports(s: pb.ContainerSpec, host: dict[str, Any]) -> None:
                                 protocol=proto or "tcp")
 
 
-def _mounts(s: pb.ContainerSpec, host: dict[str, Any]) -> None:
+PROPAGATION = ("rprivate", "private", "rshared", "shared", "rslave", "slave")
+
+
+def _mounts(s: pb.ContainerSpec, host: dict[str, Any], cfg: dict[str, Any]) -> None:
     for bind in _strs(host.get("Binds"), "HostConfig.Binds"):
         parts = bind.split(":")
         if len(parts) < 2 or len(parts) > 3:
             raise InvalidArgument(f"HostConfig.Binds: invalid bind {bind!r} (src:dst[:options])")
         src, dst = parts[0], parts[1]
-        if not src.startswith("/"):
-            raise _refuse("HostConfig", "Binds", bind, "named volumes are not supported by ctrd yet")
         opts = parts[2].split(",") if len(parts) == 3 else []
         for o in opts:
-            if o not in ("ro", "rw", "z", "Z", "rprivate", "private"):
+            if o not in ("ro", "rw", "z", "Z", "nocopy", *PROPAGATION):
                 raise _refuse("HostConfig", "Binds", bind, f"bind option {o!r} is not supported")
-        s.mounts.add(type="bind", source=src, target=dst, read_only="ro" in opts)
+        if src.startswith("/"):
+            prop = next((o for o in opts if o in PROPAGATION), "")
+            s.mounts.add(type="bind", source=src, target=dst, read_only="ro" in opts, origin="binds", propagation=prop)
+        else:  # a named volume
+            s.mounts.add(type="volume", source=src, target=dst, read_only="ro" in opts, origin="binds",
+                         no_copy="nocopy" in opts, volume_driver=host.get("VolumeDriver") or "")
+    for target in _dict(cfg.get("Volumes"), "Config.Volumes"):  # anonymous volumes (-v /path, image VOLUME)
+        if not any(m.target == target for m in s.mounts):
+            s.mounts.add(type="volume", source="", target=str(target), origin="binds")
     for target, opts in _dict(host.get("Tmpfs"), "HostConfig.Tmpfs").items():
-        s.mounts.add(type="tmpfs", target=str(target), options=str(opts or ""))
+        s.mounts.add(type="tmpfs", target=str(target), options=str(opts or ""), origin="tmpfs")
     for m in host.get("Mounts") or []:
         m = _dict(m, "HostConfig.Mounts[]")
         kind = m.get("Type") or "volume"
         if kind == "bind":
             bo = _dict(m.get("BindOptions"), "HostConfig.Mounts[].BindOptions")
-            if bo.get("Propagation") not in (None, "", "rprivate", "private"):
-                raise _refuse("HostConfig", "Mounts[].BindOptions.Propagation", bo.get("Propagation"))
             s.mounts.add(type="bind", source=m.get("Source") or "", target=m.get("Target") or "",
-                         read_only=bool(m.get("ReadOnly")))
+                         read_only=bool(m.get("ReadOnly")), origin="mounts", propagation=bo.get("Propagation") or "")
         elif kind == "tmpfs":
             to = _dict(m.get("TmpfsOptions"), "HostConfig.Mounts[].TmpfsOptions")
             opts = []
@@ -217,9 +224,18 @@ def _mounts(s: pb.ContainerSpec, host: dict[str, Any]) -> None:
             if to.get("Mode"):
                 opts.append(f"mode={_int(to['Mode'], 'TmpfsOptions.Mode'):o}")
             s.mounts.add(type="tmpfs", target=m.get("Target") or "", read_only=bool(m.get("ReadOnly")),
-                         options=",".join(opts))
+                         options=",".join(opts), origin="mounts")
+        elif kind == "volume":
+            vo = _dict(m.get("VolumeOptions"), "HostConfig.Mounts[].VolumeOptions")
+            drv = _dict(vo.get("DriverConfig"), "HostConfig.Mounts[].VolumeOptions.DriverConfig")
+            if vo.get("Labels"):
+                raise _refuse("HostConfig", "Mounts[].VolumeOptions.Labels", vo["Labels"])
+            mount = s.mounts.add(type="volume", source=m.get("Source") or "", target=m.get("Target") or "",
+                                 read_only=bool(m.get("ReadOnly")), origin="mounts", no_copy=bool(vo.get("NoCopy")),
+                                 volume_driver=drv.get("Name") or "")
+            mount.volume_options.update({str(k): str(v) for k, v in _dict(drv.get("Options"), "DriverConfig.Options").items()})
         else:
-            raise _refuse("HostConfig", "Mounts[].Type", kind, "only bind and tmpfs mounts are supported by ctrd yet")
+            raise _refuse("HostConfig", "Mounts[].Type", kind, "only bind, volume and tmpfs mounts are supported by ctrd")
 
 
 def _endpoints(s: pb.ContainerSpec, endpoints: dict[str, Any]) -> None:

@@ -142,9 +142,32 @@ def test_docker_cli_lifecycle(ctrd: DaemonProc) -> None:  # noqa: F811
 def test_docker_cli_refuses_what_ctrd_does_not_do(ctrd: DaemonProc) -> None:  # noqa: F811
     p = dk(ctrd, "run", "--rm", "--cpu-shares", "512", "busybox", "true")
     assert p.returncode == 125 and "HostConfig.CpuShares: not supported" in p.stderr
-    p = dk(ctrd, "run", "--rm", "-v", "data:/data", "busybox", "true")
-    assert p.returncode == 125 and "named volumes" in p.stderr
+    p = dk(ctrd, "run", "--rm", "--link", "other:o", "busybox", "true")
+    assert p.returncode == 125 and "HostConfig.Links: not supported" in p.stderr
     assert ctrd.client.list() == []
+
+
+def test_docker_cli_volumes(ctrd: DaemonProc) -> None:  # noqa: F811
+    ok(dk(ctrd, "volume", "create", "--label", "k=v", "vol1"))
+    assert ok(dk(ctrd, "volume", "ls", "-q")).split() == ["vol1"]
+    mp = ok(dk(ctrd, "volume", "inspect", "-f", "{{.Mountpoint}}", "vol1")).strip()
+    assert mp == str(ctrd.root / "volumes" / "vol1" / "_data")
+    ok(dk(ctrd, "run", "--rm", "-v", "vol1:/data", "busybox", "sh", "-c", "echo kept > /data/f"))
+    assert ok(dk(ctrd, "run", "--rm", "-v", "vol1:/data:ro", "busybox", "cat", "/data/f")) == "kept\n"
+    p = dk(ctrd, "run", "--rm", "-v", "vol1:/data:ro", "busybox", "touch", "/data/g")
+    assert p.returncode != 0
+    ok(dk(ctrd, "run", "--name", "anon", "-v", "/scratch", "busybox", "true"))
+    mounts = ok(dk(ctrd, "inspect", "-f", "{{range .Mounts}}{{.Type}}:{{.Destination}}{{end}}", "anon"))
+    assert mounts.strip() == "volume:/scratch"
+    assert len(ok(dk(ctrd, "volume", "ls", "-q")).split()) == 2
+    ok(dk(ctrd, "rm", "-v", "anon"))  # its anonymous volume goes with it
+    assert ok(dk(ctrd, "volume", "ls", "-q")).split() == ["vol1"]
+    p = dk(ctrd, "volume", "rm", "nope")
+    assert p.returncode != 0 and "no such volume" in p.stderr
+    ok(dk(ctrd, "run", "--rm", "--mount", "type=volume,source=vol2,target=/v", "busybox", "true"))
+    ok(dk(ctrd, "volume", "rm", "vol1"))
+    assert "vol2" in ok(dk(ctrd, "volume", "prune", "-af"))  # unused named volumes too (-a)
+    assert ok(dk(ctrd, "volume", "ls", "-q")) == ""
 
 
 def test_docker_cli_networks_and_events(ctrd: DaemonProc) -> None:  # noqa: F811

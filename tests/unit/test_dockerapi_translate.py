@@ -51,7 +51,7 @@ def test_the_clis_create_body_translates() -> None:
 @pytest.mark.parametrize(("section", "key", "value"), [
     ("HostConfig", "CpuShares", 512), ("HostConfig", "Links", ["a:b"]), ("HostConfig", "PidMode", "host"),
     ("HostConfig", "CpusetCpus", "0"), ("HostConfig", "OomKillDisable", True), ("HostConfig", "Init", True),
-    ("", "Volumes", {"/data": {}}), ("", "Domainname", "example.org"), ("", "Tty", True),
+    ("", "Domainname", "example.org"),
 ])
 def test_set_unsupported_fields_are_refused_by_name(section: str, key: str, value: Any) -> None:
     body = json.loads(json.dumps(CLI_BODY))
@@ -75,14 +75,21 @@ def test_unknown_fields_are_ignored_and_docker_meanings_translated() -> None:
     assert [(m.type, m.source, m.target, m.read_only, m.options) for m in s.mounts] == [
         ("bind", "/srv", "/data", True, ""), ("tmpfs", "", "/run", False, "size=1m"),
         ("tmpfs", "", "/t", False, "size=1024,mode=700")]
+    v = spec_from_docker({"Image": "busybox", "Volumes": {"/anon": {}}, "HostConfig": {
+        "Binds": ["named:/n:ro,nocopy"], "VolumesFrom": ["other:ro"],
+        "Mounts": [{"Type": "volume", "Source": "m", "Target": "/m", "VolumeOptions": {"NoCopy": True}}]}}, "")
+    assert [(m.type, m.source, m.target, m.read_only, m.no_copy, m.origin) for m in v.mounts] == [
+        ("volume", "named", "/n", True, True, "binds"), ("volume", "", "/anon", False, False, "binds"),
+        ("volume", "m", "/m", False, True, "mounts")]
+    assert list(v.volumes_from) == ["other:ro"]
     assert (s.log_max_size, s.log_max_file) == ("1m", 2)
     assert s.network_mode == "app" and list(s.network_aliases) == ["www"] and s.ip_address == "10.9.0.5"
     assert [(u.name, u.soft, u.hard) for u in s.ulimits] == [("nofile", 10, 20)]
 
 
 @pytest.mark.parametrize("body", [
-    {"Image": ""}, {"Image": "busybox", "Cmd": [1]}, {"Image": "busybox", "HostConfig": {"Binds": ["vol:/d"]}},
-    {"Image": "busybox", "HostConfig": {"Mounts": [{"Type": "volume", "Source": "v", "Target": "/d"}]}},
+    {"Image": ""}, {"Image": "busybox", "Cmd": [1]}, {"Image": "busybox", "HostConfig": {"Binds": ["vol:/d:zz"]}},
+    {"Image": "busybox", "HostConfig": {"Mounts": [{"Type": "npipe", "Source": "v", "Target": "/d"}]}},
     {"Image": "busybox", "HostConfig": {"LogConfig": {"Type": "syslog"}}},
     {"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "8000-8010"}]}}},
     [],
