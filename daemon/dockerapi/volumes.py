@@ -39,7 +39,7 @@ def register(r: Router, b: Backend) -> None:
     async def prune(req: Request) -> Reply:
         f = flt.parse(req.q("filters"), frozenset({"label", "all"}))
         all_ = bool(f.get("all")) and f["all"][0].lower() in ("1", "true")
-        removed, space = await asyncio.to_thread(store().prune, all_, f.get("label", []))
+        removed, space = await asyncio.to_thread(store().prune, all_, [("label", v) for v in f.get("label", [])])
         return json_reply({"VolumesDeleted": removed or None, "SpaceReclaimed": space})
 
     r.add("GET", "/volumes", list_)
