@@ -15,7 +15,7 @@ from daemon.containers.state import Status, is_alive
 from daemon.dockerapi import filters as flt
 from daemon.dockerapi import views
 from daemon.dockerapi.backend import Backend
-from daemon.dockerapi.create import spec_from_docker
+from daemon.dockerapi.create import spec_from_docker, update_request
 from daemon.dockerapi.errors import HTTPError
 from daemon.dockerapi.http import Reply, Request, empty, json_reply
 from daemon.dockerapi.routing import Router
@@ -75,7 +75,7 @@ def _matches(c: Container, f: flt.Filters, by_ref: dict[str, Container]) -> bool
         elif key == "expose":
             ok = any(v in c.config.exposed_ports or f"{v}/tcp" in c.config.exposed_ports for v in values)
         elif key == "health":
-            ok = "none" in values
+            ok = (c.state.health.status if c.state.health is not None else "none") in values
         elif key == "is-task":
             ok = "false" in values
         elif key == "volume":
@@ -186,17 +186,14 @@ def register(r: Router, b: Backend) -> None:
         cond = req.q("condition")
         if cond not in WAIT_CONDITIONS:
             raise InvalidArgument(f"condition: invalid condition {cond!r} (not-running, next-exit, removed)")
-        seq = c.exit_seq
+        waiting = asyncio.ensure_future(m.wait(c.id, cond))
+        await asyncio.sleep(0)  # registered before the headers say so
         stream = await req.stream()  # the headers go now: the client knows the wait is registered
-        async with c.changed:
-            if cond == "removed":
-                await c.changed.wait_for(lambda: c.removed)
-            elif cond == "next-exit":
-                await c.changed.wait_for(lambda: c.exit_seq > seq or c.removed)
-            else:
-                await c.changed.wait_for(lambda: not is_alive(c.status) or c.removed)
-        err = c.state.error
-        await stream.write_json({"StatusCode": c.state.exit_code, "Error": {"Message": err} if err else None})
+        try:
+            code, err = await waiting
+        finally:
+            waiting.cancel()
+        await stream.write_json({"StatusCode": code, "Error": {"Message": err} if err else None})
         await stream.close()
 
     async def logs(req: Request) -> None:
@@ -244,6 +241,19 @@ def register(r: Router, b: Backend) -> None:
         finally:
             drop.cancel()
             await conn.close()
+
+    async def rename(req: Request) -> Reply:
+        c = get(req)
+        name = req.q("name").lstrip("/")
+        if not name:
+            raise InvalidArgument("name: a new name is required")
+        await m.rename(c.id, name)
+        return empty()
+
+    async def update(req: Request) -> Reply:
+        c = get(req)
+        await m.update(update_request(c.id, await req.json()))
+        return json_reply({"Warnings": []})
 
     async def top(req: Request) -> Reply:
         c = get(req)
@@ -325,8 +335,11 @@ def register(r: Router, b: Backend) -> None:
     r.add("GET", "/containers/{id}/top", top)
     r.add("GET", "/containers/{id}/stats", stats)
     r.add("DELETE", "/containers/{id}", delete)
-    for verb in ("rename", "update", "resize", "export", "changes", "archive"):
-        r.add("POST" if verb in ("rename", "update", "resize") else "GET", f"/containers/{{id}}/{verb}", unsupported)
+    r.add("POST", "/containers/{id}/rename", rename)
+    r.add("POST", "/containers/{id}/update", update)
+    r.add("POST", "/containers/{id}/resize", unsupported)
+    for verb in ("export", "changes", "archive"):
+        r.add("GET", f"/containers/{{id}}/{verb}", unsupported)
     r.add("PUT", "/containers/{id}/archive", unsupported)
 
 

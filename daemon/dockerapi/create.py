@@ -67,9 +67,6 @@ def spec_from_docker(body: Any, name: str) -> pb.ContainerSpec:
     for key in UNSUPPORTED_HOST:
         if host.get(key) not in _ZERO:
             raise _refuse("HostConfig", key, host.get(key))
-    hc = cfg.get("Healthcheck")
-    if hc and _strs(_dict(hc, "Healthcheck").get("Test"), "Healthcheck.Test") not in ([], ["NONE"]):
-        raise _refuse("Config", "Healthcheck", hc["Test"], "healthchecks are not supported by ctrd yet")
     for key in ("Tty", "OpenStdin"):
         if cfg.get(key):
             raise _refuse("Config", key, True, "terminals and stdin are not supported by ctrd's Docker API yet")
@@ -108,6 +105,7 @@ def spec_from_docker(body: Any, name: str) -> pb.ContainerSpec:
     if cfg.get("StopTimeout") is not None:
         s.stop_timeout = _int(cfg["StopTimeout"], "Config.StopTimeout")
     s.stdin_once = bool(cfg.get("StdinOnce"))
+    _healthcheck(s, _dict(cfg.get("Healthcheck"), "Config.Healthcheck"))
 
     mode = host.get("NetworkMode") or ""
     if cfg.get("NetworkDisabled"):
@@ -133,8 +131,9 @@ def spec_from_docker(body: Any, name: str) -> pb.ContainerSpec:
     s.dns.extend(_strs(host.get("Dns"), "HostConfig.Dns"))
     s.dns_search.extend(_strs(host.get("DnsSearch"), "HostConfig.DnsSearch"))
     log = _dict(host.get("LogConfig"), "HostConfig.LogConfig")
-    if log.get("Type") not in (None, "", "json-file"):
-        raise _refuse("HostConfig", "LogConfig.Type", log.get("Type"), "only the json-file log driver is supported")
+    if log.get("Type") not in (None, "", "json-file", "local", "none"):
+        raise _refuse("HostConfig", "LogConfig.Type", log.get("Type"), "log drivers: json-file, local, none")
+    s.log_driver = "" if log.get("Type") == "json-file" else log.get("Type") or ""
     opts = _dict(log.get("Config"), "HostConfig.LogConfig.Config")
     for key in opts:
         if key not in ("max-size", "max-file"):
@@ -163,6 +162,45 @@ def spec_from_docker(body: Any, name: str) -> pb.ContainerSpec:
         s.mac_address = str(cfg["MacAddress"])
     _endpoints(s, _dict(netcfg.get("EndpointsConfig"), "NetworkingConfig.EndpointsConfig"))
     return s
+
+
+def _healthcheck(s: pb.ContainerSpec, hc: dict[str, Any]) -> None:
+    """docker's HealthConfig (durations in ns); Test ["NONE"] disables the image's."""
+    if not hc:
+        return
+    test = _strs(hc.get("Test"), "Config.Healthcheck.Test")
+    if test == ["NONE"]:
+        s.no_healthcheck = True
+        return
+    s.healthcheck.test.extend(test)
+    s.healthcheck.interval = _int(hc.get("Interval"), "Config.Healthcheck.Interval")
+    s.healthcheck.timeout = _int(hc.get("Timeout"), "Config.Healthcheck.Timeout")
+    s.healthcheck.retries = _int(hc.get("Retries"), "Config.Healthcheck.Retries")
+    s.healthcheck.start_period = _int(hc.get("StartPeriod"), "Config.Healthcheck.StartPeriod")
+    s.healthcheck.start_interval = _int(hc.get("StartInterval"), "Config.Healthcheck.StartInterval")
+
+
+def update_request(cid: str, body: Any) -> pb.UpdateRequest:
+    """POST /containers/{id}/update: what ctrd can change (limits, restart policy); the rest refused when set."""
+    if not isinstance(body, dict):
+        raise InvalidArgument("request body: want a JSON object")
+    for key in UNSUPPORTED_HOST:
+        if body.get(key) not in _ZERO:
+            raise _refuse("HostConfig", key, body.get(key))
+    if _int(body.get("MemorySwap"), "MemorySwap") not in (0, -1):
+        raise _refuse("HostConfig", "MemorySwap", body.get("MemorySwap"))
+    req = pb.UpdateRequest(id=cid)
+    if body.get("Memory"):
+        req.memory = _int(body["Memory"], "Memory")
+    if body.get("NanoCpus"):
+        req.nano_cpus = _int(body["NanoCpus"], "NanoCpus")
+    if body.get("PidsLimit") is not None:
+        req.pids_limit = _int(body["PidsLimit"], "PidsLimit")
+    rp = _dict(body.get("RestartPolicy"), "RestartPolicy")
+    if rp.get("Name"):
+        req.restart_policy.name = rp["Name"]
+        req.restart_policy.maximum_retry_count = _int(rp.get("MaximumRetryCount"), "RestartPolicy.MaximumRetryCount")
+    return req
 
 
 def _ports(s: pb.ContainerSpec, host: dict[str, Any]) -> None:

@@ -170,6 +170,24 @@ def test_docker_cli_volumes(ctrd: DaemonProc) -> None:  # noqa: F811
     assert ok(dk(ctrd, "volume", "ls", "-q")) == ""
 
 
+def test_docker_cli_healthcheck_rename_update(ctrd: DaemonProc) -> None:  # noqa: F811
+    ok(dk(ctrd, "run", "-d", "--name", "hc", "--health-cmd", "test -f /ok", "--health-interval", "1s",
+          "--health-retries", "1", "busybox", "sh", "-c", "touch /ok; sleep 60"))
+    deadline = time.monotonic() + 30
+    while ok(dk(ctrd, "inspect", "-f", "{{.State.Health.Status}}", "hc")).strip() != "healthy":
+        assert time.monotonic() < deadline, "never healthy"
+        time.sleep(0.2)
+    assert "(healthy)" in ok(dk(ctrd, "ps", "--format", "{{.Status}}"))
+    assert ok(dk(ctrd, "ps", "-q", "--filter", "health=healthy")).strip()
+    ok(dk(ctrd, "rename", "hc", "hc2"))
+    ok(dk(ctrd, "update", "--memory", "64m", "--restart", "on-failure:2", "hc2"))
+    out = ok(dk(ctrd, "inspect", "-f", "{{.Name}} {{.HostConfig.Memory}} {{.HostConfig.RestartPolicy.Name}}", "hc2"))
+    assert out.split() == ["/hc2", str(64 << 20), "on-failure"]
+    p = dk(ctrd, "update", "--cpu-shares", "3", "hc2")
+    assert p.returncode != 0 and "CpuShares" in p.stderr
+    ok(dk(ctrd, "rm", "-f", "hc2"))
+
+
 def test_docker_cli_networks_and_events(ctrd: DaemonProc) -> None:  # noqa: F811
     since = f"{time.time():.3f}"
     ok(dk(ctrd, "network", "create", "--subnet", "10.89.231.0/24", "--label", "k=v", "dapinet"))
