@@ -99,9 +99,6 @@ def inspect(c: Container, doc: dict[str, Any], ids: dict[str, str], user: list[U
         host.pop(key, None)
     if host.get("Dns") is None:
         host["Dns"] = []
-    tmpfs = {m.target: m.options for m in c.host_config.mounts if m.type == "tmpfs"}
-    if tmpfs:
-        host["Tmpfs"] = tmpfs
     for key in ("Sysctls",):  # omitempty in docker
         if not host.get(key):
             host.pop(key, None)
