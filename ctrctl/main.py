@@ -95,6 +95,12 @@ def _verb_module(name: str) -> ModuleType:
     if name == "ctrctl.cmd_system":
         from ctrctl import cmd_system
         return cmd_system
+    if name == "ctrctl.cmd_files":
+        from ctrctl import cmd_files
+        return cmd_files
+    if name == "ctrctl.cmd_cleanup":
+        from ctrctl import cmd_cleanup
+        return cmd_cleanup
     if name == "ctrctl.completion":
         from ctrctl import completion
         return completion
