@@ -57,6 +57,7 @@ def rebase(name: str, old: str, new: str) -> str:
 
 def extract(chunks: Iterator[bytes], dest: str, keep_owner: bool, rename: tuple[str, str] | None) -> None:
     uid, gid = os.getuid(), os.getgid()
+    links: list[tuple[str, int]] = []  # tarfile leaves symlinks' own mtimes alone; docker sets them
 
     def keep(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
         if rename is not None:
@@ -67,10 +68,17 @@ def extract(chunks: Iterator[bytes], dest: str, keep_owner: bool, rename: tuple[
         if checked is None:
             return None
         ids: dict[str, Any] = {} if keep_owner else {"uid": uid, "gid": gid, "uname": None, "gname": None}
+        if checked.issym():
+            links.append((os.path.join(path, checked.name), int(checked.mtime)))
         return checked.replace(mode=member.mode, deep=False, **ids)
 
     with tarfile.open(fileobj=ChunkReader(chunks), mode="r|") as tf:  # type: ignore[call-overload]
         tf.extractall(dest, numeric_owner=True, filter=keep)
+    for link, mtime in links:
+        try:
+            os.utime(link, (mtime, mtime), follow_symlinks=False)
+        except OSError:
+            pass
 
 
 def tar_chunks(src: str, arcname: str, keep_owner: bool) -> Iterator[bytes]:
