@@ -1,20 +1,22 @@
-"""`docker diff`: what the container's read-write layer changed, as docker's overlay driver says it.
+"""`docker diff`: what the container's read-write layer changed, as docker prints it.
 
-Walk the upper dir in lexical order (Go's filepath.Walk). An overlay whiteout (char 0/0) is a
-deletion (D); an opaque directory that exists in a lower layer is a deletion too (it was removed
-and made again: its content follows as additions). Anything else is an addition (A) unless a lower
-layer has the path (C); a directory found below with the same size, mode and mtime is left out
-(it was only copied up on the way to something under it). The parent of an A or D is reported as
-C once, before it, unless it was seen already. The classification (`classify`) works on plain
-records, so unit tests feed it fakes; `rw_changes` feeds it the real layer.
+Docker 20.10 on a kernel with overlay's redirect_dir (this one) diffs naively: the layer's tree
+against its parent's, entry by entry (pkg/archive ChangesDirs). The same answer comes from the
+upper dir alone plus lookups in the lower layers: an entry not below is added (A, and everything
+under it); a whiteout of something below is deleted (D); an entry below is modified (C) when its
+mode, owner, device or (not for directories) size or mtime differ, and a directory is C too when
+anything under it changed; an opaque directory hides what is below it, so the names below that it
+no longer has are deleted. Parents come before their children, names in byte order.
+`classify` works on plain records, so unit tests feed it fakes; `rw_changes` feeds it the layer.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from daemon.files.resolve import open_parts, split
 from daemon.files.tarwrite import is_opaque, is_whiteout
@@ -33,39 +35,61 @@ class Node:
     size: int = 0
     mode: int = 0
     mtime_ns: int = 0
+    uid: int = 0
+    gid: int = 0
+    rdev: int = 0
 
 
-Lookup = Callable[[str], "Node | None"]  # a path in the lower layers (topmost first) or None
+class Lower(Protocol):
+    def stat(self, path: str) -> Node | None: ...  # the path in the lower layers, None if absent
+    def names(self, path: str) -> list[str]: ...  # a lower directory's entries
 
 
-def classify(upper: Iterable[Node], lower: Lookup) -> list[tuple[str, int]]:
+def differs(old: Node, new: Node) -> bool:
+    """docker's statDifferent: size and mtime count only for non-directories."""
+    if (old.mode, old.uid, old.gid, old.rdev) != (new.mode, new.uid, new.gid, new.rdev):
+        return True
+    return not new.is_dir and (old.mtime_ns != new.mtime_ns or old.size != new.size)
+
+
+def classify(upper: Iterable[Node], lower: Lower) -> list[tuple[str, int]]:
+    kids: dict[str, list[Node]] = {}
+    for n in upper:
+        kids.setdefault(n.path.rsplit("/", 1)[0] or "/", []).append(n)
     out: list[tuple[str, int]] = []
-    changed_dirs: set[str] = set()
-    for f in upper:
-        if f.path == "/":
-            continue
-        below = lower(f.path)
-        if f.whiteout or (f.opaque and f.is_dir and below is not None):
-            kind = DELETE
-        else:
-            kind = ADD
-            if below is not None:
-                if below.is_dir and f.is_dir and (below.size, below.mode, below.mtime_ns) == (f.size, f.mode, f.mtime_ns):
-                    continue
-                kind = MODIFY
-        if f.is_dir:
-            changed_dirs.add(f.path)
-        if kind in (ADD, DELETE):
-            parent = f.path.rsplit("/", 1)[0] or "/"
-            if parent != "/" and parent not in changed_dirs:
-                out.append((parent, MODIFY))
-                changed_dirs.add(parent)
-        out.append((f.path, kind))
+
+    def visit(parent: str, hidden: bool) -> None:
+        for f in sorted(kids.get(parent, []), key=lambda n: os.fsencode(n.path)):
+            below = None if hidden else lower.stat(f.path)
+            if f.whiteout:
+                if below is not None:
+                    out.append((f.path, DELETE))
+                continue
+            if below is None:
+                out.append((f.path, ADD))
+                if f.is_dir:
+                    visit(f.path, True)
+                continue
+            mark = len(out)
+            changed = differs(below, f)
+            if changed:
+                out.append((f.path, MODIFY))
+            if f.is_dir:
+                visit(f.path, f.opaque or not below.is_dir)
+                if f.opaque and below.is_dir:
+                    have = {n.path.rsplit("/", 1)[1] for n in kids.get(f.path, []) if not n.whiteout}
+                    out.extend((f"{f.path}/{name}", DELETE) for name in sorted(lower.names(f.path), key=os.fsencode)
+                               if name not in have)
+                if not changed and len(out) > mark:
+                    out.insert(mark, (f.path, MODIFY))
+
+    visit("/", False)
     return out
 
 
 def _node(path: str, st: os.stat_result, opaque: bool = False) -> Node:
-    return Node(path, stat.S_ISDIR(st.st_mode), is_whiteout(st), opaque, st.st_size, st.st_mode, st.st_mtime_ns)
+    return Node(path, stat.S_ISDIR(st.st_mode), is_whiteout(st), opaque, st.st_size, st.st_mode, st.st_mtime_ns,
+                st.st_uid, st.st_gid, st.st_rdev)
 
 
 def walk(upper_fd: int, prefix: str = "") -> Iterator[Node]:
@@ -84,13 +108,16 @@ def walk(upper_fd: int, prefix: str = "") -> Iterator[Node]:
             yield _node(path, st)
 
 
-def lower_lookup(lower_fds: list[int]) -> Lookup:
-    """Lookup in the lower layers' diff dirs (fds, topmost first), following no symlink on the way;
-    a whiteout above hides what is below."""
+class LayerLower:
+    """The lower layers' diff dirs (fds, topmost first), read without following any symlink;
+    a whiteout hides what is below it, an opaque directory what is below it inside."""
 
-    def lookup(path: str) -> Node | None:
+    def __init__(self, fds: list[int]) -> None:
+        self.fds = fds
+
+    def _find(self, path: str) -> tuple[int, os.stat_result] | None:
         parts = split(path)
-        for layer in lower_fds:
+        for i, layer in enumerate(self.fds):
             try:
                 parent = open_parts(layer, parts[:-1], _DIR)
             except OSError:
@@ -101,18 +128,38 @@ def lower_lookup(lower_fds: list[int]) -> Lookup:
                 continue
             finally:
                 os.close(parent)
-            if is_whiteout(st):
-                return None
-            return _node(path, st)
+            return None if is_whiteout(st) else (i, st)
         return None
 
-    return lookup
+    def stat(self, path: str) -> Node | None:
+        found = self._find(path)
+        return _node(path, found[1]) if found else None
+
+    def names(self, path: str) -> list[str]:
+        names: set[str] = set()
+        gone: set[str] = set()
+        for layer in self.fds:
+            try:
+                fd = open_parts(layer, split(path), _DIR)
+            except OSError:
+                continue
+            try:
+                for name in os.listdir(fd):
+                    if name in names or name in gone:
+                        continue  # a layer above decided
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                    (gone if is_whiteout(st) else names).add(name)
+                if is_opaque(fd):
+                    break
+            finally:
+                os.close(fd)
+        return sorted(names - gone)
 
 
 def rw_changes(upper: str, lowers: list[str]) -> list[tuple[str, int]]:
     fds = [os.open(p, _DIR) for p in [upper, *lowers]]
     try:
-        return classify(walk(fds[0]), lower_lookup(fds[1:]))
+        return classify(walk(fds[0]), LayerLower(fds[1:]))
     finally:
         for fd in fds:
             os.close(fd)
