@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ctrd import errdefs, timefmt
+from daemon.cleanup.blobs import kept_blobs
 from daemon.cleanup.filters import PruneFilter
 from daemon.cleanup.sizes import dir_size
 from daemon.containers.manager import ContainerManager
@@ -110,8 +111,12 @@ class Cleanup:
         return await asyncio.to_thread(self._usage)
 
     def _usage(self) -> Usage:
+        """Sizes on disk: an image layer counts its files and the blob kept for it (push/save);
+        blobs no layer claims count in the total only."""
         images = self.images.list()
         records = dict(self.images.layerdb.records)
+        kept, content_total = kept_blobs(self.images.root, self.images.meta)
+        disk = {ch: r.size + kept.get(r.diff_id, 0) for ch, r in records.items()}
         chains: dict[str, list[str]] = {}
         refs: Counter[str] = Counter()
         for im in images:
@@ -120,12 +125,15 @@ class Cleanup:
             refs.update(top)
         used = self._in_use()
         out_images = []
+        sizes: dict[str, int] = {}
         for im in images:
-            shared = sum(records[ch].size for ch in chains[im.id] if refs[ch] > 1 and ch in records)
-            out_images.append(ImageUse(im.id, im.repo_tags, _created(im.created), im.size, shared, used.get(im.id, 0)))
-        sizes = {im.id: im.size for im in images}
+            size = sum(disk.get(ch, 0) for ch in chains[im.id])
+            shared = sum(disk.get(ch, 0) for ch in chains[im.id] if refs[ch] > 1)
+            sizes[im.id] = size
+            out_images.append(ImageUse(im.id, im.repo_tags, _created(im.created), size, shared, used.get(im.id, 0)))
         conts = []
         for c in self.m.store:
             rw = self._rw_size(c.id)
             conts.append(ContainerUse(c, rw, rw + sizes.get(c.image_id, 0)))
-        return Usage(sum(r.size for r in records.values()), out_images, conts)
+        claimed = sum(kept.get(r.diff_id, 0) for r in records.values())
+        return Usage(sum(disk.values()) + max(content_total - claimed, 0), out_images, conts)

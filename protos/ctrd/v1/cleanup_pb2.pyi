@@ -184,6 +184,7 @@ class ImageUsage(_message.Message):
     id: _builtins.str
     created: _builtins.int
     size: _builtins.int
+    """on disk: its layers' files and kept blobs"""
     shared_size: _builtins.int
     """bytes of layers another image shares"""
     containers: _builtins.int
@@ -289,7 +290,7 @@ class DiskUsageResponse(_message.Message):
     CONTAINERS_FIELD_NUMBER: _builtins.int
     VOLUMES_FIELD_NUMBER: _builtins.int
     layers_size: _builtins.int
-    """bytes of every image layer, each counted once"""
+    """bytes of every image layer on disk (files and the blob kept for push/save), each once"""
     @_builtins.property
     def images(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImageUsage]: ...
     @_builtins.property
