@@ -60,7 +60,10 @@ class TreeWriter:
         """Entry `name` of directory `parent_fd` as `arcname`, and everything under it."""
         st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
         mode = st.st_mode
-        if stat.S_ISDIR(mode):
+        if self.whiteouts and is_whiteout(st):
+            head, _, base = arcname.rpartition("/")
+            self._marker(f"{head}/{WHITEOUT_PREFIX}{base}" if head else f"{WHITEOUT_PREFIX}{base}", st)
+        elif stat.S_ISDIR(mode):
             fd = os.open(name, _DIR, dir_fd=parent_fd)
             try:
                 self.add_dir(fd, arcname, os.fstat(fd))
@@ -72,9 +75,6 @@ class TreeWriter:
             ti = self._info(arcname, st)
             ti.type, ti.linkname = tarfile.SYMTYPE, os.readlink(name, dir_fd=parent_fd)
             self.tf.addfile(ti)
-        elif self.whiteouts and is_whiteout(st):
-            head, _, base = arcname.rpartition("/")
-            self._marker(f"{head}/{WHITEOUT_PREFIX}{base}" if head else f"{WHITEOUT_PREFIX}{base}", st)
         elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
             ti = self._info(arcname, st)
             ti.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE if stat.S_ISBLK(mode) else tarfile.FIFOTYPE

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.root
 
 
 def usage(d: DaemonProc) -> cleanup_pb2.DiskUsageResponse:
-    stub = cleanup_pb2_grpc.CleanupServiceStub(d.c.channel)  # type: ignore[no-untyped-call]
+    stub = cleanup_pb2_grpc.CleanupServiceStub(d.c.channel)  # type: ignore[arg-type,no-untyped-call]
     return d.c.call(stub, "DiskUsage", cleanup_pb2.DiskUsageRequest())  # type: ignore[no-any-return]
 
 

@@ -154,8 +154,8 @@ def test_cp_paths_and_symlinks_stay_inside_the_container(ctrd: DaemonProc, tmp_p
             data = tf.extractfile(tf.getmembers()[0]).read().decode()  # type: ignore[union-attr]
         assert data != host_passwd and "root:x:0:0" in data, path
     # the symlink itself is copied as a symlink (no -L), its target resolved inside
-    r = ctl_bytes(ctrd, "cp", f"{cid}:/abs", "-")
-    with tarfile.open(fileobj=io.BytesIO(r.stdout)) as tf:
+    rb = ctl_bytes(ctrd, "cp", f"{cid}:/abs", "-")
+    with tarfile.open(fileobj=io.BytesIO(rb.stdout)) as tf:
         m = tf.getmembers()[0]
     assert m.issym() and m.linkname == f"/etc/{marker}"
     # into the container through escaping symlinks: lands in the container's /etc, never the host's
