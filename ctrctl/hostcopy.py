@@ -72,7 +72,7 @@ def extract(chunks: Iterator[bytes], dest: str, keep_owner: bool, rename: tuple[
             links.append((os.path.join(path, checked.name), int(checked.mtime)))
         return checked.replace(mode=member.mode, deep=False, **ids)
 
-    with tarfile.open(fileobj=ChunkReader(chunks), mode="r|") as tf:  # type: ignore[call-overload]
+    with tarfile.open(fileobj=ChunkReader(chunks), mode="r|", bufsize=CHUNK) as tf:  # type: ignore[call-overload]
         tf.extractall(dest, numeric_owner=True, filter=keep)
     for link, mtime in links:
         try:
@@ -104,7 +104,9 @@ def tar_chunks(src: str, arcname: str, keep_owner: bool) -> Iterator[bytes]:
     def run() -> None:
         w = Writer()
         try:
-            with tarfile.open(fileobj=w, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
+            with tarfile.open(fileobj=w, mode="w|", format=tarfile.PAX_FORMAT,  # type: ignore[call-overload]
+                              bufsize=CHUNK) as tf:
+                tf.copybufsize = CHUNK  # (tarfile's default copies 16 KiB at a time)
                 if arcname == ".":
                     tf.add(src, arcname=".", recursive=False, filter=owner)
                     for child in sorted(os.listdir(src)):

@@ -34,7 +34,7 @@ def is_opaque(fd: int) -> bool:
 
 class TreeWriter:
     def __init__(self, out: BinaryIO, whiteouts: bool = False) -> None:
-        self.tf = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)  # noqa: SIM115 (close())
+        self.tf = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_COPY)  # noqa: SIM115 (close())
         self.tf.copybufsize = _COPY  # type: ignore[attr-defined]  # (tarfile's, untyped in typeshed)
         self.whiteouts = whiteouts
         self._links: dict[tuple[int, int], str] = {}
