@@ -64,6 +64,8 @@ def extract(chunks: Iterator[bytes], dest: str, keep_owner: bool, rename: tuple[
             member.name = rebase(member.name, *rename)
             if member.islnk():
                 member.linkname = rebase(member.linkname, *rename)
+        if member.name.strip("/") in (".", ""):
+            return None  # the copied directory itself: the destination keeps its own mode and owner
         checked = tarfile.tar_filter(member, path)
         if checked is None:
             return None

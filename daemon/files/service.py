@@ -65,11 +65,12 @@ class Files:
 
     async def archive(self, ref: str, path: str) -> AsyncIterator[PathStat | bytes]:
         """The stat of `path`, then the tar of it (docker's GET /containers/{id}/archive)."""
-        async with self.rootfs.open(ref) as (_c, root):
+        async with self.rootfs.open(ref) as (c, root):
             loc = await asyncio.to_thread(locate, root, path, fs_readlink(root), ref)
             yield loc.stat
             async for chunk in produce(lambda out: _write_located(root, loc, out)):
                 yield chunk
+        self.m.monitor.emit(c, "archive-path")
 
     async def put(self, ref: str, path: str, chunks: AsyncIterator[bytes], *, no_overwrite_dir_non_dir: bool = False,
                   copy_uid_gid: bool = False) -> None:

@@ -136,6 +136,14 @@ def test_cp_into_and_out_of_a_stopped_container(ctrd: DaemonProc, tmp_path: Path
     assert ctl(ctrd, "cp", str(tmp_path / "in.txt"), f"{live}:/tmp/live.txt").returncode == 0
     r = ctl(ctrd, "exec", live, "cat", "/tmp/live.txt")
     assert r.stdout == "from-host\n", r.stderr
+    # SRC/. is a directory's content: into a new host directory, and into a new container directory
+    r = ctl(ctrd, "cp", f"{cid}:/etc/.", str(tmp_path / "etc-copy"))
+    assert r.returncode == 0, r.stderr
+    assert {"passwd", "in.txt"} <= {p.name for p in (tmp_path / "etc-copy").iterdir()}
+    r = ctl(ctrd, "cp", f"{tmp_path / 'etc-copy'}/.", f"{live}:/newdir")
+    assert r.returncode == 0, r.stderr
+    r = ctl(ctrd, "exec", live, "cat", "/newdir/in.txt")
+    assert r.stdout == "from-host\n", r.stderr
     ctrd.c.remove(live, force=True)
     ctrd.c.remove(cid)
 
