@@ -89,13 +89,21 @@ def tar_chunks(src: str, arcname: str, keep_owner: bool) -> Iterator[bytes]:
 
     class Writer:
         buf = bytearray()
+        pos = 0
 
         def write(self, data: bytes) -> int:
+            self.pos += len(data)
+            if not self.buf and len(data) >= CHUNK:
+                q.put(bytes(data))
+                return len(data)
             self.buf += data
             if len(self.buf) >= CHUNK:
                 q.put(bytes(self.buf))
                 self.buf.clear()
             return len(data)
+
+        def tell(self) -> int:  # tarfile's plain "w" mode writes straight through (no stream buffer)
+            return self.pos
 
     def owner(ti: tarfile.TarInfo) -> tarfile.TarInfo:
         if not keep_owner:  # docker: files copied into a container belong to root
@@ -106,8 +114,7 @@ def tar_chunks(src: str, arcname: str, keep_owner: bool) -> Iterator[bytes]:
     def run() -> None:
         w = Writer()
         try:
-            with tarfile.open(fileobj=w, mode="w|", format=tarfile.PAX_FORMAT,  # type: ignore[call-overload]
-                              bufsize=CHUNK) as tf:
+            with tarfile.open(fileobj=w, mode="w", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
                 tf.copybufsize = CHUNK  # (tarfile's default copies 16 KiB at a time)
                 if arcname == ".":
                     tf.add(src, arcname=".", recursive=False, filter=owner)

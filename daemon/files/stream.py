@@ -37,6 +37,9 @@ class _QueueWriter:
                 continue
 
     def write(self, data: bytes) -> int:
+        if not self.buf and len(data) >= CHUNK:
+            self.put(bytes(data))  # a file's big block goes as it is
+            return len(data)
         self.buf += data
         if len(self.buf) >= CHUNK:
             self.put(bytes(self.buf))

@@ -32,10 +32,27 @@ def is_opaque(fd: int) -> bool:
         return False
 
 
+class _Counted:
+    """`out` with the tell() tarfile's plain "w" mode asks for: it then writes straight through,
+    where the "w|" stream mode copies every byte through its own buffer a second time."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.pos = 0
+
+    def write(self, data: bytes) -> int:
+        self.out.write(data)
+        self.pos += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.pos
+
+
 class TreeWriter:
     def __init__(self, out: BinaryIO, whiteouts: bool = False) -> None:
-        self.tf = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_COPY)  # noqa: SIM115 (close())
-        self.tf.copybufsize = _COPY  # type: ignore[attr-defined]  # (tarfile's, untyped in typeshed)
+        self.tf = tarfile.open(fileobj=_Counted(out), mode="w", format=tarfile.PAX_FORMAT)  # type: ignore[call-overload]  # noqa: SIM115
+        self.tf.copybufsize = _COPY  # (tarfile's, untyped in typeshed)
         self.whiteouts = whiteouts
         self._links: dict[tuple[int, int], str] = {}
 
