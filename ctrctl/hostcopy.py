@@ -74,7 +74,9 @@ def extract(chunks: Iterator[bytes], dest: str, keep_owner: bool, rename: tuple[
             links.append((os.path.join(path, checked.name), int(checked.mtime)))
         return checked.replace(mode=member.mode, deep=False, **ids)
 
-    with tarfile.open(fileobj=ChunkReader(chunks), mode="r|", bufsize=CHUNK) as tf:  # type: ignore[call-overload]
+    with tarfile.open(fileobj=ChunkReader(chunks), mode="r|") as tf:  # type: ignore[call-overload]
+        # small reads from the stream re-copy its whole buffer each time: read a chunk at a time
+        tf.copybufsize = CHUNK
         tf.extractall(dest, numeric_owner=True, filter=keep)
     for link, mtime in links:
         try:

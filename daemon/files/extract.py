@@ -205,7 +205,7 @@ def extract(root_fd: int, dest: list[str], shown: str, stream: BinaryIO, *, no_o
     """Extract the plain tar `stream` into canonical directory `dest` of the root at `root_fd`."""
     ex = Extractor(root_fd, dest, shown, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, owner=owner)
     try:
-        with tarfile.open(fileobj=stream, mode="r|", errorlevel=2, bufsize=_COPY) as tf:
+        with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as tf:
             for member in tf:
                 ex.entry(tf, member)
     except errdefs.CtrdError:
