@@ -9,6 +9,7 @@ import os
 import stat
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,14 @@ def test_cp_round_trip_keeps_everything(ctrd: DaemonProc, tmp_path: Path) -> Non
     # without -a the host copy belongs to the caller (docker's rule)
     assert ctl(ctrd, "cp", f"{cid}:/tmp/fromstdin/x", str(out / "z")).returncode == 0
     assert (out / "z").stat().st_uid == os.getuid()
+    # a reader that goes away mid-stream: the daemon ends the copy and unmounts the root
+    cut = subprocess.run(f"{' '.join(CTRCTL)} -a {ctrd.address} cp {cid}:/copied - | head -c 1000 >/dev/null",
+                         shell=True, timeout=120)
+    assert cut.returncode == 0
+    deadline = time.monotonic() + 30
+    while ctrd.mounts() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ctrd.mounts() == []
     ctrd.c.remove(cid)
 
 
