@@ -59,13 +59,13 @@ class Files:
 
     # ---------------------------------------------------------------- archive (cp)
     async def stat(self, ref: str, path: str) -> PathStat:
-        async with self.rootfs.open(ref) as (_c, root):
+        async with self.rootfs.open(ref, live=True) as (_c, root):
             loc = await asyncio.to_thread(locate, root, path, fs_readlink(root), ref)
         return loc.stat
 
     async def archive(self, ref: str, path: str) -> AsyncIterator[PathStat | bytes]:
         """The stat of `path`, then the tar of it (docker's GET /containers/{id}/archive)."""
-        async with self.rootfs.open(ref) as (c, root):
+        async with self.rootfs.open(ref, live=True) as (c, root):
             loc = await asyncio.to_thread(locate, root, path, fs_readlink(root), ref)
             yield loc.stat
             async for chunk in produce(lambda out: _write_located(root, loc, out)):
@@ -77,7 +77,7 @@ class Files:
         """Extract the tar in `chunks` into directory `path` (docker's PUT /containers/{id}/archive)."""
         if not path:
             raise errdefs.InvalidArgument("path: must not be empty")
-        async with self.rootfs.open(ref) as (c, root):
+        async with self.rootfs.open(ref, live=True) as (c, root):
             if c.host_config.read_only_rootfs:
                 raise errdefs.FailedPrecondition("container rootfs is marked read-only")
             readlink = fs_readlink(root)

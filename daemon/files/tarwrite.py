@@ -15,6 +15,12 @@ import stat
 import tarfile
 from typing import BinaryIO
 
+from ctrd import libc
+
+# Kernel filesystems in a live container's view (/proc, /sys, /dev/pts, cgroups, ...): their
+# directories are archived, their content never (/proc/kcore alone would be 128 TiB).
+SPECIAL_FS = frozenset({0x9FA0, 0x62656572, 0x1CD1, 0x27E0EB, 0x63677270, 0x19800202, 0x73636673, 0x64626720,
+                        0x74726163, 0xCAFE4A11, 0x6E736673, 0x42494E4D})  # fmt: skip
 WHITEOUT_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -55,6 +61,8 @@ class TreeWriter:
         self.tf.copybufsize = _COPY  # (tarfile's, untyped in typeshed)
         self.whiteouts = whiteouts
         self._links: dict[tuple[int, int], str] = {}
+        self._dev = -1
+        self._special = False
 
     def close(self) -> None:
         self.tf.close()
@@ -101,14 +109,20 @@ class TreeWriter:
         # sockets are not archived (docker skips them too)
 
     def add_dir(self, fd: int, arcname: str, st: os.stat_result, header: bool = True) -> None:
+        if st.st_dev != self._dev:  # a mount point: is it a kernel filesystem?
+            self._dev, self._special = st.st_dev, libc.fs_type(fd) in SPECIAL_FS
         if header:
             ti = self._info(arcname, st)
             ti.type = tarfile.DIRTYPE
             self.tf.addfile(ti)
             if self.whiteouts and is_opaque(fd):
                 self._marker(f"{arcname}/{OPAQUE}", os.stat_result((0o100644, 0, 0, 1, 0, 0, 0, 0, st.st_mtime, 0)))
+        if self._special:
+            return
+        dev, special = self._dev, self._special
         for child in sorted(os.listdir(fd)):
             self.add(fd, child, f"{arcname}/{child}" if arcname else child)
+            self._dev, self._special = dev, special
 
     def _regular(self, parent_fd: int, name: str, arcname: str) -> None:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=parent_fd)

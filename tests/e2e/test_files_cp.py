@@ -213,3 +213,30 @@ def test_cp_paths_and_symlinks_stay_inside_the_container(ctrd: DaemonProc, tmp_p
     r = ctl(ctrd, "cp", "a:/x", "b:/y")
     assert r.returncode == 125 and "copying between containers is not supported" in r.stderr
     ctrd.c.remove(cid)
+
+
+def test_cp_sees_a_running_containers_mounts(ctrd: DaemonProc, tmp_path: Path) -> None:  # noqa: F811
+    """A running container's bind mounts, tmpfs and /etc/hostname are what cp reads and writes
+    (docker mounts them for the copy); its /proc and /sys are directories without content."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    r = ctl(ctrd, "run", "-d", "--network", "none", "--hostname", "cp-live", "-v", f"{shared}:/data",
+            "--tmpfs", "/scratch", "busybox", "sleep", "60")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    (tmp_path / "f.txt").write_text("through the mount\n")
+    assert ctl(ctrd, "cp", str(tmp_path / "f.txt"), f"{cid}:/data/").returncode == 0
+    assert (shared / "f.txt").read_text() == "through the mount\n"
+    assert ctl(ctrd, "cp", str(tmp_path / "f.txt"), f"{cid}:/scratch/in-tmpfs").returncode == 0
+    assert ctl(ctrd, "exec", cid, "cat", "/scratch/in-tmpfs").stdout == "through the mount\n"
+    rb = ctl_bytes(ctrd, "cp", f"{cid}:/etc/hostname", "-")
+    with tarfile.open(fileobj=io.BytesIO(rb.stdout)) as tf:
+        assert tf.extractfile("hostname").read() == b"cp-live\n"  # type: ignore[union-attr]
+    rb = ctl_bytes(ctrd, "cp", f"{cid}:/", "-")
+    assert rb.returncode == 0, rb.stderr
+    with tarfile.open(fileobj=io.BytesIO(rb.stdout)) as tf:
+        names = tf.getnames()
+    assert "./data/f.txt" in names and "./bin/busybox" in names and "./proc" in names
+    assert not [n for n in names if n.startswith(("./proc/", "./sys/"))]
+    ctrd.c.remove(cid, force=True)
+    assert ctrd.mounts() == []
