@@ -80,9 +80,14 @@ class Files:
         async with self.rootfs.open(ref, live=True) as (c, root):
             if c.host_config.read_only_rootfs:
                 raise errdefs.FailedPrecondition("container rootfs is marked read-only")
-            readlink = fs_readlink(root)
-            loc = await asyncio.to_thread(locate, root, path.rstrip("/") + "/", readlink, ref) \
-                if path.strip("/") else await asyncio.to_thread(locate, root, "/", readlink, ref)
+            try:  # the whole path resolved (a trailing "/"): the destination must be a directory
+                loc = await asyncio.to_thread(locate, root, path.rstrip("/") + "/", fs_readlink(root), ref)
+            except errdefs.NotFound:
+                raise errdefs.NotFound(f"Could not find the file {path} in container {ref}") from None
+            except errdefs.InvalidArgument as exc:
+                if exc.message.endswith("not a directory"):
+                    raise errdefs.InvalidArgument(f"extraction point is not a directory: {path}") from None
+                raise
             if not loc.stat.is_dir:
                 raise errdefs.InvalidArgument("extraction point is not a directory")
             owner = None

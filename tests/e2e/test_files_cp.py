@@ -210,6 +210,10 @@ def test_cp_paths_and_symlinks_stay_inside_the_container(ctrd: DaemonProc, tmp_p
     assert r.returncode == 1 and r.stderr.strip() == f"Error response from daemon: Could not find the file /no/such in container {cid}"
     r = ctl(ctrd, "cp", "nosuchcontainer:/x", "-")
     assert r.returncode == 1 and r.stderr.strip() == "Error: No such container: nosuchcontainer"
+    rb = ctl_bytes(ctrd, "cp", "-", f"{cid}:/etc/passwd", stdin=sneaky.getvalue())
+    assert rb.returncode == 1 and b"must be a directory" in rb.stderr
+    r = ctl(ctrd, "cp", str(tmp_path / "drop"), f"{cid}:/no/such/dir/x")
+    assert r.returncode == 1 and "Could not find the file /no/such/dir in container" in r.stderr, r.stderr
     r = ctl(ctrd, "cp", "a:/x", "b:/y")
     assert r.returncode == 125 and "copying between containers is not supported" in r.stderr
     ctrd.c.remove(cid)
