@@ -140,6 +140,20 @@ class Client:
             return system_pb2
         return self._stub("SystemService", messages)
 
+    @property
+    def files(self) -> Any:
+        def messages() -> ModuleType:
+            from ctrd.v1 import files_pb2
+            return files_pb2
+        return self._stub("FilesService", messages)
+
+    @property
+    def cleanup(self) -> Any:
+        def messages() -> ModuleType:
+            from ctrd.v1 import cleanup_pb2
+            return cleanup_pb2
+        return self._stub("CleanupService", messages)
+
     def native(self, err: grpc.RpcError) -> errdefs.CtrdError:
         """Map an RpcError to the taxonomy; a dead socket becomes Unreachable (exit 1)."""
         from ctrd import errgrpc

@@ -248,6 +248,7 @@ def _images(sub: _Subs) -> None:
     p = _verb(isub, "inspect", f"{m}:inspect", "image details as JSON")
     p.add_argument("-f", "--format", default="")
     p.add_argument("images", nargs="+")
+    _image_prune(isub)
     ls(_verb(sub, "images", f"{m}:ls", "list images"))
     rm(_verb(sub, "rmi", f"{m}:rm", "remove images"))
     for group, top in ((sub, True), (isub, False)):  # `ctrctl pull` and `ctrctl image pull`, as docker
@@ -354,6 +355,67 @@ def _system(sub: _Subs) -> None:
     p.add_argument("shell", choices=("bash", "zsh"))
 
 
+def _bool_flag(value: str) -> bool:
+    v = value.lower()
+    if v in ("true", "1"):
+        return True
+    if v in ("false", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"want true or false, not {value!r}")
+
+
+def _file_verbs(sub: _Subs) -> None:
+    m = "ctrctl.cmd_files"
+    p = _verb(sub, "cp", f"{m}:cp", "copy files between a container and the host (CONTAINER:PATH, - for a tar)")
+    p.add_argument("-a", "--archive", action="store_true", help="keep uid/gid of the source")
+    p.add_argument("-L", "--follow-link", action="store_true", help="follow a symlink given as the source")
+    p.add_argument("-q", "--quiet", action="store_true", help="accepted (no progress is printed)")
+    p.add_argument("src")
+    p.add_argument("dst")
+    p = _verb(sub, "export", f"{m}:export", "a tar of a container's filesystem")
+    p.add_argument("-o", "--output", default="", help="write to a file instead of stdout")
+    p.add_argument("container")
+    p = _verb(sub, "diff", f"{m}:diff", "files changed in a container's filesystem (A/C/D)")
+    p.add_argument("container")
+    p = _verb(sub, "commit", f"{m}:commit", "create an image from a container's changes")
+    p.add_argument("-a", "--author", default="")
+    p.add_argument("-c", "--change", action="append", default=[], help="Dockerfile instruction (CMD, ENV, ...)")
+    p.add_argument("-m", "--message", default="")
+    p.add_argument("-p", "--pause", nargs="?", const=True, default=True, type=_bool_flag, metavar="BOOL",
+                   help="pause the container while committing (default true)")
+    p.add_argument("container")
+    p.add_argument("reference", nargs="?", default="")
+
+
+def _prune_flags(p: Any, what: str) -> None:
+    p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--filter", action="append", default=[], help=f"{what}")
+
+
+def _image_prune(isub: _Subs) -> None:
+    p = _verb(isub, "prune", "ctrctl.cmd_cleanup:image_prune", "remove unused images")
+    p.add_argument("-a", "--all", action="store_true", help="every image no container uses, not only dangling ones")
+    _prune_flags(p, "until=, label=, label!=")
+
+
+def _files_and_cleanup(sub: _Subs) -> None:
+    m = "ctrctl.cmd_cleanup"
+    _file_verbs(sub)
+    con = _verb(sub, "container", "ctrctl.cmd_cleanup:usage_container", "manage containers")
+    csub = _group(con)
+    _file_verbs(csub)
+    _prune_flags(_verb(csub, "prune", f"{m}:container_prune", "remove every stopped container"), "until=, label=, label!=")
+    system = _verb(sub, "system", f"{m}:usage_system", "manage ctrd")
+    ssub = _group(system)
+    p = _verb(ssub, "df", f"{m}:df", "disk usage")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--format", default="", help="table, json, or a {{.Field}} template")
+    p = _verb(ssub, "prune", f"{m}:system_prune", "remove unused data")
+    p.add_argument("-a", "--all", action="store_true", help="every unused image, not only dangling ones")
+    p.add_argument("--volumes", action="store_true", help="prune volumes too")
+    _prune_flags(p, "until=, label=")
+
+
 def build(argv: Sequence[str] | None = None, *, full: bool = False) -> Parser:
     """The parser for `argv`: every verb is listed, but only the verb being run gets its flags
     (all of them with full=True, for completion scripts)."""
@@ -370,4 +432,5 @@ def build(argv: Sequence[str] | None = None, *, full: bool = False) -> Parser:
     _networks(sub)
     _volumes(sub)
     _system(sub)
+    _files_and_cleanup(sub)
     return p

@@ -17,7 +17,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import grpc.aio
 
@@ -37,6 +37,10 @@ from daemon.services.containers import ContainerServicer
 from daemon.services.system import SystemServicer
 from daemon.services.volumes import VolumeServicer
 from daemon.shims.api import Shims
+
+if TYPE_CHECKING:
+    from daemon.images.store import ImageStore
+    from daemon.layers.overlay2 import LayerStore
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE = 64 * 1024 * 1024
@@ -91,6 +95,7 @@ class Daemon:
         self.image_servicer = image_servicer
         self.network_servicer: network_pb2_grpc.NetworkServiceServicer | None = None
         self._image_count = image_count
+        self.extra_services: list[Callable[[grpc.aio.Server], None]] = []  # (servicer registrations)
         self.server: grpc.aio.Server | None = None
         self.docker = Backend(self.manager)  # what the Docker Engine API translates to
         self.docker_api: DockerAPI | None = None
@@ -134,6 +139,8 @@ class Daemon:
         if self.network_servicer is not None:
             network_pb2_grpc.add_NetworkServiceServicer_to_server(self.network_servicer, self.server)
         volume_pb2_grpc.add_VolumeServiceServicer_to_server(VolumeServicer(self.manager.volumes.store), self.server)
+        for register in self.extra_services:
+            register(self.server)
         with contextlib.suppress(FileNotFoundError):
             cfg.address.unlink()  # stale socket of a dead daemon (we hold the root lock)
         old_umask = os.umask(0o117)
@@ -215,7 +222,23 @@ def build_daemon(cfg: Config) -> Daemon:
     d.network_servicer = NetworkServicer(network.user, d.manager)
     d._image_count = lambda: len(images.list())
     d.docker.images, d.docker.dist, d.docker.networks, d.docker.image_in_use = images, dist, network.user, in_use
+    _add_file_services(d, images, layers)
     return d
+
+
+def _add_file_services(d: Daemon, images: ImageStore, layers: LayerStore) -> None:
+    """cp/export/diff/commit (FilesService) and prune/df (CleanupService)."""
+    from ctrd.v1 import cleanup_pb2_grpc, files_pb2_grpc
+    from daemon.cleanup.service import Cleanup
+    from daemon.files.service import Files
+    from daemon.services.cleanup import CleanupServicer
+    from daemon.services.files import FilesServicer
+
+    d.docker.files, d.docker.cleanup = Files(d.manager, images, layers), Cleanup(d.manager, images, layers)
+    files = FilesServicer(d.docker.files)
+    cleanup = CleanupServicer(d.docker.cleanup)
+    d.extra_services.append(lambda server: files_pb2_grpc.add_FilesServiceServicer_to_server(files, server))
+    d.extra_services.append(lambda server: cleanup_pb2_grpc.add_CleanupServiceServicer_to_server(cleanup, server))
 
 
 async def cleanup_network(cfg: Config) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from daemon.cleanup.service import Cleanup
 from daemon.containers.manager import ContainerManager
 from daemon.distribution.service import Distribution
+from daemon.files.service import Files
 from daemon.images.store import ImageStore
 from daemon.network.usernets import UserNetworks
 
@@ -18,3 +20,5 @@ class Backend:
     dist: Distribution | None = None
     networks: UserNetworks | None = None
     image_in_use: Callable[[str], bool] = lambda image_id: False
+    files: Files | None = None  # cp (archive), export, changes, commit
+    cleanup: Cleanup | None = None  # prune and system df

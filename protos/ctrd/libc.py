@@ -53,3 +53,14 @@ def check(rc: int, what: str, path: str | None = None) -> int:
         err = ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}", path)
     return rc
+
+# fstatfs(fd, struct statfs *): callers pass a buffer; f_type is its first field (a long).
+fstatfs = _declare("fstatfs", _c_int, _c_int, ctypes.c_void_p)
+
+
+def fs_type(fd: int) -> int:
+    """The filesystem magic of `fd` (statfs.f_type), or 0 when fstatfs fails."""
+    buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on 64-bit Linux
+    if fstatfs(fd, buf) != 0:
+        return 0
+    return int.from_bytes(buf.raw[: ctypes.sizeof(ctypes.c_long)], "little", signed=True) & 0xFFFFFFFF
