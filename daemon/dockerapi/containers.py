@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from typing import Any
@@ -16,7 +15,6 @@ from daemon.dockerapi import filters as flt
 from daemon.dockerapi import views
 from daemon.dockerapi.backend import Backend
 from daemon.dockerapi.create import spec_from_docker, update_request
-from daemon.dockerapi.errors import HTTPError
 from daemon.dockerapi.http import Reply, Request, empty, json_reply
 from daemon.dockerapi.routing import Router
 from daemon.dockerapi.streams import frame, stream_type
@@ -296,32 +294,12 @@ def register(r: Router, b: Backend) -> None:
             await asyncio.sleep(1.0)
         await stream.close()
 
-    async def prune(req: Request) -> Reply:
-        f = flt.parse(req.q("filters"), frozenset({"label", "label!", "until"}))
-        deleted = []
-        until = _since(f["until"][0], time.time()) if f.get("until") else 0.0
-        for c in m.list_containers(True):
-            if is_alive(c.status) or c.status is Status.RESTARTING:
-                continue
-            labels = dict(c.config.labels)
-            if f.get("label") and not flt.label_matches(labels, f["label"]):
-                continue
-            if f.get("label!") and any(flt.label_matches(labels, [x]) for x in f["label!"]):
-                continue
-            if until and c.created >= until:
-                continue
-            with contextlib.suppress(errdefs.NotFound):
-                await m.remove(c.id)
-                deleted.append(c.id)
-        return json_reply({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
-
-    async def unsupported(req: Request) -> Reply:
-        what = req.path.rstrip("/").rsplit("/", 1)[-1]
-        raise HTTPError(501, f"{what} is not supported by ctrd yet")
+    async def resize(req: Request) -> Reply:
+        c = get(req)  # no container has a terminal through this API yet (create refuses Tty)
+        raise errdefs.FailedPrecondition(f"container {c.id} has no terminal (it was not created with a tty)")
 
     r.add("POST", "/containers/create", create)
     r.add("GET", "/containers/json", list_)
-    r.add("POST", "/containers/prune", prune)
     r.add("GET", "/containers/{id}/json", inspect)
     r.add("POST", "/containers/{id}/start", start)
     r.add("POST", "/containers/{id}/stop", stop)
@@ -337,10 +315,7 @@ def register(r: Router, b: Backend) -> None:
     r.add("DELETE", "/containers/{id}", delete)
     r.add("POST", "/containers/{id}/rename", rename)
     r.add("POST", "/containers/{id}/update", update)
-    r.add("POST", "/containers/{id}/resize", unsupported)
-    for verb in ("export", "changes", "archive"):
-        r.add("GET", f"/containers/{{id}}/{verb}", unsupported)
-    r.add("PUT", "/containers/{id}/archive", unsupported)
+    r.add("POST", "/containers/{id}/resize", resize)
 
 
 async def _discard(read: Any) -> None:

@@ -166,11 +166,12 @@ class Request:
             await self.conn.send(h11.Data(data=reply.body))
         await self.conn.send(h11.EndOfMessage())
 
-    async def stream(self, content_type: str = "application/json", status: int = 200) -> Stream:
+    async def stream(self, content_type: str = "application/json", status: int = 200,
+                     headers: list[tuple[str, str]] | None = None) -> Stream:
         """Start a chunked response; the caller writes to it and closes it."""
         await self.drain()
         self.started = True
-        await self.conn.send(h11.Response(status_code=status, headers=self._headers(content_type, [])))
+        await self.conn.send(h11.Response(status_code=status, headers=self._headers(content_type, headers or [])))
         task = asyncio.current_task()
         assert task is not None
         return Stream(self.conn, asyncio.ensure_future(self.conn.watch_eof(task)))

@@ -198,31 +198,15 @@ def register(r: Router, b: Backend) -> None:
             await stream.write_json({"stream": line + "\n"})
         await stream.close()
 
-    async def prune(req: Request) -> Reply:
-        f = flt.parse(req.q("filters"), frozenset({"dangling", "label", "until"}))
-        only_dangling = not f.get("dangling") or f["dangling"][0] in ("true", "1")
-        st = store()
-        deleted: list[dict[str, str]] = []
-        for im in await asyncio.to_thread(st.list):
-            if b.image_in_use(im.id) or (only_dangling and im.repo_tags):
-                continue
-            untagged, gone = await asyncio.to_thread(st.remove, im.id, True, b.image_in_use)
-            deleted += [{"Untagged": t} for t in untagged] + [{"Deleted": d} for d in gone]
-        if deleted and b.dist is not None:
-            await asyncio.to_thread(b.dist.gc)
-        return json_reply({"ImagesDeleted": deleted or None, "SpaceReclaimed": 0})
-
     async def unsupported(req: Request) -> Reply:
-        raise HTTPError(501, "image search and commit are not supported by ctrd")
+        raise HTTPError(501, "image search is not supported by ctrd")
 
     name = "{name:.+}"
     r.add("GET", "/images/json", list_)
     r.add("POST", "/images/create", create)
     r.add("POST", "/images/load", load)
     r.add("GET", "/images/get", save)
-    r.add("POST", "/images/prune", prune)
     r.add("GET", "/images/search", unsupported)
-    r.add("POST", "/commit", unsupported)
     r.add("GET", f"/images/{name}/json", inspect)
     r.add("GET", f"/images/{name}/history", history)
     r.add("POST", f"/images/{name}/push", push)

@@ -19,7 +19,7 @@ import h11
 
 from ctrd.errdefs import CtrdError
 from daemon import __version__ as VERSION
-from daemon.dockerapi import containers, images, networks, system, volumes
+from daemon.dockerapi import containers, files, images, networks, system, volumes
 from daemon.dockerapi.backend import Backend
 from daemon.dockerapi.errors import HTTPError, status_of
 from daemon.dockerapi.http import Conn, Reply, Request
@@ -38,6 +38,7 @@ SERVER_HEADERS = [
 def build_router(b: Backend) -> Router:
     r = Router()
     system.register(r, b)
+    files.register(r, b)
     containers.register(r, b)
     images.register(r, b)
     networks.register(r, b)

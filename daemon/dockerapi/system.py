@@ -115,22 +115,6 @@ def register(r: Router, b: Backend) -> None:
             })
         await stream.close()
 
-    async def df(req: Request) -> Reply:
-        cs = list(m.store)
-        imgs = await asyncio.to_thread(b.images.list) if b.images is not None else []
-        return json_reply({
-            "LayersSize": sum(i.size for i in imgs),
-            "Images": [{"Id": i.id, "ParentId": "", "RepoTags": list(i.repo_tags), "RepoDigests": [],
-                        "Created": _unix(i.created), "Size": i.size, "SharedSize": -1, "VirtualSize": i.size,
-                        "Labels": {}, "Containers": sum(c.image_id == i.id for c in cs)} for i in imgs],
-            "Containers": [{"Id": c.id, "Names": ["/" + c.name], "Image": c.config.image, "ImageID": c.image_id,
-                            "Command": " ".join([c.path, *c.args]), "Created": int(c.created), "Ports": [],
-                            "SizeRw": 0, "SizeRootFs": 0, "Labels": dict(c.config.labels),
-                            "State": c.status.value, "Status": c.status.value, "Mounts": []} for c in cs],
-            "Volumes": [],
-            "BuildCache": [],
-        })
-
     async def auth(req: Request) -> Reply:
         body = await req.json()
         if b.dist is None:
@@ -156,7 +140,6 @@ def register(r: Router, b: Backend) -> None:
     r.add("GET", "/version", version)
     r.add("GET", "/info", info)
     r.add("GET", "/events", events)
-    r.add("GET", "/system/df", df)
     r.add("POST", "/auth", auth)
     for path in ("/swarm{rest:.*}", "/nodes{rest:.*}", "/services{rest:.*}", "/tasks{rest:.*}",
                  "/secrets{rest:.*}", "/configs{rest:.*}"):

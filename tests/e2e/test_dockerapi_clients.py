@@ -188,6 +188,35 @@ def test_docker_cli_healthcheck_rename_update(ctrd: DaemonProc) -> None:  # noqa
     ok(dk(ctrd, "rm", "-f", "hc2"))
 
 
+def test_docker_cli_cp_diff_export_commit_prune_df(ctrd: DaemonProc) -> None:  # noqa: F811
+    host = ctrd.base / "cp"
+    host.mkdir()
+    (host / "up.txt").write_text("from host\n")
+    ok(dk(ctrd, "run", "-d", "--name", "fc", "busybox", "sh", "-c", "echo in > /in.txt; echo ready; sleep 60"))
+    ctrd.client.wait_logged("fc", b"ready\n")
+    ok(dk(ctrd, "cp", "fc:/in.txt", str(host / "in.txt")))
+    assert (host / "in.txt").read_text() == "in\n"
+    ok(dk(ctrd, "cp", str(host / "up.txt"), "fc:/tmp/"))
+    assert ok(dk(ctrd, "cp", "fc:/tmp/up.txt", "-")).find("from host") >= 0  # a tar stream on stdout
+    p = dk(ctrd, "cp", "fc:/nope", str(host))
+    assert p.returncode != 0 and "nope" in p.stderr
+    diff = ok(dk(ctrd, "diff", "fc")).splitlines()
+    assert "A /in.txt" in diff and "A /tmp/up.txt" in diff
+    tar = subprocess.run(f"{DOCKER} export fc | tar t", shell=True, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "DOCKER_HOST": f"unix://{sock(ctrd)}"})
+    assert "in.txt" in tar.stdout.split()
+    image = ok(dk(ctrd, "commit", "fc", "snap:1")).strip()
+    assert image.startswith("sha256:")
+    assert ok(dk(ctrd, "run", "--rm", "snap:1", "cat", "/in.txt")) == "in\n"
+    ok(dk(ctrd, "rm", "-f", "fc"))
+    ok(dk(ctrd, "create", "--name", "idle", "busybox", "true"))
+    cid = ctrd.client.list()[0].id
+    assert cid in ok(dk(ctrd, "container", "prune", "-f"))
+    assert ctrd.client.list() == []
+    assert "snap:1" in ok(dk(ctrd, "image", "prune", "-af"))
+    assert "Images" in ok(dk(ctrd, "system", "df"))
+
+
 def test_docker_cli_networks_and_events(ctrd: DaemonProc) -> None:  # noqa: F811
     since = f"{time.time():.3f}"
     ok(dk(ctrd, "network", "create", "--subnet", "10.89.231.0/24", "--label", "k=v", "dapinet"))
