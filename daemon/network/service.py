@@ -23,7 +23,7 @@ class RealNetwork:
     BUILTIN_MODES = ("none", "host", "bridge")
 
     def __init__(self, cfg: Config) -> None:
-        firewall = Firewall() if cfg.iptables else None
+        firewall = Firewall(cfg.root) if cfg.iptables else None
         ops = HelperClient()
         self.manager = NetworkManager(
             cfg.root, cfg.exec_root, cfg.bridge, cfg.subnet, nat=cfg.ip_masq, ip_forward=cfg.ip_forward,
