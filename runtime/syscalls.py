@@ -8,12 +8,13 @@ Errors surface as OSError with errno set, like the os module's own calls.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import platform
 import resource
 from typing import Protocol
 
-from ctrd import libc
+from ctrd import inroot, libc
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -88,6 +89,8 @@ class Syscalls(Protocol):
     def chown(self, path: str, uid: int, gid: int) -> None: ...
     def umask(self, mask: int) -> None: ...
     def touch(self, path: str) -> None: ...
+    def open_in_root(self, root: str, path: str) -> int: ...
+    def close(self, fd: int) -> None: ...
 
 
 class LinuxSyscalls:
@@ -168,6 +171,20 @@ class LinuxSyscalls:
 
     def umask(self, mask: int) -> None:
         os.umask(mask)
+
+    def open_in_root(self, root: str, path: str) -> int:
+        """An O_PATH descriptor of `path` resolved inside `root` (ctrd.inroot), checked to lie
+        inside it: mounting onto /proc/self/fd/N cannot be redirected by a symlink swapped in
+        after the check (CVE-2021-30465)."""
+        fd = inroot.open_in_root(root, path)
+        real = inroot.fd_path(fd)
+        if real != root and not real.startswith(root.rstrip("/") + "/"):
+            os.close(fd)
+            raise OSError(errno.EXDEV, f"{path} resolves to {real}, outside the container's root")
+        return fd
+
+    def close(self, fd: int) -> None:
+        os.close(fd)
 
     def touch(self, path: str) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644))

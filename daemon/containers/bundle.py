@@ -22,6 +22,7 @@ from daemon.security import limits, options
 from runtime.defaults import default_spec
 
 CPU_PERIOD = 100_000
+MAX_ID = 2**31 - 1
 
 
 def _lookup(rootfs: Path, path: str, key: str, by_name: bool) -> list[str] | None:
@@ -42,6 +43,11 @@ def resolve_user(rootfs: Path, user: str) -> tuple[int, int, list[int]]:
     if not user:
         user = "0"
     name, _, group = user.partition(":")
+    for part in (name, group):
+        # a number that does not fit in 31 bits must never wrap (to 0, say) or be taken for a name
+        # (CVE-2024-40635); docker's range for ids
+        if part.isdigit() and int(part) > MAX_ID:
+            raise InvalidArgument(f"user: uids and gids must be in range 0-{MAX_ID}, not {part}")
     passwd = "/etc/passwd"
     if name.isdigit():
         uid = int(name)

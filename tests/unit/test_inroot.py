@@ -78,3 +78,18 @@ def test_user_and_group_lookups_never_read_host_files(mode: str, host_and_root: 
     (root / "etc/passwd").unlink()
     (root / "etc/passwd").write_text("app:x:1000:1001::/home/app:/bin/sh\n")
     assert resolve_user(root, "app") == (1000, 1001, [])
+
+
+def test_numeric_user_is_a_uid_never_a_name_cve_2016_3697(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/passwd").write_text("1000:x:0:0::/root:/bin/sh\n")
+    assert resolve_user(tmp_path, "1000")[0] == 1000
+
+
+@pytest.mark.parametrize("user", ["2147483648", "4294967296", "99999999999999999999", "0:4294967296"])
+def test_ids_beyond_31_bits_are_refused_cve_2024_40635(tmp_path: Path, user: str) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/passwd").write_text(f"{user.split(':')[0]}:x:0:0::/root:/bin/sh\n")  # a name that maps to 0
+    with pytest.raises(InvalidArgument, match=r"^user: uids and gids must be in range 0-2147483647"):
+        resolve_user(tmp_path, user)
+    assert resolve_user(tmp_path, "2147483647")[0] == 2147483647
