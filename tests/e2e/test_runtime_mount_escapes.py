@@ -225,3 +225,19 @@ def test_dev_as_a_symlink_creates_nothing_on_the_host(
     rc, out = run(short_tmp, rootfs, "test -c /dev/null && echo ok >/dev/null && ls /dev/null", lambda spec: None)
     assert (rc, out) == (0, "/dev/null\n")
     assert sorted(os.listdir(host_dir)) == ["marker"]
+
+
+def test_a_planted_dev_null_is_never_the_source_of_the_masks(rootfs: Path, short_tmp: Path) -> None:
+    """runc CVE-2025-31133: without a /dev tmpfs the image's /dev/null is used to mask files; a
+    symlink there (to core_pattern, say) must not be bound read-write over the masked paths."""
+    null = rootfs / "dev/null"
+    if null.exists() or null.is_symlink():
+        null.unlink()
+    null.symlink_to("/proc/sys/kernel/core_pattern")
+    pattern = Path("/proc/sys/kernel/core_pattern").read_text()
+
+    def mutate(spec: dict[str, Any]) -> None:
+        spec["mounts"] = [m for m in spec["mounts"] if not m["destination"].startswith("/dev")]
+
+    assert "/dev/null" in create_fails(short_tmp, rootfs, mutate)
+    assert Path("/proc/sys/kernel/core_pattern").read_text() == pattern
