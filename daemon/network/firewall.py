@@ -245,6 +245,7 @@ class Firewall:
             for attempt in (1, 2):
                 try:
                     await self.ensure_chains()
+                    await self._drop_shared_rules_of(net.bridge)
                     for table, chain, rule in network_rules(net, self.own):
                         await self._ensure_rule(table, chain, rule)
                     return
@@ -260,9 +261,19 @@ class Firewall:
             return None
         return [shlex.split(line)[2:] for line in out.splitlines() if line.startswith("-A ")]
 
+    async def _drop_shared_rules_of(self, bridge: str) -> None:
+        """Rules an older ctrd put for `bridge` straight into the shared chains: this daemon's
+        chains replace them (a bridge belongs to one daemon)."""
+        for table, chain, _ in SHARED:
+            for rule in await self._rules(table, chain) or []:
+                if names_interface(rule, bridge):
+                    await self._ipt(table, "-D", chain, *rule)
+
     async def remove_network(self, bridge: str) -> None:
-        """Delete every rule in this daemon's chains that names `bridge` (idempotent)."""
+        """Delete every rule in this daemon's chains that names `bridge` (idempotent), and any an
+        older ctrd left for it in the shared chains."""
         async with self._locked():
+            await self._drop_shared_rules_of(bridge)
             for table, chain, _ in self.own.all():
                 for rule in await self._rules(table, chain) or []:
                     if names_interface(rule, bridge):

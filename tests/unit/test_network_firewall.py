@@ -271,3 +271,22 @@ def test_names_interface_matches_in_and_out_not_subnets_or_other_bridges() -> No
     assert names_interface(["-s", "10.0.0.0/24", "!", "-o", "br0", "-j", "MASQUERADE"], "br0")
     assert not names_interface(["-i", "br01", "-j", "ACCEPT"], "br0")
     assert not names_interface(["-j", "br0"], "br0")
+
+
+def test_rules_an_older_ctrd_left_for_its_bridge_in_the_shared_chains_move_to_its_own() -> None:
+    ipt = FakeIptables()
+    f = fw(ipt)
+    run(f.add_network(NET_B))
+    old = [("filter", "CTRD-FORWARD", ("-i", "ctrda", "-j", "ACCEPT")),
+           ("filter", "CTRD-ISOLATION-1", ("-i", "ctrda", "!", "-o", "ctrda", "-j", "CTRD-ISOLATION-2")),
+           ("nat", "CTRD-POSTROUTING", ("-s", "10.250.1.0/24", "!", "-o", "ctrda", "-j", "MASQUERADE"))]
+    for table, chain, rule in old:
+        ipt.tables[table][chain].append(rule)  # the shared-chain layout of earlier versions
+    run(f.add_network(NET_A))
+    for table, chain, rule in old:
+        assert rule not in ipt.tables[table][chain]
+    assert ("-i", "ctrda", "-j", "ACCEPT") in ipt.tables["filter"][f"CTRD-{H1}-FWD"]
+    run(f.remove_network("ctrda"))
+    run(f.remove_network("ctrdb"))
+    assert run(f.remove_chains_if_unused()) is True
+    assert ipt.ctrd_state() == {"filter": {}, "nat": {}}
