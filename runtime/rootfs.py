@@ -67,14 +67,18 @@ def resolve_in_root(root: str, path: str) -> str:
 
 
 def mkdir_all(s: Syscalls, root: str, host_path: str, mode: int = 0o755) -> None:
+    """The missing directories of `host_path` (already resolved inside root), each made with
+    mkdirat in its parent opened inside root: a component raced into a symlink to the host gets
+    nothing created outside (CVE-2024-45310)."""
     rel = host_path[len(root):].strip("/")
-    cur = root
+    done: list[str] = []
     for part in rel.split("/") if rel else []:
-        cur = f"{cur}/{part}"
+        cur = root + "/" + "/".join([*done, part])
         if not os.path.lexists(cur):
-            s.mkdir(cur, mode)
+            s.mkdir_in_root(root, "/".join(done), part, mode)
         elif not os.path.isdir(cur):
             raise SetupError(f"mount destination {cur[len(root):]} is not a directory")
+        done.append(part)
 
 
 def _ensure_target(s: Syscalls, root: str, target: str, is_dir: bool) -> None:
@@ -83,7 +87,8 @@ def _ensure_target(s: Syscalls, root: str, target: str, is_dir: bool) -> None:
         return
     mkdir_all(s, root, os.path.dirname(target))
     if not os.path.lexists(target):
-        s.touch(target)
+        rel = target[len(root):].strip("/")
+        s.touch_in_root(root, os.path.dirname(rel), os.path.basename(rel))
 
 
 def _kept_flags(path: str) -> int:

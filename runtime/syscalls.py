@@ -91,6 +91,8 @@ class Syscalls(Protocol):
     def touch(self, path: str) -> None: ...
     def open_in_root(self, root: str, path: str) -> int: ...
     def close(self, fd: int) -> None: ...
+    def mkdir_in_root(self, root: str, parent: str, name: str, mode: int) -> None: ...
+    def touch_in_root(self, root: str, parent: str, name: str) -> None: ...
 
 
 class LinuxSyscalls:
@@ -185,6 +187,28 @@ class LinuxSyscalls:
 
     def close(self, fd: int) -> None:
         os.close(fd)
+
+    def mkdir_in_root(self, root: str, parent: str, name: str, mode: int) -> None:
+        """mkdirat on `parent` opened inside root: a parent swapped for a symlink to a host
+        directory cannot get the new directory (CVE-2024-45310); an existing entry is fine."""
+        fd = self.open_in_root(root, parent or "/")
+        try:
+            os.mkdir(name, mode, dir_fd=fd)
+        except FileExistsError:
+            pass
+        finally:
+            os.close(fd)
+
+    def touch_in_root(self, root: str, parent: str, name: str) -> None:
+        """An empty file `name` in `parent` opened inside root (a bind target), never following
+        a symlink planted at `name`."""
+        fd = self.open_in_root(root, parent or "/")
+        try:
+            os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644, dir_fd=fd))
+        except FileExistsError:
+            pass
+        finally:
+            os.close(fd)
 
     def touch(self, path: str) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644))
