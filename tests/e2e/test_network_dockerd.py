@@ -23,6 +23,7 @@ from tests.e2e.test_network_containers import (
     http_get,
     httpd,
     sh,
+    wait_for,
 )
 from tests.netutil import docker_firewall_netns, free_test_subnet, iptables_rules
 
@@ -104,7 +105,16 @@ def _web_and_client(d: DaemonProc) -> tuple[str, str, str, int]:
                 port_bindings=[cpb.PortBinding(host_ip="127.0.0.1", container_port=80)])
     client = d.c.run("busybox", ["sleep", "300"], name="client")
     net = d.c.inspect(web)["NetworkSettings"]
-    return web, client, net["IPAddress"], int(net["Ports"]["80/tcp"][0]["HostPort"])
+    ip = net["IPAddress"]
+    assert wait_for(lambda: _answers(ip), 10.0), f"httpd at {ip} never answered"  # up before the checks
+    return web, client, ip, int(net["Ports"]["80/tcp"][0]["HostPort"])
+
+
+def _answers(ip: str) -> bool:
+    try:
+        return http_get(ip, 80, "/hostname", timeout=1.0)[0] == 200
+    except OSError:
+        return False
 
 
 def _serves(d: DaemonProc, client: str, ip: str, port: int) -> list[str]:

@@ -10,7 +10,13 @@ import pytest
 from ctrd.v1 import container_pb2 as cpb
 from ctrd.v1 import network_pb2 as npb
 from tests.daemon_fixtures import DaemonProc
-from tests.e2e.test_network_containers import ctrd_behind_docker_firewall, http_get, httpd, sh  # noqa: F401
+from tests.e2e.test_network_containers import (  # noqa: F401
+    ctrd_behind_docker_firewall,
+    http_get,
+    httpd,
+    sh,
+    wait_for,
+)
 from tests.e2e.test_network_user import Nets
 from tests.netutil import free_test_subnet
 
@@ -25,6 +31,7 @@ def _hairpin_paths_work(d: DaemonProc, network: str = "") -> None:
     port = int(net["Ports"]["80/tcp"][0]["HostPort"])
     gateway = net["Gateway"]
     assert gateway and port > 0
+    assert wait_for(lambda: _answers(net["IPAddress"]), 10.0)  # httpd listens before the checks
     assert http_get("127.0.0.1", port, "/hostname") == (200, b"pinhost\n")  # host → loopback
     assert http_get(gateway, port, "/hostname") == (200, b"pinhost\n")  # host → its bridge address
     for ref in (other, web):  # another container, then the publisher itself (hairpin)
@@ -32,6 +39,13 @@ def _hairpin_paths_work(d: DaemonProc, network: str = "") -> None:
         assert (rc, out) == (0, "pinhost\n"), (ref, rc, out)
     for ref in (web, other):
         d.c.stop(ref, timeout=1)
+
+
+def _answers(ip: str) -> bool:
+    try:
+        return http_get(ip, 80, "/hostname", timeout=1.0)[0] == 200
+    except OSError:
+        return False
 
 
 def test_published_port_from_host_other_container_and_itself_behind_dockers_firewall(
