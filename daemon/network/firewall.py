@@ -74,6 +74,7 @@ CHAINS = SHARED  # the shared chains, by their older name
 _ISOLATION_JUMP = ("-j", ISOLATION_1)
 LOCK_NAME = b"\0ctrd-firewall-lock"  # abstract: one per network namespace, gone with its holder
 LOCK_TIMEOUT = 60.0
+ATTEMPTS = 3  # set-up tries when chains vanish midway (only a ctrd that predates the lock does that)
 
 Runner = Callable[[Sequence[str]], Awaitable[tuple[int, str]]]
 
@@ -242,7 +243,7 @@ class Firewall:
     async def add_network(self, net: FirewallNetwork) -> None:
         """Set up one network's rules; a rule that is there already stays one rule."""
         async with self._locked():
-            for attempt in (1, 2):
+            for attempt in range(1, ATTEMPTS + 1):
                 try:
                     await self.ensure_chains()
                     await self._drop_shared_rules_of(net.bridge)
@@ -251,7 +252,7 @@ class Firewall:
                     return
                 except errdefs.Internal:
                     # a ctrd without the lock (an older one) may have removed shared chains midway
-                    if attempt == 2:
+                    if attempt == ATTEMPTS:
                         raise
 
     async def _rules(self, table: str, chain: str) -> list[list[str]] | None:
