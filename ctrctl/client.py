@@ -127,6 +127,13 @@ class Client:
         return self._stub("NetworkService", messages)
 
     @property
+    def volumes(self) -> Any:
+        def messages() -> ModuleType:
+            from ctrd.v1 import volume_pb2
+            return volume_pb2
+        return self._stub("VolumeService", messages)
+
+    @property
     def system(self) -> Any:
         def messages() -> ModuleType:
             from ctrd.v1 import system_pb2

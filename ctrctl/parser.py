@@ -95,8 +95,11 @@ def _container_flags(p: Any, run: bool) -> None:
     p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOST:]PORT[/PROTO]",
                    help="publish a container port on the host")
     p.add_argument("-P", "--publish-all", action="store_true", help="publish every exposed port on a random port")
-    p.add_argument("-v", "--volume", action="append", default=[], metavar="SRC:DST[:ro]", help="bind mount a host path")
-    p.add_argument("--mount", action="append", default=[], metavar="type=bind|tmpfs,...", help="attach a mount")
+    p.add_argument("-v", "--volume", action="append", default=[], metavar="SRC:DST[:OPTS]",
+                   help="bind a host path (absolute SRC), mount a named volume (SRC a name), or an anonymous one (DST alone)")
+    p.add_argument("--mount", action="append", default=[], metavar="type=bind|volume|tmpfs,...", help="attach a mount")
+    p.add_argument("--volumes-from", action="append", default=[], metavar="CONTAINER[:ro|rw]",
+                   help="mount the volumes and binds of another container")
     p.add_argument("--tmpfs", action="append", default=[], metavar="PATH[:OPTS]", help="mount a tmpfs")
     p.add_argument("--read-only", action="store_true", help="mount the root filesystem read-only")
     p.add_argument("-m", "--memory", default=None, help="memory limit (e.g. 512m)")
@@ -126,7 +129,16 @@ def _container_flags(p: Any, run: bool) -> None:
     p.add_argument("-l", "--label", action="append", default=[], metavar="KEY=VALUE", help="set a label")
     p.add_argument("--pull", default="missing", choices=("always", "missing", "never"),
                    help="pull the image before creating: always, missing (default), never")
-    p.add_argument("--log-opt", action="append", default=[], metavar="max-size=..|max-file=..", help="log options")
+    p.add_argument("--log-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="max-size (default 20m), max-file (default 5), labels, env, labels-regex, env-regex")
+    p.add_argument("--log-driver", default="", choices=("json-file", "local", "none"), help="logging driver (json-file)")
+    p.add_argument("--health-cmd", default=None, help="command to check health (run with /bin/sh -c)")
+    p.add_argument("--health-interval", default=None, help="time between checks (default 30s)")
+    p.add_argument("--health-timeout", default=None, help="longest a check may run (default 30s)")
+    p.add_argument("--health-retries", default=None, help="failures in a row that make it unhealthy (default 3)")
+    p.add_argument("--health-start-period", default=None, help="start-up time when failures do not count (default 0s)")
+    p.add_argument("--health-start-interval", default=None, help="time between checks in the start period (default 5s)")
+    p.add_argument("--no-healthcheck", action="store_true", help="disable the image's HEALTHCHECK")
     p.add_argument("image", help="image reference")
     p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
 
@@ -149,19 +161,36 @@ def _containers(sub: _Subs) -> None:
     p.add_argument("containers", nargs="+")
     p = _verb(sub, "rm", f"{c}:rm", "remove containers")
     p.add_argument("-f", "--force", action="store_true", help="kill a running container first")
-    p.add_argument("-v", "--volumes", action="store_true", help="accepted for docker compatibility (no volumes)")
+    p.add_argument("-v", "--volumes", action="store_true", help="remove the container's anonymous volumes too")
     p.add_argument("containers", nargs="+")
     for name, help_ in (("pause", "pause containers"), ("unpause", "unpause containers"),
                         ("wait", "wait for containers to exit, print exit codes")):
         p = _verb(sub, name, f"{c}:{name}", help_)
+        if name == "wait":
+            p.add_argument("--condition", default="", choices=("not-running", "next-exit", "removed"),
+                           help="what to wait for (default not-running)")
         p.add_argument("containers", nargs="+")
+    m = "ctrctl.cmd_manage"
+    p = _verb(sub, "rename", f"{m}:rename", "rename a container")
+    p.add_argument("container")
+    p.add_argument("name")
+    p = _verb(sub, "update", f"{m}:update", "change a container's resources or restart policy")
+    p.add_argument("-m", "--memory", default=None, help="memory limit (e.g. 512m; -1 unlimited)")
+    p.add_argument("--cpus", default=None, help="number of CPUs (0 unlimited)")
+    p.add_argument("--pids-limit", default=None, help="pids limit (-1 unlimited)")
+    p.add_argument("--restart", default=None, help="no, always, unless-stopped, on-failure[:N]")
+    p.add_argument("containers", nargs="+")
+    p = _verb(sub, "port", f"{m}:port", "list a container's published ports")
+    p.add_argument("container")
+    p.add_argument("private_port", nargs="?", default="", metavar="PRIVATE_PORT[/PROTO]")
     p = _verb(sub, "ps", "ctrctl.cmd_ps:ps", "list containers")
     p.add_argument("-a", "--all", action="store_true", help="show all containers (default: running)")
     p.add_argument("-q", "--quiet", action="store_true", help="only ids")
     p.add_argument("--no-trunc", action="store_true", help="do not truncate ids and commands")
     p.add_argument("-n", "--last", default=None, help="show the n last created containers (all states)")
     p.add_argument("-l", "--latest", action="store_true", help="show the latest created container (all states)")
-    p.add_argument("-f", "--filter", action="append", default=[], help="name=, status=, label=, id=")
+    p.add_argument("-f", "--filter", action="append", default=[],
+                   help="name, id, status, label, ancestor, network, health, exited, before, since, volume")
     p.add_argument("--format", default="", help="table, json, or a {{.Field}} template")
     p = _verb(sub, "inspect", "ctrctl.cmd_container:inspect", "low-level information as JSON")
     p.add_argument("--type", choices=("container", "image"), default=None)
@@ -173,6 +202,7 @@ def _containers(sub: _Subs) -> None:
     p.add_argument("--since", default="", help="duration (10m), RFC3339 or unix time")
     p.add_argument("--until", default="", help="duration (10m), RFC3339 or unix time")
     p.add_argument("-t", "--timestamps", action="store_true")
+    p.add_argument("--details", action="store_true", help="show the extra attributes of each line")
     p.add_argument("container")
     p = _verb(sub, "exec", "ctrctl.cmd_container:exec_", "run a command in a running container (output when it ends)")
     p.add_argument("-e", "--env", action="append", default=[], metavar="KEY[=VALUE]")
@@ -284,6 +314,32 @@ def _networks(sub: _Subs) -> None:
     p.add_argument("container")
 
 
+def _volumes(sub: _Subs) -> None:
+    m = "ctrctl.cmd_volume"
+    vol = _verb(sub, "volume", f"{m}:usage", "manage volumes")
+    vsub = _group(vol)
+    p = _verb(vsub, "create", f"{m}:create", "create a volume")
+    p.add_argument("-d", "--driver", default="local", help="local (the only driver)")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("-o", "--opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="driver options: type, device, o (e.g. type=tmpfs device=tmpfs o=size=64m)")
+    p.add_argument("name", nargs="?", default="")
+    p = _verb(vsub, "ls", f"{m}:ls", "list volumes", ("list",))
+    p.add_argument("-f", "--filter", action="append", default=[], help="name=, label=, dangling=, driver=")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--format", default="", help="table, json, or a {{.Field}} template")
+    p = _verb(vsub, "inspect", f"{m}:inspect", "volume details as JSON")
+    p.add_argument("-f", "--format", default="")
+    p.add_argument("volumes", nargs="+")
+    p = _verb(vsub, "rm", f"{m}:rm", "remove volumes", ("remove",))
+    p.add_argument("-f", "--force", action="store_true", help="a missing volume is not an error")
+    p.add_argument("volumes", nargs="+")
+    p = _verb(vsub, "prune", f"{m}:prune", "remove unused anonymous volumes (all unused ones with -a)")
+    p.add_argument("-a", "--all", action="store_true", help="named volumes too")
+    p.add_argument("--filter", action="append", default=[], help="label=")
+    p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+
+
 def _system(sub: _Subs) -> None:
     m = "ctrctl.cmd_system"
     p = _verb(sub, "events", f"{m}:events", "stream daemon events")
@@ -313,5 +369,6 @@ def build(argv: Sequence[str] | None = None, *, full: bool = False) -> Parser:
     _containers(sub)
     _images(sub)
     _networks(sub)
+    _volumes(sub)
     _system(sub)
     return p

@@ -22,7 +22,7 @@ from typing import IO
 import grpc.aio
 
 from ctrd import errdefs
-from ctrd.v1 import container_pb2_grpc, image_pb2_grpc, network_pb2_grpc, system_pb2_grpc
+from ctrd.v1 import container_pb2_grpc, image_pb2_grpc, network_pb2_grpc, system_pb2_grpc, volume_pb2_grpc
 from daemon.config import Config
 from daemon.containers.manager import ContainerManager
 from daemon.containers.recovery import recover
@@ -33,6 +33,7 @@ from daemon.layers.api import Layers
 from daemon.network.api import Network
 from daemon.services.containers import ContainerServicer
 from daemon.services.system import SystemServicer
+from daemon.services.volumes import VolumeServicer
 from daemon.shims.api import Shims
 
 log = logging.getLogger(__name__)
@@ -109,10 +110,13 @@ class Daemon:
         self._launcher.add_done_callback(_report_launcher)
         network = asyncio.ensure_future(self.network.start())
         try:
+            await asyncio.to_thread(self.manager.volumes.store.load)
             await recover(self.manager, network)
         finally:
             await asyncio.gather(network, return_exceptions=True)
         network.result()  # a network helper that failed to start fails the daemon start
+        running = [c for c in self.manager.store if is_alive(c.status)]
+        await asyncio.to_thread(self.manager.volumes.store.reconcile, self.manager.volumes.live_holders(running))
         log.info("recovered %d containers in %.3f s", len(self.manager.store), time.monotonic() - t0)
         self.server = grpc.aio.server(
             interceptors=[ErrorInterceptor()],
@@ -125,6 +129,7 @@ class Daemon:
             image_pb2_grpc.add_ImageServiceServicer_to_server(self.image_servicer, self.server)
         if self.network_servicer is not None:
             network_pb2_grpc.add_NetworkServiceServicer_to_server(self.network_servicer, self.server)
+        volume_pb2_grpc.add_VolumeServiceServicer_to_server(VolumeServicer(self.manager.volumes.store), self.server)
         with contextlib.suppress(FileNotFoundError):
             cfg.address.unlink()  # stale socket of a dead daemon (we hold the root lock)
         old_umask = os.umask(0o117)
@@ -158,6 +163,7 @@ class Daemon:
             log.error("force shutdown: containers did not stop within %.0f s", budget)
         if self._launcher is not None:
             await asyncio.gather(self._launcher, return_exceptions=True)
+        await asyncio.to_thread(self.manager.volumes.store.close)
         for closer in (self.network.close, self.shims.close):
             try:
                 await closer()

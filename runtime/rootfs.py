@@ -198,14 +198,15 @@ def _mount_cgroup(s: Syscalls, root: str, m: Mount, sources: Sequence[tuple[str,
     flags = (m.flags & _KEEP_FLAGS) | ro
     if len(sources) == 1 and sources[0][0] == "":
         s.mount(sources[0][1], target, "bind", sc.MS_BIND, "")
-        s.mount("", target, "", sc.MS_BIND | sc.MS_REMOUNT | flags, "")
+        s.mount("", target, "", sc.MS_BIND | sc.MS_REMOUNT | flags | _kept_flags(target), "")
         return
     s.mount("tmpfs", target, "tmpfs", m.flags & _KEEP_FLAGS, "mode=755")
     for name, host in sources:
         sub = f"{target}/{name}"
         s.mkdir(sub, 0o755)
         s.mount(host, sub, "bind", sc.MS_BIND, "")
-        s.mount("", sub, "", sc.MS_BIND | sc.MS_REMOUNT | flags, "")
+        # _kept_flags: in a user namespace the host mount's nosuid/nodev/noexec are locked.
+        s.mount("", sub, "", sc.MS_BIND | sc.MS_REMOUNT | flags | _kept_flags(sub), "")
     if ro:
         s.mount("", target, "", sc.MS_REMOUNT | flags, "mode=755")
 
@@ -215,8 +216,7 @@ def make_devices(s: Syscalls, root: str, devices: Sequence[Device]) -> None:
     # create nodes on the host (CVE-2026-41579).
     for path, major, minor in DEFAULT_DEVICES:
         target = resolve_in_root(root, path)
-        if not os.path.lexists(target):
-            s.mknod(target, stat.S_IFCHR | 0o666, os.makedev(major, minor))
+        if not os.path.lexists(target) and _mknod(s, target, stat.S_IFCHR | 0o666, os.makedev(major, minor), path):
             s.chmod(target, 0o666)
     for d in devices:
         target = resolve_in_root(root, d.path)
@@ -224,13 +224,27 @@ def make_devices(s: Syscalls, root: str, devices: Sequence[Device]) -> None:
         kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[d.type]
         if os.path.lexists(target):
             continue
-        s.mknod(target, kind | (d.file_mode & 0o7777), os.makedev(d.major, d.minor))
-        s.chmod(target, d.file_mode & 0o7777)
-        s.chown(target, d.uid, d.gid)
+        if _mknod(s, target, kind | (d.file_mode & 0o7777), os.makedev(d.major, d.minor), d.path):
+            s.chmod(target, d.file_mode & 0o7777)
+            s.chown(target, d.uid, d.gid)
     for src, link in DEV_LINKS:
         target = resolve_in_root(root, link)
         if not os.path.lexists(target):
             s.symlink(src, target)
+
+
+def _mknod(s: Syscalls, target: str, mode: int, device: int, host_path: str) -> bool:
+    """Make a device node; True when made. In a user namespace mknod is not allowed: bind the
+    host's node at the same path instead (as runc), which keeps its owner and mode."""
+    try:
+        s.mknod(target, mode, device)
+        return True
+    except PermissionError:
+        if not os.path.exists(host_path):
+            raise SetupError(f"device {host_path}: mknod not permitted and no such device on the host") from None
+        s.touch(target)
+        s.mount(host_path, target, "bind", sc.MS_BIND, "")
+        return False
 
 
 def pivot(s: Syscalls, root: str) -> None:

@@ -127,8 +127,8 @@ def build_spec(
             opts = ["rbind", "rprivate"] + (["ro"] if host.read_only_rootfs else [])
             mounts.append({"destination": dest, "type": "bind", "source": src, "options": opts})
     for m in host.mounts:
-        if m.type == "bind":
-            opts = ["rbind", "rprivate", "ro" if m.read_only else "rw"]
+        if m.type in ("bind", "volume"):  # a volume is a bind of its _data
+            opts = ["rbind", m.propagation or "rprivate", "ro" if m.read_only else "rw"]
             mounts.append({"destination": m.target, "type": "bind", "source": m.source, "options": opts})
         else:
             opts = ["nosuid", "nodev", *(o for o in m.options.split(",") if o)]

@@ -38,9 +38,13 @@ capset.restype = _c_int
 
 # libc's fork called with the GIL held (PyDLL) and without CPython's after-fork work in the
 # child: for the shim launcher, which forks shims from a single thread and copy-on-write heap.
-pyfork = ctypes.PyDLL(None, use_errno=True).fork
+_PY = ctypes.PyDLL(None, use_errno=True)
+pyfork = _PY.fork
 pyfork.restype = _c_int
 pyfork.argtypes = []
+# The raw syscall with the GIL held: for clone(2) with flags fork() cannot pass (runtime.userns).
+pysyscall = _PY.syscall
+pysyscall.restype = ctypes.c_long
 
 
 def check(rc: int, what: str, path: str | None = None) -> int:
