@@ -63,6 +63,10 @@ RATIOS: tuple[tuple[str, Path_, Path_], ...] = (
      p50("seccomp", "dd_runc_default")),
     ("bridge setup+teardown: firewall chains / none", p50("network", "bridge_firewall"),
      p50("network", "bridge_no_firewall")),
+    ("1 GiB through a published port (time): ctrd / docker-proxy", p50("network", "port_download_ctrd"),
+     p50("network", "port_download_docker")),
+    ("connect + GET through a published port: ctrd / docker-proxy", p50("network", "port_connect_ctrd"),
+     p50("network", "port_connect_docker")),
 )
 
 

@@ -306,6 +306,7 @@ def _networks(sub: _Subs) -> None:
     p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
     p = _verb(nsub, "connect", f"{m}:connect", "connect a container to a network")
     p.add_argument("--alias", action="append", default=[], help="another name on this network")
+    p.add_argument("--ip", default="", help="IPv4 address on this network (e.g., 172.30.100.104)")
     p.add_argument("network")
     p.add_argument("container")
     p = _verb(nsub, "disconnect", f"{m}:disconnect", "disconnect a container from a network")

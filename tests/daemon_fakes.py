@@ -302,6 +302,11 @@ class FakeNetwork:
     def has_network(self, name: str) -> bool:
         return name in self.user_networks
 
+    def networks_view(self, container_id: str, mode: str, settings: NetworkSettings | None) -> dict[str, Any]:
+        from daemon.network.endpoint_view import container_networks
+
+        return container_networks(container_id, mode, settings, [])
+
     async def start(self) -> None:
         pass
 

@@ -282,7 +282,8 @@ class ContainerManager:
             graph = self.layers.graph_data(c.id)
         except CtrdError:
             graph = {}
-        return view.inspect(c, graph, str(self.store.container_dir(c.id)))
+        nets = self.monitor.network.networks_view(c.id, c.host_config.network_mode or "bridge", c.network)
+        return view.inspect(c, graph, str(self.store.container_dir(c.id)), nets)
 
     def list_containers(self, all_: bool = False, filters: Mapping[str, str] | None = None) -> list[Container]:
         view.check_filters(filters or {})

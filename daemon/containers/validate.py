@@ -96,6 +96,8 @@ def _command(spec: container_pb2.ContainerSpec, img: ImageConfigLike) -> tuple[t
     argv = entrypoint + cmd
     if not argv:
         raise InvalidArgument("cmd: no command specified")
+    if not argv[0]:
+        raise InvalidArgument("cmd: the command to run is an empty string")
     for a in argv:
         if "\0" in a:
             raise InvalidArgument("cmd: argument contains a NUL byte")
