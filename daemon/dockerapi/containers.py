@@ -9,6 +9,7 @@ from typing import Any
 
 from ctrd import errdefs, timefmt
 from ctrd.errdefs import InvalidArgument
+from daemon.containers.manager import ContainerManager
 from daemon.containers.record import Container
 from daemon.containers.state import Status, is_alive
 from daemon.dockerapi import filters as flt
@@ -16,29 +17,18 @@ from daemon.dockerapi import views
 from daemon.dockerapi.backend import Backend
 from daemon.dockerapi.create import spec_from_docker, update_request
 from daemon.dockerapi.http import Reply, Request, empty, json_reply
-from daemon.dockerapi.routing import Router
+from daemon.dockerapi.routing import Router, version_tuple
 from daemon.dockerapi.streams import frame, stream_type
 from daemon.logs import LogQuery
-from daemon.network.usernets import builtin_id
 
 LIST_FILTERS = frozenset({"name", "id", "status", "label", "ancestor", "exited", "network", "before", "since",
                           "health", "volume", "publish", "expose", "is-task"})
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed", "")
 
 
-def network_ids(b: Backend) -> dict[str, str]:
-    ids = {name: builtin_id(name) for name in ("bridge", "host", "none")}
-    if b.networks is not None:
-        for rec in b.networks.store:
-            ids[rec.name] = rec.id
-            ids[rec.id] = rec.id
-    return ids
-
-
-def user_endpoints(b: Backend, cid: str) -> list[views.UserEndpoint]:
-    if b.networks is None:
-        return []
-    return [(rec, rec.endpoints[cid]) for rec in b.networks.store if cid in rec.endpoints]
+def networks_of(m: ContainerManager, c: Container) -> dict[str, Any]:
+    """NetworkSettings.Networks as the domain builds it for inspect."""
+    return m.monitor.network.networks_view(c.id, c.host_config.network_mode or "bridge", c.network)
 
 
 def _matches(c: Container, f: flt.Filters, by_ref: dict[str, Container]) -> bool:
@@ -124,12 +114,12 @@ def register(r: Router, b: Backend) -> None:
                 out.append(c)
         if limit > 0:
             out = out[:limit]
-        ids = network_ids(b)
-        return json_reply([views.list_entry(c, ids, user_endpoints(b, c.id)) for c in out])
+        v = version_tuple(req.api_version)
+        return json_reply([views.list_entry(c, networks_of(m, c), v) for c in out])
 
     async def inspect(req: Request) -> Reply:
         c = get(req)
-        return json_reply(views.inspect(c, m.inspect(c.id), network_ids(b), user_endpoints(b, c.id)))
+        return json_reply(views.inspect(c, m.inspect(c.id), version_tuple(req.api_version)))
 
     async def start(req: Request) -> Reply:
         c = get(req)

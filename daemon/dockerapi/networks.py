@@ -12,7 +12,8 @@ from daemon.dockerapi.backend import Backend
 from daemon.dockerapi.errors import HTTPError
 from daemon.dockerapi.http import Reply, Request, empty, json_reply
 from daemon.dockerapi.routing import Router
-from daemon.network.usernets import UserNetworks, builtin_id
+from daemon.network.endpoint_view import builtin_id
+from daemon.network.usernets import UserNetworks
 
 BUILTIN = (("bridge", "bridge"), ("host", "host"), ("none", "null"))
 
@@ -125,10 +126,10 @@ def register(r: Router, b: Backend) -> None:
         if mode in ("host", "none") or mode.startswith("container:"):
             raise errdefs.FailedPrecondition(f"container {c.name} uses network mode {mode}: it cannot join other networks")
         ep = body.get("EndpointConfig") or {}
-        if (ep.get("IPAMConfig") or {}).get("IPv4Address"):
-            raise InvalidArgument("EndpointConfig.IPAMConfig: a fixed address on connect is not supported by ctrd")
+        ip = str((ep.get("IPAMConfig") or {}).get("IPv4Address") or "")
         sandbox = c.network.sandbox_key if is_alive(c.status) and c.network is not None else ""
-        await nets().connect(rec.id, c.id, name=c.name, aliases=list(ep.get("Aliases") or []), sandbox_key=sandbox)
+        await nets().connect(rec.id, c.id, name=c.name, aliases=list(ep.get("Aliases") or []), sandbox_key=sandbox,
+                             ip=ip)
         return Reply(200, b"", "")
 
     async def disconnect(req: Request) -> Reply:

@@ -3,15 +3,12 @@ answers (zero values where ctrd has nothing to say), so templates and clients fi
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from daemon.containers import view
 from daemon.containers.record import Container
-from daemon.network.networks import Endpoint, NetworkRecord
-from daemon.network.usernets import builtin_id
 
-UserEndpoint = tuple[NetworkRecord, Endpoint]
+BUILTIN = ("bridge", "host", "none")
 
 HOST_CONFIG_DEFAULTS: dict[str, Any] = {
     "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}}, "NetworkMode": "bridge",
@@ -32,49 +29,25 @@ HOST_CONFIG_DEFAULTS: dict[str, Any] = {
 _CTRD_ONLY_HOST = ("NetworkAliases", "IPv4Address", "MacAddress")
 
 
-def network_id(c: Container, name: str) -> str:
-    return builtin_id(name) if name in ("bridge", "host", "none") else ""
-
-
-def _endpoint(net_id: str, ip: str, prefix: int, gateway: str, mac: str, aliases: list[str],
-              fixed: str) -> dict[str, Any]:
-    return {
-        "IPAMConfig": {"IPv4Address": fixed} if fixed else None, "Links": None, "Aliases": aliases or None,
-        "NetworkID": net_id, "EndpointID": "", "Gateway": gateway, "IPAddress": ip, "IPPrefixLen": prefix,
-        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": mac, "DriverOpts": None,
-    }
-
-
-def networks_view(c: Container, ids: dict[str, str], user: list[UserEndpoint] | None = None) -> dict[str, Any]:
-    """NetworkSettings.Networks: the container's network mode, plus every user network it is on. On a
-    user network the short id is among the aliases, as docker answers (its DNS resolves it here too;
-    compose 1.29 reads it to know a created container is already on its network)."""
-    mode = c.host_config.network_mode
-    if mode.startswith("container:"):
-        return {}
+def shape_networks(cid: str, nets: dict[str, Any], version: tuple[int, int]) -> dict[str, Any]:
+    """The domain's NetworkSettings.Networks as the asked version has it (no DNSNames before 1.44).
+    On user networks the short id leads the Aliases, as docker answered before 1.45: compose 1.29
+    negotiates the newest version and still reads it there to know that a container it just
+    created is on its network (without it, it disconnects and reconnects a container that never
+    ran, which ctrd refuses)."""
     out: dict[str, Any] = {}
-    for rec, ep in user or ():
-        prefix = ipaddress.IPv4Network(rec.subnet).prefixlen
-        fixed = c.host_config.ip_address if mode in (rec.name, rec.id) else ""
-        out[rec.name] = _endpoint(rec.id, ep.ip if ep.veth else "", prefix if ep.veth else 0,
-                                  rec.gateway if ep.veth else "", ep.mac if ep.veth else "",
-                                  [c.id[:12], *ep.aliases], fixed)
-    if mode in out or any(ids.get(mode) == v["NetworkID"] for v in out.values()):
-        return out
-    n = c.network
-    out[mode] = {
-        "IPAMConfig": {"IPv4Address": c.host_config.ip_address} if c.host_config.ip_address else None,
-        "Links": None, "Aliases": ([c.id[:12]] if mode not in ("bridge", "host", "none") else [])
-        + list(c.host_config.network_aliases) or None,
-        "NetworkID": ids.get(mode, ""), "EndpointID": "",
-        "Gateway": n.gateway if n else "", "IPAddress": n.ip_address if n else "",
-        "IPPrefixLen": n.ip_prefix_len if n else 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0, "MacAddress": n.mac_address if n else "", "DriverOpts": None,
-    }
+    for name, ep in nets.items():
+        ep = dict(ep)
+        if version < (1, 44):
+            ep.pop("DNSNames", None)
+        if name not in BUILTIN:
+            aliases = list(ep.get("Aliases") or [])
+            ep["Aliases"] = ([cid[:12]] if cid[:12] not in aliases else []) + aliases
+        out[name] = ep
     return out
 
 
-def list_entry(c: Container, ids: dict[str, str], user: list[UserEndpoint]) -> dict[str, Any]:
+def list_entry(c: Container, networks: dict[str, Any], version: tuple[int, int]) -> dict[str, Any]:
     ports = []
     for m in c.network.ports if c.network is not None else ():
         ports.append({"IP": m.host_ip or "0.0.0.0", "PrivatePort": m.container_port, "PublicPort": m.host_port,
@@ -84,12 +57,12 @@ def list_entry(c: Container, ids: dict[str, str], user: list[UserEndpoint]) -> d
         "Command": view.command_line(c), "Created": int(c.created), "Ports": ports,
         "Labels": dict(c.config.labels), "State": c.status.value, "Status": view.status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.network_mode},
-        "NetworkSettings": {"Networks": networks_view(c, ids, user)},
+        "NetworkSettings": {"Networks": shape_networks(c.id, networks, version)},
         "Mounts": view.mounts_view(c),
     }
 
 
-def inspect(c: Container, doc: dict[str, Any], ids: dict[str, str], user: list[UserEndpoint]) -> dict[str, Any]:
+def inspect(c: Container, doc: dict[str, Any], version: tuple[int, int]) -> dict[str, Any]:
     """manager.inspect's document completed to docker's key set."""
     out = dict(doc)
     for key, zero in (("MountLabel", ""), ("ProcessLabel", ""), ("AppArmorProfile", ""), ("ExecIDs", None)):
@@ -120,6 +93,6 @@ def inspect(c: Container, doc: dict[str, Any], ids: dict[str, str], user: list[U
              ("GlobalIPv6Address", ""), ("GlobalIPv6PrefixLen", 0), ("IPv6Gateway", ""))
     for key, default in zeros:
         ns.setdefault(key, default)
-    ns["Networks"] = networks_view(c, ids, user)
+    ns["Networks"] = shape_networks(c.id, ns.get("Networks") or {}, version)
     out["NetworkSettings"] = ns
     return out
