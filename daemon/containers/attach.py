@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 
 from ctrd import errdefs
 from ctrd.shim import attachwire
@@ -121,7 +121,8 @@ _Item = pb.AttachResponse | BaseException
 
 
 async def relay(conn: ShimIO | str, opts: pb.AttachOpen, tty: bool,
-                requests: AsyncIterator[pb.AttachRequest], *, started: bool = True) -> AsyncIterator[pb.AttachResponse]:
+                requests: AsyncIterable[pb.AttachRequest], *, started: bool = True
+                ) -> AsyncGenerator[pb.AttachResponse, None]:
     escape = EscapeFilter(parse_detach_keys(opts.detach_keys) if tty and opts.stdin else b"")
     io = conn if isinstance(conn, ShimIO) else await connect(conn)
     out: asyncio.Queue[_Item] = asyncio.Queue(_QUEUE)
@@ -183,7 +184,7 @@ async def _put_output(out: asyncio.Queue[_Item], opts: pb.AttachOpen, kind: int,
 
 
 async def _from_client(io: ShimIO, opts: pb.AttachOpen, escape: EscapeFilter,
-                       requests: AsyncIterator[pb.AttachRequest], out: asyncio.Queue[_Item]) -> None:
+                       requests: AsyncIterable[pb.AttachRequest], out: asyncio.Queue[_Item]) -> None:
     eof_sent = False
     try:
         async for req in requests:
