@@ -257,7 +257,7 @@ def test_kill9_daemon_while_attached(ctrd: DaemonProc) -> None:  # noqa: F811
 
 def test_twenty_clients_and_a_stalled_one(ctrd: DaemonProc) -> None:  # noqa: F811
     c = ctrd.c
-    cid = c.create("busybox", ["sh", "-c", "read go; seq 1 20000; sleep 0.2"], network_mode="none",
+    cid = c.create("busybox", ["sh", "-c", "read go; seq 1 200000; sleep 0.2"], network_mode="none",
                    open_stdin=True)
     c.start(cid)
     stalled_stop = threading.Event()
@@ -300,7 +300,7 @@ def test_twenty_clients_and_a_stalled_one(ctrd: DaemonProc) -> None:  # noqa: F8
     ready.wait(DEADLINE)
     for th in threads:
         th.join(DEADLINE)
-    want = "".join(f"{n}\n" for n in range(1, 20001)).encode()
+    want = "".join(f"{n}\n" for n in range(1, 200001)).encode()
     assert codes == [0] * 20
     assert all(o == want for o in outs)
     # the log has it all too, whatever the stalled client did
