@@ -11,6 +11,7 @@ import os
 import re
 import select
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -194,6 +195,36 @@ def test_pipes_through_run_i(ctrd: DaemonProc, tmp_path: Path) -> None:  # noqa:
         r = ctl(ctrd, "run", "-i", "--rm", "--network", "none", "busybox", "sha256sum", stdin=f, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[0].decode() == h.hexdigest()
+
+    # a command that cannot run: docker's 127, nothing left behind by --rm
+    r = ctl(ctrd, "run", "-i", "--rm", "--network", "none", "busybox", "nosuchcmd", input=b"")
+    assert r.returncode == 127 and b"nosuchcmd" in r.stderr, r.stderr
+    deadline = time.monotonic() + DEADLINE
+    while ctl(ctrd, "ps", "-a", "-q").stdout != b"":  # the daemon's auto-remove follows the exit
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    # start -a -i: the stdin of a container created with -i
+    r = ctl(ctrd, "create", "-i", "--name", "catter", "--network", "none", "busybox", "cat")
+    assert r.returncode == 0, r.stderr
+    r = ctl(ctrd, "start", "-a", "-i", "catter", input=b"again\n")
+    assert (r.returncode, r.stdout) == (0, b"again\n"), r.stderr
+    assert ctl(ctrd, "rm", "catter").returncode == 0
+
+    # sig-proxy (no tty): SIGINT to ctrctl reaches the process
+    p = subprocess.Popen([*CTRCTL, "-a", ctrd.address, "run", "-i", "--rm", "--network", "none", "busybox", "sh", "-c",
+                          'trap "echo got-int; exit 7" INT; echo ready; while :; do sleep 0.1; done'],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_env())
+    try:
+        assert p.stdout is not None
+        assert p.stdout.readline() == b"ready\n"
+        p.send_signal(signal.SIGINT)
+        assert p.stdout.read() == b"got-int\n"
+        assert p.wait(DEADLINE) == 7
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
 
     # exit codes and stderr through the stream
     r = ctl(ctrd, "run", "-i", "--rm", "--network", "none", "busybox", "sh", "-c", "cat; echo err >&2; exit 5",
