@@ -339,3 +339,24 @@ def test_twenty_clients_and_a_stalled_one(ctrd: DaemonProc) -> None:  # noqa: F8
     stalled_stop.set()
     stalled.cancel()
     c.remove(cid)
+
+
+def test_attach_with_logs_replays_then_goes_live(ctrd: DaemonProc) -> None:  # noqa: F811
+    c = ctrd.c
+    cid = c.run("busybox", ["sh", "-c", "echo early; read line; echo live-$line"], network_mode="none",
+                open_stdin=True)
+    c.wait_logged(cid, b"early\n")
+
+    def reqs() -> object:
+        yield cpb.AttachRequest(open=cpb.AttachOpen(id=cid, stdin=True, stdout=True, stderr=True, logs=True))
+        yield cpb.AttachRequest(stdin=b"x\n")
+
+    got = bytearray()
+    code = -1
+    for resp in c.containers.Attach(reqs(), timeout=DEADLINE):
+        if resp.WhichOneof("msg") == "output":
+            got += resp.output.data
+        elif resp.WhichOneof("msg") == "exit":
+            code = resp.exit.exit_code
+    assert (bytes(got), code) == (b"early\nlive-x\n", 0)
+    c.remove(cid)
