@@ -56,15 +56,15 @@ class Term:
                                      stdin=self.slave, stdout=self.slave, stderr=self.slave, env=_env(),
                                      close_fds=True)
         self.seen = b""
+        self.pos = 0  # where the last match ended: the next expect looks from there
 
     def expect(self, pattern: bytes, timeout: float = DEADLINE) -> re.Match[bytes]:
         deadline = time.monotonic() + timeout
-        start = len(self.seen)
         rx = re.compile(pattern)
         while True:
-            m = rx.search(self.seen, start)
+            m = rx.search(self.seen, self.pos)
             if m:
-                self.seen_after = m.end()
+                self.pos = m.end()
                 return m
             left = deadline - time.monotonic()
             assert left > 0, f"never saw {pattern!r}; screen: {self.seen[-800:]!r}"
