@@ -171,6 +171,9 @@ def test_detach_keys_keep_it_running_and_attach_brings_the_prompt_back(ctrd: Dae
         t.close()
     r = ctl(ctrd, "attach", "shell", stdin=subprocess.DEVNULL)
     assert (r.returncode, r.stderr.strip()) == (1, b"Error: You cannot attach to a stopped container, start it first")
+    entries = ctrd.c.logs("shell")
+    assert {e.stream for e in entries} == {"stdout"}  # a tty has one stream
+    assert b"before\r\n" in b"".join(e.data for e in entries)
     assert ctl(ctrd, "rm", "shell").returncode == 0
 
 
