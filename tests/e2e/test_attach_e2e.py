@@ -130,6 +130,14 @@ def test_run_it_shell_tty_size_exit_code_and_resize(ctrd: DaemonProc) -> None:  
         t.close()
     assert ctl(ctrd, "ps", "-a", "-q").stdout == b""  # --rm
 
+    # the pty starts at the outer size (docker's ConsoleSize): a program that reads it at once sees it
+    t = Term(ctrd, "run", "-it", "--rm", "--network", "none", "busybox", "stty", "size", rows=27, cols=91)
+    try:
+        assert t.drain_until_exit() == 0
+        assert b"27 91\r\n" in t.seen
+    finally:
+        t.close()
+
 
 def test_detach_keys_keep_it_running_and_attach_brings_the_prompt_back(ctrd: DaemonProc) -> None:  # noqa: F811
     t = Term(ctrd, "run", "-it", "--name", "shell", "--network", "none", "busybox", "sh")
