@@ -19,7 +19,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import attach_bench, chart, fleet, latency, network_section, report, seccomp_bench, stoplat
+from bench import (
+    attach_bench,
+    chart,
+    fleet,
+    health_bench,
+    latency,
+    network_section,
+    report,
+    seccomp_bench,
+    stoplat,
+)
 from bench.context import Context, run_ok
 from bench.ctrd_daemon import Ctrd, CtrdClient, CtrdUnavailable, describe_error
 from bench.daemons import (
@@ -35,7 +45,7 @@ from bench.rootfs import IMAGE_REF, build_oci_archive, build_rootfs, build_tarba
 from bench.sandbox import Sandbox
 from bench.stats import Steps, step_p50s
 
-SECTIONS = ("latency", "fleet", "stop", "seccomp", "network", "profile", "attach")
+SECTIONS = ("latency", "fleet", "stop", "seccomp", "network", "health", "profile", "attach")
 ALIASES = {"density": "fleet", "concurrency": "fleet", "recovery": "fleet"}
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -196,6 +206,13 @@ def measure(ctx: Context, sections: list[str]) -> dict[str, Any]:
     if "attach" in sections:
         print("attach (stdin, tty: `run -i` cost, 1 GiB through cat, attached shim PSS; ctrd beside docker):", flush=True)
         out["attach"] = attach_bench.measure(ctx)
+    if "health" in sections:
+        print("health (1 s healthcheck vs none: shim memory, daemon RSS growth):", flush=True)
+        out["health"] = {
+            "ctrd": _guard(ctx, "ctrd health", health_bench.ctrd_health) if ctx.ctrd else ctrd_skip,
+            "docker": _guard(ctx, "docker health", health_bench.docker_health) if ctx.dockerd
+            else {"skipped": "dockerd not running"},
+        }
     if "profile" in sections:
         print("profile of ctrd's API latency path (py-spy):", flush=True)
         out["profile"] = _guard(ctx, "ctrd profile", profile_ctrd) if ctx.ctrd else ctrd_skip
