@@ -111,6 +111,7 @@ class FakeShim:
         self.exit: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()
         self.closed = False
         self.gone = False  # the shim process "died"
+        self.size = (0, 0)  # the last Resize
         self.deleted = False
 
     @property
@@ -193,6 +194,10 @@ class FakeShim:
 
     async def pids(self) -> list[int]:
         return [self.proc_pid]
+
+    async def resize(self, rows: int, cols: int) -> None:
+        self._check()
+        self.size = (rows, cols)
 
     async def delete(self) -> Exit:
         self._check()

@@ -12,7 +12,7 @@ import secrets
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from ctrd.errdefs import CtrdError, InvalidArgument
 from ctrd.v1 import container_pb2
 from daemon import faults
 from daemon.config import Config
-from daemon.containers import update, validate, view
+from daemon.containers import sessions, update, validate, view
 from daemon.containers.bundle import resolve_user
 from daemon.containers.monitor import Monitor
 from daemon.containers.record import Container
@@ -264,6 +264,25 @@ class ContainerManager:
             c.set_state(status=target)
             await self.monitor.save(c)
             self.monitor.emit(c, "unpause")
+
+    # ------------------------------------------------------------------ interactive I/O
+
+    def attach(self, o: container_pb2.AttachOpen, requests: AsyncIterable[container_pb2.AttachRequest]
+               ) -> AsyncGenerator[container_pb2.AttachResponse, None]:
+        c = self.store.get(o.id)
+        replay = None
+        if o.logs:
+            q = LogQuery(stdout=o.stdout, stderr=o.stderr)
+
+            def replay() -> AsyncIterator[LogEntry]:
+                return self.logs(c.id, q)
+        return sessions.attach_init(c, self.monitor.shims.state_dir(c.id), self.monitor.early_attach, o, requests,
+                                    replay)
+
+    async def resize(self, ref: str, rows: int, cols: int) -> None:
+        c = self.store.get(ref)
+        sessions.check_resize(c, rows, cols)
+        await self._shim(c).resize(rows, cols)
 
     def _shim(self, c: Container) -> ShimTask:
         shim = self.monitor.tasks.get(c.id)

@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc.aio
 
+from ctrd import errdefs
 from ctrd.v1 import container_pb2 as pb
 from ctrd.v1 import container_pb2_grpc
 from daemon.containers import view
@@ -117,14 +118,20 @@ class ContainerServicer(container_pb2_grpc.ContainerServiceServicer):
         await self.m.update(request)
         return pb.UpdateResponse()
 
-    # Interactive I/O (issue 15): the contract is in container.proto; the implementation lands
-    # with the daemon half of the interactive work. Until then these answer UNIMPLEMENTED.
     async def Attach(self, request_iterator: Any, context: Ctx) -> AsyncIterator[pb.AttachResponse]:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "attach is not implemented yet")
-        yield pb.AttachResponse()
+        first = await anext(aiter(request_iterator), None)
+        if first is None or first.WhichOneof("msg") != "open":
+            raise errdefs.InvalidArgument("open: the first request of an attach stream must be open")
+        if first.open.exec_id:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "attach to an exec is not implemented yet")
+        async for resp in self.m.attach(first.open, request_iterator):
+            yield resp
 
     async def Resize(self, request: pb.ResizeRequest, context: Ctx) -> pb.ResizeResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "resize is not implemented yet")
+        if request.exec_id:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "resize of an exec is not implemented yet")
+        await self.m.resize(request.id, request.rows, request.cols)
+        return pb.ResizeResponse()
 
     async def ExecCreate(self, request: pb.ExecCreateRequest, context: Ctx) -> pb.ExecCreateResponse:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "exec create is not implemented yet")

@@ -41,6 +41,7 @@ class ShimConn:
         msg = shim_pb2.CreateRequest(
             id=Path(req.bundle).name, bundle=req.bundle, runtime=req.runtime, runtime_root=req.runtime_root,
             log_path=req.log_path, log_max_size=req.log_max_size, log_max_file=req.log_max_file, ports=ports,
+            terminal=req.terminal, open_stdin=req.open_stdin, stdin_once=req.stdin_once,
         )
         msg.log_attrs.update(dict(req.log_attrs))
         h = req.health
@@ -50,6 +51,9 @@ class ShimConn:
                 start_period_ns=h.start_period, start_interval_ns=h.start_interval))
         r = await self.client.create(msg)
         return int(r.pid)
+
+    async def resize(self, rows: int, cols: int) -> None:
+        await self.client.resize_pty(rows, cols)
 
     async def start(self) -> int:
         return int((await self.client.start()).pid)
