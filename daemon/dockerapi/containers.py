@@ -12,8 +12,8 @@ from ctrd.errdefs import InvalidArgument
 from daemon.containers.manager import ContainerManager
 from daemon.containers.record import Container
 from daemon.containers.state import Status, is_alive
+from daemon.dockerapi import attach, views
 from daemon.dockerapi import filters as flt
-from daemon.dockerapi import views
 from daemon.dockerapi.backend import Backend
 from daemon.dockerapi.create import spec_from_docker, update_request
 from daemon.dockerapi.http import Reply, Request, empty, json_reply
@@ -204,31 +204,19 @@ def register(r: Router, b: Backend) -> None:
             await stream.write(frame(e.stream, data))
         await stream.close()
 
-    async def attach(req: Request) -> None:
-        """Output-only attach (stdin is dropped, as docker does for a container without OpenStdin):
-        the container's output from now on, read from its json-file log until it exits."""
+    async def attach_(req: Request) -> None:
         c = get(req)
-        stdout, stderr = req.qbool("stdout"), req.qbool("stderr")
         if req.qbool("logs"):
             raise InvalidArgument("logs: attach with logs=1 is not supported by ctrd; use /containers/{id}/logs")
-        generation = c.generation
-        since = time.time()
-        conn = await req.hijack(stream_type(req.api_version, False))
-        drop = asyncio.ensure_future(_discard(conn.read))
-        try:
-            if req.qbool("stream", True):
-                if not is_alive(c.status):  # attached before start (docker run): wait for that start
-                    async with c.changed:
-                        await c.changed.wait_for(lambda: c.generation > generation or c.removed)
-                if not c.removed:
-                    q = LogQuery(since=since - 0.001, stdout=stdout, stderr=stderr, follow=True)
-                    async for e in m.logs(c.id, q):
-                        await conn.write(frame(e.stream, e.data))
-        except errdefs.NotFound:
-            pass  # removed meanwhile: the stream just ends
-        finally:
-            drop.cancel()
-            await conn.close()
+        if not req.qbool("stream", True):
+            raise InvalidArgument("stream: attach without stream=1 is not supported by ctrd")
+        o = attach.open_message(req, c.id)
+        await attach.hijacked_session(req, lambda requests: m.attach(o, requests), c.config.tty)
+
+    async def resize(req: Request) -> Reply:
+        c = get(req)
+        await m.resize(c.id, req.qint("h", 0) or 0, req.qint("w", 0) or 0)
+        return Reply(200, b"", "")
 
     async def rename(req: Request) -> Reply:
         c = get(req)
@@ -284,10 +272,6 @@ def register(r: Router, b: Backend) -> None:
             await asyncio.sleep(1.0)
         await stream.close()
 
-    async def resize(req: Request) -> Reply:
-        c = get(req)  # no container has a terminal through this API yet (create refuses Tty)
-        raise errdefs.FailedPrecondition(f"container {c.id} has no terminal (it was not created with a tty)")
-
     r.add("POST", "/containers/create", create)
     r.add("GET", "/containers/json", list_)
     r.add("GET", "/containers/{id}/json", inspect)
@@ -299,18 +283,13 @@ def register(r: Router, b: Backend) -> None:
     r.add("POST", "/containers/{id}/unpause", unpause)
     r.add("POST", "/containers/{id}/wait", wait)
     r.add("GET", "/containers/{id}/logs", logs)
-    r.add("POST", "/containers/{id}/attach", attach)
+    r.add("POST", "/containers/{id}/attach", attach_)
+    r.add("POST", "/containers/{id}/resize", resize)
     r.add("GET", "/containers/{id}/top", top)
     r.add("GET", "/containers/{id}/stats", stats)
     r.add("DELETE", "/containers/{id}", delete)
     r.add("POST", "/containers/{id}/rename", rename)
     r.add("POST", "/containers/{id}/update", update)
-    r.add("POST", "/containers/{id}/resize", resize)
-
-
-async def _discard(read: Any) -> None:
-    while await read():
-        pass
 
 
 def _arch() -> str:

@@ -67,9 +67,6 @@ def spec_from_docker(body: Any, name: str) -> pb.ContainerSpec:
     for key in UNSUPPORTED_HOST:
         if host.get(key) not in _ZERO:
             raise _refuse("HostConfig", key, host.get(key))
-    for key in ("Tty", "OpenStdin"):
-        if cfg.get(key):
-            raise _refuse("Config", key, True, "terminals and stdin are not supported by ctrd's Docker API yet")
     if host.get("Init"):
         raise _refuse("HostConfig", "Init", True)
     if host.get("OomKillDisable"):
@@ -104,7 +101,9 @@ def spec_from_docker(body: Any, name: str) -> pb.ContainerSpec:
     s.stop_signal = cfg.get("StopSignal") or ""
     if cfg.get("StopTimeout") is not None:
         s.stop_timeout = _int(cfg["StopTimeout"], "Config.StopTimeout")
-    s.stdin_once = bool(cfg.get("StdinOnce"))
+    s.tty = bool(cfg.get("Tty"))
+    s.open_stdin = bool(cfg.get("OpenStdin"))
+    s.stdin_once = bool(cfg.get("StdinOnce")) and s.open_stdin
     _healthcheck(s, _dict(cfg.get("Healthcheck"), "Config.Healthcheck"))
 
     mode = host.get("NetworkMode") or ""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import pty
 import shutil
 import socket
 import subprocess
@@ -270,6 +271,36 @@ def test_docker_cli_tag_push_pull_save_load(ctrd: DaemonProc, registry: renv.Reg
     assert ok(dk(ctrd, "run", "--rm", ref, "echo", "pulled")) == "pulled\n"
     p = dk(ctrd, "pull", f"{registry.host}/dapi/none:1")
     assert p.returncode != 0 and "manifest unknown" in p.stderr
+
+
+def test_docker_cli_stdin_pipe_half_close_and_tty(ctrd: DaemonProc) -> None:  # noqa: F811
+    # the CLI half-closes after stdin ends; the output must still arrive
+    assert ok(dk(ctrd, "run", "-i", "--rm", "busybox", "cat", stdin="x\n")) == "x\n"
+    blob = "".join(f"{i:07d}\n" for i in range(40000))  # 320 KB through the hijacked connection
+    out = ok(dk(ctrd, "run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo done >&2", stdin=blob))
+    assert out == blob
+    # -t: a terminal, raw bytes, the exit code
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env.update(DOCKER_HOST=f"unix://{sock(ctrd)}", DOCKER_CONFIG=str(ctrd.base / "docker-config"))
+    p = subprocess.Popen([DOCKER, "run", "-it", "--rm", "busybox", "sh", "-c", "tty; exit 5"],
+                         stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    got = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the CLI exited and closed the terminal
+                break
+            if not chunk:
+                break
+            got += chunk
+    finally:
+        os.close(master)
+    assert p.wait(30) == 5, got
+    assert b"/dev/pts/" in got
+    assert ctrd.client.list() == []
 
 
 # ------------------------------------------------------------------ docker-py
