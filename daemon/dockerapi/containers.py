@@ -198,10 +198,11 @@ def register(r: Router, b: Backend) -> None:
         q = LogQuery(tail=ntail, since=_since(req.q("since"), now), until=_since(req.q("until"), now),
                      stdout=stdout, stderr=stderr, follow=req.qbool("follow"))
         stamps = req.qbool("timestamps")
-        stream = await req.stream(stream_type(req.api_version, False))
+        tty = c.config.tty  # one raw stream with a terminal, docker's frames without
+        stream = await req.stream(stream_type(req.api_version, tty))
         async for e in m.logs(c.id, q):
             data = (e.time.encode() + b" " + e.data) if stamps else e.data
-            await stream.write(frame(e.stream, data))
+            await stream.write(data if tty else frame(e.stream, data))
         await stream.close()
 
     async def attach_(req: Request) -> None:

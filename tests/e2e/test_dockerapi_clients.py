@@ -300,6 +300,9 @@ def test_docker_cli_stdin_pipe_half_close_and_tty(ctrd: DaemonProc) -> None:  # 
         os.close(master)
     assert p.wait(30) == 5, got
     assert b"/dev/pts/" in got
+    ok(dk(ctrd, "run", "-t", "--name", "ttylog", "busybox", "echo", "raw"))
+    assert ok(dk(ctrd, "logs", "ttylog")).rstrip("\r\n") == "raw"  # a terminal's bytes, no frame headers
+    ok(dk(ctrd, "rm", "ttylog"))
     assert ctrd.client.list() == []
 
 
