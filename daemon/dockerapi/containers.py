@@ -207,12 +207,21 @@ def register(r: Router, b: Backend) -> None:
 
     async def attach_(req: Request) -> None:
         c = get(req)
-        if req.qbool("logs"):
-            raise InvalidArgument("logs: attach with logs=1 is not supported by ctrd; use /containers/{id}/logs")
-        if not req.qbool("stream", True):
-            raise InvalidArgument("stream: attach without stream=1 is not supported by ctrd")
+        tty = c.config.tty
+        if not req.qbool("stream", True):  # logs=1 alone: the log so far, then the connection ends
+            q = LogQuery(stdout=req.qbool("stdout"), stderr=req.qbool("stderr"))
+            entries = m.logs(c.id, q) if req.qbool("logs") else None
+            conn = await req.hijack(stream_type(req.api_version, tty))
+            try:
+                if entries is not None:
+                    async for e in entries:
+                        await conn.write(e.data if tty else frame(e.stream, e.data))
+            finally:
+                await conn.close()
+            return
         o = attach.open_message(req, c.id)
-        await attach.hijacked_session(req, lambda requests: m.attach(o, requests), c.config.tty)
+        o.logs = req.qbool("logs")
+        await attach.hijacked_session(req, lambda requests: m.attach(o, requests), tty)
 
     async def resize(req: Request) -> Reply:
         c = get(req)
