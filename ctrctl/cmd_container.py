@@ -163,25 +163,6 @@ def logs(args: argparse.Namespace) -> int:
     return 0
 
 
-def exec_(args: argparse.Namespace) -> int:
-    """The API's Exec is unary: output is printed when the command ends (no stdin, no tty)."""
-    if not args.command:
-        raise UsageError("exec needs a container and a command")
-    env = flags.parse_env(args.env, [])
-    client = Client(args.address)
-    req = container_pb2.ExecRequest(id=args.container, args=args.command, env=env, user=args.user,
-                                    working_dir=args.workdir)
-    try:
-        resp = client.call(client.containers.Exec, req)
-    except errdefs.CtrdError as exc:
-        raise daemon_error(exc, EXIT_FAILURE, container=args.container)
-    sys.stdout.buffer.write(resp.stdout)
-    sys.stdout.flush()
-    sys.stderr.buffer.write(resp.stderr)
-    sys.stderr.flush()
-    return int(resp.exit_code)
-
-
 def top(args: argparse.Namespace) -> int:
     client = Client(args.address)
     try:

@@ -95,6 +95,9 @@ def _verb_module(name: str) -> ModuleType:
     if name == "ctrctl.cmd_system":
         from ctrctl import cmd_system
         return cmd_system
+    if name == "ctrctl.cmd_exec":
+        from ctrctl import cmd_exec
+        return cmd_exec
     if name == "ctrctl.completion":
         from ctrctl import completion
         return completion

@@ -1,0 +1,58 @@
+"""`ctrctl exec`: docker's exec create, then an attached start through one Attach stream (the
+output streams while the command runs; -i forwards stdin, from a pipe or a terminal; -t gives it
+a pty in the container, the local terminal in raw mode, resizes following SIGWINCH), or -d: a
+detached start. The exec's exit code is ctrctl's; a command that cannot run is 126, one that is
+not found 127, as docker."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import grpc
+
+from ctrctl import flags
+from ctrctl.client import Client, daemon_error
+from ctrctl.errors import EXIT_DAEMON, EXIT_FAILURE, CliError, UsageError
+from ctrctl.session import StreamEnded, run_session
+from ctrctl.tty import is_terminal
+from ctrd import errdefs
+from ctrd.v1 import container_pb2 as pb
+
+
+def exec_(args: argparse.Namespace) -> int:
+    if not args.command:
+        raise UsageError("exec needs a container and a command")
+    if args.interactive and args.tty and not args.detach and not is_terminal(0):
+        raise CliError("the input device is not a TTY", EXIT_FAILURE)
+    env = flags.parse_env(args.env, [])
+    attached = not args.detach
+    client = Client(args.address)
+    req = pb.ExecCreateRequest(
+        id=args.container, args=args.command, env=env, user=args.user, working_dir=args.workdir, tty=args.tty,
+        attach_stdin=args.interactive and attached, attach_stdout=attached, attach_stderr=attached,
+        privileged=args.privileged, detach_keys=args.detach_keys)
+    try:
+        exec_id = client.call(client.containers.ExecCreate, req).exec_id
+    except errdefs.CtrdError as exc:
+        default = EXIT_DAEMON if isinstance(exc, errdefs.InvalidArgument) else EXIT_FAILURE
+        raise daemon_error(exc, default, container=args.container)
+    if args.detach:
+        try:
+            client.call(client.containers.ExecStart, pb.ExecStartRequest(exec_id=exec_id))
+        except errdefs.CtrdError as exc:
+            raise daemon_error(exc, 126)
+        return 0
+    opts = pb.AttachOpen(id=args.container, exec_id=exec_id, stdin=args.interactive, stdout=True, stderr=True,
+                         detach_keys=args.detach_keys)
+    try:
+        result = run_session(client.containers.Attach, opts)
+    except grpc.RpcError as err:
+        raise daemon_error(client.native(err), 126)
+    except StreamEnded as exc:
+        raise CliError(f"Error: {exc}", EXIT_FAILURE) from None
+    finally:
+        sys.stdout.flush()
+    if result.detached or result.exit_code is None:
+        return 0
+    return result.exit_code
