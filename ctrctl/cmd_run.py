@@ -72,7 +72,17 @@ def create(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    interactive = (args.interactive or args.tty) and not args.detach
+    if interactive:
+        from ctrctl.interactive import check_tty
+
+        check_tty(args.interactive, args.tty)  # before anything is created, as docker
     client, cid = _create(args, detach=args.detach)
+    if interactive:
+        from ctrctl import interactive as session
+
+        return session.run(client, cid, interactive=args.interactive, detach_keys=args.detach_keys,
+                           sig_proxy=args.sig_proxy and not args.tty)
     from ctrctl.attach import _remove_quietly, attach
     from ctrctl.client import daemon_error
     from ctrd import errdefs
@@ -98,9 +108,13 @@ def start(args: argparse.Namespace) -> int:
     from ctrd.v1 import container_pb2
 
     client = Client(args.address)
+    if (args.attach or args.interactive) and len(args.containers) > 1:
+        raise UsageError("you cannot start and attach multiple containers at once")
+    if args.interactive:
+        from ctrctl import interactive
+
+        return interactive.start(client, args.containers[0], interactive=True, detach_keys=args.detach_keys)
     if args.attach:
-        if len(args.containers) > 1:
-            raise UsageError("you cannot start and attach multiple containers at once")
         return attach(client, args.containers[0], start=True, remove=False, default_exit=EXIT_FAILURE,
                       name=args.containers[0])
     failed = False
@@ -113,3 +127,11 @@ def start(args: argparse.Namespace) -> int:
             print(err.line, file=sys.stderr)
             failed = True
     return EXIT_FAILURE if failed else 0
+
+
+def attach(args: argparse.Namespace) -> int:
+    from ctrctl import interactive
+    from ctrctl.client import Client
+
+    return interactive.attach(Client(args.address), args.container, no_stdin=args.no_stdin,
+                              detach_keys=args.detach_keys, sig_proxy=args.sig_proxy)

@@ -191,6 +191,10 @@ class FakeShim:
     async def pids(self) -> list[int]:
         return [self.proc_pid]
 
+    async def resize(self, rows: int, cols: int) -> None:
+        self._check()
+        self.size = (rows, cols)
+
     async def delete(self) -> Exit:
         self._check()
         self.deleted = True

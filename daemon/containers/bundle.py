@@ -105,7 +105,9 @@ def build_spec(
         proc["env"].append(f"HOSTNAME={cfg.hostname}")
     proc["cwd"] = cfg.working_dir or "/"
     proc["user"] = {"uid": uid, "gid": gid, **({"additionalGids": extra} if extra else {})}
-    proc["terminal"] = False
+    proc["terminal"] = cfg.tty
+    if cfg.tty and not any(e.startswith("TERM=") for e in cfg.env):
+        proc["env"].append("TERM=xterm")  # as docker does for a tty
     caps = proc.setdefault("capabilities", {})
     base = list(caps.get("bounding", []))
     final = _caps(base, host.cap_add, host.cap_drop)

@@ -12,7 +12,7 @@ import secrets
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from ctrd.errdefs import CtrdError, InvalidArgument
 from ctrd.v1 import container_pb2
 from daemon import faults
 from daemon.config import Config
-from daemon.containers import validate, view
+from daemon.containers import sessions, validate, view
 from daemon.containers.bundle import resolve_user
 from daemon.containers.exec_run import ExecRunner
 from daemon.containers.monitor import Monitor
@@ -253,6 +253,18 @@ class ContainerManager:
             c.set_state(status=target)
             await self.monitor.save(c)
             self.monitor.emit(c, "unpause")
+
+    # ------------------------------------------------------------------ interactive I/O
+
+    def attach(self, o: container_pb2.AttachOpen, requests: AsyncIterable[container_pb2.AttachRequest]
+               ) -> AsyncGenerator[container_pb2.AttachResponse, None]:
+        c = self.store.get(o.id)
+        return sessions.attach_init(c, self.monitor.shims.state_dir(c.id), self.monitor.early_attach, o, requests)
+
+    async def resize(self, ref: str, rows: int, cols: int) -> None:
+        c = self.store.get(ref)
+        sessions.check_resize(c, rows, cols)
+        await self._shim(c).resize(rows, cols)
 
     def _shim(self, c: Container) -> ShimTask:
         shim = self.monitor.tasks.get(c.id)

@@ -57,6 +57,10 @@ class Config:
     stop_signal: str = "SIGTERM"
     stop_timeout: int | None = None
     exposed_ports: tuple[str, ...] = ()
+    tty: bool = False  # process.terminal: the shim owns the pty, the log has one stream
+    open_stdin: bool = False  # stdin fed by attached clients (docker -i)
+    stdin_once: bool = False  # stdin closed when the first attached client's stdin ends
+    attach_stdin: bool = False  # docker's Config.AttachStdin: the creating client feeds stdin (-i, foreground)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +195,10 @@ def config_to_json(c: Config) -> dict[str, Any]:
         "StopSignal": c.stop_signal,
         "StopTimeout": c.stop_timeout,
         "ExposedPorts": {p: {} for p in c.exposed_ports},
+        "Tty": c.tty,
+        "OpenStdin": c.open_stdin,
+        "StdinOnce": c.stdin_once,
+        "AttachStdin": c.attach_stdin,
     }
 
 
@@ -207,6 +215,10 @@ def config_from_json(d: dict[str, Any]) -> Config:
         stop_signal=d.get("StopSignal", "SIGTERM"),
         stop_timeout=d.get("StopTimeout"),
         exposed_ports=tuple(d.get("ExposedPorts") or {}),
+        tty=bool(d.get("Tty", False)),
+        open_stdin=bool(d.get("OpenStdin", False)),
+        stdin_once=bool(d.get("StdinOnce", False)),
+        attach_stdin=bool(d.get("AttachStdin", False)),
     )
 
 

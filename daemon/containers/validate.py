@@ -277,6 +277,7 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
     dns_search = netopts.dns_search(spec.dns_search)
     ip_address = netopts.fixed_ip(spec.ip_address, network_mode)
     mac_address = netopts.mac_address(spec.mac_address, network_mode)
+    _ = _stdin_once(spec)  # checked before anything is built
     log_max_size = parse_size(spec.log_max_size, "log_max_size") if spec.log_max_size else 0
     if spec.log_max_file < 0 or (spec.log_max_file > 1 and not log_max_size):
         raise InvalidArgument("log_max_file: needs log_max_size and must be positive")
@@ -292,6 +293,10 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         stop_signal=stop_signal,
         stop_timeout=stop_timeout,
         exposed_ports=_exposed(img.exposed_ports),
+        tty=spec.tty,
+        open_stdin=spec.open_stdin,
+        stdin_once=_stdin_once(spec),
+        attach_stdin=spec.open_stdin and spec.stdin_once,
     )
     host_config = HostConfig(
         network_mode=network_mode,
@@ -325,3 +330,9 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
     )
     argv = entrypoint + cmd
     return Normalized(name, argv[0], argv[1:], config, host_config, tuple(warnings))
+
+
+def _stdin_once(spec: container_pb2.ContainerSpec) -> bool:
+    if spec.stdin_once and not spec.open_stdin:
+        raise InvalidArgument("stdin_once: needs open_stdin (there is no stdin to close)")
+    return spec.stdin_once

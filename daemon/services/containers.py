@@ -108,25 +108,21 @@ class ContainerServicer(container_pb2_grpc.ContainerServiceServicer):
         r = await self.m.exec(request.id, list(request.args), list(request.env), request.user, request.working_dir)
         return pb.ExecResponse(exit_code=r.exit_code, stdout=r.stdout, stderr=r.stderr)
 
-    # Interactive I/O (issue 15): the contract is in container.proto. The exec branches are
-    # streaming execs (daemon.containers.exec_run); the container branches answer UNIMPLEMENTED
-    # until the container attach lands.
     async def Attach(self, request_iterator: Any, context: Ctx) -> AsyncIterator[pb.AttachResponse]:
         requests = aiter(request_iterator)
         first = await anext(requests, None)
         if first is None or first.WhichOneof("msg") != "open":
-            raise errdefs.InvalidArgument("open: the first request of an attach stream must open it")
-        if first.open.exec_id:
-            async for resp in self.m.exec_attach(first.open, requests):
-                yield resp
-            return
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "attach is not implemented yet")
+            raise errdefs.InvalidArgument("open: the first request of an attach stream must be open")
+        stream = self.m.exec_attach(first.open, requests) if first.open.exec_id else self.m.attach(first.open, requests)
+        async for resp in stream:
+            yield resp
 
     async def Resize(self, request: pb.ResizeRequest, context: Ctx) -> pb.ResizeResponse:
         if request.exec_id:
             await self.m.exec_resize(request.exec_id, request.rows, request.cols)
-            return pb.ResizeResponse()
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "resize is not implemented yet")
+        else:
+            await self.m.resize(request.id, request.rows, request.cols)
+        return pb.ResizeResponse()
 
     async def ExecCreate(self, request: pb.ExecCreateRequest, context: Ctx) -> pb.ExecCreateResponse:
         r = request

@@ -41,9 +41,13 @@ class ShimConn:
             shim_pb2.CreateRequest(
                 id=Path(req.bundle).name, bundle=req.bundle, runtime=req.runtime, runtime_root=req.runtime_root,
                 log_path=req.log_path, log_max_size=req.log_max_size, log_max_file=req.log_max_file, ports=ports,
+                terminal=req.terminal, open_stdin=req.open_stdin, stdin_once=req.stdin_once,
             )
         )
         return int(r.pid)
+
+    async def resize(self, rows: int, cols: int) -> None:
+        await self.client.resize_pty(rows, cols)
 
     async def start(self) -> int:
         return int((await self.client.start()).pid)
