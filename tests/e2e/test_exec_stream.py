@@ -144,27 +144,27 @@ def test_exec_detached_failures_inspect_and_events(ctrd: DaemonProc) -> None:  #
     assert r.returncode == 125 and "detach-keys" in r.stderr, r.stderr
 
     c = ctrd.c
-    eid = c.call(c.containers.ExecCreate, pb.ExecCreateRequest(id="d1", args=["sh", "-c", "exit 5"],
+    eid = c.call(c.containers, "ExecCreate", pb.ExecCreateRequest(id="d1", args=["sh", "-c", "exit 5"],
                                                                attach_stdout=True)).exec_id
-    info = json.loads(c.call(c.containers.ExecInspect, pb.ExecInspectRequest(exec_id=eid)).json)
+    info = json.loads(c.call(c.containers, "ExecInspect", pb.ExecInspectRequest(exec_id=eid)).json)
     assert (info["Running"], info["ExitCode"], info["ContainerID"]) == (False, None, cid)
     assert info["ProcessConfig"]["entrypoint"] == "sh" and info["ProcessConfig"]["arguments"] == ["-c", "exit 5"]
-    c.call(c.containers.ExecStart, pb.ExecStartRequest(exec_id=eid))
+    c.call(c.containers, "ExecStart", pb.ExecStartRequest(exec_id=eid))
     with pytest.raises(errdefs.FailedPrecondition, match="Exec command"):
-        c.call(c.containers.ExecStart, pb.ExecStartRequest(exec_id=eid))
+        c.call(c.containers, "ExecStart", pb.ExecStartRequest(exec_id=eid))
     r = ctl(ctrd, "events", "--since", str(since), "--until", str(time.time() + 30), "-f", "event=exec_die",
             "--format", "{{json .}}", timeout=60)
     dies = [json.loads(x) for x in r.stdout.splitlines()]
     assert any(e["Actor"]["Attributes"].get("execID") == eid and e["Actor"]["Attributes"]["exitCode"] == "5"
                for e in dies), r.stdout
-    info = json.loads(c.call(c.containers.ExecInspect, pb.ExecInspectRequest(exec_id=eid)).json)
+    info = json.loads(c.call(c.containers, "ExecInspect", pb.ExecInspectRequest(exec_id=eid)).json)
     assert (info["Running"], info["ExitCode"], info["Pid"] > 0, info["CanRemove"]) == (False, 5, True, True)
     r = ctl(ctrd, "events", "--since", str(since), "--until", str(time.time()), "--format", "{{.Action}}")
     actions = r.stdout.split()
     assert {"exec_create", "exec_start", "exec_die"} <= set(actions), actions
 
     with pytest.raises(errdefs.NotFound, match="No such exec instance: nope"):
-        c.call(c.containers.ExecInspect, pb.ExecInspectRequest(exec_id="nope"))
+        c.call(c.containers, "ExecInspect", pb.ExecInspectRequest(exec_id="nope"))
     assert ctl(ctrd, "pause", "d1").returncode == 0
     r = ctl(ctrd, "exec", "d1", "true")
     assert r.returncode != 0 and f"Container {cid} is paused" in r.stderr, r.stderr
@@ -174,4 +174,4 @@ def test_exec_detached_failures_inspect_and_events(ctrd: DaemonProc) -> None:  #
     assert r.returncode != 0 and f"Container {cid} is not running" in r.stderr, r.stderr
     assert ctl(ctrd, "rm", "d1").returncode == 0
     with pytest.raises(errdefs.NotFound):  # the container's execs went with it
-        c.call(c.containers.ExecInspect, pb.ExecInspectRequest(exec_id=eid))
+        c.call(c.containers, "ExecInspect", pb.ExecInspectRequest(exec_id=eid))
