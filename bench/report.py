@@ -172,6 +172,19 @@ def _stop_rows(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _attach_rows(report: dict[str, Any]) -> list[str]:
+    lines = ["| interactive I/O | `echo x \\| run -i --rm cat` p50 ms | `run --rm true` p50 ms | 1 GiB through cat MiB/s "
+             "| shim PSS, attached tty container KB |", "|---|---:|---:|---:|---:|"]
+    for engine, row in report.get("attach", {}).items():
+        if "skipped" in row:
+            lines.append(f"| {engine} | skipped: {row['skipped']} | | | |")
+            continue
+        cells = [fmt(dig(row, ("run_i_cat", "summary", "p50"))), fmt(dig(row, ("run_true", "summary", "p50"))),
+                 fmt(dig(row, ("cat_1gib", "mib_per_s"))), fmt(dig(row, ("attached_tty_shim", "pss_kb")), 0)]
+        lines.append(f"| {engine} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _step_rows(report: dict[str, Any]) -> list[str]:
     names = ("create", "start", "wait", "remove")
     lines = ["| API call breakdown, p50 ms | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
@@ -247,7 +260,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                    f"N={cfg.get('n')} containers, k={cfg.get('clients')} clients; {cfg.get('stop_runs')} stops.")
         out.append("")
     for section in (_target_rows, _latency_rows, _step_rows, _fleet_rows, _stop_rows, _seccomp_rows, _network_rows,
-                    _profile_rows):
+                    _attach_rows, _profile_rows):
         rows = section(report)
         if len(rows) > 2:
             out.extend([*rows, ""])

@@ -74,8 +74,9 @@ def create(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     interactive = (args.interactive or args.tty) and not args.detach
     if interactive:
-        from ctrctl.interactive import check_tty
+        from ctrctl.interactive import check_detach_keys, check_tty
 
+        check_detach_keys(args.detach_keys)
         check_tty(args.interactive, args.tty)  # before anything is created, as docker
     client, cid = _create(args, detach=args.detach)
     if interactive:

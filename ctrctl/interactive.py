@@ -19,11 +19,19 @@ from ctrctl.client import daemon_error
 from ctrctl.errors import EXIT_DAEMON, EXIT_FAILURE, CliError
 from ctrctl.session import Result, StreamEnded, run_session
 from ctrctl.tty import is_terminal
-from ctrd import errdefs
+from ctrd import detachkeys, errdefs
 from ctrd.v1 import container_pb2 as pb
 
 if TYPE_CHECKING:
     from ctrctl.client import Client
+
+
+def check_detach_keys(spec: str) -> None:
+    """A spec that does not parse is a flag error (125), before anything is created or attached."""
+    try:
+        detachkeys.parse(spec)
+    except errdefs.InvalidArgument as exc:
+        raise CliError(f"Error: {exc.message}", EXIT_DAEMON) from None
 
 
 def check_tty(attach_stdin: bool, tty: bool) -> None:
@@ -82,6 +90,7 @@ def _detached(r: Result) -> int:
 
 
 def attach(client: Client, ref: str, *, no_stdin: bool, detach_keys: str, sig_proxy: bool) -> int:
+    check_detach_keys(detach_keys)
     cid, config, state = _config(client, ref)
     if state.get("Paused"):
         raise CliError("Error: You cannot attach to a paused container, unpause it first", EXIT_FAILURE)
@@ -96,6 +105,7 @@ def attach(client: Client, ref: str, *, no_stdin: bool, detach_keys: str, sig_pr
 
 def start(client: Client, ref: str, *, interactive: bool, detach_keys: str) -> int:
     """`start -a [-i]`: attach (stdin with -i), then start; docker's exit codes."""
+    check_detach_keys(detach_keys)
     cid, config, state = _config(client, ref)
     stdin = interactive and bool(config.get("OpenStdin"))
     check_tty(stdin, bool(config.get("Tty")))

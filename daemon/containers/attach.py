@@ -27,33 +27,20 @@ import contextlib
 import struct
 from collections.abc import AsyncGenerator, AsyncIterable
 
-from ctrd import errdefs
+from ctrd import detachkeys, errdefs
 from ctrd.shim import attachwire
 from ctrd.v1 import container_pb2 as pb
 
-DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+DEFAULT_DETACH_KEYS = detachkeys.DEFAULT
 MAX_TTY_SIZE = 10000  # rows or columns; the shim refuses more too
 _READ_SIZE = 256 * 1024
 _QUEUE = 16  # responses waiting for the client: beyond this the shim socket is no longer read
-_CTRL = {c: i + 1 for i, c in enumerate("abcdefghijklmnopqrstuvwxyz")} | {
-    "@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31,
-}
 
 
 def parse_detach_keys(spec: str) -> bytes:
-    """docker's detach-keys syntax: comma-separated keys, each one character or `ctrl-<x>` with x in
-    a-z @ [ \\ ] ^ _; "" means the default ctrl-p,ctrl-q."""
-    spec = spec or DEFAULT_DETACH_KEYS
-    out = bytearray()
-    for key in spec.split(","):
-        if len(key) == 1 and key.isascii():
-            out.append(ord(key))
-            continue
-        low = key.lower()
-        if len(low) != 6 or not low.startswith("ctrl-") or low[5] not in _CTRL:
-            raise errdefs.InvalidArgument(f"detach-keys: invalid escape keys ({spec}) provided: unknown key {key!r}")
-        out.append(_CTRL[low[5]])
-    return bytes(out)
+    """docker's detach-keys syntax (ctrd.detachkeys): comma-separated keys, each one character or
+    `ctrl-<x>` with x in a-z @ [ \\ ] ^ _; "" means the default ctrl-p,ctrl-q."""
+    return detachkeys.parse(spec)
 
 
 def check_size(rows: int, cols: int) -> None:

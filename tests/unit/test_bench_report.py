@@ -127,3 +127,14 @@ def test_network_rows_targets_and_the_firewall_ratio() -> None:
     assert "| network | p50 ms | p90 ms | n |" in md and "| x | 6.000 | 7.200 | 30 |" in md
     assert "| dns | skipped: ctrd daemon not available: x | | |" in md
     assert "| DNS lookup of a container name p50 ≤ 1 ms inside the container | - ms | 1.00 ms | not measured |" in md
+
+
+def test_attach_rows_ctrd_beside_docker_and_skips() -> None:
+    rep: dict[str, Any] = {"attach": {
+        "ctrd": {"run_i_cat": {"summary": {"p50": 150.0}}, "run_true": {"summary": {"p50": 140.0}},
+                 "cat_1gib": {"mib_per_s": 300.5}, "attached_tty_shim": {"pss_kb": 2400}},
+        "docker": {"skipped": "dockerd not running"},
+    }}
+    md = render_markdown(rep)
+    assert "| ctrd | 150.0 | 140.0 | 300.5 | 2400 |" in md
+    assert "| docker | skipped: dockerd not running | | | |" in md
