@@ -14,8 +14,8 @@ import grpc
 from ctrctl import flags
 from ctrctl.client import Client, daemon_error
 from ctrctl.errors import EXIT_DAEMON, EXIT_FAILURE, CliError, UsageError
+from ctrctl.interactive import check_detach_keys, check_tty
 from ctrctl.session import StreamEnded, run_session
-from ctrctl.tty import is_terminal
 from ctrd import errdefs
 from ctrd.v1 import container_pb2 as pb
 
@@ -23,8 +23,8 @@ from ctrd.v1 import container_pb2 as pb
 def exec_(args: argparse.Namespace) -> int:
     if not args.command:
         raise UsageError("exec needs a container and a command")
-    if args.interactive and args.tty and not args.detach and not is_terminal(0):
-        raise CliError("the input device is not a TTY", EXIT_FAILURE)
+    check_detach_keys(args.detach_keys)
+    check_tty(args.interactive and not args.detach, args.tty)
     env = flags.parse_env(args.env, [])
     attached = not args.detach
     client = Client(args.address)
