@@ -10,7 +10,6 @@ import shutil
 import signal
 import tarfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
