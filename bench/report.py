@@ -185,6 +185,17 @@ def _attach_rows(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _exec_rows(report: dict[str, Any]) -> list[str]:
+    lines = ["| exec | `exec c true` p50 ms | 256 MiB through `exec -i c cat` MiB/s |", "|---|---:|---:|"]
+    for engine, row in report.get("exec", {}).items():
+        if "skipped" in row:
+            lines.append(f"| {engine} | skipped: {row['skipped']} | |")
+            continue
+        cells = [fmt(dig(row, ("exec_true", "summary", "p50"))), fmt(dig(row, ("exec_i_cat", "mib_per_s")))]
+        lines.append(f"| {engine} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _step_rows(report: dict[str, Any]) -> list[str]:
     names = ("create", "start", "wait", "remove")
     lines = ["| API call breakdown, p50 ms | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
@@ -260,7 +271,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                    f"N={cfg.get('n')} containers, k={cfg.get('clients')} clients; {cfg.get('stop_runs')} stops.")
         out.append("")
     for section in (_target_rows, _latency_rows, _step_rows, _fleet_rows, _stop_rows, _seccomp_rows, _network_rows,
-                    _attach_rows, _profile_rows):
+                    _attach_rows, _exec_rows, _profile_rows):
         rows = section(report)
         if len(rows) > 2:
             out.extend([*rows, ""])

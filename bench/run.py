@@ -19,7 +19,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import attach_bench, chart, fleet, latency, network_section, report, seccomp_bench, stoplat
+from bench import (
+    attach_bench,
+    chart,
+    exec_bench,
+    fleet,
+    latency,
+    network_section,
+    report,
+    seccomp_bench,
+    stoplat,
+)
 from bench.context import Context, run_ok
 from bench.ctrd_daemon import Ctrd, CtrdClient, CtrdUnavailable, describe_error
 from bench.daemons import (
@@ -35,7 +45,7 @@ from bench.rootfs import IMAGE_REF, build_oci_archive, build_rootfs, build_tarba
 from bench.sandbox import Sandbox
 from bench.stats import Steps, step_p50s
 
-SECTIONS = ("latency", "fleet", "stop", "seccomp", "network", "profile", "attach")
+SECTIONS = ("latency", "fleet", "stop", "seccomp", "network", "profile", "attach", "exec")
 ALIASES = {"density": "fleet", "concurrency": "fleet", "recovery": "fleet"}
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -44,7 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0] if __doc__ else "")
     p.add_argument("--quick", action="store_true", help="fewer runs (10 after 2 warm-up), N=20, 3 stops")
     p.add_argument("--only", action="append", default=[], metavar="SECTION",
-                   help="latency | fleet (= density, concurrency, recovery) | stop | seccomp | network | profile | attach; "
+                   help="latency | fleet (= density, concurrency, recovery) | stop | seccomp | network | profile | attach | exec; "
                         "repeatable. "
                         "Other sections of an existing latest.json are kept")
     p.add_argument("--runs", type=int, help="latency runs per row after warm-up (default 30)")
@@ -196,6 +206,9 @@ def measure(ctx: Context, sections: list[str]) -> dict[str, Any]:
     if "attach" in sections:
         print("attach (stdin, tty: `run -i` cost, 1 GiB through cat, attached shim PSS; ctrd beside docker):", flush=True)
         out["attach"] = attach_bench.measure(ctx)
+    if "exec" in sections:
+        print("exec (`exec c true` p50, 256 MiB through `exec -i c cat`; ctrd beside docker):", flush=True)
+        out["exec"] = exec_bench.measure(ctx)
     if "profile" in sections:
         print("profile of ctrd's API latency path (py-spy):", flush=True)
         out["profile"] = _guard(ctx, "ctrd profile", profile_ctrd) if ctx.ctrd else ctrd_skip
