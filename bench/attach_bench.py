@@ -3,8 +3,8 @@
 - `echo x | run -i --rm --network none busybox cat` p50 beside `run --rm --network none busybox true`
   (the CLI, both engines: the cost of an attached stdin over a plain foreground run);
 - stdin→stdout throughput of 1 GiB through `run -i --rm busybox cat` (MiB/s, the CLI's pipes);
-- the PSS of the shim of a `run -d -it busybox sh` container with one `attach` client on a pty
-  (ctrd-shim vs docker's containerd-shim-runc-v2).
+- the memory (PSS, USS, RSS) of the shims of 10 `run -d -it busybox sh` containers, each with one
+  `attach` client on a pty (ctrd-shim vs docker's containerd-shim-runc-v2).
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from typing import Any
 
 from bench.context import Context, output
 from bench.ctrd_daemon import CtrdClient
-from bench.procmem import ancestor_with_comm, read_procmem
+from bench.procmem import ancestor_with_comm, read_procmem, summarize_mem
 from bench.rootfs import IMAGE_REF
 from bench.stats import summarize
 
 GIB = 1 << 30
+ATTACHED = 10  # attached tty containers per engine for the shim memory figure
 _CHUNK = b"\0" * (1 << 20)
 
 
@@ -114,26 +115,33 @@ def _read_until(fd: int, marker: bytes, timeout: float = 30) -> None:
             seen += os.read(fd, 65536)
 
 
-def _attached_shim_pss(e: _Engine) -> dict[str, Any]:
-    cid = e.run("run", "-d", "-it", "--network", "none", IMAGE_REF, "sh").stdout.decode().strip()
-    master, slave = pty.openpty()
-    attach = subprocess.Popen([*e.cli, "attach", cid], stdin=slave, stdout=slave, stderr=slave, env=e.env,
-                              start_new_session=True)
+def _attached_shim_pss(e: _Engine, k: int = ATTACHED) -> dict[str, Any]:
+    """k `run -d -it` shells, each with one `attach` client on its own pty: the shims' memory (one
+    shim alone would be charged the whole of what it shares with the launcher or the other shims)."""
+    ids: list[str] = []
+    clients: list[tuple[subprocess.Popen[bytes], int, int]] = []
     try:
-        os.write(master, b"echo attached-$((6*7))\r")
-        _read_until(master, b"attached-42")
-        time.sleep(1.0)  # settle: the shim's buffers as they stay
-        shim = ancestor_with_comm(e.pid_of(cid), e.shim_comm)
-        if shim is None:
-            raise RuntimeError(f"{e.name}: no {e.shim_comm} above the container")
-        m = read_procmem(shim)
-        return {"pss_kb": m.pss_kb, "rss_kb": m.rss_kb, "uss_kb": m.uss_kb, "threads": m.threads}
+        for _ in range(k):
+            ids.append(e.run("run", "-d", "-it", "--network", "none", IMAGE_REF, "sh").stdout.decode().strip())
+            master, slave = pty.openpty()
+            attach = subprocess.Popen([*e.cli, "attach", ids[-1]], stdin=slave, stdout=slave, stderr=slave,
+                                      env=e.env, start_new_session=True)
+            clients.append((attach, master, slave))
+            os.write(master, b"echo attached-$((6*7))\r")
+            _read_until(master, b"attached-42")
+        time.sleep(1.0)  # settle: the shims' buffers as they stay
+        shims = {s for cid in ids if (s := ancestor_with_comm(e.pid_of(cid), e.shim_comm)) is not None}
+        if len(shims) != k:
+            raise RuntimeError(f"{e.name}: {len(shims)} {e.shim_comm} processes for {k} containers")
+        return summarize_mem([read_procmem(s) for s in sorted(shims)])
     finally:
-        attach.kill()
-        attach.wait(10)
-        os.close(master)
-        os.close(slave)
-        subprocess.run([*e.cli, "rm", "-f", cid], capture_output=True, env=e.env, timeout=60, check=False)
+        for attach, master, slave in clients:
+            attach.kill()
+            attach.wait(10)
+            os.close(master)
+            os.close(slave)
+        if ids:
+            subprocess.run([*e.cli, "rm", "-f", *ids], capture_output=True, env=e.env, timeout=120, check=False)
 
 
 def measure(ctx: Context) -> dict[str, Any]:

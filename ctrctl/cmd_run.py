@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         from ctrctl import interactive as session
 
         return session.run(client, cid, interactive=args.interactive, detach_keys=args.detach_keys,
-                           sig_proxy=args.sig_proxy and not args.tty)
+                           sig_proxy=args.sig_proxy and not args.tty, remove=args.rm)
     from ctrctl.attach import _remove_quietly, attach
     from ctrctl.client import daemon_error
     from ctrd import errdefs

@@ -41,7 +41,7 @@ def check_tty(attach_stdin: bool, tty: bool) -> None:
 
 
 def session(client: Client, cid: str, *, stdin: bool, detach_keys: str, sig_proxy: bool, start: bool,
-            default_exit: int, name: str = "") -> Result:
+            default_exit: int, name: str = "", remove_unstarted: bool = False) -> Result:
     opened = pb.AttachOpen(id=cid, stdin=stdin, stdout=True, stderr=True, detach_keys=detach_keys)
 
     def on_started() -> None:
@@ -49,6 +49,10 @@ def session(client: Client, cid: str, *, stdin: bool, detach_keys: str, sig_prox
             try:
                 client.call(client.containers.Start, pb.StartRequest(id=cid))
             except errdefs.CtrdError as exc:
+                if remove_unstarted:  # auto-remove acts on an exit; a container that never ran goes here
+                    from ctrctl.attach import _remove_quietly
+
+                    _remove_quietly(client, cid)
                 raise daemon_error(exc, default_exit, container=name) from None
 
     def proxy(sig: signal.Signals) -> None:
@@ -66,10 +70,10 @@ def session(client: Client, cid: str, *, stdin: bool, detach_keys: str, sig_prox
         raise CliError(f"Error: {exc}", default_exit) from None
 
 
-def run(client: Client, cid: str, *, interactive: bool, detach_keys: str, sig_proxy: bool) -> int:
+def run(client: Client, cid: str, *, interactive: bool, detach_keys: str, sig_proxy: bool, remove: bool) -> int:
     """`run -i`/`-t` in the foreground: the exit code, or 0 after a detach (docker)."""
     r = session(client, cid, stdin=interactive, detach_keys=detach_keys, sig_proxy=sig_proxy, start=True,
-                default_exit=EXIT_DAEMON)
+                default_exit=EXIT_DAEMON, remove_unstarted=remove)
     return 0 if r.exit_code is None else r.exit_code
 
 

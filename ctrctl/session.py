@@ -30,7 +30,7 @@ from typing import Any
 from ctrctl.tty import RawMode, is_terminal, size
 from ctrd.v1 import container_pb2 as pb
 
-_READ = 64 * 1024
+_READ = 256 * 1024
 _END = None
 
 

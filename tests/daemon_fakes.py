@@ -108,6 +108,7 @@ class FakeShim:
         self.exit: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()
         self.closed = False
         self.gone = False  # the shim process "died"
+        self.size = (0, 0)  # the last Resize
         self.deleted = False
 
     @property

@@ -143,30 +143,31 @@ async def _from_shim(io: ShimIO, opts: pb.AttachOpen, out: asyncio.Queue[_Item])
             buf += data
             frames = attachwire.take_frames(buf)
             # adjacent frames of one stream go out as one message (fewer, larger gRPC writes)
-            run_kind, run = -1, bytearray()
+            run_kind, run = -1, list[bytes]()
             for kind, payload in frames:
                 if kind in (attachwire.STDOUT, attachwire.STDERR):
                     if kind != run_kind and run:
-                        await _put_output(out, opts, run_kind, bytes(run))
-                        run.clear()
+                        await _put_output(out, opts, run_kind, run)
+                        run = []
                     run_kind = kind
-                    run += payload
+                    run.append(payload)
                     continue
                 if run:
-                    await _put_output(out, opts, run_kind, bytes(run))
-                    run.clear()
+                    await _put_output(out, opts, run_kind, run)
+                    run = []
                 if kind == attachwire.EXIT:
                     await out.put(pb.AttachResponse(exit=pb.AttachExit(exit_code=attachwire.exit_status(payload))))
                     return
             if run:
-                await _put_output(out, opts, run_kind, bytes(run))
+                await _put_output(out, opts, run_kind, run)
     except (ValueError, OSError) as exc:
         await out.put(errdefs.Unavailable(f"attach: {exc}"))
 
 
-async def _put_output(out: asyncio.Queue[_Item], opts: pb.AttachOpen, kind: int, data: bytes) -> None:
+async def _put_output(out: asyncio.Queue[_Item], opts: pb.AttachOpen, kind: int, run: list[bytes]) -> None:
     stream = "stderr" if kind == attachwire.STDERR else "stdout"
     if (opts.stderr if stream == "stderr" else opts.stdout):
+        data = run[0] if len(run) == 1 else b"".join(run)
         await out.put(pb.AttachResponse(output=pb.AttachOutput(stream=stream, data=data)))
 
 

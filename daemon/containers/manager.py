@@ -259,7 +259,14 @@ class ContainerManager:
     def attach(self, o: container_pb2.AttachOpen, requests: AsyncIterable[container_pb2.AttachRequest]
                ) -> AsyncGenerator[container_pb2.AttachResponse, None]:
         c = self.store.get(o.id)
-        return sessions.attach_init(c, self.monitor.shims.state_dir(c.id), self.monitor.early_attach, o, requests)
+        replay = None
+        if o.logs:
+            q = LogQuery(stdout=o.stdout, stderr=o.stderr)
+
+            def replay() -> AsyncIterator[LogEntry]:
+                return self.logs(c.id, q)
+        return sessions.attach_init(c, self.monitor.shims.state_dir(c.id), self.monitor.early_attach, o, requests,
+                                    replay)
 
     async def resize(self, ref: str, rows: int, cols: int) -> None:
         c = self.store.get(ref)

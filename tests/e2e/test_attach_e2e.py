@@ -11,6 +11,7 @@ import os
 import re
 import select
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -195,6 +196,36 @@ def test_pipes_through_run_i(ctrd: DaemonProc, tmp_path: Path) -> None:  # noqa:
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[0].decode() == h.hexdigest()
 
+    # a command that cannot run: docker's 127, nothing left behind by --rm
+    r = ctl(ctrd, "run", "-i", "--rm", "--network", "none", "busybox", "nosuchcmd", input=b"")
+    assert r.returncode == 127 and b"nosuchcmd" in r.stderr, r.stderr
+    deadline = time.monotonic() + DEADLINE
+    while ctl(ctrd, "ps", "-a", "-q").stdout != b"":  # the daemon's auto-remove follows the exit
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    # start -a -i: the stdin of a container created with -i
+    r = ctl(ctrd, "create", "-i", "--name", "catter", "--network", "none", "busybox", "cat")
+    assert r.returncode == 0, r.stderr
+    r = ctl(ctrd, "start", "-a", "-i", "catter", input=b"again\n")
+    assert (r.returncode, r.stdout) == (0, b"again\n"), r.stderr
+    assert ctl(ctrd, "rm", "catter").returncode == 0
+
+    # sig-proxy (no tty): SIGINT to ctrctl reaches the process
+    p = subprocess.Popen([*CTRCTL, "-a", ctrd.address, "run", "-i", "--rm", "--network", "none", "busybox", "sh", "-c",
+                          'trap "echo got-int; exit 7" INT; echo ready; while :; do sleep 0.1; done'],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_env())
+    try:
+        assert p.stdout is not None
+        assert p.stdout.readline() == b"ready\n"
+        p.send_signal(signal.SIGINT)
+        assert p.stdout.read() == b"got-int\n"
+        assert p.wait(DEADLINE) == 7
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
     # exit codes and stderr through the stream
     r = ctl(ctrd, "run", "-i", "--rm", "--network", "none", "busybox", "sh", "-c", "cat; echo err >&2; exit 5",
             input=b"in\n")
@@ -307,4 +338,25 @@ def test_twenty_clients_and_a_stalled_one(ctrd: DaemonProc) -> None:  # noqa: F8
     assert b"".join(e.data for e in c.logs(cid)) == want
     stalled_stop.set()
     stalled.cancel()
+    c.remove(cid)
+
+
+def test_attach_with_logs_replays_then_goes_live(ctrd: DaemonProc) -> None:  # noqa: F811
+    c = ctrd.c
+    cid = c.run("busybox", ["sh", "-c", "echo early; read line; echo live-$line"], network_mode="none",
+                open_stdin=True)
+    c.wait_logged(cid, b"early\n")
+
+    def reqs() -> object:
+        yield cpb.AttachRequest(open=cpb.AttachOpen(id=cid, stdin=True, stdout=True, stderr=True, logs=True))
+        yield cpb.AttachRequest(stdin=b"x\n")
+
+    got = bytearray()
+    code = -1
+    for resp in c.containers.Attach(reqs(), timeout=DEADLINE):
+        if resp.WhichOneof("msg") == "output":
+            got += resp.output.data
+        elif resp.WhichOneof("msg") == "exit":
+            code = resp.exit.exit_code
+    assert (bytes(got), code) == (b"early\nlive-x\n", 0)
     c.remove(cid)
