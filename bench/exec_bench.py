@@ -63,7 +63,10 @@ def measure(ctx: Context) -> dict[str, Any]:
             continue
         try:
             try:
-                row["exec_true"] = _p50(ctx, lambda e=e, cid=cid: e.run("exec", cid, "true"))
+                def exec_true(e: _Engine = e, cid: str = cid) -> object:
+                    return e.run("exec", cid, "true")
+
+                row["exec_true"] = _p50(ctx, exec_true)
                 print(f"  {e.name:<7} exec_true  p50 {row['exec_true']['summary']['p50']:8.1f} ms", flush=True)
             except Exception as exc:  # one broken row must not hide the others
                 row["exec_true"] = {"skipped": f"failed: {exc}"}
