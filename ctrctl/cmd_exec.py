@@ -16,7 +16,7 @@ from ctrctl.client import Client, daemon_error
 from ctrctl.errors import EXIT_DAEMON, EXIT_FAILURE, CliError, UsageError
 from ctrctl.interactive import check_detach_keys, check_tty
 from ctrctl.session import StreamEnded, run_session
-from ctrd import errdefs
+from ctrd import errdefs, reasons
 from ctrd.v1 import container_pb2 as pb
 
 
@@ -41,14 +41,14 @@ def exec_(args: argparse.Namespace) -> int:
         try:
             client.call(client.containers.ExecStart, pb.ExecStartRequest(exec_id=exec_id))
         except errdefs.CtrdError as exc:
-            raise daemon_error(exc, 126)
+            raise _start_error(exc) from None
         return 0
     opts = pb.AttachOpen(id=args.container, exec_id=exec_id, stdin=args.interactive, stdout=True, stderr=True,
                          detach_keys=args.detach_keys)
     try:
         result = run_session(client.containers.Attach, opts)
     except grpc.RpcError as err:
-        raise daemon_error(client.native(err), 126)
+        raise _start_error(client.native(err)) from None
     except StreamEnded as exc:
         raise CliError(f"Error: {exc}", EXIT_FAILURE) from None
     finally:
@@ -56,3 +56,13 @@ def exec_(args: argparse.Namespace) -> int:
     if result.detached or result.exit_code is None:
         return 0
     return result.exit_code
+
+
+def _start_error(exc: errdefs.CtrdError) -> CliError:
+    """docker's line for a command that could not run (exit 126/127), else the daemon's error."""
+    if exc.reason not in reasons.EXIT_CODES:
+        return daemon_error(exc, 126)
+    at = exc.message.find('exec: "')
+    core = exc.message[at:] if at >= 0 else exc.message
+    return CliError(f"OCI runtime exec failed: exec failed: unable to start container process: {core}: unknown",
+                    reasons.exit_code(exc.reason, 126))
