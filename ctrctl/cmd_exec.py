@@ -16,8 +16,11 @@ from ctrctl.client import Client, daemon_error
 from ctrctl.errors import EXIT_DAEMON, EXIT_FAILURE, CliError, UsageError
 from ctrctl.interactive import check_detach_keys, check_tty
 from ctrctl.session import StreamEnded, run_session
+from ctrctl.tty import size
 from ctrd import errdefs, reasons
 from ctrd.v1 import container_pb2 as pb
+
+DEFAULT_SIZE = (24, 80)  # a tty exec from no terminal (docker's pty default)
 
 
 def exec_(args: argparse.Namespace) -> int:
@@ -32,6 +35,10 @@ def exec_(args: argparse.Namespace) -> int:
         id=args.container, args=args.command, env=env, user=args.user, working_dir=args.workdir, tty=args.tty,
         attach_stdin=args.interactive and attached, attach_stdout=attached, attach_stderr=attached,
         privileged=args.privileged, detach_keys=args.detach_keys)
+    if args.tty:
+        # the pty's first size goes with the create (docker's ConsoleSize): the command never sees
+        # 0x0, and the daemon waits for no resize; later changes follow SIGWINCH
+        req.console_rows, req.console_cols = size(0) or size(1) or DEFAULT_SIZE
     try:
         exec_id = client.call(client.containers.ExecCreate, req).exec_id
     except errdefs.CtrdError as exc:

@@ -4,7 +4,7 @@ execs (`CreateExec` → connect to the exec's attach socket → `StartExec`, so 
 An attached start (`Attach` with `open.exec_id`, docker's hijacked exec start) relays through the
 shared attach relay (daemon.containers.attach). With a tty, the client's first resize (ctrctl
 sends its terminal size right after `started`) is taken as the pty's first size, so the process
-never sees a 0x0 terminal. The exit is recorded (exec inspect, `exec_die`) before the stream's
+never sees a 0x0 terminal, unless the create gave one (docker's ConsoleSize, sent by ctrctl). The exit is recorded (exec inspect, `exec_die`) before the stream's
 exit message goes out, so an inspect right after it sees the exit code.
 """
 
@@ -41,7 +41,7 @@ class ExecRunner:
 
     def create(self, c: Container, args: list[str], env: list[str], user: str, working_dir: str, tty: bool,
                attach_stdin: bool, attach_stdout: bool, attach_stderr: bool, privileged: bool,
-               detach_keys: str) -> str:
+               detach_keys: str, console_size: tuple[int, int] | None = None) -> str:
         if not args:
             raise errdefs.InvalidArgument("args: no command specified")
         for i, kv in enumerate(env):
@@ -50,9 +50,11 @@ class ExecRunner:
         if privileged:
             raise errdefs.InvalidArgument("privileged: a privileged exec is not supported by ctrd")
         attach.parse_detach_keys(detach_keys)
+        if console_size is not None:
+            attach.check_size(*console_size)
         self._running(c)
         e = ExecConfig(self.store.new_id(), c.id, list(args), list(env), user, working_dir, tty, attach_stdin,
-                       attach_stdout, attach_stderr, privileged, detach_keys)
+                       attach_stdout, attach_stderr, privileged, detach_keys, console_size if tty else None)
         self.store.add(e)
         self.monitor.emit(c, "exec_create", execID=e.id)
         return e.id
@@ -121,7 +123,7 @@ class ExecRunner:
 
     async def start_detached(self, c: Container, exec_id: str) -> None:
         e = self.store.get(exec_id)
-        shim, _ = await self._launch(e, c, None)
+        shim, _ = await self._launch(e, c, e.console_size)
         await self._start(e, c, shim)
 
     async def attach(self, c: Container, opts: pb.AttachOpen,
@@ -136,8 +138,8 @@ class ExecRunner:
         yield pb.AttachResponse(started=pb.AttachStarted(tty=e.tty))
         it = aiter(requests)
         first: asyncio.Future[pb.AttachRequest | None] | None = None
-        size = None
-        if e.tty:
+        size = e.console_size
+        if e.tty and size is None:
             # never cancelled: a request read cut short could lose it; an unused one is relayed
             first = asyncio.ensure_future(_next(it))
             await asyncio.wait({first}, timeout=FIRST_RESIZE_WAIT)

@@ -32,6 +32,7 @@ class ExecConfig:
     attach_stderr: bool = False
     privileged: bool = False
     detach_keys: str = ""
+    console_size: tuple[int, int] | None = None
     started: bool = False
     running: bool = False
     exit_code: int | None = None

@@ -366,9 +366,9 @@ class ContainerManager:
 
     def exec_create(self, ref: str, args: Sequence[str], env: Sequence[str], user: str, working_dir: str,
                     tty: bool, attach_stdin: bool, attach_stdout: bool, attach_stderr: bool, privileged: bool,
-                    detach_keys: str) -> str:
+                    detach_keys: str, console_size: tuple[int, int] | None = None) -> str:
         return self.execs.create(self.store.get(ref), list(args), list(env), user, working_dir, tty, attach_stdin,
-                                 attach_stdout, attach_stderr, privileged, detach_keys)
+                                 attach_stdout, attach_stderr, privileged, detach_keys, console_size)
 
     def exec_inspect(self, exec_id: str) -> dict[str, Any]:
         return self.execs.inspect(exec_id).inspect()

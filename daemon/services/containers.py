@@ -126,8 +126,9 @@ class ContainerServicer(container_pb2_grpc.ContainerServiceServicer):
 
     async def ExecCreate(self, request: pb.ExecCreateRequest, context: Ctx) -> pb.ExecCreateResponse:
         r = request
+        size = (r.console_rows, r.console_cols) if r.console_rows or r.console_cols else None
         eid = self.m.exec_create(r.id, list(r.args), list(r.env), r.user, r.working_dir, r.tty, r.attach_stdin,
-                                 r.attach_stdout, r.attach_stderr, r.privileged, r.detach_keys)
+                                 r.attach_stdout, r.attach_stderr, r.privileged, r.detach_keys, size)
         return pb.ExecCreateResponse(exec_id=eid)
 
     async def ExecStart(self, request: pb.ExecStartRequest, context: Ctx) -> pb.ExecStartResponse:
