@@ -148,7 +148,8 @@ class LogPump:
         except OSError:
             data = b""
         if data:
-            self._emit(self._split.feed(data))
+            if self.writer is not None:  # an exec's output goes to its clients only: nothing to split
+                self._emit(self._split.feed(data))
             if self.tap is not None:
                 self.tap(self.stream, data)
         else:
