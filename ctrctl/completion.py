@@ -10,7 +10,7 @@ import argparse
 
 from ctrctl.parser import build
 
-_CONTAINER_VERBS = {"exec", "start", "stop", "restart", "kill", "rm", "pause", "unpause", "wait", "inspect", "logs",
+_CONTAINER_VERBS = {"attach", "exec", "start", "stop", "restart", "kill", "rm", "pause", "unpause", "wait", "inspect", "logs",
                     "top", "stats"}
 _IMAGE_VERBS = {"run", "create", "rmi"}
 

@@ -43,6 +43,14 @@ def build_spec(args: argparse.Namespace, environ: dict[str, str] | os._Environ[s
         # stdin to its end; a detached `run -d -i` leaves it open for later `attach`es
         stdin_once=bool(args.interactive and not getattr(args, "detach", False)),
     )
+    if args.tty:
+        from ctrctl.tty import size
+
+        # docker's ConsoleSize: the pty starts at the local terminal's size (a program that reads
+        # it at once, like top, needs no resize to draw right)
+        rows_cols = size(0) or size(1)
+        if rows_cols is not None:
+            spec.console_rows, spec.console_cols = rows_cols
     if args.name is not None:
         spec.name = flags.validate_name(args.name)
     if args.workdir and not args.workdir.startswith("/"):

@@ -106,6 +106,8 @@ def build_spec(
     proc["cwd"] = cfg.working_dir or "/"
     proc["user"] = {"uid": uid, "gid": gid, **({"additionalGids": extra} if extra else {})}
     proc["terminal"] = cfg.tty
+    if cfg.tty and host.console_size != (0, 0):
+        proc["consoleSize"] = {"height": host.console_size[0], "width": host.console_size[1]}
     if cfg.tty and not any(e.startswith("TERM=") for e in cfg.env):
         proc["env"].append("TERM=xterm")  # as docker does for a tty
     caps = proc.setdefault("capabilities", {})

@@ -95,6 +95,7 @@ class HostConfig:
     sysctls: tuple[tuple[str, str], ...] = ()
     group_add: tuple[str, ...] = ()
     device_cgroup_rules: tuple[str, ...] = ()
+    console_size: tuple[int, int] = (0, 0)  # (rows, cols) of a tty's first size; (0, 0) = none
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +266,7 @@ def host_config_to_json(h: HostConfig) -> dict[str, Any]:
         "Sysctls": dict(h.sysctls) or None,
         "GroupAdd": list(h.group_add) or None,
         "DeviceCgroupRules": list(h.device_cgroup_rules) or None,
+        "ConsoleSize": list(h.console_size),
     }
     if h.network_aliases:  # docker keeps them in NetworkingConfig; here beside NetworkMode
         out["NetworkAliases"] = list(h.network_aliases)
@@ -314,6 +316,7 @@ def host_config_from_json(d: dict[str, Any]) -> HostConfig:
         sysctls=tuple(sorted((d.get("Sysctls") or {}).items())),
         group_add=tuple(d.get("GroupAdd") or ()),
         device_cgroup_rules=tuple(d.get("DeviceCgroupRules") or ()),
+        console_size=_console_size(d.get("ConsoleSize")),
     )
 
 
@@ -356,3 +359,9 @@ def from_json(d: dict[str, Any], host: dict[str, Any]) -> Container:
         shim_pid=int(d.get("ShimPid", 0)),
         log_path=d.get("LogPath", ""),
     )
+
+
+def _console_size(v: Any) -> tuple[int, int]:
+    if isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v):
+        return int(v[0]), int(v[1])
+    return 0, 0

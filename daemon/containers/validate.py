@@ -33,6 +33,7 @@ MAX_ENV_BYTES = 256 * 1024  # the kernel refuses exec beyond ~2 MB of args+env; 
 MAX_ARG_BYTES = 128 * 1024  # MAX_ARG_STRLEN: one string longer than this cannot be exec'd
 MIN_MEMORY = 6 * 1024 * 1024  # docker's minimum (linux)
 MAX_STOP_TIMEOUT = 24 * 3600
+MAX_CONSOLE = 10000  # rows or columns of a tty, as the shim's limit
 RESTART_NAMES = ("no", "always", "on-failure", "unless-stopped")
 FORBIDDEN_TARGETS = ("/proc", "/sys")
 KNOWN_CAPS = frozenset(
@@ -278,6 +279,7 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
     ip_address = netopts.fixed_ip(spec.ip_address, network_mode)
     mac_address = netopts.mac_address(spec.mac_address, network_mode)
     _ = _stdin_once(spec)  # checked before anything is built
+    console_size = _console_size(spec)
     log_max_size = parse_size(spec.log_max_size, "log_max_size") if spec.log_max_size else 0
     if spec.log_max_file < 0 or (spec.log_max_file > 1 and not log_max_size):
         raise InvalidArgument("log_max_file: needs log_max_size and must be positive")
@@ -327,6 +329,7 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         sysctls=limits.check_sysctls(spec.sysctls, network_mode),
         group_add=limits.check_group_add(spec.group_add),
         device_cgroup_rules=limits.check_device_cgroup_rules(spec.device_cgroup_rules),
+        console_size=console_size,
     )
     argv = entrypoint + cmd
     return Normalized(name, argv[0], argv[1:], config, host_config, tuple(warnings))
@@ -336,3 +339,12 @@ def _stdin_once(spec: container_pb2.ContainerSpec) -> bool:
     if spec.stdin_once and not spec.open_stdin:
         raise InvalidArgument("stdin_once: needs open_stdin (there is no stdin to close)")
     return spec.stdin_once
+
+
+def _console_size(spec: container_pb2.ContainerSpec) -> tuple[int, int]:
+    rows, cols = spec.console_rows, spec.console_cols
+    if (rows, cols) == (0, 0):
+        return 0, 0
+    if not (1 <= rows <= MAX_CONSOLE and 1 <= cols <= MAX_CONSOLE):
+        raise InvalidArgument(f"console_size: {rows}x{cols} is not a terminal size (1..{MAX_CONSOLE} rows and columns)")
+    return rows, cols

@@ -56,15 +56,15 @@ class Term:
                                      stdin=self.slave, stdout=self.slave, stderr=self.slave, env=_env(),
                                      close_fds=True)
         self.seen = b""
+        self.pos = 0  # where the last match ended: the next expect looks from there
 
     def expect(self, pattern: bytes, timeout: float = DEADLINE) -> re.Match[bytes]:
         deadline = time.monotonic() + timeout
-        start = len(self.seen)
         rx = re.compile(pattern)
         while True:
-            m = rx.search(self.seen, start)
+            m = rx.search(self.seen, self.pos)
             if m:
-                self.seen_after = m.end()
+                self.pos = m.end()
                 return m
             left = deadline - time.monotonic()
             assert left > 0, f"never saw {pattern!r}; screen: {self.seen[-800:]!r}"
@@ -130,6 +130,14 @@ def test_run_it_shell_tty_size_exit_code_and_resize(ctrd: DaemonProc) -> None:  
         t.close()
     assert ctl(ctrd, "ps", "-a", "-q").stdout == b""  # --rm
 
+    # the pty starts at the outer size (docker's ConsoleSize): a program that reads it at once sees it
+    t = Term(ctrd, "run", "-it", "--rm", "--network", "none", "busybox", "stty", "size", rows=27, cols=91)
+    try:
+        assert t.drain_until_exit() == 0
+        assert b"27 91\r\n" in t.seen
+    finally:
+        t.close()
+
 
 def test_detach_keys_keep_it_running_and_attach_brings_the_prompt_back(ctrd: DaemonProc) -> None:  # noqa: F811
     t = Term(ctrd, "run", "-it", "--name", "shell", "--network", "none", "busybox", "sh")
@@ -171,6 +179,9 @@ def test_detach_keys_keep_it_running_and_attach_brings_the_prompt_back(ctrd: Dae
         t.close()
     r = ctl(ctrd, "attach", "shell", stdin=subprocess.DEVNULL)
     assert (r.returncode, r.stderr.strip()) == (1, b"Error: You cannot attach to a stopped container, start it first")
+    entries = ctrd.c.logs("shell")
+    assert {e.stream for e in entries} == {"stdout"}  # a tty has one stream
+    assert b"before\r\n" in b"".join(e.data for e in entries)
     assert ctl(ctrd, "rm", "shell").returncode == 0
 
 

@@ -333,9 +333,14 @@ def test_attach_and_resize_refusals_and_the_stored_config(short_tmp: Path) -> No
     async def body(env: Env) -> None:
         with pytest.raises(errdefs.InvalidArgument, match="stdin_once"):
             await env.create("sh", stdin_once=True)
-        cid = await env.create("sh", tty=True, open_stdin=True, stdin_once=True)
-        cfg = (await env.inspect(cid))["Config"]
+        for rows, cols in ((0, 80), (24, 0), (10001, 80)):
+            with pytest.raises(errdefs.InvalidArgument, match="console_size"):
+                await env.create("sh", tty=True, console_rows=rows, console_cols=cols)
+        cid = await env.create("sh", tty=True, open_stdin=True, stdin_once=True, console_rows=40, console_cols=120)
+        info = await env.inspect(cid)
+        cfg = info["Config"]
         assert (cfg["Tty"], cfg["OpenStdin"], cfg["StdinOnce"], cfg["AttachStdin"]) == (True, True, True, True)
+        assert info["HostConfig"]["ConsoleSize"] == [40, 120]
         err = await attach_error(env, pb.AttachRequest(open=pb.AttachOpen(id="nope", stdout=True)))
         assert err.code() == grpc.StatusCode.NOT_FOUND
         err = await attach_error(env, pb.AttachRequest(stdin=b"x"))
