@@ -47,6 +47,9 @@ class ExecRunner:
         for i, kv in enumerate(env):
             if "=" not in kv or kv.startswith("="):
                 raise errdefs.InvalidArgument(f"env[{i}]: {kv!r} is not NAME=VALUE")
+        if working_dir and not working_dir.startswith("/"):
+            raise errdefs.InvalidArgument(
+                f"working_dir: the working directory '{working_dir}' is invalid, it needs to be an absolute path")
         if privileged:
             raise errdefs.InvalidArgument("privileged: a privileged exec is not supported by ctrd")
         attach.parse_detach_keys(detach_keys)

@@ -89,6 +89,7 @@ def test_create_refuses_what_docker_refuses() -> None:
     eid = r.create(c, **_args())
     assert r.inspect(eid).container_id == c.id and mon.events == [("exec_create", {"execID": eid})]
     for bad, field in ((_args(args=[]), "args"), (_args(env=["=x"]), "env"), (_args(privileged=True), "privileged"),
+                       (_args(working_dir="tmp"), "working_dir"),
                        (_args(detach_keys="ctrl-zz"), "detach-keys")):
         with pytest.raises(errdefs.InvalidArgument, match=field):
             r.create(c, **bad)
