@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import struct
 from collections.abc import AsyncGenerator, AsyncIterable
 
@@ -34,6 +35,7 @@ from ctrd.v1 import container_pb2 as pb
 DEFAULT_DETACH_KEYS = detachkeys.DEFAULT
 MAX_TTY_SIZE = 10000  # rows or columns; the shim refuses more too
 _READ_SIZE = 256 * 1024
+CONNECT_TIMEOUT = 10.0  # a shim that accepts nobody for this long is as good as gone
 _QUEUE = 16  # responses waiting for the client: beyond this the shim socket is no longer read
 
 
@@ -97,10 +99,24 @@ class ShimIO:
 
 
 async def connect(path: str) -> ShimIO:
+    """A blocking connect in a thread: a non-blocking one to a unix socket whose listen backlog is
+    full fails with EAGAIN, which asyncio takes for "in progress" and then for connected (the
+    first read fails with EINVAL); a blocking one waits for the shim to accept, as it should when
+    many clients attach at once."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock.settimeout(CONNECT_TIMEOUT)
+    task = asyncio.ensure_future(asyncio.to_thread(sock.connect, path))
     try:
-        reader, writer = await asyncio.open_unix_connection(path, limit=_READ_SIZE)
-    except OSError as exc:
-        raise errdefs.Unavailable(f"attach: the shim's socket {path} is unreachable: {exc.strerror or exc}") from exc
+        await asyncio.shield(task)
+        sock.setblocking(False)
+        reader, writer = await asyncio.open_unix_connection(sock=sock, limit=_READ_SIZE)
+    except BaseException as exc:
+        # the fd is closed once no thread is in connect() on it
+        task.add_done_callback(lambda _: sock.close())
+        if isinstance(exc, OSError):
+            raise errdefs.Unavailable(
+                f"attach: the shim's socket {path} is unreachable: {exc.strerror or exc}") from exc
+        raise
     return ShimIO(reader, writer)
 
 
