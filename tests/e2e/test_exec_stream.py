@@ -96,8 +96,9 @@ def test_exec_it_under_a_real_terminal(ctrd: DaemonProc) -> None:  # noqa: F811
         out = _read_until(master, b"42\r\n", seen)
         assert b"/dev/pts/" in out and b"33 101\r\n" in out, out
         _set_size(master, 44, 120)  # the kernel sends SIGWINCH to ctrctl, the foreground process
-        os.write(master, b"stty size\n")
-        _read_until(master, b"44 120\r\n", seen)
+        # the resize travels ctrctl -> ctrd -> shim: the shell waits until its terminal has the size
+        os.write(master, b"while [ \"$(stty size)\" != '44 120' ]; do sleep 0.05; done; echo re$((1+1))sized\n")
+        _read_until(master, b"re2sized\r\n", seen)
         os.write(master, b"exit 3\n")
         assert p.wait(timeout=60) == 3
     finally:
