@@ -21,6 +21,7 @@ import pytest
 
 from ctrd import errdefs
 from ctrd.v1 import container_pb2 as pb
+from ctrd.v1 import system_pb2 as spb
 from tests.daemon_fixtures import DaemonProc, ctrd  # noqa: F401
 from tests.e2e.test_ctrctl_e2e import CTRCTL, ctl
 
@@ -165,6 +166,23 @@ def test_exec_detached_failures_inspect_and_events(ctrd: DaemonProc) -> None:  #
     actions = r.stdout.split()
     assert {"exec_create", "exec_start", "exec_die"} <= set(actions), actions
 
+    # Resize of a detached tty exec through the API: the shell ends once its terminal has the size
+    since = time.time()
+    script = 'while [ "$(stty size)" != "50 70" ]; do sleep 0.05; done'
+    tid = c.call(c.containers, "ExecCreate", pb.ExecCreateRequest(id="d1", args=["sh", "-c", script], tty=True,
+                                                                  console_rows=24, console_cols=80)).exec_id
+    with pytest.raises(errdefs.FailedPrecondition, match="not running"):
+        c.call(c.containers, "Resize", pb.ResizeRequest(exec_id=tid, rows=50, cols=70))
+    c.call(c.containers, "ExecStart", pb.ExecStartRequest(exec_id=tid))
+    with pytest.raises(errdefs.InvalidArgument, match="size"):
+        c.call(c.containers, "Resize", pb.ResizeRequest(exec_id=tid, rows=0, cols=70))
+    c.call(c.containers, "Resize", pb.ResizeRequest(exec_id=tid, rows=50, cols=70))
+    stream = c.system.Events(spb.EventsRequest(since=since, filters={"event": "exec_die"}), timeout=60)
+    try:
+        code = next(ev.attributes["exitCode"] for ev in stream if ev.attributes.get("execID") == tid)
+    finally:
+        stream.cancel()
+    assert code == "0"
     with pytest.raises(errdefs.NotFound, match="No such exec instance: nope"):
         c.call(c.containers, "ExecInspect", pb.ExecInspectRequest(exec_id="nope"))
     assert ctl(ctrd, "pause", "d1").returncode == 0
