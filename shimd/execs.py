@@ -50,7 +50,8 @@ class ExecProcess:
         self._master = -1
         self._pumps: list[LogPump] = []
         self._watch: asyncio.Task[None] | None = None
-        self.fanout = attach.Fanout(stdin_once=True, resize=self.resize)
+        self.fanout = attach.Fanout(stdin_once=True, resize=self.resize, lossless=True)
+        self.fanout.set_flow(self._pause_output, self._resume_output)
         try:
             self.fanout.listen(io_path)
         except BaseException:
@@ -117,11 +118,24 @@ class ExecProcess:
         self._watch = asyncio.create_task(self._wait(exited))
         return pid
 
+    def _pause_output(self) -> None:
+        for p in self._pumps:
+            p.pause()
+
+    def _resume_output(self) -> None:
+        for p in self._pumps:
+            p.resume()
+
     async def _wait(self, exited: asyncio.Future[Exit]) -> None:
         ex = await exited
-        if self._pumps:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*(p.done for p in self._pumps)), DRAIN_TIMEOUT)
+        drained = asyncio.gather(*(p.done for p in self._pumps))
+        while self._pumps:
+            try:
+                await asyncio.wait_for(asyncio.shield(drained), DRAIN_TIMEOUT)
+                break
+            except TimeoutError:
+                if not self.fanout.paused:  # a leftover holder of the pipes, not a client behind
+                    break
         for p in self._pumps:
             p.close()
         self.exit = ExecExit(ex.status, ex.at)
@@ -149,7 +163,7 @@ class ExecProcess:
         if self._watch is not None and not self._watch.done():
             self._watch.cancel()
         self._close_io()
-        self.fanout.close(self.io_path)
+        self.fanout.close(self.io_path, drain=True)
 
 
 class ExecTable:

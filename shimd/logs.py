@@ -155,6 +155,15 @@ class LogPump:
         else:
             self.close()
 
+    def pause(self) -> None:
+        """Stop reading for now (the pipe fills and its writer waits): back-pressure."""
+        if not self.done.done():
+            self._loop.remove_reader(self.fd)
+
+    def resume(self) -> None:
+        if not self.done.done():
+            self._loop.add_reader(self.fd, self._on_readable)
+
     def close(self) -> None:
         """Stop reading; what was buffered is written as a final partial line."""
         if self.done.done():

@@ -127,6 +127,15 @@ def test_exec_i_from_a_pipe(ctrd: DaemonProc, tmp_path: Path) -> None:  # noqa: 
         r = subprocess.run([*CTRCTL, "-a", ctrd.address, "exec", "-i", "p1", "sh"], stdin=f,
                            capture_output=True, env=_env(), timeout=60)
     assert (r.returncode, r.stdout) == (9, b"one\n42\n"), r.stderr
+    # a reader that stops for a while (beyond the shim's 1 s grace for attached clients) loses
+    # nothing: an exec's output waits for its reader (the process blocks), as docker's
+    p = subprocess.Popen([*CTRCTL, "-a", ctrd.address, "exec", "p1", "head", "-c", "40000000", "/dev/zero"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    assert p.stdout is not None
+    first = p.stdout.read(1 << 20)
+    time.sleep(3)  # the slow reader itself, not a wait for a condition
+    rest = p.stdout.read()
+    assert p.wait(timeout=120) == 0 and len(first) + len(rest) == 40000000, p.stderr.read() if p.stderr else ""
     assert ctl(ctrd, "rm", "-f", "p1").returncode == 0
 
 

@@ -132,3 +132,29 @@ def test_bad_requests_and_the_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert table.execs == {} and not any(os.path.exists(p) for p in paths)
 
     run(body)
+
+
+def test_an_exec_fanout_pauses_its_output_for_a_slow_client_and_never_cuts_it_off() -> None:
+    async def body() -> None:
+        from shimd import attach
+
+        events: list[str] = []
+        hub = attach.Fanout(lossless=True)
+        hub.set_flow(lambda: events.append("pause"), lambda: events.append("resume"))
+        ours, theirs = socket.socketpair()
+        hub.add(theirs.detach())
+        ours.setblocking(False)
+        chunk = b"x" * 65536
+        sent = 0
+        while not hub.paused:  # the client reads nothing: its queue grows past CLIENT_BUFFER
+            hub.publish("stdout", chunk)
+            sent += len(chunk)
+        assert events == ["pause"] and len(hub.clients) == 1
+        hub.finish(0)
+        hub.close(drain=True)  # deleted after the exit: the client still gets everything
+        got = await frames_until(ours, wire.EXIT)
+        assert sum(len(d) for k, d in got if k == wire.STDOUT) == sent
+        assert events == ["pause", "resume"]
+        ours.close()
+
+    run(body)
