@@ -24,6 +24,7 @@ from bench import (
     chart,
     exec_bench,
     fleet,
+    health_bench,
     latency,
     network_section,
     report,
@@ -45,7 +46,7 @@ from bench.rootfs import IMAGE_REF, build_oci_archive, build_rootfs, build_tarba
 from bench.sandbox import Sandbox
 from bench.stats import Steps, step_p50s
 
-SECTIONS = ("latency", "fleet", "stop", "seccomp", "network", "profile", "attach", "exec")
+SECTIONS = ("latency", "fleet", "stop", "seccomp", "network", "health", "profile", "attach", "exec")
 ALIASES = {"density": "fleet", "concurrency": "fleet", "recovery": "fleet"}
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -209,6 +210,13 @@ def measure(ctx: Context, sections: list[str]) -> dict[str, Any]:
     if "exec" in sections:
         print("exec (`exec c true` p50, 256 MiB through `exec -i c cat`; ctrd beside docker):", flush=True)
         out["exec"] = exec_bench.measure(ctx)
+    if "health" in sections:
+        print("health (1 s healthcheck vs none: shim memory, daemon RSS growth):", flush=True)
+        out["health"] = {
+            "ctrd": _guard(ctx, "ctrd health", health_bench.ctrd_health) if ctx.ctrd else ctrd_skip,
+            "docker": _guard(ctx, "docker health", health_bench.docker_health) if ctx.dockerd
+            else {"skipped": "dockerd not running"},
+        }
     if "profile" in sections:
         print("profile of ctrd's API latency path (py-spy):", flush=True)
         out["profile"] = _guard(ctx, "ctrd profile", profile_ctrd) if ctx.ctrd else ctrd_skip

@@ -334,6 +334,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--stats", action="store_true", help="display the container's stats then exit")
     sp.add_argument("--interval", default="5s", help="the stats collection interval (a duration: 5s, 500ms)")
     cmd("features", cli_verbs.cmd_features, with_id=False)
+    for name in ("checkpoint", "restore"):
+        sp = cmd(name, cli_verbs.cmd_no_criu, with_id=False)
+        sp.add_argument("rest", nargs=argparse.REMAINDER)  # runc's options and the id: all refused alike
     sp = cmd("spec", cli_verbs.cmd_spec, with_id=False)
     sp.add_argument("--bundle", "-b", default=".")
     sp.add_argument("--rootless", action="store_true")
@@ -341,7 +344,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.verb not in ("checkpoint", "restore"):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     log = _Log(args.log, args.log_format)
     try:
         code: int = args.fn(args)

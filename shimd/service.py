@@ -42,6 +42,8 @@ class ShimService:
             "WaitExec": (shim_pb2.WaitExecRequest, self.wait_exec),
             "ResizeExec": (shim_pb2.ResizeExecRequest, self.resize_exec),
             "DeleteExec": (shim_pb2.DeleteExecRequest, self.delete_exec),
+            "Health": (shim_pb2.HealthRequest, self.health),
+            "Update": (shim_pb2.UpdateRequest, self.update),
         }
 
     async def connect(self, req: shim_pb2.ConnectRequest) -> shim_pb2.ConnectResponse:
@@ -129,6 +131,13 @@ class ShimService:
     async def delete_exec(self, req: shim_pb2.DeleteExecRequest) -> shim_pb2.DeleteExecResponse:
         e = self.task.execs.delete(req.exec_id)
         return shim_pb2.DeleteExecResponse(exit_status=e.exit.status if e.exit else 0)
+
+    async def health(self, req: shim_pb2.HealthRequest) -> shim_pb2.HealthResponse:
+        return await self.task.health_state(req.after_seq)
+
+    async def update(self, req: shim_pb2.UpdateRequest) -> shim_pb2.UpdateResponse:
+        await self.task.update(req)
+        return shim_pb2.UpdateResponse()
 
 
 _EXEC_STATUS = {"created": shim_pb2.STATUS_CREATED, "running": shim_pb2.STATUS_RUNNING,

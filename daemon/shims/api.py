@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from daemon.health import Healthcheck, HealthState
 from daemon.network.settings import PortForward
 
 
@@ -40,6 +41,23 @@ class ShimCreate:
     terminal: bool = False
     open_stdin: bool = False
     stdin_once: bool = False
+    health: Healthcheck | None = None  # run by the shim when enabled
+    log_attrs: tuple[tuple[str, str], ...] = ()  # each json-file entry's "attrs"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    seq: int  # 0 = the shim runs no healthcheck
+    state: HealthState
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """docker update's resources; None = unchanged."""
+
+    memory: int | None = None  # bytes, -1 = unlimited
+    nano_cpus: int | None = None  # 0 = unlimited
+    pids_limit: int | None = None  # -1 = unlimited
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +119,10 @@ class ShimTask(Protocol):
     async def wait_exec(self, exec_id: str) -> Exit: ...
     async def resize_exec(self, exec_id: str, rows: int, cols: int) -> None: ...
     async def delete_exec(self, exec_id: str) -> None: ...
+    async def health(self, after_seq: int) -> HealthReport:
+        """The shim's healthcheck state once its sequence number is above `after_seq`."""
+        ...
+    async def update(self, limits: Limits) -> None: ...
 
 
 class Shims(Protocol):

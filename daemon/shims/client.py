@@ -172,6 +172,11 @@ class ShimClient:
 
     async def delete_exec(self, exec_id: str) -> shim_pb2.DeleteExecResponse:
         return await self.call("DeleteExec", shim_pb2.DeleteExecRequest(exec_id=exec_id), shim_pb2.DeleteExecResponse)
+    async def health(self, after_seq: int) -> shim_pb2.HealthResponse:
+        return await self.call("Health", shim_pb2.HealthRequest(after_seq=after_seq), shim_pb2.HealthResponse)
+
+    async def update(self, req: shim_pb2.UpdateRequest) -> shim_pb2.UpdateResponse:
+        return await self.call("Update", req, shim_pb2.UpdateResponse)
 
     async def close(self) -> None:
         self._writer.close()

@@ -15,8 +15,9 @@ shim (directly, or reparented to it as child subreaper), so the one reaper sees 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from shimd.reaper import Exit
 
@@ -43,6 +44,7 @@ class ExecSpec:
     terminal: bool = False  # a pty made inside the container; Stdio.console carries the master back
     size: tuple[int, int] | None = None  # (rows, cols): the pty's first size
     additional_gids: tuple[int, ...] = ()
+    on_pid: Callable[[int], None] | None = None  # told the pid to signal (a healthcheck's timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,27 @@ class StatsRecord:
     cpu_usage_ns: int = 0
     pids_current: int = 0
     pids_limit: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """docker update's limits as cgroup values; None = unchanged."""
+
+    memory: int | None = None      # bytes, -1 = unlimited
+    cpu_quota: int | None = None   # microseconds per period, -1 = unlimited
+    cpu_period: int | None = None
+    pids: int | None = None        # -1 = unlimited
+
+    def to_oci(self) -> dict[str, Any]:
+        """The OCI `linux.resources` object (runc update -r)."""
+        out: dict[str, Any] = {}
+        if self.memory is not None:
+            out["memory"] = {"limit": self.memory}
+        if self.cpu_quota is not None:
+            out["cpu"] = {"quota": self.cpu_quota, "period": self.cpu_period}
+        if self.pids is not None:
+            out["pids"] = {"limit": self.pids}
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +107,10 @@ class Backend(Protocol):
         ...
 
     async def stats(self) -> StatsRecord: ...
+
+    async def update(self, limits: Limits) -> None:
+        """Change the cgroup limits of the running container."""
+        ...
 
     async def pids(self) -> list[int]: ...
 

@@ -149,3 +149,13 @@ def test_exec_rows_ctrd_beside_docker_and_skips() -> None:
     md = render_markdown(rep)
     assert "| ctrd | 120.0 | 210.5 |" in md
     assert "| docker | skipped: dockerd not running | |" in md
+def test_health_rows() -> None:
+    from bench.report import _health_rows
+
+    rep = {"health": {"ctrd": {"n": 4, "shim_plain": {"pss_mb_p50": 2.25, "uss_mb_p50": 2.0},
+                               "shim_health": {"pss_mb_p50": 2.5, "uss_mb_p50": 2.25},
+                               "daemon_rss_growth_kb_plain": 16.0, "daemon_rss_growth_kb_health": 20.0},
+                      "docker": {"skipped": "dockerd not running"}}}
+    rows = _health_rows(rep)
+    assert rows[2] == "| ctrd | 4 | 2.25 → 2.50 | 2.00 → 2.25 | 16 → 20 |"
+    assert rows[3].startswith("| docker | skipped: dockerd not running")
