@@ -145,6 +145,14 @@ def _status_of(headers: list[tuple[bytes, bytes]]) -> RpcError | bool | None:
     return RpcError(code, message or code.name, tuple(trailing))
 
 
+def _grpc_timeout(seconds: float) -> str:
+    """The grpc-timeout header: at most 8 digits and a unit."""
+    ms = max(1, int(seconds * 1000))
+    if ms < 10**8:
+        return f"{ms}m"
+    return f"{min(10**8 - 1, int(seconds))}S"
+
+
 class _Stream:
     """One call's receiving side: parsed messages and the final status, in a queue."""
 
@@ -202,7 +210,7 @@ class _Connection:
             headers = [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "localhost"),
                        ("te", "trailers"), ("content-type", "application/grpc"), ("user-agent", "ctrctl")]
             if timeout is not None:
-                headers.append(("grpc-timeout", f"{max(1, int(timeout * 1000))}m"))
+                headers.append(("grpc-timeout", _grpc_timeout(timeout)))
             stream = self.streams[sid] = _Stream(sid)
             self.h2.send_headers(sid, headers)
             self._flush()

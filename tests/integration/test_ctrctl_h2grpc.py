@@ -245,3 +245,10 @@ def test_ctrctl_does_not_import_grpc() -> None:
             "ctrctl.cmd_image, ctrctl.cmd_system, ctrctl.cmd_stats, ctrctl.cmd_registry; "
             "sys.exit('grpc' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_long_deadline_is_a_valid_header(channel: Channel) -> None:
+    assert h2grpc._grpc_timeout(0.0001) == "1m"
+    assert h2grpc._grpc_timeout(5) == "5000m"
+    assert h2grpc._grpc_timeout(10**9) == "99999999S"
+    assert _method(channel, "unary_unary", "Unary")(b"x", timeout=10**9) == b"x"
