@@ -19,7 +19,7 @@ from bench.sandbox import Sandbox
 # trees, so two runs side by side must never share one.
 CONTAINERD_NS = "benchctr"
 DOCKER_CGROUP_PARENT = "bench-docker"
-DOCKER_BIP = "10.253.0.1/24"
+DOCKER_BIP = "10.253.0.1/22"  # room for the scale section's 300 bridged containers
 
 
 def wait_until(pred: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:

@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
     p.add_argument("--scale-n", type=int, action="append", default=[], metavar="N",
                    help="the scale section's N (repeatable; default 100, 300, 1000; --quick: 10, 30)")
+    p.add_argument("--scale-series", action="append", default=[], metavar="TEXT",
+                   help="scale: only the series whose name contains TEXT (repeatable), e.g. bridge, 'ctrd, none'; "
+                        "the points join those of results/latest.json")
     p.add_argument("--stop-runs", type=int, help="stop latency samples per engine (default 10)")
     p.add_argument("--no-docker", action="store_true", help="do not start dockerd even when installed")
     p.add_argument("--no-containerd", action="store_true", help="do not start containerd even when installed")
@@ -174,7 +177,8 @@ def _guard(ctx: Context, what: str, fn: Callable[[Context], dict[str, Any]]) -> 
     return result
 
 
-def measure(ctx: Context, sections: list[str], scale_ns: list[int] | None = None) -> dict[str, Any]:
+def measure(ctx: Context, sections: list[str], scale_ns: list[int] | None = None,
+            scale_only: list[str] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     ctrd_skip = {"skipped": f"ctrd daemon not available: {ctx.ctrd_skip}"}
     if "latency" in sections:
@@ -201,7 +205,7 @@ def measure(ctx: Context, sections: list[str], scale_ns: list[int] | None = None
     if "scale" in sections:
         ns = scale_ns or list(scale.NS)
         print(f"scale (N = {', '.join(map(str, ns))} sleeping containers, {ctx.clients} clients):", flush=True)
-        out["scale"] = scale.measure(ctx, ns, _ctrctl_path(), _guard)
+        out["scale"] = scale.measure(ctx, ns, _ctrctl_path(), _guard, scale_only or ())
     if "stop" in sections:
         print("stop latency (TERM-handling container):", flush=True)
         out["stop"] = {
@@ -309,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         build_oci_archive(ctx.tarball, ctx.oci_archive)
         ctx.sandbox.start()
         start_peers(ctx, args)
-        measured = measure(ctx, sections, args.scale_n or (list(scale.NS_QUICK) if q else None))
+        measured = measure(ctx, sections, args.scale_n or (list(scale.NS_QUICK) if q else None), args.scale_series)
     finally:
         teardown(ctx)
     machine["loadavg_at_end"] = os.getloadavg()[0]
@@ -317,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     latest = args.out / "latest.json"
     previous = json.loads(latest.read_text()) if args.only and latest.exists() else {}
+    if "scale" in sections and previous.get("scale"):
+        measured["scale"] = scale.merge(previous["scale"], measured["scale"])
     rep = assemble(previous, measured, ctx, sections, config, machine, hint)
     latest.write_text(json.dumps(rep, indent=1) + "\n")
     (args.out / "latest.md").write_text(report.render_markdown(rep))

@@ -168,10 +168,14 @@ def containerd_restart(ctx: Context, n: int) -> tuple[float, float]:
 
 
 def measure(ctx: Context, ns: Sequence[int], ctrctl: str,
-            guard: Callable[[Context, str, Callable[[Context], dict[str, Any]]], dict[str, Any]]) -> dict[str, Any]:
+            guard: Callable[[Context, str, Callable[[Context], dict[str, Any]]], dict[str, Any]],
+            only: Sequence[str] = ()) -> dict[str, Any]:
+    """`only`: run just the series whose name contains one of these (e.g. "bridge", "ctrd, none")."""
     series: dict[str, dict[str, dict[str, Any]]] = {}
 
     def point(name: str, n: int, fn: Callable[[Context], dict[str, Any]]) -> None:
+        if only and not any(o in name for o in only):
+            return
         p = series.setdefault(name, {})[str(n)] = guard(ctx, f"scale {name} N={n}", fn)
         if isinstance(p.get("shim_pss_mb"), (int, float)) and "daemon_rss_growth_kb_per_container" in p:
             p["mem_per_container_mb"] = p["shim_pss_mb"] + p["daemon_rss_growth_kb_per_container"] / 1024
@@ -186,6 +190,8 @@ def measure(ctx: Context, ns: Sequence[int], ctrctl: str,
             point("containerd, none", n, lambda c, n=n: containerd_point(c, n))
         if ctx.dockerd is not None and n <= DOCKER_MAX:
             for net in ("none", "bridge"):
+                if only and not any(o in f"docker, {net}" for o in only):
+                    continue
                 if docker_used > DOCKER_BUDGET_S:
                     series.setdefault(f"docker, {net}", {})[str(n)] = {
                         "skipped": f"docker's {DOCKER_BUDGET_S:.0f} s budget used up"}
@@ -194,3 +200,18 @@ def measure(ctx: Context, ns: Sequence[int], ctrctl: str,
                 point(f"docker, {net}", n, lambda c, n=n, net=net: docker_point(c, n, net))
                 docker_used += time.perf_counter() - t
     return {"ns": list(ns), "clients": ctx.clients, "series": series, "exponents": exponents(series)}
+
+
+def merge(previous: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """The new points over the previous run's (same series and N replaced, others kept), exponents
+    fitted again: a second run for some N or series completes the curves of the first."""
+    if not previous or "series" not in previous:
+        return new
+    series = {name: dict(points) for name, points in previous["series"].items()}
+    for name, points in new["series"].items():
+        series.setdefault(name, {}).update(points)
+    for name in series:
+        series[name] = dict(sorted(series[name].items(), key=lambda kv: int(kv[0])))
+    ns = sorted({int(n) for points in series.values() for n in points})
+    return {**new, "ns": ns, "series": series, "exponents": exponents(series),
+            "runs": [*previous.get("runs", [previous.get("ns")]), new.get("ns")]}

@@ -61,3 +61,19 @@ def test_rows_and_targets() -> None:
     assert targets["scale_mem"]["limit"] == pytest.approx(0.8 * 3.5)
     assert targets["scale_mem"]["status"] == "met"
     assert "| scale: series, N |" in render_markdown(rep)
+
+
+def test_merge_keeps_other_points_and_refits() -> None:
+    from bench.scale import merge
+
+    first = scale_report()["scale"]
+    first["exponents"] = exponents(first["series"])
+    second = {"ns": [300], "series": {"ctrd, bridge": {"300": _point(300, 6.0, 60.0)},
+                                      "ctrd, none": {"1000": _point(1000, 10.0, 80.0)}}}
+    merged = merge(first, second)
+    assert list(merged["series"]["ctrd, none"]) == ["100", "1000"]
+    assert merged["series"]["ctrd, none"]["1000"]["start_all_s"] == 10.0  # replaced
+    assert merged["series"]["containerd, none"] == first["series"]["containerd, none"]  # kept
+    assert merged["ns"] == [100, 300, 1000]
+    assert merged["exponents"]["ctrd, none"]["start_all_s"] == pytest.approx(math.log10(5))
+    assert merge(None, second) is second
