@@ -22,13 +22,16 @@ LABELS: dict[str, str] = {
     "ctr": "containerd: ctr run --rm",
     "docker_cli_none": "docker run --rm --network none",
     "docker_cli_bridge": "docker run --rm (bridge)",
+    "docker_cli_volume": "docker run --rm --network none -v vol:/data",
     "docker_api_none": "docker Engine API create+start+wait+rm, none",
     "docker_api_bridge": "docker Engine API create+start+wait+rm, bridge",
     "ctrd_api_none": "ctrd gRPC API create+start+wait+rm, none",
     "ctrd_api_bridge": "ctrd gRPC API create+start+wait+rm, bridge",
     "ctrctl_none": "ctrctl run --rm --network none",
     "ctrctl_bridge": "ctrctl run --rm (bridge)",
+    "ctrctl_volume": "ctrctl run --rm --network none -v vol:/data",
 }
+VOLUME = "benchvol"  # a named volume, made by the first run of each engine's volume row
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,20 +103,23 @@ def _docker_cases(ctx: Context) -> list[Case]:
     if ctx.dockerd is None:
         reason = "dockerd not running" + ("" if ctx.has("docker") else " (apt-get install docker.io)")
         return [Case(k, None, reason) for k in
-                ("docker_cli_none", "docker_cli_bridge", "docker_api_none", "docker_api_bridge")]
+                ("docker_cli_none", "docker_cli_bridge", "docker_cli_volume", "docker_api_none", "docker_api_bridge")]
     d = ctx.dockerd
     api = DockerAPI(d.socket)
     return [
         Case("docker_cli_none", lambda: run_ok(d.docker("run", "--rm", "--network", "none", IMAGE_REF, "true"),
                                                env=d.env)),
         Case("docker_cli_bridge", lambda: run_ok(d.docker("run", "--rm", IMAGE_REF, "true"), env=d.env)),
+        Case("docker_cli_volume", lambda: run_ok(d.docker("run", "--rm", "--network", "none", "-v", f"{VOLUME}:/data",
+                                                          IMAGE_REF, "true"), env=d.env),
+             close=lambda: _quiet(d.docker("volume", "rm", VOLUME), env=d.env)),
         _api_case("docker_api_none", lambda st: api.run_rm(IMAGE_REF, ["true"], "none", st)),
         _api_case("docker_api_bridge", lambda st: api.run_rm(IMAGE_REF, ["true"], "bridge", st), close=api.close),
     ]
 
 
 def _ctrd_cases(ctx: Context) -> list[Case]:
-    keys = ("ctrd_api_none", "ctrd_api_bridge", "ctrctl_none", "ctrctl_bridge")
+    keys = ("ctrd_api_none", "ctrd_api_bridge", "ctrctl_none", "ctrctl_bridge", "ctrctl_volume")
     if ctx.ctrd is None:
         return [Case(k, None, f"ctrd daemon not available: {ctx.ctrd_skip}") for k in keys]
     import shutil
@@ -128,7 +134,17 @@ def _ctrd_cases(ctx: Context) -> list[Case]:
     for mode in ("none", "bridge"):
         argv = [ctrctl, "-a", address, "run", "--rm", "--network", mode, IMAGE_REF, "true"]
         out.append(Case(f"ctrctl_{mode}", lambda argv=argv: run_ok(argv)))  # type: ignore[misc]
+    vol = [ctrctl, "-a", address, "run", "--rm", "--network", "none", "-v", f"{VOLUME}:/data", IMAGE_REF, "true"]
+    out.append(Case("ctrctl_volume", lambda: run_ok(vol),
+                    close=lambda: _quiet([ctrctl, "-a", address, "volume", "rm", VOLUME])))
     return out
+
+
+def _quiet(argv: list[str], env: dict[str, str] | None = None) -> None:
+    """Clean-up after a row: reported, never raised (it runs in the row's finally)."""
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, env=env)
+    if res.returncode != 0:
+        print(f"  clean-up {' '.join(argv[-3:])}: {res.stderr.strip()}", flush=True)
 
 
 def _attempt(run: Callable[[], None], failures: list[str]) -> bool:

@@ -38,6 +38,8 @@ RATIOS: tuple[tuple[str, Path_, Path_], ...] = (
      p50("latency", "docker_cli_none")),
     ("ctrctl run --rm (bridge) / docker run --rm (bridge)", p50("latency", "ctrctl_bridge"),
      p50("latency", "docker_cli_bridge")),
+    ("ctrctl run --rm -v vol:/data / docker run --rm -v vol:/data (none)", p50("latency", "ctrctl_volume"),
+     p50("latency", "docker_cli_volume")),
     ("ctrctl run --rm (none) / ctr run --rm", p50("latency", "ctrctl_none"), p50("latency", "ctr")),
     ("ctrd-runtime run / runc run", p50("latency", "ctrd_runtime"), p50("latency", "runc")),
     ("shim PSS / containerd-shim-runc-v2 PSS", ("fleet", "ctrd", "shim", "pss_mb_p50"),
@@ -58,6 +60,10 @@ RATIOS: tuple[tuple[str, Path_, Path_], ...] = (
      p50("seccomp", "dd_runc_default")),
     ("bridge setup+teardown: firewall chains / none", p50("network", "bridge_firewall"),
      p50("network", "bridge_no_firewall")),
+    ("1 GiB through a published port (time): ctrd / docker-proxy", p50("network", "port_download_ctrd"),
+     p50("network", "port_download_docker")),
+    ("connect + GET through a published port: ctrd / docker-proxy", p50("network", "port_connect_ctrd"),
+     p50("network", "port_connect_docker")),
 )
 
 
@@ -228,6 +234,22 @@ def _network_rows(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _health_rows(report: dict[str, Any]) -> list[str]:
+    lines = ["| engine (1 s healthcheck `CMD true` vs none) | n each | shim PSS MB without → with"
+             " | shim USS MB without → with | daemon RSS growth KB/container without → with |",
+             "|---|---:|---:|---:|---:|"]
+    for engine, h in report.get("health", {}).items():
+        if "skipped" in h:
+            lines.append(f"| {engine} | skipped: {h['skipped']} | | | |")
+            continue
+        plain, checked = h.get("shim_plain", {}), h.get("shim_health", {})
+        lines.append(
+            f"| {engine} | {h.get('n')} | {fmt(plain.get('pss_mb_p50'), 2)} → {fmt(checked.get('pss_mb_p50'), 2)} "
+            f"| {fmt(plain.get('uss_mb_p50'), 2)} → {fmt(checked.get('uss_mb_p50'), 2)} "
+            f"| {fmt(h.get('daemon_rss_growth_kb_plain'), 0)} → {fmt(h.get('daemon_rss_growth_kb_health'), 0)} |")
+    return lines
+
+
 def _target_rows(report: dict[str, Any]) -> list[str]:
     lines = ["| target | ours | limit | status | by |", "|---|---:|---:|---|---:|"]
     for t in report.get("targets", []):
@@ -260,7 +282,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                    f"N={cfg.get('n')} containers, k={cfg.get('clients')} clients; {cfg.get('stop_runs')} stops.")
         out.append("")
     for section in (_target_rows, _latency_rows, _step_rows, _fleet_rows, scale_report.render_rows, _stop_rows,
-                    _seccomp_rows, _network_rows, _profile_rows):
+                    _seccomp_rows, _network_rows, _health_rows, _profile_rows):
         rows = section(report)
         if len(rows) > 2:
             out.extend([*rows, ""])

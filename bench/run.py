@@ -19,7 +19,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import chart, fleet, latency, network_section, report, scale, scale_report, seccomp_bench, stoplat
+from bench import (
+    chart,
+    fleet,
+    health_bench,
+    latency,
+    network_section,
+    report,
+    scale,
+    scale_report,
+    seccomp_bench,
+    stoplat,
+)
 from bench.context import Context, run_ok
 from bench.ctrd_daemon import Ctrd, CtrdClient, CtrdUnavailable, describe_error
 from bench.daemons import (
@@ -35,7 +46,7 @@ from bench.rootfs import IMAGE_REF, build_oci_archive, build_rootfs, build_tarba
 from bench.sandbox import Sandbox
 from bench.stats import Steps, step_p50s
 
-SECTIONS = ("latency", "fleet", "stop", "seccomp", "network", "profile", "scale")
+SECTIONS = ("latency", "fleet", "stop", "seccomp", "network", "health", "profile", "scale")
 ALIASES = {"density": "fleet", "concurrency": "fleet", "recovery": "fleet"}
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -44,7 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0] if __doc__ else "")
     p.add_argument("--quick", action="store_true", help="fewer runs (10 after 2 warm-up), N=20, 3 stops")
     p.add_argument("--only", action="append", default=[], metavar="SECTION",
-                   help="latency | fleet (= density, concurrency, recovery) | stop | seccomp | network | profile | scale; "
+                   help="latency | fleet (= density, concurrency, recovery) | stop | seccomp | network | health | profile | "
+                        "scale; "
                         "repeatable. "
                         "Other sections of an existing latest.json are kept")
     p.add_argument("--runs", type=int, help="latency runs per row after warm-up (default 30)")
@@ -199,6 +211,13 @@ def measure(ctx: Context, sections: list[str], scale_ns: list[int] | None = None
     if "network" in sections:
         print("network (bridge setup+teardown with/without firewall; DNS lookup inside a container):", flush=True)
         out["network"] = network_section.measure(ctx)
+    if "health" in sections:
+        print("health (1 s healthcheck vs none: shim memory, daemon RSS growth):", flush=True)
+        out["health"] = {
+            "ctrd": _guard(ctx, "ctrd health", health_bench.ctrd_health) if ctx.ctrd else ctrd_skip,
+            "docker": _guard(ctx, "docker health", health_bench.docker_health) if ctx.dockerd
+            else {"skipped": "dockerd not running"},
+        }
     if "profile" in sections:
         print("profile of ctrd's API latency path (py-spy):", flush=True)
         out["profile"] = _guard(ctx, "ctrd profile", profile_ctrd) if ctx.ctrd else ctrd_skip

@@ -198,7 +198,7 @@ def _running(client: Client, cid: str) -> bool:
 
 def _remove_quietly(client: Client, cid: str) -> None:
     try:
-        client.call(client.containers.Remove, container_pb2.RemoveRequest(id=cid, force=True))
+        client.call(client.containers.Remove, container_pb2.RemoveRequest(id=cid, force=True, remove_volumes=True))
     except errdefs.NotFound:
         pass
     except errdefs.CtrdError as exc:

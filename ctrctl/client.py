@@ -117,11 +117,32 @@ class Client:
         return self._stub("NetworkService", messages)
 
     @property
+    def volumes(self) -> Any:
+        def messages() -> ModuleType:
+            from ctrd.v1 import volume_pb2
+            return volume_pb2
+        return self._stub("VolumeService", messages)
+
+    @property
     def system(self) -> Any:
         def messages() -> ModuleType:
             from ctrd.v1 import system_pb2
             return system_pb2
         return self._stub("SystemService", messages)
+
+    @property
+    def files(self) -> Any:
+        def messages() -> ModuleType:
+            from ctrd.v1 import files_pb2
+            return files_pb2
+        return self._stub("FilesService", messages)
+
+    @property
+    def cleanup(self) -> Any:
+        def messages() -> ModuleType:
+            from ctrd.v1 import cleanup_pb2
+            return cleanup_pb2
+        return self._stub("CleanupService", messages)
 
     def native(self, err: RpcError) -> errdefs.CtrdError:
         """Map an RpcError to the taxonomy; a dead socket becomes Unreachable (exit 1)."""

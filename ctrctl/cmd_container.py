@@ -73,7 +73,8 @@ def kill(args: argparse.Namespace) -> int:
 
 
 def rm(args: argparse.Namespace) -> int:
-    return _simple(args, "Remove", lambda n: container_pb2.RemoveRequest(id=n, force=args.force))
+    return _simple(args, "Remove", lambda n: container_pb2.RemoveRequest(id=n, force=args.force,
+                                                                                remove_volumes=args.volumes))
 
 
 def pause(args: argparse.Namespace) -> int:
@@ -85,8 +86,9 @@ def unpause(args: argparse.Namespace) -> int:
 
 
 def wait(args: argparse.Namespace) -> int:
-    return _each(args, args.containers,
-                 lambda c, n: str(c.call(c.containers.Wait, container_pb2.WaitRequest(id=n)).exit_code))
+    req = container_pb2.WaitRequest
+    return _each(args, args.containers, lambda c, n: str(
+        c.call(c.containers.Wait, req(id=n, condition=args.condition)).exit_code))
 
 
 def _inspect_one(client: Client, name: str, kind: str | None) -> Any:
@@ -152,6 +154,8 @@ def logs(args: argparse.Namespace) -> int:
             out = sys.stderr if resp.stream == "stderr" else sys.stdout
             if args.timestamps:
                 out.buffer.write(resp.time.encode() + b" ")
+            if args.details:  # docker: the attrs as k=v,k=v then a space (just the space when none)
+                out.buffer.write(",".join(f"{k}={v}" for k, v in sorted(resp.attrs.items())).encode() + b" ")
             out.buffer.write(resp.data)
             out.flush()
     except RpcError as err:

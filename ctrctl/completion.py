@@ -11,7 +11,7 @@ import argparse
 from ctrctl.parser import build
 
 _CONTAINER_VERBS = {"exec", "start", "stop", "restart", "kill", "rm", "pause", "unpause", "wait", "inspect", "logs",
-                    "top", "stats"}
+                    "top", "stats", "rename", "update", "port"}
 _IMAGE_VERBS = {"run", "create", "rmi"}
 
 

@@ -198,6 +198,19 @@ def parse_labels(labels: list[str]) -> dict[str, str]:
     return out
 
 
+LOG_ATTR_OPTS = ("labels", "env", "labels-regex", "env-regex")
+
+
+def log_attr_opts(opts: list[str]) -> dict[str, str]:
+    """--log-opt labels=a,b / env=X,Y / *-regex=RE: what becomes each log entry's attrs."""
+    out: dict[str, str] = {}
+    for raw in opts:
+        key, eq, value = raw.partition("=")
+        if eq and key in LOG_ATTR_OPTS:
+            out[key] = value
+    return out
+
+
 def parse_log_opts(opts: list[str]) -> tuple[str, int]:
     """--log-opt max-size=10m / max-file=3 -> (max_size, max_file)."""
     size, files = "", 0
@@ -213,8 +226,8 @@ def parse_log_opts(opts: list[str]) -> tuple[str, int]:
             size = value
         elif key == "max-file":
             files = parse_int(value, "--log-opt", minimum=1)
-        else:
-            raise flag_error("--log-opt", raw, f"unknown log opt '{key}' (max-size, max-file)")
+        elif key not in LOG_ATTR_OPTS:
+            raise flag_error("--log-opt", raw, f"unknown log opt '{key}' (max-size, max-file, {', '.join(LOG_ATTR_OPTS)})")
     if files > 1 and not size:
         raise flag_error("--log-opt", "max-file", "max-file requires max-size")
     return size, files

@@ -92,9 +92,21 @@ def _verb_module(name: str) -> ModuleType:
     if name == "ctrctl.cmd_network":
         from ctrctl import cmd_network
         return cmd_network
+    if name == "ctrctl.cmd_volume":
+        from ctrctl import cmd_volume
+        return cmd_volume
     if name == "ctrctl.cmd_system":
         from ctrctl import cmd_system
         return cmd_system
+    if name == "ctrctl.cmd_manage":
+        from ctrctl import cmd_manage
+        return cmd_manage
+    if name == "ctrctl.cmd_files":
+        from ctrctl import cmd_files
+        return cmd_files
+    if name == "ctrctl.cmd_cleanup":
+        from ctrctl import cmd_cleanup
+        return cmd_cleanup
     if name == "ctrctl.completion":
         from ctrctl import completion
         return completion

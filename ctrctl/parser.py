@@ -95,8 +95,11 @@ def _container_flags(p: Any, run: bool) -> None:
     p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOST:]PORT[/PROTO]",
                    help="publish a container port on the host")
     p.add_argument("-P", "--publish-all", action="store_true", help="publish every exposed port on a random port")
-    p.add_argument("-v", "--volume", action="append", default=[], metavar="SRC:DST[:ro]", help="bind mount a host path")
-    p.add_argument("--mount", action="append", default=[], metavar="type=bind|tmpfs,...", help="attach a mount")
+    p.add_argument("-v", "--volume", action="append", default=[], metavar="SRC:DST[:OPTS]",
+                   help="bind a host path (absolute SRC), mount a named volume (SRC a name), or an anonymous one (DST alone)")
+    p.add_argument("--mount", action="append", default=[], metavar="type=bind|volume|tmpfs,...", help="attach a mount")
+    p.add_argument("--volumes-from", action="append", default=[], metavar="CONTAINER[:ro|rw]",
+                   help="mount the volumes and binds of another container")
     p.add_argument("--tmpfs", action="append", default=[], metavar="PATH[:OPTS]", help="mount a tmpfs")
     p.add_argument("--read-only", action="store_true", help="mount the root filesystem read-only")
     p.add_argument("-m", "--memory", default=None, help="memory limit (e.g. 512m)")
@@ -126,7 +129,16 @@ def _container_flags(p: Any, run: bool) -> None:
     p.add_argument("-l", "--label", action="append", default=[], metavar="KEY=VALUE", help="set a label")
     p.add_argument("--pull", default="missing", choices=("always", "missing", "never"),
                    help="pull the image before creating: always, missing (default), never")
-    p.add_argument("--log-opt", action="append", default=[], metavar="max-size=..|max-file=..", help="log options")
+    p.add_argument("--log-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="max-size (default 20m), max-file (default 5), labels, env, labels-regex, env-regex")
+    p.add_argument("--log-driver", default="", choices=("json-file", "local", "none"), help="logging driver (json-file)")
+    p.add_argument("--health-cmd", default=None, help="command to check health (run with /bin/sh -c)")
+    p.add_argument("--health-interval", default=None, help="time between checks (default 30s)")
+    p.add_argument("--health-timeout", default=None, help="longest a check may run (default 30s)")
+    p.add_argument("--health-retries", default=None, help="failures in a row that make it unhealthy (default 3)")
+    p.add_argument("--health-start-period", default=None, help="start-up time when failures do not count (default 0s)")
+    p.add_argument("--health-start-interval", default=None, help="time between checks in the start period (default 5s)")
+    p.add_argument("--no-healthcheck", action="store_true", help="disable the image's HEALTHCHECK")
     p.add_argument("image", help="image reference")
     p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
 
@@ -149,19 +161,36 @@ def _containers(sub: _Subs) -> None:
     p.add_argument("containers", nargs="+")
     p = _verb(sub, "rm", f"{c}:rm", "remove containers")
     p.add_argument("-f", "--force", action="store_true", help="kill a running container first")
-    p.add_argument("-v", "--volumes", action="store_true", help="accepted for docker compatibility (no volumes)")
+    p.add_argument("-v", "--volumes", action="store_true", help="remove the container's anonymous volumes too")
     p.add_argument("containers", nargs="+")
     for name, help_ in (("pause", "pause containers"), ("unpause", "unpause containers"),
                         ("wait", "wait for containers to exit, print exit codes")):
         p = _verb(sub, name, f"{c}:{name}", help_)
+        if name == "wait":
+            p.add_argument("--condition", default="", choices=("not-running", "next-exit", "removed"),
+                           help="what to wait for (default not-running)")
         p.add_argument("containers", nargs="+")
+    m = "ctrctl.cmd_manage"
+    p = _verb(sub, "rename", f"{m}:rename", "rename a container")
+    p.add_argument("container")
+    p.add_argument("name")
+    p = _verb(sub, "update", f"{m}:update", "change a container's resources or restart policy")
+    p.add_argument("-m", "--memory", default=None, help="memory limit (e.g. 512m; -1 unlimited)")
+    p.add_argument("--cpus", default=None, help="number of CPUs (0 unlimited)")
+    p.add_argument("--pids-limit", default=None, help="pids limit (-1 unlimited)")
+    p.add_argument("--restart", default=None, help="no, always, unless-stopped, on-failure[:N]")
+    p.add_argument("containers", nargs="+")
+    p = _verb(sub, "port", f"{m}:port", "list a container's published ports")
+    p.add_argument("container")
+    p.add_argument("private_port", nargs="?", default="", metavar="PRIVATE_PORT[/PROTO]")
     p = _verb(sub, "ps", "ctrctl.cmd_ps:ps", "list containers")
     p.add_argument("-a", "--all", action="store_true", help="show all containers (default: running)")
     p.add_argument("-q", "--quiet", action="store_true", help="only ids")
     p.add_argument("--no-trunc", action="store_true", help="do not truncate ids and commands")
     p.add_argument("-n", "--last", default=None, help="show the n last created containers (all states)")
     p.add_argument("-l", "--latest", action="store_true", help="show the latest created container (all states)")
-    p.add_argument("-f", "--filter", action="append", default=[], help="name=, status=, label=, id=")
+    p.add_argument("-f", "--filter", action="append", default=[],
+                   help="name, id, status, label, ancestor, network, health, exited, before, since, volume")
     p.add_argument("--format", default="", help="table, json, or a {{.Field}} template")
     p = _verb(sub, "inspect", "ctrctl.cmd_container:inspect", "low-level information as JSON")
     p.add_argument("--type", choices=("container", "image"), default=None)
@@ -173,6 +202,7 @@ def _containers(sub: _Subs) -> None:
     p.add_argument("--since", default="", help="duration (10m), RFC3339 or unix time")
     p.add_argument("--until", default="", help="duration (10m), RFC3339 or unix time")
     p.add_argument("-t", "--timestamps", action="store_true")
+    p.add_argument("--details", action="store_true", help="show the extra attributes of each line")
     p.add_argument("container")
     p = _verb(sub, "exec", "ctrctl.cmd_container:exec_", "run a command in a running container (output when it ends)")
     p.add_argument("-e", "--env", action="append", default=[], metavar="KEY[=VALUE]")
@@ -218,6 +248,7 @@ def _images(sub: _Subs) -> None:
     p = _verb(isub, "inspect", f"{m}:inspect", "image details as JSON")
     p.add_argument("-f", "--format", default="")
     p.add_argument("images", nargs="+")
+    _image_prune(isub)
     ls(_verb(sub, "images", f"{m}:ls", "list images"))
     rm(_verb(sub, "rmi", f"{m}:rm", "remove images"))
     for group, top in ((sub, True), (isub, False)):  # `ctrctl pull` and `ctrctl image pull`, as docker
@@ -275,12 +306,39 @@ def _networks(sub: _Subs) -> None:
     p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
     p = _verb(nsub, "connect", f"{m}:connect", "connect a container to a network")
     p.add_argument("--alias", action="append", default=[], help="another name on this network")
+    p.add_argument("--ip", default="", help="IPv4 address on this network (e.g., 172.30.100.104)")
     p.add_argument("network")
     p.add_argument("container")
     p = _verb(nsub, "disconnect", f"{m}:disconnect", "disconnect a container from a network")
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("network")
     p.add_argument("container")
+
+
+def _volumes(sub: _Subs) -> None:
+    m = "ctrctl.cmd_volume"
+    vol = _verb(sub, "volume", f"{m}:usage", "manage volumes")
+    vsub = _group(vol)
+    p = _verb(vsub, "create", f"{m}:create", "create a volume")
+    p.add_argument("-d", "--driver", default="local", help="local (the only driver)")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("-o", "--opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="driver options: type, device, o (e.g. type=tmpfs device=tmpfs o=size=64m)")
+    p.add_argument("name", nargs="?", default="")
+    p = _verb(vsub, "ls", f"{m}:ls", "list volumes", ("list",))
+    p.add_argument("-f", "--filter", action="append", default=[], help="name=, label=, dangling=, driver=")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--format", default="", help="table, json, or a {{.Field}} template")
+    p = _verb(vsub, "inspect", f"{m}:inspect", "volume details as JSON")
+    p.add_argument("-f", "--format", default="")
+    p.add_argument("volumes", nargs="+")
+    p = _verb(vsub, "rm", f"{m}:rm", "remove volumes", ("remove",))
+    p.add_argument("-f", "--force", action="store_true", help="a missing volume is not an error")
+    p.add_argument("volumes", nargs="+")
+    p = _verb(vsub, "prune", f"{m}:prune", "remove unused anonymous volumes (all unused ones with -a)")
+    p.add_argument("-a", "--all", action="store_true", help="named volumes too")
+    p.add_argument("--filter", action="append", default=[], help="label=")
+    p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
 
 
 def _system(sub: _Subs) -> None:
@@ -298,6 +356,67 @@ def _system(sub: _Subs) -> None:
     p.add_argument("shell", choices=("bash", "zsh"))
 
 
+def _bool_flag(value: str) -> bool:
+    v = value.lower()
+    if v in ("true", "1"):
+        return True
+    if v in ("false", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"want true or false, not {value!r}")
+
+
+def _file_verbs(sub: _Subs) -> None:
+    m = "ctrctl.cmd_files"
+    p = _verb(sub, "cp", f"{m}:cp", "copy files between a container and the host (CONTAINER:PATH, - for a tar)")
+    p.add_argument("-a", "--archive", action="store_true", help="keep uid/gid of the source")
+    p.add_argument("-L", "--follow-link", action="store_true", help="follow a symlink given as the source")
+    p.add_argument("-q", "--quiet", action="store_true", help="accepted (no progress is printed)")
+    p.add_argument("src")
+    p.add_argument("dst")
+    p = _verb(sub, "export", f"{m}:export", "a tar of a container's filesystem")
+    p.add_argument("-o", "--output", default="", help="write to a file instead of stdout")
+    p.add_argument("container")
+    p = _verb(sub, "diff", f"{m}:diff", "files changed in a container's filesystem (A/C/D)")
+    p.add_argument("container")
+    p = _verb(sub, "commit", f"{m}:commit", "create an image from a container's changes")
+    p.add_argument("-a", "--author", default="")
+    p.add_argument("-c", "--change", action="append", default=[], help="Dockerfile instruction (CMD, ENV, ...)")
+    p.add_argument("-m", "--message", default="")
+    p.add_argument("-p", "--pause", nargs="?", const=True, default=True, type=_bool_flag, metavar="BOOL",
+                   help="pause the container while committing (default true)")
+    p.add_argument("container")
+    p.add_argument("reference", nargs="?", default="")
+
+
+def _prune_flags(p: Any, what: str) -> None:
+    p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--filter", action="append", default=[], help=f"{what}")
+
+
+def _image_prune(isub: _Subs) -> None:
+    p = _verb(isub, "prune", "ctrctl.cmd_cleanup:image_prune", "remove unused images")
+    p.add_argument("-a", "--all", action="store_true", help="every image no container uses, not only dangling ones")
+    _prune_flags(p, "until=, label=, label!=")
+
+
+def _files_and_cleanup(sub: _Subs) -> None:
+    m = "ctrctl.cmd_cleanup"
+    _file_verbs(sub)
+    con = _verb(sub, "container", "ctrctl.cmd_cleanup:usage_container", "manage containers")
+    csub = _group(con)
+    _file_verbs(csub)
+    _prune_flags(_verb(csub, "prune", f"{m}:container_prune", "remove every stopped container"), "until=, label=, label!=")
+    system = _verb(sub, "system", f"{m}:usage_system", "manage ctrd")
+    ssub = _group(system)
+    p = _verb(ssub, "df", f"{m}:df", "disk usage")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--format", default="", help="table, json, or a {{.Field}} template")
+    p = _verb(ssub, "prune", f"{m}:system_prune", "remove unused data")
+    p.add_argument("-a", "--all", action="store_true", help="every unused image, not only dangling ones")
+    p.add_argument("--volumes", action="store_true", help="prune volumes too")
+    _prune_flags(p, "until=, label=")
+
+
 def build(argv: Sequence[str] | None = None, *, full: bool = False) -> Parser:
     """The parser for `argv`: every verb is listed, but only the verb being run gets its flags
     (all of them with full=True, for completion scripts)."""
@@ -312,5 +431,7 @@ def build(argv: Sequence[str] | None = None, *, full: bool = False) -> Parser:
     _containers(sub)
     _images(sub)
     _networks(sub)
+    _volumes(sub)
     _system(sub)
+    _files_and_cleanup(sub)
     return p

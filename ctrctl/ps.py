@@ -12,11 +12,13 @@ from ctrctl.errors import UsageError
 from ctrctl.format import ago, ellipsis, go_time, quote, short_id, tabulate, template_rows
 
 STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
-FILTER_KEYS = ("id", "name", "status", "label")
+FILTER_KEYS = ("id", "name", "status", "label", "ancestor", "network", "health", "exited", "before", "since", "volume")
+HEALTH = ("starting", "healthy", "unhealthy", "none")
+CLIENT_KEYS = ("id", "name", "status", "label")  # matched here too; the rest only by the daemon
 HEADERS = {
     "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
     "RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES",
-    "State": "STATE", "Labels": "LABELS",
+    "State": "STATE", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS",
 }
 TABLE = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names")
 
@@ -44,6 +46,10 @@ class SummaryLike(Protocol):
     def ports(self) -> Sequence[PortLike]: ...
     @property
     def labels(self) -> Mapping[str, str]: ...
+    @property
+    def mounts(self) -> Sequence[str]: ...
+    @property
+    def networks(self) -> Sequence[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +57,13 @@ class Filters:
     values: dict[str, list[str]]
 
     def for_daemon(self) -> dict[str, str]:
-        """Keys with a single value go to the daemon; several values per key are ORed client-side."""
-        return {k: v[0] for k, v in self.values.items() if len(v) == 1}
+        """Every key but name (a regular expression, matched here) goes to the daemon, its values
+        joined by newlines (the daemon ORs them, as docker)."""
+        return {k: "\n".join(v) for k, v in self.values.items() if k != "name"}
 
     def match(self, c: SummaryLike) -> bool:
-        return all(any(_match_one(key, value, c) for value in values) for key, values in self.values.items())
+        return all(any(_match_one(key, value, c) for value in values)
+                   for key, values in self.values.items() if key in CLIENT_KEYS)
 
 
 def parse_filters(raw: Iterable[str]) -> Filters:
@@ -63,9 +71,15 @@ def parse_filters(raw: Iterable[str]) -> Filters:
     for item in raw:
         key, eq, value = item.partition("=")
         if not eq or key not in FILTER_KEYS:
-            raise UsageError(f"invalid filter '{item}' (name=, id=, status=, label=)")
+            raise UsageError(f"invalid filter '{item}' ({'=, '.join(FILTER_KEYS)}=)")
         if key == "status" and value not in STATES:
             raise UsageError(f"invalid filter 'status={value}' ({', '.join(STATES)})")
+        if key == "health" and value not in HEALTH:
+            raise UsageError(f"invalid filter 'health={value}' ({', '.join(HEALTH)})")
+        if key == "exited" and not value.lstrip("-").isdigit():
+            raise UsageError(f"invalid filter 'exited={value}' (an exit code)")
+        if key in ("before", "since", "ancestor", "network", "volume") and not value:
+            raise UsageError(f"invalid filter '{item}' (a value is required)")
         values.setdefault(key, []).append(value)
     return Filters(values)
 
@@ -129,6 +143,10 @@ def row(c: SummaryLike, *, trunc: bool = True, now: float | None = None,
             out[k] = ",".join(n.removeprefix("/") for n in c.names)
         elif k == "Labels":
             out[k] = ",".join(f"{k}={v}" for k, v in sorted(c.labels.items()))
+        elif k == "Mounts":
+            out[k] = ",".join(c.mounts)
+        elif k == "Networks":
+            out[k] = ",".join(c.networks)
     return out
 
 
@@ -144,5 +162,11 @@ def render(containers: Sequence[SummaryLike], *, fmt: str, quiet: bool, trunc: b
     rows = [row(c, trunc=trunc, now=now) for c in ordered]
     if fmt == "json":
         return "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows)
-    objs: list[dict[str, Any]] = list(rows)
+    objs: list[dict[str, Any]] = [{**r, "Label": _label_of(c)} for r, c in zip(rows, ordered, strict=True)]
     return template_rows(fmt, objs, HEADERS)
+
+
+def _label_of(c: SummaryLike) -> Any:
+    """docker's {{.Label "key"}}: the value of one label ("" when absent)."""
+    labels = dict(c.labels)
+    return lambda key: labels.get(str(key), "")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ctrctl import flags, limits, mounts, security
+from ctrctl import flags, health, limits, mounts, security
 from ctrctl.errors import UsageError, flag_error
 from ctrd.v1 import container_pb2
 
@@ -63,7 +63,10 @@ def build_spec(args: argparse.Namespace, environ: dict[str, str] | os._Environ[s
         if m.target in seen:
             raise UsageError(f"duplicate mount point: {m.target}")
         seen.add(m.target)
-        spec.mounts.add(type=m.type, source=m.source, target=m.target, read_only=m.read_only, options=m.options)
+        spec.mounts.add(type=m.type, source=m.source, target=m.target, read_only=m.read_only, options=m.options,
+                        origin=m.origin, no_copy=m.no_copy, propagation=m.propagation,
+                        volume_driver=m.volume_driver, volume_options=m.volume_options)
+    spec.volumes_from.extend(mounts.parse_volumes_from(v) for v in args.volumes_from)
     if args.memory is not None:
         spec.memory = flags.parse_memory(args.memory)
     if args.cpus is not None:
@@ -86,6 +89,7 @@ def build_spec(args: argparse.Namespace, environ: dict[str, str] | os._Environ[s
     spec.ip_address = args.ip
     spec.mac_address = args.mac_address
     spec.log_max_size, spec.log_max_file = flags.parse_log_opts(args.log_opt)
+    spec.log_opts.update(flags.log_attr_opts(args.log_opt))
     spec.security_opt.extend(security.parse_security_opt(o) for o in args.security_opt)
     spec.devices.extend(security.parse_device(d) for d in args.device)
     spec.device_cgroup_rules.extend(limits.parse_device_cgroup_rule(r) for r in args.device_cgroup_rule)
@@ -96,4 +100,8 @@ def build_spec(args: argparse.Namespace, environ: dict[str, str] | os._Environ[s
     if args.shm_size is not None:
         spec.shm_size = limits.parse_shm_size(args.shm_size)
     spec.group_add.extend(args.group_add)
+    health.apply(spec, args)
+    spec.log_driver = args.log_driver
+    if args.log_driver == "none" and args.log_opt:
+        raise UsageError("--log-opt: the none log driver takes no options")
     return spec

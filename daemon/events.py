@@ -33,7 +33,8 @@ class Event:
                 len(value) >= 1 and self.id.startswith(value)
             ):
                 return False
-            if key == "event" and value != self.action:
+            # docker: "health_status" also matches "health_status: healthy" (the part before ':')
+            if key == "event" and value not in (self.action, self.action.partition(":")[0]):
                 return False
             if key == "type" and value != self.type:
                 return False

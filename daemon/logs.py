@@ -29,6 +29,7 @@ class LogEntry:
     data: bytes
     time: str
     ts: float
+    attrs: tuple[tuple[str, str], ...] = ()  # the entry's "attrs" (docker logs --details)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,9 @@ def _parse(line: bytes) -> LogEntry | None:
     try:
         d = json.loads(line)
         t = str(d.get("time", ""))
-        return LogEntry(str(d.get("stream", "stdout")), str(d.get("log", "")).encode(), t, parse_rfc3339(t))
+        attrs = d.get("attrs") or {}
+        return LogEntry(str(d.get("stream", "stdout")), str(d.get("log", "")).encode(), t, parse_rfc3339(t),
+                        tuple(sorted((str(k), str(v)) for k, v in attrs.items())))
     except (ValueError, AttributeError):
         return None  # a torn last line (writer mid-write) or garbage: skip
 

@@ -17,12 +17,12 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import grpc.aio
 
 from ctrd import errdefs
-from ctrd.v1 import container_pb2_grpc, image_pb2_grpc, network_pb2_grpc, system_pb2_grpc
+from ctrd.v1 import container_pb2_grpc, image_pb2_grpc, network_pb2_grpc, system_pb2_grpc, volume_pb2_grpc
 from daemon.config import Config
 from daemon.containers.manager import ContainerManager
 from daemon.containers.recovery import recover
@@ -33,7 +33,12 @@ from daemon.layers.api import Layers
 from daemon.network.api import Network
 from daemon.services.containers import ContainerServicer
 from daemon.services.system import SystemServicer
+from daemon.services.volumes import VolumeServicer
 from daemon.shims.api import Shims
+
+if TYPE_CHECKING:
+    from daemon.images.store import ImageStore
+    from daemon.layers.overlay2 import LayerStore
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE = 64 * 1024 * 1024
@@ -88,6 +93,7 @@ class Daemon:
         self.image_servicer = image_servicer
         self.network_servicer: network_pb2_grpc.NetworkServiceServicer | None = None
         self._image_count = image_count
+        self.extra_services: list[Callable[[grpc.aio.Server], None]] = []  # (servicer registrations)
         self.server: grpc.aio.Server | None = None
         self.lock = RootLock(cfg.root)
         self.stopping = asyncio.Event()
@@ -109,10 +115,13 @@ class Daemon:
         self._launcher.add_done_callback(_report_launcher)
         network = asyncio.ensure_future(self.network.start())
         try:
+            await asyncio.to_thread(self.manager.volumes.store.load)
             await recover(self.manager, network)
         finally:
             await asyncio.gather(network, return_exceptions=True)
         network.result()  # a network helper that failed to start fails the daemon start
+        running = [c for c in self.manager.store if is_alive(c.status)]
+        await asyncio.to_thread(self.manager.volumes.store.reconcile, self.manager.volumes.live_holders(running))
         log.info("recovered %d containers in %.3f s", len(self.manager.store), time.monotonic() - t0)
         self.server = grpc.aio.server(
             interceptors=[ErrorInterceptor()],
@@ -125,6 +134,9 @@ class Daemon:
             image_pb2_grpc.add_ImageServiceServicer_to_server(self.image_servicer, self.server)
         if self.network_servicer is not None:
             network_pb2_grpc.add_NetworkServiceServicer_to_server(self.network_servicer, self.server)
+        volume_pb2_grpc.add_VolumeServiceServicer_to_server(VolumeServicer(self.manager.volumes.store), self.server)
+        for register in self.extra_services:
+            register(self.server)
         with contextlib.suppress(FileNotFoundError):
             cfg.address.unlink()  # stale socket of a dead daemon (we hold the root lock)
         old_umask = os.umask(0o117)
@@ -158,6 +170,7 @@ class Daemon:
             log.error("force shutdown: containers did not stop within %.0f s", budget)
         if self._launcher is not None:
             await asyncio.gather(self._launcher, return_exceptions=True)
+        await asyncio.to_thread(self.manager.volumes.store.close)
         for closer in (self.network.close, self.shims.close):
             try:
                 await closer()
@@ -199,7 +212,22 @@ def build_daemon(cfg: Config) -> Daemon:
     d.image_servicer = RegistryImageServicer(images, dist, in_use)
     d.network_servicer = NetworkServicer(network.user, d.manager)
     d._image_count = lambda: len(images.list())
+    _add_file_services(d, images, layers)
     return d
+
+
+def _add_file_services(d: Daemon, images: ImageStore, layers: LayerStore) -> None:
+    """cp/export/diff/commit (FilesService) and prune/df (CleanupService)."""
+    from ctrd.v1 import cleanup_pb2_grpc, files_pb2_grpc
+    from daemon.cleanup.service import Cleanup
+    from daemon.files.service import Files
+    from daemon.services.cleanup import CleanupServicer
+    from daemon.services.files import FilesServicer
+
+    files = FilesServicer(Files(d.manager, images, layers))
+    cleanup = CleanupServicer(Cleanup(d.manager, images, layers))
+    d.extra_services.append(lambda server: files_pb2_grpc.add_FilesServiceServicer_to_server(files, server))
+    d.extra_services.append(lambda server: cleanup_pb2_grpc.add_CleanupServiceServicer_to_server(cleanup, server))
 
 
 async def cleanup_network(cfg: Config) -> None:

@@ -6,8 +6,10 @@ import os
 import signal
 import time
 
+from runtime import cgroup_extra
 from runtime import cgroup_v1_more as more
 from runtime import cgroupfs as fs
+from runtime.cgroup_extra import V1_EXTRA_CONTROLLERS
 from runtime.cgroupfs import Stats
 from runtime.errors import CgroupError
 from runtime.spec_resources import Resources
@@ -15,7 +17,8 @@ from runtime.spec_resources import Resources
 # "systemd" is the named hierarchy name=systemd, which runc joins too (systemd inside a container
 # and docker's own tools look for it); it has no controller files.
 UNIFIED = "unified"  # the key of a hybrid host's cgroup2 hierarchy in V1Cgroup.paths
-V1_CONTROLLERS = ("freezer", "memory", "cpu", "cpuacct", "pids", "devices", "cpuset", "blkio", "systemd")
+V1_CONTROLLERS = ("freezer", "memory", "cpu", "cpuacct", "pids", "devices", "cpuset", "blkio", "systemd",
+                  *V1_EXTRA_CONTROLLERS)
 
 _V1_MOUNTS: dict[str, str] | None = None
 
@@ -113,6 +116,8 @@ class V1Cgroup:
                 minor = "*" if rule.minor < 0 else str(rule.minor)
                 text = "a" if rule.type == "a" and rule.major < 0 else f"{rule.type} {major}:{minor} {rule.access}"
                 fs.write(f"{p['devices']}/devices.{'allow' if rule.allow else 'deny'}", text)
+        if r.extra:
+            cgroup_extra.apply_v1(p, r.extra)
 
     def mount_sources(self) -> list[tuple[str, str]]:
         """(name under /sys/fs/cgroup, host directory) for the container's cgroup mount."""

@@ -6,6 +6,7 @@ import os
 import signal
 import time
 
+from runtime import cgroup_extra
 from runtime import cgroup_v2_io as io_v2
 from runtime import cgroupfs as fs
 from runtime.cgroupfs import Stats
@@ -50,7 +51,7 @@ class V2Cgroup:
             want.append("cpuset")
         if r.blkio:
             want.append("io")
-        return want
+        return want + [c for c in cgroup_extra.wanted_v2(r.extra) if c not in want]
 
     def _delegate(self, r: Resources) -> None:
         """Enable the needed controllers in every ancestor's subtree_control."""
@@ -95,6 +96,8 @@ class V2Cgroup:
             fs.write(f"{d}/cpu.max", f"{quota} {r.cpu_period or 100000}")
         if r.pids_limit is not None:
             fs.write(f"{d}/pids.max", "max" if r.pids_limit < 0 else str(r.pids_limit))
+        if r.extra:
+            cgroup_extra.apply_v2(d, r.extra)
 
     def procs_files(self) -> list[str]:
         return [f"{self.dir}/cgroup.procs"]

@@ -301,6 +301,12 @@ def _cmd_features(args: argparse.Namespace) -> int:
     return cli_verbs.cmd_features(args)
 
 
+def _cmd_no_criu(args: argparse.Namespace) -> int:
+    from runtime import cli_verbs
+
+    return cli_verbs.cmd_no_criu(args)
+
+
 def _cmd_spec(args: argparse.Namespace) -> int:
     from runtime import cli_verbs
 
@@ -378,6 +384,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--stats", action="store_true", help="display the container's stats then exit")
     sp.add_argument("--interval", default="5s", help="the stats collection interval (a duration: 5s, 500ms)")
     cmd("features", _cmd_features, with_id=False)
+    for name in ("checkpoint", "restore"):
+        sp = cmd(name, _cmd_no_criu, with_id=False)
+        sp.add_argument("rest", nargs=argparse.REMAINDER)  # runc's options and the id: all refused alike
     sp = cmd("spec", _cmd_spec, with_id=False)
     sp.add_argument("--bundle", "-b", default=".")
     sp.add_argument("--rootless", action="store_true")
@@ -385,7 +394,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.verb not in ("checkpoint", "restore"):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     log = _Log(args.log, args.log_format)
     try:
         code: int = args.fn(args)

@@ -136,6 +136,12 @@ def cmd_update(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_no_criu(a: argparse.Namespace) -> int:
+    """checkpoint / restore: runc's verbs, which need CRIU; ctrd-runtime has no CRIU support and
+    says so (engines show the message) rather than failing on an unknown verb."""
+    raise errors.RuntimeErr(f"{a.verb} is not supported: ctrd-runtime has no CRIU support")
+
+
 def cmd_features(a: argparse.Namespace) -> int:
     print(json.dumps({
         "ociVersionMin": "1.0.0",

@@ -35,7 +35,7 @@ from runtime.spec_process import ProcessSpec
 from runtime.spec_resources import Resources
 from runtime.syscalls import Syscalls
 
-__all__ = ["Container", "ProcessSpec", "Stats", "Status", "Stdio"]
+__all__ = ["Container", "ProcessSpec", "Resources", "Stats", "Status", "Stdio"]
 
 class Status(enum.Enum):
     CREATED = "created"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ctrd import timefmt
-from runtime import cgroups, hooks, spawn, spec_hooks, state, sync
+from runtime import cgroups, hooks, spawn, spec_hooks, state, sync, userns
 from runtime import spec as spec_mod
 from runtime import syscalls as sc
 from runtime.cgroups import Cgroup
@@ -69,6 +69,11 @@ def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[
                 raise ContainerExists(f"container {container_id} already exists")
             undo.append(lambda: shutil.rmtree(sdir, ignore_errors=True))
         join, pid_fd, unshare_flags, parent_flags = _namespaces(spec, close)
+        user = spec.namespace("user")
+        # With a user namespace the first stage makes the pid namespace from inside it (runtime.userns).
+        pid_flags = parent_flags if user else 0
+        if user:
+            parent_flags = 0
         cgroups_path = spec.cgroups_path or f"/ctrd-runtime/{container_id}"
         cg = cgroups.for_path(cgroups_path)
         cg.create(spec.resources)
@@ -98,6 +103,9 @@ def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[
             fifo_fd=fifo_fd,
             seccomp=filt,
             container_id=container_id,
+            userns=user is not None,
+            new_userns=user is not None and not user.path,
+            pid_flags=pid_flags,
         )
         pid = spawn.fork_child(s, parent_flags, pid_fd, cfg)
         for fd in close:
@@ -105,6 +113,9 @@ def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[
         close.clear()
         parent_sock.settimeout(SETUP_TIMEOUT)
         spawn.place(cg, pid, parent_sock, cfg)
+        if cfg.userns:
+            # On a failure `pid` stays the first stage's, reaped below like any failed child.
+            pid = userns.follow(parent_sock, pid, spec.uid_mappings, spec.gid_mappings)
         pkt = _recv(parent_sock, container_id)
         if pkt is not None and pkt.type is sync.Msg.HOOKS:
             # The container's namespaces exist, its rootfs is mounted but not yet pivoted into.
@@ -176,6 +187,8 @@ def _namespaces(spec: Spec, close: list[int]) -> tuple[list[tuple[int, int]], in
                 join.append((fd, ns.flag))
         elif ns.type in ("pid", "time"):
             parent_flags |= ns.flag
+        elif ns.type == "user":
+            continue  # made by the first stage (runtime.userns)
         else:
             unshare_flags |= ns.flag
     if not spec.namespace("mount"):

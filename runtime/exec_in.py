@@ -18,8 +18,9 @@ from runtime.spawn import SETUP_TIMEOUT
 from runtime.spec_process import ProcessSpec
 from runtime.syscalls import Syscalls
 
-# Namespaces an exec'd process joins with setns, mount last (it resets root and cwd).
-_EXEC_NS = (("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET),
+# Namespaces an exec'd process joins with setns: the user namespace first (the others belong to
+# it), mount last (it resets root and cwd).
+_EXEC_NS = (("user", sc.CLONE_NEWUSER), ("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET),
             ("cgroup", sc.CLONE_NEWCGROUP), ("mnt", sc.CLONE_NEWNS))
 
 

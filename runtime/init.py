@@ -61,11 +61,11 @@ import socket
 import sys
 import termios
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NoReturn, Protocol
 
 from ctrd import reasons
-from runtime import console, creds, hooks, rootfs
+from runtime import console, creds, hooks, rootfs, userns
 from runtime import syscalls as sc
 from runtime.errors import CgroupError, ExecError, RuntimeErr, SpecError
 from runtime.spec import Spec
@@ -89,6 +89,11 @@ class ChildConfig:
     seccomp: SeccompLoader | None = None  # built in the parent; loaded in `setup` (see there)
     container_id: str = ""  # for the hooks' state
     console_fd: int = -1  # with process.terminal: the console socket the pty master is sent on
+    # A user namespace (runtime.userns): the child is a first stage that makes (new_userns) or
+    # joins it, then unshares pid_flags and clones the second stage.
+    userns: bool = False
+    new_userns: bool = False
+    pid_flags: int = 0
 
 
 class SeccompLoader(Protocol):
@@ -193,7 +198,10 @@ def _before_pivot(cfg: ChildConfig, sock: socket.socket | None) -> None:
 
 
 def needs_placed(cfg: ChildConfig) -> bool:
-    """Whether the child waits for PLACED (it enters a cgroup namespace)."""
+    """Whether the child waits for PLACED (it enters a cgroup namespace). Not with a user
+    namespace: the second stage is cloned after the placement and inherits it."""
+    if cfg.userns:
+        return False
     return bool(cfg.unshare_flags & sc.CLONE_NEWCGROUP) or any(t == sc.CLONE_NEWCGROUP for _, t in cfg.join)
 
 
@@ -224,7 +232,8 @@ def setup(cfg: ChildConfig, s: Syscalls, sock: socket.socket | None = None) -> t
         # The pty of the container's own devpts (runc: after the mounts, before the
         # credentials, the seccomp filter and the cwd).
         console.setup_in_container(cfg.console_fd, p.console_size)
-    creds.limits(s, p)
+    if not cfg.userns:
+        creds.limits(s, p)  # with a user namespace the first stage has set them (runtime.userns)
     env = creds.environ(p, creds.home_of(p.uid))
     if cfg.seccomp is not None and not p.no_new_privileges:
         # runc's order: without no_new_privs, installing a filter needs CAP_SYS_ADMIN, so it
@@ -271,6 +280,9 @@ def child_main(cfg: ChildConfig, s: Syscalls | None = None) -> NoReturn:
         # Everything inherited from the caller goes now, before any path is resolved: a leaked
         # host directory fd would let cwd=/proc/self/fd/N escape (CVE-2024-21626).
         _close_fds({cfg.sock_fd, cfg.fifo_fd, cfg.console_fd, *(fd for fd, _ in cfg.join)})
+        if cfg.userns:
+            left = userns.first_stage(s, cfg.join, cfg.pid_flags, cfg.new_userns, sock, cfg.process)
+            cfg = replace(cfg, join=left)  # from here on: the second stage
         path, argv, env = setup(cfg, s, sock)
         send(sock, Packet(Msg.READY))
         _wait_start(sock, cfg.fifo_fd)

@@ -21,6 +21,8 @@ from runtime.spec_hooks import Hooks, hooks_from_oci
 from runtime.spec_process import ProcessSpec
 from runtime.spec_resources import Resources, resources_from_oci
 from runtime.spec_rootfs import PROPAGATION, Device, Mount, device_from_oci, mount_from_oci
+from runtime.spec_userns import IdMap, id_maps
+from runtime.spec_userns import check as check_userns
 
 if TYPE_CHECKING:
     from runtime import seccomp
@@ -33,9 +35,11 @@ NAMESPACE_FLAGS: dict[str, int] = {
     "uts": sc.CLONE_NEWUTS,
     "cgroup": sc.CLONE_NEWCGROUP,
     "time": sc.CLONE_NEWTIME,
+    "user": sc.CLONE_NEWUSER,
 }
 NS_PROC_NAMES: dict[str, str] = {
     "pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts", "cgroup": "cgroup", "time": "time",
+    "user": "user",
 }
 
 
@@ -69,6 +73,8 @@ class Spec:
     oci_version: str = ""
     seccomp: seccomp.Profile | None = None
     hooks: Hooks = field(default_factory=Hooks)
+    uid_mappings: tuple[IdMap, ...] = ()
+    gid_mappings: tuple[IdMap, ...] = ()
 
     def namespace(self, ns_type: str) -> Namespace | None:
         for ns in self.namespaces:
@@ -116,8 +122,6 @@ def parse(obj: Any, bundle: str) -> Spec:
     for i, n in enumerate(linux.get("namespaces") or []):
         n = as_object(n, f"linux.namespaces[{i}]")
         t = n.get("type")
-        if t == "user":
-            raise SpecError(f"linux.namespaces[{i}].type", "user namespaces are not supported")
         if t not in NAMESPACE_FLAGS:
             raise SpecError(f"linux.namespaces[{i}].type", f"unknown namespace type {t!r}")
         if any(ns.type == t for ns in namespaces):
@@ -147,6 +151,10 @@ def parse(obj: Any, bundle: str) -> Spec:
     if propagation not in PROPAGATION:
         raise SpecError("linux.rootfsPropagation", f"unknown propagation {propagation!r}")
     annotations = as_object(top.get("annotations") or {}, "annotations")
+    uid_maps = id_maps(linux.get("uidMappings"), "linux.uidMappings")
+    gid_maps = id_maps(linux.get("gidMappings"), "linux.gidMappings")
+    userns = next((ns for ns in namespaces if ns.type == "user"), None)
+    check_userns(userns is not None and not userns.path, userns is not None and bool(userns.path), uid_maps, gid_maps)
     return Spec(
         bundle=bundle,
         process=process,
@@ -166,6 +174,8 @@ def parse(obj: Any, bundle: str) -> Spec:
         oci_version=str(top.get("ociVersion", "")),
         seccomp=None if linux.get("seccomp") is None else _seccomp_profile(linux["seccomp"]),
         hooks=hooks_from_oci(top.get("hooks")),
+        uid_mappings=uid_maps,
+        gid_mappings=gid_maps,
     )
 
 

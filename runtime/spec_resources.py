@@ -8,6 +8,7 @@ from typing import Any
 
 from runtime.errors import SpecError
 from runtime.spec_blkio import BlockIO, blkio_from_oci, cpu_list
+from runtime.spec_extra import Extra, extra_from_oci
 from runtime.spec_fields import as_object, limit, opt_int
 
 
@@ -33,6 +34,7 @@ class Resources:
     pids_limit: int | None = None
     devices: tuple[DeviceRule, ...] = ()
     blkio: BlockIO = field(default_factory=BlockIO)
+    extra: Extra = field(default_factory=Extra)
 
 
 # /dev/null, zero, full, random, urandom, tty, console, ptmx and the pts nodes.
@@ -76,4 +78,5 @@ def resources_from_oci(r: Any) -> Resources:
         blkio=blkio_from_oci(r.get("blockIO")),
         pids_limit=limit(pids.get("limit"), "linux.resources.pids.limit"),
         devices=tuple(rules),
+        extra=extra_from_oci(r),
     )

@@ -4,6 +4,13 @@ One SOCK_SEQPACKET socketpair, one small JSON object per packet, each with a `ty
 
     parent (Container.create)                 child (runtime.init)
     [write pid to cgroup.procs] ............ [namespaces, rootfs, pivot_root, ..., resolve argv[0]]
+    With a user namespace the forked child is a first stage (runtime.userns) before all that:
+                          <-- USERNS {}       (joined the given namespaces, made or joined the userns)
+    [write uid_map, gid_map] MAPPED {} -->    (after the cgroup placement: the second stage inherits it)
+                          <-- PID {message}   (the second stage's host pid: pid 1 of the new pid
+                                               namespace, the caller's child by CLONE_PARENT; the
+                                               first stage exits, the caller reaps it; the rest of
+                                               the exchange is with the second stage)
     (placement runs in parallel: a cgroup v1 migration can cost an RCU grace period)
     PLACED {}  -->                            (only awaited if the child unshares a cgroup namespace)
                           <-- HOOKS {}        (only with prestart/createRuntime hooks: before pivot_root)
@@ -41,6 +48,9 @@ class Msg(enum.Enum):
     PLACED = "placed"
     HOOKS = "hooks"  # child: namespaces and mounts are ready, run prestart/createRuntime now
     HOOKS_DONE = "hooks-done"
+    USERNS = "userns"  # first stage: in the user namespace, waiting for its id maps
+    MAPPED = "mapped"
+    PID = "pid"  # first stage: the second stage's host pid (in `message`)
     ERROR = "error"
 
 
@@ -64,6 +74,8 @@ def send(sock: socket.socket, pkt: Packet) -> None:
     body = {"type": pkt.type.value}
     if pkt.type is Msg.ERROR:
         body.update(kind=pkt.kind, message=pkt.message[:4096], reason=pkt.reason)
+    elif pkt.message:
+        body["message"] = pkt.message
     sock.send(json.dumps(body).encode(), socket.MSG_NOSIGNAL)
 
 
@@ -88,7 +100,7 @@ def recv(sock: socket.socket) -> Packet | None:
         raise SetupError("setup protocol: malformed packet")
     if kind is Msg.ERROR:
         return Packet(kind, str(body.get("kind", "")), str(body.get("message", "")), str(body.get("reason", "")))
-    return Packet(kind)
+    return Packet(kind, message=str(body.get("message", "")))
 
 
 def close_quietly(*socks: socket.socket | int | None) -> None:

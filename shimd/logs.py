@@ -30,13 +30,22 @@ MAX_LINE = 16 * 1024
 READ_SIZE = 64 * 1024
 
 
-def format_entry(log: bytes, stream: str, ns: int) -> bytes:
+def format_entry(log: bytes, stream: str, ns: int, attrs: str = "") -> bytes:
     """One json-file line, as json.dumps(ensure_ascii=False, separators=(",", ":")) writes it,
     built with the encoder's C string quoting only (json.dumps with those options constructs a new
-    encoder per call: per log line, and more code for each shim to run)."""
+    encoder per call: per log line, and more code for each shim to run). `attrs` is the
+    `,"attrs":{...}` fragment (attrs_fragment), where docker puts it: before "time"."""
     text = log.decode("utf-8", errors="replace")
-    return (f'{{"log":{encode_basestring(text)},"stream":{encode_basestring(stream)},'
+    return (f'{{"log":{encode_basestring(text)},"stream":{encode_basestring(stream)}{attrs},'
             f'"time":"{rfc3339_nano(ns)}"}}\n').encode()
+
+
+def attrs_fragment(attrs: dict[str, str]) -> str:
+    """The entries' `,"attrs":{...}` (keys sorted), built once per log; "" for none."""
+    if not attrs:
+        return ""
+    body = ",".join(f"{encode_basestring(k)}:{encode_basestring(v)}" for k, v in sorted(attrs.items()))
+    return f',"attrs":{{{body}}}'
 
 
 class LineSplitter:
@@ -69,8 +78,9 @@ class JsonFileWriter:
     """One log file shared by the stdout and stderr pumps of a container. Str paths and os calls
     (no pathlib): every shim runs this, and each distinct function it runs costs it pages."""
 
-    def __init__(self, path: str | Path, max_size: int = 0, max_file: int = 1) -> None:
+    def __init__(self, path: str | Path, max_size: int = 0, max_file: int = 1, attrs: str = "") -> None:
         self.path = os.fspath(path)
+        self.attrs = attrs
         self.max_size = max_size
         self.max_file = max(1, max_file)
         parent = self.path.rpartition("/")[0]
@@ -87,7 +97,7 @@ class JsonFileWriter:
             return
         if self.max_size > 0 and self._size >= self.max_size:
             self._rotate()
-        data = format_entry(message, stream, time.time_ns() if ns is None else ns)
+        data = format_entry(message, stream, time.time_ns() if ns is None else ns, self.attrs)
         view = memoryview(data)
         while view:
             n = os.write(self._fd, view)

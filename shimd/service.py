@@ -36,6 +36,8 @@ class ShimService:
             "Delete": (shim_pb2.DeleteRequest, self.delete),
             "Shutdown": (shim_pb2.ShutdownRequest, self.shutdown),
             "ResizePty": (shim_pb2.ResizePtyRequest, self.resize_pty),
+            "Health": (shim_pb2.HealthRequest, self.health),
+            "Update": (shim_pb2.UpdateRequest, self.update),
         }
 
     async def connect(self, req: shim_pb2.ConnectRequest) -> shim_pb2.ConnectResponse:
@@ -98,3 +100,10 @@ class ShimService:
     async def resize_pty(self, req: shim_pb2.ResizePtyRequest) -> shim_pb2.ResizePtyResponse:
         await self.task.resize(req.rows, req.cols)
         return shim_pb2.ResizePtyResponse()
+
+    async def health(self, req: shim_pb2.HealthRequest) -> shim_pb2.HealthResponse:
+        return await self.task.health_state(req.after_seq)
+
+    async def update(self, req: shim_pb2.UpdateRequest) -> shim_pb2.UpdateResponse:
+        await self.task.update(req)
+        return shim_pb2.UpdateResponse()

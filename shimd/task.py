@@ -22,19 +22,20 @@ from typing import Any
 from ctrd import errdefs
 from ctrd.shim import attachwire
 from ctrd.shim.v1 import shim_pb2
-from shimd import attach, console, files, ports, spawn
+from shimd import attach, console, files, health, ports, spawn
 from shimd.backends.bundle import read_bundle_config
 from shimd.backends.forked import ForkedBackend
 from shimd.backends.inprocess import InProcessBackend
 from shimd.backends.oci_binary import OciBinaryBackend
-from shimd.backends.protocol import RUNTIME_LIBRARY_DIRECT, Backend, BackendConfig, ExecSpec, Stdio
-from shimd.logs import JsonFileWriter, LogPump
+from shimd.backends.protocol import RUNTIME_LIBRARY_DIRECT, Backend, BackendConfig, ExecSpec, Limits, Stdio
+from shimd.logs import JsonFileWriter, LogPump, attrs_fragment
 from shimd.reaper import Reaper
 from shimd.state import Status, check, transition
 
 EXEC_OUTPUT_CAP = 1024 * 1024
 LOG_DRAIN_TIMEOUT = 2.0
 KILL_WAIT = 10.0
+CPU_PERIOD = 100_000  # microseconds, as docker's --cpus
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,15 @@ def _check_terminal(req: shim_pb2.CreateRequest) -> None:
             f"terminal: the request says {req.terminal}, {req.bundle}/config.json says the opposite")
 
 
+def _bundle_user(bundle: str) -> tuple[int, int]:
+    """The init's uid and gid from the bundle: probes run as the container's user."""
+    try:
+        user = (read_bundle_config(bundle).get("process") or {}).get("user") or {}
+        return int(user.get("uid", 0)), int(user.get("gid", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0, 0
+
+
 BackendFactory = Callable[[BackendConfig, Reaper, str], Backend]
 
 
@@ -94,6 +104,8 @@ class Task:
         self._watch: asyncio.Task[None] | None = None
         self.fanout: attach.Fanout | None = None
         self._master = -1  # the pty master of a terminal container
+        self.health: health.Health | None = None
+        self._probe_user = (0, 0)
 
     def _move(self, verb: str) -> None:
         self.status = transition(self.status, verb, self.id)
@@ -125,7 +137,8 @@ class Task:
             out_w = err_w = devnull = stdin_r = con_shim = con_rt = -1
             try:
                 if req.log_path:
-                    self._writer = JsonFileWriter(req.log_path, req.log_max_size, req.log_max_file)
+                    self._writer = JsonFileWriter(req.log_path, req.log_max_size, req.log_max_file,
+                                                  attrs_fragment(dict(req.log_attrs)))
                 if req.ports:
                     relays = await ports.start_relays(list(req.ports))
                 devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
@@ -162,6 +175,9 @@ class Task:
                     if fd >= 0:
                         os.close(fd)
             self.backend, self.bundle, self.pid, self._relays = backend, req.bundle, pid, relays
+            if req.HasField("health") and health.probe_args(list(req.health.test)):
+                self.health = health.Health(req.health, self.probe)
+                self._probe_user = _bundle_user(req.bundle)
             files.write_json(f"{self.state_dir}/{files.RUNTIME_FILE}", {**record, "pid": pid})
             self._watch = asyncio.create_task(self._watch_init(pid))
             self._move("create")
@@ -173,6 +189,8 @@ class Task:
             await self._backend().start()
             if self.status is Status.CREATED:
                 self._move("start")
+                if self.health is not None and self.exit is None:
+                    self.health.start()
             return self.pid
 
     # -- exit -----------------------------------------------------------------------------------
@@ -190,6 +208,8 @@ class Task:
             })
         if self.status is not Status.DELETED:
             self.status = Status.STOPPED
+        if self.health is not None:
+            self.health.stop()
         # The pipes end when the last holder of their write ends is gone; a leftover daemonized
         # process could hold them forever, so the drain is bounded.
         if self._pumps:
@@ -273,12 +293,63 @@ class Task:
             out, err = b"", b""
         return status, out, err
 
+    async def probe(self, args: list[str], timeout: float) -> tuple[int, bytes] | None:
+        """One healthcheck probe: an exec with the init's env, cwd and user, stdout and stderr
+        together; killed (exit code -1) when still running at `timeout`."""
+        if self.status is not Status.RUNNING:
+            return None
+        pids: list[int] = []
+        uid, gid = self._probe_user
+        spec = ExecSpec(args, [], "", uid, gid, on_pid=pids.append)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_w = os.dup(out_w)
+        devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        reading = asyncio.ensure_future(spawn.read_all(out_r, health.MAX_OUTPUT))
+        running = asyncio.ensure_future(self._backend().exec(spec, Stdio(devnull, out_w, err_w)))
+        try:
+            code = await asyncio.wait_for(asyncio.shield(running), timeout)
+        except TimeoutError:
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(running, KILL_WAIT)
+            reading.cancel()
+            return -1, health.timeout_message(timeout)
+        except errdefs.CtrdError as exc:  # could not run (the container is stopping, ...): a failure
+            reading.cancel()
+            return -1, exc.message.encode()
+        except OSError as exc:
+            reading.cancel()
+            return -1, str(exc).encode()
+        try:  # a process the probe left behind may hold the pipe: the output is read bounded
+            out = await asyncio.wait_for(reading, LOG_DRAIN_TIMEOUT)
+        except TimeoutError:
+            out = b""
+        return code, out
+
+    async def health_state(self, after_seq: int) -> shim_pb2.HealthResponse:
+        if self.health is None:
+            return shim_pb2.HealthResponse()
+        await self.health.wait_after(after_seq)
+        return self.health.to_proto()
+
     async def stats(self) -> shim_pb2.StatsResponse:
         check(self.status, "kill", self.id)
         s = await self._backend().stats()
         return shim_pb2.StatsResponse(memory_usage=s.memory_usage, memory_limit=s.memory_limit,
                                       cpu_usage_ns=s.cpu_usage_ns, pids_current=s.pids_current,
                                       pids_limit=s.pids_limit)
+
+    async def update(self, req: shim_pb2.UpdateRequest) -> None:
+        check(self.status, "kill", self.id)
+        quota = period = None
+        if req.HasField("nano_cpus"):
+            period = CPU_PERIOD
+            quota = req.nano_cpus * CPU_PERIOD // 1_000_000_000 if req.nano_cpus > 0 else -1
+        await self._backend().update(Limits(
+            memory=req.memory if req.HasField("memory") else None, cpu_quota=quota, cpu_period=period,
+            pids=req.pids_limit if req.HasField("pids_limit") else None))
 
     async def pids(self) -> list[int]:
         if self.status in (Status.NONE, Status.DELETED, Status.STOPPED):
@@ -308,6 +379,9 @@ class Task:
         if self.status in (Status.CREATED, Status.STOPPED):
             with contextlib.suppress(errdefs.CtrdError):
                 await self.delete()
+        if self.health is not None:
+            self.health.stop()
+            await self.health.finished(KILL_WAIT)
         await self._close_io(self._relays)
         if self._watch is not None and not self._watch.done():
             self._watch.cancel()

@@ -11,6 +11,7 @@ The fake shim "runs" a process described by its argv:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -20,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from ctrd import errdefs
+from daemon.health import HealthState, Probe
 from daemon.network.api import NetRequest, NetResult
 from daemon.network.settings import NetworkSettings
-from daemon.shims.api import ExecResult, Exit, ShimCreate, ShimState, Stats
+from daemon.shims.api import ExecResult, Exit, HealthReport, Limits, ShimCreate, ShimState, Stats
 
 
 @dataclass
@@ -35,6 +37,7 @@ class FakeImageConfig:
     stop_signal: str = ""
     exposed_ports: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    healthcheck: dict[str, Any] | None = None
 
 
 @dataclass
@@ -203,6 +206,26 @@ class FakeShim:
     async def close(self) -> None:
         self.closed = True
 
+    async def health(self, after_seq: int) -> HealthReport:
+        """The reports a test pushed with FakeShims.push_health (seq 0: no healthcheck)."""
+        self._check()
+        created = [req for cid, req, _ in self.owner.created if cid == self.cid]
+        if not created or created[-1].health is None or not created[-1].health.enabled:
+            return HealthReport(0, HealthState())
+        changed = self.owner.health_changed
+        while True:
+            self._check()
+            reports = self.owner.health.get(self.cid, [])
+            if reports and reports[-1].seq > after_seq:
+                return reports[-1]
+            async with changed:  # bounded: a shim killed meanwhile (kill_shim) notifies nobody
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), 0.05)
+
+    async def update(self, limits: Limits) -> None:
+        self._check()
+        self.owner.updates.append((self.cid, limits))
+
 
 class FakeShims:
     def __init__(self, exec_root: Path) -> None:
@@ -213,6 +236,17 @@ class FakeShims:
         self._pid = 1000
         self.cleanups: list[str] = []
         self.launch_error: errdefs.CtrdError | None = None
+        self.health: dict[str, list[HealthReport]] = {}
+        self.health_changed = asyncio.Condition()
+        self.updates: list[tuple[str, Limits]] = []
+
+    async def push_health(self, cid: str, status: str, streak: int = 0, exit_code: int = 0) -> None:
+        """What a shim's probe result would report: the next seq with this state."""
+        reports = self.health.setdefault(cid, [])
+        log = (*(reports[-1].state.log if reports else ()), Probe(time.time(), time.time(), exit_code, "out"))[-5:]
+        reports.append(HealthReport(len(reports) + 1, HealthState(status, streak, log)))
+        async with self.health_changed:
+            self.health_changed.notify_all()
 
     def next_pid(self) -> int:
         self._pid += 1
@@ -267,6 +301,11 @@ class FakeNetwork:
 
     def has_network(self, name: str) -> bool:
         return name in self.user_networks
+
+    def networks_view(self, container_id: str, mode: str, settings: NetworkSettings | None) -> dict[str, Any]:
+        from daemon.network.endpoint_view import container_networks
+
+        return container_networks(container_id, mode, settings, [])
 
     async def start(self) -> None:
         pass

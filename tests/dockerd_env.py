@@ -49,7 +49,7 @@ def own_bridge() -> Iterator[tuple[str, str]]:
 
 
 @contextmanager
-def private_dockerd(base: Path, bridge: str, cgroup_parent: str) -> Iterator[Docker]:
+def private_dockerd(base: Path, bridge: str, cgroup_parent: str, extra: tuple[str, ...] = ()) -> Iterator[Docker]:
     runtime = base / "ctrd-runtime"
     runtime.write_text(f"#!/bin/sh\nexec {sys.executable} -m runtime.cli \"$@\"\n")
     runtime.chmod(0o755)
@@ -57,7 +57,7 @@ def private_dockerd(base: Path, bridge: str, cgroup_parent: str) -> Iterator[Doc
     argv = ["dockerd", "--data-root", str(base / "root"), "--exec-root", str(base / "e"),
             "-H", f"unix://{d.socket}", "--pidfile", str(base / "d.pid"), "--iptables=false",
             "--ip-masq=false", "--ip-forward=false", "--bridge", bridge, "--cgroup-parent", "/" + cgroup_parent,
-            "--add-runtime", f"ctrd={runtime}", "--log-level", "warn"]
+            "--add-runtime", f"ctrd={runtime}", "--log-level", "warn", *extra]
     with open(base / "dockerd.log", "w") as log:
         daemon = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     try:

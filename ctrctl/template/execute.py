@@ -118,6 +118,14 @@ class Executor:
         first = cmd.args[0]
         if isinstance(first, n.Function):
             return self._call(first.name, cmd.args[1:], dot, final, source)
+        if isinstance(first, n.Field) and self.headers is None:
+            method = self._arg(first, dot, source)
+            if callable(method):  # a method of docker's row (ps's {{.Label "key"}})
+                values = [self._arg(a, dot, source) for a in cmd.args[1:]] + ([] if final is _NOTHING else [final])
+                try:
+                    return method(*values)
+                except TypeError:
+                    raise TemplateError(f"wrong number of args for {first.names[-1]} in {source}") from None
         if len(cmd.args) > 1 or final is not _NOTHING:
             raise TemplateError(f"can't give argument to non-function in {source}")
         return self._arg(first, dot, source)

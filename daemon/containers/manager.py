@@ -21,7 +21,7 @@ from ctrd.errdefs import CtrdError, InvalidArgument
 from ctrd.v1 import container_pb2
 from daemon import faults
 from daemon.config import Config
-from daemon.containers import validate, view
+from daemon.containers import update, validate, view
 from daemon.containers.bundle import resolve_user
 from daemon.containers.monitor import Monitor
 from daemon.containers.record import Container
@@ -31,12 +31,14 @@ from daemon.containers.start import start_locked
 from daemon.containers.state import Action, Status, is_alive, refusal, transition
 from daemon.containers.stop import kill_locked, stop_locked
 from daemon.containers.store import ContainerStore
+from daemon.containers.volumes import ContainerVolumes
 from daemon.events import Exchange
 from daemon.images.api import Images
 from daemon.layers.api import Layers
 from daemon.logs import LogEntry, LogQuery, read_logs
 from daemon.network.api import Network
 from daemon.shims.api import ExecResult, Shims, ShimTask, Stats
+from daemon.volumes.store import VolumeStore
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ class ContainerManager:
         shims: Shims,
         network: Network,
         events: Exchange | None = None,
+        volumes: VolumeStore | None = None,
     ) -> None:
         self.cfg = cfg
         self.images = images
@@ -60,6 +63,8 @@ class ContainerManager:
         self.store = ContainerStore(cfg.root)
         self.monitor = Monitor(cfg, self.store, layers, shims, network, self.events, self._start_locked)
         self.monitor.on_auto_remove = self._auto_remove
+        self.volumes = ContainerVolumes(volumes or VolumeStore(cfg.root), lambda: list(self.store))
+        self.monitor.volumes = self.volumes
         self.ncpu = os.cpu_count() or 1
 
     async def _start_locked(self, c: Container) -> None:
@@ -85,6 +90,7 @@ class ContainerManager:
                 name = f"{validate.random_name()}_{secrets.token_hex(2)}"
         self.store.reserve_name(name)  # unique from here on, before the first await
         created_layers = False
+        made_volumes: list[str] = []
         try:
             try:
                 image = await asyncio.to_thread(self.images.ensure, spec.image)
@@ -108,6 +114,9 @@ class ContainerManager:
                 host.network_mode
             ):
                 raise InvalidArgument(f"network_mode: network {host.network_mode} not found")
+            # the image's VOLUMEs (fakes in unit tests may have none)
+            image_volumes = list(getattr(image.config, "volumes", None) or ())
+            host, made_volumes = await asyncio.to_thread(self.volumes.resolve, host, image_volumes, self.store.get, cid)
             c = Container(
                 id=cid, name=name, created=time.time(), path=norm.path, args=norm.args, image_id=image.id,
                 config=norm.config, host_config=host,
@@ -128,12 +137,15 @@ class ContainerManager:
             faults.point("create.after_record")
         except BaseException:
             self.store.release_name(name)
+            self.volumes.created(cid)
+            await asyncio.to_thread(self.volumes.remove_quietly, made_volumes)
             if created_layers:
                 await asyncio.to_thread(_quiet, self.layers.remove_container_layers, cid)
                 await asyncio.to_thread(self.store.delete, cid)
             raise
         self.store.release_name(name)
         self.store.add(c)
+        self.volumes.created(cid)
         self.monitor.emit(c, "create")
         return cid, list(norm.warnings)
 
@@ -183,12 +195,12 @@ class ContainerManager:
             # docker's kill returns once the container is gone, so `kill; rm` just works
             await self._wait_exit(c, seq, KILL_WAIT)
 
-    async def remove(self, ref: str, force: bool = False) -> None:
+    async def remove(self, ref: str, force: bool = False, remove_volumes: bool = False) -> None:
         c = self.store.get(ref)
         async with c.lock:
-            await self._remove_locked(c, force)
+            await self._remove_locked(c, force, remove_volumes)
 
-    async def _remove_locked(self, c: Container, force: bool) -> None:
+    async def _remove_locked(self, c: Container, force: bool, remove_volumes: bool = False) -> None:
         if c.removed:
             return
         if is_alive(c.status):
@@ -213,6 +225,8 @@ class ContainerManager:
             await asyncio.to_thread(_quiet, self.store.save, c)
             raise errdefs.Internal(f"container {c.id}: removal failed: {exc}") from exc
         c.removed = True
+        if remove_volumes:  # before the container disappears from listings: gone with it
+            await asyncio.to_thread(self.volumes.remove_anonymous, c)
         self.store.discard(c)
         self.monitor.forget(c.id)
         self.monitor.emit(c, "destroy")
@@ -229,7 +243,7 @@ class ContainerManager:
             if c.removed or is_alive(c.status) or c.status is Status.RESTARTING:
                 return
             try:
-                await self._remove_locked(c, force=False)
+                await self._remove_locked(c, force=False, remove_volumes=True)  # --rm: anonymous volumes too
             except CtrdError as exc:
                 log.error("container %s: auto-remove failed: %s", c.id, exc)
 
@@ -268,7 +282,8 @@ class ContainerManager:
             graph = self.layers.graph_data(c.id)
         except CtrdError:
             graph = {}
-        return view.inspect(c, graph, str(self.store.container_dir(c.id)))
+        nets = self.monitor.network.networks_view(c.id, c.host_config.network_mode or "bridge", c.network)
+        return view.inspect(c, graph, str(self.store.container_dir(c.id)), nets)
 
     def list_containers(self, all_: bool = False, filters: Mapping[str, str] | None = None) -> list[Container]:
         view.check_filters(filters or {})
@@ -277,10 +292,16 @@ class ContainerManager:
             hidden = c.status not in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)
             if not all_ and hidden and not (filters and "status" in filters):
                 continue
-            if filters and not view.matches(c, filters):
+            if filters and not view.matches(c, filters, self._find):
                 continue
             out.append(c)
         return out
+
+    def _find(self, ref: str) -> Container | None:
+        try:
+            return self.store.get(ref)
+        except CtrdError:
+            return None
 
     async def _wait_exit(self, c: Container, seq: int, timeout: float | None) -> bool:
         async with c.changed:
@@ -290,15 +311,38 @@ class ContainerManager:
             except TimeoutError:
                 return False
 
-    async def wait(self, ref: str) -> tuple[int, str]:
+    async def wait(self, ref: str, condition: str = "") -> tuple[int, str]:
+        """docker's conditions: not-running (default; a created container counts as not running
+        only when asked for by name, "" keeps waiting for its first exit), next-exit, removed."""
+        if condition not in ("", "not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"condition: invalid condition {condition!r} (not-running, next-exit, removed)")
         c = self.store.get(ref)
-        if c.status in (Status.EXITED, Status.DEAD):
+        if condition == "removed":
+            async with c.changed:
+                await c.changed.wait_for(lambda: c.removed)
+            return c.state.exit_code, c.state.error
+        done = (Status.EXITED, Status.DEAD) + ((Status.CREATED,) if condition == "not-running" else ())
+        if condition != "next-exit" and c.status in done:
             return c.state.exit_code, c.state.error
         await self._wait_exit(c, c.exit_seq, None)
         return c.state.exit_code, c.state.error
 
+    async def rename(self, ref: str, name: str) -> None:
+        c = self.store.get(ref)
+        async with c.lock:
+            old = await update.rename_locked(c, name, self.store)
+        self.monitor.emit(c, "rename", oldName="/" + old)
+
+    async def update(self, req: container_pb2.UpdateRequest) -> None:
+        c = self.store.get(req.id)
+        async with c.lock:
+            await update.update_locked(c, req, self.ncpu, self.monitor.tasks.get(c.id), self.store)
+        self.monitor.emit(c, "update")
+
     def logs(self, ref: str, q: LogQuery) -> AsyncIterator[LogEntry]:
         c = self.store.get(ref)
+        if c.host_config.log_driver == "none":
+            raise errdefs.FailedPrecondition('configured logging driver does not support reading')
 
         def running() -> bool:
             return not c.removed and c.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)

@@ -21,10 +21,12 @@ from pathlib import Path
 from ctrd.errdefs import CtrdError
 from daemon import faults
 from daemon.config import Config
+from daemon.containers import healthcheck
 from daemon.containers.record import Container
 from daemon.containers.restart import RestartScheduler, should_restart
 from daemon.containers.state import Action, is_alive, transition
 from daemon.containers.store import ContainerStore
+from daemon.containers.volumes import ContainerVolumes
 from daemon.events import Exchange
 from daemon.layers.api import Layers
 from daemon.network.api import Network
@@ -51,11 +53,13 @@ class Monitor:
         self.events = events
         self.tasks: dict[str, ShimTask] = {}  # container id -> its connected shim (alive containers)
         self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._health: dict[str, asyncio.Task[None]] = {}  # container id -> its healthcheck reader
         self._background: set[asyncio.Task[None]] = set()
         self._settling: dict[str, asyncio.Future[None]] = {}  # container id -> its last shim's shutdown
         self.closing = False  # the daemon is going away: watchers stop acting
         self.shutting_down = False  # no restart policy or auto-remove from here on
         self.on_auto_remove: Callable[[Container], Awaitable[None]] | None = None
+        self.volumes: ContainerVolumes | None = None  # set by the manager
         self.restarts = RestartScheduler(start_locked, self.save, self.emit, self.spawn, lambda: self.closing)
 
     # ------------------------------------------------------------------ helpers
@@ -115,6 +119,38 @@ class Monitor:
         if old is not None and not old.done():
             old.cancel()
         self._watchers[c.id] = self.spawn(self._watch(c, shim, c.generation))
+        old = self._health.pop(c.id, None)
+        if old is not None and not old.done():
+            old.cancel()
+        if c.config.healthcheck is not None and c.config.healthcheck.enabled:
+            self._health[c.id] = self.spawn(self._watch_health(c, shim, c.generation))
+
+    async def _watch_health(self, c: Container, shim: ShimTask, gen: int) -> None:
+        """Follow the shim's healthcheck (one long poll per probe result) into the record; a
+        status change (also one that happened while the daemon was down: the first answer is the
+        shim's current state) is saved and becomes a `health_status` event."""
+        seq = 0
+        while not self.closing:
+            try:
+                report = await shim.health(seq)
+            except CtrdError:
+                break
+            if report.seq <= seq or c.generation != gen or not is_alive(c.status):
+                break  # no healthcheck (seq 0), or no newer result: the shim's checks have ended
+            seq = report.seq
+            old = c.state.health
+            c.set_state(health=report.state)
+            if old is None or old.status != report.state.status:
+                try:
+                    await self.save(c)
+                except OSError as exc:  # being removed meanwhile: its record is going anyway
+                    log.info("container %s: saving its health: %s", c.id, exc)
+                    break
+            action = healthcheck.event(old, report.state)
+            if action is not None:
+                self.emit(c, action)
+        if self._health.get(c.id) is asyncio.current_task():
+            del self._health[c.id]
 
     async def _watch(self, c: Container, shim: ShimTask, gen: int) -> None:
         ex: Exit | None
@@ -239,6 +275,8 @@ class Monitor:
                 faults.point("stop.after_unmount")
         except CtrdError as exc:
             log.warning("container %s: unmount: %s", c.id, exc)
+        if self.volumes is not None:
+            await asyncio.to_thread(self.volumes.release, c)
 
     def _unmount_if_mounted(self, cid: str) -> bool:
         """One thread hop for both (sync: called in a thread)."""
@@ -284,9 +322,10 @@ class Monitor:
     def forget(self, cid: str) -> None:
         """Drop every handle of a removed container (1000 create/rm cycles must not grow memory)."""
         self.restarts.forget(cid)
-        watcher = self._watchers.pop(cid, None)
-        if watcher is not None and not watcher.done() and watcher is not asyncio.current_task():
-            watcher.cancel()
+        for table in (self._watchers, self._health):
+            watcher = table.pop(cid, None)
+            if watcher is not None and not watcher.done() and watcher is not asyncio.current_task():
+                watcher.cancel()
 
     # ------------------------------------------------------------------ daemon exit
 

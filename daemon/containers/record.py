@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ctrd.timefmt import ZERO_TIME, parse_rfc3339, rfc3339
+from daemon.containers.healthcheck import Healthcheck, HealthState
 from daemon.containers.state import Status
 from daemon.network.settings import NetworkSettings
 from daemon.security.devices import DeviceMapping
@@ -29,11 +30,24 @@ class PortBinding:
 
 @dataclass(frozen=True, slots=True)
 class MountSpec:
-    type: str  # bind | tmpfs
+    type: str  # bind | tmpfs | volume
     target: str
-    source: str = ""
+    source: str = ""  # bind: the host path; volume: the volume's _data (set at create)
     read_only: bool = False
     options: str = ""  # tmpfs options, e.g. "size=65536k,mode=1777"
+    name: str = ""  # volume: its name
+    driver: str = ""  # volume: its driver ("local")
+    no_copy: bool = False  # volume: no copy-up of the image's content
+    propagation: str = ""  # bind: "" = rprivate
+    origin: str = ""  # binds (-v) | mounts (--mount) | tmpfs (--tmpfs) | image (VOLUME) | volumes-from
+    anonymous: bool = False  # volume: made for this container (removed by rm -v)
+    volume_options: tuple[tuple[str, str], ...] = ()  # volume-opt, for a volume made at create
+
+
+def mount_from_json(d: dict[str, Any]) -> MountSpec:
+    d = dict(d)
+    d["volume_options"] = tuple((str(k), str(v)) for k, v in d.get("volume_options") or ())
+    return MountSpec(**d)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +71,7 @@ class Config:
     stop_signal: str = "SIGTERM"
     stop_timeout: int | None = None
     exposed_ports: tuple[str, ...] = ()
+    healthcheck: Healthcheck | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +106,9 @@ class HostConfig:
     sysctls: tuple[tuple[str, str], ...] = ()
     group_add: tuple[str, ...] = ()
     device_cgroup_rules: tuple[str, ...] = ()
+    log_driver: str = "json-file"  # json-file | local | none
+    log_opts: tuple[tuple[str, str], ...] = ()  # labels, env, ...: the entries' attrs (logopts.py)
+    volumes_from: tuple[str, ...] = ()  # "<container>[:ro|rw]" as given
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +120,10 @@ class State:
     oom_killed: bool = False
     started_at: float = 0.0
     finished_at: float = 0.0
+    health: HealthState | None = None  # the last state read from the shim (containers with a healthcheck)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "Status": self.status.value,
             "Running": self.status in (Status.RUNNING, Status.PAUSED),
             "Paused": self.status is Status.PAUSED,
@@ -117,6 +136,9 @@ class State:
             "StartedAt": rfc3339(self.started_at),
             "FinishedAt": rfc3339(self.finished_at),
         }
+        if self.health is not None:
+            out["Health"] = self.health.to_json()
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> State:
@@ -128,6 +150,7 @@ class State:
             oom_killed=bool(d.get("OOMKilled", False)),
             started_at=parse_rfc3339(d.get("StartedAt", ZERO_TIME)),
             finished_at=parse_rfc3339(d.get("FinishedAt", ZERO_TIME)),
+            health=HealthState.from_json(d.get("Health")),
         )
 
 
@@ -191,6 +214,7 @@ def config_to_json(c: Config) -> dict[str, Any]:
         "StopSignal": c.stop_signal,
         "StopTimeout": c.stop_timeout,
         "ExposedPorts": {p: {} for p in c.exposed_ports},
+        **({"Healthcheck": c.healthcheck.to_json()} if c.healthcheck is not None else {}),
     }
 
 
@@ -207,6 +231,7 @@ def config_from_json(d: dict[str, Any]) -> Config:
         stop_signal=d.get("StopSignal", "SIGTERM"),
         stop_timeout=d.get("StopTimeout"),
         exposed_ports=tuple(d.get("ExposedPorts") or {}),
+        healthcheck=Healthcheck.from_json(d.get("Healthcheck")),
     )
 
 
@@ -221,7 +246,8 @@ def host_config_to_json(h: HostConfig) -> dict[str, Any]:
             {"HostIp": p.host_ip, "HostPort": str(p.host_port) if p.host_port else ""}
         )
     binds = [
-        f"{m.source}:{m.target}" + (":ro" if m.read_only else "") for m in h.mounts if m.type == "bind"
+        f"{m.source}:{m.target}" + (":ro" if m.read_only else "")
+        for m in h.mounts if m.type == "bind" and m.origin in ("", "binds")
     ]
     out: dict[str, Any] = {
         "NetworkMode": h.network_mode,
@@ -241,8 +267,9 @@ def host_config_to_json(h: HostConfig) -> dict[str, Any]:
         "Dns": list(h.dns),
         "DnsSearch": list(h.dns_search),
         "LogConfig": {
-            "Type": "json-file",
-            "Config": ({"max-size": str(h.log_max_size), "max-file": str(h.log_max_file)} if h.log_max_size else {}),
+            "Type": h.log_driver,
+            "Config": ({"max-size": str(h.log_max_size), "max-file": str(h.log_max_file)} if h.log_max_size else {})
+            | dict(h.log_opts),
         },
         "SecurityOpt": list(h.security_opt) or None,
         "Privileged": h.privileged,
@@ -253,6 +280,7 @@ def host_config_to_json(h: HostConfig) -> dict[str, Any]:
         "Sysctls": dict(h.sysctls) or None,
         "GroupAdd": list(h.group_add) or None,
         "DeviceCgroupRules": list(h.device_cgroup_rules) or None,
+        "VolumesFrom": list(h.volumes_from) or None,
     }
     if h.network_aliases:  # docker keeps them in NetworkingConfig; here beside NetworkMode
         out["NetworkAliases"] = list(h.network_aliases)
@@ -276,7 +304,7 @@ def host_config_from_json(d: dict[str, Any]) -> HostConfig:
         network_mode=d.get("NetworkMode", "bridge"),
         port_bindings=tuple(ports),
         publish_all=bool(d.get("PublishAllPorts", False)),
-        mounts=tuple(MountSpec(**m) for m in d.get("Mounts") or ()),
+        mounts=tuple(mount_from_json(m) for m in d.get("Mounts") or ()),
         memory=int(d.get("Memory") or 0),
         nano_cpus=int(d.get("NanoCpus") or 0),
         pids_limit=int(d.get("PidsLimit") or 0),
@@ -287,8 +315,10 @@ def host_config_from_json(d: dict[str, Any]) -> HostConfig:
         cap_drop=tuple(d.get("CapDrop") or ()),
         extra_hosts=tuple(d.get("ExtraHosts") or ()),
         dns=tuple(d.get("Dns") or ()),
+        log_driver=str((d.get("LogConfig") or {}).get("Type") or "json-file"),
         log_max_size=int(log_cfg.get("max-size", 0)),
         log_max_file=int(log_cfg.get("max-file", 1)),
+        log_opts=tuple(sorted((k, str(v)) for k, v in log_cfg.items() if k not in ("max-size", "max-file"))),
         security_opt=tuple(d.get("SecurityOpt") or ()),
         privileged=bool(d.get("Privileged", False)),
         devices=tuple(DeviceMapping(x.get("PathOnHost", ""), x.get("PathInContainer", ""),
@@ -302,6 +332,7 @@ def host_config_from_json(d: dict[str, Any]) -> HostConfig:
         sysctls=tuple(sorted((d.get("Sysctls") or {}).items())),
         group_add=tuple(d.get("GroupAdd") or ()),
         device_cgroup_rules=tuple(d.get("DeviceCgroupRules") or ()),
+        volumes_from=tuple(d.get("VolumesFrom") or ()),
     )
 
 

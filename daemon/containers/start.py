@@ -18,7 +18,8 @@ from pathlib import Path
 from ctrd import errdefs, reasons
 from ctrd.errdefs import CtrdError
 from daemon import faults
-from daemon.containers import bundle
+from daemon.containers import bundle, logopts
+from daemon.containers.healthcheck import HealthState
 from daemon.containers.monitor import Monitor, Steps
 from daemon.containers.record import Container
 from daemon.containers.state import Action, is_alive, transition
@@ -51,6 +52,7 @@ async def start_locked(m: Monitor, c: Container) -> None:
     c.set_state(
         status=transition(c.id, c.status, Action.START), pid=pid, exit_code=0, error="",
         oom_killed=False, started_at=time.time(), finished_at=0.0,
+        health=HealthState() if c.config.healthcheck is not None and c.config.healthcheck.enabled else None,
     )
     c.network = settings
     c.has_been_started_before = True
@@ -112,6 +114,10 @@ async def _start_steps(
     if isinstance(networked, BaseException):
         raise networked
     rootfs, net = mounted, networked
+    if m.volumes is not None and any(x.type == "volume" for x in c.host_config.mounts):
+        await asyncio.to_thread(m.volumes.prepare, c, rootfs)
+        vols = m.volumes
+        _on_failure(undo, c, lambda: asyncio.to_thread(vols.release, c))
     steps.mark("mount+network")
     faults.point("start.after_mount")
     faults.point("start.after_network")
@@ -130,12 +136,14 @@ async def _start_steps(
     await shim.create(
         ShimCreate(
             bundle=str(bundle_dir),
-            log_path=c.log_path,
+            log_path=c.log_path if c.host_config.log_driver != "none" else "",
             runtime=m.cfg.runtime,
             runtime_root=str(m.cfg.runtime_root) if m.cfg.runtime else "",
             log_max_size=c.host_config.log_max_size,
             log_max_file=c.host_config.log_max_file,
             ports=net.forwards,
+            health=c.config.healthcheck,
+            log_attrs=tuple(sorted(logopts.attrs(c.config, dict(c.host_config.log_opts)).items())),
         )
     )
     steps.mark("create")

@@ -60,6 +60,12 @@ class ContainerStore:
         self._by_id[c.id] = c
         self._names[c.name] = c.id
 
+    def rename(self, c: Container, old: str) -> None:
+        """`c.name` (reserved) now maps to c; `old` is free."""
+        if self._names.get(old) == c.id:
+            del self._names[old]
+        self._names[c.name] = c.id
+
     def discard(self, c: Container) -> None:
         self._by_id.pop(c.id, None)
         if self._names.get(c.name) == c.id:

@@ -18,11 +18,12 @@ from typing import Any
 from ctrd import ids, signals
 from ctrd.errdefs import InvalidArgument
 from ctrd.v1 import container_pb2
-from daemon.containers import netopts
+from daemon.containers import healthcheck, logopts, netopts
 from daemon.containers.record import Config, HostConfig, MountSpec, PortBinding, RestartPolicy
 from daemon.containers.signals import parse_signal
 from daemon.images.api import ImageConfigLike
 from daemon.security import devices, limits, options
+from daemon.volumes import names as volume_names
 
 HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
 NETWORK_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")  # as daemon.network.networks.NAME_RE
@@ -33,6 +34,9 @@ MAX_ENV_BYTES = 256 * 1024  # the kernel refuses exec beyond ~2 MB of args+env; 
 MAX_ARG_BYTES = 128 * 1024  # MAX_ARG_STRLEN: one string longer than this cannot be exec'd
 MIN_MEMORY = 6 * 1024 * 1024  # docker's minimum (linux)
 MAX_STOP_TIMEOUT = 24 * 3600
+LOG_DRIVERS = ("json-file", "local", "none")
+DEFAULT_LOG_MAX_SIZE = 20 * 1024 * 1024  # docker's `local` driver: 20m x 5 files
+DEFAULT_LOG_MAX_FILE = 5
 RESTART_NAMES = ("no", "always", "on-failure", "unless-stopped")
 FORBIDDEN_TARGETS = ("/proc", "/sys")
 KNOWN_CAPS = frozenset(
@@ -92,6 +96,8 @@ def _command(spec: container_pb2.ContainerSpec, img: ImageConfigLike) -> tuple[t
     argv = entrypoint + cmd
     if not argv:
         raise InvalidArgument("cmd: no command specified")
+    if not argv[0]:
+        raise InvalidArgument("cmd: the command to run is an empty string")
     for a in argv:
         if "\0" in a:
             raise InvalidArgument("cmd: argument contains a NUL byte")
@@ -106,13 +112,17 @@ def _abs_path(value: str, field: str) -> str:
     return os.path.normpath(value).replace("//", "/")
 
 
+_PROPAGATIONS = ("", "rprivate", "private", "rshared", "shared", "rslave", "slave")
+_ORIGINS = ("", "binds", "mounts", "tmpfs")
+
+
 def _mounts(spec: container_pb2.ContainerSpec) -> tuple[MountSpec, ...]:
     out: list[MountSpec] = []
     seen: set[str] = set()
     for m in spec.mounts:
         kind = m.type or "bind"
-        if kind not in ("bind", "tmpfs"):
-            raise InvalidArgument(f"mounts: unsupported mount type {kind!r} (bind or tmpfs)")
+        if kind not in ("bind", "tmpfs", "volume"):
+            raise InvalidArgument(f"mounts: unsupported mount type {kind!r} (bind, volume or tmpfs)")
         target = _abs_path(m.target, "mounts.target")
         if target == "/":
             raise InvalidArgument("mounts.target: cannot mount over /")
@@ -122,17 +132,35 @@ def _mounts(spec: container_pb2.ContainerSpec) -> tuple[MountSpec, ...]:
         if target in seen:
             raise InvalidArgument(f"mounts.target: duplicate mount point: {target}")
         seen.add(target)
+        if m.origin not in _ORIGINS:
+            raise InvalidArgument(f"mounts.origin: {m.origin!r} is not one of binds, mounts, tmpfs")
+        if m.propagation not in _PROPAGATIONS:
+            raise InvalidArgument(f"mounts.propagation: invalid propagation mode {m.propagation!r}")
+        if kind != "bind" and m.propagation:
+            raise InvalidArgument("mounts.propagation: only bind mounts have a propagation mode")
+        if kind != "volume" and (m.no_copy or m.volume_options or m.volume_driver):
+            raise InvalidArgument("mounts.no_copy: volume options are only for type volume")
         if kind == "bind":
             if m.options:
                 raise InvalidArgument("mounts.options: options are only for tmpfs")
             source = _abs_path(m.source, "mounts.source")
             if not os.path.exists(source):
                 raise InvalidArgument(f"mounts.source: bind source path does not exist: {source}")
-            out.append(MountSpec("bind", target, source, m.read_only))
+            out.append(MountSpec("bind", target, source, m.read_only, propagation=m.propagation, origin=m.origin))
+        elif kind == "volume":
+            if m.options:
+                raise InvalidArgument("mounts.options: options are only for tmpfs")
+            if m.source:
+                volume_names.check_name(m.source, "mounts.source")
+            elif m.read_only:  # docker's refusal too: nothing could ever write into it
+                raise InvalidArgument("mounts.read_only: must not set ReadOnly mode when using anonymous volumes")
+            out.append(MountSpec("volume", target, "", m.read_only, name=m.source, driver=m.volume_driver,
+                                 no_copy=m.no_copy, origin=m.origin,
+                                 volume_options=tuple(sorted(m.volume_options.items()))))
         else:
             if m.source:
                 raise InvalidArgument("mounts.source: a tmpfs mount has no source")
-            out.append(MountSpec("tmpfs", target, "", m.read_only, _tmpfs_options(m.options)))
+            out.append(MountSpec("tmpfs", target, "", m.read_only, _tmpfs_options(m.options), origin=m.origin))
     return tuple(out)
 
 
@@ -280,6 +308,15 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
     log_max_size = parse_size(spec.log_max_size, "log_max_size") if spec.log_max_size else 0
     if spec.log_max_file < 0 or (spec.log_max_file > 1 and not log_max_size):
         raise InvalidArgument("log_max_file: needs log_max_size and must be positive")
+    log_driver = spec.log_driver or "json-file"
+    if log_driver not in LOG_DRIVERS:
+        raise InvalidArgument(f"log_driver: unknown log driver {log_driver!r} ({', '.join(LOG_DRIVERS)})")
+    log_max_file = spec.log_max_file or 1
+    if log_driver == "none" and (log_max_size or spec.log_max_file):
+        raise InvalidArgument("log_driver: none takes no log options")
+    if log_driver != "none" and not log_max_size:
+        # the default cap (README): docker's json-file has none and fills disks
+        log_max_size, log_max_file = DEFAULT_LOG_MAX_SIZE, spec.log_max_file or DEFAULT_LOG_MAX_FILE
     config = Config(
         hostname=hostname,
         image=image_ref,
@@ -292,6 +329,7 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         stop_signal=stop_signal,
         stop_timeout=stop_timeout,
         exposed_ports=_exposed(img.exposed_ports),
+        healthcheck=healthcheck.merge(spec, img.healthcheck),
     )
     host_config = HostConfig(
         network_mode=network_mode,
@@ -313,7 +351,9 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         ip_address=ip_address,
         mac_address=mac_address,
         log_max_size=log_max_size,
-        log_max_file=spec.log_max_file or 1,
+        log_max_file=log_max_file,
+        log_driver=log_driver,
+        log_opts=logopts.check(spec.log_opts, log_driver),
         security_opt=options.security_opts(spec.security_opt),
         privileged=spec.privileged,
         devices=devices.check(spec.devices),
@@ -322,6 +362,7 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         sysctls=limits.check_sysctls(spec.sysctls, network_mode),
         group_add=limits.check_group_add(spec.group_add),
         device_cgroup_rules=limits.check_device_cgroup_rules(spec.device_cgroup_rules),
+        volumes_from=tuple(spec.volumes_from),
     )
     argv = entrypoint + cmd
     return Normalized(name, argv[0], argv[1:], config, host_config, tuple(warnings))

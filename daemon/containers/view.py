@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ctrd.errdefs import InvalidArgument
 from ctrd.humanize import human_duration
 from ctrd.timefmt import rfc3339
-from daemon.containers import record
+from daemon.containers import healthcheck, mountview, record
 from daemon.containers.record import Container
 from daemon.containers.state import Status
 from daemon.network.settings import NetworkSettings
 
 
 def mounts_view(c: Container) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for m in c.host_config.mounts:
-        if m.type == "bind":
-            out.append({"Type": "bind", "Source": m.source, "Destination": m.target, "Mode": "ro" if m.read_only else "",
-                        "RW": not m.read_only, "Propagation": "rprivate"})
-        else:
-            out.append({"Type": "tmpfs", "Source": "", "Destination": m.target, "Mode": m.options,
-                        "RW": not m.read_only, "Propagation": ""})
-    return out
+    return mountview.mount_points(c)
 
 
 def ports_view(c: Container) -> dict[str, Any]:
@@ -43,7 +35,7 @@ def ports_view(c: Container) -> dict[str, Any]:
     return ports
 
 
-def network_view(c: Container) -> dict[str, Any]:
+def network_view(c: Container, networks: Mapping[str, Any] | None = None) -> dict[str, Any]:
     n = c.network if c.network is not None else NetworkSettings(mode="")
     return {
         "SandboxKey": n.sandbox_key,
@@ -53,12 +45,18 @@ def network_view(c: Container) -> dict[str, Any]:
         "MacAddress": n.mac_address,
         "Bridge": n.bridge,
         "Ports": ports_view(c),
+        "Networks": dict(networks or {}),
     }
 
 
-def inspect(c: Container, graph_data: Mapping[str, str], container_dir: str) -> dict[str, Any]:
+def inspect(
+    c: Container, graph_data: Mapping[str, str], container_dir: str, networks: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     host = record.host_config_to_json(c.host_config)
-    host.pop("Mounts", None)
+    host.pop("Mounts", None)  # the record's own list; docker's fields follow
+    host.update(mountview.host_fields(c))
+    config = record.config_to_json(c.config)
+    config["Volumes"] = mountview.config_volumes(c)
     return {
         "Id": c.id,
         "Created": rfc3339(c.created),
@@ -76,10 +74,20 @@ def inspect(c: Container, graph_data: Mapping[str, str], container_dir: str) -> 
         "Platform": "linux",
         "GraphDriver": {"Name": "overlay2", "Data": dict(graph_data)},
         "Mounts": mounts_view(c),
-        "Config": record.config_to_json(c.config),
+        "Config": config,
         "HostConfig": host,
-        "NetworkSettings": network_view(c),
+        "NetworkSettings": network_view(c, networks),
     }
+
+
+def mount_names(c: Container) -> list[str]:
+    """ps's MOUNTS: a bind's source, a tmpfs's target (docker: a volume's name)."""
+    return [m.source or m.target for m in c.host_config.mounts]
+
+
+def network_names(c: Container) -> list[str]:
+    mode = c.host_config.network_mode
+    return [] if mode.startswith("container:") else [mode]
 
 
 def command_line(c: Container) -> str:
@@ -90,7 +98,7 @@ def status_text(c: Container, now: float | None = None) -> str:
     now = time.time() if now is None else now
     s = c.state
     if s.status is Status.RUNNING:
-        return f"Up {human_duration(now - s.started_at)}"
+        return f"Up {human_duration(now - s.started_at)}{healthcheck.suffix(s.health)}"
     if s.status is Status.PAUSED:
         return f"Up {human_duration(now - s.started_at)} (Paused)"
     if s.status is Status.RESTARTING:
@@ -106,7 +114,8 @@ def status_text(c: Container, now: float | None = None) -> str:
     return "Dead"
 
 
-LIST_FILTERS = frozenset({"name", "id", "status", "label", "ancestor"})
+LIST_FILTERS = frozenset({"name", "id", "status", "label", "ancestor", "network", "health", "exited", "before",
+                          "since", "volume"})
 STATUSES = frozenset(s.value for s in Status)
 
 
@@ -114,23 +123,67 @@ def check_filters(filters: Mapping[str, str]) -> None:
     for key, value in filters.items():
         if key not in LIST_FILTERS:
             raise InvalidArgument(f"filters: invalid filter {key!r} ({', '.join(sorted(LIST_FILTERS))})")
-        if key == "status" and value not in STATUSES:
-            raise InvalidArgument(f"filters: invalid status {value!r} ({', '.join(sorted(STATUSES))})")
+        for v in _values(value):
+            if key == "status" and v not in STATUSES:
+                raise InvalidArgument(f"filters: invalid status {v!r} ({', '.join(sorted(STATUSES))})")
+            if key == "health" and v not in healthcheck.STATUSES:
+                raise InvalidArgument(f"filters: invalid health {v!r} ({', '.join(healthcheck.STATUSES)})")
+            if key == "exited" and not v.lstrip("-").isdigit():
+                raise InvalidArgument(f"filters: invalid exited code {v!r} (an integer)")
 
 
-def matches(c: Container, filters: Mapping[str, str]) -> bool:
-    for key, value in filters.items():
-        if key == "name" and value.lstrip("/") not in c.name:
+def _values(value: str) -> list[str]:
+    """A filter given more than once arrives as its values joined by newlines: any may match."""
+    return value.split("\n")
+
+
+def _health(c: Container) -> str:
+    return c.state.health.status if c.state.health is not None else healthcheck.NONE
+
+
+def _one(c: Container, key: str, value: str, ref: Callable[[str], Container | None]) -> bool:
+    if key == "name":
+        return value.lstrip("/") in c.name
+    if key == "id":
+        return c.id.startswith(value)
+    if key == "status":
+        return c.status.value == value
+    if key == "label":
+        k, sep, v = value.partition("=")
+        labels = dict(c.config.labels)
+        return k in labels and (not sep or labels[k] == v)
+    if key == "ancestor":
+        return _ancestor(c, value)
+    if key == "network":
+        return value == c.host_config.network_mode
+    if key == "health":
+        return _health(c) == value
+    if key == "exited":
+        return c.status is Status.EXITED and c.state.finished_at > 0 and c.state.exit_code == int(value)
+    if key in ("before", "since"):
+        other = ref(value)
+        if other is None:
             return False
-        if key == "id" and not c.id.startswith(value):
-            return False
-        if key == "status" and c.status.value != value:
-            return False
-        if key == "label":
-            k, sep, v = value.partition("=")
-            labels = dict(c.config.labels)
-            if k not in labels or (sep and labels[k] != v):
-                return False
-        if key == "ancestor" and value not in (c.config.image, c.image_id):
-            return False
+        return c.created < other.created if key == "before" else c.created > other.created
+    if key == "volume":
+        return any(value in (m.source, m.target) for m in c.host_config.mounts)
     return True
+
+
+def _untagged(ref: str) -> str:
+    name, sep, tag = ref.rpartition(":")
+    return name if sep and "/" not in tag else ref
+
+
+def _ancestor(c: Container, value: str) -> bool:
+    """docker's: the image's name (with or without its tag), its id or a prefix of the id."""
+    image = c.config.image.partition("@")[0]
+    if value in (c.config.image, c.image_id) or _untagged(image) == value:
+        return True
+    short = value.removeprefix("sha256:")
+    return len(short) >= 4 and c.image_id.removeprefix("sha256:").startswith(short)
+
+
+def matches(c: Container, filters: Mapping[str, str], ref: Callable[[str], Container | None] = lambda _: None) -> bool:
+    """docker's rules: every filter key must match; within one key, any of its values."""
+    return all(any(_one(c, key, v, ref) for v in _values(value)) for key, value in filters.items())

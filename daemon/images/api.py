@@ -25,6 +25,8 @@ class ImageConfigLike(Protocol):
     def exposed_ports(self) -> Any: ...
     @property
     def labels(self) -> Mapping[str, str] | None: ...
+    @property
+    def healthcheck(self) -> Mapping[str, Any] | None: ...  # docker's Healthcheck object
 
 
 class ImageLike(Protocol):

@@ -21,6 +21,7 @@ class ImageConfig:
     exposed_ports: list[str] = field(default_factory=list)  # "80/tcp"
     labels: dict[str, str] = field(default_factory=dict)
     volumes: list[str] = field(default_factory=list)
+    healthcheck: dict[str, Any] | None = None  # docker's Healthcheck object (HEALTHCHECK)
 
     def to_docker(self) -> dict[str, Any]:
         """docker's image `Config` object (null for empty lists, like docker)."""
@@ -34,6 +35,7 @@ class ImageConfig:
             "ExposedPorts": {p: {} for p in self.exposed_ports} or None,
             "Labels": dict(self.labels) or None,
             "Volumes": {v: {} for v in self.volumes} or None,
+            **({"Healthcheck": dict(self.healthcheck)} if self.healthcheck else {}),
         }
 
 
@@ -90,7 +92,22 @@ def from_docker(cfg: object) -> ImageConfig:
         exposed_ports=_keys(cfg, "ExposedPorts"),
         labels={str(k): v for k, v in labels.items()},
         volumes=[_check_volume(v) for v in _keys(cfg, "Volumes")],
+        healthcheck=_healthcheck(cfg.get("Healthcheck")),
     )
+
+
+def _healthcheck(value: object) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise errdefs.InvalidArgument("image config: Healthcheck must be an object")
+    test = value.get("Test")
+    if test is not None and (not isinstance(test, list) or not all(isinstance(t, str) for t in test)):
+        raise errdefs.InvalidArgument("image config: Healthcheck.Test must be a list of strings")
+    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"):
+        if not isinstance(value.get(key, 0), int):
+            raise errdefs.InvalidArgument(f"image config: Healthcheck.{key} must be an integer")
+    return dict(value)
 
 
 def _exec_form(arg: str) -> list[str]:

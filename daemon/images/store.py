@@ -26,7 +26,7 @@ from ctrd import errdefs, timefmt
 from daemon.atomic import write_atomic, write_json_atomic
 from daemon.images import archive, busybox, reference
 from daemon.images.archive import HOST_ARCH, LayerSource
-from daemon.images.blobs import sha256_bytes
+from daemon.images.blobs import chain_ids, sha256_bytes
 from daemon.images.config import ImageConfig, apply_changes
 from daemon.images.gc import collect_layers
 from daemon.images.ingest import stage_layer, verify
@@ -146,6 +146,12 @@ class ImageStore:
         with self._lock:
             return self._image(self._resolve(ref)[0])
 
+    def chain_of(self, image_id: str) -> _Strs:
+        """The chain ids of an image's layers, base first ([] for an unknown image)."""
+        with self._lock:
+            parsed = self._images.get(image_id)
+            return list(parsed.chain_ids) if parsed else []
+
     def ensure(self, ref: str) -> Image:
         """get(), but build `busybox:latest` from the host's static busybox when it is absent."""
         try:
@@ -224,6 +230,37 @@ class ImageStore:
                 return self._commit_image(json.dumps(config, separators=(",", ":")).encode(), tags)
             finally:
                 self._release([chain])
+
+    def commit_layer(
+        self, parent_id: str, src: Any, make_config: Callable[[dict[str, Any]], dict[str, Any]], tags: _Strs
+    ) -> str:
+        """`docker commit`: the layer tar `src` on top of image `parent_id`, with the config that
+        `make_config(parent's raw config)` returns (rootfs is filled in here); returns the new id."""
+        with self._lock:
+            parsed = self._images.get(parent_id)
+            if parsed is None:
+                raise errdefs.NotFound(f"no such image: {parent_id}")
+            for c in parsed.chain_ids:
+                self._pending[c] += 1
+        held = list(parsed.chain_ids)
+        try:
+            with Keeping(self.keep_blobs) as kept:
+                staged = stage_layer(self.layers, kept.reader(src), "commit")
+                diff_ids = [*parsed.diff_ids, staged.diff_id]
+                chain = chain_ids(diff_ids)[-1]
+                with self._lock:
+                    self._pending[chain] += 1
+                held.append(chain)
+                parent_chain = parsed.chain_ids[-1] if parsed.chain_ids else ""
+                with self._lock:
+                    rec = self.layerdb.get(parent_chain) if parent_chain else None
+                self._commit_layer(staged, chain, parent_chain, rec.cache_id if rec else None)
+                kept.commit(staged.blob_digest, staged.diff_id)
+            config = make_config(json.loads(json.dumps(parsed.raw)))
+            config["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
+            return self._commit_image(json.dumps(config, separators=(",", ":")).encode(), tags)
+        finally:
+            self._release(held)
 
     def load_archive(self, fileobj: BinaryIO, progress: Progress = None) -> _Strs:
         """`docker load`: docker-save or OCI layout archive (optionally gzip-compressed)."""

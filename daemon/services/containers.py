@@ -46,7 +46,7 @@ class ContainerServicer(container_pb2_grpc.ContainerServiceServicer):
         return pb.KillResponse()
 
     async def Remove(self, request: pb.RemoveRequest, context: Ctx) -> pb.RemoveResponse:
-        await self.m.remove(request.id, request.force)
+        await self.m.remove(request.id, request.force, request.remove_volumes)
         return pb.RemoveResponse()
 
     async def Pause(self, request: pb.PauseRequest, context: Ctx) -> pb.PauseResponse:
@@ -68,13 +68,15 @@ class ContainerServicer(container_pb2_grpc.ContainerServiceServicer):
                 created=int(c.created), state=c.status.value, status=view.status_text(c),
             )
             s.labels.update(dict(c.config.labels))
+            s.mounts.extend(view.mount_names(c))
+            s.networks.extend(view.network_names(c))
             for m in c.network.ports if c.network is not None else ():
                 s.ports.add(ip=m.host_ip or "0.0.0.0", public_port=m.host_port,
                             private_port=m.container_port, type=m.protocol)
         return out
 
     async def Wait(self, request: pb.WaitRequest, context: Ctx) -> pb.WaitResponse:
-        code, error = await self.m.wait(request.id)
+        code, error = await self.m.wait(request.id, request.condition)
         return pb.WaitResponse(exit_code=code, error=error)
 
     async def Logs(self, request: pb.LogsRequest, context: Ctx) -> AsyncIterator[pb.LogsResponse]:
@@ -85,7 +87,7 @@ class ContainerServicer(container_pb2_grpc.ContainerServiceServicer):
             stdout=request.stdout or both, stderr=request.stderr or both, follow=request.follow,
         )
         async for e in self.m.logs(request.id, q):
-            yield pb.LogsResponse(stream=e.stream, data=e.data, time=e.time)
+            yield pb.LogsResponse(stream=e.stream, data=e.data, time=e.time, attrs=dict(e.attrs))
 
     async def Top(self, request: pb.TopRequest, context: Ctx) -> pb.TopResponse:
         titles, rows = await self.m.top(request.id)
@@ -106,6 +108,14 @@ class ContainerServicer(container_pb2_grpc.ContainerServiceServicer):
     async def Exec(self, request: pb.ExecRequest, context: Ctx) -> pb.ExecResponse:
         r = await self.m.exec(request.id, list(request.args), list(request.env), request.user, request.working_dir)
         return pb.ExecResponse(exit_code=r.exit_code, stdout=r.stdout, stderr=r.stderr)
+
+    async def Rename(self, request: pb.RenameRequest, context: Ctx) -> pb.RenameResponse:
+        await self.m.rename(request.id, request.name)
+        return pb.RenameResponse()
+
+    async def Update(self, request: pb.UpdateRequest, context: Ctx) -> pb.UpdateResponse:
+        await self.m.update(request)
+        return pb.UpdateResponse()
 
     # Interactive I/O (issue 15): the contract is in container.proto; the implementation lands
     # with the daemon half of the interactive work. Until then these answer UNIMPLEMENTED.

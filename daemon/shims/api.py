@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from daemon.health import Healthcheck, HealthState
 from daemon.network.settings import PortForward
 
 
@@ -37,6 +38,23 @@ class ShimCreate:
     log_max_size: int = 0
     log_max_file: int = 1
     ports: tuple[PortForward, ...] = ()
+    health: Healthcheck | None = None  # run by the shim when enabled
+    log_attrs: tuple[tuple[str, str], ...] = ()  # each json-file entry's "attrs"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    seq: int  # 0 = the shim runs no healthcheck
+    state: HealthState
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """docker update's resources; None = unchanged."""
+
+    memory: int | None = None  # bytes, -1 = unlimited
+    nano_cpus: int | None = None  # 0 = unlimited
+    pids_limit: int | None = None  # -1 = unlimited
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +92,10 @@ class ShimTask(Protocol):
     async def delete(self) -> Exit: ...
     async def shutdown(self) -> None: ...
     async def close(self) -> None: ...
+    async def health(self, after_seq: int) -> HealthReport:
+        """The shim's healthcheck state once its sequence number is above `after_seq`."""
+        ...
+    async def update(self, limits: Limits) -> None: ...
 
 
 class Shims(Protocol):

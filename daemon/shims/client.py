@@ -154,6 +154,12 @@ class ShimClient:
     async def resize_pty(self, rows: int, cols: int) -> shim_pb2.ResizePtyResponse:
         return await self.call("ResizePty", shim_pb2.ResizePtyRequest(rows=rows, cols=cols), shim_pb2.ResizePtyResponse)
 
+    async def health(self, after_seq: int) -> shim_pb2.HealthResponse:
+        return await self.call("Health", shim_pb2.HealthRequest(after_seq=after_seq), shim_pb2.HealthResponse)
+
+    async def update(self, req: shim_pb2.UpdateRequest) -> shim_pb2.UpdateResponse:
+        return await self.call("Update", req, shim_pb2.UpdateResponse)
+
     async def close(self) -> None:
         self._writer.close()
         with contextlib.suppress(Exception):

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ctrd.shim.v1 import shim_pb2
-from daemon.shims.api import ExecResult, Exit, ShimCreate, ShimState, Stats
+from daemon.health import HealthState, Probe
+from daemon.shims.api import ExecResult, Exit, HealthReport, Limits, ShimCreate, ShimState, Stats
 from daemon.shims.client import ShimClient
 
 SHIM_EXIT_TIMEOUT = 3.0  # after its Shutdown answer, a shim exits once in-flight calls end (2 s bound)
@@ -37,12 +38,17 @@ class ShimConn:
                                  container_ip=p.container_ip, container_port=p.container_port)
             for p in req.ports
         ]
-        r = await self.client.create(
-            shim_pb2.CreateRequest(
-                id=Path(req.bundle).name, bundle=req.bundle, runtime=req.runtime, runtime_root=req.runtime_root,
-                log_path=req.log_path, log_max_size=req.log_max_size, log_max_file=req.log_max_file, ports=ports,
-            )
+        msg = shim_pb2.CreateRequest(
+            id=Path(req.bundle).name, bundle=req.bundle, runtime=req.runtime, runtime_root=req.runtime_root,
+            log_path=req.log_path, log_max_size=req.log_max_size, log_max_file=req.log_max_file, ports=ports,
         )
+        msg.log_attrs.update(dict(req.log_attrs))
+        h = req.health
+        if h is not None and h.enabled:
+            msg.health.CopyFrom(shim_pb2.HealthConfig(
+                test=list(h.test), interval_ns=h.interval, timeout_ns=h.timeout, retries=h.retries,
+                start_period_ns=h.start_period, start_interval_ns=h.start_interval))
+        r = await self.client.create(msg)
         return int(r.pid)
 
     async def start(self) -> int:
@@ -98,6 +104,21 @@ class ShimConn:
         finally:
             if pidfd >= 0:
                 os.close(pidfd)
+
+    async def health(self, after_seq: int) -> HealthReport:
+        r = await self.client.health(after_seq)
+        log = tuple(Probe(p.start, p.end, p.exit_code, p.output) for p in r.log)
+        return HealthReport(int(r.seq), HealthState(r.status, int(r.failing_streak), log))
+
+    async def update(self, limits: Limits) -> None:
+        req = shim_pb2.UpdateRequest()
+        if limits.memory is not None:
+            req.memory = limits.memory
+        if limits.nano_cpus is not None:
+            req.nano_cpus = limits.nano_cpus
+        if limits.pids_limit is not None:
+            req.pids_limit = limits.pids_limit
+        await self.client.update(req)
 
     async def close(self) -> None:
         await self.client.close()

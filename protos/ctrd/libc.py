@@ -38,9 +38,13 @@ capset.restype = _c_int
 
 # libc's fork called with the GIL held (PyDLL) and without CPython's after-fork work in the
 # child: for the shim launcher, which forks shims from a single thread and copy-on-write heap.
-pyfork = ctypes.PyDLL(None, use_errno=True).fork
+_PY = ctypes.PyDLL(None, use_errno=True)
+pyfork = _PY.fork
 pyfork.restype = _c_int
 pyfork.argtypes = []
+# The raw syscall with the GIL held: for clone(2) with flags fork() cannot pass (runtime.userns).
+pysyscall = _PY.syscall
+pysyscall.restype = ctypes.c_long
 
 
 def check(rc: int, what: str, path: str | None = None) -> int:
@@ -49,3 +53,14 @@ def check(rc: int, what: str, path: str | None = None) -> int:
         err = ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}", path)
     return rc
+
+# fstatfs(fd, struct statfs *): callers pass a buffer; f_type is its first field (a long).
+fstatfs = _declare("fstatfs", _c_int, _c_int, ctypes.c_void_p)
+
+
+def fs_type(fd: int) -> int:
+    """The filesystem magic of `fd` (statfs.f_type), or 0 when fstatfs fails."""
+    buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on 64-bit Linux
+    if fstatfs(fd, buf) != 0:
+        return 0
+    return int.from_bytes(buf.raw[: ctypes.sizeof(ctypes.c_long)], "little", signed=True) & 0xFFFFFFFF

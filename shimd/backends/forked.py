@@ -33,7 +33,7 @@ from ctrd import errdefs
 from runtime import container as runtime_library
 from shimd.backends.bundle import exec_process, oom_killed_in_cgroup
 from shimd.backends.inprocess import mapped_errors, runtime_stdio
-from shimd.backends.protocol import BackendConfig, ExecSpec, StatsRecord, Stdio
+from shimd.backends.protocol import BackendConfig, ExecSpec, Limits, StatsRecord, Stdio
 from shimd.prctl import set_comm
 from shimd.reaper import Reaper
 
@@ -228,6 +228,15 @@ class ForkedBackend:
 
         return StatsRecord(**await self._call("stats", stats))
 
+    async def update(self, limits: Limits) -> None:
+        mod = self._mod
+
+        def update() -> None:
+            self._load().update(mod.Resources(memory_limit=limits.memory, cpu_quota=limits.cpu_quota,
+                                              cpu_period=limits.cpu_period, pids_limit=limits.pids))
+
+        await self._call("update", update)
+
     async def pids(self) -> list[int]:
         return [int(p) for p in await self._call("pids", lambda: list(self._load().pids()))]
 
@@ -244,6 +253,8 @@ class ForkedBackend:
         finally:
             for fd in (stdio.stdin, stdio.stdout, stdio.stderr):
                 os.close(fd)
+        if spec.on_pid is not None:
+            spec.on_pid(pid)
         # the exec'd process was the helper's child; it is ours now (maybe already reaped: buffered)
         return (await self._reaper.wait(pid)).status
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from ctrd import errdefs
 from runtime import container as runtime_library
 from shimd.backends.bundle import exec_process
-from shimd.backends.protocol import BackendConfig, ExecSpec, StatsRecord, Stdio
+from shimd.backends.protocol import BackendConfig, ExecSpec, Limits, StatsRecord, Stdio
 from shimd.reaper import Reaper
 
 T = TypeVar("T")
@@ -84,6 +84,11 @@ class InProcessBackend:
         return StatsRecord(int(s.memory_usage), int(s.memory_limit), int(s.cpu_usage_ns),
                            int(s.pids_current), int(s.pids_limit))
 
+    async def update(self, limits: Limits) -> None:
+        res = runtime_library.Resources(memory_limit=limits.memory, cpu_quota=limits.cpu_quota,
+                                        cpu_period=limits.cpu_period, pids_limit=limits.pids)
+        self._call("update", self._c.update, res)
+
     async def pids(self) -> list[int]:
         return [int(p) for p in self._call("pids", self._c.pids)]
 
@@ -93,6 +98,8 @@ class InProcessBackend:
             proc = self._call("exec", mod.ProcessSpec.from_oci, exec_process(self.config.bundle, spec))
             pid = int(self._call("exec", self._c.exec, proc, mod.Stdio(stdio.stdin, stdio.stdout, stdio.stderr)))
             exited = self._reaper.wait_fresh(pid)
+            if spec.on_pid is not None:
+                spec.on_pid(pid)
         finally:
             for fd in (stdio.stdin, stdio.stdout, stdio.stderr):
                 with contextlib.suppress(OSError):

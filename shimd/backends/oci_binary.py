@@ -19,7 +19,7 @@ from typing import Any
 from ctrd import errdefs
 from shimd import console, spawn
 from shimd.backends.bundle import exec_process, oom_killed_in_cgroup
-from shimd.backends.protocol import BackendConfig, ExecSpec, StatsRecord, Stdio
+from shimd.backends.protocol import BackendConfig, ExecSpec, Limits, StatsRecord, Stdio
 from shimd.reaper import Reaper
 
 _seq = itertools.count(1)
@@ -73,12 +73,12 @@ class OciBinaryBackend:
         return [self.config.runtime, "--root", str(self.config.runtime_root), "--log", str(log),
                 "--log-format", "json", *args]
 
-    async def _run(self, verb: str, *args: str, stdio: Stdio | None = None) -> spawn.Result:
+    async def _run(self, verb: str, *args: str, stdio: Stdio | None = None, stdio_in: int | None = None) -> spawn.Result:
         log = self._state_dir / f"runtime-{os.getpid()}-{next(_seq)}.log"
         argv = self._argv(log, *args)
         try:
             if stdio is None:
-                res = await spawn.run(self._reaper, argv)
+                res = await spawn.run(self._reaper, argv, stdin=stdio_in)
             else:
                 pid = spawn.spawn(argv, stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr)
                 ex = await self._reaper.wait_fresh(pid)
@@ -143,6 +143,19 @@ class OciBinaryBackend:
             pids_current=int(pids.get("current", 0)), pids_limit=int(pids.get("limit", 0)),
         )
 
+    async def update(self, limits: Limits) -> None:
+        """`<rt> update -r -`: the resources JSON on stdin."""
+        r, w = os.pipe2(os.O_CLOEXEC)
+        try:
+            os.write(w, json.dumps(limits.to_oci()).encode())
+            os.close(w)
+            w = -1
+            await self._run("update", "update", "-r", "-", self._id, stdio_in=r)
+        finally:
+            os.close(r)
+            if w >= 0:
+                os.close(w)
+
     async def exec(self, spec: ExecSpec, stdio: Stdio) -> int:
         """`<rt> exec` in the foreground: the binary waits for the process and exits with its status.
         The process JSON goes through a pipe (fd 3), so nothing is left on disk."""
@@ -164,6 +177,8 @@ class OciBinaryBackend:
                 os.close(w)
             for fd in (stdio.stdin, stdio.stdout, stdio.stderr):
                 os.close(fd)
+        if spec.on_pid is not None:  # the runtime binary's pid: killing it ends runc's wait, not the process
+            spec.on_pid(pid)
         try:
             ex = await self._reaper.wait_fresh(pid)
             # 255 with an error logged: the runtime failed, not the process (which may exit 255

@@ -14,8 +14,9 @@ shim (directly, or reparented to it as child subreaper), so the one reaper sees 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 # CreateRequest.runtime: "" = the runtime library, in short-lived forks of the shim (ForkedBackend);
 # this name = the library called in the shim process itself; anything else = an OCI runtime binary.
@@ -37,6 +38,7 @@ class ExecSpec:
     cwd: str
     uid: int
     gid: int
+    on_pid: Callable[[int], None] | None = None  # told the pid to signal (a healthcheck's timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,27 @@ class StatsRecord:
     cpu_usage_ns: int = 0
     pids_current: int = 0
     pids_limit: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """docker update's limits as cgroup values; None = unchanged."""
+
+    memory: int | None = None      # bytes, -1 = unlimited
+    cpu_quota: int | None = None   # microseconds per period, -1 = unlimited
+    cpu_period: int | None = None
+    pids: int | None = None        # -1 = unlimited
+
+    def to_oci(self) -> dict[str, Any]:
+        """The OCI `linux.resources` object (runc update -r)."""
+        out: dict[str, Any] = {}
+        if self.memory is not None:
+            out["memory"] = {"limit": self.memory}
+        if self.cpu_quota is not None:
+            out["cpu"] = {"quota": self.cpu_quota, "period": self.cpu_period}
+        if self.pids is not None:
+            out["pids"] = {"limit": self.pids}
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +101,10 @@ class Backend(Protocol):
         ...
 
     async def stats(self) -> StatsRecord: ...
+
+    async def update(self, limits: Limits) -> None:
+        """Change the cgroup limits of the running container."""
+        ...
 
     async def pids(self) -> list[int]: ...
 

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,3 +100,81 @@ def test_cpuset_beyond_the_host_fails_like_runc(short_tmp: Path, rootfs: Path) -
     results = {rt: _run(rt, short_tmp, rootfs, ["true"], res)[0] for rt in RUNTIMES}
     assert results["runc"].returncode != 0 and results["ctrd"].returncode != 0
     assert "cpuset.cpus" in results["ctrd"].stderr
+
+
+def test_swappiness_and_oom_killer_switch_like_runc(short_tmp: Path, rootfs: Path) -> None:
+    res = {"memory": {"limit": 64 << 20, "swappiness": 0, "disableOOMKiller": True}}
+    probe = "cat /sys/fs/cgroup/memory/memory.swappiness; head -1 /sys/fs/cgroup/memory/memory.oom_control"
+    results = {rt: _run(rt, short_tmp, rootfs, ["sh", "-c", probe], res)[0] for rt in RUNTIMES}
+    assert results["ctrd"].returncode == results["runc"].returncode == 0, results["ctrd"].stderr
+    assert results["ctrd"].stdout == results["runc"].stdout == "0\noom_kill_disable 1\n"
+
+
+EXTRA = "hugetlb,net_cls,net_prio,perf_event"
+
+
+def test_hugetlb_net_cls_net_prio_perf_event_like_runc(short_tmp: Path, rootfs: Path) -> None:
+    """This host mounts none of these v1 controllers: each runtime runs in a private mount
+    namespace where /sys/fs/cgroup is a fresh tmpfs holding the host's hierarchies again plus
+    these as one more (runc looks for hierarchies under /sys/fs/cgroup only); all of it goes
+    with the namespace."""
+    if not Path("/sys/kernel/mm/hugepages/hugepages-2048kB").exists():
+        pytest.skip("no 2MB huge pages on this kernel")
+    hierarchies = {line.split()[0]: line.split()[1] for line in Path("/proc/cgroups").read_text().splitlines()[1:]}
+    if any(hierarchies.get(c, "0") != "0" for c in EXTRA.split(",")):
+        pytest.skip("this host mounts some of these controllers already")
+    res = {"hugepageLimits": [{"pageSize": "2MB", "limit": 4 << 21}],
+           "network": {"classID": 0x100001, "priorities": [{"name": "lo", "priority": 3}]}}
+    probe = ("cat $(ls /sys/fs/cgroup/*/hugetlb.2MB.limit_in_bytes | head -1) $(ls /sys/fs/cgroup/*/net_cls.classid | head -1); "
+             "grep -o 'lo 3' $(ls /sys/fs/cgroup/*/net_prio.ifpriomap | head -1); grep -c perf_event /proc/self/cgroup")
+    saved = dict(RUNTIMES)
+    outs = {}
+    try:
+        for rt, argv in saved.items():
+            old = short_tmp / f"old-{rt}"
+            old.mkdir()
+            script = ('mount --rbind /sys/fs/cgroup "$0" && mount -t tmpfs -o mode=755 ctrdtest /sys/fs/cgroup && '
+                      'for d in $(ls "$0"); do mkdir /sys/fs/cgroup/$d && mount --rbind "$0/$d" /sys/fs/cgroup/$d || exit 1; '
+                      f'done && mkdir /sys/fs/cgroup/{EXTRA} && mount -t cgroup -o {EXTRA} ctrdtest /sys/fs/cgroup/{EXTRA} || exit 1; '
+                      # The runtimes remove their leaf but not the parents they made: a hierarchy
+                      # left with a child outlives its last mount (for good: it can no longer be
+                      # reached), so empty it before the namespace goes.
+                      f'"$@"; rc=$?; find /sys/fs/cgroup/{EXTRA} -mindepth 1 -depth -type d -exec rmdir {{}} +; '
+                      f'umount /sys/fs/cgroup/{EXTRA}; exit $rc')
+            # (a removed cgroup is released asynchronously: if it was still dying at the umount,
+            # the hierarchy stays; _release_hierarchy then ends it with one more empty mount)
+            RUNTIMES[rt] = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, str(old), *argv]
+            outs[rt] = _run(rt, short_tmp, rootfs, ["sh", "-c", probe], res)[0]
+    finally:
+        RUNTIMES.update(saved)
+        _release_hierarchy(short_tmp)
+    assert outs["runc"].returncode == 0, outs["runc"].stderr
+    assert outs["ctrd"].returncode == 0, outs["ctrd"].stderr
+    assert outs["ctrd"].stdout == outs["runc"].stdout == f"{4 << 21}\n{0x100001}\nlo 3\n1\n"
+    assert "hugetlb" not in Path("/proc/self/cgroup").read_text(), "the test's hierarchy outlived its namespace"
+
+
+def _release_hierarchy(tmp: Path) -> None:
+    """Mount the test's hierarchy once more, with no children left, and unmount it: the kernel
+    destroys an unmounted v1 hierarchy only when it has no cgroups below its root."""
+    deadline = time.monotonic() + 10
+    while "hugetlb" in Path("/proc/self/cgroup").read_text() and time.monotonic() < deadline:
+        counts = {line.split()[0]: line.split()[2] for line in Path("/proc/cgroups").read_text().splitlines()[1:]}
+        if counts.get("hugetlb") != "1":
+            time.sleep(0.05)  # dying children are released after an RCU grace period: no event to wait on
+            continue
+        mnt = tmp / "release"
+        mnt.mkdir(exist_ok=True)
+        subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                        f'mount -t cgroup -o {EXTRA} ctrdtest "$0" && umount "$0"', str(mnt)], check=True, timeout=30)
+        mnt.rmdir()
+        time.sleep(0.05)
+
+
+def test_hugetlb_without_the_controller_fails_naming_the_field(short_tmp: Path, rootfs: Path) -> None:
+    if "hugetlb" in Path("/proc/self/mountinfo").read_text():
+        pytest.skip("this host mounts hugetlb")
+    res = {"hugepageLimits": [{"pageSize": "2MB", "limit": 0}]}
+    p, _ = _run("ctrd", short_tmp, rootfs, ["true"], res)
+    assert p.returncode != 0
+    assert "linux.resources.hugepageLimits: the hugetlb controller is not mounted" in p.stderr

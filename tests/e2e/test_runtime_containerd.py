@@ -4,6 +4,7 @@ runc binary on a plain rootfs: run, exit status, exec, pause/resume, kill."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -102,3 +103,28 @@ def test_containerd_drives_ctrd_runtime(ctr: Ctr, short_tmp: Path) -> None:
         ctr("task", "rm", "-f", cid)
         ctr("container", "rm", cid)
     assert not os.path.exists(f"/sys/fs/cgroup/pids/ctrd-rt-test/{cid}")
+
+
+def test_containerd_task_metrics_of_a_ctrd_runtime_container(ctr: Ctr, short_tmp: Path) -> None:
+    """`ctr task metrics` reads the container's cgroups through the shim: they must be the ones
+    ctrd-runtime put the init in, with the limits it was given."""
+    rootfs = make_busybox_rootfs(short_tmp / "rootfs")
+    cid = "cm" + uuid.uuid4().hex[:8]
+    assert ctr("run", "-d", "--runc-binary", ctr.runtime, "--cgroup", f"/ctrd-rt-test/{cid}", "--memory-limit",
+               str(64 << 20), "--rootfs", str(rootfs), cid, "sleep", "60").returncode == 0
+    try:
+        p = ctr("task", "metrics", "--format", "json", cid)
+        assert p.returncode == 0, p.stderr
+        m = json.loads(p.stdout)
+        data = m.get("Data") or m.get("data") or m
+        mem = data.get("memory") or data.get("Memory")
+        assert mem is not None, p.stdout
+        usage = mem.get("usage") or mem.get("Usage")
+        assert int(usage["limit"]) == 64 << 20
+        assert int(usage["usage"]) > 0
+        pids = data.get("pids") or data.get("Pids")
+        assert int(pids["current"]) >= 1
+    finally:
+        ctr("task", "kill", "-s", "SIGKILL", cid)
+        ctr("task", "rm", "-f", cid)
+        ctr("container", "rm", cid)

@@ -176,3 +176,14 @@ def test_update_cpuset_flags_like_runc(running: Running) -> None:
         assert "Cpus_allowed_list:\t1\n" in status, runtime
         p = running.cli(runtime, "update", "--cpuset-cpus", "0-9999", cid)
         assert p.returncode != 0, runtime  # beyond the host: refused by both
+
+
+def test_checkpoint_and_restore_say_they_are_not_supported() -> None:
+    """runc's CRIU verbs: one clear line and exit 1, whatever runc options follow; an unknown
+    option on any other verb is still a usage error."""
+    for verb in (["checkpoint", "--image-path", "/nonexistent", "c1"], ["restore", "--bundle", ".", "c1"]):
+        p = subprocess.run([*RUNTIMES["ctrd"], *verb], capture_output=True, text=True, timeout=30)
+        assert p.returncode == 1
+        assert p.stderr.strip() == f"ctrd-runtime: {verb[0]} is not supported: ctrd-runtime has no CRIU support"
+    p = subprocess.run([*RUNTIMES["ctrd"], "state", "--bogus", "c1"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "unrecognized arguments: --bogus" in p.stderr

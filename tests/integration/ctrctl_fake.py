@@ -209,7 +209,7 @@ class FakeDaemon:
     def summary(self, c: FakeContainer) -> container_pb2.ContainerSummary:
         # the daemon's own STATUS wording, from the fields it reads
         state = SimpleNamespace(status=Status(c.state), started_at=c.started, finished_at=c.finished,
-                                exit_code=c.exit_code)
+                                exit_code=c.exit_code, health=None)
         out = container_pb2.ContainerSummary(
             id=c.id, names=["/" + c.name], image=c.spec.image, created=int(c.created), state=c.state,
             command=" ".join(list(c.spec.cmd) or ["sh"]), status=status_text(SimpleNamespace(state=state)))

@@ -127,3 +127,15 @@ def test_network_rows_targets_and_the_firewall_ratio() -> None:
     assert "| network | p50 ms | p90 ms | n |" in md and "| x | 6.000 | 7.200 | 30 |" in md
     assert "| dns | skipped: ctrd daemon not available: x | | |" in md
     assert "| DNS lookup of a container name p50 ≤ 1 ms inside the container | - ms | 1.00 ms | not measured |" in md
+
+
+def test_health_rows() -> None:
+    from bench.report import _health_rows
+
+    rep = {"health": {"ctrd": {"n": 4, "shim_plain": {"pss_mb_p50": 2.25, "uss_mb_p50": 2.0},
+                               "shim_health": {"pss_mb_p50": 2.5, "uss_mb_p50": 2.25},
+                               "daemon_rss_growth_kb_plain": 16.0, "daemon_rss_growth_kb_health": 20.0},
+                      "docker": {"skipped": "dockerd not running"}}}
+    rows = _health_rows(rep)
+    assert rows[2] == "| ctrd | 4 | 2.25 → 2.50 | 2.00 → 2.25 | 16 → 20 |"
+    assert rows[3].startswith("| docker | skipped: dockerd not running")

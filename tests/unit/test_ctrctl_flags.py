@@ -64,18 +64,19 @@ def test_bad_publish(text: str) -> None:
 
 def test_volumes_mounts_tmpfs() -> None:
     M = mounts.MountSpec
-    assert mounts.parse_volume("/src:/dst") == M("bind", "/src", "/dst", False, "")
-    assert mounts.parse_volume("/src:/dst:ro") == M("bind", "/src", "/dst", True, "")
-    assert mounts.parse_mount("type=bind,source=/a,target=/b,readonly") == M("bind", "/a", "/b", True, "")
-    assert mounts.parse_mount("type=bind,src=/a,dst=/b,ro=false") == M("bind", "/a", "/b", False, "")
+    assert mounts.parse_volume("/src:/dst") == M("bind", "/src", "/dst", False, "", origin="binds")
+    assert mounts.parse_volume("/src:/dst:ro") == M("bind", "/src", "/dst", True, "", origin="binds")
+    assert mounts.parse_mount("type=bind,source=/a,target=/b,readonly") == M("bind", "/a", "/b", True, "", origin="mounts")
+    assert mounts.parse_mount("type=bind,src=/a,dst=/b,ro=false") == M("bind", "/a", "/b", False, "", origin="mounts")
     assert mounts.parse_mount("type=tmpfs,target=/t,tmpfs-size=64m,tmpfs-mode=1770") == M(
-        "tmpfs", "", "/t", False, f"size={64 << 20},mode=1770")
-    assert mounts.parse_tmpfs("/run:rw,noexec,size=64m") == M("tmpfs", "", "/run", False, "rw,noexec,size=64m")
+        "tmpfs", "", "/t", False, f"size={64 << 20},mode=1770", origin="mounts")
+    assert mounts.parse_tmpfs("/run:rw,noexec,size=64m") == M("tmpfs", "", "/run", False, "rw,noexec,size=64m",
+                                                             origin="tmpfs")
     assert mounts.parse_tmpfs("/ro:ro").read_only
-    for bad in ("vol:/data", "/data", "/a:rel", "/a:/b:xx", "a:b:c:d"):
+    for bad in ("rel", "/a:rel", "/a:/b:xx", "a:b:c:d", "vol:/d:rshared", "/a:/b:ro,rw"):
         with pytest.raises(UsageError, match="--volume"):
             mounts.parse_volume(bad)
-    for bad in ("type=volume,target=/x", "type=bind,target=/x", "type=tmpfs,source=/a,target=/x",
+    for bad in ("type=bind,target=/x", "type=tmpfs,source=/a,target=/x",
                 "type=bind,source=/a,target=/b,tmpfs-size=1m", "type=tmpfs,target=rel", "type=tmpfs,target=/x,bogus=1"):
         with pytest.raises(UsageError, match="--mount"):
             mounts.parse_mount(bad)

@@ -81,6 +81,8 @@ class Summary:
     status: str = "Up 3 seconds"
     ports: list[Port] = field(default_factory=lambda: [Port("0.0.0.0", 8080, 80), Port(private_port=443)])
     labels: dict[str, str] = field(default_factory=lambda: {"tier": "front"})
+    mounts: list[str] = field(default_factory=lambda: ["/srv/data"])
+    networks: list[str] = field(default_factory=lambda: ["bridge"])
 
 
 def test_ps_table() -> None:
@@ -119,7 +121,7 @@ def test_ps_filters() -> None:
     web, db = Summary(), Summary(id="b" * 64, names=["/db"], state="exited", labels={})
     f = ps.parse_filters(["name=we", "status=running", "label=tier=front"])
     assert f.match(web) and not f.match(db)
-    assert f.for_daemon() == {"name": "we", "status": "running", "label": "tier=front"}
+    assert f.for_daemon() == {"status": "running", "label": "tier=front"}  # name: a regexp, matched here
     both = ps.parse_filters(["name=web", "name=db"])
     assert both.match(web) and both.match(db) and both.for_daemon() == {}
     assert ps.parse_filters(["id=bbb"]).match(db) and not ps.parse_filters(["label=tier"]).match(db)
@@ -197,3 +199,23 @@ def test_zsh_completion_wraps_bash() -> None:
 
     script = zsh_script()
     assert script.startswith("#compdef ctrctl\n") and "bashcompinit" in script and "complete -F _ctrctl" in script
+
+
+def test_ps_new_filters_go_to_the_daemon_with_their_values_joined() -> None:
+    f = ps.parse_filters(["health=healthy", "health=starting", "exited=0", "before=web", "volume=/data",
+                          "network=app", "ancestor=busybox", "since=db"])
+    assert f.for_daemon() == {"health": "healthy\nstarting", "exited": "0", "before": "web", "volume": "/data",
+                              "network": "app", "ancestor": "busybox", "since": "db"}
+    assert f.match(Summary())  # the daemon decided these
+    for bad in ("health=fine", "exited=x", "before=", "volume="):
+        with pytest.raises(UsageError):
+            ps.parse_filters([bad])
+
+
+def test_ps_template_placeholders() -> None:
+    s = Summary(labels={"tier": "front", "com.x": "1"})
+    out = ps.render([s], fmt='{{.Label "com.x"}}|{{.Label "nope"}}|{{.Mounts}}|{{.Networks}}', quiet=False,
+                    trunc=True)
+    assert out == "1||/srv/data|bridge\n"
+    table = ps.render([s], fmt="table {{.Names}}\t{{.Networks}}\t{{.Mounts}}", quiet=False, trunc=True)
+    assert table.splitlines()[0].split() == ["NAMES", "NETWORKS", "MOUNTS"]

@@ -111,3 +111,10 @@ def test_unknown_filter_is_refused() -> None:
             await collect(Exchange().subscribe(filters={"colour": "red"}))
 
     asyncio.run(main())
+
+
+def test_event_filter_matches_the_action_before_its_colon() -> None:
+    ex = Exchange()
+    ev = ex.publish("container", "health_status: healthy", "a" * 64, name="web")
+    assert ev.matches({"event": "health_status"}) and ev.matches({"event": "health_status: healthy"})
+    assert not ev.matches({"event": "health_status: unhealthy"}) and not ev.matches({"event": "health"})

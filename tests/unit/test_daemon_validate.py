@@ -44,6 +44,8 @@ def test_command_rules() -> None:
     assert (n.path, n.args) == ("echo", ("hi",))
     with pytest.raises(InvalidArgument, match=r"^cmd: no command specified"):
         norm(FakeImageConfig(cmd=[]))
+    with pytest.raises(InvalidArgument, match=r"^cmd: the command to run is an empty string"):
+        norm(img, entrypoint=["", ""], entrypoint_set=True)
 
 
 @pytest.mark.parametrize(
@@ -76,7 +78,7 @@ def test_command_rules() -> None:
         ({"mounts": [pb.Mount(type="bind", source="/tmp", target="/sys/kernel")]}, "mounts.target"),
         ({"mounts": [pb.Mount(type="bind", source="/tmp", target="/a/../proc/x")]}, "mounts.target"),
         ({"mounts": [pb.Mount(type="bind", source="/tmp", target="/")]}, "mounts.target"),
-        ({"mounts": [pb.Mount(type="volume", target="/x")]}, "mounts"),
+        ({"mounts": [pb.Mount(type="volume", source="a/b", target="/x")]}, "mounts.source"),
         ({"mounts": [pb.Mount(type="tmpfs", target="/t", options="size=lots")]}, "mounts.options"),
         ({"mounts": [pb.Mount(type="tmpfs", target="/t"), pb.Mount(type="tmpfs", target="/t")]}, "mounts.target"),
         ({"memory": 1024}, "memory"),

@@ -87,7 +87,12 @@ BAD: list[tuple[str, Any, str]] = [
     ("process.oomScoreAdj", lambda s: s["process"].update(oomScoreAdj=5000), "-1000..1000"),
     ("linux.namespaces[5].type", lambda s: s["linux"]["namespaces"].append({"type": "bogus"}), "unknown namespace"),
     ("linux.namespaces[5].type", lambda s: s["linux"]["namespaces"].append({"type": "pid"}), "duplicate"),
-    ("linux.namespaces[5].type", lambda s: s["linux"]["namespaces"].append({"type": "user"}), "not supported"),
+    ("linux.uidMappings", lambda s: s["linux"]["namespaces"].append({"type": "user"}), "needs uid and gid mappings"),
+    ("linux.uidMappings", lambda s: s["linux"].update(uidMappings=[{"containerID": 0, "hostID": 1000, "size": 1}]),
+     "need a user namespace"),
+    ("linux.uidMappings", lambda s: (s["linux"]["namespaces"].append({"type": "user"}), s["linux"].update(
+        uidMappings=[{"containerID": 0, "hostID": 1000, "size": 10}, {"containerID": 5, "hostID": 1, "size": 1}],
+        gidMappings=[{"containerID": 0, "hostID": 1000, "size": 1}])), "overlap"),
     ("linux.namespaces[5].path", lambda s: s["linux"]["namespaces"].append({"type": "cgroup", "path": "rel"}),
      "absolute"),
     ("linux.cgroupsPath", lambda s: s["linux"].update(cgroupsPath="/ctrd/../../etc"), "not a cgroup path"),

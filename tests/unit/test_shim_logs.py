@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from shimd.logs import MAX_LINE, JsonFileWriter, LineSplitter, LogPump, format_entry
+from shimd.logs import MAX_LINE, JsonFileWriter, LineSplitter, LogPump, attrs_fragment, format_entry
 
 
 def entries(path: Path) -> list[dict[str, str]]:
@@ -119,3 +119,15 @@ def test_pump_copies_a_fast_writer_without_loss(tmp_path: Path) -> None:
     got = entries(tmp_path / "c.log")
     assert [e["log"].encode() for e in got] == lines
     assert {e["stream"] for e in got} == {"stdout"}
+
+
+def test_attrs_are_written_where_docker_writes_them(tmp_path: Path) -> None:
+    frag = attrs_fragment({"tier": "web", "q": 'a"b'})
+    line = format_entry(b"hi\n", "stdout", 1_000_000_000, frag)
+    ref = {"log": "hi\n", "stream": "stdout", "attrs": {"q": 'a"b', "tier": "web"}, "time": "1970-01-01T00:00:01Z"}
+    assert line == json.dumps(ref, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    assert attrs_fragment({}) == ""
+    w = JsonFileWriter(tmp_path / "a.log", attrs=frag)
+    w.write("stderr", b"x\n", 0)
+    w.close()
+    assert json.loads((tmp_path / "a.log").read_text())["attrs"] == {"q": 'a"b', "tier": "web"}

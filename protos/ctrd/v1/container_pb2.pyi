@@ -53,11 +53,36 @@ Global___PortBinding: _TypeAlias = PortBinding  # noqa: Y015
 class Mount(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class VolumeOptionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     TYPE_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
     TARGET_FIELD_NUMBER: _builtins.int
     READ_ONLY_FIELD_NUMBER: _builtins.int
     OPTIONS_FIELD_NUMBER: _builtins.int
+    NO_COPY_FIELD_NUMBER: _builtins.int
+    VOLUME_OPTIONS_FIELD_NUMBER: _builtins.int
+    PROPAGATION_FIELD_NUMBER: _builtins.int
+    ORIGIN_FIELD_NUMBER: _builtins.int
+    VOLUME_DRIVER_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     """"bind" or "tmpfs" """
     source: _builtins.str
@@ -67,6 +92,20 @@ class Mount(_message.Message):
     read_only: _builtins.bool
     options: _builtins.str
     """tmpfs: "size=64m,mode=1777" """
+    no_copy: _builtins.bool
+    """volumes (type "volume"): source is the volume's name, "" = a new anonymous volume
+    volume-nocopy: no copy-up of the image's content
+    """
+    propagation: _builtins.str
+    """bind-propagation: rprivate (default), private, rshared, shared, rslave, slave"""
+    origin: _builtins.str
+    """where it came from, for inspect's HostConfig: "binds" (-v), "mounts" (--mount), "tmpfs" (--tmpfs)"""
+    volume_driver: _builtins.str
+    """"" = local"""
+    @_builtins.property
+    def volume_options(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """volume-opt: driver options for a volume created here"""
+
     def __init__(
         self,
         *,
@@ -75,10 +114,15 @@ class Mount(_message.Message):
         target: _builtins.str = ...,
         read_only: _builtins.bool = ...,
         options: _builtins.str = ...,
+        no_copy: _builtins.bool = ...,
+        volume_options: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        propagation: _builtins.str = ...,
+        origin: _builtins.str = ...,
+        volume_driver: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["options", b"options", "read_only", b"read_only", "source", b"source", "target", b"target", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["no_copy", b"no_copy", "options", b"options", "origin", b"origin", "propagation", b"propagation", "read_only", b"read_only", "source", b"source", "target", b"target", "type", b"type", "volume_driver", b"volume_driver", "volume_options", b"volume_options"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -179,6 +223,26 @@ class ContainerSpec(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class LogOptsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     NAME_FIELD_NUMBER: _builtins.int
     IMAGE_FIELD_NUMBER: _builtins.int
     CMD_FIELD_NUMBER: _builtins.int
@@ -223,6 +287,11 @@ class ContainerSpec(_message.Message):
     TTY_FIELD_NUMBER: _builtins.int
     OPEN_STDIN_FIELD_NUMBER: _builtins.int
     STDIN_ONCE_FIELD_NUMBER: _builtins.int
+    HEALTHCHECK_FIELD_NUMBER: _builtins.int
+    NO_HEALTHCHECK_FIELD_NUMBER: _builtins.int
+    LOG_DRIVER_FIELD_NUMBER: _builtins.int
+    LOG_OPTS_FIELD_NUMBER: _builtins.int
+    VOLUMES_FROM_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     image: _builtins.str
     cmd_set: _builtins.bool
@@ -263,6 +332,10 @@ class ContainerSpec(_message.Message):
     """docker -i: stdin fed by attached clients"""
     stdin_once: _builtins.bool
     """close stdin when the first attached client's stdin ends"""
+    no_healthcheck: _builtins.bool
+    """--no-healthcheck: the image's HEALTHCHECK is disabled"""
+    log_driver: _builtins.str
+    """"" = json-file, "none", "local" """
     @_builtins.property
     def cmd(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -321,6 +394,24 @@ class ContainerSpec(_message.Message):
     def device_cgroup_rules(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """"c 1:3 rwm", "b 8:* r", "a" """
 
+    @_builtins.property
+    def healthcheck(self) -> Global___HealthConfig:
+        """fields left 0/empty take the image's HEALTHCHECK values"""
+
+    @_builtins.property
+    def log_opts(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """more --log-opt: "labels", "env" (comma-separated names), "env-regex", "labels-regex": the
+        container's labels and env vars they name become each log entry's attrs (logs --details)
+        """
+
+    @_builtins.property
+    def volumes_from(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """--volumes-from: "<container>[:ro|rw]", every mount of that container (ro/rw overrides its mode)
+        Field ranges reserved per area while work is in flight (merge renumbers freely before release):
+        50-69 volumes/mounts, 70-89 healthchecks/logs, 90-99 networking, 100-109 security/userns,
+        110-129 Docker Engine API translation.
+        """
+
     def __init__(
         self,
         *,
@@ -368,10 +459,15 @@ class ContainerSpec(_message.Message):
         tty: _builtins.bool = ...,
         open_stdin: _builtins.bool = ...,
         stdin_once: _builtins.bool = ...,
+        healthcheck: Global___HealthConfig | None = ...,
+        no_healthcheck: _builtins.bool = ...,
+        log_driver: _builtins.str = ...,
+        log_opts: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        volumes_from: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "restart_policy", b"restart_policy", "stop_timeout", b"stop_timeout"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "healthcheck", b"healthcheck", "restart_policy", b"restart_policy", "stop_timeout", b"stop_timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "auto_remove", b"auto_remove", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "cmd", b"cmd", "cmd_set", b"cmd_set", "device_cgroup_rules", b"device_cgroup_rules", "devices", b"devices", "dns", b"dns", "dns_search", b"dns_search", "entrypoint", b"entrypoint", "entrypoint_set", b"entrypoint_set", "env", b"env", "extra_hosts", b"extra_hosts", "group_add", b"group_add", "hostname", b"hostname", "image", b"image", "ip_address", b"ip_address", "labels", b"labels", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "mac_address", b"mac_address", "memory", b"memory", "mounts", b"mounts", "name", b"name", "nano_cpus", b"nano_cpus", "network_aliases", b"network_aliases", "network_mode", b"network_mode", "open_stdin", b"open_stdin", "pids_limit", b"pids_limit", "port_bindings", b"port_bindings", "privileged", b"privileged", "publish_all", b"publish_all", "read_only_rootfs", b"read_only_rootfs", "restart_policy", b"restart_policy", "security_opt", b"security_opt", "shm_size", b"shm_size", "stdin_once", b"stdin_once", "stop_signal", b"stop_signal", "stop_timeout", b"stop_timeout", "sysctls", b"sysctls", "tty", b"tty", "ulimits", b"ulimits", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "auto_remove", b"auto_remove", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "cmd", b"cmd", "cmd_set", b"cmd_set", "device_cgroup_rules", b"device_cgroup_rules", "devices", b"devices", "dns", b"dns", "dns_search", b"dns_search", "entrypoint", b"entrypoint", "entrypoint_set", b"entrypoint_set", "env", b"env", "extra_hosts", b"extra_hosts", "group_add", b"group_add", "healthcheck", b"healthcheck", "hostname", b"hostname", "image", b"image", "ip_address", b"ip_address", "labels", b"labels", "log_driver", b"log_driver", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "log_opts", b"log_opts", "mac_address", b"mac_address", "memory", b"memory", "mounts", b"mounts", "name", b"name", "nano_cpus", b"nano_cpus", "network_aliases", b"network_aliases", "network_mode", b"network_mode", "no_healthcheck", b"no_healthcheck", "open_stdin", b"open_stdin", "pids_limit", b"pids_limit", "port_bindings", b"port_bindings", "privileged", b"privileged", "publish_all", b"publish_all", "read_only_rootfs", b"read_only_rootfs", "restart_policy", b"restart_policy", "security_opt", b"security_opt", "shm_size", b"shm_size", "stdin_once", b"stdin_once", "stop_signal", b"stop_signal", "stop_timeout", b"stop_timeout", "sysctls", b"sysctls", "tty", b"tty", "ulimits", b"ulimits", "user", b"user", "volumes_from", b"volumes_from", "working_dir", b"working_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__stop_timeout: _TypeAlias = _typing.Literal["stop_timeout"]  # noqa: Y015
     _WhichOneofArgType__stop_timeout: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout"]  # noqa: Y015
@@ -611,17 +707,20 @@ class RemoveRequest(_message.Message):
 
     ID_FIELD_NUMBER: _builtins.int
     FORCE_FIELD_NUMBER: _builtins.int
+    REMOVE_VOLUMES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     force: _builtins.bool
+    remove_volumes: _builtins.bool
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
         force: _builtins.bool = ...,
+        remove_volumes: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "id", b"id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "id", b"id", "remove_volumes", b"remove_volumes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -779,7 +878,10 @@ class ListRequest(_message.Message):
     all: _builtins.bool
     @_builtins.property
     def filters(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """name, status, label ("k" or "k=v"), id"""
+        """name, status, label ("k" or "k=v"), id, ancestor, network, health (starting|healthy|unhealthy|none),
+        exited (code), before/since (a container), volume (a mount's source or destination); several
+        values of one key joined by "\\n" (any may match)
+        """
 
     def __init__(
         self,
@@ -856,6 +958,8 @@ class ContainerSummary(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     PORTS_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
+    MOUNTS_FIELD_NUMBER: _builtins.int
+    NETWORKS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     image: _builtins.str
     command: _builtins.str
@@ -871,6 +975,14 @@ class ContainerSummary(_message.Message):
     def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortSummary]: ...
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def mounts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """each mount's name (a volume) or source, as docker's ps .Mounts"""
+
+    @_builtins.property
+    def networks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """the networks it is attached to"""
+
     def __init__(
         self,
         *,
@@ -883,10 +995,12 @@ class ContainerSummary(_message.Message):
         status: _builtins.str = ...,
         ports: _abc.Iterable[Global___PortSummary] | None = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        mounts: _abc.Iterable[_builtins.str] | None = ...,
+        networks: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "created", b"created", "id", b"id", "image", b"image", "labels", b"labels", "names", b"names", "ports", b"ports", "state", b"state", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "created", b"created", "id", b"id", "image", b"image", "labels", b"labels", "mounts", b"mounts", "names", b"names", "networks", b"networks", "ports", b"ports", "state", b"state", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -917,15 +1031,19 @@ class WaitRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
+    CONDITION_FIELD_NUMBER: _builtins.int
     id: _builtins.str
+    condition: _builtins.str
+    """"" or "not-running" (default), "next-exit", "removed" """
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
+        condition: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition", "id", b"id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1000,24 +1118,50 @@ Global___LogsRequest: _TypeAlias = LogsRequest  # noqa: Y015
 class LogsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class AttrsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     STREAM_FIELD_NUMBER: _builtins.int
     DATA_FIELD_NUMBER: _builtins.int
     TIME_FIELD_NUMBER: _builtins.int
+    ATTRS_FIELD_NUMBER: _builtins.int
     stream: _builtins.str
     """"stdout" or "stderr" """
     data: _builtins.bytes
     time: _builtins.str
     """RFC3339Nano"""
+    @_builtins.property
+    def attrs(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """the log entry's extra attributes (docker logs --details)"""
+
     def __init__(
         self,
         *,
         stream: _builtins.str = ...,
         data: _builtins.bytes = ...,
         time: _builtins.str = ...,
+        attrs: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "stream", b"stream", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attrs", b"attrs", "data", b"data", "stream", b"stream", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1576,3 +1720,148 @@ class ExecInspectResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExecInspectResponse: _TypeAlias = ExecInspectResponse  # noqa: Y015
+
+@_typing.final
+class HealthConfig(_message.Message):
+    """docker's HealthConfig; durations in nanoseconds, 0 = inherit from the image (then docker's
+    default: interval 30 s, timeout 30 s, retries 3, start period 0, start interval 5 s).
+    test: ["NONE"] disables, ["CMD", arg...], ["CMD-SHELL", "command"].
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEST_FIELD_NUMBER: _builtins.int
+    INTERVAL_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    RETRIES_FIELD_NUMBER: _builtins.int
+    START_PERIOD_FIELD_NUMBER: _builtins.int
+    START_INTERVAL_FIELD_NUMBER: _builtins.int
+    interval: _builtins.int
+    timeout: _builtins.int
+    retries: _builtins.int
+    start_period: _builtins.int
+    start_interval: _builtins.int
+    @_builtins.property
+    def test(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        test: _abc.Iterable[_builtins.str] | None = ...,
+        interval: _builtins.int = ...,
+        timeout: _builtins.int = ...,
+        retries: _builtins.int = ...,
+        start_period: _builtins.int = ...,
+        start_interval: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["interval", b"interval", "retries", b"retries", "start_interval", b"start_interval", "start_period", b"start_period", "test", b"test", "timeout", b"timeout"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HealthConfig: _TypeAlias = HealthConfig  # noqa: Y015
+
+@_typing.final
+class RenameRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RenameRequest: _TypeAlias = RenameRequest  # noqa: Y015
+
+@_typing.final
+class RenameResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RenameResponse: _TypeAlias = RenameResponse  # noqa: Y015
+
+@_typing.final
+class UpdateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    MEMORY_FIELD_NUMBER: _builtins.int
+    NANO_CPUS_FIELD_NUMBER: _builtins.int
+    PIDS_LIMIT_FIELD_NUMBER: _builtins.int
+    RESTART_POLICY_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    memory: _builtins.int
+    """bytes, -1 = unlimited"""
+    nano_cpus: _builtins.int
+    """0 = unlimited"""
+    pids_limit: _builtins.int
+    """-1 (or 0) = unlimited"""
+    @_builtins.property
+    def restart_policy(self) -> Global___RestartPolicy:
+        """unset = unchanged"""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        memory: _builtins.int | None = ...,
+        nano_cpus: _builtins.int | None = ...,
+        pids_limit: _builtins.int | None = ...,
+        restart_policy: Global___RestartPolicy | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_memory", b"_memory", "_nano_cpus", b"_nano_cpus", "_pids_limit", b"_pids_limit", "memory", b"memory", "nano_cpus", b"nano_cpus", "pids_limit", b"pids_limit", "restart_policy", b"restart_policy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_memory", b"_memory", "_nano_cpus", b"_nano_cpus", "_pids_limit", b"_pids_limit", "id", b"id", "memory", b"memory", "nano_cpus", b"nano_cpus", "pids_limit", b"pids_limit", "restart_policy", b"restart_policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__memory: _TypeAlias = _typing.Literal["memory"]  # noqa: Y015
+    _WhichOneofArgType__memory: _TypeAlias = _typing.Literal["_memory", b"_memory"]  # noqa: Y015
+    _WhichOneofReturnType__nano_cpus: _TypeAlias = _typing.Literal["nano_cpus"]  # noqa: Y015
+    _WhichOneofArgType__nano_cpus: _TypeAlias = _typing.Literal["_nano_cpus", b"_nano_cpus"]  # noqa: Y015
+    _WhichOneofReturnType__pids_limit: _TypeAlias = _typing.Literal["pids_limit"]  # noqa: Y015
+    _WhichOneofArgType__pids_limit: _TypeAlias = _typing.Literal["_pids_limit", b"_pids_limit"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__memory) -> _WhichOneofReturnType__memory | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__nano_cpus) -> _WhichOneofReturnType__nano_cpus | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__pids_limit) -> _WhichOneofReturnType__pids_limit | None: ...
+
+Global___UpdateRequest: _TypeAlias = UpdateRequest  # noqa: Y015
+
+@_typing.final
+class UpdateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WARNINGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        warnings: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["warnings", b"warnings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateResponse: _TypeAlias = UpdateResponse  # noqa: Y015

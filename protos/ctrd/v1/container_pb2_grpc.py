@@ -134,6 +134,16 @@ class ContainerServiceStub:
                 request_serializer=ctrd_dot_v1_dot_container__pb2.ExecInspectRequest.SerializeToString,
                 response_deserializer=ctrd_dot_v1_dot_container__pb2.ExecInspectResponse.FromString,
                 _registered_method=True)
+        self.Rename = channel.unary_unary(
+                '/ctrd.v1.ContainerService/Rename',
+                request_serializer=ctrd_dot_v1_dot_container__pb2.RenameRequest.SerializeToString,
+                response_deserializer=ctrd_dot_v1_dot_container__pb2.RenameResponse.FromString,
+                _registered_method=True)
+        self.Update = channel.unary_unary(
+                '/ctrd.v1.ContainerService/Update',
+                request_serializer=ctrd_dot_v1_dot_container__pb2.UpdateRequest.SerializeToString,
+                response_deserializer=ctrd_dot_v1_dot_container__pb2.UpdateResponse.FromString,
+                _registered_method=True)
 
 
 class ContainerServiceServicer:
@@ -265,6 +275,19 @@ class ContainerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Rename(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Update(self, request, context):
+        """docker update: limits and restart policy
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContainerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -367,6 +390,16 @@ def add_ContainerServiceServicer_to_server(servicer, server):
                     servicer.ExecInspect,
                     request_deserializer=ctrd_dot_v1_dot_container__pb2.ExecInspectRequest.FromString,
                     response_serializer=ctrd_dot_v1_dot_container__pb2.ExecInspectResponse.SerializeToString,
+            ),
+            'Rename': grpc.unary_unary_rpc_method_handler(
+                    servicer.Rename,
+                    request_deserializer=ctrd_dot_v1_dot_container__pb2.RenameRequest.FromString,
+                    response_serializer=ctrd_dot_v1_dot_container__pb2.RenameResponse.SerializeToString,
+            ),
+            'Update': grpc.unary_unary_rpc_method_handler(
+                    servicer.Update,
+                    request_deserializer=ctrd_dot_v1_dot_container__pb2.UpdateRequest.FromString,
+                    response_serializer=ctrd_dot_v1_dot_container__pb2.UpdateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -909,6 +942,60 @@ class ContainerService:
             '/ctrd.v1.ContainerService/ExecInspect',
             ctrd_dot_v1_dot_container__pb2.ExecInspectRequest.SerializeToString,
             ctrd_dot_v1_dot_container__pb2.ExecInspectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Rename(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ctrd.v1.ContainerService/Rename',
+            ctrd_dot_v1_dot_container__pb2.RenameRequest.SerializeToString,
+            ctrd_dot_v1_dot_container__pb2.RenameResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Update(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ctrd.v1.ContainerService/Update',
+            ctrd_dot_v1_dot_container__pb2.UpdateRequest.SerializeToString,
+            ctrd_dot_v1_dot_container__pb2.UpdateResponse.FromString,
             options,
             channel_credentials,
             insecure,

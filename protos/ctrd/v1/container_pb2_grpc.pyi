@@ -41,6 +41,9 @@ class ContainerServiceStub:
     ExecStart: _aio.UnaryUnaryMultiCallable[_container_pb2.ExecStartRequest, _container_pb2.ExecStartResponse]
     """detached start; attached = Attach with exec_id"""
     ExecInspect: _aio.UnaryUnaryMultiCallable[_container_pb2.ExecInspectRequest, _container_pb2.ExecInspectResponse]
+    Rename: _aio.UnaryUnaryMultiCallable[_container_pb2.RenameRequest, _container_pb2.RenameResponse]
+    Update: _aio.UnaryUnaryMultiCallable[_container_pb2.UpdateRequest, _container_pb2.UpdateResponse]
+    """docker update: limits and restart policy"""
 
 class ContainerServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -189,5 +192,20 @@ class ContainerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _container_pb2.ExecInspectRequest,
         context: _aio.ServicerContext[_container_pb2.ExecInspectRequest, _abc.Awaitable[_container_pb2.ExecInspectResponse]],
     ) -> _abc.Awaitable[_container_pb2.ExecInspectResponse]: ...
+
+    @_abc_1.abstractmethod
+    def Rename(
+        self,
+        request: _container_pb2.RenameRequest,
+        context: _aio.ServicerContext[_container_pb2.RenameRequest, _abc.Awaitable[_container_pb2.RenameResponse]],
+    ) -> _abc.Awaitable[_container_pb2.RenameResponse]: ...
+
+    @_abc_1.abstractmethod
+    def Update(
+        self,
+        request: _container_pb2.UpdateRequest,
+        context: _aio.ServicerContext[_container_pb2.UpdateRequest, _abc.Awaitable[_container_pb2.UpdateResponse]],
+    ) -> _abc.Awaitable[_container_pb2.UpdateResponse]:
+        """docker update: limits and restart policy"""
 
 def add_ContainerServiceServicer_to_server(servicer: ContainerServiceServicer, server: _aio.Server) -> None: ...

@@ -179,6 +179,26 @@ Global___ConnectResponse: _TypeAlias = ConnectResponse  # noqa: Y015
 class CreateRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class LogAttrsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ID_FIELD_NUMBER: _builtins.int
     BUNDLE_FIELD_NUMBER: _builtins.int
     RUNTIME_FIELD_NUMBER: _builtins.int
@@ -190,6 +210,8 @@ class CreateRequest(_message.Message):
     TERMINAL_FIELD_NUMBER: _builtins.int
     OPEN_STDIN_FIELD_NUMBER: _builtins.int
     STDIN_ONCE_FIELD_NUMBER: _builtins.int
+    HEALTH_FIELD_NUMBER: _builtins.int
+    LOG_ATTRS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     bundle: _builtins.str
     """OCI bundle dir (config.json; rootfs path inside it)"""
@@ -210,6 +232,14 @@ class CreateRequest(_message.Message):
     """close the container's stdin when the first attached client's stdin ends"""
     @_builtins.property
     def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortForward]: ...
+    @_builtins.property
+    def health(self) -> Global___HealthConfig:
+        """unset or empty test = no healthcheck"""
+
+    @_builtins.property
+    def log_attrs(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """written as "attrs" in every json-file entry (docker logs --details)"""
+
     def __init__(
         self,
         *,
@@ -224,10 +254,12 @@ class CreateRequest(_message.Message):
         terminal: _builtins.bool = ...,
         open_stdin: _builtins.bool = ...,
         stdin_once: _builtins.bool = ...,
+        health: Global___HealthConfig | None = ...,
+        log_attrs: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["health", b"health"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bundle", b"bundle", "id", b"id", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "log_path", b"log_path", "open_stdin", b"open_stdin", "ports", b"ports", "runtime", b"runtime", "runtime_root", b"runtime_root", "stdin_once", b"stdin_once", "terminal", b"terminal"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bundle", b"bundle", "health", b"health", "id", b"id", "log_attrs", b"log_attrs", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "log_path", b"log_path", "open_stdin", b"open_stdin", "ports", b"ports", "runtime", b"runtime", "runtime_root", b"runtime_root", "stdin_once", b"stdin_once", "terminal", b"terminal"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -770,3 +802,188 @@ class ResizePtyResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ResizePtyResponse: _TypeAlias = ResizePtyResponse  # noqa: Y015
+
+@_typing.final
+class HealthConfig(_message.Message):
+    """docker's HealthConfig, durations in nanoseconds (0 = docker's default); the probes run as execs
+    with the container process's env, cwd and user (from the bundle).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEST_FIELD_NUMBER: _builtins.int
+    INTERVAL_NS_FIELD_NUMBER: _builtins.int
+    TIMEOUT_NS_FIELD_NUMBER: _builtins.int
+    RETRIES_FIELD_NUMBER: _builtins.int
+    START_PERIOD_NS_FIELD_NUMBER: _builtins.int
+    START_INTERVAL_NS_FIELD_NUMBER: _builtins.int
+    interval_ns: _builtins.int
+    """default 30 s"""
+    timeout_ns: _builtins.int
+    """default 30 s"""
+    retries: _builtins.int
+    """default 3"""
+    start_period_ns: _builtins.int
+    """default 0"""
+    start_interval_ns: _builtins.int
+    """default 5 s"""
+    @_builtins.property
+    def test(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """["CMD", arg...] or ["CMD-SHELL", "command"]"""
+
+    def __init__(
+        self,
+        *,
+        test: _abc.Iterable[_builtins.str] | None = ...,
+        interval_ns: _builtins.int = ...,
+        timeout_ns: _builtins.int = ...,
+        retries: _builtins.int = ...,
+        start_period_ns: _builtins.int = ...,
+        start_interval_ns: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["interval_ns", b"interval_ns", "retries", b"retries", "start_interval_ns", b"start_interval_ns", "start_period_ns", b"start_period_ns", "test", b"test", "timeout_ns", b"timeout_ns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HealthConfig: _TypeAlias = HealthConfig  # noqa: Y015
+
+@_typing.final
+class HealthRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AFTER_SEQ_FIELD_NUMBER: _builtins.int
+    after_seq: _builtins.int
+    def __init__(
+        self,
+        *,
+        after_seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_seq", b"after_seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HealthRequest: _TypeAlias = HealthRequest  # noqa: Y015
+
+@_typing.final
+class HealthResult(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    EXIT_CODE_FIELD_NUMBER: _builtins.int
+    OUTPUT_FIELD_NUMBER: _builtins.int
+    start: _builtins.float
+    """unix seconds"""
+    end: _builtins.float
+    exit_code: _builtins.int
+    """-1: killed at its timeout, or could not run"""
+    output: _builtins.str
+    """stdout+stderr, at most 4096 bytes"""
+    def __init__(
+        self,
+        *,
+        start: _builtins.float = ...,
+        end: _builtins.float = ...,
+        exit_code: _builtins.int = ...,
+        output: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "exit_code", b"exit_code", "output", b"output", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HealthResult: _TypeAlias = HealthResult  # noqa: Y015
+
+@_typing.final
+class HealthResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQ_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    FAILING_STREAK_FIELD_NUMBER: _builtins.int
+    LOG_FIELD_NUMBER: _builtins.int
+    seq: _builtins.int
+    """0 = no healthcheck; bumped by every probe result"""
+    status: _builtins.str
+    """starting | healthy | unhealthy"""
+    failing_streak: _builtins.int
+    @_builtins.property
+    def log(self) -> _containers.RepeatedCompositeFieldContainer[Global___HealthResult]:
+        """the last 5 results, oldest first"""
+
+    def __init__(
+        self,
+        *,
+        seq: _builtins.int = ...,
+        status: _builtins.str = ...,
+        failing_streak: _builtins.int = ...,
+        log: _abc.Iterable[Global___HealthResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failing_streak", b"failing_streak", "log", b"log", "seq", b"seq", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HealthResponse: _TypeAlias = HealthResponse  # noqa: Y015
+
+@_typing.final
+class UpdateRequest(_message.Message):
+    """Resource limits at runtime; unset fields stay as they are."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMORY_FIELD_NUMBER: _builtins.int
+    NANO_CPUS_FIELD_NUMBER: _builtins.int
+    PIDS_LIMIT_FIELD_NUMBER: _builtins.int
+    memory: _builtins.int
+    """bytes, -1 = unlimited"""
+    nano_cpus: _builtins.int
+    """0 = unlimited"""
+    pids_limit: _builtins.int
+    """-1 = unlimited"""
+    def __init__(
+        self,
+        *,
+        memory: _builtins.int | None = ...,
+        nano_cpus: _builtins.int | None = ...,
+        pids_limit: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_memory", b"_memory", "_nano_cpus", b"_nano_cpus", "_pids_limit", b"_pids_limit", "memory", b"memory", "nano_cpus", b"nano_cpus", "pids_limit", b"pids_limit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_memory", b"_memory", "_nano_cpus", b"_nano_cpus", "_pids_limit", b"_pids_limit", "memory", b"memory", "nano_cpus", b"nano_cpus", "pids_limit", b"pids_limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__memory: _TypeAlias = _typing.Literal["memory"]  # noqa: Y015
+    _WhichOneofArgType__memory: _TypeAlias = _typing.Literal["_memory", b"_memory"]  # noqa: Y015
+    _WhichOneofReturnType__nano_cpus: _TypeAlias = _typing.Literal["nano_cpus"]  # noqa: Y015
+    _WhichOneofArgType__nano_cpus: _TypeAlias = _typing.Literal["_nano_cpus", b"_nano_cpus"]  # noqa: Y015
+    _WhichOneofReturnType__pids_limit: _TypeAlias = _typing.Literal["pids_limit"]  # noqa: Y015
+    _WhichOneofArgType__pids_limit: _TypeAlias = _typing.Literal["_pids_limit", b"_pids_limit"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__memory) -> _WhichOneofReturnType__memory | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__nano_cpus) -> _WhichOneofReturnType__nano_cpus | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__pids_limit) -> _WhichOneofReturnType__pids_limit | None: ...
+
+Global___UpdateRequest: _TypeAlias = UpdateRequest  # noqa: Y015
+
+@_typing.final
+class UpdateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateResponse: _TypeAlias = UpdateResponse  # noqa: Y015

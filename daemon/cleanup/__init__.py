@@ -1,0 +1,1 @@
+"""Cleanup and accounting: docker's container/image prune and `system df`."""

@@ -1,0 +1,1 @@
+"""Files in containers: docker's archive API (`cp`), export, diff and commit."""
