@@ -10,10 +10,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import grpc
-
 from ctrctl import flags
-from ctrctl.client import Client, daemon_error
+from ctrctl.client import Client, RpcError, daemon_error
 from ctrctl.errors import EXIT_FAILURE, CliError, UsageError
 from ctrctl.format import parse_time, render_template, tabulate
 from ctrd import errdefs
@@ -160,7 +158,7 @@ def logs(args: argparse.Namespace) -> int:
                 out.buffer.write(",".join(f"{k}={v}" for k, v in sorted(resp.attrs.items())).encode() + b" ")
             out.buffer.write(resp.data)
             out.flush()
-    except grpc.RpcError as err:
+    except RpcError as err:
         raise daemon_error(client.native(err), EXIT_FAILURE, container=args.container)
     finally:
         call.cancel()

@@ -9,10 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-import grpc
-
 from ctrctl import flags
-from ctrctl.client import Client, daemon_error
+from ctrctl.client import Client, RpcError, daemon_error
 from ctrctl.errors import EXIT_DAEMON, EXIT_FAILURE, CliError, UsageError
 from ctrctl.interactive import check_detach_keys, check_tty
 from ctrctl.session import StreamEnded, run_session
@@ -54,7 +52,7 @@ def exec_(args: argparse.Namespace) -> int:
                          detach_keys=args.detach_keys)
     try:
         result = run_session(client.containers.Attach, opts)
-    except grpc.RpcError as err:
+    except RpcError as err:
         raise _start_error(client.native(err)) from None
     except StreamEnded as exc:
         raise CliError(f"Error: {exc}", EXIT_FAILURE) from None

@@ -1,7 +1,7 @@
 """The whole command line as argparse parsers (argparse only: `ctrctl --help` stays cheap).
 
 Every verb records `handler="module:function"`; main imports that module only when the verb runs,
-so grpc and the generated stubs are loaded by the verbs that talk to the daemon and by nothing else.
+so the gRPC client and the generated messages are loaded by the verbs that talk to the daemon and by nothing else.
 Flag values are kept as strings here and validated in ctrctl.flags with docker's wording.
 """
 
