@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+import inspect
+from collections.abc import AsyncIterator, Callable
 
 from ctrd.errdefs import CtrdError
 from ctrd.v1 import container_pb2 as pb
 from daemon.dockerapi.http import Hijacked, Request
 from daemon.dockerapi.streams import frame, stream_type
 
-Opener = Callable[[AsyncIterator[pb.AttachRequest]], AsyncGenerator[pb.AttachResponse, None]]
+Opener = Callable[[AsyncIterator[pb.AttachRequest]], AsyncIterator[pb.AttachResponse]]
 
 
 async def hijacked_session(req: Request, open_session: Opener, tty: bool) -> None:
@@ -48,7 +49,9 @@ async def hijacked_session(req: Request, open_session: Opener, tty: bool) -> Non
                 elif kind in ("exit", "detached"):
                     break
     finally:
-        await session.aclose()
+        close = getattr(session, "aclose", None)
+        if close is not None and inspect.iscoroutinefunction(close):
+            await close()
         if conn:
             await conn[0].close()
 

@@ -19,7 +19,7 @@ import h11
 
 from ctrd.errdefs import CtrdError
 from daemon import __version__ as VERSION
-from daemon.dockerapi import containers, files, images, networks, system, volumes
+from daemon.dockerapi import containers, exec, files, images, networks, system, volumes
 from daemon.dockerapi.backend import Backend
 from daemon.dockerapi.errors import HTTPError, status_of
 from daemon.dockerapi.http import Conn, Reply, Request
@@ -40,6 +40,7 @@ def build_router(b: Backend) -> Router:
     system.register(r, b)
     files.register(r, b)
     containers.register(r, b)
+    exec.register(r, b)
     images.register(r, b)
     networks.register(r, b)
     volumes.register(r, b)

@@ -306,6 +306,19 @@ def test_docker_cli_stdin_pipe_half_close_and_tty(ctrd: DaemonProc) -> None:  # 
     assert ctrd.client.list() == []
 
 
+def test_docker_cli_exec(ctrd: DaemonProc) -> None:  # noqa: F811
+    cid = ok(dk(ctrd, "run", "-d", "--name", "ex", "busybox", "sleep", "60")).strip()
+    assert ok(dk(ctrd, "exec", "ex", "cat", "/etc/hostname")).strip() == cid[:12]
+    assert dk(ctrd, "exec", "ex", "sh", "-c", "echo e >&2; exit 7").returncode == 7
+    assert ok(dk(ctrd, "exec", "-i", "ex", "cat", stdin="piped\n")) == "piped\n"
+    ok(dk(ctrd, "exec", "-d", "ex", "sh", "-c", "echo detached > /tmp/d"))
+    deadline = time.monotonic() + 20
+    while dk(ctrd, "exec", "ex", "cat", "/tmp/d").stdout != "detached\n":
+        assert time.monotonic() < deadline, "the detached exec never wrote its file"
+        time.sleep(0.1)
+    ok(dk(ctrd, "rm", "-f", "ex"))
+
+
 # ------------------------------------------------------------------ docker-py
 
 def test_docker_py(ctrd: DaemonProc) -> None:  # noqa: F811
@@ -323,6 +336,8 @@ def test_docker_py(ctrd: DaemonProc) -> None:  # noqa: F811
         assert ct.status == "running"
         assert [x.name for x in c.containers.list(filters={"label": "a=b"})] == ["pyc"]
         assert c.containers.list(filters={"label": "a=c"}) == []
+        code, out = ct.exec_run(["sh", "-c", "echo in; exit 3"])
+        assert (code, out) == (3, b"in\n")
         ct.kill()
         assert ct.wait()["StatusCode"] == 137
         assert ct.logs() == b"up\n"
