@@ -41,7 +41,7 @@ def compose(d: DaemonProc, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
 
 
-def test_compose_up_ps_logs_down(ctrd: DaemonProc) -> None:  # noqa: F811
+def test_compose_up_ps_logs_exec_down(ctrd: DaemonProc) -> None:  # noqa: F811
     (ctrd.base / "compose.yml").write_text(PROJECT)
     ok(dk(ctrd, "run", "--rm", "busybox", "true"))  # busybox is made locally; compose must not pull it
     ok(compose(ctrd, "up", "-d"))
@@ -53,6 +53,7 @@ def test_compose_up_ps_logs_down(ctrd: DaemonProc) -> None:  # noqa: F811
             assert time.monotonic() < deadline, logs
             time.sleep(0.2)
         assert ok(dk(ctrd, "ps", "-q", "--filter", "label=tier=front")).strip()
+        assert ok(compose(ctrd, "exec", "-T", "web", "cat", "/index.html")) == "hi from web\n"
     finally:
         down = compose(ctrd, "down", "-v", "-t", "1")
     ok(down)

@@ -1,5 +1,5 @@
 """testcontainers-python against ctrd's Docker API socket (its cleanup container, Ryuk, disabled: it
-bind-mounts the docker socket): a container with an exposed port, its mapped port, a log wait."""
+bind-mounts the docker socket): a container with an exposed port, its mapped port, a log wait, exec."""
 
 from __future__ import annotations
 
@@ -27,4 +27,6 @@ def test_testcontainers_port_and_logs(ctrd: DaemonProc, monkeypatch: pytest.Monk
         port = int(c.get_exposed_port(80))
         host = c.get_container_host_ip()
         assert urllib.request.urlopen(f"http://{host}:{port}/index.html", timeout=10).read() == b"served\n"
+        code, out = c.exec(["cat", "/index.html"])
+        assert (code, out) == (0, b"served\n")
     assert ctrd.client.list() == []  # stopped and removed on exit
