@@ -108,3 +108,29 @@ def test_system_df_matches_du(ctrd: DaemonProc) -> None:  # noqa: F811
     r = ctl(ctrd, "system", "df", "--format", "{{.Type}}={{.TotalCount}}")
     assert r.stdout.splitlines() == ["Images=2", "Containers=1", "Local Volumes=0", "Build Cache=0"]
     ctrd.c.remove(c2)
+
+
+def test_system_prune_volumes_removes_unused_anonymous_ones(ctrd: DaemonProc) -> None:  # noqa: F811
+    # an anonymous volume with 5000 bytes whose container is pruned first, an anonymous one still
+    # used by a running container, and a named one: only the first goes, -a or not (docker 28)
+    r = ctl(ctrd, "run", "--network", "none", "-v", "/anon", "busybox", "sh", "-c", "head -c 5000 /dev/zero > /anon/f")
+    assert r.returncode == 0, r.stderr
+    gone = ctl(ctrd, "volume", "ls", "-q").stdout.split()
+    assert len(gone) == 1
+    live = ctl(ctrd, "run", "-d", "--network", "none", "-v", "/held", "busybox", "sleep", "60").stdout.strip()
+    assert ctl(ctrd, "volume", "create", "keepme").returncode == 0
+    r = ctl(ctrd, "system", "prune", "-a", "-f", "--volumes", "--filter", "until=1h")
+    assert r.returncode == 1 and 'The "until" filter is not supported with "--volumes"' in r.stderr
+    r = ctl(ctrd, "system", "prune", "-a", "-f", "--volumes")
+    assert r.returncode == 0, r.stderr
+    assert f"\n\nDeleted Volumes:\n{gone[0]}\n\n" in r.stdout, r.stdout  # after the containers
+    left = set(ctl(ctrd, "volume", "ls", "-q").stdout.split())
+    assert gone[0] not in left and "keepme" in left and len(left) == 2
+    assert re.fullmatch(r"Total reclaimed space: 5(\.\d+)?kB", r.stdout.splitlines()[-1]), r.stdout
+    assert ctl(ctrd, "kill", live).returncode == 0
+    ctrd.c.wait(live)
+    r = ctl(ctrd, "system", "prune", "-f", "--volumes")  # the container first, then its volume
+    lines = r.stdout.splitlines()
+    assert lines[:2] == ["Deleted Containers:", live] and lines[3] == "Deleted Volumes:", r.stdout
+    assert ctl(ctrd, "volume", "ls", "-q").stdout.split() == ["keepme"]
+    assert ctl(ctrd, "volume", "rm", "keepme").returncode == 0

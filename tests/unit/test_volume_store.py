@@ -142,6 +142,7 @@ def test_prune_anonymous_by_default_all_with_flag(tmp_path: Path) -> None:
     assert s.prune(all_=True, filters=[("label", "keep=yes")]) == ([], 0)
     with pytest.raises(InvalidArgument, match=r"^filters: "):
         s.prune(filters=[("until", "1h")])
+    assert s.prune(all_=True, filters=[("label!", "keep=no")]) == ([], 0)  # label! as docker's prune
     assert s.prune(all_=True, filters=[("label", "keep")])[0] == ["named"]
     assert [v.name for v in s.list_volumes()] == [used_anon.name]
 
