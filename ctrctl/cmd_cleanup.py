@@ -10,7 +10,7 @@ from typing import Any
 
 from ctrctl.client import Client, daemon_error
 from ctrctl.errors import EXIT_FAILURE, CliError, UsageError
-from ctrctl.format import _scaled, ago, render_template, short_id, tabulate
+from ctrctl.format import _scaled, ago, quote, render_template, short_id, tabulate
 from ctrd import errdefs
 from ctrd.v1 import cleanup_pb2 as pb
 
@@ -213,7 +213,7 @@ def df(args: argparse.Namespace) -> int:
     c_rows = [["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS", "NAMES"]]
     for c in du.containers:
         cmd = c.command if len(c.command) <= 20 else c.command[:19] + "…"
-        c_rows.append([c.id[:12], c.image, json.dumps(cmd), "0", human(c.size_rw), ago(c.created), c.status,
+        c_rows.append([c.id[:12], c.image, quote(cmd), str(c.local_volumes), human(c.size_rw), ago(c.created), c.status,
                        ",".join(n.lstrip("/") for n in c.names)])
     sys.stdout.write(tabulate(c_rows))
     print("\nLocal Volumes space usage:\n")

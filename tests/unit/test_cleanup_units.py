@@ -106,3 +106,21 @@ def test_system_prune_volumes_prunes_anonymous_ones(monkeypatch: pytest.MonkeyPa
     fake.requests.clear()
     cmd_cleanup.system_prune(SimpleNamespace(filter=[], force=True, all=False, volumes=False, address=""))  # type: ignore[arg-type]
     assert "VolumePrune" not in [name for name, _ in fake.requests]
+
+
+def test_df_volumes_from_the_volume_store(tmp_path: Path) -> None:
+    from daemon.cleanup.service import Cleanup, VolumeUse
+    from daemon.volumes.store import VolumeStore
+
+    store = VolumeStore(tmp_path)
+    store.load()
+    used, _ = store.create("used")
+    store.create("idle")
+    Path(used.mountpoint, "f").write_bytes(b"z" * 1234)
+    store.users = lambda name: ["c1", "c2"] if name == "used" else []
+    manager = SimpleNamespace(volumes=SimpleNamespace(store=store))
+    c = Cleanup(manager, None, None)  # type: ignore[arg-type]
+    assert c._volumes() == [VolumeUse("idle", "local", 0, 0), VolumeUse("used", "local", 1234, 2)]
+    rows = summary(SimpleNamespace(layers_size=0, images=[], containers=[], volumes=c._volumes()))
+    assert rows[2] == {"Type": "Local Volumes", "TotalCount": "2", "Active": "1", "Size": "1.234kB",
+                       "Reclaimable": "0B (0%)"}
