@@ -283,7 +283,14 @@ def test_cp_sees_a_stopped_containers_volumes_binds_and_etc_files(ctrd: DaemonPr
     assert (ctrd.root / "volumes" / "cpvol" / "_data" / "new.txt").read_text() == "copied in\n"
     assert not (ctrd.root / "overlay2" / cid / "diff" / "data" / "new.txt").exists()
     r = ctl(ctrd, "cp", str(tmp_path / "new.txt"), f"{cid}:/h/")  # a read-only bind stays read-only
-    assert r.returncode != 0 and not (shared / "new.txt").exists()
+    assert r.returncode != 0 and "mounted volume is marked read-only" in r.stderr and not (shared / "new.txt").exists()
+    # a read-only rootfs takes a copy into a volume (docker's rule), not elsewhere
+    ro = ctl(ctrd, "create", "--network", "none", "--read-only", "-v", "cpvol:/v", "busybox", "true").stdout.strip()
+    assert ctl(ctrd, "cp", str(tmp_path / "new.txt"), f"{ro}:/v/ro-copy.txt").returncode == 0
+    assert (ctrd.root / "volumes" / "cpvol" / "_data" / "ro-copy.txt").read_text() == "copied in\n"
+    r = ctl(ctrd, "cp", str(tmp_path / "new.txt"), f"{ro}:/tmp/")
+    assert r.returncode != 0 and "container rootfs is marked read-only" in r.stderr
+    ctrd.c.remove(ro)
     # a never-started container sees the volume (its mount point made, as docker does)
     created = ctl(ctrd, "create", "--network", "none", "-v", "cpvol:/mnt/vol", "busybox", "true").stdout.strip()
     r = ctl(ctrd, "cp", f"{created}:/mnt/vol/new.txt", "-")

@@ -6,9 +6,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
+from ctrd import errdefs
 from daemon.containers.record import Config, Container, HostConfig, MountSpec
 from daemon.files.mountns import mountpoint
 from daemon.files.rootfs import copy_mounts
+from daemon.files.service import in_writable_mount
 
 
 def _container(*mounts: MountSpec, read_only: bool = False) -> Container:
@@ -50,3 +54,13 @@ def test_mountpoints_are_made_inside_the_root(tmp_path: Path) -> None:
         assert mountpoint(fd, "/etc", True) == ["etc"]  # there already: left as it is
     finally:
         os.close(fd)
+
+
+def test_copy_into_mounts_follows_docker_rules() -> None:
+
+    c = _container(MountSpec("volume", "/data", "/vols/v/_data", name="v"),
+                   MountSpec("bind", "/data/ro", "/host/ro", read_only=True), read_only=True)
+    assert in_writable_mount(c, "/data") and in_writable_mount(c, "/data/sub")
+    assert not in_writable_mount(c, "/database") and not in_writable_mount(c, "/tmp")
+    with pytest.raises(errdefs.FailedPrecondition, match=r"^mounted volume is marked read-only$"):
+        in_writable_mount(c, "/data/ro/x")
