@@ -71,7 +71,7 @@ async def run(n: int, warmup: int, firewall: bool = True) -> dict[str, Any]:
     # with ctrd's firewall chains, as the daemon runs by default (the rules are per network, so
     # they are set up by the first setup and removed with the bridge at the end)
     nm = NetworkManager(tmp / "root", tmp / "run", bridge=bridge, subnet=_free_subnet(),
-                        firewall=Firewall() if firewall else None)
+                        firewall=Firewall(tmp / "root") if firewall else None)
     await nm.start()
     setup: list[float] = []
     teardown: list[float] = []

@@ -116,7 +116,7 @@ def prune(args: argparse.Namespace) -> int:
 def connect(args: argparse.Namespace) -> int:
     client = Client(args.address)
     _call(client, "Connect", network_pb2.NetworkConnectRequest(network=args.network, container=args.container,
-                                                               aliases=args.alias))
+                                                               aliases=args.alias, ip=args.ip))
     return 0
 
 

@@ -34,7 +34,7 @@ def _pull(client: Client, image: str) -> None:
 
 
 def _create(args: argparse.Namespace, *, detach: bool) -> tuple[Client, str]:
-    spec = build_spec(args, detach=detach)  # validates every flag before grpc is even imported
+    spec = build_spec(args, detach=detach)  # validates every flag before the client is even imported
     from ctrctl.client import Client, daemon_error
     from ctrctl.errors import CliError
     from ctrd import errdefs
@@ -72,7 +72,18 @@ def create(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    interactive = (args.interactive or args.tty) and not args.detach
+    if interactive:
+        from ctrctl.interactive import check_detach_keys, check_tty
+
+        check_detach_keys(args.detach_keys)
+        check_tty(args.interactive, args.tty)  # before anything is created, as docker
     client, cid = _create(args, detach=args.detach)
+    if interactive:
+        from ctrctl import interactive as session
+
+        return session.run(client, cid, interactive=args.interactive, detach_keys=args.detach_keys,
+                           sig_proxy=args.sig_proxy and not args.tty, remove=args.rm)
     from ctrctl.attach import _remove_quietly, attach
     from ctrctl.client import daemon_error
     from ctrd import errdefs
@@ -98,9 +109,13 @@ def start(args: argparse.Namespace) -> int:
     from ctrd.v1 import container_pb2
 
     client = Client(args.address)
+    if (args.attach or args.interactive) and len(args.containers) > 1:
+        raise UsageError("you cannot start and attach multiple containers at once")
+    if args.interactive:
+        from ctrctl import interactive
+
+        return interactive.start(client, args.containers[0], interactive=True, detach_keys=args.detach_keys)
     if args.attach:
-        if len(args.containers) > 1:
-            raise UsageError("you cannot start and attach multiple containers at once")
         return attach(client, args.containers[0], start=True, remove=False, default_exit=EXIT_FAILURE,
                       name=args.containers[0])
     failed = False
@@ -113,3 +128,11 @@ def start(args: argparse.Namespace) -> int:
             print(err.line, file=sys.stderr)
             failed = True
     return EXIT_FAILURE if failed else 0
+
+
+def attach(args: argparse.Namespace) -> int:
+    from ctrctl import interactive
+    from ctrctl.client import Client
+
+    return interactive.attach(Client(args.address), args.container, no_stdin=args.no_stdin,
+                              detach_keys=args.detach_keys, sig_proxy=args.sig_proxy)

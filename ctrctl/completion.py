@@ -10,8 +10,8 @@ import argparse
 
 from ctrctl.parser import build
 
-_CONTAINER_VERBS = {"exec", "start", "stop", "restart", "kill", "rm", "pause", "unpause", "wait", "inspect", "logs",
-                    "top", "stats", "rename", "update", "port"}
+_CONTAINER_VERBS = {"attach", "exec", "start", "stop", "restart", "kill", "rm", "pause", "unpause", "wait", "inspect",
+                    "logs", "top", "stats", "rename", "update", "port"}
 _IMAGE_VERBS = {"run", "create", "rmi"}
 
 

@@ -1,7 +1,7 @@
 """The whole command line as argparse parsers (argparse only: `ctrctl --help` stays cheap).
 
 Every verb records `handler="module:function"`; main imports that module only when the verb runs,
-so grpc and the generated stubs are loaded by the verbs that talk to the daemon and by nothing else.
+so the gRPC client and the generated messages are loaded by the verbs that talk to the daemon and by nothing else.
 Flag values are kept as strings here and validated in ctrctl.flags with docker's wording.
 """
 
@@ -72,15 +72,22 @@ def verb_of(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _session_flags(p: Any) -> None:
+    p.add_argument("--detach-keys", default="", help="override the key sequence for detaching (ctrl-p,ctrl-q)")
+    p.add_argument("--sig-proxy", type=_bool_flag, nargs="?", const=True, default=True, metavar="BOOL",
+                   help="proxy received signals to the process (not with a tty; default true)")
+
+
 def _container_flags(p: Any, run: bool) -> None:
     # -h is --hostname (docker), so help is --help only.
     p.add_argument("--help", action="help", help="show this help message and exit")
     if run:
         p.add_argument("-d", "--detach", action="store_true", help="run in the background, print the id")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
-    # Accepted only to say clearly that there is no stdin/tty attach (docker habits: `run -it`).
-    p.add_argument("-i", "--interactive", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("-t", "--tty", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open (fed by attached clients)")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
+    if run:
+        _session_flags(p)
     p.add_argument("--name", help="assign a name to the container")
     p.add_argument("-e", "--env", action="append", default=[], metavar="KEY[=VALUE]", help="set an environment variable")
     p.add_argument("--env-file", action="append", default=[], metavar="FILE", help="read environment variables from a file")
@@ -149,7 +156,13 @@ def _containers(sub: _Subs) -> None:
     _container_flags(_verb(sub, "create", "ctrctl.cmd_run:create", "create a container", add_help=False), False)
     p = _verb(sub, "start", "ctrctl.cmd_run:start", "start stopped containers")
     p.add_argument("-a", "--attach", action="store_true", help="attach stdout/stderr and wait for the exit code")
+    p.add_argument("-i", "--interactive", action="store_true", help="attach the container's stdin")
+    p.add_argument("--detach-keys", default="", help="override the key sequence for detaching (ctrl-p,ctrl-q)")
     p.add_argument("containers", nargs="+")
+    p = _verb(sub, "attach", "ctrctl.cmd_run:attach", "attach local stdin, stdout and stderr to a running container")
+    p.add_argument("--no-stdin", action="store_true", help="do not attach stdin")
+    _session_flags(p)
+    p.add_argument("container")
     for name, aliases, help_ in (("stop", (), "stop containers"), ("restart", (), "restart containers")):
         p = _verb(sub, name, f"{c}:{name}", help_, aliases)
         p.add_argument("-t", "--time", "--timeout", dest="time", default=None, help="seconds to wait before killing")
@@ -204,7 +217,12 @@ def _containers(sub: _Subs) -> None:
     p.add_argument("-t", "--timestamps", action="store_true")
     p.add_argument("--details", action="store_true", help="show the extra attributes of each line")
     p.add_argument("container")
-    p = _verb(sub, "exec", "ctrctl.cmd_container:exec_", "run a command in a running container (output when it ends)")
+    p = _verb(sub, "exec", "ctrctl.cmd_exec:exec_", "run a command in a running container")
+    p.add_argument("-d", "--detach", action="store_true", help="run the command in the background")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open (a pipe or the terminal)")
+    p.add_argument("-t", "--tty", action="store_true", help="give the command a terminal")
+    p.add_argument("--detach-keys", default="", help="keys that detach from the command (default ctrl-p,ctrl-q)")
+    p.add_argument("--privileged", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("-e", "--env", action="append", default=[], metavar="KEY[=VALUE]")
     p.add_argument("-u", "--user", default="")
     p.add_argument("-w", "--workdir", default="")
@@ -306,6 +324,7 @@ def _networks(sub: _Subs) -> None:
     p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
     p = _verb(nsub, "connect", f"{m}:connect", "connect a container to a network")
     p.add_argument("--alias", action="append", default=[], help="another name on this network")
+    p.add_argument("--ip", default="", help="IPv4 address on this network (e.g., 172.30.100.104)")
     p.add_argument("network")
     p.add_argument("container")
     p = _verb(nsub, "disconnect", f"{m}:disconnect", "disconnect a container from a network")

@@ -16,9 +16,10 @@ from ctrd.v1 import container_pb2
 
 def build_spec(args: argparse.Namespace, environ: dict[str, str] | os._Environ[str] | None = None,
                *, detach: bool = True) -> container_pb2.ContainerSpec:
-    """The spec for `run`/`create`. `detach=False` (foreground run) leaves --rm to the client."""
-    if args.interactive or args.tty:
-        raise UsageError("-i/--interactive and -t/--tty are not supported: ctrd streams output only (no stdin, no tty)")
+    """The spec for `run`/`create`. `detach=False` (foreground run) leaves --rm to the client, except
+    with -i/-t: that session learns the exit from the stream, and a detach (ctrl-p ctrl-q) must leave
+    the container to the daemon's auto-remove, as docker."""
+    interactive = bool(args.interactive or args.tty)
     if args.rm and args.restart and args.restart != "no":
         raise UsageError("conflicting options: cannot specify both --restart and --rm")
     if not args.image:
@@ -35,8 +36,21 @@ def build_spec(args: argparse.Namespace, environ: dict[str, str] | os._Environ[s
         cap_add=args.cap_add,
         cap_drop=args.cap_drop,
         privileged=args.privileged,
-        auto_remove=bool(args.rm and detach),
+        auto_remove=bool(args.rm and (detach or interactive)),
+        tty=args.tty,
+        open_stdin=args.interactive,
+        # docker: the stdin of the client that attaches first (run/start -a -i) is the process's
+        # stdin to its end; a detached `run -d -i` leaves it open for later `attach`es
+        stdin_once=bool(args.interactive and not getattr(args, "detach", False)),
     )
+    if args.tty:
+        from ctrctl.tty import size
+
+        # docker's ConsoleSize: the pty starts at the local terminal's size (a program that reads
+        # it at once, like top, needs no resize to draw right)
+        rows_cols = size(0) or size(1)
+        if rows_cols is not None:
+            spec.console_rows, spec.console_cols = rows_cols
     if args.name is not None:
         spec.name = flags.validate_name(args.name)
     if args.workdir and not args.workdir.startswith("/"):

@@ -51,7 +51,13 @@ def resolve_in_root(root: str, path: str) -> str:
             links += 1
             if links > _MAX_LINKS:
                 raise SetupError(f"too many levels of symbolic links in {path}")
-            target = os.readlink(candidate)
+            try:
+                target = os.readlink(candidate)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                parts.insert(0, part)  # no longer a symlink (renamed meanwhile): look again
+                continue
             if target.startswith("/"):
                 resolved = []
             parts = [p for p in target.split("/") if p and p != "."] + parts
@@ -61,14 +67,18 @@ def resolve_in_root(root: str, path: str) -> str:
 
 
 def mkdir_all(s: Syscalls, root: str, host_path: str, mode: int = 0o755) -> None:
+    """The missing directories of `host_path` (already resolved inside root), each made with
+    mkdirat in its parent opened inside root: a component raced into a symlink to the host gets
+    nothing created outside (CVE-2024-45310)."""
     rel = host_path[len(root):].strip("/")
-    cur = root
+    done: list[str] = []
     for part in rel.split("/") if rel else []:
-        cur = f"{cur}/{part}"
+        cur = root + "/" + "/".join([*done, part])
         if not os.path.lexists(cur):
-            s.mkdir(cur, mode)
+            s.mkdir_in_root(root, "/".join(done), part, mode)
         elif not os.path.isdir(cur):
             raise SetupError(f"mount destination {cur[len(root):]} is not a directory")
+        done.append(part)
 
 
 def _ensure_target(s: Syscalls, root: str, target: str, is_dir: bool) -> None:
@@ -77,7 +87,8 @@ def _ensure_target(s: Syscalls, root: str, target: str, is_dir: bool) -> None:
         return
     mkdir_all(s, root, os.path.dirname(target))
     if not os.path.lexists(target):
-        s.touch(target)
+        rel = target[len(root):].strip("/")
+        s.touch_in_root(root, os.path.dirname(rel), os.path.basename(rel))
 
 
 def _kept_flags(path: str) -> int:
@@ -106,12 +117,50 @@ def mount_all(s: Syscalls, spec: Spec, cgroup_sources: Sequence[tuple[str, str]]
         make_devices(s, spec.root, spec.devices)
 
 
+# What may be mounted inside /proc besides procfs itself (runc's list: lxcfs's files, and procfs
+# binds): anything else there could hide a file the kernel or an LSM relies on (CVE-2019-16884).
+PROC_ALLOWED = frozenset({
+    "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps", "/proc/uptime",
+    "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev", "/proc/sys/kernel/ns_last_pid",
+})
+
+
+def _is_procfs(path: str) -> bool:
+    try:
+        return os.path.realpath(path).startswith("/proc/") and os.statvfs(path).f_fsid == os.statvfs("/proc").f_fsid
+    except OSError:
+        return False
+
+
+def check_proc_mount(root: str, m: Mount, target: str) -> None:
+    """/proc and /sys are the kernel's: procfs and sysfs go on the real directories only (no
+    symlink anywhere on the way: CVE-2019-19921), and nothing else goes on or inside /proc
+    except the files lxcfs serves and binds of procfs itself (CVE-2019-16884)."""
+    dest = os.path.normpath("/" + m.destination.lstrip("/"))
+    kernel_fs = m.type in ("proc", "sysfs") or dest in ("/proc", "/sys")
+    if kernel_fs and (os.path.islink(root + dest) or target != root + dest):
+        raise SetupError(f"{m.destination} must be mounted on an ordinary directory, not a symlink")
+    inside = "/" + target[len(root):].lstrip("/")
+    if inside == "/proc" and m.type != "proc":
+        raise SetupError(f"{m.destination} cannot be mounted because it is /proc (only procfs goes there)")
+    procfs_bind = m.is_bind and _is_procfs(m.source)
+    if inside.startswith("/proc/") and m.type != "proc" and inside not in PROC_ALLOWED and not procfs_bind:
+        raise SetupError(f"{m.destination} cannot be mounted because it is inside /proc")
+
+
+def _mount_at(s: Syscalls, root: str, target: str, source: str, fstype: str, flags: int, data: str) -> None:
+    """mount(2) onto `target` through a descriptor opened inside root: a component swapped for a
+    symlink after resolve_in_root cannot send the mount to the host (CVE-2021-30465)."""
+    fd = s.open_in_root(root, target[len(root):] or "/")
+    try:
+        s.mount(source, f"/proc/self/fd/{fd}", fstype, flags, data)
+    finally:
+        s.close(fd)
+
+
 def mount_one(s: Syscalls, root: str, m: Mount) -> None:
-    if m.destination in ("/proc", "/sys"):
-        raw = root + m.destination
-        if os.path.islink(raw):
-            raise SetupError(f"{m.destination} must be mounted on an ordinary directory, not a symlink")
     target = resolve_in_root(root, m.destination)
+    check_proc_mount(root, m, target)
     if m.is_bind:
         try:
             src_is_dir = os.path.isdir(m.source)
@@ -120,23 +169,23 @@ def mount_one(s: Syscalls, root: str, m: Mount) -> None:
         if not os.path.exists(m.source):
             raise SetupError(f"bind mount source {m.source} does not exist")
         _ensure_target(s, root, target, src_is_dir)
-        s.mount(m.source, target, "bind", sc.MS_BIND | (m.flags & sc.MS_REC), "")
+        _mount_at(s, root, target, m.source, "bind", sc.MS_BIND | (m.flags & sc.MS_REC), "")
         extra = m.flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
         if extra:
-            s.mount("", target, "", sc.MS_BIND | sc.MS_REMOUNT | extra | _kept_flags(target), "")
+            _mount_at(s, root, target, "", "", sc.MS_BIND | sc.MS_REMOUNT | extra | _kept_flags(target), "")
     else:
         mkdir_all(s, root, target)
         try:
-            s.mount(m.source or m.type, target, m.type, m.flags & ~sc.MS_REMOUNT, m.data)
+            _mount_at(s, root, target, m.source or m.type, m.type, m.flags & ~sc.MS_REMOUNT, m.data)
         except OSError as exc:
             if m.type == "sysfs" and exc.errno in (errno.EPERM, errno.EBUSY):
                 # No private network namespace: bind the host's /sys read-only instead (as runc does).
-                s.mount("/sys", target, "bind", sc.MS_BIND | sc.MS_REC, "")
-                s.mount("", target, "", sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _KEEP_FLAGS, "")
+                _mount_at(s, root, target, "/sys", "bind", sc.MS_BIND | sc.MS_REC, "")
+                _mount_at(s, root, target, "", "", sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _KEEP_FLAGS, "")
             else:
                 raise
     for p in m.propagation:
-        s.mount("", target, "", p, "")
+        _mount_at(s, root, target, "", "", p, "")
 
 
 def _mount_cgroup(s: Syscalls, root: str, m: Mount, sources: Sequence[tuple[str, str]]) -> None:

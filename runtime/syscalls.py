@@ -8,12 +8,13 @@ Errors surface as OSError with errno set, like the os module's own calls.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import platform
 import resource
 from typing import Protocol
 
-from ctrd import libc
+from ctrd import inroot, libc
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -88,6 +89,10 @@ class Syscalls(Protocol):
     def chown(self, path: str, uid: int, gid: int) -> None: ...
     def umask(self, mask: int) -> None: ...
     def touch(self, path: str) -> None: ...
+    def open_in_root(self, root: str, path: str) -> int: ...
+    def close(self, fd: int) -> None: ...
+    def mkdir_in_root(self, root: str, parent: str, name: str, mode: int) -> None: ...
+    def touch_in_root(self, root: str, parent: str, name: str) -> None: ...
 
 
 class LinuxSyscalls:
@@ -168,6 +173,42 @@ class LinuxSyscalls:
 
     def umask(self, mask: int) -> None:
         os.umask(mask)
+
+    def open_in_root(self, root: str, path: str) -> int:
+        """An O_PATH descriptor of `path` resolved inside `root` (ctrd.inroot), checked to lie
+        inside it: mounting onto /proc/self/fd/N cannot be redirected by a symlink swapped in
+        after the check (CVE-2021-30465)."""
+        fd = inroot.open_in_root(root, path)
+        real = inroot.fd_path(fd)
+        if real != root and not real.startswith(root.rstrip("/") + "/"):
+            os.close(fd)
+            raise OSError(errno.EXDEV, f"{path} resolves to {real}, outside the container's root")
+        return fd
+
+    def close(self, fd: int) -> None:
+        os.close(fd)
+
+    def mkdir_in_root(self, root: str, parent: str, name: str, mode: int) -> None:
+        """mkdirat on `parent` opened inside root: a parent swapped for a symlink to a host
+        directory cannot get the new directory (CVE-2024-45310); an existing entry is fine."""
+        fd = self.open_in_root(root, parent or "/")
+        try:
+            os.mkdir(name, mode, dir_fd=fd)
+        except FileExistsError:
+            pass
+        finally:
+            os.close(fd)
+
+    def touch_in_root(self, root: str, parent: str, name: str) -> None:
+        """An empty file `name` in `parent` opened inside root (a bind target), never following
+        a symlink planted at `name`."""
+        fd = self.open_in_root(root, parent or "/")
+        try:
+            os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644, dir_fd=fd))
+        except FileExistsError:
+            pass
+        finally:
+            os.close(fd)
 
     def touch(self, path: str) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644))

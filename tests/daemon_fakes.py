@@ -111,6 +111,7 @@ class FakeShim:
         self.exit: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()
         self.closed = False
         self.gone = False  # the shim process "died"
+        self.size = (0, 0)  # the last Resize
         self.deleted = False
 
     @property
@@ -193,6 +194,10 @@ class FakeShim:
 
     async def pids(self) -> list[int]:
         return [self.proc_pid]
+
+    async def resize(self, rows: int, cols: int) -> None:
+        self._check()
+        self.size = (rows, cols)
 
     async def delete(self) -> Exit:
         self._check()
@@ -302,6 +307,11 @@ class FakeNetwork:
 
     def has_network(self, name: str) -> bool:
         return name in self.user_networks
+
+    def networks_view(self, container_id: str, mode: str, settings: NetworkSettings | None) -> dict[str, Any]:
+        from daemon.network.endpoint_view import container_networks
+
+        return container_networks(container_id, mode, settings, [])
 
     async def start(self) -> None:
         pass

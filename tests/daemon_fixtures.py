@@ -259,7 +259,7 @@ class DaemonProc:
         """Remove the bridge, its firewall rules (ctrd's chains too when no other network uses
         them) and the empty cgroup parents: shared, not removed by a daemon that exits."""
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
-        asyncio.run(remove_firewall_rules(self.bridge))
+        asyncio.run(remove_firewall_rules(self.root))
         for ctrl in CGROUP_ROOT.iterdir() if CGROUP_ROOT.exists() else []:
             parent = ctrl / self.cgroup_parent
             if parent.is_dir():
@@ -269,11 +269,12 @@ class DaemonProc:
                     pass
 
 
-async def remove_firewall_rules(bridge: str) -> None:
-    fw = Firewall()
+async def remove_firewall_rules(root: Path) -> None:
+    """Every chain and rule of the daemon on `root` (and the shared chains when no other ctrd's
+    jump is left in them)."""
+    fw = Firewall(root)
     try:
-        await fw.remove_network(bridge)
-        await fw.remove_chains_if_unused()
+        await fw.remove_all()
     except FailedPrecondition:
         pass  # no iptables on this machine: the daemon made no rules either
 

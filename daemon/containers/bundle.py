@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ctrd.errdefs import InvalidArgument
+from ctrd.inroot import read_text_in_root
 from daemon.atomic import write_json_atomic
 from daemon.containers.record import Container
 from daemon.containers.validate import KNOWN_CAPS
@@ -21,14 +22,14 @@ from daemon.security import limits, options
 from runtime.defaults import default_spec
 
 CPU_PERIOD = 100_000
+MAX_ID = 2**31 - 1
 
 
-def _lookup(path: Path, key: str, by_name: bool) -> list[str] | None:
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError:
+def _lookup(rootfs: Path, path: str, key: str, by_name: bool) -> list[str] | None:
+    text = read_text_in_root(rootfs, path)  # inside the rootfs: a symlink to /etc/shadow reads the image's
+    if text is None:
         return None
-    for line in lines:
+    for line in text.splitlines():
         parts = line.split(":")
         if len(parts) < 4:
             continue
@@ -42,14 +43,19 @@ def resolve_user(rootfs: Path, user: str) -> tuple[int, int, list[int]]:
     if not user:
         user = "0"
     name, _, group = user.partition(":")
-    passwd = rootfs / "etc/passwd"
+    for part in (name, group):
+        # a number that does not fit in 31 bits must never wrap (to 0, say) or be taken for a name
+        # (CVE-2024-40635); docker's range for ids
+        if part.isdigit() and int(part) > MAX_ID:
+            raise InvalidArgument(f"user: uids and gids must be in range 0-{MAX_ID}, not {part}")
+    passwd = "/etc/passwd"
     if name.isdigit():
         uid = int(name)
-        entry = _lookup(passwd, name, by_name=False)
+        entry = _lookup(rootfs, passwd, name, by_name=False)
         gid = int(entry[3]) if entry and entry[3].isdigit() else 0
         uname = entry[0] if entry else ""
     else:
-        entry = _lookup(passwd, name, by_name=True)
+        entry = _lookup(rootfs, passwd, name, by_name=True)
         if entry is None or not entry[2].isdigit():
             raise InvalidArgument(f"user: unable to find user {name}: no matching entries in passwd file")
         uid, gid, uname = int(entry[2]), int(entry[3]) if entry[3].isdigit() else 0, name
@@ -57,21 +63,18 @@ def resolve_user(rootfs: Path, user: str) -> tuple[int, int, list[int]]:
         if group.isdigit():
             gid = int(group)
         else:
-            g = _lookup(rootfs / "etc/group", group, by_name=True)
+            g = _lookup(rootfs, "/etc/group", group, by_name=True)
             if g is None or not g[2].isdigit():
                 raise InvalidArgument(f"user: unable to find group {group}: no matching entries in group file")
             gid = int(g[2])
     extra: list[int] = []
     if uname:
-        try:
-            for line in (rootfs / "etc/group").read_text(errors="replace").splitlines():
-                parts = line.split(":")
-                if len(parts) >= 4 and uname in parts[3].split(",") and parts[2].isdigit():
-                    g2 = int(parts[2])
-                    if g2 != gid and g2 not in extra:
-                        extra.append(g2)
-        except OSError:
-            pass
+        for line in (read_text_in_root(rootfs, "/etc/group") or "").splitlines():
+            parts = line.split(":")
+            if len(parts) >= 4 and uname in parts[3].split(",") and parts[2].isdigit():
+                g2 = int(parts[2])
+                if g2 != gid and g2 not in extra:
+                    extra.append(g2)
     return uid, gid, extra
 
 
@@ -105,7 +108,11 @@ def build_spec(
         proc["env"].append(f"HOSTNAME={cfg.hostname}")
     proc["cwd"] = cfg.working_dir or "/"
     proc["user"] = {"uid": uid, "gid": gid, **({"additionalGids": extra} if extra else {})}
-    proc["terminal"] = False
+    proc["terminal"] = cfg.tty
+    if cfg.tty and host.console_size != (0, 0):
+        proc["consoleSize"] = {"height": host.console_size[0], "width": host.console_size[1]}
+    if cfg.tty and not any(e.startswith("TERM=") for e in cfg.env):
+        proc["env"].append("TERM=xterm")  # as docker does for a tty
     caps = proc.setdefault("capabilities", {})
     base = list(caps.get("bounding", []))
     final = _caps(base, host.cap_add, host.cap_drop)

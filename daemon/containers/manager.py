@@ -12,7 +12,7 @@ import secrets
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,9 @@ from ctrd.errdefs import CtrdError, InvalidArgument
 from ctrd.v1 import container_pb2
 from daemon import faults
 from daemon.config import Config
-from daemon.containers import update, validate, view
+from daemon.containers import sessions, update, validate, view
 from daemon.containers.bundle import resolve_user
+from daemon.containers.exec_run import ExecRunner
 from daemon.containers.monitor import Monitor
 from daemon.containers.record import Container
 from daemon.containers.shutdown import shutdown
@@ -63,6 +64,7 @@ class ContainerManager:
         self.store = ContainerStore(cfg.root)
         self.monitor = Monitor(cfg, self.store, layers, shims, network, self.events, self._start_locked)
         self.monitor.on_auto_remove = self._auto_remove
+        self.execs = ExecRunner(self.monitor, layers)
         self.volumes = ContainerVolumes(volumes or VolumeStore(cfg.root), lambda: list(self.store))
         self.monitor.volumes = self.volumes
         self.ncpu = os.cpu_count() or 1
@@ -229,6 +231,7 @@ class ContainerManager:
             await asyncio.to_thread(self.volumes.remove_anonymous, c)
         self.store.discard(c)
         self.monitor.forget(c.id)
+        self.execs.drop_container(c.id)
         self.monitor.emit(c, "destroy")
         await c.notify()
 
@@ -265,6 +268,25 @@ class ContainerManager:
             await self.monitor.save(c)
             self.monitor.emit(c, "unpause")
 
+    # ------------------------------------------------------------------ interactive I/O
+
+    def attach(self, o: container_pb2.AttachOpen, requests: AsyncIterable[container_pb2.AttachRequest]
+               ) -> AsyncGenerator[container_pb2.AttachResponse, None]:
+        c = self.store.get(o.id)
+        replay = None
+        if o.logs:
+            q = LogQuery(stdout=o.stdout, stderr=o.stderr)
+
+            def replay() -> AsyncIterator[LogEntry]:
+                return self.logs(c.id, q)
+        return sessions.attach_init(c, self.monitor.shims.state_dir(c.id), self.monitor.early_attach, o, requests,
+                                    replay)
+
+    async def resize(self, ref: str, rows: int, cols: int) -> None:
+        c = self.store.get(ref)
+        sessions.check_resize(c, rows, cols)
+        await self._shim(c).resize(rows, cols)
+
     def _shim(self, c: Container) -> ShimTask:
         shim = self.monitor.tasks.get(c.id)
         if shim is None:
@@ -282,7 +304,8 @@ class ContainerManager:
             graph = self.layers.graph_data(c.id)
         except CtrdError:
             graph = {}
-        return view.inspect(c, graph, str(self.store.container_dir(c.id)))
+        nets = self.monitor.network.networks_view(c.id, c.host_config.network_mode or "bridge", c.network)
+        return view.inspect(c, graph, str(self.store.container_dir(c.id)), nets)
 
     def list_containers(self, all_: bool = False, filters: Mapping[str, str] | None = None) -> list[Container]:
         view.check_filters(filters or {})
@@ -386,6 +409,30 @@ class ContainerManager:
         result: ExecResult = await shim.exec(list(args), full_env, cwd or c.config.working_dir or "/", uid, gid)
         self.monitor.emit(c, "exec_die", exitCode=str(result.exit_code))
         return result
+
+    # ------------------------------------------------------------------ streaming execs (exec_run)
+
+    def exec_create(self, ref: str, args: Sequence[str], env: Sequence[str], user: str, working_dir: str,
+                    tty: bool, attach_stdin: bool, attach_stdout: bool, attach_stderr: bool, privileged: bool,
+                    detach_keys: str, console_size: tuple[int, int] | None = None) -> str:
+        return self.execs.create(self.store.get(ref), list(args), list(env), user, working_dir, tty, attach_stdin,
+                                 attach_stdout, attach_stderr, privileged, detach_keys, console_size)
+
+    def exec_inspect(self, exec_id: str) -> dict[str, Any]:
+        return self.execs.inspect(exec_id).inspect()
+
+    def _exec_container(self, exec_id: str) -> Container:
+        return self.store.get(self.execs.inspect(exec_id).container_id)
+
+    async def exec_start(self, exec_id: str) -> None:
+        await self.execs.start_detached(self._exec_container(exec_id), exec_id)
+
+    def exec_attach(self, opts: container_pb2.AttachOpen,
+                    requests: AsyncIterator[container_pb2.AttachRequest]) -> AsyncIterator[container_pb2.AttachResponse]:
+        return self.execs.attach(self._exec_container(opts.exec_id), opts, requests)
+
+    async def exec_resize(self, exec_id: str, rows: int, cols: int) -> None:
+        await self.execs.resize(self._exec_container(exec_id), exec_id, rows, cols)
 
     def counts(self) -> dict[str, int]:
         cs = list(self.store)

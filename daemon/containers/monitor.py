@@ -24,6 +24,7 @@ from daemon.config import Config
 from daemon.containers import healthcheck
 from daemon.containers.record import Container
 from daemon.containers.restart import RestartScheduler, should_restart
+from daemon.containers.sessions import EarlyAttach
 from daemon.containers.state import Action, is_alive, transition
 from daemon.containers.store import ContainerStore
 from daemon.containers.volumes import ContainerVolumes
@@ -52,6 +53,7 @@ class Monitor:
         self.network = network
         self.events = events
         self.tasks: dict[str, ShimTask] = {}  # container id -> its connected shim (alive containers)
+        self.early_attach: EarlyAttach = {}  # created containers' attach sessions waiting for the start
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._health: dict[str, asyncio.Task[None]] = {}  # container id -> its healthcheck reader
         self._background: set[asyncio.Task[None]] = set()

@@ -71,6 +71,10 @@ class Config:
     stop_signal: str = "SIGTERM"
     stop_timeout: int | None = None
     exposed_ports: tuple[str, ...] = ()
+    tty: bool = False  # process.terminal: the shim owns the pty, the log has one stream
+    open_stdin: bool = False  # stdin fed by attached clients (docker -i)
+    stdin_once: bool = False  # stdin closed when the first attached client's stdin ends
+    attach_stdin: bool = False  # docker's Config.AttachStdin: the creating client feeds stdin (-i, foreground)
     healthcheck: Healthcheck | None = None
 
 
@@ -106,6 +110,7 @@ class HostConfig:
     sysctls: tuple[tuple[str, str], ...] = ()
     group_add: tuple[str, ...] = ()
     device_cgroup_rules: tuple[str, ...] = ()
+    console_size: tuple[int, int] = (0, 0)  # (rows, cols) of a tty's first size; (0, 0) = none
     log_driver: str = "json-file"  # json-file | local | none
     log_opts: tuple[tuple[str, str], ...] = ()  # labels, env, ...: the entries' attrs (logopts.py)
     volumes_from: tuple[str, ...] = ()  # "<container>[:ro|rw]" as given
@@ -214,6 +219,10 @@ def config_to_json(c: Config) -> dict[str, Any]:
         "StopSignal": c.stop_signal,
         "StopTimeout": c.stop_timeout,
         "ExposedPorts": {p: {} for p in c.exposed_ports},
+        "Tty": c.tty,
+        "OpenStdin": c.open_stdin,
+        "StdinOnce": c.stdin_once,
+        "AttachStdin": c.attach_stdin,
         **({"Healthcheck": c.healthcheck.to_json()} if c.healthcheck is not None else {}),
     }
 
@@ -231,6 +240,10 @@ def config_from_json(d: dict[str, Any]) -> Config:
         stop_signal=d.get("StopSignal", "SIGTERM"),
         stop_timeout=d.get("StopTimeout"),
         exposed_ports=tuple(d.get("ExposedPorts") or {}),
+        tty=bool(d.get("Tty", False)),
+        open_stdin=bool(d.get("OpenStdin", False)),
+        stdin_once=bool(d.get("StdinOnce", False)),
+        attach_stdin=bool(d.get("AttachStdin", False)),
         healthcheck=Healthcheck.from_json(d.get("Healthcheck")),
     )
 
@@ -280,6 +293,7 @@ def host_config_to_json(h: HostConfig) -> dict[str, Any]:
         "Sysctls": dict(h.sysctls) or None,
         "GroupAdd": list(h.group_add) or None,
         "DeviceCgroupRules": list(h.device_cgroup_rules) or None,
+        "ConsoleSize": list(h.console_size),
         "VolumesFrom": list(h.volumes_from) or None,
     }
     if h.network_aliases:  # docker keeps them in NetworkingConfig; here beside NetworkMode
@@ -332,6 +346,7 @@ def host_config_from_json(d: dict[str, Any]) -> HostConfig:
         sysctls=tuple(sorted((d.get("Sysctls") or {}).items())),
         group_add=tuple(d.get("GroupAdd") or ()),
         device_cgroup_rules=tuple(d.get("DeviceCgroupRules") or ()),
+        console_size=_console_size(d.get("ConsoleSize")),
         volumes_from=tuple(d.get("VolumesFrom") or ()),
     )
 
@@ -375,3 +390,9 @@ def from_json(d: dict[str, Any], host: dict[str, Any]) -> Container:
         shim_pid=int(d.get("ShimPid", 0)),
         log_path=d.get("LogPath", ""),
     )
+
+
+def _console_size(v: Any) -> tuple[int, int]:
+    if isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v):
+        return int(v[0]), int(v[1])
+    return 0, 0

@@ -18,7 +18,7 @@ from pathlib import Path
 from ctrd import errdefs, reasons
 from ctrd.errdefs import CtrdError
 from daemon import faults
-from daemon.containers import bundle, logopts
+from daemon.containers import bundle, logopts, sessions
 from daemon.containers.healthcheck import HealthState
 from daemon.containers.monitor import Monitor, Steps
 from daemon.containers.record import Container
@@ -142,11 +142,16 @@ async def _start_steps(
             log_max_size=c.host_config.log_max_size,
             log_max_file=c.host_config.log_max_file,
             ports=net.forwards,
+            terminal=c.config.tty,
+            open_stdin=c.config.open_stdin,
+            stdin_once=c.config.stdin_once,
             health=c.config.healthcheck,
             log_attrs=tuple(sorted(logopts.attrs(c.config, dict(c.host_config.log_opts)).items())),
         )
     )
     steps.mark("create")
+    if c.id in m.early_attach:
+        await sessions.connect_early(c.id, bundle_dir, m.early_attach)
     faults.point("start.after_shim_create")
     pid = await shim.start()
     steps.mark("start")

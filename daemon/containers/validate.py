@@ -34,6 +34,7 @@ MAX_ENV_BYTES = 256 * 1024  # the kernel refuses exec beyond ~2 MB of args+env; 
 MAX_ARG_BYTES = 128 * 1024  # MAX_ARG_STRLEN: one string longer than this cannot be exec'd
 MIN_MEMORY = 6 * 1024 * 1024  # docker's minimum (linux)
 MAX_STOP_TIMEOUT = 24 * 3600
+MAX_CONSOLE = 10000  # rows or columns of a tty, as the shim's limit
 LOG_DRIVERS = ("json-file", "local", "none")
 DEFAULT_LOG_MAX_SIZE = 20 * 1024 * 1024  # docker's `local` driver: 20m x 5 files
 DEFAULT_LOG_MAX_FILE = 5
@@ -96,6 +97,8 @@ def _command(spec: container_pb2.ContainerSpec, img: ImageConfigLike) -> tuple[t
     argv = entrypoint + cmd
     if not argv:
         raise InvalidArgument("cmd: no command specified")
+    if not argv[0]:
+        raise InvalidArgument("cmd: the command to run is an empty string")
     for a in argv:
         if "\0" in a:
             raise InvalidArgument("cmd: argument contains a NUL byte")
@@ -303,6 +306,8 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
     dns_search = netopts.dns_search(spec.dns_search)
     ip_address = netopts.fixed_ip(spec.ip_address, network_mode)
     mac_address = netopts.mac_address(spec.mac_address, network_mode)
+    _ = _stdin_once(spec)  # checked before anything is built
+    console_size = _console_size(spec)
     log_max_size = parse_size(spec.log_max_size, "log_max_size") if spec.log_max_size else 0
     if spec.log_max_file < 0 or (spec.log_max_file > 1 and not log_max_size):
         raise InvalidArgument("log_max_file: needs log_max_size and must be positive")
@@ -327,6 +332,10 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         stop_signal=stop_signal,
         stop_timeout=stop_timeout,
         exposed_ports=_exposed(img.exposed_ports),
+        tty=spec.tty,
+        open_stdin=spec.open_stdin,
+        stdin_once=_stdin_once(spec),
+        attach_stdin=spec.open_stdin and spec.stdin_once,
         healthcheck=healthcheck.merge(spec, img.healthcheck),
     )
     host_config = HostConfig(
@@ -360,7 +369,23 @@ def normalize(spec: container_pb2.ContainerSpec, image_ref: str, img: ImageConfi
         sysctls=limits.check_sysctls(spec.sysctls, network_mode),
         group_add=limits.check_group_add(spec.group_add),
         device_cgroup_rules=limits.check_device_cgroup_rules(spec.device_cgroup_rules),
+        console_size=console_size,
         volumes_from=tuple(spec.volumes_from),
     )
     argv = entrypoint + cmd
     return Normalized(name, argv[0], argv[1:], config, host_config, tuple(warnings))
+
+
+def _stdin_once(spec: container_pb2.ContainerSpec) -> bool:
+    if spec.stdin_once and not spec.open_stdin:
+        raise InvalidArgument("stdin_once: needs open_stdin (there is no stdin to close)")
+    return spec.stdin_once
+
+
+def _console_size(spec: container_pb2.ContainerSpec) -> tuple[int, int]:
+    rows, cols = spec.console_rows, spec.console_cols
+    if (rows, cols) == (0, 0):
+        return 0, 0
+    if not (1 <= rows <= MAX_CONSOLE and 1 <= cols <= MAX_CONSOLE):
+        raise InvalidArgument(f"console_size: {rows}x{cols} is not a terminal size (1..{MAX_CONSOLE} rows and columns)")
+    return rows, cols

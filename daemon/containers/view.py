@@ -35,7 +35,7 @@ def ports_view(c: Container) -> dict[str, Any]:
     return ports
 
 
-def network_view(c: Container) -> dict[str, Any]:
+def network_view(c: Container, networks: Mapping[str, Any] | None = None) -> dict[str, Any]:
     n = c.network if c.network is not None else NetworkSettings(mode="")
     return {
         "SandboxKey": n.sandbox_key,
@@ -45,10 +45,13 @@ def network_view(c: Container) -> dict[str, Any]:
         "MacAddress": n.mac_address,
         "Bridge": n.bridge,
         "Ports": ports_view(c),
+        "Networks": dict(networks or {}),
     }
 
 
-def inspect(c: Container, graph_data: Mapping[str, str], container_dir: str) -> dict[str, Any]:
+def inspect(
+    c: Container, graph_data: Mapping[str, str], container_dir: str, networks: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     host = record.host_config_to_json(c.host_config)
     host.pop("Mounts", None)  # the record's own list; docker's fields follow
     host.update(mountview.host_fields(c))
@@ -73,7 +76,7 @@ def inspect(c: Container, graph_data: Mapping[str, str], container_dir: str) -> 
         "Mounts": mounts_view(c),
         "Config": config,
         "HostConfig": host,
-        "NetworkSettings": network_view(c),
+        "NetworkSettings": network_view(c, networks),
     }
 
 

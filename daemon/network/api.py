@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from daemon.network.settings import NetworkSettings, PortForward, PortMapping
 
@@ -42,6 +42,9 @@ class Network(Protocol):
     async def setup(self, container_id: str, container_dir: Path, req: NetRequest) -> NetResult: ...
     async def teardown(self, container_id: str, settings: NetworkSettings) -> None: ...
     async def recover(self, live: dict[str, NetworkSettings]) -> None: ...
+    def networks_view(self, container_id: str, mode: str, settings: NetworkSettings | None) -> dict[str, Any]:
+        """inspect's NetworkSettings.Networks: docker's entry for each network of the container."""
+        ...
     async def rename(self, container_id: str, name: str) -> None:
         """The container is now called `name`: the embedded resolver answers to it, not the old one."""
         ...

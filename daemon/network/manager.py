@@ -292,12 +292,13 @@ class NetworkManager:
                     self._ipam.release(container_id, sync=False)
             await self._persist()  # off the event loop; stop returns with the lease gone on disk
 
-    async def attach(self, container_id: str, netns: str, ifname: str) -> NetworkSettings:
+    async def attach(self, container_id: str, netns: str, ifname: str, *, fixed_ip: str = "") -> NetworkSettings:
         """One more interface for a running container's namespace on this bridge (`network
-        connect`): an address from this network, no default route (the first network keeps it)."""
+        connect`): an address from this network (`fixed_ip`, else the next free one), no default
+        route (the first network keeps it)."""
         async with self._lock:
             ipam = await self._ensure_bridge()
-            ip = ipam.allocate(container_id, sync=False)
+            ip = ipam.allocate(container_id, sync=False, want=fixed_ip)
         await self._persist()
         mac = mac_for(str(ip))
         cfg = {"bridge": self.bridge, "ip": str(ip), "prefixlen": ipam.subnet.prefixlen, "gateway": str(ipam.gateway),

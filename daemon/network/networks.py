@@ -40,6 +40,8 @@ class Endpoint:
     veth: str = ""  # host side; "" while the container is not running
     ifname: str = ""  # inside the container: eth0 for its first network
     sandbox_key: str = ""
+    ipam_ip: str = ""  # the address asked for (--ip on run or connect): docker's IPAMConfig.IPv4Address
+    dns: tuple[str, ...] = ()  # the container's --dns servers: where 127.0.0.11 forwards other names
 
     def names(self, container_id: str) -> list[str]:
         """What resolves to this endpoint: docker's name, short id and aliases."""
@@ -47,13 +49,13 @@ class Endpoint:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "ip": self.ip, "mac": self.mac, "aliases": list(self.aliases), "veth": self.veth,
-                "ifname": self.ifname, "sandbox_key": self.sandbox_key}
+                "ifname": self.ifname, "sandbox_key": self.sandbox_key, "ipam_ip": self.ipam_ip, "dns": list(self.dns)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Endpoint:
         return cls(str(d.get("name", "")), str(d.get("ip", "")), str(d.get("mac", "")),
                    tuple(str(a) for a in d.get("aliases") or ()), str(d.get("veth", "")), str(d.get("ifname", "")),
-                   str(d.get("sandbox_key", "")))
+                   str(d.get("sandbox_key", "")), str(d.get("ipam_ip", "")), tuple(str(s) for s in d.get("dns") or ()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from daemon.config import Config
 from daemon.network.api import NetRequest, NetResult
 from daemon.network.client import HelperClient
+from daemon.network.endpoint_view import container_networks
 from daemon.network.files import write_container_files
 from daemon.network.firewall import Firewall
 from daemon.network.manager import NetworkManager
@@ -23,7 +25,7 @@ class RealNetwork:
     BUILTIN_MODES = ("none", "host", "bridge")
 
     def __init__(self, cfg: Config) -> None:
-        firewall = Firewall() if cfg.iptables else None
+        firewall = Firewall(cfg.root) if cfg.iptables else None
         ops = HelperClient()
         self.manager = NetworkManager(
             cfg.root, cfg.exec_root, cfg.bridge, cfg.subnet, nat=cfg.ip_masq, ip_forward=cfg.ip_forward,
@@ -51,6 +53,7 @@ class RealNetwork:
             s, _ = await self.user.setup(
                 container_id, req.mode, name=req.name, hostname=req.hostname, aliases=req.aliases,
                 ports=list(req.ports), publish_all_exposed=list(req.publish_all_exposed), fixed_ip=req.ip, mac=req.mac,
+                dns=list(req.dns),
             )
         else:
             s = await self.manager.setup(
@@ -61,8 +64,9 @@ class RealNetwork:
             if s.owns_netns:
                 await self.user.attach_pending(container_id, s.sandbox_key)  # `network connect` while stopped
                 await self.user.sync_dns()
-            # on a user network the embedded resolver answers (unless --dns says otherwise)
-            dns = list(req.dns) or ([DNS_SERVER] if on_user_network else [])
+            # on a user network the embedded resolver answers, and forwards what it does not know
+            # to --dns's servers (else the host's), as docker's: resolv.conf keeps 127.0.0.11
+            dns = [DNS_SERVER] if on_user_network else list(req.dns)
             files = await asyncio.to_thread(
                 write_container_files, container_dir, hostname=req.hostname, ip=s.ip_address or None,
                 extra_hosts=list(req.extra_hosts), dns=dns, host_network=req.mode == "host",
@@ -82,6 +86,9 @@ class RealNetwork:
             await self.manager.teardown(container_id, settings)
         if on_user_network or any(container_id in r.endpoints for r in self.user.store):
             await self.user.teardown(container_id, settings)
+
+    def networks_view(self, container_id: str, mode: str, settings: NetworkSettings | None) -> dict[str, Any]:
+        return container_networks(container_id, mode, settings, list(self.user.store))
 
     async def recover(self, live: dict[str, NetworkSettings]) -> None:
         await self.manager.recover(live)

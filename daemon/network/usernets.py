@@ -30,9 +30,22 @@ from daemon.network.settings import NetworkSettings, PortMapping
 DNS_SERVER = "127.0.0.11"
 
 
-def builtin_id(name: str) -> str:
-    """A stable id for the built-in networks (bridge, host, none)."""
-    return hashlib.sha256(f"ctrd-builtin-network:{name}".encode()).hexdigest()
+def check_fixed_ip(rec: NetworkRecord, container_id: str, ip: str) -> None:
+    """`network connect --ip`: an IPv4 address inside the network's subnet, not its network,
+    broadcast or gateway address, and not another endpoint's (asked for or held)."""
+    try:
+        addr = ipaddress.IPv4Address(ip)
+    except ValueError:
+        raise errdefs.InvalidArgument(f"ip: invalid IPv4 address {ip!r}") from None
+    subnet = ipaddress.IPv4Network(rec.subnet)
+    if addr not in subnet:
+        raise errdefs.InvalidArgument(f"ip: {ip} is outside the subnet {subnet} of network {rec.name}")
+    if addr in (subnet.network_address, subnet.broadcast_address) or ip == rec.gateway:
+        what = "gateway" if ip == rec.gateway else "network or broadcast"
+        raise errdefs.InvalidArgument(f"ip: {ip} is the {what} address of network {rec.name}")
+    for cid, ep in rec.endpoints.items():
+        if cid != container_id and ip in (ep.ip, ep.ipam_ip):
+            raise errdefs.AlreadyExists(f"ip: {ip} is already in use on network {rec.name}")
 
 
 class UserNetworks:
@@ -151,6 +164,7 @@ class UserNetworks:
     async def setup(
         self, container_id: str, network: str, *, name: str, hostname: str, aliases: Sequence[str],
         ports: Sequence[PortMapping], publish_all_exposed: Sequence[str], fixed_ip: str = "", mac: str = "",
+        dns: Sequence[str] = (),
     ) -> tuple[NetworkSettings, NetworkRecord]:
         """The container's first network is this user network: netns, eth0, route, endpoint."""
         rec = self.store.get(network)
@@ -160,7 +174,8 @@ class UserNetworks:
         try:
             async with self._lock:
                 rec = self.store.get(rec.id)
-                ep = Endpoint(name, s.ip_address, s.mac_address, tuple(aliases), s.veth_host, "eth0", s.sandbox_key)
+                ep = Endpoint(name, s.ip_address, s.mac_address, tuple(aliases), s.veth_host, "eth0", s.sandbox_key,
+                              fixed_ip, tuple(dns))
                 rec = rec.with_endpoint(container_id, ep)
                 await asyncio.to_thread(self.store.put, rec)
         except BaseException:
@@ -181,10 +196,10 @@ class UserNetworks:
 
     async def _attach(self, rec: NetworkRecord, container_id: str, ep: Endpoint, sandbox_key: str) -> None:
         ifname = self._next_ifname(container_id)
-        s = await self._manager(rec).attach(container_id, sandbox_key, ifname)
+        s = await self._manager(rec).attach(container_id, sandbox_key, ifname, fixed_ip=ep.ipam_ip)
         async with self._lock:
             rec = self.store.get(rec.id).with_endpoint(container_id, Endpoint(
-                ep.name, s.ip_address, s.mac_address, ep.aliases, s.veth_host, ifname, sandbox_key))
+                ep.name, s.ip_address, s.mac_address, ep.aliases, s.veth_host, ifname, sandbox_key, ep.ipam_ip, ep.dns))
             await asyncio.to_thread(self.store.put, rec)
 
     async def teardown(self, container_id: str, settings: NetworkSettings) -> None:
@@ -199,7 +214,7 @@ class UserNetworks:
                 new: Endpoint | None = None
             else:
                 await nm.release(container_id)  # the veth goes with the namespace
-                new = Endpoint(ep.name, "", "", ep.aliases)
+                new = Endpoint(ep.name, "", "", ep.aliases, ipam_ip=ep.ipam_ip, dns=ep.dns)
             async with self._lock:
                 rec = self.store.get(rec.id).with_endpoint(container_id, new)
                 await asyncio.to_thread(self.store.put, rec)
@@ -207,12 +222,16 @@ class UserNetworks:
 
     async def connect(
         self, network: str, container_id: str, *, name: str, aliases: Sequence[str], sandbox_key: str,
+        ip: str = "",
     ) -> None:
-        """`network connect`: now when the container runs (sandbox_key), else at its next start."""
+        """`network connect`: now when the container runs (sandbox_key), else at its next start.
+        `ip` (--ip): a fixed address, checked now against the subnet and the other endpoints."""
         rec = self.store.get(network)
         if container_id in rec.endpoints:
             raise errdefs.AlreadyExists(f"container {name or container_id[:12]} is already connected to network {rec.name}")
-        ep = Endpoint(name, "", "", tuple(aliases))
+        if ip:
+            check_fixed_ip(rec, container_id, ip)
+        ep = Endpoint(name, "", "", tuple(aliases), ipam_ip=ip)
         if sandbox_key:
             await self._attach(rec, container_id, ep, sandbox_key)
         else:
@@ -256,10 +275,13 @@ class UserNetworks:
         state each time: a handful of networks, and a resolver that restarted needs all of it."""
         async with self._dns_lock:
             served: dict[str, list[str]] = {}
+            upstreams: dict[str, list[str]] = {}
             for rec in self.store:
                 for ep in rec.endpoints.values():
                     if ep.veth and ep.sandbox_key:
                         served.setdefault(ep.sandbox_key, []).append(rec.id)
+                        if ep.dns:
+                            upstreams.setdefault(ep.sandbox_key, list(ep.dns))
             if not served and not self.dns.connected:
                 return  # no container on a user network: no resolver process at all
             for rec in self.store:
@@ -268,9 +290,11 @@ class UserNetworks:
             for netns in state["served"]:
                 if netns not in served:
                     await self.dns.call("detach", netns=netns)
+            have_up = state.get("upstreams", {})
             for netns, nets in served.items():
-                if state["served"].get(netns) != nets or full:
-                    await self.dns.call("attach", netns=netns, networks=nets)
+                ups = upstreams.get(netns, [])
+                if state["served"].get(netns) != nets or have_up.get(netns, []) != ups or full:
+                    await self.dns.call("attach", netns=netns, networks=nets, upstreams=ups)
 
     # -- recovery ------------------------------------------------------------------------------
 
@@ -284,7 +308,7 @@ class UserNetworks:
             for cid, ep in rec.endpoints.items():
                 if ep.veth and ep.sandbox_key not in running:
                     if ep.ifname != "eth0":  # a connection: kept for the container's next start
-                        eps[cid] = Endpoint(ep.name, "", "", ep.aliases)
+                        eps[cid] = Endpoint(ep.name, "", "", ep.aliases, ipam_ip=ep.ipam_ip, dns=ep.dns)
                     continue
                 eps[cid] = ep
                 if ep.veth and ep.ifname != "eth0":

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ctrd.errdefs import InvalidArgument
+from ctrd.inroot import read_text_in_root
 
 # A finite default: a fork bomb in one container then exhausts its own cgroup, not the host's
 # pid space (pid_max) shared with every other container and the daemon. podman's default.
@@ -122,10 +123,7 @@ def check_device_cgroup_rules(values: Iterable[str]) -> tuple[str, ...]:
 
 
 def _group_id(rootfs: Path, name: str) -> int:
-    try:
-        lines = (rootfs / "etc/group").read_text(errors="replace").splitlines()
-    except OSError:
-        lines = []
+    lines = (read_text_in_root(rootfs, "/etc/group") or "").splitlines()  # never a host file via a symlink
     for line in lines:
         parts = line.split(":")
         if len(parts) >= 3 and parts[0] == name and parts[2].isdigit():

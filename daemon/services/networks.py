@@ -12,7 +12,8 @@ from ctrd.v1 import network_pb2 as pb
 from ctrd.v1 import network_pb2_grpc
 from daemon.containers.manager import ContainerManager
 from daemon.containers.state import is_alive
-from daemon.network.usernets import UserNetworks, builtin_id
+from daemon.network.endpoint_view import builtin_id
+from daemon.network.usernets import UserNetworks
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 BUILTIN = (("bridge", "bridge"), ("host", "host"), ("none", "null"))
@@ -76,7 +77,8 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
                 f"container {c.name} uses network mode {c.host_config.network_mode}: it cannot join other networks"
             )
         sandbox = c.network.sandbox_key if is_alive(c.status) and c.network is not None else ""
-        await self.n.connect(rec.id, c.id, name=c.name, aliases=list(request.aliases), sandbox_key=sandbox)
+        await self.n.connect(rec.id, c.id, name=c.name, aliases=list(request.aliases), sandbox_key=sandbox,
+                             ip=request.ip)
         return pb.NetworkConnectResponse()
 
     async def Disconnect(self, request: pb.NetworkDisconnectRequest, context: Ctx) -> pb.NetworkDisconnectResponse:

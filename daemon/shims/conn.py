@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ctrd.shim.v1 import shim_pb2
 from daemon.health import HealthState, Probe
-from daemon.shims.api import ExecResult, Exit, HealthReport, Limits, ShimCreate, ShimState, Stats
+from daemon.shims.api import ExecProcess, ExecResult, Exit, HealthReport, Limits, ShimCreate, ShimState, Stats
 from daemon.shims.client import ShimClient
 
 SHIM_EXIT_TIMEOUT = 3.0  # after its Shutdown answer, a shim exits once in-flight calls end (2 s bound)
@@ -41,6 +41,7 @@ class ShimConn:
         msg = shim_pb2.CreateRequest(
             id=Path(req.bundle).name, bundle=req.bundle, runtime=req.runtime, runtime_root=req.runtime_root,
             log_path=req.log_path, log_max_size=req.log_max_size, log_max_file=req.log_max_file, ports=ports,
+            terminal=req.terminal, open_stdin=req.open_stdin, stdin_once=req.stdin_once,
         )
         msg.log_attrs.update(dict(req.log_attrs))
         h = req.health
@@ -50,6 +51,9 @@ class ShimConn:
                 start_period_ns=h.start_period, start_interval_ns=h.start_interval))
         r = await self.client.create(msg)
         return int(r.pid)
+
+    async def resize(self, rows: int, cols: int) -> None:
+        await self.client.resize_pty(rows, cols)
 
     async def start(self) -> int:
         return int((await self.client.start()).pid)
@@ -122,6 +126,27 @@ class ShimConn:
 
     async def close(self) -> None:
         await self.client.close()
+
+    async def create_exec(self, p: ExecProcess) -> str:
+        rows, cols = p.size or (0, 0)
+        r = await self.client.create_exec(shim_pb2.CreateExecRequest(
+            exec_id=p.exec_id, args=list(p.args), env=list(p.env), cwd=p.cwd, uid=p.uid, gid=p.gid,
+            terminal=p.terminal, open_stdin=p.open_stdin, rows=rows, cols=cols,
+            additional_gids=list(p.additional_gids)))
+        return str(r.io_path)
+
+    async def start_exec(self, exec_id: str) -> int:
+        return int((await self.client.start_exec(exec_id)).pid)
+
+    async def wait_exec(self, exec_id: str) -> Exit:
+        r = await self.client.wait_exec(exec_id)
+        return Exit(int(r.exit_status), float(r.exited_at))
+
+    async def resize_exec(self, exec_id: str, rows: int, cols: int) -> None:
+        await self.client.resize_exec(exec_id, rows, cols)
+
+    async def delete_exec(self, exec_id: str) -> None:
+        await self.client.delete_exec(exec_id)
 
 
 def _pidfd(pid: int) -> int:

@@ -33,7 +33,7 @@ def env(short_tmp: Path) -> Iterator[dict[str, Any]]:
 
 def run_with(env: dict[str, Any], body: Callable[[NetworkManager], Awaitable[None]]) -> None:
     async def main() -> None:
-        nm = NetworkManager(env["root"], env["exec_root"], bridge=env["bridge"], subnet=env["subnet"], firewall=Firewall())
+        nm = NetworkManager(env["root"], env["exec_root"], bridge=env["bridge"], subnet=env["subnet"], firewall=Firewall(env["root"]))
         await nm.start()
         try:
             await body(nm)
@@ -253,13 +253,13 @@ def test_recover_after_restart_keeps_live_and_removes_leftovers(env: dict[str, A
         saved["n" * 64] = await nm.setup("n" * 64, "none", hostname="n")
 
     async def main() -> None:
-        nm = NetworkManager(env["root"], env["exec_root"], bridge=env["bridge"], subnet=env["subnet"], firewall=Firewall())
+        nm = NetworkManager(env["root"], env["exec_root"], bridge=env["bridge"], subnet=env["subnet"], firewall=Firewall(env["root"]))
         await nm.start()
         await first(nm)
         await nm.close()  # the daemon exits; networks stay (live-restore)
         a, b, n = saved["a" * 64], saved["b" * 64], saved["n" * 64]
         assert {a.veth_host, b.veth_host} <= host_links()
-        nm = NetworkManager(env["root"], env["exec_root"], bridge=env["bridge"], subnet=env["subnet"], firewall=Firewall())
+        nm = NetworkManager(env["root"], env["exec_root"], bridge=env["bridge"], subnet=env["subnet"], firewall=Firewall(env["root"]))
         await nm.start()
         try:
             await nm.recover({"a" * 64: a})

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ctrd.v1 import container_pb2 as cpb
+from daemon.network.firewall import OwnChains, owner_key
 from tests.daemon_fixtures import DaemonProc, start_daemon, teardown
 from tests.netutil import docker_firewall_netns, iptables_rules
 
@@ -89,7 +90,9 @@ def test_outbound_nat_reaches_the_upstream_with_the_hosts_address(daemon_behind_
     assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "0"
     cid = d.c.run("busybox", ["sleep", "300"], name="out")
     assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "1"  # the bridge came up
-    assert f"-A CTRD-POSTROUTING -s {d.subnet} ! -o {d.bridge} -j MASQUERADE" in iptables_rules("nat")
+    own = OwnChains(owner_key(str(d.root)))
+    assert f"-A {own.nat} -s {d.subnet} ! -o {d.bridge} -j MASQUERADE" in iptables_rules("nat")
+    assert f"-A CTRD-POSTROUTING -j {own.nat}" in iptables_rules("nat")
     assert "-A FORWARD -j CTRD-FORWARD" in iptables_rules()
     with upstream() as server:
         rc, out = sh(d, cid, "sh", "-c", f"echo hi | nc -w 5 {UPSTREAM} 9000")
@@ -103,7 +106,7 @@ def test_without_ip_masq_the_upstream_cannot_answer(daemon_behind_docker_firewal
     d = daemon_behind_docker_firewall
     cid = d.c.run("busybox", ["sleep", "300"], name="out")
     assert "MASQUERADE" not in iptables_rules("nat")
-    assert f"-A CTRD-FORWARD -i {d.bridge} -j ACCEPT" in iptables_rules()
+    assert f"-A {OwnChains(owner_key(str(d.root))).forward} -i {d.bridge} -j ACCEPT" in iptables_rules()
     with upstream():
         rc, out = sh(d, cid, "sh", "-c", f"echo hi | nc -w 2 {UPSTREAM} 9000")
         assert rc != 0 and "from upstream" not in out
@@ -139,7 +142,7 @@ def test_an_internal_network_has_no_way_out_but_talks_within(daemon_behind_docke
     n = Nets(d)
     n.create("sealed", subnet=free_test_subnet(), internal=True)
     bridge = n.inspect("sealed")["Options"]["com.docker.network.bridge.name"]
-    assert f"-A CTRD-FORWARD -i {bridge} -j DROP" in iptables_rules()
+    assert f"-A {OwnChains(owner_key(str(d.root))).forward} -i {bridge} -j DROP" in iptables_rules()
     assert bridge not in iptables_rules("nat")  # no masquerade
     a = d.c.run("busybox", ["sleep", "300"], name="in1", network_mode="sealed")
     b = d.c.run("busybox", ["sleep", "300"], name="in2", network_mode="sealed")

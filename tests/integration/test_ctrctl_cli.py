@@ -308,8 +308,9 @@ def test_no_arguments_and_group_help() -> None:
     assert r.returncode == 0 and "run" in r.stdout
     r = subprocess.run([*CTRCTL, "image"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and "import" in r.stdout and "load" in r.stdout
-    r = subprocess.run([*CTRCTL, "run", "-it", "busybox", "sh"], capture_output=True, text=True, timeout=30)
-    assert r.returncode == 125 and "--tty" in r.stderr
+    r = subprocess.run([*CTRCTL, "run", "-it", "busybox", "sh"], capture_output=True, text=True, timeout=30,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 1 and r.stderr.strip() == "the input device is not a TTY"
 
 
 def test_ps_last_latest_and_rm_v(fake: FakeDaemon) -> None:

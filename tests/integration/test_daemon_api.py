@@ -320,3 +320,51 @@ def test_logs_stream(short_tmp: Path) -> None:
         assert [m.data async for m in got] == [b"hi\n"]
 
     run(short_tmp, body)
+
+
+def test_attach_and_resize_refusals_and_the_stored_config(short_tmp: Path) -> None:
+    async def attach_error(env: Env, *reqs: pb.AttachRequest) -> grpc.aio.AioRpcError:
+        async def gen() -> AsyncIterator[pb.AttachRequest]:
+            for r in reqs:
+                yield r
+
+        with pytest.raises(grpc.aio.AioRpcError) as exc:
+            async for _ in env.api.Attach(gen(), timeout=20):
+                pass
+        return exc.value
+
+    async def body(env: Env) -> None:
+        with pytest.raises(errdefs.InvalidArgument, match="stdin_once"):
+            await env.create("sh", stdin_once=True)
+        for rows, cols in ((0, 80), (24, 0), (10001, 80)):
+            with pytest.raises(errdefs.InvalidArgument, match="console_size"):
+                await env.create("sh", tty=True, console_rows=rows, console_cols=cols)
+        cid = await env.create("sh", tty=True, open_stdin=True, stdin_once=True, console_rows=40, console_cols=120)
+        info = await env.inspect(cid)
+        cfg = info["Config"]
+        assert (cfg["Tty"], cfg["OpenStdin"], cfg["StdinOnce"], cfg["AttachStdin"]) == (True, True, True, True)
+        assert info["HostConfig"]["ConsoleSize"] == [40, 120]
+        err = await attach_error(env, pb.AttachRequest(open=pb.AttachOpen(id="nope", stdout=True)))
+        assert err.code() == grpc.StatusCode.NOT_FOUND
+        err = await attach_error(env, pb.AttachRequest(stdin=b"x"))
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "open" in str(err.details())
+        err = await attach_error(env, pb.AttachRequest(open=pb.AttachOpen(id=cid, detach_keys="ctrl-1")))
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "detach-keys" in str(err.details())
+        await env.call("Start", pb.StartRequest(id=cid))
+        await env.call("Resize", pb.ResizeRequest(id=cid, rows=50, cols=132))
+        assert env.shims.shims[cid].size == (50, 132)
+        for rows, cols in ((0, 80), (24, 0), (10001, 80)):
+            with pytest.raises(errdefs.InvalidArgument, match="size"):
+                await env.call("Resize", pb.ResizeRequest(id=cid, rows=rows, cols=cols))
+        await env.call("Pause", pb.PauseRequest(id=cid))
+        err = await attach_error(env, pb.AttachRequest(open=pb.AttachOpen(id=cid, stdout=True)))
+        assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "paused" in str(err.details())
+        await env.call("Resume", pb.ResumeRequest(id=cid))
+        await env.call("Remove", pb.RemoveRequest(id=cid, force=True))
+        plain = await env.create("sleep", "1")
+        await env.call("Start", pb.StartRequest(id=plain))
+        with pytest.raises(errdefs.FailedPrecondition, match="terminal"):
+            await env.call("Resize", pb.ResizeRequest(id=plain, rows=24, cols=80))
+        await env.call("Remove", pb.RemoveRequest(id=plain, force=True))
+
+    run(short_tmp, body)

@@ -129,6 +129,26 @@ def test_network_rows_targets_and_the_firewall_ratio() -> None:
     assert "| DNS lookup of a container name p50 ≤ 1 ms inside the container | - ms | 1.00 ms | not measured |" in md
 
 
+def test_attach_rows_ctrd_beside_docker_and_skips() -> None:
+    rep: dict[str, Any] = {"attach": {
+        "ctrd": {"run_i_cat": {"summary": {"p50": 150.0}}, "run_true": {"summary": {"p50": 140.0}},
+                 "cat_1gib": {"mib_per_s": 300.5},
+                 "attached_tty_shim": {"pss_mb_p50": 2.4, "uss_mb_p50": 0.61}},
+        "docker": {"skipped": "dockerd not running"},
+    }}
+    md = render_markdown(rep)
+    assert "| ctrd | 150.0 | 140.0 | 300.5 | 2.40 / 0.61 |" in md
+    assert "| docker | skipped: dockerd not running | | | |" in md
+
+
+def test_exec_rows_ctrd_beside_docker_and_skips() -> None:
+    rep: dict[str, Any] = {"exec": {
+        "ctrd": {"exec_true": {"summary": {"p50": 120.0}}, "exec_i_cat": {"mib_per_s": 210.5}},
+        "docker": {"skipped": "dockerd not running"},
+    }}
+    md = render_markdown(rep)
+    assert "| ctrd | 120.0 | 210.5 |" in md
+    assert "| docker | skipped: dockerd not running | |" in md
 def test_health_rows() -> None:
     from bench.report import _health_rows
 

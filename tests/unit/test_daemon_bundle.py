@@ -66,3 +66,20 @@ def test_user_resolution(tmp_path: Path) -> None:
         resolve_user(tmp_path, "ghost")
     with pytest.raises(InvalidArgument, match=r"^user: unable to find group nogrp"):
         resolve_user(tmp_path, "root:nogrp")
+
+
+def test_tty_terminal_term_and_console_size(tmp_path: Path) -> None:
+    import dataclasses
+
+    rootfs = tmp_path / "merged"
+    write_rootfs_files(rootfs)
+    c = make()
+    spec = build_spec(c, rootfs, {}, "", "ctrd")
+    assert spec["process"]["terminal"] is False and "consoleSize" not in spec["process"]
+    assert not any(e.startswith("TERM=") for e in spec["process"]["env"])
+    c.config = dataclasses.replace(c.config, tty=True, open_stdin=True)
+    c.host_config = dataclasses.replace(c.host_config, console_size=(40, 120))
+    spec = build_spec(c, rootfs, {}, "", "ctrd")
+    assert spec["process"]["terminal"] is True
+    assert spec["process"]["consoleSize"] == {"height": 40, "width": 120}
+    assert "TERM=xterm" in spec["process"]["env"]  # as docker, for a tty

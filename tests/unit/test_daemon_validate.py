@@ -44,6 +44,8 @@ def test_command_rules() -> None:
     assert (n.path, n.args) == ("echo", ("hi",))
     with pytest.raises(InvalidArgument, match=r"^cmd: no command specified"):
         norm(FakeImageConfig(cmd=[]))
+    with pytest.raises(InvalidArgument, match=r"^cmd: the command to run is an empty string"):
+        norm(img, entrypoint=["", ""], entrypoint_set=True)
 
 
 @pytest.mark.parametrize(

@@ -85,6 +85,12 @@ def test_forward_relays_the_upstream_reply_and_servfails_when_none_answers() -> 
             dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             dead.bind(("127.0.0.1", 0))  # bound, never answers
             r2 = Resolver(upstreams=[dead.getsockname()])
+            # a container's own --dns servers replace the host's
+            task = asyncio.ensure_future(fake_upstream())
+            await r2._forward(served, query, client.getsockname(), [upstream.getsockname()])
+            await task
+            data = await asyncio.wait_for(loop.sock_recv(client, 4096), 5)
+            assert str(DNSRecord.parse(data).rr[0].rdata) == "192.0.2.7"
             await r2._forward(served, query, client.getsockname())
             data = await asyncio.wait_for(loop.sock_recv(client, 4096), 5)
             assert DNSRecord.parse(data).header.rcode == RCODE.SERVFAIL
@@ -103,9 +109,12 @@ def test_resolver_control_ops_and_idle() -> None:
         r = Resolver(upstreams=[])
         try:
             r.handle("names", {"network": "n1", "table": {"Web": ["10.89.0.2"]}})
-            assert r.handle("state", {}) == {"served": {}, "tables": {"n1": {"web": ["10.89.0.2"]}}}
+            assert r.handle("state", {}) == {"served": {}, "tables": {"n1": {"web": ["10.89.0.2"]}}, "upstreams": {}}
             with pytest.raises(errdefs.NotFound, match="does not exist"):
-                r.handle("attach", {"netns": "/nonexistent/netns", "networks": ["n1"]})
+                r.handle("attach", {"netns": "/nonexistent/netns", "networks": ["n1"], "upstreams": ["192.0.2.53"]})
+            assert r.upstreams == {}  # nothing half-made
+            with pytest.raises(errdefs.InvalidArgument, match=r"upstreams: invalid IPv4 address 'dns\.example'"):
+                r.handle("attach", {"netns": "/nonexistent/netns", "networks": ["n1"], "upstreams": ["dns.example"]})
             r.handle("forget", {"network": "n1"})
             assert r.tables == {}
             r.detach("/nonexistent/netns")

@@ -21,6 +21,22 @@ class FakeSyscalls:
 
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
+        self.fds: dict[int, str] = {}
+        self.via_fd: list[str] = []  # targets mounted through /proc/self/fd/N
+
+    def open_in_root(self, root: str, path: str) -> int:
+        fd = 1000 + len(self.fds)
+        self.fds[fd] = root + "/" + path.lstrip("/") if path.strip("/") else root
+        return fd
+
+    def close(self, fd: int) -> None:
+        assert fd in self.fds
+
+    def mount(self, source: str, target: str, fstype: str, flags: int, data: str) -> None:
+        if target.startswith("/proc/self/fd/"):
+            target = self.fds[int(target.rsplit("/", 1)[1])]
+            self.via_fd.append(target)
+        self.calls.append(("mount", source, target, fstype, flags, data))
 
     def __getattr__(self, name: str) -> Any:
         def record(*args: Any) -> int:
@@ -71,6 +87,7 @@ def test_setup_order(tmp_path: Path) -> None:
     assert s.calls[first_mount] == ("mount", "", "/", "", sc.MS_PRIVATE | sc.MS_REC, "")
     assert s.calls[first_mount + 1] == ("mount", root, root, "bind", sc.MS_BIND | sc.MS_REC, "")
     proc = s.index(lambda c: c[0] == "mount" and c[2] == root + "/proc")
+    assert root + "/proc" in s.via_fd and root + "/dev" in s.via_fd  # never a path string (CVE-2021-30465)
     nodes = s.index(lambda c: c[0] == "mknod" and c[1] == root + "/dev/null")
     pivot = s.index(lambda c: c[0] == "pivot_root")
     detach = s.index(lambda c: c[0] == "umount2")
@@ -228,3 +245,24 @@ def test_runtime_interpreter_is_refused_through_shebang_chains(tmp_path: Path) -
         assert ei.value.reason == "exec-not-invokable"
     creds.refuse_runtime_binary("x", str(plain), own)
     creds.refuse_runtime_binary("x", str(tmp_path / "missing"), own)
+
+
+def test_only_procfs_goes_on_proc_and_only_lxcfs_files_or_procfs_inside_it(tmp_path: Path) -> None:
+    root = tmp_path / "rootfs"
+    (root / "proc").mkdir(parents=True)
+    r = str(root)
+
+    def check(dest: str, typ: str, source: str = "/tmp") -> None:
+        m = spec_rootfs.Mount(dest, typ, source, sc.MS_BIND if typ == "bind" else 0, 0, (), "")
+        rootfs.check_proc_mount(r, m, rootfs.resolve_in_root(r, dest))
+
+    check("/proc", "proc", "proc")
+    check("/proc/uptime", "bind")  # lxcfs
+    check("/proc/sys", "bind", "/proc/sys")  # procfs bound onto itself
+    for dest, typ in (("/proc", "bind"), ("/proc", "tmpfs"), ("/proc/kcore", "bind"), ("/proc/sys", "tmpfs"),
+                      ("//proc/./sys/../kcore", "bind")):
+        with pytest.raises(errors.SetupError, match="/proc"):
+            check(dest, typ)
+    (root / "data").symlink_to("../proc")
+    with pytest.raises(errors.SetupError, match="because it is /proc"):
+        check("/data", "bind")

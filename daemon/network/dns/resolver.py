@@ -1,7 +1,10 @@
 """The resolver process: `python -m daemon.network.dns.resolver --socket PATH` (see __init__).
 
 Control requests arrive on a unix socket (daemon.network.wire framing, one request → one reply):
-  attach {netns, networks}   serve 127.0.0.11:53 in that namespace, from these networks' names
+  attach {netns, networks, upstreams?}
+                             serve 127.0.0.11:53 in that namespace, from these networks' names;
+                             other names go to `upstreams` (the container's --dns servers, as
+                             docker's resolver does), or to the host's resolvers when there are none
   detach {netns}             stop serving it
   names {network, table}     replace a network's table (name → [addresses])
   forget {network}           drop a network's table
@@ -16,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import ipaddress
 import os
 import socket
 import sys
@@ -47,12 +51,21 @@ def host_nameservers(resolv_conf: Path) -> list[tuple[str, int]]:
     return out
 
 
+def parse_upstream(text: str) -> str:
+    """One --dns server: an IPv4 address (the resolver's sockets are IPv4)."""
+    try:
+        return str(ipaddress.IPv4Address(text))
+    except ValueError:
+        raise errdefs.InvalidArgument(f"upstreams: invalid IPv4 address {text!r}") from None
+
+
 class Resolver:
     def __init__(self, upstreams: Sequence[tuple[str, int]] | None = None, resolv_conf: Path = Path("/etc/resolv.conf")) -> None:
         self._upstreams = list(upstreams) if upstreams is not None else None
         self._resolv_conf = resolv_conf
         self.tables: dict[str, dict[str, list[str]]] = {}
         self.served: dict[str, tuple[socket.socket, list[str]]] = {}  # netns path → socket, networks
+        self.upstreams: dict[str, list[tuple[str, int]]] = {}  # netns path → its --dns servers
         self.clients = 0
         self.idle = asyncio.Event()
         self._host_ns = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -67,7 +80,8 @@ class Resolver:
 
     def handle(self, op: str, args: dict[str, Any]) -> Any:
         if op == "attach":
-            return self.attach(str(args["netns"]), [str(n) for n in args["networks"]])
+            return self.attach(str(args["netns"]), [str(n) for n in args["networks"]],
+                               [str(u) for u in args.get("upstreams") or ()])
         if op == "detach":
             return self.detach(str(args["netns"]))
         if op == "names":
@@ -77,13 +91,16 @@ class Resolver:
             self.tables.pop(str(args["network"]), None)
             return None
         if op == "state":
-            return {"served": {ns: nets for ns, (_, nets) in self.served.items()}, "tables": self.tables}
+            return {"served": {ns: nets for ns, (_, nets) in self.served.items()}, "tables": self.tables,
+                    "upstreams": {ns: [a for a, _ in ups] for ns, ups in self.upstreams.items()}}
         raise errdefs.InvalidArgument(f"unknown op {op!r}")
 
-    def attach(self, netns: str, networks: list[str]) -> None:
+    def attach(self, netns: str, networks: list[str], upstreams: Sequence[str] = ()) -> None:
+        ups = [(parse_upstream(u), 53) for u in upstreams]
         if netns in self.served:
             sock, _ = self.served[netns]
             self.served[netns] = (sock, networks)
+            self._set_upstreams(netns, ups)
             return
         try:
             fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
@@ -103,11 +120,19 @@ class Resolver:
         finally:
             os.close(fd)
         self.served[netns] = (sock, networks)
+        self._set_upstreams(netns, ups)
         asyncio.get_running_loop().add_reader(sock.fileno(), self._on_query, sock)
         self.idle.clear()
 
+    def _set_upstreams(self, netns: str, ups: list[tuple[str, int]]) -> None:
+        if ups:
+            self.upstreams[netns] = ups
+        else:
+            self.upstreams.pop(netns, None)
+
     def detach(self, netns: str) -> None:
         entry = self.served.pop(netns, None)
+        self.upstreams.pop(netns, None)
         if entry is not None:
             with contextlib.suppress(RuntimeError, ValueError):
                 asyncio.get_running_loop().remove_reader(entry[0].fileno())
@@ -136,19 +161,26 @@ class Resolver:
                 return
             except OSError:
                 return
-            nets = next((n for s, n in self.served.values() if s is sock), [])
+            netns, nets = next(((ns, n) for ns, (s, n) in self.served.items() if s is sock), ("", []))
             reply = answer(data, [self.tables.get(n, {}) for n in nets])
             if reply is not None:
                 with contextlib.suppress(OSError):
                     sock.sendto(reply, peer)
                 continue
-            task = asyncio.get_running_loop().create_task(self._forward(sock, data, peer))
+            task = asyncio.get_running_loop().create_task(
+                self._forward(sock, data, peer, self.upstreams.get(netns, []))
+            )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _forward(self, sock: socket.socket, query: bytes, peer: Any) -> None:
+    async def _forward(
+        self, sock: socket.socket, query: bytes, peer: Any, own: Sequence[tuple[str, int]] = (),
+    ) -> None:
         loop = asyncio.get_running_loop()
-        upstreams = self._upstreams if self._upstreams is not None else host_nameservers(self._resolv_conf)
+        if own:
+            upstreams = list(own)
+        else:
+            upstreams = self._upstreams if self._upstreams is not None else host_nameservers(self._resolv_conf)
         reply: bytes | None = None
         for addr in upstreams:
             up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)

@@ -287,6 +287,8 @@ class ContainerSpec(_message.Message):
     TTY_FIELD_NUMBER: _builtins.int
     OPEN_STDIN_FIELD_NUMBER: _builtins.int
     STDIN_ONCE_FIELD_NUMBER: _builtins.int
+    CONSOLE_ROWS_FIELD_NUMBER: _builtins.int
+    CONSOLE_COLS_FIELD_NUMBER: _builtins.int
     HEALTHCHECK_FIELD_NUMBER: _builtins.int
     NO_HEALTHCHECK_FIELD_NUMBER: _builtins.int
     LOG_DRIVER_FIELD_NUMBER: _builtins.int
@@ -332,6 +334,10 @@ class ContainerSpec(_message.Message):
     """docker -i: stdin fed by attached clients"""
     stdin_once: _builtins.bool
     """close stdin when the first attached client's stdin ends"""
+    console_rows: _builtins.int
+    """with tty: the pty's first size (docker's HostConfig.ConsoleSize);"""
+    console_cols: _builtins.int
+    """  0 = none (the first resize of an attached client sets it)"""
     no_healthcheck: _builtins.bool
     """--no-healthcheck: the image's HEALTHCHECK is disabled"""
     log_driver: _builtins.str
@@ -459,6 +465,8 @@ class ContainerSpec(_message.Message):
         tty: _builtins.bool = ...,
         open_stdin: _builtins.bool = ...,
         stdin_once: _builtins.bool = ...,
+        console_rows: _builtins.int = ...,
+        console_cols: _builtins.int = ...,
         healthcheck: Global___HealthConfig | None = ...,
         no_healthcheck: _builtins.bool = ...,
         log_driver: _builtins.str = ...,
@@ -467,7 +475,7 @@ class ContainerSpec(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "healthcheck", b"healthcheck", "restart_policy", b"restart_policy", "stop_timeout", b"stop_timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "auto_remove", b"auto_remove", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "cmd", b"cmd", "cmd_set", b"cmd_set", "device_cgroup_rules", b"device_cgroup_rules", "devices", b"devices", "dns", b"dns", "dns_search", b"dns_search", "entrypoint", b"entrypoint", "entrypoint_set", b"entrypoint_set", "env", b"env", "extra_hosts", b"extra_hosts", "group_add", b"group_add", "healthcheck", b"healthcheck", "hostname", b"hostname", "image", b"image", "ip_address", b"ip_address", "labels", b"labels", "log_driver", b"log_driver", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "log_opts", b"log_opts", "mac_address", b"mac_address", "memory", b"memory", "mounts", b"mounts", "name", b"name", "nano_cpus", b"nano_cpus", "network_aliases", b"network_aliases", "network_mode", b"network_mode", "no_healthcheck", b"no_healthcheck", "open_stdin", b"open_stdin", "pids_limit", b"pids_limit", "port_bindings", b"port_bindings", "privileged", b"privileged", "publish_all", b"publish_all", "read_only_rootfs", b"read_only_rootfs", "restart_policy", b"restart_policy", "security_opt", b"security_opt", "shm_size", b"shm_size", "stdin_once", b"stdin_once", "stop_signal", b"stop_signal", "stop_timeout", b"stop_timeout", "sysctls", b"sysctls", "tty", b"tty", "ulimits", b"ulimits", "user", b"user", "volumes_from", b"volumes_from", "working_dir", b"working_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "auto_remove", b"auto_remove", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "cmd", b"cmd", "cmd_set", b"cmd_set", "console_cols", b"console_cols", "console_rows", b"console_rows", "device_cgroup_rules", b"device_cgroup_rules", "devices", b"devices", "dns", b"dns", "dns_search", b"dns_search", "entrypoint", b"entrypoint", "entrypoint_set", b"entrypoint_set", "env", b"env", "extra_hosts", b"extra_hosts", "group_add", b"group_add", "healthcheck", b"healthcheck", "hostname", b"hostname", "image", b"image", "ip_address", b"ip_address", "labels", b"labels", "log_driver", b"log_driver", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "log_opts", b"log_opts", "mac_address", b"mac_address", "memory", b"memory", "mounts", b"mounts", "name", b"name", "nano_cpus", b"nano_cpus", "network_aliases", b"network_aliases", "network_mode", b"network_mode", "no_healthcheck", b"no_healthcheck", "open_stdin", b"open_stdin", "pids_limit", b"pids_limit", "port_bindings", b"port_bindings", "privileged", b"privileged", "publish_all", b"publish_all", "read_only_rootfs", b"read_only_rootfs", "restart_policy", b"restart_policy", "security_opt", b"security_opt", "shm_size", b"shm_size", "stdin_once", b"stdin_once", "stop_signal", b"stop_signal", "stop_timeout", b"stop_timeout", "sysctls", b"sysctls", "tty", b"tty", "ulimits", b"ulimits", "user", b"user", "volumes_from", b"volumes_from", "working_dir", b"working_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__stop_timeout: _TypeAlias = _typing.Literal["stop_timeout"]  # noqa: Y015
     _WhichOneofArgType__stop_timeout: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout"]  # noqa: Y015
@@ -1594,6 +1602,8 @@ class ExecCreateRequest(_message.Message):
     ATTACH_STDERR_FIELD_NUMBER: _builtins.int
     PRIVILEGED_FIELD_NUMBER: _builtins.int
     DETACH_KEYS_FIELD_NUMBER: _builtins.int
+    CONSOLE_ROWS_FIELD_NUMBER: _builtins.int
+    CONSOLE_COLS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     user: _builtins.str
     working_dir: _builtins.str
@@ -1603,6 +1613,10 @@ class ExecCreateRequest(_message.Message):
     attach_stderr: _builtins.bool
     privileged: _builtins.bool
     detach_keys: _builtins.str
+    console_rows: _builtins.int
+    """with tty: the pty's first size (docker's ConsoleSize); 0 = the client's"""
+    console_cols: _builtins.int
+    """  first resize on the attach stream, if it comes at once"""
     @_builtins.property
     def args(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -1621,10 +1635,12 @@ class ExecCreateRequest(_message.Message):
         attach_stderr: _builtins.bool = ...,
         privileged: _builtins.bool = ...,
         detach_keys: _builtins.str = ...,
+        console_rows: _builtins.int = ...,
+        console_cols: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "attach_stderr", b"attach_stderr", "attach_stdin", b"attach_stdin", "attach_stdout", b"attach_stdout", "detach_keys", b"detach_keys", "env", b"env", "id", b"id", "privileged", b"privileged", "tty", b"tty", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "attach_stderr", b"attach_stderr", "attach_stdin", b"attach_stdin", "attach_stdout", b"attach_stdout", "console_cols", b"console_cols", "console_rows", b"console_rows", "detach_keys", b"detach_keys", "env", b"env", "id", b"id", "privileged", b"privileged", "tty", b"tty", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -331,8 +331,11 @@ class NetworkConnectRequest(_message.Message):
     NETWORK_FIELD_NUMBER: _builtins.int
     CONTAINER_FIELD_NUMBER: _builtins.int
     ALIASES_FIELD_NUMBER: _builtins.int
+    IP_FIELD_NUMBER: _builtins.int
     network: _builtins.str
     container: _builtins.str
+    ip: _builtins.str
+    """--ip: a fixed IPv4 address on this network ("" = the next free one)"""
     @_builtins.property
     def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -341,10 +344,11 @@ class NetworkConnectRequest(_message.Message):
         network: _builtins.str = ...,
         container: _builtins.str = ...,
         aliases: _abc.Iterable[_builtins.str] | None = ...,
+        ip: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "container", b"container", "network", b"network"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "container", b"container", "ip", b"ip", "network", b"network"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

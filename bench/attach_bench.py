@@ -1,0 +1,169 @@
+"""Interactive I/O, ctrd beside docker in the same run (section `attach`):
+
+- `echo x | run -i --rm --network none busybox cat` p50 beside `run --rm --network none busybox true`
+  (the CLI, both engines: the cost of an attached stdin over a plain foreground run);
+- stdin→stdout throughput of 1 GiB through `run -i --rm busybox cat` (MiB/s, the CLI's pipes);
+- the memory (PSS, USS, RSS) of the shims of 10 `run -d -it busybox sh` containers, each with one
+  `attach` client on a pty (ctrd-shim vs docker's containerd-shim-runc-v2).
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.context import Context, output
+from bench.ctrd_daemon import CtrdClient
+from bench.procmem import ancestor_with_comm, read_procmem, summarize_mem
+from bench.rootfs import IMAGE_REF
+from bench.stats import summarize
+
+GIB = 1 << 30
+ATTACHED = 10  # attached tty containers per engine for the shim memory figure
+_CHUNK = b"\0" * (1 << 20)
+
+
+class _Engine:
+    def __init__(self, name: str, cli: list[str], env: dict[str, str] | None, shim_comm: str,
+                 pid_of: Callable[[str], int]) -> None:
+        self.name, self.cli, self.env, self.shim_comm, self.pid_of = name, cli, env, shim_comm, pid_of
+
+    def run(self, *args: str, stdin: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+        r = subprocess.run([*self.cli, *args], input=stdin, capture_output=True, timeout=timeout, env=self.env,
+                           stdin=None if stdin is not None else subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise RuntimeError(f"{self.name} {' '.join(args[:3])}: exit {r.returncode}: {r.stderr.decode()[-300:]}")
+        return r
+
+
+def _engines(ctx: Context) -> tuple[list[_Engine], dict[str, str]]:
+    out: list[_Engine] = []
+    skipped: dict[str, str] = {}
+    if ctx.ctrd is not None:
+        ctl = shutil.which("ctrctl") or "ctrctl"
+        client = CtrdClient(ctx.ctrd.address)
+        out.append(_Engine("ctrd", [ctl, "-a", ctx.ctrd.address], None, "ctrd-shim", client.pid_of))
+    else:
+        skipped["ctrd"] = f"ctrd daemon not available: {ctx.ctrd_skip}"
+    if ctx.dockerd is not None:
+        d = ctx.dockerd
+
+        def docker_pid(cid: str) -> int:
+            return int(output(d.docker("inspect", "-f", "{{.State.Pid}}", cid), env=d.env).strip() or 0)
+
+        out.append(_Engine("docker", d.docker(), d.env, "containerd-shim", docker_pid))
+    else:
+        skipped["docker"] = "dockerd not running"
+    return out, skipped
+
+
+def _p50(ctx: Context, fn: Callable[[], object]) -> dict[str, Any]:
+    for _ in range(ctx.warmup):
+        fn()
+    samples = []
+    for _ in range(ctx.runs):
+        t = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t) * 1000.0)
+    return {"summary": summarize(samples).as_dict(), "samples_ms": [round(x, 3) for x in samples]}
+
+
+def _throughput(e: _Engine, total: int = GIB) -> dict[str, float]:
+    proc = subprocess.Popen([*e.cli, "run", "-i", "--rm", "--network", "none", IMAGE_REF, "cat"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=e.env)
+    assert proc.stdin is not None and proc.stdout is not None
+    stdin = proc.stdin
+
+    def feed() -> None:
+        try:
+            for _ in range(total // len(_CHUNK)):
+                stdin.write(_CHUNK)
+        finally:
+            stdin.close()
+
+    t0 = time.perf_counter()
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    got = 0
+    out_fd = proc.stdout.fileno()
+    while data := os.read(out_fd, 1 << 20):
+        got += len(data)
+    rc = proc.wait(timeout=600)
+    elapsed = time.perf_counter() - t0
+    writer.join(10)
+    if rc != 0 or got != total:
+        raise RuntimeError(f"{e.name}: cat of 1 GiB: exit {rc}, {got} of {total} bytes back")
+    return {"seconds": round(elapsed, 3), "mib_per_s": round(total / (1 << 20) / elapsed, 1)}
+
+
+def _read_until(fd: int, marker: bytes, timeout: float = 30) -> None:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise RuntimeError(f"no {marker!r} on the attached terminal: {seen[-200:]!r}")
+        r, _, _ = select.select([fd], [], [], left)
+        if r:
+            seen += os.read(fd, 65536)
+
+
+def _attached_shim_pss(e: _Engine, k: int = ATTACHED) -> dict[str, Any]:
+    """k `run -d -it` shells, each with one `attach` client on its own pty: the shims' memory (one
+    shim alone would be charged the whole of what it shares with the launcher or the other shims)."""
+    ids: list[str] = []
+    clients: list[tuple[subprocess.Popen[bytes], int, int]] = []
+    try:
+        for _ in range(k):
+            ids.append(e.run("run", "-d", "-it", "--network", "none", IMAGE_REF, "sh").stdout.decode().strip())
+            master, slave = pty.openpty()
+            attach = subprocess.Popen([*e.cli, "attach", ids[-1]], stdin=slave, stdout=slave, stderr=slave,
+                                      env=e.env, start_new_session=True)
+            clients.append((attach, master, slave))
+            os.write(master, b"echo attached-$((6*7))\r")
+            _read_until(master, b"attached-42")
+        time.sleep(1.0)  # settle: the shims' buffers as they stay
+        shims = {s for cid in ids if (s := ancestor_with_comm(e.pid_of(cid), e.shim_comm)) is not None}
+        if len(shims) != k:
+            raise RuntimeError(f"{e.name}: {len(shims)} {e.shim_comm} processes for {k} containers")
+        return summarize_mem([read_procmem(s) for s in sorted(shims)])
+    finally:
+        for attach, master, slave in clients:
+            attach.kill()
+            attach.wait(10)
+            os.close(master)
+            os.close(slave)
+        if ids:
+            subprocess.run([*e.cli, "rm", "-f", *ids], capture_output=True, env=e.env, timeout=120, check=False)
+
+
+def measure(ctx: Context) -> dict[str, Any]:
+    engines, skipped = _engines(ctx)
+    out: dict[str, Any] = {name: {"skipped": why} for name, why in skipped.items()}
+    for e in engines:
+        row: dict[str, Any] = {}
+        for key, fn in (
+            ("run_i_cat", lambda e=e: e.run("run", "-i", "--rm", "--network", "none", IMAGE_REF, "cat", stdin=b"x\n")),
+            ("run_true", lambda e=e: e.run("run", "--rm", "--network", "none", IMAGE_REF, "true")),
+        ):
+            try:
+                row[key] = _p50(ctx, fn)
+                print(f"  {e.name:<7} {key:<10} p50 {row[key]['summary']['p50']:8.1f} ms", flush=True)
+            except Exception as exc:  # one broken row must not hide the others
+                row[key] = {"skipped": f"failed: {exc}"}
+        for key, fn2 in (("cat_1gib", lambda e=e: _throughput(e)), ("attached_tty_shim", lambda e=e: _attached_shim_pss(e))):
+            try:
+                row[key] = fn2()
+                print(f"  {e.name:<7} {key:<18} {row[key]}", flush=True)
+            except Exception as exc:
+                row[key] = {"skipped": f"failed: {exc}"}
+                print(f"  {e.name:<7} {key:<18} failed: {exc}", flush=True)
+        out[e.name] = row
+    return out
