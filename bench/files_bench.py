@@ -8,7 +8,9 @@ of the CLI (so the figures include the CLIs' own start-up):
 - `cp` host → container of a 100 MB incompressible file (a created container: docker and ctrd both
   mount its root for the copy);
 - `cp` container → host of the same file;
-- `commit` of a stopped container whose read-write layer holds a 100 MB file.
+- `commit` of a stopped container whose read-write layer holds a 100 MB file;
+- `cp` container → host of a small file in a stopped container's named volume (docker mounts the
+  volume for the copy; ctrd binds it in a helper's mount namespace: this row is that overhead).
 
 Writes bench/results/files.{json,md}. Never installs anything; without dockerd the docker rows are
 skipped.
@@ -73,11 +75,16 @@ def main(argv: list[str] | None = None) -> int:
             c_cp = _out([*ctl, "create", "--network", "none", "busybox", "true"])
             c_rw = _out([*ctl, "run", "-d", "--network", "none", "busybox", "sh", "-c", fill])
             subprocess.run([*ctl, "wait", c_rw], check=True, capture_output=True)
-            d_cp = d_rw = ""
+            vol_fill = ["--network", "none", "-v", "benchvol:/v", "busybox", "sh", "-c", "echo small > /v/small"]
+            c_vol = _out([*ctl, "run", "-d", *vol_fill])
+            subprocess.run([*ctl, "wait", c_vol], check=True, capture_output=True)
+            d_cp = d_rw = d_vol = ""
             if docker is not None:
                 d_cp = docker("create", "--network", "none", "busybox", "true").stdout.strip()
                 d_rw = docker("run", "-d", "--network", "none", "busybox", "sh", "-c", fill).stdout.strip()
                 docker("wait", d_rw)
+                d_vol = docker("run", "-d", *vol_fill).stdout.strip()
+                docker("wait", d_vol)
             dk = ["docker", "-H", f"unix://{docker.socket}"] if docker is not None else []
             samples: dict[str, list[float]] = {}
             out = base / "out"
@@ -90,6 +97,16 @@ def main(argv: list[str] | None = None) -> int:
                 samples.setdefault("ctrd cp out", []).append(_timed([*ctl, "cp", f"{c_cp}:/big{i}", str(out / "c")]))
                 if dk:
                     samples.setdefault("docker cp out", []).append(_timed([*dk, "cp", f"{d_cp}:/big{i}", str(out / "d")]))
+                samples.setdefault("ctrd cp out (created, small, no mounts)", []).append(
+                    _timed([*ctl, "cp", f"{c_cp}:/etc/group", str(out / "cg")]))
+                if dk:
+                    samples.setdefault("docker cp out (created, small, no mounts)", []).append(
+                        _timed([*dk, "cp", f"{d_cp}:/etc/group", str(out / "dg")]))
+                samples.setdefault("ctrd cp out (stopped, volume)", []).append(
+                    _timed([*ctl, "cp", f"{c_vol}:/v/small", str(out / "cv")]))
+                if dk:
+                    samples.setdefault("docker cp out (stopped, volume)", []).append(
+                        _timed([*dk, "cp", f"{d_vol}:/v/small", str(out / "dv")]))
                 samples.setdefault("ctrd commit", []).append(_timed([*ctl, "commit", c_rw, f"bench:{i}"]))
                 if dk:
                     samples.setdefault("docker commit", []).append(_timed([*dk, "commit", d_rw, f"bench:{i}"]))

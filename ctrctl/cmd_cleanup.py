@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ctrctl.client import Client, daemon_error
-from ctrctl.errors import EXIT_FAILURE, UsageError
-from ctrctl.format import _scaled, ago, render_template, short_id, tabulate
+from ctrctl.errors import EXIT_FAILURE, CliError, UsageError
+from ctrctl.format import _scaled, ago, quote, render_template, short_id, tabulate
 from ctrd import errdefs
 from ctrd.v1 import cleanup_pb2 as pb
 
@@ -84,6 +84,20 @@ def _networks(client: Client) -> list[str]:
     return ["Deleted Networks:", *removed, ""] if removed else []
 
 
+def _volumes(client: Client, filters: list[pb.Filter]) -> tuple[list[str], int]:
+    """docker's system prune --volumes: the unused anonymous volumes (never the named ones,
+    -a or not: docker 28's CLI sends no all=true here)."""
+    from ctrd.v1 import volume_pb2
+
+    req = volume_pb2.VolumePruneRequest(filters=[volume_pb2.VolumeFilter(key=f.key, value=f.value) for f in filters])
+    try:
+        resp = client.call(client.volumes.Prune, req)
+    except errdefs.CtrdError as exc:
+        raise daemon_error(exc, EXIT_FAILURE)
+    lines = ["Deleted Volumes:", *resp.removed, ""] if resp.removed else []
+    return lines, resp.space_reclaimed if resp.removed else 0
+
+
 def _print(lines: list[str], space: int) -> None:
     for line in lines:
         print(line)
@@ -111,8 +125,10 @@ def image_prune(args: argparse.Namespace) -> int:
 def system_prune(args: argparse.Namespace) -> int:
     filters = _filters(args.filter)
     what = ["all stopped containers", "all networks not used by at least one container"]
+    if args.volumes and any(f.key == "until" for f in filters):
+        raise CliError('ERROR: The "until" filter is not supported with "--volumes"')
     if args.volumes:
-        print("WARNING! ctrd has no volume store in this build: --volumes prunes nothing", file=sys.stderr)
+        what.append("all anonymous volumes not used by at least one container")
     what.append("all images without at least one container associated to them" if args.all else "all dangling images")
     what.append("unused build cache")
     warning = "WARNING! This will remove:\n" + "".join(f"  - {w}\n" for w in what)
@@ -121,6 +137,10 @@ def system_prune(args: argparse.Namespace) -> int:
     client = Client(args.address)
     lines, space = _containers(client, filters)
     lines += _networks(client)
+    if args.volumes:
+        more, vol_space = _volumes(client, filters)
+        lines += more
+        space += vol_space
     more, img_space = _images(client, filters, args.all)
     _print(lines + more, space + img_space)
     return 0
@@ -193,7 +213,7 @@ def df(args: argparse.Namespace) -> int:
     c_rows = [["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS", "NAMES"]]
     for c in du.containers:
         cmd = c.command if len(c.command) <= 20 else c.command[:19] + "…"
-        c_rows.append([c.id[:12], c.image, json.dumps(cmd), "0", human(c.size_rw), ago(c.created), c.status,
+        c_rows.append([c.id[:12], c.image, quote(cmd), str(c.local_volumes), human(c.size_rw), ago(c.created), c.status,
                        ",".join(n.lstrip("/") for n in c.names)])
     sys.stdout.write(tabulate(c_rows))
     print("\nLocal Volumes space usage:\n")

@@ -18,7 +18,7 @@ CLIENT_KEYS = ("id", "name", "status", "label")  # matched here too; the rest on
 HEADERS = {
     "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
     "RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES",
-    "State": "STATE", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS",
+    "State": "STATE", "Labels": "LABELS", "Mounts": "MOUNTS", "LocalVolumes": "LOCAL VOLUMES", "Networks": "NETWORKS",
 }
 TABLE = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names")
 
@@ -39,6 +39,7 @@ class SummaryLike(Protocol):
     created: int
     state: str
     status: str
+    local_volumes: int
 
     @property
     def names(self) -> Sequence[str]: ...
@@ -144,7 +145,9 @@ def row(c: SummaryLike, *, trunc: bool = True, now: float | None = None,
         elif k == "Labels":
             out[k] = ",".join(f"{k}={v}" for k, v in sorted(c.labels.items()))
         elif k == "Mounts":
-            out[k] = ",".join(c.mounts)
+            out[k] = ",".join(ellipsis(m, 15) if trunc else m for m in c.mounts)
+        elif k == "LocalVolumes":
+            out[k] = str(c.local_volumes)
         elif k == "Networks":
             out[k] = ",".join(c.networks)
     return out

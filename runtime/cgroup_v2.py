@@ -7,6 +7,7 @@ import signal
 import time
 
 from runtime import cgroup_extra
+from runtime import cgroup_v2_devices as devices_v2
 from runtime import cgroup_v2_io as io_v2
 from runtime import cgroupfs as fs
 from runtime.cgroupfs import Stats
@@ -98,6 +99,8 @@ class V2Cgroup:
             fs.write(f"{d}/pids.max", "max" if r.pids_limit < 0 else str(r.pids_limit))
         if r.extra:
             cgroup_extra.apply_v2(d, r.extra)
+        if r.devices:
+            devices_v2.attach(d, r.devices)
 
     def procs_files(self) -> list[str]:
         return [f"{self.dir}/cgroup.procs"]

@@ -303,6 +303,7 @@ class FakeNetwork:
         self.recovered: dict[str, NetworkSettings] | None = None
         self.fail_setup = False
         self.user_networks: set[str] = set()
+        self.renamed: list[tuple[str, str]] = []
 
     def has_network(self, name: str) -> bool:
         return name in self.user_networks
@@ -336,6 +337,9 @@ class FakeNetwork:
 
     async def teardown(self, container_id: str, settings: NetworkSettings) -> None:
         self.active.pop(container_id, None)
+
+    async def rename(self, container_id: str, name: str) -> None:
+        self.renamed.append((container_id, name))
 
     async def recover(self, live: dict[str, NetworkSettings]) -> None:
         self.recovered = dict(live)

@@ -40,10 +40,19 @@ class ContainerUse:
 
 
 @dataclass(frozen=True, slots=True)
+class VolumeUse:
+    name: str
+    driver: str
+    size: int  # bytes under its _data (each inode once)
+    ref_count: int  # containers (any state) that refer to it
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     layers_size: int
     images: list[ImageUse]
     containers: list[ContainerUse]
+    volumes: list[VolumeUse]
 
 
 def _created(text: str) -> float:
@@ -136,4 +145,9 @@ class Cleanup:
             rw = self._rw_size(c.id)
             conts.append(ContainerUse(c, rw, rw + sizes.get(c.image_id, 0)))
         claimed = sum(kept.get(r.diff_id, 0) for r in records.values())
-        return Usage(sum(disk.values()) + max(content_total - claimed, 0), out_images, conts)
+        return Usage(sum(disk.values()) + max(content_total - claimed, 0), out_images, conts, self._volumes())
+
+    def _volumes(self) -> list[VolumeUse]:
+        store = self.m.volumes.store
+        return [VolumeUse(v.name, v.driver, dir_size(v.mountpoint), len(store.users(v.name)))
+                for v in store.list_volumes()]

@@ -353,6 +353,10 @@ class ContainerManager:
         c = self.store.get(ref)
         async with c.lock:
             old = await update.rename_locked(c, name, self.store)
+            try:
+                await self.monitor.network.rename(c.id, c.name)
+            except (errdefs.CtrdError, OSError) as exc:  # the records carry the name: the next DNS sync uses it
+                log.warning("container %s: telling the network its new name: %s", c.id, exc)
         self.monitor.emit(c, "rename", oldName="/" + old)
 
     async def update(self, req: container_pb2.UpdateRequest) -> None:

@@ -81,8 +81,14 @@ def inspect(
 
 
 def mount_names(c: Container) -> list[str]:
-    """ps's MOUNTS: a bind's source, a tmpfs's target (docker: a volume's name)."""
-    return [m.source or m.target for m in c.host_config.mounts]
+    """ps's MOUNTS as docker's: each of inspect's Mounts by its Name (a volume) or its Source
+    (a bind; "" for a --mount tmpfs; --tmpfs mounts are not listed)."""
+    return [str(p.get("Name") or p["Source"]) for p in mounts_view(c)]
+
+
+def local_volume_count(c: Container) -> int:
+    """ps's LOCAL VOLUMES and df -v's: the mounts of volumes with the local driver."""
+    return sum(p.get("Driver") == "local" for p in mounts_view(c))
 
 
 def network_names(c: Container) -> list[str]:
@@ -165,8 +171,8 @@ def _one(c: Container, key: str, value: str, ref: Callable[[str], Container | No
         if other is None:
             return False
         return c.created < other.created if key == "before" else c.created > other.created
-    if key == "volume":
-        return any(value in (m.source, m.target) for m in c.host_config.mounts)
+    if key == "volume":  # docker's: a mount's Name (Source when it has none) or Destination
+        return any(value in (p.get("Name") or p["Source"], p["Destination"]) for p in mounts_view(c))
     return True
 
 

@@ -78,8 +78,6 @@ class Files:
         if not path:
             raise errdefs.InvalidArgument("path: must not be empty")
         async with self.rootfs.open(ref, live=True) as (c, root):
-            if c.host_config.read_only_rootfs:
-                raise errdefs.FailedPrecondition("container rootfs is marked read-only")
             try:  # the whole path resolved (a trailing "/"): the destination must be a directory
                 loc = await asyncio.to_thread(locate, root, path.rstrip("/") + "/", fs_readlink(root), ref)
             except errdefs.NotFound:
@@ -90,6 +88,8 @@ class Files:
                 raise
             if not loc.stat.is_dir:
                 raise errdefs.InvalidArgument("extraction point is not a directory")
+            if not in_writable_mount(c, "/" + "/".join(loc.parts)) and c.host_config.read_only_rootfs:
+                raise errdefs.FailedPrecondition("container rootfs is marked read-only")
             owner = None
             if copy_uid_gid:
                 uid, gid, _ = await asyncio.to_thread(resolve_user, _proc_root(root), c.config.user)
@@ -176,6 +176,18 @@ class Files:
         if failure:
             raise errdefs.Internal(f"commit {c.id}: reading the read-write layer: {failure[0]}")
         return image_id
+
+
+def in_writable_mount(c: Container, dest: str) -> bool:
+    """docker's checkIfPathIsInAVolume: is `dest` (canonical) under a bind or volume mount? A
+    read-only one refuses the copy ("mounted volume is marked read-only")."""
+    inside = False
+    for m in c.host_config.mounts:
+        if m.type in ("bind", "volume") and (dest == m.target or dest.startswith(m.target.rstrip("/") + "/")):
+            if m.read_only:
+                raise errdefs.FailedPrecondition("mounted volume is marked read-only")
+            inside = True
+    return inside
 
 
 def _proc_root(root_fd: int) -> Path:

@@ -45,3 +45,6 @@ class Network(Protocol):
     def networks_view(self, container_id: str, mode: str, settings: NetworkSettings | None) -> dict[str, Any]:
         """inspect's NetworkSettings.Networks: docker's entry for each network of the container."""
         ...
+    async def rename(self, container_id: str, name: str) -> None:
+        """The container is now called `name`: the embedded resolver answers to it, not the old one."""
+        ...

@@ -93,3 +93,6 @@ class RealNetwork:
     async def recover(self, live: dict[str, NetworkSettings]) -> None:
         await self.manager.recover(live)
         await self.user.recover(live)
+
+    async def rename(self, container_id: str, name: str) -> None:
+        await self.user.rename(container_id, name)

@@ -253,6 +253,21 @@ class UserNetworks:
             await asyncio.to_thread(self.store.put, self.store.get(rec.id).with_endpoint(container_id, None))
         await self.sync_dns()
 
+    async def rename(self, container_id: str, name: str) -> None:
+        """`rename`: the container's endpoints carry its new name; the resolver is told at once
+        (docker's sandbox Rename), so the old name stops answering and the new one starts."""
+        changed = False
+        async with self._lock:
+            for rec in list(self.store):
+                ep = rec.endpoints.get(container_id)
+                if ep is None or ep.name == name:
+                    continue
+                rec = rec.with_endpoint(container_id, replace(ep, name=name))
+                await asyncio.to_thread(self.store.put, rec)
+                changed = True
+        if changed:
+            await self.sync_dns()
+
     # -- dns -----------------------------------------------------------------------------------
 
     async def sync_dns(self, *, full: bool = False) -> None:

@@ -37,5 +37,8 @@ class CleanupServicer(cleanup_pb2_grpc.CleanupServiceServicer):
             c = cu.c
             out.containers.add(id=c.id, names=["/" + c.name], image=c.config.image, command=view.command_line(c),
                                created=int(c.created), state=c.status.value, status=view.status_text(c),
-                               size_rw=cu.size_rw, size_root_fs=cu.size_root_fs)
+                               size_rw=cu.size_rw, size_root_fs=cu.size_root_fs,
+                               local_volumes=view.local_volume_count(c))
+        for v in u.volumes:
+            out.volumes.add(name=v.name, driver=v.driver, size=v.size, ref_count=v.ref_count)
         return out

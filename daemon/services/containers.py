@@ -70,6 +70,7 @@ class ContainerServicer(container_pb2_grpc.ContainerServiceServicer):
             )
             s.labels.update(dict(c.config.labels))
             s.mounts.extend(view.mount_names(c))
+            s.local_volumes = view.local_volume_count(c)
             s.networks.extend(view.network_names(c))
             for m in c.network.ports if c.network is not None else ():
                 s.ports.add(ip=m.host_ip or "0.0.0.0", public_port=m.host_port,

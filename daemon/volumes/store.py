@@ -214,17 +214,20 @@ class VolumeStore:
     def prune(self, all_: bool = False, filters: Sequence[tuple[str, str]] = ()) -> tuple[list[str], int]:
         """Unused anonymous volumes (every unused one with all_), narrowed by label filters:
         (removed names, bytes reclaimed)."""
-        labels = []
+        labels: list[str] = []
+        not_labels: list[str] = []
         for key, value in filters:
-            if key != "label":
-                raise InvalidArgument(f"filters: invalid filter {key!r} (label)")
-            labels.append(value)
+            if key not in ("label", "label!"):
+                raise InvalidArgument(f"filters: invalid filter {key!r} (label, label!)")
+            (labels if key == "label" else not_labels).append(value)
         removed: list[str] = []
         space = 0
         for v in list(self._vols.values()):
             if not all_ and not v.anonymous:
                 continue
             if not all(_label_matches(v.labels, want) for want in labels):
+                continue
+            if any(_label_matches(v.labels, want) for want in not_labels):
                 continue
             if self.users(v.name) or self._holders.get(v.name):
                 continue

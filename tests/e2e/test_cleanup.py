@@ -84,15 +84,22 @@ def test_system_df_matches_du(ctrd: DaemonProc) -> None:  # noqa: F811
     assert ctrd.c.wait(c1) == 0
     assert ctl(ctrd, "commit", c1, "dfimg:1").returncode == 0
     ctrd.c.remove(c1)
-    c2 = ctrd.c.run("dfimg:1", ["sh", "-c", "head -c 40000000 /dev/urandom > /rw.bin"], network_mode="none")
+    # ... and a named volume it writes 20 MB into
+    r = ctl(ctrd, "run", "-d", "--network", "none", "-v", "dfvol:/v", "dfimg:1", "sh", "-c",
+            "head -c 40000000 /dev/urandom > /rw.bin; head -c 20000000 /dev/urandom > /v/data.bin")
+    assert r.returncode == 0, r.stderr
+    c2 = r.stdout.strip()
     assert ctrd.c.wait(c2) == 0
     du = usage(ctrd)
     overlay = str(ctrd.root / "overlay2")
     containers = sum(c.size_rw for c in du.containers)
-    ours = du.layers_size + containers
+    volumes = sum(v.size for v in du.volumes)
+    ours = du.layers_size + containers + volumes
     theirs = du_bytes(str(ctrd.root))
     assert abs(ours - theirs) <= theirs * 0.01, (ours, theirs)
     assert abs(containers - du_bytes(f"{overlay}/{c2}/diff")) <= containers * 0.01
+    assert [(v.name, v.ref_count) for v in du.volumes] == [("dfvol", 1)]
+    assert abs(volumes - du_bytes(str(ctrd.root / "volumes" / "dfvol" / "_data"))) <= volumes * 0.01
     r = ctl(ctrd, "system", "df")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
@@ -101,10 +108,41 @@ def test_system_df_matches_du(ctrd: DaemonProc) -> None:  # noqa: F811
     # with the used image, and docker counts the unused image's shared layers as reclaimable too
     assert re.fullmatch(r"Images          2         1         12\d\.\dMB   \d\.\d+MB \(\d%\)", lines[1]), lines[1]
     assert lines[2] == "Containers      1         0         40MB      40MB (100%)"  # 40000000 bytes: go-units' "40MB"
-    assert lines[3] == "Local Volumes   0         0         0B        0B"
+    assert lines[3] == "Local Volumes   1         1         20MB      0B (0%)"
     assert lines[4] == "Build Cache     0         0         0B        0B"
     r = ctl(ctrd, "system", "df", "-v")
     assert r.returncode == 0 and "Images space usage:" in r.stdout and c2[:12] in r.stdout
+    row = next(line for line in r.stdout.splitlines() if line.startswith(c2[:12]))
+    assert re.search(r'…"\s+1\s+40MB\s', row), row  # LOCAL VOLUMES, SIZE
+    vols = r.stdout.split("Local Volumes space usage:\n\n")[1].split("\n\n")[0].splitlines()
+    assert [v.split() for v in vols] == [["VOLUME", "NAME", "LINKS", "SIZE"], ["dfvol", "1", "20MB"]]
     r = ctl(ctrd, "system", "df", "--format", "{{.Type}}={{.TotalCount}}")
-    assert r.stdout.splitlines() == ["Images=2", "Containers=1", "Local Volumes=0", "Build Cache=0"]
+    assert r.stdout.splitlines() == ["Images=2", "Containers=1", "Local Volumes=1", "Build Cache=0"]
     ctrd.c.remove(c2)
+    assert ctl(ctrd, "volume", "rm", "dfvol").returncode == 0
+
+
+def test_system_prune_volumes_removes_unused_anonymous_ones(ctrd: DaemonProc) -> None:  # noqa: F811
+    # an anonymous volume with 5000 bytes whose container is pruned first, an anonymous one still
+    # used by a running container, and a named one: only the first goes, -a or not (docker 28)
+    r = ctl(ctrd, "run", "--network", "none", "-v", "/anon", "busybox", "sh", "-c", "head -c 5000 /dev/zero > /anon/f")
+    assert r.returncode == 0, r.stderr
+    gone = ctl(ctrd, "volume", "ls", "-q").stdout.split()
+    assert len(gone) == 1
+    live = ctl(ctrd, "run", "-d", "--network", "none", "-v", "/held", "busybox", "sleep", "60").stdout.strip()
+    assert ctl(ctrd, "volume", "create", "keepme").returncode == 0
+    r = ctl(ctrd, "system", "prune", "-a", "-f", "--volumes", "--filter", "until=1h")
+    assert r.returncode == 1 and 'The "until" filter is not supported with "--volumes"' in r.stderr
+    r = ctl(ctrd, "system", "prune", "-a", "-f", "--volumes")
+    assert r.returncode == 0, r.stderr
+    assert f"\n\nDeleted Volumes:\n{gone[0]}\n\n" in r.stdout, r.stdout  # after the containers
+    left = set(ctl(ctrd, "volume", "ls", "-q").stdout.split())
+    assert gone[0] not in left and "keepme" in left and len(left) == 2
+    assert re.fullmatch(r"Total reclaimed space: 5(\.\d+)?kB", r.stdout.splitlines()[-1]), r.stdout
+    assert ctl(ctrd, "kill", live).returncode == 0
+    ctrd.c.wait(live)
+    r = ctl(ctrd, "system", "prune", "-f", "--volumes")  # the container first, then its volume
+    lines = r.stdout.splitlines()
+    assert lines[:2] == ["Deleted Containers:", live] and lines[3] == "Deleted Volumes:", r.stdout
+    assert ctl(ctrd, "volume", "ls", "-q").stdout.split() == ["keepme"]
+    assert ctl(ctrd, "volume", "rm", "keepme").returncode == 0

@@ -244,3 +244,58 @@ def test_cp_sees_a_running_containers_mounts(ctrd: DaemonProc, tmp_path: Path) -
     assert not [n for n in names if n.startswith(("./proc/", "./sys/"))]
     ctrd.c.remove(cid, force=True)
     assert ctrd.mounts() == []
+
+
+def _mountns_helpers() -> list[int]:
+    out = []
+    for p in Path("/proc").iterdir():
+        try:
+            if p.name.isdigit() and b"daemon.files.mountns" in (p / "cmdline").read_bytes():
+                out.append(int(p.name))
+        except OSError:
+            continue
+    return out
+
+
+def test_cp_sees_a_stopped_containers_volumes_binds_and_etc_files(ctrd: DaemonProc, tmp_path: Path) -> None:  # noqa: F811
+    """Stopped or never started, a container's volumes, binds and hostname file are what cp reads
+    and writes (docker mounts them for the copy), not the layer under them; nothing stays mounted."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "on-host").write_text("bind content\n")
+    r = ctl(ctrd, "run", "--network", "none", "--hostname", "cp-stopped", "-v", "cpvol:/data", "-v",
+            f"{shared}:/h:ro", "busybox", "sh", "-c", "echo in-volume > /data/f")
+    assert r.returncode == 0, r.stderr
+    cid = ctl(ctrd, "ps", "-a", "-q", "--no-trunc", "--filter", "volume=cpvol").stdout.strip()
+    assert cid and ctrd.c.inspect(cid)["State"]["Status"] == "exited"
+    r = ctl(ctrd, "cp", f"{cid}:/data/f", "-")
+    assert r.returncode == 0 and "in-volume" in r.stdout, r.stderr
+    r = ctl(ctrd, "cp", f"{cid}:/h/on-host", str(tmp_path / "back"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "back").read_text() == "bind content\n"
+    rb = ctl_bytes(ctrd, "cp", f"{cid}:/etc/hostname", "-")
+    with tarfile.open(fileobj=io.BytesIO(rb.stdout)) as tf:
+        assert tf.extractfile("hostname").read() == b"cp-stopped\n"  # type: ignore[union-attr]
+    # into the volume: the data lands in the volume, not in the container's layer
+    (tmp_path / "new.txt").write_text("copied in\n")
+    r = ctl(ctrd, "cp", str(tmp_path / "new.txt"), f"{cid}:/data/")
+    assert r.returncode == 0, r.stderr
+    assert (ctrd.root / "volumes" / "cpvol" / "_data" / "new.txt").read_text() == "copied in\n"
+    assert not (ctrd.root / "overlay2" / cid / "diff" / "data" / "new.txt").exists()
+    r = ctl(ctrd, "cp", str(tmp_path / "new.txt"), f"{cid}:/h/")  # a read-only bind stays read-only
+    assert r.returncode != 0 and "mounted volume is marked read-only" in r.stderr and not (shared / "new.txt").exists()
+    # a read-only rootfs takes a copy into a volume (docker's rule), not elsewhere
+    ro = ctl(ctrd, "create", "--network", "none", "--read-only", "-v", "cpvol:/v", "busybox", "true").stdout.strip()
+    assert ctl(ctrd, "cp", str(tmp_path / "new.txt"), f"{ro}:/v/ro-copy.txt").returncode == 0
+    assert (ctrd.root / "volumes" / "cpvol" / "_data" / "ro-copy.txt").read_text() == "copied in\n"
+    r = ctl(ctrd, "cp", str(tmp_path / "new.txt"), f"{ro}:/tmp/")
+    assert r.returncode != 0 and "container rootfs is marked read-only" in r.stderr
+    ctrd.c.remove(ro)
+    # a never-started container sees the volume (its mount point made, as docker does)
+    created = ctl(ctrd, "create", "--network", "none", "-v", "cpvol:/mnt/vol", "busybox", "true").stdout.strip()
+    r = ctl(ctrd, "cp", f"{created}:/mnt/vol/new.txt", "-")
+    assert r.returncode == 0 and "copied in" in r.stdout, r.stderr
+    assert ctrd.mounts() == [] and _mountns_helpers() == []
+    ctrd.c.remove(created)
+    ctrd.c.remove(cid)
+    assert ctl(ctrd, "volume", "rm", "cpvol").returncode == 0

@@ -227,7 +227,8 @@ def test_ps_filters_rename_update_port(ctrd: DaemonProc, tmp_path: Path) -> None
     assert r.returncode == 125 and len(r.stderr.splitlines()) == 1
     r = ctl(ctrd, "ps", "-a", "--filter", "name=web", "--format",
             '{{.Label "tier"}}|{{.Mounts}}|{{.Networks}}|{{.State}}')
-    assert r.stdout == f"front|{data}|bridge|running\n", r.stdout
+    shown = str(data) if len(str(data)) <= 15 else str(data)[:14] + "…"  # docker's ps truncates a mount to 15
+    assert r.stdout == f"front|{shown}|bridge|running\n", r.stdout
 
     r = ctl(ctrd, "port", "web")
     m = re.fullmatch(r"80/tcp -> 127\.0\.0\.1:(\d+)\n", r.stdout)

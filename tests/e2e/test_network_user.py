@@ -211,6 +211,29 @@ def test_names_keep_resolving_through_a_kill9_of_ctrd_and_after_its_restart(ctrd
     n.rm("keep")
 
 
+def test_rename_moves_the_name_on_the_embedded_dns(ctrd_netns: DaemonProc) -> None:
+    """After `rename`, the new name answers and the old one does not, with no restart (docker's
+    sandbox Rename); a stopped container renamed answers by its new name when it starts."""
+    d, n = ctrd_netns, Nets(ctrd_netns)
+    n.create("ren", subnet=free_test_subnet())
+    web = sleeper(d, "web", "ren", "www")
+    client = sleeper(d, "client", "ren")
+    other = d.c.create("busybox", ["sleep", "300"], name="other", network_mode="ren")
+    web_ip = ip_of(d, web)
+    assert resolves(d, client, "web") == web_ip
+    d.c.call(d.c.containers, "Rename", cpb.RenameRequest(id="web", name="api"))
+    assert resolves(d, client, "api") == web_ip
+    assert resolves(d, client, "web") == ""
+    assert resolves(d, client, "www") == web_ip  # aliases stay
+    assert n.inspect("ren")["Containers"][web]["Name"] == "api"
+    d.c.call(d.c.containers, "Rename", cpb.RenameRequest(id="other", name="other2"))
+    d.c.start(other)
+    assert resolves(d, client, "other2") == ip_of(d, other) and resolves(d, client, "other") == ""
+    for ref in (web, client, other):
+        d.c.remove(ref, force=True)
+    n.rm("ren")
+
+
 def test_bad_input_is_one_clear_error_and_creates_nothing(ctrd_netns: DaemonProc) -> None:
     d, n = ctrd_netns, Nets(ctrd_netns)
     subnet = free_test_subnet()

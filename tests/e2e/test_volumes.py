@@ -308,3 +308,27 @@ def test_inspect_mounts_key_sets_match_dockerd(ctrd: DaemonProc, docker: Docker,
         assert len(ours["CreatedAt"]) == len(theirs["CreatedAt"])
         assert docker("volume", "rm", args[-1]).returncode == 0
         _ok(ctl(ctrd, "volume", "rm", args[-1]))
+
+
+def test_ps_mounts_local_volumes_and_volume_filter(ctrd: DaemonProc, short_tmp: Path) -> None:  # noqa: F811
+    """ps shows a volume mount by the volume's name, counts local volumes, filters by name or
+    destination (docker's formatter and list filter)."""
+    host = short_tmp / "hostdir"
+    host.mkdir()
+    r = ctl(ctrd, "run", "-d", "--network", "none", "-v", "psvol:/data", "-v", f"{host}:/h", "--tmpfs", "/t",
+            "busybox", "sleep", "60")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    other = ctl(ctrd, "create", "--network", "none", "busybox", "true").stdout.strip()
+    try:
+        r = ctl(ctrd, "ps", "--no-trunc", "--format", "{{.Mounts}}|{{.LocalVolumes}}")
+        assert r.stdout == f"psvol,{host}|1\n", r.stdout
+        for value in ("psvol", "/data", "/h", str(host)):
+            r = ctl(ctrd, "ps", "-a", "-q", "--no-trunc", "--filter", f"volume={value}")
+            assert r.stdout.split() == [cid], (value, r.stdout)
+        for value in ("psv", "/t", str(ctrd.root / "volumes" / "psvol" / "_data")):
+            assert ctl(ctrd, "ps", "-a", "-q", "--filter", f"volume={value}").stdout == "", value
+    finally:
+        ctrd.c.remove(cid, force=True)
+        ctrd.c.remove(other)
+    assert ctl(ctrd, "volume", "rm", "psvol").returncode == 0

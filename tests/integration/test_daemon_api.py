@@ -155,6 +155,9 @@ def test_lifecycle_inspect_list_events(short_tmp: Path) -> None:
         assert [c.id for c in listed] == [cid] and listed[0].state == "running"
         assert listed[0].status.startswith("Up ")
 
+        await env.call("Rename", pb.RenameRequest(id="web", name="web2"))  # the network learns the new name
+        await env.call("Rename", pb.RenameRequest(id="web2", name="web"))
+        assert env.network.renamed == [(cid, "web2"), (cid, "web")]
         await env.call("Pause", pb.PauseRequest(id="web"))
         assert (await env.inspect(cid))["State"]["Status"] == "paused"
         await env.call("Resume", pb.ResumeRequest(id="web"))
@@ -167,7 +170,7 @@ def test_lifecycle_inspect_list_events(short_tmp: Path) -> None:
         await env.call("Remove", pb.RemoveRequest(id=cid))
         assert not (env.cfg.root / "containers" / cid).exists() and cid not in env.layers.layers
         await env.event(cid, "destroy")
-        assert env.actions(cid) == ["create", "start", "pause", "unpause", "kill", "die", "stop", "destroy"]
+        assert env.actions(cid) == ["create", "start", "rename", "rename", "pause", "unpause", "kill", "die", "stop", "destroy"]
         die = next(e for e in env.events if e.action == "die")
         assert die.attributes["exitCode"] == "143" and die.attributes["name"] == "web"
 

@@ -65,3 +65,62 @@ def test_cp_arguments() -> None:
     assert split_arg("-") == ("", "-")
     assert rebase("src/x", "src", "dst") == "dst/x" and rebase("src", "src", "dst") == "dst"
     assert rebase("srcother/x", "src", "dst") == "srcother/x"
+
+
+class _FakeClient:
+    """The cleanup/network/volume stubs system prune calls, answering canned responses."""
+
+    def __init__(self) -> None:
+        from ctrd.v1 import cleanup_pb2, network_pb2, volume_pb2
+
+        self.requests: list[tuple[str, object]] = []
+        self.cleanup = SimpleNamespace(
+            ContainerPrune=("ContainerPrune", cleanup_pb2.ContainerPruneResponse(deleted=["c1"], space_reclaimed=10)),
+            ImagePrune=("ImagePrune", cleanup_pb2.ImagePruneResponse(space_reclaimed=0)))
+        self.networks = SimpleNamespace(Prune=("NetworkPrune", network_pb2.NetworkPruneResponse()))
+        self.volumes = SimpleNamespace(Prune=("VolumePrune", volume_pb2.VolumePruneResponse(
+            removed=["anon1"], space_reclaimed=2000)))
+
+    def call(self, method: tuple[str, object], request: object) -> object:
+        self.requests.append((method[0], request))
+        return method[1]
+
+
+def test_system_prune_volumes_prunes_anonymous_ones(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from ctrctl import cmd_cleanup
+    from ctrctl.errors import CliError
+
+    fake = _FakeClient()
+    monkeypatch.setattr(cmd_cleanup, "Client", lambda address: fake)
+    args = SimpleNamespace(filter=["label=a"], force=True, all=True, volumes=True, address="")
+    assert cmd_cleanup.system_prune(args) == 0  # type: ignore[arg-type]
+    assert [name for name, _ in fake.requests] == ["ContainerPrune", "NetworkPrune", "VolumePrune", "ImagePrune"]
+    vreq = fake.requests[2][1]
+    assert not vreq.all and [(f.key, f.value) for f in vreq.filters] == [("label", "a")]  # type: ignore[attr-defined]
+    assert capsys.readouterr().out == (
+        "Deleted Containers:\nc1\n\nDeleted Volumes:\nanon1\n\nTotal reclaimed space: 2.01kB\n")
+    with pytest.raises(CliError, match='"until" filter is not supported with "--volumes"'):
+        cmd_cleanup.system_prune(SimpleNamespace(filter=["until=1h"], force=True, all=False, volumes=True,  # type: ignore[arg-type]
+                                                 address=""))
+    fake.requests.clear()
+    cmd_cleanup.system_prune(SimpleNamespace(filter=[], force=True, all=False, volumes=False, address=""))  # type: ignore[arg-type]
+    assert "VolumePrune" not in [name for name, _ in fake.requests]
+
+
+def test_df_volumes_from_the_volume_store(tmp_path: Path) -> None:
+    from daemon.cleanup.service import Cleanup, VolumeUse
+    from daemon.volumes.store import VolumeStore
+
+    store = VolumeStore(tmp_path)
+    store.load()
+    used, _ = store.create("used")
+    store.create("idle")
+    Path(used.mountpoint, "f").write_bytes(b"z" * 1234)
+    store.users = lambda name: ["c1", "c2"] if name == "used" else []
+    manager = SimpleNamespace(volumes=SimpleNamespace(store=store))
+    c = Cleanup(manager, None, None)  # type: ignore[arg-type]
+    assert c._volumes() == [VolumeUse("idle", "local", 0, 0), VolumeUse("used", "local", 1234, 2)]
+    rows = summary(SimpleNamespace(layers_size=0, images=[], containers=[], volumes=c._volumes()))
+    assert rows[2] == {"Type": "Local Volumes", "TotalCount": "2", "Active": "1", "Size": "1.234kB",
+                       "Reclaimable": "0B (0%)"}

@@ -83,6 +83,7 @@ class Summary:
     labels: dict[str, str] = field(default_factory=lambda: {"tier": "front"})
     mounts: list[str] = field(default_factory=lambda: ["/srv/data"])
     networks: list[str] = field(default_factory=lambda: ["bridge"])
+    local_volumes: int = 0
 
 
 def test_ps_table() -> None:
@@ -115,6 +116,14 @@ def test_ps_no_trunc_quiet_json_template() -> None:
     assert obj["Labels"] == "tier=front"
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} \S+", obj["CreatedAt"])
     assert ps.render([s], fmt="{{.ID}}:{{.Names}}", quiet=False, trunc=True) == s.id[:12] + ":web\n"
+
+
+def test_ps_mounts_and_local_volumes() -> None:
+    s = Summary(mounts=["pgdata", "/srv/some/long/host/path"], local_volumes=1)
+    fmt = "{{.Mounts}} {{.LocalVolumes}}"
+    assert ps.render([s], fmt=fmt, quiet=False, trunc=True) == "pgdata,/srv/some/long… 1\n"  # docker's Ellipsis(15)
+    assert ps.render([s], fmt=fmt, quiet=False, trunc=False) == "pgdata,/srv/some/long/host/path 1\n"
+    assert ps.render([s], fmt="table {{.LocalVolumes}}", quiet=False, trunc=True) == "LOCAL VOLUMES\n1\n"
 
 
 def test_ps_filters() -> None:

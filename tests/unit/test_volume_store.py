@@ -142,6 +142,7 @@ def test_prune_anonymous_by_default_all_with_flag(tmp_path: Path) -> None:
     assert s.prune(all_=True, filters=[("label", "keep=yes")]) == ([], 0)
     with pytest.raises(InvalidArgument, match=r"^filters: "):
         s.prune(filters=[("until", "1h")])
+    assert s.prune(all_=True, filters=[("label!", "keep=no")]) == ([], 0)  # label! as docker's prune
     assert s.prune(all_=True, filters=[("label", "keep")])[0] == ["named"]
     assert [v.name for v in s.list_volumes()] == [used_anon.name]
 
@@ -287,3 +288,18 @@ def test_copy_up_only_into_empty_volumes_and_never_outside_the_root(tmp_path: Pa
     assert oct(vol.stat().st_mode & 0o777) == "0o750"  # the directory's own mode comes too
     (vol / "f").write_text("mine\n")
     assert not copyup.populate(src, vol) and (vol / "f").read_text() == "mine\n"
+
+
+def test_ps_mounts_local_volumes_and_volume_filter_as_docker() -> None:
+    from daemon.containers import view
+
+    c = _container("c1", MountSpec("volume", "/data", "/root/volumes/pgdata/_data", name="pgdata", driver="local"),
+                   MountSpec("bind", "/etc/x", "/srv/x"),
+                   MountSpec("tmpfs", "/run", origin="tmpfs"),  # --tmpfs: not in Mounts (docker)
+                   MountSpec("tmpfs", "/cache", origin="mounts"))
+    assert view.mount_names(c) == ["", "pgdata", "/srv/x"]  # by destination: /cache, /data, /etc/x
+    assert view.local_volume_count(c) == 1
+    for hit in ("pgdata", "/data", "/srv/x", "/etc/x"):
+        assert view.matches(c, {"volume": hit}), hit
+    for miss in ("/root/volumes/pgdata/_data", "pg", "/run"):
+        assert not view.matches(c, {"volume": miss}), miss

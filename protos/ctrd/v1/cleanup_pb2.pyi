@@ -222,6 +222,7 @@ class ContainerUsage(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     SIZE_RW_FIELD_NUMBER: _builtins.int
     SIZE_ROOT_FS_FIELD_NUMBER: _builtins.int
+    LOCAL_VOLUMES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     image: _builtins.str
     command: _builtins.str
@@ -230,6 +231,8 @@ class ContainerUsage(_message.Message):
     status: _builtins.str
     size_rw: _builtins.int
     size_root_fs: _builtins.int
+    local_volumes: _builtins.int
+    """its mounts of volumes with the local driver (df -v's LOCAL VOLUMES)"""
     @_builtins.property
     def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -244,10 +247,11 @@ class ContainerUsage(_message.Message):
         status: _builtins.str = ...,
         size_rw: _builtins.int = ...,
         size_root_fs: _builtins.int = ...,
+        local_volumes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "created", b"created", "id", b"id", "image", b"image", "names", b"names", "size_root_fs", b"size_root_fs", "size_rw", b"size_rw", "state", b"state", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "created", b"created", "id", b"id", "image", b"image", "local_volumes", b"local_volumes", "names", b"names", "size_root_fs", b"size_root_fs", "size_rw", b"size_rw", "state", b"state", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -968,6 +968,7 @@ class ContainerSummary(_message.Message):
     LABELS_FIELD_NUMBER: _builtins.int
     MOUNTS_FIELD_NUMBER: _builtins.int
     NETWORKS_FIELD_NUMBER: _builtins.int
+    LOCAL_VOLUMES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     image: _builtins.str
     command: _builtins.str
@@ -977,6 +978,8 @@ class ContainerSummary(_message.Message):
     """created|running|paused|restarting|exited|dead"""
     status: _builtins.str
     """"Up 3 seconds", "Exited (0) 2 minutes ago" """
+    local_volumes: _builtins.int
+    """its mounts of volumes with the local driver (ps .LocalVolumes)"""
     @_builtins.property
     def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -1005,10 +1008,11 @@ class ContainerSummary(_message.Message):
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         mounts: _abc.Iterable[_builtins.str] | None = ...,
         networks: _abc.Iterable[_builtins.str] | None = ...,
+        local_volumes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "created", b"created", "id", b"id", "image", b"image", "labels", b"labels", "mounts", b"mounts", "names", b"names", "networks", b"networks", "ports", b"ports", "state", b"state", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "created", b"created", "id", b"id", "image", b"image", "labels", b"labels", "local_volumes", b"local_volumes", "mounts", b"mounts", "names", b"names", "networks", b"networks", "ports", b"ports", "state", b"state", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
