@@ -19,6 +19,7 @@ from daemon.dockerapi.create import spec_from_docker, update_request
 from daemon.dockerapi.http import Reply, Request, empty, json_reply
 from daemon.dockerapi.routing import Router, version_tuple
 from daemon.dockerapi.streams import frame, stream_type
+from daemon.dockerapi.system import go_arch
 from daemon.logs import LogQuery
 
 LIST_FILTERS = frozenset({"name", "id", "status", "label", "ancestor", "exited", "network", "before", "since",
@@ -88,7 +89,7 @@ def register(r: Router, b: Backend) -> None:
         body = await req.json()
         name = req.q("name").lstrip("/")
         spec = spec_from_docker(body, name)
-        if req.q("platform") not in ("", "linux", f"linux/{_arch()}"):
+        if req.q("platform") not in ("", "linux", f"linux/{go_arch()}"):
             raise InvalidArgument(f"platform: {req.q('platform')} is not this host's platform")
         try:
             cid, warnings = await m.create(spec)
@@ -300,12 +301,6 @@ def register(r: Router, b: Backend) -> None:
     r.add("DELETE", "/containers/{id}", delete)
     r.add("POST", "/containers/{id}/rename", rename)
     r.add("POST", "/containers/{id}/update", update)
-
-
-def _arch() -> str:
-    from daemon.dockerapi.system import go_arch
-
-    return go_arch()
 
 
 def _since(value: str, now: float) -> float:

@@ -158,13 +158,6 @@ def _nfd() -> int:
         return 0
 
 
-def _unix(created: str) -> int:
-    try:
-        return int(timefmt.parse_rfc3339(created))
-    except ValueError:
-        return 0
-
-
 def _time_param(value: str, now: float, name: str) -> float:
     """docker's since/until: unix seconds (with fraction), an RFC 3339 time, or a duration ago."""
     if not value:
