@@ -31,7 +31,7 @@ CLIENT_BUFFER = 4 * 1024 * 1024  # queued output per client beyond which it must
 STALL_GRACE = 1.0  # ...or be cut off after this long without taking a byte
 CLIENT_BUFFER_MAX = 32 * 1024 * 1024  # cut off at once: the most a client may cost the shim
 STDIN_BUFFER = 256 * 1024  # queued input before the shim stops reading clients
-RECV_SIZE = 64 * 1024
+RECV_SIZE = 1024 * 1024
 
 
 class StdinSink:
