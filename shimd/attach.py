@@ -31,7 +31,9 @@ CLIENT_BUFFER = 4 * 1024 * 1024  # queued output per client beyond which it must
 STALL_GRACE = 1.0  # ...or be cut off after this long without taking a byte
 CLIENT_BUFFER_MAX = 32 * 1024 * 1024  # cut off at once: the most a client may cost the shim
 STDIN_BUFFER = 256 * 1024  # queued input before the shim stops reading clients
-RECV_SIZE = 1024 * 1024
+INPUT_HOLD = 256 * 1024  # a client's own unsent output beyond which its input is not read (an echo
+# through `cat` goes at the pace the client takes its output, far below the cut-off marks)
+RECV_SIZE = 64 * 1024
 
 
 class StdinSink:
@@ -112,7 +114,7 @@ class Client:
         self.resume()
 
     def resume(self) -> None:
-        if not self.reading and not self.closed:
+        if not self.reading and not self.closed and len(self.outbuf) <= INPUT_HOLD:
             self.hub.loop.add_reader(self.fd, self._on_readable)
             self.reading = True
 
@@ -163,6 +165,8 @@ class Client:
             self.close()
             return
         self.outbuf += data
+        if len(self.outbuf) > INPUT_HOLD:
+            self.pause()
 
     def _on_writable(self) -> None:
         try:
@@ -174,6 +178,8 @@ class Client:
             return
         del self.outbuf[:n]
         self.progress = time.monotonic()
+        if not self.reading and len(self.outbuf) <= INPUT_HOLD and not (self.hub.stdin is not None and self.hub.stdin.full):
+            self.resume()
         if not self.outbuf:
             self.hub.loop.remove_writer(self.fd)
             if self.hub.exit_frame is not None:

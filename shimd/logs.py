@@ -27,7 +27,8 @@ from ctrd.timefmt import rfc3339_nano
 log = logging.getLogger("ctrd-shim")
 
 MAX_LINE = 16 * 1024
-READ_SIZE = 1024 * 1024  # one read of a widened pipe (shimd.task): one log write, one frame per client
+_IOV_MAX = 1024
+READ_SIZE = 64 * 1024  # below malloc's mmap threshold: a larger read costs a fresh mmap and its page faults each time
 
 
 def format_entry(log: bytes, stream: str, ns: int, attrs: str = "") -> bytes:
@@ -114,28 +115,34 @@ class JsonFileWriter:
         if self._fd < 0 or not messages:
             return
         parts = _entries(messages, stream, time.time_ns() if ns is None else ns, self.attrs)
+        # one bytes per entry and writev: no multi-MiB join (a fresh mmap, and its page faults, per read)
+        entries = ["".join(parts[i:i + 3]).encode() for i in range(0, len(parts), 3)]
         if self.max_size <= 0:
-            self._put("".join(parts).encode())
+            self._put(entries)
             return
         batch: list[bytes] = []
         pending = 0
-        for i in range(0, len(parts), 3):
+        for entry in entries:
             if self._size + pending >= self.max_size:
-                if batch:
-                    self._put(b"".join(batch))
-                    batch, pending = [], 0
+                self._put(batch)
+                batch, pending = [], 0
                 self._rotate()
-            entry = "".join(parts[i:i + 3]).encode()
             batch.append(entry)
             pending += len(entry)
-        self._put(b"".join(batch))
+        self._put(batch)
 
-    def _put(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
-        self._size += len(data)
+    def _put(self, entries: list[bytes]) -> None:
+        for i in range(0, len(entries), _IOV_MAX):
+            group = entries[i:i + _IOV_MAX]
+            want = sum(map(len, group))
+            n = os.writev(self._fd, group)
+            self._size += n
+            if n < want:  # short (a regular file only when it cannot take more): the rest one by one
+                rest = memoryview(b"".join(group))[n:]
+                while rest:
+                    k = os.write(self._fd, rest)
+                    rest = rest[k:]
+                    self._size += k
 
     def _rotate(self) -> None:
         os.close(self._fd)
