@@ -83,6 +83,20 @@ class LineSplitter:
                 self._buf = buf[start:]
                 return out
 
+    def take_lines(self, data: bytes) -> bytes | None:
+        """The fast path of `feed`: the whole lines of (buffered + data) as one block, when none of
+        them is cut (every line is shorter than the cap) and what stays is shorter than the cap;
+        None when `feed` must cut, and then nothing was taken."""
+        buf = self._buf + data if self._buf else data
+        last = buf.rfind(b"\n")
+        if last < 0 or len(buf) - last - 1 >= self._max:
+            return None
+        body = buf[:last + 1] if last + 1 < len(buf) else buf
+        if len(body) >= self._max and max(map(len, body.split(b"\n"))) >= self._max:
+            return None
+        self._buf = buf[last + 1:]
+        return body
+
     def flush(self) -> list[bytes]:
         rest, self._buf = self._buf, b""
         return [rest] if rest else []
@@ -130,6 +144,27 @@ class JsonFileWriter:
             batch.append(entry)
             pending += len(entry)
         self._put(batch)
+
+    def write_lines(self, stream: str, body: bytes, ns: int | None = None) -> None:
+        """Whole lines (each ending in "\\n", none over the cap), one entry each, escaped with one
+        C call for the block instead of one per line: without a backslash in the input, the
+        escaped block's only `\\n` are its newlines, so splitting there gives each line's
+        escaping, as per-line calls would (a newline byte is never inside a UTF-8 sequence, so
+        decoding the block is decoding each line)."""
+        if self._fd < 0 or not body:
+            return
+        if b"\\" in body:
+            self.write_many(stream, [m + b"\n" for m in body.split(b"\n")[:-1]], ns)
+            return
+        head = '{"log":"'
+        tail = (f'\\n","stream":{encode_basestring(stream)}{self.attrs},'
+                f'"time":"{rfc3339_nano(time.time_ns() if ns is None else ns)}"}}\n')
+        esc = encode_basestring(body.decode("utf-8", errors="replace"))[1:-3]  # no quotes, no last \n
+        out = (head + esc.replace("\\n", tail + head) + tail).encode()
+        if self.max_size > 0 and self._size + len(out) >= self.max_size:  # a rotation falls inside
+            self.write_many(stream, [m + b"\n" for m in body.split(b"\n")[:-1]], ns)
+            return
+        self._put([out])
 
     def _put(self, entries: list[bytes]) -> None:
         for i in range(0, len(entries), _IOV_MAX):
@@ -189,6 +224,15 @@ class LogPump:
                 log.warning("log %s: %s", self.writer.path, exc)
                 self._failed = True
 
+    def _emit_lines(self, body: bytes) -> None:
+        assert self.writer is not None
+        try:
+            self.writer.write_lines(self.stream, body)
+        except OSError as exc:
+            if not self._failed:
+                log.warning("log %s: %s", self.writer.path, exc)
+                self._failed = True
+
     def _on_readable(self) -> None:
         try:
             data = os.read(self.fd, READ_SIZE)
@@ -197,7 +241,11 @@ class LogPump:
         except OSError:
             data = b""
         if data:
-            self._emit(self._split.feed(data))
+            body = self._split.take_lines(data) if self.writer is not None else None
+            if body is not None:
+                self._emit_lines(body)
+            else:
+                self._emit(self._split.feed(data))
             if self.tap is not None:
                 self.tap(self.stream, data)
         else:
