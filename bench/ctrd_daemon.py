@@ -28,7 +28,7 @@ from ctrd.v1 import (
 )
 
 CTRD_BRIDGE = "ctrdb0"
-CTRD_SUBNET = "10.254.0.0/24"
+CTRD_SUBNET = "10.254.0.0/22"  # room for the scale section's 300 bridged containers
 # Not "ctrd*": test runs on this machine count cgroups below ctrd* parents as their own leaks.
 CTRD_CGROUP_PARENT = "bench-ctrd"  # + "-<run tag>": runs of the bench side by side stay apart
 CHUNK = 1 << 20

@@ -19,7 +19,7 @@ from bench.sandbox import Sandbox
 # trees, so two runs side by side must never share one.
 CONTAINERD_NS = "benchctr"
 DOCKER_CGROUP_PARENT = "bench-docker"
-DOCKER_BIP = "10.253.0.1/24"
+DOCKER_BIP = "10.253.0.1/22"  # room for the scale section's 300 bridged containers
 
 
 def wait_until(pred: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
@@ -125,14 +125,23 @@ class Containerd:
     def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.sandbox.mount_tmpfs(self.dir / "state")
-        cfg = self.dir / "config.toml"
-        cfg.write_text(self.config())
-        log = open(self.dir / "containerd.log", "wb")  # noqa: SIM115 - handed to the child
-        self.proc = subprocess.Popen(self.sandbox.argv([self.binary, "--config", str(cfg)]),
-                                     stdout=log, stderr=log, start_new_session=True)
-        log.close()
+        (self.dir / "config.toml").write_text(self.config())
+        self.spawn()
         if not wait_until(lambda: quiet(self.ctr("version"), timeout=5), 20, 0.1):
             raise RuntimeError(f"containerd did not answer on {self.address}; see {self.dir}/containerd.log")
+
+    def spawn(self) -> None:
+        """Start the process on the existing config and state (a restart keeps its shims' state)."""
+        log = open(self.dir / "containerd.log", "ab")  # noqa: SIM115 - handed to the child
+        self.proc = subprocess.Popen(self.sandbox.argv([self.binary, "--config", str(self.dir / "config.toml")]),
+                                     stdout=log, stderr=log, start_new_session=True)
+        log.close()
+
+    def kill9(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
 
     def ctr(self, *args: str) -> list[str]:
         return [self.ctr_bin, "-a", self.address, "-n", self.namespace, *args]

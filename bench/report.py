@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench import scale_report
 from bench.stats import ratio
 
 Path_ = tuple[str, ...]
@@ -105,6 +106,18 @@ TARGETS: tuple[Target, ...] = (
            p50("network", "bridge_no_firewall"), "ms", limit=10.0),
     Target("dns_lookup", "DNS lookup of a container name p50 ≤ 1 ms inside the container",
            p50("network", "dns_lookup"), "ms", limit=1.0),
+    # issue 22
+    Target("ctrctl_vs_ctr", "ctrctl run --rm p50 ≤ 0.75 x ctr run --rm p50 (network none)",
+           p50("latency", "ctrctl_none"), "ms", peer=p50("latency", "ctr"), factor=0.75),
+    Target("ctrctl_vs_docker_035", "ctrctl run --rm p50 ≤ 0.35 x docker run --rm p50 (network none)",
+           p50("latency", "ctrctl_none"), "ms", peer=p50("latency", "docker_cli_none"), factor=0.35),
+    Target("scale_restart", "N=1000: restart to a full listing ≤ 2 s",
+           ("scale", "series", "ctrd, none", "1000", "restart_s"), "s", limit=2.0),
+    Target("scale_ps", "N=1000: ctrctl ps -a ≤ 100 ms", ("scale", "series", "ctrd, none", "1000", "ps_cli_ms"),
+           "ms", limit=100.0),
+    Target("scale_mem", "N=1000: memory per container (shim PSS + daemon RSS growth) ≤ 0.8 x containerd's",
+           ("scale", "series", "ctrd, none", "1000", "mem_per_container_mb"), "MB",
+           peer=("scale", "series", "containerd, none", "1000", "mem_per_container_mb"), factor=0.8),
 )
 
 
@@ -189,6 +202,17 @@ def _attach_rows(report: dict[str, Any]) -> list[str]:
                  fmt(dig(row, ("cat_1gib", "mib_per_s"))),
                  f'{fmt(dig(row, ("attached_tty_shim", "pss_mb_p50")), 2)} / '
                  f'{fmt(dig(row, ("attached_tty_shim", "uss_mb_p50")), 2)}']
+        lines.append(f"| {engine} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _exec_rows(report: dict[str, Any]) -> list[str]:
+    lines = ["| exec | `exec c true` p50 ms | 256 MiB through `exec -i c cat` MiB/s |", "|---|---:|---:|"]
+    for engine, row in report.get("exec", {}).items():
+        if "skipped" in row:
+            lines.append(f"| {engine} | skipped: {row['skipped']} | |")
+            continue
+        cells = [fmt(dig(row, ("exec_true", "summary", "p50"))), fmt(dig(row, ("exec_i_cat", "mib_per_s")))]
         lines.append(f"| {engine} | " + " | ".join(cells) + " |")
     return lines
 
@@ -283,8 +307,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         out.append(f"Runs: {cfg.get('runs')} per latency row after {cfg.get('warmup')} warm-up; "
                    f"N={cfg.get('n')} containers, k={cfg.get('clients')} clients; {cfg.get('stop_runs')} stops.")
         out.append("")
-    for section in (_target_rows, _latency_rows, _step_rows, _fleet_rows, _stop_rows, _seccomp_rows, _network_rows,
-                    _health_rows, _attach_rows, _profile_rows):
+    for section in (_target_rows, _latency_rows, _step_rows, _fleet_rows, scale_report.render_rows, _stop_rows,
+                    _seccomp_rows, _network_rows, _health_rows, _attach_rows, _exec_rows, _profile_rows):
         rows = section(report)
         if len(rows) > 2:
             out.extend([*rows, ""])

@@ -22,11 +22,14 @@ from typing import Any
 from bench import (
     attach_bench,
     chart,
+    exec_bench,
     fleet,
     health_bench,
     latency,
     network_section,
     report,
+    scale,
+    scale_report,
     seccomp_bench,
     stoplat,
 )
@@ -45,7 +48,7 @@ from bench.rootfs import IMAGE_REF, build_oci_archive, build_rootfs, build_tarba
 from bench.sandbox import Sandbox
 from bench.stats import Steps, step_p50s
 
-SECTIONS = ("latency", "fleet", "stop", "seccomp", "network", "health", "profile", "attach")
+SECTIONS = ("latency", "fleet", "stop", "seccomp", "network", "health", "profile", "attach", "exec", "scale")
 ALIASES = {"density": "fleet", "concurrency": "fleet", "recovery": "fleet"}
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -54,13 +57,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0] if __doc__ else "")
     p.add_argument("--quick", action="store_true", help="fewer runs (10 after 2 warm-up), N=20, 3 stops")
     p.add_argument("--only", action="append", default=[], metavar="SECTION",
-                   help="latency | fleet (= density, concurrency, recovery) | stop | seccomp | network | profile | attach; "
+                   help="latency | fleet (= density, concurrency, recovery) | stop | seccomp | network | health | profile | "
+                        "attach | exec | scale; "
                         "repeatable. "
                         "Other sections of an existing latest.json are kept")
     p.add_argument("--runs", type=int, help="latency runs per row after warm-up (default 30)")
     p.add_argument("--warmup", type=int, help="warm-up runs per latency row (default 5)")
     p.add_argument("-n", type=int, help="containers for density/concurrency/recovery (default 100)")
     p.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
+    p.add_argument("--scale-n", type=int, action="append", default=[], metavar="N",
+                   help="the scale section's N (repeatable; default 100, 300, 1000; --quick: 10, 30)")
+    p.add_argument("--scale-series", action="append", default=[], metavar="TEXT",
+                   help="scale: only the series whose name contains TEXT (repeatable), e.g. bridge, 'ctrd, none'; "
+                        "the points join those of results/latest.json")
     p.add_argument("--stop-runs", type=int, help="stop latency samples per engine (default 10)")
     p.add_argument("--no-docker", action="store_true", help="do not start dockerd even when installed")
     p.add_argument("--no-containerd", action="store_true", help="do not start containerd even when installed")
@@ -73,7 +82,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def chosen_sections(only: list[str]) -> list[str]:
     if not only:
-        return [s for s in SECTIONS if s != "profile"]
+        return [s for s in SECTIONS if s not in ("profile", "scale")]  # scale is long: asked for by name
     picked: list[str] = []
     for item in ",".join(only).split(","):
         name = ALIASES.get(item.strip(), item.strip())
@@ -182,7 +191,8 @@ def _guard(ctx: Context, what: str, fn: Callable[[Context], dict[str, Any]]) -> 
     return result
 
 
-def measure(ctx: Context, sections: list[str]) -> dict[str, Any]:
+def measure(ctx: Context, sections: list[str], scale_ns: list[int] | None = None,
+            scale_only: list[str] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     ctrd_skip = {"skipped": f"ctrd daemon not available: {ctx.ctrd_skip}"}
     if "latency" in sections:
@@ -206,6 +216,9 @@ def measure(ctx: Context, sections: list[str]) -> dict[str, Any]:
     if "attach" in sections:
         print("attach (stdin, tty: `run -i` cost, 1 GiB through cat, attached shim PSS; ctrd beside docker):", flush=True)
         out["attach"] = attach_bench.measure(ctx)
+    if "exec" in sections:
+        print("exec (`exec c true` p50, 256 MiB through `exec -i c cat`; ctrd beside docker):", flush=True)
+        out["exec"] = exec_bench.measure(ctx)
     if "health" in sections:
         print("health (1 s healthcheck vs none: shim memory, daemon RSS growth):", flush=True)
         out["health"] = {
@@ -216,6 +229,10 @@ def measure(ctx: Context, sections: list[str]) -> dict[str, Any]:
     if "profile" in sections:
         print("profile of ctrd's API latency path (py-spy):", flush=True)
         out["profile"] = _guard(ctx, "ctrd profile", profile_ctrd) if ctx.ctrd else ctrd_skip
+    if "scale" in sections:
+        ns = scale_ns or list(scale.NS)
+        print(f"scale (N = {', '.join(map(str, ns))} sleeping containers, {ctx.clients} clients):", flush=True)
+        out["scale"] = scale.measure(ctx, ns, _ctrctl_path(), _guard, scale_only or ())
     if "stop" in sections:
         print("stop latency (TERM-handling container):", flush=True)
         out["stop"] = {
@@ -226,6 +243,11 @@ def measure(ctx: Context, sections: list[str]) -> dict[str, Any]:
             if ctx.containerd else {"skipped": "containerd not running"},
         }
     return out
+
+
+def _ctrctl_path() -> str:
+    beside = Path(sys.executable).parent / "ctrctl"  # the console script itself, not a pyenv shim
+    return str(beside) if beside.exists() else (shutil.which("ctrctl") or "ctrctl")
 
 
 def profile_ctrd(ctx: Context) -> dict[str, Any]:
@@ -318,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         build_oci_archive(ctx.tarball, ctx.oci_archive)
         ctx.sandbox.start()
         start_peers(ctx, args)
-        measured = measure(ctx, sections)
+        measured = measure(ctx, sections, args.scale_n or (list(scale.NS_QUICK) if q else None), args.scale_series)
     finally:
         teardown(ctx)
     machine["loadavg_at_end"] = os.getloadavg()[0]
@@ -326,12 +348,16 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     latest = args.out / "latest.json"
     previous = json.loads(latest.read_text()) if args.only and latest.exists() else {}
+    if "scale" in sections and previous.get("scale"):
+        measured["scale"] = scale.merge(previous["scale"], measured["scale"])
     rep = assemble(previous, measured, ctx, sections, config, machine, hint)
     latest.write_text(json.dumps(rep, indent=1) + "\n")
     (args.out / "latest.md").write_text(report.render_markdown(rep))
     if ctx.profile_text:
         (args.out / "ctrd-profile.txt").write_text(ctx.profile_text)
     png = chart.render_latency_png(rep, args.out / "latency.png")
+    if "scale" in sections and scale_report.render_png(rep, args.out / "scale.png"):
+        print(f"wrote {args.out / 'scale.png'}")
     print(f"wrote {latest}, latest.md" + (", latency.png" if png else " (no matplotlib: no chart)"))
     print(report.render_markdown(rep))
     return 0

@@ -1,7 +1,7 @@
 """ctrctl: the docker-shaped command line, a thin client over ctrd's gRPC API.
 
 Start-up is kept cheap: `main` parses with argparse (only the running verb's flags are built) and
-imports the verb's module; grpc and the generated stubs load only in verbs that talk to the daemon,
+imports the verb's module; the gRPC client (h2) and the generated messages load only in verbs that talk to the daemon,
 after every flag has been validated.
 
     main.py        entry point, error -> exit code          parser.py   the command line

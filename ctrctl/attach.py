@@ -28,9 +28,7 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
-import grpc
-
-from ctrctl.client import Client, daemon_error
+from ctrctl.client import Client, FutureTimeoutError, RpcError, StatusCode, daemon_error
 from ctrctl.errors import EXIT_DAEMON, CliError
 from ctrd import errdefs
 from ctrd.v1 import container_pb2
@@ -55,8 +53,8 @@ class _Pump(threading.Thread):
                 f = err if resp.stream == "stderr" else out
                 f.write(resp.data)
                 f.flush()
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.CANCELLED:
+        except RpcError as exc:
+            if exc.code() != StatusCode.CANCELLED:
                 self.error = errgrpc_native(exc)
         except (BrokenPipeError, ValueError):
             # our reader went away (`ctrctl run ... | head`): the main thread ends the run
@@ -67,10 +65,10 @@ class _Pump(threading.Thread):
         self.call.cancel()
 
 
-def errgrpc_native(err: grpc.RpcError) -> errdefs.CtrdError:
-    from ctrd import errgrpc
+def errgrpc_native(err: RpcError) -> errdefs.CtrdError:
+    from ctrctl.client import native_error
 
-    return errgrpc.to_native(err)
+    return native_error(err)
 
 
 class _Signals:
@@ -169,9 +167,9 @@ def _wait(client: Client, cid: str, sigs: _Signals, future: Any, broken: threadi
         try:
             resp = future.result(timeout=0.1)
             break
-        except grpc.FutureTimeoutError:
+        except FutureTimeoutError:
             pass
-        except grpc.RpcError as err:
+        except RpcError as err:
             exc = client.native(err)
             raise daemon_error(exc, 1, container=cid)
         for sig in sigs.drain():

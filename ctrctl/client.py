@@ -1,6 +1,7 @@
-"""The connection to ctrd: a sync gRPC channel over the unix socket, and error translation.
+"""The connection to ctrd: a sync gRPC channel over the unix socket (ctrctl.h2grpc, not grpcio), and
+error translation.
 
-Imported only by verbs that talk to the daemon (it pulls in grpc and the generated messages).
+Imported only by verbs that talk to the daemon (it pulls in h2 and the generated messages).
 Each service's methods are made on first use from the service descriptor (`_Stub`) rather than by
 the generated `*_pb2_grpc` stubs, which build every method up front: importing one of those
 modules costs ~4 ms of every command, and `run` uses five methods of fifteen.
@@ -13,10 +14,11 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, TypeVar
 
-import grpc
-
 from ctrctl.errors import CliError, Unreachable, exit_code_for
-from ctrd import errdefs
+from ctrctl.h2grpc import Channel, FutureTimeoutError, RpcError, StatusCode
+from ctrd import errdefs, errstatus
+
+__all__ = ["Client", "FutureTimeoutError", "RpcError", "StatusCode", "daemon_error", "native_error", "reachable"]
 
 T = TypeVar("T")
 
@@ -43,10 +45,10 @@ def reachable(path: str) -> bool:
 
 
 class _Stub:
-    """A service's methods as grpc multi-callables, each made when first used (same paths,
-    serializers and call shapes as the generated stub)."""
+    """A service's methods as multi-callables, each made when first used (same paths,
+    serializers and call shapes as grpc's generated stub)."""
 
-    def __init__(self, channel: grpc.Channel, module: Any, service: str) -> None:
+    def __init__(self, channel: Channel, module: Any, service: str) -> None:
         self._channel = channel
         self._service = module.DESCRIPTOR.services_by_name[service]
 
@@ -65,7 +67,6 @@ class _Stub:
             f"/{self._service.full_name}/{name}",
             request_serializer=GetMessageClass(method.input_type).SerializeToString,
             response_deserializer=GetMessageClass(method.output_type).FromString,
-            _registered_method=True,
         )
         setattr(self, name, call)  # later lookups skip __getattr__
         return call
@@ -74,27 +75,16 @@ class _Stub:
 class Client:
     def __init__(self, address: str) -> None:
         self.address = socket_path(address)
-        self._channel: grpc.Channel | None = None
+        self._channel: Channel | None = None
         # The generated .pyi types the stubs for grpc.aio only; these are sync stubs, hence Any.
         self._stubs: dict[str, Any] = {}
 
     @property
-    def channel(self) -> grpc.Channel:
+    def channel(self) -> Channel:
         if self._channel is None:
-            self._channel = grpc.insecure_channel(
-                "unix://" + self.address,
-                options=[
-                    ("grpc.enable_http_proxy", 0),
-                    ("grpc.enable_retries", 0),  # one local daemon: no retry buffering per call
-                    ("grpc.max_receive_message_length", _MAX_MESSAGE),
-                    ("grpc.max_send_message_length", _MAX_MESSAGE),
-                ],
-            )
-            # Connect now, on grpc's own threads, while the caller imports the generated
-            # messages (see the properties below): the first call then finds the connection up
-            # or nearly (~4 ms less for `ps`, `logs`...; `run` has imported them already, to
-            # check its flags before grpc is loaded). Nothing is sent but the HTTP/2 preface.
-            grpc.channel_ready_future(self._channel)
+            # The connection is made by the first call; a daemon that is not there fails that
+            # call with UNAVAILABLE, which `native` turns into the unreachable-daemon line.
+            self._channel = Channel(self.address, max_message=_MAX_MESSAGE)
         return self._channel
 
     def _stub(self, service: str, messages: Callable[[], ModuleType]) -> Any:
@@ -154,33 +144,40 @@ class Client:
             return cleanup_pb2
         return self._stub("CleanupService", messages)
 
-    def native(self, err: grpc.RpcError) -> errdefs.CtrdError:
+    def native(self, err: RpcError) -> errdefs.CtrdError:
         """Map an RpcError to the taxonomy; a dead socket becomes Unreachable (exit 1)."""
-        from ctrd import errgrpc
-
-        native = errgrpc.to_native(err)
+        native = native_error(err)
         if isinstance(native, errdefs.Unavailable) and not reachable(self.address):
             raise Unreachable(self.address)
         return native
 
     def call(self, method: Callable[..., T], request: Any, **kwargs: Any) -> T:
-        """A unary call; raises CtrdError (or Unreachable) instead of grpc.RpcError."""
+        """A unary call; raises CtrdError (or Unreachable) instead of RpcError."""
         try:
             return method(request, **kwargs)
-        except grpc.RpcError as err:
+        except RpcError as err:
             raise self.native(err)
 
     def result(self, future: Any) -> Any:
         """The answer of a unary call sent with `.future()`; CtrdError (or Unreachable) on failure."""
         try:
             return future.result()
-        except grpc.RpcError as err:
+        except RpcError as err:
             raise self.native(err)
 
     def close(self) -> None:
         if self._channel is not None:
             self._channel.close()
             self._channel = None
+
+
+def native_error(err: RpcError) -> errdefs.CtrdError:
+    """The taxonomy's error for a call's status and its `ctrd-reason` trailer."""
+    reason = ""
+    for key, value in err.trailing_metadata():
+        if key == errstatus.REASON_KEY:
+            reason = value if isinstance(value, str) else value.decode()
+    return errstatus.from_status(err.code().value, err.details() or err.code().name, reason)
 
 
 def daemon_error(exc: errdefs.CtrdError, default_exit: int, *, container: str = "", image: str = "") -> CliError:

@@ -10,10 +10,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import grpc
-
 from ctrctl import flags
-from ctrctl.client import Client, daemon_error
+from ctrctl.client import Client, RpcError, daemon_error
 from ctrctl.errors import EXIT_FAILURE, CliError, UsageError
 from ctrctl.format import parse_time, render_template, tabulate
 from ctrd import errdefs
@@ -160,30 +158,11 @@ def logs(args: argparse.Namespace) -> int:
                 out.buffer.write(",".join(f"{k}={v}" for k, v in sorted(resp.attrs.items())).encode() + b" ")
             out.buffer.write(resp.data)
             out.flush()
-    except grpc.RpcError as err:
+    except RpcError as err:
         raise daemon_error(client.native(err), EXIT_FAILURE, container=args.container)
     finally:
         call.cancel()
     return 0
-
-
-def exec_(args: argparse.Namespace) -> int:
-    """The API's Exec is unary: output is printed when the command ends (no stdin, no tty)."""
-    if not args.command:
-        raise UsageError("exec needs a container and a command")
-    env = flags.parse_env(args.env, [])
-    client = Client(args.address)
-    req = container_pb2.ExecRequest(id=args.container, args=args.command, env=env, user=args.user,
-                                    working_dir=args.workdir)
-    try:
-        resp = client.call(client.containers.Exec, req)
-    except errdefs.CtrdError as exc:
-        raise daemon_error(exc, EXIT_FAILURE, container=args.container)
-    sys.stdout.buffer.write(resp.stdout)
-    sys.stdout.flush()
-    sys.stderr.buffer.write(resp.stderr)
-    sys.stderr.flush()
-    return int(resp.exit_code)
 
 
 def top(args: argparse.Namespace) -> int:

@@ -9,10 +9,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-import grpc
-
 from ctrctl import hostcopy
-from ctrctl.client import Client, daemon_error
+from ctrctl.client import Client, RpcError, daemon_error
 from ctrctl.errors import EXIT_FAILURE, CliError, UsageError
 from ctrd import errdefs
 from ctrd.v1 import files_pb2 as pb
@@ -21,7 +19,7 @@ LETTERS = {0: "C", 1: "A", 2: "D"}
 
 
 def _fail(client: Client, exc: Exception, container: str = "") -> CliError:
-    if isinstance(exc, grpc.RpcError):
+    if isinstance(exc, RpcError):
         exc = client.native(exc)
     if isinstance(exc, errdefs.CtrdError):
         if isinstance(exc, errdefs.NotFound) and exc.message.startswith("Could not find the file"):
@@ -50,7 +48,7 @@ def cp(args: argparse.Namespace) -> int:
         if sc:
             return _from_container(client, sc, sp, dp, args)
         return _to_container(client, sp, dc, dp, args)
-    except (grpc.RpcError, errdefs.CtrdError) as exc:
+    except (RpcError, errdefs.CtrdError) as exc:
         raise _fail(client, exc, sc or dc) from None
 
 
@@ -162,7 +160,7 @@ def export(args: argparse.Namespace) -> int:
     try:
         for msg in client.files.Export(pb.ExportRequest(id=args.container)):
             out.write(msg.chunk)
-    except grpc.RpcError as exc:
+    except RpcError as exc:
         if args.output:
             out.close()
             os.unlink(args.output)

@@ -9,9 +9,7 @@ import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
-import grpc
-
-from ctrctl.client import Client, daemon_error
+from ctrctl.client import Client, RpcError, daemon_error
 from ctrctl.errors import EXIT_FAILURE, CliError
 from ctrctl.format import ago, go_time, human_size, short_id, tabulate, template_rows
 from ctrd import errdefs
@@ -75,7 +73,7 @@ def _chunks(f: IO[bytes], progress: _Progress) -> Iterator[bytes]:
 def _stream(client: Client, method: Any, requests: Iterator[Any]) -> Any:
     try:
         return method(requests)
-    except grpc.RpcError as err:
+    except RpcError as err:
         raise daemon_error(client.native(err), EXIT_FAILURE)
 
 

@@ -15,9 +15,7 @@ import os
 import sys
 from typing import IO, Any
 
-import grpc
-
-from ctrctl.client import Client, daemon_error
+from ctrctl.client import Client, RpcError, daemon_error
 from ctrctl.errors import EXIT_FAILURE, CliError, UsageError
 from ctrctl.format import human_size
 from ctrd import dockerconfig, errdefs
@@ -95,7 +93,7 @@ def _progress(client: Client, call: Any, request: Any, quiet: bool, out: IO[str]
                 last = msg
             else:
                 display.show(msg)
-    except grpc.RpcError as err:
+    except RpcError as err:
         raise daemon_error(client.native(err), EXIT_FAILURE)
     except KeyboardInterrupt:
         raise CliError("Error: interrupted", EXIT_FAILURE)
@@ -152,7 +150,7 @@ def save(args: argparse.Namespace) -> int:
         if args.output:
             out.close()
             os.replace(tmp, args.output)  # the archive appears whole or not at all
-    except grpc.RpcError as err:
+    except RpcError as err:
         raise daemon_error(client.native(err), EXIT_FAILURE)
     finally:
         if args.output:

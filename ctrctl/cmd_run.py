@@ -34,7 +34,7 @@ def _pull(client: Client, image: str) -> None:
 
 
 def _create(args: argparse.Namespace, *, detach: bool) -> tuple[Client, str]:
-    spec = build_spec(args, detach=detach)  # validates every flag before grpc is even imported
+    spec = build_spec(args, detach=detach)  # validates every flag before the client is even imported
     from ctrctl.client import Client, daemon_error
     from ctrctl.errors import CliError
     from ctrd import errdefs

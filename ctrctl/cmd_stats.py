@@ -10,9 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
-
-from ctrctl.client import Client, daemon_error
+from ctrctl.client import Client, RpcError, StatusCode, daemon_error
 from ctrctl.errors import EXIT_FAILURE
 from ctrctl.format import bytes_size, short_id, tabulate
 from ctrd import errdefs
@@ -67,15 +65,15 @@ def _collect(client: Client, series: _Series, limit: int | None) -> None:
                 limit -= 1
                 if limit <= 0:
                     break
-    except grpc.RpcError as err:
-        if err.code() != grpc.StatusCode.CANCELLED:
+    except RpcError as err:
+        if err.code() != StatusCode.CANCELLED:
             series.error = daemon_error(errdefs_of(client, err), EXIT_FAILURE, container=series.name).line
     finally:
         call.cancel()
         series.done.set()
 
 
-def errdefs_of(client: Client, err: grpc.RpcError) -> errdefs.CtrdError:
+def errdefs_of(client: Client, err: RpcError) -> errdefs.CtrdError:
     return client.native(err)
 
 

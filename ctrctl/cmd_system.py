@@ -8,9 +8,7 @@ import platform
 import sys
 from typing import Any
 
-import grpc
-
-from ctrctl.client import Client, daemon_error
+from ctrctl.client import Client, RpcError, daemon_error
 from ctrctl.errors import EXIT_FAILURE, UsageError
 from ctrctl.format import bytes_size, parse_time, render_template
 from ctrd import errdefs, timefmt
@@ -72,7 +70,7 @@ def events(args: argparse.Namespace) -> int:
             else:
                 line = event_line(ev)
             print(line, flush=True)
-    except grpc.RpcError as err:
+    except RpcError as err:
         raise daemon_error(client.native(err), EXIT_FAILURE)
     finally:
         call.cancel()

@@ -58,13 +58,12 @@ def tabulate(rows: Sequence[Sequence[str]], padding: int = 3) -> str:
     """Go's tabwriter as docker uses it: columns padded by 3 spaces, the last one left ragged."""
     if not rows:
         return ""
-    widths = [0] * max(len(r) for r in rows)
-    for row in rows:
-        for i, cell in enumerate(row[:-1]):
-            widths[i] = max(widths[i], len(cell))
+    ncols = max(len(r) for r in rows)
+    # column by column (a row shorter than the widest has no cell there): one max() per column
+    widths = [max((len(r[i]) for r in rows if i < len(r) - 1), default=0) + padding for i in range(ncols)]
     lines = []
     for row in rows:
-        cells = [cell.ljust(widths[i] + padding) for i, cell in enumerate(row[:-1])]
+        cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=False)]
         lines.append(("".join(cells) + (row[-1] if row else "")).rstrip())
     return "\n".join(lines) + "\n"
 

@@ -13,9 +13,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-import grpc
-
-from ctrctl.client import daemon_error
+from ctrctl.client import RpcError, daemon_error
 from ctrctl.errors import EXIT_DAEMON, EXIT_FAILURE, CliError
 from ctrctl.session import Result, StreamEnded, run_session
 from ctrctl.tty import is_terminal
@@ -61,7 +59,7 @@ def session(client: Client, cid: str, *, stdin: bool, detach_keys: str, sig_prox
     try:
         return run_session(client.containers.Attach, opened, on_started=on_started,
                            proxy=proxy if sig_proxy else None)
-    except grpc.RpcError as err:
+    except RpcError as err:
         exc = client.native(err)
         if isinstance(exc, errdefs.InvalidArgument):
             raise daemon_error(exc, EXIT_DAEMON, container=name) from None

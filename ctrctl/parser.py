@@ -1,7 +1,7 @@
 """The whole command line as argparse parsers (argparse only: `ctrctl --help` stays cheap).
 
 Every verb records `handler="module:function"`; main imports that module only when the verb runs,
-so grpc and the generated stubs are loaded by the verbs that talk to the daemon and by nothing else.
+so the gRPC client and the generated messages are loaded by the verbs that talk to the daemon and by nothing else.
 Flag values are kept as strings here and validated in ctrctl.flags with docker's wording.
 """
 
@@ -217,7 +217,12 @@ def _containers(sub: _Subs) -> None:
     p.add_argument("-t", "--timestamps", action="store_true")
     p.add_argument("--details", action="store_true", help="show the extra attributes of each line")
     p.add_argument("container")
-    p = _verb(sub, "exec", "ctrctl.cmd_container:exec_", "run a command in a running container (output when it ends)")
+    p = _verb(sub, "exec", "ctrctl.cmd_exec:exec_", "run a command in a running container")
+    p.add_argument("-d", "--detach", action="store_true", help="run the command in the background")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open (a pipe or the terminal)")
+    p.add_argument("-t", "--tty", action="store_true", help="give the command a terminal")
+    p.add_argument("--detach-keys", default="", help="keys that detach from the command (default ctrl-p,ctrl-q)")
+    p.add_argument("--privileged", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("-e", "--env", action="append", default=[], metavar="KEY[=VALUE]")
     p.add_argument("-u", "--user", default="")
     p.add_argument("-w", "--workdir", default="")

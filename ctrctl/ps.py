@@ -116,21 +116,38 @@ def ports_text(ports: Iterable[PortLike]) -> str:
     return ", ".join(out)
 
 
-def row(c: SummaryLike, *, trunc: bool = True, now: float | None = None) -> dict[str, str]:
-    return {
-        "ID": short_id(c.id) if trunc else c.id,
-        "Image": c.image,
-        "Command": quote(ellipsis(c.command, 20) if trunc else c.command),
-        "CreatedAt": go_time(c.created),
-        "RunningFor": ago(c.created, now),
-        "Status": c.status,
-        "State": c.state,
-        "Ports": ports_text(c.ports),
-        "Names": ",".join(n.removeprefix("/") for n in c.names),
-        "Labels": ",".join(f"{k}={v}" for k, v in sorted(c.labels.items())),
-        "Mounts": ",".join(c.mounts),
-        "Networks": ",".join(c.networks),
-    }
+def row(c: SummaryLike, *, trunc: bool = True, now: float | None = None,
+        keys: Sequence[str] | None = None) -> dict[str, str]:
+    """The row's fields; only `keys` when given (the table's columns: CreatedAt's local-time
+    formatting alone was a third of `ps -a` at 1000 containers)."""
+    want = HEADERS.keys() if keys is None else keys
+    out: dict[str, str] = {}
+    for k in want:
+        if k == "ID":
+            out[k] = short_id(c.id) if trunc else c.id
+        elif k == "Image":
+            out[k] = c.image
+        elif k == "Command":
+            out[k] = quote(ellipsis(c.command, 20) if trunc else c.command)
+        elif k == "CreatedAt":
+            out[k] = go_time(c.created)
+        elif k == "RunningFor":
+            out[k] = ago(c.created, now)
+        elif k == "Status":
+            out[k] = c.status
+        elif k == "State":
+            out[k] = c.state
+        elif k == "Ports":
+            out[k] = ports_text(c.ports)
+        elif k == "Names":
+            out[k] = ",".join(n.removeprefix("/") for n in c.names)
+        elif k == "Labels":
+            out[k] = ",".join(f"{k}={v}" for k, v in sorted(c.labels.items()))
+        elif k == "Mounts":
+            out[k] = ",".join(c.mounts)
+        elif k == "Networks":
+            out[k] = ",".join(c.networks)
+    return out
 
 
 def render(containers: Sequence[SummaryLike], *, fmt: str, quiet: bool, trunc: bool,
@@ -138,13 +155,13 @@ def render(containers: Sequence[SummaryLike], *, fmt: str, quiet: bool, trunc: b
     ordered = sorted(containers, key=lambda c: c.created, reverse=True)
     if quiet:
         return "".join((short_id(c.id) if trunc else c.id) + "\n" for c in ordered)
+    if fmt in ("", "table"):
+        table: list[Sequence[str]] = [[HEADERS[k] for k in TABLE]]
+        table += [list(row(c, trunc=trunc, now=now, keys=TABLE).values()) for c in ordered]
+        return tabulate(table)
     rows = [row(c, trunc=trunc, now=now) for c in ordered]
     if fmt == "json":
         return "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows)
-    if fmt in ("", "table"):
-        table: list[Sequence[str]] = [[HEADERS[k] for k in TABLE]]
-        table += [[r[k] for k in TABLE] for r in rows]
-        return tabulate(table)
     objs: list[dict[str, Any]] = [{**r, "Label": _label_of(c)} for r, c in zip(rows, ordered, strict=True)]
     return template_rows(fmt, objs, HEADERS)
 

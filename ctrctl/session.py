@@ -142,7 +142,7 @@ class _SignalProxy:
 def run_session(attach: Any, open_msg: pb.AttachOpen, *, on_started: Callable[[], None] | None = None,
                 proxy: Callable[[signal.Signals], None] | None = None, stdin_fd: int = 0,
                 stdout_fd: int = 1, stderr_fd: int = 2) -> Result:
-    """`attach` is the sync stub method ContainerService.Attach. Raises grpc.RpcError as the
+    """`attach` is the sync stub method ContainerService.Attach. Raises h2grpc.RpcError as the
     stub does (the caller maps it), StreamEnded, or BrokenPipeError when our output is closed."""
     reqs = _Requests(pb.AttachRequest(open=open_msg))
     call = attach(iter(reqs))

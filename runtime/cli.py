@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ctrd import signals, timefmt
-from runtime import cli_verbs, errors
+from runtime import errors
 from runtime import spec as spec_mod
 from runtime import state as state_mod
 from runtime.container import Container, Status, Stdio
@@ -263,6 +263,56 @@ def cmd_exec(a: argparse.Namespace) -> int:
     return _wait_forwarding(pid)
 
 
+# The less used verbs live in cli_verbs, imported when one of them runs (it brings subprocess,
+# the stats and defaults modules): the verbs an engine calls per container do not pay for it.
+class _Version(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="print the version")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        from runtime import cli_verbs
+
+        print(cli_verbs.version_text())
+        parser.exit()
+
+
+def _cmd_update(args: argparse.Namespace) -> int:
+    from runtime import cli_verbs
+
+    return cli_verbs.cmd_update(args)
+
+
+def _cmd_ps(args: argparse.Namespace) -> int:
+    from runtime import cli_verbs
+
+    return cli_verbs.cmd_ps(args)
+
+
+def _cmd_events(args: argparse.Namespace) -> int:
+    from runtime import cli_verbs
+
+    return cli_verbs.cmd_events(args)
+
+
+def _cmd_features(args: argparse.Namespace) -> int:
+    from runtime import cli_verbs
+
+    return cli_verbs.cmd_features(args)
+
+
+def _cmd_no_criu(args: argparse.Namespace) -> int:
+    from runtime import cli_verbs
+
+    return cli_verbs.cmd_no_criu(args)
+
+
+def _cmd_spec(args: argparse.Namespace) -> int:
+    from runtime import cli_verbs
+
+    return cli_verbs.cmd_spec(args)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ctrd-runtime", description="runc-compatible OCI runtime")
     p.add_argument("--root", default=DEFAULT_ROOT)
@@ -272,7 +322,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--systemd-cgroup", action="store_true", help="accepted for runc compatibility; ignored")
     p.add_argument("--rootless", default=None, help="accepted for runc compatibility; ignored")
     p.add_argument("--criu", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--version", "-v", action=cli_verbs.VersionAction)
+    p.add_argument("--version", "-v", action=_Version)
     sub = p.add_subparsers(dest="verb", required=True)
 
     def cmd(name: str, fn: Callable[[argparse.Namespace], int], with_id: bool = True) -> argparse.ArgumentParser:
@@ -317,7 +367,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--no-new-privs", action="store_true")
     sp.add_argument("--preserve-fds", type=int, default=0)
     sp.add_argument("argv", nargs=argparse.REMAINDER)
-    sp = cmd("update", cli_verbs.cmd_update)
+    sp = cmd("update", _cmd_update)
     sp.add_argument("--resources", "-r", default=None)
     sp.add_argument("--memory", type=int, default=None)
     sp.add_argument("--pids-limit", type=int, default=None)
@@ -327,17 +377,17 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--cpuset-cpus", default=None)
     sp.add_argument("--cpuset-mems", default=None)
     sp.add_argument("--blkio-weight", type=int, default=None)
-    sp = cmd("ps", cli_verbs.cmd_ps)
+    sp = cmd("ps", _cmd_ps)
     sp.add_argument("--format", "-f", default="table", choices=("table", "json"))
     sp.add_argument("ps_args", nargs=argparse.REMAINDER)
-    sp = cmd("events", cli_verbs.cmd_events)
+    sp = cmd("events", _cmd_events)
     sp.add_argument("--stats", action="store_true", help="display the container's stats then exit")
     sp.add_argument("--interval", default="5s", help="the stats collection interval (a duration: 5s, 500ms)")
-    cmd("features", cli_verbs.cmd_features, with_id=False)
+    cmd("features", _cmd_features, with_id=False)
     for name in ("checkpoint", "restore"):
-        sp = cmd(name, cli_verbs.cmd_no_criu, with_id=False)
+        sp = cmd(name, _cmd_no_criu, with_id=False)
         sp.add_argument("rest", nargs=argparse.REMAINDER)  # runc's options and the id: all refused alike
-    sp = cmd("spec", cli_verbs.cmd_spec, with_id=False)
+    sp = cmd("spec", _cmd_spec, with_id=False)
     sp.add_argument("--bundle", "-b", default=".")
     sp.add_argument("--rootless", action="store_true")
     return p

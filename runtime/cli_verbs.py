@@ -11,7 +11,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from runtime import caps, defaults, errors, seccomp, spec_hooks, spec_resources, spec_rootfs, stats_json
@@ -37,16 +36,6 @@ def version_text() -> str:
 
     ours = package_version()
     return f"ctrd-runtime version {ours}\nspec: {defaults.OCI_VERSION}\npython: {platform.python_version()}"
-
-
-class VersionAction(argparse.Action):
-    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="print the version")
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
-        print(version_text())
-        parser.exit()
 
 
 def parse_duration(text: str) -> float:

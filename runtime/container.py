@@ -16,11 +16,11 @@ import socket
 import time
 from dataclasses import dataclass, replace
 
-from runtime import cgroups, hooks, seccomp, state, sync
+from runtime import cgroups, hooks, state, sync
 from runtime import spec as spec_mod
 from runtime import syscalls as sc
 from runtime.cgroups import Cgroup, Stats
-from runtime.create import create_init, owner
+from runtime.create import create_init, owner, seccomp_loader
 from runtime.errors import (
     ContainerNotFound,
     IncorrectStatus,
@@ -234,7 +234,7 @@ class Container:
             # Unspecified means the container's own set (as runc exec), never the caller's full set.
             process = replace(process, capabilities=self._container_spec().process.capabilities)
         return exec_in(self.id, self.pid, self.cgroup, process, (stdio.stdin, stdio.stdout, stdio.stderr), self._s,
-                       seccomp.loader_for(self._container_spec().seccomp), console=stdio.console)
+                       seccomp_loader(self._container_spec()), console=stdio.console)
 
     def _container_spec(self) -> Spec:
         if self._spec is None:
@@ -281,3 +281,10 @@ class Container:
 
 def _replace_started(st: state.State) -> state.State:
     return replace(st, started=True)
+
+
+def preload() -> None:
+    """Import what the verbs otherwise import on first use (the seccomp package, for a spec with
+    a profile): the shim's launcher calls this before it forks shims, so that no container's
+    start pays for an import."""
+    from runtime import seccomp  # noqa: F401

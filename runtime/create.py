@@ -12,9 +12,10 @@ import shutil
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ctrd import timefmt
-from runtime import cgroups, hooks, seccomp, spawn, spec_hooks, state, sync, userns
+from runtime import cgroups, hooks, spawn, spec_hooks, state, sync, userns
 from runtime import spec as spec_mod
 from runtime import syscalls as sc
 from runtime.cgroups import Cgroup
@@ -23,6 +24,9 @@ from runtime.init import ChildConfig
 from runtime.spawn import SETUP_TIMEOUT
 from runtime.spec import Spec
 from runtime.syscalls import Syscalls
+
+if TYPE_CHECKING:
+    from runtime import seccomp
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +52,7 @@ def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[
     On any error nothing is left."""
     state.check_id(container_id)
     spec = spec_mod.load(os.fspath(bundle))
-    filt = seccomp.loader_for(spec.seccomp)  # compiled (or read from the cache) before the fork
+    filt = seccomp_loader(spec)  # compiled (or read from the cache) before the fork
     s = sc.linux()
     undo: list[Callable[[], None]] = []
     close: list[int] = []
@@ -152,6 +156,14 @@ def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[
             except RuntimeErr:
                 pass
         raise
+
+
+def seccomp_loader(spec: Spec) -> seccomp.Loader | None:
+    if spec.seccomp is None:
+        return None
+    from runtime import seccomp  # with a profile only (runtime.spec says why)
+
+    return seccomp.loader_for(spec.seccomp)
 
 
 def _recv(sock: socket.socket, container_id: str) -> sync.Packet | None:

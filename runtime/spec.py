@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runtime import seccomp
 from runtime import syscalls as sc
 from runtime.errors import SpecError
 from runtime.spec_fields import as_object, paths
@@ -24,6 +23,9 @@ from runtime.spec_resources import Resources, resources_from_oci
 from runtime.spec_rootfs import PROPAGATION, Device, Mount, device_from_oci, mount_from_oci
 from runtime.spec_userns import IdMap, id_maps
 from runtime.spec_userns import check as check_userns
+
+if TYPE_CHECKING:
+    from runtime import seccomp
 
 NAMESPACE_FLAGS: dict[str, int] = {
     "pid": sc.CLONE_NEWPID,
@@ -170,7 +172,7 @@ def parse(obj: Any, bundle: str) -> Spec:
         rootfs_propagation=PROPAGATION[propagation],
         annotations=tuple(sorted((str(k), str(v)) for k, v in annotations.items())),
         oci_version=str(top.get("ociVersion", "")),
-        seccomp=None if linux.get("seccomp") is None else seccomp.parse(linux["seccomp"]),
+        seccomp=None if linux.get("seccomp") is None else _seccomp_profile(linux["seccomp"]),
         hooks=hooks_from_oci(top.get("hooks")),
         uid_mappings=uid_maps,
         gid_mappings=gid_maps,
@@ -189,3 +191,12 @@ def _sysctl_namespace(key: str) -> str | None:
     if key in ("kernel.hostname", "kernel.domainname"):
         return "uts"
     return None
+
+
+def _seccomp_profile(doc: Any) -> seccomp.Profile:
+    # Imported on first use: `ctrd-runtime state/kill/delete` never parse a profile, and the
+    # seccomp package (libseccomp binding, compiler, cache) is ~10 ms of a CLI call's imports.
+    # The shim's launcher imports it before forking shims (runtime.container.preload).
+    from runtime import seccomp
+
+    return seccomp.parse(doc)

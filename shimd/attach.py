@@ -160,7 +160,9 @@ class Client:
             self.hub.loop.add_writer(self.fd, self._on_writable)
             self.progress = time.monotonic()
         queued = len(self.outbuf) + len(data)
-        if queued > CLIENT_BUFFER_MAX or (queued > CLIENT_BUFFER and time.monotonic() - self.progress > STALL_GRACE):
+        if self.hub.lossless:
+            pass  # an exec's output waits for its clients instead (Fanout.set_flow)
+        elif queued > CLIENT_BUFFER_MAX or (queued > CLIENT_BUFFER and time.monotonic() - self.progress > STALL_GRACE):
             log.warning("attach: a client stopped reading %d bytes behind: cut off", len(self.outbuf))
             self.close()
             return
@@ -180,6 +182,8 @@ class Client:
         self.progress = time.monotonic()
         if not self.reading and len(self.outbuf) <= INPUT_HOLD and not (self.hub.stdin is not None and self.hub.stdin.full):
             self.resume()
+        if self.hub.paused and len(self.outbuf) <= CLIENT_BUFFER:
+            self.hub.maybe_resume()
         if not self.outbuf:
             self.hub.loop.remove_writer(self.fd)
             if self.hub.exit_frame is not None:
@@ -200,8 +204,14 @@ class Fanout:
     """Every attached client of one process, its stdin and its terminal."""
 
     def __init__(self, stdin_fd: int = -1, stdin_once: bool = False,
-                 resize: Callable[[int, int], None] | None = None) -> None:
+                 resize: Callable[[int, int], None] | None = None, lossless: bool = False) -> None:
+        """`lossless` (an exec: no log to protect): a client that falls behind is never cut off;
+        the output's source is paused instead (`set_flow`), so the process waits, as docker's exec."""
         self.loop = asyncio.get_running_loop()
+        self.lossless = lossless
+        self.paused = False
+        self._pause: Callable[[], None] | None = None
+        self._resume: Callable[[], None] | None = None
         self.clients: set[Client] = set()
         self.stdin = StdinSink(stdin_fd, self._resume_all) if stdin_fd >= 0 else None
         self.stdin_once = stdin_once
@@ -252,12 +262,26 @@ class Fanout:
                 c.close()
         return c
 
+    def set_flow(self, pause: Callable[[], None], resume: Callable[[], None]) -> None:
+        """How a lossless fan-out stops and restarts reading its output (the pumps)."""
+        self._pause, self._resume = pause, resume
+
     def publish(self, stream: str, data: bytes) -> None:
         if not self.clients:
             return
         out = frame(STDERR if stream == "stderr" else STDOUT, data)
         for c in list(self.clients):
             c.send(out)
+        if self.lossless and not self.paused and self._pause is not None and any(
+                len(c.outbuf) > CLIENT_BUFFER for c in self.clients):
+            self.paused = True
+            self._pause()
+
+    def maybe_resume(self) -> None:
+        if self.paused and all(len(c.outbuf) <= CLIENT_BUFFER for c in self.clients):
+            self.paused = False
+            if self._resume is not None:
+                self._resume()
 
     def on_frame(self, c: Client, kind: int, payload: bytes) -> None:
         if kind == STDIN and self.stdin is not None and not c.stdin_done:
@@ -287,6 +311,7 @@ class Fanout:
 
     def gone(self, c: Client) -> None:
         self.clients.discard(c)
+        self.maybe_resume()
         # A client that disconnects without saying EOF (detach, a dead daemon) ends nothing: only
         # an explicit end of its stdin does, as docker (a detached -it container keeps its shell).
 
@@ -300,7 +325,9 @@ class Fanout:
         if self.stdin is not None:
             self.stdin.close()
 
-    def close(self, path: str = "") -> None:
+    def close(self, path: str = "", drain: bool = False) -> None:
+        """Stop listening and close every client; with `drain`, after the exit, a client still
+        taking its queued output (and the exit frame) keeps its connection until it has it all."""
         if self._listener >= 0:
             self.loop.remove_reader(self._listener)
             if self._sock is not None:
@@ -313,6 +340,7 @@ class Fanout:
                 except FileNotFoundError:
                     pass
         for c in list(self.clients):
-            c.close()
+            if not (drain and self.exit_frame is not None and c.outbuf):
+                c.close()
         if self.stdin is not None:
             self.stdin._close_now()

@@ -241,15 +241,25 @@ class LogPump:
         except OSError:
             data = b""
         if data:
-            body = self._split.take_lines(data) if self.writer is not None else None
-            if body is not None:
-                self._emit_lines(body)
-            else:
-                self._emit(self._split.feed(data))
+            if self.writer is not None:  # an exec's output goes to its clients only: nothing to split
+                body = self._split.take_lines(data)
+                if body is not None:
+                    self._emit_lines(body)
+                else:
+                    self._emit(self._split.feed(data))
             if self.tap is not None:
                 self.tap(self.stream, data)
         else:
             self.close()
+
+    def pause(self) -> None:
+        """Stop reading for now (the pipe fills and its writer waits): back-pressure."""
+        if not self.done.done():
+            self._loop.remove_reader(self.fd)
+
+    def resume(self) -> None:
+        if not self.done.done():
+            self._loop.add_reader(self.fd, self._on_readable)
 
     def close(self) -> None:
         """Stop reading; what was buffered is written as a final partial line."""

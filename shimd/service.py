@@ -36,6 +36,12 @@ class ShimService:
             "Delete": (shim_pb2.DeleteRequest, self.delete),
             "Shutdown": (shim_pb2.ShutdownRequest, self.shutdown),
             "ResizePty": (shim_pb2.ResizePtyRequest, self.resize_pty),
+            "CreateExec": (shim_pb2.CreateExecRequest, self.create_exec),
+            "StartExec": (shim_pb2.StartExecRequest, self.start_exec),
+            "ExecState": (shim_pb2.ExecStateRequest, self.exec_state),
+            "WaitExec": (shim_pb2.WaitExecRequest, self.wait_exec),
+            "ResizeExec": (shim_pb2.ResizeExecRequest, self.resize_exec),
+            "DeleteExec": (shim_pb2.DeleteExecRequest, self.delete_exec),
             "Health": (shim_pb2.HealthRequest, self.health),
             "Update": (shim_pb2.UpdateRequest, self.update),
         }
@@ -101,9 +107,38 @@ class ShimService:
         await self.task.resize(req.rows, req.cols)
         return shim_pb2.ResizePtyResponse()
 
+    async def create_exec(self, req: shim_pb2.CreateExecRequest) -> shim_pb2.CreateExecResponse:
+        return shim_pb2.CreateExecResponse(io_path=self.task.create_exec(req).io_path)
+
+    async def start_exec(self, req: shim_pb2.StartExecRequest) -> shim_pb2.StartExecResponse:
+        return shim_pb2.StartExecResponse(pid=await self.task.start_exec(req.exec_id))
+
+    async def exec_state(self, req: shim_pb2.ExecStateRequest) -> shim_pb2.ExecStateResponse:
+        e = self.task.execs.get(req.exec_id)
+        return shim_pb2.ExecStateResponse(
+            exec_id=e.id, pid=e.pid, status=_EXEC_STATUS[e.status],  # type: ignore[arg-type]
+            exit_status=e.exit.status if e.exit else 0, exited_at=e.exit.at if e.exit else 0.0)
+
+    async def wait_exec(self, req: shim_pb2.WaitExecRequest) -> shim_pb2.WaitExecResponse:
+        e = await self.task.wait_exec(req.exec_id)
+        assert e.exit is not None
+        return shim_pb2.WaitExecResponse(exit_status=e.exit.status, exited_at=e.exit.at)
+
+    async def resize_exec(self, req: shim_pb2.ResizeExecRequest) -> shim_pb2.ResizeExecResponse:
+        await self.task.resize_exec(req.exec_id, req.rows, req.cols)
+        return shim_pb2.ResizeExecResponse()
+
+    async def delete_exec(self, req: shim_pb2.DeleteExecRequest) -> shim_pb2.DeleteExecResponse:
+        e = self.task.execs.delete(req.exec_id)
+        return shim_pb2.DeleteExecResponse(exit_status=e.exit.status if e.exit else 0)
+
     async def health(self, req: shim_pb2.HealthRequest) -> shim_pb2.HealthResponse:
         return await self.task.health_state(req.after_seq)
 
     async def update(self, req: shim_pb2.UpdateRequest) -> shim_pb2.UpdateResponse:
         await self.task.update(req)
         return shim_pb2.UpdateResponse()
+
+
+_EXEC_STATUS = {"created": shim_pb2.STATUS_CREATED, "running": shim_pb2.STATUS_RUNNING,
+                "stopped": shim_pb2.STATUS_STOPPED}

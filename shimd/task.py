@@ -29,6 +29,7 @@ from shimd.backends.forked import ForkedBackend
 from shimd.backends.inprocess import InProcessBackend
 from shimd.backends.oci_binary import OciBinaryBackend
 from shimd.backends.protocol import RUNTIME_LIBRARY_DIRECT, Backend, BackendConfig, ExecSpec, Limits, Stdio
+from shimd.execs import ExecProcess, ExecTable
 from shimd.logs import JsonFileWriter, LogPump, attrs_fragment
 from shimd.reaper import Reaper
 from shimd.state import Status, check, transition
@@ -115,6 +116,7 @@ class Task:
         self._watch: asyncio.Task[None] | None = None
         self.fanout: attach.Fanout | None = None
         self._master = -1  # the pty master of a terminal container
+        self.execs = ExecTable(self.state_dir)
         self.health: health.Health | None = None
         self._probe_user = (0, 0)
 
@@ -306,6 +308,29 @@ class Task:
             out, err = b"", b""
         return status, out, err
 
+    # -- streaming execs (shimd.execs) ----------------------------------------------------------
+
+    def create_exec(self, req: shim_pb2.CreateExecRequest) -> ExecProcess:
+        check(self.status, "exec", self.id)
+        size = (req.rows, req.cols) if req.rows or req.cols else None
+        spec = ExecSpec(list(req.args), list(req.env), req.cwd, req.uid, req.gid, terminal=req.terminal,
+                        size=size, additional_gids=tuple(req.additional_gids))
+        return self.execs.create(req.exec_id, spec, req.open_stdin)
+
+    async def start_exec(self, exec_id: str) -> int:
+        e = self.execs.get(exec_id)
+        check(self.status, "exec", self.id)
+        return await e.start(self._backend())
+
+    async def wait_exec(self, exec_id: str) -> ExecProcess:
+        e = self.execs.get(exec_id)
+        await e.done.wait()
+        return e
+
+    async def resize_exec(self, exec_id: str, rows: int, cols: int) -> None:
+        console.check_size(rows, cols)
+        self.execs.get(exec_id).resize(rows, cols)
+
     async def probe(self, args: list[str], timeout: float) -> tuple[int, bytes] | None:
         """One healthcheck probe: an exec with the init's env, cwd and user, stdout and stderr
         together; killed (exit code -1) when still running at `timeout`."""
@@ -412,6 +437,7 @@ class Task:
         self.resize_now(rows, cols)
 
     async def _close_io(self, relays: Any) -> None:
+        self.execs.close()
         for p in self._pumps:
             p.close()
         if self.fanout is not None:

@@ -23,6 +23,7 @@ from daemon import faults
 from daemon.config import Config
 from daemon.containers import sessions, update, validate, view
 from daemon.containers.bundle import resolve_user
+from daemon.containers.exec_run import ExecRunner
 from daemon.containers.monitor import Monitor
 from daemon.containers.record import Container
 from daemon.containers.shutdown import shutdown
@@ -63,6 +64,7 @@ class ContainerManager:
         self.store = ContainerStore(cfg.root)
         self.monitor = Monitor(cfg, self.store, layers, shims, network, self.events, self._start_locked)
         self.monitor.on_auto_remove = self._auto_remove
+        self.execs = ExecRunner(self.monitor, layers)
         self.volumes = ContainerVolumes(volumes or VolumeStore(cfg.root), lambda: list(self.store))
         self.monitor.volumes = self.volumes
         self.ncpu = os.cpu_count() or 1
@@ -229,6 +231,7 @@ class ContainerManager:
             await asyncio.to_thread(self.volumes.remove_anonymous, c)
         self.store.discard(c)
         self.monitor.forget(c.id)
+        self.execs.drop_container(c.id)
         self.monitor.emit(c, "destroy")
         await c.notify()
 
@@ -402,6 +405,30 @@ class ContainerManager:
         result: ExecResult = await shim.exec(list(args), full_env, cwd or c.config.working_dir or "/", uid, gid)
         self.monitor.emit(c, "exec_die", exitCode=str(result.exit_code))
         return result
+
+    # ------------------------------------------------------------------ streaming execs (exec_run)
+
+    def exec_create(self, ref: str, args: Sequence[str], env: Sequence[str], user: str, working_dir: str,
+                    tty: bool, attach_stdin: bool, attach_stdout: bool, attach_stderr: bool, privileged: bool,
+                    detach_keys: str, console_size: tuple[int, int] | None = None) -> str:
+        return self.execs.create(self.store.get(ref), list(args), list(env), user, working_dir, tty, attach_stdin,
+                                 attach_stdout, attach_stderr, privileged, detach_keys, console_size)
+
+    def exec_inspect(self, exec_id: str) -> dict[str, Any]:
+        return self.execs.inspect(exec_id).inspect()
+
+    def _exec_container(self, exec_id: str) -> Container:
+        return self.store.get(self.execs.inspect(exec_id).container_id)
+
+    async def exec_start(self, exec_id: str) -> None:
+        await self.execs.start_detached(self._exec_container(exec_id), exec_id)
+
+    def exec_attach(self, opts: container_pb2.AttachOpen,
+                    requests: AsyncIterator[container_pb2.AttachRequest]) -> AsyncIterator[container_pb2.AttachResponse]:
+        return self.execs.attach(self._exec_container(opts.exec_id), opts, requests)
+
+    async def exec_resize(self, exec_id: str, rows: int, cols: int) -> None:
+        await self.execs.resize(self._exec_container(exec_id), exec_id, rows, cols)
 
     def counts(self) -> dict[str, int]:
         cs = list(self.store)

@@ -22,20 +22,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode, urljoin
-
-import aiohttp
 
 from ctrd import errdefs
 from ctrd.dockerconfig import Credentials
 from daemon.distribution import auth, tls
 from daemon.distribution.names import is_loopback
 
+if TYPE_CHECKING:
+    import aiohttp
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 USER_AGENT = "ctrd/0.1 (distribution)"
-RETRYABLE = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError, ConnectionResetError)
+# aiohttp (~11 MB of the daemon's memory) is imported by the first registry operation, not at
+# start: most daemons never pull.
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,12 @@ class RetryableStatus(Exception):
         self.status = status
 
 
+def _retryable() -> tuple[type[BaseException], ...]:
+    import aiohttp
+
+    return (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError, ConnectionResetError)
+
+
 def unauthorized(host: str, what: str) -> errdefs.FailedPrecondition:
     return errdefs.FailedPrecondition(f"unauthorized: authentication required for {what} on {host}", reason="unauthorized")
 
@@ -65,10 +73,11 @@ def unauthorized(host: str, what: str) -> errdefs.FailedPrecondition:
 async def retrying(what: str, opts: Options, attempt: Callable[[int], Awaitable[T]]) -> T:
     """Run `attempt(n)` until it succeeds; retry connection faults and 5xx with backoff."""
     delay = opts.backoff
+    retry_on: tuple[type[BaseException], ...] = (*_retryable(), RetryableStatus)
     for n in range(opts.attempts):
         try:
             return await attempt(n)
-        except (*RETRYABLE, RetryableStatus) as exc:
+        except retry_on as exc:
             if n + 1 >= opts.attempts:
                 detail = str(exc) or type(exc).__name__
                 raise errdefs.Unavailable(f"{what}: giving up after {opts.attempts} attempts: {detail}") from None
@@ -92,6 +101,8 @@ async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
 
 async def error_message(resp: aiohttp.ClientResponse) -> str:
     """The registry's own error text (`{"errors": [{"code", "message"}]}`), lower-case."""
+    import aiohttp
+
     try:
         body = await read_capped(resp, 64 << 10)
         doc = json.loads(body)
@@ -133,6 +144,8 @@ class Registry:
 
     async def ping(self) -> None:
         """GET /v2/: learn the scheme and the auth challenge (once per Registry)."""
+        import aiohttp
+
         async with self._lock:
             if self.base:
                 return
@@ -264,6 +277,8 @@ class Registry:
 
 
 def new_session(opts: Options) -> aiohttp.ClientSession:
+    import aiohttp
+
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=opts.connect_timeout, sock_read=opts.read_timeout)
     # limit_per_host: three layers plus the manifest/config/token requests of the same pull
     connector = aiohttp.TCPConnector(limit=32, limit_per_host=8)

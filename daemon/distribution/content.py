@@ -20,8 +20,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from ctrd import errdefs
 from daemon.atomic import fsync_dir
 from daemon.distribution.client import Registry, RetryableStatus, error_message, retrying
@@ -195,6 +193,8 @@ class Fetcher:
                     f.flush()
                     if have < desc.size:
                         # a connection closed early without an error still counts as cut: resume
+                        import aiohttp  # first use: see client.py
+
                         raise aiohttp.ClientPayloadError(f"{what}: body ended at byte {have} of {desc.size}")
 
             await retrying(what, reg.opts, attempt)

@@ -119,29 +119,34 @@ class ContainerServicer(container_pb2_grpc.ContainerServiceServicer):
         return pb.UpdateResponse()
 
     async def Attach(self, request_iterator: Any, context: Ctx) -> AsyncIterator[pb.AttachResponse]:
-        first = await anext(aiter(request_iterator), None)
+        requests = aiter(request_iterator)
+        first = await anext(requests, None)
         if first is None or first.WhichOneof("msg") != "open":
             raise errdefs.InvalidArgument("open: the first request of an attach stream must be open")
-        if first.open.exec_id:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "attach to an exec is not implemented yet")
-        async for resp in self.m.attach(first.open, request_iterator):
+        stream = self.m.exec_attach(first.open, requests) if first.open.exec_id else self.m.attach(first.open, requests)
+        async for resp in stream:
             yield resp
 
     async def Resize(self, request: pb.ResizeRequest, context: Ctx) -> pb.ResizeResponse:
         if request.exec_id:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "resize of an exec is not implemented yet")
-        await self.m.resize(request.id, request.rows, request.cols)
+            await self.m.exec_resize(request.exec_id, request.rows, request.cols)
+        else:
+            await self.m.resize(request.id, request.rows, request.cols)
         return pb.ResizeResponse()
 
     async def ExecCreate(self, request: pb.ExecCreateRequest, context: Ctx) -> pb.ExecCreateResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "exec create is not implemented yet")
+        r = request
+        size = (r.console_rows, r.console_cols) if r.console_rows or r.console_cols else None
+        eid = self.m.exec_create(r.id, list(r.args), list(r.env), r.user, r.working_dir, r.tty, r.attach_stdin,
+                                 r.attach_stdout, r.attach_stderr, r.privileged, r.detach_keys, size)
+        return pb.ExecCreateResponse(exec_id=eid)
 
     async def ExecStart(self, request: pb.ExecStartRequest, context: Ctx) -> pb.ExecStartResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "exec start is not implemented yet")
+        await self.m.exec_start(request.exec_id)
+        return pb.ExecStartResponse()
 
     async def ExecInspect(self, request: pb.ExecInspectRequest, context: Ctx) -> pb.ExecInspectResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "exec inspect is not implemented yet")
-
+        return pb.ExecInspectResponse(json=json.dumps(self.m.exec_inspect(request.exec_id)))
 
 def _system_cpu_ns() -> int:
     """Total host CPU time (docker's system_cpu_usage), for CPU % between two samples."""

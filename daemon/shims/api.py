@@ -68,6 +68,22 @@ class ExecResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ExecProcess:
+    """A streaming exec as the shim makes it (its process starts with `start_exec`)."""
+
+    exec_id: str
+    args: tuple[str, ...]
+    env: tuple[str, ...]
+    cwd: str
+    uid: int
+    gid: int
+    additional_gids: tuple[int, ...] = ()
+    terminal: bool = False
+    open_stdin: bool = False
+    size: tuple[int, int] | None = None  # (rows, cols) of its pty
+
+
+@dataclass(frozen=True, slots=True)
 class Stats:
     memory_usage: int = 0
     memory_limit: int = 0
@@ -96,6 +112,13 @@ class ShimTask(Protocol):
     async def resize(self, rows: int, cols: int) -> None: ...
     async def shutdown(self) -> None: ...
     async def close(self) -> None: ...
+    async def create_exec(self, p: ExecProcess) -> str:
+        """Listen on the exec's attach socket (returns its path); nothing runs yet."""
+        ...
+    async def start_exec(self, exec_id: str) -> int: ...
+    async def wait_exec(self, exec_id: str) -> Exit: ...
+    async def resize_exec(self, exec_id: str, rows: int, cols: int) -> None: ...
+    async def delete_exec(self, exec_id: str) -> None: ...
     async def health(self, after_seq: int) -> HealthReport:
         """The shim's healthcheck state once its sequence number is above `after_seq`."""
         ...

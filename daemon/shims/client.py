@@ -154,6 +154,24 @@ class ShimClient:
     async def resize_pty(self, rows: int, cols: int) -> shim_pb2.ResizePtyResponse:
         return await self.call("ResizePty", shim_pb2.ResizePtyRequest(rows=rows, cols=cols), shim_pb2.ResizePtyResponse)
 
+    async def create_exec(self, req: shim_pb2.CreateExecRequest) -> shim_pb2.CreateExecResponse:
+        return await self.call("CreateExec", req, shim_pb2.CreateExecResponse)
+
+    async def start_exec(self, exec_id: str) -> shim_pb2.StartExecResponse:
+        return await self.call("StartExec", shim_pb2.StartExecRequest(exec_id=exec_id), shim_pb2.StartExecResponse)
+
+    async def exec_state(self, exec_id: str) -> shim_pb2.ExecStateResponse:
+        return await self.call("ExecState", shim_pb2.ExecStateRequest(exec_id=exec_id), shim_pb2.ExecStateResponse)
+
+    async def wait_exec(self, exec_id: str) -> shim_pb2.WaitExecResponse:
+        return await self.call("WaitExec", shim_pb2.WaitExecRequest(exec_id=exec_id), shim_pb2.WaitExecResponse)
+
+    async def resize_exec(self, exec_id: str, rows: int, cols: int) -> shim_pb2.ResizeExecResponse:
+        return await self.call("ResizeExec", shim_pb2.ResizeExecRequest(exec_id=exec_id, rows=rows, cols=cols),
+                               shim_pb2.ResizeExecResponse)
+
+    async def delete_exec(self, exec_id: str) -> shim_pb2.DeleteExecResponse:
+        return await self.call("DeleteExec", shim_pb2.DeleteExecRequest(exec_id=exec_id), shim_pb2.DeleteExecResponse)
     async def health(self, after_seq: int) -> shim_pb2.HealthResponse:
         return await self.call("Health", shim_pb2.HealthRequest(after_seq=after_seq), shim_pb2.HealthResponse)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ctrd.shim.v1 import shim_pb2
 from daemon.health import HealthState, Probe
-from daemon.shims.api import ExecResult, Exit, HealthReport, Limits, ShimCreate, ShimState, Stats
+from daemon.shims.api import ExecProcess, ExecResult, Exit, HealthReport, Limits, ShimCreate, ShimState, Stats
 from daemon.shims.client import ShimClient
 
 SHIM_EXIT_TIMEOUT = 3.0  # after its Shutdown answer, a shim exits once in-flight calls end (2 s bound)
@@ -126,6 +126,27 @@ class ShimConn:
 
     async def close(self) -> None:
         await self.client.close()
+
+    async def create_exec(self, p: ExecProcess) -> str:
+        rows, cols = p.size or (0, 0)
+        r = await self.client.create_exec(shim_pb2.CreateExecRequest(
+            exec_id=p.exec_id, args=list(p.args), env=list(p.env), cwd=p.cwd, uid=p.uid, gid=p.gid,
+            terminal=p.terminal, open_stdin=p.open_stdin, rows=rows, cols=cols,
+            additional_gids=list(p.additional_gids)))
+        return str(r.io_path)
+
+    async def start_exec(self, exec_id: str) -> int:
+        return int((await self.client.start_exec(exec_id)).pid)
+
+    async def wait_exec(self, exec_id: str) -> Exit:
+        r = await self.client.wait_exec(exec_id)
+        return Exit(int(r.exit_status), float(r.exited_at))
+
+    async def resize_exec(self, exec_id: str, rows: int, cols: int) -> None:
+        await self.client.resize_exec(exec_id, rows, cols)
+
+    async def delete_exec(self, exec_id: str) -> None:
+        await self.client.delete_exec(exec_id)
 
 
 def _pidfd(pid: int) -> int:

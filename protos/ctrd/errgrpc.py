@@ -1,4 +1,4 @@
-"""The only place where the error taxonomy meets gRPC status codes, in both directions."""
+"""The error taxonomy on grpc.StatusCode, both directions (the table itself: ctrd.errstatus)."""
 
 from __future__ import annotations
 
@@ -7,37 +7,20 @@ from typing import cast
 
 import grpc
 
-from ctrd import errdefs
+from ctrd import errdefs, errstatus
 
-REASON_KEY = "ctrd-reason"
-# grpc-message travels percent-encoded in the trailers, and a client drops a response whose
-# trailers exceed 8 KiB ("Stream removed"): a message echoing a huge id must be cut short
-MAX_DETAILS = 1024
+REASON_KEY = errstatus.REASON_KEY
+MAX_DETAILS = errstatus.MAX_DETAILS
 
-_TO_STATUS: dict[type[errdefs.CtrdError], grpc.StatusCode] = {
-    errdefs.NotFound: grpc.StatusCode.NOT_FOUND,
-    errdefs.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
-    errdefs.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
-    errdefs.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
-    errdefs.Unavailable: grpc.StatusCode.UNAVAILABLE,
-    errdefs.Internal: grpc.StatusCode.INTERNAL,
-}
-_FROM_STATUS: dict[grpc.StatusCode, type[errdefs.CtrdError]] = {v: k for k, v in _TO_STATUS.items()}
-
-
-def _cap(message: str) -> str:
-    raw = message.encode()
-    if len(raw) <= MAX_DETAILS:
-        return message
-    return raw[:MAX_DETAILS].decode(errors="ignore") + "... (truncated)"
+_CODES: dict[int, grpc.StatusCode] = {c.value[0]: c for c in grpc.StatusCode}
 
 
 def to_status(exc: BaseException) -> tuple[grpc.StatusCode, str, tuple[tuple[str, str], ...]]:
     """Map an exception to (status code, details, trailing metadata)."""
     if isinstance(exc, errdefs.CtrdError):
         meta = ((REASON_KEY, exc.reason),) if exc.reason else ()
-        return _TO_STATUS.get(type(exc), grpc.StatusCode.INTERNAL), _cap(exc.message), meta
-    return grpc.StatusCode.INTERNAL, _cap(f"internal error: {exc}"), ()
+        return _CODES[errstatus.TO_STATUS.get(type(exc), errstatus.INTERNAL)], errstatus.cap(exc.message), meta
+    return grpc.StatusCode.INTERNAL, errstatus.cap(f"internal error: {exc}"), ()
 
 
 def to_native(err: grpc.RpcError) -> errdefs.CtrdError:
@@ -50,10 +33,7 @@ def to_native(err: grpc.RpcError) -> errdefs.CtrdError:
     for key, value in cast("Iterable[tuple[str, str | bytes]]", trailing or ()):
         if key == REASON_KEY:
             reason = value if isinstance(value, str) else value.decode()
-    cls = _FROM_STATUS.get(code)
-    if cls is None:
-        cls = errdefs.Unavailable if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) else errdefs.Internal
-    return cls(details, reason=reason)
+    return errstatus.from_status(code.value[0], details, reason)
 
 
 async def abort_with(context: grpc.aio.ServicerContext, exc: BaseException) -> None:  # type: ignore[type-arg]

@@ -30,12 +30,16 @@ def exec_process(bundle: str | Path, spec: ExecSpec) -> dict[str, Any]:
         proc: dict[str, Any] = dict(config.get("process") or {})
     except (OSError, ValueError):
         proc = {}
-    proc["terminal"] = False
+    proc["terminal"] = spec.terminal
     proc["args"] = list(spec.args)
     proc["env"] = list(spec.env) or list(proc.get("env") or [DEFAULT_PATH])
     proc["cwd"] = spec.cwd or proc.get("cwd") or "/"
     proc["user"] = {"uid": spec.uid, "gid": spec.gid}
+    if spec.additional_gids:
+        proc["user"]["additionalGids"] = list(spec.additional_gids)
     proc.pop("consoleSize", None)
+    if spec.terminal and spec.size is not None:
+        proc["consoleSize"] = {"height": spec.size[0], "width": spec.size[1]}
     return proc
 
 

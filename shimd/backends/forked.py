@@ -35,7 +35,7 @@ from shimd.backends.bundle import exec_process, oom_killed_in_cgroup
 from shimd.backends.inprocess import mapped_errors, runtime_stdio
 from shimd.backends.protocol import BackendConfig, ExecSpec, Limits, StatsRecord, Stdio
 from shimd.prctl import set_comm
-from shimd.reaper import Reaper
+from shimd.reaper import Exit, Reaper
 
 
 def _error_dict(exc: BaseException) -> dict[str, str]:
@@ -241,22 +241,27 @@ class ForkedBackend:
         return [int(p) for p in await self._call("pids", lambda: list(self._load().pids()))]
 
     async def exec(self, spec: ExecSpec, stdio: Stdio) -> int:
+        _, exited = await self.exec_start(spec, stdio)
+        return (await exited).status
+
+    async def exec_start(self, spec: ExecSpec, stdio: Stdio) -> tuple[int, asyncio.Future[Exit]]:
         mod = self._mod
         proc = exec_process(self.config.bundle, spec)
+        fds = frozenset({stdio.stdin, stdio.stdout, stdio.stderr, stdio.console} - {-1})
 
         def run_exec() -> int:
             c = self._load()
-            return int(c.exec(mod.ProcessSpec.from_oci(proc), mod.Stdio(stdio.stdin, stdio.stdout, stdio.stderr)))
+            return int(c.exec(mod.ProcessSpec.from_oci(proc), runtime_stdio(mod, stdio)))
 
         try:
-            pid = int(await self._call("exec", run_exec, frozenset({stdio.stdin, stdio.stdout, stdio.stderr})))
+            pid = int(await self._call("exec", run_exec, fds))
         finally:
-            for fd in (stdio.stdin, stdio.stdout, stdio.stderr):
+            for fd in fds:
                 os.close(fd)
         if spec.on_pid is not None:
             spec.on_pid(pid)
         # the exec'd process was the helper's child; it is ours now (maybe already reaped: buffered)
-        return (await self._reaper.wait(pid)).status
+        return pid, self._reaper.wait(pid)
 
     def oom_killed(self) -> bool:
         return oom_killed_in_cgroup(self.config.bundle, f"/ctrd-runtime/{self.config.container_id}")

@@ -8,6 +8,7 @@ Runtime errors carry their errdefs code string; they are rebuilt as errdefs erro
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from ctrd import errdefs
 from runtime import container as runtime_library
 from shimd.backends.bundle import exec_process
 from shimd.backends.protocol import BackendConfig, ExecSpec, Limits, StatsRecord, Stdio
-from shimd.reaper import Reaper
+from shimd.reaper import Exit, Reaper
 
 T = TypeVar("T")
 
@@ -93,18 +94,22 @@ class InProcessBackend:
         return [int(p) for p in self._call("pids", self._c.pids)]
 
     async def exec(self, spec: ExecSpec, stdio: Stdio) -> int:
+        _, exited = await self.exec_start(spec, stdio)
+        return (await exited).status
+
+    async def exec_start(self, spec: ExecSpec, stdio: Stdio) -> tuple[int, asyncio.Future[Exit]]:
         mod = runtime_library
         try:
             proc = self._call("exec", mod.ProcessSpec.from_oci, exec_process(self.config.bundle, spec))
-            pid = int(self._call("exec", self._c.exec, proc, mod.Stdio(stdio.stdin, stdio.stdout, stdio.stderr)))
+            pid = int(self._call("exec", self._c.exec, proc, runtime_stdio(mod, stdio)))
             exited = self._reaper.wait_fresh(pid)
             if spec.on_pid is not None:
                 spec.on_pid(pid)
+            return pid, exited
         finally:
-            for fd in (stdio.stdin, stdio.stdout, stdio.stderr):
+            for fd in {stdio.stdin, stdio.stdout, stdio.stderr, stdio.console} - {-1}:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-        return (await exited).status
 
     def oom_killed(self) -> bool:
         return bool(self._call("oom", self._c.oom_killed))

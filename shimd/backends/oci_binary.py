@@ -9,6 +9,7 @@ shim reaped by the one reaper.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import os
@@ -20,7 +21,7 @@ from ctrd import errdefs
 from shimd import console, spawn
 from shimd.backends.bundle import exec_process, oom_killed_in_cgroup
 from shimd.backends.protocol import BackendConfig, ExecSpec, Limits, StatsRecord, Stdio
-from shimd.reaper import Reaper
+from shimd.reaper import Exit, Reaper
 
 _seq = itertools.count(1)
 
@@ -68,6 +69,7 @@ class OciBinaryBackend:
         self._reaper = reaper
         self._state_dir = Path(state_dir)
         self._id = config.container_id
+        self._console_lock = asyncio.Lock()
 
     def _argv(self, log: Path, *args: str) -> list[str]:
         return [self.config.runtime, "--root", str(self.config.runtime_root), "--log", str(log),
@@ -163,23 +165,10 @@ class OciBinaryBackend:
             raise errdefs.InvalidArgument("exec: args must not be empty")
         log = self._state_dir / f"runtime-{os.getpid()}-{next(_seq)}.log"
         argv = self._argv(log, "exec", "--process", "/proc/self/fd/3", self._id)
-        r, w = os.pipe2(os.O_CLOEXEC)
         try:
-            os.write(w, json.dumps(exec_process(self.config.bundle, spec)).encode())
-            os.close(w)
-            w = -1
-            pid = spawn.spawn(argv, stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr, extra={3: r})
-        except FileNotFoundError as exc:
-            raise errdefs.InvalidArgument(f"runtime binary {self.config.runtime!r} not found") from exc
-        finally:
-            os.close(r)
-            if w >= 0:
-                os.close(w)
-            for fd in (stdio.stdin, stdio.stdout, stdio.stderr):
-                os.close(fd)
-        if spec.on_pid is not None:  # the runtime binary's pid: killing it ends runc's wait, not the process
-            spec.on_pid(pid)
-        try:
+            pid = self._spawn_exec(argv, spec, stdio)
+            if spec.on_pid is not None:  # the runtime binary's pid: killing it ends runc's wait, not the process
+                spec.on_pid(pid)
             ex = await self._reaper.wait_fresh(pid)
             # 255 with an error logged: the runtime failed, not the process (which may exit 255
             # itself: then the log holds no error).
@@ -189,6 +178,62 @@ class OciBinaryBackend:
             return ex.status
         finally:
             log.unlink(missing_ok=True)
+
+    async def exec_start(self, spec: ExecSpec, stdio: Stdio) -> tuple[int, asyncio.Future[Exit]]:
+        """`<rt> exec --detach --pid-file`: the binary returns once the process runs (with a
+        terminal, after sending its pty master to a console socket, forwarded to `stdio.console`)."""
+        if not spec.args:
+            raise errdefs.InvalidArgument("exec: args must not be empty")
+        n = next(_seq)
+        log = self._state_dir / f"runtime-{os.getpid()}-{n}.log"
+        pidfile = self._state_dir / f"exec-{n}.pid"
+        try:
+            if stdio.console >= 0:
+                async with self._console_lock:  # one console socket path per state dir
+                    with console.Listener(str(self._state_dir), f"exec {self._id}") as con:
+                        argv = self._argv(log, "exec", "--detach", "--pid-file", str(pidfile),
+                                          "--console-socket", con.path, "--process", "/proc/self/fd/3", self._id)
+                        await self._run_exec(argv, spec, stdio, log)
+                        con.forward(stdio.console)
+            else:
+                argv = self._argv(log, "exec", "--detach", "--pid-file", str(pidfile),
+                                  "--process", "/proc/self/fd/3", self._id)
+                await self._run_exec(argv, spec, stdio, log)
+            try:
+                pid = int(pidfile.read_text().strip())
+            except (OSError, ValueError) as exc:
+                raise errdefs.Internal(f"{self.config.runtime} exec {self._id}: no pid file {pidfile}") from exc
+            # the binary has exited: the process is ours (subreaper), maybe already reaped
+            return pid, self._reaper.wait(pid)
+        finally:
+            if stdio.console >= 0:
+                os.close(stdio.console)
+            log.unlink(missing_ok=True)
+            pidfile.unlink(missing_ok=True)
+
+    async def _run_exec(self, argv: list[str], spec: ExecSpec, stdio: Stdio, log: Path) -> None:
+        pid = self._spawn_exec(argv, spec, stdio)
+        ex = await self._reaper.wait_fresh(pid)
+        if ex.status != 0:
+            raise to_error(last_error(log), f"{self.config.runtime} exec {self._id}")
+
+    def _spawn_exec(self, argv: list[str], spec: ExecSpec, stdio: Stdio) -> int:
+        """Spawn the runtime with the process JSON on fd 3 (a pipe: nothing left on disk); closes
+        the three stdio fds."""
+        r, w = os.pipe2(os.O_CLOEXEC)
+        try:
+            os.write(w, json.dumps(exec_process(self.config.bundle, spec)).encode())
+            os.close(w)
+            w = -1
+            return spawn.spawn(argv, stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr, extra={3: r})
+        except FileNotFoundError as exc:
+            raise errdefs.InvalidArgument(f"runtime binary {self.config.runtime!r} not found") from exc
+        finally:
+            os.close(r)
+            if w >= 0:
+                os.close(w)
+            for fd in (stdio.stdin, stdio.stdout, stdio.stderr):
+                os.close(fd)
 
     def oom_killed(self) -> bool:
         return oom_killed_in_cgroup(self.config.bundle)

@@ -14,9 +14,12 @@ shim (directly, or reparented to it as child subreaper), so the one reaper sees 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from shimd.reaper import Exit
 
 # CreateRequest.runtime: "" = the runtime library, in short-lived forks of the shim (ForkedBackend);
 # this name = the library called in the shim process itself; anything else = an OCI runtime binary.
@@ -38,6 +41,9 @@ class ExecSpec:
     cwd: str
     uid: int
     gid: int
+    terminal: bool = False  # a pty made inside the container; Stdio.console carries the master back
+    size: tuple[int, int] | None = None  # (rows, cols): the pty's first size
+    additional_gids: tuple[int, ...] = ()
     on_pid: Callable[[int], None] | None = None  # told the pid to signal (a healthcheck's timeout)
 
 
@@ -111,6 +117,11 @@ class Backend(Protocol):
     async def exec(self, spec: ExecSpec, stdio: Stdio) -> int:
         """Run a process in the container to its end; returns its exit status (128+signal).
         Takes ownership of the three stdio fds: they are closed once the process holds them."""
+        ...
+
+    async def exec_start(self, spec: ExecSpec, stdio: Stdio) -> tuple[int, asyncio.Future[Exit]]:
+        """Start a process in the container; returns its pid and the future of its exit.
+        Takes ownership of the stdio fds (the console socket's runtime end included)."""
         ...
 
     def oom_killed(self) -> bool: ...

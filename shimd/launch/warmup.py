@@ -23,6 +23,7 @@ from google.protobuf.message import Message
 
 from ctrd.shim import framing
 from ctrd.shim.v1 import shim_pb2
+from runtime import container as runtime_library
 from shimd import files, prctl, spawn
 from shimd.backends.forked import ForkedBackend
 from shimd.backends.protocol import BackendConfig, StatsRecord, Stdio
@@ -181,6 +182,7 @@ def _start_path(root: Path, n: int) -> None:
 
 def warm_up(rounds: int = 10, start_rounds: int = 10) -> None:
     """Needs SIGCHLD at its default disposition (the reaper must see the fake container exit)."""
+    runtime_library.preload()  # what the runtime imports on first use, imported once for all shims
     prctl.set_child_subreaper(True)
     try:
         _warm_sessions(rounds)

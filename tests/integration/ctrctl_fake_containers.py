@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from ctrd import errdefs
 from ctrd.v1 import container_pb2, container_pb2_grpc
@@ -18,6 +19,7 @@ from tests.integration.ctrctl_fake_wire import Call, server_stream, unary
 class Containers(container_pb2_grpc.ContainerServiceServicer):
     def __init__(self, fake: FakeDaemon) -> None:
         self.fake = fake
+        self.execs: dict[str, container_pb2.ExecCreateRequest] = {}
 
     @unary
     def Create(self, req: container_pb2.CreateRequest, ctx: Call) -> container_pb2.CreateResponse:
@@ -147,6 +149,38 @@ class Containers(container_pb2_grpc.ContainerServiceServicer):
             raise errdefs.InvalidArgument(f'exec: "{req.args[0]}": executable file not found in $PATH',
                                           reason=errdefs.REASON_EXEC_NOT_FOUND)
         return container_pb2.ExecResponse(exit_code=r.returncode, stdout=r.stdout, stderr=r.stderr)
+
+    @unary
+    def ExecCreate(self, req: container_pb2.ExecCreateRequest, ctx: Call) -> container_pb2.ExecCreateResponse:
+        c = self.fake.resolve(req.id)
+        if c.state != "running":
+            raise errdefs.FailedPrecondition(f"Container {c.id} is not running")
+        eid = secrets.token_hex(32)
+        self.execs[eid] = req
+        return container_pb2.ExecCreateResponse(exec_id=eid)
+
+    async def Attach(self, requests: AsyncIterator[container_pb2.AttachRequest],
+                     context: object) -> AsyncIterator[container_pb2.AttachResponse]:
+        """Only an exec's attached start (a host subprocess, its output when it ends)."""
+        first = await anext(aiter(requests))
+        self.fake.record("Attach", first)
+        req = self.execs.pop(first.open.exec_id, None)
+        if req is None:
+            raise errdefs.NotFound(f"No such exec instance: {first.open.exec_id}")
+        yield container_pb2.AttachResponse(started=container_pb2.AttachStarted(tty=req.tty))
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        env.update(e.partition("=")[::2] for e in req.env if "=" in e)
+        try:
+            proc = await asyncio.create_subprocess_exec(*req.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                                        stderr=subprocess.PIPE, env=env)
+        except FileNotFoundError:
+            raise errdefs.InvalidArgument(f'exec: "{req.args[0]}": executable file not found in $PATH',
+                                          reason=errdefs.REASON_EXEC_NOT_FOUND) from None
+        out, err = await proc.communicate()
+        for stream, data in (("stdout", out), ("stderr", err)):
+            if data:
+                yield container_pb2.AttachResponse(output=container_pb2.AttachOutput(stream=stream, data=data))
+        yield container_pb2.AttachResponse(exit=container_pb2.AttachExit(exit_code=proc.returncode or 0))
 
     @server_stream
     def Stats(self, req: container_pb2.StatsRequest, ctx: Call) -> Iterator[container_pb2.StatsResponse]:

@@ -141,6 +141,14 @@ def test_attach_rows_ctrd_beside_docker_and_skips() -> None:
     assert "| docker | skipped: dockerd not running | | | |" in md
 
 
+def test_exec_rows_ctrd_beside_docker_and_skips() -> None:
+    rep: dict[str, Any] = {"exec": {
+        "ctrd": {"exec_true": {"summary": {"p50": 120.0}}, "exec_i_cat": {"mib_per_s": 210.5}},
+        "docker": {"skipped": "dockerd not running"},
+    }}
+    md = render_markdown(rep)
+    assert "| ctrd | 120.0 | 210.5 |" in md
+    assert "| docker | skipped: dockerd not running | |" in md
 def test_health_rows() -> None:
     from bench.report import _health_rows
 

@@ -36,9 +36,9 @@ class _Future:
 
     def result(self, timeout: float) -> container_pb2.WaitResponse:
         if not self.done.wait(timeout):
-            import grpc
+            from ctrctl.client import FutureTimeoutError
 
-            raise grpc.FutureTimeoutError()
+            raise FutureTimeoutError()
         self.answered.set()
         return container_pb2.WaitResponse(exit_code=self.code)
 

@@ -1598,6 +1598,8 @@ class ExecCreateRequest(_message.Message):
     ATTACH_STDERR_FIELD_NUMBER: _builtins.int
     PRIVILEGED_FIELD_NUMBER: _builtins.int
     DETACH_KEYS_FIELD_NUMBER: _builtins.int
+    CONSOLE_ROWS_FIELD_NUMBER: _builtins.int
+    CONSOLE_COLS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     user: _builtins.str
     working_dir: _builtins.str
@@ -1607,6 +1609,10 @@ class ExecCreateRequest(_message.Message):
     attach_stderr: _builtins.bool
     privileged: _builtins.bool
     detach_keys: _builtins.str
+    console_rows: _builtins.int
+    """with tty: the pty's first size (docker's ConsoleSize); 0 = the client's"""
+    console_cols: _builtins.int
+    """  first resize on the attach stream, if it comes at once"""
     @_builtins.property
     def args(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -1625,10 +1631,12 @@ class ExecCreateRequest(_message.Message):
         attach_stderr: _builtins.bool = ...,
         privileged: _builtins.bool = ...,
         detach_keys: _builtins.str = ...,
+        console_rows: _builtins.int = ...,
+        console_cols: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "attach_stderr", b"attach_stderr", "attach_stdin", b"attach_stdin", "attach_stdout", b"attach_stdout", "detach_keys", b"detach_keys", "env", b"env", "id", b"id", "privileged", b"privileged", "tty", b"tty", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "attach_stderr", b"attach_stderr", "attach_stdin", b"attach_stdin", "attach_stdout", b"attach_stdout", "console_cols", b"console_cols", "console_rows", b"console_rows", "detach_keys", b"detach_keys", "env", b"env", "id", b"id", "privileged", b"privileged", "tty", b"tty", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -804,6 +804,292 @@ class ResizePtyResponse(_message.Message):
 Global___ResizePtyResponse: _TypeAlias = ResizePtyResponse  # noqa: Y015
 
 @_typing.final
+class CreateExecRequest(_message.Message):
+    """An exec made ready: its attach socket listens (same frames as io.sock), the process is not
+    started yet, so a client connected before StartExec misses no output.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    ARGS_FIELD_NUMBER: _builtins.int
+    ENV_FIELD_NUMBER: _builtins.int
+    CWD_FIELD_NUMBER: _builtins.int
+    UID_FIELD_NUMBER: _builtins.int
+    GID_FIELD_NUMBER: _builtins.int
+    TERMINAL_FIELD_NUMBER: _builtins.int
+    OPEN_STDIN_FIELD_NUMBER: _builtins.int
+    ROWS_FIELD_NUMBER: _builtins.int
+    COLS_FIELD_NUMBER: _builtins.int
+    ADDITIONAL_GIDS_FIELD_NUMBER: _builtins.int
+    exec_id: _builtins.str
+    cwd: _builtins.str
+    uid: _builtins.int
+    gid: _builtins.int
+    terminal: _builtins.bool
+    """a pty made inside the container (its devpts), master kept by the shim"""
+    open_stdin: _builtins.bool
+    """stdin fed by attached clients (closed when the first client's stdin ends)"""
+    rows: _builtins.int
+    """initial terminal size (0 = the pty's default)"""
+    cols: _builtins.int
+    @_builtins.property
+    def args(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def env(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def additional_gids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        exec_id: _builtins.str = ...,
+        args: _abc.Iterable[_builtins.str] | None = ...,
+        env: _abc.Iterable[_builtins.str] | None = ...,
+        cwd: _builtins.str = ...,
+        uid: _builtins.int = ...,
+        gid: _builtins.int = ...,
+        terminal: _builtins.bool = ...,
+        open_stdin: _builtins.bool = ...,
+        rows: _builtins.int = ...,
+        cols: _builtins.int = ...,
+        additional_gids: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["additional_gids", b"additional_gids", "args", b"args", "cols", b"cols", "cwd", b"cwd", "env", b"env", "exec_id", b"exec_id", "gid", b"gid", "open_stdin", b"open_stdin", "rows", b"rows", "terminal", b"terminal", "uid", b"uid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateExecRequest: _TypeAlias = CreateExecRequest  # noqa: Y015
+
+@_typing.final
+class CreateExecResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IO_PATH_FIELD_NUMBER: _builtins.int
+    io_path: _builtins.str
+    def __init__(
+        self,
+        *,
+        io_path: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["io_path", b"io_path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateExecResponse: _TypeAlias = CreateExecResponse  # noqa: Y015
+
+@_typing.final
+class StartExecRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    exec_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        exec_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exec_id", b"exec_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartExecRequest: _TypeAlias = StartExecRequest  # noqa: Y015
+
+@_typing.final
+class StartExecResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PID_FIELD_NUMBER: _builtins.int
+    pid: _builtins.int
+    def __init__(
+        self,
+        *,
+        pid: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pid", b"pid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartExecResponse: _TypeAlias = StartExecResponse  # noqa: Y015
+
+@_typing.final
+class ExecStateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    exec_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        exec_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exec_id", b"exec_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExecStateRequest: _TypeAlias = ExecStateRequest  # noqa: Y015
+
+@_typing.final
+class ExecStateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    PID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    EXIT_STATUS_FIELD_NUMBER: _builtins.int
+    EXITED_AT_FIELD_NUMBER: _builtins.int
+    exec_id: _builtins.str
+    pid: _builtins.int
+    status: Global___Status.ValueType
+    """created | running | stopped"""
+    exit_status: _builtins.int
+    exited_at: _builtins.float
+    def __init__(
+        self,
+        *,
+        exec_id: _builtins.str = ...,
+        pid: _builtins.int = ...,
+        status: Global___Status.ValueType = ...,
+        exit_status: _builtins.int = ...,
+        exited_at: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exec_id", b"exec_id", "exit_status", b"exit_status", "exited_at", b"exited_at", "pid", b"pid", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExecStateResponse: _TypeAlias = ExecStateResponse  # noqa: Y015
+
+@_typing.final
+class WaitExecRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    exec_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        exec_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exec_id", b"exec_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WaitExecRequest: _TypeAlias = WaitExecRequest  # noqa: Y015
+
+@_typing.final
+class WaitExecResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXIT_STATUS_FIELD_NUMBER: _builtins.int
+    EXITED_AT_FIELD_NUMBER: _builtins.int
+    exit_status: _builtins.int
+    exited_at: _builtins.float
+    def __init__(
+        self,
+        *,
+        exit_status: _builtins.int = ...,
+        exited_at: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exit_status", b"exit_status", "exited_at", b"exited_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WaitExecResponse: _TypeAlias = WaitExecResponse  # noqa: Y015
+
+@_typing.final
+class ResizeExecRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    ROWS_FIELD_NUMBER: _builtins.int
+    COLS_FIELD_NUMBER: _builtins.int
+    exec_id: _builtins.str
+    rows: _builtins.int
+    cols: _builtins.int
+    def __init__(
+        self,
+        *,
+        exec_id: _builtins.str = ...,
+        rows: _builtins.int = ...,
+        cols: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cols", b"cols", "exec_id", b"exec_id", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResizeExecRequest: _TypeAlias = ResizeExecRequest  # noqa: Y015
+
+@_typing.final
+class ResizeExecResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResizeExecResponse: _TypeAlias = ResizeExecResponse  # noqa: Y015
+
+@_typing.final
+class DeleteExecRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    exec_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        exec_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exec_id", b"exec_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteExecRequest: _TypeAlias = DeleteExecRequest  # noqa: Y015
+
+@_typing.final
+class DeleteExecResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXIT_STATUS_FIELD_NUMBER: _builtins.int
+    exit_status: _builtins.int
+    def __init__(
+        self,
+        *,
+        exit_status: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exit_status", b"exit_status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteExecResponse: _TypeAlias = DeleteExecResponse  # noqa: Y015
+
+@_typing.final
 class HealthConfig(_message.Message):
     """docker's HealthConfig, durations in nanoseconds (0 = docker's default); the probes run as execs
     with the container process's env, cwd and user (from the bundle).
