@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import queue
-import select
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -32,7 +31,6 @@ from ctrctl.tty import RawMode, is_terminal, size
 from ctrd.v1 import container_pb2 as pb
 
 _READ = 256 * 1024
-_MESSAGE = 1024 * 1024  # stdin already waiting is sent in messages of up to this much (fewer gRPC messages)
 _END = None
 
 
@@ -83,24 +81,7 @@ def _read_stdin(fd: int, reqs: _Requests) -> None:
             reqs.put(pb.AttachRequest(stdin_eof=True))
             reqs.close()
             return
-        reqs.put(pb.AttachRequest(stdin=_more(fd, data)))
-
-
-def _more(fd: int, data: bytes) -> bytes:
-    """`data` and whatever else stdin has ready now, up to _MESSAGE (a pipe fed in bulk: one
-    message per MiB instead of one per pipe's worth; a terminal's keystroke still goes alone)."""
-    parts = [data]
-    size = len(data)
-    try:
-        while size < _MESSAGE and select.select([fd], [], [], 0)[0]:
-            more = os.read(fd, min(_READ, _MESSAGE - size))
-            if not more:
-                break  # the end: the next read in _read_stdin sees it again
-            parts.append(more)
-            size += len(more)
-    except (OSError, ValueError):
-        pass  # the next read says what is wrong
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+        reqs.put(pb.AttachRequest(stdin=data))
 
 
 def _write_all(fd: int, data: bytes) -> None:
