@@ -31,9 +31,9 @@ CLIENT_BUFFER = 4 * 1024 * 1024  # queued output per client beyond which it must
 STALL_GRACE = 1.0  # ...or be cut off after this long without taking a byte
 CLIENT_BUFFER_MAX = 32 * 1024 * 1024  # cut off at once: the most a client may cost the shim
 STDIN_BUFFER = 256 * 1024  # queued input before the shim stops reading clients
-INPUT_HOLD = 1024 * 1024  # a client's own unsent output beyond which its input is not read (an echo
+INPUT_HOLD = 256 * 1024  # a client's own unsent output beyond which its input is not read (an echo
 # through `cat` goes at the pace the client takes its output, far below the cut-off marks)...
-INPUT_RESUME = 256 * 1024  # ...until it is down to this (hysteresis: few pause/resume switches)
+INPUT_RESUME = 128 * 1024  # ...until it is down to this (a small queue: big bytearrays cost page faults)
 RECV_SIZE = 64 * 1024
 
 

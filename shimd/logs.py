@@ -18,7 +18,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from json.encoder import encode_basestring
 from pathlib import Path
 
@@ -28,6 +28,7 @@ log = logging.getLogger("ctrd-shim")
 
 MAX_LINE = 16 * 1024
 _IOV_MAX = 1024
+_BATCH = 64 * 1024  # bytes of entries per writev in the per-entry path
 READ_SIZE = 64 * 1024  # below malloc's mmap threshold: a larger read costs a fresh mmap and its page faults each time
 
 
@@ -36,18 +37,17 @@ def format_entry(log: bytes, stream: str, ns: int, attrs: str = "") -> bytes:
     built with the encoder's C string quoting only (json.dumps with those options constructs a new
     encoder per call: per log line, and more code for each shim to run). `attrs` is the
     `,"attrs":{...}` fragment (attrs_fragment), where docker puts it: before "time"."""
-    return "".join(_entries([log], stream, ns, attrs)).encode()
+    return next(_entries([log], stream, ns, attrs))
 
 
-def _entries(messages: list[bytes], stream: str, ns: int, attrs: str) -> list[str]:
+def _entries(messages: list[bytes], stream: str, ns: int, attrs: str) -> Iterator[bytes]:
     """The json-file lines of messages read together (one read: one time stamp, as close as
-    docker's per-line clock gets), as one list for one join and one write."""
-    head = '{"log":'
+    docker's per-line clock gets), one bytes each (one f-string each: cheaper than joins), made
+    as they are written: a read's worth alive at once grows and trims malloc's heap (page faults)
+    on every read."""
     tail = f',"stream":{encode_basestring(stream)}{attrs},"time":"{rfc3339_nano(ns)}"}}\n'
-    out: list[str] = []
     for m in messages:
-        out += (head, encode_basestring(m.decode("utf-8", errors="replace")), tail)
-    return out
+        yield f'{{"log":{encode_basestring(m.decode("utf-8", errors="replace"))}{tail}'.encode()
 
 
 def attrs_fragment(attrs: dict[str, str]) -> str:
@@ -128,21 +128,18 @@ class JsonFileWriter:
         before every entry, as docker does)."""
         if self._fd < 0 or not messages:
             return
-        parts = _entries(messages, stream, time.time_ns() if ns is None else ns, self.attrs)
-        # one bytes per entry and writev: no multi-MiB join (a fresh mmap, and its page faults, per read)
-        entries = ["".join(parts[i:i + 3]).encode() for i in range(0, len(parts), 3)]
-        if self.max_size <= 0:
-            self._put(entries)
-            return
         batch: list[bytes] = []
         pending = 0
-        for entry in entries:
-            if self._size + pending >= self.max_size:
+        for entry in _entries(messages, stream, time.time_ns() if ns is None else ns, self.attrs):
+            if self.max_size > 0 and self._size + pending >= self.max_size:
                 self._put(batch)
                 batch, pending = [], 0
                 self._rotate()
             batch.append(entry)
             pending += len(entry)
+            if pending >= _BATCH:  # small entries go out together, a large one alone
+                self._put(batch)
+                batch, pending = [], 0
         self._put(batch)
 
     def write_lines(self, stream: str, body: bytes, ns: int | None = None) -> None:
@@ -167,6 +164,8 @@ class JsonFileWriter:
         self._put([out])
 
     def _put(self, entries: list[bytes]) -> None:
+        if not entries:
+            return
         for i in range(0, len(entries), _IOV_MAX):
             group = entries[i:i + _IOV_MAX]
             want = sum(map(len, group))
