@@ -32,8 +32,9 @@ _CHUNK = b"\0" * (1 << 20)
 
 class _Engine:
     def __init__(self, name: str, cli: list[str], env: dict[str, str] | None, shim_comm: str,
-                 pid_of: Callable[[str], int]) -> None:
+                 pid_of: Callable[[str], int], daemon_pid: int = 0) -> None:
         self.name, self.cli, self.env, self.shim_comm, self.pid_of = name, cli, env, shim_comm, pid_of
+        self.daemon_pid = daemon_pid
 
     def run(self, *args: str, stdin: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
         r = subprocess.run([*self.cli, *args], input=stdin, capture_output=True, timeout=timeout, env=self.env,
@@ -49,7 +50,7 @@ def _engines(ctx: Context) -> tuple[list[_Engine], dict[str, str]]:
     if ctx.ctrd is not None:
         ctl = shutil.which("ctrctl") or "ctrctl"
         client = CtrdClient(ctx.ctrd.address)
-        out.append(_Engine("ctrd", [ctl, "-a", ctx.ctrd.address], None, "ctrd-shim", client.pid_of))
+        out.append(_Engine("ctrd", [ctl, "-a", ctx.ctrd.address], None, "ctrd-shim", client.pid_of, ctx.ctrd.pid()))
     else:
         skipped["ctrd"] = f"ctrd daemon not available: {ctx.ctrd_skip}"
     if ctx.dockerd is not None:
@@ -58,7 +59,7 @@ def _engines(ctx: Context) -> tuple[list[_Engine], dict[str, str]]:
         def docker_pid(cid: str) -> int:
             return int(output(d.docker("inspect", "-f", "{{.State.Pid}}", cid), env=d.env).strip() or 0)
 
-        out.append(_Engine("docker", d.docker(), d.env, "containerd-shim", docker_pid))
+        out.append(_Engine("docker", d.docker(), d.env, "containerd-shim", docker_pid, d.pid()))
     else:
         skipped["docker"] = "dockerd not running"
     return out, skipped
@@ -75,9 +76,63 @@ def _p50(ctx: Context, fn: Callable[[], object]) -> dict[str, Any]:
     return {"summary": summarize(samples).as_dict(), "samples_ms": [round(x, 3) for x in samples]}
 
 
+_HZ = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / _HZ
+
+
+def _tree(pid: int) -> list[int]:
+    """pid and its descendants now (dockerd's containerd, ctrd's shim launcher)."""
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            kids.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += kids.get(p, [])
+    return out
+
+
+def _tree_cpu(pids: list[int]) -> float:
+    return sum(c for p in pids if (c := _cpu_s(p)) is not None)
+
+
 def _throughput(e: _Engine, total: int = GIB) -> dict[str, float]:
-    proc = subprocess.Popen([*e.cli, "run", "-i", "--rm", "--network", "none", IMAGE_REF, "cat"],
+    """MiB/s, and the CPU seconds per GiB of the engine's daemon(s), of the container's shim
+    (sampled while it lives: it exits with the container) and of the CLI."""
+    name = f"bench-cat-{os.getpid()}-{time.monotonic_ns()}"
+    daemon = _tree(e.daemon_pid) if e.daemon_pid else []
+    daemon_cpu0 = _tree_cpu(daemon)
+    proc = subprocess.Popen([*e.cli, "run", "-i", "--rm", "--name", name, "--network", "none", IMAGE_REF, "cat"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=e.env)
+    shim_cpu: dict[int, float] = {}
+    done = threading.Event()
+
+    def sample_shim() -> None:
+        shim = None
+        while not done.wait(0.2):
+            if shim is None:
+                try:
+                    pid = e.pid_of(name)
+                except Exception:
+                    continue
+                shim = ancestor_with_comm(pid, e.shim_comm) if pid else None
+            if shim is not None and (c := _cpu_s(shim)) is not None:
+                shim_cpu[shim] = c
     assert proc.stdin is not None and proc.stdout is not None
     stdin = proc.stdin
 
@@ -91,16 +146,25 @@ def _throughput(e: _Engine, total: int = GIB) -> dict[str, float]:
     t0 = time.perf_counter()
     writer = threading.Thread(target=feed, daemon=True)
     writer.start()
+    sampler = threading.Thread(target=sample_shim, daemon=True)
+    sampler.start()
     got = 0
     out_fd = proc.stdout.fileno()
     while data := os.read(out_fd, 1 << 20):
         got += len(data)
-    rc = proc.wait(timeout=600)
+    _, status, usage = os.wait4(proc.pid, 0)
+    rc = proc.returncode = os.waitstatus_to_exitcode(status)
     elapsed = time.perf_counter() - t0
+    done.set()
+    sampler.join(10)
     writer.join(10)
     if rc != 0 or got != total:
         raise RuntimeError(f"{e.name}: cat of 1 GiB: exit {rc}, {got} of {total} bytes back")
-    return {"seconds": round(elapsed, 3), "mib_per_s": round(total / (1 << 20) / elapsed, 1)}
+    per_gib = GIB / total
+    return {"seconds": round(elapsed, 3), "mib_per_s": round(total / (1 << 20) / elapsed, 1),
+            "cpu_s_per_gib_daemon": round((_tree_cpu(daemon) - daemon_cpu0) * per_gib, 2),
+            "cpu_s_per_gib_shim": round(sum(shim_cpu.values()) * per_gib, 2),
+            "cpu_s_per_gib_cli": round((usage.ru_utime + usage.ru_stime) * per_gib, 2)}
 
 
 def _read_until(fd: int, marker: bytes, timeout: float = 30) -> None:

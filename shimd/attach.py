@@ -31,6 +31,9 @@ CLIENT_BUFFER = 4 * 1024 * 1024  # queued output per client beyond which it must
 STALL_GRACE = 1.0  # ...or be cut off after this long without taking a byte
 CLIENT_BUFFER_MAX = 32 * 1024 * 1024  # cut off at once: the most a client may cost the shim
 STDIN_BUFFER = 256 * 1024  # queued input before the shim stops reading clients
+INPUT_HOLD = 256 * 1024  # a client's own unsent output beyond which its input is not read (an echo
+# through `cat` goes at the pace the client takes its output, far below the cut-off marks)...
+INPUT_RESUME = 128 * 1024  # ...until it is down to this (a small queue: big bytearrays cost page faults)
 RECV_SIZE = 64 * 1024
 
 
@@ -112,7 +115,7 @@ class Client:
         self.resume()
 
     def resume(self) -> None:
-        if not self.reading and not self.closed:
+        if not self.reading and not self.closed and len(self.outbuf) <= INPUT_RESUME:
             self.hub.loop.add_reader(self.fd, self._on_readable)
             self.reading = True
 
@@ -165,6 +168,8 @@ class Client:
             self.close()
             return
         self.outbuf += data
+        if len(self.outbuf) > INPUT_HOLD:
+            self.pause()
 
     def _on_writable(self) -> None:
         try:
@@ -176,6 +181,8 @@ class Client:
             return
         del self.outbuf[:n]
         self.progress = time.monotonic()
+        if not self.reading and len(self.outbuf) <= INPUT_RESUME and not (self.hub.stdin is not None and self.hub.stdin.full):
+            self.resume()
         if self.hub.paused and len(self.outbuf) <= CLIENT_BUFFER:
             self.hub.maybe_resume()
         if not self.outbuf:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
 import stat
@@ -52,6 +53,16 @@ def make_backend(config: BackendConfig, reaper: Reaper, state_dir: str) -> Backe
     if config.runtime:
         return OciBinaryBackend(config, reaper, state_dir)
     return ForkedBackend(config, reaper, state_dir)
+
+
+PIPE_SIZE = 1024 * 1024  # the default pipe-max-size: a bulk stream moves in 1 MiB reads, not 64 KiB
+
+
+def _widen(fd: int) -> None:
+    """A stdin/stdout pipe of the init as wide as an unprivileged process may make one (pages are
+    taken only while bytes wait in it); a refusal (a lowered pipe-max-size) keeps the default."""
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
 
 
 def _is_file(path: str) -> bool:
@@ -158,10 +169,12 @@ class Task:
                     stdin = devnull
                     if req.open_stdin:
                         stdin_r, stdin_w = os.pipe2(os.O_CLOEXEC)
+                        _widen(stdin_w)
                         self.fanout.set_stdin(stdin_w)
                         stdin = stdin_r
                     out_r, out_w = os.pipe2(os.O_CLOEXEC)
                     err_r, err_w = os.pipe2(os.O_CLOEXEC)
+                    _widen(out_w)
                     self._pumps = [LogPump(out_r, "stdout", self._writer, self.fanout.publish),
                                    LogPump(err_r, "stderr", self._writer, self.fanout.publish)]
                     pid = await backend.create(Stdio(stdin, out_w, err_w))

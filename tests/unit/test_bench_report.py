@@ -132,13 +132,14 @@ def test_network_rows_targets_and_the_firewall_ratio() -> None:
 def test_attach_rows_ctrd_beside_docker_and_skips() -> None:
     rep: dict[str, Any] = {"attach": {
         "ctrd": {"run_i_cat": {"summary": {"p50": 150.0}}, "run_true": {"summary": {"p50": 140.0}},
-                 "cat_1gib": {"mib_per_s": 300.5},
+                 "cat_1gib": {"mib_per_s": 300.5, "cpu_s_per_gib_daemon": 7.04, "cpu_s_per_gib_shim": 9.2,
+                              "cpu_s_per_gib_cli": 6.33},
                  "attached_tty_shim": {"pss_mb_p50": 2.4, "uss_mb_p50": 0.61}},
         "docker": {"skipped": "dockerd not running"},
     }}
     md = render_markdown(rep)
-    assert "| ctrd | 150.0 | 140.0 | 300.5 | 2.40 / 0.61 |" in md
-    assert "| docker | skipped: dockerd not running | | | |" in md
+    assert "| ctrd | 150.0 | 140.0 | 300.5 | 7.0 / 9.2 / 6.3 | 2.40 / 0.61 |" in md
+    assert "| docker | skipped: dockerd not running | | | | |" in md
 
 
 def test_exec_rows_ctrd_beside_docker_and_skips() -> None:

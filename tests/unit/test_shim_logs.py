@@ -131,3 +131,49 @@ def test_attrs_are_written_where_docker_writes_them(tmp_path: Path) -> None:
     w.write("stderr", b"x\n", 0)
     w.close()
     assert json.loads((tmp_path / "a.log").read_text())["attrs"] == {"q": 'a"b', "tier": "web"}
+
+
+def _pump_bytes(tmp_path: Path, name: str, chunks: list[bytes], fast: bool, max_size: int = 0) -> bytes:
+    """What a pump writes for these reads (one time stamp for all), by the block fast path or by
+    feed + one entry per message."""
+    w = JsonFileWriter(tmp_path / name, max_size=max_size, max_file=50)
+    s = LineSplitter()
+    for data in chunks:
+        body = s.take_lines(data) if fast else None
+        if body is not None:
+            w.write_lines("stdout", body, 1_700_000_000_123_000_000)
+        else:
+            w.write_many("stdout", s.feed(data), 1_700_000_000_123_000_000)
+    w.write_many("stdout", s.flush(), 1_700_000_000_123_000_000)
+    w.close()
+    files = sorted(tmp_path.glob(name + "*"), key=lambda p: -int(p.name.rpartition(".")[2] or 0)
+                   if p.name != name else 0)
+    return b"|".join(p.read_bytes() for p in files)
+
+
+def test_block_fast_path_writes_what_per_line_entries_write(tmp_path: Path) -> None:
+    """The block path (one escape call per read) is byte for byte the per-line path: lines split
+    across reads, bad and multi-byte UTF-8 cut at read edges, control characters, quotes, U+2028,
+    backslashes (the block path steps aside), lines at and over the 16 KiB cap, rotation inside."""
+    import random
+
+    rng = random.Random(15)
+    alphabet = [b"a", b"n", b"\n", b"\n", b"\"", b"\\", b"\x00", b"\x1b[1m", b"\t", b"\r", "\u00e9".encode(),
+                "\u2028".encode(), "\U0001f600".encode(), b"\xff", b"\xe2\x82"]
+    for case in range(60):
+        parts: list[bytes] = []
+        for _ in range(rng.randrange(1, 400)):
+            if rng.random() < 0.02:
+                parts.append(b"L" * rng.choice([MAX_LINE - 2, MAX_LINE - 1, MAX_LINE, MAX_LINE + 5]))
+            else:
+                tok = rng.choice(alphabet)
+                if case % 2 and tok == b"\\":
+                    tok = b"b"  # half the cases without a backslash: the block path proper
+                parts.append(tok)
+        blob = b"".join(parts)
+        cuts = sorted(rng.sample(range(len(blob) + 1), min(len(blob) + 1, rng.randrange(1, 8))))
+        chunks = [blob[a:b] for a, b in zip([0, *cuts], [*cuts, len(blob)], strict=True) if b > a]
+        max_size = rng.choice([0, 0, 200, 5000])
+        slow = _pump_bytes(tmp_path, f"s{case}.log", chunks, fast=False, max_size=max_size)
+        fast = _pump_bytes(tmp_path, f"f{case}.log", chunks, fast=True, max_size=max_size)
+        assert fast == slow, case
