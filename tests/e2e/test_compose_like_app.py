@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from ctrd.timefmt import parse_rfc3339
 from tests.daemon_fixtures import DaemonProc, ctrd  # noqa: F401
 from tests.e2e.test_ctrctl_e2e import ctl
 from tests.e2e.test_health_logs_listing import health, shim_health, until
@@ -54,8 +55,8 @@ def test_web_and_client_across_kill9_of_ctrd(ctrd: DaemonProc) -> None:  # noqa:
         ctrd.start()
         info = until(ctrd, web, lambda i: health(i)["Status"] == "healthy" and i["State"]["Running"])
         # probes ran while the daemon was away: the log holds results newer than its last view
-        newest = health(info)["Log"][-1]["Start"]
-        assert newest > before["Log"][-1]["Start"]  # RFC 3339 in UTC: ordered as text
+        newest = parse_rfc3339(health(info)["Log"][-1]["Start"])
+        assert newest > parse_rfc3339(before["Log"][-1]["Start"])
         assert fetch(ctrd, "client2") == "second\n"
         mounts = info["Mounts"]
         assert [(m["Type"], m["Name"], m["Destination"]) for m in mounts] == [("volume", "webdata", "/www")]
