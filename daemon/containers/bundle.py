@@ -19,7 +19,7 @@ from daemon.atomic import write_json_atomic
 from daemon.containers.record import Container
 from daemon.containers.validate import KNOWN_CAPS
 from daemon.security import limits, options
-from runtime.defaults import default_spec
+from runtime.defaults import default_spec, thermal_throttle_paths
 
 CPU_PERIOD = 100_000
 MAX_ID = 2**31 - 1
@@ -97,6 +97,7 @@ def build_spec(
 ) -> dict[str, Any]:
     cfg, host = c.config, c.host_config
     spec = default_spec([c.path, *c.args])
+    spec["linux"]["maskedPaths"] += thermal_throttle_paths()  # docker's, for the CPUs present
     spec["root"] = {"path": str(rootfs), "readonly": host.read_only_rootfs}
     uid, gid, extra = resolve_user(rootfs, cfg.user)
     proc = spec.setdefault("process", {})
