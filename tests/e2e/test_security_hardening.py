@@ -3,9 +3,11 @@ is not readable by other local users, docker's per-CPU thermal_throttle masks.""
 
 from __future__ import annotations
 
+import io
 import os
 import pwd
 import stat
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -95,3 +97,78 @@ def test_thermal_throttle_is_masked_per_cpu(ctrd: DaemonProc) -> None:  # noqa: 
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == [f"{p}=0" for p in paths]  # masked: an empty read-only tmpfs
     assert all(os.listdir(p) for p in paths)  # while the host's are not empty
+
+
+# ---------------------------------------------------------------- archive size caps
+
+HUGE = 200 << 20
+
+
+def _status_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {key} in /proc/{pid}/status")
+
+
+def _write_pax_bomb(path: Path, header_size: int) -> None:
+    """A tar whose first member is a pax extended header of `header_size` bytes (one valid
+    record, written in chunks), followed by a small regular file and the end blocks."""
+    payload_len = header_size - len(f"{header_size} path=\n")
+    record_prefix = f"{header_size} path=".encode()
+    assert len(record_prefix) + payload_len + 1 == header_size
+    hdr = tarfile.TarInfo("././@PaxHeader")
+    hdr.type = tarfile.XHDTYPE
+    hdr.size = header_size
+    with open(path, "wb") as f:
+        f.write(hdr.tobuf(tarfile.USTAR_FORMAT, "utf-8", "surrogateescape"))
+        f.write(record_prefix)
+        chunk = b"a" * (1 << 20)
+        left = payload_len
+        while left:
+            n = f.write(chunk[: min(left, len(chunk))])
+            left -= n
+        f.write(b"\n")
+        f.write(b"\0" * (-header_size % 512))
+        small = tarfile.TarInfo("etc/hello")
+        small.size = 3
+        f.write(small.tobuf(tarfile.USTAR_FORMAT, "utf-8", "surrogateescape") + b"hi\n".ljust(512, b"\0"))
+        f.write(b"\0" * 1024)
+
+
+def _huge_json_archive(path: Path) -> None:
+    """A docker-save archive whose manifest.json is 20 MB (valid JSON, whitespace-padded)."""
+    body = b"[" + b" " * (20 << 20) + b"]"
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tf:
+        ti = tarfile.TarInfo("manifest.json")
+        ti.size = len(body)
+        tf.addfile(ti, io.BytesIO(body))
+
+
+@pytest.mark.parametrize("verb", ["load", "import"])
+def test_archive_with_huge_pax_header_is_refused_without_memory_growth(
+        ctrd: DaemonProc, short_tmp: Path, verb: str) -> None:  # noqa: F811
+    bomb = short_tmp / "bomb.tar"
+    _write_pax_bomb(bomb, HUGE)
+    assert ctrd.proc is not None
+    pid = ctrd.proc.pid
+    before = _status_kb(pid, "VmHWM")
+    args = ["image", "load", "-q", "-i", str(bomb)] if verb == "load" else ["image", "import", str(bomb), "bomb:1"]
+    r = ctl(ctrd, *args, timeout=180)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "pax extended header" in lines[0] and f"{HUGE} bytes" in lines[0], lines[0]
+    grown_mb = (_status_kb(pid, "VmHWM") - before) / 1024
+    assert grown_mb < 64, f"daemon peak RSS grew by {grown_mb:.0f} MB while refusing a {HUGE >> 20} MB header"
+    r = ctl(ctrd, "image", "ls", "-q")
+    assert r.returncode == 0 and ctrd.c.version()  # the daemon still answers; nothing half-loaded
+
+
+def test_load_refuses_a_huge_json_member_naming_it(ctrd: DaemonProc, short_tmp: Path) -> None:  # noqa: F811
+    arc = short_tmp / "huge-manifest.tar"
+    _huge_json_archive(arc)
+    r = ctl(ctrd, "image", "load", "-q", "-i", str(arc), timeout=120)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "manifest.json" in lines[0] and "larger than" in lines[0], r.stderr
