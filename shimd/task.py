@@ -278,7 +278,8 @@ class Task:
         check(self.status, "exec", self.id)
         if not req.args:
             raise errdefs.InvalidArgument("args: must not be empty")
-        spec = ExecSpec(list(req.args), list(req.env), req.cwd, req.uid, req.gid)
+        spec = ExecSpec(list(req.args), list(req.env), req.cwd, req.uid, req.gid,
+                        additional_gids=tuple(req.additional_gids))
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)

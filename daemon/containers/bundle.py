@@ -9,7 +9,7 @@ the persisted network namespace, the cgroup path and resources.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,13 @@ def resolve_user(rootfs: Path, user: str) -> tuple[int, int, list[int]]:
                 if g2 != gid and g2 not in extra:
                     extra.append(g2)
     return uid, gid, extra
+
+
+def exec_user(rootfs: Path, user: str, group_add: Sequence[str]) -> tuple[int, int, list[int]]:
+    """An exec's credentials as docker's getUser gives them: the user's uid, gid and supplementary
+    groups from the container's files, plus the container's --group-add groups."""
+    uid, gid, extra = resolve_user(rootfs, user)
+    return uid, gid, limits.add_groups(rootfs, group_add, extra)
 
 
 def _caps(base: list[str], add: tuple[str, ...], drop: tuple[str, ...]) -> list[str]:

@@ -22,7 +22,7 @@ from ctrd.v1 import container_pb2
 from daemon import faults
 from daemon.config import Config
 from daemon.containers import sessions, update, validate, view
-from daemon.containers.bundle import resolve_user
+from daemon.containers.bundle import exec_user
 from daemon.containers.exec_run import ExecRunner
 from daemon.containers.monitor import Monitor
 from daemon.containers.record import Container
@@ -400,9 +400,9 @@ class ContainerManager:
         if c.status is Status.PAUSED:
             raise errdefs.FailedPrecondition(f"container {c.id} is paused, unpause the container before exec")
         rootfs = self.layers.graph_data(c.id).get("MergedDir", "")
-        uid, gid, _ = await asyncio.to_thread(resolve_user, Path(rootfs), user or c.config.user)
+        uid, gid, gids = await asyncio.to_thread(exec_user, Path(rootfs), user or c.config.user, c.host_config.group_add)
         full_env = list(c.config.env) + list(env)
-        result: ExecResult = await shim.exec(list(args), full_env, cwd or c.config.working_dir or "/", uid, gid)
+        result: ExecResult = await shim.exec(list(args), full_env, cwd or c.config.working_dir or "/", uid, gid, gids)
         self.monitor.emit(c, "exec_die", exitCode=str(result.exit_code))
         return result
 

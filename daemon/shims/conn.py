@@ -81,8 +81,10 @@ class ShimConn:
     async def resume(self) -> None:
         await self.client.resume()
 
-    async def exec(self, args: Sequence[str], env: Sequence[str], cwd: str, uid: int, gid: int) -> ExecResult:
-        r = await self.client.exec(shim_pb2.ExecRequest(args=list(args), env=list(env), cwd=cwd, uid=uid, gid=gid))
+    async def exec(self, args: Sequence[str], env: Sequence[str], cwd: str, uid: int, gid: int,
+                   gids: Sequence[int] = ()) -> ExecResult:
+        r = await self.client.exec(shim_pb2.ExecRequest(args=list(args), env=list(env), cwd=cwd, uid=uid, gid=gid,
+                                                        additional_gids=list(gids)))
         return ExecResult(int(r.exit_status), bytes(r.stdout), bytes(r.stderr))
 
     async def stats(self) -> Stats:

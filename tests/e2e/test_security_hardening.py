@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ctrd.v1 import container_pb2 as cpb
 from runtime.defaults import thermal_throttle_paths
 from tests.daemon_fixtures import DaemonProc, ctrd  # noqa: F401
 from tests.e2e.test_ctrctl_e2e import ctl
@@ -172,3 +173,30 @@ def test_load_refuses_a_huge_json_member_naming_it(ctrd: DaemonProc, short_tmp: 
     assert r.returncode != 0
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "manifest.json" in lines[0] and "larger than" in lines[0], r.stderr
+
+
+# ---------------------------------------------------------------- exec credentials
+
+USERS = ("echo alice:x:1000:1000::/:/bin/sh >> /etc/passwd; "
+         "echo dev:x:2000:alice >> /etc/group; echo ops:x:3000:bob,alice >> /etc/group; "
+         "echo other:x:4000:bob >> /etc/group")
+
+
+def test_exec_keeps_the_users_supplementary_groups(ctrd: DaemonProc) -> None:  # noqa: F811
+    """docker's exec -u USER: the user's groups from the container's /etc/group, plus --group-add."""
+    r = ctl(ctrd, "run", "-d", "--network", "none", "--group-add", "777", "busybox", "sleep", "1000")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    try:
+        r = ctl(ctrd, "exec", cid, "sh", "-c", USERS)
+        assert r.returncode == 0, r.stderr
+        want = {"1000", "2000", "3000", "777"}
+        r = ctl(ctrd, "exec", "-u", "alice", cid, "id", "-G")  # the streaming exec (ExecCreate/Start)
+        assert r.returncode == 0, r.stderr
+        assert set(r.stdout.split()) == want, r.stdout
+        res = ctrd.c.call(ctrd.c.containers, "Exec", cpb.ExecRequest(id=cid, args=["id", "-G"], user="alice"))
+        assert res.exit_code == 0 and set(res.stdout.decode().split()) == want, res  # the buffered Exec RPC
+        r = ctl(ctrd, "exec", cid, "id", "-G")  # the container's user (root) keeps --group-add too
+        assert r.returncode == 0 and {"0", "777"} <= set(r.stdout.split()), r.stdout
+    finally:
+        ctrd.c.remove(cid, force=True)
