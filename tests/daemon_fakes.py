@@ -187,7 +187,7 @@ class FakeShim:
         self.status = "running"
 
     async def exec(self, args: Sequence[str], env: Sequence[str], cwd: str, uid: int, gid: int,
-                   gids: Sequence[int] = ()) -> ExecResult:
+                   gids: Sequence[int] = (), timeout: float | None = None) -> ExecResult:
         return ExecResult(0, " ".join(args).encode())
 
     async def stats(self) -> Stats:

@@ -392,7 +392,10 @@ class ContainerManager:
             return c, Stats()
         return c, await self._shim(c).stats()
 
-    async def exec(self, ref: str, args: Sequence[str], env: Sequence[str], user: str, cwd: str) -> ExecResult:
+    async def exec(self, ref: str, args: Sequence[str], env: Sequence[str], user: str, cwd: str,
+                   timeout: float | None = None) -> ExecResult:
+        """The buffered exec; `timeout` (the caller's deadline): its process is killed then, even
+        when stopped, so a call given up on leaves nothing running."""
         c = self.store.get(ref)
         if not args:
             raise InvalidArgument("args: no command specified")
@@ -402,7 +405,8 @@ class ContainerManager:
         rootfs = self.layers.graph_data(c.id).get("MergedDir", "")
         uid, gid, gids = await asyncio.to_thread(exec_user, Path(rootfs), user or c.config.user, c.host_config.group_add)
         full_env = list(c.config.env) + list(env)
-        result: ExecResult = await shim.exec(list(args), full_env, cwd or c.config.working_dir or "/", uid, gid, gids)
+        result: ExecResult = await shim.exec(list(args), full_env, cwd or c.config.working_dir or "/", uid, gid, gids,
+                                               timeout)
         self.monitor.emit(c, "exec_die", exitCode=str(result.exit_code))
         return result
 

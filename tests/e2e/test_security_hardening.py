@@ -6,16 +6,21 @@ from __future__ import annotations
 import io
 import os
 import pwd
+import signal
 import stat
+import subprocess
 import tarfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import grpc
 import pytest
 
 from ctrd.v1 import container_pb2 as cpb
 from runtime.defaults import thermal_throttle_paths
 from tests.daemon_fixtures import DaemonProc, ctrd  # noqa: F401
-from tests.e2e.test_ctrctl_e2e import ctl
+from tests.e2e.test_ctrctl_e2e import CTRCTL, ctl
 
 pytestmark = pytest.mark.root
 
@@ -200,3 +205,61 @@ def test_exec_keeps_the_users_supplementary_groups(ctrd: DaemonProc) -> None:  #
         assert r.returncode == 0 and {"0", "777"} <= set(r.stdout.split()), r.stdout
     finally:
         ctrd.c.remove(cid, force=True)
+
+
+def _procs_with(marker: bytes) -> list[tuple[int, str]]:
+    """(pid, state) of the host's processes whose command line contains `marker`."""
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if marker in (p / "cmdline").read_bytes():
+                    out.append((int(p.name), (p / "stat").read_text().rsplit(")", 1)[1].split()[0]))
+            except OSError:
+                pass
+    return out
+
+
+def _wait_for(pred: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_stopped_exec_ends_at_the_callers_deadline(ctrd: DaemonProc) -> None:  # noqa: F811
+    """An exec whose process stops itself (SIGSTOP) never ends on its own: the buffered Exec's
+    deadline kills it (SIGKILL reaches a stopped process); a streaming exec's client that goes away
+    (Ctrl-C) leaves the daemon answering and the container removable, as docker's does."""
+    r = ctl(ctrd, "run", "-d", "--network", "none", "busybox", "sleep", "1000")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    try:
+        marker = f"stopme-{cid[:12]}"
+        with pytest.raises(grpc.RpcError) as exc:
+            ctrd.c.containers.Exec(cpb.ExecRequest(id=cid, args=["sh", "-c", f"kill -STOP $$; echo {marker}"]),
+                                   timeout=3)
+        assert exc.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        _wait_for(lambda: not _procs_with(marker.encode()), "the stopped exec was never killed")
+
+        env = {k: v for k, v in os.environ.items() if k != "CTRD_ADDRESS"}
+        marker2 = f"stopme2-{cid[:12]}"
+        p = subprocess.Popen([*CTRCTL, "-a", ctrd.address, "exec", cid, "sh", "-c", f"echo up; kill -STOP $$; echo {marker2}"],
+                             stdout=subprocess.PIPE, env=env)
+        try:
+            assert p.stdout is not None and p.stdout.readline() == b"up\n"
+            _wait_for(lambda: any(st == "T" for _, st in _procs_with(marker2.encode())), "exec never stopped")
+            p.send_signal(signal.SIGINT)
+            assert p.wait(30) != 0
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            if p.stdout is not None:
+                p.stdout.close()
+        assert ctrd.c.version()
+        r = ctl(ctrd, "exec", cid, "echo", "still")
+        assert (r.returncode, r.stdout) == (0, "still\n"), r.stderr
+    finally:
+        ctrd.c.remove(cid, force=True)
+    assert not _procs_with(f"stopme2-{cid[:12]}".encode())  # rm -f took the stopped exec with it
