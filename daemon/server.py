@@ -55,6 +55,9 @@ class RootLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o710)
+        # docker's mode: the root holds containers' env and secrets; an older ctrd (or the umask)
+        # may have left it 0755, so it is tightened on every start.
+        os.chmod(self.path.parent, 0o710)
         f = open(self.path, "a+")  # noqa: SIM115 (held open for the daemon's whole life)
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -4,6 +4,7 @@ from them. The daemon's bundle writer imports this; `ctrd-runtime spec` writes i
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 OCI_VERSION = "1.0.2"
@@ -20,6 +21,25 @@ MASKED_PATHS: tuple[str, ...] = (
     "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
     "/sys/firmware", "/sys/devices/virtual/powercap",
 )
+CPU_SYSFS = "/sys/devices/system/cpu"
+
+
+def thermal_throttle_paths(cpu_dir: str = CPU_SYSFS) -> list[str]:
+    """docker's per-CPU masks (moby daemon/pkg/oci/defaults.go, GHSA-6fw5-f8r9-fgfm: the throttle
+    counters are a side channel): `<cpu_dir>/cpu<N>/thermal_throttle` for each CPU that has one.
+    Paths are returned as the container sees them (under /sys/devices/system/cpu)."""
+    try:
+        names = os.listdir(cpu_dir)
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        if name.startswith("cpu") and name[3:].isdigit() and os.path.isdir(
+                os.path.join(cpu_dir, name, "thermal_throttle")):
+            out.append((int(name[3:]), f"{CPU_SYSFS}/{name}/thermal_throttle"))
+    return [p for _, p in sorted(out)]
+
+
 READONLY_PATHS: tuple[str, ...] = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 NAMESPACES: tuple[str, ...] = ("pid", "network", "ipc", "uts", "mount")
 # Set by docker when the container has its own network namespace (daemon/oci_linux.go). Not in

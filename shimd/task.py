@@ -291,14 +291,25 @@ class Task:
         check(self.status, "exec", self.id)
         if not req.args:
             raise errdefs.InvalidArgument("args: must not be empty")
-        spec = ExecSpec(list(req.args), list(req.env), req.cwd, req.uid, req.gid)
+        pids: list[int] = []
+        spec = ExecSpec(list(req.args), list(req.env), req.cwd, req.uid, req.gid,
+                        additional_gids=tuple(req.additional_gids), on_pid=pids.append)
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         reads = asyncio.gather(spawn.read_all(out_r, EXEC_OUTPUT_CAP), spawn.read_all(err_r, EXEC_OUTPUT_CAP))
+        # exec owns (and closes) the three fds it is given
+        running = asyncio.ensure_future(self._backend().exec(spec, Stdio(devnull, out_w, err_w)))
         try:
-            # exec owns (and closes) the three fds it is given
-            status = await self._backend().exec(spec, Stdio(devnull, out_w, err_w))
+            try:
+                status = await asyncio.wait_for(asyncio.shield(running), req.timeout_ms / 1000 or None)
+            except TimeoutError:
+                # the caller's deadline: nobody will read the answer, so the process ends here, even
+                # a stopped one (SIGKILL reaches it); its status then says it was killed
+                for pid in pids:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+                status = await asyncio.wait_for(running, KILL_WAIT)
         except BaseException:
             reads.cancel()
             raise

@@ -186,7 +186,8 @@ class FakeShim:
         self._check()
         self.status = "running"
 
-    async def exec(self, args: Sequence[str], env: Sequence[str], cwd: str, uid: int, gid: int) -> ExecResult:
+    async def exec(self, args: Sequence[str], env: Sequence[str], cwd: str, uid: int, gid: int,
+                   gids: Sequence[int] = (), timeout: float | None = None) -> ExecResult:
         return ExecResult(0, " ".join(args).encode())
 
     async def stats(self) -> Stats:

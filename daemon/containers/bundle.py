@@ -9,7 +9,7 @@ the persisted network namespace, the cgroup path and resources.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from daemon.atomic import write_json_atomic
 from daemon.containers.record import Container
 from daemon.containers.validate import KNOWN_CAPS
 from daemon.security import limits, options
-from runtime.defaults import default_spec
+from runtime.defaults import default_spec, thermal_throttle_paths
 
 CPU_PERIOD = 100_000
 MAX_ID = 2**31 - 1
@@ -78,6 +78,13 @@ def resolve_user(rootfs: Path, user: str) -> tuple[int, int, list[int]]:
     return uid, gid, extra
 
 
+def exec_user(rootfs: Path, user: str, group_add: Sequence[str]) -> tuple[int, int, list[int]]:
+    """An exec's credentials as docker's getUser gives them: the user's uid, gid and supplementary
+    groups from the container's files, plus the container's --group-add groups."""
+    uid, gid, extra = resolve_user(rootfs, user)
+    return uid, gid, limits.add_groups(rootfs, group_add, extra)
+
+
 def _caps(base: list[str], add: tuple[str, ...], drop: tuple[str, ...]) -> list[str]:
     caps = [] if "ALL" in drop else [c for c in base if c not in drop]
     if "ALL" in add:
@@ -97,6 +104,7 @@ def build_spec(
 ) -> dict[str, Any]:
     cfg, host = c.config, c.host_config
     spec = default_spec([c.path, *c.args])
+    spec["linux"]["maskedPaths"] += thermal_throttle_paths()  # docker's, for the CPUs present
     spec["root"] = {"path": str(rootfs), "readonly": host.read_only_rootfs}
     uid, gid, extra = resolve_user(rootfs, cfg.user)
     proc = spec.setdefault("process", {})

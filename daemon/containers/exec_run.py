@@ -18,7 +18,7 @@ from pathlib import Path
 from ctrd import errdefs, reasons
 from ctrd.v1 import container_pb2 as pb
 from daemon.containers import attach
-from daemon.containers.bundle import resolve_user
+from daemon.containers.bundle import exec_user
 from daemon.containers.execs import ExecConfig, ExecStore
 from daemon.containers.monitor import Monitor
 from daemon.containers.record import Container
@@ -89,7 +89,8 @@ class ExecRunner:
         e.started = True
         try:
             rootfs = self.layers.graph_data(c.id).get("MergedDir", "")
-            uid, gid, gids = await asyncio.to_thread(resolve_user, Path(rootfs), e.user or c.config.user)
+            uid, gid, gids = await asyncio.to_thread(
+                exec_user, Path(rootfs), e.user or c.config.user, c.host_config.group_add)
             proc = ExecProcess(
                 e.id, tuple(e.args), tuple(list(c.config.env) + e.env), e.working_dir or c.config.working_dir or "/",
                 uid, gid, tuple(gids), terminal=e.tty, open_stdin=e.attach_stdin, size=size)

@@ -22,7 +22,7 @@ from ctrd.v1 import container_pb2
 from daemon import faults
 from daemon.config import Config
 from daemon.containers import sessions, update, validate, view
-from daemon.containers.bundle import resolve_user
+from daemon.containers.bundle import exec_user
 from daemon.containers.exec_run import ExecRunner
 from daemon.containers.monitor import Monitor
 from daemon.containers.record import Container
@@ -396,7 +396,10 @@ class ContainerManager:
             return c, Stats()
         return c, await self._shim(c).stats()
 
-    async def exec(self, ref: str, args: Sequence[str], env: Sequence[str], user: str, cwd: str) -> ExecResult:
+    async def exec(self, ref: str, args: Sequence[str], env: Sequence[str], user: str, cwd: str,
+                   timeout: float | None = None) -> ExecResult:
+        """The buffered exec; `timeout` (the caller's deadline): its process is killed then, even
+        when stopped, so a call given up on leaves nothing running."""
         c = self.store.get(ref)
         if not args:
             raise InvalidArgument("args: no command specified")
@@ -404,9 +407,10 @@ class ContainerManager:
         if c.status is Status.PAUSED:
             raise errdefs.FailedPrecondition(f"container {c.id} is paused, unpause the container before exec")
         rootfs = self.layers.graph_data(c.id).get("MergedDir", "")
-        uid, gid, _ = await asyncio.to_thread(resolve_user, Path(rootfs), user or c.config.user)
+        uid, gid, gids = await asyncio.to_thread(exec_user, Path(rootfs), user or c.config.user, c.host_config.group_add)
         full_env = list(c.config.env) + list(env)
-        result: ExecResult = await shim.exec(list(args), full_env, cwd or c.config.working_dir or "/", uid, gid)
+        result: ExecResult = await shim.exec(list(args), full_env, cwd or c.config.working_dir or "/", uid, gid, gids,
+                                               timeout)
         self.monitor.emit(c, "exec_die", exitCode=str(result.exit_code))
         return result
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 
 CONFIG = "config.v2.json"
 HOSTCONFIG = "hostconfig.json"
+# The records hold the containers' environment (secrets): docker's modes, owner-only.
+DIR_MODE = 0o710
+FILE_MODE = 0o600
 
 
 class ContainerStore:
@@ -109,16 +113,16 @@ class ContainerStore:
     def write_host_config(self, c: Container) -> None:
         """Create's first write (may run alongside the layer creation: it commits nothing)."""
         d = self.container_dir(c.id)
-        d.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(d / HOSTCONFIG, record.host_config_to_json(c.host_config), sync_dir=False)
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_json_atomic(d / HOSTCONFIG, record.host_config_to_json(c.host_config), FILE_MODE, sync_dir=False)
 
     def commit_new(self, c: Container) -> None:
         """config.v2.json, the commit point (after hostconfig.json and the layers exist); one
         directory fsync covers both names."""
-        write_json_atomic(self.container_dir(c.id) / CONFIG, record.to_json(c), sync_dir=True)
+        write_json_atomic(self.container_dir(c.id) / CONFIG, record.to_json(c), FILE_MODE, sync_dir=True)
 
     def save(self, c: Container) -> None:
-        write_json_atomic(self.container_dir(c.id) / CONFIG, record.to_json(c))
+        write_json_atomic(self.container_dir(c.id) / CONFIG, record.to_json(c), FILE_MODE)
 
     def unlink_record(self, cid: str) -> None:
         """The commit point of a removal: without config.v2.json the directory is garbage."""
@@ -140,12 +144,12 @@ class ContainerStore:
         """Read every record; returns (containers, garbage dirs removed)."""
         loaded: list[Container] = []
         garbage: list[str] = []
-        if not self.dir.exists():
-            self.dir.mkdir(parents=True, exist_ok=True)
-            return loaded, garbage
+        self.dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        os.chmod(self.dir, DIR_MODE)  # tightened: an older ctrd left it 0755
         for d in sorted(self.dir.iterdir()):
-            if not d.is_dir() or not ids.is_full_id(d.name):
+            if not d.is_dir() or d.is_symlink() or not ids.is_full_id(d.name):
                 continue
+            _tighten(d)
             cfg = d / CONFIG
             if not cfg.exists():
                 # create crashed before its commit point
@@ -160,3 +164,15 @@ class ContainerStore:
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.error("container %s: unreadable record, skipped: %s", d.name, exc)
         return loaded, garbage
+
+
+def _tighten(d: Path) -> None:
+    """An older ctrd wrote the records 0644 in a 0755 directory: owner-only now (JSON metadata
+    only; symlinks are left alone, chmod would follow them)."""
+    try:
+        os.chmod(d, 0o700)
+        for f in d.iterdir():
+            if f.suffix == ".json" and f.is_file() and not f.is_symlink():
+                os.chmod(f, FILE_MODE)
+    except OSError as exc:
+        log.warning("container %s: could not tighten modes: %s", d.name, exc)

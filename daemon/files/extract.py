@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 from ctrd import errdefs
 from daemon.files.resolve import canonical, fs_readlink, open_parts
+from daemon.tarcap import CappedTarInfo
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _COPY = 1 << 20
@@ -205,7 +206,7 @@ def extract(root_fd: int, dest: list[str], shown: str, stream: BinaryIO, *, no_o
     """Extract the plain tar `stream` into canonical directory `dest` of the root at `root_fd`."""
     ex = Extractor(root_fd, dest, shown, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, owner=owner)
     try:
-        with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as tf:
+        with tarfile.open(fileobj=stream, mode="r|", errorlevel=2, tarinfo=CappedTarInfo) as tf:
             for member in tf:
                 ex.entry(tf, member)
     except errdefs.CtrdError:

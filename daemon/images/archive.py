@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ctrd import errdefs
+from daemon import tarcap
 from daemon.images import reference
 from daemon.images.blobs import Readable, check_digest, sha256_bytes
 
@@ -46,7 +47,7 @@ class Archive:
     def __init__(self, tf: tarfile.TarFile) -> None:
         self.tf = tf
         self.members: dict[str, tarfile.TarInfo] = {}
-        for m in tf.getmembers():
+        for m in tarcap.members(tf):
             self.members[_norm(m.name)] = m
 
     def has(self, path: str) -> bool:
@@ -82,7 +83,7 @@ class Archive:
         data = self.read(path, field, digest)
         try:
             return json.loads(data)
-        except (ValueError, UnicodeError):
+        except (ValueError, UnicodeError, RecursionError):
             raise errdefs.InvalidArgument(f"invalid archive: {field} {str(path)[:200]!r} is not valid JSON") from None
 
 

@@ -35,6 +35,7 @@ from daemon.images.records import MAX_LAYERS, Image, ParsedConfig, parse_config
 from daemon.images.spool import Progress, seekable, spool_archive
 from daemon.images.tee import Keeping, KeptBlob
 from daemon.layers.overlay2 import LayerStore
+from daemon.tarcap import CappedTarInfo
 
 __all__ = ["Image", "ImageConfig", "ImageStore"]
 _Sources = list[LayerSource]
@@ -279,7 +280,7 @@ class ImageStore:
 
     def _load_tar(self, fileobj: BinaryIO) -> _Strs:
         try:
-            tf = tarfile.open(fileobj=fileobj, mode="r:")  # noqa: SIM115 (closed by the with below)
+            tf = tarfile.open(fileobj=fileobj, mode="r:", tarinfo=CappedTarInfo)  # noqa: SIM115 (closed by the with below)
         except (tarfile.TarError, OSError, EOFError) as e:
             raise errdefs.InvalidArgument(f"invalid archive: {e}") from None
         with tf:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ctrd import errdefs
+from daemon.tarcap import CappedTarInfo
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -30,22 +31,8 @@ _CHUNK = 1 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-MAX_META_HEADER = 1 << 20  # pax / GNU long-name headers are read into memory whole: cap them
-
-
 class BadLayer(errdefs.InvalidArgument):
     """The layer archive itself is invalid (the message names the entry)."""
-
-
-class _CappedTarInfo(tarfile.TarInfo):
-    """tarfile reads pax and GNU long-name headers whole into memory; refuse huge ones first."""
-
-    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
-        meta = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
-        if self.type in meta and self.size > MAX_META_HEADER:
-            raise tarfile.HeaderError(f"extended header of {self.size} bytes is too large")
-        result: tarfile.TarInfo = super()._proc_member(tarfile_)  # type: ignore[misc]
-        return result
 
 
 def _parts(name: str, what: str) -> list[str]:
@@ -250,7 +237,7 @@ def extract_layer(stream: BinaryIO, dest: Path, what: str) -> int:
     ex = _Extractor(dest, what)
     try:
         try:
-            with tarfile.open(fileobj=stream, mode="r|", errorlevel=2, tarinfo=_CappedTarInfo) as tf:
+            with tarfile.open(fileobj=stream, mode="r|", errorlevel=2, tarinfo=CappedTarInfo) as tf:
                 for member in tf:
                     ex.entry(tf, member)
             while stream.read(_CHUNK):

@@ -131,6 +131,16 @@ def _group_id(rootfs: Path, name: str) -> int:
     raise InvalidArgument(f"group_add: unable to find group {name}: no matching entries in group file")
 
 
+def add_groups(rootfs: Path, group_add: Sequence[str], gids: Iterable[int]) -> list[int]:
+    """`gids` plus the --group-add groups (gids or names looked up in the container's /etc/group)."""
+    out = list(gids)
+    for g in group_add:
+        gid = int(g) if g.isdigit() else _group_id(rootfs, g)
+        if gid not in out:
+            out.append(gid)
+    return out
+
+
 def apply(spec: dict[str, Any], rootfs: Path, *, shm_size: int, ulimits: Sequence[Ulimit],
           sysctls: Sequence[tuple[str, str]], group_add: Sequence[str], pids_limit: int,
           device_cgroup_rules: Sequence[str]) -> None:
@@ -147,12 +157,7 @@ def apply(spec: dict[str, Any], rootfs: Path, *, shm_size: int, ulimits: Sequenc
         linux.setdefault("sysctl", {}).update(dict(sysctls))
     if group_add:
         user = proc.setdefault("user", {})
-        gids = list(user.get("additionalGids", []))
-        for g in group_add:
-            gid = int(g) if g.isdigit() else _group_id(rootfs, g)
-            if gid not in gids:
-                gids.append(gid)
-        user["additionalGids"] = gids
+        user["additionalGids"] = add_groups(rootfs, group_add, user.get("additionalGids", []))
     res = linux.setdefault("resources", {})
     if pids_limit:
         res["pids"] = {"limit": pids_limit}

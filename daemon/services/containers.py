@@ -108,7 +108,8 @@ class ContainerServicer(container_pb2_grpc.ContainerServiceServicer):
             await asyncio.sleep(1.0)
 
     async def Exec(self, request: pb.ExecRequest, context: Ctx) -> pb.ExecResponse:
-        r = await self.m.exec(request.id, list(request.args), list(request.env), request.user, request.working_dir)
+        r = await self.m.exec(request.id, list(request.args), list(request.env), request.user, request.working_dir,
+                              timeout=context.time_remaining())
         return pb.ExecResponse(exit_code=r.exit_code, stdout=r.stdout, stderr=r.stderr)
 
     async def Rename(self, request: pb.RenameRequest, context: Ctx) -> pb.RenameResponse:

@@ -81,8 +81,11 @@ class ShimConn:
     async def resume(self) -> None:
         await self.client.resume()
 
-    async def exec(self, args: Sequence[str], env: Sequence[str], cwd: str, uid: int, gid: int) -> ExecResult:
-        r = await self.client.exec(shim_pb2.ExecRequest(args=list(args), env=list(env), cwd=cwd, uid=uid, gid=gid))
+    async def exec(self, args: Sequence[str], env: Sequence[str], cwd: str, uid: int, gid: int,
+                   gids: Sequence[int] = (), timeout: float | None = None) -> ExecResult:
+        r = await self.client.exec(shim_pb2.ExecRequest(args=list(args), env=list(env), cwd=cwd, uid=uid, gid=gid,
+                                                        additional_gids=list(gids),
+                                                        timeout_ms=max(1, int(timeout * 1000)) if timeout else 0))
         return ExecResult(int(r.exit_status), bytes(r.stdout), bytes(r.stderr))
 
     async def stats(self) -> Stats:

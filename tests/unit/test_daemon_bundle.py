@@ -83,3 +83,26 @@ def test_tty_terminal_term_and_console_size(tmp_path: Path) -> None:
     assert spec["process"]["terminal"] is True
     assert spec["process"]["consoleSize"] == {"height": 40, "width": 120}
     assert "TERM=xterm" in spec["process"]["env"]  # as docker, for a tty
+
+
+def test_thermal_throttle_masked_per_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker masks cpu<N>/thermal_throttle for each CPU that has one (GHSA-6fw5-f8r9-fgfm)."""
+    from runtime import defaults
+
+    cpus = tmp_path / "cpu"
+    for n in (0, 2, 10):
+        (cpus / f"cpu{n}" / "thermal_throttle").mkdir(parents=True)
+    (cpus / "cpu1").mkdir()  # a CPU without the directory: nothing to mask
+    (cpus / "cpufreq" / "thermal_throttle").mkdir(parents=True)  # not a cpu<N>
+    want = [f"/sys/devices/system/cpu/cpu{n}/thermal_throttle" for n in (0, 2, 10)]
+    assert defaults.thermal_throttle_paths(str(cpus)) == want
+    assert defaults.thermal_throttle_paths(str(tmp_path / "absent")) == []
+
+    import daemon.containers.bundle as bundle
+    monkeypatch.setattr(bundle, "thermal_throttle_paths", lambda: defaults.thermal_throttle_paths(str(cpus)))
+    rootfs = tmp_path / "merged"
+    write_rootfs_files(rootfs)
+    etc = {f"/etc/{n}": str(tmp_path / n) for n in ("hostname", "hosts", "resolv.conf")}
+    spec = build_spec(make(), rootfs, etc, "/run/ctrd/netns/aaaaaaaaaaaa", "ctrdt-x")
+    masked = spec["linux"]["maskedPaths"]
+    assert masked[-3:] == want and "/proc/kcore" in masked

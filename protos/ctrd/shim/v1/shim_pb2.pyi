@@ -564,13 +564,21 @@ class ExecRequest(_message.Message):
     CWD_FIELD_NUMBER: _builtins.int
     UID_FIELD_NUMBER: _builtins.int
     GID_FIELD_NUMBER: _builtins.int
+    ADDITIONAL_GIDS_FIELD_NUMBER: _builtins.int
+    TIMEOUT_MS_FIELD_NUMBER: _builtins.int
     cwd: _builtins.str
     uid: _builtins.int
     gid: _builtins.int
+    timeout_ms: _builtins.int
+    """0: none; else the process is killed (SIGKILL, even when stopped) at this deadline"""
     @_builtins.property
     def args(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def env(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def additional_gids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """supplementary groups (the user's and --group-add), as docker's exec"""
+
     def __init__(
         self,
         *,
@@ -579,10 +587,12 @@ class ExecRequest(_message.Message):
         cwd: _builtins.str = ...,
         uid: _builtins.int = ...,
         gid: _builtins.int = ...,
+        additional_gids: _abc.Iterable[_builtins.int] | None = ...,
+        timeout_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "cwd", b"cwd", "env", b"env", "gid", b"gid", "uid", b"uid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["additional_gids", b"additional_gids", "args", b"args", "cwd", b"cwd", "env", b"env", "gid", b"gid", "timeout_ms", b"timeout_ms", "uid", b"uid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
