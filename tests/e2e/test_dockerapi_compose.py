@@ -1,5 +1,7 @@
 """Debian's docker-compose 1.29 (Python, on docker-py) against ctrd's Docker API socket: a two-service
-project on a user network, one service resolving the other by name."""
+project on a user network with a named volume and a healthcheck; the client starts only once the web
+is healthy (`depends_on: condition: service_healthy`, which compose waits for through inspect's
+State.Health) and reaches it by name; `down -v` removes the volume too."""
 
 from __future__ import annotations
 
@@ -21,18 +23,25 @@ version: "2.4"
 services:
   web:
     image: busybox
-    command: ["sh", "-c", "echo hi from web > /index.html; echo web up; exec httpd -f -p 80 -h /"]
+    command: ["sh", "-c", "test -e /www/index.html || echo hi from web > /www/index.html; echo web up; exec httpd -f -p 80 -h /www"]
     networks: [appnet]
+    volumes: ["webdata:/www"]
     labels: {tier: front}
+    healthcheck:
+      test: ["CMD-SHELL", "wget -q -O - http://127.0.0.1/index.html"]
+      interval: 1s
+      retries: 3
   client:
     image: busybox
-    command: ["sh", "-c", "until wget -qO- http://web/index.html; do sleep 0.2; done; exec sleep 300"]
-    depends_on: [web]
+    command: ["sh", "-c", "wget -qO- http://web/index.html; exec sleep 300"]
+    depends_on:
+      web: {condition: service_healthy}
     networks: [appnet]
 networks:
   appnet: {}
+volumes:
+  webdata: {}
 """
-
 
 def compose(d: DaemonProc, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "COMPOSE_"))}
@@ -53,9 +62,14 @@ def test_compose_up_ps_logs_exec_down(ctrd: DaemonProc) -> None:  # noqa: F811
             assert time.monotonic() < deadline, logs
             time.sleep(0.2)
         assert ok(dk(ctrd, "ps", "-q", "--filter", "label=tier=front")).strip()
-        assert ok(compose(ctrd, "exec", "-T", "web", "cat", "/index.html")) == "hi from web\n"
+        assert ok(compose(ctrd, "exec", "-T", "web", "cat", "/www/index.html")) == "hi from web\n"
+        web = ok(dk(ctrd, "ps", "-q", "--no-trunc", "--filter", "name=dapi_web_1")).strip()
+        state = ok(dk(ctrd, "inspect", "-f", "{{.State.Health.Status}} {{range .Mounts}}{{.Name}}{{end}}", web)).split()
+        assert state == ["healthy", "dapi_webdata"]
+        assert "dapi_webdata" in ok(dk(ctrd, "volume", "ls", "-q")).split()
     finally:
         down = compose(ctrd, "down", "-v", "-t", "1")
     ok(down)
     assert ctrd.client.list() == []
     assert "dapi_appnet" not in ok(dk(ctrd, "network", "ls"))
+    assert "dapi_webdata" not in ok(dk(ctrd, "volume", "ls", "-q")).split()
