@@ -48,14 +48,14 @@ class Run:
 Factory = Callable[..., Run]
 
 
-@pytest.fixture
-def make(rootfs: Path, short_tmp: Path) -> Iterator[Factory]:
-    made: list[Run] = []
+def run_factory(rootfs: Path, tmp: Path, made: list[Run], prefix: str = "t") -> Factory:
+    """A factory of started (or only created) containers on `rootfs`, each recorded in `made` for
+    `delete_all`; `mutate` edits the bundle's config.json first."""
 
     def factory(args: list[str], mutate: Callable[[dict[str, Any]], None] | None = None, start: bool = True,
                 state_dir: str | None = None) -> Run:
-        cid = "t" + uuid.uuid4().hex[:10]
-        bundle = write_bundle(short_tmp / cid, args, rootfs, cgroups_path=f"/ctrd-rt-test/{cid}", mutate=mutate)
+        cid = prefix + uuid.uuid4().hex[:10]
+        bundle = write_bundle(tmp / cid, args, rootfs, cgroups_path=f"/ctrd-rt-test/{cid}", mutate=mutate)
         r, w = os.pipe()
         null = os.open("/dev/null", os.O_RDONLY)
         try:
@@ -72,7 +72,10 @@ def make(rootfs: Path, short_tmp: Path) -> Iterator[Factory]:
             c.start()
         return run
 
-    yield factory
+    return factory
+
+
+def delete_all(made: list[Run]) -> None:
     for run in made:
         run.container.delete()
         try:
@@ -81,3 +84,10 @@ def make(rootfs: Path, short_tmp: Path) -> Iterator[Factory]:
             pass
         if run.out_r >= 0:
             os.close(run.out_r)
+
+
+@pytest.fixture
+def make(rootfs: Path, short_tmp: Path) -> Iterator[Factory]:
+    made: list[Run] = []
+    yield run_factory(rootfs, short_tmp, made)
+    delete_all(made)

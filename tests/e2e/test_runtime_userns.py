@@ -7,17 +7,16 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runtime import Container, Stdio
+from runtime import Stdio
 from runtime.errors import SpecError
-from tests.rootfs import make_busybox_rootfs, write_bundle
-from tests.runtime_fixtures import Run
+from tests.rootfs import make_busybox_rootfs
+from tests.runtime_fixtures import Run, delete_all, run_factory
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -54,41 +53,18 @@ def _userns(spec: dict[str, Any]) -> None:
 @pytest.fixture
 def run_userns(mapped_rootfs: Path, short_tmp: Path) -> Iterator[Any]:
     made: list[Run] = []
+    make = run_factory(mapped_rootfs, short_tmp, made, prefix="u")
 
     def factory(args: list[str], extra: Any = None, start: bool = True) -> Run:
-        cid = "u" + uuid.uuid4().hex[:10]
-
         def mutate(spec: dict[str, Any]) -> None:
             _userns(spec)
             if extra is not None:
                 extra(spec)
 
-        bundle = write_bundle(short_tmp / cid, args, mapped_rootfs, cgroups_path=f"/ctrd-rt-test/{cid}", mutate=mutate)
-        r, w = os.pipe()
-        null = os.open("/dev/null", os.O_RDONLY)
-        try:
-            c = Container.create(bundle, cid, Stdio(null, w, w))
-        except BaseException:
-            os.close(r)
-            raise
-        finally:
-            os.close(w)
-            os.close(null)
-        run = Run(c, r)
-        made.append(run)
-        if start:
-            c.start()
-        return run
+        return make(args, mutate, start)
 
     yield factory
-    for run in made:
-        run.container.delete()
-        try:
-            os.waitpid(run.container.pid, 0)
-        except ChildProcessError:
-            pass
-        if run.out_r >= 0:
-            os.close(run.out_r)
+    delete_all(made)
 
 
 def test_root_in_the_container_is_an_unprivileged_host_user(run_userns: Any) -> None:
