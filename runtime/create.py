@@ -140,7 +140,7 @@ def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[
             parent_sock.close()
             parent_sock = None
         return Created(st, cg, parent_sock, spec, s)
-    except BaseException:
+    except BaseException as exc:
         for fd in close:
             try:
                 os.close(fd)
@@ -153,9 +153,18 @@ def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[
         for fn in reversed(undo):
             try:
                 fn()
-            except RuntimeErr:
-                pass
+            except RuntimeErr as left:
+                # The setup error stays the one raised; what could not be undone (a cgroup that would
+                # not go) is named with it, not swallowed.
+                _name_leftover(exc, left)
         raise
+
+
+def _name_leftover(exc: BaseException, left: RuntimeErr) -> None:
+    if isinstance(exc, RuntimeErr):
+        exc.message = f"{exc.message}; cleanup also failed: {left.message}"
+    else:
+        exc.add_note(f"cleanup also failed: {left.message}")
 
 
 def seccomp_loader(spec: Spec) -> seccomp.Loader | None:

@@ -1,0 +1,68 @@
+"""create_init's failure path: what it cannot undo is named with the setup error, never swallowed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime import cgroups, create, defaults, spawn
+from runtime.errors import CgroupError, SetupError
+
+
+class StuckCgroup:
+    kind = "v1"
+
+    def __init__(self) -> None:
+        self.destroyed = 0
+        self.paths: dict[str, str] = {}
+
+    def create(self, resources: Any) -> None:
+        pass
+
+    def destroy(self) -> None:
+        self.destroyed += 1
+        raise CgroupError("cgroup /ctrd-runtime/c1: rmdir memory: device or resource busy")
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    (tmp_path / "rootfs").mkdir()
+    spec = defaults.default_spec(["true"])
+    spec["linux"].pop("seccomp", None)
+    (tmp_path / "config.json").write_text(json.dumps(spec))
+    return tmp_path
+
+
+def test_a_cgroup_left_after_a_failed_setup_is_named_with_the_error(
+        bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cg = StuckCgroup()
+    monkeypatch.setattr(cgroups, "for_path", lambda path: cg)
+
+    def fail(*args: Any) -> int:
+        raise SetupError("container c1: clone failed")
+
+    monkeypatch.setattr(spawn, "fork_child", fail)
+    state_dir = tmp_path / "state"
+    with pytest.raises(SetupError) as err:
+        create.create_init(bundle, "c1", (0, 1, 2), state_dir=str(state_dir), fifo=False)
+    assert cg.destroyed == 1
+    assert str(err.value) == ("container c1: clone failed; cleanup also failed: "
+                              "cgroup /ctrd-runtime/c1: rmdir memory: device or resource busy")
+    assert list(state_dir.iterdir()) == []  # the state dir was still undone
+
+
+def test_a_non_runtime_error_gets_the_leftover_as_a_note(
+        bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cgroups, "for_path", lambda path: StuckCgroup())
+
+    def fail(*args: Any) -> int:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(spawn, "fork_child", fail)
+    with pytest.raises(OSError) as err:
+        create.create_init(bundle, "c1", (0, 1, 2), state_dir=None, fifo=False)
+    assert err.value.__notes__ == ["cleanup also failed: cgroup /ctrd-runtime/c1: rmdir memory: "
+                                   "device or resource busy"]
