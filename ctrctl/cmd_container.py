@@ -112,6 +112,20 @@ def print_inspect(objs: list[Any], template: str) -> None:
         print(json.dumps(objs, indent=4, ensure_ascii=False))
 
 
+def inspect_each(names: list[str], fetch: Callable[[str], str], template: str) -> int:
+    """`network inspect` / `volume inspect`: each name's JSON from `fetch`, the failures on stderr."""
+    objs: list[Any] = []
+    failed = False
+    for name in names:
+        try:
+            objs.append(json.loads(fetch(name)))
+        except errdefs.CtrdError as exc:
+            print(f"Error: {exc.message}", file=sys.stderr)
+            failed = True
+    print_inspect(objs, template)
+    return EXIT_FAILURE if failed else 0
+
+
 def inspect_objects(args: argparse.Namespace, names: list[str], kind: str | None) -> int:
     client = Client(args.address)
     objs: list[Any] = []

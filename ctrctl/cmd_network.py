@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from ctrctl import flags
 from ctrctl.client import Client, daemon_error
 from ctrctl.errors import EXIT_FAILURE, CliError
-from ctrctl.format import tabulate, template_rows
+from ctrctl.format import list_rows
 from ctrd import errdefs
 from ctrd.v1 import network_pb2
 
@@ -59,33 +58,19 @@ def ls(args: argparse.Namespace) -> int:
     resp = _call(client, "List", network_pb2.NetworkListRequest())
     rows = [{"ID": n.id if args.no_trunc else n.id[:12], "Name": n.name, "Driver": n.driver, "Scope": n.scope,
              "Subnet": n.subnet, "Internal": str(n.internal).lower()} for n in resp.networks]
-    if args.quiet:
-        sys.stdout.write("".join(r["ID"] + "\n" for r in rows))
-    elif args.format == "json":
-        sys.stdout.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
-    elif args.format in ("", "table"):
-        keys = ("ID", "Name", "Driver", "Scope")
-        sys.stdout.write(tabulate([[HEADERS[k] for k in keys]] + [[r[k] for k in keys] for r in rows]))
-    else:
-        sys.stdout.write(template_rows(args.format, rows, HEADERS))
+    sys.stdout.write(list_rows(rows, args.format, quiet=args.quiet, quiet_key="ID",
+                               table_keys=("ID", "Name", "Driver", "Scope"), headers=HEADERS))
     return 0
 
 
 def inspect(args: argparse.Namespace) -> int:
-    from ctrctl.cmd_container import print_inspect
+    from ctrctl.cmd_container import inspect_each
 
     client = Client(args.address)
-    objs: list[Any] = []
-    failed = False
-    for name in args.networks:
-        try:
-            resp = client.call(client.networks.Inspect, network_pb2.NetworkInspectRequest(id=name))
-            objs.append(json.loads(resp.json))
-        except errdefs.CtrdError as exc:
-            print(f"Error: {exc.message}", file=sys.stderr)
-            failed = True
-    print_inspect(objs, args.format)
-    return EXIT_FAILURE if failed else 0
+    def fetch(name: str) -> str:
+        return str(client.call(client.networks.Inspect, network_pb2.NetworkInspectRequest(id=name)).json)
+
+    return inspect_each(args.networks, fetch, args.format)
 
 
 def rm(args: argparse.Namespace) -> int:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from ctrctl import flags
 from ctrctl.client import Client, daemon_error
 from ctrctl.errors import EXIT_FAILURE, CliError
-from ctrctl.format import human_size, tabulate, template_rows
+from ctrctl.format import human_size, list_rows
 from ctrd import errdefs
 from ctrd.v1 import volume_pb2
 
@@ -57,33 +56,19 @@ def ls(args: argparse.Namespace) -> int:
     resp = _call(Client(args.address), "List", volume_pb2.VolumeListRequest(filters=_filters(args.filter, "-f, --filter")))
     rows = [{"Driver": v.driver, "Name": v.name, "Mountpoint": v.mountpoint, "Scope": v.scope, "CreatedAt": v.created_at,
              "Labels": ",".join(f"{k}={val}" for k, val in sorted(v.labels.items()))} for v in resp.volumes]
-    if args.quiet:
-        sys.stdout.write("".join(r["Name"] + "\n" for r in rows))
-    elif args.format == "json":
-        sys.stdout.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
-    elif args.format in ("", "table"):
-        keys = ("Driver", "Name")
-        sys.stdout.write(tabulate([[HEADERS[k] for k in keys]] + [[r[k] for k in keys] for r in rows]))
-    else:
-        sys.stdout.write(template_rows(args.format, rows, HEADERS))
+    sys.stdout.write(list_rows(rows, args.format, quiet=args.quiet, quiet_key="Name", table_keys=("Driver", "Name"),
+                               headers=HEADERS))
     return 0
 
 
 def inspect(args: argparse.Namespace) -> int:
-    from ctrctl.cmd_container import print_inspect
+    from ctrctl.cmd_container import inspect_each
 
     client = Client(args.address)
-    objs: list[Any] = []
-    failed = False
-    for name in args.volumes:
-        try:
-            resp = client.call(client.volumes.Inspect, volume_pb2.VolumeInspectRequest(name=name))
-            objs.append(json.loads(resp.json))
-        except errdefs.CtrdError as exc:
-            print(f"Error: {exc.message}", file=sys.stderr)
-            failed = True
-    print_inspect(objs, args.format)
-    return EXIT_FAILURE if failed else 0
+    def fetch(name: str) -> str:
+        return str(client.call(client.volumes.Inspect, volume_pb2.VolumeInspectRequest(name=name)).json)
+
+    return inspect_each(args.volumes, fetch, args.format)
 
 
 def rm(args: argparse.Namespace) -> int:

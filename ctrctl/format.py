@@ -106,6 +106,19 @@ def template_rows(fmt: str, objs: Iterable[Mapping[str, Any]], headers: Mapping[
     return "".join(render_template(fmt, o) + "\n" for o in objs)
 
 
+def list_rows(rows: list[dict[str, str]], fmt: str, *, quiet: bool, quiet_key: str,
+              table_keys: Sequence[str], headers: Mapping[str, str]) -> str:
+    """An `ls` listing as docker prints it: `-q` (one `quiet_key` a line), `--format json` (one JSON
+    object a line), the default table of `table_keys`, or a Go template."""
+    if quiet:
+        return "".join(r[quiet_key] + "\n" for r in rows)
+    if fmt == "json":
+        return "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+    if fmt in ("", "table"):
+        return tabulate([[headers[k] for k in table_keys]] + [[r[k] for k in table_keys] for r in rows])
+    return template_rows(fmt, rows, headers)
+
+
 def go_time(ts: float) -> str:
     """Go's time.Time.String() in local time, as docker ps --format json prints CreatedAt."""
     return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S %z %Z")
