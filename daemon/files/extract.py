@@ -19,10 +19,9 @@ from typing import BinaryIO
 from ctrd import errdefs
 from daemon.files.resolve import canonical, fs_readlink, open_parts
 from daemon.tarcap import CappedTarInfo
+from daemon.tarmember import set_xattrs, write_body
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_COPY = 1 << 20
-ALLOWED_XATTRS = ("security.capability",)
 
 
 def _lexical(base: list[str], name: str, floor: int | None = None) -> list[str] | None:
@@ -138,20 +137,10 @@ class Extractor:
         elif m.isreg():
             fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent)
             try:
-                src = tf.extractfile(m)
-                if src is not None:
-                    while chunk := src.read(_COPY):
-                        view = memoryview(chunk)
-                        while view:
-                            view = view[os.write(fd, view):]
+                write_body(tf, m, fd)
                 self.meta_fd(fd, m)
-                for key, value in m.pax_headers.items():
-                    attr = key.removeprefix("SCHILY.xattr.")
-                    if attr != key and attr in ALLOWED_XATTRS and self.as_root:
-                        try:
-                            os.setxattr(fd, attr, value.encode("utf-8", "surrogateescape"))
-                        except OSError:
-                            pass
+                if self.as_root:
+                    set_xattrs(fd, m)
                 os.utime(fd, (m.mtime, m.mtime))
             finally:
                 os.close(fd)

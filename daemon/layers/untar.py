@@ -22,11 +22,11 @@ from typing import BinaryIO
 
 from ctrd import errdefs
 from daemon.tarcap import CappedTarInfo
+from daemon.tarmember import set_xattrs, write_body
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
 # Only these xattrs may come from an image; trusted.* (overlay's own) never.
-ALLOWED_XATTRS = ("security.capability",)
 _CHUNK = 1 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -157,15 +157,11 @@ class _Extractor:
             self.clear(parent, base, keep_dir=False)
             fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent)
             try:
-                src = tf.extractfile(m)
-                if src is not None:
-                    while chunk := src.read(_CHUNK):
-                        view = memoryview(chunk)
-                        while view:
-                            view = view[os.write(fd, view) :]
+                write_body(tf, m, fd)
                 self.owner(fd, m)
                 os.fchmod(fd, mode)  # after chown: chown clears setuid bits
-                self.xattrs(fd, m)
+                if self.as_root:
+                    set_xattrs(fd, m)
                 os.utime(fd, (m.mtime, m.mtime))
             finally:
                 os.close(fd)
@@ -217,15 +213,6 @@ class _Extractor:
             os.link(tparts[-1], base, src_dir_fd=tparent, dst_dir_fd=parent, follow_symlinks=False)
         finally:
             os.close(tparent)
-
-    def xattrs(self, fd: int, m: tarfile.TarInfo) -> None:
-        for key, value in m.pax_headers.items():
-            attr = key.removeprefix("SCHILY.xattr.")
-            if attr != key and attr in ALLOWED_XATTRS and self.as_root:
-                try:
-                    os.setxattr(fd, attr, value.encode("utf-8", "surrogateescape"))
-                except OSError:
-                    pass  # a capability the filesystem cannot hold is not worth failing the image
 
 
 def extract_layer(stream: BinaryIO, dest: Path, what: str) -> int:
