@@ -17,6 +17,7 @@ from daemon.dockerapi import filters as flt
 from daemon.dockerapi.backend import Backend
 from daemon.dockerapi.create import spec_from_docker, update_request
 from daemon.dockerapi.http import Reply, Request, empty, json_reply
+from daemon.dockerapi.params import time_param
 from daemon.dockerapi.routing import Router, version_tuple
 from daemon.dockerapi.streams import frame, stream_type
 from daemon.dockerapi.system import go_arch
@@ -196,7 +197,7 @@ def register(r: Router, b: Backend) -> None:
         except ValueError:
             raise InvalidArgument(f"tail: invalid value {tail!r}") from None
         now = time.time()
-        q = LogQuery(tail=ntail, since=_since(req.q("since"), now), until=_since(req.q("until"), now),
+        q = LogQuery(tail=ntail, since=time_param(req.q("since"), now, "since"), until=time_param(req.q("until"), now, "until"),
                      stdout=stdout, stderr=stderr, follow=req.qbool("follow"))
         stamps = req.qbool("timestamps")
         tty = c.config.tty  # one raw stream with a terminal, docker's frames without
@@ -301,19 +302,6 @@ def register(r: Router, b: Backend) -> None:
     r.add("DELETE", "/containers/{id}", delete)
     r.add("POST", "/containers/{id}/rename", rename)
     r.add("POST", "/containers/{id}/update", update)
-
-
-def _since(value: str, now: float) -> float:
-    if not value or value == "0":
-        return 0.0
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        return timefmt.parse_rfc3339(value)
-    except ValueError:
-        raise InvalidArgument(f"invalid time {value!r}") from None
 
 
 def _cpu_zero() -> dict[str, Any]:

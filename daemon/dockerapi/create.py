@@ -11,6 +11,7 @@ from typing import Any
 
 from ctrd.errdefs import InvalidArgument
 from ctrd.v1 import container_pb2 as pb
+from daemon.dockerapi.params import strs
 
 # HostConfig fields ctrd does not implement: refused when set to anything but their zero value.
 UNSUPPORTED_HOST = (
@@ -27,16 +28,6 @@ _ZERO: tuple[Any, ...] = (None, 0, "", [], {}, False)
 
 def _refuse(section: str, key: str, value: Any, why: str = "not supported by ctrd") -> InvalidArgument:
     return InvalidArgument(f"{section}.{key}: {why} (got {value!r})")
-
-
-def _strs(value: Any, where: str) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidArgument(f"{where}: want a list of strings")
-    return list(value)
 
 
 def _dict(value: Any, where: str) -> dict[str, Any]:
@@ -87,13 +78,13 @@ def spec_from_docker(body: Any, name: str) -> pb.ContainerSpec:
         raise InvalidArgument("Config.Image: an image is required")
     s = pb.ContainerSpec(name=name, image=image)
     if cfg.get("Cmd") is not None:
-        s.cmd.extend(_strs(cfg["Cmd"], "Config.Cmd"))
+        s.cmd.extend(strs(cfg["Cmd"], "Config.Cmd"))
         s.cmd_set = True
     if cfg.get("Entrypoint") is not None:
-        ep = _strs(cfg["Entrypoint"], "Config.Entrypoint")
+        ep = strs(cfg["Entrypoint"], "Config.Entrypoint")
         s.entrypoint.extend(ep or [""])
         s.entrypoint_set = True
-    s.env.extend(_strs(cfg.get("Env"), "Config.Env"))
+    s.env.extend(strs(cfg.get("Env"), "Config.Env"))
     s.working_dir = cfg.get("WorkingDir") or ""
     s.user = cfg.get("User") or ""
     s.hostname = cfg.get("Hostname") or ""
@@ -113,7 +104,7 @@ def spec_from_docker(body: Any, name: str) -> pb.ContainerSpec:
     _ports(s, host)
     s.publish_all = bool(host.get("PublishAllPorts"))
     _mounts(s, host, cfg)
-    s.volumes_from.extend(_strs(host.get("VolumesFrom"), "HostConfig.VolumesFrom"))
+    s.volumes_from.extend(strs(host.get("VolumesFrom"), "HostConfig.VolumesFrom"))
     s.read_only_rootfs = bool(host.get("ReadonlyRootfs"))
     s.memory = _int(host.get("Memory"), "HostConfig.Memory")
     s.nano_cpus = _int(host.get("NanoCpus"), "HostConfig.NanoCpus")
@@ -121,14 +112,14 @@ def spec_from_docker(body: Any, name: str) -> pb.ContainerSpec:
     if pids is not None:
         pids = _int(pids, "HostConfig.PidsLimit")
         s.pids_limit = -1 if pids <= 0 else pids  # docker: 0 or -1 = unlimited; ctrd: -1
-    s.cap_add.extend(_strs(host.get("CapAdd"), "HostConfig.CapAdd"))
-    s.cap_drop.extend(_strs(host.get("CapDrop"), "HostConfig.CapDrop"))
+    s.cap_add.extend(strs(host.get("CapAdd"), "HostConfig.CapAdd"))
+    s.cap_drop.extend(strs(host.get("CapDrop"), "HostConfig.CapDrop"))
     rp = _dict(host.get("RestartPolicy"), "HostConfig.RestartPolicy")
     s.restart_policy.name = rp.get("Name") or "no"
     s.restart_policy.maximum_retry_count = _int(rp.get("MaximumRetryCount"), "HostConfig.RestartPolicy.MaximumRetryCount")
-    s.extra_hosts.extend(h.replace("=", ":", 1) if ":" not in h else h for h in _strs(host.get("ExtraHosts"), "HostConfig.ExtraHosts"))
-    s.dns.extend(_strs(host.get("Dns"), "HostConfig.Dns"))
-    s.dns_search.extend(_strs(host.get("DnsSearch"), "HostConfig.DnsSearch"))
+    s.extra_hosts.extend(h.replace("=", ":", 1) if ":" not in h else h for h in strs(host.get("ExtraHosts"), "HostConfig.ExtraHosts"))
+    s.dns.extend(strs(host.get("Dns"), "HostConfig.Dns"))
+    s.dns_search.extend(strs(host.get("DnsSearch"), "HostConfig.DnsSearch"))
     log = _dict(host.get("LogConfig"), "HostConfig.LogConfig")
     if log.get("Type") not in (None, "", "json-file", "local", "none"):
         raise _refuse("HostConfig", "LogConfig.Type", log.get("Type"), "log drivers: json-file, local, none")
@@ -144,7 +135,7 @@ def spec_from_docker(body: Any, name: str) -> pb.ContainerSpec:
         except ValueError:
             raise InvalidArgument(f"HostConfig.LogConfig.Config.max-file: invalid number {opts['max-file']!r}") from None
     s.auto_remove = bool(host.get("AutoRemove"))
-    s.security_opt.extend(_strs(host.get("SecurityOpt"), "HostConfig.SecurityOpt"))
+    s.security_opt.extend(strs(host.get("SecurityOpt"), "HostConfig.SecurityOpt"))
     s.privileged = bool(host.get("Privileged"))
     for d in host.get("Devices") or []:
         d = _dict(d, "HostConfig.Devices[]")
@@ -155,8 +146,8 @@ def spec_from_docker(body: Any, name: str) -> pb.ContainerSpec:
         u = _dict(u, "HostConfig.Ulimits[]")
         s.ulimits.add(name=str(u.get("Name", "")), soft=_int(u.get("Soft"), "Ulimits.Soft"), hard=_int(u.get("Hard"), "Ulimits.Hard"))
     s.sysctls.update({str(k): str(v) for k, v in _dict(host.get("Sysctls"), "HostConfig.Sysctls").items()})
-    s.group_add.extend(_strs(host.get("GroupAdd"), "HostConfig.GroupAdd"))
-    s.device_cgroup_rules.extend(_strs(host.get("DeviceCgroupRules"), "HostConfig.DeviceCgroupRules"))
+    s.group_add.extend(strs(host.get("GroupAdd"), "HostConfig.GroupAdd"))
+    s.device_cgroup_rules.extend(strs(host.get("DeviceCgroupRules"), "HostConfig.DeviceCgroupRules"))
     if cfg.get("MacAddress"):
         s.mac_address = str(cfg["MacAddress"])
     _endpoints(s, _dict(netcfg.get("EndpointsConfig"), "NetworkingConfig.EndpointsConfig"))
@@ -167,7 +158,7 @@ def _healthcheck(s: pb.ContainerSpec, hc: dict[str, Any]) -> None:
     """docker's HealthConfig (durations in ns); Test ["NONE"] disables the image's."""
     if not hc:
         return
-    test = _strs(hc.get("Test"), "Config.Healthcheck.Test")
+    test = strs(hc.get("Test"), "Config.Healthcheck.Test")
     if test == ["NONE"]:
         s.no_healthcheck = True
         return
@@ -226,7 +217,7 @@ PROPAGATION = ("rprivate", "private", "rshared", "shared", "rslave", "slave")
 
 
 def _mounts(s: pb.ContainerSpec, host: dict[str, Any], cfg: dict[str, Any]) -> None:
-    for bind in _strs(host.get("Binds"), "HostConfig.Binds"):
+    for bind in strs(host.get("Binds"), "HostConfig.Binds"):
         parts = bind.split(":")
         if len(parts) < 2 or len(parts) > 3:
             raise InvalidArgument(f"HostConfig.Binds: invalid bind {bind!r} (src:dst[:options])")
@@ -287,10 +278,10 @@ def _endpoints(s: pb.ContainerSpec, endpoints: dict[str, Any]) -> None:
         s.network_mode = net
     builtin = s.network_mode in ("bridge", "none", "host") or s.network_mode.startswith("container:")
     # the CLI puts the container's short name among the aliases itself; docker drops it on builtin networks
-    aliases = [a for a in _strs(ep.get("Aliases"), "Aliases") if a and a != s.name]
+    aliases = [a for a in strs(ep.get("Aliases"), "Aliases") if a and a != s.name]
     if aliases and not builtin:
         s.network_aliases.extend(aliases)
-    if _strs(ep.get("Links"), "Links"):
+    if strs(ep.get("Links"), "Links"):
         raise _refuse("NetworkingConfig", "EndpointsConfig.Links", ep.get("Links"))
     ipam = _dict(ep.get("IPAMConfig"), "IPAMConfig")
     if ipam.get("IPv4Address"):

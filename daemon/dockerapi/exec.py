@@ -11,17 +11,8 @@ from ctrd.v1 import container_pb2 as pb
 from daemon.dockerapi import attach
 from daemon.dockerapi.backend import Backend
 from daemon.dockerapi.http import Reply, Request, json_reply
+from daemon.dockerapi.params import strs
 from daemon.dockerapi.routing import Router
-
-
-def _strs(value: Any, where: str) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidArgument(f"{where}: want a list of strings")
-    return list(value)
 
 
 def _console_size(value: Any) -> tuple[int, int] | None:
@@ -45,11 +36,11 @@ def register(r: Router, b: Backend) -> None:
             c = m.get(req.params["id"])
         except errdefs.NotFound:
             raise errdefs.NotFound(f"No such container: {req.params['id']}") from None
-        cmd = _strs(body.get("Cmd"), "Cmd")
+        cmd = strs(body.get("Cmd"), "Cmd")
         if not cmd:
             raise InvalidArgument("No exec command specified")
         exec_id = m.exec_create(
-            c.id, cmd, _strs(body.get("Env"), "Env"), body.get("User") or "", body.get("WorkingDir") or "",
+            c.id, cmd, strs(body.get("Env"), "Env"), body.get("User") or "", body.get("WorkingDir") or "",
             bool(body.get("Tty")), bool(body.get("AttachStdin")), bool(body.get("AttachStdout")),
             bool(body.get("AttachStderr")), bool(body.get("Privileged")), body.get("DetachKeys") or "",
             _console_size(body.get("ConsoleSize")),

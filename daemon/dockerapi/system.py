@@ -10,12 +10,12 @@ import time
 from typing import Any
 
 from ctrd import timefmt
-from ctrd.errdefs import InvalidArgument
 from daemon import __version__ as VERSION
 from daemon.dockerapi import filters as flt
 from daemon.dockerapi.backend import Backend
 from daemon.dockerapi.errors import HTTPError
 from daemon.dockerapi.http import Reply, Request, json_reply
+from daemon.dockerapi.params import time_param
 from daemon.dockerapi.routing import API_VERSION, MIN_API_VERSION, Router
 
 GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
@@ -100,8 +100,8 @@ def register(r: Router, b: Backend) -> None:
 
     async def events(req: Request) -> None:
         now = time.time()
-        since = _time_param(req.q("since"), now, "since")
-        until = _time_param(req.q("until"), now, "until")
+        since = time_param(req.q("since"), now, "since")
+        until = time_param(req.q("until"), now, "until")
         wanted = flt.parse(req.q("filters"), frozenset({"container", "event", "type", "image", "label", "network"}))
         stream = await req.stream("application/json")
         async for ev in m.events.subscribe(since, until, {}):
@@ -156,26 +156,3 @@ def _nfd() -> int:
         return len(os.listdir("/proc/self/fd"))
     except OSError:
         return 0
-
-
-def _time_param(value: str, now: float, name: str) -> float:
-    """docker's since/until: unix seconds (with fraction), an RFC 3339 time, or a duration ago."""
-    if not value:
-        return 0.0
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        return timefmt.parse_rfc3339(value)
-    except ValueError:
-        pass
-    units = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-    for suffix in ("ns", "us", "ms", "s", "m", "h"):
-        if value.endswith(suffix):
-            try:
-                return now - float(value[: -len(suffix)]) * units[suffix]
-            except ValueError:
-                break
-    raise InvalidArgument(f"{name}: invalid time {value!r}")
-
