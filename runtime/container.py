@@ -11,16 +11,16 @@ import enum
 import os
 import signal
 import time
-from dataclasses import dataclass, replace
 
 from runtime import cgroups, state
-from runtime.cgroups import Cgroup, Stats
+from runtime.cgroupfs import Stats
 from runtime.errors import (
     ContainerNotFound,
     IncorrectStatus,
     RuntimeErr,
     SetupError,
 )
+from runtime.record import Record
 
 # What only some verbs need is imported in the verb, not here: `ctrd-runtime state|start|kill|
 # delete` (one process per call from containerd/dockerd) would otherwise pay for the spec parser,
@@ -32,6 +32,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
 
+    from runtime.cgroups import Cgroup
     from runtime.spec import Spec
     from runtime.spec_hooks import Hooks
     from runtime.spec_process import ProcessSpec
@@ -62,16 +63,20 @@ class Status(enum.Enum):
     STOPPED = "stopped"
 
 
-@dataclass(frozen=True, slots=True)
-class Stdio:
+class Stdio(Record):
     """File descriptors in the caller, dup2'd onto 0/1/2 in the container. With
     process.terminal, `console` is a connected console socket: the process makes its pty
-    inside the container and sends the master on it, and the pty replaces the three."""
+    inside the container and sends the master on it, and the pty replaces the three.
+    (runtime.record says why this is not a dataclass.)"""
 
+    __slots__ = ("console", "stderr", "stdin", "stdout")
     stdin: int
     stdout: int
     stderr: int
-    console: int = -1
+    console: int
+
+    def __init__(self, stdin: int, stdout: int, stderr: int, console: int = -1) -> None:
+        self._set(stdin=stdin, stdout=stdout, stderr=stderr, console=console)
 
 
 class Container:
@@ -170,12 +175,11 @@ class Container:
         if self._state_dir:
             self._st = _replace_started(self._st)
             state.save(self._state_dir, self._st)
-        h = self._hooks()
-        if h.poststart:
+        if self._has_hooks("poststart"):
             from runtime import hooks
 
             try:
-                hooks.run_all(h, "poststart", self._hook_state("running"))
+                hooks.run_all(self._hooks(), "poststart", self._hook_state("running"))
             except SetupError:
                 # runc: a failed poststart hook fails start and takes the container down.
                 self._kill_init()
@@ -191,12 +195,10 @@ class Container:
             raise IncorrectStatus(f"container {self.id} has already been started")
         import select
 
-        from runtime.spawn import SETUP_TIMEOUT
-
         try:
             poller = select.poll()
             poller.register(fd, select.POLLIN)
-            deadline = time.monotonic() + SETUP_TIMEOUT
+            deadline = time.monotonic() + state.SETUP_TIMEOUT
             while True:
                 if poller.poll(50) and os.read(fd, 1):
                     break
@@ -263,6 +265,8 @@ class Container:
             raise IncorrectStatus(f"container {self.id} is {st.value}, not running")
         if process.capabilities is None:
             # Unspecified means the container's own set (as runc exec), never the caller's full set.
+            from dataclasses import replace  # ProcessSpec is a dataclass (the spec modules keep theirs)
+
             process = replace(process, capabilities=self._container_spec().process.capabilities)
         from runtime import syscalls as sc
         from runtime.create import seccomp_loader
@@ -286,12 +290,12 @@ class Container:
             self._sock = None
         self._kill_init()
         self.cgroup.destroy()
-        h = self._hooks()
+        h = self._hooks() if self._has_hooks("poststop") else None
         if self._state_dir:
             import shutil
 
             shutil.rmtree(state.container_dir(self._state_dir, self.id), ignore_errors=True)
-        if h.poststop:
+        if h is not None and h.poststop:
             from runtime import hooks
 
             # runc: poststop failures are reported, never fail the delete.
@@ -303,6 +307,13 @@ class Container:
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+    def _has_hooks(self, kind: str) -> bool:
+        """Whether `kind` (poststart, poststop: the OCI key is the attribute's name) has hooks,
+        without the hook modules when a CLI container saved none (runtime.cli says why)."""
+        if self._spec is None and self._state_dir:
+            return bool((self._st.hooks or {}).get(kind))
+        return bool(getattr(self._hooks(), kind))
 
     def _hooks(self) -> Hooks:
         if self._spec is not None:
@@ -326,7 +337,7 @@ class Container:
 
 
 def _replace_started(st: state.State) -> state.State:
-    return replace(st, started=True)
+    return st.replace(started=True)
 
 
 def preload() -> None:

@@ -18,7 +18,6 @@ from ctrd import timefmt
 from runtime import cgroups, hooks, spawn, spec_hooks, state, sync, userns
 from runtime import spec as spec_mod
 from runtime import syscalls as sc
-from runtime.cgroups import Cgroup
 from runtime.errors import ContainerExists, RuntimeErr, SetupError, SpecError
 from runtime.init import ChildConfig
 from runtime.spawn import SETUP_TIMEOUT
@@ -27,6 +26,7 @@ from runtime.syscalls import Syscalls
 
 if TYPE_CHECKING:
     from runtime import seccomp
+    from runtime.cgroups import Cgroup
 
 
 @dataclass(frozen=True, slots=True)
