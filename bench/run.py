@@ -31,6 +31,7 @@ from bench import (
     report,
     scale,
     scale_report,
+    scripts,
     seccomp_bench,
     stoplat,
 )
@@ -327,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     hint = install_hint(peers)
     if hint:
         print(f"missing peers are skipped; to measure them too: {hint}")
+    compiled = scripts.compile_packages()  # bench.scripts says why
+    if compiled:
+        print(f"compiled .pyc for {', '.join(compiled)} (as an install would)")
     machine = describe_machine()
     q = args.quick
     tag, work = new_workdir()
