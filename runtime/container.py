@@ -265,9 +265,7 @@ class Container:
             raise IncorrectStatus(f"container {self.id} is {st.value}, not running")
         if process.capabilities is None:
             # Unspecified means the container's own set (as runc exec), never the caller's full set.
-            from dataclasses import replace  # ProcessSpec is a dataclass (the spec modules keep theirs)
-
-            process = replace(process, capabilities=self._container_spec().process.capabilities)
+            process = process._replace(capabilities=self._container_spec().process.capabilities)
         from runtime import syscalls as sc
         from runtime.create import seccomp_loader
         from runtime.exec_in import exec_in

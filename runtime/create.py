@@ -11,8 +11,7 @@ import pwd
 import shutil
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ctrd import timefmt
 from runtime import cgroups, hooks, spawn, spec_hooks, state, sync, userns
@@ -29,8 +28,7 @@ if TYPE_CHECKING:
     from runtime.cgroups import Cgroup
 
 
-@dataclass(frozen=True, slots=True)
-class Created:
+class Created(NamedTuple):
     """A created container: its saved state, cgroup, the socket that releases its init (None
     when the exec fifo does), its parsed spec and the syscalls it was made with."""
 
