@@ -26,7 +26,8 @@ from runtime.record import Record
 # delete` (one process per call from containerd/dockerd) would otherwise pay for the spec parser,
 # the create/init/exec machinery, ctypes syscalls and hooks on every call. Measured on this
 # machine (clean interpreter, no sandbox .pth; python -X importtime, 2026-12-06): `from
-# runtime.cli import main` went from ~80 ms of imports to ~10 ms for those verbs. The shim's
+# runtime.cli import main` went from ~80 ms of imports to ~3 ms of our own modules for those verbs
+# (runtime/cli.py has the wall-clock figures). The shim's
 # launcher imports them all before it forks (`preload` below), so no container start pays.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
