@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import pty
 import select
-import shutil
 import subprocess
 import threading
 import time
@@ -23,6 +22,7 @@ from bench.context import Context, output
 from bench.ctrd_daemon import CtrdClient
 from bench.procmem import ancestor_with_comm, read_procmem, summarize_mem
 from bench.rootfs import IMAGE_REF
+from bench.scripts import console_script
 from bench.stats import summarize
 
 GIB = 1 << 30
@@ -48,7 +48,7 @@ def _engines(ctx: Context) -> tuple[list[_Engine], dict[str, str]]:
     out: list[_Engine] = []
     skipped: dict[str, str] = {}
     if ctx.ctrd is not None:
-        ctl = shutil.which("ctrctl") or "ctrctl"
+        ctl = console_script("ctrctl")
         client = CtrdClient(ctx.ctrd.address)
         out.append(_Engine("ctrd", [ctl, "-a", ctx.ctrd.address], None, "ctrd-shim", client.pid_of, ctx.ctrd.pid()))
     else:

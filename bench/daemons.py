@@ -169,8 +169,10 @@ class Dockerd:
     """dockerd with temp data-root/exec-root/socket/pidfile; no iptables, no masquerade, no forwarding."""
 
     def __init__(self, sandbox: Sandbox, workdir: Path, binary: str = "dockerd",
-                 client: str = "docker", cgroup_parent: str = DOCKER_CGROUP_PARENT) -> None:
+                 client: str = "docker", cgroup_parent: str = DOCKER_CGROUP_PARENT,
+                 runtimes: dict[str, str] | None = None) -> None:
         self.sandbox = sandbox
+        self.runtimes = dict(runtimes or {})  # --add-runtime NAME=PATH (bench.engines: ctrd-runtime)
         self.cgroup_parent = cgroup_parent
         self.dir = workdir
         self.binary = binary
@@ -186,6 +188,8 @@ class Dockerd:
                 "--cgroup-parent", "/" + self.cgroup_parent, "--log-level", "warn"]
         if live_restore:
             argv.append("--live-restore")
+        for name, path in self.runtimes.items():
+            argv += ["--add-runtime", f"{name}={path}"]
         return argv
 
     def spawn(self, live_restore: bool = False) -> None:

@@ -13,6 +13,7 @@ from bench.context import Context, run_ok
 from bench.ctrd_daemon import CtrdClient, describe_error
 from bench.dockerapi import DockerAPI
 from bench.rootfs import CONTAINERD_REF, IMAGE_REF, build_bundle
+from bench.scripts import console_script
 from bench.stats import Steps, step_p50s, summarize
 
 LABELS: dict[str, str] = {
@@ -121,10 +122,8 @@ def _docker_api_client_cases(ctx: Context) -> list[Case]:
 
 
 def _ctrd_runtime_case(ctx: Context, bundle: Path) -> Case:
-    import shutil
-
-    binary = shutil.which("ctrd-runtime")
-    if binary is None or not (bundle / "config.json").exists():
+    binary = console_script("ctrd-runtime")
+    if not Path(binary).exists() or not (bundle / "config.json").exists():
         return Case("ctrd_runtime", None, "ctrd-runtime or the bundle is missing")
     state = ctx.run_dir / "ctrd-runtime"
     argv = [binary, "--root", str(state), "run", "--bundle", str(bundle)]
@@ -158,11 +157,9 @@ def _ctrd_cases(ctx: Context) -> list[Case]:
     keys = ("ctrd_api_none", "ctrd_api_bridge", "ctrctl_none", "ctrctl_bridge", "ctrctl_volume")
     if ctx.ctrd is None:
         return [Case(k, None, f"ctrd daemon not available: {ctx.ctrd_skip}") for k in keys]
-    import shutil
-
     address = ctx.ctrd.address
     client = CtrdClient(address)
-    ctrctl = shutil.which("ctrctl") or "ctrctl"
+    ctrctl = console_script("ctrctl")
     out = [
         _api_case("ctrd_api_none", lambda st: client.run_rm(IMAGE_REF, ["true"], "none", st)),
         _api_case("ctrd_api_bridge", lambda st: client.run_rm(IMAGE_REF, ["true"], "bridge", st), close=client.close),

@@ -46,6 +46,14 @@ RATIOS: tuple[tuple[str, Path_, Path_], ...] = (
      p50("latency", "docker_cli_volume")),
     ("ctrctl run --rm (none) / ctr run --rm", p50("latency", "ctrctl_none"), p50("latency", "ctr")),
     ("ctrd-runtime run / runc run", p50("latency", "ctrd_runtime"), p50("latency", "runc")),
+    ("docker run --rm (none), same dockerd: --runtime ctrd / --runtime runc (interleaved)",
+     p50("engines", "docker_ctrd"), p50("engines", "docker_runc")),
+    ("ctr run --rm, same containerd: --runc-binary ctrd-runtime / runc (interleaved)",
+     p50("engines", "ctr_ctrd"), p50("engines", "ctr_runc")),
+    ("ctrd-runtime run / runc run (interleaved)", p50("engines", "ctrd_runtime_run"), p50("engines", "runc_run")),
+    ("ctrd-runtime --version / runc --version", p50("engines", "ctrd_runtime_version"),
+     p50("engines", "runc_version")),
+    ("ctrctl version / docker version", p50("engines", "ctrctl_version"), p50("engines", "docker_version")),
     ("shim PSS / containerd-shim-runc-v2 PSS", ("fleet", "ctrd", "shim", "pss_mb_p50"),
      ("fleet", "containerd", "shim", "pss_mb_p50")),
     ("shim RSS / containerd-shim-runc-v2 RSS", ("fleet", "ctrd", "shim", "rss_mb_p50"),
@@ -114,6 +122,13 @@ TARGETS: tuple[Target, ...] = (
            p50("network", "bridge_no_firewall"), "ms", limit=10.0),
     Target("dns_lookup", "DNS lookup of a container name p50 ≤ 1 ms inside the container",
            p50("network", "dns_lookup"), "ms", limit=1.0),
+    # issue 19 (bench.engines: same engine, rows interleaved)
+    Target("docker_runtime_ctrd", "docker run --rm --runtime ctrd p50 ≤ 1.2 x --runtime runc (same dockerd)",
+           p50("engines", "docker_ctrd"), "ms", peer=p50("engines", "docker_runc"), factor=1.2),
+    Target("ctr_runc_binary_ctrd", "ctr run --rm --runc-binary ctrd-runtime p50 ≤ 1.3 x with runc (same containerd)",
+           p50("engines", "ctr_ctrd"), "ms", peer=p50("engines", "ctr_runc"), factor=1.3),
+    Target("ctrd_runtime_run", "ctrd-runtime run p50 ≤ 1.5 x runc run (bundle)",
+           p50("engines", "ctrd_runtime_run"), "ms", peer=p50("engines", "runc_run"), factor=1.5),
     # issue 22
     Target("ctrctl_vs_ctr", "ctrctl run --rm p50 ≤ 0.75 x ctr run --rm p50 (network none)",
            p50("latency", "ctrctl_none"), "ms", peer=p50("latency", "ctr"), factor=0.75),
@@ -164,6 +179,20 @@ def _latency_rows(report: dict[str, Any]) -> list[str]:
         r = ratio(s["p50"], runc) if runc else None
         failed = f" ({row['failures']} failed attempts not counted)" if row.get("failures") else ""
         lines.append(f"| {row['label']}{failed} | {s['p50']:.1f} | {s['p90']:.1f} | {s['n']} | {fmt(r, 2)} |")
+    return lines
+
+
+def _engines_rows(report: dict[str, Any]) -> list[str]:
+    lines = ["| engines and CLI start-up (interleaved) | p50 ms | p90 ms | n |", "|---|---:|---:|---:|"]
+    for key, row in report.get("engines", {}).items():
+        if key == "ratios" or not isinstance(row, dict):
+            continue
+        if "summary" not in row:
+            lines.append(f"| {row.get('label', key)} | skipped: {row.get('skipped', '')} | | |")
+            continue
+        s = row["summary"]
+        failed = f" ({row['failures']} failed attempts not counted)" if row.get("failures") else ""
+        lines.append(f"| {row['label']}{failed} | {s['p50']:.1f} | {s['p90']:.1f} | {s['n']} |")
     return lines
 
 
@@ -317,7 +346,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         out.append(f"Runs: {cfg.get('runs')} per latency row after {cfg.get('warmup')} warm-up; "
                    f"N={cfg.get('n')} containers, k={cfg.get('clients')} clients; {cfg.get('stop_runs')} stops.")
         out.append("")
-    for section in (_target_rows, _latency_rows, _step_rows, _fleet_rows, scale_report.render_rows, _stop_rows,
+    for section in (_target_rows, _latency_rows, _engines_rows, _step_rows, _fleet_rows, scale_report.render_rows, _stop_rows,
                     _seccomp_rows, _network_rows, _health_rows, _attach_rows, _exec_rows, _profile_rows):
         rows = section(report)
         if len(rows) > 2:

@@ -22,6 +22,7 @@ from typing import Any
 from bench import (
     attach_bench,
     chart,
+    engines,
     exec_bench,
     fleet,
     health_bench,
@@ -30,6 +31,7 @@ from bench import (
     report,
     scale,
     scale_report,
+    scripts,
     seccomp_bench,
     stoplat,
 )
@@ -48,7 +50,8 @@ from bench.rootfs import IMAGE_REF, build_oci_archive, build_rootfs, build_tarba
 from bench.sandbox import Sandbox
 from bench.stats import Steps, step_p50s
 
-SECTIONS = ("latency", "fleet", "stop", "seccomp", "network", "health", "profile", "attach", "exec", "scale")
+SECTIONS = ("latency", "fleet", "stop", "seccomp", "network", "health", "profile", "attach", "exec", "scale",
+            "engines")
 ALIASES = {"density": "fleet", "concurrency": "fleet", "recovery": "fleet"}
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -58,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="fewer runs (10 after 2 warm-up), N=20, 3 stops")
     p.add_argument("--only", action="append", default=[], metavar="SECTION",
                    help="latency | fleet (= density, concurrency, recovery) | stop | seccomp | network | health | profile | "
-                        "attach | exec | scale; "
+                        "attach | exec | scale | engines; "
                         "repeatable. "
                         "Other sections of an existing latest.json are kept")
     p.add_argument("--runs", type=int, help="latency runs per row after warm-up (default 30)")
@@ -106,7 +109,7 @@ def start_peers(ctx: Context, args: argparse.Namespace) -> None:
             ctx.note(f"containerd could not be used: {exc}")
     if ctx.has("docker") and not args.no_docker:
         d = Dockerd(ctx.sandbox, ctx.work / "dk", ctx.path("docker", "dockerd"), ctx.path("docker", "docker"),
-                    cgroup_parent=ctx.cgroup_names()[1])
+                    cgroup_parent=ctx.cgroup_names()[1], runtimes=engines.dockerd_runtimes())
         try:
             d.start(live_restore=True)
             ctx.dockerd = d
@@ -198,6 +201,10 @@ def measure(ctx: Context, sections: list[str], scale_ns: list[int] | None = None
     if "latency" in sections:
         print("latency (run → exit → removed, `true`):", flush=True)
         out["latency"] = latency.measure(ctx)
+    if "engines" in sections:
+        print("engines (ctrd-runtime under dockerd and containerd beside runc; CLI start-up; interleaved):",
+              flush=True)
+        out["engines"] = engines.measure(ctx)
     if "fleet" in sections:
         print(f"fleet ({ctx.n} sleeping containers, {ctx.clients} clients):", flush=True)
         out["fleet"] = {
@@ -321,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     hint = install_hint(peers)
     if hint:
         print(f"missing peers are skipped; to measure them too: {hint}")
+    compiled = scripts.compile_packages()  # bench.scripts says why
+    if compiled:
+        print(f"compiled .pyc for {', '.join(compiled)} (as an install would)")
     machine = describe_machine()
     q = args.quick
     tag, work = new_workdir()

@@ -9,11 +9,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from ctrctl import template
 from ctrctl.errors import UsageError
-from ctrctl.template import TemplateError
 from ctrd import timefmt
 from ctrd.humanize import human_duration
+
+# The Go template engine (ctrctl.template: its node dataclasses, decimal, html, urllib) is
+# imported only when a `--format` template is parsed or rendered: `ctrctl run`, `ps` and `logs`
+# import this module for durations and tables, and paid ~10 ms for the engine on every call
+# (python -X importtime, clean interpreter, 2026-12-06).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ctrctl.template import TemplateError
 
 _GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -77,6 +83,9 @@ def check_template(fmt: str) -> None:
     body = fmt.removeprefix("table") if fmt.startswith("table") else fmt
     if fmt in ("", "json", "table"):
         return
+    from ctrctl import template
+    from ctrctl.template import TemplateError
+
     try:
         template.parse(_escapes(body.strip()))
     except TemplateError as exc:
@@ -89,6 +98,9 @@ def _escapes(text: str) -> str:
 
 def render_template(fmt: str, obj: Any, headers: Mapping[str, str] | None = None) -> str:
     """docker's `--format` Go template (ctrctl/template) on one object; `\\t` and `\\n` are tab and newline."""
+    from ctrctl import template
+    from ctrctl.template import TemplateError
+
     try:
         return template.render(_escapes(fmt), obj, headers)
     except TemplateError as exc:

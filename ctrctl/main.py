@@ -6,7 +6,7 @@ import os
 import sys
 from types import ModuleType
 
-from ctrctl.errors import CliError
+from ctrctl.errors import CliError, UsageError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,10 +28,14 @@ def _main(argv: list[str] | None) -> int:
     from ctrctl.parser import build
 
     words = sys.argv[1:] if argv is None else argv
-    parser = build(words)
+    parser = build(words, every=False)
     debug = "--debug" in words
     try:
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except UsageError:
+            parser = build(words)  # every verb registered: the usage error reads as it always did
+            args = parser.parse_args(argv)
         if not args.handler:
             parser.print_help()
             return 0

@@ -8,7 +8,10 @@ import os
 
 from runtime import cgroupfs as fs
 from runtime.errors import CgroupError
-from runtime.spec_extra import Extra
+
+TYPE_CHECKING = False  # an annotation only (runtime/cgroups.py says why)
+if TYPE_CHECKING:
+    from runtime.spec_extra import Extra
 
 # The v1 controllers these fields need, for V1Cgroup's list of hierarchies to join.
 V1_EXTRA_CONTROLLERS = ("hugetlb", "net_cls", "net_prio", "perf_event")

@@ -12,7 +12,10 @@ from runtime import cgroupfs as fs
 from runtime.cgroup_extra import V1_EXTRA_CONTROLLERS
 from runtime.cgroupfs import Stats
 from runtime.errors import CgroupError
-from runtime.spec_resources import Resources
+
+TYPE_CHECKING = False  # Resources is an annotation only: `state`/`kill` need no spec parser
+if TYPE_CHECKING:
+    from runtime.spec_resources import Resources
 
 # "systemd" is the named hierarchy name=systemd, which runc joins too (systemd inside a container
 # and docker's own tools look for it); it has no controller files.

@@ -13,7 +13,10 @@ import os
 
 from runtime import cgroupfs as fs
 from runtime.errors import CgroupError
-from runtime.spec_blkio import BlockIO
+
+TYPE_CHECKING = False  # an annotation only (runtime/cgroups.py says why)
+if TYPE_CHECKING:
+    from runtime.spec_blkio import BlockIO
 
 _THROTTLE_FILES = {
     "throttleReadBpsDevice": "blkio.throttle.read_bps_device",

@@ -12,7 +12,10 @@ from runtime import cgroup_v2_io as io_v2
 from runtime import cgroupfs as fs
 from runtime.cgroupfs import Stats
 from runtime.errors import CgroupError
-from runtime.spec_resources import Resources
+
+TYPE_CHECKING = False  # Resources is an annotation only: `state`/`kill` need no spec parser
+if TYPE_CHECKING:
+    from runtime.spec_resources import Resources
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 

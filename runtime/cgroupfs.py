@@ -6,19 +6,26 @@ import errno
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from runtime.errors import CgroupError, ContainerExists
+from runtime.record import Record
 
 
-@dataclass(frozen=True, slots=True)
-class Stats:
-    memory_usage: int = 0
-    memory_limit: int = 0
-    cpu_usage_ns: int = 0
-    pids_current: int = 0
-    pids_limit: int = 0  # 0: no limit
-    oom_kills: int = 0
+class Stats(Record):
+    """(runtime.record says why this is not a dataclass)"""
+
+    __slots__ = ("cpu_usage_ns", "memory_limit", "memory_usage", "oom_kills", "pids_current", "pids_limit")
+    memory_usage: int
+    memory_limit: int
+    cpu_usage_ns: int
+    pids_current: int
+    pids_limit: int  # 0: no limit
+    oom_kills: int
+
+    def __init__(self, memory_usage: int = 0, memory_limit: int = 0, cpu_usage_ns: int = 0, pids_current: int = 0,
+                 pids_limit: int = 0, oom_kills: int = 0) -> None:
+        self._set(memory_usage=memory_usage, memory_limit=memory_limit, cpu_usage_ns=cpu_usage_ns,
+                  pids_current=pids_current, pids_limit=pids_limit, oom_kills=oom_kills)
 
 
 def read(path: str) -> str:

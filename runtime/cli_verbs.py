@@ -16,26 +16,11 @@ from typing import Any
 from runtime import caps, defaults, errors, seccomp, spec_hooks, spec_resources, spec_rootfs, stats_json
 from runtime import spec as spec_mod
 from runtime.container import Container, Status
+from runtime.version import OCI_VERSION, package_version, version_text
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def package_version() -> str:
-    from importlib import metadata  # only for --version and features: not on every call's import path
-
-    try:
-        return metadata.version("ctrd")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def version_text() -> str:
-    """runc's shape (`runc version X` first, `spec: ...`), which dockerd and containerd parse."""
-    import platform
-
-    ours = package_version()
-    return f"ctrd-runtime version {ours}\nspec: {defaults.OCI_VERSION}\npython: {platform.python_version()}"
+__all__ = ["package_version", "version_text"]  # moved to runtime.version; kept importable here
 
 
 def parse_duration(text: str) -> float:
@@ -145,7 +130,7 @@ def cmd_no_criu(a: argparse.Namespace) -> int:
 def cmd_features(a: argparse.Namespace) -> int:
     print(json.dumps({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": defaults.OCI_VERSION,
+        "ociVersionMax": OCI_VERSION,
         "hooks": list(spec_hooks.KINDS),
         "mountOptions": sorted([*spec_rootfs.MOUNT_FLAGS, *spec_rootfs.PROPAGATION]),
         "linux": {

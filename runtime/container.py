@@ -9,33 +9,53 @@ from __future__ import annotations
 
 import enum
 import os
-import select
-import shutil
 import signal
-import socket
 import time
-from dataclasses import dataclass, replace
 
-from runtime import cgroups, hooks, state, sync
-from runtime import spec as spec_mod
-from runtime import syscalls as sc
-from runtime.cgroups import Cgroup, Stats
-from runtime.create import create_init, owner, seccomp_loader
+from runtime import cgroups, state
+from runtime.cgroupfs import Stats
 from runtime.errors import (
     ContainerNotFound,
     IncorrectStatus,
     RuntimeErr,
     SetupError,
 )
-from runtime.exec_in import exec_in
-from runtime.spawn import SETUP_TIMEOUT
-from runtime.spec import Spec
-from runtime.spec_hooks import Hooks, hooks_from_oci
-from runtime.spec_process import ProcessSpec
-from runtime.spec_resources import Resources
-from runtime.syscalls import Syscalls
+from runtime.record import Record
+
+# What only some verbs need is imported in the verb, not here: `ctrd-runtime state|start|kill|
+# delete` (one process per call from containerd/dockerd) would otherwise pay for the spec parser,
+# the create/init/exec machinery, ctypes syscalls and hooks on every call. Measured on this
+# machine (clean interpreter, no sandbox .pth; python -X importtime, 2026-12-06): `from
+# runtime.cli import main` went from ~80 ms of imports to ~3 ms of our own modules for those verbs
+# (runtime/cli.py has the wall-clock figures). The shim's
+# launcher imports them all before it forks (`preload` below), so no container start pays.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+
+    from runtime.cgroups import Cgroup
+    from runtime.spec import Spec
+    from runtime.spec_hooks import Hooks
+    from runtime.spec_process import ProcessSpec
+    from runtime.spec_resources import Resources
+    from runtime.syscalls import Syscalls
 
 __all__ = ["Container", "ProcessSpec", "Resources", "Stats", "Status", "Stdio"]
+
+
+def __getattr__(name: str) -> object:
+    # `runtime.container.ProcessSpec` / `.Resources` stay part of this module's API (the shim
+    # uses them) without importing the spec modules for the verbs that never parse a spec.
+    if name == "ProcessSpec":
+        from runtime.spec_process import ProcessSpec
+
+        return ProcessSpec
+    if name == "Resources":
+        from runtime.spec_resources import Resources
+
+        return Resources
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 class Status(enum.Enum):
     CREATED = "created"
@@ -44,16 +64,20 @@ class Status(enum.Enum):
     STOPPED = "stopped"
 
 
-@dataclass(frozen=True, slots=True)
-class Stdio:
+class Stdio(Record):
     """File descriptors in the caller, dup2'd onto 0/1/2 in the container. With
     process.terminal, `console` is a connected console socket: the process makes its pty
-    inside the container and sends the master on it, and the pty replaces the three."""
+    inside the container and sends the master on it, and the pty replaces the three.
+    (runtime.record says why this is not a dataclass.)"""
 
+    __slots__ = ("console", "stderr", "stdin", "stdout")
     stdin: int
     stdout: int
     stderr: int
-    console: int = -1
+    console: int
+
+    def __init__(self, stdin: int, stdout: int, stderr: int, console: int = -1) -> None:
+        self._set(stdin=stdin, stdout=stdout, stderr=stderr, console=console)
 
 
 class Container:
@@ -69,7 +93,7 @@ class Container:
         self._sock = sock
         self._started = st.started
         self._spec: Spec | None = None
-        self._s = syscalls or sc.linux()
+        self._syscalls = syscalls  # runtime.syscalls (ctypes) is loaded by the verbs that use it
         self.hook_warnings: list[str] = []  # poststop hooks that failed in `delete`
 
     # -- construction -------------------------------------------------------------------------
@@ -88,6 +112,8 @@ class Container:
     @classmethod
     def _create(cls, bundle: str | os.PathLike[str], container_id: str, stdio: Stdio, *,
                 state_dir: str | None, fifo: bool) -> Container:
+        from runtime.create import create_init
+
         made = create_init(bundle, container_id, (stdio.stdin, stdio.stdout, stdio.stderr),
                            state_dir=state_dir, fifo=fifo, console=stdio.console)
         c = cls(made.state, made.cgroup, state_dir, made.sock, made.syscalls)
@@ -109,6 +135,9 @@ class Container:
             return cls(st, cg, state_dir)
         if bundle is None:
             raise ContainerNotFound(f"container {container_id} does not exist")
+        from runtime import spec as spec_mod
+        from runtime.create import owner
+
         spec = spec_mod.load(bundle)
         cgroups_path = spec.cgroups_path or f"/ctrd-runtime/{container_id}"
         cg = cgroups.for_path(cgroups_path)
@@ -129,6 +158,8 @@ class Container:
         if self.status() is not Status.CREATED:
             raise IncorrectStatus(f"container {self.id} is {self.status().value}, not created")
         if self._sock is not None:
+            from runtime import sync
+
             sock, self._sock = self._sock, None
             try:
                 sync.send(sock, sync.Packet(sync.Msg.GO))
@@ -145,10 +176,11 @@ class Container:
         if self._state_dir:
             self._st = _replace_started(self._st)
             state.save(self._state_dir, self._st)
-        h = self._hooks()
-        if h.poststart:
+        if self._has_hooks("poststart"):
+            from runtime import hooks
+
             try:
-                hooks.run_all(h, "poststart", self._hook_state("running"))
+                hooks.run_all(self._hooks(), "poststart", self._hook_state("running"))
             except SetupError:
                 # runc: a failed poststart hook fails start and takes the container down.
                 self._kill_init()
@@ -162,10 +194,12 @@ class Container:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             raise IncorrectStatus(f"container {self.id} has already been started")
+        import select
+
         try:
             poller = select.poll()
             poller.register(fd, select.POLLIN)
-            deadline = time.monotonic() + SETUP_TIMEOUT
+            deadline = time.monotonic() + state.SETUP_TIMEOUT
             while True:
                 if poller.poll(50) and os.read(fd, 1):
                     break
@@ -232,12 +266,19 @@ class Container:
             raise IncorrectStatus(f"container {self.id} is {st.value}, not running")
         if process.capabilities is None:
             # Unspecified means the container's own set (as runc exec), never the caller's full set.
-            process = replace(process, capabilities=self._container_spec().process.capabilities)
-        return exec_in(self.id, self.pid, self.cgroup, process, (stdio.stdin, stdio.stdout, stdio.stderr), self._s,
+            process = process._replace(capabilities=self._container_spec().process.capabilities)
+        from runtime import syscalls as sc
+        from runtime.create import seccomp_loader
+        from runtime.exec_in import exec_in
+
+        return exec_in(self.id, self.pid, self.cgroup, process, (stdio.stdin, stdio.stdout, stdio.stderr),
+                       self._syscalls or sc.linux(),
                        seccomp_loader(self._container_spec()), console=stdio.console)
 
     def _container_spec(self) -> Spec:
         if self._spec is None:
+            from runtime import spec as spec_mod
+
             self._spec = spec_mod.load(self.bundle)
         return self._spec
 
@@ -248,10 +289,14 @@ class Container:
             self._sock = None
         self._kill_init()
         self.cgroup.destroy()
-        h = self._hooks()
+        h = self._hooks() if self._has_hooks("poststop") else None
         if self._state_dir:
+            import shutil
+
             shutil.rmtree(state.container_dir(self._state_dir, self.id), ignore_errors=True)
-        if h.poststop:
+        if h is not None and h.poststop:
+            from runtime import hooks
+
             # runc: poststop failures are reported, never fail the delete.
             self.hook_warnings = hooks.run_logged(h, "poststop", self._hook_state("stopped"))
 
@@ -262,9 +307,18 @@ class Container:
             except ProcessLookupError:
                 pass
 
+    def _has_hooks(self, kind: str) -> bool:
+        """Whether `kind` (poststart, poststop: the OCI key is the attribute's name) has hooks,
+        without the hook modules when a CLI container saved none (runtime.cli says why)."""
+        if self._spec is None and self._state_dir:
+            return bool((self._st.hooks or {}).get(kind))
+        return bool(getattr(self._hooks(), kind))
+
     def _hooks(self) -> Hooks:
         if self._spec is not None:
             return self._spec.hooks
+        from runtime.spec_hooks import Hooks, hooks_from_oci
+
         if self._state_dir:
             return hooks_from_oci(self._st.hooks or None)
         try:
@@ -273,6 +327,8 @@ class Container:
             return Hooks()  # the bundle is gone: nothing left to run
 
     def _hook_state(self, status: str) -> bytes:
+        from runtime import hooks
+
         return hooks.state_json(self.id, self.pid, status, self.bundle, self._st.annotations)
 
     def state(self) -> state.State:
@@ -280,11 +336,14 @@ class Container:
 
 
 def _replace_started(st: state.State) -> state.State:
-    return replace(st, started=True)
+    return st.replace(started=True)
 
 
 def preload() -> None:
     """Import what the verbs otherwise import on first use (the seccomp package, for a spec with
-    a profile): the shim's launcher calls this before it forks shims, so that no container's
-    start pays for an import."""
-    from runtime import seccomp  # noqa: F401
+    a profile, and the create/exec/hook machinery this module imports in its verbs): the shim's
+    launcher calls this before it forks shims, so that no container's start pays for an import."""
+    import select  # noqa: F401
+    import shutil  # noqa: F401
+
+    from runtime import create, exec_in, hooks, seccomp, spawn, spec, spec_hooks, sync, syscalls  # noqa: F401

@@ -11,14 +11,12 @@ import pwd
 import shutil
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ctrd import timefmt
 from runtime import cgroups, hooks, spawn, spec_hooks, state, sync, userns
 from runtime import spec as spec_mod
 from runtime import syscalls as sc
-from runtime.cgroups import Cgroup
 from runtime.errors import ContainerExists, RuntimeErr, SetupError, SpecError
 from runtime.init import ChildConfig
 from runtime.spawn import SETUP_TIMEOUT
@@ -27,10 +25,10 @@ from runtime.syscalls import Syscalls
 
 if TYPE_CHECKING:
     from runtime import seccomp
+    from runtime.cgroups import Cgroup
 
 
-@dataclass(frozen=True, slots=True)
-class Created:
+class Created(NamedTuple):
     """A created container: its saved state, cgroup, the socket that releases its init (None
     when the exec fifo does), its parsed spec and the syscalls it was made with."""
 

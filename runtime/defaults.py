@@ -7,7 +7,8 @@ import copy
 import os
 from typing import Any
 
-OCI_VERSION = "1.0.2"
+from runtime.version import OCI_VERSION  # one place for it (runtime.version)
+
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SHM_SIZE = 64 * 1024 * 1024
 

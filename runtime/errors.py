@@ -19,7 +19,9 @@ Messages are lower-case and name the field, path or id that failed.
 
 from __future__ import annotations
 
-from typing import ClassVar, Self
+TYPE_CHECKING = False  # annotations only: `typing` is ~3 ms of every ctrd-runtime call (runtime/cli.py)
+if TYPE_CHECKING:
+    from typing import ClassVar, Self
 
 
 class RuntimeErr(Exception):

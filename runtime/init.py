@@ -61,8 +61,7 @@ import socket
 import sys
 import termios
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import NoReturn, Protocol
+from typing import NamedTuple, NoReturn, Protocol
 
 from ctrd import reasons
 from runtime import console, creds, hooks, rootfs, userns
@@ -76,8 +75,7 @@ from runtime.syscalls import Syscalls
 _ = json  # the error path must not import anything: keep json loaded
 
 
-@dataclass(frozen=True, slots=True)
-class ChildConfig:
+class ChildConfig(NamedTuple):
     process: ProcessSpec
     stdio: tuple[int, int, int]
     sock_fd: int
@@ -282,7 +280,7 @@ def child_main(cfg: ChildConfig, s: Syscalls | None = None) -> NoReturn:
         _close_fds({cfg.sock_fd, cfg.fifo_fd, cfg.console_fd, *(fd for fd, _ in cfg.join)})
         if cfg.userns:
             left = userns.first_stage(s, cfg.join, cfg.pid_flags, cfg.new_userns, sock, cfg.process)
-            cfg = replace(cfg, join=left)  # from here on: the second stage
+            cfg = cfg._replace(join=left)  # from here on: the second stage
         path, argv, env = setup(cfg, s, sock)
         send(sock, Packet(Msg.READY))
         _wait_start(sock, cfg.fifo_fd)

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from runtime import syscalls as sc
 from runtime.errors import SpecError
@@ -43,8 +42,7 @@ NS_PROC_NAMES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Namespace:
+class Namespace(NamedTuple):
     type: str
     path: str = ""
 
@@ -53,8 +51,7 @@ class Namespace:
         return NAMESPACE_FLAGS[self.type]
 
 
-@dataclass(frozen=True, slots=True)
-class Spec:
+class Spec(NamedTuple):
     bundle: str
     process: ProcessSpec
     root: str  # absolute path of the rootfs
@@ -64,7 +61,7 @@ class Spec:
     namespaces: tuple[Namespace, ...] = ()
     masked_paths: tuple[str, ...] = ()
     readonly_paths: tuple[str, ...] = ()
-    resources: Resources = field(default_factory=Resources)
+    resources: Resources = Resources()
     cgroups_path: str = ""
     sysctl: tuple[tuple[str, str], ...] = ()
     devices: tuple[Device, ...] = ()
@@ -72,7 +69,7 @@ class Spec:
     annotations: tuple[tuple[str, str], ...] = ()
     oci_version: str = ""
     seccomp: seccomp.Profile | None = None
-    hooks: Hooks = field(default_factory=Hooks)
+    hooks: Hooks = Hooks()
     uid_mappings: tuple[IdMap, ...] = ()
     gid_mappings: tuple[IdMap, ...] = ()
 

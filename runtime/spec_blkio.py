@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from runtime.errors import SpecError
 from runtime.spec_fields import as_object, opt_int
@@ -13,15 +12,13 @@ _CPU_LIST = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 THROTTLES = ("throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice", "throttleWriteIOPSDevice")
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceValue:
+class DeviceValue(NamedTuple):
     major: int
     minor: int
     value: int
 
 
-@dataclass(frozen=True, slots=True)
-class BlockIO:
+class BlockIO(NamedTuple):
     weight: int | None = None
     leaf_weight: int | None = None
     weight_device: tuple[DeviceValue, ...] = ()  # value: the weight

@@ -5,8 +5,7 @@ that cannot honour a field makes create fail naming it (runtime.cgroup_v1_more /
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from runtime.errors import SpecError
 from runtime.spec_fields import as_object
@@ -16,8 +15,7 @@ _IFACE = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
 _UNIFIED_KEY = re.compile(r"^[a-z0-9_]+\.[a-z0-9_.]+$")
 
 
-@dataclass(frozen=True, slots=True)
-class Extra:
+class Extra(NamedTuple):
     hugepage_limits: tuple[tuple[str, int], ...] = ()  # (pageSize "2MB", limit bytes)
     net_class_id: int | None = None
     net_priorities: tuple[tuple[str, int], ...] = ()  # (interface, priority)

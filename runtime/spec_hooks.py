@@ -7,8 +7,7 @@ its network setup (libnetwork-setkey), so it is kept and run like runc runs it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from runtime.errors import SpecError
 from runtime.spec_fields import as_object, strs
@@ -16,8 +15,7 @@ from runtime.spec_fields import as_object, strs
 KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 
 
-@dataclass(frozen=True, slots=True)
-class Hook:
+class Hook(NamedTuple):
     where: str  # "hooks.prestart[0]": names the hook in every error
     path: str
     args: tuple[str, ...] = ()
@@ -25,8 +23,7 @@ class Hook:
     timeout: int | None = None  # seconds; None: wait as long as it runs (runc's default)
 
 
-@dataclass(frozen=True, slots=True)
-class Hooks:
+class Hooks(NamedTuple):
     prestart: tuple[Hook, ...] = ()
     createRuntime: tuple[Hook, ...] = ()  # the spec's own names, as attributes
     createContainer: tuple[Hook, ...] = ()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from runtime import caps
 from runtime.errors import SpecError
@@ -17,8 +16,7 @@ RLIMITS: dict[str, int] = {
 RLIM_INFINITY = 2**64 - 1
 
 
-@dataclass(frozen=True, slots=True)
-class Capabilities:
+class Capabilities(NamedTuple):
     bounding: tuple[str, ...] = ()
     effective: tuple[str, ...] = ()
     permitted: tuple[str, ...] = ()
@@ -26,15 +24,13 @@ class Capabilities:
     ambient: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Rlimit:
+class Rlimit(NamedTuple):
     type: int
     soft: int
     hard: int
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessSpec:
+class ProcessSpec(NamedTuple):
     """The OCI `process` object, parsed."""
 
     args: tuple[str, ...]

@@ -3,8 +3,7 @@ and cpuset lists: spec_blkio)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from runtime.errors import SpecError
 from runtime.spec_blkio import BlockIO, blkio_from_oci, cpu_list
@@ -12,8 +11,7 @@ from runtime.spec_extra import Extra, extra_from_oci
 from runtime.spec_fields import as_object, limit, opt_int
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceRule:
+class DeviceRule(NamedTuple):
     allow: bool
     type: str  # a, c, b
     major: int  # -1 = *
@@ -21,8 +19,7 @@ class DeviceRule:
     access: str
 
 
-@dataclass(frozen=True, slots=True)
-class Resources:
+class Resources(NamedTuple):
     memory_limit: int | None = None
     memory_swap: int | None = None
     memory_reservation: int | None = None
@@ -33,8 +30,8 @@ class Resources:
     cpu_mems: str | None = None
     pids_limit: int | None = None
     devices: tuple[DeviceRule, ...] = ()
-    blkio: BlockIO = field(default_factory=BlockIO)
-    extra: Extra = field(default_factory=Extra)
+    blkio: BlockIO = BlockIO()
+    extra: Extra = Extra()
 
 
 # /dev/null, zero, full, random, urandom, tty, console, ptmx and the pts nodes.

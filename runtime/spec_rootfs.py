@@ -4,8 +4,7 @@ device nodes (`linux.devices`)."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from runtime import syscalls as sc
 from runtime.errors import SpecError
@@ -39,8 +38,7 @@ PROC_BIND_ALLOWED = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Mount:
+class Mount(NamedTuple):
     destination: str
     type: str
     source: str
@@ -54,8 +52,7 @@ class Mount:
         return bool(self.flags & sc.MS_BIND) or self.type == "bind"
 
 
-@dataclass(frozen=True, slots=True)
-class Device:
+class Device(NamedTuple):
     path: str
     type: str  # c, b, u, p
     major: int

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from runtime.errors import SpecError
 
@@ -11,8 +10,7 @@ _MAX_ID = (1 << 32) - 1
 _MAX_EXTENTS = 340  # the kernel's limit per map (since 4.15)
 
 
-@dataclass(frozen=True, slots=True)
-class IdMap:
+class IdMap(NamedTuple):
     container_id: int
     host_id: int
     size: int

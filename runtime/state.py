@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from ctrd import ids
 from runtime.errors import ContainerNotFound, InvalidID, RuntimeErr
+from runtime.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 STATE_FILE = "state.json"
 FIFO = "exec.fifo"
+SETUP_TIMEOUT = 60.0  # how long a parent waits for a forked child (or a CLI start for the fifo) to report its setup
 
 
 def check_id(container_id: str) -> None:
@@ -20,8 +24,25 @@ def check_id(container_id: str) -> None:
         raise InvalidID(f"invalid container id {container_id!r}: use letters, digits and _ . + -, at most {ids.MAX_ID} (no / or ..)")
 
 
-@dataclass(frozen=True, slots=True)
-class State:
+class State(Record):
+    """(runtime.record says why this is not a dataclass)"""
+
+    __slots__ = (
+        "annotations",
+        "bundle",
+        "cgroup_kind",
+        "cgroup_root",
+        "cgroups_path",
+        "created",
+        "fifo",
+        "hooks",
+        "id",
+        "owner",
+        "pid",
+        "rootfs",
+        "start_time",
+        "started",
+    )
     id: str
     pid: int
     start_time: int  # /proc/<pid>/stat starttime: tells a live init from a reused pid
@@ -31,11 +52,20 @@ class State:
     owner: str
     cgroup_kind: str
     cgroups_path: str
-    cgroup_root: str = ""
-    started: bool = False
-    fifo: bool = False  # created by the CLI: start opens the exec fifo
-    annotations: dict[str, str] = field(default_factory=dict)
-    hooks: dict[str, Any] = field(default_factory=dict)  # config.json's `hooks` as create saw them
+    cgroup_root: str
+    started: bool
+    fifo: bool  # created by the CLI: start opens the exec fifo
+    annotations: dict[str, str]
+    hooks: dict[str, Any]  # config.json's `hooks` as create saw them
+
+    def __init__(self, id: str, pid: int, start_time: int, bundle: str, rootfs: str, created: str, owner: str,
+                 cgroup_kind: str, cgroups_path: str, cgroup_root: str = "", started: bool = False,
+                 fifo: bool = False, annotations: dict[str, str] | None = None,
+                 hooks: dict[str, Any] | None = None) -> None:
+        self._set(id=id, pid=pid, start_time=start_time, bundle=bundle, rootfs=rootfs, created=created, owner=owner,
+                  cgroup_kind=cgroup_kind, cgroups_path=cgroups_path, cgroup_root=cgroup_root, started=started,
+                  fifo=fifo, annotations={} if annotations is None else annotations,
+                  hooks={} if hooks is None else hooks)
 
 
 def container_dir(state_dir: str, container_id: str) -> str:
@@ -46,7 +76,7 @@ def save(state_dir: str, st: State) -> None:
     d = container_dir(state_dir, st.id)
     tmp = os.path.join(d, f".{STATE_FILE}.tmp")
     with open(tmp, "w") as f:
-        json.dump(asdict(st), f)
+        json.dump(st.as_dict(), f)
     os.rename(tmp, os.path.join(d, STATE_FILE))
 
 
@@ -60,7 +90,7 @@ def load(state_dir: str, container_id: str) -> State:
         raise ContainerNotFound(f"container {container_id} does not exist")
     except (OSError, ValueError) as exc:
         raise RuntimeErr(f"container {container_id}: unreadable state {path}: {exc}")
-    known = set(State.__dataclass_fields__)
+    known = set(State.__slots__)
     return State(**{k: v for k, v in raw.items() if k in known})
 
 

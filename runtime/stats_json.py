@@ -12,7 +12,10 @@ import os
 from typing import Any
 
 from runtime import cgroupfs as fs
-from runtime.cgroups import Cgroup
+
+TYPE_CHECKING = False  # annotations only (runtime/cgroups.py)
+if TYPE_CHECKING:
+    from runtime.cgroups import Cgroup
 
 _USER_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _BLKIO_V1 = (  # runc's fallback to the throttle files when the CFQ ones are absent or empty

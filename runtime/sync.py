@@ -35,7 +35,7 @@ import enum
 import json
 import os
 import socket
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from runtime.errors import RuntimeErr, SetupError, from_kind
 
@@ -54,8 +54,7 @@ class Msg(enum.Enum):
     ERROR = "error"
 
 
-@dataclass(frozen=True, slots=True)
-class Packet:
+class Packet(NamedTuple):
     type: Msg
     kind: str = ""
     message: str = ""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 LD_W_ABS = 0x20
 JMP_JA = 0x05
@@ -34,16 +34,14 @@ AUDIT_ARCH_S390 = 0x00000016
 AUDIT_ARCH_S390X = 0x80000016
 
 
-@dataclass(frozen=True, slots=True)
-class Insn:
+class Insn(NamedTuple):
     code: int
     k: int = 0
     jt: str | None = None  # label; None = the next instruction
     jf: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Label:
+class Label(NamedTuple):
     name: str
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import ctypes
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from runtime.record import Record
 
 NR_SCMP_ERROR = -1  # __NR_SCMP_ERROR: the name is unknown to this libseccomp
 
@@ -41,12 +42,17 @@ class _Version(ctypes.Structure):
     _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
 
 
-@dataclass(frozen=True, slots=True)
-class Cond:
+class Cond(Record):
+    """(a Record, not a NamedTuple: a field named `index` would shadow tuple.index)"""
+
+    __slots__ = ("index", "op", "a", "b")  # noqa: RUF023 - the repr's order
     index: int
     op: int  # enum scmp_compare: NE=1 LT=2 LE=3 EQ=4 GE=5 GT=6 MASKED_EQ=7
     a: int
-    b: int = 0
+    b: int
+
+    def __init__(self, index: int, op: int, a: int, b: int = 0) -> None:
+        self._set(index=index, op=op, a=a, b=b)
 
 
 class LibseccompError(OSError):

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ctrd import seccomp as vocab
 from runtime.errors import SpecError
+from runtime.record import Record
 
 ACTIONS = vocab.ACTIONS
 OPERATORS = vocab.OPERATORS
@@ -25,24 +25,27 @@ EPERM = 1
 _U64 = 2**64 - 1
 
 
-@dataclass(frozen=True, slots=True)
-class Arg:
+class Arg(Record):
+    """(a Record, not a NamedTuple: a field named `index` would shadow tuple.index)"""
+
+    __slots__ = ("index", "value", "value_two", "op")  # noqa: RUF023 - the repr's order: Profile.canonical
     index: int
     value: int
     value_two: int
     op: str
 
+    def __init__(self, index: int, value: int, value_two: int, op: str) -> None:
+        self._set(index=index, value=value, value_two=value_two, op=op)
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+
+class Rule(NamedTuple):
     names: tuple[str, ...]
     action: str
     errno_ret: int | None
     args: tuple[Arg, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Profile:
+class Profile(NamedTuple):
     default_action: str
     default_errno_ret: int | None
     architectures: tuple[str, ...]

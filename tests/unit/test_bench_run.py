@@ -14,7 +14,8 @@ from bench.sandbox import Sandbox
 
 
 def test_sections_default_aliases_and_unknown() -> None:
-    assert chosen_sections([]) == ["latency", "fleet", "stop", "seccomp", "network", "health", "attach", "exec"]
+    assert chosen_sections([]) == ["latency", "fleet", "stop", "seccomp", "network", "health", "attach", "exec",
+                                    "engines"]
     assert chosen_sections(["network"]) == ["network"]
     assert chosen_sections(["density", "recovery", "stop"]) == ["fleet", "stop"]
     assert chosen_sections(["latency,concurrency"]) == ["latency", "fleet"]
