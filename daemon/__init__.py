@@ -1,3 +1,3 @@
 """ctrd, the daemon: metadata, images and layers, networks, the container lifecycle and recovery."""
 
-__version__ = "0.1.0"
+from ctrd.version import __version__ as __version__  # one version for the distribution (ctrd/version.py)
