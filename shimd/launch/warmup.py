@@ -23,7 +23,6 @@ from google.protobuf.message import Message
 
 from ctrd.shim import attachwire, framing
 from ctrd.shim.v1 import shim_pb2
-from runtime import console as runtime_console
 from runtime import container as runtime_library
 from shimd import files, prctl, spawn
 from shimd.backends.forked import ForkedBackend
@@ -43,13 +42,14 @@ _INTERACTIVE = "interactive"  # in the stand-in's bundle: its "container" is _CA
 
 def _spawn(argv: list[str], stdio: Stdio) -> int:
     """argv on the stdio, or with a console socket on a new pty's slave, its master sent back over
-    the socket as the runtime does (runtime.console; the host's devpts will do for the warm-up)."""
+    the socket as the runtime does (runc's console-socket message; the host's devpts will do here)."""
     if stdio.console < 0:
         return spawn.spawn(argv, stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr)
-    master, slave = runtime_console.open_pty()
+    master, slave = os.openpty()
     try:
         pid = spawn.spawn(argv, stdin=slave, stdout=slave, stderr=slave)
-        runtime_console.send_master(os.dup(stdio.console), master)
+        with socket.socket(fileno=os.dup(stdio.console)) as sock:
+            socket.send_fds(sock, [b"/dev/ptmx"], [master])
     finally:
         os.close(master)
         os.close(slave)
@@ -193,28 +193,37 @@ async def _interactive(client: _WarmClient, state_dir: Path, terminal: bool) -> 
         await attached.until(b"warm")
         if terminal:
             await client.call("ResizePty", shim_pb2.ResizePtyRequest(rows=25, cols=81), check=True)
-        for n in range(2):
-            exec_id = f"x{n}"
-            created = shim_pb2.CreateExecResponse.FromString(await client.call("CreateExec", shim_pb2.CreateExecRequest(
-                exec_id=exec_id, args=_CAT, terminal=terminal, open_stdin=True, rows=24 if terminal else 0,
-                cols=80 if terminal else 0), check=True))
-            streamed = await _Attached.connect(created.io_path)
-            try:
-                await client.call("StartExec", shim_pb2.StartExecRequest(exec_id=exec_id), check=True)
-                await streamed.send(attachwire.frame(attachwire.STDIN, b"exec\n"))
-                await streamed.until(b"exec")
-                if terminal:
-                    await client.call("ResizeExec", shim_pb2.ResizeExecRequest(exec_id=exec_id, rows=25, cols=81), check=True)
-                    await streamed.send(attachwire.frame(attachwire.STDIN, b"\x04"))  # ^D: cat's EOF
-                await streamed.send(attachwire.frame(attachwire.STDIN_EOF))
-                await streamed.until(kind=attachwire.EXIT)
-            finally:
-                streamed.close()
-            await client.call("WaitExec", shim_pb2.WaitExecRequest(exec_id=exec_id), check=True)
-            await client.call("ExecState", shim_pb2.ExecStateRequest(exec_id=exec_id), check=True)
-            await client.call("DeleteExec", shim_pb2.DeleteExecRequest(exec_id=exec_id), check=True)
+        exec_id = "x"
+        created = shim_pb2.CreateExecResponse.FromString(await client.call("CreateExec", shim_pb2.CreateExecRequest(
+            exec_id=exec_id, args=_CAT, terminal=terminal, open_stdin=True, rows=24 if terminal else 0,
+            cols=80 if terminal else 0), check=True))
+        streamed = await _Attached.connect(created.io_path)
+        try:
+            await client.call("StartExec", shim_pb2.StartExecRequest(exec_id=exec_id), check=True)
+            await streamed.send(attachwire.frame(attachwire.STDIN, b"exec\n"))
+            await streamed.until(b"exec")
+            if terminal:
+                await client.call("ResizeExec", shim_pb2.ResizeExecRequest(exec_id=exec_id, rows=25, cols=81), check=True)
+                await streamed.send(attachwire.frame(attachwire.STDIN, b"\x04"))  # ^D: cat's EOF
+            await streamed.send(attachwire.frame(attachwire.STDIN_EOF))
+            await streamed.until(kind=attachwire.EXIT)
+        finally:
+            streamed.close()
+        await client.call("WaitExec", shim_pb2.WaitExecRequest(exec_id=exec_id), check=True)
+        await client.call("ExecState", shim_pb2.ExecStateRequest(exec_id=exec_id), check=True)
+        await client.call("DeleteExec", shim_pb2.DeleteExecRequest(exec_id=exec_id), check=True)
     finally:
         attached.close()  # a detach: the container goes on
+
+
+_ENDING: tuple[tuple[str, Message], ...] = (
+    ("Stop", shim_pb2.StopRequest(signal=signal.SIGKILL, timeout_ms=5000)),
+    ("Wait", shim_pb2.WaitRequest()), ("Delete", shim_pb2.DeleteRequest()), ("Shutdown", shim_pb2.ShutdownRequest()))
+_LIFECYCLE: tuple[tuple[str, Message], ...] = (
+    ("Start", shim_pb2.StartRequest()), ("State", shim_pb2.StateRequest()), ("Pids", shim_pb2.PidsRequest()),
+    ("Stats", shim_pb2.StatsRequest()), ("Pause", shim_pb2.PauseRequest()), ("Resume", shim_pb2.ResumeRequest()),
+    ("Exec", shim_pb2.ExecRequest(args=["/bin/sh", "-c", "echo x"])),
+    ("Kill", shim_pb2.KillRequest(signal=signal.SIGTERM)), *_ENDING)
 
 
 async def _session(state_dir: Path, interactive: bool = False, terminal: bool = False) -> None:
@@ -241,17 +250,13 @@ async def _session(state_dir: Path, interactive: bool = False, terminal: bool = 
                                                            log_path=str(state_dir / "log"), log_max_size=64,
                                                            log_max_file=2, terminal=terminal,
                                                            open_stdin=interactive), check=True)
-        if interactive:
-            await client.call("Start", shim_pb2.StartRequest())
+        if interactive:  # the rest of the lifecycle is the plain session's
+            await client.call("Start", shim_pb2.StartRequest(), check=True)
             await _interactive(client, state_dir, terminal)
-        for method, req in (("Start", shim_pb2.StartRequest()), ("State", shim_pb2.StateRequest()),
-                            ("Pids", shim_pb2.PidsRequest()), ("Stats", shim_pb2.StatsRequest()),
-                            ("Pause", shim_pb2.PauseRequest()), ("Resume", shim_pb2.ResumeRequest()),
-                            ("Exec", shim_pb2.ExecRequest(args=["/bin/sh", "-c", "echo x"])),
-                            ("Kill", shim_pb2.KillRequest(signal=signal.SIGTERM)),
-                            ("Stop", shim_pb2.StopRequest(signal=signal.SIGKILL, timeout_ms=5000)),
-                            ("Wait", shim_pb2.WaitRequest()), ("Delete", shim_pb2.DeleteRequest()),
-                            ("Shutdown", shim_pb2.ShutdownRequest())):
+            calls = _ENDING
+        else:
+            calls = _LIFECYCLE
+        for method, req in calls:
             await client.call(method, req)
         await server.quiesce(1.0)
         server.close()
