@@ -42,7 +42,8 @@ def take_master(fd: int, what: str) -> int:
             ancdata = []
         for level, kind, data in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds += [fd for (fd,) in _FD.iter_unpack(data[:len(data) - len(data) % _FD.size])]
+                for at in range(0, len(data) - _FD.size + 1, _FD.size):
+                    fds.append(_FD.unpack_from(data, at)[0])
     finally:
         sock.close()
     if not fds:
