@@ -247,10 +247,10 @@ class ForkedBackend:
 
     async def exec_start(self, spec: ExecSpec, stdio: Stdio) -> tuple[int, asyncio.Future[Exit]]:
         mod = self._mod
-        proc = exec_process(self.config.bundle, spec)
         fds = frozenset({stdio.stdin, stdio.stdout, stdio.stderr, stdio.console} - {-1})
 
-        def run_exec() -> int:
+        def run_exec() -> int:  # the bundle is read in the helper: its parse stays out of the shim's pages
+            proc = exec_process(self.config.bundle, spec)
             c = self._load()
             return int(c.exec(mod.ProcessSpec.from_oci(proc), runtime_stdio(mod, stdio)))
 
