@@ -254,8 +254,14 @@ async def _session(state_dir: Path, interactive: bool = False, terminal: bool = 
                                                            log_max_file=2, terminal=terminal,
                                                            open_stdin=interactive), check=True)
         if interactive:  # the rest of the lifecycle is the plain session's
-            await client.call("Start", shim_pb2.StartRequest(), check=True)
-            await _interactive(client, state_dir, terminal)
+            try:
+                await client.call("Start", shim_pb2.StartRequest(), check=True)
+                await _interactive(client, state_dir, terminal)
+            except BaseException:
+                await task.shutdown()  # no stand-in left running in the launcher
+                server.close()
+                server.drop_connections()
+                raise
             calls = _ENDING
         else:
             calls = _LIFECYCLE
