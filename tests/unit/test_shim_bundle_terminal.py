@@ -29,13 +29,13 @@ def test_no_terminal_key_means_no_terminal(tmp_path: Path) -> None:
 
 
 def test_a_mismatch_names_the_field_and_the_file(tmp_path: Path) -> None:
-    with pytest.raises(errdefs.InvalidArgument, match=r"terminal: the request says False, .*config.json says the opposite"):
+    with pytest.raises(errdefs.InvalidArgument, match=r"terminal: the request says False, .*config\.json says the opposite"):
         check_terminal(_bundle(tmp_path, {"terminal": True}), False)
 
 
 def test_a_missing_or_broken_config_is_named(tmp_path: Path) -> None:
-    with pytest.raises(errdefs.InvalidArgument, match="bundle: cannot read .*config.json"):
+    with pytest.raises(errdefs.InvalidArgument, match=r"bundle: cannot read .*config\.json"):
         check_terminal(tmp_path, False)
     (tmp_path / "config.json").write_text("{not json")
-    with pytest.raises(errdefs.InvalidArgument, match="bundle: cannot read .*config.json"):
+    with pytest.raises(errdefs.InvalidArgument, match=r"bundle: cannot read .*config\.json"):
         check_terminal(tmp_path, False)
