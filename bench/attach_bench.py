@@ -3,8 +3,10 @@
 - `echo x | run -i --rm --network none busybox cat` p50 beside `run --rm --network none busybox true`
   (the CLI, both engines: the cost of an attached stdin over a plain foreground run);
 - stdin→stdout throughput of 1 GiB through `run -i --rm busybox cat` (MiB/s, the CLI's pipes);
-- the memory (PSS, USS, RSS) of the shims of 10 `run -d -it busybox sh` containers, each with one
-  `attach` client on a pty (ctrd-shim vs docker's containerd-shim-runc-v2).
+- the memory (PSS, USS, RSS) of the shims of N `run -d -it busybox sh` containers, each with one
+  `attach` client on a pty (ctrd-shim vs docker's containerd-shim-runc-v2), at N = 10 and N = 100,
+  the engines in turn at each N: PSS splits what the shims share (ctrd's forked launcher pages,
+  the Go binary's text) among the N of them, so only figures at the same N compare.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from bench.scripts import console_script
 from bench.stats import summarize
 
 GIB = 1 << 30
-ATTACHED = 10  # attached tty containers per engine for the shim memory figure
+ATTACHED = (10, 100)  # attached tty containers per engine for the shim memory figures
 _CHUNK = b"\0" * (1 << 20)
 
 
@@ -179,7 +181,7 @@ def _read_until(fd: int, marker: bytes, timeout: float = 30) -> None:
             seen += os.read(fd, 65536)
 
 
-def _attached_shim_pss(e: _Engine, k: int = ATTACHED) -> dict[str, Any]:
+def _attached_shim_pss(e: _Engine, k: int) -> dict[str, Any]:
     """k `run -d -it` shells, each with one `attach` client on its own pty: the shims' memory (one
     shim alone would be charged the whole of what it shares with the launcher or the other shims)."""
     ids: list[str] = []
@@ -222,12 +224,25 @@ def measure(ctx: Context) -> dict[str, Any]:
                 print(f"  {e.name:<7} {key:<10} p50 {row[key]['summary']['p50']:8.1f} ms", flush=True)
             except Exception as exc:  # one broken row must not hide the others
                 row[key] = {"skipped": f"failed: {exc}"}
-        for key, fn2 in (("cat_1gib", lambda e=e: _throughput(e)), ("attached_tty_shim", lambda e=e: _attached_shim_pss(e))):
-            try:
-                row[key] = fn2()
-                print(f"  {e.name:<7} {key:<18} {row[key]}", flush=True)
-            except Exception as exc:
-                row[key] = {"skipped": f"failed: {exc}"}
-                print(f"  {e.name:<7} {key:<18} failed: {exc}", flush=True)
+        try:
+            row["cat_1gib"] = _throughput(e)
+            print(f"  {e.name:<7} cat_1gib           {row['cat_1gib']}", flush=True)
+        except Exception as exc:
+            row["cat_1gib"] = {"skipped": f"failed: {exc}"}
+            print(f"  {e.name:<7} cat_1gib           failed: {exc}", flush=True)
         out[e.name] = row
+    for k in ATTACHED:  # the engines in turn at each N
+        for e in engines:
+            key = mem_key(k)
+            try:
+                out[e.name][key] = _attached_shim_pss(e, k)
+                print(f"  {e.name:<7} {key:<22} {out[e.name][key]}", flush=True)
+            except Exception as exc:
+                out[e.name][key] = {"skipped": f"failed: {exc}"}
+                print(f"  {e.name:<7} {key:<22} failed: {exc}", flush=True)
     return out
+
+
+def mem_key(k: int) -> str:
+    """The result key of the attached-shim memory at k containers (N=10 keeps its first name)."""
+    return "attached_tty_shim" if k == 10 else f"attached_tty_shim_n{k}"

@@ -15,6 +15,7 @@ reconnect after a daemon restart and find the container where it was.
 
 from __future__ import annotations
 
+import _socket  # the C sockets: socket.py's wrappers (enum conversions on accept) are code each shim would run
 import asyncio
 import logging
 import os
@@ -218,7 +219,7 @@ class Fanout:
         self.stdin_once = stdin_once
         self.exit_frame: bytes | None = None
         self._resize = resize
-        self._sock: socket.socket | None = None
+        self._sock: _socket.socket | None = None
         self._listener = -1
 
     def set_stdin(self, fd: int) -> None:
@@ -226,7 +227,7 @@ class Fanout:
         self.stdin = StdinSink(fd, self._resume_all)
 
     def listen(self, path: str) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+        sock = _socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
         try:
             sock.bind(path)
             os.chmod(path, 0o600)
@@ -242,13 +243,13 @@ class Fanout:
         assert self._sock is not None
         for _ in range(16):
             try:
-                conn, _ = self._sock.accept()
+                fd, _ = self._sock._accept()  # type: ignore[attr-defined]  # the C accept: a bare CLOEXEC fd
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # EMFILE and friends: try again on the next wake-up
                 log.warning("attach accept: %s", exc)
                 return
-            self.add(conn.detach())
+            self.add(fd)
 
     def add(self, fd: int) -> Client:
         """Serve one connected socket fd (owned from now on)."""

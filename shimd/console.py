@@ -9,6 +9,7 @@ shim's end and `take_master` reads it without waiting.
 
 from __future__ import annotations
 
+import _socket
 import fcntl
 import os
 import socket
@@ -18,23 +19,31 @@ import termios
 from ctrd import errdefs
 
 MAX_SIZE = 10000  # rows or columns: anything larger is not a terminal anyone has
+_FD = struct.Struct("i")
+_MAX_FDS = 4  # a runtime sends one; more are taken and closed
 
 
 def pair() -> tuple[int, int]:
     """(shim end, runtime end) of a new console socket; both close-on-exec."""
-    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    a, b = _socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     return a.detach(), b.detach()
 
 
 def take_master(fd: int, what: str) -> int:
-    """The pty master queued on the shim's end of the console socket; closes `fd`."""
-    sock = socket.socket(fileno=fd)
+    """The pty master queued on the shim's end of the console socket; closes `fd`.
+    recvmsg on the C socket (socket.recv_fds is socket.py and array code each shim would run)."""
+    sock = _socket.socket(fileno=fd)
+    fds: list[int] = []
     try:
         sock.setblocking(False)
         try:
-            _, fds, _, _ = socket.recv_fds(sock, 4096, 1)
+            _, ancdata, _, _ = sock.recvmsg(4096, _socket.CMSG_SPACE(_MAX_FDS * _FD.size))
         except BlockingIOError:
-            fds = []
+            ancdata = []
+        for level, kind, data in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                for at in range(0, len(data) - _FD.size + 1, _FD.size):
+                    fds.append(_FD.unpack_from(data, at)[0])
     finally:
         sock.close()
     if not fds:

@@ -72,17 +72,6 @@ def _is_file(path: str) -> bool:
         return False
 
 
-def _check_terminal(req: shim_pb2.CreateRequest) -> None:
-    """The request and the bundle must agree: a runtime told of no terminal sends no master."""
-    try:
-        process = read_bundle_config(req.bundle).get("process") or {}
-    except (OSError, ValueError) as exc:
-        raise errdefs.InvalidArgument(f"bundle: cannot read {req.bundle}/config.json: {exc}") from exc
-    if bool(process.get("terminal", False)) != req.terminal:
-        raise errdefs.InvalidArgument(
-            f"terminal: the request says {req.terminal}, {req.bundle}/config.json says the opposite")
-
-
 def _bundle_user(bundle: str) -> tuple[int, int]:
     """The init's uid and gid from the bundle: probes run as the container's user."""
     try:
@@ -145,7 +134,6 @@ class Task:
             # written before the runtime runs: a shim that dies mid-create still lets
             # `ctrd-shim delete` find (and remove) whatever the runtime left
             files.write_json(f"{self.state_dir}/{files.RUNTIME_FILE}", record)
-            _check_terminal(req)
             relays = None
             out_w = err_w = devnull = stdin_r = con_shim = con_rt = -1
             try:

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ctrd import errdefs
 from shimd.backends.protocol import ExecSpec
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -19,6 +20,19 @@ def read_bundle_config(bundle: str | Path) -> Any:
     Plain open() on a str path: the shim runs this, and pathlib is more code for it to run."""
     with open(f"{os.fspath(bundle)}/config.json", "rb") as f:
         return json.loads(f.read())
+
+
+def check_terminal(bundle: str | Path, terminal: bool) -> None:
+    """The request and the bundle must agree: a runtime told of no terminal sends no master.
+    Called where the runtime reads the bundle anyway (the forked backend's helper): the parse
+    (~50 KB of objects for a config with a seccomp profile) would stay in a shim's private pages."""
+    try:
+        process = read_bundle_config(bundle).get("process") or {}
+    except (OSError, ValueError) as exc:
+        raise errdefs.InvalidArgument(f"bundle: cannot read {os.fspath(bundle)}/config.json: {exc}") from exc
+    if bool(process.get("terminal", False)) != terminal:
+        raise errdefs.InvalidArgument(
+            f"terminal: the request says {terminal}, {os.fspath(bundle)}/config.json says the opposite")
 
 
 def exec_process(bundle: str | Path, spec: ExecSpec) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from typing import Any
 
 from ctrd import errdefs
 from runtime import container as runtime_library
-from shimd.backends.bundle import exec_process, oom_killed_in_cgroup
+from shimd.backends.bundle import check_terminal, exec_process, oom_killed_in_cgroup
 from shimd.backends.inprocess import mapped_errors, runtime_stdio
 from shimd.backends.protocol import BackendConfig, ExecSpec, Limits, StatsRecord, Stdio
 from shimd.prctl import set_comm
@@ -152,6 +152,7 @@ class ForkedBackend:
         cfg = self.config
 
         def create_then_start() -> str:
+            check_terminal(cfg.bundle, stdio.console >= 0)
             c = mod.Container.create(str(cfg.bundle), cfg.container_id, runtime_stdio(mod, stdio),
                                      state_dir=str(cfg.runtime_root))
             os.write(out_fd[0], json.dumps({"ok": c.pid}).encode() + b"\n")
@@ -246,10 +247,10 @@ class ForkedBackend:
 
     async def exec_start(self, spec: ExecSpec, stdio: Stdio) -> tuple[int, asyncio.Future[Exit]]:
         mod = self._mod
-        proc = exec_process(self.config.bundle, spec)
         fds = frozenset({stdio.stdin, stdio.stdout, stdio.stderr, stdio.console} - {-1})
 
-        def run_exec() -> int:
+        def run_exec() -> int:  # the bundle is read in the helper: its parse stays out of the shim's pages
+            proc = exec_process(self.config.bundle, spec)
             c = self._load()
             return int(c.exec(mod.ProcessSpec.from_oci(proc), runtime_stdio(mod, stdio)))
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from ctrd import errdefs
 from runtime import container as runtime_library
-from shimd.backends.bundle import exec_process
+from shimd.backends.bundle import check_terminal, exec_process
 from shimd.backends.protocol import BackendConfig, ExecSpec, Limits, StatsRecord, Stdio
 from shimd.reaper import Exit, Reaper
 
@@ -59,6 +59,7 @@ class InProcessBackend:
             return fn(*args, **kw)
 
     async def create(self, stdio: Stdio) -> int:
+        check_terminal(self.config.bundle, stdio.console >= 0)
         mod = runtime_library
         st = runtime_stdio(mod, stdio)
         self._c = self._call("create", mod.Container.create, str(self.config.bundle), self.config.container_id,

@@ -19,7 +19,7 @@ from typing import Any
 
 from ctrd import errdefs
 from shimd import console, spawn
-from shimd.backends.bundle import exec_process, oom_killed_in_cgroup
+from shimd.backends.bundle import check_terminal, exec_process, oom_killed_in_cgroup
 from shimd.backends.protocol import BackendConfig, ExecSpec, Limits, StatsRecord, Stdio
 from shimd.reaper import Exit, Reaper
 
@@ -95,6 +95,7 @@ class OciBinaryBackend:
             log.unlink(missing_ok=True)
 
     async def create(self, stdio: Stdio) -> int:
+        check_terminal(self.config.bundle, stdio.console >= 0)
         pidfile = self._state_dir / "init.pid"
         pidfile.unlink(missing_ok=True)
         if stdio.console >= 0:

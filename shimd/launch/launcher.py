@@ -21,7 +21,7 @@ from pathlib import Path
 # CreateRequest may choose (the backends import the runtime library, runtime.container).
 from shimd import ports, shim  # noqa: F401
 from shimd.backends import forked, inprocess, oci_binary  # noqa: F401
-from shimd.launch.ballast import fill, mark_mergeable
+from shimd.launch.ballast import fill, mark_mergeable, trim
 from shimd.launch.fork import configure_logging, launch_forked
 from shimd.launch.warmup import warm_up
 
@@ -30,6 +30,7 @@ def prewarm() -> None:
     """Run what a shim runs, then freeze the GC so children share those pages."""
     warm_up()
     fill()  # collects first (warm-up garbage, free lists), then holds the free small blocks
+    trim()
     gc.freeze()
     mark_mergeable()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -21,7 +22,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from ctrd.shim import framing
+from ctrd.shim import attachwire, framing
 from ctrd.shim.v1 import shim_pb2
 from runtime import container as runtime_library
 from shimd import files, prctl, spawn
@@ -34,7 +35,28 @@ from shimd.server import Server
 from shimd.service import ShimService
 from shimd.task import Task
 
+log = logging.getLogger("ctrd-shim")
+
 _SH = ["/bin/sh", "-c", "echo out; echo err >&2; exec sleep 5"]
+# An interactive "container": what it reads comes back (through the pty's echo as well, with a terminal).
+_CAT = ["/bin/sh", "-c", "echo out; exec cat"]
+_INTERACTIVE = "interactive"  # in the stand-in's bundle: its "container" is _CAT, not _SH
+
+
+def _spawn(argv: list[str], stdio: Stdio) -> int:
+    """argv on the stdio, or with a console socket on a new pty's slave, its master sent back over
+    the socket as the runtime does (runc's console-socket message; the host's devpts will do here)."""
+    if stdio.console < 0:
+        return spawn.spawn(argv, stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr)
+    master, slave = os.openpty()
+    try:
+        pid = spawn.spawn(argv, stdin=slave, stdout=slave, stderr=slave)
+        with socket.socket(fileno=os.dup(stdio.console)) as sock:
+            socket.send_fds(sock, [b"/dev/ptmx"], [master])
+    finally:
+        os.close(master)
+        os.close(slave)
+    return pid
 
 
 class _ShContainer:
@@ -46,7 +68,8 @@ class _ShContainer:
 
     @classmethod
     def create(cls, bundle: str, container_id: str, stdio: Stdio, state_dir: str = "") -> _ShContainer:
-        return cls(spawn.spawn(_SH, stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr))
+        interactive = stdio.console >= 0 or os.path.exists(f"{bundle}/{_INTERACTIVE}")
+        return cls(_spawn(_CAT if interactive else _SH, stdio))
 
     @classmethod
     def load(cls, container_id: str, state_dir: str = "", bundle: str = "", pid: int = 0) -> _ShContainer:
@@ -75,7 +98,7 @@ class _ShContainer:
         return [self.pid]
 
     def exec(self, proc: dict[str, Any], stdio: Stdio) -> int:
-        return spawn.spawn(proc["args"], stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr)
+        return _spawn(proc["args"], stdio)
 
 
 class _ShProcessSpec:
@@ -104,7 +127,8 @@ class _WarmClient:
         self.buf = bytearray()
         self.next_id = 0
 
-    async def call(self, method: str, req: Message) -> None:
+    async def call(self, method: str, req: Message, check: bool = False) -> bytes:
+        """The response's payload; with `check`, a failed call raises its error."""
         loop = asyncio.get_running_loop()
         self.next_id += 1
         env = shim_pb2.Envelope(id=self.next_id, method=method, payload=req.SerializeToString())
@@ -112,20 +136,109 @@ class _WarmClient:
         while True:
             frames = framing.take_frames(self.buf)
             if frames:
-                return
+                if check and frames[0].HasField("error"):
+                    raise framing.to_error(frames[0].error)
+                return frames[0].payload
             data = await loop.sock_recv(self.sock, 65536)
             if not data:
                 raise ConnectionError("warm-up shim closed the connection")
             self.buf += data
 
 
-async def _session(state_dir: Path) -> None:
+class _Attached:
+    """An attached client (the daemon's Attach stream) on a shim's attach socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+
+    @classmethod
+    async def connect(cls, path: str) -> _Attached:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, path)
+        except BaseException:
+            sock.close()
+            raise
+        return cls(sock)
+
+    async def send(self, data: bytes) -> None:
+        await asyncio.get_running_loop().sock_sendall(self.sock, data)
+
+    async def until(self, marker: bytes = b"", kind: int = attachwire.STDOUT) -> None:
+        """Frames until one of `kind` holding `marker`."""
+        loop = asyncio.get_running_loop()
+        while True:
+            for k, payload in attachwire.take_frames(self.buf):
+                if k == kind and marker in payload:
+                    return
+            data = await asyncio.wait_for(loop.sock_recv(self.sock, 65536), _IO_TIMEOUT)
+            if not data:
+                raise ConnectionError("warm-up shim closed the attach socket")
+            self.buf += data
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+_IO_TIMEOUT = 10.0
+
+
+async def _interactive(client: _WarmClient, state_dir: Path, terminal: bool) -> None:
+    """`run -d -i[t]` then `attach` (stdin in, output back, a resize, detach) and a streaming
+    `exec -i[t]` to its end: the attach and terminal paths, as a shim runs them."""
+    attached = await _Attached.connect(f"{state_dir}/{attachwire.SOCKET_FILE}")
+    try:
+        if terminal:
+            await attached.send(attachwire.resize(24, 80))
+        await attached.send(attachwire.frame(attachwire.STDIN, b"warm\n"))
+        await attached.until(b"warm")
+        if terminal:
+            await client.call("ResizePty", shim_pb2.ResizePtyRequest(rows=25, cols=81), check=True)
+        exec_id = "x"
+        created = shim_pb2.CreateExecResponse.FromString(await client.call("CreateExec", shim_pb2.CreateExecRequest(
+            exec_id=exec_id, args=_CAT, terminal=terminal, open_stdin=True, rows=24 if terminal else 0,
+            cols=80 if terminal else 0), check=True))
+        streamed = await _Attached.connect(created.io_path)
+        try:
+            await client.call("StartExec", shim_pb2.StartExecRequest(exec_id=exec_id), check=True)
+            await streamed.send(attachwire.frame(attachwire.STDIN, b"exec\n"))
+            await streamed.until(b"exec")
+            if terminal:
+                await client.call("ResizeExec", shim_pb2.ResizeExecRequest(exec_id=exec_id, rows=25, cols=81), check=True)
+                await streamed.send(attachwire.frame(attachwire.STDIN, b"\x04"))  # ^D: cat's EOF
+            await streamed.send(attachwire.frame(attachwire.STDIN_EOF))
+            await streamed.until(kind=attachwire.EXIT)
+        finally:
+            streamed.close()
+        await client.call("WaitExec", shim_pb2.WaitExecRequest(exec_id=exec_id), check=True)
+        await client.call("ExecState", shim_pb2.ExecStateRequest(exec_id=exec_id), check=True)
+        await client.call("DeleteExec", shim_pb2.DeleteExecRequest(exec_id=exec_id), check=True)
+    finally:
+        attached.close()  # a detach: the container goes on
+
+
+_ENDING: tuple[tuple[str, Message], ...] = (
+    ("Stop", shim_pb2.StopRequest(signal=signal.SIGKILL, timeout_ms=5000)),
+    ("Wait", shim_pb2.WaitRequest()), ("Delete", shim_pb2.DeleteRequest()), ("Shutdown", shim_pb2.ShutdownRequest()))
+_LIFECYCLE: tuple[tuple[str, Message], ...] = (
+    ("Start", shim_pb2.StartRequest()), ("State", shim_pb2.StateRequest()), ("Pids", shim_pb2.PidsRequest()),
+    ("Stats", shim_pb2.StatsRequest()), ("Pause", shim_pb2.PauseRequest()), ("Resume", shim_pb2.ResumeRequest()),
+    ("Exec", shim_pb2.ExecRequest(args=["/bin/sh", "-c", "echo x"])),
+    ("Kill", shim_pb2.KillRequest(signal=signal.SIGTERM)), *_ENDING)
+
+
+async def _session(state_dir: Path, interactive: bool = False, terminal: bool = False) -> None:
     loop = asyncio.get_running_loop()
     reaper = Reaper()
     reaper.install(loop)
     bundle = state_dir / "bundle"
     bundle.mkdir(exist_ok=True)
-    (bundle / "config.json").write_text('{"process": {"args": ["sh"], "env": ["PATH=/bin"], "cwd": "/"}}')
+    (bundle / "config.json").write_text('{"process": {"args": ["sh"], "env": ["PATH=/bin"], "cwd": "/", '
+                                        f'"terminal": {"true" if terminal else "false"}}}}}')
+    if interactive:
+        (bundle / _INTERACTIVE).touch()
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         task = Task("warmup", state_dir, reaper, _sh_backend)
@@ -138,15 +251,21 @@ async def _session(state_dir: Path) -> None:
         await client.call("Start", shim_pb2.StartRequest())  # refused: nothing created yet
         await client.call("Create", shim_pb2.CreateRequest(id="warmup", bundle=str(bundle), runtime="sh",
                                                            log_path=str(state_dir / "log"), log_max_size=64,
-                                                           log_max_file=2))
-        for method, req in (("Start", shim_pb2.StartRequest()), ("State", shim_pb2.StateRequest()),
-                            ("Pids", shim_pb2.PidsRequest()), ("Stats", shim_pb2.StatsRequest()),
-                            ("Pause", shim_pb2.PauseRequest()), ("Resume", shim_pb2.ResumeRequest()),
-                            ("Exec", shim_pb2.ExecRequest(args=["/bin/sh", "-c", "echo x"])),
-                            ("Kill", shim_pb2.KillRequest(signal=signal.SIGTERM)),
-                            ("Stop", shim_pb2.StopRequest(signal=signal.SIGKILL, timeout_ms=5000)),
-                            ("Wait", shim_pb2.WaitRequest()), ("Delete", shim_pb2.DeleteRequest()),
-                            ("Shutdown", shim_pb2.ShutdownRequest())):
+                                                           log_max_file=2, terminal=terminal,
+                                                           open_stdin=interactive), check=True)
+        if interactive:  # the rest of the lifecycle is the plain session's
+            try:
+                await client.call("Start", shim_pb2.StartRequest(), check=True)
+                await _interactive(client, state_dir, terminal)
+            except BaseException:
+                await task.shutdown()  # no stand-in left running in the launcher
+                server.close()
+                server.drop_connections()
+                raise
+            calls = _ENDING
+        else:
+            calls = _LIFECYCLE
+        for method, req in calls:
             await client.call(method, req)
         await server.quiesce(1.0)
         server.close()
@@ -193,13 +312,26 @@ def warm_up(rounds: int = 10, start_rounds: int = 10) -> None:
             _start_path(Path(tmp), n)
 
 
+# a plain container; `-i` and `-it` ones with an attached client and a streaming exec each
+_KINDS: tuple[tuple[bool, bool], ...] = ((False, False), (True, False), (True, True))
+
+
 def _warm_sessions(rounds: int) -> None:
+    kinds = _KINDS
     for _ in range(rounds):  # bytecode is specialised after a few calls: do it here, not in each shim
-        with tempfile.TemporaryDirectory(prefix="ctrd-warm-") as tmp:
-            loop = new_loop()
-            try:
-                loop.run_until_complete(_session(Path(tmp)))
-            finally:
-                loop.close()
-            files.write_json(Path(tmp) / files.EXIT_FILE, {"exit_status": 0})
-            framing.decode(framing.encode(shim_pb2.Envelope(id=1))[4:])
+        for interactive, terminal in kinds:
+            with tempfile.TemporaryDirectory(prefix="ctrd-warm-") as tmp:
+                loop = new_loop()
+                try:
+                    loop.run_until_complete(_session(Path(tmp), interactive, terminal))
+                except Exception as exc:
+                    if not interactive:
+                        raise
+                    # a host without ptys (or a stalled stand-in): the launcher still serves, its
+                    # shims only pay for the interactive paths themselves
+                    log.warning("launcher warm-up: the interactive paths are not warmed: %s", exc)
+                    kinds = _KINDS[:1]
+                finally:
+                    loop.close()
+                files.write_json(Path(tmp) / files.EXIT_FILE, {"exit_status": 0})
+                framing.decode(framing.encode(shim_pb2.Envelope(id=1))[4:])

@@ -134,12 +134,13 @@ def test_attach_rows_ctrd_beside_docker_and_skips() -> None:
         "ctrd": {"run_i_cat": {"summary": {"p50": 150.0}}, "run_true": {"summary": {"p50": 140.0}},
                  "cat_1gib": {"mib_per_s": 300.5, "cpu_s_per_gib_daemon": 7.04, "cpu_s_per_gib_shim": 9.2,
                               "cpu_s_per_gib_cli": 6.33},
-                 "attached_tty_shim": {"pss_mb_p50": 2.4, "uss_mb_p50": 0.61}},
+                 "attached_tty_shim": {"pss_mb_p50": 2.4, "uss_mb_p50": 0.61},
+                 "attached_tty_shim_n100": {"pss_mb_p50": 1.9, "uss_mb_p50": 0.6}},
         "docker": {"skipped": "dockerd not running"},
     }}
     md = render_markdown(rep)
-    assert "| ctrd | 150.0 | 140.0 | 300.5 | 7.0 / 9.2 / 6.3 | 2.40 / 0.61 |" in md
-    assert "| docker | skipped: dockerd not running | | | | |" in md
+    assert "| ctrd | 150.0 | 140.0 | 300.5 | 7.0 / 9.2 / 6.3 | 2.40 / 0.61 | 1.90 / 0.60 |" in md
+    assert "| docker | skipped: dockerd not running | | | | | |\n" in md
 
 
 def test_exec_rows_ctrd_beside_docker_and_skips() -> None:
