@@ -84,12 +84,10 @@ def test_exec_it_under_a_real_terminal(ctrd: DaemonProc) -> None:  # noqa: F811
     master, slave = pty.openpty()
     _set_size(slave, 33, 101)
 
-    def controlling_tty() -> None:
-        os.setsid()
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-    p = subprocess.Popen([*CTRCTL, "-a", ctrd.address, "exec", "-it", "t1", "sh"], stdin=slave, stdout=slave,
-                         stderr=slave, env=_env(), preexec_fn=controlling_tty)
+    # `setsid -w -c` makes the pty ctrctl's controlling terminal (and passes its exit code on): no
+    # preexec_fn, whose fork of this grpc-holding test process let grpc's fork handlers print into the pty
+    p = subprocess.Popen(["setsid", "-w", "-c", *CTRCTL, "-a", ctrd.address, "exec", "-it", "t1", "sh"], stdin=slave,
+                         stdout=slave, stderr=slave, env=_env(), close_fds=True)
     os.close(slave)
     seen = bytearray()
     try:
