@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from ctrd.errdefs import CtrdError
 from daemon.containers.manager import ContainerManager
+from daemon.containers.monitor import Steps
 from daemon.containers.record import Container
 from daemon.containers.restart import should_restart
 from daemon.containers.state import Status, is_alive
@@ -57,7 +58,8 @@ async def _probe(life: Lifecycle, c: Container) -> Probe:
     except CtrdError:
         return None, None, None
     try:
-        st = await asyncio.wait_for(shim.state(), PROBE_TIMEOUT)
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            st = await shim.state()  # fetched with the connection by a real shim (no second round trip)
     except (CtrdError, TimeoutError):
         await shim.close()
         return None, None, None
@@ -84,7 +86,9 @@ async def recover(m: ContainerManager, network_ready: Awaitable[None] | None = N
     """`network_ready`: the network helper's start-up, awaited only when the network is needed
     (the records, the layers and the shims are looked at meanwhile)."""
     life: Lifecycle = m.monitor
+    steps = Steps()
     loaded, garbage = await asyncio.to_thread(m.store.load_all)
+    steps.mark("records")
     for cid in garbage:
         log.info("container %s: removed a half-created container directory", cid)
     for c in loaded:
@@ -115,6 +119,7 @@ async def recover(m: ContainerManager, network_ready: Awaitable[None] | None = N
     ended: list[tuple[Container, ShimTask | None, Exit | None]] = []
     alive = [c for c in loaded if is_alive(c.status)]
     probes = dict(zip([c.id for c in alive], await asyncio.gather(*(_probe(life, c) for c in alive)), strict=True))
+    steps.mark("probes")
     for c in loaded:
         if is_alive(c.status):
             shim, ex, st = probes[c.id]
@@ -132,7 +137,9 @@ async def recover(m: ContainerManager, network_ready: Awaitable[None] | None = N
             ended.append((c, None, None))  # crash inside start/stop: a shim, a mount may be left
     if network_ready is not None:
         await network_ready
+    steps.mark("adopt")
     await life.recover_network(live)
+    steps.mark("network")
 
     def end(c: Container, shim: ShimTask | None, ex: Exit | None) -> Callable[[], Coroutine[Any, Any, None]]:
         async def job() -> None:
@@ -148,9 +155,11 @@ async def recover(m: ContainerManager, network_ready: Awaitable[None] | None = N
 
     # containers are independent: their shim cleanups (a process each) run side by side
     await _bounded([end(c, shim, ex) for c, shim, ex in ended], CLEANUP_CONCURRENCY)
+    steps.mark("ended")
     for c in loaded:
         if c.id in live:
             life.watch(c)
+    steps.mark("watch")
     for c in loaded:
         if c.status is Status.REMOVING:
             try:
@@ -170,3 +179,5 @@ async def recover(m: ContainerManager, network_ready: Awaitable[None] | None = N
             life.schedule_restart(c)
         elif c.host_config.auto_remove:
             await m.remove(c.id)
+    steps.mark("policies")
+    log.info("recovery of %d containers: %s", len(loaded), steps)
