@@ -87,7 +87,24 @@ async def recover(m: ContainerManager, network_ready: Awaitable[None] | None = N
     (the records, the layers and the shims are looked at meanwhile)."""
     life: Lifecycle = m.monitor
     steps = Steps()
-    loaded, garbage = await asyncio.to_thread(m.store.load_all)
+    loop = asyncio.get_running_loop()
+    # Each running container's shim is asked about it as soon as its record is read: the shims
+    # answer (on the other CPU) while the next records are parsed.
+    probing: dict[str, asyncio.Future[Probe]] = {}
+
+    def found(c: Container) -> None:
+        if is_alive(c.status) and c.id not in probing:
+            probing[c.id] = asyncio.ensure_future(_probe(life, c))
+
+    def read(c: Container) -> None:  # in load_all's thread
+        loop.call_soon_threadsafe(found, c)
+
+    try:
+        loaded, garbage = await asyncio.to_thread(m.store.load_all, read)
+    except BaseException:
+        for t in probing.values():
+            t.cancel()
+        raise
     steps.mark("records")
     for cid in garbage:
         log.info("container %s: removed a half-created container directory", cid)
@@ -117,8 +134,10 @@ async def recover(m: ContainerManager, network_ready: Awaitable[None] | None = N
 
     live: dict[str, NetworkSettings] = {}
     ended: list[tuple[Container, ShimTask | None, Exit | None]] = []
+    for c in loaded:
+        found(c)  # (each was already handed over as it was read; this is only a safety net)
     alive = [c for c in loaded if is_alive(c.status)]
-    probes = dict(zip([c.id for c in alive], await asyncio.gather(*(_probe(life, c) for c in alive)), strict=True))
+    probes = dict(zip([c.id for c in alive], await asyncio.gather(*(probing[c.id] for c in alive)), strict=True))
     steps.mark("probes")
     for c in loaded:
         if is_alive(c.status):

@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -142,9 +142,10 @@ class ContainerStore:
             pass
         shutil.rmtree(d, ignore_errors=True)
 
-    def load_all(self) -> tuple[list[Container], list[str]]:
-        """Read every record; returns (containers, garbage dirs removed). Two opens and reads per
-        record and nothing else: at a thousand containers this is on the restart's path."""
+    def load_all(self, on_record: Callable[[Container], None] | None = None) -> tuple[list[Container], list[str]]:
+        """Read every record; returns (containers, garbage dirs removed); `on_record` is called
+        with each as it is read. Two opens and reads per record and nothing else: at a thousand
+        containers this is on the restart's path."""
         loaded: list[Container] = []
         garbage: list[str] = []
         self.dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
@@ -173,9 +174,13 @@ class ContainerStore:
                     host = _read_json(d / HOSTCONFIG)
                 except FileNotFoundError:
                     host = {}
-                loaded.append(record.from_json(data, host))
+                c = record.from_json(data, host)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.error("container %s: unreadable record, skipped: %s", name, exc)
+                continue
+            loaded.append(c)
+            if on_record is not None:
+                on_record(c)
         if tighten:
             os.chmod(self.dir, DIR_MODE)
         return loaded, garbage
