@@ -30,6 +30,7 @@ from daemon.shims.api import Exit, ShimState, ShimTask
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 5.0
 CLEANUP_CONCURRENCY = 8  # `ctrd-shim delete` processes at once (each is an interpreter)
+RECORDS_PER_TURN = 32  # records read between two turns of the event loop at start-up
 
 
 class Lifecycle(Protocol):
@@ -87,20 +88,24 @@ async def recover(m: ContainerManager, network_ready: Awaitable[None] | None = N
     (the records, the layers and the shims are looked at meanwhile)."""
     life: Lifecycle = m.monitor
     steps = Steps()
-    loop = asyncio.get_running_loop()
     # Each running container's shim is asked about it as soon as its record is read: the shims
-    # answer (on the other CPU) while the next records are parsed.
+    # answer (on the other CPU) while the next records are parsed. The records are read here, on
+    # the loop, a batch between two turns of it: a reader thread would take the GIL from the
+    # loop for 5 ms at each of its thousands of socket calls.
     probing: dict[str, asyncio.Future[Probe]] = {}
 
     def found(c: Container) -> None:
         if is_alive(c.status) and c.id not in probing:
             probing[c.id] = asyncio.ensure_future(_probe(life, c))
 
-    def read(c: Container) -> None:  # in load_all's thread
-        loop.call_soon_threadsafe(found, c)
-
+    loaded: list[Container] = []
+    garbage: list[str] = []
     try:
-        loaded, garbage = await asyncio.to_thread(m.store.load_all, read)
+        for c in m.store.iter_records(garbage):
+            loaded.append(c)
+            found(c)
+            if len(loaded) % RECORDS_PER_TURN == 0:
+                await asyncio.sleep(0)
     except BaseException:
         for t in probing.values():
             t.cancel()
@@ -134,8 +139,6 @@ async def recover(m: ContainerManager, network_ready: Awaitable[None] | None = N
 
     live: dict[str, NetworkSettings] = {}
     ended: list[tuple[Container, ShimTask | None, Exit | None]] = []
-    for c in loaded:
-        found(c)  # (each was already handed over as it was read; this is only a safety net)
     alive = [c for c in loaded if is_alive(c.status)]
     probes = dict(zip([c.id for c in alive], await asyncio.gather(*(probing[c.id] for c in alive)), strict=True))
     steps.mark("probes")

@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -142,12 +142,15 @@ class ContainerStore:
             pass
         shutil.rmtree(d, ignore_errors=True)
 
-    def load_all(self, on_record: Callable[[Container], None] | None = None) -> tuple[list[Container], list[str]]:
-        """Read every record; returns (containers, garbage dirs removed); `on_record` is called
-        with each as it is read. Two opens and reads per record and nothing else: at a thousand
-        containers this is on the restart's path."""
-        loaded: list[Container] = []
+    def load_all(self) -> tuple[list[Container], list[str]]:
+        """Read every record; returns (containers, garbage dirs removed)."""
         garbage: list[str] = []
+        return list(self.iter_records(garbage)), garbage
+
+    def iter_records(self, garbage: list[str]) -> Iterator[Container]:
+        """Each record as it is read (sync: blocking reads of small local files); the names of
+        the garbage dirs removed are appended to `garbage`. Two opens and reads per record and
+        nothing else: at a thousand containers this is on the restart's path."""
         self.dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         # An older ctrd wrote the records 0644 in a 0755 folder. They are tightened once: the
         # folder last, so its mode says the records below it are done (a crash in between
@@ -178,12 +181,9 @@ class ContainerStore:
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.error("container %s: unreadable record, skipped: %s", name, exc)
                 continue
-            loaded.append(c)
-            if on_record is not None:
-                on_record(c)
+            yield c
         if tighten:
             os.chmod(self.dir, DIR_MODE)
-        return loaded, garbage
 
 
 def _read_json(path: Path) -> Any:
