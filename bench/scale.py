@@ -13,6 +13,7 @@ bench/scale_report.py.
 
 from __future__ import annotations
 
+import resource
 import statistics
 import subprocess
 import time
@@ -41,6 +42,19 @@ def _p50_ms(fn: Callable[[], object], runs: int = CLI_RUNS) -> float:
         t = time.perf_counter()
         fn()
         xs.append((time.perf_counter() - t) * 1000)
+    return statistics.median(xs)
+
+
+def _cpu_ms(fn: Callable[[], object], runs: int = CLI_RUNS) -> float:
+    """p50 of a CLI's own CPU time (user + system, from the children's rusage): unlike the wall
+    time it does not grow with the machine's load (several benches share these 2 cores)."""
+    fn()
+    xs = []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        fn()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        xs.append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000)
     return statistics.median(xs)
 
 
@@ -79,6 +93,9 @@ def ctrd_point(ctx: Context, n: int, network: str, ctrctl: str) -> dict[str, Any
         out["ps_api_ms"] = _p50_ms(lambda: warm.containers.List(container_pb2.ListRequest(all=True), timeout=60))
         out["ps_cli_ms"] = _p50_ms(_cli([ctrctl, "-a", d.address, "ps", "-a"]))
         out["inspect_cli_ms"] = _p50_ms(_cli([ctrctl, "-a", d.address, "inspect", ids[n // 2]]))
+        out["ps_cli_cpu_ms"] = _cpu_ms(_cli([ctrctl, "-a", d.address, "ps", "-a"]))
+        out["inspect_cli_cpu_ms"] = _cpu_ms(_cli([ctrctl, "-a", d.address, "inspect", ids[n // 2]]))
+        out["version_cli_cpu_ms"] = _cpu_ms(_cli([ctrctl, "-a", d.address, "version"]))
         warm.close()
         out["restart_api_s"], out["restart_s"] = ctrd_restart(ctx, n)
     finally:
@@ -140,8 +157,10 @@ def containerd_point(ctx: Context, n: int) -> dict[str, Any]:
         out["shim"] = shim_mem(pids, "containerd-shim")
         out["shim_pss_mb"] = out["shim"].get("pss_mb_p50")
         out["ps_cli_ms"] = _p50_ms(_cli(c.ctr("containers", "ls")))
+        out["ps_cli_cpu_ms"] = _cpu_ms(_cli(c.ctr("containers", "ls")))
         out["tasks_ls_cli_ms"] = _p50_ms(_cli(c.ctr("tasks", "ls")))
         out["inspect_cli_ms"] = _p50_ms(_cli(c.ctr("containers", "info", ids[n // 2])))
+        out["inspect_cli_cpu_ms"] = _cpu_ms(_cli(c.ctr("containers", "info", ids[n // 2])))
         out["restart_api_s"], out["restart_s"] = containerd_restart(ctx, n)
     finally:
         c.remove_all()

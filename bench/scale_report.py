@@ -43,8 +43,9 @@ def render_rows(report: dict[str, Any]) -> list[str]:
     if not sc or "series" not in sc:
         return []
     lines = ["| scale: series, N | time to N running (s) | daemon RSS growth / container (KB) | shim PSS (MB) "
-             "| ps -a CLI (ms) | list API (ms) | inspect CLI (ms) | restart to full listing (s) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| ps -a CLI (ms) | list API (ms) | inspect CLI (ms) | restart to full listing (s) "
+             "| CLI CPU: ps -a / inspect / version (ms) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
     def f(v: Any, digits: int = 1) -> str:
         return f"{v:.{digits}f}" if isinstance(v, (int, float)) else "-"
@@ -52,11 +53,13 @@ def render_rows(report: dict[str, Any]) -> list[str]:
     for name, points in sc["series"].items():
         for n, p in points.items():
             if "skipped" in p:
-                lines.append(f"| {name}, {n} | {p['skipped']} | | | | | | |")
+                lines.append(f"| {name}, {n} | {p['skipped']} | | | | | | | |")
                 continue
             lines.append(f"| {name}, {n} | {f(p.get('start_all_s'), 2)} | {f(p.get('daemon_rss_growth_kb_per_container'))} "
                          f"| {f(p.get('shim_pss_mb'), 2)} | {f(p.get('ps_cli_ms'))} | {f(p.get('ps_api_ms'))} "
-                         f"| {f(p.get('inspect_cli_ms'))} | {f(p.get('restart_s'), 2)} |")
+                         f"| {f(p.get('inspect_cli_ms'))} | {f(p.get('restart_s'), 2)} "
+                         f"| {f(p.get('ps_cli_cpu_ms'), 0)} / {f(p.get('inspect_cli_cpu_ms'), 0)} "
+                         f"/ {f(p.get('version_cli_cpu_ms'), 0)} |")
     lines += ["", "| growth exponent (log-log slope; 1 = linear) | " + " | ".join(METRICS[m][0] for m in METRICS) + " |",
               "|---|" + "---:|" * len(METRICS)]
     for name, ex in sc.get("exponents", {}).items():

@@ -113,18 +113,23 @@ class Daemon:
         cfg.address.parent.mkdir(parents=True, exist_ok=True)
         cfg.pid_file.write_text(f"{os.getpid()}\n")
         # The shim launcher (a pre-warmed interpreter) and the network helper are two independent
-        # processes that take a while to start: both start now, and recovery runs meanwhile. It
-        # needs the network only to re-attach live containers (it awaits the helper there) and
-        # never the launcher (it reconnects to running shims), so the API listens without
-        # waiting for the launcher: a launch asked for before it is up waits for it (RealShims).
+        # processes that take a while to start. The helper starts now and recovery runs
+        # meanwhile: it needs the network only to re-attach live containers (it awaits the helper
+        # there). It never needs the launcher (it reconnects to running shims), so the API
+        # listens without waiting for the launcher: a launch asked for before it is up waits for
+        # it (RealShims).
         t0 = time.monotonic()
-        self._launcher = asyncio.ensure_future(self.shims.start())
-        self._launcher.add_done_callback(_report_launcher)
         network = asyncio.ensure_future(self.network.start())
+        recovered = asyncio.get_running_loop().create_future()
+        # the launcher's process starts once recovery is done (its warm-up would compete with it
+        # for the CPU); a launch asked for meanwhile waits for it
+        self._launcher = asyncio.ensure_future(self.shims.start(after=recovered))
+        self._launcher.add_done_callback(_report_launcher)
         try:
             await asyncio.to_thread(self.manager.volumes.store.load)
             await recover(self.manager, network)
         finally:
+            recovered.set_result(None)
             await asyncio.gather(network, return_exceptions=True)
         network.result()  # a network helper that failed to start fails the daemon start
         running = [c for c in self.manager.store if is_alive(c.status)]

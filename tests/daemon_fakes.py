@@ -15,7 +15,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -258,7 +258,7 @@ class FakeShims:
         self._pid += 1
         return self._pid
 
-    async def start(self) -> None:
+    async def start(self, after: Awaitable[None] | None = None) -> None:
         (self.exec_root / "shims").mkdir(parents=True, exist_ok=True)
 
     async def close(self) -> None:

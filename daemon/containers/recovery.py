@@ -4,7 +4,9 @@
 2. remove layer directories that belong to no record (crash between layer creation and record);
 3. for each container recorded running or paused: reconnect to its shim (same pid, the log goes
    on); when the shim is gone or reports an exit, record the exit (255 when unknown) and clean up
-   mounts, netns and cgroup through `ctrd-shim delete`;
+   mounts, netns and cgroup through `ctrd-shim delete`. All shims at once, each as soon as its
+   record is read, in one write per shim (Connect, State and the exit watcher's Wait: see
+   ShimConn.recover): at 1000 containers the cost is the shims' wake-ups, not round trips;
 4. a container recorded as anything else must not hold a shim, a mount or a netns: a crash inside
    start or stop can leave them, so they are cleaned too;
 5. finish removals a crash interrupted; apply restart policies.
@@ -20,6 +22,7 @@ from typing import Any, Protocol
 
 from ctrd.errdefs import CtrdError
 from daemon.containers.manager import ContainerManager
+from daemon.containers.monitor import Steps
 from daemon.containers.record import Container
 from daemon.containers.restart import should_restart
 from daemon.containers.state import Status, is_alive
@@ -29,6 +32,7 @@ from daemon.shims.api import Exit, ShimState, ShimTask
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 5.0
 CLEANUP_CONCURRENCY = 8  # `ctrd-shim delete` processes at once (each is an interpreter)
+RECORDS_PER_TURN = 32  # records read between two turns of the event loop at start-up
 
 
 class Lifecycle(Protocol):
@@ -57,7 +61,8 @@ async def _probe(life: Lifecycle, c: Container) -> Probe:
     except CtrdError:
         return None, None, None
     try:
-        st = await asyncio.wait_for(shim.state(), PROBE_TIMEOUT)
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            st = await shim.state()  # fetched with the connection by a real shim (no second round trip)
     except (CtrdError, TimeoutError):
         await shim.close()
         return None, None, None
@@ -84,7 +89,30 @@ async def recover(m: ContainerManager, network_ready: Awaitable[None] | None = N
     """`network_ready`: the network helper's start-up, awaited only when the network is needed
     (the records, the layers and the shims are looked at meanwhile)."""
     life: Lifecycle = m.monitor
-    loaded, garbage = await asyncio.to_thread(m.store.load_all)
+    steps = Steps()
+    # Each running container's shim is asked about it as soon as its record is read: the shims
+    # answer (on the other CPU) while the next records are parsed. The records are read here, on
+    # the loop, a batch between two turns of it: a reader thread would take the GIL from the
+    # loop for 5 ms at each of its thousands of socket calls.
+    probing: dict[str, asyncio.Future[Probe]] = {}
+
+    def found(c: Container) -> None:
+        if is_alive(c.status) and c.id not in probing:
+            probing[c.id] = asyncio.ensure_future(_probe(life, c))
+
+    loaded: list[Container] = []
+    garbage: list[str] = []
+    try:
+        for c in m.store.iter_records(garbage):
+            loaded.append(c)
+            found(c)
+            if len(loaded) % RECORDS_PER_TURN == 0:
+                await asyncio.sleep(0)
+    except BaseException:
+        for t in probing.values():
+            t.cancel()
+        raise
+    steps.mark("records")
     for cid in garbage:
         log.info("container %s: removed a half-created container directory", cid)
     for c in loaded:
@@ -114,7 +142,8 @@ async def recover(m: ContainerManager, network_ready: Awaitable[None] | None = N
     live: dict[str, NetworkSettings] = {}
     ended: list[tuple[Container, ShimTask | None, Exit | None]] = []
     alive = [c for c in loaded if is_alive(c.status)]
-    probes = dict(zip([c.id for c in alive], await asyncio.gather(*(_probe(life, c) for c in alive)), strict=True))
+    probes = dict(zip([c.id for c in alive], await asyncio.gather(*(probing[c.id] for c in alive)), strict=True))
+    steps.mark("probes")
     for c in loaded:
         if is_alive(c.status):
             shim, ex, st = probes[c.id]
@@ -132,7 +161,9 @@ async def recover(m: ContainerManager, network_ready: Awaitable[None] | None = N
             ended.append((c, None, None))  # crash inside start/stop: a shim, a mount may be left
     if network_ready is not None:
         await network_ready
+    steps.mark("adopt")
     await life.recover_network(live)
+    steps.mark("network")
 
     def end(c: Container, shim: ShimTask | None, ex: Exit | None) -> Callable[[], Coroutine[Any, Any, None]]:
         async def job() -> None:
@@ -148,9 +179,11 @@ async def recover(m: ContainerManager, network_ready: Awaitable[None] | None = N
 
     # containers are independent: their shim cleanups (a process each) run side by side
     await _bounded([end(c, shim, ex) for c, shim, ex in ended], CLEANUP_CONCURRENCY)
+    steps.mark("ended")
     for c in loaded:
         if c.id in live:
             life.watch(c)
+    steps.mark("watch")
     for c in loaded:
         if c.status is Status.REMOVING:
             try:
@@ -170,3 +203,5 @@ async def recover(m: ContainerManager, network_ready: Awaitable[None] | None = N
             life.schedule_restart(c)
         elif c.host_config.auto_remove:
             await m.remove(c.id)
+    steps.mark("policies")
+    log.info("recovery of %d containers: %s", len(loaded), steps)

@@ -68,9 +68,11 @@ class ContainerServicer(container_pb2_grpc.ContainerServiceServicer):
                 id=c.id, names=["/" + c.name], image=c.config.image, command=view.command_line(c),
                 created=int(c.created), state=c.status.value, status=view.status_text(c),
             )
-            s.labels.update(dict(c.config.labels))
-            s.mounts.extend(view.mount_names(c))
-            s.local_volumes = view.local_volume_count(c)
+            if c.config.labels:
+                s.labels.update(dict(c.config.labels))
+            if c.host_config.mounts:  # (most containers have none: a thousand rows, each call counts)
+                s.mounts.extend(view.mount_names(c))
+                s.local_volumes = view.local_volume_count(c)
             s.networks.extend(view.network_names(c))
             for m in c.network.ports if c.network is not None else ():
                 s.ports.add(ip=m.host_ip or "0.0.0.0", public_port=m.host_port,

@@ -5,7 +5,7 @@ daemon/shims/conn.py speaks these over the shim API; unit tests plug fakes in he
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -129,7 +129,9 @@ class ShimTask(Protocol):
 
 
 class Shims(Protocol):
-    async def start(self) -> None: ...
+    async def start(self, after: Awaitable[None] | None = None) -> None:
+        """Start launching shims (once `after` is done, when given)."""
+        ...
     async def close(self) -> None: ...
     def state_dir(self, container_id: str) -> Path: ...
     async def launch(self, container_id: str) -> ShimTask: ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, overload
 
 from google.protobuf.message import DecodeError, Message
@@ -81,32 +81,66 @@ class ShimClient:
                     fut.set_exception(self._lost)
             self._pending.clear()
 
-    async def call(self, method: str, req: Message, resp_type: type[R], timeout: float | None = None) -> R:
+    def submit(self, calls: Sequence[tuple[str, Message]]) -> list[tuple[int, asyncio.Future[shim_pb2.Envelope]]]:
+        """Send several requests in one write (the shim reads them in one wake-up); each answer
+        arrives on its future (decoded by `answer`; `discard` the id of one given up on)."""
         if self._lost is not None:
             raise self._lost
-        req_id = next(self._ids)
-        fut: asyncio.Future[shim_pb2.Envelope] = asyncio.get_running_loop().create_future()
-        self._pending[req_id] = fut
+        loop = asyncio.get_running_loop()
+        futs: list[tuple[int, asyncio.Future[shim_pb2.Envelope]]] = []
+        frames: list[bytes] = []
+        ids: list[int] = []
         try:
-            env = shim_pb2.Envelope(id=req_id, method=method, payload=req.SerializeToString())
+            for method, req in calls:
+                req_id = next(self._ids)
+                env = shim_pb2.Envelope(id=req_id, method=method, payload=req.SerializeToString())
+                try:
+                    frames.append(framing.encode(env))
+                except framing.FrameError as exc:
+                    raise errdefs.InvalidArgument(f"{method}: {exc}") from exc
+                fut: asyncio.Future[shim_pb2.Envelope] = loop.create_future()
+                self._pending[req_id] = fut
+                ids.append(req_id)
+                futs.append((req_id, fut))
             try:
-                self._writer.write(framing.encode(env))
-                await self._writer.drain()
+                self._writer.write(b"".join(frames))
             except (ConnectionError, OSError) as exc:
                 raise errdefs.Unavailable(f"shim at {self.address}: {exc}") from exc
-            except framing.FrameError as exc:
-                raise errdefs.InvalidArgument(f"{method}: {exc}") from exc
-            answer = await asyncio.wait_for(fut, timeout) if timeout is not None else await fut
-        finally:
-            self._pending.pop(req_id, None)
-        if answer.HasField("error"):
-            raise framing.to_error(answer.error)
+        except BaseException:
+            for req_id in ids:
+                self._pending.pop(req_id, None)
+            raise
+        return futs
+
+    def discard(self, req_id: int) -> None:
+        self._pending.pop(req_id, None)
+
+    @staticmethod
+    def answer(method: str, env: shim_pb2.Envelope, resp_type: type[R]) -> R:
+        if env.HasField("error"):
+            raise framing.to_error(env.error)
         out = resp_type()
         try:
-            out.ParseFromString(answer.payload)
+            out.ParseFromString(env.payload)
         except DecodeError as exc:
             raise errdefs.Internal(f"{method}: malformed response from shim: {exc}") from exc
         return out
+
+    async def call(self, method: str, req: Message, resp_type: type[R], timeout: float | None = None) -> R:
+        ((req_id, fut),) = self.submit([(method, req)])
+        try:
+            try:
+                await self._writer.drain()
+            except (ConnectionError, OSError) as exc:
+                raise errdefs.Unavailable(f"shim at {self.address}: {exc}") from exc
+            if timeout is None:
+                env = await fut
+            else:
+                async with asyncio.timeout(timeout):
+                    env = await fut
+        finally:
+            self._pending.pop(req_id, None)
+        return self.answer(method, env, resp_type)
 
     async def connect_info(self) -> shim_pb2.ConnectResponse:
         return await self.call("Connect", shim_pb2.ConnectRequest(), shim_pb2.ConnectResponse)

@@ -9,6 +9,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
 from ctrd import errdefs
@@ -27,12 +28,20 @@ class RealShims:
         self.launcher = ShimLauncher(self.exec_root)
         self._ready: asyncio.Future[None] | None = None
 
-    async def start(self) -> None:
+    async def start(self, after: Awaitable[None] | None = None) -> None:
+        """`after`: the launcher process starts once it is done (the daemon's recovery: the
+        launcher's warm-up would take the CPU recovery needs; nothing there launches a shim)."""
         (self.exec_root / "shims").mkdir(parents=True, exist_ok=True, mode=0o700)
-        # the daemon starts the launcher while it recovers: a launch asked for meanwhile (a
-        # restart policy) waits for it instead of racing its "ready" line on the same pipe
-        self._ready = asyncio.ensure_future(self.launcher.start())
+        # a launch asked for before the launcher is ready (a restart policy during recovery)
+        # waits for it instead of racing its "ready" line on the same pipe
+        self._ready = asyncio.ensure_future(self._start_launcher(after))
         await asyncio.shield(self._ready)
+
+    async def _start_launcher(self, after: Awaitable[None] | None) -> None:
+        if after is not None:
+            with contextlib.suppress(Exception):  # a failed recovery is reported by the daemon
+                await after
+        await self.launcher.start()
 
     async def close(self) -> None:
         await self.launcher.close()
@@ -54,11 +63,11 @@ class RealShims:
             raise errdefs.Unavailable(f"container {container_id}: no shim socket")
         client = await ShimClient.connect(f"unix://{sock}")
         try:
-            info = await asyncio.wait_for(client.connect(), RECONNECT_TIMEOUT)
+            async with asyncio.timeout(RECONNECT_TIMEOUT):
+                return await ShimConn.recover(client)
         except (errdefs.CtrdError, TimeoutError) as exc:
             await client.close()
             raise errdefs.Unavailable(f"container {container_id}: shim does not answer: {exc}") from exc
-        return ShimConn(client, int(info.shim_pid))
 
     async def cleanup_dead(self, container_id: str) -> Exit:
         proc = await asyncio.create_subprocess_exec(
