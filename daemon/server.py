@@ -206,13 +206,14 @@ def build_daemon(cfg: Config) -> Daemon:
     from daemon.images.store import ImageStore
     from daemon.layers.overlay2 import LayerStore
     from daemon.network.service import RealNetwork
+    from daemon.security.options import warm_profiles
     from daemon.services.networks import NetworkServicer
     from daemon.services.registry import RegistryImageServicer
     from daemon.shims.manager import RealShims
 
     layers = LayerStore(cfg.root / "overlay2")
     images = ImageStore(cfg.root, layers)
-    shims = RealShims(cfg.exec_root)
+    shims = RealShims(cfg.exec_root, warm_profiles(cfg.security_defaults))
     network = RealNetwork(cfg)
     d = Daemon(cfg, images, layers, shims, network)
 

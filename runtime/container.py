@@ -287,4 +287,6 @@ def preload() -> None:
     """Import what the verbs otherwise import on first use (the seccomp package, for a spec with
     a profile): the shim's launcher calls this before it forks shims, so that no container's
     start pays for an import."""
-    from runtime import seccomp  # noqa: F401
+    from runtime import seccomp
+
+    seccomp.supported()  # loads libseccomp (when installed): a shim never pays for its dlopen

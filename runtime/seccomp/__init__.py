@@ -35,7 +35,10 @@ from runtime.seccomp import profile as _profile
 from runtime.seccomp.load import Loader
 from runtime.seccomp.profile import Profile, parse
 
-__all__ = ["Loader", "Profile", "features", "loader_for", "parse", "prepare", "supported"]
+__all__ = ["Loader", "Profile", "features", "loader_for", "parse", "prepare", "supported", "warm"]
+
+# A Loader only reads its program in load(): one per (program, flags) serves every container.
+_LOADERS: dict[tuple[str, int], Loader] = {}
 
 
 def prepare(p: Profile, cache_dir: str | None) -> Loader:
@@ -45,7 +48,22 @@ def prepare(p: Profile, cache_dir: str | None) -> Loader:
         digest, program = cache.program(p, cache_dir)
     except libseccomp.LibseccompError as exc:
         raise SetupError(f"linux.seccomp: {exc.strerror or exc}") from None
-    return Loader(program, p.flag_bits, digest)
+    flags = p.flag_bits
+    loader = _LOADERS.get((digest, flags))
+    if loader is None:
+        loader = _LOADERS[(digest, flags)] = Loader(program, flags, digest)
+    return loader
+
+
+def warm(doc: Any, rounds: int = 10) -> Loader:
+    """Parse, compile (or read from the cache) and keep the loader of the OCI `linux.seccomp`
+    object `doc`, in this process: the shim launcher calls this with the daemon's default profile
+    before it forks, so that no container start pays for libseccomp's load, the compile-cache
+    read or the first (slow, unspecialised) runs of the parser. SpecError/SetupError as `prepare`."""
+    loader = prepare(parse(doc), cache.DEFAULT_DIR)
+    for _ in range(rounds):  # CPython 3.11 specialises a function after a few calls
+        prepare(parse(doc), cache.DEFAULT_DIR)
+    return loader
 
 
 def loader_for(p: Profile | None) -> Loader | None:
