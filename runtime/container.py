@@ -290,3 +290,12 @@ def preload() -> None:
     from runtime import seccomp
 
     seccomp.supported()  # loads libseccomp (when installed): a shim never pays for its dlopen
+
+
+def warm_seccomp(doc: object) -> None:
+    """Parse and compile (or read from the cache) the OCI `linux.seccomp` object `doc` and keep
+    its loader in this process (runtime.seccomp.warm): the shim's launcher calls this with the
+    daemon's default profile before it forks shims. Raises SpecError/SetupError for a bad one."""
+    from runtime import seccomp
+
+    seccomp.warm(doc)

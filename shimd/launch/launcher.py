@@ -21,6 +21,7 @@ from pathlib import Path
 # Imported here, before gc.freeze() and the first fork, so that every shim shares these modules'
 # pages: the shim itself (forked by launch_forked) and each backend and the port relays that a
 # CreateRequest may choose (the backends import the runtime library, runtime.container).
+from runtime import container as runtime_library
 from shimd import ports, shim  # noqa: F401
 from shimd.backends import forked, inprocess, oci_binary  # noqa: F401
 from shimd.launch.ballast import fill, mark_mergeable
@@ -35,8 +36,6 @@ def warm_seccomp(path: Path | None) -> None:
     left to fail (with its message) at the start that uses it."""
     if path is None:
         return
-    from runtime import seccomp
-
     try:
         docs = json.loads(path.read_bytes())
     except (OSError, ValueError) as exc:
@@ -44,7 +43,7 @@ def warm_seccomp(path: Path | None) -> None:
         return
     for doc in docs if isinstance(docs, list) else []:
         try:
-            seccomp.warm(doc)
+            runtime_library.warm_seccomp(doc)
         except Exception as exc:
             logging.getLogger(__name__).warning("seccomp warm-up: %s", exc)
 
