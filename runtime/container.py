@@ -290,6 +290,29 @@ def preload() -> None:
     from runtime import seccomp
 
     seccomp.supported()  # loads libseccomp (when installed): a shim never pays for its dlopen
+    _warm_parsing()
+
+
+def _warm_parsing(rounds: int = 10) -> None:
+    """Run the pure-Python part of a create (config.json parsing and validation, the state
+    record) on docker's default spec, so that CPython 3.11 has specialised that bytecode in the
+    launcher's pages before it forks: a shim's create helper otherwise runs it cold, rewriting
+    (and so copying) those pages first (measured ~0.3 ms more per spec load in a fork)."""
+    import dataclasses
+    import json
+    import tempfile
+
+    from runtime import defaults
+
+    with tempfile.TemporaryDirectory(prefix="ctrd-warm-") as root:
+        doc = defaults.default_spec(["sh"])
+        doc["root"] = {"path": root}
+        raw = json.dumps(doc)
+        for _ in range(rounds):
+            spec = spec_mod.parse(json.loads(raw), root)
+            st = state.State(id="warm", pid=1, start_time=0, bundle=root, rootfs=spec.root, created="",
+                             owner="", cgroup_kind="v1", cgroups_path="/warm", annotations=dict(spec.annotations))
+            json.dumps(dataclasses.asdict(st))
 
 
 def warm_seccomp(doc: object) -> None:
