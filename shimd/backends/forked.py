@@ -120,6 +120,7 @@ class ForkedBackend:
         self._reaper = reaper
         self._pid = 0
         self._starter: tuple[int, _Lines, int] | None = None  # create helper: pid, answers, command fd
+        self._cgroups_path: str | None = None  # the container's, as the runtime's create saw it
 
     def _what(self, verb: str) -> str:
         return f"{verb} {self.config.container_id}"
@@ -154,7 +155,9 @@ class ForkedBackend:
         def create_then_start() -> str:
             c = mod.Container.create(str(cfg.bundle), cfg.container_id, runtime_stdio(mod, stdio),
                                      state_dir=str(cfg.runtime_root))
-            os.write(out_fd[0], json.dumps({"ok": c.pid}).encode() + b"\n")
+            st = getattr(c, "state", None)  # the launcher's warm-up stand-in has no runtime state
+            cgroups_path = st().cgroups_path if st is not None else None
+            os.write(out_fd[0], json.dumps({"ok": [c.pid, cgroups_path]}).encode() + b"\n")
             for fd in {stdio.stdin, stdio.stdout, stdio.stderr, stdio.console} - {-1}:  # the init holds them now
                 os.close(fd)
             if os.read(cmd_r, 16) != b"start":
@@ -174,7 +177,8 @@ class ForkedBackend:
         lines = _Lines(r)
         exited = self._reaper.wait_fresh(pid)
         try:
-            self._pid = int(await lines.next(self._what("create")))
+            pid, self._cgroups_path = await lines.next(self._what("create"))
+            self._pid = int(pid)
         except BaseException:
             lines.close()
             os.close(cmd_w)
@@ -264,4 +268,5 @@ class ForkedBackend:
         return pid, self._reaper.wait(pid)
 
     def oom_killed(self) -> bool:
-        return oom_killed_in_cgroup(self.config.bundle, f"/ctrd-runtime/{self.config.container_id}")
+        return oom_killed_in_cgroup(self.config.bundle, f"/ctrd-runtime/{self.config.container_id}",
+                                    self._cgroups_path)
