@@ -140,6 +140,7 @@ def _spare_main(sock: socket.socket) -> None:
     create helper's work; EOF: exit."""
     try:
         _detach({sock.fileno()})
+        runtime_library.warm_fork()  # while the daemon still prepares the bundle
         msg, fds, _, _ = socket.recv_fds(sock, 4096, 8)
         sock.close()
         if not msg:
