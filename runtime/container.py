@@ -290,6 +290,7 @@ def preload() -> None:
     from runtime import seccomp
 
     seccomp.supported()  # loads libseccomp (when installed): a shim never pays for its dlopen
+    owner()  # the state's owner: one passwd lookup (NSS) for all shims, not one per create
     _warm_parsing()
 
 
@@ -309,6 +310,7 @@ def _warm_parsing(rounds: int = 10) -> None:
     import json
     import tempfile
 
+    from ctrd import timefmt
     from runtime import defaults
 
     with tempfile.TemporaryDirectory(prefix="ctrd-warm-") as root:
@@ -317,8 +319,9 @@ def _warm_parsing(rounds: int = 10) -> None:
         raw = json.dumps(doc)
         for _ in range(rounds):
             spec = spec_mod.parse(json.loads(raw), root)
-            st = state.State(id="warm", pid=1, start_time=0, bundle=root, rootfs=spec.root, created="",
-                             owner="", cgroup_kind="v1", cgroups_path="/warm", annotations=dict(spec.annotations))
+            st = state.State(id="warm", pid=1, start_time=state.proc_start_time(os.getpid()), bundle=root,
+                             rootfs=spec.root, created=timefmt.now(), owner=owner(), cgroup_kind="v1",
+                             cgroups_path="/warm", annotations=dict(spec.annotations))
             json.dumps(dataclasses.asdict(st))
 
 
