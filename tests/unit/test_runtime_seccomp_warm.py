@@ -29,6 +29,7 @@ def compiles(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[int]:
     """Counts compiles; the memos start empty and the disk cache is a fresh directory."""
     cache.clear_memo()
     monkeypatch.setattr(seccomp, "_LOADERS", {})
+    monkeypatch.setattr(seccomp, "_WARM_DOCS", [])
     monkeypatch.setattr(cache, "DEFAULT_DIR", str(tmp_path / "cache"))
     calls: list[int] = []
     real = cache.compile_profile
@@ -66,7 +67,23 @@ def test_warm_keeps_the_loader_so_a_forked_start_compiles_nothing(compiles: list
     assert os.waitstatus_to_exitcode(status) == 0
 
 
-def test_warm_refuses_a_bad_profile_with_its_field() -> None:
+def test_a_warmed_document_is_not_parsed_again(compiles: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    seccomp.warm(oci(), rounds=1)
+    parsed: list[int] = []
+    real = seccomp.parse
+    monkeypatch.setattr(seccomp, "parse", lambda doc: parsed.append(1) or real(doc))
+    known = seccomp.parse_known(json.loads(json.dumps(oci())))  # each config.json: a new, equal document
+    assert parsed == [] and known == real(oci())
+    other = oci([*CAPS, "CAP_SYS_ADMIN"])
+    assert seccomp.parse_known(other) == real(other) and parsed == [1]
+    bad = oci()
+    bad["syscalls"][0]["action"] = "SCMP_ACT_NOPE"  # not equal to the warmed one: parsed, and refused
+    with pytest.raises(errors.SpecError, match=r"linux\.seccomp\.syscalls\[0\]\.action"):
+        seccomp.parse_known(bad)
+
+
+def test_warm_refuses_a_bad_profile_with_its_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(seccomp, "_WARM_DOCS", [])
     bad = oci()
     bad["defaultAction"] = "SCMP_ACT_NOPE"
     with pytest.raises(errors.SpecError, match=r"linux\.seccomp\.defaultAction"):
