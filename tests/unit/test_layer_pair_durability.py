@@ -92,3 +92,23 @@ def test_a_crash_between_steps_leaves_what_the_next_attempt_and_start_up_remove(
     assert len(list((root / "l").iterdir())) == 3
     store.remove_container_layers(CID)
     assert {p.name for p in root.iterdir()} == {"l", top}
+
+
+def test_the_record_staged_with_the_layers_commits_by_one_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from daemon.containers import store as store_mod
+    from daemon.containers.store import CONFIG, ContainerStore
+    from tests.unit.test_daemon_record import make
+
+    s = ContainerStore(tmp_path)
+    c, crashed = make(), make("e" * 64, "crashed")
+    staged = s.stage_new(c)
+    s.stage_new(crashed)  # a create killed after staging, before its commit
+    assert staged.stat().st_mode & 0o777 == 0o600 and not (s.container_dir(c.id) / CONFIG).exists()
+    synced: list[Path] = []
+    real = store_mod.fsync_dir
+    monkeypatch.setattr(store_mod, "fsync_dir", lambda p: synced.append(p) or real(p))
+    s.commit_new(c, staged)
+    assert synced == [s.container_dir(c.id)] and not staged.exists()
+    loaded, garbage = ContainerStore(tmp_path).load_all()
+    assert [x.id for x in loaded] == [c.id] and loaded[0].name == c.name
+    assert garbage == [crashed.id] and not s.container_dir(crashed.id).exists()
