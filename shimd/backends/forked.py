@@ -141,7 +141,7 @@ def _spare_main(sock: socket.socket) -> None:
     try:
         _detach({sock.fileno()})
         runtime_library.warm_fork()  # while the daemon still prepares the bundle
-        msg, fds, _, _ = socket.recv_fds(sock, 4096, 8)
+        msg, fds, _, _ = socket.recv_fds(sock, 4096, 8, socket.MSG_CMSG_CLOEXEC)  # as the shim's own
         sock.close()
         if not msg:
             return
