@@ -206,20 +206,23 @@ def _report_launcher(fut: asyncio.Future[None]) -> None:
 
 
 def build_daemon(cfg: Config) -> Daemon:
+    from daemon.containers.cgwarm import MigrationWarmer, own_procs_file
     from daemon.distribution.client import Options
     from daemon.distribution.service import Distribution
     from daemon.images.store import ImageStore
     from daemon.layers.overlay2 import LayerStore
     from daemon.network.service import RealNetwork
+    from daemon.security.options import warm_profiles
     from daemon.services.networks import NetworkServicer
     from daemon.services.registry import RegistryImageServicer
     from daemon.shims.manager import RealShims
 
     layers = LayerStore(cfg.root / "overlay2")
     images = ImageStore(cfg.root, layers)
-    shims = RealShims(cfg.exec_root)
+    shims = RealShims(cfg.exec_root, warm_profiles(cfg.security_defaults))
     network = RealNetwork(cfg)
     d = Daemon(cfg, images, layers, shims, network)
+    d.manager.monitor.migration_warmer = MigrationWarmer(own_procs_file())
 
     def in_use(image_id: str) -> bool:
         return any(c.image_id == image_id for c in d.manager.store)

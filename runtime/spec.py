@@ -196,4 +196,4 @@ def _seccomp_profile(doc: Any) -> seccomp.Profile:
     # The shim's launcher imports it before forking shims (runtime.container.preload).
     from runtime import seccomp
 
-    return seccomp.parse(doc)
+    return seccomp.parse_known(doc)

@@ -125,17 +125,20 @@ class ContainerManager:
                 log_path=str(self.store.container_dir(cid) / f"{cid}-json.log"),
             )
             created_layers = True
-            # hostconfig.json commits nothing (a directory without config.v2.json is garbage):
-            # it is written while the layers are made; the record follows both
-            for res in await asyncio.gather(
+            # hostconfig.json and the record's data commit nothing (a directory without
+            # config.v2.json is garbage): they are written while the layers are made; the
+            # record's rename follows both
+            layers, staged = await asyncio.gather(
                 asyncio.to_thread(self.layers.create_container_layers, cid, image.top_layer),
-                asyncio.to_thread(self.store.write_host_config, c),
+                asyncio.to_thread(self.store.stage_new, c),
                 return_exceptions=True,  # both end before any cleanup runs
-            ):
+            )
+            for res in (layers, staged):
                 if isinstance(res, BaseException):
                     raise res
+            assert isinstance(staged, Path)
             faults.point("create.after_layers")
-            await asyncio.to_thread(self.store.commit_new, c)
+            await asyncio.to_thread(self.store.commit_new, c, staged)
             faults.point("create.after_record")
         except BaseException:
             self.store.release_name(name)

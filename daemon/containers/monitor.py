@@ -22,6 +22,7 @@ from ctrd.errdefs import CtrdError
 from daemon import faults
 from daemon.config import Config
 from daemon.containers import healthcheck
+from daemon.containers.cgwarm import MigrationWarmer
 from daemon.containers.record import Container
 from daemon.containers.restart import RestartScheduler, should_restart
 from daemon.containers.sessions import EarlyAttach
@@ -62,6 +63,7 @@ class Monitor:
         self.shutting_down = False  # no restart policy or auto-remove from here on
         self.on_auto_remove: Callable[[Container], Awaitable[None]] | None = None
         self.volumes: ContainerVolumes | None = None  # set by the manager
+        self.migration_warmer: MigrationWarmer | None = None  # set by the real daemon (cgwarm.py)
         self.restarts = RestartScheduler(start_locked, self.save, self.emit, self.spawn, lambda: self.closing)
 
     # ------------------------------------------------------------------ helpers

@@ -86,6 +86,8 @@ async def _start_steps(
     # answers requests in order) and a failure before it is awaited disposes of its shim.
     # The state dir exists before the launch starts: the bundle lands in it meanwhile, and
     # the launcher never races the bundle write to create it.
+    if m.migration_warmer is not None:
+        m.migration_warmer.kick()  # the runtime's cgroup placement, later in this start, then skips a wait
     os.makedirs(m.shims.state_dir(c.id), 0o700, exist_ok=True)
     _on_failure(undo, c, lambda: m.drop_state_dir(c.id))
     launch: asyncio.Future[ShimTask] = asyncio.ensure_future(m.shims.launch(c.id))
@@ -133,6 +135,8 @@ async def _start_steps(
     steps.mark("shim")
     _on_failure(undo, c, _dispose_shim(m, c, shim))
     faults.point("start.after_shim_launch")
+    if m.migration_warmer is not None:
+        m.migration_warmer.kick()  # again, nearer the placement: keeps the lock warm until then
     await shim.create(
         ShimCreate(
             bundle=str(bundle_dir),

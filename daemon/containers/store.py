@@ -23,7 +23,7 @@ from typing import Any
 
 from ctrd import ids
 from ctrd.errdefs import AlreadyExists, InvalidArgument, NotFound
-from daemon.atomic import write_json_atomic
+from daemon.atomic import fsync_dir, write_json_atomic
 from daemon.containers import record
 from daemon.containers.record import Container
 
@@ -118,10 +118,33 @@ class ContainerStore:
         d.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_json_atomic(d / HOSTCONFIG, record.host_config_to_json(c.host_config), FILE_MODE, sync_dir=False)
 
-    def commit_new(self, c: Container) -> None:
+    def commit_new(self, c: Container, staged: Path | None = None) -> None:
         """config.v2.json, the commit point (after hostconfig.json and the layers exist); one
-        directory fsync covers both names."""
-        write_json_atomic(self.container_dir(c.id) / CONFIG, record.to_json(c), FILE_MODE, sync_dir=True)
+        directory fsync covers both names. `staged`: the record written by stage_new, renamed
+        into place (its data is durable already)."""
+        if staged is None:
+            write_json_atomic(self.container_dir(c.id) / CONFIG, record.to_json(c), FILE_MODE, sync_dir=True)
+            return
+        os.rename(staged, self.container_dir(c.id) / CONFIG)
+        fsync_dir(self.container_dir(c.id))
+
+    def stage_new(self, c: Container) -> Path:
+        """Create's writes that commit nothing, made while the layers are: hostconfig.json, and the
+        record under a temporary name, written and fsynced, for commit_new to rename once the
+        layers are durable. A crash before that leaves a directory without config.v2.json, which
+        recovery removes whole."""
+        self.write_host_config(c)
+        staged = self.container_dir(c.id) / f".{CONFIG}.staged"
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+        try:
+            os.fchmod(fd, FILE_MODE)
+            data = memoryview(json.dumps(record.to_json(c), separators=(",", ":")).encode())
+            while data:
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return staged
 
     def save(self, c: Container) -> None:
         write_json_atomic(self.container_dir(c.id) / CONFIG, record.to_json(c), FILE_MODE)

@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 
 from ctrd import errdefs, ids
-from daemon.atomic import fsync_dir, write_atomic
+from daemon.atomic import fsync_paths
 from daemon.layers import initlayer, mounts
 
 MAX_DEPTH = 128  # docker's overlay2 maxDepth (lowers of one mount)
@@ -36,6 +36,17 @@ _SHORT = re.compile(r"^[A-Z2-7]{26}$")
 def new_short_id() -> str:
     # docker's overlayutils.GenerateID: 17 random bytes, upper-case base32, 26 characters.
     return base64.b32encode(secrets.token_bytes(17)).decode()[:26]
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        os.fchmod(fd, 0o644)  # umask-proof, as write_atomic
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def _check_container_id(container_id: str) -> None:
@@ -66,15 +77,28 @@ class LayerStore:
 
     def commit(self, staging: Path, parent: str | None, cache_id: str | None = None) -> str:
         """Turn a filled staging directory into layer `cache_id` (random when None) on `parent`."""
+        cache_id, dirty = self._place(staging, parent, cache_id)
+        fsync_paths([*dirty, self.links, self.root])
+        return cache_id
+
+    def _place(self, staging: Path, parent: str | None, cache_id: str | None) -> tuple[str, list[Path]]:
+        """commit() without its fsyncs: returns the layer's id and what to fsync (its `link`,
+        `lower` and directory; l/ and the root are the caller's), for a caller that places
+        several layers and makes them durable together before anything refers to them. The
+        staging directory is private until its rename, so `link` and `lower` are written in
+        place (no temp name): a crash before the rename leaves a staging directory, which
+        start-up removes."""
         cache_id = cache_id or secrets.token_hex(32)
         lower = self._lower_for_child(parent)
         if len(lower) >= MAX_DEPTH:
             raise errdefs.InvalidArgument(f"max depth exceeded: layer {cache_id} would have {len(lower) + 1} layers")
         short = new_short_id()
-        write_atomic(staging / "link", short.encode())
+        names = ["link"]
+        _write_new(staging / "link", short.encode())
         if lower:
-            write_atomic(staging / "lower", ":".join(f"l/{s}" for s in lower).encode())
+            _write_new(staging / "lower", ":".join(f"l/{s}" for s in lower).encode())
             (staging / "work").mkdir(mode=0o700, exist_ok=True)
+            names.append("lower")
         final = self.root / cache_id
         if final.exists():
             raise errdefs.AlreadyExists(f"layer already exists: {cache_id}")
@@ -87,9 +111,7 @@ class LayerStore:
             raise
         if parent is not None:
             (self.root / parent / "committed").touch()
-        fsync_dir(self.links)
-        fsync_dir(self.root)
-        return cache_id
+        return cache_id, [final, *(final / n for n in names)]
 
     def remove_layer(self, cache_id: str) -> None:
         """Delete a layer directory and its `l/` link; a missing layer is fine."""
@@ -161,19 +183,25 @@ class LayerStore:
         if image_top_layer is not None and not self.exists(image_top_layer):
             raise errdefs.NotFound(f"no such layer: {image_top_layer}")
         self.remove_container_layers(container_id)  # a half-created pair from an earlier crash
+        # Both layers are placed, then made durable together (their files and directories, l/
+        # and the root, fsynced at once) before this returns. Nothing refers to the pair until
+        # the container's record is committed, after this: a crash before leaves layers that no
+        # record owns, which recovery removes, whatever of them reached the disk.
+        dirty: list[Path] = []
         staging = self.new_staging()
         try:
             initlayer.populate(staging / "diff")
-            self.commit(staging, image_top_layer, init_id)
+            dirty += self._place(staging, image_top_layer, init_id)[1]
         except BaseException:
             self.discard(staging)
             raise
         staging = self.new_staging()
         try:
-            self.commit(staging, init_id, container_id)
+            dirty += self._place(staging, init_id, container_id)[1]
         except BaseException:
             self.discard(staging)
             raise
+        fsync_paths([*dirty, self.links, self.root])
 
     def mount(self, container_id: str) -> Path:
         _check_container_id(container_id)

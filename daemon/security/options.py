@@ -19,6 +19,7 @@ even where the daemon has another; `no-new-privileges=false` turns the daemon's 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from ctrd.errdefs import InvalidArgument
 from daemon.security import seccomp as sec
 from daemon.security import seccomp_default
 from daemon.security.devices import DeviceMapping, device_node, host_devices, oci_device
+from runtime.defaults import default_spec
 
 _BOOL = {"": True, "true": True, "1": True, "false": False, "0": False}
 
@@ -159,5 +161,28 @@ def apply(spec: dict[str, Any], *, security_opt: Sequence[str], privileged: bool
     chosen = "unconfined" if privileged and opts.seccomp in ("", "builtin") else opts.seccomp or defaults.seccomp
     if chosen == "unconfined":
         return
+    linux["seccomp"] = resolved_profile(chosen, tuple(caps.get("bounding", [])))
+
+
+def resolved_profile(chosen: str, bounding: tuple[str, ...]) -> dict[str, Any]:
+    """The `linux.seccomp` of a container: `chosen` ("builtin" or a profile's JSON) resolved for
+    its bounding set. Resolved once per (profile, capabilities) for the daemon's life (the kernel
+    and the machine do not change under it); each call returns its own top-level object and
+    syscalls list, sharing the rules, which nothing changes after this."""
+    top = _resolved(chosen, frozenset(bounding))
+    return {**top, "syscalls": list(top["syscalls"])}
+
+
+@functools.lru_cache(maxsize=64)
+def _resolved(chosen: str, bounding: frozenset[str]) -> dict[str, Any]:
     profile = seccomp_default.profile() if chosen == "builtin" else sec.parse_profile(chosen, "given")
-    linux["seccomp"] = sec.resolve(profile, caps.get("bounding", []))
+    return sec.resolve(profile, bounding)
+
+
+def warm_profiles(defaults: Defaults) -> list[dict[str, Any]]:
+    """What the shim launcher compiles before it forks (`--seccomp-warm`): the daemon's default
+    profile for a container with docker's default capabilities, the common case."""
+    if defaults.seccomp == "unconfined":
+        return []
+    bounding = default_spec(["sh"])["process"]["capabilities"]["bounding"]
+    return [resolved_profile(defaults.seccomp, tuple(bounding))]

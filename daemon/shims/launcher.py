@@ -43,9 +43,12 @@ def _handle(obj: dict[str, Any]) -> ShimHandle:
 
 
 class ShimLauncher:
-    def __init__(self, exec_root: Path, *, python: str = sys.executable) -> None:
+    def __init__(self, exec_root: Path, *, python: str = sys.executable, seccomp_warm: Path | None = None) -> None:
+        """`seccomp_warm`: a JSON list of OCI linux.seccomp objects the launcher compiles and
+        keeps before it forks (the daemon's default profile)."""
         self.exec_root = Path(exec_root)
         self._python = python
+        self._seccomp_warm = seccomp_warm
         self._proc: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
 
@@ -56,6 +59,7 @@ class ShimLauncher:
     async def start(self) -> None:
         self._proc = await asyncio.create_subprocess_exec(
             self._python, "-m", LAUNCHER_MODULE, "--exec-root", str(self.exec_root),
+            *(["--seccomp-warm", str(self._seccomp_warm)] if self._seccomp_warm is not None else []),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, start_new_session=True,
         )
         assert self._proc.stdout is not None

@@ -9,10 +9,12 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ctrd import errdefs
+from daemon.atomic import write_json_atomic
 from daemon.shims.api import Exit
 from daemon.shims.client import ShimClient
 from daemon.shims.conn import ShimConn
@@ -22,16 +24,26 @@ CLEANUP_TIMEOUT = 30.0
 RECONNECT_TIMEOUT = 5.0  # containerd's shim load budget
 
 
+SECCOMP_WARM_FILE = "seccomp-warm.json"
+
+
 class RealShims:
-    def __init__(self, exec_root: Path) -> None:
+    def __init__(self, exec_root: Path, seccomp_profiles: Sequence[dict[str, Any]] = ()) -> None:
+        """`seccomp_profiles`: OCI linux.seccomp objects most containers will get (the daemon's
+        default): the launcher compiles them once, before it forks any shim."""
         self.exec_root = Path(exec_root)
-        self.launcher = ShimLauncher(self.exec_root)
+        self._seccomp_profiles = list(seccomp_profiles)
+        warm = self.exec_root / SECCOMP_WARM_FILE if self._seccomp_profiles else None
+        self.launcher = ShimLauncher(self.exec_root, seccomp_warm=warm)
         self._ready: asyncio.Future[None] | None = None
 
     async def start(self, after: Awaitable[None] | None = None) -> None:
         """`after`: the launcher process starts once it is done (the daemon's recovery: the
         launcher's warm-up would take the CPU recovery needs; nothing there launches a shim)."""
         (self.exec_root / "shims").mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self._seccomp_profiles:
+            # rebuilt at every daemon start, read once by the launcher: no fsync
+            write_json_atomic(self.exec_root / SECCOMP_WARM_FILE, self._seccomp_profiles, mode=0o600, durable=False)
         # a launch asked for before the launcher is ready (a restart policy during recovery)
         # waits for it instead of racing its "ready" line on the same pipe
         self._ready = asyncio.ensure_future(self._start_launcher(after))

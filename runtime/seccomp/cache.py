@@ -19,6 +19,10 @@ from runtime.seccomp.profile import Profile
 FORMAT = 2  # bumped when the compiler's output changes (2: binary-tree rules)
 DEFAULT_DIR = "/run/ctrd-runtime/seccomp"
 _MEMO: dict[str, bytes] = {}
+# Profile -> (key, program): a frozen Profile hashes and compares by content, ~20x cheaper than
+# its key (repr + sha256), so a profile this process has seen (the shim launcher warms the
+# daemon's default one before it forks) costs a dict lookup per container start.
+_BY_PROFILE: dict[Profile, tuple[str, bytes]] = {}
 
 
 def key(p: Profile, lib: ls.Lib) -> str:
@@ -29,6 +33,15 @@ def key(p: Profile, lib: ls.Lib) -> str:
 
 def program(p: Profile, cache_dir: str | None) -> tuple[str, bytes]:
     """(key, program): from memory, from the disk cache, or compiled now (and stored)."""
+    seen = _BY_PROFILE.get(p)
+    if seen is not None:
+        return seen
+    k, data = _program(p, cache_dir)
+    _BY_PROFILE[p] = (k, data)
+    return k, data
+
+
+def _program(p: Profile, cache_dir: str | None) -> tuple[str, bytes]:
     lib = ls.lib()
     k = key(p, lib)
     hit = _MEMO.get(k)
@@ -68,3 +81,4 @@ def _store(cache_dir: str, path: str, data: bytes) -> None:
 
 def clear_memo() -> None:
     _MEMO.clear()
+    _BY_PROFILE.clear()

@@ -57,14 +57,19 @@ def exec_process(bundle: str | Path, spec: ExecSpec) -> dict[str, Any]:
     return proc
 
 
-def oom_killed_in_cgroup(bundle: str | Path, default_path: str = "") -> bool:
+def oom_killed_in_cgroup(bundle: str | Path, default_path: str = "", cgroups_path: str | None = None) -> bool:
     """The memory cgroup's OOM-kill counter for the bundle's linux.cgroupsPath (cgroup v1
-    memory.oom_control, v2 memory.events); to be read before `delete` removes the cgroup."""
-    try:
-        config = read_bundle_config(bundle)
-        rel = str(config.get("linux", {}).get("cgroupsPath") or default_path).strip("/")
-    except (OSError, ValueError, AttributeError):
-        return False
+    memory.oom_control, v2 memory.events); to be read before `delete` removes the cgroup.
+    `cgroups_path`, when the caller knows it (the runtime's create reported it), spares the
+    parse of config.json (with a seccomp profile ~10 KB) on the exit path."""
+    if cgroups_path is not None:
+        rel = (cgroups_path or default_path).strip("/")
+    else:
+        try:
+            config = read_bundle_config(bundle)
+            rel = str(config.get("linux", {}).get("cgroupsPath") or default_path).strip("/")
+        except (OSError, ValueError, AttributeError):
+            return False
     if not rel or ":" in rel:  # systemd-style slice:prefix:name paths are not used by ctrd
         return False
     for path in (f"{CGROUP_ROOT}/memory/{rel}/memory.oom_control", f"{CGROUP_ROOT}/{rel}/memory.events",

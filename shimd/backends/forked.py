@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,19 +55,103 @@ def _close_fds_except(keep: set[int]) -> None:
                 os.close(fd)
 
 
-def _helper(out: int, keep: set[int], fn: Callable[[], Any]) -> None:
+def _detach(keep: set[int]) -> None:
+    """In a fresh fork of the shim: its own name, default signals, only `keep` open above 2."""
+    set_comm(b"ctrd-shim-call")
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
+    _close_fds_except(keep)
+
+
+def _helper(out: int, keep: set[int], fn: Callable[[], Any], detached: bool = False) -> None:
     """Runs in the fork: never returns. Detaches from the shim's loop, runs fn, reports, exits."""
     try:
-        set_comm(b"ctrd-shim-call")
-        signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, signal.SIG_DFL)
-        _close_fds_except(keep | {out})
+        if not detached:
+            _detach(keep | {out})
         try:
             msg: dict[str, Any] = {"ok": fn()}
         except BaseException as exc:
             msg = {"err": _error_dict(exc)}
         os.write(out, json.dumps(msg).encode() + b"\n")
+    finally:
+        os._exit(0)
+
+
+def _create_then_start(mod: Any, cfg: BackendConfig, stdio: Stdio, cmd_r: int, out: int) -> str:
+    """The create helper's work: create, report the pid (and the cgroups path, for the exit's OOM
+    check), then wait for "start" on `cmd_r` and start."""
+    check_terminal(cfg.bundle, stdio.console >= 0)  # here, not in the shim: parsing config.json there costs its pages
+    c = mod.Container.create(str(cfg.bundle), cfg.container_id, runtime_stdio(mod, stdio),
+                             state_dir=str(cfg.runtime_root))
+    st = getattr(c, "state", None)  # the launcher's warm-up stand-in has no runtime state
+    cgroups_path = st().cgroups_path if st is not None else None
+    os.write(out, json.dumps({"ok": [c.pid, cgroups_path]}).encode() + b"\n")
+    for fd in {stdio.stdin, stdio.stdout, stdio.stderr, stdio.console} - {-1}:  # the init holds them now
+        os.close(fd)
+    if os.read(cmd_r, 16) != b"start":
+        return "aborted"  # the shim is deleting the created container
+    c.start()
+    return "started"
+
+
+class _Spare:
+    """A create helper forked before the Create request, waiting on a socket for it."""
+
+    def __init__(self, pid: int, sock: socket.socket, exited: asyncio.Future[Exit]) -> None:
+        self.pid = pid
+        self.sock = sock
+        self.exited = exited
+
+
+_SPARE: list[_Spare] = []
+
+
+def prefork(reaper: Reaper) -> None:
+    """Fork the create helper now (the shim calls this once it listens): the daemon is still
+    mounting the rootfs and writing the bundle, so the fork and the helper's set-up are off the
+    start's critical path (measured: ~3 ms between the shim's fork and the helper's first line).
+    An unused one (a shim shut down before Create, or one whose Create picks another runtime)
+    reads EOF when the shim closes its end or exits, and exits."""
+    if _SPARE:
+        return
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        parent.close()
+        _spare_main(child)
+    child.close()
+    _SPARE.append(_Spare(pid, parent, reaper.wait_fresh(pid)))
+
+
+def _take_spare() -> _Spare | None:
+    return _SPARE.pop() if _SPARE else None
+
+
+def drop_spare() -> None:
+    """Let an unused spare go (it reads EOF and exits): the Create chose another backend."""
+    spare = _take_spare()
+    if spare is not None:
+        spare.sock.close()
+
+
+def _spare_main(sock: socket.socket) -> None:
+    """The spare's life: never returns. One request (a JSON header and the fds: stdin, stdout,
+    stderr, [console,] the command pipe's read end, the answer pipe's write end), then the
+    create helper's work; EOF: exit."""
+    try:
+        _detach({sock.fileno()})
+        runtime_library.warm_fork()  # while the daemon still prepares the bundle
+        msg, fds, _, _ = socket.recv_fds(sock, 4096, 8, socket.MSG_CMSG_CLOEXEC)  # as the shim's own
+        sock.close()
+        if not msg:
+            return
+        req = json.loads(msg)
+        console = fds[3] if req["console"] else -1
+        cmd_r, out = fds[-2], fds[-1]
+        cfg = BackendConfig(req["id"], req["bundle"], req["runtime"], req["root"])
+        stdio = Stdio(fds[0], fds[1], fds[2], console=console)
+        _helper(out, set(fds), lambda: _create_then_start(runtime_library, cfg, stdio, cmd_r, out), detached=True)
     finally:
         os._exit(0)
 
@@ -120,6 +205,7 @@ class ForkedBackend:
         self._reaper = reaper
         self._pid = 0
         self._starter: tuple[int, _Lines, int] | None = None  # create helper: pid, answers, command fd
+        self._cgroups_path: str | None = None  # the container's, as the runtime's create saw it
 
     def _what(self, verb: str) -> str:
         return f"{verb} {self.config.container_id}"
@@ -150,32 +236,24 @@ class ForkedBackend:
         mod = self._mod
         cmd_r, cmd_w = os.pipe2(os.O_CLOEXEC)
         cfg = self.config
-
-        def create_then_start() -> str:
-            check_terminal(cfg.bundle, stdio.console >= 0)
-            c = mod.Container.create(str(cfg.bundle), cfg.container_id, runtime_stdio(mod, stdio),
-                                     state_dir=str(cfg.runtime_root))
-            os.write(out_fd[0], json.dumps({"ok": c.pid}).encode() + b"\n")
-            for fd in {stdio.stdin, stdio.stdout, stdio.stderr, stdio.console} - {-1}:  # the init holds them now
-                os.close(fd)
-            if os.read(cmd_r, 16) != b"start":
-                return "aborted"  # the shim is deleting the created container
-            c.start()
-            return "started"
-
         r, w = os.pipe2(os.O_CLOEXEC)
-        out_fd = [w]
-        pid = os.fork()
-        if pid == 0:
-            os.close(r)
-            os.close(cmd_w)
-            _helper(w, {cmd_r, stdio.stdin, stdio.stdout, stdio.stderr, stdio.console}, create_then_start)
+        spare = self._hand_to_spare(stdio, cmd_r, w) if mod is runtime_library else None
+        if spare is not None:
+            pid, exited = spare.pid, spare.exited
+        else:
+            pid = os.fork()
+            if pid == 0:
+                os.close(r)
+                os.close(cmd_w)
+                _helper(w, {cmd_r, stdio.stdin, stdio.stdout, stdio.stderr, stdio.console},
+                        lambda: _create_then_start(mod, cfg, stdio, cmd_r, w))
+            exited = self._reaper.wait_fresh(pid)
         os.close(w)
         os.close(cmd_r)
         lines = _Lines(r)
-        exited = self._reaper.wait_fresh(pid)
         try:
-            self._pid = int(await lines.next(self._what("create")))
+            pid_path = await lines.next(self._what("create"))
+            self._pid, self._cgroups_path = int(pid_path[0]), pid_path[1]
         except BaseException:
             lines.close()
             os.close(cmd_w)
@@ -183,6 +261,24 @@ class ForkedBackend:
             raise
         self._starter = (pid, lines, cmd_w)
         return self._pid
+
+    def _hand_to_spare(self, stdio: Stdio, cmd_r: int, w: int) -> _Spare | None:
+        """The request and fds to the shim's spare helper (prefork); None without one."""
+        spare = _take_spare()
+        if spare is None:
+            return None
+        cfg = self.config
+        console = stdio.console >= 0
+        fds = [stdio.stdin, stdio.stdout, stdio.stderr, *([stdio.console] if console else []), cmd_r, w]
+        req = {"id": cfg.container_id, "bundle": str(cfg.bundle), "runtime": cfg.runtime,
+               "root": str(cfg.runtime_root), "console": console}
+        try:
+            socket.send_fds(spare.sock, [json.dumps(req).encode()], fds)
+        except OSError:
+            return None  # gone: fork one now (its exit is reaped like any child's)
+        finally:
+            spare.sock.close()
+        return spare
 
     async def _end_starter(self, command: bytes) -> None:
         if self._starter is None:
@@ -265,4 +361,5 @@ class ForkedBackend:
         return pid, self._reaper.wait(pid)
 
     def oom_killed(self) -> bool:
-        return oom_killed_in_cgroup(self.config.bundle, f"/ctrd-runtime/{self.config.container_id}")
+        return oom_killed_in_cgroup(self.config.bundle, f"/ctrd-runtime/{self.config.container_id}",
+                                    self._cgroups_path)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -19,6 +21,7 @@ from pathlib import Path
 # Imported here, before gc.freeze() and the first fork, so that every shim shares these modules'
 # pages: the shim itself (forked by launch_forked) and each backend and the port relays that a
 # CreateRequest may choose (the backends import the runtime library, runtime.container).
+from runtime import container as runtime_library
 from shimd import ports, shim  # noqa: F401
 from shimd.backends import forked, inprocess, oci_binary  # noqa: F401
 from shimd.launch.ballast import fill, mark_mergeable, trim
@@ -26,18 +29,38 @@ from shimd.launch.fork import configure_logging, launch_forked
 from shimd.launch.warmup import warm_up
 
 
-def prewarm() -> None:
+def warm_seccomp(path: Path | None) -> None:
+    """The daemon's seccomp profiles (a JSON list of OCI `linux.seccomp` objects, written by the
+    daemon): parsed, compiled or read from the cache, and their loaders kept, before the forks,
+    so that a container start with one of them costs a lookup. A profile that fails here is
+    left to fail (with its message) at the start that uses it."""
+    if path is None:
+        return
+    try:
+        docs = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        logging.getLogger(__name__).warning("seccomp warm-up: %s: %s", path, exc)
+        return
+    for doc in docs if isinstance(docs, list) else []:
+        try:
+            runtime_library.warm_seccomp(doc)
+        except Exception as exc:
+            logging.getLogger(__name__).warning("seccomp warm-up: %s", exc)
+
+
+def prewarm(seccomp_warm: Path | None = None) -> None:
     """Run what a shim runs, then freeze the GC so children share those pages."""
     warm_up()
+    warm_seccomp(seccomp_warm)
     fill()  # collects first (warm-up garbage, free lists), then holds the free small blocks
     trim()
     gc.freeze()
     mark_mergeable()
 
 
-def serve_launcher(exec_root: Path) -> int:
+def serve_launcher(exec_root: Path, seccomp_warm: Path | None = None) -> int:
     configure_logging()
-    prewarm()
+    prewarm(seccomp_warm)
     # shims are this process's children until it exits: let the kernel reap those that end
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     out = sys.stdout.buffer
@@ -54,8 +77,10 @@ def serve_launcher(exec_root: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="shimd.launch.launcher", description="pre-warmed ctrd-shim launcher")
     p.add_argument("--exec-root", required=True, type=Path)
+    p.add_argument("--seccomp-warm", type=Path, metavar="FILE",
+                   help="JSON list of OCI linux.seccomp objects to compile and keep before forking")
     args = p.parse_args(argv)
-    return serve_launcher(args.exec_root)
+    return serve_launcher(args.exec_root, args.seccomp_warm)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,114 @@
+"""A container's layer pair is made durable in one round of fsyncs before create_container_layers
+returns, and a crash at any step of it leaves what the next create or start-up removes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from daemon import atomic
+from daemon.layers import overlay2
+from daemon.layers.overlay2 import LayerStore
+
+CID = "c" * 64
+
+
+def store_with_image(tmp_path: Path) -> tuple[LayerStore, str]:
+    store = LayerStore(tmp_path / "overlay2")
+    staging = store.new_staging()
+    (staging / "diff" / "bin").mkdir()
+    return store, store.commit(staging, None)
+
+
+def test_one_round_of_fsyncs_covers_every_new_name_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store, top = store_with_image(tmp_path)
+    rounds: list[list[Path]] = []
+    real = overlay2.fsync_paths
+    monkeypatch.setattr(overlay2, "fsync_paths", lambda paths: rounds.append(list(paths)) or real(paths))
+    store.create_container_layers(CID, top)
+    assert len(rounds) == 1
+    root = tmp_path / "overlay2"
+    want = {root, root / "l"}
+    for layer in (f"{CID}-init", CID):
+        want |= {root / layer, root / layer / "link", root / layer / "lower"}
+    assert set(rounds[0]) == want
+    # the pair is complete and consistent
+    init_short = (root / f"{CID}-init" / "link").read_text()
+    assert (root / CID / "lower").read_text().split(":")[0] == f"l/{init_short}"
+    assert os.readlink(root / "l" / init_short) == f"../{CID}-init/diff"
+    assert (root / f"{CID}-init" / "link").stat().st_mode & 0o777 == 0o644
+
+
+def test_fsync_paths_syncs_files_and_directories_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "f").write_text("x")
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: synced.append(fd) or real(fd))
+    atomic.fsync_paths([tmp_path / "f", tmp_path])
+    atomic.fsync_paths([tmp_path])
+    atomic.fsync_paths([])
+    assert len(synced) == 3
+    with pytest.raises(FileNotFoundError):
+        atomic.fsync_paths([tmp_path / "f", tmp_path / "missing"])
+
+
+class Crash(BaseException):
+    """A kill -9 in the middle: nothing after it runs, not even `except Exception` cleanups."""
+
+
+@pytest.mark.parametrize("at", ["populate", "second_place", "fsync"])
+def test_a_crash_between_steps_leaves_what_the_next_attempt_and_start_up_remove(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at: str) -> None:
+    store, top = store_with_image(tmp_path)
+    root = tmp_path / "overlay2"
+    with monkeypatch.context() as mp:
+        if at == "populate":
+            mp.setattr(overlay2.initlayer, "populate", lambda d: (_ for _ in ()).throw(Crash()))
+        elif at == "second_place":
+            real_place = LayerStore._place
+            calls: list[int] = []
+
+            def place(self: LayerStore, *a: object) -> tuple[str, list[Path]]:
+                calls.append(1)
+                if len(calls) == 2:
+                    raise Crash()
+                return real_place(self, *a)  # type: ignore[arg-type]
+
+            mp.setattr(LayerStore, "_place", place)
+        else:
+            mp.setattr(overlay2, "fsync_paths", lambda paths: (_ for _ in ()).throw(Crash()))
+        with pytest.raises(Crash):
+            store.create_container_layers(CID, top)
+    # a daemon started again: leftovers of the staging area go, dangling links go
+    LayerStore(root)
+    assert not [p for p in root.iterdir() if p.name.startswith(overlay2.STAGING_PREFIX)]
+    assert all(os.path.exists(p) for p in (root / "l").iterdir())
+    # create again (recovery's removal of unowned pairs is the same call as this one's first step)
+    store.create_container_layers(CID, top)
+    assert store.container_layer_ids() == {CID}
+    assert {p.name for p in root.iterdir()} == {"l", top, f"{CID}-init", CID}
+    assert len(list((root / "l").iterdir())) == 3
+    store.remove_container_layers(CID)
+    assert {p.name for p in root.iterdir()} == {"l", top}
+
+
+def test_the_record_staged_with_the_layers_commits_by_one_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from daemon.containers import store as store_mod
+    from daemon.containers.store import CONFIG, ContainerStore
+    from tests.unit.test_daemon_record import make
+
+    s = ContainerStore(tmp_path)
+    c, crashed = make(), make("e" * 64, "crashed")
+    staged = s.stage_new(c)
+    s.stage_new(crashed)  # a create killed after staging, before its commit
+    assert staged.stat().st_mode & 0o777 == 0o600 and not (s.container_dir(c.id) / CONFIG).exists()
+    synced: list[Path] = []
+    real = store_mod.fsync_dir
+    monkeypatch.setattr(store_mod, "fsync_dir", lambda p: synced.append(p) or real(p))
+    s.commit_new(c, staged)
+    assert synced == [s.container_dir(c.id)] and not staged.exists()
+    loaded, garbage = ContainerStore(tmp_path).load_all()
+    assert [x.id for x in loaded] == [c.id] and loaded[0].name == c.name
+    assert garbage == [crashed.id] and not s.container_dir(crashed.id).exists()
