@@ -93,15 +93,17 @@ def _runc(ctx: Context, bundle: Path) -> Callable[[], None]:
 
 def _pair(keys: tuple[str, str], runs: tuple[Callable[[], None], Callable[[], None]], n: int,
           warmup: int) -> dict[str, dict[str, Any]]:
-    """Both rows of a with/without pair, interleaved run by run: other load on the machine then
-    weighs on both alike."""
+    """Both rows of a with/without pair, interleaved run by run and in turns reversed (the run
+    just after another one can pay for its leftovers: a cgroup being torn down, cold caches):
+    other load on the machine then weighs on both alike."""
     samples: dict[str, list[float]] = {k: [] for k in keys}
     try:
         for _ in range(warmup):
             for run in runs:
                 run()
-        for _ in range(n):
-            for key, run in zip(keys, runs, strict=True):
+        for i in range(n):
+            pairs = list(zip(keys, runs, strict=True))
+            for key, run in (pairs if i % 2 == 0 else pairs[::-1]):
                 t = time.perf_counter()
                 run()
                 samples[key].append((time.perf_counter() - t) * 1000.0)
