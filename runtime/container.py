@@ -354,13 +354,6 @@ def preload() -> None:
     _warm_parsing()
 
 
-def warm_fork() -> None:
-    """In a process forked to create a container, before its request arrives (the shim's spare
-    create helper): run the parsing once, so that the pages it writes (reference counts, caches)
-    are copied now rather than during the create."""
-    _warm_parsing(1)
-
-
 def _warm_parsing(rounds: int = 10) -> None:
     """Run the pure-Python part of a create (config.json parsing and validation, the state
     record) on docker's default spec, so that CPython 3.11 has specialised that bytecode in the

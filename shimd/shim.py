@@ -15,7 +15,6 @@ from pathlib import Path
 
 from ctrd.shim import attachwire
 from shimd import files
-from shimd.backends import forked
 from shimd.loop import new_loop
 from shimd.reaper import Reaper
 from shimd.server import Server
@@ -45,7 +44,6 @@ async def _serve(container_id: str, state_dir: str | Path, ready_fd: int, ok_lin
         return 1
     os.write(ready_fd, ok_line or f"ok {os.getpid()}\n".encode())
     os.close(ready_fd)
-    forked.prefork(reaper)  # the create helper, forked while the daemon still prepares the bundle
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     await stopping.wait()
     # SIGTERM without a Shutdown call: clean up the container the same way Shutdown does

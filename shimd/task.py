@@ -25,7 +25,7 @@ from ctrd.shim import attachwire
 from ctrd.shim.v1 import shim_pb2
 from shimd import attach, console, files, health, ports, spawn
 from shimd.backends.bundle import read_bundle_config
-from shimd.backends.forked import ForkedBackend, drop_spare
+from shimd.backends.forked import ForkedBackend
 from shimd.backends.inprocess import InProcessBackend
 from shimd.backends.oci_binary import OciBinaryBackend
 from shimd.backends.protocol import RUNTIME_LIBRARY_DIRECT, Backend, BackendConfig, ExecSpec, Limits, Stdio
@@ -48,8 +48,6 @@ class ExitInfo:
 
 
 def make_backend(config: BackendConfig, reaper: Reaper, state_dir: str) -> Backend:
-    if config.runtime == RUNTIME_LIBRARY_DIRECT or config.runtime:
-        drop_spare()  # the pre-forked create helper serves the forked backend only
     if config.runtime == RUNTIME_LIBRARY_DIRECT:
         return InProcessBackend(config, reaper, state_dir)
     if config.runtime:

@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,20 +54,14 @@ def _close_fds_except(keep: set[int]) -> None:
                 os.close(fd)
 
 
-def _detach(keep: set[int]) -> None:
-    """In a fresh fork of the shim: its own name, default signals, only `keep` open above 2."""
-    set_comm(b"ctrd-shim-call")
-    signal.set_wakeup_fd(-1)
-    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, signal.SIG_DFL)
-    _close_fds_except(keep)
-
-
-def _helper(out: int, keep: set[int], fn: Callable[[], Any], detached: bool = False) -> None:
+def _helper(out: int, keep: set[int], fn: Callable[[], Any]) -> None:
     """Runs in the fork: never returns. Detaches from the shim's loop, runs fn, reports, exits."""
     try:
-        if not detached:
-            _detach(keep | {out})
+        set_comm(b"ctrd-shim-call")
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
+        _close_fds_except(keep | {out})
         try:
             msg: dict[str, Any] = {"ok": fn()}
         except BaseException as exc:
@@ -93,67 +86,6 @@ def _create_then_start(mod: Any, cfg: BackendConfig, stdio: Stdio, cmd_r: int, o
         return "aborted"  # the shim is deleting the created container
     c.start()
     return "started"
-
-
-class _Spare:
-    """A create helper forked before the Create request, waiting on a socket for it."""
-
-    def __init__(self, pid: int, sock: socket.socket, exited: asyncio.Future[Exit]) -> None:
-        self.pid = pid
-        self.sock = sock
-        self.exited = exited
-
-
-_SPARE: list[_Spare] = []
-
-
-def prefork(reaper: Reaper) -> None:
-    """Fork the create helper now (the shim calls this once it listens): the daemon is still
-    mounting the rootfs and writing the bundle, so the fork and the helper's set-up are off the
-    start's critical path (measured: ~3 ms between the shim's fork and the helper's first line).
-    An unused one (a shim shut down before Create, or one whose Create picks another runtime)
-    reads EOF when the shim closes its end or exits, and exits."""
-    if _SPARE:
-        return
-    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    pid = os.fork()
-    if pid == 0:
-        parent.close()
-        _spare_main(child)
-    child.close()
-    _SPARE.append(_Spare(pid, parent, reaper.wait_fresh(pid)))
-
-
-def _take_spare() -> _Spare | None:
-    return _SPARE.pop() if _SPARE else None
-
-
-def drop_spare() -> None:
-    """Let an unused spare go (it reads EOF and exits): the Create chose another backend."""
-    spare = _take_spare()
-    if spare is not None:
-        spare.sock.close()
-
-
-def _spare_main(sock: socket.socket) -> None:
-    """The spare's life: never returns. One request (a JSON header and the fds: stdin, stdout,
-    stderr, [console,] the command pipe's read end, the answer pipe's write end), then the
-    create helper's work; EOF: exit."""
-    try:
-        _detach({sock.fileno()})
-        runtime_library.warm_fork()  # while the daemon still prepares the bundle
-        msg, fds, _, _ = socket.recv_fds(sock, 4096, 8, socket.MSG_CMSG_CLOEXEC)  # as the shim's own
-        sock.close()
-        if not msg:
-            return
-        req = json.loads(msg)
-        console = fds[3] if req["console"] else -1
-        cmd_r, out = fds[-2], fds[-1]
-        cfg = BackendConfig(req["id"], req["bundle"], req["runtime"], req["root"])
-        stdio = Stdio(fds[0], fds[1], fds[2], console=console)
-        _helper(out, set(fds), lambda: _create_then_start(runtime_library, cfg, stdio, cmd_r, out), detached=True)
-    finally:
-        os._exit(0)
 
 
 def _wake(fut: asyncio.Future[None]) -> None:
@@ -237,20 +169,16 @@ class ForkedBackend:
         cmd_r, cmd_w = os.pipe2(os.O_CLOEXEC)
         cfg = self.config
         r, w = os.pipe2(os.O_CLOEXEC)
-        spare = self._hand_to_spare(stdio, cmd_r, w) if mod is runtime_library else None
-        if spare is not None:
-            pid, exited = spare.pid, spare.exited
-        else:
-            pid = os.fork()
-            if pid == 0:
-                os.close(r)
-                os.close(cmd_w)
-                _helper(w, {cmd_r, stdio.stdin, stdio.stdout, stdio.stderr, stdio.console},
-                        lambda: _create_then_start(mod, cfg, stdio, cmd_r, w))
-            exited = self._reaper.wait_fresh(pid)
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            os.close(cmd_w)
+            _helper(w, {cmd_r, stdio.stdin, stdio.stdout, stdio.stderr, stdio.console},
+                    lambda: _create_then_start(mod, cfg, stdio, cmd_r, w))
         os.close(w)
         os.close(cmd_r)
         lines = _Lines(r)
+        exited = self._reaper.wait_fresh(pid)
         try:
             pid_path = await lines.next(self._what("create"))
             self._pid, self._cgroups_path = int(pid_path[0]), pid_path[1]
@@ -261,24 +189,6 @@ class ForkedBackend:
             raise
         self._starter = (pid, lines, cmd_w)
         return self._pid
-
-    def _hand_to_spare(self, stdio: Stdio, cmd_r: int, w: int) -> _Spare | None:
-        """The request and fds to the shim's spare helper (prefork); None without one."""
-        spare = _take_spare()
-        if spare is None:
-            return None
-        cfg = self.config
-        console = stdio.console >= 0
-        fds = [stdio.stdin, stdio.stdout, stdio.stderr, *([stdio.console] if console else []), cmd_r, w]
-        req = {"id": cfg.container_id, "bundle": str(cfg.bundle), "runtime": cfg.runtime,
-               "root": str(cfg.runtime_root), "console": console}
-        try:
-            socket.send_fds(spare.sock, [json.dumps(req).encode()], fds)
-        except OSError:
-            return None  # gone: fork one now (its exit is reaped like any child's)
-        finally:
-            spare.sock.close()
-        return spare
 
     async def _end_starter(self, command: bytes) -> None:
         if self._starter is None:
