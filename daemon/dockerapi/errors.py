@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from ctrd import errdefs
+
+T = TypeVar("T")
 
 STATUS: tuple[tuple[type[errdefs.CtrdError], int], ...] = (
     (errdefs.NotFound, 404),
@@ -20,6 +24,13 @@ class HTTPError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+def available(service: T | None, what: str) -> T:
+    """A backend service this daemon was started with, or 501 naming what is missing."""
+    if service is None:
+        raise HTTPError(501, f"{what} are not available")
+    return service
 
 
 def status_of(exc: BaseException) -> int:

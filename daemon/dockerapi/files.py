@@ -12,7 +12,7 @@ from ctrd.errdefs import InvalidArgument
 from daemon.cleanup.service import Cleanup
 from daemon.dockerapi import filters as flt
 from daemon.dockerapi.backend import Backend
-from daemon.dockerapi.errors import HTTPError
+from daemon.dockerapi.errors import available
 from daemon.dockerapi.http import Reply, Request, json_reply
 from daemon.dockerapi.routing import Router
 from daemon.files.paths import PathStat
@@ -32,14 +32,10 @@ def _pairs(f: flt.Filters) -> list[tuple[str, str]]:
 
 def register(r: Router, b: Backend) -> None:
     def files() -> Files:
-        if b.files is None:
-            raise HTTPError(501, "container files are not available")
-        return b.files
+        return available(b.files, "container files")
 
     def cleanup() -> Cleanup:
-        if b.cleanup is None:
-            raise HTTPError(501, "prune and disk usage are not available")
-        return b.cleanup
+        return available(b.cleanup, "prune and disk usage")
 
     def path(req: Request) -> str:
         p = req.q("path")

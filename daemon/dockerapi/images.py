@@ -17,7 +17,7 @@ from ctrd.errdefs import CtrdError, InvalidArgument
 from daemon.distribution.progress import Event
 from daemon.dockerapi import filters as flt
 from daemon.dockerapi.backend import Backend
-from daemon.dockerapi.errors import HTTPError
+from daemon.dockerapi.errors import HTTPError, available
 from daemon.dockerapi.http import Reply, Request, Stream, json_reply
 from daemon.dockerapi.routing import Router, version_tuple
 from daemon.images import view
@@ -76,14 +76,10 @@ async def _run_streamed(stream: Stream, run: Callable[[Callable[[Event], None]],
 
 def register(r: Router, b: Backend) -> None:
     def store() -> Any:
-        if b.images is None:
-            raise HTTPError(501, "images are not available")
-        return b.images
+        return available(b.images, "images")
 
     def dist() -> Any:
-        if b.dist is None:
-            raise HTTPError(501, "registries are not available")
-        return b.dist
+        return available(b.dist, "registries")
 
     def digests(image_id: str) -> list[str]:
         return b.dist.repo_digests(image_id) if b.dist is not None else []

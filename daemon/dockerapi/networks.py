@@ -9,7 +9,7 @@ from ctrd.errdefs import InvalidArgument
 from daemon.containers.state import is_alive
 from daemon.dockerapi import filters as flt
 from daemon.dockerapi.backend import Backend
-from daemon.dockerapi.errors import HTTPError
+from daemon.dockerapi.errors import available
 from daemon.dockerapi.http import Reply, Request, empty, json_reply
 from daemon.dockerapi.routing import Router
 from daemon.network.endpoint_view import builtin_id
@@ -37,9 +37,7 @@ def _builtin(name: str, driver: str, b: Backend) -> dict[str, Any]:
 
 def register(r: Router, b: Backend) -> None:
     def nets() -> UserNetworks:
-        if b.networks is None:
-            raise HTTPError(501, "user-defined networks are not available")
-        return b.networks
+        return available(b.networks, "user-defined networks")
 
     def forget_removed() -> None:
         nets().forget_containers(c.id for c in b.manager.store)

@@ -13,7 +13,7 @@ from ctrd import timefmt
 from daemon import __version__ as VERSION
 from daemon.dockerapi import filters as flt
 from daemon.dockerapi.backend import Backend
-from daemon.dockerapi.errors import HTTPError
+from daemon.dockerapi.errors import HTTPError, available
 from daemon.dockerapi.http import Reply, Request, json_reply
 from daemon.dockerapi.params import time_param
 from daemon.dockerapi.routing import API_VERSION, MIN_API_VERSION, Router
@@ -117,12 +117,11 @@ def register(r: Router, b: Backend) -> None:
 
     async def auth(req: Request) -> Reply:
         body = await req.json()
-        if b.dist is None:
-            raise HTTPError(501, "registries are not available")
+        dist = available(b.dist, "registries")
         from ctrd.dockerconfig import Credentials
 
         creds = Credentials(body.get("username", ""), body.get("password", ""), body.get("identitytoken", ""))
-        status = await b.dist.login(body.get("serveraddress", ""), creds)
+        status = await dist.login(body.get("serveraddress", ""), creds)
         return json_reply({"Status": status or "Login Succeeded", "IdentityToken": ""})
 
     async def not_swarm(req: Request) -> Reply:

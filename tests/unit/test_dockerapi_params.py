@@ -27,3 +27,12 @@ def test_time_param_reads_docker_forms(value: str, want: float) -> None:
 def test_a_bad_time_names_its_parameter() -> None:
     with pytest.raises(InvalidArgument, match=r"^until: invalid time 'yesterday'$"):
         time_param("yesterday", 1000.0, "until")
+
+
+def test_a_missing_backend_service_is_a_501_naming_it() -> None:
+    from daemon.dockerapi.errors import HTTPError, available, status_of
+
+    assert available("store", "images") == "store"
+    with pytest.raises(HTTPError, match=r"^registries are not available$") as err:
+        available(None, "registries")
+    assert status_of(err.value) == 501
