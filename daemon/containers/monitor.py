@@ -144,15 +144,17 @@ class Monitor:
             seq = report.seq
             old = c.state.health
             c.set_state(health=report.state)
+            # the event goes out with the state change, before the save awaits: whoever sees the
+            # new status in inspect also finds its event in the history
+            action = healthcheck.event(old, report.state)
+            if action is not None:
+                self.emit(c, action)
             if old is None or old.status != report.state.status:
                 try:
                     await self.save(c)
                 except OSError as exc:  # being removed meanwhile: its record is going anyway
                     log.info("container %s: saving its health: %s", c.id, exc)
                     break
-            action = healthcheck.event(old, report.state)
-            if action is not None:
-                self.emit(c, action)
         if self._health.get(c.id) is asyncio.current_task():
             del self._health[c.id]
 
