@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
+import os
 import sys
 from typing import Any
 
@@ -126,8 +126,9 @@ def info(args: argparse.Namespace) -> int:
 def client_version() -> dict[str, str]:
     from ctrd.version import __version__  # not importlib.metadata: ~20 ms here (ctrd/version.py)
 
-    return {"Version": __version__, "PythonVersion": platform.python_version(),
-            "Os": platform.system().lower(), "Arch": platform.machine()}
+    u = os.uname()  # what `platform` would answer, without its ~1.4 ms import
+    return {"Version": __version__, "PythonVersion": sys.version.split()[0],
+            "Os": u.sysname.lower(), "Arch": u.machine}
 
 
 def version(args: argparse.Namespace) -> int:

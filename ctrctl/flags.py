@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ctrctl.errors import UsageError, flag_error
 from ctrd import ids, signals
@@ -20,8 +20,7 @@ _ENV_KEY_WS = re.compile(r"\s")
 _RESTART_NAMES = ("no", "always", "on-failure", "unless-stopped")
 
 
-@dataclass(frozen=True, slots=True)
-class Port:
+class Port(NamedTuple):  # not a dataclass: start-up time (ctrctl/parser.py's _Subs)
     host_ip: str
     host_port: int
     container_port: int

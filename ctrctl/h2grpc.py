@@ -1,4 +1,4 @@
-"""A small synchronous gRPC client over HTTP/2 on a unix socket, with the `h2` library.
+"""A small synchronous gRPC client over HTTP/2 on a unix socket (HTTP/2 itself: ctrctl/h2wire.py).
 
 Why not grpcio: `import grpc` costs ~50 ms of every ctrctl call on this machine, more than the rest
 of a `ctrctl run` minus the container. The wire stays gRPC (HTTP/2, `application/grpc`,
@@ -12,7 +12,7 @@ bidirectional call is consumed on its own thread while the caller reads response
 
 One connection carries every call of a command (HTTP/2 streams). A reader thread owns the socket's
 receiving side and hands each stream's messages to that stream's queue; senders share the
-`H2Connection` under one lock. Received data is acknowledged (WINDOW_UPDATE) as soon as it arrives
+`h2wire.Connection` under one lock. Received data is acknowledged (WINDOW_UPDATE) as soon as it arrives
 while a stream has less than `_BUFFERED` bytes of unread messages, else when the reader takes them:
 a slow reader (`image save` into a pipe) holds the daemon back instead of filling memory.
 """
@@ -29,19 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from h2.config import H2Configuration
-from h2.connection import H2Connection
-from h2.events import (
-    ConnectionTerminated,
-    DataReceived,
-    ResponseReceived,
-    StreamEnded,
-    StreamReset,
-    TrailersReceived,
-    WindowUpdated,
-)
-from h2.exceptions import H2Error
-from h2.settings import SettingCodes
+from ctrctl import h2wire
 
 _WINDOW = 8 << 20  # our receive window per stream and for the connection
 _BUFFERED = 4 << 20  # unread message bytes per stream before we stop acknowledging
@@ -182,12 +170,7 @@ class _Connection:
         self.streams: dict[int, _Stream] = {}
         self.dead: RpcError | None = None  # the socket is gone
         self.draining: RpcError | None = None  # GOAWAY received: no new calls on this connection
-        self.h2 = H2Connection(H2Configuration(client_side=True, header_encoding=None,
-                                               validate_inbound_headers=False))
-        self.h2.initiate_connection()
-        self.h2.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: _WINDOW,
-                                 SettingCodes.ENABLE_PUSH: 0})
-        self.h2.increment_flow_control_window(_WINDOW - 65535)
+        self.h2 = h2wire.Connection(_WINDOW)
         self._flush()
         self.reader = threading.Thread(target=self._read, name="ctrctl-h2", daemon=True)
         self.reader.start()
@@ -195,7 +178,7 @@ class _Connection:
     # -- sending (callers hold self.lock) --
 
     def _flush(self) -> None:
-        data = self.h2.data_to_send()
+        data = self.h2.pending()
         if data:
             try:
                 self.sock.sendall(data)
@@ -206,13 +189,12 @@ class _Connection:
         with self.lock:
             if self.dead is not None or self.draining is not None:
                 raise self.dead or self.draining  # type: ignore[misc]
-            sid = self.h2.get_next_available_stream_id()
             headers = [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "localhost"),
                        ("te", "trailers"), ("content-type", "application/grpc"), ("user-agent", "ctrctl")]
             if timeout is not None:
                 headers.append(("grpc-timeout", _grpc_timeout(timeout)))
+            sid = self.h2.open_stream(headers)
             stream = self.streams[sid] = _Stream(sid)
-            self.h2.send_headers(sid, headers)
             self._flush()
             return stream
 
@@ -223,32 +205,29 @@ class _Connection:
             while data:
                 if stream.closed:
                     return False
-                try:
-                    room = min(self.h2.local_flow_control_window(stream.id), self.h2.max_outbound_frame_size)
-                except H2Error:
-                    return False  # the server has closed its side: its status is on the way
+                room = self.h2.send_room(stream.id)
+                if room is None:
+                    return False  # the server has reset the call: its end is on the way
                 if room <= 0:
                     self.changed.wait()
                     continue
                 chunk, data = data[:room], data[room:]
-                self.h2.send_data(stream.id, bytes(chunk), end_stream=end and not data)
+                self.h2.send_data(stream.id, bytes(chunk), end=end and not data)
                 self._flush()
             return True
 
     def half_close(self, stream: _Stream) -> None:
         with self.lock:
             if not stream.closed:
-                with contextlib.suppress(H2Error):
-                    self.h2.end_stream(stream.id)
-                    self._flush()
+                self.h2.end_stream(stream.id)
+                self._flush()
 
     def cancel(self, stream: _Stream, code: StatusCode, details: str) -> None:
         with self.lock:
             if stream.closed:
                 return
-            with contextlib.suppress(H2Error):
-                self.h2.reset_stream(stream.id, 8)  # CANCEL
-                self._flush()
+            self.h2.reset_stream(stream.id, h2wire.CANCEL)
+            self._flush()
             self._end(stream, RpcError(code, details))
 
     def taken(self, stream: _Stream, size: int) -> None:
@@ -256,9 +235,8 @@ class _Connection:
         with self.lock:
             stream.queued -= size
             if stream.unacked and stream.queued < _BUFFERED and not stream.closed and self.dead is None:
-                with contextlib.suppress(H2Error):
-                    self.h2.acknowledge_received_data(stream.unacked, stream.id)
-                    self._flush()
+                self.h2.ack(stream.id, stream.unacked)
+                self._flush()
                 stream.unacked = 0
 
     def close(self) -> None:
@@ -285,8 +263,8 @@ class _Connection:
                     self._fail(RpcError(StatusCode.UNAVAILABLE, why))
                     return
                 try:
-                    events = self.h2.receive_data(data)
-                except H2Error as exc:
+                    events = self.h2.receive(data)
+                except h2wire.ProtocolError as exc:
                     self._fail(RpcError(StatusCode.INTERNAL, f"HTTP/2 protocol error from the daemon: {exc}"))
                     return
                 for event in events:
@@ -294,34 +272,30 @@ class _Connection:
                 self._flush()
                 self.changed.notify_all()  # senders waiting for window (updates, new settings)
 
-    def _dispatch(self, event: Any) -> None:
-        if isinstance(event, WindowUpdated):
-            return
-        if isinstance(event, ConnectionTerminated):
+    def _dispatch(self, event: h2wire.Event) -> None:
+        if isinstance(event, h2wire.GoAway):
             # calls the daemon has not taken fail; taken ones finish; new calls take a new connection
             err = RpcError(StatusCode.UNAVAILABLE, "the daemon closed the connection (GOAWAY)")
             self.draining = err
             for sid, open_stream in list(self.streams.items()):
-                if sid > (event.last_stream_id or 0):
+                if sid > event.last_stream_id:
                     self._end(open_stream, err)
             return
-        stream = self.streams.get(getattr(event, "stream_id", 0) or 0)
+        stream = self.streams.get(event.stream_id)
         if stream is None or stream.closed:
-            if isinstance(event, DataReceived) and event.stream_id:
-                with contextlib.suppress(H2Error):
-                    self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            if isinstance(event, h2wire.Data):
+                self.h2.ack(event.stream_id, event.flow)
             return
-        if isinstance(event, ResponseReceived):
+        if isinstance(event, h2wire.Headers):
+            trailers = stream.headers_seen
             stream.headers_seen = True
-            self._headers(stream, event.headers, trailers=False)
-        elif isinstance(event, DataReceived):
-            self._data(stream, event.data, event.flow_controlled_length)
-        elif isinstance(event, TrailersReceived):
-            self._headers(stream, event.headers, trailers=True)
-        elif isinstance(event, StreamEnded):
+            self._headers(stream, event.headers, trailers=trailers)
+        elif isinstance(event, h2wire.Data):
+            self._data(stream, event.data, event.flow)
+        elif isinstance(event, h2wire.Ended):
             self._end(stream, RpcError(StatusCode.INTERNAL, "the daemon ended the call without a status"))
-        elif isinstance(event, StreamReset):
-            code = StatusCode.CANCELLED if event.error_code == 8 else StatusCode.INTERNAL
+        else:
+            code = StatusCode.CANCELLED if event.error_code == h2wire.CANCEL else StatusCode.INTERNAL
             self._end(stream, RpcError(code, f"the daemon reset the call (HTTP/2 error {event.error_code})"))
 
     def _headers(self, stream: _Stream, headers: list[tuple[bytes, bytes]], trailers: bool) -> None:
@@ -346,23 +320,23 @@ class _Connection:
         while len(buf) >= 5:
             compressed, size = _HEADER.unpack_from(buf)
             if size > self.max_message:
-                with contextlib.suppress(H2Error):
-                    self.h2.reset_stream(stream.id, 8)
+                self.h2.reset_stream(stream.id, h2wire.CANCEL)
+                self.h2.ack(stream.id, flow + stream.unacked)  # the connection's share
                 self._end(stream, RpcError(StatusCode.RESOURCE_EXHAUSTED,
                                            f"received message larger than max ({size} vs. {self.max_message})"))
                 return
             if len(buf) < 5 + size:
                 break
             if compressed:
-                with contextlib.suppress(H2Error):
-                    self.h2.reset_stream(stream.id, 8)
+                self.h2.reset_stream(stream.id, h2wire.CANCEL)
+                self.h2.ack(stream.id, flow + stream.unacked)  # the connection's share
                 self._end(stream, RpcError(StatusCode.INTERNAL, "compressed message without an encoding"))
                 return
             stream.items.put(bytes(buf[5:5 + size]))
             stream.queued += size
             del buf[:5 + size]
         if stream.queued < _BUFFERED:
-            self.h2.acknowledge_received_data(flow + stream.unacked, stream.id)
+            self.h2.ack(stream.id, flow + stream.unacked)
             stream.unacked = 0
         else:
             stream.unacked += flow

@@ -7,7 +7,9 @@ HostConfig fields (Binds, Mounts, Tmpfs) the mount came from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import NamedTuple
 
 from ctrctl.errors import flag_error
 from ctrctl.flags import ram_in_bytes
@@ -17,8 +19,7 @@ _BIND_MODES = ("ro", "rw", "z", "Z", *_PROPAGATION)
 _VOLUME_MODES = ("ro", "rw", "z", "Z", "nocopy")
 
 
-@dataclass(frozen=True, slots=True)
-class MountSpec:
+class MountSpec(NamedTuple):  # not a dataclass: start-up time (ctrctl/parser.py's _Subs)
     type: str
     source: str
     target: str
@@ -28,7 +29,7 @@ class MountSpec:
     no_copy: bool = False
     propagation: str = ""
     volume_driver: str = ""
-    volume_options: dict[str, str] = field(default_factory=dict)
+    volume_options: Mapping[str, str] = MappingProxyType({})
 
 
 def parse_volume(raw: str) -> MountSpec:

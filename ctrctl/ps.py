@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ctrctl.errors import UsageError
 from ctrctl.format import ago, ellipsis, go_time, quote, short_id, tabulate, template_rows
@@ -53,8 +52,7 @@ class SummaryLike(Protocol):
     def networks(self) -> Sequence[str]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Filters:
+class Filters(NamedTuple):  # not a dataclass: start-up time (ctrctl/parser.py's _Subs)
     values: dict[str, list[str]]
 
     def for_daemon(self) -> dict[str, str]:

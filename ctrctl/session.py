@@ -23,9 +23,8 @@ import queue
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import Any, NamedTuple
 
 from ctrctl.tty import RawMode, is_terminal, size
 from ctrd.v1 import container_pb2 as pb
@@ -34,8 +33,7 @@ _READ = 256 * 1024
 _END = None
 
 
-@dataclass
-class Result:
+class Result(NamedTuple):  # not a dataclass: start-up time (ctrctl/parser.py's _Subs)
     exit_code: int | None  # None when detached
     detached: bool = False
 

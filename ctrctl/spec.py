@@ -79,7 +79,7 @@ def build_spec(args: argparse.Namespace, environ: dict[str, str] | os._Environ[s
         seen.add(m.target)
         spec.mounts.add(type=m.type, source=m.source, target=m.target, read_only=m.read_only, options=m.options,
                         origin=m.origin, no_copy=m.no_copy, propagation=m.propagation,
-                        volume_driver=m.volume_driver, volume_options=m.volume_options)
+                        volume_driver=m.volume_driver, volume_options=dict(m.volume_options))
     spec.volumes_from.extend(mounts.parse_volumes_from(v) for v in args.volumes_from)
     if args.memory is not None:
         spec.memory = flags.parse_memory(args.memory)

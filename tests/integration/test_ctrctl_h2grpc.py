@@ -1,4 +1,4 @@
-"""ctrctl's gRPC client (ctrctl.h2grpc, HTTP/2 with h2, no grpcio) against a real grpc.aio server
+"""ctrctl's gRPC client (ctrctl.h2grpc over ctrctl.h2wire, no grpcio, no h2) against a real grpc.aio server
 in its own process: the four call kinds, statuses with their trailers, deadlines, cancel, a large
 message, and a server killed mid-stream."""
 
@@ -87,7 +87,7 @@ def test_many_calls_share_one_connection_across_threads(channel: Channel) -> Non
         t.join(30)
     assert sorted(results) == sorted(str(i).encode() for i in range(20))
     conn = channel.connect()
-    assert conn.h2.highest_outbound_stream_id == 39  # 20 streams (1, 3, ... 39) on one connection
+    assert conn.h2.last_stream_id == 39  # 20 streams (1, 3, ... 39) on one connection
 
 
 @pytest.mark.parametrize(("code", "cls"), [("NOT_FOUND", errdefs.NotFound), ("ALREADY_EXISTS", errdefs.AlreadyExists),
