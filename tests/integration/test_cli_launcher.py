@@ -1,0 +1,81 @@
+"""The installed `ctrctl`/`ctrd-runtime` launcher (scripts/bin/ctrctl): in a real virtual
+environment, it runs the entry point with site's paths but without other packages' .pth import
+lines, falls back to the full site when the entry needs them, and dispatches on its name."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LAUNCHER = ROOT / "scripts" / "bin" / "ctrctl"
+
+# A stand-in entry point: it reports how it was started and exits with a code of its own.
+FAKE_MAIN = '''import sys
+def main():
+    print("no_site=%d argv=%s" % (sys.flags.no_site, sys.argv[1:]))
+    return 7
+'''
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("launcher")
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(root / "venv")
+    return root
+
+
+def _site_packages(venv_dir: Path) -> Path:
+    return venv_dir / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+
+
+def _install(env: Path, name: str, package: str, pth: str) -> tuple[Path, Path]:
+    """The launcher as `name` in the venv, a package `package` with a stand-in `main` outside it,
+    and one .pth file in site-packages with the given text ({src} is the package's parent)."""
+    src = env / f"src-{name}-{package}"
+    (src / package).mkdir(parents=True, exist_ok=True)
+    (src / package / "__init__.py").write_text("")
+    (src / package / ("cli.py" if package == "runtime" else "main.py")).write_text(FAKE_MAIN)
+    sp = _site_packages(env / "venv")
+    for old in sp.glob("_test_*.pth"):
+        old.unlink()
+    (sp / f"_test_{name}.pth").write_text(pth.format(src=src, marker=env / "marker"))
+    script = env / "venv" / "bin" / name
+    shutil.copy(LAUNCHER, script)
+    return script, env / "marker"
+
+
+def test_path_lines_are_honoured_and_import_lines_are_not_run(env: Path) -> None:
+    script, marker = _install(env, "ctrctl", "ctrctl",
+                              "{src}\nimport pathlib; pathlib.Path('{marker}').write_text('ran')\n")
+    r = subprocess.run([str(script), "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 7, r.stderr
+    assert r.stdout == "no_site=1 argv=['ps', '-a', '--format', '{{.Names}}']\n"
+    assert not marker.exists()  # another package's start-up code did not run
+
+
+def test_an_entry_only_an_import_line_can_reach_falls_back_to_the_full_site(env: Path) -> None:
+    script, marker = _install(env, "ctrd-runtime", "runtime",
+                              "import sys; sys.path.append('{src}'); open('{marker}', 'w').close()\n")
+    r = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 7, r.stderr
+    assert r.stdout == "no_site=1 argv=['--version']\n"  # the name chose runtime.cli
+    assert marker.exists()
+    marker.unlink()
+
+
+def test_the_installed_commands_are_the_launcher() -> None:
+    for name in ("ctrctl", "ctrd-runtime"):
+        installed = Path(sys.executable).parent / name
+        if not installed.exists():
+            pytest.skip(f"{name} is not installed beside {sys.executable}")
+        assert installed.read_bytes() == LAUNCHER.read_bytes(), installed
+    r = subprocess.run([str(Path(sys.executable).parent / "ctrd-runtime"), "--version"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("ctrd-runtime version "), r.stderr
