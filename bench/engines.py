@@ -15,14 +15,13 @@ on a shared machine falls on all rows alike."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.context import Context, run_ok
+from bench.context import Context, run_ok, run_quiet
 from bench.ctrd_daemon import describe_error
 from bench.rootfs import CONTAINERD_REF, IMAGE_REF, build_bundle
 from bench.scripts import console_script
@@ -72,8 +71,7 @@ Row = tuple[str, Callable[[], None] | None, str]  # key, run (None: skipped), wh
 def _ok_any(argv: list[str], env: dict[str, str] | None = None) -> None:
     """Start-up rows that end in an error on purpose (state of a missing id): any exit is fine,
     as long as the program ran and said something."""
-    subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   timeout=60, check=False, env=env)
+    run_quiet(argv, timeout=60, env=env)
 
 
 def rows(ctx: Context) -> list[Row]:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench.context import Context, output, run_ok
+from bench.context import Context, output, run_ok, run_quiet
 from bench.ctrd_daemon import CtrdClient
 from bench.dockerapi import DockerAPI
 from bench.fleet import SLEEP, ctrd_restart, docker_restart, shim_mem, start_concurrently
@@ -60,7 +60,9 @@ def _cpu_ms(fn: Callable[[], object], runs: int = CLI_RUNS) -> float:
 
 def _cli(argv: Sequence[str], env: dict[str, str] | None = None) -> Callable[[], object]:
     def run() -> None:
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, timeout=120, env=env)
+        code = run_quiet(argv, timeout=120, env=env)
+        if code != 0:
+            raise RuntimeError(f"{argv[0]} exited {code}")
     return run
 
 
