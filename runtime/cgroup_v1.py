@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 from runtime import cgroup_extra
@@ -205,7 +204,7 @@ class V1Cgroup:
 
     def destroy(self) -> None:
         if self.pids():
-            self.kill_all(signal.SIGKILL)
+            self.kill_all(fs.SIGKILL)
             fs.wait_empty(self._dirs, 5.0)
         deadline = time.monotonic() + 5
         for d in self._dirs:

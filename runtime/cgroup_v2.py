@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 from runtime import cgroup_extra
@@ -158,7 +157,7 @@ class V2Cgroup:
         )
 
     def kill_all(self, sig: int) -> None:
-        if sig == signal.SIGKILL and os.path.exists(f"{self.dir}/cgroup.kill"):
+        if sig == fs.SIGKILL and os.path.exists(f"{self.dir}/cgroup.kill"):
             fs.write(f"{self.dir}/cgroup.kill", "1")
             return
         for pid in self.pids():
@@ -171,6 +170,6 @@ class V2Cgroup:
         if not self.exists():
             return
         if self.pids():
-            self.kill_all(signal.SIGKILL)
+            self.kill_all(fs.SIGKILL)
             fs.wait_empty([self.dir], 5.0)
         fs.rmdir_wait(self.dir, time.monotonic() + 5)

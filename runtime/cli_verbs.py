@@ -4,7 +4,6 @@ stats stream every `--interval` with OOM events), `update`, `features`, `spec`."
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -15,6 +14,7 @@ from typing import Any
 
 from runtime import caps, defaults, errors, seccomp, spec_hooks, spec_resources, spec_rootfs, stats_json
 from runtime import spec as spec_mod
+from runtime.cli_args import Args
 from runtime.container import Container, Status
 from runtime.version import OCI_VERSION, package_version, version_text
 
@@ -42,7 +42,7 @@ def _dump(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"))  # Go's encoding/json: compact
 
 
-def cmd_ps(a: argparse.Namespace) -> int:
+def cmd_ps(a: Args) -> int:
     c = Container.load(a.id, state_dir=a.root)
     pids = c.pids()
     if a.format == "json":
@@ -68,16 +68,16 @@ def cmd_ps(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_events(a: argparse.Namespace) -> int:
+def cmd_events(a: Args) -> int:
     c = Container.load(a.id, state_dir=a.root)
-    if c.status() is Status.STOPPED:
+    if c.status() == Status.STOPPED:
         raise errors.IncorrectStatus(f"container with id {a.id} is not running")
     if a.stats:
         print(_dump({"type": "stats", "id": a.id, "data": stats_json.stats(c.cgroup)}))
         return 0
     interval = parse_duration(a.interval)
     ooms = c.stats().oom_kills
-    while c.status() is not Status.STOPPED:
+    while c.status() != Status.STOPPED:
         now = c.stats().oom_kills
         if now > ooms:
             print(_dump({"type": "oom", "id": a.id}))
@@ -88,7 +88,7 @@ def cmd_events(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_update(a: argparse.Namespace) -> int:
+def cmd_update(a: Args) -> int:
     c = Container.load(a.id, state_dir=a.root)
     obj: dict[str, Any] = {}
     if a.resources:
@@ -121,13 +121,13 @@ def cmd_update(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_no_criu(a: argparse.Namespace) -> int:
+def cmd_no_criu(a: Args) -> int:
     """checkpoint / restore: runc's verbs, which need CRIU; ctrd-runtime has no CRIU support and
     says so (engines show the message) rather than failing on an unknown verb."""
     raise errors.RuntimeErr(f"{a.verb} is not supported: ctrd-runtime has no CRIU support")
 
 
-def cmd_features(a: argparse.Namespace) -> int:
+def cmd_features(a: Args) -> int:
     print(json.dumps({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
@@ -151,7 +151,7 @@ def cmd_features(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_spec(a: argparse.Namespace) -> int:
+def cmd_spec(a: Args) -> int:
     path = os.path.join(a.bundle, "config.json")
     if os.path.exists(path):
         raise errors.RuntimeErr(f"{path} exists: remove it first")

@@ -8,25 +8,29 @@ Leaf module: standard library only, so that `runtime/` may import it.
 
 from __future__ import annotations
 
-import re
-
+# Character sets, not `re`: this module is on the path of every `ctrd-runtime` call (containerd and
+# dockerd start one per verb and container), and `re` (with the enum and functools it imports) is
+# ~5 ms of such a call here (python3 -S -c 'import re' 12.4 vs 7.5 ms, hyperfine, 2026-12-06).
 MAX_ID = 128
-FULL_ID = re.compile(r"^[0-9a-f]{64}$")  # the ids the daemon makes: sha256-sized hex
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
-NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")  # docker's container names (validContainerNamePattern)
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_HEX = frozenset("0123456789abcdef")
+_ID_CHARS = _ALNUM | frozenset("_.+-")
+_NAME_CHARS = _ALNUM | frozenset("_.-")
 
 
 def valid_id(container_id: str) -> bool:
     """True for a usable container id: letters, digits and _ . + -, at most 128, no `..`."""
-    return (isinstance(container_id, str) and len(container_id) <= MAX_ID and _ID.match(container_id) is not None
-            and ".." not in container_id)
+    return (isinstance(container_id, str) and 0 < len(container_id) <= MAX_ID and container_id[0] in _ALNUM
+            and _ID_CHARS.issuperset(container_id) and ".." not in container_id)
 
 
 def is_full_id(text: str) -> bool:
     """True for a daemon-made id (64 lower-case hex digits)."""
-    return FULL_ID.match(text) is not None
+    return len(text) == 64 and _HEX.issuperset(text)
 
 
 def valid_name(name: str) -> bool:
-    """True for a container name docker accepts (an optional leading `/`)."""
-    return NAME.match(name) is not None
+    """True for a container name docker accepts (validContainerNamePattern
+    `^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`: an optional leading `/`, then at least two characters)."""
+    bare = name[1:] if name.startswith("/") else name
+    return len(bare) >= 2 and bare[0] in _ALNUM and _NAME_CHARS.issuperset(bare)

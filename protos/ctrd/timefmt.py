@@ -12,17 +12,21 @@ Leaf module: standard library only, so that `runtime/` may import it; the shim c
 
 from __future__ import annotations
 
-import datetime as _dt
-import re
 import time
 
-ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time: docker's "never"
+# datetime and re only for parsing: the writers are on the error path of every `ctrd-runtime`
+# call (its --log line), where `re` alone is ~5 ms (runtime/cli.py has the measurement).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
 
-_RFC3339 = re.compile(
+ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time: docker's "never"
+_RFC3339_PATTERN = (
     r"(\d{4})-(\d{2})-(\d{2})"
     r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2}))?(?:\.(\d+))?)?"
     r"(Z|z|[+-]\d{2}:?\d{2})?"
 )
+_RFC3339: re.Pattern[str] | None = None
 
 
 def _zone(offset: int) -> str:
@@ -71,8 +75,14 @@ def parse_rfc3339(text: str, *, local: bool = False) -> float:
     Takes any number of fraction digits (nanoseconds are kept to the float's precision), `Z`,
     `+hh:mm` or `-hhmm`, a bare date, and minutes without seconds. A time without a zone is UTC,
     or local time with `local` (what docker does for --since/--until). ValueError otherwise."""
+    import datetime as _dt
+    import re
+
+    global _RFC3339
     if not text or text.startswith("0001-01-01"):
         return 0.0
+    if _RFC3339 is None:
+        _RFC3339 = re.compile(_RFC3339_PATTERN)
     m = _RFC3339.fullmatch(text.strip())
     if m is None:
         raise ValueError(f"not an RFC 3339 time: {text!r}")

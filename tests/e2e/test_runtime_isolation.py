@@ -30,12 +30,12 @@ def test_pause_freezes_every_process_and_resume_thaws(make: Factory) -> None:
         time.sleep(0.01)
     assert len(c.pids()) == 3
     c.pause()
-    assert c.status() is Status.PAUSED
+    assert c.status() == Status.PAUSED
     freezer = Path(c.cgroup.paths["freezer"]) / "freezer.state"
     assert freezer.read_text().strip() == "FROZEN"
     c.resume()
     assert freezer.read_text().strip() == "THAWED"
-    assert c.status() is Status.RUNNING
+    assert c.status() == Status.RUNNING
     c.kill(signal.SIGKILL, all=True)
     run.wait()
 

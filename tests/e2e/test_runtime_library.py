@@ -32,7 +32,7 @@ def test_run_is_pid1_with_its_own_hostname_and_rootfs(make: Factory) -> None:
 def test_created_does_not_run_the_command_until_start(make: Factory, short_tmp: Path) -> None:
     run = make(["sh", "-c", "echo started"], start=False)
     c = run.container
-    assert c.status() is Status.CREATED
+    assert c.status() == Status.CREATED
     assert c.pids() == [c.pid]
     assert not os.readlink(f"/proc/{c.pid}/exe").endswith("busybox")  # init waits for start, still not exec'd
     os.set_blocking(run.out_r, False)  # and nothing written: the command has not run
@@ -41,7 +41,7 @@ def test_created_does_not_run_the_command_until_start(make: Factory, short_tmp: 
     os.set_blocking(run.out_r, True)
     c.start()
     assert run.wait() == (0, "started\n")
-    assert c.status() is Status.STOPPED
+    assert c.status() == Status.STOPPED
 
 
 def test_exec_joins_namespaces_and_cgroup(make: Factory) -> None:
@@ -93,21 +93,21 @@ def test_load_attaches_by_state_and_by_bundle(make: Factory, short_tmp: Path) ->
     c = run.container
     again = Container.load(c.id, state_dir=state_dir)
     assert again.pid == c.pid
-    assert again.status() is Status.RUNNING
+    assert again.status() == Status.RUNNING
     by_bundle = Container.load(c.id, bundle=c.bundle, pid=c.pid)
     assert by_bundle.pids() == [c.pid]
     with pytest.raises(errors.ContainerExists):
         Container.create(c.bundle, c.id, Stdio(0, 1, 2), state_dir=state_dir)
     by_bundle.delete()
     assert run.wait()[0] == -signal.SIGKILL
-    assert again.status() is Status.STOPPED
+    assert again.status() == Status.STOPPED
 
 
 def test_duplicate_id_without_state_dir_is_refused(make: Factory) -> None:
     run = make(["sleep", "30"])
     with pytest.raises(errors.ContainerExists):
         Container.create(run.container.bundle, run.container.id, Stdio(0, 1, 2))
-    assert run.container.status() is Status.RUNNING
+    assert run.container.status() == Status.RUNNING
 
 
 def test_caller_with_closed_stdio(rootfs: Path, short_tmp: Path) -> None:
@@ -170,10 +170,10 @@ def test_terminal_gets_a_controlling_tty(rootfs: Path, short_tmp: Path) -> None:
 def test_load_keeps_created_until_start(make: Factory, short_tmp: Path) -> None:
     state_dir = str(short_tmp / "state")
     run = make(["true"], start=False, state_dir=state_dir)
-    assert Container.load(run.container.id, state_dir=state_dir).status() is Status.CREATED
+    assert Container.load(run.container.id, state_dir=state_dir).status() == Status.CREATED
     run.container.start()
     assert run.wait()[0] == 0
-    assert Container.load(run.container.id, state_dir=state_dir).status() is Status.STOPPED
+    assert Container.load(run.container.id, state_dir=state_dir).status() == Status.STOPPED
 
 
 def test_exec_without_capabilities_gets_the_containers_set(make: Factory) -> None:

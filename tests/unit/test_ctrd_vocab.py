@@ -117,7 +117,7 @@ def test_valid_ids(cid: str) -> None:
 
 
 @pytest.mark.parametrize("cid", ["", "a/b", "..", "../x", "x..y", ".hidden", "-x", "_x", "a b", "a\nb",
-                                 "a" * (ids.MAX_ID + 1), "é"])
+                                 "a" * (ids.MAX_ID + 1), "é", "web\n", "١٢"])
 def test_invalid_ids(cid: str) -> None:
     assert not ids.valid_id(cid)
 
@@ -127,6 +127,9 @@ def test_full_ids_and_names() -> None:
     assert not ids.is_full_id("0123456789ABCDEF" * 4) and not ids.is_full_id("ab")
     assert ids.valid_name("web") and ids.valid_name("/web_1.a-b")
     assert not ids.valid_name("w") and not ids.valid_name("-web") and not ids.valid_name("we b")
+    # a trailing newline (which a `$` regex lets through) and non-ASCII letters are not names
+    assert not ids.valid_name("web\n") and not ids.valid_name("wéb") and not ids.valid_name("//web")
+    assert not ids.is_full_id("0123456789abcdef" * 4 + "\n")
 
 
 # -- reasons -------------------------------------------------------------------------------------
