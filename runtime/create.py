@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
 
 from ctrd import timefmt
 from runtime import cgroups, hooks, spawn, spec_hooks, state, sync, userns
@@ -21,14 +19,16 @@ from runtime.errors import ContainerExists, RuntimeErr, SetupError, SpecError
 from runtime.init import ChildConfig
 from runtime.spawn import SETUP_TIMEOUT
 from runtime.spec import Spec
-from runtime.syscalls import Syscalls
+from runtime.value import Value
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from runtime import seccomp
     from runtime.cgroups import Cgroup
+    from runtime.syscalls import Syscalls
 
 
-class Created(NamedTuple):
+class Created(Value):
     """A created container: its saved state, cgroup, the socket that releases its init (None
     when the exec fifo does), its parsed spec and the syscalls it was made with."""
 
@@ -65,7 +65,7 @@ def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[
                 os.mkdir(sdir, 0o711)
             except FileExistsError:
                 raise ContainerExists(f"container {container_id} already exists")
-            undo.append(lambda: shutil.rmtree(sdir, ignore_errors=True))
+            undo.append(lambda: state.remove(state_dir, container_id))
         join, pid_fd, unshare_flags, parent_flags = _namespaces(spec, close)
         user = spec.namespace("user")
         # With a user namespace the first stage makes the pid namespace from inside it (runtime.userns).

@@ -13,7 +13,10 @@ from runtime import caps
 from runtime import syscalls as sc
 from runtime.errors import ExecError, SetupError
 from runtime.spec_process import ProcessSpec
-from runtime.syscalls import Syscalls
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runtime.syscalls import Syscalls
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _MAX_INTERPRETERS = 5  # the kernel follows at most 4 levels of #! (BINPRM_MAX_RECURSION)

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Any
 
 from runtime.version import OCI_VERSION  # one place for it (runtime.version)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SHM_SIZE = 64 * 1024 * 1024

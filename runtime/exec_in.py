@@ -12,14 +12,15 @@ import socket
 from runtime import spawn, sync
 from runtime import syscalls as sc
 from runtime.errors import IncorrectStatus, SetupError
-from runtime.init import ChildConfig, SeccompLoader
+from runtime.init import ChildConfig
 from runtime.spawn import SETUP_TIMEOUT
 from runtime.spec_process import ProcessSpec
-from runtime.syscalls import Syscalls
 
 TYPE_CHECKING = False  # annotations only (runtime/cgroups.py)
 if TYPE_CHECKING:
     from runtime.cgroups import Cgroup
+    from runtime.init import SeccompLoader
+    from runtime.syscalls import Syscalls
 
 # Namespaces an exec'd process joins with setns: the user namespace first (the others belong to
 # it), mount last (it resets root and cwd).

@@ -11,16 +11,19 @@ caller), a pidfd and poll.
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import signal
 import time
 from collections.abc import Mapping
-from typing import Any
 
+from runtime import fastjson
 from runtime.errors import SetupError
 from runtime.spec_hooks import Hook, Hooks
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_OUTPUT = 4096  # how much of a failing hook's output goes into the error
 
@@ -32,7 +35,7 @@ def state_json(container_id: str, pid: int, status: str, bundle: str,
                            "bundle": bundle}
     if annotations:
         obj["annotations"] = dict(annotations)
-    return json.dumps(obj).encode()
+    return fastjson.dumps(obj).encode()
 
 
 def run_all(hooks: Hooks, kind: str, state: bytes) -> None:

@@ -54,28 +54,32 @@ cgroup) and 18.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import signal
 import socket
 import sys
 import termios
 from collections.abc import Callable
-from typing import NamedTuple, NoReturn, Protocol
 
 from ctrd import reasons
-from runtime import console, creds, hooks, rootfs, userns
+from runtime import console, creds, fastjson, hooks, rootfs, userns
 from runtime import syscalls as sc
 from runtime.errors import CgroupError, ExecError, RuntimeErr, SpecError
 from runtime.spec import Spec
 from runtime.spec_process import ProcessSpec
 from runtime.sync import Msg, Packet, recv, send, send_error
-from runtime.syscalls import Syscalls
+from runtime.value import Value
 
-_ = json  # the error path must not import anything: keep json loaded
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn, Protocol
+
+    from runtime.syscalls import Syscalls
+
+_ = fastjson  # the error path must not import anything: keep its encoder loaded (runtime.sync uses it)
 
 
-class ChildConfig(NamedTuple):
+class ChildConfig(Value):
     process: ProcessSpec
     stdio: tuple[int, int, int]
     sock_fd: int
@@ -94,8 +98,9 @@ class ChildConfig(NamedTuple):
     pid_flags: int = 0
 
 
-class SeccompLoader(Protocol):
-    def load(self) -> None: ...
+if TYPE_CHECKING:
+    class SeccompLoader(Protocol):
+        def load(self) -> None: ...
 
 
 def describe(exc: BaseException) -> tuple[str, str, str]:

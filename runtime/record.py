@@ -5,9 +5,8 @@
 state|start|kill|delete` on this machine (python -X importtime, min of 15, clean interpreter,
 2026-12-06), and containerd/dockerd start one such process per verb and container; these verbs
 do not import `typing` either (~3 ms). The spec records, which only create/run/exec build, are
-`typing.NamedTuple`s: no dataclass code generation (~0.4 ms per class, 20 classes), and typing is
-loaded on that path anyway. A subclass lists its fields in `__slots__` and sets them in its own
-typed `__init__` through `_set`."""
+`runtime.value.Value`s (NamedTuple's kind, without typing at run time: it says why). A subclass
+lists its fields in `__slots__` and sets them in its own typed `__init__` through `_set`."""
 
 from __future__ import annotations
 

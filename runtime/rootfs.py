@@ -15,7 +15,10 @@ from runtime import syscalls as sc
 from runtime.errors import SetupError
 from runtime.spec import Spec
 from runtime.spec_rootfs import Device, Mount
-from runtime.syscalls import Syscalls
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runtime.syscalls import Syscalls
 
 DEFAULT_DEVICES: tuple[tuple[str, int, int], ...] = (
     ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),

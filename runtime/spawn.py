@@ -17,11 +17,11 @@ from runtime import syscalls as sc
 from runtime.errors import RuntimeErr, SpecError
 from runtime.init import ChildConfig, child_main, needs_placed
 from runtime.state import SETUP_TIMEOUT as SETUP_TIMEOUT  # lives in runtime.state: CLI `start` waits too
-from runtime.syscalls import Syscalls
 
 TYPE_CHECKING = False  # annotations only (runtime/cgroups.py)
 if TYPE_CHECKING:
     from runtime.cgroups import Cgroup
+    from runtime.syscalls import Syscalls
 
 
 def fork_child(s: Syscalls, new_flags: int, pid_fd: int, cfg: ChildConfig) -> int:

@@ -9,10 +9,9 @@ mounts and device nodes (spec_rootfs), resources (spec_resources), shared field 
 
 from __future__ import annotations
 
-import json
 import os
-from typing import TYPE_CHECKING, Any, NamedTuple
 
+from runtime import fastjson
 from runtime import syscalls as sc
 from runtime.errors import SpecError
 from runtime.spec_fields import as_object, paths
@@ -22,8 +21,12 @@ from runtime.spec_resources import Resources, resources_from_oci
 from runtime.spec_rootfs import PROPAGATION, Device, Mount, device_from_oci, mount_from_oci
 from runtime.spec_userns import IdMap, id_maps
 from runtime.spec_userns import check as check_userns
+from runtime.value import Value
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from runtime import seccomp
 
 NAMESPACE_FLAGS: dict[str, int] = {
@@ -42,7 +45,7 @@ NS_PROC_NAMES: dict[str, str] = {
 }
 
 
-class Namespace(NamedTuple):
+class Namespace(Value):
     type: str
     path: str = ""
 
@@ -51,7 +54,7 @@ class Namespace(NamedTuple):
         return NAMESPACE_FLAGS[self.type]
 
 
-class Spec(NamedTuple):
+class Spec(Value):
     bundle: str
     process: ProcessSpec
     root: str  # absolute path of the rootfs
@@ -92,7 +95,7 @@ def load(bundle: str) -> Spec:
     except OSError as exc:
         raise SpecError("", f"cannot read {path}: {exc.strerror}")
     try:
-        obj = json.loads(raw)
+        obj = fastjson.loads(raw.decode())
     except ValueError as exc:
         raise SpecError("", f"{path} is not valid json: {exc}")
     return parse(obj, bundle)

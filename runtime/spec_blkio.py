@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any, NamedTuple
-
 from runtime.errors import SpecError
 from runtime.spec_fields import as_object, opt_int
+from runtime.value import Value
 
-_CPU_LIST = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 THROTTLES = ("throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice", "throttleWriteIOPSDevice")
 
 
-class DeviceValue(NamedTuple):
+class DeviceValue(Value):
     major: int
     minor: int
     value: int
 
 
-class BlockIO(NamedTuple):
+class BlockIO(Value):
     weight: int | None = None
     leaf_weight: int | None = None
     weight_device: tuple[DeviceValue, ...] = ()  # value: the weight
@@ -33,9 +34,15 @@ def cpu_list(v: Any, where: str) -> str | None:
     """A cpuset list ("0", "0-3,5"); "" or missing: not set."""
     if v is None or v == "":
         return None
-    if not isinstance(v, str) or not _CPU_LIST.match(v):
+    if not isinstance(v, str) or not all(_cpu_range(part) for part in v.split(",")):
         raise SpecError(where, f"{v!r} is not a cpu list like 0-2,4")
     return v
+
+
+def _cpu_range(part: str) -> bool:
+    """"3" or "0-2" (ASCII digits). By hand, not a regex: `re` is ~5 ms of a `ctrd-runtime create`
+    (runtime/value.py has the measurement)."""
+    return all(n.isascii() and n.isdigit() for n in part.split("-", 1))
 
 
 def blkio_from_oci(v: Any) -> BlockIO:

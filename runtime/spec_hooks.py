@@ -7,15 +7,19 @@ its network setup (libnetwork-setkey), so it is kept and run like runc runs it.
 from __future__ import annotations
 
 import os
-from typing import Any, NamedTuple
 
 from runtime.errors import SpecError
 from runtime.spec_fields import as_object, strs
+from runtime.value import Value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 
 
-class Hook(NamedTuple):
+class Hook(Value):
     where: str  # "hooks.prestart[0]": names the hook in every error
     path: str
     args: tuple[str, ...] = ()
@@ -23,7 +27,7 @@ class Hook(NamedTuple):
     timeout: int | None = None  # seconds; None: wait as long as it runs (runc's default)
 
 
-class Hooks(NamedTuple):
+class Hooks(Value):
     prestart: tuple[Hook, ...] = ()
     createRuntime: tuple[Hook, ...] = ()  # the spec's own names, as attributes
     createContainer: tuple[Hook, ...] = ()

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import resource
-from typing import Any, NamedTuple
 
 from runtime import caps
 from runtime.errors import SpecError
 from runtime.spec_fields import as_object, ident, strs, uint
+from runtime.value import Value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 RLIMITS: dict[str, int] = {
     name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")
@@ -16,7 +20,7 @@ RLIMITS: dict[str, int] = {
 RLIM_INFINITY = 2**64 - 1
 
 
-class Capabilities(NamedTuple):
+class Capabilities(Value):
     bounding: tuple[str, ...] = ()
     effective: tuple[str, ...] = ()
     permitted: tuple[str, ...] = ()
@@ -24,13 +28,13 @@ class Capabilities(NamedTuple):
     ambient: tuple[str, ...] = ()
 
 
-class Rlimit(NamedTuple):
+class Rlimit(Value):
     type: int
     soft: int
     hard: int
 
 
-class ProcessSpec(NamedTuple):
+class ProcessSpec(Value):
     """The OCI `process` object, parsed."""
 
     args: tuple[str, ...]

@@ -3,15 +3,18 @@ and cpuset lists: spec_blkio)."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
 from runtime.errors import SpecError
 from runtime.spec_blkio import BlockIO, blkio_from_oci, cpu_list
 from runtime.spec_extra import Extra, extra_from_oci
 from runtime.spec_fields import as_object, limit, opt_int
+from runtime.value import Value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
-class DeviceRule(NamedTuple):
+class DeviceRule(Value):
     allow: bool
     type: str  # a, c, b
     major: int  # -1 = *
@@ -19,7 +22,7 @@ class DeviceRule(NamedTuple):
     access: str
 
 
-class Resources(NamedTuple):
+class Resources(Value):
     memory_limit: int | None = None
     memory_swap: int | None = None
     memory_reservation: int | None = None

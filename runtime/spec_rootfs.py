@@ -4,11 +4,15 @@ device nodes (`linux.devices`)."""
 from __future__ import annotations
 
 import os
-from typing import Any, NamedTuple
 
 from runtime import syscalls as sc
 from runtime.errors import SpecError
 from runtime.spec_fields import as_object, ident, strs
+from runtime.value import Value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MOUNT_FLAGS: dict[str, tuple[bool, int]] = {  # option -> (clear?, flag)
     "ro": (False, sc.MS_RDONLY), "rw": (True, sc.MS_RDONLY),
@@ -38,7 +42,7 @@ PROC_BIND_ALLOWED = frozenset(
 )
 
 
-class Mount(NamedTuple):
+class Mount(Value):
     destination: str
     type: str
     source: str
@@ -52,7 +56,7 @@ class Mount(NamedTuple):
         return bool(self.flags & sc.MS_BIND) or self.type == "bind"
 
 
-class Device(NamedTuple):
+class Device(Value):
     path: str
     type: str  # c, b, u, p
     major: int

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
 from runtime.errors import SpecError
+from runtime.value import Value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _MAX_ID = (1 << 32) - 1
 _MAX_EXTENTS = 340  # the kernel's limit per map (since 4.15)
 
 
-class IdMap(NamedTuple):
+class IdMap(Value):
     container_id: int
     host_id: int
     size: int

@@ -32,12 +32,12 @@ Packets are bounded (MAX_PACKET); an over-long or malformed packet is a protocol
 from __future__ import annotations
 
 import enum
-import json
 import os
 import socket
-from typing import NamedTuple
 
+from runtime import fastjson
 from runtime.errors import RuntimeErr, SetupError, from_kind
+from runtime.value import Value
 
 MAX_PACKET = 65536
 
@@ -54,7 +54,7 @@ class Msg(enum.Enum):
     ERROR = "error"
 
 
-class Packet(NamedTuple):
+class Packet(Value):
     type: Msg
     kind: str = ""
     message: str = ""
@@ -75,7 +75,7 @@ def send(sock: socket.socket, pkt: Packet) -> None:
         body.update(kind=pkt.kind, message=pkt.message[:4096], reason=pkt.reason)
     elif pkt.message:
         body["message"] = pkt.message
-    sock.send(json.dumps(body).encode(), socket.MSG_NOSIGNAL)
+    sock.send(fastjson.dumps(body).encode(), socket.MSG_NOSIGNAL)
 
 
 def send_error(sock: socket.socket, kind: str, message: str, reason: str = "") -> None:
@@ -93,7 +93,7 @@ def recv(sock: socket.socket) -> Packet | None:
     if len(raw) > MAX_PACKET:
         raise SetupError("setup protocol: packet too long")
     try:
-        body = json.loads(raw)
+        body = fastjson.loads(raw.decode())
         kind = Msg(body["type"])
     except (ValueError, KeyError, TypeError):
         raise SetupError("setup protocol: malformed packet")

@@ -36,7 +36,10 @@ from runtime.errors import SetupError
 from runtime.spec_process import ProcessSpec
 from runtime.spec_userns import IdMap, map_text
 from runtime.sync import Msg, Packet, recv, send
-from runtime.syscalls import Syscalls
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runtime.syscalls import Syscalls
 
 _SYS_CLONE = 56  # x86_64
 _CLONE_PARENT = 0x00008000

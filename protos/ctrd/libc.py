@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _c_char_p, _c_int, _c_ulong = ctypes.c_char_p, ctypes.c_int, ctypes.c_ulong
 

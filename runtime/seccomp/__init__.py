@@ -28,13 +28,16 @@ emits its own. A compiled program is cached by content hash (`cache.py`): a warm
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 from runtime.errors import SetupError
 from runtime.seccomp import cache, libseccomp
 from runtime.seccomp import profile as _profile
 from runtime.seccomp.load import Loader
 from runtime.seccomp.profile import Profile, parse
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Loader", "Profile", "features", "loader_for", "parse", "parse_known", "prepare", "supported", "warm"]
 

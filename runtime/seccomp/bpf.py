@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
-from typing import NamedTuple
+
+from runtime.value import Value
 
 LD_W_ABS = 0x20
 JMP_JA = 0x05
@@ -34,14 +35,14 @@ AUDIT_ARCH_S390 = 0x00000016
 AUDIT_ARCH_S390X = 0x80000016
 
 
-class Insn(NamedTuple):
+class Insn(Value):
     code: int
     k: int = 0
     jt: str | None = None  # label; None = the next instruction
     jf: str | None = None
 
 
-class Label(NamedTuple):
+class Label(Value):
     name: str
 
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any, NamedTuple
 
 from ctrd import seccomp as vocab
 from runtime.errors import SpecError
 from runtime.record import Record
+from runtime.value import Value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 ACTIONS = vocab.ACTIONS
 OPERATORS = vocab.OPERATORS
@@ -38,14 +42,14 @@ class Arg(Record):
         self._set(index=index, value=value, value_two=value_two, op=op)
 
 
-class Rule(NamedTuple):
+class Rule(Value):
     names: tuple[str, ...]
     action: str
     errno_ret: int | None
     args: tuple[Arg, ...]
 
 
-class Profile(NamedTuple):
+class Profile(Value):
     default_action: str
     default_errno_ret: int | None
     architectures: tuple[str, ...]

@@ -129,6 +129,25 @@ def test_ctrd_runtime_version_loads_nothing_of_the_library(tmp_path: Path) -> No
     _assert_not_loaded(loaded, _baseline(tmp_path), (*VERSION_NEVER, *LEAN_NEVER), "ctrd-runtime --version")
 
 
+# What `ctrd-runtime create|run|exec` loads (the spec, create/init and seccomp machinery) without
+# the standard modules it does without: runtime/value.py has the measurement.
+CREATE_NEVER = ("typing", "re", "json", "shutil", "argparse", "dataclasses", "inspect", "tempfile", "pathlib")
+
+
+def test_ctrd_runtime_create_path_loads_no_typing_re_or_json(tmp_path: Path) -> None:
+    modules = ["runtime.cli", "runtime.container", "runtime.create", "runtime.spec", "runtime.init", "runtime.spawn",
+               "runtime.exec_in", "runtime.hooks", "runtime.seccomp", "runtime.sync", "runtime.rootfs",
+               "runtime.userns", "runtime.console"]
+    out_file = tmp_path / "create.txt"
+    probe = (f"import sys; import {', '.join(modules)}; "
+             f"open({str(out_file)!r}, 'w').write('\\n'.join(sorted(sys.modules)))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    subprocess.run([sys.executable, "-S", "-c", probe], env=env, check=True, timeout=60)
+    loaded = set(out_file.read_text().split("\n"))
+    assert set(modules) <= loaded
+    _assert_not_loaded(loaded, _baseline(tmp_path), CREATE_NEVER, "the create path")
+
+
 CTRCTL_NEVER = ("ctrctl.template", "importlib.metadata", "grpc", "decimal", "html")
 
 
