@@ -34,10 +34,21 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any
 
+    from runtime import cgwarm
     from runtime.cli_args import Args
     from runtime.container import Container, Stdio
 
 DEFAULT_ROOT = cli_args.DEFAULT_ROOT
+_PLACING = ("create", "run", "exec")  # the verbs that put a process into the container's cgroups
+_warmer: cgwarm.Warmer | None = None  # runtime.cgwarm: running from the verb's start until _placed()
+
+
+def _placed() -> None:
+    """The verb's process is in its cgroups: the migration lock needs no more warming."""
+    global _warmer
+    if _warmer is not None:
+        _warmer.stop()
+        _warmer = None
 
 
 class _Log:
@@ -162,6 +173,7 @@ def cmd_create(a: Args) -> int:
     try:
         c = Container._create(a.bundle, a.id, stdio, state_dir=a.root, fifo=True)
     finally:
+        _placed()
         if console is not None:
             console.close()
     _write_pid_file(a.pid_file, c.pid)
@@ -184,6 +196,7 @@ def cmd_run(a: Args) -> int:
     try:
         c = Container.create(a.bundle, a.id, stdio, state_dir=a.root)
     finally:
+        _placed()
         if console is not None:
             console.close()
     _write_pid_file(a.pid_file, c.pid)
@@ -309,6 +322,7 @@ def cmd_exec(a: Args) -> int:
     try:
         pid = c.exec(process, stdio)
     finally:
+        _placed()
         if console is not None:
             console.close()
     _write_pid_file(a.pid_file, pid)
@@ -375,6 +389,7 @@ def parse(words: Sequence[str]) -> Args:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global _warmer
     words = sys.argv[1:] if argv is None else list(argv)
     if words in (["--version"], ["-v"]):  # dockerd's and containerd's probe: nothing else to read
         from runtime import version
@@ -383,6 +398,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     args = parse(words)
     log = _Log(args.log, args.log_format)
+    if args.verb in _PLACING:
+        from runtime import cgwarm
+
+        _warmer = cgwarm.start()
     try:
         code: int = COMMANDS[args.verb](args)
         return code
@@ -395,6 +414,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         log.error(f"invalid argument: {exc}", "invalid_argument")
         return 255 if args.verb == "exec" else 1
+    finally:
+        _placed()
 
 
 if __name__ == "__main__":

@@ -21,47 +21,10 @@ no permission): the start then simply pays the wait where it did before.
 from __future__ import annotations
 
 import asyncio
-import os
 
+from ctrd.cgwarm import cgroup_mounts, migrate_self, own_procs_file
 
-def cgroup_mounts(mountinfo: str = "/proc/self/mountinfo") -> dict[str, str]:
-    """controller (or "" for cgroup2) -> mount point, the first of each."""
-    found: dict[str, str] = {}
-    try:
-        with open(mountinfo) as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return found
-    for line in lines:
-        left, _, right = line.partition(" - ")
-        fields, where = right.split(), left.split()
-        if len(fields) < 3 or len(where) < 5:
-            continue
-        if fields[0] == "cgroup2":
-            found.setdefault("", where[4])
-        elif fields[0] == "cgroup":
-            for opt in fields[2].split(","):
-                found.setdefault(opt.removeprefix("name="), where[4])
-    return found
-
-
-def own_procs_file(proc_cgroup: str = "/proc/self/cgroup", mounts: dict[str, str] | None = None) -> str | None:
-    """The cgroup.procs of the cgroup this process is in, in the first of its hierarchies that is
-    mounted here; None without any."""
-    mounts = cgroup_mounts() if mounts is None else mounts
-    try:
-        with open(proc_cgroup) as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        parts = line.split(":", 2)
-        if len(parts) != 3:
-            continue
-        for c in [c.removeprefix("name=") for c in parts[1].split(",")] if parts[1] else [""]:
-            if c in mounts:
-                return f"{mounts[c]}{parts[2].rstrip('/')}/cgroup.procs"
-    return None
+__all__ = ["MigrationWarmer", "cgroup_mounts", "own_procs_file"]
 
 
 class MigrationWarmer:
@@ -78,13 +41,4 @@ class MigrationWarmer:
 
     def migrate_self(self) -> None:
         assert self.procs_file is not None
-        try:
-            fd = os.open(self.procs_file, os.O_WRONLY | os.O_CLOEXEC)
-        except OSError:
-            return
-        try:
-            os.write(fd, str(os.getpid()).encode())
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        migrate_self(self.procs_file)
