@@ -70,3 +70,15 @@ def test_the_pure_python_protobuf_backend_gives_the_same_results(fake: FakeDaemo
     assert python.stdout == default.stdout and python.stdout.startswith("kept Exited (0)")
     missing = _ctl(fake.socket_path, "inspect", "nosuch", **env)
     assert (missing.returncode, missing.stderr) == (1, _ctl(fake.socket_path, "inspect", "nosuch").stderr)
+
+
+def test_version_imports_json_only_to_print_json(fake: FakeDaemon) -> None:
+    import json
+
+    plain = _ctl(fake.socket_path, "version", PYTHONPROFILEIMPORTTIME="1")
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.startswith("Client:\n") and "\nServer:\n" in plain.stdout
+    assert "json" not in _imported(plain.stderr)
+    as_json = _ctl(fake.socket_path, "version", "--format", "json", PYTHONPROFILEIMPORTTIME="1")
+    assert as_json.returncode == 0 and "json" in _imported(as_json.stderr)
+    assert set(json.loads(as_json.stdout)) == {"Client", "Server"}

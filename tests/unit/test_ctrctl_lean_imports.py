@@ -32,3 +32,18 @@ def test_a_run_without_address_flags_does_not_import_ipaddress() -> None:
         print("ipaddress" in sys.modules)
     """)
     assert lines == ["False busybox", "True"]
+
+
+def test_json_is_imported_by_what_reads_or_prints_json() -> None:
+    lines = _run("""
+        import sys
+        from ctrctl import cmd_run, cmd_system, format
+        from ctrctl.parser import build
+        from ctrctl.spec import build_spec
+        argv = ["run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "true"]
+        build_spec(build(argv).parse_args(argv), {}, detach=True)
+        print("json" in sys.modules)
+        assert format.quote('say "hi"') == '"say \\\\"hi\\\\""'
+        print("json" in sys.modules)
+    """)
+    assert lines == ["False", "True"]
