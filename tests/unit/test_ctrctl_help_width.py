@@ -103,3 +103,28 @@ def test_building_a_parser_does_not_import_shutil() -> None:
                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False"]
+
+
+def _every_help() -> dict[str, str]:
+    """Every verb's help and usage, from the parser with every flag (as completion walks it)."""
+    out: dict[str, str] = {}
+
+    def walk(p: argparse.ArgumentParser, path: str) -> None:
+        out[path] = p.format_help() + p.format_usage()
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{path} {name}")
+
+    walk(parser_mod.build(full=True), "ctrctl")
+    return out
+
+
+@pytest.mark.parametrize("columns", ["40", "120"])
+def test_every_verb_s_help_reads_as_with_argparse_s_own_formatter(monkeypatch: pytest.MonkeyPatch,
+                                                                  columns: str) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    ours = _every_help()
+    monkeypatch.setattr(parser_mod, "_formatter", argparse.HelpFormatter)
+    theirs = _every_help()
+    assert len(ours) > 70 and ours == theirs
