@@ -25,15 +25,17 @@ no longer has it imports what it needs as usual); and a module already imported 
 
 from __future__ import annotations
 
-import _thread
 import importlib
 import importlib.util
 import sys
+import threading
 from types import ModuleType
 
 PROTOBUF_PYTHON_MESSAGE = "google.protobuf.internal.python_message"
 
-_lock = _thread.allocate_lock()
+# Re-entrant: the real module's own import may read the stand-in (a circular import), which then
+# behaves as that circular import would without it. threading comes with protobuf anyway.
+_lock = threading.RLock()
 
 
 class DeferredModule(ModuleType):

@@ -3,9 +3,11 @@ upb backend never runs). Each case runs in a fresh interpreter: what it checks i
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 
 def _run(code: str, env: dict[str, str] | None = None) -> list[str]:
@@ -71,8 +73,6 @@ def test_an_imported_or_missing_module_is_not_deferred() -> None:
 
 
 def test_the_pure_python_backend_still_works_through_the_stand_in() -> None:
-    import os
-
     env = {**os.environ, "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"}
     lines = _run("""
         import sys
@@ -85,3 +85,22 @@ def test_the_pure_python_backend_still_works_through_the_stand_in() -> None:
         print(api_implementation.Type(), type(sys.modules["google.protobuf.internal.python_message"]).__name__)
     """, env=env)
     assert lines == ["python module"]
+
+
+def test_a_circular_read_while_the_real_module_loads_reads_it_half_made(tmp_path: Path) -> None:
+    """The real module's import reads the stand-in (through a module holding it): as with any
+    circular import, it sees what has been defined so far, instead of waiting on itself."""
+    (tmp_path / "circ_holder.py").write_text("import circ_real\n")
+    (tmp_path / "circ_real.py").write_text(
+        "EARLY = 1\nimport circ_holder\nSEEN = circ_holder.circ_real.EARLY\nLATE = 2\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import sys
+        from ctrctl.deferred import defer
+        assert defer("circ_real")
+        import circ_holder
+        stand_in = circ_holder.circ_real
+        print(stand_in.LATE, stand_in.SEEN, sys.modules["circ_real"] is not stand_in)
+    """)], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["2", "1", "True"]
