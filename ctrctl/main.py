@@ -53,7 +53,8 @@ def _main(argv: list[str] | None) -> int:
 
             defer_protobuf_python_message()  # ~5-7 ms of protobuf's import the upb backend never uses
         handler = getattr(_verb_module(module), func)
-        _collect_from_here()
+        if argv is None:
+            _collect_from_here()
         code: int = handler(args)
         sys.stdout.flush()
         return code
@@ -85,13 +86,12 @@ def _collect_from_here() -> None:
     garbage collector off (everything made so far lives as long as the process: modules,
     classes, the parser); here the collector comes back on, with what exists now frozen (left out
     of every later collection), for the verbs that run for long (logs -f, events, attach).
-    Measured 2026-12-06 (hyperfine-like interleaved runs, 40 each, CPU p50 from rusage, against a
+    Measured 2026-12-06 (A/B runs interleaved, 40 each, CPU p50 from wait4's rusage, against a
     daemon): `ctrctl version` 41.4 -> 38.5 ms, `ctrctl ps -a` 45.7 -> 43.1 ms; turning it back on
     without freezing gave nothing (41.0, 46.8 ms: the collections it had put off ran then), and
     never turning it back on no more than this (39.0, 42.9 ms)."""
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
+    gc.freeze()
+    gc.enable()
 
 
 def _verb_module(name: str) -> ModuleType:

@@ -37,6 +37,11 @@ def test_main_as_a_function_leaves_the_collector_as_it_was() -> None:
     from ctrctl.main import main
 
     frozen = gc.get_freeze_count()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        assert main(["-a", "/nonexistent/ctrd.sock", "ps"]) != 0
-    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                assert main(["-a", "/nonexistent/ctrd.sock", "ps"]) != 0
+            assert gc.isenabled() == enabled and gc.get_freeze_count() == frozen
+        finally:
+            gc.enable()
