@@ -11,4 +11,5 @@ after every flag has been validated.
     format.py      durations, sizes, tables, templates      ps.py       ps rows, filters, shapes
     cmd_*.py       the verbs                                completion.py  bash/zsh scripts
     template/      Go text/template for --format (docker's functions)
+    deferred.py    library modules imported on first use (protobuf's pure-Python messages)
 """

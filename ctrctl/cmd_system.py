@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any
@@ -57,6 +56,8 @@ def events(args: argparse.Namespace) -> int:
     for key, values in filters.items():
         if len(values) == 1:
             req.filters[key] = values[0]
+    import json  # (ctrctl.format.quote says why it is imported where used)
+
     client = Client(args.address)
     call = client.system.Events(req)
     try:
@@ -93,6 +94,8 @@ def _value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, dict | list):
+        import json
+
         return json.dumps(v, separators=(",", ":"))
     return str(v)
 
@@ -109,6 +112,8 @@ def info_text(data: dict[str, Any]) -> str:
 
 
 def info(args: argparse.Namespace) -> int:
+    import json
+
     client = Client(args.address)
     try:
         data = json.loads(client.call(client.system.Info, system_pb2.InfoRequest()).json)
@@ -143,6 +148,8 @@ def version(args: argparse.Namespace) -> int:
     except Exception as exc:  # print the client half first, then the error (docker does)
         error = exc
     if args.format:
+        import json
+
         obj = {"Client": c, "Server": server}
         print(json.dumps(obj) if args.format == "json" else render_template(args.format, obj))
     else:

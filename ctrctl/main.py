@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from types import ModuleType
@@ -12,7 +13,10 @@ from ctrctl.errors import CliError, UsageError
 def main(argv: list[str] | None = None) -> int:
     """`argv=None` is the console script: the process ends here, without the interpreter's
     teardown. Everything is written and closed by then: the
-    verbs use `with` for files, their threads are daemon threads, and stdout/stderr are flushed."""
+    verbs use `with` for files, their threads are daemon threads, and stdout/stderr are flushed.
+    It also starts without the cyclic garbage collector (`_collect_from_here`)."""
+    if argv is None:
+        gc.disable()
     code = _main(argv)
     if argv is None:
         _flush_quietly()
@@ -44,7 +48,13 @@ def _main(argv: list[str] | None) -> int:
 
             check_template(args.format)  # a bad template is a usage error, before any request
         module, _, func = args.handler.partition(":")
+        if module != "ctrctl.completion":
+            from ctrctl.deferred import defer_protobuf_python_message
+
+            defer_protobuf_python_message()  # ~5-7 ms of protobuf's import the upb backend never uses
         handler = getattr(_verb_module(module), func)
+        if argv is None:
+            _collect_from_here()
         code: int = handler(args)
         sys.stdout.flush()
         return code
@@ -69,6 +79,19 @@ def _main(argv: list[str] | None) -> int:
         else:
             print(f"Error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+def _collect_from_here() -> None:
+    """The console script parses its command line and imports the verb's modules with the cyclic
+    garbage collector off (everything made so far lives as long as the process: modules,
+    classes, the parser); here the collector comes back on, with what exists now frozen (left out
+    of every later collection), for the verbs that run for long (logs -f, events, attach).
+    Measured 2026-12-06 (A/B runs interleaved, 40 each, CPU p50 from wait4's rusage, against a
+    daemon): `ctrctl version` 41.4 -> 38.5 ms, `ctrctl ps -a` 45.7 -> 43.1 ms; turning it back on
+    without freezing gave nothing (41.0, 46.8 ms: the collections it had put off ran then), and
+    never turning it back on no more than this (39.0, 42.9 ms)."""
+    gc.freeze()
+    gc.enable()
 
 
 def _verb_module(name: str) -> ModuleType:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, NoReturn
 
@@ -18,10 +19,42 @@ DEFAULT_ADDRESS = "/run/ctrd/ctrd.sock"
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line and docker's exit code 125."""
+    """argparse, but a usage error is one line and docker's exit code 125, and the help is laid
+    out to the terminal's width without importing shutil (`_formatter`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _formatter)  # verbs' parsers come through here too
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    """argparse's HelpFormatter with the width it would compute itself (the terminal's columns
+    minus 2), given to it.
+
+    argparse makes a formatter for every add_argument (to check the flag's metavar), and a formatter
+    without a width imports shutil (which imports zlib, bz2 and lzma) and asks it for the terminal
+    size. Measured 2026-12-06 (CPython 3.11.7, .pyc compiled, perf_counter in a fresh `python3 -S`,
+    runs interleaved): building and parsing `ctrctl run --rm --network none IMG true` took
+    4.8 / 5.0 / 4.8 ms with argparse's own width and 2.9 / 2.7 / 2.8 ms with this one."""
+    return argparse.HelpFormatter(prog, width=terminal_columns() - 2)
+
+
+def terminal_columns() -> int:
+    """`shutil.get_terminal_size().columns`, by the same rules: $COLUMNS when it is a positive
+    number, else the size of the terminal on the original stdout, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
 
 
 class _Sink:

@@ -6,8 +6,6 @@ same): the daemon never opens a path the user names.
 
 from __future__ import annotations
 
-import json
-
 from ctrctl.errors import UsageError, flag_error
 from ctrd.v1 import container_pb2
 
@@ -27,6 +25,8 @@ def parse_security_opt(value: str) -> str:
         raise flag_error("--security-opt", value, f"opening seccomp profile failed: {(exc.strerror or str(exc)).lower()}")
     if len(raw) > MAX_PROFILE_BYTES:
         raise flag_error("--security-opt", value, f"seccomp profile is larger than {MAX_PROFILE_BYTES} bytes")
+    import json  # only with a profile file (ctrctl.format.quote says why)
+
     try:
         profile = json.loads(raw)
     except ValueError as exc:
