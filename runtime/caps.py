@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from ctrd import capabilities
+
+TYPE_CHECKING = False  # collections.abc only for annotations: `collections` is ~1.5 ms of a create (runtime.sigs)
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 NAMES = capabilities.NAMES  # index = capability number
 NUMBERS: dict[str, int] = {name: i for i, name in enumerate(NAMES)}

@@ -123,12 +123,12 @@ def _state_json(c: Container) -> dict[str, Any]:
 def _console(console_socket: str | None, terminal: bool) -> tuple[Stdio, socket.socket | None]:
     """With process.terminal, connect to --console-socket: the container's process makes its pty
     from the container's devpts and sends the master there itself (runtime.console), as runc."""
-    import socket
-
     from runtime.container import Stdio
 
     if not terminal:
         return Stdio(0, 1, 2), None
+    import socket  # only here: the module wraps its constants in enums (runtime.sigs says why)
+
     if not console_socket:
         raise errors.SpecError("process.terminal", "needs --console-socket")
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -142,7 +142,7 @@ def _console(console_socket: str | None, terminal: bool) -> tuple[Stdio, socket.
 
 def _wait_forwarding(pid: int) -> int:
     """Wait for our child `pid`, forwarding terminating signals to it; return a shell-style code."""
-    import signal
+    from runtime import sigs
 
     def forward(signum: int, _frame: object) -> None:
         try:
@@ -150,9 +150,8 @@ def _wait_forwarding(pid: int) -> int:
         except ProcessLookupError:
             pass
 
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
-                signal.SIGWINCH):
-        signal.signal(sig, forward)
+    for sig in sigs.FORWARDED:
+        sigs.handle(sig, forward)
     while True:
         try:
             _, status = os.waitpid(pid, 0)

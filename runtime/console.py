@@ -14,9 +14,9 @@ module load.
 
 from __future__ import annotations
 
+import _socket
 import fcntl
 import os
-import socket
 import struct
 import termios
 
@@ -51,9 +51,10 @@ def open_pty(ptmx: str = PTMX) -> tuple[int, int]:
 
 def send_master(console_fd: int, master: int, name: str = PTMX) -> None:
     """runc's console-socket message: the pty's name as data, the master as SCM_RIGHTS."""
-    sock = socket.socket(fileno=console_fd)
+    sock = _socket.socket(fileno=console_fd)
     try:
-        socket.send_fds(sock, [name.encode()], [master])
+        # socket.send_fds's message, without the `socket` module (runtime.sigs says why)
+        sock.sendmsg([name.encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", master))])
     finally:
         sock.close()
 
@@ -79,9 +80,11 @@ def setup_in_container(console_fd: int, size: tuple[int, int] | None) -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
-def recv_master(sock: socket.socket) -> int:
+def recv_master(sock: _socket.socket) -> int:
     """The receiving side of the console socket (the shim, tests): the master fd."""
-    _, fds, _, _ = socket.recv_fds(sock, 4096, 1)
+    import socket
+
+    _, fds, _, _ = socket.recv_fds(sock, 4096, 1)  # type: ignore[arg-type]  # any socket object does
     if not fds:
         raise OSError("console socket: no file descriptor received")
     for extra in fds[1:]:

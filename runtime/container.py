@@ -29,7 +29,7 @@ from runtime.record import Record
 # launcher imports them all before it forks (`preload` below), so no container start pays.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import socket
+    import _socket
 
     from runtime.cgroups import Cgroup
     from runtime.spec import Spec
@@ -88,7 +88,7 @@ class Stdio(Record):
 
 class Container:
     def __init__(self, st: state.State, cgroup: Cgroup, state_dir: str | None,
-                 sock: socket.socket | None = None, syscalls: Syscalls | None = None) -> None:
+                 sock: _socket.socket | None = None, syscalls: Syscalls | None = None) -> None:
         self.id = st.id
         self.bundle = st.bundle
         self.rootfs = st.rootfs
@@ -174,7 +174,7 @@ class Container:
                 raise SetupError(f"container {self.id}: init is gone before start") from exc
             finally:
                 sock.close()
-            if pkt is not None and pkt.type is sync.Msg.ERROR:
+            if pkt is not None and pkt.type == sync.Msg.ERROR:
                 raise pkt.error()
         else:
             self._open_fifo()

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import socket
-from collections.abc import Callable
 
 from ctrd import timefmt
 from runtime import cgroups, hooks, spawn, spec_hooks, state, sync, userns
@@ -23,6 +21,9 @@ from runtime.value import Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import _socket
+    from collections.abc import Callable
+
     from runtime import seccomp
     from runtime.cgroups import Cgroup
     from runtime.syscalls import Syscalls
@@ -34,7 +35,7 @@ class Created(Value):
 
     state: state.State
     cgroup: Cgroup
-    sock: socket.socket | None
+    sock: _socket.socket | None
     spec: Spec
     syscalls: Syscalls
 
@@ -55,7 +56,7 @@ def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[
     undo: list[Callable[[], None]] = []
     close: list[int] = []
     pid = 0
-    parent_sock: socket.socket | None = None
+    parent_sock: _socket.socket | None = None
     try:
         sdir = None
         if state_dir:
@@ -115,7 +116,7 @@ def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[
             # On a failure `pid` stays the first stage's, reaped below like any failed child.
             pid = userns.follow(parent_sock, pid, spec.uid_mappings, spec.gid_mappings)
         pkt = _recv(parent_sock, container_id)
-        if pkt is not None and pkt.type is sync.Msg.HOOKS:
+        if pkt is not None and pkt.type == sync.Msg.HOOKS:
             # The container's namespaces exist, its rootfs is mounted but not yet pivoted into.
             hook_state = hooks.state_json(container_id, pid, "creating", spec.bundle, dict(spec.annotations))
             hooks.run_all(spec.hooks, "prestart", hook_state)
@@ -124,7 +125,7 @@ def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[
             pkt = _recv(parent_sock, container_id)
         if pkt is None:
             raise SetupError(f"container {container_id}: init exited during setup")
-        if pkt.type is sync.Msg.ERROR:
+        if pkt.type == sync.Msg.ERROR:
             raise pkt.error()
         st = state.State(
             id=container_id, pid=pid, start_time=state.proc_start_time(pid), bundle=spec.bundle,
@@ -173,7 +174,7 @@ def seccomp_loader(spec: Spec) -> seccomp.Loader | None:
     return seccomp.loader_for(spec.seccomp)
 
 
-def _recv(sock: socket.socket, container_id: str) -> sync.Packet | None:
+def _recv(sock: _socket.socket, container_id: str) -> sync.Packet | None:
     try:
         return sync.recv(sock)
     except TimeoutError:

@@ -7,7 +7,6 @@ moved into the container's cgroup, and runs its setup in the child like an init 
 from __future__ import annotations
 
 import os
-import socket
 
 from runtime import spawn, sync
 from runtime import syscalls as sc
@@ -18,6 +17,8 @@ from runtime.spec_process import ProcessSpec
 
 TYPE_CHECKING = False  # annotations only (runtime/cgroups.py)
 if TYPE_CHECKING:
+    import _socket
+
     from runtime.cgroups import Cgroup
     from runtime.init import SeccompLoader
     from runtime.syscalls import Syscalls
@@ -37,7 +38,7 @@ def exec_in(container_id: str, init_pid: int, cgroup: Cgroup, process: ProcessSp
     (runtime.console). Raises IncorrectStatus when the init is gone."""
     close: list[int] = []
     pid = 0
-    parent_sock: socket.socket | None = None
+    parent_sock: _socket.socket | None = None
     try:
         join: list[tuple[int, int]] = []
         for name, flag in _EXEC_NS:
@@ -65,14 +66,14 @@ def exec_in(container_id: str, init_pid: int, cgroup: Cgroup, process: ProcessSp
         parent_sock.settimeout(SETUP_TIMEOUT)
         spawn.place(cgroup, pid, parent_sock, cfg)
         pkt = sync.recv(parent_sock)
-        if pkt is not None and pkt.type is sync.Msg.READY:
+        if pkt is not None and pkt.type == sync.Msg.READY:
             sync.send(parent_sock, sync.Packet(sync.Msg.GO))
             pkt = sync.recv(parent_sock)
         if pkt is None:
             return pid
-        if pkt.type is sync.Msg.ERROR:
+        if pkt.type == sync.Msg.ERROR:
             raise pkt.error()
-        raise SetupError(f"container {container_id}: exec: unexpected {pkt.type.value} from the child")
+        raise SetupError(f"container {container_id}: exec: unexpected {pkt.type} from the child")
     except FileNotFoundError:
         if pid:
             spawn.reap_failed(pid)

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 import time
-from collections.abc import Mapping
 
-from runtime import fastjson
+from runtime import fastjson, sigs
 from runtime.errors import SetupError
 from runtime.spec_hooks import Hook, Hooks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 MAX_OUTPUT = 4096  # how much of a failing hook's output goes into the error
@@ -101,7 +100,7 @@ def _wait(pid: int, out_fd: int, hook: Hook) -> tuple[int, bytes]:
             wait_ms = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
             ready = poller.poll(wait_ms)
             if not ready:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, sigs.SIGKILL)
                 os.waitpid(pid, 0)
                 raise SetupError(f"{hook.where}: {hook.path} did not finish in {hook.timeout}s: killed")
             for fd, _ in ready:

@@ -53,16 +53,14 @@ cgroup) and 18.
 
 from __future__ import annotations
 
+import _socket
 import fcntl
 import os
-import signal
-import socket
 import sys
 import termios
-from collections.abc import Callable
 
 from ctrd import reasons
-from runtime import console, creds, fastjson, hooks, rootfs, userns
+from runtime import console, creds, fastjson, hooks, rootfs, sigs, userns
 from runtime import syscalls as sc
 from runtime.errors import CgroupError, ExecError, RuntimeErr, SpecError
 from runtime.spec import Spec
@@ -72,6 +70,7 @@ from runtime.value import Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import NoReturn, Protocol
 
     from runtime.syscalls import Syscalls
@@ -126,19 +125,7 @@ def _isolate_interpreter() -> None:
     sys.path_hooks.clear()
     sys.path_importer_cache.clear()
     sys.path.clear()
-    try:
-        signal.set_wakeup_fd(-1)
-    except ValueError:
-        pass
-    for sig in signal.valid_signals():
-        if sig in (signal.SIGKILL, signal.SIGSTOP):
-            continue
-        try:
-            if signal.getsignal(sig) is not signal.SIG_DFL:
-                signal.signal(sig, signal.SIG_DFL)
-        except (OSError, ValueError, TypeError):
-            pass
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    sigs.reset_all()
 
 
 def _stdio(fds: tuple[int, int, int]) -> None:
@@ -188,13 +175,13 @@ def _hook_state(cfg: ChildConfig, status: str) -> bytes:
     return hooks.state_json(cfg.container_id, os.getpid(), status, cfg.spec.bundle, dict(cfg.spec.annotations))
 
 
-def _before_pivot(cfg: ChildConfig, sock: socket.socket | None) -> None:
+def _before_pivot(cfg: ChildConfig, sock: _socket.socket | None) -> None:
     assert cfg.spec is not None
     h = cfg.spec.hooks
     if (h.prestart or h.createRuntime) and sock is not None:
         send(sock, Packet(Msg.HOOKS))
         pkt = recv(sock)
-        if pkt is None or pkt.type is not Msg.HOOKS_DONE:
+        if pkt is None or pkt.type != Msg.HOOKS_DONE:
             os._exit(1)  # a hook failed: the parent reports it and removes what was made
     if h.createContainer:
         hooks.run_all(h, "createContainer", _hook_state(cfg, "creating"))
@@ -208,15 +195,15 @@ def needs_placed(cfg: ChildConfig) -> bool:
     return bool(cfg.unshare_flags & sc.CLONE_NEWCGROUP) or any(t == sc.CLONE_NEWCGROUP for _, t in cfg.join)
 
 
-def _await_placed(sock: socket.socket | None) -> None:
+def _await_placed(sock: _socket.socket | None) -> None:
     if sock is None:
         return
     pkt = recv(sock)
-    if pkt is None or pkt.type is not Msg.PLACED:
+    if pkt is None or pkt.type != Msg.PLACED:
         os._exit(1)  # the parent failed or went away
 
 
-def setup(cfg: ChildConfig, s: Syscalls, sock: socket.socket | None = None) -> tuple[str, list[str], dict[str, str]]:
+def setup(cfg: ChildConfig, s: Syscalls, sock: _socket.socket | None = None) -> tuple[str, list[str], dict[str, str]]:
     """Steps 4-15; returns what to execve. Separate from the fork so tests can drive it with a fake."""
     for fd, nstype in cfg.join:
         if nstype == sc.CLONE_NEWCGROUP:
@@ -253,7 +240,7 @@ def setup(cfg: ChildConfig, s: Syscalls, sock: socket.socket | None = None) -> t
     return path, list(p.args), env
 
 
-def _wait_start(sock: socket.socket, fifo_fd: int) -> None:
+def _wait_start(sock: _socket.socket, fifo_fd: int) -> None:
     if fifo_fd >= 0:
         # Blocks until `start` opens the fifo for reading (runc's exec fifo).
         fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
@@ -262,7 +249,7 @@ def _wait_start(sock: socket.socket, fifo_fd: int) -> None:
         os.close(fd)
         return
     pkt = recv(sock)
-    if pkt is None or pkt.type is not Msg.GO:
+    if pkt is None or pkt.type != Msg.GO:
         os._exit(1)  # the parent went away (or aborted): never run the command
 
 
@@ -274,7 +261,7 @@ def child_main(cfg: ChildConfig, s: Syscalls | None = None) -> NoReturn:
         s = s or sc.linux()
         s.prctl(sc.PR_SET_DUMPABLE, 0)
         _isolate_interpreter()
-        sock = socket.socket(fileno=cfg.sock_fd)
+        sock = _socket.socket(fileno=cfg.sock_fd)
         _stdio(cfg.stdio)
         if cfg.process.terminal and cfg.console_fd < 0:
             # The caller's stdio is a pty slave: make it the controlling terminal of a new session.

@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Sequence
 
 from runtime import syscalls as sc
 from runtime.errors import SetupError
@@ -18,6 +17,8 @@ from runtime.spec_rootfs import Device, Mount
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from runtime.syscalls import Syscalls
 
 DEFAULT_DEVICES: tuple[tuple[str, int, int], ...] = (

@@ -9,10 +9,8 @@ from __future__ import annotations
 import fcntl
 import os
 import select
-import signal
-import socket
 
-from runtime import sync
+from runtime import sigs, sync
 from runtime import syscalls as sc
 from runtime.errors import RuntimeErr, SpecError
 from runtime.init import ChildConfig, child_main, needs_placed
@@ -20,6 +18,8 @@ from runtime.state import SETUP_TIMEOUT as SETUP_TIMEOUT  # lives in runtime.sta
 
 TYPE_CHECKING = False  # annotations only (runtime/cgroups.py)
 if TYPE_CHECKING:
+    import _socket
+
     from runtime.cgroups import Cgroup
     from runtime.syscalls import Syscalls
 
@@ -47,7 +47,7 @@ def fork_child(s: Syscalls, new_flags: int, pid_fd: int, cfg: ChildConfig) -> in
             os.close(fd)
 
 
-def place(cg: Cgroup, pid: int, sock: socket.socket, cfg: ChildConfig) -> None:
+def place(cg: Cgroup, pid: int, sock: _socket.socket, cfg: ChildConfig) -> None:
     """Move the forked child into the container's cgroup while it sets itself up."""
     try:
         cg.add(pid)
@@ -55,7 +55,7 @@ def place(cg: Cgroup, pid: int, sock: socket.socket, cfg: ChildConfig) -> None:
         # A child that failed early has exited, so it cannot be moved: report its error instead.
         if select.select([sock], [], [], 0.2)[0]:
             pkt = sync.recv(sock)
-            if pkt is not None and pkt.type is sync.Msg.ERROR:
+            if pkt is not None and pkt.type == sync.Msg.ERROR:
                 raise pkt.error() from exc
         raise
     if needs_placed(cfg):
@@ -75,7 +75,7 @@ def above_stdio(fd: int) -> int:
 
 def reap_failed(pid: int) -> None:
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, sigs.SIGKILL)
     except ProcessLookupError:
         pass
     try:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
 from runtime.errors import SpecError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 MAX_ID = 2**31 - 1  # larger uids/gids are refused: they have been used to wrap to root (CVE-2024-40635)

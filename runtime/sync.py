@@ -31,9 +31,8 @@ Packets are bounded (MAX_PACKET); an over-long or malformed packet is a protocol
 
 from __future__ import annotations
 
-import enum
+import _socket
 import os
-import socket
 
 from runtime import fastjson
 from runtime.errors import RuntimeErr, SetupError, from_kind
@@ -42,7 +41,9 @@ from runtime.value import Value
 MAX_PACKET = 65536
 
 
-class Msg(enum.Enum):
+class Msg:
+    """The packets' types (plain strings: runtime.sigs says why not an enum)."""
+
     READY = "ready"
     GO = "go"
     PLACED = "placed"
@@ -54,8 +55,11 @@ class Msg(enum.Enum):
     ERROR = "error"
 
 
+_TYPES = frozenset(v for k, v in vars(Msg).items() if k.isupper())
+
+
 class Packet(Value):
-    type: Msg
+    type: str  # a Msg
     kind: str = ""
     message: str = ""
     reason: str = ""
@@ -64,25 +68,26 @@ class Packet(Value):
         return from_kind(self.kind, self.message, self.reason)
 
 
-def pair() -> tuple[socket.socket, socket.socket]:
-    """(parent end, child end); both close-on-exec."""
-    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+def pair() -> tuple[_socket.socket, _socket.socket]:
+    """(parent end, child end); both close-on-exec. `_socket`'s objects, not `socket`'s: the
+    same C socket without the module that wraps its constants in enums (runtime.sigs says why)."""
+    return _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
 
 
-def send(sock: socket.socket, pkt: Packet) -> None:
-    body = {"type": pkt.type.value}
-    if pkt.type is Msg.ERROR:
+def send(sock: _socket.socket, pkt: Packet) -> None:
+    body = {"type": pkt.type}
+    if pkt.type == Msg.ERROR:
         body.update(kind=pkt.kind, message=pkt.message[:4096], reason=pkt.reason)
     elif pkt.message:
         body["message"] = pkt.message
-    sock.send(fastjson.dumps(body).encode(), socket.MSG_NOSIGNAL)
+    sock.send(fastjson.dumps(body).encode(), _socket.MSG_NOSIGNAL)
 
 
-def send_error(sock: socket.socket, kind: str, message: str, reason: str = "") -> None:
+def send_error(sock: _socket.socket, kind: str, message: str, reason: str = "") -> None:
     send(sock, Packet(Msg.ERROR, kind, message, reason))
 
 
-def recv(sock: socket.socket) -> Packet | None:
+def recv(sock: _socket.socket) -> Packet | None:
     """The next packet, or None at EOF (the peer closed or exec'd)."""
     try:
         raw = sock.recv(MAX_PACKET + 1)
@@ -94,15 +99,17 @@ def recv(sock: socket.socket) -> Packet | None:
         raise SetupError("setup protocol: packet too long")
     try:
         body = fastjson.loads(raw.decode())
-        kind = Msg(body["type"])
+        kind = body["type"]
+        if kind not in _TYPES:
+            raise ValueError(kind)
     except (ValueError, KeyError, TypeError):
         raise SetupError("setup protocol: malformed packet")
-    if kind is Msg.ERROR:
+    if kind == Msg.ERROR:
         return Packet(kind, str(body.get("kind", "")), str(body.get("message", "")), str(body.get("reason", "")))
     return Packet(kind, message=str(body.get("message", "")))
 
 
-def close_quietly(*socks: socket.socket | int | None) -> None:
+def close_quietly(*socks: _socket.socket | int | None) -> None:
     for s in socks:
         if s is None:
             continue

@@ -26,11 +26,9 @@ The raw clone runs no atfork handlers: the second stage only sets itself up and 
 from __future__ import annotations
 
 import os
-import signal
-import socket
 
 from ctrd import libc
-from runtime import creds
+from runtime import creds, sigs
 from runtime import syscalls as sc
 from runtime.errors import SetupError
 from runtime.spec_process import ProcessSpec
@@ -39,6 +37,8 @@ from runtime.sync import Msg, Packet, recv, send
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import _socket
+
     from runtime.syscalls import Syscalls
 
 _SYS_CLONE = 56  # x86_64
@@ -46,7 +46,7 @@ _CLONE_PARENT = 0x00008000
 
 
 def first_stage(s: Syscalls, join: tuple[tuple[int, int], ...], pid_flags: int, new_userns: bool,
-                sock: socket.socket, limits: ProcessSpec) -> tuple[tuple[int, int], ...]:
+                sock: _socket.socket, limits: ProcessSpec) -> tuple[tuple[int, int], ...]:
     """Steps 1-4 in the forked child. Returns in the second stage only, with the joins that are
     left to it (cgroup namespaces: they need the cgroup placement, which it inherits)."""
     user = [(fd, t) for fd, t in join if t == sc.CLONE_NEWUSER]
@@ -61,7 +61,7 @@ def first_stage(s: Syscalls, join: tuple[tuple[int, int], ...], pid_flags: int, 
         s.unshare(sc.CLONE_NEWUSER)
     send(sock, Packet(Msg.USERNS))
     pkt = recv(sock)
-    if pkt is None or pkt.type is not Msg.MAPPED:
+    if pkt is None or pkt.type != Msg.MAPPED:
         os._exit(1)  # the parent failed or went away
     s.setresgid(0)
     s.setresuid(0)
@@ -75,7 +75,7 @@ def first_stage(s: Syscalls, join: tuple[tuple[int, int], ...], pid_flags: int, 
 
 
 def _clone_parent() -> int:
-    pid = int(libc.pysyscall(_SYS_CLONE, _CLONE_PARENT | signal.SIGCHLD, 0, 0, 0, 0))
+    pid = int(libc.pysyscall(_SYS_CLONE, _CLONE_PARENT | sigs.SIGCHLD, 0, 0, 0, 0))
     return libc.check(pid, "clone")
 
 
@@ -93,21 +93,21 @@ def write_maps(pid: int, uid: tuple[IdMap, ...], gid: tuple[IdMap, ...]) -> None
             raise SetupError(f"{field}: writing {path}: {(exc.strerror or str(exc)).lower()}") from None
 
 
-def follow(sock: socket.socket, first: int, uid: tuple[IdMap, ...], gid: tuple[IdMap, ...]) -> int:
+def follow(sock: _socket.socket, first: int, uid: tuple[IdMap, ...], gid: tuple[IdMap, ...]) -> int:
     """The parent's half: map the first stage's user namespace (unless it joined one), release it,
     reap it, and return the second stage's host pid. Raises the child's error."""
     pkt = recv(sock)
-    if pkt is not None and pkt.type is Msg.USERNS:
+    if pkt is not None and pkt.type == Msg.USERNS:
         if uid:
             write_maps(first, uid, gid)
         send(sock, Packet(Msg.MAPPED))
         pkt = recv(sock)
     if pkt is None:
         raise SetupError("user namespace: the first stage exited during setup")
-    if pkt.type is Msg.ERROR:
+    if pkt.type == Msg.ERROR:
         raise pkt.error()
-    if pkt.type is not Msg.PID or not pkt.message.isdigit():
-        raise SetupError(f"user namespace: unexpected {pkt.type.value} from the first stage")
+    if pkt.type != Msg.PID or not pkt.message.isdigit():
+        raise SetupError(f"user namespace: unexpected {pkt.type} from the first stage")
     try:
         os.waitpid(first, 0)
     except ChildProcessError:

@@ -11,9 +11,12 @@ number) are told apart, and on s390(x) the multiplexer syscall 0 is answered wit
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
 
 from runtime.value import Value
+
+TYPE_CHECKING = False  # collections.abc only for annotations: `collections` is ~1.5 ms of a create (runtime.sigs)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 LD_W_ABS = 0x20
 JMP_JA = 0x05

@@ -9,7 +9,6 @@ so the kernel answers it through the ENOSYS stub or the default action).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 
 from ctrd import seccomp as vocab
 from runtime.errors import SpecError
@@ -18,6 +17,7 @@ from runtime.value import Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 ACTIONS = vocab.ACTIONS

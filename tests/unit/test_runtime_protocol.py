@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from runtime import errors, state, sync
 
 def test_packets_round_trip_and_errors_keep_their_type() -> None:
     a, b = sync.pair()
-    with a, b:
+    with closing(a), closing(b):  # _socket objects (runtime.sync) are no context managers
         sync.send(b, sync.Packet(sync.Msg.READY))
         assert sync.recv(a) == sync.Packet(sync.Msg.READY)
         sync.send_error(b, "exec", 'exec: "x": executable file not found in $PATH', "exec-not-found")
@@ -41,7 +42,7 @@ def test_each_error_kind_from_the_child_keeps_its_taxonomy_code(kind: str, cls: 
 
 def test_spec_error_sent_by_the_child_arrives_as_a_spec_error() -> None:
     a, b = sync.pair()
-    with a, b:
+    with closing(a), closing(b):  # _socket objects (runtime.sync) are no context managers
         sync.send_error(b, "spec", "config.json: process.cwd: must be absolute")
         pkt = sync.recv(a)
         assert pkt is not None
@@ -52,7 +53,7 @@ def test_spec_error_sent_by_the_child_arrives_as_a_spec_error() -> None:
 
 def test_malformed_and_oversized_packets_are_protocol_errors() -> None:
     a, b = sync.pair()
-    with a, b:
+    with closing(a), closing(b):  # _socket objects (runtime.sync) are no context managers
         b.send(b"not json")
         with pytest.raises(errors.SetupError, match="malformed"):
             sync.recv(a)
@@ -66,7 +67,7 @@ def test_malformed_and_oversized_packets_are_protocol_errors() -> None:
 
 def test_error_message_is_bounded() -> None:
     a, b = sync.pair()
-    with a, b:
+    with closing(a), closing(b):  # _socket objects (runtime.sync) are no context managers
         sync.send_error(b, "setup", "m" * 100_000)
         pkt = sync.recv(a)
         assert pkt is not None and len(pkt.message) == 4096
