@@ -127,7 +127,7 @@ class Monitor:
         if old is not None and not old.done():
             old.cancel()
         # No task waits: the exit's future calls back, and only then a task handles it. A task
-        # per running container suspended in `await shim.wait()` was ~1.6 KB each (see conn.py).
+        # per running container suspended in `await shim.wait()` was 0.75 KB more (see conn.py).
         waiting: asyncio.Future[Exit]
         try:
             waiting = asyncio.ensure_future(shim.wait())

@@ -47,9 +47,10 @@ class ShimClient(asyncio.Protocol):
     Memory: asyncio streams cost every connection a StreamReader, a StreamWriter, a
     StreamReaderProtocol (each with its instance dict, futures and weakrefs) and a reader task
     with three suspended coroutines; the daemon keeps one connection per running container.
-    This protocol keeps a few slots and no buffer between frames. Measured 2026-12-06 with
-    tracemalloc (200 sleeping containers, snapshots before/after, by traceback): see the
-    commit message for the figures."""
+    This protocol keeps a few slots and no buffer between frames: ~3.7 KB less per running
+    container (2026-12-06, daemon with 200 sleeping containers, tracemalloc snapshots after a
+    warm run and after the starts: 14.6 → 9.8 KB per container with the lazy Condition, which
+    was 1.2 KB of that)."""
 
     __slots__ = ("_buf", "_closed", "_drained", "_last_id", "_lost", "_paused", "_pending", "_transport", "address")
     connect = _Connect()

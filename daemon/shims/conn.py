@@ -109,7 +109,8 @@ class ShimConn:
         """A future of the exit, resolved by the Wait answer's callback: no task or coroutine per
         waiting container. Every running container's exit watcher holds one for as long as it runs;
         as `await shim.wait()` it was a task with four suspended coroutines, its context and its
-        request, ~1.6 KB per container (tracemalloc, 200 sleeping containers, 2026-12-06).
+        request: 0.75 KB more per container than these futures and callbacks (tracemalloc, 200
+        sleeping containers, 2026-12-06: 9.77 → 9.02 KB per container).
         Cancelling the future abandons the call (its answer is discarded)."""
         if self._waiting is not None:
             return asyncio.shield(self._waiting)  # a caller giving up does not end it
