@@ -185,7 +185,10 @@ class Container:
     log_path: str = ""
     # runtime only
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
-    changed: asyncio.Condition = field(default_factory=asyncio.Condition, repr=False)
+    # Made by the first waiter (`changed`), not with the record: most containers are never
+    # waited on, and a Condition is two asyncio objects, a deque and three bound methods,
+    # ~1.0 KB per container (tracemalloc, 200 sleeping containers, 2026-12-06).
+    _changed: asyncio.Condition | None = field(default=None, init=False, repr=False)
     generation: int = 0  # bumped by every start: a watcher acts only on its own generation
     exit_seq: int = 0  # bumped by every recorded exit: Wait returns on the next one
     removed: bool = False
@@ -197,10 +200,20 @@ class Container:
     def set_state(self, **changes: Any) -> None:
         self.state = dataclasses.replace(self.state, **changes)
 
+    @property
+    def changed(self) -> asyncio.Condition:
+        """Notified on every state change (Wait, attach's exit, follow-mode logs wait on it)."""
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        return self._changed
+
     async def notify(self) -> None:
         """Wake everyone waiting for a state change (Wait, Kill, follow-mode logs)."""
-        async with self.changed:
-            self.changed.notify_all()
+        changed = self._changed
+        if changed is None:
+            return  # nobody has waited on this container yet: nobody to wake
+        async with changed:
+            changed.notify_all()
 
 
 # ---------------------------------------------------------------------------------- JSON codec

@@ -26,6 +26,7 @@ from ctrd.errdefs import AlreadyExists, InvalidArgument, NotFound
 from daemon.atomic import fsync_dir, write_json_atomic
 from daemon.containers import record
 from daemon.containers.record import Container
+from daemon.paths import under
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +106,12 @@ class ContainerStore:
         raise NotFound(f"no such container: {ref}")
 
     def id_taken(self, cid: str) -> bool:
-        return cid in self._by_id or (self.dir / cid).exists()
+        return cid in self._by_id or self.container_dir(cid).exists()
 
     # ------------------------------------------------------------------ disk (sync: call in a thread)
 
     def container_dir(self, cid: str) -> Path:
-        return self.dir / cid
+        return under(self.dir, cid)  # not `self.dir / cid`: that interns the record's id (daemon/paths.py)
 
     def write_host_config(self, c: Container) -> None:
         """Create's first write (may run alongside the layer creation: it commits nothing)."""

@@ -26,6 +26,7 @@ from pathlib import Path
 from ctrd import errdefs, ids
 from daemon.atomic import fsync_paths
 from daemon.layers import initlayer, mounts
+from daemon.paths import under  # not `self.root / <id>`: that interns a container's id
 
 MAX_DEPTH = 128  # docker's overlay2 maxDepth (lowers of one mount)
 INIT_SUFFIX = "-init"
@@ -99,7 +100,7 @@ class LayerStore:
             _write_new(staging / "lower", ":".join(f"l/{s}" for s in lower).encode())
             (staging / "work").mkdir(mode=0o700, exist_ok=True)
             names.append("lower")
-        final = self.root / cache_id
+        final = under(self.root, cache_id)
         if final.exists():
             raise errdefs.AlreadyExists(f"layer already exists: {cache_id}")
         # The link dangles until the rename; a crash in between leaves a dangling link that start-up removes.
@@ -110,12 +111,12 @@ class LayerStore:
             os.unlink(self.links / short)
             raise
         if parent is not None:
-            (self.root / parent / "committed").touch()
+            under(self.root, parent, "committed").touch()
         return cache_id, [final, *(final / n for n in names)]
 
     def remove_layer(self, cache_id: str) -> None:
         """Delete a layer directory and its `l/` link; a missing layer is fine."""
-        path = self.root / cache_id
+        path = under(self.root, cache_id)
         if not cache_id or "/" in cache_id or cache_id in ("l", ".", ".."):
             raise errdefs.InvalidArgument(f"invalid layer id: {cache_id!r}")
         if not path.is_dir():
@@ -146,15 +147,15 @@ class LayerStore:
         }
 
     def exists(self, cache_id: str) -> bool:
-        return bool(cache_id) and "/" not in cache_id and (self.root / cache_id / "diff").is_dir()
+        return bool(cache_id) and "/" not in cache_id and under(self.root, cache_id, "diff").is_dir()
 
     def diff_dir(self, cache_id: str) -> Path:
-        return self.root / cache_id / "diff"
+        return under(self.root, cache_id, "diff")
 
     def parents(self, cache_id: str) -> list[str]:
         """Cache ids of the layer's parents, nearest first (resolved through the `l/` links)."""
         try:
-            raw = (self.root / cache_id / "lower").read_text().strip()
+            raw = under(self.root, cache_id, "lower").read_text().strip()
         except FileNotFoundError:
             return []
         out = []
@@ -178,7 +179,7 @@ class LayerStore:
     def create_container_layers(self, container_id: str, image_top_layer: str | None) -> None:
         _check_container_id(container_id)
         init_id = container_id + INIT_SUFFIX
-        if (self.root / init_id / "link").is_file() and (self.root / container_id / "link").is_file():
+        if under(self.root, init_id, "link").is_file() and under(self.root, container_id, "link").is_file():
             return
         if image_top_layer is not None and not self.exists(image_top_layer):
             raise errdefs.NotFound(f"no such layer: {image_top_layer}")
@@ -205,7 +206,7 @@ class LayerStore:
 
     def mount(self, container_id: str) -> Path:
         _check_container_id(container_id)
-        layer = self.root / container_id
+        layer = under(self.root, container_id)
         if not (layer / "link").is_file():
             raise errdefs.NotFound(f"no such container layer: {container_id}")
         merged = layer / "merged"
@@ -228,7 +229,7 @@ class LayerStore:
 
     def unmount(self, container_id: str) -> None:
         _check_container_id(container_id)
-        merged = self.root / container_id / "merged"
+        merged = under(self.root, container_id, "merged")
         with self._mount_lock:
             if mounts.is_mount_point(merged):
                 mounts.unmount(merged)
@@ -239,7 +240,7 @@ class LayerStore:
 
     def is_mounted(self, container_id: str) -> bool:
         _check_container_id(container_id)
-        return mounts.is_mount_point(self.root / container_id / "merged")
+        return mounts.is_mount_point(under(self.root, container_id, "merged"))
 
     def remove_container_layers(self, container_id: str) -> None:
         _check_container_id(container_id)
@@ -249,7 +250,7 @@ class LayerStore:
 
     def graph_data(self, container_id: str) -> dict[str, str]:
         _check_container_id(container_id)
-        layer = self.root / container_id
+        layer = under(self.root, container_id)
         if not (layer / "link").is_file():
             raise errdefs.NotFound(f"no such container layer: {container_id}")
         return {
@@ -269,7 +270,7 @@ class LayerStore:
     # ---------------------------------------------------------------- internals
     def _short(self, cache_id: str) -> str:
         try:
-            short = (self.root / cache_id / "link").read_text().strip()
+            short = under(self.root, cache_id, "link").read_text().strip()
         except FileNotFoundError:
             return ""
         return short if _SHORT.match(short) else ""
@@ -281,7 +282,7 @@ class LayerStore:
         if not short:
             raise errdefs.NotFound(f"no such layer: {parent}")
         try:
-            rest = (self.root / parent / "lower").read_text().strip()
+            rest = under(self.root, parent, "lower").read_text().strip()
         except FileNotFoundError:
             rest = ""
         return [short] + [x.removeprefix("l/") for x in rest.split(":") if x]

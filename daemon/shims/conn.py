@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -104,11 +105,20 @@ class ShimConn:
         r = await self.client.stop(sig, timeout_ms)
         return Exit(int(r.exit_status), float(r.exited_at), killed=bool(r.killed))
 
-    async def wait(self) -> Exit:
+    def wait(self) -> asyncio.Future[Exit]:
+        """A future of the exit, resolved by the Wait answer's callback: no task or coroutine per
+        waiting container. Every running container's exit watcher holds one for as long as it runs;
+        as `await shim.wait()` it was a task with four suspended coroutines, its context and its
+        request: 0.75 KB more per container than these futures and callbacks (tracemalloc, 200
+        sleeping containers, 2026-12-06: 9.77 → 9.02 KB per container).
+        Cancelling the future abandons the call (its answer is discarded)."""
         if self._waiting is not None:
-            return await asyncio.shield(self._waiting)  # a caller giving up does not end it
-        r = await self.client.wait()
-        return Exit(int(r.exit_status), float(r.exited_at), bool(r.oom_killed))
+            return asyncio.shield(self._waiting)  # a caller giving up does not end it
+        ((req_id, answer),) = self.client.submit([("Wait", shim_pb2.WaitRequest())])
+        out: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()
+        answer.add_done_callback(functools.partial(_wait_answered, self.client, req_id, out))
+        out.add_done_callback(functools.partial(_wait_dropped, self.client, req_id, answer))
+        return out
 
     async def pause(self) -> None:
         await self.client.pause()
@@ -227,6 +237,33 @@ def _state(r: shim_pb2.StateResponse) -> ShimState:
     status = _STATUS.get(r.status, "unknown")
     ex = Exit(int(r.exit_status), float(r.exited_at), bool(r.oom_killed)) if status == "stopped" else None
     return ShimState(status, int(r.pid), ex)
+
+
+def _wait_answered(client: ShimClient, req_id: int, out: asyncio.Future[Exit],
+                   answer: asyncio.Future[shim_pb2.Envelope]) -> None:
+    client.discard(req_id)
+    if out.done():
+        return
+    if answer.cancelled():
+        out.cancel()
+        return
+    exc = answer.exception()
+    if exc is not None:
+        out.set_exception(exc)
+        return
+    try:
+        r = client.answer("Wait", answer.result(), shim_pb2.WaitResponse)
+    except Exception as err:  # the shim's error, as `call` raises it
+        out.set_exception(err)
+        return
+    out.set_result(Exit(int(r.exit_status), float(r.exited_at), bool(r.oom_killed)))
+
+
+def _wait_dropped(client: ShimClient, req_id: int, answer: asyncio.Future[shim_pb2.Envelope],
+                  out: asyncio.Future[Exit]) -> None:
+    if out.cancelled():  # the caller gave up (a timeout, a re-armed or forgotten watcher)
+        client.discard(req_id)
+        answer.cancel()
 
 
 def _retrieved(fut: asyncio.Future[Exit]) -> None:

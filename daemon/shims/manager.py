@@ -15,6 +15,7 @@ from typing import Any
 
 from ctrd import errdefs
 from daemon.atomic import write_json_atomic
+from daemon.paths import under
 from daemon.shims.api import Exit
 from daemon.shims.client import ShimClient
 from daemon.shims.conn import ShimConn
@@ -59,7 +60,7 @@ class RealShims:
         await self.launcher.close()
 
     def state_dir(self, container_id: str) -> Path:
-        return self.exec_root / "shims" / container_id
+        return under(self.exec_root, "shims", container_id)  # not `/`: daemon/paths.py
 
     async def launch(self, container_id: str) -> ShimConn:
         if self._ready is not None and not self._ready.done():

@@ -1,8 +1,8 @@
 """The shim's wire framing: a 4-byte big-endian length, then a serialized `Envelope`.
 
 It lives beside the wire contract (`ctrd.shim.v1`) because both ends speak it: the shim server
-(`take_frames`, on its own buffers) and the daemon's shim client (`read_frame`, on an asyncio
-stream). A frame larger than `MAX_FRAME` or one that does not parse is a protocol error: the
+and the daemon's shim client (an asyncio protocol) both use `take_frames` on their own buffers;
+`read_frame` reads one frame from an asyncio stream. A frame larger than `MAX_FRAME` or one that does not parse is a protocol error: the
 caller closes that connection (and only that one).
 """
 
@@ -18,6 +18,7 @@ from ctrd.shim.v1 import shim_pb2
 
 MAX_FRAME = 4 * 1024 * 1024
 _HEADER = struct.Struct(">I")
+HEADER_SIZE = _HEADER.size
 
 
 class FrameError(Exception):
