@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,15 +16,6 @@ from tests.integration.ctrctl_fake import FakeDaemon
 
 _SCRIPT = Path(sys.executable).parent / "ctrctl"
 CTRCTL = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "ctrctl.main"]
-
-
-@pytest.fixture
-def fake(short_tmp: Path) -> Iterator[FakeDaemon]:
-    d = FakeDaemon(str(short_tmp / "ctrd.sock")).start()
-    try:
-        yield d
-    finally:
-        d.stop()
 
 
 def ctl(sock: str, *args: str, timeout: float = 30, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:

@@ -6,24 +6,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from tests.integration.ctrctl_fake import FakeDaemon
 from tests.integration.test_ctrctl_cli import CTRCTL
 
 PYTHON_MESSAGE = "google.protobuf.internal.python_message"
-
-
-@pytest.fixture
-def fake(short_tmp: Path) -> Iterator[FakeDaemon]:
-    d = FakeDaemon(str(short_tmp / "ctrd.sock")).start()
-    try:
-        yield d
-    finally:
-        d.stop()
 
 
 def _ctl(sock: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
