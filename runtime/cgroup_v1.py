@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from runtime import cgroup_extra
+from runtime import cgroup_extra, sigs
 from runtime import cgroup_v1_more as more
 from runtime import cgroupfs as fs
 from runtime.cgroup_extra import V1_EXTRA_CONTROLLERS
@@ -204,7 +204,7 @@ class V1Cgroup:
 
     def destroy(self) -> None:
         if self.pids():
-            self.kill_all(fs.SIGKILL)
+            self.kill_all(sigs.SIGKILL)
             fs.wait_empty(self._dirs, 5.0)
         deadline = time.monotonic() + 5
         for d in self._dirs:

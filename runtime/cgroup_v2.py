@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from runtime import cgroup_extra
+from runtime import cgroup_extra, sigs
 from runtime import cgroup_v2_devices as devices_v2
 from runtime import cgroup_v2_io as io_v2
 from runtime import cgroupfs as fs
@@ -157,7 +157,7 @@ class V2Cgroup:
         )
 
     def kill_all(self, sig: int) -> None:
-        if sig == fs.SIGKILL and os.path.exists(f"{self.dir}/cgroup.kill"):
+        if sig == sigs.SIGKILL and os.path.exists(f"{self.dir}/cgroup.kill"):
             fs.write(f"{self.dir}/cgroup.kill", "1")
             return
         for pid in self.pids():
@@ -170,6 +170,6 @@ class V2Cgroup:
         if not self.exists():
             return
         if self.pids():
-            self.kill_all(fs.SIGKILL)
+            self.kill_all(sigs.SIGKILL)
             fs.wait_empty([self.dir], 5.0)
         fs.rmdir_wait(self.dir, time.monotonic() + 5)

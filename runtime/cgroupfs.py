@@ -13,8 +13,6 @@ TYPE_CHECKING = False  # collections.abc (the `collections` package) only for th
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-SIGKILL = 9  # Linux's number; `signal` is an enum module, ~5 ms of a ctrd-runtime call (runtime.container)
-
 
 class Stats(Record):
     """(runtime.record says why this is not a dataclass)"""

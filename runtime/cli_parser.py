@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from runtime.cli_args import DEFAULT_ROOT
+from runtime.cli_args import DEFAULT_ROOT, GLOBAL
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,8 +33,8 @@ class _Version(argparse.Action):
 # after the global options, so only that verb's parser is built. Anything else (help, an unknown
 # verb or option, any usage error) is parsed again by the full parser, so that usage lines and
 # error messages stay exactly argparse's over all verbs.
-_GLOBAL_VALUE = frozenset(("--root", "--log", "--log-format", "--rootless", "--criu"))
-_GLOBAL_FLAG = frozenset(("--debug", "--systemd-cgroup"))
+_GLOBAL_VALUE = frozenset(name for name, (_, kind) in GLOBAL.items() if kind != "flag")
+_GLOBAL_FLAG = frozenset(name for name, (_, kind) in GLOBAL.items() if kind == "flag")
 
 
 class _Retry(Exception):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 
-from runtime import cgroups, state
+from runtime import cgroups, sigs, state
 from runtime.cgroupfs import Stats
 from runtime.errors import (
     ContainerNotFound,
@@ -65,9 +65,6 @@ class Status:
     RUNNING = "running"
     PAUSED = "paused"
     STOPPED = "stopped"
-
-
-_SIGKILL = 9  # Linux's number (fixed by its ABI); `signal` is an enum module (see Status)
 
 
 class Stdio(Record):
@@ -307,7 +304,7 @@ class Container:
     def _kill_init(self) -> None:
         if self.pid and state.proc_start_time(self.pid) == self._st.start_time > 0:
             try:
-                os.kill(self.pid, _SIGKILL)
+                os.kill(self.pid, sigs.SIGKILL)
             except ProcessLookupError:
                 pass
 

@@ -1,4 +1,4 @@
-"""Signals for the runtime's create/run/exec path, from CPython's `_signal` without `signal`.
+"""Signals for `ctrd-runtime` (every verb an engine calls), from CPython's `_signal` without `signal`.
 
 `signal` is `_signal` re-exported with its numbers and handlers turned into IntEnums, so importing
 it imports enum (with functools, collections, types, operator); `socket` does the same for its
