@@ -348,12 +348,23 @@ def preload() -> None:
     import select  # noqa: F401
     import shutil  # noqa: F401
 
-    from runtime import create, exec_in, hooks, seccomp, spawn, spec, spec_hooks, sync, syscalls  # noqa: F401
-    # runtime.cgroups imports its managers on first use (a CLI `state` needs neither): without
-    # them here every shim's create helper imported cgroup_v1 and its two helpers itself, ~3 ms
-    # of each start (measured 2026-12-06, monotonic timestamps in the helper: 3.1 ms from
-    # for_path to the first mkdir, 0.05 ms once imported).
-    from runtime import cgroup_v1, cgroup_v2  # noqa: F401
+    # runtime.cgroups imports its managers (cgroup_v1, cgroup_v2) on first use, as a CLI `state`
+    # needs neither: without them here every shim's create helper imported cgroup_v1 and its two
+    # helpers itself, ~3 ms of each start (measured 2026-12-06, monotonic timestamps in the
+    # helper: 3.1 ms from for_path to the first mkdir, 0.05 ms once imported).
+    from runtime import (  # noqa: F401
+        cgroup_v1,
+        cgroup_v2,
+        create,
+        exec_in,
+        hooks,
+        seccomp,
+        spawn,
+        spec,
+        spec_hooks,
+        sync,
+        syscalls,
+    )
 
     seccomp.supported()  # loads libseccomp (when installed): a shim never pays for its dlopen
     create.owner()  # the state's owner: one passwd lookup (NSS) for all shims, not one per create
