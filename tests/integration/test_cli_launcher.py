@@ -34,13 +34,13 @@ def _site_packages(venv_dir: Path) -> Path:
     return venv_dir / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
 
 
-def _install(env: Path, name: str, package: str, pth: str) -> tuple[Path, Path]:
+def _install(env: Path, name: str, package: str, pth: str, main: str = FAKE_MAIN) -> tuple[Path, Path]:
     """The launcher as `name` in the venv, a package `package` with a stand-in `main` outside it,
     and one .pth file in site-packages with the given text ({src} is the package's parent)."""
     src = env / f"src-{name}-{package}"
     (src / package).mkdir(parents=True, exist_ok=True)
     (src / package / "__init__.py").write_text("")
-    (src / package / ("cli.py" if package == "runtime" else "main.py")).write_text(FAKE_MAIN)
+    (src / package / ("cli.py" if package == "runtime" else "main.py")).write_text(main)
     sp = _site_packages(env / "venv")
     for old in sp.glob("_test_*.pth"):
         old.unlink()
@@ -79,3 +79,30 @@ def test_the_installed_commands_are_the_launcher() -> None:
     r = subprocess.run([str(Path(sys.executable).parent / "ctrd-runtime"), "--version"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.startswith("ctrd-runtime version "), r.stderr
+
+
+# How the entry point ends -> (exit status, stdout, stderr) the launcher must give, as
+# sys.exit(main()) would: it exits without the interpreter's finalization (scripts/bin/ctrctl's
+# _finish), so what finalization did (flushing, atexit handlers, waiting for threads) is checked.
+ENDINGS = {
+    "return": ("def main():\n    return 3\n", (3, "", "")),
+    "return None": ("def main():\n    pass\n", (0, "", "")),
+    "sys.exit(code)": ("import sys\ndef main():\n    sys.exit(4)\n", (4, "", "")),
+    "sys.exit(text)": ("import sys\ndef main():\n    sys.exit('bad flag')\n", (1, "", "bad flag\n")),
+    "status above 255": ("def main():\n    return 257\n", (1, "", "")),
+    "unflushed output": ("import sys\ndef main():\n    sys.stdout.write('x' * 100000)\n"
+                         "    sys.stderr.write('no newline')\n", (0, "x" * 100000, "no newline")),
+    "atexit handler": ("import atexit, sys\ndef main():\n    atexit.register(lambda: print('at exit'))\n"
+                       "    return 5\n", (5, "at exit\n", "")),
+    "thread still running": ("import threading, time\ndef main():\n"
+                             "    threading.Thread(target=lambda: (time.sleep(0.2), print('thread done'))).start()\n"
+                             "    return 6\n", (6, "thread done\n", "")),
+}
+
+
+@pytest.mark.parametrize("ending", sorted(ENDINGS))
+def test_the_exit_is_what_sys_exit_of_the_entry_would_give(env: Path, ending: str) -> None:
+    main, expected = ENDINGS[ending]
+    script, _ = _install(env, "ctrctl", "ctrctl", "{src}\n", main=main)
+    r = subprocess.run([str(script)], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == expected
