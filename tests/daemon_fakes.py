@@ -92,6 +92,10 @@ class FakeLayers:
         self.mounted.discard(container_id)
         self.layers.discard(container_id)
 
+    def detach_container_layers(self, container_id: str) -> list[Path]:
+        self.remove_container_layers(container_id)
+        return []
+
     def graph_data(self, container_id: str) -> dict[str, str]:
         d = self.root / container_id
         return {"LowerDir": f"{d}-init/diff", "MergedDir": f"{d}/merged", "UpperDir": f"{d}/diff", "WorkDir": f"{d}/work"}

@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import time
@@ -224,7 +225,7 @@ class ContainerManager:
             # the exited shim's shutdown may still run in the background: it removes only the
             # shim's state dir under the exec-root, nothing this removal touches
             await self.monitor.release_resources(c, rootfs=False)
-            await asyncio.to_thread(self._remove_files, c.id)
+            doomed = await asyncio.to_thread(self._remove_files, c.id)
         except (CtrdError, OSError) as exc:
             c.set_state(status=transition(c.id, c.status, Action.DIE), error=str(exc))
             await asyncio.to_thread(_quiet, self.store.save, c)
@@ -237,12 +238,17 @@ class ContainerManager:
         self.execs.drop_container(c.id)
         self.monitor.emit(c, "destroy")
         await c.notify()
+        # The layers are out of the layer store already: deleting them need not delay the answer.
+        self.monitor.spawn(asyncio.to_thread(_delete_trees, doomed))
 
-    def _remove_files(self, cid: str) -> None:
-        """Layers (unmounting the rootfs if still mounted), then the record's directory (sync)."""
-        self.layers.remove_container_layers(cid)
+    def _remove_files(self, cid: str) -> list[Path]:
+        """Layers (unmounting the rootfs if still mounted) taken out of the layer store, then the
+        record's directory deleted (sync); returns the layer directories left to delete, which a
+        start-up deletes if this daemon does not get to it."""
+        doomed = self.layers.detach_container_layers(cid)
         faults.point("rm.after_layers_removed")
         self.store.delete(cid)
+        return doomed
 
     async def _auto_remove(self, c: Container) -> None:
         async with c.lock:
@@ -449,6 +455,11 @@ class ContainerManager:
             "ContainersPaused": sum(c.status is Status.PAUSED for c in cs),
             "ContainersStopped": sum(not is_alive(c.status) for c in cs),
         }
+
+
+def _delete_trees(paths: list[Path]) -> None:
+    for p in paths:
+        shutil.rmtree(p, ignore_errors=True)
 
 
 def _quiet(fn: Any, *args: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,11 @@ def _mounts() -> list[tuple[str, str, str]]:
 
 def _layer_dirs(d: DaemonProc, cid: str) -> list[Path]:
     return [d.root / "overlay2" / cid, d.root / "overlay2" / f"{cid}-init"]
+
+
+def _staged(d: DaemonProc) -> list[str]:
+    """Layer directories renamed out of the store and not yet deleted."""
+    return [n for n in os.listdir(d.root / "overlay2") if n.startswith(".staging-")]
 
 
 def test_create_start_pause_stop_rm_as_the_document_shows(ctrd: DaemonProc) -> None:  # noqa: F811
@@ -95,4 +101,9 @@ def test_create_start_pause_stop_rm_as_the_document_shows(ctrd: DaemonProc) -> N
         assert not layer.exists()
     for link in links:
         assert not (ctrd.root / "overlay2" / "l" / link).exists()
+    # their data, renamed out of the store by rm, is deleted right after rm answers
+    deadline = time.monotonic() + 10
+    while _staged(ctrd) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _staged(ctrd) == []
     assert not (ctrd.exec_root / "shims" / cid).exists()

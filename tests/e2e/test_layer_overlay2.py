@@ -107,6 +107,29 @@ def test_remove_while_mounted_unmounts(short_tmp: Path) -> None:
     assert store.layer_ids() == {top}
 
 
+def test_detach_takes_the_layers_out_at_once_and_the_next_store_deletes_what_is_left(short_tmp: Path) -> None:
+    root = short_tmp / "overlay2"
+    store = LayerStore(root)
+    (top,) = _image_layers(store, 1)
+    store.create_container_layers("c1", top)
+    store.mount("c1")
+    (root / "c1" / "diff" / "written").write_text("x")
+    links = set(os.listdir(root / "l"))
+    doomed = store.detach_container_layers("c1")
+    # gone from the store at once: unmounted, no <id>/<id>-init, links dropped, ids unlisted
+    assert not _mounts_mentioning(f"{root}/c1/merged")
+    assert not (root / "c1").exists() and not (root / "c1-init").exists()
+    assert len(set(os.listdir(root / "l"))) == len(links) - 2
+    assert store.container_layer_ids() == set() and store.layer_ids() == {top}
+    # the data is the caller's to delete, under names a start-up recognises as leftovers
+    assert len(doomed) == 2 and all(d.parent == root and d.name.startswith(".staging-") for d in doomed)
+    assert any((d / "diff" / "written").exists() for d in doomed)
+    assert store.detach_container_layers("c1") == []  # idempotent
+    LayerStore(root)  # a daemon that stopped before deleting them: the next start does
+    assert not any(d.exists() for d in doomed)
+    assert sorted(os.listdir(root)) == sorted(["l", top])
+
+
 def test_container_without_image_and_bad_ids(short_tmp: Path) -> None:
     store = LayerStore(short_tmp / "overlay2")
     store.create_container_layers("scratch", None)
