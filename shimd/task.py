@@ -147,7 +147,7 @@ class Task:
                 if req.terminal:
                     # the runtime replaces the three with the pty's slave
                     con_shim, con_rt = console.pair()
-                    pid = await backend.create(Stdio(devnull, devnull, devnull, console=con_rt))
+                    pid = await backend.create(Stdio(devnull, devnull, devnull, console=con_rt), start=req.start)
                     self._master = console.take_master(con_shim, f"create {self.id}")
                     con_shim = -1
                     self._pumps = [LogPump(os.dup(self._master), "stdout", self._writer, self.fanout.publish)]
@@ -165,7 +165,7 @@ class Task:
                     _widen(out_w)
                     self._pumps = [LogPump(out_r, "stdout", self._writer, self.fanout.publish),
                                    LogPump(err_r, "stderr", self._writer, self.fanout.publish)]
-                    pid = await backend.create(Stdio(stdin, out_w, err_w))
+                    pid = await backend.create(Stdio(stdin, out_w, err_w), start=req.start)
                 self.fanout.listen(f"{self.state_dir}/{attachwire.SOCKET_FILE}")
             except BaseException:
                 await self._close_io(relays)
@@ -184,17 +184,22 @@ class Task:
             files.write_json(f"{self.state_dir}/{files.RUNTIME_FILE}", {**record, "pid": pid})
             self._watch = asyncio.create_task(self._watch_init(pid))
             self._move("create")
+            if req.start:  # Create and Start in one call; a start that fails leaves it created
+                return await self._start_locked()
             return pid
 
     async def start(self) -> int:
         async with self._lock:
-            check(self.status, "start", self.id)
-            await self._backend().start()
-            if self.status is Status.CREATED:
-                self._move("start")
-                if self.health is not None and self.exit is None:
-                    self.health.start()
-            return self.pid
+            return await self._start_locked()
+
+    async def _start_locked(self) -> int:
+        check(self.status, "start", self.id)
+        await self._backend().start()
+        if self.status is Status.CREATED:
+            self._move("start")
+            if self.health is not None and self.exit is None:
+                self.health.start()
+        return self.pid
 
     # -- exit -----------------------------------------------------------------------------------
 

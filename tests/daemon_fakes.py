@@ -141,6 +141,8 @@ class FakeShim:
                 f'exec: "{self.args[0]}": executable file not found in $PATH', reason=errdefs.REASON_EXEC_NOT_FOUND
             )
         self.proc_pid = self.owner.next_pid()
+        if req.start:
+            return await self.start()
         return self.proc_pid
 
     async def start(self) -> int:

@@ -137,7 +137,10 @@ async def _start_steps(
     faults.point("start.after_shim_launch")
     if m.migration_warmer is not None:
         m.migration_warmer.kick()  # again, nearer the placement: keeps the lock warm until then
-    await shim.create(
+    # Without a client to attach between the two, Create and Start are one call to the shim: the
+    # round trip between them (daemon -> shim -> runtime helper) is not on the start's path.
+    early = c.id in m.early_attach
+    pid = await shim.create(
         ShimCreate(
             bundle=str(bundle_dir),
             log_path=c.log_path if c.host_config.log_driver != "none" else "",
@@ -151,14 +154,16 @@ async def _start_steps(
             stdin_once=c.config.stdin_once,
             health=c.config.healthcheck,
             log_attrs=tuple(sorted(logopts.attrs(c.config, dict(c.host_config.log_opts)).items())),
+            start=not early,
         )
     )
     steps.mark("create")
-    if c.id in m.early_attach:
+    if early:
         await sessions.connect_early(c.id, bundle_dir, m.early_attach)
     faults.point("start.after_shim_create")
-    pid = await shim.start()
-    steps.mark("start")
+    if early:
+        pid = await shim.start()
+        steps.mark("start")
     return shim, pid, net.settings
 
 

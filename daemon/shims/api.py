@@ -43,6 +43,7 @@ class ShimCreate:
     stdin_once: bool = False
     health: Healthcheck | None = None  # run by the shim when enabled
     log_attrs: tuple[tuple[str, str], ...] = ()  # each json-file entry's "attrs"
+    start: bool = False  # start it too, in the same call (create then answers the started pid)
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,7 +75,7 @@ class ShimConn:
         msg = shim_pb2.CreateRequest(
             id=Path(req.bundle).name, bundle=req.bundle, runtime=req.runtime, runtime_root=req.runtime_root,
             log_path=req.log_path, log_max_size=req.log_max_size, log_max_file=req.log_max_file, ports=ports,
-            terminal=req.terminal, open_stdin=req.open_stdin, stdin_once=req.stdin_once,
+            terminal=req.terminal, open_stdin=req.open_stdin, stdin_once=req.stdin_once, start=req.start,
         )
         msg.log_attrs.update(dict(req.log_attrs))
         h = req.health

@@ -82,10 +82,13 @@ def _create_then_start(mod: Any, cfg: BackendConfig, stdio: Stdio, cmd_r: int, o
     os.write(out, json.dumps({"ok": [c.pid, cgroups_path]}).encode() + b"\n")
     for fd in {stdio.stdin, stdio.stdout, stdio.stderr, stdio.console} - {-1}:  # the init holds them now
         os.close(fd)
-    if os.read(cmd_r, 16) != b"start":
+    if os.read(cmd_r, 16) != _START:
         return "aborted"  # the shim is deleting the created container
     c.start()
     return "started"
+
+
+_START = b"start"  # the create helper's one command: release the init
 
 
 def _wake(fut: asyncio.Future[None]) -> None:
@@ -138,6 +141,7 @@ class ForkedBackend:
         self._pid = 0
         self._starter: tuple[int, _Lines, int] | None = None  # create helper: pid, answers, command fd
         self._cgroups_path: str | None = None  # the container's, as the runtime's create saw it
+        self._start_sent = False  # create(start=True) has written "start" to the helper already
 
     def _what(self, verb: str) -> str:
         return f"{verb} {self.config.container_id}"
@@ -164,7 +168,7 @@ class ForkedBackend:
             lines.close()
             await exited
 
-    async def create(self, stdio: Stdio) -> int:
+    async def create(self, stdio: Stdio, start: bool = False) -> int:
         mod = self._mod
         cmd_r, cmd_w = os.pipe2(os.O_CLOEXEC)
         cfg = self.config
@@ -177,6 +181,11 @@ class ForkedBackend:
                     lambda: _create_then_start(mod, cfg, stdio, cmd_r, w))
         os.close(w)
         os.close(cmd_r)
+        if start:
+            # The helper finds "start" waiting as soon as it has created: the init is released
+            # without a round trip through this loop (start() then only collects the answer).
+            os.write(cmd_w, _START)
+            self._start_sent = True
         lines = _Lines(r)
         exited = self._reaper.wait_fresh(pid)
         try:
@@ -197,7 +206,7 @@ class ForkedBackend:
         self._starter = None
         exited = self._reaper.wait(pid)
         try:
-            if command:
+            if command and not self._start_sent:
                 os.write(cmd_w, command)
             os.close(cmd_w)
             await lines.next(self._what("start"))
@@ -208,7 +217,7 @@ class ForkedBackend:
     async def start(self) -> None:
         if self._starter is None:
             raise errdefs.FailedPrecondition(f"container {self.config.container_id} cannot be started twice")
-        await self._end_starter(b"start")
+        await self._end_starter(_START)
 
     async def kill(self, sig: int, all_procs: bool = False) -> None:
         await self._call("kill", lambda: self._load().kill(sig, all=all_procs))

@@ -58,7 +58,7 @@ class InProcessBackend:
         with mapped_errors(f"{what} {self.config.container_id}"):
             return fn(*args, **kw)
 
-    async def create(self, stdio: Stdio) -> int:
+    async def create(self, stdio: Stdio, start: bool = False) -> int:
         check_terminal(self.config.bundle, stdio.console >= 0)
         mod = runtime_library
         st = runtime_stdio(mod, stdio)

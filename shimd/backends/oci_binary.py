@@ -94,7 +94,7 @@ class OciBinaryBackend:
         finally:
             log.unlink(missing_ok=True)
 
-    async def create(self, stdio: Stdio) -> int:
+    async def create(self, stdio: Stdio, start: bool = False) -> int:
         check_terminal(self.config.bundle, stdio.console >= 0)
         pidfile = self._state_dir / "init.pid"
         pidfile.unlink(missing_ok=True)

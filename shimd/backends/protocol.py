@@ -90,8 +90,9 @@ class BackendConfig:
 class Backend(Protocol):
     config: BackendConfig
 
-    async def create(self, stdio: Stdio) -> int:
-        """Set the container up, its init blocked before execve; returns the init pid."""
+    async def create(self, stdio: Stdio, start: bool = False) -> int:
+        """Set the container up, its init blocked before execve; returns the init pid. `start`:
+        start() follows at once, so the backend may begin it before create has answered."""
         ...
 
     async def start(self) -> None: ...

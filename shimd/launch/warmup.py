@@ -222,7 +222,7 @@ async def _interactive(client: _WarmClient, state_dir: Path, terminal: bool) -> 
 _ENDING: tuple[tuple[str, Message], ...] = (
     ("Stop", shim_pb2.StopRequest(signal=signal.SIGKILL, timeout_ms=5000)),
     ("Wait", shim_pb2.WaitRequest()), ("Delete", shim_pb2.DeleteRequest()), ("Shutdown", shim_pb2.ShutdownRequest()))
-_LIFECYCLE: tuple[tuple[str, Message], ...] = (
+_LIFECYCLE: tuple[tuple[str, Message], ...] = (  # after a Create that started it ("Start": refused)
     ("Start", shim_pb2.StartRequest()), ("State", shim_pb2.StateRequest()), ("Pids", shim_pb2.PidsRequest()),
     ("Stats", shim_pb2.StatsRequest()), ("Pause", shim_pb2.PauseRequest()), ("Resume", shim_pb2.ResumeRequest()),
     ("Exec", shim_pb2.ExecRequest(args=["/bin/sh", "-c", "echo x"])),
@@ -252,7 +252,9 @@ async def _session(state_dir: Path, interactive: bool = False, terminal: bool = 
         await client.call("Create", shim_pb2.CreateRequest(id="warmup", bundle=str(bundle), runtime="sh",
                                                            log_path=str(state_dir / "log"), log_max_size=64,
                                                            log_max_file=2, terminal=terminal,
-                                                           open_stdin=interactive), check=True)
+                                                           open_stdin=interactive,
+                                                           start=not interactive),  # as ctrd asks
+                                check=True)
         if interactive:  # the rest of the lifecycle is the plain session's
             try:
                 await client.call("Start", shim_pb2.StartRequest(), check=True)

@@ -175,6 +175,27 @@ def test_log_rotation_keeps_max_file_files(short_tmp: Path, backend: str) -> Non
     run(short_tmp, backend, body)
 
 
+def test_create_and_start_in_one_call(short_tmp: Path, backend: str) -> None:
+    async def body(h: Harness) -> None:
+        cid, handle, c = await h.container(["sh", "-c", f"echo started; {LOOP}"], one_call=True)
+        st = await c.state()
+        assert st.status == shim_pb2.STATUS_RUNNING and ppid_of(st.pid) == handle.pid
+        await logged(h, cid, "started\n")  # released without a Start call
+        with pytest.raises(errdefs.FailedPrecondition):
+            await c.start()  # started once already
+        await c.kill(signal.SIGKILL)
+        assert (await c.wait(timeout=10)).exit_status == 137
+        assert (await c.delete()).pid == st.pid
+        assert cgroup_dirs(cid) == []
+
+        # an init that cannot run fails the one call, and leaves nothing behind once deleted
+        with pytest.raises(errdefs.CtrdError):
+            await h.container(["/no/such/binary"], one_call=True)
+        assert all(cgroup_dirs(other) == [] for other, _, _ in h.shims)
+
+    run(short_tmp, backend, body)
+
+
 def test_create_with_a_missing_executable_fails_with_a_reason(short_tmp: Path, backend: str) -> None:
     async def body(h: Harness) -> None:
         with pytest.raises(errdefs.CtrdError) as ei:

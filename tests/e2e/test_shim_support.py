@@ -160,13 +160,17 @@ class Harness:
 
     async def container(self, args: list[str], *, start: bool = True, max_size: int = 0, max_file: int = 1,
                         resources: dict[str, Any] | None = None,
-                        ports: list[shim_pb2.PortForward] | None = None) -> tuple[str, ShimHandle, ShimClient]:
+                        ports: list[shim_pb2.PortForward] | None = None,
+                        one_call: bool = False) -> tuple[str, ShimHandle, ShimClient]:
+        """`one_call`: Create starts it too (CreateRequest.start), as ctrd asks when no client
+        attaches in between; else Start follows Create when `start`."""
         cid = self.new_id()
         h, c = await self.launch(cid)
         await c.create(shim_pb2.CreateRequest(
             id=cid, bundle=str(self.bundle(cid, args, resources)), runtime=self.backend,
-            log_path=str(self.log_path(cid)), log_max_size=max_size, log_max_file=max_file, ports=ports or []))
-        if start:
+            log_path=str(self.log_path(cid)), log_max_size=max_size, log_max_file=max_file, ports=ports or [],
+            start=one_call))
+        if start and not one_call:
             await c.start()
         return cid, h, c
 

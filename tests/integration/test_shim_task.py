@@ -32,7 +32,7 @@ class ScriptBackend:
         self._reaper = reaper
         self._pid = 0
 
-    async def create(self, stdio: Stdio) -> int:
+    async def create(self, stdio: Stdio, start: bool = False) -> int:
         self._pid = spawn.spawn(["/bin/sh", "-c", self.script], stdin=stdio.stdin, stdout=stdio.stdout,
                                 stderr=stdio.stderr)
         return self._pid

@@ -212,6 +212,7 @@ class CreateRequest(_message.Message):
     STDIN_ONCE_FIELD_NUMBER: _builtins.int
     HEALTH_FIELD_NUMBER: _builtins.int
     LOG_ATTRS_FIELD_NUMBER: _builtins.int
+    START_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     bundle: _builtins.str
     """OCI bundle dir (config.json; rootfs path inside it)"""
@@ -230,6 +231,8 @@ class CreateRequest(_message.Message):
     """stdin is a pipe (or the pty) fed by attached clients (docker -i)"""
     stdin_once: _builtins.bool
     """close the container's stdin when the first attached client's stdin ends"""
+    start: _builtins.bool
+    """start the process as soon as it is created: Create and Start in one call"""
     @_builtins.property
     def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortForward]: ...
     @_builtins.property
@@ -256,10 +259,11 @@ class CreateRequest(_message.Message):
         stdin_once: _builtins.bool = ...,
         health: Global___HealthConfig | None = ...,
         log_attrs: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        start: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["health", b"health"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bundle", b"bundle", "health", b"health", "id", b"id", "log_attrs", b"log_attrs", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "log_path", b"log_path", "open_stdin", b"open_stdin", "ports", b"ports", "runtime", b"runtime", "runtime_root", b"runtime_root", "stdin_once", b"stdin_once", "terminal", b"terminal"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bundle", b"bundle", "health", b"health", "id", b"id", "log_attrs", b"log_attrs", "log_max_file", b"log_max_file", "log_max_size", b"log_max_size", "log_path", b"log_path", "open_stdin", b"open_stdin", "ports", b"ports", "runtime", b"runtime", "runtime_root", b"runtime_root", "start", b"start", "stdin_once", b"stdin_once", "terminal", b"terminal"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
