@@ -220,7 +220,9 @@ class LayerStore:
             raise errdefs.NotFound(f"no such container layer: {container_id}")
         merged = layer / "merged"
         with self._mount_lock:
-            if mounts.is_mount_point(merged):
+            # A merged dir that does not exist is no mount point: no mountinfo to read (a table of
+            # two lines per running container) on a start, where unmount has removed it.
+            if merged.is_dir() and mounts.is_mount_point(merged):
                 return merged
             merged.mkdir(mode=0o700, exist_ok=True)
             lower = (layer / "lower").read_text().strip().split(":")
@@ -240,8 +242,7 @@ class LayerStore:
         _check_container_id(container_id)
         merged = under(self.root, container_id, "merged")
         with self._mount_lock:
-            if mounts.is_mount_point(merged):
-                mounts.unmount(merged)
+            mounts.unmount(merged)  # not mounted (or gone) is fine: no mountinfo to read first
             try:
                 merged.rmdir()  # docker's Put removes merged too; leaves diff link lower work
             except OSError:
