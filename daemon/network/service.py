@@ -4,6 +4,7 @@ user-defined networks, and the per-container files."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -49,30 +50,45 @@ class RealNetwork:
 
     async def setup(self, container_id: str, container_dir: Path, req: NetRequest) -> NetResult:
         on_user_network = not (req.mode in self.BUILTIN_MODES or req.mode.startswith("container:"))
-        if on_user_network:
-            s, _ = await self.user.setup(
-                container_id, req.mode, name=req.name, hostname=req.hostname, aliases=req.aliases,
-                ports=list(req.ports), publish_all_exposed=list(req.publish_all_exposed), fixed_ip=req.ip, mac=req.mac,
-                dns=list(req.dns),
+        # on a user network the embedded resolver answers, and forwards what it does not know
+        # to --dns's servers (else the host's), as docker's: resolv.conf keeps 127.0.0.11
+        dns = [DNS_SERVER] if on_user_network else list(req.dns)
+
+        def files_for(ip: str | None) -> Awaitable[dict[str, Path]]:
+            return asyncio.to_thread(
+                write_container_files, container_dir, hostname=req.hostname, ip=ip,
+                extra_hosts=list(req.extra_hosts), dns=dns, host_network=req.mode == "host",
+                dns_search=list(req.dns_search),
             )
-        else:
-            s = await self.manager.setup(
-                container_id, req.mode, hostname=req.hostname, ports=list(req.ports),
-                publish_all_exposed=list(req.publish_all_exposed), shared_netns=req.shared_netns or None, mac=req.mac,
-            )
+
+        # Without an address of its own (none, host) the files need nothing from the namespace:
+        # they are written while it is made (~0.8 ms off a `--network none` start here).
+        early = asyncio.ensure_future(files_for(None)) if req.mode in ("none", "host") else None
+        try:
+            if on_user_network:
+                s, _ = await self.user.setup(
+                    container_id, req.mode, name=req.name, hostname=req.hostname, aliases=req.aliases,
+                    ports=list(req.ports), publish_all_exposed=list(req.publish_all_exposed), fixed_ip=req.ip,
+                    mac=req.mac, dns=list(req.dns),
+                )
+            else:
+                s = await self.manager.setup(
+                    container_id, req.mode, hostname=req.hostname, ports=list(req.ports),
+                    publish_all_exposed=list(req.publish_all_exposed), shared_netns=req.shared_netns or None,
+                    mac=req.mac,
+                )
+        except BaseException:
+            if early is not None:
+                await asyncio.gather(early, return_exceptions=True)
+            raise
         try:
             if s.owns_netns:
                 await self.user.attach_pending(container_id, s.sandbox_key)  # `network connect` while stopped
                 await self.user.sync_dns()
-            # on a user network the embedded resolver answers, and forwards what it does not know
-            # to --dns's servers (else the host's), as docker's: resolv.conf keeps 127.0.0.11
-            dns = [DNS_SERVER] if on_user_network else list(req.dns)
-            files = await asyncio.to_thread(
-                write_container_files, container_dir, hostname=req.hostname, ip=s.ip_address or None,
-                extra_hosts=list(req.extra_hosts), dns=dns, host_network=req.mode == "host",
-                dns_search=list(req.dns_search),
-            )
+            files = await (early if early is not None else files_for(s.ip_address or None))
         except BaseException:
+            if early is not None:
+                await asyncio.gather(early, return_exceptions=True)
             await self.teardown(container_id, s)
             raise
         forwards = tuple(
