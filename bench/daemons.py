@@ -6,6 +6,7 @@ and is gone with it; iptables, masquerade and ip_forward stay off (no NAT, ever)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from bench.sandbox import Sandbox
 # Each run appends "-<run tag>" to these: the bench's teardown kills what is left in its own cgroup
 # trees, so two runs side by side must never share one.
 CONTAINERD_NS = "benchctr"
+RUNC_STATE = Path("/run/containerd/runc")  # containerd-shim-runc-v2's runc --root, per namespace
 DOCKER_CGROUP_PARENT = "bench-docker"
 DOCKER_BIP = "10.253.0.1/22"  # room for the scale section's 300 bridged containers
 
@@ -163,6 +165,10 @@ class Containerd:
             self.remove_all()
             stop_pid(self.proc)
             self.proc = None
+        # containerd-shim-runc-v2 keeps runc's state under /run/containerd/runc/<namespace>, outside
+        # this containerd's own dirs: the namespace's (empty, its containers deleted) dir goes too
+        with contextlib.suppress(OSError):
+            os.rmdir(RUNC_STATE / self.namespace)
 
 
 class Dockerd:

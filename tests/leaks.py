@@ -21,6 +21,7 @@ class Snapshot:
     shims: frozenset[int]
     netns_files: frozenset[str]
     firewall: frozenset[str]
+    runtime_dirs: frozenset[str]
 
 
 BASELINE = pytest.StashKey[Snapshot]()
@@ -102,8 +103,16 @@ def _firewall() -> frozenset[str]:
     return frozenset(ln for ln in out.splitlines() if "CTRD" in ln)
 
 
+def _runtime_dirs() -> frozenset[str]:
+    """containerd-shim-runc-v2's runc state, one directory per containerd namespace."""
+    try:
+        return frozenset(str(p) for p in Path("/run/containerd/runc").iterdir())
+    except OSError:
+        return frozenset()
+
+
 def snapshot() -> Snapshot:
-    return Snapshot(_mounts(), _veths(), _cgroups(), _shims(), _netns_files(), _firewall())
+    return Snapshot(_mounts(), _veths(), _cgroups(), _shims(), _netns_files(), _firewall(), _runtime_dirs())
 
 
 def diff(before: Snapshot, after_fn: Snapshot, settle: float = 0.0) -> list[str]:
@@ -118,6 +127,7 @@ def diff(before: Snapshot, after_fn: Snapshot, settle: float = 0.0) -> list[str]
             + [f"shim process: pid {p}" for p in sorted(after.shims - before.shims)]
             + [f"netns file: {n}" for n in sorted(after.netns_files - before.netns_files)]
             + [f"iptables: {r}" for r in sorted(after.firewall - before.firewall)]
+            + [f"runtime state dir: {d}" for d in sorted(after.runtime_dirs - before.runtime_dirs)]
         )
         if not found or time.monotonic() >= deadline:
             return found

@@ -65,7 +65,8 @@ def test_containerd_task_exec_t(short_tmp: Path) -> None:
             pid, master = pty.fork()
             if pid == 0:  # the child: ctr with the pty as its terminal
                 try:
-                    os.execvp("ctr", ["ctr", "--address", ctr.address, "task", "exec", "-t", "--exec-id", "t1", cid,
+                    os.execvp("ctr", ["ctr", "--address", ctr.address, "--namespace", ctr.namespace, "task", "exec",
+                                      "-t", "--exec-id", "t1", cid,
                                       "sh", "-c", "tty; exit 6"])
                 finally:
                     os._exit(127)

@@ -195,9 +195,9 @@ def test_containerd_ctr_run_t_gets_a_tty(short_tmp: Path, rootfs: Path) -> None:
         pid, master = pty.fork()
         if pid == 0:  # the child: ctr with the pty as its terminal
             try:
-                os.execvp("ctr", ["ctr", "--address", ctr.address, "run", "-t", "--rm", "--runc-binary", ctr.runtime,
-                                  "--cgroup", f"/ctrd-rt-test/{cid}", "--rootfs", str(rootfs), cid,
-                                  "sh", "-c", SIZED])
+                os.execvp("ctr", ["ctr", "--address", ctr.address, "--namespace", ctr.namespace, "run", "-t", "--rm",
+                                  "--runc-binary", ctr.runtime, "--cgroup", f"/ctrd-rt-test/{cid}", "--rootfs",
+                                  str(rootfs), cid, "sh", "-c", SIZED])
             finally:
                 os._exit(127)
         try:

@@ -25,14 +25,20 @@ pytestmark = [
 ]
 
 
+# containerd-shim-runc-v2 keeps the runtime's state under /run/containerd/runc/<namespace>, outside
+# the test containerd's own root and state: each test uses a namespace of its own and removes it.
+RUNC_STATE = Path("/run/containerd/runc")
+
+
 class Ctr:
     def __init__(self, base: Path, runtime: str) -> None:
         self.address = str(base / "c.sock")
         self.runtime = runtime
+        self.namespace = f"ctrd-test-{base.name}"
 
     def __call__(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["ctr", "--address", self.address, *args], capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+        return subprocess.run(["ctr", "--address", self.address, "--namespace", self.namespace, *args],
+                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 @contextlib.contextmanager
@@ -68,6 +74,8 @@ state = "{short_tmp}/state"
         except subprocess.TimeoutExpired:
             daemon.kill()
             daemon.wait()
+        with contextlib.suppress(OSError):  # empty once the test's containers are deleted
+            os.rmdir(RUNC_STATE / c.namespace)
 
 
 @pytest.fixture
