@@ -9,7 +9,7 @@ modules costs ~4 ms of every command, and `run` uses five methods of fifteen.
 
 from __future__ import annotations
 
-import socket
+import _socket  # as ctrctl/h2grpc.py: the plain socket object is all a probe needs
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, TypeVar
@@ -31,7 +31,7 @@ def socket_path(address: str) -> str:
 
 def reachable(path: str) -> bool:
     """Whether something accepts connections on the socket (tells "daemon down" from a daemon error)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         s.settimeout(2.0)
         s.connect(path)

@@ -19,10 +19,10 @@ a slow reader (`image save` into a pipe) holds the daemon back instead of fillin
 
 from __future__ import annotations
 
+import _socket  # not `socket`: that module also loads selectors and array, ~1 ms of every call
 import contextlib
 import enum
 import queue
-import socket
 import struct
 import threading
 import time
@@ -159,7 +159,7 @@ class _Connection:
 
     def __init__(self, path: str, max_message: int) -> None:
         self.max_message = max_message
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             self.sock.connect(path)
         except OSError as exc:
@@ -243,7 +243,7 @@ class _Connection:
         with self.lock:
             self._fail(RpcError(StatusCode.CANCELLED, "channel closed"))
         with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.shutdown(_socket.SHUT_RDWR)
         self.sock.close()
 
     # -- receiving (the reader thread) --

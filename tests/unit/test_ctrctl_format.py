@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,10 +176,12 @@ def test_unreachable_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     finally:
         listener.close()
 
-    def denied(self: socket.socket, addr: str) -> None:
-        raise PermissionError(13, "Permission denied")
+    class Denied(socket.socket):  # a socket the kernel refuses to connect (as for a non-root user)
+        def connect(self, addr: object) -> None:
+            raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(socket.socket, "connect", denied)
+    monkeypatch.setattr(client, "_socket", types.SimpleNamespace(
+        socket=Denied, AF_UNIX=socket.AF_UNIX, SOCK_STREAM=socket.SOCK_STREAM))
     with pytest.raises(errors.CliError, match="permission denied while trying to connect"):
         client.reachable(str(tmp_path / "s.sock"))
 

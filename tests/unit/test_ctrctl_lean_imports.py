@@ -47,3 +47,19 @@ def test_json_is_imported_by_what_reads_or_prints_json() -> None:
         print("json" in sys.modules)
     """)
     assert lines == ["False", "True"]
+
+
+def test_the_connection_does_not_import_the_socket_module() -> None:
+    # ctrctl.h2grpc and the reachability probe use `_socket`: `socket` also loads selectors and array
+    lines = _run("""
+        import sys
+        from ctrctl import cmd_run, h2grpc
+        from ctrctl.client import Client, reachable
+        print(reachable("/nonexistent/ctrd.sock"))
+        try:
+            h2grpc.Channel("/nonexistent/ctrd.sock").connect()
+        except h2grpc.RpcError as exc:
+            print(exc.code().name)
+        print("socket" in sys.modules, "selectors" in sys.modules)
+    """)
+    assert lines == ["False", "UNAVAILABLE", "False False"]
