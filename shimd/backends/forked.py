@@ -139,7 +139,9 @@ class ForkedBackend:
         self._mod: Any = runtime if runtime is not None else runtime_library
         self._reaper = reaper
         self._pid = 0
-        self._starter: tuple[int, _Lines, int] | None = None  # create helper: pid, answers, command fd
+        # the create helper: its answers, command fd and exit (waited for since its fork: with
+        # "start" sent at once it may be gone, and its exit reaped, before create has returned)
+        self._starter: tuple[_Lines, int, asyncio.Future[Exit]] | None = None
         self._cgroups_path: str | None = None  # the container's, as the runtime's create saw it
         self._start_sent = False  # create(start=True) has written "start" to the helper already
 
@@ -196,15 +198,14 @@ class ForkedBackend:
             os.close(cmd_w)
             await exited
             raise
-        self._starter = (pid, lines, cmd_w)
+        self._starter = (lines, cmd_w, exited)
         return self._pid
 
     async def _end_starter(self, command: bytes) -> None:
         if self._starter is None:
             return
-        pid, lines, cmd_w = self._starter
+        lines, cmd_w, exited = self._starter
         self._starter = None
-        exited = self._reaper.wait(pid)
         try:
             if command and not self._start_sent:
                 os.write(cmd_w, command)
