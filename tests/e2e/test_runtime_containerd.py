@@ -34,7 +34,7 @@ class Ctr:
     def __init__(self, base: Path, runtime: str) -> None:
         self.address = str(base / "c.sock")
         self.runtime = runtime
-        self.namespace = f"ctrd-test-{base.name}"
+        self.namespace = f"ctrd-test-{uuid.uuid4().hex[:12]}"  # containerd: [A-Za-z0-9] runs joined by one [._-]
 
     def __call__(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["ctr", "--address", self.address, "--namespace", self.namespace, *args],
