@@ -141,9 +141,9 @@ class ForkedBackend:
         self._pid = 0
         # the create helper: its answers, command fd and exit (waited for since its fork: with
         # "start" sent at once it may be gone, and its exit reaped, before create has returned)
-        self._starter: tuple[_Lines, int, asyncio.Future[Exit]] | None = None
+        # and whether create(start=True) has written "start" to it already
+        self._starter: tuple[_Lines, int, asyncio.Future[Exit], bool] | None = None
         self._cgroups_path: str | None = None  # the container's, as the runtime's create saw it
-        self._start_sent = False  # create(start=True) has written "start" to the helper already
 
     def _what(self, verb: str) -> str:
         return f"{verb} {self.config.container_id}"
@@ -187,7 +187,6 @@ class ForkedBackend:
             # The helper finds "start" waiting as soon as it has created: the init is released
             # without a round trip through this loop (start() then only collects the answer).
             os.write(cmd_w, _START)
-            self._start_sent = True
         lines = _Lines(r)
         exited = self._reaper.wait_fresh(pid)
         try:
@@ -198,16 +197,16 @@ class ForkedBackend:
             os.close(cmd_w)
             await exited
             raise
-        self._starter = (lines, cmd_w, exited)
+        self._starter = (lines, cmd_w, exited, start)
         return self._pid
 
     async def _end_starter(self, command: bytes) -> None:
         if self._starter is None:
             return
-        lines, cmd_w, exited = self._starter
+        lines, cmd_w, exited, sent = self._starter
         self._starter = None
         try:
-            if command and not self._start_sent:
+            if command and not sent:
                 os.write(cmd_w, command)
             os.close(cmd_w)
             await lines.next(self._what("start"))
