@@ -80,9 +80,11 @@ class FakeLayers:
         self.mounted.add(container_id)
         return self.root / container_id / "merged"
 
-    def unmount(self, container_id: str) -> None:
+    def unmount(self, container_id: str) -> bool:
         self.calls.append(("unmount", container_id))
+        was = container_id in self.mounted
         self.mounted.discard(container_id)
+        return was
 
     def is_mounted(self, container_id: str) -> bool:
         return container_id in self.mounted

@@ -302,19 +302,12 @@ class Monitor:
         if not rootfs:
             return
         try:
-            if await asyncio.to_thread(self._unmount_if_mounted, c.id):
+            if await asyncio.to_thread(self.layers.unmount, c.id):  # no mountinfo read: umount tells
                 faults.point("stop.after_unmount")
         except CtrdError as exc:
             log.warning("container %s: unmount: %s", c.id, exc)
-        if self.volumes is not None:
+        if self.volumes is not None and any(m.type == "volume" for m in c.host_config.mounts):
             await asyncio.to_thread(self.volumes.release, c)
-
-    def _unmount_if_mounted(self, cid: str) -> bool:
-        """One thread hop for both (sync: called in a thread)."""
-        if not self.layers.is_mounted(cid):
-            return False
-        self.layers.unmount(cid)
-        return True
 
     async def record_exit(self, c: Container, ex: Exit, error: str = "") -> None:
         c.set_state(

@@ -68,11 +68,12 @@ def mount_overlay(target: Path, options: str, cwd: Path | None = None) -> None:
         raise errdefs.Internal(f"mount overlay on {target}: {proc.stderr.strip() or proc.returncode}")
 
 
-def unmount(target: Path) -> None:
-    """Detach the mount on `target` (lazy, like docker's Put); not mounted is fine."""
+def unmount(target: Path) -> bool:
+    """Detach the mount on `target` (lazy, like docker's Put); not mounted is fine (False)."""
     rc = libc.umount2(os.fsencode(target), MNT_DETACH)
     if rc != 0:
         err = ctypes.get_errno()
         if err in (22, 2):  # EINVAL: not a mount point; ENOENT: gone
-            return
+            return False
         raise errdefs.Internal(f"unmount {target}: {os.strerror(err)}")
+    return True

@@ -238,15 +238,17 @@ class LayerStore:
                 mounts.mount_overlay(merged, rel, cwd=self.root)
         return merged
 
-    def unmount(self, container_id: str) -> None:
+    def unmount(self, container_id: str) -> bool:
+        """True when the rootfs was mounted (and is now detached)."""
         _check_container_id(container_id)
         merged = under(self.root, container_id, "merged")
         with self._mount_lock:
-            mounts.unmount(merged)  # not mounted (or gone) is fine: no mountinfo to read first
+            detached = mounts.unmount(merged)  # not mounted (or gone) is fine: no mountinfo to read first
             try:
                 merged.rmdir()  # docker's Put removes merged too; leaves diff link lower work
             except OSError:
                 pass
+        return detached
 
     def is_mounted(self, container_id: str) -> bool:
         _check_container_id(container_id)

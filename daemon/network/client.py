@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ctrd import errdefs
-from daemon.network import wire
+from daemon.network import netnsfile, wire
 
 _START_TIMEOUT = 30.0
 _CALL_TIMEOUT = 60.0
+
+# Ops that enter no namespace run in the daemon, on the loop, without the helper (see netnsfile).
+LOCAL_OPS: dict[str, Callable[..., Any]] = {"sandbox_delete": netnsfile.remove, "list_sandboxes": netnsfile.list_dir}
 
 
 class NetOpsClient(Protocol):
@@ -62,6 +66,9 @@ class HelperClient:
         return wire.decode_body(body)
 
     async def call(self, op: str, **args: Any) -> Any:
+        local = LOCAL_OPS.get(op)
+        if local is not None:
+            return local(**args)
         async with self._lock:
             exchange = asyncio.ensure_future(self._exchange(op, args))
             try:

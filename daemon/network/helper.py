@@ -18,7 +18,7 @@ from daemon.network import wire
 from daemon.network.nsops import NetOps
 
 OPS = {
-    "sandbox_create", "sandbox_delete", "list_sandboxes", "netns_info", "link_delete", "bridge_info",
+    "sandbox_create", "netns_info", "link_delete", "bridge_info",
     "bridge_ensure", "bridge_ports", "routed_networks", "links_present", "endpoint_add",
 }
 

@@ -196,22 +196,6 @@ class NetOps:
                 ns.close()
             os.close(nsfd)
 
-    def sandbox_delete(self, path: str) -> None:
-        """Unmount and remove a netns file; fine if either is already gone."""
-        syscalls.umount_detach(path)
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        except IsADirectoryError:
-            raise errdefs.Internal(f"{path} is a directory, not a network namespace file")
-
-    def list_sandboxes(self, directory: str) -> list[str]:
-        try:
-            return sorted(str(p) for p in Path(directory).iterdir() if not p.name.startswith("."))
-        except FileNotFoundError:
-            return []
-
     def netns_info(self, netns: str) -> dict[str, Any]:
         """eth0's address, MAC and the default gateway inside a netns (container:<x> mode)."""
         out: dict[str, Any] = {"ip": "", "prefixlen": 0, "mac": "", "gateway": ""}

@@ -1,4 +1,5 @@
-"""The few namespace and mount syscalls Python 3.11 lacks, through libc (used by the helper only)."""
+"""The few namespace and mount syscalls Python 3.11 lacks, through libc (the helper's, and the
+daemon's removal of netns files)."""
 
 from __future__ import annotations
 

@@ -83,10 +83,11 @@ def test_listings_create_mount_remove(short_tmp: Path) -> None:
         assert data["UpperDir"] == f"{rw}/diff" and data["MergedDir"] == str(merged)
         assert data["LowerDir"].split(":")[0] == f"{init}/diff"
     finally:
-        store.unmount(CID)
+        detached = store.unmount(CID)
+    assert detached  # it was mounted: umount says so, no mountinfo read needed
     assert not store.is_mounted(CID)
     assert not _mounts_mentioning(CID)
-    store.unmount(CID)  # idempotent
+    assert store.unmount(CID) is False  # idempotent, and reports that nothing was mounted
     assert store.container_layer_ids() == {CID}
 
     store.remove_container_layers(CID)

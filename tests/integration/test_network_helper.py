@@ -36,16 +36,15 @@ def test_helper_serves_requests_maps_errors_and_restarts_after_a_crash(tmp_path:
             # the helper is single-threaded: that is what makes setns in it safe
             threads = int(next(ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines() if ln.startswith("Threads:")).split()[1])
             assert threads == 1
-            (tmp_path / "a").touch()
-            assert await client.call("list_sandboxes", directory=str(tmp_path)) == [str(tmp_path / "a")]
+            assert await client.call("bridge_info", name="ctrdnohelper0") is None
             with pytest.raises(errdefs.Internal, match="unknown op"):
                 await client.call("shell", cmd="true")
             with pytest.raises(errdefs.NotFound, match="does not exist"):
                 await client.call("netns_info", netns=str(tmp_path / "missing"))
             os.kill(pid, signal.SIGKILL)
             with pytest.raises(errdefs.Unavailable, match="network helper"):
-                await client.call("list_sandboxes", directory=str(tmp_path))
-            assert await client.call("list_sandboxes", directory=str(tmp_path / "none")) == []
+                await client.call("bridge_info", name="ctrdnohelper0")
+            assert await client.call("bridge_info", name="ctrdnohelper0") is None
             assert client.pid != pid
         finally:
             await client.close()
@@ -72,16 +71,34 @@ def test_a_cancelled_call_keeps_the_helper_and_the_stream_in_step(tmp_path: Path
         await client.start()
         try:
             pid = client.pid
-            (tmp_path / "x").touch()
             for _ in range(5):
                 task = asyncio.ensure_future(client.call("routed_networks"))
                 await asyncio.sleep(0)
                 task.cancel()
                 with pytest.raises(asyncio.CancelledError):
                     await task
-                assert await client.call("list_sandboxes", directory=str(tmp_path)) == [str(tmp_path / "x")]
+                assert await client.call("bridge_info", name="ctrdnohelper0") is None
             assert client.pid == pid
         finally:
             await client.close()
+
+    asyncio.run(main())
+
+
+def test_netns_file_ops_run_in_the_daemon_without_the_helper(tmp_path: Path) -> None:
+    """Listing and removing netns files enter no namespace: they never wait for (or start) the helper."""
+    async def main() -> None:
+        client = HelperClient()  # never started
+        (tmp_path / "a").touch()
+        (tmp_path / ".staging").touch()
+        assert await client.call("list_sandboxes", directory=str(tmp_path)) == [str(tmp_path / "a")]
+        assert await client.call("list_sandboxes", directory=str(tmp_path / "missing")) == []
+        await client.call("sandbox_delete", path=str(tmp_path / "a"))  # not a mount: unlinked all the same
+        await client.call("sandbox_delete", path=str(tmp_path / "a"))  # already gone: fine
+        assert not (tmp_path / "a").exists()
+        (tmp_path / "d").mkdir()
+        with pytest.raises(errdefs.Internal, match="is a directory"):
+            await client.call("sandbox_delete", path=str(tmp_path / "d"))
+        assert client.pid == 0
 
     asyncio.run(main())
