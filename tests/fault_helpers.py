@@ -108,8 +108,10 @@ class FaultDaemon(DaemonProc):
         return sorted(p.name for p in d.iterdir()) if d.exists() else []
 
     def record_ids(self) -> list[str]:
+        """The record directories (a removed one, renamed `.rm-<id>` for deletion after the
+        answer, is no longer a record; a start-up deletes any a crash left)."""
         d = self.root / "containers"
-        return sorted(p.name for p in d.iterdir()) if d.exists() else []
+        return sorted(p.name for p in d.iterdir() if not p.name.startswith(".rm-")) if d.exists() else []
 
     def container_layer_dirs(self) -> list[str]:
         """overlay2 entries that belong to containers (<id> and <id>-init), not to images."""

@@ -119,7 +119,8 @@ class ContainerManager:
                 raise InvalidArgument(f"network_mode: network {host.network_mode} not found")
             # the image's VOLUMEs (fakes in unit tests may have none)
             image_volumes = list(getattr(image.config, "volumes", None) or ())
-            host, made_volumes = await asyncio.to_thread(self.volumes.resolve, host, image_volumes, self.store.get, cid)
+            if image_volumes or host.volumes_from or any(m.type == "volume" for m in host.mounts):
+                host, made_volumes = await asyncio.to_thread(self.volumes.resolve, host, image_volumes, self.store.get, cid)
             c = Container(
                 id=cid, name=name, created=time.time(), path=norm.path, args=norm.args, image_id=image.id,
                 config=norm.config, host_config=host,
@@ -238,17 +239,18 @@ class ContainerManager:
         self.execs.drop_container(c.id)
         self.monitor.emit(c, "destroy")
         await c.notify()
-        # The layers are out of the layer store already: deleting them need not delay the answer.
+        # The layers and the record's directory are out of their stores already: deleting them
+        # need not delay the answer.
         self.monitor.spawn(asyncio.to_thread(_delete_trees, doomed))
 
     def _remove_files(self, cid: str) -> list[Path]:
         """Layers (unmounting the rootfs if still mounted) taken out of the layer store, then the
-        record's directory deleted (sync); returns the layer directories left to delete, which a
-        start-up deletes if this daemon does not get to it."""
+        record's directory out of the container store (sync); returns the directories left to
+        delete, which a start-up deletes if this daemon does not get to it."""
         doomed = self.layers.detach_container_layers(cid)
         faults.point("rm.after_layers_removed")
-        self.store.delete(cid)
-        return doomed
+        record_dir = self.store.detach(cid)
+        return doomed if record_dir is None else [*doomed, record_dir]
 
     async def _auto_remove(self, c: Container) -> None:
         async with c.lock:

@@ -107,7 +107,10 @@ async def _start_steps(
         return_exceptions=True,
     )
     if not isinstance(mounted, BaseException):
-        _on_failure(undo, c, lambda: asyncio.to_thread(m.layers.unmount, c.id))
+        async def unmount() -> None:
+            await asyncio.to_thread(m.layers.unmount, c.id)
+
+        _on_failure(undo, c, unmount)
     if not isinstance(networked, BaseException):
         settings = networked.settings
         _on_failure(undo, c, lambda: m.network.teardown(c.id, settings))

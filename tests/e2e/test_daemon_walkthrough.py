@@ -29,8 +29,9 @@ def _layer_dirs(d: DaemonProc, cid: str) -> list[Path]:
 
 
 def _staged(d: DaemonProc) -> list[str]:
-    """Layer directories renamed out of the store and not yet deleted."""
-    return [n for n in os.listdir(d.root / "overlay2") if n.startswith(".staging-")]
+    """Layer and record directories renamed out of their stores and not yet deleted."""
+    return [n for n in os.listdir(d.root / "overlay2") if n.startswith(".staging-")] + [
+        n for n in os.listdir(d.root / "containers") if n.startswith(".rm-")]
 
 
 def test_create_start_pause_stop_rm_as_the_document_shows(ctrd: DaemonProc) -> None:  # noqa: F811

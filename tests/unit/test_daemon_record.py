@@ -92,6 +92,35 @@ def test_store_commit_point_and_garbage(tmp_path: Path) -> None:
     assert not (tmp_path / "containers" / c.id).exists()
 
 
+def test_detach_moves_the_record_out_at_once_and_a_start_deletes_what_a_crash_left(tmp_path: Path) -> None:
+    s = ContainerStore(tmp_path)
+    c = make()
+    s.write_host_config(c)
+    s.commit_new(c)
+    (tmp_path / "containers" / c.id / f"{c.id}-json.log").write_text("{}\n")
+    doomed = s.detach(c.id)
+    # gone from its place (and from a reload) before anything is deleted; the data is the caller's
+    assert doomed is not None and doomed.parent == tmp_path / "containers" and doomed.name.startswith(".rm-")
+    assert not (tmp_path / "containers" / c.id).exists() and not s.id_taken(c.id)
+    assert (doomed / "hostconfig.json").exists() and not (doomed / "config.v2.json").exists()
+    assert s.detach(c.id) is None  # nothing left to move
+    # the daemon was killed before deleting it: the next load removes it and reports it
+    loaded, garbage = ContainerStore(tmp_path).load_all()
+    assert loaded == [] and garbage == [doomed.name] and not doomed.exists()
+
+
+def test_detach_over_a_leftover_of_the_same_name_deletes_at_once(tmp_path: Path) -> None:
+    s = ContainerStore(tmp_path)
+    c = make()
+    s.write_host_config(c)
+    s.commit_new(c)
+    left = tmp_path / "containers" / f".rm-{c.id}"
+    left.mkdir()
+    (left / "x").write_text("x")
+    assert s.detach(c.id) is None
+    assert not (tmp_path / "containers" / c.id).exists()
+
+
 def test_resolution_by_id_name_and_prefix(tmp_path: Path) -> None:
     s = ContainerStore(tmp_path)
     a, b = make("ab" + "0" * 62, "one"), make("ac" + "0" * 62, "two")
