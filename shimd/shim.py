@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ctrd.shim import attachwire
 from shimd import files
+from shimd.backends.forked import fork_spare
 from shimd.loop import new_loop
 from shimd.reaper import Reaper
 from shimd.server import Server
@@ -44,6 +45,8 @@ async def _serve(container_id: str, state_dir: str | Path, ready_fd: int, ok_lin
         return 1
     os.write(ready_fd, ok_line or f"ok {os.getpid()}\n".encode())
     os.close(ready_fd)
+    # while the daemon mounts the rootfs and writes the bundle: Create then finds its helper forked
+    task.spare = fork_spare(reaper)
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     await stopping.wait()
     # SIGTERM without a Shutdown call: clean up the container the same way Shutdown does

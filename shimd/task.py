@@ -29,6 +29,7 @@ from shimd.backends.forked import ForkedBackend
 from shimd.backends.inprocess import InProcessBackend
 from shimd.backends.oci_binary import OciBinaryBackend
 from shimd.backends.protocol import RUNTIME_LIBRARY_DIRECT, Backend, BackendConfig, ExecSpec, Limits, Stdio
+from shimd.backends.spare import Spare
 from shimd.execs import ExecProcess, ExecTable
 from shimd.logs import JsonFileWriter, LogPump, attrs_fragment
 from shimd.reaper import Reaper
@@ -108,6 +109,8 @@ class Task:
         self.execs = ExecTable(self.state_dir)
         self.health: health.Health | None = None
         self._probe_user = (0, 0)
+        self.spare: Spare | None = None  # a create helper the shim forked ahead (shimd.backends.spare)
+        self._discarding: asyncio.Future[None] | None = None
 
     def _move(self, verb: str) -> None:
         self.status = transition(self.status, verb, self.id)
@@ -147,6 +150,7 @@ class Task:
                 if req.terminal:
                     # the runtime replaces the three with the pty's slave
                     con_shim, con_rt = console.pair()
+                    self._offer_spare(backend)
                     pid = await backend.create(Stdio(devnull, devnull, devnull, console=con_rt), start=req.start)
                     self._master = console.take_master(con_shim, f"create {self.id}")
                     con_shim = -1
@@ -165,6 +169,7 @@ class Task:
                     _widen(out_w)
                     self._pumps = [LogPump(out_r, "stdout", self._writer, self.fanout.publish),
                                    LogPump(err_r, "stderr", self._writer, self.fanout.publish)]
+                    self._offer_spare(backend)
                     pid = await backend.create(Stdio(stdin, out_w, err_w), start=req.start)
                 self.fanout.listen(f"{self.state_dir}/{attachwire.SOCKET_FILE}")
             except BaseException:
@@ -187,6 +192,14 @@ class Task:
             if req.start:  # Create and Start in one call; a start that fails leaves it created
                 return await self._start_locked()
             return pid
+
+    def _offer_spare(self, backend: Backend) -> None:
+        """The spare helper goes to a backend that forks create helpers; any other gets none,
+        and the spare is discarded (in the background: it exits at its socket's EOF)."""
+        spare, self.spare = self.spare, None
+        if spare is None or (isinstance(backend, ForkedBackend) and backend.adopt_spare(spare)):
+            return
+        self._discarding = asyncio.ensure_future(spare.discard())
 
     async def start(self) -> int:
         async with self._lock:
@@ -427,6 +440,11 @@ class Task:
         await self._close_io(self._relays)
         if self._watch is not None and not self._watch.done():
             self._watch.cancel()
+        spare, self.spare = self.spare, None
+        if spare is not None:  # shut down before any Create
+            await spare.discard()
+        if self._discarding is not None:
+            await self._discarding
 
     # -- terminal -------------------------------------------------------------------------------
 

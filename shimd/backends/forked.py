@@ -31,9 +31,11 @@ from typing import Any
 
 from ctrd import errdefs
 from runtime import container as runtime_library
+from shimd.backends import spare as spares
 from shimd.backends.bundle import check_terminal, exec_process, oom_killed_in_cgroup
 from shimd.backends.inprocess import mapped_errors, runtime_stdio
 from shimd.backends.protocol import BackendConfig, ExecSpec, Limits, StatsRecord, Stdio
+from shimd.backends.spare import Spare
 from shimd.prctl import set_comm
 from shimd.reaper import Exit, Reaper
 
@@ -91,6 +93,24 @@ def _create_then_start(mod: Any, cfg: BackendConfig, stdio: Stdio, cmd_r: int, o
 _START = b"start"  # the create helper's one command: release the init
 
 
+def fork_spare(reaper: Reaper, runtime: Any = None) -> Spare:
+    """A create helper forked before Create arrives (see shimd.backends.spare); `runtime` as
+    ForkedBackend's."""
+    mod = runtime if runtime is not None else runtime_library
+    return Spare.fork(reaper, lambda ctl, out: _helper(out, {ctl}, lambda: _spare_create(mod, ctl, out)), mod)
+
+
+def _spare_create(mod: Any, ctl: int, out: int) -> str:
+    """The spare's work: wait for its container, then be its create helper (commands on `ctl`)."""
+    got = spares.receive(ctl)
+    if got is None:
+        os._exit(0)  # discarded: no container, nobody reading the answer
+    doc, fds = got
+    cfg = BackendConfig(doc["container_id"], doc["bundle"], doc["runtime"], doc["runtime_root"])
+    stdio = Stdio(fds[0], fds[1], fds[2], fds[3] if len(fds) > 3 else -1)
+    return _create_then_start(mod, cfg, stdio, ctl, out)
+
+
 def _wake(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
@@ -144,6 +164,15 @@ class ForkedBackend:
         # and whether create(start=True) has written "start" to it already
         self._starter: tuple[_Lines, int, asyncio.Future[Exit], bool] | None = None
         self._cgroups_path: str | None = None  # the container's, as the runtime's create saw it
+        self._spare: Spare | None = None  # a create helper forked ahead, for create to use
+
+    def adopt_spare(self, spare: Spare) -> bool:
+        """Take a spare helper for create; False when this backend cannot use it (the spare
+        would call another runtime than this backend's)."""
+        if spare.runs is not self._mod or self._spare is not None:
+            return False
+        self._spare = spare
+        return True
 
     def _what(self, verb: str) -> str:
         return f"{verb} {self.config.container_id}"
@@ -170,7 +199,24 @@ class ForkedBackend:
             lines.close()
             await exited
 
-    async def create(self, stdio: Stdio, start: bool = False) -> int:
+    def _from_spare(self, stdio: Stdio) -> tuple[int, int, asyncio.Future[Exit]] | None:
+        """(answers fd, command fd, exit) of the spare helper, handed this container; None
+        without one (or when it is gone)."""
+        spare, self._spare = self._spare, None
+        if spare is None:
+            return None
+        cfg = self.config
+        fds = [stdio.stdin, stdio.stdout, stdio.stderr] + ([stdio.console] if stdio.console >= 0 else [])
+        try:
+            cmd_w = spare.assign({"container_id": cfg.container_id, "bundle": cfg.bundle, "runtime": cfg.runtime,
+                                  "runtime_root": cfg.runtime_root}, fds)
+        except OSError:
+            spare.ctl.close()
+            os.close(spare.answers)  # its exit is reaped all the same; nobody needs to wait for it
+            return None
+        return spare.answers, cmd_w, spare.exited
+
+    def _fork_creator(self, stdio: Stdio) -> tuple[int, int, asyncio.Future[Exit]]:
         mod = self._mod
         cmd_r, cmd_w = os.pipe2(os.O_CLOEXEC)
         cfg = self.config
@@ -183,12 +229,15 @@ class ForkedBackend:
                     lambda: _create_then_start(mod, cfg, stdio, cmd_r, w))
         os.close(w)
         os.close(cmd_r)
+        return r, cmd_w, self._reaper.wait_fresh(pid)
+
+    async def create(self, stdio: Stdio, start: bool = False) -> int:
+        r, cmd_w, exited = self._from_spare(stdio) or self._fork_creator(stdio)
         if start:
             # The helper finds "start" waiting as soon as it has created: the init is released
             # without a round trip through this loop (start() then only collects the answer).
             os.write(cmd_w, _START)
         lines = _Lines(r)
-        exited = self._reaper.wait_fresh(pid)
         try:
             pid_path = await lines.next(self._what("create"))
             self._pid, self._cgroups_path = int(pid_path[0]), pid_path[1]
