@@ -95,6 +95,9 @@ class ChildConfig(Value):
     userns: bool = False
     new_userns: bool = False
     pid_flags: int = 0
+    # The parent makes the container's cgroup while the child sets itself up (runtime.create):
+    # the child waits for PLACED before its first step that needs it (see `setup`).
+    placed_late: bool = False
 
 
 if TYPE_CHECKING:
@@ -155,10 +158,11 @@ def _close_fds(keep: set[int]) -> None:
 
 
 def setup_rootfs(s: Syscalls, spec: Spec, sources: tuple[tuple[str, str], ...],
-                 before_pivot: Callable[[], None] | None = None) -> None:
+                 before_pivot: Callable[[], None] | None = None,
+                 before_cgroup: Callable[[], None] | None = None) -> None:
     """Steps 5-12."""
     rootfs.prepare_root(s, spec)
-    rootfs.mount_all(s, spec, sources)
+    rootfs.mount_all(s, spec, sources, before_cgroup)
     cwd = rootfs.resolve_in_root(spec.root, spec.process.cwd)
     if not os.path.lexists(cwd):
         rootfs.mkdir_all(s, spec.root, cwd)
@@ -197,11 +201,27 @@ def _before_pivot(cfg: ChildConfig, sock: _socket.socket | None) -> None:
 
 
 def needs_placed(cfg: ChildConfig) -> bool:
-    """Whether the child waits for PLACED (it enters a cgroup namespace). Not with a user
-    namespace: the second stage is cloned after the placement and inherits it."""
+    """Whether the child waits for PLACED (its cgroup is made after the fork, or it enters a
+    cgroup namespace). Not with a user namespace: the second stage is cloned after the
+    placement and inherits it."""
     if cfg.userns:
         return False
-    return bool(cfg.unshare_flags & sc.CLONE_NEWCGROUP) or any(t == sc.CLONE_NEWCGROUP for _, t in cfg.join)
+    return (cfg.placed_late or bool(cfg.unshare_flags & sc.CLONE_NEWCGROUP)
+            or any(t == sc.CLONE_NEWCGROUP for _, t in cfg.join))
+
+
+class _Placement:
+    """PLACED, read once, where the child first needs its cgroup: before it enters a cgroup
+    namespace, before it mounts the cgroup filesystem, or at the end of its setup at the latest."""
+
+    def __init__(self, sock: _socket.socket | None, expected: bool) -> None:
+        self.sock = sock
+        self.pending = expected
+
+    def __call__(self) -> None:
+        if self.pending:
+            self.pending = False
+            _await_placed(self.sock)
 
 
 def _await_placed(sock: _socket.socket | None) -> None:
@@ -214,18 +234,20 @@ def _await_placed(sock: _socket.socket | None) -> None:
 
 def setup(cfg: ChildConfig, s: Syscalls, sock: _socket.socket | None = None) -> tuple[str, list[str], dict[str, str]]:
     """Steps 4-15; returns what to execve. Separate from the fork so tests can drive it with a fake."""
+    placed = _Placement(sock, needs_placed(cfg))
     for fd, nstype in cfg.join:
         if nstype == sc.CLONE_NEWCGROUP:
-            _await_placed(sock)
+            placed()
         s.setns(fd, nstype)
         os.close(fd)
     if cfg.unshare_flags & ~sc.CLONE_NEWCGROUP:
         s.unshare(cfg.unshare_flags & ~sc.CLONE_NEWCGROUP)
     if cfg.unshare_flags & sc.CLONE_NEWCGROUP:
-        _await_placed(sock)
+        placed()
         s.unshare(sc.CLONE_NEWCGROUP)
     if cfg.spec is not None:
-        setup_rootfs(s, cfg.spec, cfg.cgroup_sources, lambda: _before_pivot(cfg, sock))
+        setup_rootfs(s, cfg.spec, cfg.cgroup_sources, lambda: _before_pivot(cfg, sock), placed)
+    placed()
     p = cfg.process
     if cfg.console_fd >= 0:
         # The pty of the container's own devpts (runc: after the mounts, before the

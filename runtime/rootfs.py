@@ -17,7 +17,7 @@ from runtime.spec_rootfs import Device, Mount
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from runtime.syscalls import Syscalls
 
@@ -108,10 +108,14 @@ def prepare_root(s: Syscalls, spec: Spec) -> None:
     s.mount(spec.root, spec.root, "bind", sc.MS_BIND | sc.MS_REC, "")
 
 
-def mount_all(s: Syscalls, spec: Spec, cgroup_sources: Sequence[tuple[str, str]]) -> None:
+def mount_all(s: Syscalls, spec: Spec, cgroup_sources: Sequence[tuple[str, str]],
+              before_cgroup: Callable[[], None] | None = None) -> None:
+    """`before_cgroup`: called before a cgroup mount (the child's cgroup must exist by then)."""
     dev_is_tmpfs = False
     for m in spec.mounts:
         if m.type == "cgroup" or m.type == "cgroup2":
+            if before_cgroup is not None:
+                before_cgroup()
             _mount_cgroup(s, spec.root, m, cgroup_sources)
             continue
         mount_one(s, spec.root, m)

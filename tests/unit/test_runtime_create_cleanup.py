@@ -41,10 +41,13 @@ def test_a_cgroup_left_after_a_failed_setup_is_named_with_the_error(
     cg = StuckCgroup()
     monkeypatch.setattr(cgroups, "for_path", lambda path: cg)
 
-    def fail(*args: Any) -> int:
+    def fail(*args: Any) -> None:
         raise SetupError("container c1: clone failed")
 
-    monkeypatch.setattr(spawn, "fork_child", fail)
+    # the cgroup is made after the fork (while the child sets up): a fork that "made" no
+    # process, then a placement that fails
+    monkeypatch.setattr(spawn, "fork_child", lambda *args: 0)
+    monkeypatch.setattr(spawn, "place", fail)
     state_dir = tmp_path / "state"
     with pytest.raises(SetupError) as err:
         create.create_init(bundle, "c1", (0, 1, 2), state_dir=str(state_dir), fifo=False)
@@ -58,10 +61,11 @@ def test_a_non_runtime_error_gets_the_leftover_as_a_note(
         bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cgroups, "for_path", lambda path: StuckCgroup())
 
-    def fail(*args: Any) -> int:
+    def fail(*args: Any) -> None:
         raise OSError(12, "Cannot allocate memory")
 
-    monkeypatch.setattr(spawn, "fork_child", fail)
+    monkeypatch.setattr(spawn, "fork_child", lambda *args: 0)
+    monkeypatch.setattr(spawn, "place", fail)
     with pytest.raises(OSError) as err:
         create.create_init(bundle, "c1", (0, 1, 2), state_dir=None, fifo=False)
     assert err.value.__notes__ == ["cleanup also failed: cgroup /ctrd-runtime/c1: rmdir memory: "
