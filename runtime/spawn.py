@@ -59,7 +59,10 @@ def place(cg: Cgroup, pid: int, sock: _socket.socket, cfg: ChildConfig) -> None:
                 raise pkt.error() from exc
         raise
     if needs_placed(cfg):
-        sync.send(sock, sync.Packet(sync.Msg.PLACED))
+        try:
+            sync.send(sock, sync.Packet(sync.Msg.PLACED))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the child failed before it needed its cgroup: its error is queued for the caller
 
 
 def above_stdio(fd: int) -> int:
