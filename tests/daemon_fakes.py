@@ -15,7 +15,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,9 @@ class FakeLayers:
             raise errdefs.NotFound(f"layer {container_id}")
         self.calls.append(("mount", container_id))
         self.mounted.add(container_id)
+        return self.root / container_id / "merged"
+
+    def merged_dir(self, container_id: str) -> Path:
         return self.root / container_id / "merged"
 
     def unmount(self, container_id: str) -> bool:
@@ -313,6 +316,8 @@ class FakeNetwork:
         self.fail_setup = False
         self.user_networks: set[str] = set()
         self.renamed: list[tuple[str, str]] = []
+        # what expected() answers instead of the truth (a test of the start's wrong guess)
+        self.expect: Callable[[str, Path, NetRequest], tuple[str, dict[str, str]] | None] | None = None
 
     def has_network(self, name: str) -> bool:
         return name in self.user_networks
@@ -327,6 +332,12 @@ class FakeNetwork:
 
     async def close(self) -> None:
         pass
+
+    def expected(self, container_id: str, container_dir: Path, req: NetRequest) -> tuple[str, dict[str, str]] | None:
+        if self.expect is not None:
+            return self.expect(container_id, container_dir, req)
+        key = "" if req.mode == "host" else str(self.exec_root / "netns" / container_id[:12])
+        return key, {f"/etc/{n}": str(Path(container_dir) / n) for n in ("hostname", "hosts", "resolv.conf")}
 
     async def setup(self, container_id: str, container_dir: Path, req: NetRequest) -> NetResult:
         if self.fail_setup:

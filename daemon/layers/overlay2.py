@@ -238,6 +238,10 @@ class LayerStore:
                 mounts.mount_overlay(merged, rel, cwd=self.root)
         return merged
 
+    def merged_dir(self, container_id: str) -> Path:
+        _check_container_id(container_id)
+        return under(self.root, container_id, "merged")
+
     def unmount(self, container_id: str) -> bool:
         """True when the rootfs was mounted (and is now detached)."""
         _check_container_id(container_id)

@@ -90,6 +90,15 @@ def _read(path: Path) -> str:
         return ""
 
 
+def container_files(container_dir: Path) -> dict[str, Path]:
+    """Container path -> host file, as write_container_files writes them (known before it runs)."""
+    return {
+        "/etc/hostname": container_dir / "hostname",
+        "/etc/hosts": container_dir / "hosts",
+        "/etc/resolv.conf": container_dir / "resolv.conf",
+    }
+
+
 def write_container_files(
     container_dir: Path,
     *,
@@ -114,11 +123,7 @@ def write_container_files(
     else:
         hosts = hosts_content(hostname, ip, extra_hosts)
         resolv = resolv_content(_read(host_resolv), dns, dns_search)
-    out = {
-        "/etc/hostname": container_dir / "hostname",
-        "/etc/hosts": container_dir / "hosts",
-        "/etc/resolv.conf": container_dir / "resolv.conf",
-    }
+    out = container_files(container_dir)
     # rewritten at every start, read only while the container runs: atomic (a running container
     # never sees half a file), no fsync (a machine crash takes the container with it)
     write_atomic(out["/etc/hostname"], f"{hostname}\n".encode(), durable=False)

@@ -12,7 +12,7 @@ from daemon.config import Config
 from daemon.network.api import NetRequest, NetResult
 from daemon.network.client import HelperClient
 from daemon.network.endpoint_view import container_networks
-from daemon.network.files import write_container_files
+from daemon.network.files import container_files, write_container_files
 from daemon.network.firewall import Firewall
 from daemon.network.manager import NetworkManager
 from daemon.network.settings import NetworkSettings, PortForward
@@ -47,6 +47,15 @@ class RealNetwork:
             await self.user.close()
         finally:
             await self.manager.close(remove_bridge=remove_bridge)
+
+    def expected(self, container_id: str, container_dir: Path, req: NetRequest) -> tuple[str, dict[str, str]] | None:
+        if req.mode in ("none", "bridge"):
+            key = self.manager.sandbox_path(container_id)
+        elif req.mode == "host":
+            key = ""
+        else:  # a user network's or another container's namespace: known once set up
+            return None
+        return key, {k: str(v) for k, v in container_files(Path(container_dir)).items()}
 
     async def setup(self, container_id: str, container_dir: Path, req: NetRequest) -> NetResult:
         on_user_network = not (req.mode in self.BUILTIN_MODES or req.mode.startswith("container:"))

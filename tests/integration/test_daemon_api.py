@@ -368,3 +368,36 @@ def test_attach_and_resize_refusals_and_the_stored_config(short_tmp: Path) -> No
         await env.call("Remove", pb.RemoveRequest(id=plain, force=True))
 
     run(short_tmp, body)
+
+
+@pytest.mark.parametrize("guess_holds", [True, False])
+def test_the_bundle_written_during_the_mount_and_network_has_their_real_paths(
+        short_tmp: Path, monkeypatch: pytest.MonkeyPatch, guess_holds: bool) -> None:
+    """A start writes the bundle while it mounts the rootfs and sets up the network, from the
+    paths it expects them to have; a wrong guess is written again with the real ones."""
+    from daemon.containers import start as start_mod
+
+    builds: list[str] = []
+    real = start_mod._build_and_write
+
+    def counted(c: Any, rootfs: Path, files: dict[str, str], sandbox: str, *rest: Any) -> None:
+        builds.append(sandbox)
+        real(c, rootfs, files, sandbox, *rest)
+
+    monkeypatch.setattr(start_mod, "_build_and_write", counted)
+
+    async def body(env: Env) -> None:
+        if not guess_holds:
+            env.network.expect = lambda cid, d, req: ("/wrong/netns", {"/etc/hosts": "/wrong/hosts"})
+        cid = await env.create("sleep", "100")
+        await env.call("Start", pb.StartRequest(id=cid))
+        spec = env.shims.created[-1][2]
+        key = str(env.cfg.exec_root / "netns" / cid[:12])
+        assert {"type": "network", "path": key} in spec["linux"]["namespaces"]
+        hosts = next(m for m in spec["mounts"] if m["destination"] == "/etc/hosts")
+        assert hosts["source"] == str(env.cfg.root / "containers" / cid / "hosts")
+        assert spec["root"]["path"] == str(env.layers.merged_dir(cid))
+        assert builds == ([key] if guess_holds else ["/wrong/netns", key])
+        await env.call("Kill", pb.KillRequest(id=cid, signal="KILL"))
+
+    run(short_tmp, body)
