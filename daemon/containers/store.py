@@ -32,10 +32,10 @@ log = logging.getLogger(__name__)
 
 CONFIG = "config.v2.json"
 HOSTCONFIG = "hostconfig.json"
-# The records hold the containers' environment (secrets): docker's modes, owner-only.
 # A removed container's directory, renamed out of the store for the daemon to delete after
 # answering; a start-up deletes any left by a crash.
 REMOVED_PREFIX = ".rm-"
+# The records hold the containers' environment (secrets): docker's modes, owner-only.
 DIR_MODE = 0o710
 FILE_MODE = 0o600
 
