@@ -26,7 +26,7 @@ from ctrd.shim import attachwire, framing
 from ctrd.shim.v1 import shim_pb2
 from runtime import container as runtime_library
 from shimd import files, prctl, spawn
-from shimd.backends.forked import ForkedBackend
+from shimd.backends.forked import ForkedBackend, fork_spare
 from shimd.backends.protocol import BackendConfig, StatsRecord, Stdio
 from shimd.launch import fork
 from shimd.loop import new_loop
@@ -240,8 +240,12 @@ async def _session(state_dir: Path, interactive: bool = False, terminal: bool = 
     if interactive:
         (bundle / _INTERACTIVE).touch()
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    task: Task | None = None
     try:
         task = Task("warmup", state_dir, reaper, _sh_backend)
+        # as shim._serve does: Create then hands the container to a helper forked ahead (its
+        # code, run only here, would otherwise be first run, and its pages copied, in each shim)
+        task.spare = fork_spare(reaper, runtime=_ShRuntime)
         server = Server(ShimService(task, lambda: None))
         server.listen(str(state_dir / files.SOCKET_FILE))
         server.serve_socket(a)
@@ -273,6 +277,8 @@ async def _session(state_dir: Path, interactive: bool = False, terminal: bool = 
         server.close()
         server.drop_connections()
     finally:
+        if task is not None and task.spare is not None:  # a Create that failed before taking it
+            await task.spare.discard()
         b.close()
         reaper.uninstall()
 
