@@ -271,43 +271,40 @@ def test_only_procfs_goes_on_proc_and_only_lxcfs_files_or_procfs_inside_it(tmp_p
         check("/data", "bind")
 
 
-@pytest.mark.parametrize("with_cgroup_mount", [True, False])
-def test_a_child_placed_late_reads_placed_once_before_it_needs_its_cgroup(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_cgroup_mount: bool) -> None:
-    """The parent makes the cgroup while the child sets up (runtime.create): the child waits for
-    PLACED once, before its cgroup mount, or (without one) before it is ready; never twice."""
-    spec = _spec(tmp_path)
-    if not with_cgroup_mount:
-        spec = spec._replace(mounts=tuple(m for m in spec.mounts if m.type not in ("cgroup", "cgroup2")))
+def _setup_recording_placed(cfg: ChildConfig, monkeypatch: pytest.MonkeyPatch) -> FakeSyscalls:
+    """init.setup with a fake socket: each read of PLACED is recorded among the syscalls."""
     s = FakeSyscalls()
     monkeypatch.setattr(init, "_await_placed", lambda sock: s.calls.append(("placed",)))
-    cfg = ChildConfig(process=spec.process, stdio=(0, 1, 2), sock_fd=-1, spec=spec,
-                      unshare_flags=sc.CLONE_NEWNS | sc.CLONE_NEWCGROUP,
-                      cgroup_sources=(("pids", "/sys/fs/cgroup/pids/ctrd/x"),), placed_late=True)
     cwd = os.getcwd()
     try:
         init.setup(cfg, s, sock=object())  # type: ignore[arg-type]
     finally:
         os.chdir(cwd)
-    assert s.names().count("placed") == 1
-    placed = s.index(lambda c: c == ("placed",))
+    assert s.names().count("placed") == 1  # never twice
+    return s
+
+
+@pytest.mark.parametrize("with_cgroup_mount", [True, False])
+def test_a_child_placed_late_reads_placed_once_before_it_needs_its_cgroup(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_cgroup_mount: bool) -> None:
+    """The parent makes the cgroup while the child sets up (runtime.create): the child waits for
+    PLACED once, before its cgroup mount, or (without one) before it is ready."""
+    spec = _spec(tmp_path)
+    if not with_cgroup_mount:
+        spec = spec._replace(mounts=tuple(m for m in spec.mounts if m.type not in ("cgroup", "cgroup2")))
+    cfg = ChildConfig(process=spec.process, stdio=(0, 1, 2), sock_fd=-1, spec=spec,
+                      unshare_flags=sc.CLONE_NEWNS | sc.CLONE_NEWCGROUP,
+                      cgroup_sources=(("pids", "/sys/fs/cgroup/pids/ctrd/x"),), placed_late=True)
+    s = _setup_recording_placed(cfg, monkeypatch)
     # the cgroup namespace comes first here, and it needs the placement too: one read serves both
-    assert s.index(lambda c: c == ("unshare", sc.CLONE_NEWCGROUP)) > placed
-    s2 = FakeSyscalls()
-    monkeypatch.setattr(init, "_await_placed", lambda sock: s2.calls.append(("placed",)))
+    assert s.index(lambda c: c == ("unshare", sc.CLONE_NEWCGROUP)) > s.index(lambda c: c == ("placed",))
     cfg = cfg._replace(unshare_flags=sc.CLONE_NEWNS)
-    try:
-        init.setup(cfg, s2, sock=object())  # type: ignore[arg-type]
-    finally:
-        os.chdir(cwd)
-    assert s2.names().count("placed") == 1
-    placed = s2.index(lambda c: c == ("placed",))
-    first_mount = s2.index(lambda c: c[0] == "mount")
-    assert placed > first_mount  # the rootfs setup has begun meanwhile
+    s = _setup_recording_placed(cfg, monkeypatch)
+    placed = s.index(lambda c: c == ("placed",))
+    assert placed > s.index(lambda c: c[0] == "mount")  # the rootfs setup has begun meanwhile
     if with_cgroup_mount:
-        cgroup = s2.index(lambda c: c[0] == "mount" and c[2].endswith("/sys/fs/cgroup/pids"))
-        assert placed < cgroup
+        assert placed < s.index(lambda c: c[0] == "mount" and c[2].endswith("/sys/fs/cgroup/pids"))
     else:
-        assert placed > s2.index(lambda c: c[0] == "pivot_root")  # at the end of the setup
+        assert placed > s.index(lambda c: c[0] == "pivot_root")  # at the end of the setup
     assert not init.needs_placed(cfg._replace(placed_late=False))
     assert not init.needs_placed(cfg._replace(userns=True))
