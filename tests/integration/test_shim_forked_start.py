@@ -3,7 +3,8 @@ has "start" waiting, so it may start the process, answer and exit before create 
 exit reaped meanwhile. start() must still collect the answer and the exit: it once waited for an
 exit that had already been handed to create's own wait, forever (a shim stuck in Create, and a
 launcher stuck in its warm-up). No root: the "container" is a /bin/sh child of the helper (not
-this process's: with no subreaper here it goes to init, as it would not in a shim)."""
+this process's: with no subreaper here it goes to init, as it would not in a shim). In a fresh
+interpreter (tests.fresh)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from shimd import spawn
 from shimd.backends.forked import ForkedBackend
 from shimd.backends.protocol import BackendConfig, Stdio
 from shimd.reaper import Exit, Reaper
+from tests.fresh import in_fresh_interpreter
 
 
 class _Sh:
@@ -42,6 +44,11 @@ class _Runtime:
 
 
 def test_start_collects_a_helper_that_finished_before_create_returned(tmp_path: Path) -> None:
+    in_fresh_interpreter(__name__, "helper_finished_before_create_returned", str(tmp_path))
+
+
+def helper_finished_before_create_returned(tmp: str) -> None:
+    tmp_path = Path(tmp)
     (tmp_path / "config.json").write_text(json.dumps({"process": {"args": ["sh"], "terminal": False}}))
 
     async def scenario() -> None:

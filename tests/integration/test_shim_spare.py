@@ -2,8 +2,7 @@
 container's config and stdio over a socketpair, then the create helper as a fresh fork would be.
 No root: the "container" is a /bin/sh child of the helper, as in test_shim_forked_start.
 
-Each scenario runs in a fresh interpreter: a fork of this pytest process, once other tests have
-started grpc's threads, can abort in grpc's fork handlers (a shim never has grpc loaded)."""
+Each scenario runs in a fresh interpreter (tests.fresh)."""
 
 from __future__ import annotations
 
@@ -11,8 +10,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,8 +20,7 @@ from shimd import spawn
 from shimd.backends.forked import ForkedBackend, fork_spare
 from shimd.backends.protocol import BackendConfig, Stdio
 from shimd.reaper import Reaper
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.fresh import in_fresh_interpreter
 
 
 class _Echo:
@@ -136,8 +132,8 @@ async def spare_of_another_runtime(reaper: Reaper, tmp: Path) -> None:
 
 @pytest.mark.parametrize("scenario", ["spare_answers_create", "spare_discarded_or_dead", "spare_of_another_runtime"])
 def test_spare_create_helper(scenario: str, tmp_path: Path) -> None:
-    code = (f"from pathlib import Path; from tests.integration import test_shim_spare as t; "
-            f"t._run(t.{scenario}, Path({str(tmp_path)!r}))")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "protos")])}
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr[-3000:]
+    in_fresh_interpreter(__name__, "run_scenario", scenario, str(tmp_path))
+
+
+def run_scenario(name: str, tmp: str) -> None:
+    _run(globals()[name], Path(tmp))

@@ -1,6 +1,6 @@
 """A create whose request and bundle disagree on the terminal fails with InvalidArgument from the
 forked backend's helper (where the check runs), and leaves nothing half-created in the shim.
-No root: the warm-up's /bin/sh stand-in runtime."""
+No root: the warm-up's /bin/sh stand-in runtime. In a fresh interpreter (tests.fresh)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,16 @@ from shimd.launch import warmup
 from shimd.reaper import Reaper
 from shimd.state import Status
 from shimd.task import Task
+from tests.fresh import in_fresh_interpreter
 
 
 @pytest.mark.parametrize("in_bundle,requested", [(False, True), (True, False)])
 def test_terminal_mismatch_is_invalid_argument(short_tmp: Path, in_bundle: bool, requested: bool) -> None:
+    in_fresh_interpreter(__name__, "terminal_mismatch", str(short_tmp), str(in_bundle), str(requested))
+
+
+def terminal_mismatch(tmp: str, in_bundle_s: str, requested_s: str) -> None:
+    short_tmp, in_bundle, requested = Path(tmp), in_bundle_s == "True", requested_s == "True"
     bundle = short_tmp / "bundle"
     bundle.mkdir()
     (bundle / "config.json").write_text(json.dumps({"process": {"args": ["sh"], "terminal": in_bundle}}))
