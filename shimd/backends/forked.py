@@ -211,8 +211,7 @@ class ForkedBackend:
             cmd_w = spare.assign({"container_id": cfg.container_id, "bundle": cfg.bundle, "runtime": cfg.runtime,
                                   "runtime_root": cfg.runtime_root}, fds)
         except OSError:
-            spare.ctl.close()
-            os.close(spare.answers)  # its exit is reaped all the same; nobody needs to wait for it
+            spare.close()  # its exit is reaped all the same; nobody needs to wait for it
             return None
         return spare.answers, cmd_w, spare.exited
 

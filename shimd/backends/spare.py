@@ -74,11 +74,15 @@ class Spare:
         self.ctl.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, b"".join(_FD.pack(fd) for fd in fds))])
         return self.ctl.detach()
 
-    async def discard(self) -> None:
-        """Close the spare's socket and pipe and wait for it to exit (SIGKILL if it will not)."""
+    def close(self) -> None:
+        """Close the spare's socket and answer pipe: it exits at that EOF (or is gone already)."""
         self.ctl.close()
         with contextlib.suppress(OSError):
             os.close(self.answers)
+
+    async def discard(self) -> None:
+        """close(), then wait for the spare to exit (SIGKILL if it will not)."""
+        self.close()
         try:
             await asyncio.wait_for(asyncio.shield(self.exited), DISCARD_WAIT)
         except TimeoutError:
