@@ -81,18 +81,36 @@ class EscapeFilter:
 
 
 class ShimIO:
-    """A connection to one process's attach socket."""
+    """A connection to one process's attach socket.
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    Stdin goes out through a dup of the socket, not through the stream's transport: a write that
+    fails (the process exited and the shim closed while stdin was still coming) would make the
+    transport close its read side too, and the reader would raise that error before returning
+    the EXIT frame already received. A failed write fails only the stdin side."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, out: socket.socket) -> None:
         self.reader = reader
-        self.writer = writer
+        self.writer = writer  # only to close the transport
+        self._out = out
+
+    @classmethod
+    async def over(cls, sock: socket.socket) -> ShimIO:
+        """`sock`: connected and non-blocking; the ShimIO owns it."""
+        out = sock.dup()
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock=sock, limit=_READ_SIZE)
+        except BaseException:
+            out.close()
+            raise
+        return cls(reader, writer, out)
 
     async def send(self, kind: int, data: bytes = b"") -> None:
+        loop = asyncio.get_running_loop()
         for i in range(0, max(len(data), 1), attachwire.MAX_FRAME):
-            self.writer.write(attachwire.frame(kind, data[i:i + attachwire.MAX_FRAME]))
-        await self.writer.drain()
+            await loop.sock_sendall(self._out, attachwire.frame(kind, data[i:i + attachwire.MAX_FRAME]))
 
     async def close(self) -> None:
+        self._out.close()
         self.writer.close()
         with contextlib.suppress(Exception):
             await self.writer.wait_closed()
@@ -109,7 +127,7 @@ async def connect(path: str) -> ShimIO:
     try:
         await asyncio.shield(task)
         sock.setblocking(False)
-        reader, writer = await asyncio.open_unix_connection(sock=sock, limit=_READ_SIZE)
+        return await ShimIO.over(sock)
     except BaseException as exc:
         # the fd is closed once no thread is in connect() on it
         task.add_done_callback(lambda _: sock.close())
@@ -117,7 +135,6 @@ async def connect(path: str) -> ShimIO:
             raise errdefs.Unavailable(
                 f"attach: the shim's socket {path} is unreachable: {exc.strerror or exc}") from exc
         raise
-    return ShimIO(reader, writer)
 
 
 _Item = pb.AttachResponse | BaseException

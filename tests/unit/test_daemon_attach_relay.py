@@ -67,8 +67,8 @@ class FakeShim:
 async def pair() -> tuple[attach.ShimIO, FakeShim]:
     ours, theirs = socket.socketpair()
     theirs.setblocking(False)
-    reader, writer = await asyncio.open_unix_connection(sock=ours)
-    return attach.ShimIO(reader, writer), FakeShim(theirs)
+    ours.setblocking(False)
+    return await attach.ShimIO.over(ours), FakeShim(theirs)
 
 
 class Requests:
@@ -182,5 +182,26 @@ def test_relay_end_of_requests_is_stdin_eof_and_output_filtered() -> None:
         assert (await anext(gen)).exit.exit_code == 0
         await gen.aclose()
         shim.sock.close()
+
+    run(body)
+
+
+def test_relay_keeps_the_exit_when_stdin_fails_after_the_shim_closed() -> None:
+    """The process exited while stdin was still coming: the shim sent EXIT and closed. The stdin
+    write that fails (EPIPE) must not take the received EXIT with it (it did once: `exec -i sh`
+    from a script exited 126 "Broken pipe" instead of the script's status)."""
+    async def body() -> None:
+        io, shim = await pair()
+        await shim.send(wire.EXIT, struct.pack(">I", 9))
+        shim.sock.close()
+        with pytest.raises(BrokenPipeError):
+            await io.send(wire.STDIN, b"echo more\n")  # before the relay has read anything
+        reqs = Requests()
+        gen = attach.relay(io, opts(), False, reqs)
+        assert (await anext(gen)).started.tty is False
+        await reqs.q.put(pb.AttachRequest(stdin=b"still more"))
+        await reqs.q.put(pb.AttachRequest(stdin_eof=True))
+        assert (await anext(gen)).exit.exit_code == 9
+        await gen.aclose()
 
     run(body)
