@@ -46,6 +46,13 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE = 64 * 1024 * 1024
 
 
+# A client stream's receive window, fixed at 4 MiB. With grpc's BDP probing the window grows as
+# fast as a local client sends, and an upload (image load/import, cp) the daemon spools slower
+# than it arrives is buffered in the daemon: a 200 MB `image load` raised its peak RSS by
+# 18-80 MB here (111 MB once in CI) and 13-17 MB with this window, 0.5-0.9 s vs 0.9-1.1 s.
+RECEIVE_WINDOW = [("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 4 << 20)]
+
+
 class RootLock:
     """flock on <root>/ctrd.lock, held for the daemon's life (released by the kernel on death)."""
 
@@ -137,7 +144,8 @@ class Daemon:
         log.info("recovered %d containers in %.3f s", len(self.manager.store), time.monotonic() - t0)
         self.server = grpc.aio.server(
             interceptors=[ErrorInterceptor()],
-            options=[("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)],
+            options=[("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE),
+                     *RECEIVE_WINDOW],
         )
         container_pb2_grpc.add_ContainerServiceServicer_to_server(ContainerServicer(self.manager), self.server)
         count = self._image_count or (lambda: 0)
