@@ -258,9 +258,14 @@ class ForkedBackend:
                 os.write(cmd_w, command)
             os.close(cmd_w)
             await lines.next(self._what("start"))
-        finally:
+        except BaseException:
             lines.close()
             await exited
+            raise
+        # Answered: the helper only exits now, and its exit (tearing down a forked interpreter's
+        # pages, ~1-2 ms) need not delay the answer; the reaper collects it whenever it comes, and
+        # the init, its child, is reparented to this shim then.
+        lines.close()
 
     async def start(self) -> None:
         if self._starter is None:

@@ -17,7 +17,7 @@ import pytest
 from ctrd import errdefs
 from ctrd.shim.v1 import shim_pb2
 from daemon.shims.client import ShimClient
-from tests.e2e.test_shim_support import BACKENDS, Harness, cgroup_dirs, ppid_of, proc_alive, wait_gone
+from tests.e2e.test_shim_support import BACKENDS, Harness, cgroup_dirs, proc_alive, reparented_to, wait_gone
 
 pytestmark = [pytest.mark.root, pytest.mark.parametrize("backend", BACKENDS)]
 
@@ -47,7 +47,7 @@ def test_lifecycle(short_tmp: Path, backend: str) -> None:
         assert st.status == shim_pb2.STATUS_CREATED and st.id == cid
         assert (await c.connect()).shim_pid == handle.pid
         assert (await c.start()).pid == st.pid
-        assert ppid_of(st.pid) == handle.pid  # the init is the shim's child (reparented to it, subreaper)
+        assert reparented_to(st.pid, handle.pid)  # the init is the shim's child (reparented to it, subreaper)
         assert (await c.state()).status == shim_pb2.STATUS_RUNNING
         assert st.pid in (await c.pids()).pids
         ex = await c.exec(shim_pb2.ExecRequest(args=["sh", "-c", "echo hi; echo oops >&2; exit 3"]))
@@ -179,7 +179,7 @@ def test_create_and_start_in_one_call(short_tmp: Path, backend: str) -> None:
     async def body(h: Harness) -> None:
         cid, handle, c = await h.container(["sh", "-c", f"echo started; {LOOP}"], one_call=True)
         st = await c.state()
-        assert st.status == shim_pb2.STATUS_RUNNING and ppid_of(st.pid) == handle.pid
+        assert st.status == shim_pb2.STATUS_RUNNING and reparented_to(st.pid, handle.pid)
         await logged(h, cid, "started\n")  # released without a Start call
         with pytest.raises(errdefs.FailedPrecondition):
             await c.start()  # started once already

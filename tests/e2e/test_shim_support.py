@@ -91,6 +91,17 @@ def ppid_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[1])
 
 
+def reparented_to(pid: int, parent: int, timeout: float = 10.0) -> bool:
+    """The init is forked by the runtime's create helper; once that helper has exited (it
+    answers "started" first and exits meanwhile) the init is the shim's child."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ppid_of(pid) == parent:
+            return True
+        time.sleep(0.005)
+    return False
+
+
 def wait_gone(pid: int, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
