@@ -8,7 +8,13 @@
     l/<short>           symlink to ../<cache-id>/diff, so that 125+ lowers fit in a page of mount data
 
 A container gets `<id>-init` (parent: the image's top layer; the placeholders of initlayer.py) and
-`<id>` (parent: `-init`). Every layer is built in a `.staging-*` directory and renamed into place,
+`<id>` (parent: `-init`). The placeholders are the same for every container: they are made once,
+in `init-template/diff`, and each `<id>-init/diff` is a symlink to it (overlay resolves lowerdirs
+through symlinks, as it does the `l/` links). That takes 11 of a container's ~25 new inodes off
+its create; on ext4 each new inode costs more the more were deleted in the last minute (the
+allocator skips recently deleted ones: `recently_deleted` in a perf profile of back-to-back
+run/rm cycles, 7 % of the machine's time), and create_container_layers took 4.6 ms with the
+placeholders (2026-12-06). A name that is not 64 hex characters keeps image GC off the template. Every layer is built in a `.staging-*` directory and renamed into place,
 so a crash leaves either a whole layer or a staging directory that the next start removes.
 `<id>-init` is created first and removed last: its presence is what marks a container's layers.
 """
@@ -31,6 +37,7 @@ from daemon.paths import under  # not `self.root / <id>`: that interns a contain
 MAX_DEPTH = 128  # docker's overlay2 maxDepth (lowers of one mount)
 INIT_SUFFIX = "-init"
 STAGING_PREFIX = ".staging-"
+INIT_TEMPLATE = "init-template"  # the placeholders every <id>-init/diff links to
 _SHORT = re.compile(r"^[A-Z2-7]{26}$")
 
 
@@ -61,17 +68,27 @@ class LayerStore:
         self.links = self.root / "l"
         self.root.mkdir(mode=0o710, parents=True, exist_ok=True)
         self.links.mkdir(mode=0o700, exist_ok=True)
+        self._ensure_init_template()
         # Serialises mount/unmount so "already mounted?" checks and the mount itself do not race.
         self._mount_lock = threading.Lock()
         self._remove_leftovers()
 
     # ---------------------------------------------------------------- generic layers
-    def new_staging(self) -> Path:
-        """A fresh staging directory with an empty `diff/` to fill; commit() or discard() it."""
+    def new_staging(self, diff: bool = True) -> Path:
+        """A fresh staging directory with an empty `diff/` to fill (none with diff=False);
+        commit() or discard() it."""
         staging = self.root / f"{STAGING_PREFIX}{secrets.token_hex(8)}"
         staging.mkdir(mode=0o700)
-        (staging / "diff").mkdir(mode=0o755)
+        if diff:
+            (staging / "diff").mkdir(mode=0o755)
         return staging
+
+    def _ensure_init_template(self) -> None:
+        """The init layer's placeholders, once per store, durable before any container links
+        to them (a start-up completes a template a crash left half made)."""
+        template = self.root / INIT_TEMPLATE
+        template.mkdir(mode=0o755, exist_ok=True)
+        fsync_paths([*initlayer.ensure(template / "diff"), template, self.root])
 
     def discard(self, staging: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
@@ -152,14 +169,18 @@ class LayerStore:
         return {
             e.name
             for e in os.scandir(self.root)
-            if e.is_dir(follow_symlinks=False) and e.name != "l" and not e.name.startswith(STAGING_PREFIX)
+            if e.is_dir(follow_symlinks=False) and e.name not in ("l", INIT_TEMPLATE)
+            and not e.name.startswith(STAGING_PREFIX)
         }
 
     def exists(self, cache_id: str) -> bool:
         return bool(cache_id) and "/" not in cache_id and under(self.root, cache_id, "diff").is_dir()
 
     def diff_dir(self, cache_id: str) -> Path:
-        return under(self.root, cache_id, "diff")
+        """The layer's content as a real directory: an init layer's `diff` is the template's
+        (callers walk it with O_NOFOLLOW)."""
+        diff = under(self.root, cache_id, "diff")
+        return self.root / INIT_TEMPLATE / "diff" if diff.is_symlink() else diff
 
     def parents(self, cache_id: str) -> list[str]:
         """Cache ids of the layer's parents, nearest first (resolved through the `l/` links)."""
@@ -198,9 +219,9 @@ class LayerStore:
         # the container's record is committed, after this: a crash before leaves layers that no
         # record owns, which recovery removes, whatever of them reached the disk.
         dirty: list[Path] = []
-        staging = self.new_staging()
+        staging = self.new_staging(diff=False)
         try:
-            initlayer.populate(staging / "diff")
+            os.symlink(f"../{INIT_TEMPLATE}/diff", staging / "diff")
             dirty += self._place(staging, image_top_layer, init_id)[1]
         except BaseException:
             self.discard(staging)
@@ -281,7 +302,7 @@ class LayerStore:
         if not (layer / "link").is_file():
             raise errdefs.NotFound(f"no such container layer: {container_id}")
         return {
-            "LowerDir": ":".join(str(self.diff_dir(p)) for p in self.parents(container_id)),
+            "LowerDir": ":".join(str(under(self.root, p, "diff")) for p in self.parents(container_id)),
             "MergedDir": str(layer / "merged"),
             "UpperDir": str(layer / "diff"),
             "WorkDir": str(layer / "work"),

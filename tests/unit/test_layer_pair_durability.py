@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from daemon import atomic
-from daemon.layers import overlay2
+from daemon.layers import initlayer, overlay2
 from daemon.layers.overlay2 import LayerStore
 
 CID = "c" * 64
@@ -58,14 +58,21 @@ class Crash(BaseException):
     """A kill -9 in the middle: nothing after it runs, not even `except Exception` cleanups."""
 
 
-@pytest.mark.parametrize("at", ["populate", "second_place", "fsync"])
+@pytest.mark.parametrize("at", ["init_link", "second_place", "fsync"])
 def test_a_crash_between_steps_leaves_what_the_next_attempt_and_start_up_remove(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at: str) -> None:
     store, top = store_with_image(tmp_path)
     root = tmp_path / "overlay2"
     with monkeypatch.context() as mp:
-        if at == "populate":
-            mp.setattr(overlay2.initlayer, "populate", lambda d: (_ for _ in ()).throw(Crash()))
+        if at == "init_link":
+            real_symlink = os.symlink
+
+            def symlink(target: str, path: Path) -> None:
+                if target.startswith(f"../{overlay2.INIT_TEMPLATE}/"):
+                    raise Crash()
+                real_symlink(target, path)
+
+            mp.setattr(overlay2.os, "symlink", symlink)
         elif at == "second_place":
             real_place = LayerStore._place
             calls: list[int] = []
@@ -88,10 +95,43 @@ def test_a_crash_between_steps_leaves_what_the_next_attempt_and_start_up_remove(
     # create again (recovery's removal of unowned pairs is the same call as this one's first step)
     store.create_container_layers(CID, top)
     assert store.container_layer_ids() == {CID}
-    assert {p.name for p in root.iterdir()} == {"l", top, f"{CID}-init", CID}
+    assert {p.name for p in root.iterdir()} == {"l", top, f"{CID}-init", CID, overlay2.INIT_TEMPLATE}
     assert len(list((root / "l").iterdir())) == 3
     store.remove_container_layers(CID)
-    assert {p.name for p in root.iterdir()} == {"l", top}
+    assert {p.name for p in root.iterdir()} == {"l", top, overlay2.INIT_TEMPLATE}
+    assert (root / overlay2.INIT_TEMPLATE / "diff" / "etc" / "hosts").is_file()  # shared: it stays
+
+
+def test_every_init_layer_links_to_the_one_template_which_start_up_completes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store, top = store_with_image(tmp_path)
+    root = tmp_path / "overlay2"
+    template = root / overlay2.INIT_TEMPLATE / "diff"
+    for cid in (CID, "d" * 64):
+        store.create_container_layers(cid, top)
+        diff = root / f"{cid}-init" / "diff"
+        assert diff.is_symlink() and diff.resolve() == template.resolve()
+        assert store.exists(f"{cid}-init") and store.parents(cid)[0] == f"{cid}-init"
+    assert sorted(p.relative_to(template).as_posix() for p in template.rglob("*")) == sorted(
+        [*initlayer.DIRS, *initlayer.FILES, *(n for n, _ in initlayer.SYMLINKS)])
+    assert os.readlink(template / "etc" / "mtab") == "/proc/mounts"
+    assert all((template / d).stat().st_mode & 0o777 == 0o755 for d in (*initlayer.DIRS, *initlayer.FILES))
+    # a crash while the template was made (or a hand that removed a part): the next start-up
+    # completes it, durably, before any container links to it
+    (template / "etc" / "hosts").unlink()
+    (template / "etc" / "mtab").unlink()
+    os.symlink("/elsewhere", template / "etc" / "mtab")
+    (template / "proc").chmod(0o700)
+    synced: list[Path] = []
+    real = overlay2.fsync_paths
+    monkeypatch.setattr(overlay2, "fsync_paths", lambda paths: synced.extend(paths) or real(paths))
+    LayerStore(root)
+    assert (template / "etc" / "hosts").is_file() and os.readlink(template / "etc" / "mtab") == "/proc/mounts"
+    assert (template / "proc").stat().st_mode & 0o777 == 0o755
+    assert {template / "etc" / "hosts", template / "etc", template, root} <= set(synced)
+    assert store.layer_ids() == {top, f"{CID}-init", CID, f"{'d' * 64}-init", "d" * 64}
+    store.remove_container_layers(CID)
+    assert template.is_dir() and (template / "etc" / "hostname").is_file()
 
 
 def test_the_record_staged_with_the_layers_commits_by_one_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
