@@ -30,13 +30,13 @@ from daemon.containers.state import is_alive
 from daemon.dockerapi.backend import Backend
 from daemon.dockerapi.server import DockerAPI
 from daemon.images.api import Images
-from daemon.interceptor import ErrorInterceptor
 from daemon.layers.api import Layers
 from daemon.network.api import Network
 from daemon.services.containers import ContainerServicer
 from daemon.services.system import SystemServicer
 from daemon.services.volumes import VolumeServicer
 from daemon.shims.api import Shims
+from daemon.wiremap import registrar
 
 if TYPE_CHECKING:
     from daemon.images.store import ImageStore
@@ -143,20 +143,20 @@ class Daemon:
         await asyncio.to_thread(self.manager.volumes.store.reconcile, self.manager.volumes.live_holders(running))
         log.info("recovered %d containers in %.3f s", len(self.manager.store), time.monotonic() - t0)
         self.server = grpc.aio.server(
-            interceptors=[ErrorInterceptor()],
             options=[("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE),
                      *RECEIVE_WINDOW],
         )
-        container_pb2_grpc.add_ContainerServiceServicer_to_server(ContainerServicer(self.manager), self.server)
+        mapped = registrar(self.server)  # every service's handlers map errors at the wire
+        container_pb2_grpc.add_ContainerServiceServicer_to_server(ContainerServicer(self.manager), mapped)
         count = self._image_count or (lambda: 0)
-        system_pb2_grpc.add_SystemServiceServicer_to_server(SystemServicer(self.manager, count), self.server)
+        system_pb2_grpc.add_SystemServiceServicer_to_server(SystemServicer(self.manager, count), mapped)
         if self.image_servicer is not None:
-            image_pb2_grpc.add_ImageServiceServicer_to_server(self.image_servicer, self.server)
+            image_pb2_grpc.add_ImageServiceServicer_to_server(self.image_servicer, mapped)
         if self.network_servicer is not None:
-            network_pb2_grpc.add_NetworkServiceServicer_to_server(self.network_servicer, self.server)
-        volume_pb2_grpc.add_VolumeServiceServicer_to_server(VolumeServicer(self.manager.volumes.store), self.server)
+            network_pb2_grpc.add_NetworkServiceServicer_to_server(self.network_servicer, mapped)
+        volume_pb2_grpc.add_VolumeServiceServicer_to_server(VolumeServicer(self.manager.volumes.store), mapped)
         for register in self.extra_services:
-            register(self.server)
+            register(mapped)
         with contextlib.suppress(FileNotFoundError):
             cfg.address.unlink()  # stale socket of a dead daemon (we hold the root lock)
         old_umask = os.umask(0o117)

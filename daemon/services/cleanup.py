@@ -1,4 +1,4 @@
-"""CleanupService: container/image prune and disk usage (errors mapped by the interceptor)."""
+"""CleanupService: container/image prune and disk usage (errors mapped at the wire: daemon.wiremap)."""
 
 from __future__ import annotations
 

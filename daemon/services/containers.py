@@ -1,4 +1,4 @@
-"""ContainerService: message in, domain call, message out (errors are mapped by the interceptor)."""
+"""ContainerService: message in, domain call, message out (errors are mapped at the wire: daemon.wiremap)."""
 
 from __future__ import annotations
 

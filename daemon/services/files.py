@@ -1,4 +1,4 @@
-"""FilesService: message in, domain call, message out (errors mapped by the interceptor)."""
+"""FilesService: message in, domain call, message out (errors mapped at the wire: daemon.wiremap)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """ImageService: message in, `await asyncio.to_thread(store call)`, message out.
 
-Errors are ctrd.errdefs exceptions; the daemon's server interceptor maps them to gRPC status.
+Errors are ctrd.errdefs exceptions; the daemon's wire mapping (daemon.wiremap) makes them gRPC statuses.
 Import/Load archives are spooled to a temp file under the daemon root (never held in memory).
 """
 

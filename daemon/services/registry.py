@@ -37,7 +37,7 @@ async def _stream(run: Callable[[Callable[[Event], None]], Awaitable[T]],
     try:
         while (ev := await queue.get()) is not None:
             yield image_pb2.Progress(id=ev.id, status=ev.status, current=ev.current, total=ev.total)
-        yield last(task.result())  # raises the verb's error, which the interceptor maps
+        yield last(task.result())  # raises the verb's error, which the wire mapping maps
     finally:
         if not task.done():  # the client went away: stop this pull (shared downloads carry on)
             task.cancel()

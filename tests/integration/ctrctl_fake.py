@@ -4,11 +4,11 @@ Not a copy of the daemon: a "container" is a plain host subprocess (no isolation
 stderr are captured into an in-memory log, so `ctrctl run` can be exercised end to end (log
 streaming, signals, exit codes) without root. Every request is recorded in `calls` so tests can
 assert what the CLI sent (or that it sent nothing). Errors reach the CLI the way ctrd sends them:
-the services raise ctrd.errdefs errors and the daemon's own ErrorInterceptor maps them.
+the services raise ctrd.errdefs errors and the daemon's own wire mapping (daemon.wiremap) maps them.
 
     ctrctl_fake.py             the state, the "runtime", the server
     ctrctl_fake_containers.py  ContainerService          ctrctl_fake_images.py  Image and System
-    ctrctl_fake_wire.py        threaded handlers served by grpc.aio behind the interceptor
+    ctrctl_fake_wire.py        threaded handlers served by grpc.aio with the daemon's wire mapping
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from ctrd import errdefs
 from ctrd.v1 import container_pb2, container_pb2_grpc, image_pb2_grpc, system_pb2, system_pb2_grpc
 from daemon.containers.state import Status
 from daemon.containers.view import status_text
-from daemon.interceptor import ErrorInterceptor
+from daemon.wiremap import registrar
 
 BUSYBOX_ID = "sha256:" + "b" * 64
 
@@ -77,10 +77,11 @@ class FakeDaemon:
         from tests.integration.ctrctl_fake_containers import Containers
         from tests.integration.ctrctl_fake_images import Images, System
 
-        server = grpc.aio.server(interceptors=[ErrorInterceptor()])
-        container_pb2_grpc.add_ContainerServiceServicer_to_server(Containers(self), server)
-        image_pb2_grpc.add_ImageServiceServicer_to_server(Images(self), server)
-        system_pb2_grpc.add_SystemServiceServicer_to_server(System(self), server)
+        server = grpc.aio.server()
+        mapped = registrar(server)
+        container_pb2_grpc.add_ContainerServiceServicer_to_server(Containers(self), mapped)
+        image_pb2_grpc.add_ImageServiceServicer_to_server(Images(self), mapped)
+        system_pb2_grpc.add_SystemServiceServicer_to_server(System(self), mapped)
         server.add_insecure_port("unix:" + self.socket_path)
         await server.start()
         self._server = server

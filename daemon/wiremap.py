@@ -1,0 +1,149 @@
+"""The wire mapping: domain errors (ctrd.errdefs) become gRPC statuses here and nowhere else, in
+the method handlers every service is registered with (MappedServer)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
+
+import grpc
+import grpc.aio
+
+from ctrd import errgrpc
+from ctrd.errdefs import CtrdError, InvalidArgument
+
+log = logging.getLogger(__name__)
+
+def _log(method: str, exc: BaseException) -> None:
+    if isinstance(exc, CtrdError):
+        log.info("%s: %s: %s", method, exc.code, exc.message)
+    else:
+        log.exception("%s: unexpected error", method, exc_info=exc)
+
+
+class _Malformed:
+    """Stands in for a request whose bytes do not parse (grpc alone would answer UNKNOWN)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _lenient(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception as exc:  # any decode failure is the client's: InvalidArgument below
+            return _Malformed(str(exc))
+
+    return parse
+
+
+def _check(method: str, request: Any) -> None:
+    if isinstance(request, _Malformed):
+        raise InvalidArgument(f"request: malformed {method} request: {request.error}")
+
+
+async def _abort(method: str, context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> None:
+    """The one place a handler's exception becomes a gRPC status (abort raises AbortError)."""
+    _log(method, exc)
+    await errgrpc.abort_with(context, exc)
+
+
+def wrap(method: str, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+    """`handler` with the error mapping around it (and InvalidArgument for a request that does
+    not parse); `method` is the full name, /package.Service/Method."""
+    if handler.unary_unary is not None:
+        inner_uu: Any = handler.unary_unary
+
+        async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            try:
+                _check(method, request)
+                return await inner_uu(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                await _abort(method, context, exc)
+            raise AssertionError("unreachable: abort raises")
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary_unary, _lenient(handler.request_deserializer), handler.response_serializer
+        )
+    if handler.unary_stream is not None:
+        inner_us: Any = handler.unary_stream
+
+        async def unary_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            try:
+                _check(method, request)
+                async for item in inner_us(request, context):
+                    yield item
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                await _abort(method, context, exc)
+
+        return grpc.unary_stream_rpc_method_handler(
+            unary_stream, _lenient(handler.request_deserializer), handler.response_serializer
+        )
+    if handler.stream_unary is not None:
+        inner_su: Any = handler.stream_unary
+
+        async def stream_unary(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            try:
+                return await inner_su(requests, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                await _abort(method, context, exc)
+            raise AssertionError("unreachable: abort raises")
+
+        return grpc.stream_unary_rpc_method_handler(
+            stream_unary, handler.request_deserializer, handler.response_serializer
+        )
+    if handler.stream_stream is not None:
+        inner_ss: Any = handler.stream_stream
+
+        async def stream_stream(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            try:
+                async for item in inner_ss(requests, context):
+                    yield item
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                await _abort(method, context, exc)
+
+        return grpc.stream_stream_rpc_method_handler(
+            stream_stream, handler.request_deserializer, handler.response_serializer
+        )
+    return handler
+
+
+class MappedServer:
+    """What the generated `add_*Servicer_to_server` functions register services on: it wraps
+    every method handler once, at registration, and hands it to the real server. A grpc.aio
+    interceptor did the same wrapping again on every call, on the server's slower path for
+    intercepted calls: a Version round trip took 1.04-1.27 ms with it and 0.75 ms without (the
+    grpcio client; ctrctl's 0.76-0.93 vs 0.54 ms), 2026-12-06."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self.server = server
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        """The generated code registers each service twice, generically and by name; the named
+        call (below) carries the same handlers, so this one has nothing left to do."""
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler[Any, Any]]) -> None:
+        wrapped = {name: wrap(f"/{service}/{name}", h) for name, h in handlers.items()}
+        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, wrapped),))
+        self.server.add_registered_method_handlers(service, wrapped)  # type: ignore[attr-defined]  # grpcio >= 1.62, not in its stubs
+
+
+def registrar(server: grpc.aio.Server) -> grpc.aio.Server:
+    """`server` as the generated `add_*Servicer_to_server` functions take it (they call only the two
+    methods MappedServer has), with the error mapping in every handler they register."""
+    return cast(grpc.aio.Server, MappedServer(server))
