@@ -293,7 +293,12 @@ class LayerStore:
         if not present:  # create's check for a pair left by a crash: no mountinfo to read
             return []
         self.unmount(container_id)
-        points = mounts.mount_points()  # once for both layers: at N containers it is N lines
+        # The daemon mounts only `<id>/merged` under a layer (its other mounts live in private
+        # namespaces), and unmount removed that directory: one that is gone is no mount point, so
+        # there is no mountinfo to read (two lines per running container). If it is still there
+        # (busy, or a mount made by hand), mountinfo decides as for any layer.
+        merged = under(self.root, container_id, "merged")
+        points = mounts.mount_points() if os.path.lexists(merged) else set()
         return [d for d in (self.detach_layer(i, points) for i in present) if d is not None]
 
     def graph_data(self, container_id: str) -> dict[str, str]:

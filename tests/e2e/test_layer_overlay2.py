@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ctrd import errdefs
+from daemon.layers import overlay2
 from daemon.layers.overlay2 import INIT_TEMPLATE, LayerStore
 
 pytestmark = pytest.mark.root
@@ -129,6 +130,32 @@ def test_detach_takes_the_layers_out_at_once_and_the_next_store_deletes_what_is_
     LayerStore(root)  # a daemon that stopped before deleting them: the next start does
     assert not any(d.exists() for d in doomed)
     assert sorted(os.listdir(root)) == sorted(["l", top, INIT_TEMPLATE])  # the template is the store's, not c1's
+
+
+def test_detach_reads_mountinfo_only_when_merged_is_still_there(
+        short_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = short_tmp / "overlay2"
+    store = LayerStore(root)
+    (top,) = _image_layers(store, 1)
+    reads: list[int] = []
+    real = overlay2.mounts.mount_points
+    monkeypatch.setattr(overlay2.mounts, "mount_points", lambda: reads.append(1) or real())
+    store.create_container_layers("c1", top)
+    store.mount("c1")
+    assert len(store.detach_container_layers("c1")) == 2 and reads == []  # unmounted, merged gone
+    # a second mount stacked on merged (by hand, or a mount propagated back): unmount takes the
+    # top one, merged stays a mount point, and the layers are refused, not deleted through it
+    store.create_container_layers("c2", top)
+    merged = store.mount("c2")
+    subprocess.run(["mount", "-t", "tmpfs", "stacked", str(merged)], check=True)
+    try:
+        with pytest.raises(errdefs.FailedPrecondition, match="is mounted"):
+            store.detach_container_layers("c2")
+        assert reads == [1] and (root / "c2").is_dir()
+    finally:
+        subprocess.run(["umount", "-l", str(merged)], check=False)
+    store.remove_container_layers("c2")
+    assert not _mounts_mentioning(f"{root}/c2/") and store.layer_ids() == {top}
 
 
 def test_container_without_image_and_bad_ids(short_tmp: Path) -> None:
