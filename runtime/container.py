@@ -148,7 +148,9 @@ class Container:
         st = state.State(id=container_id, pid=pid or 0, start_time=start, bundle=spec.bundle, rootfs=spec.root,
                          created="", owner=owner(), cgroup_kind=cg.kind, cgroups_path=cgroups_path,
                          started=True)
-        return cls(st, cg, None)
+        c = cls(st, cg, None)
+        c._spec = spec  # kept: delete's hooks and exec's process read it (a second parse was ~1 ms)
+        return c
 
     # -- verbs --------------------------------------------------------------------------------
 

@@ -70,3 +70,22 @@ def test_a_non_runtime_error_gets_the_leftover_as_a_note(
         create.create_init(bundle, "c1", (0, 1, 2), state_dir=None, fifo=False)
     assert err.value.__notes__ == ["cleanup also failed: cgroup /ctrd-runtime/c1: rmdir memory: "
                                    "device or resource busy"]
+
+
+def test_a_container_loaded_from_its_bundle_parses_config_json_once(
+        bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shim's delete (and its other verbs) load the container from the bundle and the init's
+    pid: the spec parsed for the cgroup path serves the hooks too (it was parsed twice, ~1 ms
+    each with docker's seccomp profile, on every container's exit path)."""
+    from runtime import container, spec
+
+    spec_json = json.loads((bundle / "config.json").read_text())
+    spec_json["hooks"] = {"poststop": [{"path": "/bin/true"}]}
+    (bundle / "config.json").write_text(json.dumps(spec_json))
+    parses: list[str] = []
+    real = spec.load
+    monkeypatch.setattr(spec, "load", lambda b: parses.append(b) or real(b))
+    monkeypatch.setattr(cgroups, "for_path", lambda path: StuckCgroup())
+    c = container.Container.load("c1", bundle=str(bundle), pid=None)
+    assert c._has_hooks("poststop") and not c._has_hooks("poststart")
+    assert parses == [str(bundle)]
