@@ -68,10 +68,14 @@ class FakeLayers:
         self.calls: list[tuple[str, str]] = []
 
     def create_container_layers(self, container_id: str, image_top_layer: str | None) -> None:
+        self.place_container_layers(container_id, image_top_layer)
+
+    def place_container_layers(self, container_id: str, image_top_layer: str | None) -> list[Path]:
         self.calls.append(("create", container_id))
         (self.root / container_id / "merged").mkdir(parents=True)
         write_rootfs_files(self.root / container_id / "merged")
         self.layers.add(container_id)
+        return [self.root / container_id]
 
     def mount(self, container_id: str) -> Path:
         if container_id not in self.layers:

@@ -117,7 +117,7 @@ class ContainerStore:
         return under(self.dir, cid)  # not `self.dir / cid`: that interns the record's id (daemon/paths.py)
 
     def write_host_config(self, c: Container) -> None:
-        """Create's first write (may run alongside the layer creation: it commits nothing)."""
+        """hostconfig.json, durable (update; create writes it in stage_new)."""
         d = self.container_dir(c.id)
         d.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_json_atomic(d / HOSTCONFIG, record.host_config_to_json(c.host_config), FILE_MODE, sync_dir=False)
@@ -125,30 +125,31 @@ class ContainerStore:
     def commit_new(self, c: Container, staged: Path | None = None) -> None:
         """config.v2.json, the commit point (after hostconfig.json and the layers exist); one
         directory fsync covers both names. `staged`: the record written by stage_new, renamed
-        into place (its data is durable already)."""
+        into place (its data made durable by the caller)."""
         if staged is None:
             write_json_atomic(self.container_dir(c.id) / CONFIG, record.to_json(c), FILE_MODE, sync_dir=True)
             return
         os.rename(staged, self.container_dir(c.id) / CONFIG)
         fsync_dir(self.container_dir(c.id))
 
-    def stage_new(self, c: Container) -> Path:
-        """Create's writes that commit nothing, made while the layers are: hostconfig.json, and the
-        record under a temporary name, written and fsynced, for commit_new to rename once the
-        layers are durable. A crash before that leaves a directory without config.v2.json, which
-        recovery removes whole."""
-        self.write_host_config(c)
-        staged = self.container_dir(c.id) / f".{CONFIG}.staged"
+    def stage_new(self, c: Container) -> tuple[Path, list[Path]]:
+        """Create's writes that commit nothing: hostconfig.json, and the record under a temporary
+        name for commit_new to rename. Returns that name and what to fsync before the rename
+        (the caller makes them durable with the layers, in one round). A crash before the rename
+        leaves a directory without config.v2.json, which recovery removes whole."""
+        d = self.container_dir(c.id)
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_json_atomic(d / HOSTCONFIG, record.host_config_to_json(c.host_config), FILE_MODE, durable=False)
+        staged = d / f".{CONFIG}.staged"
         fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
         try:
             os.fchmod(fd, FILE_MODE)
             data = memoryview(json.dumps(record.to_json(c), separators=(",", ":")).encode())
             while data:
                 data = data[os.write(fd, data):]
-            os.fsync(fd)
         finally:
             os.close(fd)
-        return staged
+        return staged, [d / HOSTCONFIG, staged]
 
     def save(self, c: Container) -> None:
         write_json_atomic(self.container_dir(c.id) / CONFIG, record.to_json(c), FILE_MODE)

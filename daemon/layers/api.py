@@ -9,6 +9,7 @@ from typing import Protocol
 
 class Layers(Protocol):
     def create_container_layers(self, container_id: str, image_top_layer: str | None) -> None: ...
+    def place_container_layers(self, container_id: str, image_top_layer: str | None) -> list[Path]: ...  # to fsync
     def mount(self, container_id: str) -> Path: ...
     def merged_dir(self, container_id: str) -> Path: ...  # where mount() puts the rootfs
     def unmount(self, container_id: str) -> bool: ...  # True: it was mounted

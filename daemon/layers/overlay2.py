@@ -207,16 +207,21 @@ class LayerStore:
 
     # ---------------------------------------------------------------- container layers
     def create_container_layers(self, container_id: str, image_top_layer: str | None) -> None:
+        fsync_paths(self.place_container_layers(container_id, image_top_layer))
+
+    def place_container_layers(self, container_id: str, image_top_layer: str | None) -> list[Path]:
+        """create_container_layers without its fsyncs: returns what to fsync before anything may
+        refer to the pair (a caller with more to make durable does it in the same round)."""
         _check_container_id(container_id)
         init_id = container_id + INIT_SUFFIX
         if under(self.root, init_id, "link").is_file() and under(self.root, container_id, "link").is_file():
-            return
+            return []
         if image_top_layer is not None and not self.exists(image_top_layer):
             raise errdefs.NotFound(f"no such layer: {image_top_layer}")
         self.remove_container_layers(container_id)  # a half-created pair from an earlier crash
         # Both layers are placed, then made durable together (their files and directories, l/
-        # and the root, fsynced at once) before this returns. Nothing refers to the pair until
-        # the container's record is committed, after this: a crash before leaves layers that no
+        # and the root, fsynced at once) by the caller. Nothing refers to the pair until the
+        # container's record is committed, after that: a crash before leaves layers that no
         # record owns, which recovery removes, whatever of them reached the disk.
         dirty: list[Path] = []
         staging = self.new_staging(diff=False)
@@ -232,7 +237,7 @@ class LayerStore:
         except BaseException:
             self.discard(staging)
             raise
-        fsync_paths([*dirty, self.links, self.root])
+        return [*dirty, self.links, self.root]
 
     def mount(self, container_id: str) -> Path:
         _check_container_id(container_id)

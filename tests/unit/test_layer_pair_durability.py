@@ -141,8 +141,13 @@ def test_the_record_staged_with_the_layers_commits_by_one_rename(tmp_path: Path,
 
     s = ContainerStore(tmp_path)
     c, crashed = make(), make("e" * 64, "crashed")
-    staged = s.stage_new(c)
-    s.stage_new(crashed)  # a create killed after staging, before its commit
+    fsyncs: list[int] = []
+    with monkeypatch.context() as mp:
+        mp.setattr(os, "fsync", lambda fd: fsyncs.append(fd))
+        staged, dirty = s.stage_new(c)
+        s.stage_new(crashed)  # a create killed after staging, before its commit
+    assert fsyncs == []  # the caller makes them durable, in the layers' round
+    assert dirty == [s.container_dir(c.id) / "hostconfig.json", staged]
     assert staged.stat().st_mode & 0o777 == 0o600 and not (s.container_dir(c.id) / CONFIG).exists()
     synced: list[Path] = []
     real = store_mod.fsync_dir
@@ -152,3 +157,27 @@ def test_the_record_staged_with_the_layers_commits_by_one_rename(tmp_path: Path,
     loaded, garbage = ContainerStore(tmp_path).load_all()
     assert [x.id for x in loaded] == [c.id] and loaded[0].name == c.name
     assert garbage == [crashed.id] and not s.container_dir(crashed.id).exists()
+
+
+def test_create_makes_layers_hostconfig_and_record_durable_in_one_round_before_the_rename(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from daemon.containers import manager
+    from daemon.containers.store import CONFIG, ContainerStore
+    from tests.unit.test_daemon_record import make
+
+    layers, top = store_with_image(tmp_path)
+    records = ContainerStore(tmp_path / "containers")
+    c = make()
+    events: list[object] = []
+    monkeypatch.setattr(manager, "fsync_paths", lambda paths: events.append(set(paths)))
+    monkeypatch.setattr(overlay2, "fsync_paths", lambda paths: events.append(("layers alone", paths)))
+    real_commit = records.commit_new
+    monkeypatch.setattr(records, "commit_new", lambda c, staged: events.append("rename") or real_commit(c, staged))
+    manager.ContainerManager._make_new(SimpleNamespace(layers=layers, store=records), c, top)  # type: ignore[arg-type]
+    assert len(events) == 2 and events[1] == "rename"
+    root, d = tmp_path / "overlay2", records.container_dir(c.id)
+    assert {root, root / "l", root / c.id, root / c.id / "link", d / "hostconfig.json",
+            d / f".{CONFIG}.staged"} <= events[0]  # type: ignore[operator]
+    assert (d / CONFIG).is_file() and layers.container_layer_ids() == {c.id}
