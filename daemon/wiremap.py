@@ -55,71 +55,53 @@ async def _abort(method: str, context: grpc.aio.ServicerContext[Any, Any], exc: 
     await errgrpc.abort_with(context, exc)
 
 
+def _unary(method: str, inner: Any, checked: bool) -> Any:
+    """One answer: the error mapping around `inner` (`checked`: its request is one message)."""
+
+    async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        try:
+            if checked:
+                _check(method, request)
+            return await inner(request, context)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _abort(method, context, exc)
+        raise AssertionError("unreachable: abort raises")
+
+    return call
+
+
+def _streaming(method: str, inner: Any, checked: bool) -> Any:
+    """A stream of answers: the same mapping, for an error at any point of the stream."""
+
+    async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        try:
+            if checked:
+                _check(method, request)
+            async for item in inner(request, context):
+                yield item
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _abort(method, context, exc)
+
+    return call
+
+
 def wrap(method: str, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
     """`handler` with the error mapping around it (and InvalidArgument for a request that does
     not parse); `method` is the full name, /package.Service/Method."""
+    parse, serialize = handler.request_deserializer, handler.response_serializer
     if handler.unary_unary is not None:
-        inner_uu: Any = handler.unary_unary
-
-        async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            try:
-                _check(method, request)
-                return await inner_uu(request, context)
-            except grpc.aio.AbortError:
-                raise
-            except Exception as exc:
-                await _abort(method, context, exc)
-            raise AssertionError("unreachable: abort raises")
-
-        return grpc.unary_unary_rpc_method_handler(
-            unary_unary, _lenient(handler.request_deserializer), handler.response_serializer
-        )
+        return grpc.unary_unary_rpc_method_handler(_unary(method, handler.unary_unary, True), _lenient(parse), serialize)
     if handler.unary_stream is not None:
-        inner_us: Any = handler.unary_stream
-
-        async def unary_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-            try:
-                _check(method, request)
-                async for item in inner_us(request, context):
-                    yield item
-            except grpc.aio.AbortError:
-                raise
-            except Exception as exc:
-                await _abort(method, context, exc)
-
         return grpc.unary_stream_rpc_method_handler(
-            unary_stream, _lenient(handler.request_deserializer), handler.response_serializer
-        )
+            _streaming(method, handler.unary_stream, True), _lenient(parse), serialize)
     if handler.stream_unary is not None:
-        inner_su: Any = handler.stream_unary
-
-        async def stream_unary(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            try:
-                return await inner_su(requests, context)
-            except grpc.aio.AbortError:
-                raise
-            except Exception as exc:
-                await _abort(method, context, exc)
-            raise AssertionError("unreachable: abort raises")
-
-        return grpc.stream_unary_rpc_method_handler(
-            stream_unary, handler.request_deserializer, handler.response_serializer
-        )
+        return grpc.stream_unary_rpc_method_handler(_unary(method, handler.stream_unary, False), parse, serialize)
     if handler.stream_stream is not None:
-        inner_ss: Any = handler.stream_stream
-
-        async def stream_stream(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-            try:
-                async for item in inner_ss(requests, context):
-                    yield item
-            except grpc.aio.AbortError:
-                raise
-            except Exception as exc:
-                await _abort(method, context, exc)
-
-        return grpc.stream_stream_rpc_method_handler(
-            stream_stream, handler.request_deserializer, handler.response_serializer
-        )
+        return grpc.stream_stream_rpc_method_handler(_streaming(method, handler.stream_stream, False), parse, serialize)
     return handler
 
 
