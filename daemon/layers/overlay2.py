@@ -14,7 +14,9 @@ through symlinks, as it does the `l/` links). That takes 11 of a container's ~25
 its create; on ext4 each new inode costs more the more were deleted in the last minute (the
 allocator skips recently deleted ones: `recently_deleted` in a perf profile of back-to-back
 run/rm cycles, 7 % of the machine's time), and create_container_layers took 4.6 ms with the
-placeholders (2026-12-06). A name that is not 64 hex characters keeps image GC off the template. Every layer is built in a `.staging-*` directory and renamed into place,
+placeholders (2026-12-06). A name that is not 64 hex characters keeps image GC off the template.
+
+Every layer is built in a `.staging-*` directory and renamed into place,
 so a crash leaves either a whole layer or a staging directory that the next start removes.
 `<id>-init` is created first and removed last: its presence is what marks a container's layers.
 """
