@@ -15,6 +15,7 @@ from ctrd.errdefs import CtrdError, InvalidArgument
 
 log = logging.getLogger(__name__)
 
+
 def _log(method: str, exc: BaseException) -> None:
     if isinstance(exc, CtrdError):
         log.info("%s: %s: %s", method, exc.code, exc.message)
