@@ -116,11 +116,13 @@ class ContainerStore:
     def container_dir(self, cid: str) -> Path:
         return under(self.dir, cid)  # not `self.dir / cid`: that interns the record's id (daemon/paths.py)
 
-    def write_host_config(self, c: Container) -> None:
-        """hostconfig.json, durable (update; create writes it in stage_new)."""
+    def write_host_config(self, c: Container, durable: bool = True) -> Path:
+        """hostconfig.json (durable=False: create's, fsynced by its caller with the layers)."""
         d = self.container_dir(c.id)
         d.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_json_atomic(d / HOSTCONFIG, record.host_config_to_json(c.host_config), FILE_MODE, sync_dir=False)
+        write_json_atomic(d / HOSTCONFIG, record.host_config_to_json(c.host_config), FILE_MODE, sync_dir=False,
+                          durable=durable)
+        return d / HOSTCONFIG
 
     def commit_new(self, c: Container, staged: Path | None = None) -> None:
         """config.v2.json, the commit point (after hostconfig.json and the layers exist); one
@@ -137,10 +139,8 @@ class ContainerStore:
         name for commit_new to rename. Returns that name and what to fsync before the rename
         (the caller makes them durable with the layers, in one round). A crash before the rename
         leaves a directory without config.v2.json, which recovery removes whole."""
-        d = self.container_dir(c.id)
-        d.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_json_atomic(d / HOSTCONFIG, record.host_config_to_json(c.host_config), FILE_MODE, durable=False)
-        staged = d / f".{CONFIG}.staged"
+        host_config = self.write_host_config(c, durable=False)
+        staged = self.container_dir(c.id) / f".{CONFIG}.staged"
         fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
         try:
             os.fchmod(fd, FILE_MODE)
@@ -149,7 +149,7 @@ class ContainerStore:
                 data = data[os.write(fd, data):]
         finally:
             os.close(fd)
-        return staged, [d / HOSTCONFIG, staged]
+        return staged, [host_config, staged]
 
     def save(self, c: Container) -> None:
         write_json_atomic(self.container_dir(c.id) / CONFIG, record.to_json(c), FILE_MODE)

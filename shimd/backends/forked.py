@@ -259,13 +259,13 @@ class ForkedBackend:
             os.close(cmd_w)
             await lines.next(self._what("start"))
         except BaseException:
-            lines.close()
             await exited
             raise
+        finally:
+            lines.close()
         # Answered: the helper only exits now, and its exit (tearing down a forked interpreter's
         # pages, ~1-2 ms) need not delay the answer; the reaper collects it whenever it comes, and
         # the init, its child, is reparented to this shim then.
-        lines.close()
 
     async def start(self) -> None:
         if self._starter is None:

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,24 +92,23 @@ def ppid_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[1])
 
 
+def _until(condition: Callable[[], bool], timeout: float, step: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return False
+
+
 def reparented_to(pid: int, parent: int, timeout: float = 10.0) -> bool:
     """The init is forked by the runtime's create helper; once that helper has exited (it
     answers "started" first and exits meanwhile) the init is the shim's child."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ppid_of(pid) == parent:
-            return True
-        time.sleep(0.005)
-    return False
+    return _until(lambda: ppid_of(pid) == parent, timeout, 0.005)
 
 
 def wait_gone(pid: int, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not proc_alive(pid):
-            return True
-        time.sleep(0.02)
-    return False
+    return _until(lambda: not proc_alive(pid), timeout, 0.02)
 
 
 def cgroup_dirs(cid: str) -> list[Path]:

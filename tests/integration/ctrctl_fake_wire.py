@@ -1,6 +1,6 @@
 """How the fake's plain (threaded) handlers are served by a grpc.aio server with the daemon's own
-wire mapping (daemon.wiremap): a handler raises ctrd.errdefs errors and the mapping turns them into statuses (ctrd.errgrpc),
-exactly as in ctrd; nothing here knows a status code.
+wire mapping (daemon.wiremap): a handler raises ctrd.errdefs errors and the mapping turns them into
+statuses (ctrd.errgrpc), exactly as in ctrd; nothing here knows a status code.
 
 A handler runs in the fake's thread pool (it blocks on locks and subprocesses); a streaming handler
 is a plain generator stepped there. `Call.is_active()` turns false when the RPC ends (client gone,
