@@ -41,16 +41,19 @@ class Created(Value):
 
 
 def create_init(bundle: str | os.PathLike[str], container_id: str, stdio: tuple[int, int, int], *,
-                state_dir: str | None, fifo: bool, console: int = -1) -> Created:
+                state_dir: str | None, fifo: bool, console: int = -1, terminal: bool | None = None) -> Created:
     """Validate the bundle and fork the container's init, set up and blocked before execve.
 
     The init is a direct child of the caller (the caller reaps it). With `state_dir` the state
     is saved in <state_dir>/<id>/state.json; with `fifo`, `start` releases the init through the
     exec fifo (the CLI's create/start) instead of the socket. With process.terminal and a
     `console` socket (connected), the init makes its pty and sends the master on it (runtime.console).
-    On any error nothing is left."""
+    `terminal`: the process.terminal the caller expects (SpecError otherwise). On any error
+    nothing is left."""
     state.check_id(container_id)
     spec = spec_mod.load(os.fspath(bundle))
+    if terminal is not None and spec.process.terminal != terminal:
+        raise SpecError("process.terminal", f"the request says {terminal}, the bundle {spec.bundle} says the opposite")
     filt = seccomp_loader(spec)  # compiled (or read from the cache) before the fork
     s = sc.linux()
     undo: list[Callable[[], None]] = []

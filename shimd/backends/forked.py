@@ -31,8 +31,9 @@ from typing import Any
 
 from ctrd import errdefs
 from runtime import container as runtime_library
+from shimd import sched
 from shimd.backends import spare as spares
-from shimd.backends.bundle import check_terminal, exec_process, oom_killed_in_cgroup
+from shimd.backends.bundle import exec_process, oom_killed_in_cgroup
 from shimd.backends.inprocess import mapped_errors, runtime_stdio
 from shimd.backends.protocol import BackendConfig, ExecSpec, Limits, StatsRecord, Stdio
 from shimd.backends.spare import Spare
@@ -76,9 +77,10 @@ def _helper(out: int, keep: set[int], fn: Callable[[], Any]) -> None:
 def _create_then_start(mod: Any, cfg: BackendConfig, stdio: Stdio, cmd_r: int, out: int) -> str:
     """The create helper's work: create, report the pid (and the cgroups path, for the exit's OOM
     check), then wait for "start" on `cmd_r` and start."""
-    check_terminal(cfg.bundle, stdio.console >= 0)  # here, not in the shim: parsing config.json there costs its pages
+    # The runtime checks the terminal in its own parse of config.json (here, not in the shim:
+    # a parse there would cost the shim its pages).
     c = mod.Container.create(str(cfg.bundle), cfg.container_id, runtime_stdio(mod, stdio),
-                             state_dir=str(cfg.runtime_root))
+                             state_dir=str(cfg.runtime_root), terminal=stdio.console >= 0)
     st = getattr(c, "state", None)  # the launcher's warm-up stand-in has no runtime state
     cgroups_path = st().cgroups_path if st is not None else None
     os.write(out, json.dumps({"ok": [c.pid, cgroups_path]}).encode() + b"\n")
@@ -102,9 +104,13 @@ def fork_spare(reaper: Reaper, runtime: Any = None) -> Spare:
 
 def _spare_create(mod: Any, ctl: int, out: int) -> str:
     """The spare's work: wait for its container, then be its create helper (commands on `ctl`)."""
+    prefault = getattr(mod, "prefault", None)  # the runtime library's (runtime.container.prefault)
+    if prefault is not None:
+        prefault()
     got = spares.receive(ctl)
     if got is None:
         os._exit(0)  # discarded: no container, nobody reading the answer
+    sched.foreground()  # forked ahead under SCHED_IDLE (shimd.sched): the init inherits the policy
     doc, fds = got
     cfg = BackendConfig(doc["container_id"], doc["bundle"], doc["runtime"], doc["runtime_root"])
     stdio = Stdio(fds[0], fds[1], fds[2], fds[3] if len(fds) > 3 else -1)

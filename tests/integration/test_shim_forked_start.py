@@ -30,7 +30,8 @@ class _Sh:
         self.pid = pid
 
     @classmethod
-    def create(cls, bundle: str, container_id: str, stdio: Any, state_dir: str = "") -> _Sh:
+    def create(cls, bundle: str, container_id: str, stdio: Any, state_dir: str = "",
+               terminal: bool | None = None) -> _Sh:
         return cls(spawn.spawn(["/bin/sh", "-c", "exit 0"], stdin=stdio.stdin, stdout=stdio.stdout,
                                stderr=stdio.stderr))
 

@@ -92,3 +92,103 @@ def test_launch_errors_keep_their_codes(short_tmp: Path) -> None:
             await launcher.close()
 
     asyncio.run(run())
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _idle_of(launcher: ShimLauncher, timeout: float = 10.0) -> int:
+    """The launcher's shim forked ahead of the next request (it names itself once forked)."""
+    assert launcher.pid is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        idle = [p for p in _children(launcher.pid) if _comm(p) == "ctrd-shim-idle"]
+        if idle:
+            return idle[0]
+        time.sleep(0.01)
+    raise AssertionError(f"launcher {launcher.pid} has no idle shim: children {_children(launcher.pid)}")
+
+
+def test_a_launch_is_the_shim_forked_ahead_and_the_next_one_is_forked_after_it(short_tmp: Path) -> None:
+    async def run() -> None:
+        launcher = ShimLauncher(short_tmp / "er")
+        await launcher.start()
+        h = None
+        try:
+            idle = _idle_of(launcher)
+            spare = _children(idle)  # its create helper, forked while it waited
+            assert [_comm(p) for p in spare] == ["ctrd-shim-call"]
+            # prepared only on a CPU nothing else wants (shimd.sched)...
+            assert os.sched_getscheduler(idle) == os.sched_getscheduler(spare[0]) == os.SCHED_IDLE
+            assert os.sched_getscheduler(launcher.pid or 0) == os.SCHED_OTHER
+            h = await launcher.launch("c1")
+            assert h.pid == idle
+            assert _comm(h.pid) == "ctrd-shim"
+            # ...and back at the launcher's policy with a container: the spare before it forks an init
+            assert os.sched_getscheduler(h.pid) == os.sched_getscheduler(spare[0]) == os.SCHED_OTHER
+            assert os.getsid(h.pid) == h.pid  # its own session, as a shim forked for the request
+            c = await ShimClient.connect(h.address)
+            try:
+                assert (await c.connect()).shim_pid == idle
+            finally:
+                await c.close()
+            assert (h.state_dir / "shim.log").exists()  # its stderr, from its container on
+            assert _idle_of(launcher) not in (idle, 0)
+        finally:
+            if h is not None:
+                await _shutdown(h)
+            await launcher.close()
+
+    asyncio.run(run())
+
+
+def test_an_idle_shim_that_died_is_replaced_by_a_fork_for_the_request(short_tmp: Path) -> None:
+    async def run() -> None:
+        launcher = ShimLauncher(short_tmp / "er")
+        await launcher.start()
+        h = None
+        try:
+            idle = _idle_of(launcher)
+            os.kill(idle, signal.SIGKILL)
+            _wait_gone(idle)
+            h = await launcher.launch("c1")
+            assert h.pid != idle
+            c = await ShimClient.connect(h.address)
+            try:
+                assert (await c.connect()).shim_pid == h.pid
+            finally:
+                await c.close()
+        finally:
+            if h is not None:
+                await _shutdown(h)
+            await launcher.close()
+
+    asyncio.run(run())
+
+
+def test_closing_the_launcher_ends_its_idle_shim_and_the_helper_it_forked(short_tmp: Path) -> None:
+    async def run() -> None:
+        launcher = ShimLauncher(short_tmp / "er")
+        await launcher.start()
+        idle = _idle_of(launcher)
+        helpers = _children(idle)
+        assert helpers
+        await launcher.close()
+        # the launcher waits for its idle shim before it exits; the helper ends at the shim's EOF
+        assert not Path(f"/proc/{idle}").exists()
+        for pid in helpers:
+            _wait_gone(pid)
+            assert not Path(f"/proc/{pid}").exists()
+
+    asyncio.run(run())

@@ -1,5 +1,5 @@
 """A create whose request and bundle disagree on the terminal fails with InvalidArgument from the
-forked backend's helper (where the check runs), and leaves nothing half-created in the shim.
+forked backend's helper (the runtime's check, here its stand-in's), and leaves nothing half-created in the shim.
 No root: the warm-up's /bin/sh stand-in runtime. In a fresh interpreter (tests.fresh)."""
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from runtime import cgroups, create, defaults, spawn
-from runtime.errors import CgroupError, SetupError
+from runtime.errors import CgroupError, SetupError, SpecError
 
 
 class StuckCgroup:
@@ -89,3 +89,22 @@ def test_a_container_loaded_from_its_bundle_parses_config_json_once(
     c = container.Container.load("c1", bundle=str(bundle), pid=None)
     assert c._has_hooks("poststop") and not c._has_hooks("poststart")
     assert parses == [str(bundle)]
+
+
+@pytest.mark.parametrize("in_bundle", [False, True])
+def test_a_terminal_the_caller_does_not_expect_is_refused_before_anything_is_made(
+        bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_bundle: bool) -> None:
+    spec = json.loads((bundle / "config.json").read_text())
+    spec["process"]["terminal"] = in_bundle
+    (bundle / "config.json").write_text(json.dumps(spec))
+
+    def forbidden(*args: Any) -> None:
+        raise AssertionError("nothing may be made for a refused create")
+
+    monkeypatch.setattr(cgroups, "for_path", forbidden)
+    monkeypatch.setattr(spawn, "fork_child", forbidden)
+    state_dir = tmp_path / "state"
+    with pytest.raises(SpecError, match=f"config.json: process.terminal: the request says {not in_bundle}, "
+                                        f"the bundle {bundle} says the opposite"):
+        create.create_init(bundle, "c1", (0, 1, 2), state_dir=str(state_dir), fifo=False, terminal=not in_bundle)
+    assert not state_dir.exists()
