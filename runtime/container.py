@@ -30,7 +30,6 @@ from runtime.record import Record
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import _socket
-    from typing import Any
 
     from runtime.cgroups import Cgroup
     from runtime.spec import Spec
@@ -398,7 +397,6 @@ def _warm_parsing(rounds: int = 10) -> None:
     doc = defaults.default_spec(["sh"])
     doc["root"] = {"path": root}
     raw = json.dumps(doc)
-    _prefault_doc[:] = [doc]
     for _ in range(rounds):
         spec = spec_mod.parse(json.loads(raw), root)
         st = state.State(id="warm", pid=1, start_time=state.proc_start_time(os.getpid()), bundle=root,
@@ -414,30 +412,3 @@ def warm_seccomp(doc: object) -> None:
     from runtime import seccomp
 
     seccomp.warm(doc)
-    if _prefault_doc and "seccomp" not in _prefault_doc[0]["linux"]:
-        _prefault_doc[0]["linux"]["seccomp"] = doc  # the first: the daemon's default profile
-
-
-# docker's default spec (with the first warmed seccomp profile), kept by the launcher for prefault()
-_prefault_doc: list[dict[str, Any]] = []
-
-
-def prefault() -> None:
-    """Parse the launcher's representative config once and drop it: for a forked create helper
-    while it waits for its container. A fork shares its parent's pages until it writes them, and
-    a parse writes many (reference counts of the code, types and dicts it touches, the seccomp
-    profile it compares): those copies are then made before the container is known, not on its
-    start's path. Measured 2026-12-07 (2-core machine, timestamps in the helper): the spec's
-    load in a create helper 1.84 -> 0.81 ms, the terminal check 0.58 -> 0.36 ms. Nothing when
-    the launcher kept no config; a failure is left to the real parse to report."""
-    if not _prefault_doc:
-        return
-    import json
-
-    from runtime import spec as spec_mod
-    from runtime.create import seccomp_loader
-
-    try:
-        seccomp_loader(spec_mod.parse(json.loads(json.dumps(_prefault_doc[0])), "/"))
-    except Exception:  # the real parse reports what is wrong with a config
-        pass

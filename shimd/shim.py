@@ -11,14 +11,12 @@ import asyncio
 import contextlib
 import os
 import signal
-from dataclasses import dataclass
 from pathlib import Path
 
 from ctrd.shim import attachwire
 from shimd import files
 from shimd.backends.forked import fork_spare
-from shimd.backends.spare import Spare
-from shimd.loop import ShimLoop, new_loop
+from shimd.loop import new_loop
 from shimd.reaper import Reaper
 from shimd.server import Server
 from shimd.service import ShimService
@@ -27,29 +25,10 @@ from shimd.task import Task
 QUIESCE_TIMEOUT = 2.0
 
 
-@dataclass(slots=True)
-class Ahead:
-    """What a shim sets up before it knows its container: its loop, its reaper and the spare
-    create helper (a shim forked ahead of need does this while it waits: `shimd.launch.fork`)."""
-
-    loop: ShimLoop
-    reaper: Reaper
-    spare: Spare | None = None
-
-    @classmethod
-    def make(cls) -> Ahead:
-        loop = new_loop()
-        reaper = Reaper()
-        reaper.install(loop)
-        return cls(loop, reaper)
-
-    def fork_spare(self) -> None:
-        self.spare = fork_spare(self.reaper)
-
-
-async def _serve(container_id: str, state_dir: str | Path, ready_fd: int, ok_line: bytes | None, ahead: Ahead) -> int:
-    loop = ahead.loop
-    reaper = ahead.reaper
+async def _serve(container_id: str, state_dir: str | Path, ready_fd: int, ok_line: bytes | None) -> int:
+    loop = asyncio.get_running_loop()
+    reaper = Reaper()
+    reaper.install(loop)
     task = Task(container_id, state_dir, reaper)
     stopping = asyncio.Event()
     server = Server(ShimService(task, stopping.set))
@@ -66,10 +45,8 @@ async def _serve(container_id: str, state_dir: str | Path, ready_fd: int, ok_lin
         return 1
     os.write(ready_fd, ok_line or f"ok {os.getpid()}\n".encode())
     os.close(ready_fd)
-    if ahead.spare is None:
-        # while the daemon mounts the rootfs and writes the bundle: Create then finds its helper forked
-        ahead.fork_spare()
-    task.spare, ahead.spare = ahead.spare, None
+    # while the daemon mounts the rootfs and writes the bundle: Create then finds its helper forked
+    task.spare = fork_spare(reaper)
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     await stopping.wait()
     # SIGTERM without a Shutdown call: clean up the container the same way Shutdown does
@@ -86,19 +63,15 @@ async def _serve(container_id: str, state_dir: str | Path, ready_fd: int, ok_lin
     return 0
 
 
-def serve(container_id: str, state_dir: str | Path, ready_fd: int, ok_line: bytes | None = None,
-          ahead: Ahead | None = None) -> int:
+def serve(container_id: str, state_dir: str | Path, ready_fd: int, ok_line: bytes | None = None) -> int:
     """Serve until Shutdown or SIGTERM; `ok_line` (default "ok <pid>") goes to ready_fd once the
-    socket listens; `ahead`: the loop, reaper and spare helper made before the container was known
-    (made here when None). Not asyncio.run: its Runner machinery costs each shim ~0.2 MB of copied
+    socket listens. Not asyncio.run: its Runner machinery costs each shim ~0.2 MB of copied
     pages, and the shim process ends right after (os._exit), so only the task cleanup is kept."""
     # logging is configured by whoever forks the shim (the launcher, `ctrd-shim start`): not here,
     # where it would be more code for each shim to run
-    if ahead is None:
-        ahead = Ahead.make()
-    loop = ahead.loop
+    loop = new_loop()
     try:
-        return loop.run_until_complete(_serve(container_id, state_dir, ready_fd, ok_line, ahead))
+        return loop.run_until_complete(_serve(container_id, state_dir, ready_fd, ok_line))
     finally:
         rest = asyncio.all_tasks(loop)
         for t in rest:

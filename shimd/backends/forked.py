@@ -31,7 +31,6 @@ from typing import Any
 
 from ctrd import errdefs
 from runtime import container as runtime_library
-from shimd import sched
 from shimd.backends import spare as spares
 from shimd.backends.bundle import exec_process, oom_killed_in_cgroup
 from shimd.backends.inprocess import mapped_errors, runtime_stdio
@@ -104,13 +103,9 @@ def fork_spare(reaper: Reaper, runtime: Any = None) -> Spare:
 
 def _spare_create(mod: Any, ctl: int, out: int) -> str:
     """The spare's work: wait for its container, then be its create helper (commands on `ctl`)."""
-    prefault = getattr(mod, "prefault", None)  # the runtime library's (runtime.container.prefault)
-    if prefault is not None:
-        prefault()
     got = spares.receive(ctl)
     if got is None:
         os._exit(0)  # discarded: no container, nobody reading the answer
-    sched.foreground()  # forked ahead under SCHED_IDLE (shimd.sched): the init inherits the policy
     doc, fds = got
     cfg = BackendConfig(doc["container_id"], doc["bundle"], doc["runtime"], doc["runtime_root"])
     stdio = Stdio(fds[0], fds[1], fds[2], fds[3] if len(fds) > 3 else -1)

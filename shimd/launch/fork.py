@@ -21,13 +21,12 @@ import select
 import signal
 import socket
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 from ctrd import errdefs, ids, libc
-from shimd import files, prctl, sched
-from shimd.shim import Ahead, serve
+from shimd import files, prctl
+from shimd.shim import serve
 
 READY_TIMEOUT = 10.0
 SUN_PATH_MAX = 107
@@ -77,39 +76,27 @@ def _fork() -> int:
     return pid
 
 
-def _detach(name: ctypes.Array[ctypes.c_char], keep: tuple[int, ...]) -> None:
-    """The start of a shim's life in the forked child: its own session and name, child subreaper,
-    cwd /, stdio on /dev/null, no inherited fd but `keep`."""
-    os.setsid()
-    _signal.signal(signal.SIGCHLD, _signal.SIG_DFL)  # the C call: signal.signal adds enum conversions
-    prctl.set_comm_from(name)
+def _become_shim(state: str | Path, ready_w: int) -> None:
+    prctl.set_comm_from(_SHIM_NAME)
     prctl.set_child_subreaper(True)
     os.chdir("/")
     null = os.open(os.devnull, os.O_RDWR)
-    for std in (0, 1, 2):
-        os.dup2(null, std)
-    low = 3
-    for fd in sorted(keep):
-        os.closerange(low, fd)
-        os.set_inheritable(fd, False)
-        low = fd + 1
-    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
-
-
-def _log_to(state: str | Path) -> None:
-    """The shim's stdout and stderr: shim.log in its state dir."""
     log = os.open(f"{state}/shim.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(null, 0)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    os.close(log)
+    os.closerange(3, ready_w)
+    os.closerange(ready_w + 1, os.sysconf("SC_OPEN_MAX"))
+    os.set_inheritable(ready_w, False)
 
 
 def _run_child(container_id: str, state: str | Path, ready_w: int, ok_line: bytes | None) -> NoReturn:
     """In the forked child: become the shim and serve until it ends, then exit."""
     code = 1
     try:
-        _detach(_SHIM_NAME, (ready_w,))
-        _log_to(state)
+        os.setsid()
+        _signal.signal(signal.SIGCHLD, _signal.SIG_DFL)  # the C call: signal.signal adds enum conversions
+        _become_shim(state, ready_w)
         code = serve(container_id, state, ready_w, ok_line)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -205,10 +192,9 @@ def _lean_prepare(root: str, container_id: str) -> str | None:
     return state
 
 
-def _place(exec_root: Path, request: bytes, ready_w: int) -> tuple[str, str | Path, bytes]:
-    """In the child: parse the request and prepare the state dir; (container id, state dir, the
-    launcher's answer line for when the socket listens). On failure it writes the error answer
-    to ready_w and exits."""
+def _launch_in_child(exec_root: Path, request: bytes, ready_w: int) -> NoReturn:
+    """The launcher's child: parse the request, prepare the state dir, become the shim. It
+    writes the launcher's whole answer line (a JSON handle or error) to ready_w itself."""
     try:
         root = str(exec_root)
         container_id = _lean_id(request)
@@ -216,129 +202,28 @@ def _place(exec_root: Path, request: bytes, ready_w: int) -> tuple[str, str | Pa
         if lean is not None and container_id is not None:
             ok = (f'{{"address": "unix://{lean}/{files.SOCKET_FILE}", "pid": {os.getpid()}, '
                   f'"state_dir": "{lean}"}}\n').encode()
-            return container_id, lean, ok  # a str: no pathlib in the shim's start path
-        try:
-            container_id = str(json.loads(request)["id"])
-        except (ValueError, KeyError, TypeError) as exc:
-            os.write(ready_w, _answer({"code": "invalid_argument", "message": f"launcher request: {exc}"}))
-            os._exit(1)
-        try:
-            state = prepare(exec_root, container_id)
-        except errdefs.CtrdError as err:
-            os.write(ready_w, _answer({"code": err.code, "message": err.message, "reason": err.reason}))
-            os._exit(1)
-        except OSError as exc:
-            os.write(ready_w, _answer({"code": "internal", "message": f"launch shim {container_id}: {exc}"}))
-            os._exit(1)
-        return container_id, state, _answer({"address": f"unix://{state / files.SOCKET_FILE}", "pid": os.getpid(),
-                                             "state_dir": str(state)})
+            state: str | Path = lean  # a str: no pathlib in the shim's start path
+        else:
+            try:
+                container_id = str(json.loads(request)["id"])
+            except (ValueError, KeyError, TypeError) as exc:
+                os.write(ready_w, _answer({"code": "invalid_argument", "message": f"launcher request: {exc}"}))
+                os._exit(1)
+            try:
+                state = prepare(exec_root, container_id)
+            except errdefs.CtrdError as err:
+                os.write(ready_w, _answer({"code": err.code, "message": err.message, "reason": err.reason}))
+                os._exit(1)
+            except OSError as exc:
+                os.write(ready_w, _answer({"code": "internal", "message": f"launch shim {container_id}: {exc}"}))
+                os._exit(1)
+            ok = _answer({"address": f"unix://{state / files.SOCKET_FILE}", "pid": os.getpid(),
+                          "state_dir": str(state)})
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.write(ready_w, f"error {exc}\n".encode())
         os._exit(1)
-
-
-def _launch_in_child(exec_root: Path, request: bytes, ready_w: int) -> NoReturn:
-    """The launcher's child: parse the request, prepare the state dir, become the shim. It
-    writes the launcher's whole answer line (a JSON handle or error) to ready_w itself."""
-    container_id, state, ok = _place(exec_root, request, ready_w)
     _run_child(container_id, state, ready_w, ok)
-
-
-_IDLE_NAME = prctl.name_buffer(b"ctrd-shim-idle")  # not "ctrd-shim" until it has a container
-
-
-@dataclass(frozen=True, slots=True)
-class Idle:
-    """A shim forked ahead of need (the launcher's side): it waits for one request line on
-    `request_w` and answers on `answer_r` as a shim forked for that request would."""
-
-    pid: int
-    request_w: int
-    answer_r: int
-
-    def close(self) -> None:
-        for fd in (self.request_w, self.answer_r):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
-def fork_idle(exec_root: Path) -> Idle | None:
-    """Fork the next container's shim before its request (None if the fork fails: the request
-    then forks as before). While it waits (under SCHED_IDLE: shimd.sched) it makes its loop and
-    reaper and forks its spare create helper, so a launch is a pipe write, a mkdir and a listen.
-    Measured 2026-12-07 on a 2-core machine: a launch and connect 7.6 -> 5.8 ms (p50 of 35,
-    50 ms apart); back-to-back API cycles, the start 31.1 -> 29.5 ms (8 interleaved rounds of
-    20 against the code before; with the spare's prefault, runtime.container.prefault), the fork
-    and the first page copies leaving the start's busiest phase. It costs one idle shim and its
-    helper per daemon."""
-    try:
-        req_r, req_w = os.pipe2(os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        ans_r, ans_w = os.pipe2(os.O_CLOEXEC)
-    except OSError:
-        os.close(req_r)
-        os.close(req_w)
-        return None
-    sched.background()  # the child inherits it: its preparation waits for a CPU nothing else wants
-    try:
-        pid = _fork()
-    except OSError:
-        sched.foreground()
-        for fd in (req_r, req_w, ans_r, ans_w):
-            os.close(fd)
-        return None
-    if pid == 0:
-        _idle_child(exec_root, req_r, ans_w)
-    sched.foreground()
-    os.close(req_r)
-    os.close(ans_w)
-    return Idle(pid, req_w, ans_r)
-
-
-def _idle_child(exec_root: Path, req_r: int, ans_w: int) -> NoReturn:
-    code = 1
-    try:
-        _detach(_IDLE_NAME, (req_r, ans_w))
-        ahead = Ahead.make()
-        ahead.fork_spare()  # its stdio is /dev/null, as a helper's is once it runs a container
-        request = _read_line(req_r)
-        os.close(req_r)
-        if not request:
-            os._exit(0)  # the launcher is gone (or closed us): no container; the spare sees our EOF
-        sched.foreground()  # the launcher moved us already; the spare: before its Create arrives
-        if ahead.spare is not None:
-            sched.foreground(ahead.spare.pid)
-        container_id, state, ok = _place(exec_root, request, ans_w)
-        _log_to(state)
-        prctl.set_comm_from(_SHIM_NAME)
-        code = serve(container_id, state, ans_w, ok, ahead)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.write(ans_w, f"error {exc}\n".encode())
-    finally:
-        os._exit(code)
-
-
-def hand_to_idle(idle: Idle, request: bytes) -> bytes | None:
-    """Give `request` to an idle shim: its answer line, or None when it is gone before answering
-    (the caller forks a shim for the request instead)."""
-    sched.foreground(idle.pid)  # woken at once, not when a CPU is free
-    try:
-        try:
-            os.write(idle.request_w, request)
-        except OSError:
-            return None
-        data = _read_ready(idle.answer_r)
-    finally:
-        idle.close()
-    if not data:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(idle.pid, signal.SIGKILL)
-        return None
-    return _checked(data, idle.pid, request)
 
 
 def launch_forked(exec_root: Path, request: bytes) -> bytes:
@@ -367,12 +252,6 @@ def launch_forked(exec_root: Path, request: bytes) -> bytes:
         data = _read_ready(r)
     finally:
         os.close(r)
-    return _checked(data, pid, request)
-
-
-def _checked(data: bytes, pid: int, request: bytes) -> bytes:
-    """A child's answer as the launcher relays it: a JSON line, or an internal error (the child
-    killed) for anything else."""
     if data.startswith(b"{") and data.endswith(b"\n"):
         return data
     with contextlib.suppress(ProcessLookupError):
@@ -388,17 +267,6 @@ def _request_id(request: bytes) -> str:
         return str(json.loads(request)["id"])
     except (ValueError, KeyError, TypeError):
         return "?"
-
-
-def _read_line(fd: int) -> bytes:
-    """One line from a blocking pipe (b"" at EOF)."""
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            return b""
-        data += chunk
-    return data
 
 
 def _read_ready(fd: int) -> bytes:

@@ -14,8 +14,6 @@ import argparse
 import gc
 import json
 import logging
-import os
-import select
 import signal
 import sys
 from pathlib import Path
@@ -27,10 +25,8 @@ from runtime import container as runtime_library
 from shimd import ports, shim  # noqa: F401
 from shimd.backends import forked, inprocess, oci_binary  # noqa: F401
 from shimd.launch.ballast import fill, mark_mergeable, trim
-from shimd.launch.fork import Idle, configure_logging, fork_idle, hand_to_idle, launch_forked
+from shimd.launch.fork import configure_logging, launch_forked
 from shimd.launch.warmup import warm_up
-
-DISMISS_TIMEOUT = 2.0
 
 
 def warm_seccomp(path: Path | None) -> None:
@@ -72,30 +68,10 @@ def serve_launcher(exec_root: Path, seccomp_warm: Path | None = None) -> int:
     out.flush()
     # Kept tiny on purpose: each page this loop writes between two forks is copied out of the
     # shims forked before it (see launch_forked); the child parses the request, not us.
-    idle = fork_idle(exec_root)
     for line in sys.stdin.buffer:
-        answer = hand_to_idle(idle, line) if idle is not None else None
-        out.write(answer if answer is not None else launch_forked(exec_root, line))
+        out.write(launch_forked(exec_root, line))
         out.flush()
-        idle = fork_idle(exec_root)
-    if idle is not None:
-        _dismiss(idle)
     return 0
-
-
-def _dismiss(idle: Idle) -> None:
-    """Close an idle shim's request pipe and wait (bounded) for it to go: it exits at that EOF,
-    and nobody else would notice one that lingered."""
-    try:
-        pidfd = os.pidfd_open(idle.pid)
-    except OSError:
-        idle.close()
-        return
-    idle.close()
-    try:
-        select.select([pidfd], [], [], DISMISS_TIMEOUT)
-    finally:
-        os.close(pidfd)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,7 @@ EXPECT: dict[str, set[str | None]] = {
     "start.after_network": {"created"},
     "start.after_bundle": {"created"},
     "start.after_shim_launch": {"created"},
-    "start.after_shim_create": {"created", "exited"},
+    "start.after_shim_create": {"created", "exited", "running"},  # the record is written beside the create
     "start.after_record": {"running"},
     "stop.after_signal": {"running", "exited"},  # the shim goes on with the stop while ctrd is away
     "stop.after_exit": {"exited"},

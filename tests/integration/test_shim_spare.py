@@ -45,17 +45,6 @@ class _Runtime:
     Stdio = Stdio
 
 
-class _Prefaulting(_Runtime):
-    """The runtime library's prefault(): the spare calls it before it waits for its container."""
-
-    marker = ""
-
-    @classmethod
-    def prefault(cls) -> None:
-        with open(cls.marker, "w") as f:
-            f.write(str(os.getpid()))
-
-
 def _run(scenario: Callable[[Reaper, Path], Awaitable[None]], tmp: Path) -> None:
     async def main() -> None:
         reaper = Reaper()
@@ -142,20 +131,7 @@ async def spare_of_another_runtime(reaper: Reaper, tmp: Path) -> None:
     await spare.discard()
 
 
-async def spare_prefaults_while_it_waits(reaper: Reaper, tmp: Path) -> None:
-    _Prefaulting.marker = str(tmp / "prefaulted")
-    spare = fork_spare(reaper, runtime=_Prefaulting)
-    # before any container is handed over: the spare's own pid, written while it waits
-    for _ in range(500):
-        if os.path.exists(_Prefaulting.marker) and Path(_Prefaulting.marker).read_text():
-            break
-        await asyncio.sleep(0.01)
-    assert Path(_Prefaulting.marker).read_text() == str(spare.pid)
-    await spare.discard()
-
-
-@pytest.mark.parametrize("scenario", ["spare_answers_create", "spare_discarded_or_dead", "spare_of_another_runtime",
-                                      "spare_prefaults_while_it_waits"])
+@pytest.mark.parametrize("scenario", ["spare_answers_create", "spare_discarded_or_dead", "spare_of_another_runtime"])
 def test_spare_create_helper(scenario: str, tmp_path: Path) -> None:
     in_fresh_interpreter(__name__, "run_scenario", scenario, str(tmp_path))
 

@@ -107,24 +107,3 @@ def test_launcher_warm_up_never_fails_the_launcher(compiles: list[int], tmp_path
     launcher.warm_seccomp(path)  # logs and goes on: the start that uses a bad profile reports it
     launcher.warm_seccomp(None)
     assert compiles == []
-
-
-def test_prefault_parses_the_launchers_default_spec_with_its_warmed_profile(
-        compiles: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
-    from runtime import spec as spec_mod
-
-    monkeypatch.setattr(runtime_library, "_prefault_doc", [])
-    runtime_library.prefault()  # nothing kept yet: nothing parsed, no error
-    runtime_library._warm_parsing(rounds=1)
-    profile = oci()
-    runtime_library.warm_seccomp(profile)
-    parsed: list[Any] = []
-    real = spec_mod.parse
-    monkeypatch.setattr(spec_mod, "parse", lambda obj, bundle: parsed.append(obj) or real(obj, bundle))
-    runtime_library.prefault()
-    assert len(parsed) == 1
-    doc = parsed[0]
-    assert doc["process"]["args"] == ["sh"]
-    assert doc["linux"]["seccomp"] == profile
-    assert doc["linux"]["seccomp"] is not profile  # a fresh parse, as a container's config.json is
-    assert len(compiles) == 1  # the warm-up's compile; the prefault found its loader
