@@ -212,8 +212,7 @@ async def _start_steps(
     # Without a client to attach between the two, Create and Start are one call to the shim: the
     # round trip between them (daemon -> shim -> runtime helper) is not on the start's path.
     early = c.id in m.early_attach
-    record.write(shim, net.settings)
-    pid = await shim.create(
+    creating = asyncio.ensure_future(shim.create(
         ShimCreate(
             bundle=str(bundle_dir),
             log_path=c.log_path if c.host_config.log_driver != "none" else "",
@@ -229,7 +228,12 @@ async def _start_steps(
             log_attrs=tuple(sorted(logopts.attrs(c.config, dict(c.host_config.log_opts)).items())),
             start=not early,
         )
-    )
+    ))
+    # The request goes out first (the task runs up to its wait for the answer): the record's
+    # encoding in a thread would hold the GIL meanwhile (~0.5 ms later to the shim, measured).
+    await asyncio.sleep(0)
+    record.write(shim, net.settings)  # a create that failed meanwhile: the failure writes it again
+    pid = await creating
     steps.mark("create")
     if early:
         await sessions.connect_early(c.id, bundle_dir, m.early_attach)
