@@ -150,9 +150,14 @@ async def recover(m: ContainerManager, network_ready: Awaitable[None] | None = N
             if shim is not None and ex is None and st is not None:
                 life.adopt(c, shim)
                 status = Status.PAUSED if st.status == "paused" else Status.RUNNING
-                if status is not c.status or (st.pid and st.pid != c.state.pid):
+                if status is not c.status:
                     c.set_state(status=status, pid=st.pid or c.state.pid)
                     await asyncio.to_thread(m.store.save, c)
+                elif st.pid and st.pid != c.state.pid:
+                    # a start writes its record before the shim answers with the pid (start.py):
+                    # the shim is the pid's authority; no write for it (one fsync per container
+                    # would stretch a restart with 1000 running)
+                    c.set_state(pid=st.pid)
                 if c.network is not None:
                     live[c.id] = c.network
                 continue

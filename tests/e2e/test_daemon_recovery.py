@@ -80,9 +80,14 @@ def test_sigterm_stops_containers_unless_live_restore(ctrd: DaemonProc) -> None:
     pid = ctrd.c.inspect(cid)["State"]["Pid"]
     assert ctrd.stop() == 0
     assert ctrd.shim_pids(), "with --live-restore the container keeps running"
+    record = ctrd.root / "containers" / cid / "config.v2.json"
+    written = record.stat().st_mtime_ns
     ctrd.start()
     info = ctrd.c.inspect(cid)
+    # the pid comes from the shim (a start writes its record before the shim answers with it);
+    # a container whose state did not change has no record write at the restart
     assert info["State"]["Status"] == "running" and info["State"]["Pid"] == pid
+    assert record.stat().st_mtime_ns == written
     ctrd.c.stop(cid, timeout=5)
     assert ctrd.c.inspect(cid)["State"]["ExitCode"] == 5
 
