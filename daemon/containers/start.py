@@ -43,7 +43,7 @@ async def start_locked(m: Monitor, c: Container) -> None:
     record = _StartedRecord(m, c)
     try:
         async with contextlib.AsyncExitStack() as undo:
-            shim, pid, _ = await _start_steps(m, c, undo, steps, record)
+            shim, pid, settings = await _start_steps(m, c, undo, steps, record)
             undo.pop_all()  # started: nothing to undo
     except BaseException as exc:
         await record.settled()  # before the failure's own write of the record below
@@ -58,7 +58,7 @@ async def start_locked(m: Monitor, c: Container) -> None:
     await record.landed()
     c.generation += 1
     c.set_state(**record.state_changes, pid=pid)
-    c.network = record.network
+    c.network = settings
     c.has_been_started_before = True
     c.shim_pid = shim.shim_pid
     m.tasks[c.id] = shim
@@ -88,7 +88,6 @@ class _StartedRecord:
         self._c = c
         self._write: asyncio.Future[None] | None = None
         self.state_changes: dict[str, Any] = {}
-        self.network: NetworkSettings | None = None
 
     @property
     def written(self) -> bool:
@@ -102,7 +101,6 @@ class _StartedRecord:
             "started_at": time.time(), "finished_at": 0.0,
             "health": HealthState() if c.config.healthcheck is not None and c.config.healthcheck.enabled else None,
         }
-        self.network = settings
         snap = copy.copy(c)  # the live record is not touched until the shim has answered
         snap.state = dataclasses.replace(c.state, pid=0, **self.state_changes)
         snap.network = settings

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -23,11 +22,11 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from ctrd import errdefs
 from ctrd.shim import attachwire, framing
 from ctrd.shim.v1 import shim_pb2
 from runtime import container as runtime_library
 from shimd import files, prctl, spawn
+from shimd.backends.bundle import check_terminal
 from shimd.backends.forked import ForkedBackend, fork_spare
 from shimd.backends.protocol import BackendConfig, StatsRecord, Stdio
 from shimd.launch import fork
@@ -71,12 +70,8 @@ class _ShContainer:
     @classmethod
     def create(cls, bundle: str, container_id: str, stdio: Stdio, state_dir: str = "",
                terminal: bool | None = None) -> _ShContainer:
-        if terminal is not None:  # the runtime's own check (runtime.create), on the stand-in's bundle
-            with open(f"{bundle}/config.json", "rb") as f:
-                said = bool((json.loads(f.read()).get("process") or {}).get("terminal", False))
-            if said != terminal:
-                raise errdefs.InvalidArgument(f"config.json: process.terminal: the request says {terminal}, "
-                                              f"the bundle {bundle} says the opposite")
+        if terminal is not None:  # as the runtime checks in its own parse (runtime.create)
+            check_terminal(bundle, terminal)
         interactive = stdio.console >= 0 or os.path.exists(f"{bundle}/{_INTERACTIVE}")
         return cls(_spawn(_CAT if interactive else _SH, stdio))
 

@@ -74,7 +74,7 @@ def test_the_started_record_is_written_beside_the_create_and_the_live_one_waits(
         assert disk is not c
         assert (disk.status, disk.state.pid, disk.shim_pid, disk.network) == (Status.RUNNING, 0, 4242, settings)
         assert disk.has_been_started_before and disk.state.started_at > 0
-        assert record.state_changes["status"] is Status.RUNNING and record.network == settings
+        assert record.state_changes["status"] is Status.RUNNING
 
     asyncio.run(go())
 
