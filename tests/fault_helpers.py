@@ -134,6 +134,29 @@ class FaultDaemon(DaemonProc):
         return out
 
 
+def _ppid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def shim_of(d: DaemonProc, pid: int) -> int:
+    """The shim of the container whose init is `pid`: its parent, or its grandparent while the
+    shim's create helper has not exited yet (the shim answers Start as soon as the helper reports
+    the container started, shimd.backends.forked; the init is reparented to the shim, its
+    subreaper, when the helper exits). The ancestry is read again if the helper exits meanwhile."""
+    shims = d.shim_pids()
+    for _ in range(50):
+        try:
+            parent = _ppid(pid)
+            for candidate in (parent, _ppid(parent)):
+                if candidate in shims:
+                    return candidate
+        except OSError:
+            continue  # the helper exited between the two reads: the init's parent is the shim now
+        break
+    raise AssertionError(f"pid {pid}: no shim among its parent and grandparent (shims {shims})")
+
+
 def make_daemon(base: Path, *extra: str, faults: str = "") -> FaultDaemon:
     d = new_daemon(base, *extra)
     fd = FaultDaemon(**{f.name: getattr(d, f.name) for f in dataclasses.fields(d)}, faults=faults)

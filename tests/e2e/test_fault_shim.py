@@ -16,18 +16,14 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.fault_helpers import FaultDaemon, consistency, fault_ctrd, pid_alive, settle  # noqa: F401
+from tests.fault_helpers import FaultDaemon, consistency, fault_ctrd, pid_alive, settle, shim_of  # noqa: F401
 
 pytestmark = pytest.mark.root
 
 
 def _shim_of(d: FaultDaemon, cid: str) -> int:
-    """The shim serving `cid`: the one whose children include the container's init."""
-    pid = d.c.inspect(cid)["State"]["Pid"]
-    with open(f"/proc/{pid}/stat") as f:
-        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-    assert ppid in d.shim_pids(), f"container {cid[:12]} pid {pid}: parent {ppid} is not a shim"
-    return ppid
+    """The shim serving `cid`."""
+    return shim_of(d, d.c.inspect(cid)["State"]["Pid"])
 
 
 @pytest.mark.parametrize("paused", [False, True], ids=["running", "paused"])

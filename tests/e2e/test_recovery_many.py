@@ -18,18 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.fault_helpers import FaultDaemon, consistency, fault_ctrd, pid_alive, settle  # noqa: F401
+from tests.fault_helpers import FaultDaemon, consistency, fault_ctrd, pid_alive, settle, shim_of  # noqa: F401
 
 pytestmark = pytest.mark.root
 
 N_SLEEPERS = 24
-
-
-def _shim_of(d: FaultDaemon, pid: int) -> int:
-    with open(f"/proc/{pid}/stat") as f:
-        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-    assert ppid in d.shim_pids(), f"pid {pid}: parent {ppid} is not a shim"
-    return ppid
 
 
 def _gone(pid: int) -> list[str]:
@@ -49,7 +42,7 @@ def test_restart_with_many_containers_while_some_change(fault_ctrd: Callable[...
                    network_mode="none")
     pids = {cid: c.inspect(cid)["State"]["Pid"] for cid in [*sleepers, keeper, orphan]}
     victim = sleepers[0]
-    victim_shim, orphan_shim = _shim_of(d, pids[victim]), _shim_of(d, pids[orphan])
+    victim_shim, orphan_shim = shim_of(d, pids[victim]), shim_of(d, pids[orphan])
 
     d.kill9()
     os.kill(victim_shim, signal.SIGKILL)
