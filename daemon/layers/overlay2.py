@@ -36,6 +36,8 @@ from daemon.atomic import fsync_paths
 from daemon.layers import initlayer, mounts
 from daemon.paths import under  # not `self.root / <id>`: that interns a container's id
 
+_MOUNT_STRIPES = 64
+
 MAX_DEPTH = 128  # docker's overlay2 maxDepth (lowers of one mount)
 INIT_SUFFIX = "-init"
 STAGING_PREFIX = ".staging-"
@@ -71,9 +73,17 @@ class LayerStore:
         self.root.mkdir(mode=0o710, parents=True, exist_ok=True)
         self.links.mkdir(mode=0o700, exist_ok=True)
         self._ensure_init_template()
-        # Serialises mount/unmount so "already mounted?" checks and the mount itself do not race.
-        self._mount_lock = threading.Lock()
+        self._mount_locks = tuple(threading.Lock() for _ in range(_MOUNT_STRIPES))
         self._remove_leftovers()
+
+    def _mount_lock(self, container_id: str) -> threading.Lock:
+        """The lock of one container's rootfs: its "already mounted?" check and its mount or
+        unmount do not race. Other containers' mounts do not wait for it, as docker's overlay2
+        locks per id: an unmount waits for the upper file system's sync, and with one lock for
+        all, the exits of a shutdown or of a `stop` of many queued one behind another (150
+        unmounts from 6 threads: 48-81 ms under one lock, 34-37 ms without, 2026-12-07).
+        Striped by id: no map entry per container."""
+        return self._mount_locks[hash(container_id) % _MOUNT_STRIPES]
 
     # ---------------------------------------------------------------- generic layers
     def new_staging(self, diff: bool = True) -> Path:
@@ -247,7 +257,7 @@ class LayerStore:
         if not (layer / "link").is_file():
             raise errdefs.NotFound(f"no such container layer: {container_id}")
         merged = layer / "merged"
-        with self._mount_lock:
+        with self._mount_lock(container_id):
             # A merged dir that does not exist is no mount point: no mountinfo to read (a table of
             # two lines per running container) on a start, where unmount has removed it.
             if merged.is_dir() and mounts.is_mount_point(merged):
@@ -274,7 +284,7 @@ class LayerStore:
         """True when the rootfs was mounted (and is now detached)."""
         _check_container_id(container_id)
         merged = under(self.root, container_id, "merged")
-        with self._mount_lock:
+        with self._mount_lock(container_id):
             detached = mounts.unmount(merged)  # not mounted (or gone) is fine: no mountinfo to read first
             try:
                 merged.rmdir()  # docker's Put removes merged too; leaves diff link lower work
