@@ -9,14 +9,12 @@ costs to start, every row interleaved run by run in one loop (issues 19 and 22).
   server), and the interpreter itself (`python -I -S -c pass`, `python -c pass`) as the floor every
   Python CLI call pays here, with whatever .pth files this machine's site-packages hold.
 
-The console scripts are the ones beside sys.executable (bench.scripts says why not PATH). Each
-round runs every row once, the order reversed every other round, so that load that comes and goes
-on a shared machine falls on all rows alike."""
+The console scripts are the ones beside sys.executable (bench.scripts says why not PATH). The rows
+are timed in rounds (bench.rounds)."""
 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from typing import Any
 from bench.context import Context, run_ok, run_quiet
 from bench.ctrd_daemon import describe_error
 from bench.rootfs import CONTAINERD_REF, IMAGE_REF, build_bundle
+from bench.rounds import run_rounds
 from bench.scripts import console_script
 from bench.stats import summarize
 
@@ -162,25 +161,11 @@ def measure(ctx: Context) -> dict[str, Any]:
             print(f"  {LABELS[key]:<62} skipped: {skip}", flush=True)
         else:
             live.append((key, run))
-    samples: dict[str, list[float]] = {k: [] for k, _ in live}
-    failures: dict[str, list[str]] = {k: [] for k, _ in live}
-    for i in range(ctx.warmup + ctx.runs):
-        order = live if i % 2 == 0 else live[::-1]
-        for key, run in order:
-            if len(failures[key]) > ctx.runs // 2:
-                continue
-            t = time.perf_counter()
-            try:
-                run()
-            except Exception as exc:  # one broken row must not stop the others
-                failures[key].append(describe_error(exc))
-                continue
-            if i >= ctx.warmup:
-                samples[key].append((time.perf_counter() - t) * 1000.0)
+    timed = run_rounds(live, ctx.warmup, ctx.runs, describe_error)
     for key, _ in live:
         label = LABELS[key]
-        got, failed = samples[key], failures[key]
-        if len(got) < (ctx.runs + 1) // 2:
+        got, failed = timed.samples[key], timed.failures[key]
+        if not timed.enough(key, ctx.runs):
             results[key] = {"label": label, "skipped": f"failed: {failed[0] if failed else 'no samples'}",
                             "failures": len(failed)}
             print(f"  {label:<62} failed: {results[key]['skipped']}", flush=True)

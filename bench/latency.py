@@ -1,9 +1,9 @@
-"""Latency of run → exit → removed for `true`, every engine on the same busybox rootfs."""
+"""Latency of run → exit → removed for `true`, every engine on the same busybox rootfs, the rows
+timed in rounds (bench.rounds)."""
 
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +13,7 @@ from bench.context import Context, run_ok
 from bench.ctrd_daemon import CtrdClient, describe_error
 from bench.dockerapi import DockerAPI
 from bench.rootfs import CONTAINERD_REF, IMAGE_REF, build_bundle
+from bench.rounds import run_rounds
 from bench.scripts import console_script
 from bench.stats import Steps, step_p50s, summarize
 
@@ -180,41 +181,36 @@ def _quiet(argv: list[str], env: dict[str, str] | None = None) -> None:
         print(f"  clean-up {' '.join(argv[-3:])}: {res.stderr.strip()}", flush=True)
 
 
-def _attempt(run: Callable[[], None], failures: list[str]) -> bool:
-    try:
-        run()
-        return True
-    except Exception as exc:  # a broken peer must not stop the other measurements
-        failures.append(describe_error(exc))
-        return False
-
-
 def measure(ctx: Context) -> dict[str, Any]:
+    """Every row timed in rounds (bench.rounds): the ratio targets compare rows run side by side."""
     results: dict[str, Any] = {}
+    live: list[Case] = []
     for case in cases(ctx):
-        label = LABELS[case.key]
         if case.run is None:
-            print(f"  {label:<52} skipped: {case.skip}", flush=True)
-            results[case.key] = {"label": label, "skipped": case.skip}
-            continue
-        samples: list[float] = []
-        failures: list[str] = []
-        try:
-            for _ in range(ctx.warmup):
-                _attempt(case.run, failures)
+            print(f"  {LABELS[case.key]:<52} skipped: {case.skip}", flush=True)
+            results[case.key] = {"label": LABELS[case.key], "skipped": case.skip}
+        else:
+            live.append(case)
+
+    def forget_warmup_steps() -> None:
+        for case in live:
             if case.steps is not None:
                 case.steps.clear()
-            while len(samples) < ctx.runs and len(failures) <= ctx.runs // 2:
-                t = time.perf_counter()
-                if _attempt(case.run, failures):
-                    samples.append((time.perf_counter() - t) * 1000.0)
-        finally:
+
+    try:
+        timed = run_rounds([(c.key, c.run) for c in live if c.run is not None], ctx.warmup, ctx.runs,
+                           describe_error, after_warmup=forget_warmup_steps)
+    finally:
+        for case in live:
             if case.close is not None:
                 case.close()
-        if len(samples) < ctx.runs:
-            print(f"  {label:<52} failed: {failures[0]}", flush=True)
-            results[case.key] = {"label": label, "skipped": f"failed: {failures[0]}",
-                                 "failures": len(failures)}
+    for case in live:
+        label = LABELS[case.key]
+        samples, failures = timed.samples[case.key], timed.failures[case.key]
+        if not timed.enough(case.key, ctx.runs):
+            why = failures[0] if failures else "no samples"
+            print(f"  {label:<52} failed: {why}", flush=True)
+            results[case.key] = {"label": label, "skipped": f"failed: {why}", "failures": len(failures)}
             continue
         s = summarize(samples)
         print(f"  {label:<52} p50 {s.p50:8.1f} ms   p90 {s.p90:8.1f} ms   (n={s.n})", flush=True)
