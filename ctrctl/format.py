@@ -52,6 +52,8 @@ def ellipsis(text: str, width: int) -> str:
 
 def quote(text: str) -> str:
     """Go's strconv.Quote, close enough: double quotes, escaped quotes and control characters."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'  # what json.dumps gives for it, ~10x sooner (`ps -a` quotes each command)
     # json is imported where it is used in ctrctl (here, --format json, seccomp profiles, info),
     # not with the modules every verb imports: `import json` took 1.9-2.6 ms in a fresh
     # `python3 -S` with re, enum and functools already imported (perf_counter, 2026-12-06,
@@ -66,16 +68,18 @@ def short_id(ident: str) -> str:
 
 
 def tabulate(rows: Sequence[Sequence[str]], padding: int = 3) -> str:
-    """Go's tabwriter as docker uses it: columns padded by 3 spaces, the last one left ragged."""
+    """Go's tabwriter as docker uses it: columns padded by 3 spaces, the last one left ragged.
+    Column by column with zip and map (C loops): `ps -a` at 1000 containers spent 4.2 ms here
+    with a loop per cell, 1.4 ms so (2026-12-07)."""
     if not rows:
         return ""
-    ncols = max(len(r) for r in rows)
-    # column by column (a row shorter than the widest has no cell there): one max() per column
-    widths = [max((len(r[i]) for r in rows if i < len(r) - 1), default=0) + padding for i in range(ncols)]
-    lines = []
-    for row in rows:
-        cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=False)]
-        lines.append(("".join(cells) + (row[-1] if row else "")).rstrip())
+    ncols = max(map(len, rows))
+    if all(len(r) == ncols for r in rows):
+        widths = [max(map(len, col)) + padding for col in zip(*rows, strict=True)][:-1]
+    else:  # a row shorter than the widest has no cell there; its last cell is ragged too
+        widths = [max((len(r[i]) for r in rows if i < len(r) - 1), default=0) + padding for i in range(ncols - 1)]
+    ljust = str.ljust
+    lines = [("".join(map(ljust, row[:-1], widths)) + (row[-1] if row else "")).rstrip() for row in rows]
     return "\n".join(lines) + "\n"
 
 

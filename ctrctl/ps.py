@@ -101,6 +101,8 @@ def _match_one(key: str, value: str, c: SummaryLike) -> bool:
 
 def ports_text(ports: Iterable[PortLike]) -> str:
     """docker's PORTS column: "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 443/tcp"."""
+    if not ports:
+        return ""
     out: list[str] = []
     for p in ports:
         proto = p.type or "tcp"
@@ -139,7 +141,8 @@ def row(c: SummaryLike, *, trunc: bool = True, now: float | None = None,
         elif k == "Ports":
             out[k] = ports_text(c.ports)
         elif k == "Names":
-            out[k] = ",".join(n.removeprefix("/") for n in c.names)
+            names = c.names
+            out[k] = names[0].removeprefix("/") if len(names) == 1 else ",".join(n.removeprefix("/") for n in names)
         elif k == "Labels":
             out[k] = ",".join(f"{k}={v}" for k, v in sorted(c.labels.items()))
         elif k == "Mounts":

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ctrctl import errors, format, ps
 from ctrctl.client import daemon_error
@@ -39,6 +41,18 @@ def test_sizes() -> None:
 
 def test_tabulate_pads_three_spaces_and_leaves_last_column_ragged() -> None:
     assert format.tabulate([["A", "BB", "C"], ["aaaa", "b", "c"]]) == "A      BB   C\naaaa   b    c\n"
+
+
+def test_tabulate_rows_of_unequal_length() -> None:
+    # a row's last cell is ragged wherever it ends, and does not widen its column for the others
+    assert format.tabulate([["a", "bb", "c"], ["aaaa"], ["x", "y"]]) == "a   bb   c\naaaa\nx   y\n"
+    assert format.tabulate([["", ""], ["abc", "d  "]]) == "\nabc   d\n"
+    assert format.tabulate([]) == "" and format.tabulate([[]]) == "\n"
+
+
+@given(st.text())
+def test_quote_is_json_quoting(text: str) -> None:
+    assert format.quote(text) == json.dumps(text, ensure_ascii=False)
 
 
 def test_templates() -> None:
