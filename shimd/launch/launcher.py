@@ -14,9 +14,11 @@ import argparse
 import gc
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Imported here, before gc.freeze() and the first fork, so that every shim shares these modules'
 # pages: the shim itself (forked by launch_forked) and each backend and the port relays that a
@@ -27,6 +29,9 @@ from shimd.backends import forked, inprocess, oci_binary  # noqa: F401
 from shimd.launch.ballast import fill, mark_mergeable, trim
 from shimd.launch.fork import configure_logging, launch_forked
 from shimd.launch.warmup import warm_up
+
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 
 def warm_seccomp(path: Path | None) -> None:
@@ -64,14 +69,28 @@ def serve_launcher(exec_root: Path, seccomp_warm: Path | None = None) -> int:
     # shims are this process's children until it exits: let the kernel reap those that end
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     out = sys.stdout.buffer
-    out.write(b'{"ready": true}\n')
-    out.flush()
+    if not _tell(out, b'{"ready": true}\n'):
+        return 0
     # Kept tiny on purpose: each page this loop writes between two forks is copied out of the
     # shims forked before it (see launch_forked); the child parses the request, not us.
     for line in sys.stdin.buffer:
-        out.write(launch_forked(exec_root, line))
-        out.flush()
+        if not _tell(out, launch_forked(exec_root, line)):
+            return 0
     return 0
+
+
+def _tell(out: BinaryIO, answer: bytes) -> bool:
+    """Write one answer line; False when the daemon is gone (killed: its end of the pipe closed).
+    The launcher then ends quietly, as it does at the end of its input, instead of a traceback
+    in the daemon's log; the shims it forked live on."""
+    try:
+        out.write(answer)
+        out.flush()
+        return True
+    except BrokenPipeError:
+        # what is still buffered must not fail again in the interpreter's exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:

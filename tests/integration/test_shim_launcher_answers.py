@@ -4,6 +4,7 @@ preparation itself (the lean path and the general one), and each error the daemo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -92,3 +93,40 @@ def test_launch_errors_keep_their_codes(short_tmp: Path) -> None:
             await launcher.close()
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("when", ["before-ready", "after-a-launch"])
+def test_a_launcher_whose_daemon_is_gone_ends_quietly(short_tmp: Path, when: str) -> None:
+    """kill -9 of the daemon closes the launcher's answer pipe: the launcher's next answer finds
+    no reader, and it ends with status 0 and nothing on stderr (which is the daemon's log)."""
+    import subprocess
+    import sys
+
+    exec_root = short_tmp / "lg"
+    proc = subprocess.Popen([sys.executable, "-m", "shimd.launch.launcher", "--exec-root", str(exec_root)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    shim_pid = 0
+    try:
+        if when == "after-a-launch":
+            assert proc.stdout.readline() == b'{"ready": true}\n'
+            proc.stdin.write(json.dumps({"id": "gone"}).encode() + b"\n")
+            proc.stdin.flush()
+            shim_pid = int(json.loads(proc.stdout.readline())["pid"])
+        proc.stdout.close()  # the daemon's end of the answers: gone
+        if when == "after-a-launch":
+            proc.stdin.write(json.dumps({"id": "gone2"}).encode() + b"\n")  # its answer has no reader
+            proc.stdin.flush()
+        assert proc.wait(60) == 0
+        assert proc.stderr.read() == b""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for sid in ("gone", "gone2"):
+            pid_file = exec_root / "shims" / sid / "shim.pid"
+            pid = int(pid_file.read_text()) if pid_file.exists() else 0
+            for p in {pid, shim_pid if sid == "gone" else 0} - {0}:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p, signal.SIGKILL)
+                _wait_gone(p)
