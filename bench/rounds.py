@@ -1,11 +1,17 @@
-"""Rows timed in rounds: each round runs every row once, the order reversed every other round, so
-that load that comes and goes on a shared machine falls on all rows alike, and a ratio of two rows
-compares runs made minutes, not sections, apart. (Timed one row after the other, `runc run` read
-53.7 ms in the latency section and 43.3 ms in the interleaved engines section of one run, 2026-12-07:
-more than the ratio targets leave between the two engines.)"""
+"""Rows timed in rounds: each round runs every row once, in an order shuffled anew each round
+(seeded: the same for every run), so that load that comes and goes on a shared machine falls on all
+rows alike, and a ratio of two rows compares runs made side by side, not sections minutes apart.
+
+Why not one row after another: host speed drifts between sections (`runc run` read 53.7 ms in the
+latency section and 43.3 ms in the interleaved engines section of one run, 2026-12-07). Why not one
+fixed order (or a fixed order and its reverse): what a run leaves behind (a netns destroyed by a
+kernel worker after the engine answered, a daemon's asynchronous cleanup) is paid by the row that
+runs next, so a fixed order charges each row for its own neighbours; shuffled, every row follows
+every other about equally often."""
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +40,9 @@ def run_rounds(rows: Sequence[Row], warmup: int, runs: int, describe: Callable[[
     for i in range(warmup + runs):
         if i == warmup and after_warmup is not None:
             after_warmup()
-        for key, run in (rows if i % 2 == 0 else rows[::-1]):
+        order = list(rows)
+        random.Random(i).shuffle(order)
+        for key, run in order:
             if len(timed.failures[key]) > runs // 2:
                 continue
             t = time.perf_counter()
