@@ -69,8 +69,8 @@ def short_id(ident: str) -> str:
 
 def tabulate(rows: Sequence[Sequence[str]], padding: int = 3) -> str:
     """Go's tabwriter as docker uses it: columns padded by 3 spaces, the last one left ragged.
-    Column by column with zip and map (C loops): `ps -a` at 1000 containers spent 4.2 ms here
-    with a loop per cell, 1.4 ms so (2026-12-07)."""
+    Column by column with zip and map (C loops): the table of `ps -a` at 1000 containers took
+    2.1-2.3 ms with a loop per cell, 1.3-1.7 ms so (same process, alternating, 2026-12-07)."""
     if not rows:
         return ""
     ncols = max(map(len, rows))
