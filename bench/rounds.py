@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 Row = tuple[str, Callable[[], None]]
 
@@ -23,8 +23,8 @@ Row = tuple[str, Callable[[], None]]
 class Timed:
     """Per row: the samples (ms) after the warm-up rounds, and the errors of failed runs."""
 
-    samples: dict[str, list[float]] = field(default_factory=dict)
-    failures: dict[str, list[str]] = field(default_factory=dict)
+    samples: dict[str, list[float]]
+    failures: dict[str, list[str]]
 
     def enough(self, key: str, runs: int) -> bool:
         """At least half the rounds gave a sample: the row is reported (with its failure count)."""

@@ -8,6 +8,8 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -99,9 +101,6 @@ def test_launch_errors_keep_their_codes(short_tmp: Path) -> None:
 def test_a_launcher_whose_daemon_is_gone_ends_quietly(short_tmp: Path, when: str) -> None:
     """kill -9 of the daemon closes the launcher's answer pipe: the launcher's next answer finds
     no reader, and it ends with status 0 and nothing on stderr (which is the daemon's log)."""
-    import subprocess
-    import sys
-
     exec_root = short_tmp / "lg"
     proc = subprocess.Popen([sys.executable, "-m", "shimd.launch.launcher", "--exec-root", str(exec_root)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
