@@ -119,9 +119,10 @@ def test_run_it_shell_tty_size_exit_code_and_resize(ctrd: DaemonProc) -> None:  
         deadline = time.monotonic() + DEADLINE
         while True:  # the resize travels ctrctl → ctrd → shim; ask until the shell sees it
             t.type(b"stty size\r")
-            # not "stty size\r\n": a SIGWINCH that lands while the line is typed makes the
-            # shell redraw it ("st\r/ # st\x1b[Jty size"), and the answer still follows
-            m = t.expect(rb"size\r\n(\d+ \d+)\r\n")
+            # the answer line only, not the echoed command: a SIGWINCH that lands while the line
+            # is typed makes the shell redraw it anywhere in it ("stty siz\r/ # stty siz\x1b[Je"),
+            # and the answer still follows
+            m = t.expect(rb"\r\n(\d+ \d+)\r\n")
             if m.group(1) == b"41 120":
                 break
             assert time.monotonic() < deadline, m.group(1)
