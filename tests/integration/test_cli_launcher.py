@@ -1,4 +1,4 @@
-"""The installed `ctrctl`/`ctrd-runtime` launcher (scripts/bin/ctrctl): in a real virtual
+"""The installed `ctrctl`/`ctrd-runtime`/`ctrd` launcher (scripts/bin/ctrctl): in a real virtual
 environment, it runs the entry point with site's paths but without other packages' .pth import
 lines, falls back to the full site when the entry needs them, and dispatches on its name."""
 
@@ -70,8 +70,16 @@ def test_an_entry_only_an_import_line_can_reach_falls_back_to_the_full_site(env:
     marker.unlink()
 
 
+def test_as_ctrd_it_runs_the_daemon_s_entry_under_the_daemon_s_process_name(env: Path) -> None:
+    main = FAKE_MAIN.replace('print("no_site', 'print(open("/proc/self/comm").read().strip(), "no_site')
+    script, _ = _install(env, "ctrd", "daemon", "{src}\n", main=main)
+    r = subprocess.run([str(script), "--root", "/x"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 7, r.stderr
+    assert r.stdout == "ctrd no_site=1 argv=['--root', '/x']\n"  # not python3: ps and pgrep see ctrd
+
+
 def test_the_installed_commands_are_the_launcher() -> None:
-    for name in ("ctrctl", "ctrd-runtime"):
+    for name in ("ctrctl", "ctrd-runtime", "ctrd"):
         installed = Path(sys.executable).parent / name
         if not installed.exists():
             pytest.skip(f"{name} is not installed beside {sys.executable}")
@@ -79,6 +87,9 @@ def test_the_installed_commands_are_the_launcher() -> None:
     r = subprocess.run([str(Path(sys.executable).parent / "ctrd-runtime"), "--version"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.startswith("ctrd-runtime version "), r.stderr
+    r = subprocess.run([str(Path(sys.executable).parent / "ctrd"), "--version"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("ctrd "), r.stderr
 
 
 # How the entry point ends -> (exit status, stdout, stderr) the launcher must give, as
