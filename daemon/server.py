@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import gc
 import logging
 import os
 import signal
@@ -270,13 +271,25 @@ async def cleanup_network(cfg: Config) -> None:
 
 
 async def serve(cfg: Config) -> None:
+    # The cyclic GC at start-up: what the imports made lives as long as the daemon, so it is
+    # frozen (no later full collection walks it again), and the collector is off while the
+    # records load and the API comes up. A restart with 1000 running containers made ~150
+    # collections from here to the recovery's end (gen2 ones walking every module's objects):
+    # 65-160 ms; 9-26 ms with this, all in build_daemon (2026-12-07, gc.callbacks timing, 8
+    # alternating restarts each; recovery p50 1.41 -> 1.36 s in that noisy run, the daemon's RSS
+    # unchanged). The start's garbage is collected afterwards.
+    gc.freeze()
     d = build_daemon(cfg)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, d.stopping.set)
     started = False
     try:
-        await d.start()
+        gc.disable()
+        try:
+            await d.start()
+        finally:
+            gc.enable()
         started = True
         await d.stopping.wait()
         log.info("shutting down (live-restore: %s)", cfg.live_restore)
