@@ -41,6 +41,7 @@ def collect_layers(layers: LayerStore, layerdb: LayerDB, wanted: set[str]) -> li
             continue  # mounted somewhere: keep its record, try again next time
         layerdb.remove(rec.chain_id)
         removed.append(rec.chain_id)
+        dirs.discard(rec.cache_id)  # gone: not an orphan for the loop below to remove again
     known = {r.cache_id for r in layerdb.records.values()}
     for d in dirs:
         owner = d.removesuffix(INIT_SUFFIX)
