@@ -42,6 +42,9 @@ def docker_firewall_netns(*, forward_drop: bool = True) -> Iterator[None]:
     (`net.bridge.bridge-nf-call-iptables=1`), so bridged frames go through FORWARD and are dropped
     unless a rule accepts them. A namespace of its own because other engineers' daemons share this
     host's: their bridges must not lose traffic to our test. It goes when its last process does.
+    Forwarding starts off in it, as on a fresh host: a new namespace inherits the host's IPv4
+    settings, and a host where dockerd (or any engine) runs has `net.ipv4.ip_forward=1`, with
+    which dockerd inside would leave the FORWARD policy alone and ctrd's switch-on go unseen.
 
     Only the calling thread moves (setns is per thread); it is moved back at the end."""
     host = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -49,6 +52,7 @@ def docker_firewall_netns(*, forward_drop: bool = True) -> Iterator[None]:
         syscalls.unshare(syscalls.CLONE_NEWNET)
         try:
             subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+            Path("/proc/sys/net/ipv4/ip_forward").write_text("0\n")  # this namespace's own
             if forward_drop:  # else: a real dockerd started inside sets it
                 subprocess.run(["iptables", "-w", "-P", "FORWARD", "DROP"], check=True)
             Path("/proc/sys/net/bridge/bridge-nf-call-iptables").write_text("1\n")
