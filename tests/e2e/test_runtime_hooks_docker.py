@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.dockerd_env import Docker, own_bridge, private_dockerd
+from tests.netutil import docker_firewall_netns
 from tests.rootfs import make_busybox_rootfs
 
 pytestmark = [pytest.mark.root,
@@ -25,7 +26,11 @@ CGROUP_PARENT = "ctrd-rt-test-dhooks"
 
 @pytest.fixture
 def bridge() -> Iterator[tuple[str, str]]:
-    with own_bridge() as b:
+    # The bridge, and the dockerd (--iptables=false) that the `docker` fixture starts after it in
+    # this thread, live in a network namespace of their own: on a host where another dockerd runs
+    # (FORWARD policy DROP, br_netfilter on), the host's FORWARD chain would drop the traffic
+    # between two containers on the test's bridge.
+    with docker_firewall_netns(forward_drop=False), own_bridge() as b:
         yield b
 
 
