@@ -92,8 +92,10 @@ _DRIVER = textwrap.dedent('''
                 await t.wait_exec("e1")
             second = await connect(str(state / attachwire.SOCKET_FILE))
             first.close()  # a detach: the container goes on
-            await send(second, attachwire.frame(attachwire.STDIN, b"again\\n" + (b"\\x04" if terminal else b"")))
-            await send(second, attachwire.frame(attachwire.STDIN_EOF))  # stdin_once: the end of the input
+            # one write (stdin_once: the EOF ends the input): with a terminal the ^D ends cat, and
+            # the container may be gone (its stream closed) before a second write's drain
+            await send(second, attachwire.frame(attachwire.STDIN, b"again\\n" + (b"\\x04" if terminal else b""))
+                       + attachwire.frame(attachwire.STDIN_EOF))
             await frames_until(second, attachwire.EXIT)
             second.close()
             await t.wait()
