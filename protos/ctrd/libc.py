@@ -39,6 +39,16 @@ syscall.restype = ctypes.c_long
 capset = LIBC.capset  # (cap_user_header_t, cap_user_data_t): callers pass ctypes arrays
 capset.restype = _c_int
 
+PR_SET_NAME = 15
+
+
+def set_process_name(name: bytes) -> None:
+    """prctl(PR_SET_NAME): the name ps, top and pgrep show (the kernel keeps 15 bytes)."""
+    buf = ctypes.create_string_buffer(name[:15])
+    if prctl(PR_SET_NAME, ctypes.addressof(buf), 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NAME)")
+
+
 # libc's fork called with the GIL held (PyDLL) and without CPython's after-fork work in the
 # child: for the shim launcher, which forks shims from a single thread and copy-on-write heap.
 _PY = ctypes.PyDLL(None, use_errno=True)

@@ -72,7 +72,8 @@ def test_an_entry_only_an_import_line_can_reach_falls_back_to_the_full_site(env:
 
 def test_as_ctrd_it_runs_the_daemon_s_entry_under_the_daemon_s_process_name(env: Path) -> None:
     main = FAKE_MAIN.replace('print("no_site', 'print(open("/proc/self/comm").read().strip(), "no_site')
-    script, _ = _install(env, "ctrd", "daemon", "{src}\n", main=main)
+    # the stand-in daemon beside the project's real ctrd package (the launcher names the process with ctrd.libc)
+    script, _ = _install(env, "ctrd", "daemon", f"{{src}}\n{ROOT / 'protos'}\n", main=main)
     r = subprocess.run([str(script), "--root", "/x"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 7, r.stderr
     assert r.stdout == "ctrd no_site=1 argv=['--root', '/x']\n"  # not python3: ps and pgrep see ctrd

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import ipaddress
 import os
 import socket
@@ -27,14 +26,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ctrd import errdefs
+from ctrd import errdefs, libc
 from daemon.network import syscalls, wire
 from daemon.network.dns.answers import answer, servfail
 
 DNS_ADDRESS = ("127.0.0.11", 53)
 FORWARD_TIMEOUT = 2.0
 MAX_PACKET = 4096
-PR_SET_NAME = 15
 
 
 def host_nameservers(resolv_conf: Path) -> list[tuple[str, int]]:
@@ -254,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--socket", required=True, type=Path)
     p.add_argument("--resolv-conf", default=Path("/etc/resolv.conf"), type=Path)
     args = p.parse_args(argv)
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NAME, b"ctrd-dns", 0, 0, 0)
+    with contextlib.suppress(OSError):
+        libc.set_process_name(b"ctrd-dns")
 
     async def run() -> None:
         await serve(args.socket, Resolver(resolv_conf=args.resolv_conf))
