@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import sys
 from pathlib import Path
 
 
@@ -59,6 +60,7 @@ def describe_machine() -> dict[str, object]:
         "kernel": platform.release(),
         "os": os_release.get("PRETTY_NAME", platform.system()),
         "python": platform.python_version(),
+        "python_executable": os.path.realpath(sys.executable),  # the interpreter ctrd runs on
         "cgroups": cgroup_layout(),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "loadavg_at_start": os.getloadavg()[0],

@@ -330,7 +330,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     m = report.get("machine", {})
     out = [f"# ctrd benchmark — {m.get('date', '?')}", "",
            f"Machine: {m.get('cpu_model', '?')}, {m.get('cores', '?')} cores, {m.get('mem_total_mb', '?')} MB, "
-           f"kernel {m.get('kernel', '?')}, {m.get('os', '?')}, cgroups {m.get('cgroups', '?')}; "
+           f"kernel {m.get('kernel', '?')}, {m.get('os', '?')}, cgroups {m.get('cgroups', '?')}, "
+           f"Python {m.get('python', '?')} ({m.get('python_executable', '?')}); "
            f"load average at start {fmt(m.get('loadavg_at_start'), 2)}, at end {fmt(m.get('loadavg_at_end'), 2)}; "
            f"CPU pressure (PSI some avg60) at start {fmt(m.get('cpu_pressure_avg60_at_start'))} %, "
            f"at end {fmt(m.get('cpu_pressure_avg60_at_end'))} %.",

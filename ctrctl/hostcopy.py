@@ -15,6 +15,12 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+if not hasattr(tarfile, "tar_filter"):
+    # Extraction filters (PEP 706) came with CPython 3.11.4; Debian 12's python3, which ctrd is
+    # installed on (scripts/install-deps.sh), is 3.11.2: the same module from a later CPython,
+    # as the backports.tarfile package ships it.
+    from backports import tarfile  # type: ignore[no-redef]
+
 CHUNK = 1 << 20
 
 

@@ -3,7 +3,9 @@
 # type-check, import contracts, then the unit, integration and e2e tiers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+CTRD_EXTRAS=bench scripts/install-deps.sh  # bench: matplotlib, for the tests of the bench's plots
+# the venv install-deps.sh made comes first: its python3, pytest, ruff, mypy and the commands
+export PATH="${CTRD_VENV:-/opt/ctrd}/bin:$PATH"
 python3 protos/generate.py --check
 ruff check .
 mypy

@@ -93,6 +93,26 @@ def test_the_installed_commands_are_the_launcher() -> None:
     assert r.returncode == 0 and r.stdout.startswith("ctrd "), r.stderr
 
 
+def test_the_commands_on_path_are_the_launcher_naming_this_interpreter() -> None:
+    """scripts/install-deps.sh puts ctrctl, ctrd-runtime and ctrd in /usr/local/bin as copies of the
+    launcher whose `py=` line names the venv's python3 (a symlink would send the launcher looking
+    for python3 beside the link), and the venv runs on Debian's python3."""
+    venv_python = Path(sys.executable).parent / "python3"
+    for name in ("ctrctl", "ctrd-runtime", "ctrd"):
+        on_path = Path("/usr/local/bin") / name
+        if not on_path.exists():
+            pytest.skip(f"{on_path} is not installed (scripts/install-deps.sh puts it there)")
+        text = on_path.read_text()
+        assert f"\npy={venv_python}\n" in text, on_path
+        assert text.replace(f"\npy={venv_python}\n", '\npy="${0%/*}/python3"\n') == LAUNCHER.read_text(), on_path
+    assert venv_python.resolve() == Path("/usr/bin/python3").resolve()
+    # found without the venv on PATH, and running this interpreter (`python:` is its version)
+    r = subprocess.run(["ctrd-runtime", "--version"], capture_output=True, text=True, timeout=60,
+                       env={"PATH": "/usr/local/bin:/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    assert f"python: {sys.version.split()[0]}\n" in r.stdout
+
+
 # How the entry point ends -> (exit status, stdout, stderr) the launcher must give, as
 # sys.exit(main()) would: it exits without the interpreter's finalization (scripts/bin/ctrctl's
 # _finish), so what finalization did (flushing, atexit handlers, waiting for threads) is checked.
