@@ -69,10 +69,34 @@ def session(client: Client, cid: str, *, stdin: bool, detach_keys: str, sig_prox
 
 
 def run(client: Client, cid: str, *, interactive: bool, detach_keys: str, sig_proxy: bool, remove: bool) -> int:
-    """`run -i`/`-t` in the foreground: the exit code, or 0 after a detach (docker)."""
-    r = session(client, cid, stdin=interactive, detach_keys=detach_keys, sig_proxy=sig_proxy, start=True,
-                default_exit=EXIT_DAEMON, remove_unstarted=remove)
-    return 0 if r.exit_code is None else r.exit_code
+    """`run -i`/`-t` in the foreground: the exit code, or 0 after a detach (docker).
+
+    With --rm the daemon removes the container at its exit (auto_remove), and, as docker's
+    run, the command returns only once it is gone: Wait "removed" is sent before the start, and
+    answered after the removal (or its failure, reported on stderr), so a `ps -a` right after
+    never lists it."""
+    removed = client.containers.Wait.future(pb.WaitRequest(id=cid, condition="removed")) if remove else None
+    try:
+        r = session(client, cid, stdin=interactive, detach_keys=detach_keys, sig_proxy=sig_proxy, start=True,
+                    default_exit=EXIT_DAEMON, remove_unstarted=remove)
+    except BaseException:
+        if removed is not None:
+            removed.cancel()
+        raise
+    if r.exit_code is None:  # detached: it keeps running
+        if removed is not None:
+            removed.cancel()
+        return 0
+    if removed is not None:
+        try:
+            error = client.result(removed).error
+        except errdefs.NotFound:
+            error = ""  # gone before the wait was even looked at: removed all the same
+        except errdefs.CtrdError as exc:
+            error = exc.message
+        if error:
+            print(f"Error: {error}", file=sys.stderr)
+    return r.exit_code
 
 
 def _config(client: Client, ref: str) -> tuple[str, dict[str, object], dict[str, object]]:

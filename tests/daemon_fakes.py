@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import time
@@ -66,6 +67,7 @@ class FakeLayers:
         self.layers: set[str] = set()
         self.mounted: set[str] = set()
         self.calls: list[tuple[str, str]] = []
+        self.fail_detach: set[str] = set()  # containers whose layers cannot be removed (EBUSY)
 
     def create_container_layers(self, container_id: str, image_top_layer: str | None) -> None:
         self.place_container_layers(container_id, image_top_layer)
@@ -102,6 +104,8 @@ class FakeLayers:
         self.layers.discard(container_id)
 
     def detach_container_layers(self, container_id: str) -> list[Path]:
+        if container_id in self.fail_detach:
+            raise OSError(errno.EBUSY, "Device or resource busy", str(self.root / container_id))
         self.remove_container_layers(container_id)
         return []
 

@@ -229,7 +229,10 @@ class ContainerManager:
         except (CtrdError, OSError) as exc:
             c.set_state(status=transition(c.id, c.status, Action.DIE), error=str(exc))
             await asyncio.to_thread(_quiet, self.store.save, c)
-            raise errdefs.Internal(f"container {c.id}: removal failed: {exc}") from exc
+            c.removal_error = f"container {c.id}: removal failed: {exc}"
+            c.removal_failures += 1
+            await c.notify()  # Wait "removed" returns with the error, as docker's does
+            raise errdefs.Internal(c.removal_error) from exc
         c.removed = True
         if remove_volumes:  # before the container disappears from listings: gone with it
             await asyncio.to_thread(self.volumes.remove_anonymous, c)
@@ -349,10 +352,11 @@ class ContainerManager:
         if condition not in ("", "not-running", "next-exit", "removed"):
             raise InvalidArgument(f"condition: invalid condition {condition!r} (not-running, next-exit, removed)")
         c = self.store.get(ref)
-        if condition == "removed":
+        if condition == "removed":  # the removal's outcome: gone, or the next failure's error (docker's)
+            failures = c.removal_failures
             async with c.changed:
-                await c.changed.wait_for(lambda: c.removed)
-            return c.state.exit_code, c.state.error
+                await c.changed.wait_for(lambda: c.removed or c.removal_failures != failures)
+            return c.state.exit_code, "" if c.removed else c.removal_error
         done = (Status.EXITED, Status.DEAD) + ((Status.CREATED,) if condition == "not-running" else ())
         if condition != "next-exit" and c.status in done:
             return c.state.exit_code, c.state.error

@@ -192,6 +192,8 @@ class Container:
     generation: int = 0  # bumped by every start: a watcher acts only on its own generation
     exit_seq: int = 0  # bumped by every recorded exit: Wait returns on the next one
     removed: bool = False
+    removal_error: str = ""  # why the last removal failed: Wait "removed" returns with it (docker's)
+    removal_failures: int = 0  # bumped by every failed removal: Wait "removed" returns on the next one
 
     @property
     def status(self) -> Status:

@@ -102,6 +102,30 @@ def test_wait_conditions(short_tmp: Path) -> None:
     run(short_tmp, body)
 
 
+def test_wait_removed_answers_when_the_auto_removal_fails(short_tmp: Path) -> None:
+    """docker's Wait "removed" returns with the removal's error (`run --rm` waits on it: it must
+    not hang when the removal fails)."""
+    async def body(env: Env) -> None:
+        cid = await env.create("exit", "5", auto_remove=True)
+        env.layers.fail_detach.add(cid)
+        removed = asyncio.ensure_future(env.call("Wait", pb.WaitRequest(id=cid, condition="removed")))
+        await env.inspect(cid)  # a round trip after it: the daemon has the wait
+        await env.call("Start", pb.StartRequest(id=cid))
+        r = await asyncio.wait_for(removed, 20)
+        assert r.exit_code == 5
+        assert r.error.startswith(f"container {cid}: removal failed: ") and "Device or resource busy" in r.error
+        assert (await env.inspect(cid))["Id"] == cid  # still there, to be removed again
+        env.layers.fail_detach.clear()
+        again = asyncio.ensure_future(env.call("Wait", pb.WaitRequest(id=cid, condition="removed")))
+        await env.inspect(cid)
+        assert not again.done()  # the next removal's outcome, not the last one's
+        await env.call("Remove", pb.RemoveRequest(id=cid))
+        r = await asyncio.wait_for(again, 20)
+        assert r.exit_code == 5 and r.error == ""
+
+    run(short_tmp, body)
+
+
 def test_rename_update_and_filters(short_tmp: Path) -> None:
     async def body(env: Env) -> None:
         cid = await started(env, name="old", labels={"tier": "web"})
