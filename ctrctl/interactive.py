@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ctrctl.client import RpcError, daemon_error
 from ctrctl.errors import EXIT_DAEMON, EXIT_FAILURE, CliError
@@ -79,24 +79,26 @@ def run(client: Client, cid: str, *, interactive: bool, detach_keys: str, sig_pr
     try:
         r = session(client, cid, stdin=interactive, detach_keys=detach_keys, sig_proxy=sig_proxy, start=True,
                     default_exit=EXIT_DAEMON, remove_unstarted=remove)
-    except BaseException:
+        if r.exit_code is None:  # detached: it keeps running
+            return 0
         if removed is not None:
-            removed.cancel()
-        raise
-    if r.exit_code is None:  # detached: it keeps running
+            _report_removal(client, removed)
+        return r.exit_code
+    finally:
         if removed is not None:
-            removed.cancel()
-        return 0
-    if removed is not None:
-        try:
-            error = client.result(removed).error
-        except errdefs.NotFound:
-            error = ""  # gone before the wait was even looked at: removed all the same
-        except errdefs.CtrdError as exc:
-            error = exc.message
-        if error:
-            print(f"Error: {error}", file=sys.stderr)
-    return r.exit_code
+            removed.cancel()  # a detach or a failure: not waited for (a no-op once answered)
+
+
+def _report_removal(client: Client, removed: Any) -> None:
+    """Wait for the auto-removal's answer; its failure goes to stderr (the exit code stands)."""
+    try:
+        error = client.result(removed).error
+    except errdefs.NotFound:
+        error = ""  # gone before the wait was even looked at: removed all the same
+    except errdefs.CtrdError as exc:
+        error = exc.message
+    if error:
+        print(f"Error: {error}", file=sys.stderr)
 
 
 def _config(client: Client, ref: str) -> tuple[str, dict[str, object], dict[str, object]]:
