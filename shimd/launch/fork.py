@@ -69,7 +69,7 @@ _SHIM_NAME = prctl.name_buffer(b"ctrd-shim")  # made before the fork: the child 
 _libc_fork = libc.pyfork
 
 
-def _fork() -> int:
+def fork() -> int:
     pid = int(_libc_fork())
     if pid < 0:
         raise OSError(ctypes.get_errno(), "fork")
@@ -116,13 +116,13 @@ def fork_shim(exec_root: Path, container_id: str) -> dict[str, Any]:
     gc.freeze()  # what the caller allocated since the last launch: keep the child's GC off it
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = _fork()
+    pid = fork()
     if pid == 0:
         os.close(r)
         _run_child(container_id, state, w, None)
     os.close(w)
     try:
-        msg = _read_ready(r).decode(errors="replace").strip()
+        msg = read_ready(r).decode(errors="replace").strip()
     finally:
         os.close(r)
     if not msg.startswith("ok "):
@@ -192,7 +192,7 @@ def _lean_prepare(root: str, container_id: str) -> str | None:
     return state
 
 
-def _launch_in_child(exec_root: Path, request: bytes, ready_w: int) -> NoReturn:
+def launch_in_child(exec_root: Path, request: bytes, ready_w: int) -> NoReturn:
     """The launcher's child: parse the request, prepare the state dir, become the shim. It
     writes the launcher's whole answer line (a JSON handle or error) to ready_w itself."""
     try:
@@ -239,19 +239,25 @@ def launch_forked(exec_root: Path, request: bytes) -> bytes:
     except OSError as exc:
         return _answer({"code": "internal", "message": f"launch shim {_request_id(request)}: {exc}"})
     try:
-        pid = _fork()
+        pid = fork()
     except OSError as exc:
         os.close(r)
         os.close(w)
         return _answer({"code": "internal", "message": f"launch shim {_request_id(request)}: {exc}"})
     if pid == 0:
         os.close(r)
-        _launch_in_child(exec_root, request, w)
+        launch_in_child(exec_root, request, w)
     os.close(w)
     try:
-        data = _read_ready(r)
+        data = read_ready(r)
     finally:
         os.close(r)
+    return relay(pid, request, data)
+
+
+def relay(pid: int, request: bytes, data: bytes) -> bytes:
+    """The launcher's answer from what shim `pid` wrote on its ready pipe: its own JSON line, or
+    an error (the shim is killed: it did not come up)."""
     if data.startswith(b"{") and data.endswith(b"\n"):
         return data
     with contextlib.suppress(ProcessLookupError):
@@ -269,7 +275,7 @@ def _request_id(request: bytes) -> str:
         return "?"
 
 
-def _read_ready(fd: int) -> bytes:
+def read_ready(fd: int) -> bytes:
     data = b""
     while not data.endswith(b"\n"):
         ready, _, _ = select.select([fd], [], [], READY_TIMEOUT)

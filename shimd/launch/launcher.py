@@ -2,8 +2,9 @@
 
 Started once by the daemon (`daemon.shims.launcher.ShimLauncher`). It imports everything a shim
 runs, runs the shim's code paths once (warm-up), fills the allocator's half-used pools
-(ballast), calls gc.freeze() and then forks one shim per request line, so forked shims share
-those pages instead of each paying ~100 ms and ~30 MB for a fresh interpreter.
+(ballast), calls gc.freeze() and then forks one shim per request line (ahead of the request
+while idle: shimd.launch.spare), so forked shims share those pages instead of each paying
+~100 ms and ~30 MB for a fresh interpreter.
 Wire: one JSON line per request on stdin ({"id": ...}), one JSON line per answer on stdout
 ({"address", "pid", "state_dir"} or {"code", "message"}).
 """
@@ -15,6 +16,7 @@ import gc
 import json
 import logging
 import os
+import select
 import signal
 import sys
 from pathlib import Path
@@ -28,6 +30,7 @@ from shimd import ports, shim  # noqa: F401
 from shimd.backends import forked, inprocess, oci_binary  # noqa: F401
 from shimd.launch.ballast import fill, mark_mergeable, trim
 from shimd.launch.fork import configure_logging, launch_forked
+from shimd.launch.spare import REFILL_IDLE, SpareShim
 from shimd.launch.warmup import warm_up
 
 if TYPE_CHECKING:
@@ -71,12 +74,39 @@ def serve_launcher(exec_root: Path, seccomp_warm: Path | None = None) -> int:
     out = sys.stdout.buffer
     if not _tell(out, b'{"ready": true}\n'):
         return 0
-    # Kept tiny on purpose: each page this loop writes between two forks is copied out of the
-    # shims forked before it (see launch_forked); the child parses the request, not us.
-    for line in sys.stdin.buffer:
-        if not _tell(out, launch_forked(exec_root, line)):
-            return 0
+    serve_requests(exec_root, sys.stdin.fileno(), out)
     return 0
+
+
+def serve_requests(exec_root: Path, inp: int, out: BinaryIO) -> None:
+    """One answer line per request line until EOF on `inp`; a shim forked ahead (SpareShim)
+    answers when there is one, and the next is forked once no request has come for REFILL_IDLE.
+
+    Kept small on purpose: each page this loop writes between two forks is copied out of the
+    shims forked before it (see launch_forked); the child parses the request, not us."""
+    spare: SpareShim | None = None
+    buf = b""
+    try:
+        while True:
+            while b"\n" not in buf:
+                if spare is None and not select.select([inp], [], [], REFILL_IDLE)[0]:
+                    spare = SpareShim.fork(exec_root)
+                    if spare is None:  # cannot fork now: serve forking afresh, try again when idle
+                        select.select([inp], [], [])
+                    continue
+                chunk = os.read(inp, 4096)
+                if not chunk:
+                    return
+                buf += chunk
+            line, _, buf = buf.partition(b"\n")
+            line += b"\n"
+            answer = spare.launch(line) if spare is not None else None
+            spare = None
+            if not _tell(out, answer or launch_forked(exec_root, line)):
+                return
+    finally:
+        if spare is not None:
+            spare.discard()  # before the launcher's exit: no process of ours outlives it unused
 
 
 def _tell(out: BinaryIO, answer: bytes) -> bool:

@@ -1,0 +1,114 @@
+"""The launcher's shim forked ahead (shimd.launch.spare): it serves the next launch, it is forked
+only once the launcher is idle, and it never outlives the launcher or breaks a launch."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+from daemon.shims.client import ShimClient
+from daemon.shims.launcher import ShimHandle, ShimLauncher
+from shimd.launch.spare import REFILL_IDLE
+
+DEADLINE = 20.0
+
+
+def _children(pid: int) -> set[int]:
+    kids: set[int] = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(FileNotFoundError):
+            kids |= {int(x) for x in Path(f"/proc/{pid}/task/{task}/children").read_text().split()}
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def _spare_of(launcher: ShimLauncher, shims: set[int]) -> int:
+    """The launcher's one child that is not a launched shim, once it has forked it."""
+    assert launcher.pid is not None
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        spares = _children(launcher.pid) - shims
+        if spares:
+            assert len(spares) == 1, spares
+            return spares.pop()
+        await asyncio.sleep(REFILL_IDLE)
+    raise AssertionError("the launcher forked no spare shim")
+
+
+async def _gone(pid: int) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while _alive(pid) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+
+
+async def _works(h: ShimHandle) -> None:
+    c = await ShimClient.connect(h.address)
+    try:
+        assert (await c.connect()).shim_pid == h.pid
+        await c.shutdown()
+    finally:
+        await c.close()
+    await _gone(h.pid)
+
+
+def test_an_idle_launcher_forks_a_spare_that_serves_the_next_launch(short_tmp: Path) -> None:
+    async def run() -> None:
+        launcher = ShimLauncher(short_tmp / "sp")
+        await launcher.start()
+        try:
+            spare = await _spare_of(launcher, set())
+            assert not (short_tmp / "sp" / "shims").exists()  # a spare holds no state dir before its request
+            h = await launcher.launch("first")
+            assert h.pid == spare  # served by the spare: no fork on the request's path
+            assert h.state_dir == short_tmp / "sp" / "shims" / "first"
+            assert Path(f"/proc/{h.pid}/comm").read_text().strip() == "ctrd-shim"
+            nxt = await _spare_of(launcher, {h.pid})  # the next one, after the launcher's quiet spell
+            assert nxt != spare
+            await _works(h)
+            h2 = await launcher.launch("second")
+            assert h2.pid == nxt
+            await _works(h2)
+        finally:
+            await launcher.close()
+
+    asyncio.run(run())
+
+
+def test_a_closed_launcher_leaves_no_spare_behind(short_tmp: Path) -> None:
+    async def run() -> None:
+        launcher = ShimLauncher(short_tmp / "sc")
+        await launcher.start()
+        try:
+            spare = await _spare_of(launcher, set())
+        finally:
+            await launcher.close()
+        assert not _alive(spare)  # gone before the launcher's exit, not some time after
+
+    asyncio.run(run())
+
+
+def test_a_launch_still_works_when_the_spare_was_killed(short_tmp: Path) -> None:
+    async def run() -> None:
+        launcher = ShimLauncher(short_tmp / "sk")
+        await launcher.start()
+        try:
+            spare = await _spare_of(launcher, set())
+            os.kill(spare, signal.SIGKILL)
+            await _gone(spare)
+            h = await launcher.launch("after-kill")  # the launcher forks one afresh
+            assert h.pid != spare
+            await _works(h)
+        finally:
+            await launcher.close()
+
+    asyncio.run(run())
