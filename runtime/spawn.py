@@ -10,6 +10,7 @@ import fcntl
 import os
 import select
 
+from ctrd import libc
 from runtime import sigs, sync
 from runtime import syscalls as sc
 from runtime.errors import RuntimeErr, SpecError
@@ -37,7 +38,7 @@ def fork_child(s: Syscalls, new_flags: int, pid_fd: int, cfg: ChildConfig) -> in
                 s.unshare(new_flags)
             if pid_fd >= 0:
                 s.setns(pid_fd, sc.CLONE_NEWPID)
-        pid = os.fork()
+        pid = libc.fork_lean()  # one thread here (a shim's helper, the CLI): the child starts ~0.7 ms sooner
         if pid == 0:
             child_main(cfg)
         return pid
