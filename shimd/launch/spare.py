@@ -6,7 +6,11 @@ alternating, create+start+wait+rm of `true` with a `runc run` between cycles, a 
 start into create made start 2.9 ms faster and create 2.9 ms slower (total 48.4 against 48.8 ms).
 It is work for the same two cores as the start's mount, network and runtime. So the launcher
 forks the next shim ahead, and only once it has been idle for REFILL_IDLE: a fork made while a
-start is still in flight would compete with it again.
+start is still in flight would compete with it again. With the spare, in the same loop against
+the code before: 50.45 -> 47.71 ms and 54.64 -> 50.30 ms p50 (two runs of 8 and 12 alternating
+rounds). The bench's latency rows, which run other engines between ctrd's cycles, showed no
+difference in two runs one after the other (start step 30.3 and 30.4 ms): there the launch ran
+beside the mount and the network on an otherwise idle core.
 
 The spare blocks on its request pipe. Given a request line it does exactly what a child of
 `launch_forked` does (parse, prepare the state dir, become the shim, answer on its ready pipe);
