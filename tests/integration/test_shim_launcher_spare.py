@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from daemon.shims.client import ShimClient
@@ -15,6 +16,21 @@ from daemon.shims.launcher import ShimHandle, ShimLauncher
 from shimd.launch.spare import REFILL_IDLE
 
 DEADLINE = 20.0
+
+
+@contextlib.asynccontextmanager
+async def _launcher(exec_root: Path) -> AsyncIterator[ShimLauncher]:
+    """A started launcher; at the end, the shims it launched that a failed test left are killed."""
+    launcher = ShimLauncher(exec_root)
+    await launcher.start()
+    try:
+        yield launcher
+    finally:
+        for pid in _children(launcher.pid) if launcher.pid is not None else ():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "ctrd-shim":
+                    os.kill(pid, signal.SIGKILL)
+        await launcher.close()
 
 
 def _children(pid: int) -> set[int]:
@@ -63,9 +79,7 @@ async def _works(h: ShimHandle) -> None:
 
 def test_an_idle_launcher_forks_a_spare_that_serves_the_next_launch(short_tmp: Path) -> None:
     async def run() -> None:
-        launcher = ShimLauncher(short_tmp / "sp")
-        await launcher.start()
-        try:
+        async with _launcher(short_tmp / "sp") as launcher:
             spare = await _spare_of(launcher, set())
             assert not (short_tmp / "sp" / "shims").exists()  # a spare holds no state dir before its request
             h = await launcher.launch("first")
@@ -78,20 +92,14 @@ def test_an_idle_launcher_forks_a_spare_that_serves_the_next_launch(short_tmp: P
             h2 = await launcher.launch("second")
             assert h2.pid == nxt
             await _works(h2)
-        finally:
-            await launcher.close()
 
     asyncio.run(run())
 
 
 def test_a_closed_launcher_leaves_no_spare_behind(short_tmp: Path) -> None:
     async def run() -> None:
-        launcher = ShimLauncher(short_tmp / "sc")
-        await launcher.start()
-        try:
+        async with _launcher(short_tmp / "sc") as launcher:
             spare = await _spare_of(launcher, set())
-        finally:
-            await launcher.close()
         assert not _alive(spare)  # gone before the launcher's exit, not some time after
 
     asyncio.run(run())
@@ -99,16 +107,12 @@ def test_a_closed_launcher_leaves_no_spare_behind(short_tmp: Path) -> None:
 
 def test_a_launch_still_works_when_the_spare_was_killed(short_tmp: Path) -> None:
     async def run() -> None:
-        launcher = ShimLauncher(short_tmp / "sk")
-        await launcher.start()
-        try:
+        async with _launcher(short_tmp / "sk") as launcher:
             spare = await _spare_of(launcher, set())
             os.kill(spare, signal.SIGKILL)
             await _gone(spare)
             h = await launcher.launch("after-kill")  # the launcher forks one afresh
             assert h.pid != spare
             await _works(h)
-        finally:
-            await launcher.close()
 
     asyncio.run(run())
