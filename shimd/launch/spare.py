@@ -74,7 +74,7 @@ class SpareShim:
         """Hand the spare its request; the launcher's answer line, or None when the spare was
         gone before it took the request (the caller forks a shim as before). Used once."""
         try:
-            os.write(self._request_w, request)  # one line under PIPE_BUF: all or nothing
+            os.write(self._request_w, request)  # a short line (an id): one write, under PIPE_BUF
         except OSError:
             self.close()
             return None
