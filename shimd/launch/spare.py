@@ -28,7 +28,8 @@ import signal
 from pathlib import Path
 from typing import NoReturn
 
-from shimd.launch.fork import fork, launch_in_child, read_ready, relay
+from shimd.launch.fork import fork as libc_fork  # the module function; SpareShim.fork is the classmethod
+from shimd.launch.fork import launch_in_child, read_ready, relay
 
 REFILL_IDLE = 0.05  # seconds without a request before the launcher forks the next spare
 DISCARD_WAIT = 2.0  # seconds for a discarded spare to see its EOF and exit before SIGKILL
@@ -53,7 +54,7 @@ class SpareShim:
             fds += [req_r, req_w]
             ready_r, ready_w = os.pipe()
             fds += [ready_r, ready_w]
-            pid = fork()
+            pid = libc_fork()
         except OSError:
             for fd in fds:
                 os.close(fd)
