@@ -68,6 +68,7 @@ class FakeLayers:
         self.mounted: set[str] = set()
         self.calls: list[tuple[str, str]] = []
         self.fail_detach: set[str] = set()  # containers whose layers cannot be removed (EBUSY)
+        self.volatile: set[str] = set()  # containers whose rootfs was mounted `volatile`
 
     def create_container_layers(self, container_id: str, image_top_layer: str | None) -> None:
         self.place_container_layers(container_id, image_top_layer)
@@ -79,10 +80,12 @@ class FakeLayers:
         self.layers.add(container_id)
         return [self.root / container_id]
 
-    def mount(self, container_id: str) -> Path:
+    def mount(self, container_id: str, *, volatile: bool = False) -> Path:
         if container_id not in self.layers:
             raise errdefs.NotFound(f"layer {container_id}")
         self.calls.append(("mount", container_id))
+        if volatile:
+            self.volatile.add(container_id)
         self.mounted.add(container_id)
         return self.root / container_id / "merged"
 

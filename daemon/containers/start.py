@@ -171,7 +171,7 @@ async def _start_steps(
     guessed_rootfs = m.layers.merged_dir(c.id)
     ahead = write_bundle(guessed_rootfs, guess[1], guess[0]) if guess is not None else asyncio.sleep(0)
     mounted, networked, written = await asyncio.gather(
-        asyncio.to_thread(m.layers.mount, c.id),
+        asyncio.to_thread(m.layers.mount, c.id, volatile=c.host_config.auto_remove),
         m.network.setup(c.id, m.container_dir(c), req),
         ahead,
         return_exceptions=True,

@@ -151,8 +151,10 @@ class ContainerStore:
             os.close(fd)
         return staged, [host_config, staged]
 
-    def save(self, c: Container) -> None:
-        write_json_atomic(self.container_dir(c.id) / CONFIG, record.to_json(c), FILE_MODE)
+    def save(self, c: Container, durable: bool = True) -> None:
+        """The record, atomically; `durable=False`: without its fsync (the rename still makes it
+        whole or absent for every process, see daemon.atomic)."""
+        write_json_atomic(self.container_dir(c.id) / CONFIG, record.to_json(c), FILE_MODE, durable=durable)
 
     def unlink_record(self, cid: str) -> None:
         """The commit point of a removal: without config.v2.json the directory is garbage."""

@@ -61,6 +61,16 @@ def _write_new(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
+def _clear_volatile_mark(layer: Path) -> None:
+    """A `volatile` mount leaves `work/work/incompat/volatile`, and overlay refuses to mount that
+    workdir again while it is there. Only an auto-remove container's layer gets one, and it is
+    mounted again only when its removal failed after a clean exit, in the same boot (after a
+    crash, recovery removes the container first): its upper layer is intact, so the mark goes."""
+    mark = layer / "work" / "work" / "incompat"
+    if os.path.lexists(mark):
+        shutil.rmtree(mark, ignore_errors=True)
+
+
 def _check_container_id(container_id: str) -> None:
     if not ids.valid_id(container_id) or container_id.endswith(INIT_SUFFIX):
         raise errdefs.InvalidArgument(f"invalid container id for layers: {container_id!r}")
@@ -251,7 +261,16 @@ class LayerStore:
             raise
         return [*dirty, self.links, self.root]
 
-    def mount(self, container_id: str) -> Path:
+    def mount(self, container_id: str, *, volatile: bool = False) -> Path:
+        """Mount the container's rootfs on `<id>/merged` (already mounted: as it is).
+
+        `volatile`: for a rootfs that is thrown away when its container exits (docker's
+        --rm), overlay's `volatile` option (Linux 5.10+): no sync reaches the upper file
+        system, above all none at the unmount, which otherwise commits that file system's
+        journal on the exit's path for data about to be deleted (and an fsync inside the
+        container costs nothing there). A host crash may leave such an upper layer
+        inconsistent; it is removed with its container at the next start (recovery removes
+        exited auto-remove containers), as the kernel's documentation asks."""
         _check_container_id(container_id)
         layer = under(self.root, container_id)
         if not (layer / "link").is_file():
@@ -263,16 +282,18 @@ class LayerStore:
             if merged.is_dir() and mounts.is_mount_point(merged):
                 return merged
             merged.mkdir(mode=0o700, exist_ok=True)
+            _clear_volatile_mark(layer)
             lower = (layer / "lower").read_text().strip().split(":")
             index = "index=off," if Path("/sys/module/overlay/parameters/index").exists() else ""
+            flags = f"{index}volatile," if volatile and mounts.VOLATILE_SUPPORTED else index
             opts = (
-                f"{index}lowerdir={':'.join(str(self.root / x) for x in lower)},"
+                f"{flags}lowerdir={':'.join(str(self.root / x) for x in lower)},"
                 f"upperdir={layer}/diff,workdir={layer}/work"
             )
             if mounts.overlay_options_fit(opts):
                 mounts.mount_overlay(merged, opts)
             else:
-                rel = f"{index}lowerdir={':'.join(lower)},upperdir={container_id}/diff,workdir={container_id}/work"
+                rel = f"{flags}lowerdir={':'.join(lower)},upperdir={container_id}/diff,workdir={container_id}/work"
                 mounts.mount_overlay(merged, rel, cwd=self.root)
         return merged
 

@@ -121,3 +121,29 @@ def test_create_start_attach_and_images(ctrd: DaemonProc) -> None:  # noqa: F811
     assert images[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
     assert any(line.split()[:2] == ["busybox", "latest"] for line in images[1:])
     assert json.loads(ctl(ctrd, "image", "inspect", "busybox").stdout)[0]["Id"].startswith("sha256:")
+
+
+def _overlay_options(merged: str) -> list[str]:
+    """The super options of the overlay mounted on `merged` (mountinfo's last field)."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == merged:
+                return fields[-1].split(",")
+    raise AssertionError(f"no mount on {merged}")
+
+
+def test_an_auto_remove_rootfs_is_mounted_volatile(ctrd: DaemonProc) -> None:  # noqa: F811
+    # `run -d --rm`: the daemon removes the container at its exit, so its rootfs is mounted
+    # `volatile` (no journal commit of the root file system when it is unmounted); a container
+    # that is kept is not.
+    kept = ctl(ctrd, "run", "-d", "--network", "none", "busybox", "sleep", "60").stdout.strip()
+    gone = ctl(ctrd, "run", "-d", "--rm", "--network", "none", "busybox", "sleep", "60").stdout.strip()
+    try:
+        for cid, volatile in ((kept, False), (gone, True)):
+            info = json.loads(ctl(ctrd, "inspect", cid).stdout)[0]
+            options = set(_overlay_options(info["GraphDriver"]["Data"]["MergedDir"]))
+            assert bool(options & {"volatile", "fsync=volatile"}) is volatile, (cid, options)  # 6.x: the latter
+    finally:
+        assert ctl(ctrd, "rm", "-f", kept, gone).returncode == 0
+    assert all_ids(ctrd) == []

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from ctrd import errdefs
-from daemon.layers import overlay2
+from daemon.layers import mounts, overlay2
 from daemon.layers.overlay2 import INIT_TEMPLATE, LayerStore
 
 pytestmark = pytest.mark.root
+VOLATILE = {"volatile", "fsync=volatile"}  # how /proc/mounts shows the option (6.x kernels: the latter)
 CID = "361c520da78f848d639d65f042fcf5d448c13cbc4ce8c251dcba2250162b48fe"
 
 
@@ -107,6 +108,29 @@ def test_remove_while_mounted_unmounts(short_tmp: Path) -> None:
     # the whole path: another engine's container on this host may have an id that ends in c1
     assert not _mounts_mentioning(f"{short_tmp}/overlay2/c1/merged")
     assert store.layer_ids() == {top}
+
+
+@pytest.mark.skipif(not mounts.VOLATILE_SUPPORTED, reason="overlay's volatile option needs Linux 5.10")
+def test_a_volatile_mount_and_the_next_mount_of_its_layer(short_tmp: Path) -> None:
+    root = short_tmp / "overlay2"
+    store = LayerStore(root)
+    (top,) = _image_layers(store, 1)
+    store.create_container_layers("v1", top)
+    try:
+        merged = store.mount("v1", volatile=True)
+        (line,) = _mounts_mentioning(f"{root}/v1/merged")
+        assert VOLATILE & set(line.split()[3].split(","))
+        (merged / "written").write_text("kept")
+        assert store.unmount("v1")
+        assert (root / "v1" / "work" / "work" / "incompat" / "volatile").is_dir()  # the kernel's mark
+        # overlay refuses a workdir with that mark: mount clears it (the same boot, a clean unmount)
+        merged = store.mount("v1")
+        (line,) = _mounts_mentioning(f"{root}/v1/merged")
+        assert not VOLATILE & set(line.split()[3].split(","))
+        assert (merged / "written").read_text() == "kept"
+    finally:
+        store.remove_container_layers("v1")
+    assert not _mounts_mentioning(f"{root}/v1/merged")
 
 
 def test_detach_takes_the_layers_out_at_once_and_the_next_store_deletes_what_is_left(short_tmp: Path) -> None:

@@ -243,6 +243,8 @@ def test_restart_policies_and_auto_remove(short_tmp: Path) -> None:
         assert (await env.call("Wait", pb.WaitRequest(id=rm))).exit_code == 4
         await env.event(rm, "destroy")
         assert rm not in env.layers.layers
+        # only the rootfs of a container removed at its exit is mounted `volatile`
+        assert rm in env.layers.volatile and not {onf, always} & env.layers.volatile
         with pytest.raises(errdefs.NotFound):
             await env.inspect(rm)
 

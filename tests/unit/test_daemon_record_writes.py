@@ -5,6 +5,7 @@ record's write when the shim still holds it (Monitor.record_exit). Fakes: no dis
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from typing import Any
 
@@ -26,11 +27,13 @@ class GatedStore:
         self.gate = threading.Event()
         self.entered = threading.Event()
         self.fail: Exception | None = None
+        self.durable: list[bool] = []
 
-    def save(self, c: Container) -> None:
+    def save(self, c: Container, durable: bool = True) -> None:
         self.entered.set()
         self.gate.wait(10)
         self.saved.append(c)
+        self.durable.append(durable)
         if self.fail is not None:
             raise self.fail
 
@@ -127,5 +130,22 @@ def test_an_exit_the_shim_holds_is_told_before_its_record_is_written(early: bool
         await recording
         await w
         assert (store.saved[0].status, store.saved[0].state.exit_code) == (Status.EXITED, 3)
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("early", [True, False])
+def test_an_auto_remove_containers_exit_record_is_not_fsynced(early: bool) -> None:
+    async def go() -> None:
+        store = GatedStore()
+        store.gate.set()
+        m = _monitor(store)
+        kept, gone = make(), make()
+        gone.host_config = dataclasses.replace(gone.host_config, auto_remove=True)
+        for c in (kept, gone):
+            c.state = State(Status.RUNNING, pid=7, started_at=1.0)
+            await m.record_exit(c, Exit(0, 2.0), early=early)
+        assert [(c.status, d) for c, d in zip(store.saved, store.durable, strict=True)] == [
+            (Status.EXITED, True), (Status.EXITED, False)]
 
     asyncio.run(go())
