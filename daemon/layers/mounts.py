@@ -15,17 +15,11 @@ import subprocess
 from pathlib import Path
 
 from ctrd import errdefs, libc
+from daemon.kernel import kernel_version
 
 MNT_DETACH = 2
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-
-
-def _kernel_at_least(release: str, want: tuple[int, int]) -> bool:
-    m = re.match(r"(\d+)\.(\d+)", release)
-    return m is not None and (int(m.group(1)), int(m.group(2))) >= want
-
-
-VOLATILE_SUPPORTED = _kernel_at_least(os.uname().release, (5, 10))  # overlay's `volatile` option
+VOLATILE_SUPPORTED = kernel_version() >= (5, 10)  # overlay's `volatile` option
 
 _ESCAPE = re.compile(r"\\([0-7]{3})")
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from ctrd import seccomp as vocab
 from ctrd.errdefs import InvalidArgument
+from daemon.kernel import kernel_version
 
 MAX_PROFILE_BYTES = 1 << 20  # docker's own profile is ~20 KB
 # uname machine -> (Go architecture name, SCMP_ARCH_* name)
@@ -30,14 +31,6 @@ _ARCH: dict[str, tuple[str, str]] = {
 def native_arch() -> tuple[str, str]:
     m = os.uname().machine
     return _ARCH.get(m, (m, "SCMP_ARCH_" + m.upper()))
-
-
-def kernel_version(release: str | None = None) -> tuple[int, int]:
-    parts = (release or os.uname().release).split("-")[0].split(".")
-    try:
-        return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
-    except ValueError:
-        return 0, 0
 
 
 def _kernel_at_least(want: Any, kernel: tuple[int, int], where: str) -> bool:
