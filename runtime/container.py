@@ -161,7 +161,10 @@ class Container:
         return self._st.pid
 
     def start(self) -> None:
-        """Release the init into execve; raise ExecError if execve fails."""
+        """Release the init into execve. Returns when the init is about to execve (its EXEC
+        packet; runc's start, too, returns before the exec): an execve that fails after that
+        ends the init with 127 or 126 and its message on the container's stderr. Raises what
+        failed before (a startContainer hook, the last check of argv[0])."""
         if self.status() != Status.CREATED:
             raise IncorrectStatus(f"container {self.id} is {self.status()}, not created")
         if self._sock is not None:
@@ -177,6 +180,8 @@ class Container:
                 sock.close()
             if pkt is not None and pkt.type == sync.Msg.ERROR:
                 raise pkt.error()
+            if pkt is not None and pkt.type != sync.Msg.EXEC:
+                raise SetupError(f"container {self.id}: start: unexpected {pkt.type} from the init")
         else:
             self._open_fifo()
         self._started = True

@@ -43,12 +43,14 @@ ERROR packet and the child exits without ever running the user's command):
      seccomp filter when no_new_privs is on (as late as possible, as runc)
  16. (fds: only 0/1/2 survive execve; the setup socket and exec fifo are close-on-exec)
  17. READY to the parent; block until GO (library) or until the exec fifo is opened (CLI start)
-     then the startContainer hooks (with the filter and the user's credentials, as runc)
- 18. execve; if it fails the error goes back to the parent (or to stderr in CLI mode)
+     then the startContainer hooks (with the filter and the user's credentials, as runc); then
+     EXEC to the parent (library; start() returns there)
+ 18. execve; if it fails the error goes to stderr and the init exits with 127 or 126
 
 An exec'd process runs 1-3, joins every namespace of the init with setns (mount last; the
 cgroup namespace after PLACED), then 12b-16 (with the container's seccomp filter), READY, waits for GO (sent once it is placed in the
-cgroup) and 18.
+cgroup) and 18, whose failure goes back to the parent (it sends no EXEC: its parent waits for the
+socket's EOF at execve).
 """
 
 from __future__ import annotations
@@ -310,6 +312,14 @@ def child_main(cfg: ChildConfig, s: Syscalls | None = None) -> NoReturn:
         if cfg.spec is not None and cfg.spec.hooks.startContainer:
             hooks.run_all(cfg.spec.hooks, "startContainer", _hook_state(cfg, "created"))
         creds.refuse_runtime_binary(argv[0], path)  # again after the wait: the file may have changed
+        if cfg.spec is not None and cfg.fifo_fd < 0:
+            # start() returns at EXEC instead of at the socket's close-on-exec EOF, which comes
+            # only after the kernel has torn down this forked interpreter's address space:
+            # ~2 ms of a start (timestamps in the helper and the init, 2026-12-07). What fails
+            # from here on goes to stderr (the container's log), with no socket to report on.
+            send(sock, Packet(Msg.EXEC))
+            sock.close()
+            sock = None
         try:
             os.execve(path, argv, env)
         except OSError as exc:

@@ -19,10 +19,17 @@ One SOCK_SEQPACKET socketpair, one small JSON object per packet, each with a `ty
                                               [createContainer hooks, before pivot_root]
                           <-- READY {}        (or ERROR {kind, message, reason}: the child then exits)
     start():   GO {}      -->
-                                              [startContainer hooks]
-                                              execve(argv)
-                          <-- EOF             (the socket is close-on-exec: EOF means execve succeeded)
-                          <-- ERROR {...}     (execve failed: the command never ran)
+                                              [startContainer hooks, the last check of argv[0]]
+                          <-- EXEC {}         (or ERROR {...}: a hook or the check failed, the
+                                               command never runs); start() returns here
+                                              execve(argv): a failure now (a missing #!
+                                              interpreter, a binary for another machine) is
+                                              written to the container's stderr and ends the
+                                              init with 127 or 126 (docker's codes); runc's
+                                              start, too, returns before the exec
+
+An exec'd process sends no EXEC: its parent waits for the EOF of the close-on-exec socket (EOF
+means execve succeeded) or for ERROR (it failed: the command never ran).
 
 In CLI mode (`ctrd-runtime create`) the creating process exits after READY; the child then waits
 on the exec fifo instead of GO (like runc), and reports an execve failure on its stderr.
@@ -52,6 +59,7 @@ class Msg:
     USERNS = "userns"  # first stage: in the user namespace, waiting for its id maps
     MAPPED = "mapped"
     PID = "pid"  # first stage: the second stage's host pid (in `message`)
+    EXEC = "exec"  # the init: released, execve next (start() need not wait for the exec)
     ERROR = "error"
 
 

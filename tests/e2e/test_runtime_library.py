@@ -79,6 +79,26 @@ def test_exec_errors_are_typed(make: Factory) -> None:
         os.close(null)
 
 
+def test_start_returns_before_the_exec_whose_failure_ends_the_init(make: Factory, short_tmp: Path) -> None:
+    """start() returns at the init's EXEC, before execve (as runc's start): an execve that fails
+    then (a #! interpreter missing: the command itself exists and is executable, so create's
+    lookup passes) ends the init with docker's 127, its message on the container's stderr."""
+    scripts = short_tmp / "scripts"
+    scripts.mkdir()
+    script = scripts / "run.sh"
+    script.write_text("#!/no/such/interpreter\necho never\n")
+    script.chmod(0o755)
+
+    def mount_scripts(spec: dict[str, Any]) -> None:
+        spec["mounts"].append({"destination": "/scripts", "type": "bind", "source": str(scripts),
+                               "options": ["rbind", "ro"]})
+
+    run = make(["/scripts/run.sh"], mutate=mount_scripts)  # started: no error from start()
+    code, out = run.wait()
+    assert code == 127
+    assert out == 'ctrd-runtime: exec: "/scripts/run.sh": no such file or directory\n'
+
+
 def test_missing_command_fails_create_and_leaves_nothing(make: Factory) -> None:
     with pytest.raises(errors.ExecError) as ei:
         make(["nosuchcmd"])
