@@ -27,7 +27,6 @@ from daemon.atomic import fsync_dir, write_json_atomic
 from daemon.containers import record
 from daemon.containers.record import Container
 from daemon.paths import under
-from daemon.topdir import mark_topdir
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +202,6 @@ class ContainerStore:
         the garbage dirs removed are appended to `garbage`. Two opens and reads per record and
         nothing else: at a thousand containers this is on the restart's path."""
         self.dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        mark_topdir(self.dir)  # records spread over the block groups (daemon.topdir)
         # An older ctrd wrote the records 0644 in a 0755 folder. They are tightened once: the
         # folder last, so its mode says the records below it are done (a crash in between
         # tightens them again at the next start) and a restart does not chmod every record.

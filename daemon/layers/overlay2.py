@@ -35,7 +35,6 @@ from ctrd import errdefs, ids
 from daemon.atomic import fsync_paths
 from daemon.layers import initlayer, mounts
 from daemon.paths import under  # not `self.root / <id>`: that interns a container's id
-from daemon.topdir import mark_topdir
 
 _MOUNT_STRIPES = 64
 
@@ -82,7 +81,6 @@ class LayerStore:
         self.root = Path(root)
         self.links = self.root / "l"
         self.root.mkdir(mode=0o710, parents=True, exist_ok=True)
-        mark_topdir(self.root)  # layers spread over the block groups (daemon.topdir)
         self.links.mkdir(mode=0o700, exist_ok=True)
         self._ensure_init_template()
         self._mount_locks = tuple(threading.Lock() for _ in range(_MOUNT_STRIPES))

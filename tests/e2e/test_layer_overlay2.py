@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from ctrd import errdefs, libc
+from ctrd import errdefs
 from daemon.layers import mounts, overlay2
 from daemon.layers.overlay2 import INIT_TEMPLATE, LayerStore
-from daemon.topdir import is_topdir
 
 pytestmark = pytest.mark.root
 VOLATILE = {"volatile", "fsync=volatile"}  # how /proc/mounts shows the option (6.x kernels: the latter)
@@ -263,27 +262,3 @@ def test_concurrent_containers_on_one_image(short_tmp: Path) -> None:
     assert store.layer_ids() == {top} and store.container_layer_ids() == set()
     assert len(os.listdir(short_tmp / "overlay2" / "l")) == 1
     assert not _mounts_mentioning(str(short_tmp))
-
-
-def test_the_store_marks_its_folder_a_top_directory_where_the_file_system_has_the_flag(short_tmp: Path) -> None:
-    """ext4 (this machine's /tmp): overlay2/ gets FS_TOPDIR_FL (daemon.topdir); a tmpfs has no
-    such flag: the store works there all the same."""
-    on_disk = LayerStore(short_tmp / "overlay2")
-    fd = os.open(short_tmp, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        ext4 = libc.fs_type(fd) == 0xEF53  # EXT4_SUPER_MAGIC
-    finally:
-        os.close(fd)
-    assert is_topdir(on_disk.root) == ext4
-    mem = short_tmp / "mem"
-    mem.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(mem)], check=True)
-    try:
-        store = LayerStore(mem / "overlay2")
-        assert not is_topdir(store.root)
-        store.create_container_layers(CID, None)
-        assert (store.root / CID / "diff").is_dir()
-        store.remove_container_layers(CID)
-        assert not (store.root / CID).exists()
-    finally:
-        subprocess.run(["umount", str(mem)], check=True)
