@@ -112,6 +112,9 @@ class FakeLayers:
         self.remove_container_layers(container_id)
         return []
 
+    def dispose(self, doomed: Sequence[Path]) -> None:
+        self.calls.extend(("dispose", str(d)) for d in doomed)
+
     def graph_data(self, container_id: str) -> dict[str, str]:
         d = self.root / container_id
         return {"LowerDir": f"{d}-init/diff", "MergedDir": f"{d}/merged", "UpperDir": f"{d}/diff", "WorkDir": f"{d}/work"}

@@ -9,7 +9,6 @@ import dataclasses
 import logging
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import time
@@ -225,7 +224,7 @@ class ContainerManager:
             # the exited shim's shutdown may still run in the background: it removes only the
             # shim's state dir under the exec-root, nothing this removal touches
             await self.monitor.release_resources(c, rootfs=False)
-            doomed = await asyncio.to_thread(self._remove_files, c.id)
+            layers, record_dir = await asyncio.to_thread(self._remove_files, c.id)
         except (CtrdError, OSError) as exc:
             c.set_state(status=transition(c.id, c.status, Action.DIE), error=str(exc))
             await asyncio.to_thread(_quiet, self.store.save, c)
@@ -243,16 +242,20 @@ class ContainerManager:
         await c.notify()
         # The layers and the record's directory are out of their stores already: deleting them
         # need not delay the answer.
-        self.monitor.spawn(asyncio.to_thread(_delete_trees, doomed))
+        self.monitor.spawn(asyncio.to_thread(self._dispose, layers, record_dir))
 
-    def _remove_files(self, cid: str) -> list[Path]:
+    def _remove_files(self, cid: str) -> tuple[list[Path], Path | None]:
         """Layers (unmounting the rootfs if still mounted) taken out of the layer store, then the
         record's directory out of the container store (sync); returns the directories left to
-        delete, which a start-up deletes if this daemon does not get to it."""
-        doomed = self.layers.detach_container_layers(cid)
+        dispose of, which a start-up deletes if this daemon does not get to it."""
+        layers = self.layers.detach_container_layers(cid)
         faults.point("rm.after_layers_removed")
-        record_dir = self.store.detach(cid)
-        return doomed if record_dir is None else [*doomed, record_dir]
+        return layers, self.store.detach(cid)
+
+    def _dispose(self, layers: list[Path], record_dir: Path | None) -> None:
+        self.layers.dispose(layers)
+        if record_dir is not None:
+            self.store.dispose(record_dir)
 
     async def _auto_remove(self, c: Container) -> None:
         async with c.lock:
@@ -460,11 +463,6 @@ class ContainerManager:
             "ContainersPaused": sum(c.status is Status.PAUSED for c in cs),
             "ContainersStopped": sum(not is_alive(c.status) for c in cs),
         }
-
-
-def _delete_trees(paths: list[Path]) -> None:
-    for p in paths:
-        shutil.rmtree(p, ignore_errors=True)
 
 
 def _quiet(fn: Any, *args: Any) -> None:

@@ -4,7 +4,11 @@ Create writes hostconfig.json first and config.v2.json last, so config.v2.json i
 point: a directory without it was left by a crash inside create and is garbage. Removal unlinks
 config.v2.json first (the record vanishes atomically; the rest is garbage recovery removes).
 Every write is atomic (temp file, fsync, rename; the directory fsync only for a new name, see
-daemon/atomic.py), so a kill -9 at any instant leaves parseable files.
+daemon/atomic.py; config.v2.json's rewrites exchange it with its spare, `.config.v2.json.spare`,
+which then holds the old record), so a kill -9 at any instant leaves parseable files.
+A removed container's directory is emptied (its kept files truncated) and reused by a next create,
+up to SKELETONS of them, for the reason daemon/layers/overlay2.py gives for layers: on ext4
+without a journal each new inode costs more the more were freed in the last minute.
 The in-memory index (ids and names) is only touched from the event loop thread, without awaits in
 between, so it needs no lock.
 """
@@ -17,13 +21,14 @@ import os
 import re
 import shutil
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ctrd import ids
 from ctrd.errdefs import AlreadyExists, InvalidArgument, NotFound
-from daemon.atomic import fsync_dir, write_json_atomic
+from daemon.atomic import fsync_dir, replace_by_exchange, write_json_atomic, write_private
 from daemon.containers import record
 from daemon.containers.record import Container
 from daemon.paths import under
@@ -32,6 +37,11 @@ log = logging.getLogger(__name__)
 
 CONFIG = "config.v2.json"
 HOSTCONFIG = "hostconfig.json"
+SPARE = f".{CONFIG}.spare"  # create's record before its commit; then the file save() exchanges
+# what an emptied directory keeps (truncated) for the next create: the files written in place
+# there (daemon/network/files.py writes the last three)
+_KEPT = frozenset({HOSTCONFIG, SPARE, "hostname", "hosts", "resolv.conf"})
+SKELETONS = 16
 # A removed container's directory, renamed out of the store for the daemon to delete after
 # answering; a start-up deletes any left by a crash.
 REMOVED_PREFIX = ".rm-"
@@ -45,6 +55,8 @@ class ContainerStore:
         self.dir = Path(root) / "containers"
         self._by_id: dict[str, Container] = {}
         self._names: dict[str, str] = {}  # name -> id (reserved names map to "")
+        self._skeletons: list[Path] = []  # emptied removed directories (`.rm-` names), for create
+        self._skeleton_lock = threading.Lock()
 
     # ------------------------------------------------------------------ index
 
@@ -116,45 +128,48 @@ class ContainerStore:
     def container_dir(self, cid: str) -> Path:
         return under(self.dir, cid)  # not `self.dir / cid`: that interns the record's id (daemon/paths.py)
 
-    def write_host_config(self, c: Container, durable: bool = True) -> Path:
-        """hostconfig.json (durable=False: create's, fsynced by its caller with the layers)."""
-        d = self.container_dir(c.id)
-        d.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_json_atomic(d / HOSTCONFIG, record.host_config_to_json(c.host_config), FILE_MODE, sync_dir=False,
-                          durable=durable)
-        return d / HOSTCONFIG
+    def write_host_config(self, c: Container) -> Path:
+        """hostconfig.json of an existing record (an update's)."""
+        path = self.container_dir(c.id) / HOSTCONFIG
+        write_json_atomic(path, record.host_config_to_json(c.host_config), FILE_MODE, sync_dir=False)
+        return path
 
-    def commit_new(self, c: Container, staged: Path | None = None) -> None:
-        """config.v2.json, the commit point (after hostconfig.json and the layers exist); one
-        directory fsync covers both names. `staged`: the record written by stage_new, renamed
-        into place (its data made durable by the caller)."""
-        if staged is None:
-            write_json_atomic(self.container_dir(c.id) / CONFIG, record.to_json(c), FILE_MODE, sync_dir=True)
-            return
+    def commit_new(self, c: Container, staged: Path) -> None:
+        """config.v2.json, the commit point (after hostconfig.json and the layers exist): the
+        record stage_new wrote (its data made durable by the caller), renamed into place; one
+        directory fsync covers both names."""
         os.rename(staged, self.container_dir(c.id) / CONFIG)
         fsync_dir(self.container_dir(c.id))
 
     def stage_new(self, c: Container) -> tuple[Path, list[Path]]:
-        """Create's writes that commit nothing: hostconfig.json, and the record under a temporary
-        name for commit_new to rename. Returns that name and what to fsync before the rename
-        (the caller makes them durable with the layers, in one round). A crash before the rename
-        leaves a directory without config.v2.json, which recovery removes whole."""
-        host_config = self.write_host_config(c, durable=False)
-        staged = self.container_dir(c.id) / f".{CONFIG}.staged"
-        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
-        try:
-            os.fchmod(fd, FILE_MODE)
-            data = memoryview(json.dumps(record.to_json(c), separators=(",", ":")).encode())
-            while data:
-                data = data[os.write(fd, data):]
-        finally:
-            os.close(fd)
-        return staged, [host_config, staged]
+        """Create's writes that commit nothing: its directory (an emptied one when there is),
+        hostconfig.json, and the record under its spare name for commit_new to rename. They are
+        written in place: nothing reads a directory without config.v2.json, and a crash before
+        the rename leaves one, which recovery removes whole. Returns that name and what to fsync
+        before the rename (the caller makes them durable with the layers, in one round)."""
+        d = self._new_dir(c.id)
+        write_private(d / HOSTCONFIG, _dumps(record.host_config_to_json(c.host_config)), FILE_MODE)
+        write_private(d / SPARE, _dumps(record.to_json(c)), FILE_MODE)
+        return d / SPARE, [d / HOSTCONFIG, d / SPARE]
+
+    def _new_dir(self, cid: str) -> Path:
+        d = self.container_dir(cid)
+        with self._skeleton_lock:
+            skeleton = self._skeletons.pop() if self._skeletons else None
+        if skeleton is not None:
+            try:
+                os.rename(skeleton, d)
+                return d
+            except OSError:
+                shutil.rmtree(skeleton, ignore_errors=True)
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return d
 
     def save(self, c: Container, durable: bool = True) -> None:
-        """The record, atomically; `durable=False`: without its fsync (the rename still makes it
-        whole or absent for every process, see daemon.atomic)."""
-        write_json_atomic(self.container_dir(c.id) / CONFIG, record.to_json(c), FILE_MODE, durable=durable)
+        """The record, atomically; `durable=False`: without its fsync (the exchange still makes it
+        whole for every process, see daemon.atomic)."""
+        d = self.container_dir(c.id)
+        replace_by_exchange(d / CONFIG, d / SPARE, _dumps(record.to_json(c)), FILE_MODE, durable=durable)
 
     def unlink_record(self, cid: str) -> None:
         """The commit point of a removal: without config.v2.json the directory is garbage."""
@@ -191,6 +206,17 @@ class ContainerStore:
             shutil.rmtree(d, ignore_errors=True)
             return None
         return doomed
+
+    def dispose(self, d: Path) -> None:
+        """Delete a directory detach() moved out, or keep it, emptied, for a next create (up to
+        SKELETONS): its files but the kept ones go (the log, whose readers may still follow it,
+        among them) and the kept ones are truncated (the record holds the environment)."""
+        if len(self._skeletons) < SKELETONS and _scrub(d):
+            with self._skeleton_lock:
+                if len(self._skeletons) < SKELETONS:
+                    self._skeletons.append(d)
+                    return
+        shutil.rmtree(d, ignore_errors=True)
 
     def load_all(self) -> tuple[list[Container], list[str]]:
         """Read every record; returns (containers, garbage dirs removed)."""
@@ -239,6 +265,25 @@ class ContainerStore:
             yield c
         if tighten:
             os.chmod(self.dir, DIR_MODE)
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _scrub(d: Path) -> bool:
+    try:
+        with os.scandir(d) as it:
+            for entry in it:
+                if entry.name in _KEPT and entry.is_file(follow_symlinks=False):
+                    os.truncate(entry.path, 0)
+                elif entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+        return True
+    except OSError:
+        return False
 
 
 def _read_json(path: Path) -> Any:

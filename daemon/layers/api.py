@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -15,6 +15,7 @@ class Layers(Protocol):
     def unmount(self, container_id: str) -> bool: ...  # True: it was mounted
     def is_mounted(self, container_id: str) -> bool: ...
     def remove_container_layers(self, container_id: str) -> None: ...
-    def detach_container_layers(self, container_id: str) -> list[Path]: ...
+    def detach_container_layers(self, container_id: str) -> list[Path]: ...  # for dispose()
+    def dispose(self, doomed: Sequence[Path]) -> None: ...  # delete (or keep to reuse) detached layers
     def graph_data(self, container_id: str) -> dict[str, str]: ...
     def container_layer_ids(self) -> Iterable[str]: ...

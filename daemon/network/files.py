@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ctrd import errdefs
-from daemon.atomic import write_atomic
+from daemon.atomic import write_private
 
 HOSTS_DEFAULT = (
     "127.0.0.1\tlocalhost\n"
@@ -124,9 +124,10 @@ def write_container_files(
         hosts = hosts_content(hostname, ip, extra_hosts)
         resolv = resolv_content(_read(host_resolv), dns, dns_search)
     out = container_files(container_dir)
-    # rewritten at every start, read only while the container runs: atomic (a running container
-    # never sees half a file), no fsync (a machine crash takes the container with it)
-    write_atomic(out["/etc/hostname"], f"{hostname}\n".encode(), durable=False)
-    write_atomic(out["/etc/hosts"], hosts.encode(), durable=False)
-    write_atomic(out["/etc/resolv.conf"], resolv.encode(), durable=False)
+    # rewritten by every start of this container, before it runs, and read only while it runs:
+    # in place (no new inode per start, see daemon/containers/store.py), no fsync (a machine
+    # crash takes the container with it; its next start writes them again)
+    write_private(out["/etc/hostname"], f"{hostname}\n".encode())
+    write_private(out["/etc/hosts"], hosts.encode())
+    write_private(out["/etc/resolv.conf"], resolv.encode())
     return out

@@ -80,8 +80,7 @@ def test_network_settings_json_is_the_stored_shape() -> None:
 def test_store_commit_point_and_garbage(tmp_path: Path) -> None:
     s = ContainerStore(tmp_path)
     c = make()
-    s.write_host_config(c)
-    s.commit_new(c)
+    s.commit_new(c, s.stage_new(c)[0])
     half = tmp_path / "containers" / ("d" * 64)
     half.mkdir()
     (half / "hostconfig.json").write_text("{}")  # a create that crashed before config.v2.json
@@ -95,8 +94,7 @@ def test_store_commit_point_and_garbage(tmp_path: Path) -> None:
 def test_detach_moves_the_record_out_at_once_and_a_start_deletes_what_a_crash_left(tmp_path: Path) -> None:
     s = ContainerStore(tmp_path)
     c = make()
-    s.write_host_config(c)
-    s.commit_new(c)
+    s.commit_new(c, s.stage_new(c)[0])
     (tmp_path / "containers" / c.id / f"{c.id}-json.log").write_text("{}\n")
     doomed = s.detach(c.id)
     # gone from its place (and from a reload) before anything is deleted; the data is the caller's
@@ -112,8 +110,7 @@ def test_detach_moves_the_record_out_at_once_and_a_start_deletes_what_a_crash_le
 def test_detach_over_a_leftover_of_the_same_name_deletes_at_once(tmp_path: Path) -> None:
     s = ContainerStore(tmp_path)
     c = make()
-    s.write_host_config(c)
-    s.commit_new(c)
+    s.commit_new(c, s.stage_new(c)[0])
     left = tmp_path / "containers" / f".rm-{c.id}"
     left.mkdir()
     (left / "x").write_text("x")

@@ -98,8 +98,12 @@ def test_a_crash_between_steps_leaves_what_the_next_attempt_and_start_up_remove(
     assert {p.name for p in root.iterdir()} == {"l", top, f"{CID}-init", CID, overlay2.INIT_TEMPLATE}
     assert len(list((root / "l").iterdir())) == 3
     store.remove_container_layers(CID)
-    assert {p.name for p in root.iterdir()} == {"l", top, overlay2.INIT_TEMPLATE}
+    # the pair's emptied skeletons stay for the next creates, under staging names
+    assert {p.name for p in root.iterdir() if not p.name.startswith(overlay2.STAGING_PREFIX)} == {
+        "l", top, overlay2.INIT_TEMPLATE}
     assert (root / overlay2.INIT_TEMPLATE / "diff" / "etc" / "hosts").is_file()  # shared: it stays
+    LayerStore(root)
+    assert {p.name for p in root.iterdir()} == {"l", top, overlay2.INIT_TEMPLATE}
 
 
 def test_every_init_layer_links_to_the_one_template_which_start_up_completes(
@@ -164,7 +168,7 @@ def test_create_makes_layers_hostconfig_and_record_durable_in_one_round_before_t
     from types import SimpleNamespace
 
     from daemon.containers import manager
-    from daemon.containers.store import CONFIG, ContainerStore
+    from daemon.containers.store import CONFIG, SPARE, ContainerStore
     from tests.unit.test_daemon_record import make
 
     layers, top = store_with_image(tmp_path)
@@ -179,5 +183,5 @@ def test_create_makes_layers_hostconfig_and_record_durable_in_one_round_before_t
     assert len(events) == 2 and events[1] == "rename"
     root, d = tmp_path / "overlay2", records.container_dir(c.id)
     assert {root, root / "l", root / c.id, root / c.id / "link", d / "hostconfig.json",
-            d / f".{CONFIG}.staged"} <= events[0]  # type: ignore[operator]
+            d / SPARE} <= events[0]  # type: ignore[operator]
     assert (d / CONFIG).is_file() and layers.container_layer_ids() == {c.id}
