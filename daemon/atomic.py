@@ -93,7 +93,7 @@ def replace_by_exchange(path: Path, spare: Path, data: bytes, mode: int, *, dura
     system without the exchange, gets the rename."""
     with _EXCHANGE_LOCKS[hash(str(path)) % len(_EXCHANGE_LOCKS)]:  # one writer of `spare` at once
         if _renameat2 is None or not os.path.lexists(path):
-            write_atomic(path, data, mode, sync_dir=None if durable else False, durable=durable)
+            write_atomic(path, data, mode, durable=durable)
             return
         fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
         try:

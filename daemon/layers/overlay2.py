@@ -28,7 +28,7 @@ an inode freed in the last 60 s (360 s while its inode table block is dirty), an
 walks every such one of its block group (`find_inode_bit`, `recently_deleted`). Back-to-back
 run/rm cycles made and freed ~24 inodes each in the same groups, and after a while each new one
 cost the daemon 58-178 us (perf, ext4:ext4_request_inode to ext4_allocate_inode): 1.6-5.9 ms
-of a core per container, 3.7 ms in a profile of 80 cycles (2026-12-08).
+of a core per container, 3.7 ms in a profile of 80 cycles (2026-12-07).
 """
 
 from __future__ import annotations

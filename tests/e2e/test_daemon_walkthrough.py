@@ -28,10 +28,19 @@ def _layer_dirs(d: DaemonProc, cid: str) -> list[Path]:
     return [d.root / "overlay2" / cid, d.root / "overlay2" / f"{cid}-init"]
 
 
-def _staged(d: DaemonProc) -> list[str]:
-    """Layer and record directories renamed out of their stores and not yet deleted."""
-    return [n for n in os.listdir(d.root / "overlay2") if n.startswith(".staging-")] + [
-        n for n in os.listdir(d.root / "containers") if n.startswith(".rm-")]
+def _data_left(d: DaemonProc) -> list[str]:
+    """What of removed containers is still on disk in the layer and record directories renamed out
+    of their stores, beyond the emptied skeletons kept for the next creates (a layer's empty
+    `diff/` and `work/`, a record's empty files)."""
+    left: list[str] = []
+    for entry in os.scandir(d.root / "overlay2"):
+        if entry.name.startswith(".staging-"):
+            left += [str(p) for p in (Path(entry.path) / "diff", Path(entry.path) / "work")
+                     if p.is_dir() and not p.is_symlink() and any(p.iterdir())]
+    for entry in os.scandir(d.root / "containers"):
+        if entry.name.startswith(".rm-"):
+            left += [f.path for f in os.scandir(entry.path) if not f.is_file(follow_symlinks=False) or f.stat().st_size]
+    return left
 
 
 def test_create_start_pause_stop_rm_as_the_document_shows(ctrd: DaemonProc) -> None:  # noqa: F811
@@ -104,7 +113,7 @@ def test_create_start_pause_stop_rm_as_the_document_shows(ctrd: DaemonProc) -> N
         assert not (ctrd.root / "overlay2" / "l" / link).exists()
     # their data, renamed out of the store by rm, is deleted right after rm answers
     deadline = time.monotonic() + 10
-    while _staged(ctrd) and time.monotonic() < deadline:
+    while _data_left(ctrd) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert _staged(ctrd) == []
+    assert _data_left(ctrd) == []
     assert not (ctrd.exec_root / "shims" / cid).exists()

@@ -46,4 +46,6 @@ def test_whiteout_fixture_through_the_daemon(ctrd: DaemonProc) -> None:  # noqa:
     rm = c.call(c.images, "Remove", ipb.ImageRemoveRequest(reference="whiteout:v1"))
     assert list(rm.untagged) == ["whiteout:v1"] and len(rm.deleted) == 3
     assert os.listdir(ctrd.root / "overlay2" / "l") == []
-    assert [p for p in os.listdir(ctrd.root / "overlay2") if p not in ("l", INIT_TEMPLATE)] == []
+    # left: at most the removed container's two layers, kept (emptied) for the next creates
+    left = [p for p in os.listdir(ctrd.root / "overlay2") if p not in ("l", INIT_TEMPLATE)]
+    assert len(left) <= 2 and all(p.startswith(".staging-rm-") for p in left), left
