@@ -150,7 +150,9 @@ class ContainerStore:
         d = self._new_dir(c.id)
         write_private(d / HOSTCONFIG, _dumps(record.host_config_to_json(c.host_config)), FILE_MODE)
         write_private(d / SPARE, _dumps(record.to_json(c)), FILE_MODE)
-        return d / SPARE, [d / HOSTCONFIG, d / SPARE]
+        # containers/ too: the directory's new name (a mkdir, or an emptied one renamed) must be
+        # durable before its record is, or a machine crash could bring it back as `.rm-<id>`
+        return d / SPARE, [d / HOSTCONFIG, d / SPARE, self.dir]
 
     def _new_dir(self, cid: str) -> Path:
         d = self.container_dir(cid)

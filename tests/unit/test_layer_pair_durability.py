@@ -151,7 +151,7 @@ def test_the_record_staged_with_the_layers_commits_by_one_rename(tmp_path: Path,
         staged, dirty = s.stage_new(c)
         s.stage_new(crashed)  # a create killed after staging, before its commit
     assert fsyncs == []  # the caller makes them durable, in the layers' round
-    assert dirty == [s.container_dir(c.id) / "hostconfig.json", staged]
+    assert dirty == [s.container_dir(c.id) / "hostconfig.json", staged, tmp_path / "containers"]
     assert staged.stat().st_mode & 0o777 == 0o600 and not (s.container_dir(c.id) / CONFIG).exists()
     synced: list[Path] = []
     real = store_mod.fsync_dir
@@ -183,5 +183,5 @@ def test_create_makes_layers_hostconfig_and_record_durable_in_one_round_before_t
     assert len(events) == 2 and events[1] == "rename"
     root, d = tmp_path / "overlay2", records.container_dir(c.id)
     assert {root, root / "l", root / c.id, root / c.id / "link", d / "hostconfig.json",
-            d / SPARE} <= events[0]  # type: ignore[operator]
+            d / SPARE, d.parent} <= events[0]  # type: ignore[operator]
     assert (d / CONFIG).is_file() and layers.container_layer_ids() == {c.id}
