@@ -156,13 +156,16 @@ class LayerStore:
         fsync_paths([*dirty, self.links, self.root])
         return cache_id
 
-    def _place(self, staging: Path, parent: str | None, cache_id: str | None) -> tuple[str, list[Path]]:
+    def _place(self, staging: Path, parent: str | None, cache_id: str | None,
+               reused: bool = False) -> tuple[str, list[Path]]:
         """commit() without its fsyncs: returns the layer's id and what to fsync (its `link`,
         `lower` and directory; l/ and the root are the caller's), for a caller that places
         several layers and makes them durable together before anything refers to them. The
         staging directory is private until its rename, so `link` and `lower` are written in
         place (no temp name): a crash before the rename leaves a staging directory, which
-        start-up removes."""
+        start-up removes. `reused`: `staging` is a skeleton, whose directory needs no fsync
+        when its entries stay the same (link and lower rewritten in place)."""
+        had_lower = os.path.lexists(staging / "lower")
         cache_id = cache_id or secrets.token_hex(32)
         lower = self._lower_for_child(parent)
         if len(lower) >= MAX_DEPTH:
@@ -189,7 +192,8 @@ class LayerStore:
             raise
         if parent is not None:
             under(self.root, parent, "committed").touch()
-        return cache_id, [final, *(final / n for n in names)]
+        same_entries = reused and had_lower == bool(lower)
+        return cache_id, [*([] if same_entries else [final]), *(final / n for n in names)]
 
     def remove_layer(self, cache_id: str) -> None:
         """Delete a layer directory and its `l/` link; a missing layer is fine."""
@@ -285,18 +289,21 @@ class LayerStore:
         # record owns, which recovery removes, whatever of them reached the disk.
         dirty: list[Path] = []
         staging = self._take_skeleton(_INIT)
+        reused = staging is not None
         try:
             if staging is None:
                 staging = self.new_staging(diff=False)
                 os.symlink(_TEMPLATE_LINK, staging / "diff")
-            dirty += self._place(staging, image_top_layer, init_id)[1]
+            dirty += self._place(staging, image_top_layer, init_id, reused)[1]
         except BaseException:
             if staging is not None:
                 self.discard(staging)
             raise
-        staging = self._take_skeleton(_RW) or self.new_staging()
+        staging = self._take_skeleton(_RW)
+        reused = staging is not None
+        staging = staging or self.new_staging()
         try:
-            dirty += self._place(staging, init_id, container_id)[1]
+            dirty += self._place(staging, init_id, container_id, reused)[1]
         except BaseException:
             self.discard(staging)
             raise

@@ -41,6 +41,24 @@ def test_one_round_of_fsyncs_covers_every_new_name_and_file(tmp_path: Path, monk
     assert (root / f"{CID}-init" / "link").stat().st_mode & 0o777 == 0o644
 
 
+def test_a_reused_pair_fsyncs_its_rewritten_files_the_links_and_the_root_not_its_directories(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store, top = store_with_image(tmp_path)
+    root = tmp_path / "overlay2"
+    store.create_container_layers("a" * 64, None)  # no parent: skeletons without lower and work/
+    store.create_container_layers(CID, top)
+    store.remove_container_layers(CID)
+    store.remove_container_layers("a" * 64)  # taken first (last in)
+    rounds: list[list[Path]] = []
+    real = overlay2.fsync_paths
+    monkeypatch.setattr(overlay2, "fsync_paths", lambda paths: rounds.append(list(paths)) or real(paths))
+    store.create_container_layers("d" * 64, top)  # its init layer gains lower and work/
+    store.create_container_layers("e" * 64, top)  # the same entries as before
+    files = {root / f"{i}{s}" / n for i in ("d" * 64, "e" * 64) for s in ("-init", "") for n in ("link", "lower")}
+    assert set(rounds[0]) | set(rounds[1]) == files | {root, root / "l", root / f"{'d' * 64}-init"}
+    assert all((f.parent / "work").is_dir() for f in files)
+
+
 def test_fsync_paths_syncs_files_and_directories_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "f").write_text("x")
     synced: list[int] = []
