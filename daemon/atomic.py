@@ -91,10 +91,10 @@ def replace_by_exchange(path: Path, spare: Path, data: bytes, mode: int, *, dura
     reader that keeps the old file open past the next write sees that write overwrite it (the
     daemon reads its records only at start-up). A `path` that does not exist yet, or a file
     system without the exchange, gets the rename."""
+    if _renameat2 is None:
+        write_atomic(path, data, mode, durable=durable)
+        return
     with _EXCHANGE_LOCKS[hash(str(path)) % len(_EXCHANGE_LOCKS)]:  # one writer of `spare` at once
-        if _renameat2 is None or not os.path.lexists(path):
-            write_atomic(path, data, mode, durable=durable)
-            return
         fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
         try:
             os.fchmod(fd, mode)
@@ -108,7 +108,9 @@ def replace_by_exchange(path: Path, spare: Path, data: bytes, mode: int, *, dura
         err = ctypes.get_errno()
         if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOENT):
             raise OSError(err, os.strerror(err), str(path))
-        os.rename(spare, path)  # no exchange here (or `path` went meanwhile): as write_atomic
+        os.rename(spare, path)  # no exchange here, or no `path` yet: as write_atomic does
+        if err == errno.ENOENT and durable:
+            fsync_dir(path.parent)  # a new name
 
 
 def write_atomic(
@@ -145,9 +147,13 @@ def write_atomic(
         fsync_dir(path.parent)
 
 
+def json_bytes(obj: Any) -> bytes:
+    """The compact JSON every metadata file is written in."""
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
 def write_json_atomic(
     path: Path, obj: Any, mode: int = 0o644, *, sync_dir: bool | None = None, durable: bool = True
 ) -> None:
     """Serialize `obj` as JSON and write it atomically."""
-    data = json.dumps(obj, separators=(",", ":"), sort_keys=False).encode()
-    write_atomic(path, data, mode, sync_dir=sync_dir, durable=durable)
+    write_atomic(path, json_bytes(obj), mode, sync_dir=sync_dir, durable=durable)

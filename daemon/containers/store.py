@@ -21,17 +21,17 @@ import os
 import re
 import shutil
 import stat
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ctrd import ids
 from ctrd.errdefs import AlreadyExists, InvalidArgument, NotFound
-from daemon.atomic import fsync_dir, replace_by_exchange, write_json_atomic, write_private
+from daemon.atomic import fsync_dir, json_bytes, replace_by_exchange, write_json_atomic, write_private
 from daemon.containers import record
 from daemon.containers.record import Container
 from daemon.paths import under
+from daemon.spares import Spares
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,7 @@ class ContainerStore:
         self.dir = Path(root) / "containers"
         self._by_id: dict[str, Container] = {}
         self._names: dict[str, str] = {}  # name -> id (reserved names map to "")
-        self._skeletons: list[Path] = []  # emptied removed directories (`.rm-` names), for create
-        self._skeleton_lock = threading.Lock()
+        self._skeletons = Spares(SKELETONS)  # emptied removed directories (`.rm-` names), for create
 
     # ------------------------------------------------------------------ index
 
@@ -148,16 +147,15 @@ class ContainerStore:
         the rename leaves one, which recovery removes whole. Returns that name and what to fsync
         before the rename (the caller makes them durable with the layers, in one round)."""
         d = self._new_dir(c.id)
-        write_private(d / HOSTCONFIG, _dumps(record.host_config_to_json(c.host_config)), FILE_MODE)
-        write_private(d / SPARE, _dumps(record.to_json(c)), FILE_MODE)
+        write_private(d / HOSTCONFIG, json_bytes(record.host_config_to_json(c.host_config)), FILE_MODE)
+        write_private(d / SPARE, json_bytes(record.to_json(c)), FILE_MODE)
         # containers/ too: the directory's new name (a mkdir, or an emptied one renamed) must be
         # durable before its record is, or a machine crash could bring it back as `.rm-<id>`
         return d / SPARE, [d / HOSTCONFIG, d / SPARE, self.dir]
 
     def _new_dir(self, cid: str) -> Path:
         d = self.container_dir(cid)
-        with self._skeleton_lock:
-            skeleton = self._skeletons.pop() if self._skeletons else None
+        skeleton = self._skeletons.take()
         if skeleton is not None:
             try:
                 os.rename(skeleton, d)
@@ -171,7 +169,7 @@ class ContainerStore:
         """The record, atomically; `durable=False`: without its fsync (the exchange still makes it
         whole for every process, see daemon.atomic)."""
         d = self.container_dir(c.id)
-        replace_by_exchange(d / CONFIG, d / SPARE, _dumps(record.to_json(c)), FILE_MODE, durable=durable)
+        replace_by_exchange(d / CONFIG, d / SPARE, json_bytes(record.to_json(c)), FILE_MODE, durable=durable)
 
     def unlink_record(self, cid: str) -> None:
         """The commit point of a removal: without config.v2.json the directory is garbage."""
@@ -213,12 +211,8 @@ class ContainerStore:
         """Delete a directory detach() moved out, or keep it, emptied, for a next create (up to
         SKELETONS): its files but the kept ones go (the log, whose readers may still follow it,
         among them) and the kept ones are truncated (the record holds the environment)."""
-        if len(self._skeletons) < SKELETONS and _scrub(d):
-            with self._skeleton_lock:
-                if len(self._skeletons) < SKELETONS:
-                    self._skeletons.append(d)
-                    return
-        shutil.rmtree(d, ignore_errors=True)
+        if not (self._skeletons.room() and _scrub(d) and self._skeletons.keep(0, d)):
+            shutil.rmtree(d, ignore_errors=True)
 
     def load_all(self) -> tuple[list[Container], list[str]]:
         """Read every record; returns (containers, garbage dirs removed)."""
@@ -267,10 +261,6 @@ class ContainerStore:
             yield c
         if tighten:
             os.chmod(self.dir, DIR_MODE)
-
-
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def _scrub(d: Path) -> bool:

@@ -22,7 +22,7 @@ so a crash leaves either a whole layer or a staging directory that the next star
 
 A removed container's two layers are not deleted but emptied back to skeletons (the directory,
 `diff/` or the template link, `work/`, `link`, `lower`: 5 inodes each) that the next creates
-fill and rename into place, up to SKELETONS of each kind (dispose, _take_skeleton). The reason
+fill and rename into place, up to SKELETONS of each kind (dispose, place_container_layers). The reason
 is ext4 without a journal, as this machine kind's root file system is: ext4 then does not reuse
 an inode freed in the last 60 s (360 s while its inode table block is dirty), and each new inode
 walks every such one of its block group (`find_inode_bit`, `recently_deleted`). Back-to-back
@@ -47,6 +47,7 @@ from ctrd import errdefs, ids
 from daemon.atomic import fsync_paths, write_private
 from daemon.layers import initlayer, mounts
 from daemon.paths import under  # not `self.root / <id>`: that interns a container's id
+from daemon.spares import Spares
 
 _MOUNT_STRIPES = 64
 
@@ -117,8 +118,7 @@ class LayerStore:
         self._mount_locks = tuple(threading.Lock() for _ in range(_MOUNT_STRIPES))
         # skeletons by kind (_RW, _INIT); `.staging-` names, so a start-up deletes them with
         # any other leftover (a skeleton is a cache, nothing refers to it)
-        self._skeletons: tuple[list[Path], list[Path]] = ([], [])
-        self._skeleton_lock = threading.Lock()
+        self._skeletons = Spares(SKELETONS, kinds=2)
         self._remove_leftovers()
 
     def _mount_lock(self, container_id: str) -> threading.Lock:
@@ -165,7 +165,7 @@ class LayerStore:
         place (no temp name): a crash before the rename leaves a staging directory, which
         start-up removes. `reused`: `staging` is a skeleton, whose directory needs no fsync
         when its entries stay the same (link and lower rewritten in place)."""
-        had_lower = os.path.lexists(staging / "lower")
+        had_lower = reused and os.path.lexists(staging / "lower")
         cache_id = cache_id or secrets.token_hex(32)
         lower = self._lower_for_child(parent)
         if len(lower) >= MAX_DEPTH:
@@ -177,7 +177,7 @@ class LayerStore:
             write_private(staging / "lower", ":".join(f"l/{s}" for s in lower).encode())
             (staging / "work").mkdir(mode=0o700, exist_ok=True)
             names.append("lower")
-        elif os.path.lexists(staging / "lower"):  # a skeleton of a layer that had a parent
+        elif had_lower:  # a skeleton of a layer that had a parent
             os.unlink(staging / "lower")
             shutil.rmtree(staging / "work", ignore_errors=True)
         final = under(self.root, cache_id)
@@ -288,7 +288,7 @@ class LayerStore:
         # container's record is committed, after that: a crash before leaves layers that no
         # record owns, which recovery removes, whatever of them reached the disk.
         dirty: list[Path] = []
-        staging = self._take_skeleton(_INIT)
+        staging = self._skeletons.take(_INIT)
         reused = staging is not None
         try:
             if staging is None:
@@ -299,7 +299,7 @@ class LayerStore:
             if staging is not None:
                 self.discard(staging)
             raise
-        staging = self._take_skeleton(_RW)
+        staging = self._skeletons.take(_RW)
         reused = staging is not None
         staging = staging or self.new_staging()
         try:
@@ -372,13 +372,9 @@ class LayerStore:
         """Delete container layers detach_container_layers took out of the store, keeping up to
         SKELETONS of each kind, emptied, for the next creates (module docstring)."""
         for d in doomed:
-            kind = self._scrub(d) if min(map(len, self._skeletons)) < SKELETONS else None
-            if kind is not None:
-                with self._skeleton_lock:
-                    if len(self._skeletons[kind]) < SKELETONS:
-                        self._skeletons[kind].append(d)
-                        continue
-            shutil.rmtree(d, ignore_errors=True)
+            kind = self._scrub(d) if self._skeletons.room() else None
+            if kind is None or not self._skeletons.keep(kind, d):
+                shutil.rmtree(d, ignore_errors=True)
 
     def _scrub(self, d: Path) -> int | None:
         """Empty a detached container layer down to its skeleton; returns its kind, or None when
@@ -405,11 +401,6 @@ class LayerStore:
             return kind
         except OSError:
             return None
-
-    def _take_skeleton(self, kind: int) -> Path | None:
-        with self._skeleton_lock:
-            spare = self._skeletons[kind]
-            return spare.pop() if spare else None
 
     def detach_container_layers(self, container_id: str) -> list[Path]:
         """Unmount the container's rootfs and take its two layers out of the store (detach_layer);
