@@ -1,12 +1,12 @@
 """The container "database": `<root>/containers/<id>/`, decoupled from the layers.
 
 Create writes hostconfig.json first and config.v2.json last, so config.v2.json is the commit
-point: a directory without it was left by a crash inside create and is garbage. Removal unlinks
-config.v2.json first (the record vanishes atomically; the rest is garbage recovery removes).
+point: a directory without it was left by a crash inside create and is garbage. Removal renames
+the directory to `.rm-<id>` (the record vanishes atomically; a start-up deletes such names).
 Every write is atomic (temp file, fsync, rename; the directory fsync only for a new name, see
 daemon/atomic.py; config.v2.json's rewrites exchange it with its spare, `.config.v2.json.spare`,
 which then holds the old record), so a kill -9 at any instant leaves parseable files.
-A removed container's directory is emptied (its kept files truncated) and reused by a next create,
+A removed container's directory is emptied (its kept files blanked) and reused by a next create,
 up to SKELETONS of them, for the reason daemon/layers/overlay2.py gives for layers: on ext4
 without a journal each new inode costs more the more were freed in the last minute.
 The in-memory index (ids and names) is only touched from the event loop thread, without awaits in
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 CONFIG = "config.v2.json"
 HOSTCONFIG = "hostconfig.json"
 SPARE = f".{CONFIG}.spare"  # create's record before its commit; then the file save() exchanges
-# what an emptied directory keeps (truncated) for the next create: the files written in place
+# what an emptied directory keeps (blanked: zeros, see _blank) for the next create: the files written in place
 # there (daemon/network/files.py writes the last three)
 _KEPT = frozenset({HOSTCONFIG, SPARE, "hostname", "hosts", "resolv.conf"})
 SKELETONS = 16
@@ -188,29 +188,28 @@ class ContainerStore:
         shutil.rmtree(d, ignore_errors=True)
 
     def detach(self, cid: str) -> Path | None:
-        """The record's directory out of the store: config.v2.json first (the record disappears
-        atomically), then one rename to a hidden name. Returns where it went, for the caller to
-        delete off the request path (a `rm` spent ~0.7 ms deleting it: the record, the log and
-        the network files); None when there was nothing to move."""
+        """The record's directory out of the store in one rename to a hidden name (the record
+        disappears atomically: a start-up deletes every `.rm-` directory). Returns where it went,
+        for the caller to delete off the request path (a `rm` spent ~0.7 ms deleting it: the
+        record, the log and the network files); None when there was nothing to move. Not an
+        unlink of config.v2.json first: that frees its block, which this machine kind's root
+        file system discards inside the unlink (~0.3 ms, daemon/atomic.py)."""
         d = self.container_dir(cid)
-        try:
-            (d / CONFIG).unlink()
-        except FileNotFoundError:
-            pass
         doomed = self.dir / f"{REMOVED_PREFIX}{cid}"
         try:
             os.rename(d, doomed)
         except FileNotFoundError:
             return None
         except OSError:  # a leftover of that name (a crash mid-deletion): this one goes now
-            shutil.rmtree(d, ignore_errors=True)
+            self.delete(cid)
             return None
         return doomed
 
     def dispose(self, d: Path) -> None:
         """Delete a directory detach() moved out, or keep it, emptied, for a next create (up to
         SKELETONS): its files but the kept ones go (the log, whose readers may still follow it,
-        among them) and the kept ones are truncated (the record holds the environment)."""
+        among them) and the kept ones are overwritten with zeros (the record holds the
+        environment)."""
         if not (self._skeletons.room() and _scrub(d) and self._skeletons.keep(0, d)):
             shutil.rmtree(d, ignore_errors=True)
 
@@ -268,7 +267,7 @@ def _scrub(d: Path) -> bool:
         with os.scandir(d) as it:
             for entry in it:
                 if entry.name in _KEPT and entry.is_file(follow_symlinks=False):
-                    os.truncate(entry.path, 0)
+                    _blank(entry.path)
                 elif entry.is_dir(follow_symlinks=False):
                     shutil.rmtree(entry.path)
                 else:
@@ -276,6 +275,24 @@ def _scrub(d: Path) -> bool:
         return True
     except OSError:
         return False
+
+
+def _blank(path: str) -> None:
+    """A kept file's content overwritten with zeros, its blocks kept for the next create's write
+    in place (a truncation would free them, and a freed block costs a synchronous discard on
+    this machine kind's root file system: daemon/atomic.py); a larger file is truncated."""
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        if size > _BLANK_MAX:
+            os.ftruncate(fd, 0)
+        elif size:
+            os.pwrite(fd, bytes(size), 0)
+    finally:
+        os.close(fd)
+
+
+_BLANK_MAX = 1 << 16
 
 
 def _read_json(path: Path) -> Any:

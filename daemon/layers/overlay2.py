@@ -201,10 +201,11 @@ class LayerStore:
         if doomed is not None:
             shutil.rmtree(doomed, ignore_errors=True)
 
-    def detach_layer(self, cache_id: str, points: set[str] | None = None) -> Path | None:
+    def detach_layer(self, cache_id: str, points: set[str] | None = None, *, keep_link: bool = False) -> Path | None:
         """Take a layer out of the store at once: its directory is renamed to a staging name (the
-        layer disappears atomically) and its `l/` link goes. Returns that directory for the caller
-        to delete, None when there was no such layer; a start-up removes any left behind.
+        layer disappears atomically) and its `l/` link goes, unless `keep_link` (dispose then
+        unlinks it). Returns that directory for the caller to delete, None when there was no
+        such layer; a start-up removes any left behind (and any `l/` link whose layer is gone).
         `points`: the host's mount points, when the caller has just read them."""
         path = under(self.root, cache_id)
         if not cache_id or "/" in cache_id or cache_id in ("l", ".", ".."):
@@ -215,18 +216,21 @@ class LayerStore:
                 if m == str(path) or m.startswith(f"{path}/")]
         if busy:
             raise errdefs.FailedPrecondition(f"layer {cache_id} is mounted: {busy[0]}")
-        short = self._short(cache_id)
+        short = "" if keep_link else self._short(cache_id)
         doomed = self.root / f"{STAGING_PREFIX}rm-{secrets.token_hex(8)}"
         try:
             os.rename(path, doomed)
         except FileNotFoundError:
             return None  # removed concurrently
         if short:
-            try:
-                os.unlink(self.links / short)
-            except FileNotFoundError:
-                pass
+            self._unlink_short(short)
         return doomed
+
+    def _unlink_short(self, short: str) -> None:
+        try:
+            os.unlink(self.links / short)
+        except FileNotFoundError:
+            pass
 
     def layer_ids(self) -> set[str]:
         """Every layer directory (image and container layers)."""
@@ -370,8 +374,15 @@ class LayerStore:
 
     def dispose(self, doomed: Sequence[Path]) -> None:
         """Delete container layers detach_container_layers took out of the store, keeping up to
-        SKELETONS of each kind, emptied, for the next creates (module docstring)."""
+        SKELETONS of each kind, emptied, for the next creates (module docstring). Their `l/`
+        links go here, off the removal's path: a link's target (`../<64 hex>/diff`) is too long
+        for ext4 to keep in the inode, so its unlink frees a block, which this machine kind's
+        root file system discards inside the unlink (~0.3 ms each, daemon/atomic.py); until
+        then the link dangles, as it would after a crash (a start-up removes such links)."""
         for d in doomed:
+            short = _read_short(d)
+            if short:
+                self._unlink_short(short)
             kind = self._scrub(d) if self._skeletons.room() else None
             if kind is None or not self._skeletons.keep(kind, d):
                 shutil.rmtree(d, ignore_errors=True)
@@ -418,7 +429,7 @@ class LayerStore:
         # (busy, or a mount made by hand), mountinfo decides as for any layer.
         merged = under(self.root, container_id, "merged")
         points = mounts.mount_points() if os.path.lexists(merged) else set()
-        return [d for d in (self.detach_layer(i, points) for i in present) if d is not None]
+        return [d for d in (self.detach_layer(i, points, keep_link=True) for i in present) if d is not None]
 
     def graph_data(self, container_id: str) -> dict[str, str]:
         _check_container_id(container_id)
@@ -441,11 +452,7 @@ class LayerStore:
 
     # ---------------------------------------------------------------- internals
     def _short(self, cache_id: str) -> str:
-        try:
-            short = under(self.root, cache_id, "link").read_text().strip()
-        except FileNotFoundError:
-            return ""
-        return short if _SHORT.match(short) else ""
+        return _read_short(under(self.root, cache_id))
 
     def _lower_for_child(self, parent: str | None) -> list[str]:
         if parent is None:
@@ -466,6 +473,15 @@ class LayerStore:
         for entry in os.scandir(self.links):
             if entry.is_symlink() and not os.path.exists(entry.path):
                 os.unlink(entry.path)
+
+
+def _read_short(layer: Path) -> str:
+    """The layer's `l/` name from its `link` file; "" when it has none (or not a valid one)."""
+    try:
+        short = (layer / "link").read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return short if _SHORT.match(short) else ""
 
 
 __all__ = ["INIT_SUFFIX", "MAX_DEPTH", "LayerStore", "new_short_id"]

@@ -33,6 +33,32 @@ def test_an_exchange_swaps_the_file_with_its_spare(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o600
 
 
+def test_writes_in_place_keep_the_files_blocks_and_cut_them_to_the_new_length(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A truncation to 0 would free the data block, which ext4 without a journal mounted with
+    # `discard` discards inside the syscall (daemon/atomic.py): the file is opened without
+    # O_TRUNC, overwritten from 0 and cut to the new length (within its block: nothing freed).
+    opened: list[int] = []
+    real_open = os.open
+
+    def spy(path: str, flags: int, mode: int = 0o777) -> int:
+        opened.append(flags)
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", spy)
+    f = tmp_path / "name"
+    atomic.write_private(f, b"x" * 3000, 0o600)
+    ino = f.stat().st_ino
+    atomic.write_private(f, b"short", 0o640)
+    assert f.read_bytes() == b"short" and f.stat().st_ino == ino and f.stat().st_mode & 0o777 == 0o640
+    path, spare = tmp_path / "f", tmp_path / ".f.spare"
+    for data in (b"a" * 3000, b"b" * 2000, b"c", b"dd"):
+        atomic.replace_by_exchange(path, spare, data, 0o600)
+    assert path.read_bytes() == b"dd" and spare.read_bytes() == b"c"
+    assert opened and not any(flags & os.O_TRUNC for flags in opened)
+
+
 def test_an_exchange_that_fails_midway_leaves_the_file_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path, spare = tmp_path / "f", tmp_path / ".f.spare"
     atomic.replace_by_exchange(path, spare, b"old", 0o600)
@@ -85,8 +111,11 @@ def test_a_removed_containers_directory_is_emptied_and_reused(tmp_path: Path) ->
     doomed = s.detach(old.id)
     assert doomed is not None
     kept = doomed.stat().st_ino
+    blocks = {p.name: p.stat().st_blocks for p in doomed.iterdir() if p.is_file()}
     s.dispose(doomed)
-    assert doomed.is_dir() and all(p.stat().st_size == 0 for p in doomed.iterdir())
+    # the kept files hold zeros and keep their blocks (a truncation would free them: a discard)
+    assert doomed.is_dir() and all(not p.read_bytes().strip(b"\0") for p in doomed.iterdir())
+    assert all(p.stat().st_blocks == blocks[p.name] > 0 for p in doomed.iterdir())
     assert sorted(os.listdir(doomed)) == sorted([HOSTCONFIG, SPARE, "hostname", "hosts", "resolv.conf"])
     new = make("e" * 64, "new")
     staged, _ = s.stage_new(new)
@@ -94,7 +123,7 @@ def test_a_removed_containers_directory_is_emptied_and_reused(tmp_path: Path) ->
     assert d.stat().st_ino == kept and not doomed.exists()
     s.commit_new(new, staged)
     assert b"SECRET" not in (d / CONFIG).read_bytes() + (d / HOSTCONFIG).read_bytes()
-    assert not (d / "hostname").read_bytes() and not list(d.glob("*json.log*"))
+    assert not (d / "hostname").read_bytes().strip(b"\0") and not list(d.glob("*json.log*"))
     names = write_container_files(d, hostname="new", ip=None, extra_hosts=[], dns=[], host_network=False,
                                   host_resolv=tmp_path / "none")
     assert Path(names["/etc/hostname"]).read_text() == "new\n"
