@@ -215,7 +215,7 @@ def _report_launcher(fut: asyncio.Future[None]) -> None:
 
 
 def build_daemon(cfg: Config) -> Daemon:
-    from daemon.containers.cgwarm import MigrationWarmer, own_procs_file
+    from daemon.containers.cgwarm import MigrationWarmer, needed, own_procs_file
     from daemon.distribution.client import Options
     from daemon.distribution.service import Distribution
     from daemon.images.store import ImageStore
@@ -231,7 +231,8 @@ def build_daemon(cfg: Config) -> Daemon:
     shims = RealShims(cfg.exec_root, warm_profiles(cfg.security_defaults))
     network = RealNetwork(cfg)
     d = Daemon(cfg, images, layers, shims, network)
-    d.manager.monitor.migration_warmer = MigrationWarmer(own_procs_file())
+    if needed(cfg.runtime):
+        d.manager.monitor.migration_warmer = MigrationWarmer(own_procs_file())
 
     def in_use(image_id: str) -> bool:
         return any(c.image_id == image_id for c in d.manager.store)

@@ -58,14 +58,43 @@ class V1Cgroup:
         self.paths = {ctrl: mnt + rel for ctrl, mnt in mounts.items()}
         # cpu and cpuacct may share one hierarchy ("cpu,cpuacct"): create each directory once.
         self._dirs = list(dict.fromkeys(self.paths.values()))
+        self._premade = ""  # the unified leaf, made ahead of create() by self_placement()
 
     def exists(self) -> bool:
         return any(os.path.isdir(d) for d in self._dirs)
+
+    def self_placement(self) -> tuple[int, tuple[str, ...]]:
+        """For a child that places itself (runtime.create): an open fd of the hybrid host's
+        unified (cgroup2) leaf, made here ahead of create() for the child to be born in (-1
+        without a unified hierarchy; destroy() removes it), and the `tasks` file of each v1
+        hierarchy, to which a process with one thread writes "0" to move itself."""
+        unified = self.paths.get(UNIFIED)
+        files = tuple(f"{d}/tasks" for d in self._dirs if d != unified)
+        if unified is None:
+            return -1, files
+        fs.mkleaf(unified)  # ContainerExists when it is there: nothing made, nothing to undo
+        self._premade = unified
+        try:
+            return os.open(unified, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), files
+        except OSError as exc:
+            self.drop_ahead()
+            raise CgroupError(f"cgroup: open {unified}: {exc.strerror}") from exc
+
+    def drop_ahead(self) -> None:
+        """Remove the leaf self_placement made (a create that failed before create())."""
+        if self._premade:
+            try:
+                os.rmdir(self._premade)
+            except OSError:
+                pass
+            self._premade = ""
 
     def create(self, resources: Resources) -> None:
         made: list[str] = []
         try:
             for d in self._dirs:
+                if d == self._premade:
+                    continue
                 if d == self.paths.get("cpuset"):
                     more.cpuset_parents(self._mounts["cpuset"], d)
                 fs.mkleaf(d)

@@ -110,6 +110,13 @@ class V2Cgroup:
     def add(self, pid: int) -> None:
         fs.write(f"{self.dir}/cgroup.procs", str(pid))
 
+    def self_placement(self) -> tuple[int, tuple[str, ...]]:
+        """Not here: the parent writes the pid (runtime.create; measured on v1 hierarchies only)."""
+        return -1, ()
+
+    def drop_ahead(self) -> None:
+        """Nothing is made ahead of create() here."""
+
     def freeze(self) -> None:
         fs.write(f"{self.dir}/cgroup.freeze", "1")
         deadline = time.monotonic() + 5

@@ -11,7 +11,8 @@ small child at the beginning of the verb: it makes the no-op migration (its own 
 cgroup) and repeats it every few milliseconds, well within a grace period, so that the semaphore
 is still in its slow mode when the init is placed. The caller ends it with `stop()` once the init
 is in its cgroups; the child also ends when the caller's end of the pipe closes (the caller died)
-or after LIMIT seconds. Without a cgroup filesystem it is not started at all.
+or after LIMIT seconds. Without a cgroup filesystem it is not started at all. On v1 hierarchies
+only `exec` starts it: there a created init places itself without that lock (runtime/create.py).
 """
 
 from __future__ import annotations

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 DEFAULT_ROOT = cli_args.DEFAULT_ROOT
 _PLACING = ("create", "run", "exec")  # the verbs that put a process into the container's cgroups
+# ... by writing its pid to cgroup.procs: on v1 hierarchies a created init places itself without
+# the lock the warm-up warms (runtime/create.py), and a cold warm-up there would hold the kernel's
+# cgroup_mutex through its grace period while the init's cgroups are made: only exec, there.
+_V2_MARKER = "/sys/fs/cgroup/cgroup.controllers"
 _warmer: cgwarm.Warmer | None = None  # runtime.cgwarm: running from the verb's start until _placed()
 
 
@@ -397,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     args = parse(words)
     log = _Log(args.log, args.log_format)
-    if args.verb in _PLACING:
+    if args.verb in _PLACING and (args.verb == "exec" or os.path.exists(_V2_MARKER)):
         from runtime import cgwarm
 
         _warmer = cgwarm.start()

@@ -13,7 +13,10 @@ ERROR packet and the child exits without ever running the user's command):
      fifo and the namespace files to join
   3. cgroup placement: the parent writes the child's pid to each cgroup.procs right after fork,
      in parallel with the child's setup (a v1 migration may wait for an RCU grace period); the
-     parent finishes it before it reads READY, so nothing of the user's ever runs outside the cgroup
+     parent finishes it before it reads READY, so nothing of the user's ever runs outside the cgroup.
+     On a v1 host the child is instead born in the hybrid unified leaf (clone3 CLONE_INTO_CGROUP)
+     and moves itself into the v1 ones (each `tasks` file, "0", after PLACED and before
+     pivot_root): no migration takes the global lock (runtime.create)
   4. namespaces: setns into those given by `path` (e.g. the daemon's persisted netns), then
      unshare the new ones (mount, uts, ipc, network); a new cgroup namespace is unshared only
      after the parent reports PLACED, so that it is rooted at the container's cgroup
@@ -100,6 +103,9 @@ class ChildConfig(Value):
     # The parent makes the container's cgroup while the child sets itself up (runtime.create):
     # the child waits for PLACED before its first step that needs it (see `setup`).
     placed_late: bool = False
+    # v1 `tasks` files the child writes "0" to after PLACED, before pivot_root (it moves itself:
+    # runtime.create says why); empty when the parent places it.
+    self_place: tuple[str, ...] = ()
 
 
 if TYPE_CHECKING:
@@ -190,8 +196,10 @@ def _hook_state(cfg: ChildConfig, status: str) -> bytes:
     return hooks.state_json(cfg.container_id, os.getpid(), status, cfg.spec.bundle, dict(cfg.spec.annotations))
 
 
-def _before_pivot(cfg: ChildConfig, sock: _socket.socket | None) -> None:
+def _before_pivot(cfg: ChildConfig, sock: _socket.socket | None, placed: Callable[[], None]) -> None:
     assert cfg.spec is not None
+    if cfg.self_place:
+        placed()  # the host's cgroup files are out of reach after pivot_root; hooks see it placed
     h = cfg.spec.hooks
     if (h.prestart or h.createRuntime) and sock is not None:
         send(sock, Packet(Msg.HOOKS))
@@ -208,22 +216,40 @@ def needs_placed(cfg: ChildConfig) -> bool:
     placement and inherits it."""
     if cfg.userns:
         return False
-    return (cfg.placed_late or bool(cfg.unshare_flags & sc.CLONE_NEWCGROUP)
+    return (cfg.placed_late or bool(cfg.self_place) or bool(cfg.unshare_flags & sc.CLONE_NEWCGROUP)
             or any(t == sc.CLONE_NEWCGROUP for _, t in cfg.join))
 
 
 class _Placement:
     """PLACED, read once, where the child first needs its cgroup: before it enters a cgroup
-    namespace, before it mounts the cgroup filesystem, or at the end of its setup at the latest."""
+    namespace, before it mounts the cgroup filesystem, or at the end of its setup at the latest
+    (before pivot_root when it moves itself: the host's cgroup files are gone after it)."""
 
-    def __init__(self, sock: _socket.socket | None, expected: bool) -> None:
+    def __init__(self, sock: _socket.socket | None, expected: bool, files: tuple[str, ...] = ()) -> None:
         self.sock = sock
         self.pending = expected
+        self.files = files
 
     def __call__(self) -> None:
         if self.pending:
             self.pending = False
             _await_placed(self.sock)
+            _move_self(self.files)
+
+
+def _move_self(files: tuple[str, ...]) -> None:
+    """Write "0" (this thread, which is the whole process) to each v1 `tasks` file: a
+    migration of the caller's only thread, which the kernel does without the global
+    cgroup_threadgroup_rwsem (and without its RCU grace period)."""
+    for f in files:
+        try:
+            fd = os.open(f, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise CgroupError(f"cgroup: join {f}: {(exc.strerror or str(exc)).lower()}") from None
 
 
 def _await_placed(sock: _socket.socket | None) -> None:
@@ -236,7 +262,7 @@ def _await_placed(sock: _socket.socket | None) -> None:
 
 def setup(cfg: ChildConfig, s: Syscalls, sock: _socket.socket | None = None) -> tuple[str, list[str], dict[str, str]]:
     """Steps 4-15; returns what to execve. Separate from the fork so tests can drive it with a fake."""
-    placed = _Placement(sock, needs_placed(cfg))
+    placed = _Placement(sock, needs_placed(cfg), cfg.self_place)
     for fd, nstype in cfg.join:
         if nstype == sc.CLONE_NEWCGROUP:
             placed()
@@ -248,7 +274,7 @@ def setup(cfg: ChildConfig, s: Syscalls, sock: _socket.socket | None = None) -> 
         placed()
         s.unshare(sc.CLONE_NEWCGROUP)
     if cfg.spec is not None:
-        setup_rootfs(s, cfg.spec, cfg.cgroup_sources, lambda: _before_pivot(cfg, sock), placed)
+        setup_rootfs(s, cfg.spec, cfg.cgroup_sources, lambda: _before_pivot(cfg, sock, placed), placed)
     placed()
     p = cfg.process
     if cfg.console_fd >= 0:

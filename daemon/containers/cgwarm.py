@@ -16,15 +16,28 @@ before it asks the shim to create (~10 ms before the placement): if the first is
 that is the same wait, and if it is over, the second renews the window (a writer that comes
 while the semaphore is still in its slow mode does not wait). Errors are ignored (no cgroup fs,
 no permission): the start then simply pays the wait where it did before.
+
+Only where a start's placement still writes a pid: with an OCI runtime binary (runc places the
+init by pid), or on a cgroup v2 host. ctrd's own runtime on v1 hierarchies places the init
+without the global lock (runtime/create.py), and there a warm-up that finds the lock cold would
+hold the kernel's cgroup_mutex through its grace period, stalling the runtime's own cgroup mkdirs
+(perf sched stacks, 2026-12-07: 3 starts of 10 blocked 1.6-7.8 ms in cgroup_mkdir behind it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 
 from ctrd.cgwarm import cgroup_mounts, migrate_self, own_procs_file
 
 __all__ = ["MigrationWarmer", "cgroup_mounts", "own_procs_file"]
+
+
+def needed(runtime: str, v2_marker: str = "/sys/fs/cgroup/cgroup.controllers") -> bool:
+    """Whether starts need the warm-up: `runtime` is the daemon's OCI runtime binary ("" for
+    ctrd's own runtime, which places the init itself on v1 hierarchies)."""
+    return bool(runtime) or os.path.exists(v2_marker)
 
 
 class MigrationWarmer:
