@@ -16,6 +16,7 @@ from pathlib import Path
 from ctrd.shim import attachwire
 from shimd import files
 from shimd.backends.forked import fork_spare
+from shimd.backends.spare import Unwatched
 from shimd.loop import new_loop
 from shimd.reaper import Reaper
 from shimd.server import Server
@@ -25,7 +26,8 @@ from shimd.task import Task
 QUIESCE_TIMEOUT = 2.0
 
 
-async def _serve(container_id: str, state_dir: str | Path, ready_fd: int, ok_line: bytes | None) -> int:
+async def _serve(container_id: str, state_dir: str | Path, ready_fd: int, ok_line: bytes | None,
+                 helper: Unwatched | None) -> int:
     loop = asyncio.get_running_loop()
     reaper = Reaper()
     reaper.install(loop)
@@ -46,7 +48,8 @@ async def _serve(container_id: str, state_dir: str | Path, ready_fd: int, ok_lin
     os.write(ready_fd, ok_line or f"ok {os.getpid()}\n".encode())
     os.close(ready_fd)
     # while the daemon mounts the rootfs and writes the bundle: Create then finds its helper forked
-    task.spare = fork_spare(reaper)
+    # (a spare shim forked it while it waited for its request: the reaper now watches it)
+    task.spare = helper.watch(reaper) if helper is not None else fork_spare(reaper)
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     await stopping.wait()
     # SIGTERM without a Shutdown call: clean up the container the same way Shutdown does
@@ -63,15 +66,16 @@ async def _serve(container_id: str, state_dir: str | Path, ready_fd: int, ok_lin
     return 0
 
 
-def serve(container_id: str, state_dir: str | Path, ready_fd: int, ok_line: bytes | None = None) -> int:
+def serve(container_id: str, state_dir: str | Path, ready_fd: int, ok_line: bytes | None = None,
+          helper: Unwatched | None = None) -> int:
     """Serve until Shutdown or SIGTERM; `ok_line` (default "ok <pid>") goes to ready_fd once the
-    socket listens. Not asyncio.run: its Runner machinery costs each shim ~0.2 MB of copied
+    socket listens; `helper`: a create helper forked before the shim had its reaper. Not asyncio.run: its Runner machinery costs each shim ~0.2 MB of copied
     pages, and the shim process ends right after (os._exit), so only the task cleanup is kept."""
     # logging is configured by whoever forks the shim (the launcher, `ctrd-shim start`): not here,
     # where it would be more code for each shim to run
     loop = new_loop()
     try:
-        return loop.run_until_complete(_serve(container_id, state_dir, ready_fd, ok_line))
+        return loop.run_until_complete(_serve(container_id, state_dir, ready_fd, ok_line, helper))
     finally:
         rest = asyncio.all_tasks(loop)
         for t in rest:

@@ -35,7 +35,7 @@ from shimd.backends import spare as spares
 from shimd.backends.bundle import exec_process, oom_killed_in_cgroup
 from shimd.backends.inprocess import mapped_errors, runtime_stdio
 from shimd.backends.protocol import BackendConfig, ExecSpec, Limits, StatsRecord, Stdio
-from shimd.backends.spare import Spare
+from shimd.backends.spare import Spare, Unwatched
 from shimd.prctl import set_comm
 from shimd.reaper import Exit, Reaper
 
@@ -97,8 +97,14 @@ _START = b"start"  # the create helper's one command: release the init
 def fork_spare(reaper: Reaper, runtime: Any = None) -> Spare:
     """A create helper forked before Create arrives (see shimd.backends.spare); `runtime` as
     ForkedBackend's."""
+    return fork_spare_unwatched(runtime).watch(reaper, fresh=True)
+
+
+def fork_spare_unwatched(runtime: Any = None) -> Unwatched:
+    """fork_spare before the shim has its reaper: a spare shim forks its create helper while it
+    waits for its request (shimd.launch.spare)."""
     mod = runtime if runtime is not None else runtime_library
-    return Spare.fork(reaper, lambda ctl, out: _helper(out, {ctl}, lambda: _spare_create(mod, ctl, out)), mod)
+    return Unwatched.fork(lambda ctl, out: _helper(out, {ctl}, lambda: _spare_create(mod, ctl, out)), mod)
 
 
 def _spare_create(mod: Any, ctl: int, out: int) -> str:
@@ -107,9 +113,22 @@ def _spare_create(mod: Any, ctl: int, out: int) -> str:
     if got is None:
         os._exit(0)  # discarded: no container, nobody reading the answer
     doc, fds = got
+    _adopt_log(doc["bundle"])
     cfg = BackendConfig(doc["container_id"], doc["bundle"], doc["runtime"], doc["runtime_root"])
     stdio = Stdio(fds[0], fds[1], fds[2], fds[3] if len(fds) > 3 else -1)
     return _create_then_start(mod, cfg, stdio, ctl, out)
+
+
+def _adopt_log(bundle: str) -> None:
+    """The shim's log (in its state dir, the bundle) as stdout and stderr: a spare forked by a
+    spare shim still has the launcher's (shimd.launch.spare); left as it is when there is none."""
+    try:
+        fd = os.open(f"{bundle}/shim.log", os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+    except OSError:
+        return
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 def _wake(fut: asyncio.Future[None]) -> None:

@@ -45,26 +45,7 @@ class Spare:
     @classmethod
     def fork(cls, reaper: Reaper, child: Callable[[int, int], object], runs: object) -> Spare:
         """Fork the spare; `child(ctl_fd, out_fd)` runs in it (and ends the process)."""
-        mine, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
-        r, w = os.pipe2(os.O_CLOEXEC)
-        try:
-            pid = os.fork()
-        except BaseException:
-            for fd in (r, w):
-                os.close(fd)
-            mine.close()
-            theirs.close()
-            raise
-        if pid == 0:
-            os.close(r)
-            mine.close()
-            try:
-                child(theirs.detach(), w)
-            finally:
-                os._exit(0)
-        theirs.close()
-        os.close(w)
-        return cls(pid, mine, r, reaper.wait_fresh(pid), runs)
+        return Unwatched.fork(child, runs).watch(reaper, fresh=True)
 
     def assign(self, config: dict[str, str], fds: list[int]) -> int:
         """Hand the spare its container; returns the socket's fd, which is now the caller's (it
@@ -89,6 +70,54 @@ class Spare:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
             await self.exited
+
+
+class Unwatched:
+    """A spare forked before the shim has its reaper (in a spare shim, while it waits for its
+    request: shimd.launch.spare); watch() makes it a Spare once the reaper runs. Its exit is not
+    lost meanwhile: the process that forked it keeps SIGCHLD at its default (a zombie stays until
+    the reaper, installed, reaps what already exited)."""
+
+    def __init__(self, pid: int, ctl: _socket.socket, answers: int, runs: object) -> None:
+        self.pid = pid
+        self.ctl = ctl
+        self.answers = answers
+        self.runs = runs
+
+    @classmethod
+    def fork(cls, child: Callable[[int, int], object], runs: object) -> Unwatched:
+        mine, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+        r, w = os.pipe2(os.O_CLOEXEC)
+        try:
+            pid = os.fork()
+        except BaseException:
+            for fd in (r, w):
+                os.close(fd)
+            mine.close()
+            theirs.close()
+            raise
+        if pid == 0:
+            os.close(r)
+            mine.close()
+            try:
+                child(theirs.detach(), w)
+            finally:
+                os._exit(0)
+        theirs.close()
+        os.close(w)
+        return cls(pid, mine, r, runs)
+
+    def watch(self, reaper: Reaper, *, fresh: bool = False) -> Spare:
+        """`fresh`: forked just now, without yielding to the loop (Reaper.wait_fresh); otherwise
+        forked before `reaper` existed, which may have reaped it already (Reaper.wait)."""
+        waited = reaper.wait_fresh(self.pid) if fresh else reaper.wait(self.pid)
+        return Spare(self.pid, self.ctl, self.answers, waited, self.runs)
+
+    def close(self) -> None:
+        """Let it go unused (it exits at its socket's EOF)."""
+        self.ctl.close()
+        with contextlib.suppress(OSError):
+            os.close(self.answers)
 
 
 def receive(ctl: int) -> tuple[dict[str, Any], list[int]] | None:

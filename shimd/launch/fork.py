@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 
 from ctrd import errdefs, ids, libc
 from shimd import files, prctl
+from shimd.backends.spare import Unwatched
 from shimd.shim import serve
 
 READY_TIMEOUT = 10.0
@@ -76,7 +77,8 @@ def fork() -> int:
     return pid
 
 
-def _become_shim(state: str | Path, ready_w: int) -> None:
+def _become_shim(state: str | Path, ready_w: int, keep: tuple[int, ...] = ()) -> None:
+    """`keep`: fds the shim keeps besides ready_w (a spare's create helper's socket and pipe)."""
     prctl.set_comm_from(_SHIM_NAME)
     prctl.set_child_subreaper(True)
     os.chdir("/")
@@ -85,19 +87,25 @@ def _become_shim(state: str | Path, ready_w: int) -> None:
     os.dup2(null, 0)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    os.closerange(3, ready_w)
-    os.closerange(ready_w + 1, os.sysconf("SC_OPEN_MAX"))
+    low = 3
+    for fd in sorted({ready_w, *keep}):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
     os.set_inheritable(ready_w, False)
 
 
-def _run_child(container_id: str, state: str | Path, ready_w: int, ok_line: bytes | None) -> NoReturn:
-    """In the forked child: become the shim and serve until it ends, then exit."""
+def _run_child(container_id: str, state: str | Path, ready_w: int, ok_line: bytes | None,
+               helper: Unwatched | None = None) -> NoReturn:
+    """In the forked child: become the shim and serve until it ends, then exit. `helper`: the
+    create helper a spare shim forked while it waited (shimd.launch.spare)."""
     code = 1
     try:
-        os.setsid()
+        if os.getsid(0) != os.getpid():  # a spare made its session before it forked its helper
+            os.setsid()
         _signal.signal(signal.SIGCHLD, _signal.SIG_DFL)  # the C call: signal.signal adds enum conversions
-        _become_shim(state, ready_w)
-        code = serve(container_id, state, ready_w, ok_line)
+        _become_shim(state, ready_w, () if helper is None else (helper.ctl.fileno(), helper.answers))
+        code = serve(container_id, state, ready_w, ok_line, helper)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.write(ready_w, f"error {exc}\n".encode())
@@ -192,9 +200,10 @@ def _lean_prepare(root: str, container_id: str) -> str | None:
     return state
 
 
-def launch_in_child(exec_root: Path, request: bytes, ready_w: int) -> NoReturn:
+def launch_in_child(exec_root: Path, request: bytes, ready_w: int, helper: Unwatched | None = None) -> NoReturn:
     """The launcher's child: parse the request, prepare the state dir, become the shim. It
-    writes the launcher's whole answer line (a JSON handle or error) to ready_w itself."""
+    writes the launcher's whole answer line (a JSON handle or error) to ready_w itself.
+    `helper`: as _run_child's."""
     try:
         root = str(exec_root)
         container_id = _lean_id(request)
@@ -223,7 +232,7 @@ def launch_in_child(exec_root: Path, request: bytes, ready_w: int) -> NoReturn:
         with contextlib.suppress(OSError):
             os.write(ready_w, f"error {exc}\n".encode())
         os._exit(1)
-    _run_child(container_id, state, ready_w, ok)
+    _run_child(container_id, state, ready_w, ok, helper)
 
 
 def launch_forked(exec_root: Path, request: bytes) -> bytes:

@@ -28,6 +28,8 @@ import signal
 from pathlib import Path
 from typing import NoReturn
 
+from shimd.backends.forked import fork_spare_unwatched
+from shimd.backends.spare import Unwatched
 from shimd.launch.fork import fork as libc_fork  # the module function; SpareShim.fork is the classmethod
 from shimd.launch.fork import launch_in_child, read_ready, relay
 
@@ -111,20 +113,46 @@ class SpareShim:
 
 
 def _wait_for_request(exec_root: Path, req_r: int, ready_w: int) -> NoReturn:
-    """In the spare: let go of the daemon's pipes, block for one request line, then be the
-    shim `launch_forked` would have forked for it."""
+    """In the spare: let go of the daemon's pipes, fork the shim's create helper, block for one
+    request line, then be the shim `launch_forked` would have forked for it.
+
+    The helper is forked here, while the spare waits, rather than by the shim once its socket
+    listens: that fork was on a start's path, just before Create needs the helper (the shim's
+    fork, then ~1.5 ms before the helper's first line: shimd/backends/spare.py). The spare
+    makes its own session first (the helper and the container's init inherit it, as from the
+    shim) and keeps SIGCHLD at its default, so the helper's exit waits for the shim's reaper."""
     request = b""
+    helper: Unwatched | None = None
     try:
         null = os.open(os.devnull, os.O_RDWR)
         os.dup2(null, 0)
         os.dup2(null, 1)
         os.close(null)
+        os.setsid()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.chdir("/")
+        try:
+            helper = fork_spare_unwatched()
+        except OSError:
+            helper = None  # the shim forks one, as without a spare
         while not request.endswith(b"\n"):
             chunk = os.read(req_r, 4096)
             if not chunk:
+                _drop(helper)
                 os._exit(0)  # discarded
             request += chunk
         os.close(req_r)
     except BaseException:
+        _drop(helper)
         os._exit(1)
-    launch_in_child(exec_root, request, ready_w)
+    launch_in_child(exec_root, request, ready_w, helper)
+
+
+def _drop(helper: Unwatched | None) -> None:
+    """A discarded spare's helper: its socket closed, it exits at the EOF; reaped here, so no
+    one else finds it as a zombie."""
+    if helper is None:
+        return
+    helper.close()
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(helper.pid, 0)

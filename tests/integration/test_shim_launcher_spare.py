@@ -96,11 +96,46 @@ def test_an_idle_launcher_forks_a_spare_that_serves_the_next_launch(short_tmp: P
     asyncio.run(run())
 
 
+async def _helper_of(spare: int) -> int:
+    """The create helper a spare shim forks while it waits for its request."""
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        kids = _children(spare)
+        if kids:
+            assert len(kids) == 1, kids
+            helper = kids.pop()
+            if Path(f"/proc/{helper}/comm").read_text().strip() == "ctrd-shim-call":
+                return helper
+        await asyncio.sleep(0.01)
+    raise AssertionError("the spare shim forked no create helper")
+
+
+def _sid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[3])
+
+
+def test_a_spare_forks_its_create_helper_while_it_waits_and_the_shim_keeps_it(short_tmp: Path) -> None:
+    async def run() -> None:
+        async with _launcher(short_tmp / "sh") as launcher:
+            spare = await _spare_of(launcher, set())
+            helper = await _helper_of(spare)
+            assert _sid(helper) == _sid(spare) == spare  # the spare's own session, as the shim's
+            h = await launcher.launch("held")
+            assert h.pid == spare and _children(h.pid) == {helper}  # no other fork for Create
+            await _works(h)  # a shutdown before any Create discards the helper
+            assert not _alive(helper)
+
+    asyncio.run(run())
+
+
 def test_a_closed_launcher_leaves_no_spare_behind(short_tmp: Path) -> None:
     async def run() -> None:
         async with _launcher(short_tmp / "sc") as launcher:
             spare = await _spare_of(launcher, set())
+            helper = await _helper_of(spare)
         assert not _alive(spare)  # gone before the launcher's exit, not some time after
+        await _gone(helper)
+        assert not _alive(helper) and not Path(f"/proc/{helper}").exists()  # reaped by the spare, no zombie
 
     asyncio.run(run())
 
