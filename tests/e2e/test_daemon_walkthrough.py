@@ -31,7 +31,7 @@ def _layer_dirs(d: DaemonProc, cid: str) -> list[Path]:
 def _data_left(d: DaemonProc) -> list[str]:
     """What of removed containers is still on disk in the layer and record directories renamed out
     of their stores, beyond the emptied skeletons kept for the next creates (a layer's empty
-    `diff/` and `work/`, a record's empty files)."""
+    `diff/` and `work/`, a record's files blanked: zeros, their blocks kept)."""
     left: list[str] = []
     for entry in os.scandir(d.root / "overlay2"):
         if entry.name.startswith(".staging-"):
@@ -39,7 +39,8 @@ def _data_left(d: DaemonProc) -> list[str]:
                      if p.is_dir() and not p.is_symlink() and any(p.iterdir())]
     for entry in os.scandir(d.root / "containers"):
         if entry.name.startswith(".rm-"):
-            left += [f.path for f in os.scandir(entry.path) if not f.is_file(follow_symlinks=False) or f.stat().st_size]
+            left += [f.path for f in os.scandir(entry.path)
+                     if not f.is_file(follow_symlinks=False) or Path(f.path).read_bytes().strip(b"\0")]
     return left
 
 
