@@ -10,6 +10,7 @@ The first frame it writes is a readiness reply. It exits when stdin closes (daem
 from __future__ import annotations
 
 import os
+import select
 import signal
 import sys
 from typing import Any
@@ -39,10 +40,21 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+SPARE_IDLE = 0.05  # seconds without a request before the helper makes the next spare netns
+
+
 def serve(rfd: int, wfd: int) -> int:
     ops = NetOps()
     _write_all(wfd, wire.encode({"ok": True, "result": {"pid": os.getpid()}}))
+    try_spare = True  # once per request: a failed attempt is not retried until the next one
     while True:
+        # The next sandbox's namespace is made while nothing waits for the helper: not right
+        # after a reply, when the rest of that container's start still needs the two cores.
+        if try_spare and not ops.has_spare and not select.select([rfd], [], [], SPARE_IDLE)[0]:
+            try_spare = False
+            ops.make_spare()
+            continue
+        try_spare = True
         head = _read_exact(rfd, wire.HEADER.size)
         if head is None:
             break
