@@ -83,3 +83,12 @@ def test_kick_without_a_cgroup_fs_or_permission_is_harmless(tmp_path: Path) -> N
         await denied._inflight  # the OSError is swallowed: the start pays the wait as before
 
     asyncio.run(run())
+
+
+def test_the_warm_up_only_where_a_start_still_places_by_pid(tmp_path: Path) -> None:
+    # ctrd's own runtime on v1 hierarchies places the init itself (runtime/create.py): no warm-up
+    v2_marker = tmp_path / "cgroup.controllers"
+    assert not cgwarm.needed("", str(v2_marker))
+    assert cgwarm.needed("/usr/bin/runc", str(v2_marker))  # runc writes the init's pid
+    v2_marker.write_text("cpu memory pids\n")  # a cgroup v2 host: the runtime writes the pid there too
+    assert cgwarm.needed("", str(v2_marker))
