@@ -9,13 +9,15 @@ failed create leaves no cgroup behind, the unified leaf made ahead included."""
 # ruff: noqa: F811
 from __future__ import annotations
 
-import errno
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from ctrd import libc
 from runtime import Container, Status, Stdio, errors
 from runtime.cgroup_v1 import UNIFIED, V1Cgroup, v1_mounts
 from tests.rootfs import write_bundle
@@ -41,47 +43,75 @@ def _memberships(pid: int) -> dict[str, str]:
     return out
 
 
-@needs_hybrid
-def test_a_created_init_is_in_every_hierarchy_before_it_runs_anything(
-        make: Factory, monkeypatch: pytest.MonkeyPatch) -> None:
-    # the parent must not place it: a write of the pid by the caller fails the test
-    def refuse(self: V1Cgroup, pid: int) -> None:
-        raise AssertionError(f"the caller wrote pid {pid} to a cgroup.procs")
+# A caller with one thread only places nothing itself (the shim's create helper, the CLI): pytest's
+# process may have threads left by earlier tests, so the create runs in a fresh interpreter.
+_CREATE = """
+import json, os, sys
+from ctrd import libc
+from runtime import Container, Stdio
+from runtime.cgroup_v1 import V1Cgroup
+bundle, cid, mode = sys.argv[1:4]
+written = []
+real_add = V1Cgroup.add
+def add(self, pid):
+    written.append(pid)
+    real_add(self, pid)
+V1Cgroup.add = add
+if mode == "no-clone3":
+    def old_kernel(fd):
+        raise OSError(38, "clone3")
+    libc.fork_into_cgroup = old_kernel
+null = os.open("/dev/null", os.O_RDWR)
+c = Container.create(bundle, cid, Stdio(null, null, null))
+with open(f"/proc/{c.pid}/cgroup") as f:
+    where = f.read()
+c.delete()
+os.waitpid(c.pid, 0)
+print(json.dumps({"pid": c.pid, "written": written, "cgroup": where}))
+"""
 
-    monkeypatch.setattr(V1Cgroup, "add", refuse)
-    run = make(["sh", "-c", "cat /proc/self/cgroup"], start=False)
-    c = run.container
-    where = _memberships(c.pid)
-    leaf = f"/ctrd-rt-test/{c.id}"
+
+def _create_in_fresh_process(rootfs: Path, tmp: Path, cid: str, mode: str) -> dict[str, Any]:
+    bundle = write_bundle(tmp / cid, ["true"], rootfs, cgroups_path=f"/ctrd-rt-test/{cid}")
+    out = subprocess.run([sys.executable, "-c", _CREATE, str(bundle), cid, mode],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    got: dict[str, Any] = json.loads(out)
+    return got
+
+
+def _where(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        _, ctrls, path = line.split(":", 2)
+        out[ctrls] = path
+    return out
+
+
+@needs_hybrid
+def test_a_created_init_is_in_every_hierarchy_and_the_caller_wrote_no_pid(rootfs: Path, short_tmp: Path) -> None:
+    cid = "selfplace-born"
+    got = _create_in_fresh_process(rootfs, short_tmp, cid, "")
+    assert got["written"] == []  # no pid written to any cgroup.procs by the caller
+    where, leaf = _where(got["cgroup"]), f"/ctrd-rt-test/{cid}"
     assert where[""] == leaf  # born in the unified leaf
     v1 = {k: v for k, v in where.items() if k and not k.startswith("name=")}
     assert v1 and all(path == leaf for path in v1.values()), where
-    c.start()
-    code, out = run.wait()
-    assert code == 0 and "0::/" in out
+    assert not [d for d in V1Cgroup(leaf).paths.values() if os.path.isdir(d)]  # deleted with it
 
 
 @needs_hybrid
-def test_without_clone3_the_caller_places_the_init_by_pid(make: Factory, monkeypatch: pytest.MonkeyPatch) -> None:
-    def old_kernel(fd: int) -> int:
-        raise OSError(errno.ENOSYS, "clone3")
+def test_without_clone3_the_caller_places_the_init_by_pid(rootfs: Path, short_tmp: Path) -> None:
+    cid = "selfplace-oldkernel"
+    got = _create_in_fresh_process(rootfs, short_tmp, cid, "no-clone3")
+    assert got["written"] == [got["pid"]]
+    where, leaf = _where(got["cgroup"]), f"/ctrd-rt-test/{cid}"
+    assert where[""] == leaf and where["pids"] == leaf
 
-    written: list[int] = []
-    real_add = V1Cgroup.add
 
-    def add(self: V1Cgroup, pid: int) -> None:
-        written.append(pid)
-        real_add(self, pid)
-
-    monkeypatch.setattr(libc, "fork_into_cgroup", old_kernel)
-    monkeypatch.setattr(V1Cgroup, "add", add)
-    run = make(["true"], start=False)
-    c = run.container
-    assert written == [c.pid]
-    where = _memberships(c.pid)
-    assert where[""] == f"/ctrd-rt-test/{c.id}" and where["pids"] == f"/ctrd-rt-test/{c.id}"
-    c.start()
-    assert run.wait()[0] == 0
+def test_a_started_init_runs_in_its_cgroups(make: Factory) -> None:
+    run = make(["sh", "-c", "cat /proc/self/cgroup"])
+    code, out = run.wait()
+    assert code == 0 and f"/ctrd-rt-test/{run.container.id}" in out
 
 
 @needs_hybrid
