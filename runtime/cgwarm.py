@@ -21,7 +21,9 @@ import os
 import select
 import time
 
-from ctrd.cgwarm import migrate_self, own_procs_file
+from ctrd.cgwarm import cgroup_v2_host, migrate_self, own_procs_file
+
+__all__ = ["Warmer", "cgroup_v2_host", "start"]
 
 PERIOD_MS = 3  # between no-op migrations: well under a grace period (~5-20 ms here)
 LIMIT = 5.0  # seconds: a create that takes longer pays the wait where it would have

@@ -43,7 +43,6 @@ _PLACING = ("create", "run", "exec")  # the verbs that put a process into the co
 # ... by writing its pid to cgroup.procs: on v1 hierarchies a created init places itself without
 # the lock the warm-up warms (runtime/create.py), and a cold warm-up there would hold the kernel's
 # cgroup_mutex through its grace period while the init's cgroups are made: only exec, there.
-_V2_MARKER = "/sys/fs/cgroup/cgroup.controllers"
 _warmer: cgwarm.Warmer | None = None  # runtime.cgwarm: running from the verb's start until _placed()
 
 
@@ -401,10 +400,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     args = parse(words)
     log = _Log(args.log, args.log_format)
-    if args.verb in _PLACING and (args.verb == "exec" or os.path.exists(_V2_MARKER)):
+    if args.verb in _PLACING:
         from runtime import cgwarm
 
-        _warmer = cgwarm.start()
+        if args.verb == "exec" or cgwarm.cgroup_v2_host():
+            _warmer = cgwarm.start()
     try:
         code: int = COMMANDS[args.verb](args)
         return code

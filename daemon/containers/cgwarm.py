@@ -27,17 +27,16 @@ hold the kernel's cgroup_mutex through its grace period, stalling the runtime's 
 from __future__ import annotations
 
 import asyncio
-import os
 
-from ctrd.cgwarm import cgroup_mounts, migrate_self, own_procs_file
+from ctrd.cgwarm import V2_MARKER, cgroup_mounts, cgroup_v2_host, migrate_self, own_procs_file
 
 __all__ = ["MigrationWarmer", "cgroup_mounts", "own_procs_file"]
 
 
-def needed(runtime: str, v2_marker: str = "/sys/fs/cgroup/cgroup.controllers") -> bool:
+def needed(runtime: str, v2_marker: str = V2_MARKER) -> bool:
     """Whether starts need the warm-up: `runtime` is the daemon's OCI runtime binary ("" for
     ctrd's own runtime, which places the init itself on v1 hierarchies)."""
-    return bool(runtime) or os.path.exists(v2_marker)
+    return bool(runtime) or cgroup_v2_host(v2_marker)
 
 
 class MigrationWarmer:

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from ctrd import timefmt
+from ctrd.cgwarm import cgroup_v2_host
 from daemon import __version__ as VERSION
 from daemon.dockerapi import filters as flt
 from daemon.dockerapi.backend import Backend
@@ -39,7 +40,7 @@ def _os_name() -> str:
 
 
 def _cgroup_version() -> str:
-    return "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
+    return "2" if cgroup_v2_host() else "1"
 
 
 def version_json() -> dict[str, Any]:

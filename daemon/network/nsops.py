@@ -30,6 +30,14 @@ CONTAINER_IFNAME = "eth0"
 PEER_INDEX = 2  # eth0's ifindex in a fresh netns (lo is 1); EBUSY falls back to the kernel's pick
 
 
+def _close_ns(nsfd: int, ns: RtnlSocket | None) -> None:
+    """Close a namespace's fd and the netlink socket bound in it (either may be absent)."""
+    if ns is not None:
+        ns.close()
+    if nsfd >= 0:
+        os.close(nsfd)
+
+
 def _iproute() -> Any:
     """A request/response socket: no multicast groups, so the host's link churn (other
     containers, other tools) is never queued on it or parsed by pyroute2."""
@@ -92,18 +100,14 @@ class NetOps:
                 self._back_home()
             ns.run([rtnl.link_up(1, "lo")])
         except (OSError, NetlinkError, errdefs.CtrdError):
-            if ns is not None:
-                ns.close()
-            if nsfd >= 0:
-                os.close(nsfd)
+            _close_ns(nsfd, ns)
             return
         self._spare = (nsfd, ns)
 
     def _drop_spare(self) -> None:
         spare, self._spare = self._spare, None
         if spare is not None:
-            spare[1].close()
-            os.close(spare[0])
+            _close_ns(*spare)
 
     # -- namespaces ----------------------------------------------------------------------------
 
@@ -180,10 +184,7 @@ class NetOps:
                 raise errdefs.Internal(f"cannot create network namespace {path}: {_why(e)}")
             raise
         finally:
-            if ns is not None:
-                ns.close()
-            if nsfd >= 0:
-                os.close(nsfd)
+            _close_ns(nsfd, ns)
 
     def _veth_into(
         self, ns: RtnlSocket, nsfd: int, lo_up: rtnl.Step, host_name: str, bridge: str, ip: str, prefixlen: int,

@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc.aio
 
+from ctrd.cgwarm import cgroup_v2_host
 from ctrd.v1 import system_pb2 as pb
 from ctrd.v1 import system_pb2_grpc
 from daemon import __version__ as VERSION
@@ -20,7 +21,7 @@ Ctx = grpc.aio.ServicerContext[Any, Any]
 
 
 def cgroup_version() -> str:
-    return "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
+    return "2" if cgroup_v2_host() else "1"
 
 
 class SystemServicer(system_pb2_grpc.SystemServiceServicer):

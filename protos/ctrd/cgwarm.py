@@ -15,6 +15,13 @@ from __future__ import annotations
 
 import os
 
+V2_MARKER = "/sys/fs/cgroup/cgroup.controllers"  # only a pure cgroup v2 host has it at the root
+
+
+def cgroup_v2_host(marker: str = V2_MARKER) -> bool:
+    """Whether /sys/fs/cgroup is a pure cgroup v2 hierarchy (not v1, not hybrid)."""
+    return os.path.exists(marker)
+
 
 def cgroup_mounts(mountinfo: str = "/proc/self/mountinfo") -> dict[str, str]:
     """controller (or "" for cgroup2) -> mount point, the first of each."""

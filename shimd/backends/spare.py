@@ -31,47 +31,6 @@ _MAX_MESSAGE = 65536
 DISCARD_WAIT = 2.0  # seconds for a discarded spare to see its EOF and exit before SIGKILL
 
 
-class Spare:
-    """The shim's side of a spare helper: its pid, its exit (waited for since the fork), the
-    socket it takes its work from and the pipe it answers on."""
-
-    def __init__(self, pid: int, ctl: _socket.socket, answers: int, exited: asyncio.Future[Exit], runs: object) -> None:
-        self.pid = pid
-        self.ctl = ctl
-        self.answers = answers
-        self.exited = exited
-        self.runs = runs  # the runtime library (or a test's stand-in) the spare will call
-
-    @classmethod
-    def fork(cls, reaper: Reaper, child: Callable[[int, int], object], runs: object) -> Spare:
-        """Fork the spare; `child(ctl_fd, out_fd)` runs in it (and ends the process)."""
-        return Unwatched.fork(child, runs).watch(reaper, fresh=True)
-
-    def assign(self, config: dict[str, str], fds: list[int]) -> int:
-        """Hand the spare its container; returns the socket's fd, which is now the caller's (it
-        carries "start"; its close aborts). OSError when the spare is gone: the caller closes
-        `answers` and forks afresh."""
-        data = json.dumps(config).encode()
-        self.ctl.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, b"".join(_FD.pack(fd) for fd in fds))])
-        return self.ctl.detach()
-
-    def close(self) -> None:
-        """Close the spare's socket and answer pipe: it exits at that EOF (or is gone already)."""
-        self.ctl.close()
-        with contextlib.suppress(OSError):
-            os.close(self.answers)
-
-    async def discard(self) -> None:
-        """close(), then wait for the spare to exit (SIGKILL if it will not)."""
-        self.close()
-        try:
-            await asyncio.wait_for(asyncio.shield(self.exited), DISCARD_WAIT)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            await self.exited
-
-
 class Unwatched:
     """A spare forked before the shim has its reaper (in a spare shim, while it waits for its
     request: shimd.launch.spare); watch() makes it a Spare once the reaper runs. Its exit is not
@@ -82,10 +41,11 @@ class Unwatched:
         self.pid = pid
         self.ctl = ctl
         self.answers = answers
-        self.runs = runs
+        self.runs = runs  # the runtime library (or a test's stand-in) the spare will call
 
-    @classmethod
-    def fork(cls, child: Callable[[int, int], object], runs: object) -> Unwatched:
+    @staticmethod
+    def fork(child: Callable[[int, int], object], runs: object) -> Unwatched:
+        """Fork the spare; `child(ctl_fd, out_fd)` runs in it (and ends the process)."""
         mine, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
         r, w = os.pipe2(os.O_CLOEXEC)
         try:
@@ -105,7 +65,7 @@ class Unwatched:
                 os._exit(0)
         theirs.close()
         os.close(w)
-        return cls(pid, mine, r, runs)
+        return Unwatched(pid, mine, r, runs)
 
     def watch(self, reaper: Reaper, *, fresh: bool = False) -> Spare:
         """`fresh`: forked just now, without yielding to the loop (Reaper.wait_fresh); otherwise
@@ -114,10 +74,37 @@ class Unwatched:
         return Spare(self.pid, self.ctl, self.answers, waited, self.runs)
 
     def close(self) -> None:
-        """Let it go unused (it exits at its socket's EOF)."""
+        """Close its socket and answer pipe: it exits at that EOF (or is gone already)."""
         self.ctl.close()
         with contextlib.suppress(OSError):
             os.close(self.answers)
+
+
+class Spare(Unwatched):
+    """The shim's side of a spare helper: its pid, its exit (waited for since the fork), the
+    socket it takes its work from and the pipe it answers on."""
+
+    def __init__(self, pid: int, ctl: _socket.socket, answers: int, exited: asyncio.Future[Exit], runs: object) -> None:
+        super().__init__(pid, ctl, answers, runs)
+        self.exited = exited
+
+    def assign(self, config: dict[str, str], fds: list[int]) -> int:
+        """Hand the spare its container; returns the socket's fd, which is now the caller's (it
+        carries "start"; its close aborts). OSError when the spare is gone: the caller closes
+        `answers` and forks afresh."""
+        data = json.dumps(config).encode()
+        self.ctl.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, b"".join(_FD.pack(fd) for fd in fds))])
+        return self.ctl.detach()
+
+    async def discard(self) -> None:
+        """close(), then wait for the spare to exit (SIGKILL if it will not)."""
+        self.close()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.exited), DISCARD_WAIT)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            await self.exited
 
 
 def receive(ctl: int) -> tuple[dict[str, Any], list[int]] | None:
