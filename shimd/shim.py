@@ -32,8 +32,14 @@ async def _serve(container_id: str, state_dir: str | Path, ready_fd: int, ok_lin
     reaper = Reaper()
     reaper.install(loop)
     task = Task(container_id, state_dir, reaper)
-    stopping = asyncio.Event()
-    server = Server(ShimService(task, stopping.set))
+    # a bare future, not asyncio.Event: the Event's code (asyncio.locks) is pages each shim would copy
+    stopping: asyncio.Future[None] = loop.create_future()
+
+    def stop() -> None:
+        if not stopping.done():
+            stopping.set_result(None)
+
+    server = Server(ShimService(task, stop))
     sock = f"{state_dir}/{files.SOCKET_FILE}"  # str paths here: pathlib is code each shim would run
     if os.access(sock, os.F_OK, follow_symlinks=False):
         os.unlink(sock)
@@ -50,8 +56,8 @@ async def _serve(container_id: str, state_dir: str | Path, ready_fd: int, ok_lin
     # while the daemon mounts the rootfs and writes the bundle: Create then finds its helper forked
     # (a spare shim forked it while it waited for its request: the reaper now watches it)
     task.spare = helper.watch(reaper) if helper is not None else fork_spare(reaper)
-    loop.add_signal_handler(signal.SIGTERM, stopping.set)
-    await stopping.wait()
+    loop.add_signal_handler(signal.SIGTERM, stop)
+    await stopping
     # SIGTERM without a Shutdown call: clean up the container the same way Shutdown does
     await task.shutdown()
     server.close()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import _socket
 import asyncio
 import contextlib
-import json
+import marshal
 import os
 import signal
 import struct
@@ -92,7 +92,7 @@ class Spare(Unwatched):
         """Hand the spare its container; returns the socket's fd, which is now the caller's (it
         carries "start"; its close aborts). OSError when the spare is gone: the caller closes
         `answers` and forks afresh."""
-        data = json.dumps(config).encode()
+        data = marshal.dumps(config)  # as the helper's answers: shimd.backends.forked
         self.ctl.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, b"".join(_FD.pack(fd) for fd in fds))])
         return self.ctl.detach()
 
@@ -123,4 +123,4 @@ def receive(ctl: int) -> tuple[dict[str, Any], list[int]] | None:
         for fd in fds:
             os.close(fd)
         return None
-    return json.loads(data), fds
+    return marshal.loads(data), fds
