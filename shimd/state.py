@@ -16,6 +16,10 @@ class Status(enum.Enum):
     STOPPED = "stopped"
     DELETED = "deleted"
 
+    # by identity, as a member is its own only instance: Enum's __hash__ is Python code
+    # (hash(self._name_)) that each table lookup would run, and so pages of each shim
+    __hash__ = object.__hash__
+
     def to_proto(self) -> int:
         return _PROTO[self]
 

@@ -34,6 +34,7 @@ from shimd.execs import ExecProcess, ExecTable
 from shimd.logs import JsonFileWriter, LogPump, attrs_fragment
 from shimd.reaper import Reaper
 from shimd.state import Status, check, transition
+from shimd.sync import Flag, Mutex
 
 EXEC_OUTPUT_CAP = 1024 * 1024
 LOG_DRAIN_TIMEOUT = 2.0
@@ -100,8 +101,8 @@ class Task:
         self.pid = 0
         self.exit: ExitInfo | None = None
         self.backend: Backend | None = None
-        self._lock = asyncio.Lock()
-        self._exited = asyncio.Event()
+        self._lock = Mutex()
+        self._exited = Flag()
         self._writer: JsonFileWriter | None = None
         self._pumps: list[LogPump] = []
         self._relays: Any = None
