@@ -34,7 +34,7 @@ import socket
 import time
 from asyncio import events
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from contextvars import Context
+from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, Unpack
 
 if TYPE_CHECKING:
@@ -49,6 +49,41 @@ _OUT = select.EPOLLOUT
 _READ_EVENTS = select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP
 _WRITE_EVENTS = select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP
 _MAX_TIMEOUT = 24 * 3600.0
+
+
+class _Handle(events.Handle):
+    """asyncio's Handle for call_soon, readers and signals, with its three methods here: its own
+    (asyncio.events) ask the loop for debug mode at each call and are code each shim would copy
+    pages of (measured 2026-12-08, 30 shims, three alternating runs: together with a dict built
+    from a protobuf map without the Mapping ABC and loop.create_task for asyncio.create_task,
+    shim USS 2116 -> 2099 KB)."""
+
+    __slots__ = ()
+
+    def __init__(self, callback: Callable[..., object], args: tuple[Any, ...], loop: ShimLoop,
+                 context: Context | None) -> None:
+        self._context = context if context is not None else copy_context()
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._repr = None
+        self._source_traceback = None
+
+    def cancel(self) -> None:
+        if not self._cancelled:
+            self._cancelled = True
+            self._callback = None  # type: ignore[assignment]  # dropped, as asyncio's cancel drops them
+            self._args = None  # type: ignore[assignment]
+
+    def _run(self) -> None:
+        try:
+            self._context.run(self._callback, *self._args)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler({"message": f"exception in callback {self._callback!r}",
+                                               "exception": exc, "handle": self})
 
 
 class ShimLoop(asyncio.AbstractEventLoop):
@@ -158,7 +193,7 @@ class ShimLoop(asyncio.AbstractEventLoop):
 
     def call_soon(self, callback: Callable[[Unpack[Ts]], object], *args: *Ts,
                   context: Context | None = None) -> events.Handle:
-        h = events.Handle(callback, args, self, context)
+        h = _Handle(callback, args, self, context)
         self._ready.append(h)
         return h
 
@@ -242,7 +277,7 @@ class ShimLoop(asyncio.AbstractEventLoop):
 
     def _watch(self, table: dict[int, events.Handle], fd: Any, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
         fd = _fileno(fd)
-        table[fd] = events.Handle(callback, args, self, None)
+        table[fd] = _Handle(callback, args, self, None)
         self._update(fd)
 
     def _unwatch(self, table: dict[int, events.Handle], fd: Any) -> bool:
@@ -271,7 +306,7 @@ class ShimLoop(asyncio.AbstractEventLoop):
     def add_signal_handler(self, sig: int, callback: Callable[[Unpack[Ts]], object], *args: *Ts) -> None:
         if not self._signals:
             signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
-        self._signals[sig] = events.Handle(callback, args, self, None)
+        self._signals[sig] = _Handle(callback, args, self, None)
         _signal.signal(sig, _note_signal)  # not signal.signal: its enum conversions are code each shim would run
         signal.siginterrupt(sig, False)
 

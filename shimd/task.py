@@ -145,7 +145,7 @@ class Task:
             try:
                 if req.log_path:
                     self._writer = JsonFileWriter(req.log_path, req.log_max_size, req.log_max_file,
-                                                  attrs_fragment(dict(req.log_attrs)))
+                                                  attrs_fragment({k: req.log_attrs[k] for k in req.log_attrs}))  # not dict(map): the Mapping ABC's Python code
                 if req.ports:
                     relays = await ports.start_relays(list(req.ports))
                 devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
@@ -190,7 +190,7 @@ class Task:
                 self.health = health.Health(req.health, self.probe)
                 self._probe_user = _bundle_user(req.bundle)
             files.write_json(f"{self.state_dir}/{files.RUNTIME_FILE}", {**record, "pid": pid})
-            self._watch = asyncio.create_task(self._watch_init(pid))
+            self._watch = asyncio.get_running_loop().create_task(self._watch_init(pid))
             self._move("create")
             if req.start:  # Create and Start in one call; a start that fails leaves it created
                 return await self._start_locked()

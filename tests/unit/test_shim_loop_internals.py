@@ -18,7 +18,7 @@ import signal
 from asyncio import events
 from typing import Any
 
-from shimd.loop import new_loop
+from shimd.loop import _Handle, new_loop
 
 
 def _params(fn: Any) -> list[str]:
@@ -60,6 +60,40 @@ def test_handle_keeps_cancelled_flag_and_runs_in_its_context() -> None:
 
     events.Handle(boom, (), lp, None)._run()
     assert isinstance(errors[0]["exception"], ValueError)
+
+
+def test_shimloop_handle_fills_asyncio_handle_slots_and_runs_the_same_way() -> None:
+    """shimd.loop._Handle sets asyncio's Handle slots itself (no get_debug per call): every name
+    it writes is one of Handle's slots, and it runs, cancels and reports errors as Handle does."""
+    assert {"_context", "_loop", "_callback", "_args", "_cancelled", "_repr", "_source_traceback"} <= set(
+        events.Handle.__slots__)
+    assert _Handle.__slots__ == ()  # no instance dict: an attribute Handle lacks would raise
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("v", default="outer")
+    ctx = contextvars.copy_context()
+    ctx.run(var.set, "inner")
+    seen: list[tuple[str, str]] = []
+    errors: list[dict[str, Any]] = []
+
+    class _Loop:
+        def call_exception_handler(self, context: dict[str, Any]) -> None:
+            errors.append(context)
+
+    lp: Any = _Loop()
+    h = _Handle(lambda a: seen.append((a, var.get())), ("x",), lp, ctx)
+    assert isinstance(h, events.Handle) and "lambda" in repr(h)
+    h._run()
+    assert seen == [("x", "inner")]
+    h.cancel()
+    assert h._cancelled is True and h._callback is None and h._args is None
+    assert "cancelled" in repr(h)
+
+    def boom() -> None:
+        raise ValueError("boom")
+
+    failing = _Handle(boom, (), lp, None)
+    failing._run()
+    assert isinstance(errors[0]["exception"], ValueError) and errors[0]["handle"] is failing
+    assert "boom" in errors[0]["message"]
 
 
 def test_timer_handle_orders_by_when_and_reports_its_cancel_to_the_loop() -> None:
