@@ -144,8 +144,10 @@ class Task:
             out_w = err_w = devnull = stdin_r = con_shim = con_rt = -1
             try:
                 if req.log_path:
+                    # not dict(map): that goes through the Mapping ABC's Python code (pages of each shim)
+                    attrs = {k: req.log_attrs[k] for k in req.log_attrs}
                     self._writer = JsonFileWriter(req.log_path, req.log_max_size, req.log_max_file,
-                                                  attrs_fragment({k: req.log_attrs[k] for k in req.log_attrs}))  # not dict(map): the Mapping ABC's Python code
+                                                  attrs_fragment(attrs))
                 if req.ports:
                     relays = await ports.start_relays(list(req.ports))
                 devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
