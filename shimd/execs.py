@@ -24,6 +24,7 @@ from shimd import attach, console
 from shimd.backends.protocol import Backend, ExecSpec, Stdio
 from shimd.logs import LogPump
 from shimd.reaper import Exit
+from shimd.sync import Flag
 
 DRAIN_TIMEOUT = 2.0  # after the exit: a leftover holder of the pipes/pty must not keep the exec open
 MAX_EXECS = 1024  # per container, created or kept for inspect: bounds what one shim may hold
@@ -46,7 +47,7 @@ class ExecProcess:
         self.pid = 0
         self.exit: ExecExit | None = None
         self.status = CREATED
-        self.done = asyncio.Event()
+        self.done = Flag()
         self._master = -1
         self._pumps: list[LogPump] = []
         self._watch: asyncio.Task[None] | None = None

@@ -1,10 +1,11 @@
 """The shim's two asyncio primitives: a lock and a once-set flag.
 
-asyncio.Lock and asyncio.Event would do, but their code (asyncio.locks, asyncio.mixins) runs in
-every shim and so is pages each shim copies from the launcher: measured 2026-12-08 on the 2-core
-machine, a fork of a warmed launcher that ran one event loop copied ~0.05 MB more with one Lock
-taken and released, ~0.03 MB more with one Event set and waited. These two are what the shim
-needs of them (one loop, one thread), in a module whose pages the shim touches anyway.
+asyncio.Lock and asyncio.Event would do (the Task's lifecycle lock and exit flag, each exec's
+exit flag), but their code (asyncio.locks, asyncio.mixins) runs in every shim and so is pages
+each shim copies from the launcher: measured 2026-12-08 on the 2-core machine, a fork of a
+warmed launcher that ran one event loop copied ~0.05 MB more with one Lock taken and released,
+~0.03 MB more with one Event set and waited. These two are what the shim needs of them (one
+loop, one thread), in a module whose pages the shim touches anyway.
 """
 
 from __future__ import annotations
