@@ -5,21 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from ctrd import errdefs
 from shimd.backends.forked import _Answers, frame
-from shimd.loop import ShimLoop, new_loop
-
-
-@pytest.fixture
-def loop() -> Iterator[ShimLoop]:
-    lp = new_loop()
-    yield lp
-    lp.close()
+from shimd.loop import ShimLoop
 
 
 def _read_all(loop: ShimLoop, chunks: list[bytes], n: int) -> list[Any]:

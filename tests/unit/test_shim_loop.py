@@ -8,29 +8,12 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
 from shimd.loop import ShimLoop, new_loop
-
-T = TypeVar("T")
-
-
-@pytest.fixture
-def loop() -> Iterator[ShimLoop]:
-    lp = new_loop()
-    yield lp
-    lp.close()
-
-
-def run(loop: ShimLoop, fn: Callable[[], Awaitable[T]]) -> T:
-    async def bounded() -> T:
-        return await asyncio.wait_for(fn(), 20)
-
-    return loop.run_until_complete(bounded())
+from tests.shimloop import run
 
 
 def test_callbacks_run_in_order_and_timers_by_due_time(loop: ShimLoop) -> None:

@@ -25,6 +25,27 @@ def _params(fn: Any) -> list[str]:
     return list(inspect.signature(fn).parameters)
 
 
+class _Loop:
+    """What a Handle asks of its loop: debug mode (asyncio's) and the exception handler."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+
+    def get_debug(self) -> bool:
+        return False
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        self.errors.append(context)
+
+
+def _inner_context() -> tuple[contextvars.ContextVar[str], contextvars.Context]:
+    """A context variable and a copied context in which it reads "inner" (outside: "outer")."""
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("v", default="outer")
+    ctx = contextvars.copy_context()
+    ctx.run(var.set, "inner")
+    return var, ctx
+
+
 def test_handle_constructors_take_callback_args_loop_context() -> None:
     assert _params(events.Handle.__init__) == ["self", "callback", "args", "loop", "context"]
     assert _params(events.TimerHandle.__init__) == ["self", "when", "callback", "args", "loop", "context"]
@@ -34,20 +55,10 @@ def test_handle_keeps_cancelled_flag_and_runs_in_its_context() -> None:
     """ShimLoop reads h._cancelled and calls h._run(): _run runs the callback with its args in
     the handle's context, and hands an exception to loop.call_exception_handler."""
     assert "_cancelled" in events.Handle.__slots__
-    var: contextvars.ContextVar[str] = contextvars.ContextVar("v", default="outer")
-    ctx = contextvars.copy_context()
-    ctx.run(var.set, "inner")
+    var, ctx = _inner_context()
     seen: list[tuple[str, str]] = []
     errors: list[dict[str, Any]] = []
-
-    class _Loop:
-        def get_debug(self) -> bool:
-            return False
-
-        def call_exception_handler(self, context: dict[str, Any]) -> None:
-            errors.append(context)
-
-    lp: Any = _Loop()
+    lp: Any = _Loop(errors)
     h = events.Handle(lambda a: seen.append((a, var.get())), ("x",), lp, ctx)
     assert h._cancelled is False
     h._run()
@@ -68,17 +79,10 @@ def test_shimloop_handle_fills_asyncio_handle_slots_and_runs_the_same_way() -> N
     assert {"_context", "_loop", "_callback", "_args", "_cancelled", "_repr", "_source_traceback"} <= set(
         events.Handle.__slots__)
     assert _Handle.__slots__ == ()  # no instance dict: an attribute Handle lacks would raise
-    var: contextvars.ContextVar[str] = contextvars.ContextVar("v", default="outer")
-    ctx = contextvars.copy_context()
-    ctx.run(var.set, "inner")
+    var, ctx = _inner_context()
     seen: list[tuple[str, str]] = []
     errors: list[dict[str, Any]] = []
-
-    class _Loop:
-        def call_exception_handler(self, context: dict[str, Any]) -> None:
-            errors.append(context)
-
-    lp: Any = _Loop()
+    lp: Any = _Loop(errors)
     h = _Handle(lambda a: seen.append((a, var.get())), ("x",), lp, ctx)
     assert isinstance(h, events.Handle) and "lambda" in repr(h)
     h._run()

@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from typing import TypeVar
 
 import pytest
 
-from shimd.loop import ShimLoop, new_loop
+from shimd.loop import ShimLoop
 from shimd.sync import Flag, Mutex
-
-T = TypeVar("T")
-
-
-@pytest.fixture
-def loop() -> Iterator[ShimLoop]:
-    lp = new_loop()
-    yield lp
-    lp.close()
-
-
-def run(loop: ShimLoop, fn: Callable[[], Awaitable[T]]) -> T:
-    async def bounded() -> T:
-        return await asyncio.wait_for(fn(), 20)
-
-    return loop.run_until_complete(bounded())
+from tests.shimloop import run
 
 
 async def _turns(n: int = 5) -> None:
@@ -65,18 +48,19 @@ def test_a_holder_that_raises_releases(loop: ShimLoop) -> None:
     assert not mutex.locked()
 
 
+async def _take(mutex: Mutex, got: list[str], name: str) -> None:
+    async with mutex:
+        got.append(name)
+
+
 def test_a_cancelled_waiter_leaves_the_queue(loop: ShimLoop) -> None:
     mutex = Mutex()
     got: list[str] = []
 
-    async def want(name: str) -> None:
-        async with mutex:
-            got.append(name)
-
     async def go() -> None:
         async with mutex:
-            first = asyncio.ensure_future(want("cancelled"))
-            second = asyncio.ensure_future(want("second"))
+            first = asyncio.ensure_future(_take(mutex, got, "cancelled"))
+            second = asyncio.ensure_future(_take(mutex, got, "second"))
             await _turns()
             first.cancel()
             await _turns()
@@ -92,14 +76,10 @@ def test_a_waiter_cancelled_after_its_wake_up_passes_it_on(loop: ShimLoop) -> No
     mutex = Mutex()
     got: list[str] = []
 
-    async def want(name: str) -> None:
-        async with mutex:
-            got.append(name)
-
     async def go() -> None:
         await mutex.__aenter__()
-        first = asyncio.ensure_future(want("first"))
-        second = asyncio.ensure_future(want("second"))
+        first = asyncio.ensure_future(_take(mutex, got, "first"))
+        second = asyncio.ensure_future(_take(mutex, got, "second"))
         await _turns()
         await mutex.__aexit__(None, None, None)  # wakes `first` ...
         first.cancel()  # ... which is cancelled before it runs
