@@ -16,7 +16,8 @@ from types import TracebackType
 
 class Mutex:
     """A lock for coroutines of one loop: `async with mutex:`. A holder's release wakes the
-    longest waiter; a waiter cancelled after its wake-up passes the wake-up on."""
+    longest waiter (a caller that comes before it runs may take the lock first; the waiter then
+    waits again, behind the others); a waiter cancelled after its wake-up passes it on."""
 
     def __init__(self) -> None:
         self._held = False
