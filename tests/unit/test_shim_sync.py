@@ -127,3 +127,24 @@ def test_a_cancelled_flag_waiter_does_not_disturb_the_others(loop: ShimLoop) -> 
         return gone.cancelled()
 
     assert run(loop, go) is True
+
+
+def test_a_newcomer_before_the_woken_waiter_runs_delays_it_but_does_not_lose_it(loop: ShimLoop) -> None:
+    mutex = Mutex()
+    got: list[str] = []
+
+    async def go() -> None:
+        await mutex.__aenter__()
+        waiter = asyncio.ensure_future(_take(mutex, got, "waiter"))
+        await _turns()
+        await mutex.__aexit__(None, None, None)  # wakes `waiter` ...
+        await mutex.__aenter__()  # ... but this caller takes the lock before it runs
+        await _turns()
+        assert not waiter.done() and mutex.locked()
+        got.append("newcomer")
+        await mutex.__aexit__(None, None, None)
+        await asyncio.wait_for(waiter, 5)
+
+    run(loop, go)
+    assert got == ["newcomer", "waiter"]
+    assert not mutex.locked()
