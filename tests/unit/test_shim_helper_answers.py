@@ -12,6 +12,7 @@ import pytest
 from ctrd import errdefs
 from shimd.backends.forked import _Answers, frame
 from shimd.loop import ShimLoop
+from tests.shimloop import run
 
 
 def _read_all(loop: ShimLoop, chunks: list[bytes], n: int) -> list[Any]:
@@ -33,7 +34,7 @@ def _read_all(loop: ShimLoop, chunks: list[bytes], n: int) -> list[Any]:
             await feeder
 
     try:
-        return loop.run_until_complete(asyncio.wait_for(go(), 20))
+        return run(loop, go)
     finally:
         answers.close()
 
